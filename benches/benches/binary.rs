@@ -1,0 +1,2 @@
+//! Binary node codec benchmarks (filled in by issue 2).
+fn main() {}

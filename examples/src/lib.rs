@@ -1,0 +1,1 @@
+//! Runnable examples that embed wa-engine; see `examples/README.md`.

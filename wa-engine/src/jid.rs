@@ -1,0 +1,5 @@
+//! JIDs.
+
+/// A WhatsApp JID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Jid;

@@ -1,0 +1,11 @@
+//! wa-engine: a native WhatsApp Web multi-device protocol engine.
+
+pub mod binary;
+pub mod noise;
+pub mod store;
+
+mod error;
+mod jid;
+
+pub use error::Error;
+pub use jid::Jid;

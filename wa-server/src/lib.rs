@@ -1,0 +1,1 @@
+//! wa-server: an HTTP server over wa-engine (built in issue 5).
