@@ -57,6 +57,8 @@ mod generate {
         let body = fs::read_to_string(out_dir.join("wa.rs"))?;
         let content = format!("{HEADER}{body}");
         let target = manifest_dir.join("src").join("generated.rs");
+        // A hand edit of the output is drift too: regenerate when it changes.
+        println!("cargo:rerun-if-changed={}", target.display());
         if fs::read_to_string(&target).ok().as_deref() != Some(content.as_str()) {
             fs::write(&target, content)?;
         }
