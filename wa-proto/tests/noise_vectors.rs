@@ -3,45 +3,13 @@
 //! Vectors: `shared/vectors/noise/whatsmeow_live_capture.json` (real WhatsApp server bytes)
 //! and `shared/vectors/noise/baileys_handshake.json` (Baileys client transcript).
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use anyhow::{Context, Result, ensure};
 use prost::Message as _;
 use serde_json::Value;
+use support::{hex_at, load, u64_at};
 use wa_proto::wa::{CertChain, HandshakeMessage, cert_chain};
-
-fn vector_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors/noise")
-        .join(name)
-}
-
-/// Loads a vector file; panics with a clear message when it is missing (never skips).
-fn load(name: &str) -> Value {
-    let path = vector_path(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "test vector {} is missing or unreadable ({err}); shared/vectors must sit beside the repo",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text)
-        .unwrap_or_else(|err| panic!("test vector {} is not JSON: {err}", path.display()))
-}
-
-fn hex_at(v: &Value, pointer: &str) -> Result<Vec<u8>> {
-    let s = v
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .with_context(|| format!("vector field {pointer} missing or not a string"))?;
-    hex::decode(s).with_context(|| format!("vector field {pointer} is not hex"))
-}
-
-fn u64_at(v: &Value, pointer: &str) -> Result<u64> {
-    v.pointer(pointer)
-        .and_then(Value::as_u64)
-        .with_context(|| format!("vector field {pointer} missing or not an integer"))
-}
 
 /// Decodes the serialized `Details` of one certificate of a chain.
 fn details(
@@ -90,7 +58,7 @@ fn assert_cert_matches(
 
 #[test]
 fn decodes_real_whatsapp_certificate_chain() -> Result<()> {
-    let v = load("whatsmeow_live_capture.json");
+    let v = load("noise/whatsmeow_live_capture.json");
     let bytes = hex_at(&v, "/cert_chain")?;
     let chain = CertChain::decode(bytes.as_slice())?;
 
@@ -137,7 +105,7 @@ fn unframe(frame: &[u8]) -> Result<&[u8]> {
 
 #[test]
 fn decodes_baileys_handshake_messages() -> Result<()> {
-    let v = load("baileys_handshake.json");
+    let v = load("noise/baileys_handshake.json");
     let prologue = hex_at(&v, "/protocol/prologue")?;
 
     // Client hello: prologue, then a framed HandshakeMessage{clientHello{ephemeral}}.
@@ -198,7 +166,7 @@ fn decodes_baileys_handshake_messages() -> Result<()> {
 
 #[test]
 fn decodes_baileys_lab_certificate_chain() -> Result<()> {
-    let v = load("baileys_handshake.json");
+    let v = load("noise/baileys_handshake.json");
     let bytes = hex_at(&v, "/reference/parts/cert_chain_plain")?;
     let chain = CertChain::decode(bytes.as_slice())?;
     let leaf = details(chain.leaf.as_ref())?;
