@@ -2,6 +2,8 @@
 
 use std::io;
 
+use wa_engine::pair::PairError;
+
 /// Starting or running the sandbox failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -41,7 +43,7 @@ pub enum PhoneError {
     InvalidPhoneNumber(String),
     /// The QR string does not have the 4- or 5-field shape of shared/protocol/03 §4.3.
     #[error("malformed QR string")]
-    MalformedQr,
+    MalformedQr(#[source] PairError),
     /// No live registration connection offers this QR ref (never issued, already used,
     /// or the connection closed).
     #[error("unknown QR ref")]
@@ -60,7 +62,7 @@ pub enum PhoneError {
     /// The pairing code is not 8 characters of the alphabet `123456789ABCDEFGHJKLMNPQRSTVWXYZ`
     /// (a dash in the middle is accepted) (shared/protocol/03 §5.2).
     #[error("malformed pairing code")]
-    MalformedCode,
+    MalformedCode(#[source] PairError),
     /// The account has no linked device with this id.
     #[error("no linked device {device} on account {phone}")]
     NoSuchDevice {
@@ -72,9 +74,14 @@ pub enum PhoneError {
     /// All device ids (1..=255) are in use.
     #[error("no free device id on this account")]
     DevicesExhausted,
-    /// A cryptographic step of the phone's role failed (e.g. a bad key length).
-    #[error("phone-side pairing computation failed: {0}")]
-    Crypto(String),
+    /// A step of the phone's side of code pairing failed: a wrapped key or key bundle of
+    /// the wrong length, or a key bundle that does not decrypt (wrong code) or names another
+    /// primary (shared/protocol/03 §5.8).
+    #[error("code pairing failed on the phone")]
+    Pairing(#[source] PairError),
+    /// The companion's key bundle names a different identity than the one it registered.
+    #[error("code pairing names a different companion identity")]
+    IdentityMismatch,
 }
 
 impl PhoneError {
@@ -84,15 +91,16 @@ impl PhoneError {
             Self::NoSuchAccount(_) => "no_such_account",
             Self::AccountExists(_) => "account_exists",
             Self::InvalidPhoneNumber(_) => "invalid_phone_number",
-            Self::MalformedQr => "malformed_qr",
+            Self::MalformedQr(_) => "malformed_qr",
             Self::UnknownRef => "unknown_ref",
             Self::RefExpired => "ref_expired",
             Self::QrKeyMismatch => "qr_key_mismatch",
             Self::NoPendingCode => "no_pending_code",
-            Self::MalformedCode => "malformed_code",
+            Self::MalformedCode(_) => "malformed_code",
             Self::NoSuchDevice { .. } => "no_such_device",
             Self::DevicesExhausted => "devices_exhausted",
-            Self::Crypto(_) => "crypto",
+            Self::Pairing(_) => "pairing_failed",
+            Self::IdentityMismatch => "identity_mismatch",
         }
     }
 }

@@ -33,11 +33,13 @@
 mod control;
 mod error;
 mod identity;
+mod payload;
 mod phone;
 mod router;
 mod script;
 mod server;
 mod session;
+mod stanzas;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -48,6 +50,7 @@ use tokio::task::JoinHandle;
 
 pub use control::{ControlState, app as control_app};
 pub use error::{PhoneError, SandboxError};
+pub use identity::ServerKeys;
 pub use phone::{PendingLink, Phone};
 pub use router::{AccountInfo, Clock, ConnId, DeviceInfo, QrTiming, Router, RouterConfig};
 pub use script::{Fault, Faults, StreamErrorKind, Target};

@@ -94,6 +94,8 @@ pub struct RouterConfig {
     pub clock: Clock,
     /// The `location` attribute of `<success>` (real servers send edge codes such as `frc`).
     pub location: String,
+    /// Explicit server keys and chain; `None` draws them from the seed.
+    pub server_keys: Option<crate::identity::ServerKeys>,
 }
 
 impl Default for RouterConfig {
@@ -103,6 +105,7 @@ impl Default for RouterConfig {
             qr: QrTiming::default(),
             clock: Clock::System,
             location: "sim".to_owned(),
+            server_keys: None,
         }
     }
 }
@@ -260,7 +263,7 @@ pub(crate) struct CodePairing {
     pub(crate) phone: String,
     pub(crate) wrapped_companion_ephemeral: Vec<u8>,
     /// The primary's pairing ephemeral secret once the code was entered.
-    pub(crate) primary_ephemeral: Option<Zeroizing<[u8; 32]>>,
+    pub(crate) primary_ephemeral: Option<x25519_dalek::StaticSecret>,
     /// The companion ephemeral public key as unwrapped with the entered code.
     pub(crate) companion_ephemeral: Option<[u8; 32]>,
     pub(crate) seq: u64,
@@ -313,7 +316,10 @@ impl Router {
         let seed = config.seed.unwrap_or_else(rand::random);
         let mut rng = StdRng::seed_from_u64(seed);
         let now = config.clock.unix_now();
-        let server = crate::identity::ServerIdentity::generate(&mut rng, now);
+        let server = match &config.server_keys {
+            Some(keys) => crate::identity::ServerIdentity::from_keys(keys),
+            None => crate::identity::ServerIdentity::generate(&mut rng, now),
+        };
         // Server IQ ids are decimal numbers (shared/protocol/03 §3, §10.1).
         let next_iq_id = rng.random_range(100_000_000..1_000_000_000u64);
         Self {
@@ -460,6 +466,24 @@ impl Router {
     /// The delay to apply before each server frame (the `DelayFrames` fault).
     pub(crate) fn frame_delay(&self) -> Duration {
         self.lock().faults.frame_delay
+    }
+
+    /// A Noise responder for a new connection: the server static key, the chain, and a
+    /// fresh ephemeral key (drawn from the RNG unless given, 32 private bytes).
+    pub(crate) fn server_handshake(
+        &self,
+        ephemeral: Option<[u8; 32]>,
+    ) -> wa_engine::noise::ServerHandshake {
+        let mut st = self.lock();
+        let ephemeral = match ephemeral {
+            Some(private) => wa_engine::noise::KeyPair::from_private_bytes(private),
+            None => wa_engine::noise::KeyPair::generate(&mut st.rng),
+        };
+        wa_engine::noise::ServerHandshake::new(
+            st.server.static_key.clone(),
+            ephemeral,
+            st.server.cert_chain.clone(),
+        )
     }
 
     /// Registers a new connection and returns its id.
@@ -643,6 +667,13 @@ impl Router {
             entry.device = Some((phone, device));
         }
         Ok(grant)
+    }
+
+    /// Detaches a connection from its device (it is leaving on its own).
+    pub(crate) fn unbind_device(&self, conn: ConnId) {
+        if let Some(e) = self.lock().conns.get_mut(&conn) {
+            e.device = None;
+        }
     }
 
     /// Stores one-time prekeys uploaded by a device. Returns the device's new count.

@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{Instrument as _, debug, info_span, trace, warn};
 
 use crate::router::Router;
-use crate::session::ServerSession;
+use crate::session::{CloseKind, ServerSession};
 
 /// The WebSocket path clients connect to (shared/protocol/01 §1: `wss://web.whatsapp.com/ws/chat`).
 pub const WS_PATH: &str = "/ws/chat";
@@ -144,7 +144,12 @@ async fn serve_connection(
             }
         }
     }
-    let _ = ws.close(None).await;
+    if session.close_kind() == Some(CloseKind::Abrupt) {
+        // A simulated network drop: no close handshake.
+        drop(ws);
+    } else {
+        let _ = ws.close(None).await;
+    }
     debug!(conn = session.conn_id(), "connection closed");
 }
 
