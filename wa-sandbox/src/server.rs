@@ -73,6 +73,8 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let refuse = router.take_refusal();
+    // The callback's error type is fixed by tungstenite's `Callback` trait.
+    #[allow(clippy::result_large_err)]
     let check = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() != WS_PATH {
             return Err(error_response(StatusCode::NOT_FOUND, "not found"));

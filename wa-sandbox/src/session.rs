@@ -52,8 +52,8 @@ pub enum CloseKind {
 enum Phase {
     /// Waiting for the header and ClientHello.
     Hello(Option<ServerHandshake>),
-    /// ServerHello sent; waiting for ClientFinish.
-    Finish(Option<AwaitingClientFinish>),
+    /// ServerHello sent; waiting for ClientFinish (boxed: the symmetric state is large).
+    Finish(Option<Box<AwaitingClientFinish>>),
     /// Transport mode.
     Open(Box<Open>),
     /// Nothing more is read.
@@ -298,7 +298,7 @@ impl ServerSession {
                 let mut out = Vec::with_capacity(400);
                 match hs.handle_client_hello(frame, &mut out) {
                     Ok(next) => {
-                        self.phase = Phase::Finish(Some(next));
+                        self.phase = Phase::Finish(Some(Box::new(next)));
                         self.push_frame(&out);
                     }
                     Err(e) => {

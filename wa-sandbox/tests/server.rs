@@ -566,3 +566,184 @@ async fn http(base: &str, method: &str, path: &str, body: &str) -> anyhow::Resul
     s.read_to_string(&mut out).await?;
     Ok(out)
 }
+
+/// Companion side of phone-number pairing up to companion_finish (03 §5.3-§5.7); returns the
+/// adv secret derived on the way and the reply to companion_finish.
+async fn code_pairing_until_finish(
+    sandbox: &SandboxHandle,
+    client: &mut WsClient,
+    creds: &Creds,
+    companion_code: &str,
+    phone_code: &str,
+) -> anyhow::Result<(wa_engine::pair::AdvSecret, Node)> {
+    use wa_engine::pair::code;
+    let mut rng = StdRng::seed_from_u64(77);
+    let pairing_ephemeral = x25519_dalek::StaticSecret::random_from_rng(&mut rng);
+    let eph_pub = x25519_dalek::PublicKey::from(&pairing_ephemeral).to_bytes();
+    let companion_code = code::PairingCode::parse(companion_code)?;
+    let wrapped = code::wrap_ephemeral_pub(&mut rng, &companion_code, &eph_pub);
+    let hello = code::companion_hello_iq(
+        "h1",
+        PHONE,
+        &wrapped,
+        creds.noise.public(),
+        wa_engine::pair::ClientType::Chrome,
+        "Chrome (Linux)",
+    );
+    let result = client.iq(hello).await?;
+    assert_eq!(result.get_attr_str("type"), Some("result"), "{result}");
+    let pairing_ref = code::parse_companion_hello_result(&result)?;
+
+    sandbox.phone(PHONE)?.enter_code(phone_code)?;
+    let notification = client.recv_until(|n| n.tag == "notification").await?;
+    assert_eq!(
+        notification.get_attr_str("type"),
+        Some("link_code_companion_reg")
+    );
+    let primary = code::parse_primary_hello(&notification)?;
+    assert_eq!(primary.pairing_ref, pairing_ref);
+    let account = sandbox.router().account(PHONE)?;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD.encode(primary.primary_identity_pub),
+        account.identity_pub_b64
+    );
+    client
+        .send(
+            &Node::new("ack")
+                .attr("class", "notification")
+                .attr(
+                    "id",
+                    notification
+                        .get_attr_str("id")
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+                .attr("to", wa_engine::Jid::server_jid(wa_engine::Server::Pn))
+                .attr("type", "link_code_companion_reg"),
+        )
+        .await?;
+    let identity = x25519_dalek::StaticSecret::from(*creds.identity.private_bytes());
+    let finish = code::companion_finish(
+        &mut rng,
+        &companion_code,
+        &pairing_ephemeral,
+        &identity,
+        &primary.wrapped_primary_ephemeral_pub,
+        &primary.primary_identity_pub,
+    )?;
+    let iq = code::companion_finish_iq(
+        "f1",
+        PHONE,
+        &finish.wrapped_key_bundle,
+        creds.identity.public(),
+        &pairing_ref,
+    );
+    let reply = client.iq(iq).await?;
+    Ok((finish.adv_secret, reply))
+}
+
+#[tokio::test]
+async fn pairs_by_phone_code_then_515() -> anyhow::Result<()> {
+    let sandbox = start().await;
+    let phone = sandbox.create_account(PHONE)?;
+    let creds = Creds::seeded(20);
+    let (mut client, _) = register(&sandbox, &creds).await?;
+    let (adv, reply) =
+        code_pairing_until_finish(&sandbox, &mut client, &creds, "ABCD1234", "ABCD-1234").await?;
+    assert_eq!(reply.get_attr_str("type"), Some("result"), "{reply}");
+    let device = answer_pair_success(&mut client, &creds, &adv).await?;
+    let (rest, _) = client.closed().await?;
+    assert!(
+        rest.iter()
+            .any(|n| n.tag == "stream:error" && n.get_attr_str("code") == Some("515"))
+    );
+    assert_eq!(
+        phone.devices().iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![device]
+    );
+    let (_c, success) = login(&sandbox, &creds, device).await?;
+    assert_eq!(success.tag, "success");
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn wrong_phone_code_fails_companion_finish() -> anyhow::Result<()> {
+    let sandbox = start().await;
+    let phone = sandbox.create_account(PHONE)?;
+    let creds = Creds::seeded(21);
+    let (mut client, _) = register(&sandbox, &creds).await?;
+    let (_, reply) =
+        code_pairing_until_finish(&sandbox, &mut client, &creds, "ABCD1234", "ZZZZ9999").await?;
+    assert_eq!(reply.get_attr_str("type"), Some("error"), "{reply}");
+    assert!(phone.devices().is_empty());
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn companion_hello_for_unknown_number_is_an_error() -> anyhow::Result<()> {
+    let sandbox = start().await;
+    let creds = Creds::seeded(22);
+    let (mut client, _) = register(&sandbox, &creds).await?;
+    let mut rng = StdRng::seed_from_u64(1);
+    let code = wa_engine::pair::code::PairingCode::parse("ABCD1234")?;
+    let wrapped = wa_engine::pair::code::wrap_ephemeral_pub(&mut rng, &code, &[9; 32]);
+    let hello = wa_engine::pair::code::companion_hello_iq(
+        "h1",
+        PHONE,
+        &wrapped,
+        creds.noise.public(),
+        wa_engine::pair::ClientType::Chrome,
+        "Chrome (Linux)",
+    );
+    let reply = client.iq(hello).await?;
+    assert_eq!(reply.get_attr_str("type"), Some("error"));
+    assert_eq!(
+        sandbox.create_account(PHONE)?.enter_code("ABCD1234"),
+        Err(PhoneError::NoPendingCode)
+    );
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn accepts_the_handshake_split_one_byte_per_message() -> anyhow::Result<()> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    let sandbox = start().await;
+    let creds = Creds::seeded(23);
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut core = support::ClientCore::new(
+        &creds.noise,
+        wa_engine::noise::KeyPair::generate(&mut rng),
+        sandbox.trust_root(),
+        registration_payload(&creds),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(sandbox.ws_url()).await?;
+    let hello = core.outbox.pop_front().expect("client hello");
+    for b in hello {
+        ws.send(Message::Binary(vec![b].into())).await?;
+    }
+    while !core.is_open() {
+        match tokio::time::timeout(support::STEP, ws.next()).await? {
+            Some(Ok(Message::Binary(d))) => core.feed(&d)?,
+            other => anyhow::bail!("unexpected {other:?}"),
+        }
+    }
+    // ClientFinish and the first stanza's ack glued into one message.
+    let mut glued: Vec<u8> = core.outbox.drain(..).flatten().collect();
+    while core.inbox.is_empty() {
+        if !glued.is_empty() {
+            ws.send(Message::Binary(std::mem::take(&mut glued).into()))
+                .await?;
+        }
+        match tokio::time::timeout(support::STEP, ws.next()).await? {
+            Some(Ok(Message::Binary(d))) => core.feed(&d)?,
+            other => anyhow::bail!("unexpected {other:?}"),
+        }
+    }
+    let iq = core.inbox.pop_front().expect("pair-device");
+    assert!(iq.child_by_tag("pair-device").is_some(), "{iq}");
+    sandbox.shutdown().await;
+    Ok(())
+}

@@ -151,13 +151,15 @@ pub struct ClientCore {
     pub outbox: VecDeque<Vec<u8>>,
     /// Decoded stanzas received.
     pub inbox: VecDeque<Node>,
+    /// The decrypted plaintext of every transport frame received (flags byte + node).
+    pub raw: VecDeque<Vec<u8>>,
     /// The server's static key once the handshake verified it.
     pub server_static: Option<[u8; 32]>,
 }
 
 enum CoreState {
-    Hello(Option<ClientHandshake>),
-    Open(Transport),
+    Hello(Option<Box<ClientHandshake>>),
+    Open(Box<Transport>),
     Failed,
 }
 
@@ -182,11 +184,12 @@ impl ClientCore {
         Self {
             decoder: FrameDecoder::client(),
             encoder,
-            state: CoreState::Hello(Some(hs)),
+            state: CoreState::Hello(Some(Box::new(hs))),
             payload,
             static_key: static_key.clone(),
             outbox: VecDeque::from([framed]),
             inbox: VecDeque::new(),
+            raw: VecDeque::new(),
             server_static: None,
         }
     }
@@ -212,7 +215,7 @@ impl ClientCore {
                     let mut framed = Vec::new();
                     self.encoder.encode(&finish, &mut framed)?;
                     self.outbox.push_back(framed);
-                    self.state = CoreState::Open(done.finish());
+                    self.state = CoreState::Open(Box::new(done.finish()));
                 }
                 CoreState::Open(mut transport) => {
                     let mut plain = Vec::new();
@@ -220,6 +223,7 @@ impl ClientCore {
                     self.state = CoreState::Open(transport);
                     self.inbox
                         .push_back(binary::decode(&plain).context("decode")?);
+                    self.raw.push_back(plain);
                 }
                 CoreState::Hello(None) | CoreState::Failed => bail!("client core failed"),
             }
