@@ -105,6 +105,14 @@ impl SandboxConfig {
         self
     }
 
+    /// Sets the pause between the handshake and the first stanza (default 100 ms; see
+    /// [`RouterConfig::first_stanza_delay`]).
+    #[must_use]
+    pub fn with_first_stanza_delay(mut self, delay: Duration) -> Self {
+        self.router.first_stanza_delay = delay;
+        self
+    }
+
     /// Sets the unix clock used in stanzas.
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {

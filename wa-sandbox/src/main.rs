@@ -41,6 +41,10 @@ struct Args {
     /// Lifetime of each later QR ref, seconds (real: 20).
     #[arg(long, default_value_t = 20.0)]
     qr_next_timeout: f64,
+    /// Pause between the handshake and the first stanza, milliseconds (Baileys 6.7.24
+    /// drops a stanza that arrives too soon).
+    #[arg(long, default_value_t = 100)]
+    first_stanza_delay_ms: u64,
     /// Do not stop when stdin closes.
     #[arg(long)]
     ignore_stdin: bool,
@@ -60,7 +64,8 @@ async fn main() -> anyhow::Result<()> {
     let each = Duration::try_from_secs_f64(args.qr_next_timeout).context("--qr-next-timeout")?;
     let mut config = SandboxConfig::default()
         .with_bind(args.bind, args.ws_port, args.control_port)
-        .with_qr_windows(first, each);
+        .with_qr_windows(first, each)
+        .with_first_stanza_delay(Duration::from_millis(args.first_stanza_delay_ms));
     if let Some(seed) = args.seed {
         config = config.with_seed(seed);
     }

@@ -54,10 +54,20 @@ enum Phase {
     Hello(Option<ServerHandshake>),
     /// ServerHello sent; waiting for ClientFinish (boxed: the symmetric state is large).
     Finish(Option<Box<AwaitingClientFinish>>),
+    /// Handshake done; the first stanza waits until `due` (see
+    /// [`RouterConfig::first_stanza_delay`](crate::RouterConfig::first_stanza_delay)).
+    Opening(Box<Opening>),
     /// Transport mode.
     Open(Box<Open>),
     /// Nothing more is read.
     Done,
+}
+
+struct Opening {
+    due: Instant,
+    transport: Transport,
+    client_static: [u8; 32],
+    hello: Hello,
 }
 
 struct Open {
@@ -83,6 +93,8 @@ struct Registering {
 
 struct LoggedIn {
     grant: LoginGrant,
+    /// `<ib><offline/></ib>` was sent (once per connection).
+    offline_sent: bool,
 }
 
 /// The server side of one connection. See the module docs for the call order.
@@ -194,6 +206,11 @@ impl ServerSession {
             self.close(CloseKind::Abrupt);
             return;
         }
+        if let Phase::Opening(o) = &self.phase
+            && now >= o.due
+        {
+            self.finish_opening(now);
+        }
         self.expire_refs(now);
         self.drain_router(now);
     }
@@ -222,6 +239,7 @@ impl ServerSession {
         }
         match &self.phase {
             Phase::Hello(_) | Phase::Finish(_) => Some(self.started + HANDSHAKE_TIMEOUT),
+            Phase::Opening(o) => Some(o.due),
             Phase::Open(open) => match &open.role {
                 Role::Registration(reg) => match &reg.pending {
                     Some((_, _, deadline)) => Some(*deadline),
@@ -311,7 +329,18 @@ impl ServerSession {
                 Ok((hs, finished)) => {
                     let transport = hs.finish();
                     match parse_hello(&finished.payload, finished.client_static) {
-                        Ok(hello) => self.open(now, transport, finished.client_static, hello),
+                        Ok(hello) => {
+                            let delay = self.router.first_stanza_delay();
+                            self.phase = Phase::Opening(Box::new(Opening {
+                                due: now + delay,
+                                transport,
+                                client_static: finished.client_static,
+                                hello,
+                            }));
+                            if delay.is_zero() {
+                                self.finish_opening(now);
+                            }
+                        }
                         Err(e) => {
                             debug!(conn = self.conn, error = %e, "bad ClientPayload");
                             self.close(CloseKind::Abrupt);
@@ -342,7 +371,28 @@ impl ServerSession {
                     }
                 }
             }
+            Phase::Opening(opening) => {
+                // The client spoke first: open now, then read its frame.
+                self.phase = Phase::Opening(opening);
+                self.finish_opening(now);
+                if matches!(self.phase, Phase::Open(_)) {
+                    self.handle_frame(now, frame);
+                }
+            }
             Phase::Hello(None) | Phase::Finish(None) | Phase::Done => {}
+        }
+    }
+
+    /// Leaves [`Phase::Opening`]: sends the first stanza.
+    fn finish_opening(&mut self, now: Instant) {
+        if let Phase::Opening(o) = std::mem::replace(&mut self.phase, Phase::Done) {
+            let Opening {
+                transport,
+                client_static,
+                hello,
+                ..
+            } = *o;
+            self.open(now, transport, client_static, hello);
         }
     }
 
@@ -393,6 +443,7 @@ impl ServerSession {
                             device,
                             creation: 0,
                         },
+                        offline_sent: false,
                     }),
                 }));
                 match self
@@ -414,11 +465,14 @@ impl ServerSession {
                             &enc_static,
                         ));
                         if let Phase::Open(open) = &mut self.phase {
-                            open.role = Role::Login(LoggedIn { grant });
+                            open.role = Role::Login(LoggedIn {
+                                grant,
+                                offline_sent: false,
+                            });
                         }
                         if !passive {
                             // Not held back: nothing is queued, say so at once (03 §7.2).
-                            self.send(&stanzas::offline(0));
+                            self.send_offline_marker();
                         }
                     }
                     Err(refusal) => {
@@ -466,6 +520,10 @@ impl ServerSession {
     }
 
     fn drain_router(&mut self, now: Instant) {
+        // Work waits until the first stanza went out.
+        if matches!(self.phase, Phase::Opening(_)) {
+            return;
+        }
         while self.closed.is_none() {
             let Some(push) = self.router.take_push(self.conn) else {
                 break;
@@ -624,7 +682,18 @@ impl ServerSession {
             ("passive", Some("active")) => {
                 self.send(&stanzas::iq_result(id, vec![]));
                 // Nothing is queued offline yet: report an empty backlog (03 §7.2).
-                self.send(&stanzas::offline(0));
+                self.send_offline_marker();
+            }
+            // Baileys' init queries (interop BAILEYS_NOTES §8): empty answers.
+            ("w", Some("props")) => self.send(&stanzas::iq_result(
+                id,
+                vec![Node::new("props").attr("protocol", "2").attr("hash", "")],
+            )),
+            ("blocklist", _) if is_get => {
+                self.send(&stanzas::iq_result(id, vec![Node::new("list")]));
+            }
+            ("privacy", Some("privacy")) if is_get => {
+                self.send(&stanzas::iq_result(id, vec![Node::new("privacy")]));
             }
             ("passive", Some("passive")) | ("urn:xmpp:whatsapp:dirty", Some("clean")) => {
                 self.send(&stanzas::iq_result(id, vec![]));
@@ -634,6 +703,19 @@ impl ServerSession {
                 debug!(conn = self.conn, %xmlns, child = ?first_child, "unknown IQ: 501");
                 self.send(&stanzas::iq_error(id, 501, "feature-not-implemented"));
             }
+        }
+    }
+
+    /// `<ib><offline count="0"/></ib>`, at most once per connection.
+    fn send_offline_marker(&mut self) {
+        if let Phase::Open(open) = &mut self.phase
+            && let Role::Login(l) = &mut open.role
+        {
+            if l.offline_sent {
+                return;
+            }
+            l.offline_sent = true;
+            self.send(&stanzas::offline(0));
         }
     }
 

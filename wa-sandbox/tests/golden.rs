@@ -96,8 +96,15 @@ fn server_hello_matches_the_baileys_transcript_byte_for_byte() {
     );
 
     // ClientFinish carries Baileys' registration payload: the next frame is the pair-device
-    // IQ, encrypted with the transcript's server->client key at counter 0.
+    // IQ, encrypted with the transcript's server->client key at counter 0. It waits for the
+    // first-stanza pause (Baileys 6.7.24 drops a stanza that comes too soon).
     session.handle_input(now, &hex_of(&t, "/reference/frames/c2s_2_client_finish"));
+    assert!(drain(&mut session).is_empty(), "nothing before the pause");
+    let due = session
+        .poll_timeout()
+        .expect("a timer for the first stanza");
+    assert_eq!(due, now + RouterConfig::default().first_stanza_delay);
+    session.handle_timeout(due);
     let out = drain(&mut session);
     assert_eq!(out.len(), 1, "the pair-device IQ");
     let frame = &out[0];
@@ -218,6 +225,7 @@ fn fixed_router() -> Router {
     let mut config = RouterConfig::default();
     config.seed = Some(3);
     config.clock = Clock::Fixed(1_752_021_890);
+    config.first_stanza_delay = std::time::Duration::ZERO;
     Router::new(config)
 }
 
