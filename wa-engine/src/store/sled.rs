@@ -77,8 +77,10 @@ impl SledStore {
     /// # Errors
     /// - [`StoreError::UnsupportedVersion`] if the store was written by another schema
     ///   version (nothing is changed on disk);
-    /// - [`StoreError::Corrupt`] if the files are damaged (schema key missing or
-    ///   malformed, sled reports corruption, or sled panicked while recovering them);
+    /// - [`StoreError::Corrupt`] if the files are damaged: schema or sequence key
+    ///   missing or malformed, seal file missing or unreadable, flushed writes lost
+    ///   (sled's sequence number below the sealed one), sled reports corruption, or
+    ///   sled panicked while recovering them;
     /// - [`StoreError::Locked`] if another process or live handle holds the directory;
     /// - [`StoreError::Open`] on I/O errors, a non-empty directory that is not a store,
     ///   or files sled refuses.
