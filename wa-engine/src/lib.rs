@@ -9,3 +9,6 @@ mod jid;
 
 pub use error::Error;
 pub use jid::Jid;
+#[cfg(feature = "sled")]
+pub use store::SledStore;
+pub use store::{MemoryStore, Store, StoreBatch, StoreError};
