@@ -59,17 +59,21 @@ fn any_flipped_bit_in_signature_message_or_key_fails() {
     let key = h32(IK_B_PUB);
     let msg = spk_message();
     let sig = h64(SPK_SIGNATURE);
-    for bit in 0..512 {
+    // Every bit of the edge bytes of R and S (incl. the sign bit), one bit of every other byte
+    // (debug-mode curve arithmetic is slow; this still touches all 64 bytes).
+    let sig_bits =
+        (0..512).filter(|bit| matches!(bit / 8, 0 | 31 | 32 | 63) || bit % 8 == (bit / 8) % 8);
+    for bit in sig_bits {
         let mut bad = sig;
         bad[bit / 8] ^= 1 << (bit % 8);
         assert!(!xeddsa::verify(&key, &msg, &bad), "signature bit {bit}");
     }
-    for bit in (0..msg.len() * 8).step_by(5) {
+    for bit in (0..msg.len() * 8).step_by(11) {
         let mut bad = msg.clone();
         bad[bit / 8] ^= 1 << (bit % 8);
         assert!(!xeddsa::verify(&key, &bad, &sig), "message bit {bit}");
     }
-    for bit in (0..255).step_by(5) {
+    for bit in (0..255).step_by(11) {
         let mut bad = key;
         bad[bit / 8] ^= 1 << (bit % 8);
         assert!(!xeddsa::verify(&bad, &msg, &sig), "key bit {bit}");

@@ -371,6 +371,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_split_of_any_frames_yields_the_same_frames(
+            payloads in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..300), 0..8),
+            routing in proptest::collection::vec(proptest::num::u8::ANY, 0..20),
+            cuts in proptest::collection::vec(proptest::num::usize::ANY, 0..10),
+        ) {
+            let mut stream = Vec::new();
+            let mut enc = FrameEncoder::client_with_routing_info(&routing);
+            for p in &payloads {
+                enc.encode(p, &mut stream).unwrap();
+            }
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut dec = FrameDecoder::server();
+            let mut got = Vec::new();
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([stream.len()]) {
+                dec.push(&stream[at..cut]);
+                at = cut;
+                got.extend(frames_of(&mut dec));
+            }
+            proptest::prop_assert_eq!(got, payloads.clone());
+            proptest::prop_assert!(dec.finish().is_ok());
+            let expected_routing = (!routing.is_empty() && !payloads.is_empty()).then_some(&routing[..]);
+            proptest::prop_assert_eq!(dec.routing_info(), expected_routing);
+        }
+    }
+
     #[test]
     fn server_decoder_reads_routing_info_pre_intro() {
         let mut stream = Vec::new();
