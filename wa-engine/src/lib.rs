@@ -10,3 +10,4 @@ mod jid;
 
 pub use error::Error;
 pub use jid::Jid;
+pub use noise::NoiseError;

@@ -468,6 +468,19 @@ mod tests {
     }
 
     #[test]
+    fn encode_header_then_payload_equals_encode() {
+        let (mut a, mut b) = (FrameEncoder::client(), FrameEncoder::client());
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for payload in [&b"first"[..], b"second"] {
+            a.encode(payload, &mut x).unwrap();
+            b.encode_header(payload.len(), &mut y).unwrap();
+            y.extend_from_slice(payload);
+        }
+        assert_eq!(x, y);
+        assert!(a.intro_sent() && b.intro_sent());
+    }
+
+    #[test]
     fn finish_reports_truncated_frame() {
         let mut dec = FrameDecoder::client();
         dec.push(&[0, 0, 9, 1, 2]);

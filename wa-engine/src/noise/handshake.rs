@@ -130,8 +130,9 @@ impl KeyPair {
 pub struct SymmetricState {
     h: [u8; 32],
     ck: [u8; 32],
+    /// Keyed with `k`; `AesGcm` zeroizes its own key schedule on drop (feature `zeroize`).
     #[zeroize(skip)]
-    cipher: Option<CipherState>,
+    cipher: CipherState,
 }
 
 impl std::fmt::Debug for SymmetricState {
@@ -150,13 +151,14 @@ impl Default for SymmetricState {
 
 impl SymmetricState {
     /// The state after `InitializeSymmetric(PROTOCOL_NAME)` and `MixHash(prologue)` with the
-    /// prologue `WA 06 03`.
+    /// prologue `WA 06 03`. Like whatsmeow (`Start`) and Baileys, the cipher key starts as the
+    /// protocol name too; the flow never encrypts before the first `mix_key`.
     #[must_use]
     pub fn new() -> Self {
         let mut state = Self {
             h: *PROTOCOL_NAME,
             ck: *PROTOCOL_NAME,
-            cipher: None,
+            cipher: CipherState::new(PROTOCOL_NAME),
         };
         state.mix_hash(&CONN_HEADER);
         state
@@ -176,7 +178,7 @@ impl SymmetricState {
         self.ck.copy_from_slice(&okm[..32]);
         let mut k = [0_u8; 32];
         k.copy_from_slice(&okm[32..]);
-        self.cipher = Some(CipherState::new(&k));
+        self.cipher = CipherState::new(&k);
         k.zeroize();
     }
 
@@ -184,20 +186,14 @@ impl SymmetricState {
     /// ciphertext into `h`.
     ///
     /// # Errors
-    /// [`NoiseError::CounterExhausted`] (impossible within a handshake);
-    /// [`NoiseError::UnexpectedMessage`] if no key has been mixed in yet.
+    /// [`NoiseError::CounterExhausted`] (impossible within a handshake).
     pub fn encrypt_and_hash(
         &mut self,
         plaintext: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), NoiseError> {
-        let Some(cipher) = self.cipher.as_mut() else {
-            return Err(NoiseError::UnexpectedMessage {
-                expected: "a key before encryption",
-            });
-        };
         let start = out.len();
-        cipher.seal(&self.h, plaintext, out)?;
+        self.cipher.seal(&self.h, plaintext, out)?;
         // `start <= out.len()`: the slice cannot panic.
         let ciphertext = &out[start..];
         let mut hasher = Sha256::new();
@@ -212,19 +208,14 @@ impl SymmetricState {
     ///
     /// # Errors
     /// [`NoiseError::DecryptFailed`]`(what)` if authentication fails (`h` and `out` are then
-    /// unchanged; the counter advances); [`NoiseError::UnexpectedMessage`] if no key yet.
+    /// unchanged; the counter advances).
     pub fn decrypt_and_hash(
         &mut self,
         ciphertext: &[u8],
         out: &mut Vec<u8>,
         what: &'static str,
     ) -> Result<(), NoiseError> {
-        let Some(cipher) = self.cipher.as_mut() else {
-            return Err(NoiseError::UnexpectedMessage {
-                expected: "a key before decryption",
-            });
-        };
-        cipher.open(&self.h, ciphertext, out, what)?;
+        self.cipher.open(&self.h, ciphertext, out, what)?;
         self.mix_hash(ciphertext);
         Ok(())
     }

@@ -37,7 +37,7 @@ pub const SIGNATURE_LEN: usize = 64;
 #[must_use]
 pub fn sign(private_key: &[u8; 32], message: &[u8], random: &[u8; 64]) -> [u8; SIGNATURE_LEN] {
     let mut clamped = clamp_integer(*private_key);
-    let a = Scalar::from_bytes_mod_order(clamped);
+    let mut a = Scalar::from_bytes_mod_order(clamped);
     clamped.zeroize();
     let public_edwards = EdwardsPoint::mul_base(&a).compress();
     let sign_bit = public_edwards.as_bytes()[31] & 0x80;
@@ -51,12 +51,14 @@ pub fn sign(private_key: &[u8; 32], message: &[u8], random: &[u8; 64]) -> [u8; S
     hasher.update(message);
     hasher.update(random);
     let mut nonce_wide: [u8; 64] = hasher.finalize().into();
-    let r = Scalar::from_bytes_mod_order_wide(&nonce_wide);
+    let mut r = Scalar::from_bytes_mod_order_wide(&nonce_wide);
     nonce_wide.zeroize();
     let big_r = EdwardsPoint::mul_base(&r).compress();
 
     let h = challenge(&big_r, &public_edwards, message);
     let s = h * a + r;
+    a.zeroize();
+    r.zeroize();
 
     let mut signature = [0_u8; SIGNATURE_LEN];
     signature[..32].copy_from_slice(big_r.as_bytes());
