@@ -143,7 +143,9 @@ function onConnectionUpdate(update) {
   if (connection === 'open') {
     isOpen = true;
     reconnectsLeft = config.reconnect;
-    emit({ event: 'connection', connection, attempt, me: sock.user ?? null });
+    // Not sock.user: Baileys spreads the socket object layer by layer, which
+    // snapshots that getter at construction time (before <success lid=...>).
+    emit({ event: 'connection', connection, attempt, me: auth.state.creds.me ?? null });
   }
   if (receivedPendingNotifications) {
     emit({ event: 'pending_notifications_done', attempt });
