@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { getBinaryNodeChild, getBinaryNodeChildren } from '@whiskeysockets/baileys';
 import { EXIT } from '../lib/protocol.mjs';
-import { FakeServer } from './fake-server.mjs';
+import { FakeServer } from './support/fake-server.mjs';
 
 const CLIENT = join(dirname(fileURLToPath(import.meta.url)), '..', 'client.mjs');
 const tmpDirs = [];
@@ -165,4 +165,54 @@ describe('pairing against the fake server', () => {
       }
     });
   }
+
+  it('pairs even with a wrong accountSignature: Baileys 6.7.24 does not really verify it', async () => {
+    const server = new FakeServer({ badAccountSignature: true });
+    const url = await server.listen();
+    try {
+      let scanned = false;
+      const { code, events } = await runClient(
+        ['--ws-url', url, '--auth-dir', authDir(), '--timeout-ms', '30000', '--log-level', 'silent'],
+        async (event, child) => {
+          if (event.event === 'qr' && !scanned) {
+            scanned = true;
+            await server.scan(event.qr);
+          }
+          if (event.event === 'connection' && event.connection === 'open') {
+            child.stdin.write('{"cmd":"quit"}\n');
+          }
+        },
+      );
+      assert.equal(code, EXIT.OK);
+      assert.ok(events.some((e) => e.event === 'connection' && e.connection === 'open'));
+      assert.equal(server.pairReply.deviceSignatureValid, true, 'its own device signature is still real');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('closes without replying when the pair-success HMAC is wrong', async () => {
+    const server = new FakeServer({ badHmac: true });
+    const url = await server.listen();
+    try {
+      let scanned = false;
+      const { code, events } = await runClient(
+        ['--ws-url', url, '--auth-dir', authDir(), '--timeout-ms', '30000', '--log-level', 'silent'],
+        async (event) => {
+          if (event.event === 'qr' && !scanned) {
+            scanned = true;
+            await server.scan(event.qr);
+          }
+        },
+      );
+      assert.equal(code, EXIT.CLOSED);
+      const close = events.find((e) => e.event === 'connection' && e.connection === 'close');
+      assert.equal(close.lastDisconnect.message, 'Invalid account signature');
+      assert.equal(close.statusCode, 500);
+      assert.equal(server.pairReply, undefined, 'no pair-device-sign reply, no error IQ');
+      assert.equal(stanzas(server, 1).length, 1, 'only the pair-device ack was sent');
+    } finally {
+      server.close();
+    }
+  });
 });

@@ -19,6 +19,7 @@ import {
   proto,
   sha256,
 } from '@whiskeysockets/baileys';
+import curve25519 from 'curve25519-js';
 import { WebSocketServer } from 'ws';
 
 const NOISE_MODE = Buffer.from('Noise_XX_25519_AESGCM_SHA256\0\0\0\0'); // 32 bytes: used as h directly
@@ -112,9 +113,21 @@ export class FakeServer extends EventEmitter {
    * @param {string} [opts.certMode] 'valid' | 'no-issuer-serial' | 'wrong-issuer-serial'
    * @param {string} [opts.phone] primary's phone number
    * @param {number} [opts.device] device id given to the companion
+   * @param {number} [opts.firstStanzaDelayMs] pause before the first stanza after the handshake
+   * @param {boolean} [opts.badAccountSignature] pair-success with a random accountSignature
+   * @param {boolean} [opts.badHmac] pair-success with a random HMAC
    */
-  constructor({ certMode = 'valid', phone = '15550001111', device = 5, firstStanzaDelayMs = FIRST_STANZA_DELAY_MS } = {}) {
+  constructor({
+    certMode = 'valid',
+    phone = '15550001111',
+    device = 5,
+    firstStanzaDelayMs = FIRST_STANZA_DELAY_MS,
+    badAccountSignature = false,
+    badHmac = false,
+  } = {}) {
     super();
+    this.badAccountSignature = badAccountSignature;
+    this.badHmac = badHmac;
     this.firstStanzaDelayMs = firstStanzaDelayMs;
     this.certMode = certMode;
     this.phone = phone;
@@ -280,7 +293,8 @@ export class FakeServer extends EventEmitter {
       this.pairReply = {
         keyIndex: sign.attrs['key-index'],
         hasAccountSignatureKey: account.accountSignatureKey != null && account.accountSignatureKey.length > 0,
-        deviceSignatureValid: Curve.verify(identityPub, msg, account.deviceSignature),
+        // Not Baileys' Curve.verify: it returns true for any 64-byte signature.
+        deviceSignatureValid: curve25519.verify(identityPub, msg, account.deviceSignature),
         detailsUnchanged: Buffer.compare(account.details, this.advDetails) === 0,
       };
       this.emit('pair-reply', this.pairReply);
@@ -338,9 +352,11 @@ export class FakeServer extends EventEmitter {
     const keyIndex = 3;
     const details = proto.ADVDeviceIdentity.encode({ rawId: 123456, timestamp: Math.floor(Date.now() / 1000), keyIndex, accountType: 0, deviceType: 0 }).finish();
     this.advDetails = Buffer.from(details);
-    const accountSignature = Curve.sign(this.primaryIdentity.private, Buffer.concat([Buffer.from([6, 0]), details, identityPub]));
+    const accountSignature = this.badAccountSignature
+      ? randomBytes(64)
+      : Curve.sign(this.primaryIdentity.private, Buffer.concat([Buffer.from([6, 0]), details, identityPub]));
     const signed = proto.ADVSignedDeviceIdentity.encode({ details, accountSignatureKey: this.primaryIdentity.public, accountSignature }).finish();
-    const hmac = hmacSign(signed, advSecret);
+    const hmac = this.badHmac ? randomBytes(32) : hmacSign(signed, advSecret);
     const deviceIdentity = proto.ADVSignedDeviceIdentityHMAC.encode({ details: signed, hmac }).finish();
     this.companion = { noisePub, identityPub, ref };
     this.pairSuccessId = this.id();
