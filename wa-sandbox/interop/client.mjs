@@ -146,6 +146,11 @@ function onConnectionUpdate(update) {
     // Not sock.user: Baileys spreads the socket object layer by layer, which
     // snapshots that getter at construction time (before <success lid=...>).
     emit({ event: 'connection', connection, attempt, me: auth.state.creds.me ?? null });
+    if (config.pushName) {
+      setPushName(sock, config.pushName).catch((err) => {
+        emit({ event: 'error', source: 'push_name', message: err.message });
+      });
+    }
   }
   if (receivedPendingNotifications) {
     emit({ event: 'pending_notifications_done', attempt });
@@ -179,6 +184,21 @@ function onConnectionUpdate(update) {
       finish(EXIT.CLOSED, { event: 'exit', reason: 'connection closed', statusCode });
     }
   }
+}
+
+/**
+ * Gives the account a push name the way Baileys learns one (creds.update with
+ * me.name; socket.js:558-571 then sends `<presence name=…/>`), then marks the
+ * client available: chats.js:484-495 only sends `<presence type="available">`
+ * with a name, and messages-recv.js:687-689 sends `type="inactive"` delivery
+ * receipts until it has.
+ */
+async function setPushName(thisSock, name) {
+  const me = auth.state.creds.me;
+  if (me && me.name !== name) {
+    thisSock.ev.emit('creds.update', { me: { ...me, name } });
+  }
+  await thisSock.sendPresenceUpdate('available');
 }
 
 function onMessagesUpsert({ messages, type }) {

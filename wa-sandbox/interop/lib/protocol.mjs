@@ -42,6 +42,8 @@ export const USAGE = `usage: node client.mjs --ws-url ws://127.0.0.1:PORT/ws/cha
   --qr-timeout-ms N     lifetime of each QR ref (Baileys qrTimeout; default: 60 s first, 20 s later)
   --connect-timeout-ms N  Baileys connectTimeoutMs (default 20000)
   --query-timeout-ms N  Baileys defaultQueryTimeoutMs (default 60000)
+  --push-name NAME      after each open, set this push name and send presence available, so Baileys
+                        sends plain delivery receipts instead of type="inactive" (see BAILEYS_NOTES.md)
   --help                print this text
 
 stdin commands (one JSON object per line):
@@ -108,7 +110,7 @@ export function parseArgs(argv, env = {}) {
   const booleans = new Set(['--help', '--no-init-queries']);
   const valued = new Set([
     '--ws-url', '--auth-dir', '--timeout-ms', '--media-base', '--log-level', '--reconnect',
-    '--qr-timeout-ms', '--connect-timeout-ms', '--query-timeout-ms',
+    '--qr-timeout-ms', '--connect-timeout-ms', '--query-timeout-ms', '--push-name',
   ]);
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
@@ -165,6 +167,11 @@ export function parseArgs(argv, env = {}) {
     throw new UsageError(`--log-level: expected one of ${[...LOG_LEVELS].join('|')}, got ${JSON.stringify(logLevel)}`);
   }
 
+  const pushName = flags.get('--push-name');
+  if (pushName !== undefined && (pushName.length === 0 || pushName.includes('@'))) {
+    throw new UsageError('--push-name: must be non-empty and contain no "@" (Baileys strips it)');
+  }
+
   const optInt = (flag, parse) => (flags.has(flag) ? parse(flag, flags.get(flag)) : undefined);
 
   return {
@@ -179,6 +186,7 @@ export function parseArgs(argv, env = {}) {
     qrTimeoutMs: optInt('--qr-timeout-ms', parsePositiveInt),
     connectTimeoutMs: optInt('--connect-timeout-ms', parsePositiveInt),
     queryTimeoutMs: optInt('--query-timeout-ms', parsePositiveInt),
+    pushName,
   };
 }
 

@@ -166,6 +166,32 @@ describe('pairing against the fake server', () => {
     });
   }
 
+  it('with --push-name announces the name and presence available after open', async () => {
+    const server = new FakeServer();
+    const url = await server.listen();
+    try {
+      let scanned = false;
+      const { code, events } = await runClient(
+        ['--ws-url', url, '--auth-dir', authDir(), '--timeout-ms', '30000', '--log-level', 'silent', '--push-name', 'Sandbox Bot'],
+        async (event, child) => {
+          if (event.event === 'qr' && !scanned) {
+            scanned = true;
+            await server.scan(event.qr);
+          }
+          if (event.event === 'connection' && event.connection === 'open') {
+            setTimeout(() => child.stdin.write('{"cmd":"quit"}\n'), 300);
+          }
+        },
+      );
+      assert.equal(code, EXIT.OK);
+      const presences = stanzas(server, 2).filter((n) => n.tag === 'presence').map((n) => n.attrs);
+      assert.deepEqual(presences, [{ name: 'Sandbox Bot' }, { name: 'Sandbox Bot', type: 'available' }]);
+      assert.ok(events.some((e) => e.event === 'creds' && e.me?.name === 'Sandbox Bot'));
+    } finally {
+      server.close();
+    }
+  });
+
   it('pairs even with a wrong accountSignature: Baileys 6.7.24 does not really verify it', async () => {
     const server = new FakeServer({ badAccountSignature: true });
     const url = await server.listen();

@@ -44,6 +44,11 @@ describe('parseArgs', () => {
     assert.equal(parseArgs(['--timeout-ms', '5'], env).timeoutMs, 5);
   });
 
+  it('keeps --push-name verbatim', () => {
+    assert.equal(parseArgs([...BASE, '--push-name', 'Sandbox Bot'], {}).pushName, 'Sandbox Bot');
+    assert.equal(parseArgs(BASE, {}).pushName, undefined);
+  });
+
   it('strips the trailing slash of --media-base', () => {
     const c = parseArgs([...BASE, '--media-base', 'http://127.0.0.1:8080/'], {});
     assert.equal(c.mediaBase, 'http://127.0.0.1:8080');
@@ -69,6 +74,8 @@ describe('parseArgs', () => {
     ['bad log level', [...BASE, '--log-level', 'loud'], /log-level/],
     ['non-loopback media base', [...BASE, '--media-base', 'https://mmg.whatsapp.net'], /loopback/],
     ['value on boolean flag', [...BASE, '--help=yes'], /takes no value/],
+    ['push name with @', [...BASE, '--push-name', 'a@b'], /push-name/],
+    ['empty push name', [...BASE, '--push-name='], /push-name/],
   ];
   for (const [name, argv, re] of bad) {
     it(`rejects ${name}`, () => {
