@@ -192,6 +192,34 @@ describe('pairing against the fake server', () => {
     }
   });
 
+  for (const countReply of ['error', 'empty']) {
+    it(`never opens when the prekey-count IQ gets ${countReply === 'error' ? 'an error' : 'a result without <count>'}`, async () => {
+      const server = new FakeServer({ countReply });
+      const url = await server.listen();
+      try {
+        let scanned = false;
+        const { code, events } = await runClient(
+          ['--ws-url', url, '--auth-dir', authDir(), '--timeout-ms', '30000', '--log-level', 'silent'],
+          async (event, child) => {
+            if (event.event === 'qr' && !scanned) {
+              scanned = true;
+              await server.scan(event.qr);
+            }
+            if (event.event === 'error' && event.source === 'unhandledRejection') {
+              setTimeout(() => child.stdin.write('{"cmd":"quit"}\n'), 300);
+            }
+          },
+        );
+        assert.equal(code, EXIT.OK);
+        assert.ok(!events.some((e) => e.event === 'connection' && e.connection === 'open'), 'no open');
+        const second = stanzas(server, 2).filter((n) => n.tag === 'iq');
+        assert.deepEqual(second.map((n) => n.attrs.xmlns), ['encrypt'], 'nothing after the count IQ: no upload, no passive');
+      } finally {
+        server.close();
+      }
+    });
+  }
+
   it('pairs even with a wrong accountSignature: Baileys 6.7.24 does not really verify it', async () => {
     const server = new FakeServer({ badAccountSignature: true });
     const url = await server.listen();

@@ -116,6 +116,7 @@ export class FakeServer extends EventEmitter {
    * @param {number} [opts.firstStanzaDelayMs] pause before the first stanza after the handshake
    * @param {boolean} [opts.badAccountSignature] pair-success with a random accountSignature
    * @param {boolean} [opts.badHmac] pair-success with a random HMAC
+   * @param {string} [opts.countReply] 'count' (normal), 'error' (IQ error 500) or 'empty' (result without <count>)
    */
   constructor({
     certMode = 'valid',
@@ -124,8 +125,10 @@ export class FakeServer extends EventEmitter {
     firstStanzaDelayMs = FIRST_STANZA_DELAY_MS,
     badAccountSignature = false,
     badHmac = false,
+    countReply = 'count',
   } = {}) {
     super();
+    this.countReply = countReply;
     this.badAccountSignature = badAccountSignature;
     this.badHmac = badHmac;
     this.firstStanzaDelayMs = firstStanzaDelayMs;
@@ -308,7 +311,15 @@ export class FakeServer extends EventEmitter {
     const child = Array.isArray(node.content) ? node.content[0] : undefined;
     switch (attrs.xmlns) {
       case 'encrypt':
-        if (attrs.type === 'get' && child?.tag === 'count') {
+        if (attrs.type === 'get' && child?.tag === 'count' && this.countReply === 'error') {
+          await this.sendNode(conn, {
+            tag: 'iq',
+            attrs: { from: SERVER, type: 'error', id: attrs.id },
+            content: [{ tag: 'error', attrs: { code: '500', text: 'internal-server-error' } }],
+          });
+        } else if (attrs.type === 'get' && child?.tag === 'count' && this.countReply === 'empty') {
+          await this.result(conn, node);
+        } else if (attrs.type === 'get' && child?.tag === 'count') {
           await this.result(conn, node, [{ tag: 'count', attrs: { value: '0' } }]);
         } else {
           await this.result(conn, node);
