@@ -1,1 +1,2 @@
+//! Build script: nothing to generate for wa-engine.
 fn main() {}

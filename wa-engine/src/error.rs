@@ -1,6 +1,15 @@
 //! The engine's top-level error.
 
+use crate::store::StoreError;
+
 /// Any error the engine returns.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {}
+pub enum Error {
+    /// Reading or writing persistent state failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The Noise layer failed: framing, handshake, server certificate or transport.
+    #[error(transparent)]
+    Noise(#[from] crate::noise::NoiseError),
+}
