@@ -1,26 +1,10 @@
 //! The HTTP control API (axum, JSON): lets tests in any language (the Node/Baileys harness)
 //! create accounts, scan QR codes, enter pairing codes, unlink devices and inject faults.
 //!
-//! Routes:
-//!
-//! | Method and path | Body | Success |
-//! |---|---|---|
-//! | `GET /info` | — | 200 `{ws_url, control_url, trust_root_pub_b64, server_static_pub_b64}` |
-//! | `POST /accounts` | `{"phone": "15551234567"}` | 201 account |
-//! | `GET /accounts` | — | 200 `[account]` |
-//! | `GET /accounts/{pn}` | — | 200 account |
-//! | `POST /accounts/{pn}/scan` | `{"qr": "<QR string>"}` | 200 `{device, jid, lid}` (pair-success sent; the device is listed once the companion's signature verified) |
-//! | `POST /accounts/{pn}/code` | `{"code": "ABCD-1234"}` | 200 `{}` (primary_hello sent) |
-//! | `DELETE /accounts/{pn}/devices/{id}` | — | 204 |
-//! | `POST /faults` | a [`Fault`] | 200 `{"connections": N}` |
-//!
-//! An account is `{phone, lid, identity_pub_b64, platform, business_name, devices: [{id, jid,
-//! lid, key_index, os, paired_at, connected, prekeys}]}`. Errors are 4xx with
-//! `{"error": {"code": "<snake_case>", "message": "<text>"}}`; codes are
-//! [`PhoneError::code`] plus `bad_request` for unparsable bodies.
+//! Routes: see [`app`].
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -43,7 +27,26 @@ pub struct ControlState {
     pub control_url: String,
 }
 
-/// Builds the control API's axum router.
+/// Builds the control API's axum router (serve it with `axum::serve`; test it with
+/// `tower::ServiceExt::oneshot`).
+///
+/// Routes:
+///
+/// | Method and path | Body | Success |
+/// |---|---|---|
+/// | `GET /info` | — | 200 `{ws_url, control_url, trust_root_pub_b64, server_static_pub_b64}` |
+/// | `POST /accounts` | `{"phone": "15551234567"}` | 201 account |
+/// | `GET /accounts` | — | 200 `[account]` |
+/// | `GET /accounts/{pn}` | — | 200 account |
+/// | `POST /accounts/{pn}/scan` | `{"qr": "<QR string>"}` | 200 `{device, jid, lid}` (pair-success sent; the device is listed once the companion's signature verified) |
+/// | `POST /accounts/{pn}/code` | `{"code": "ABCD-1234"}` | 200 `{}` (primary_hello sent) |
+/// | `DELETE /accounts/{pn}/devices/{id}` | — | 204 |
+/// | `POST /faults` | a [`Fault`] | 200 `{"connections": N}` |
+///
+/// An account is `{phone, lid, identity_pub_b64, platform, business_name, devices: [{id, jid,
+/// lid, key_index, os, paired_at, connected, prekeys}]}`. Errors are 4xx with
+/// `{"error": {"code": "<snake_case>", "message": "<text>"}}`; codes are
+/// [`PhoneError::code`] plus `bad_request` for unparsable bodies.
 pub fn app(state: ControlState) -> axum::Router {
     axum::Router::new()
         .route("/info", get(info))
@@ -84,6 +87,12 @@ struct ErrorBody<'a> {
 struct ErrorDetail<'a> {
     code: &'a str,
     message: String,
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        Self::BadRequest(e.body_text())
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -129,7 +138,7 @@ async fn info(State(s): State<ControlState>) -> Json<Info> {
     Json(Info {
         ws_url: s.ws_url.clone(),
         control_url: s.control_url.clone(),
-        trust_root_pub_b64: b64.encode(s.router.trust_root()),
+        trust_root_pub_b64: b64.encode(s.router.trust_root_key()),
         server_static_pub_b64: b64.encode(s.router.server_static_pub()),
     })
 }
@@ -190,8 +199,9 @@ async fn enter_code(
 
 async fn remove_device(
     State(s): State<ControlState>,
-    Path((pn, id)): Path<(String, u16)>,
+    path: Result<Path<(String, u16)>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let Path((pn, id)) = path?;
     s.router.phone(&pn)?.remove_device(id)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -220,9 +220,15 @@ impl SandboxHandle {
         &self.control_url
     }
 
-    /// The root public key (32 bytes) clients must trust instead of WhatsApp's.
-    pub fn trust_root(&self) -> [u8; 32] {
+    /// The trust root clients must use instead of WhatsApp's production root: the
+    /// sandbox's root key with serial 0.
+    pub fn trust_root(&self) -> wa_engine::noise::TrustRoot {
         self.router.trust_root()
+    }
+
+    /// The sandbox's root public key, 32 bytes.
+    pub fn trust_root_key(&self) -> [u8; 32] {
+        self.router.trust_root_key()
     }
 
     /// The shared state (accounts, connections), for direct inspection.

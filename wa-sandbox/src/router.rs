@@ -356,8 +356,14 @@ impl Router {
 
     /// The root public key (32 bytes, X25519/XEdDSA) that signs this sandbox's intermediate
     /// certificate. Clients must trust it instead of WhatsApp's production root.
-    pub fn trust_root(&self) -> [u8; 32] {
+    pub fn trust_root_key(&self) -> [u8; 32] {
         self.lock().server.root_pub
+    }
+
+    /// The sandbox's trust root (root key, serial 0) for a client's certificate check
+    /// (shared/protocol/01 §5.2, §5.4).
+    pub fn trust_root(&self) -> wa_engine::noise::TrustRoot {
+        wa_engine::noise::TrustRoot::new(self.trust_root_key(), crate::identity::ROOT_SERIAL)
     }
 
     /// The server's Noise static public key (32 bytes); the leaf certificate's key.

@@ -110,6 +110,10 @@ async fn errors_are_typed_json() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "bad_request");
 
+    let (status, body) = call(&r, "DELETE", "/accounts/15551234567/devices/x", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "bad_request");
+
     let (status, body) = call(&r, "DELETE", "/accounts/15551234567/devices/3", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "no_such_device");

@@ -175,7 +175,7 @@ impl Pair {
         let client = ClientCore::new(
             &creds.noise,
             KeyPair::generate(&mut rng),
-            router.trust_root(),
+            router.trust_root_key(),
             payload,
         );
         Self {

@@ -121,7 +121,7 @@ fn qr_for(r: &str, creds: &Creds) -> String {
 async fn register(sandbox: &SandboxHandle, creds: &Creds) -> anyhow::Result<(WsClient, Node)> {
     let mut client = WsClient::connect(
         sandbox.ws_url(),
-        sandbox.trust_root(),
+        sandbox.trust_root_key(),
         &creds.noise,
         registration_payload(creds),
     )
@@ -181,7 +181,7 @@ async fn login(
 ) -> anyhow::Result<(WsClient, Node)> {
     let mut client = WsClient::connect(
         sandbox.ws_url(),
-        sandbox.trust_root(),
+        sandbox.trust_root_key(),
         &creds.noise,
         login_payload(PHONE.parse()?, device, true),
     )
@@ -716,7 +716,7 @@ async fn accepts_the_handshake_split_one_byte_per_message() -> anyhow::Result<()
     let mut core = support::ClientCore::new(
         &creds.noise,
         wa_engine::noise::KeyPair::generate(&mut rng),
-        sandbox.trust_root(),
+        sandbox.trust_root_key(),
         registration_payload(&creds),
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(sandbox.ws_url()).await?;
