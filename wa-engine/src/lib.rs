@@ -2,6 +2,7 @@
 
 pub mod binary;
 pub mod noise;
+pub mod pair;
 pub mod store;
 
 mod error;
