@@ -7,6 +7,8 @@ pub mod store;
 
 mod error;
 mod jid;
+mod stanza;
 
 pub use error::Error;
 pub use jid::Jid;
+pub use stanza::{CloseReason, Reconnect};
