@@ -1,6 +1,12 @@
 //! The engine's top-level error.
 
+use crate::store::StoreError;
+
 /// Any error the engine returns.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {}
+pub enum Error {
+    /// Reading or writing persistent state failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

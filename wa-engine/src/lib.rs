@@ -12,3 +12,6 @@ mod stanza;
 pub use error::Error;
 pub use jid::Jid;
 pub use stanza::{CloseReason, Reconnect};
+#[cfg(feature = "sled")]
+pub use store::SledStore;
+pub use store::{MemoryStore, Store, StoreBatch, StoreError};

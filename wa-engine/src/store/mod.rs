@@ -1,1 +1,530 @@
-//! Persistent state.
+//! Persistent state: the [`Store`] trait, its typed keys and records, and two backends.
+//!
+//! The store keeps opaque bytes under typed keys and knows nothing about Signal: the
+//! engine encodes sessions, prekeys and sender keys itself. It is grouped by concern,
+//! following whatsmeow `store/store.go` (per-concern interfaces holding opaque session
+//! bytes) and quinn `quinn-proto/src/token.rs` (a synchronous `Send + Sync` store used by
+//! a sans-IO core):
+//!
+//! | Concern | Key | Value |
+//! |---|---|---|
+//! | device credentials | — (one record) | [`Credentials`] |
+//! | identities | [`ProtocolAddress`] | remote identity key bytes |
+//! | sessions | [`ProtocolAddress`] | serialized session record |
+//! | prekeys | `u32` id | serialized prekey record; plus [`PreKeyCounters`] |
+//! | signed prekeys | `u32` id | serialized signed prekey record |
+//! | sender keys | [`SenderKeyName`] | serialized sender key record |
+//! | app values | namespace + key bytes | anything (e.g. wa-server's own state) |
+//!
+//! # Writes and durability
+//!
+//! Every write goes through [`Store::apply`] with a [`StoreBatch`]. When `apply`
+//! returns `Ok`, the whole batch is visible to readers and on stable storage; readers
+//! never see part of a batch. The engine relies on this to persist before it acts:
+//! credentials before replying to pair-success, the advanced ratchet before a
+//! ciphertext leaves, new prekeys before they are uploaded (shared/protocol/04-signal.md
+//! §4.2, §8.4).
+//!
+//! # Backends
+//!
+//! - [`MemoryStore`]: always compiled; for tests and examples. Nothing survives the process.
+//! - `SledStore` (feature `sled`, on by default): one sled database in a directory.
+
+use std::fmt;
+use std::ops::Deref;
+
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+mod credentials;
+mod error;
+mod key;
+mod memory;
+#[cfg(feature = "sled")]
+mod seal;
+#[cfg(feature = "sled")]
+mod sled;
+
+#[cfg(feature = "sled")]
+pub use self::sled::SledStore;
+pub use credentials::{
+    CREDENTIALS_RECORD_VERSION, Credentials, KeyPair, PreKeyCounters, SignedPreKey,
+};
+pub use error::StoreError;
+pub use memory::MemoryStore;
+
+/// On-disk schema version of persistent backends (the key layout and record formats).
+///
+/// A persistent store records it on creation; opening a store with another version
+/// fails with [`StoreError::UnsupportedVersion`]. Bump it on any change that an older
+/// build could misread; additive record fields do not need a bump (see [`Credentials`]).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The engine's persistent state: a small, synchronous, object-safe store of opaque
+/// bytes under typed keys, grouped by concern (see the [module docs](self)).
+///
+/// Reads return `Ok(None)` for a missing key. Listing methods return ids or keys in
+/// ascending order. All writes go through [`apply`](Self::apply), which is atomic and
+/// durable. Implementations must be safe to call from several threads; callers
+/// serialise the read-modify-write of one Signal address themselves
+/// (shared/protocol/04-signal.md §8.1).
+pub trait Store: Send + Sync {
+    /// The device credentials, or `None` before the first
+    /// [`StoreBatch::put_credentials`] (or after [`wipe`](Self::wipe)).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the record does not decode; [`StoreError::Backend`] on I/O failure.
+    fn credentials(&self) -> Result<Option<Credentials>, StoreError>;
+
+    /// The identity key stored for `address` (raw bytes as the engine put them).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn identity(&self, address: &ProtocolAddress) -> Result<Option<Blob>, StoreError>;
+
+    /// Device ids of `name` that have a stored identity, ascending.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure; [`StoreError::Corrupt`] on a malformed key.
+    fn identity_devices(&self, name: &str) -> Result<Vec<u32>, StoreError>;
+
+    /// The session record stored for `address`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn session(&self, address: &ProtocolAddress) -> Result<Option<Blob>, StoreError>;
+
+    /// Device ids of `name` that have a stored session, ascending (e.g. to delete every
+    /// session of a user whose identity changed, as whatsmeow `DeleteAllSessions`).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure; [`StoreError::Corrupt`] on a malformed key.
+    fn session_devices(&self, name: &str) -> Result<Vec<u32>, StoreError>;
+
+    /// The one-time prekey record with this id.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn prekey(&self, id: u32) -> Result<Option<Blob>, StoreError>;
+
+    /// Ids of all stored one-time prekeys, ascending.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure; [`StoreError::Corrupt`] on a malformed key.
+    fn prekey_ids(&self) -> Result<Vec<u32>, StoreError>;
+
+    /// The prekey id / upload counters; `None` if never written (use
+    /// `unwrap_or_default()`).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the record does not decode; [`StoreError::Backend`] on I/O failure.
+    fn prekey_counters(&self) -> Result<Option<PreKeyCounters>, StoreError>;
+
+    /// The signed prekey record with this id (kept after rotation for late pkmsgs,
+    /// shared/protocol/04-signal.md §2). The current one is also in [`Credentials`].
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn signed_prekey(&self, id: u32) -> Result<Option<Blob>, StoreError>;
+
+    /// Ids of all stored signed prekeys, ascending.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure; [`StoreError::Corrupt`] on a malformed key.
+    fn signed_prekey_ids(&self) -> Result<Vec<u32>, StoreError>;
+
+    /// The sender key record for (group, sender device).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn sender_key(&self, name: &SenderKeyName) -> Result<Option<Blob>, StoreError>;
+
+    /// An application value (`namespace` + `key`). Namespaces starting with `wa.` are
+    /// reserved for the engine.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn app_value(&self, namespace: &str, key: &[u8]) -> Result<Option<Blob>, StoreError>;
+
+    /// All keys in an application namespace, ascending bytewise.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn app_keys(&self, namespace: &str) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Applies every put and delete of `batch`, in order, atomically and durably:
+    /// on `Ok` all of it is visible and flushed to stable storage (a crash right after
+    /// keeps it). Readers never see part of a batch. An empty batch is a no-op.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the backend cannot write or flush. Then either none
+    /// of the batch is visible (write failed) or all of it is but its durability is
+    /// unknown (flush failed); treat the error as fatal for the connection.
+    fn apply(&self, batch: StoreBatch) -> Result<(), StoreError>;
+
+    /// Deletes everything in every concern (credentials, keys, sessions, app values),
+    /// atomically and durably; the store stays usable and empty. Used only when the
+    /// device is logged out or removed (shared/protocol/03-pairing-login.md §10.4).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the backend cannot write or flush.
+    fn wipe(&self) -> Result<(), StoreError>;
+}
+
+/// A Signal protocol address: the address name of a user plus a device id. Key of
+/// identities and sessions.
+///
+/// The name is opaque here; the engine builds it as whatsmeow `types/jid.go`
+/// `SignalAddress` does (`user`, or `user_<agent>` for non-PN domains, e.g.
+/// `236395184570386_1`), shared/protocol/04-signal.md §8.1.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProtocolAddress {
+    /// Address name (user part, possibly with a domain suffix).
+    pub name: String,
+    /// Device id (0 = primary phone).
+    pub device_id: u32,
+}
+
+impl ProtocolAddress {
+    /// Builds an address from a name and a device id.
+    pub fn new(name: impl Into<String>, device_id: u32) -> Self {
+        Self {
+            name: name.into(),
+            device_id,
+        }
+    }
+}
+
+impl fmt::Display for ProtocolAddress {
+    /// libsignal's form: `name.device_id`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.name, self.device_id)
+    }
+}
+
+/// Key of a sender key record: (group JID string, sender device address)
+/// (shared/protocol/04-signal.md §9.1; never on the wire).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SenderKeyName {
+    /// The group JID in display form, e.g. `120363025246125888@g.us`.
+    pub group: String,
+    /// The sending device.
+    pub sender: ProtocolAddress,
+}
+
+impl SenderKeyName {
+    /// Builds a sender key name.
+    pub fn new(group: impl Into<String>, sender: ProtocolAddress) -> Self {
+        Self {
+            group: group.into(),
+            sender,
+        }
+    }
+}
+
+/// Opaque bytes held by the store (session, prekey and sender key records carry key
+/// material, so every value is treated as secret).
+///
+/// `Debug` prints only the length; the buffer is zeroized on drop; `==` is
+/// constant-time in the contents.
+#[derive(Clone, Default, Zeroize, ZeroizeOnDrop)]
+pub struct Blob(Vec<u8>);
+
+impl Blob {
+    /// Wraps bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Deref for Blob {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Blob {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for Blob {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+}
+
+impl From<&[u8]> for Blob {
+    fn from(bytes: &[u8]) -> Self {
+        Self(bytes.to_vec())
+    }
+}
+
+impl<const N: usize> From<[u8; N]> for Blob {
+    fn from(bytes: [u8; N]) -> Self {
+        Self(bytes.to_vec())
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Blob {
+    fn from(bytes: &[u8; N]) -> Self {
+        Self(bytes.to_vec())
+    }
+}
+
+impl From<Zeroizing<Vec<u8>>> for Blob {
+    fn from(mut bytes: Zeroizing<Vec<u8>>) -> Self {
+        Self(std::mem::take(&mut *bytes))
+    }
+}
+
+impl PartialEq for Blob {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for Blob {}
+
+impl fmt::Debug for Blob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Blob({} bytes)", self.0.len())
+    }
+}
+
+/// One write in a [`StoreBatch`], already in the backend key layout.
+pub(crate) enum BatchOp {
+    /// Insert or replace.
+    Put(Vec<u8>, Blob),
+    /// Remove (no-op if absent).
+    Delete(Vec<u8>),
+}
+
+/// A set of puts and deletes across concerns, applied in order, all-or-nothing, by
+/// [`Store::apply`]. A later op on the same key wins.
+///
+/// ```
+/// use wa_engine::store::{MemoryStore, ProtocolAddress, Store, StoreBatch};
+/// # fn main() -> Result<(), wa_engine::store::StoreError> {
+/// let store = MemoryStore::new();
+/// let mut batch = StoreBatch::new();
+/// batch
+///     .put_session(&ProtocolAddress::new("559984726662", 0), b"session record".to_vec())
+///     .delete_prekey(42);
+/// store.apply(batch)?;
+/// # Ok(()) }
+/// ```
+#[derive(Default)]
+pub struct StoreBatch {
+    ops: Vec<BatchOp>,
+}
+
+impl StoreBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of ops queued.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True if no op is queued.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Blob) -> &mut Self {
+        self.ops.push(BatchOp::Put(key, value));
+        self
+    }
+
+    fn delete(&mut self, key: Vec<u8>) -> &mut Self {
+        self.ops.push(BatchOp::Delete(key));
+        self
+    }
+
+    /// Stores the device credentials (replacing any).
+    pub fn put_credentials(&mut self, credentials: &Credentials) -> &mut Self {
+        self.put(key::credentials(), credentials.to_bytes().into())
+    }
+
+    /// Deletes the device credentials.
+    pub fn delete_credentials(&mut self) -> &mut Self {
+        self.delete(key::credentials())
+    }
+
+    /// Stores the identity key of `address`.
+    pub fn put_identity(&mut self, address: &ProtocolAddress, key: impl Into<Blob>) -> &mut Self {
+        self.put(key::identity(address), key.into())
+    }
+
+    /// Deletes the identity of `address`.
+    pub fn delete_identity(&mut self, address: &ProtocolAddress) -> &mut Self {
+        self.delete(key::identity(address))
+    }
+
+    /// Stores the session record of `address`.
+    pub fn put_session(&mut self, address: &ProtocolAddress, record: impl Into<Blob>) -> &mut Self {
+        self.put(key::session(address), record.into())
+    }
+
+    /// Deletes the session of `address`.
+    pub fn delete_session(&mut self, address: &ProtocolAddress) -> &mut Self {
+        self.delete(key::session(address))
+    }
+
+    /// Stores a one-time prekey record.
+    pub fn put_prekey(&mut self, id: u32, record: impl Into<Blob>) -> &mut Self {
+        self.put(key::prekey(id), record.into())
+    }
+
+    /// Deletes a one-time prekey (after a pkmsg consumed it, 04-signal.md §8.2).
+    pub fn delete_prekey(&mut self, id: u32) -> &mut Self {
+        self.delete(key::prekey(id))
+    }
+
+    /// Stores the prekey counters.
+    pub fn put_prekey_counters(&mut self, counters: PreKeyCounters) -> &mut Self {
+        self.put(key::prekey_counters(), counters.to_bytes().into())
+    }
+
+    /// Stores a signed prekey record.
+    pub fn put_signed_prekey(&mut self, id: u32, record: impl Into<Blob>) -> &mut Self {
+        self.put(key::signed_prekey(id), record.into())
+    }
+
+    /// Deletes a signed prekey record.
+    pub fn delete_signed_prekey(&mut self, id: u32) -> &mut Self {
+        self.delete(key::signed_prekey(id))
+    }
+
+    /// Stores a sender key record.
+    pub fn put_sender_key(&mut self, name: &SenderKeyName, record: impl Into<Blob>) -> &mut Self {
+        self.put(key::sender_key(name), record.into())
+    }
+
+    /// Deletes a sender key record (e.g. to rotate our own key, 04-signal.md §9.6).
+    pub fn delete_sender_key(&mut self, name: &SenderKeyName) -> &mut Self {
+        self.delete(key::sender_key(name))
+    }
+
+    /// Stores an application value.
+    pub fn put_app_value(
+        &mut self,
+        namespace: &str,
+        key: &[u8],
+        value: impl Into<Blob>,
+    ) -> &mut Self {
+        self.put(key::app(namespace, key), value.into())
+    }
+
+    /// Deletes an application value.
+    pub fn delete_app_value(&mut self, namespace: &str, key: &[u8]) -> &mut Self {
+        self.delete(key::app(namespace, key))
+    }
+
+    /// The queued ops, for backends.
+    pub(crate) fn into_ops(self) -> Vec<BatchOp> {
+        self.ops
+    }
+}
+
+impl fmt::Debug for StoreBatch {
+    /// Counts only: keys name peers and values hold key material.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let puts = self
+            .ops
+            .iter()
+            .filter(|op| matches!(op, BatchOp::Put(..)))
+            .count();
+        f.debug_struct("StoreBatch")
+            .field("puts", &puts)
+            .field("deletes", &(self.ops.len() - puts))
+            .finish()
+    }
+}
+
+/// The typed reads of [`Store`] expressed over a raw ordered byte map; each backend
+/// implements the two raw reads and forwards its `Store` reads here.
+pub(crate) trait RawRead {
+    /// The value under `key`.
+    fn raw_get(&self, key: &[u8]) -> Result<Option<Blob>, StoreError>;
+    /// All keys starting with `prefix`, ascending.
+    fn raw_keys(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    fn read_credentials(&self) -> Result<Option<Credentials>, StoreError> {
+        self.raw_get(&key::credentials())?
+            .map(|b| Credentials::from_bytes(&b))
+            .transpose()
+    }
+
+    fn read_prekey_counters(&self) -> Result<Option<PreKeyCounters>, StoreError> {
+        self.raw_get(&key::prekey_counters())?
+            .map(|b| PreKeyCounters::from_bytes(&b))
+            .transpose()
+    }
+
+    fn read_ids(&self, prefix: &[u8], what: &'static str) -> Result<Vec<u32>, StoreError> {
+        key::trailing_ids(prefix, self.raw_keys(prefix)?, what)
+    }
+
+    fn read_app_keys(&self, namespace: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let prefix = key::app_prefix(namespace);
+        key::strip_prefix(&prefix, self.raw_keys(&prefix)?)
+    }
+}
+
+/// Implements the read half of [`Store`] for a type implementing [`RawRead`].
+macro_rules! forward_reads {
+    () => {
+        fn credentials(&self) -> Result<Option<$crate::store::Credentials>, StoreError> {
+            self.read_credentials()
+        }
+        fn identity(&self, a: &$crate::store::ProtocolAddress) -> Result<Option<Blob>, StoreError> {
+            self.raw_get(&key::identity(a))
+        }
+        fn identity_devices(&self, name: &str) -> Result<Vec<u32>, StoreError> {
+            self.read_ids(&key::identity_prefix(name), "identity key")
+        }
+        fn session(&self, a: &$crate::store::ProtocolAddress) -> Result<Option<Blob>, StoreError> {
+            self.raw_get(&key::session(a))
+        }
+        fn session_devices(&self, name: &str) -> Result<Vec<u32>, StoreError> {
+            self.read_ids(&key::session_prefix(name), "session key")
+        }
+        fn prekey(&self, id: u32) -> Result<Option<Blob>, StoreError> {
+            self.raw_get(&key::prekey(id))
+        }
+        fn prekey_ids(&self) -> Result<Vec<u32>, StoreError> {
+            self.read_ids(&key::prekey_prefix(), "prekey key")
+        }
+        fn prekey_counters(&self) -> Result<Option<$crate::store::PreKeyCounters>, StoreError> {
+            self.read_prekey_counters()
+        }
+        fn signed_prekey(&self, id: u32) -> Result<Option<Blob>, StoreError> {
+            self.raw_get(&key::signed_prekey(id))
+        }
+        fn signed_prekey_ids(&self) -> Result<Vec<u32>, StoreError> {
+            self.read_ids(&key::signed_prekey_prefix(), "signed prekey key")
+        }
+        fn sender_key(&self, n: &$crate::store::SenderKeyName) -> Result<Option<Blob>, StoreError> {
+            self.raw_get(&key::sender_key(n))
+        }
+        fn app_value(&self, namespace: &str, k: &[u8]) -> Result<Option<Blob>, StoreError> {
+            self.raw_get(&key::app(namespace, k))
+        }
+        fn app_keys(&self, namespace: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+            self.read_app_keys(namespace)
+        }
+    };
+}
+use forward_reads;
