@@ -7,5 +7,6 @@ pub mod store;
 mod error;
 mod jid;
 
+pub use binary::DecodeError;
 pub use error::Error;
-pub use jid::Jid;
+pub use jid::{Jid, JidError, Server};
