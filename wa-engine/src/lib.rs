@@ -9,8 +9,9 @@ mod error;
 mod jid;
 mod stanza;
 
+pub use binary::DecodeError;
 pub use error::Error;
-pub use jid::Jid;
+pub use jid::{Jid, JidError, Server};
 pub use stanza::{CloseReason, Reconnect};
 #[cfg(feature = "sled")]
 pub use store::SledStore;
