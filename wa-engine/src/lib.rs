@@ -3,6 +3,7 @@
 pub mod binary;
 pub mod noise;
 pub mod pair;
+pub mod signal;
 pub mod store;
 
 mod error;
@@ -12,6 +13,7 @@ mod stanza;
 pub use binary::DecodeError;
 pub use error::Error;
 pub use jid::{Jid, JidError, Server};
+pub use noise::NoiseError;
 pub use stanza::{CloseReason, Reconnect};
 #[cfg(feature = "sled")]
 pub use store::SledStore;
