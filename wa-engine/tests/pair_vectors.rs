@@ -272,3 +272,65 @@ fn code_pairing_flows_derive_baileys_adv_secret_on_both_sides() {
         );
     }
 }
+
+#[test]
+fn code_pairing_stanzas_from_real_sockets_parse() {
+    let v = load("pairing_code.json");
+    for version in ["7.0.0-rc14", "6.7.24"] {
+        let flow = &v["real_socket_flow"][version];
+        let transcript = flow["transcript"].as_array().expect("transcript");
+        let frame = |needle: &str| {
+            transcript
+                .iter()
+                .find(|t| t["note"].as_str().is_some_and(|n| n.starts_with(needle)))
+                .map(|t| wa_engine::binary::decode(&hex_field(t, "hex")).expect("frame decodes"))
+                .unwrap_or_else(|| panic!("{version}: no `{needle}` frame"))
+        };
+        let hello =
+            code::parse_companion_hello(&frame("companion_hello")).expect("companion_hello");
+        assert_eq!(hello.phone, s(flow, "phone_number"), "{version}");
+        assert_eq!(
+            hello.wrapped_companion_ephemeral_pub,
+            hex_field(&flow["companion_hello"], "wrapped_companion_ephemeral_pub")
+        );
+        assert_eq!(
+            hello.noise_pub,
+            arr::<32>(&flow["creds"]["noise_key"], "public")
+        );
+        assert_eq!(
+            hello.platform_id,
+            s(&flow["companion_hello"], "platform_id")
+        );
+        assert_eq!(
+            hello.platform_display,
+            s(&flow["companion_hello"], "platform_display")
+        );
+
+        let result = frame("result of companion_hello");
+        assert_eq!(
+            code::parse_companion_hello_result(&result).expect("ref"),
+            s(&flow["primary_hello"], "link_code_pairing_ref").as_bytes()
+        );
+        let primary = code::parse_primary_hello(&frame("primary_hello")).expect("primary_hello");
+        assert_eq!(
+            primary.wrapped_primary_ephemeral_pub,
+            hex_field(&flow["primary_hello"], "wrapped_primary_ephemeral_pub")
+        );
+        assert_eq!(
+            primary.primary_identity_pub,
+            arr::<32>(&flow["primary_hello"], "primary_identity_pub")
+        );
+        let finish =
+            code::parse_companion_finish(&frame("companion_finish")).expect("companion_finish");
+        assert_eq!(
+            finish.wrapped_key_bundle,
+            hex_field(&flow["companion_finish"], "wrapped_key_bundle")
+        );
+        assert_eq!(
+            finish.identity_pub,
+            arr::<32>(&flow["creds"]["signed_identity_key"], "public")
+        );
+        assert_eq!(finish.pairing_ref, primary.pairing_ref);
+        assert_eq!(finish.phone, hello.phone);
+    }
+}

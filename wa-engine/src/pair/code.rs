@@ -19,7 +19,10 @@ use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use super::{AdvSecret, PairError};
+use super::{AdvSecret, ClientType, PairError};
+use crate::Jid;
+use crate::binary::{Node, Value};
+use crate::jid::Server;
 
 /// PBKDF2-HMAC-SHA256 iteration count for the code key: 131072 = `2 << 16`
 /// (whatsapp-rust `PAIR_CODE_PBKDF2_ITERATIONS`; whatsmeow pair-code.go).
@@ -432,6 +435,236 @@ pub fn primary_finish(
     Ok(PrimaryFinish {
         companion_identity_pub,
         adv_secret: derive_adv_secret(&es, &is, &r),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stanzas of the code-pairing exchange (03 §5.4, §5.5, §5.7), built and parsed for both roles.
+
+/// The `link_code_companion_reg` stanza tag (also the notification `type`).
+pub const LINK_CODE_TAG: &str = "link_code_companion_reg";
+
+fn server_jid() -> Jid {
+    Jid::server_jid(Server::Pn)
+}
+
+fn bytes_child(parent: &Node, tag: &'static str) -> Result<Vec<u8>, PairError> {
+    parent
+        .child_by_tag(tag)
+        .and_then(Node::content_bytes)
+        .map(<[u8]>::to_vec)
+        .ok_or(PairError::Missing(tag))
+}
+
+fn key_child(parent: &Node, tag: &'static str) -> Result<[u8; 32], PairError> {
+    let bytes = bytes_child(parent, tag)?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| PairError::Missing(tag))
+}
+
+fn link_code_reg<'a>(node: &'a Node, stage: &'static str) -> Result<&'a Node, PairError> {
+    let reg = node
+        .child_by_tag(LINK_CODE_TAG)
+        .ok_or(PairError::Missing(LINK_CODE_TAG))?;
+    if reg.get_attr_str("stage") != Some(stage) {
+        return Err(PairError::Missing("link_code_companion_reg stage"));
+    }
+    Ok(reg)
+}
+
+fn phone_of(reg: &Node) -> Result<String, PairError> {
+    match reg.get_attr("jid") {
+        Some(Value::Jid(j)) => Ok(j.user().to_owned()),
+        Some(Value::String(s)) => Ok(s.split('@').next().unwrap_or_default().to_owned()),
+        None => Err(PairError::Missing("link_code_companion_reg jid")),
+    }
+}
+
+/// Companion: the companion_hello IQ (03 §5.4). `phone` is the normalised number
+/// ([`normalize_phone`]); `platform_display` must read `Browser (OS)`, e.g. `Chrome (Linux)`,
+/// or the real server answers 400. The nonce is one `0x00` byte (whatsmeow).
+pub fn companion_hello_iq(
+    iq_id: &str,
+    phone: &str,
+    wrapped_companion_ephemeral_pub: &[u8; WRAPPED_KEY_LEN],
+    noise_pub: &[u8; 32],
+    client_type: ClientType,
+    platform_display: &str,
+) -> Node {
+    Node::new("iq")
+        .attr("to", server_jid())
+        .attr("type", "set")
+        .attr("id", iq_id.to_owned())
+        .attr("xmlns", "md")
+        .with_children([Node::new(LINK_CODE_TAG)
+            .attr("jid", Jid::pn(phone.to_owned()))
+            .attr("stage", "companion_hello")
+            .attr("should_show_push_notification", "true")
+            .with_children([
+                Node::new("link_code_pairing_wrapped_companion_ephemeral_pub")
+                    .with_bytes(wrapped_companion_ephemeral_pub.to_vec()),
+                Node::new("companion_server_auth_key_pub").with_bytes(noise_pub.to_vec()),
+                Node::new("companion_platform_id")
+                    .with_bytes(client_type.as_char().to_string().into_bytes()),
+                Node::new("companion_platform_display")
+                    .with_bytes(platform_display.as_bytes().to_vec()),
+                Node::new("link_code_pairing_nonce").with_bytes(vec![0]),
+            ])])
+}
+
+/// What the server (or phone) reads from companion_hello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompanionHelloFields {
+    /// The phone number the code is for (digits).
+    pub phone: String,
+    /// The 80-byte wrapped companion pairing ephemeral key.
+    pub wrapped_companion_ephemeral_pub: Vec<u8>,
+    /// The companion's Noise static public key (`companion_server_auth_key_pub`).
+    pub noise_pub: [u8; 32],
+    /// `companion_platform_id` (one client-type character), as sent.
+    pub platform_id: String,
+    /// `companion_platform_display`, as sent.
+    pub platform_display: String,
+}
+
+/// Server / phone: parse a companion_hello IQ.
+///
+/// # Errors
+/// [`PairError::Missing`] naming the absent or malformed part.
+pub fn parse_companion_hello(iq: &Node) -> Result<CompanionHelloFields, PairError> {
+    let reg = link_code_reg(iq, "companion_hello")?;
+    Ok(CompanionHelloFields {
+        phone: phone_of(reg)?,
+        wrapped_companion_ephemeral_pub: bytes_child(
+            reg,
+            "link_code_pairing_wrapped_companion_ephemeral_pub",
+        )?,
+        noise_pub: key_child(reg, "companion_server_auth_key_pub")?,
+        platform_id: String::from_utf8_lossy(&bytes_child(reg, "companion_platform_id")?)
+            .into_owned(),
+        platform_display: String::from_utf8_lossy(&bytes_child(reg, "companion_platform_display")?)
+            .into_owned(),
+    })
+}
+
+/// Server: the result of companion_hello carrying the pairing ref (03 §5.4).
+pub fn companion_hello_result(iq_id: &str, pairing_ref: &[u8]) -> Node {
+    Node::new("iq")
+        .attr("from", server_jid())
+        .attr("type", "result")
+        .attr("id", iq_id.to_owned())
+        .with_children([Node::new(LINK_CODE_TAG)
+            .with_children([Node::new("link_code_pairing_ref").with_bytes(pairing_ref.to_vec())])])
+}
+
+/// Companion: the pairing ref from the result of companion_hello.
+///
+/// # Errors
+/// [`PairError::Missing`].
+pub fn parse_companion_hello_result(iq: &Node) -> Result<Vec<u8>, PairError> {
+    let reg = iq
+        .child_by_tag(LINK_CODE_TAG)
+        .ok_or(PairError::Missing(LINK_CODE_TAG))?;
+    bytes_child(reg, "link_code_pairing_ref")
+}
+
+/// Server (relaying the phone): the primary_hello notification (03 §5.5).
+pub fn primary_hello_notification(
+    id: &str,
+    server_time: u64,
+    wrapped_primary_ephemeral_pub: &[u8; WRAPPED_KEY_LEN],
+    primary_identity_pub: &[u8; 32],
+    pairing_ref: &[u8],
+) -> Node {
+    Node::new("notification")
+        .attr("from", server_jid())
+        .attr("type", LINK_CODE_TAG)
+        .attr("id", id.to_owned())
+        .attr("t", server_time.to_string())
+        .with_children([Node::new(LINK_CODE_TAG)
+            .attr("stage", "primary_hello")
+            .with_children([
+                Node::new("link_code_pairing_wrapped_primary_ephemeral_pub")
+                    .with_bytes(wrapped_primary_ephemeral_pub.to_vec()),
+                Node::new("primary_identity_pub").with_bytes(primary_identity_pub.to_vec()),
+                Node::new("link_code_pairing_ref").with_bytes(pairing_ref.to_vec()),
+            ])])
+}
+
+/// What the companion reads from primary_hello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimaryHelloFields {
+    /// The 80-byte wrapped primary ephemeral key.
+    pub wrapped_primary_ephemeral_pub: Vec<u8>,
+    /// The primary's identity public key.
+    pub primary_identity_pub: [u8; 32],
+    /// The pairing ref (must equal the one from companion_hello's result).
+    pub pairing_ref: Vec<u8>,
+}
+
+/// Companion: parse a primary_hello notification.
+///
+/// # Errors
+/// [`PairError::Missing`].
+pub fn parse_primary_hello(notification: &Node) -> Result<PrimaryHelloFields, PairError> {
+    let reg = link_code_reg(notification, "primary_hello")?;
+    Ok(PrimaryHelloFields {
+        wrapped_primary_ephemeral_pub: bytes_child(
+            reg,
+            "link_code_pairing_wrapped_primary_ephemeral_pub",
+        )?,
+        primary_identity_pub: key_child(reg, "primary_identity_pub")?,
+        pairing_ref: bytes_child(reg, "link_code_pairing_ref")?,
+    })
+}
+
+/// Companion: the companion_finish IQ (03 §5.7).
+pub fn companion_finish_iq(
+    iq_id: &str,
+    phone: &str,
+    wrapped_key_bundle: &[u8; WRAPPED_BUNDLE_LEN],
+    identity_pub: &[u8; 32],
+    pairing_ref: &[u8],
+) -> Node {
+    Node::new("iq")
+        .attr("to", server_jid())
+        .attr("type", "set")
+        .attr("id", iq_id.to_owned())
+        .attr("xmlns", "md")
+        .with_children([Node::new(LINK_CODE_TAG)
+            .attr("jid", Jid::pn(phone.to_owned()))
+            .attr("stage", "companion_finish")
+            .with_children([
+                Node::new("link_code_pairing_wrapped_key_bundle")
+                    .with_bytes(wrapped_key_bundle.to_vec()),
+                Node::new("companion_identity_public").with_bytes(identity_pub.to_vec()),
+                Node::new("link_code_pairing_ref").with_bytes(pairing_ref.to_vec()),
+            ])])
+}
+
+/// What the server / phone reads from companion_finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompanionFinishFields {
+    /// The phone number (digits).
+    pub phone: String,
+    /// The 156-byte wrapped key bundle.
+    pub wrapped_key_bundle: Vec<u8>,
+    /// The companion's identity public key (also inside the bundle).
+    pub identity_pub: [u8; 32],
+    /// The pairing ref.
+    pub pairing_ref: Vec<u8>,
+}
+
+/// Server / phone: parse a companion_finish IQ.
+///
+/// # Errors
+/// [`PairError::Missing`].
+pub fn parse_companion_finish(iq: &Node) -> Result<CompanionFinishFields, PairError> {
+    let reg = link_code_reg(iq, "companion_finish")?;
+    Ok(CompanionFinishFields {
+        phone: phone_of(reg)?,
+        wrapped_key_bundle: bytes_child(reg, "link_code_pairing_wrapped_key_bundle")?,
+        identity_pub: key_child(reg, "companion_identity_public")?,
+        pairing_ref: bytes_child(reg, "link_code_pairing_ref")?,
     })
 }
 

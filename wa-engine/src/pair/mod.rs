@@ -14,9 +14,11 @@
 pub mod code;
 mod error;
 mod qr;
+mod success;
 
 pub use error::PairError;
 pub use qr::{QR_PREFIX, QrCode};
+pub use success::*;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 

@@ -219,6 +219,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn stream_error_table_is_pinned() {
         use CloseReason as C;
         let cases: &[(Option<&str>, Option<&str>, CloseReason, Reconnect, bool)] = &[
