@@ -6,6 +6,7 @@
 //! The server is the same scripted responder as tests/conn_flow.rs (noise responder +
 //! phone-side pairing functions) behind tokio-tungstenite; wa-sandbox covers the same ground
 //! with a full simulated server.
+#![cfg(all(feature = "runtime", feature = "sled"))]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
