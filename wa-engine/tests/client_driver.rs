@@ -504,3 +504,19 @@ async fn phone_code_pairing_then_logout_wipes_the_store() {
     assert_eq!(next(&mut events).await, Event::Stopped);
     assert!(store.credentials().expect("read").is_none());
 }
+
+#[tokio::test]
+async fn dropping_every_client_handle_keeps_events_flowing() {
+    let server = MockServer::start(5).await;
+    let (client, mut events) = server
+        .client(Arc::new(MemoryStore::new()))
+        .connect()
+        .await
+        .expect("connect");
+    drop(client);
+    let Event::Qr { code, .. } = next(&mut events).await else {
+        panic!("QR expected");
+    };
+    server.cmd(Cmd::Scan(code));
+    until(&mut events, |e| matches!(e, Event::Connected { .. })).await;
+}

@@ -51,6 +51,8 @@ pub(crate) struct Driver {
     first: Option<oneshot::Sender<Result<(), ConnectError>>>,
     backoff: Backoff,
     routing_info: Option<Vec<u8>>,
+    /// Whether some `Client` handle may still send commands.
+    commands_open: bool,
 }
 
 impl Driver {
@@ -69,7 +71,14 @@ impl Driver {
             first: Some(first),
             backoff: Backoff::default(),
             routing_info: None,
+            commands_open: true,
         }
+    }
+
+    /// Nobody can observe or steer the client any more: every `Client` handle and the
+    /// `Events` stream were dropped.
+    fn abandoned(&self) -> bool {
+        !self.commands_open && self.events.is_closed()
     }
 
     async fn emit(&self, event: Event) {
@@ -150,8 +159,14 @@ impl Driver {
         loop {
             tokio::select! {
                 () = &mut sleep => return None,
-                cmd = self.commands.recv() => match cmd {
-                    None => return Some(None),
+                cmd = self.commands.recv(), if self.commands_open => match cmd {
+                    None => {
+                        // Every `Client` was dropped; keep going while `Events` is read.
+                        self.commands_open = false;
+                        if self.abandoned() {
+                            return Some(None);
+                        }
+                    }
                     Some(Command::Shutdown { done }) => return Some(Some(done)),
                     Some(Command::Request { reply, .. }) => {
                         let _ = reply.send(Err(SendError::NotConnected));
@@ -209,6 +224,11 @@ impl Driver {
             if !socket_ok {
                 return AttemptEnd::Closed(CloseReason::ConnectionLost);
             }
+            if self.abandoned() {
+                let _ = conn.send(Instant::now(), Request::Close);
+                ws.close().await;
+                return AttemptEnd::Shutdown(None);
+            }
             let timer = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -227,11 +247,16 @@ impl Driver {
                         return AttemptEnd::Closed(CloseReason::ConnectionLost);
                     }
                 },
-                cmd = self.commands.recv() => match cmd {
+                cmd = self.commands.recv(), if self.commands_open => match cmd {
                     None => {
-                        let _ = conn.send(Instant::now(), Request::Close);
-                        ws.close().await;
-                        return AttemptEnd::Shutdown(None);
+                        // Every `Client` was dropped; keep the connection while `Events` is
+                        // read, stop once it is dropped too.
+                        self.commands_open = false;
+                        if self.abandoned() {
+                            let _ = conn.send(Instant::now(), Request::Close);
+                            ws.close().await;
+                            return AttemptEnd::Shutdown(None);
+                        }
                     }
                     Some(Command::Shutdown { done }) => {
                         let _ = conn.send(Instant::now(), Request::Close);
