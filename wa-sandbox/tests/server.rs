@@ -730,7 +730,7 @@ async fn accepts_the_handshake_split_one_byte_per_message() -> anyhow::Result<()
             other => anyhow::bail!("unexpected {other:?}"),
         }
     }
-    // ClientFinish and the first stanza's ack glued into one message.
+    // ClientFinish, sent as one message once the ServerHello arrived.
     let mut glued: Vec<u8> = core.outbox.drain(..).flatten().collect();
     while core.inbox.is_empty() {
         if !glued.is_empty() {
@@ -744,6 +744,28 @@ async fn accepts_the_handshake_split_one_byte_per_message() -> anyhow::Result<()
     }
     let iq = core.inbox.pop_front().expect("pair-device");
     assert!(iq.child_by_tag("pair-device").is_some(), "{iq}");
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn delay_frames_fault_slows_every_server_frame() -> anyhow::Result<()> {
+    let sandbox = start().await;
+    sandbox.create_account(PHONE)?;
+    let creds = Creds::seeded(24);
+    let device = pair_by_qr(&sandbox, &creds).await?;
+    let (mut client, _) = login(&sandbox, &creds, device).await?;
+    let delay = Duration::from_millis(300);
+    sandbox.faults().delay_frames(delay);
+    let sent = std::time::Instant::now();
+    let pong = client.iq(client_iq("d1", "get", "w:p", vec![])).await?;
+    assert_eq!(pong.get_attr_str("type"), Some("result"));
+    assert!(
+        sent.elapsed() >= delay,
+        "reply came after {:?}",
+        sent.elapsed()
+    );
+    sandbox.faults().delay_frames(Duration::ZERO);
     sandbox.shutdown().await;
     Ok(())
 }
