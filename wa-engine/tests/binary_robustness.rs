@@ -45,7 +45,7 @@ fn check_fixed_point(bytes: &[u8]) -> Result<(), String> {
 #[test]
 fn every_truncation_of_a_valid_frame_is_an_error() {
     for frame in small_corpus() {
-        let full = binary::decode(&frame).expect("corpus frame decodes");
+        let full = binary::decode(frame).expect("corpus frame decodes");
         for cut in 0..frame.len() {
             match binary::decode(&frame[..cut]) {
                 Err(_) => {}
