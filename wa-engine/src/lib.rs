@@ -1,6 +1,7 @@
 //! wa-engine: a native WhatsApp Web multi-device protocol engine.
 
 pub mod binary;
+pub mod media;
 pub mod noise;
 pub mod signal;
 pub mod store;
@@ -10,6 +11,7 @@ mod jid;
 
 pub use error::Error;
 pub use jid::Jid;
+pub use media::MediaError;
 pub use noise::NoiseError;
 #[cfg(feature = "sled")]
 pub use store::SledStore;
