@@ -137,14 +137,16 @@ impl<R: Read> Read for EncryptingReader<R> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            match self.input.get(..n) {
-                Some(plaintext) if n > 0 => encryptor.update(plaintext, &mut self.output),
-                _ => {
-                    if let Some(encryptor) = self.encryptor.take() {
-                        self.media = Some(encryptor.finish(&mut self.output));
-                    }
+            if n == 0 {
+                if let Some(encryptor) = self.encryptor.take() {
+                    self.media = Some(encryptor.finish(&mut self.output));
                 }
+                continue;
             }
+            let plaintext = self.input.get(..n).ok_or_else(|| {
+                io::Error::other("inner reader reported more bytes than its buffer holds")
+            })?;
+            encryptor.update(plaintext, &mut self.output);
         }
     }
 }
@@ -199,7 +201,7 @@ impl<W: Write> DecryptingWriter<W> {
 
 impl<W: Write> Write for DecryptingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let chunk = &buf[..buf.len().min(super::io::CHUNK_LEN)];
+        let chunk = &buf[..buf.len().min(CHUNK_LEN)];
         self.scratch.clear();
         self.decryptor
             .update(chunk, &mut self.scratch)
