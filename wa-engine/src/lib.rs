@@ -1,6 +1,7 @@
 //! wa-engine: a native WhatsApp Web multi-device protocol engine.
 
 pub mod binary;
+pub mod media;
 pub mod noise;
 pub mod signal;
 pub mod store;
@@ -10,7 +11,9 @@ mod jid;
 
 pub use binary::DecodeError;
 pub use error::Error;
+pub use jid::Jid;
 pub use jid::{Jid, JidError, Server};
+pub use media::MediaError;
 pub use noise::NoiseError;
 #[cfg(feature = "sled")]
 pub use store::SledStore;
