@@ -11,7 +11,6 @@ mod jid;
 
 pub use binary::DecodeError;
 pub use error::Error;
-pub use jid::Jid;
 pub use jid::{Jid, JidError, Server};
 pub use media::MediaError;
 pub use noise::NoiseError;
