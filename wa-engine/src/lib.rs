@@ -2,6 +2,7 @@
 
 pub mod binary;
 pub mod conn;
+pub mod media;
 pub mod noise;
 pub mod pair;
 pub mod signal;
@@ -22,6 +23,7 @@ pub use client::{
 pub use conn::SendError;
 pub use error::Error;
 pub use jid::{Jid, JidError, Server};
+pub use media::MediaError;
 pub use noise::NoiseError;
 pub use pair::PairError;
 pub use stanza::{CloseReason, Reconnect};

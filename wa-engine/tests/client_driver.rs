@@ -520,3 +520,112 @@ async fn dropping_every_client_handle_keeps_events_flowing() {
     server.cmd(Cmd::Scan(code));
     until(&mut events, |e| matches!(e, Event::Connected { .. })).await;
 }
+
+/// Env var that turns [`child_process_entry`] into the child of
+/// [`sigkill_right_after_pairing_loses_nothing`].
+const CHILD_ENV: &str = "WA_ENGINE_CLIENT_CHILD";
+
+/// Not a test of its own: the body of the child process that
+/// [`sigkill_right_after_pairing_loses_nothing`] starts (it returns at once otherwise). It
+/// pairs with the parent's server over a SledStore and prints its events on stdout.
+#[tokio::test]
+async fn child_process_entry() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mut parts = spec.split(' ');
+    let (url, root, dir) = (
+        parts.next().expect("url"),
+        parts.next().expect("root"),
+        parts.next().expect("dir"),
+    );
+    let root: [u8; 32] = hex::decode(root)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir).expect("sled"));
+    let (_client, mut events) = Client::builder(store)
+        .url(url)
+        .trust_root(wa_engine::noise::TrustRoot::new(root, 0))
+        .connect()
+        .await
+        .expect("child connects");
+    while let Some(e) = events.recv().await {
+        match e {
+            Event::Qr { code, .. } => println!("QR {code}"),
+            Event::PairSuccess { .. } => println!("PAIRED"),
+            Event::Connected { .. } => println!("CONNECTED"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn sigkill_right_after_pairing_loses_nothing() {
+    use tokio::io::AsyncBufReadExt as _;
+    let server = MockServer::start(6).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = format!(
+        "{} {} {}",
+        server.url,
+        hex::encode(server.trust_root.public_key()),
+        dir.path().display()
+    );
+    let mut child = tokio::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "child_process_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, spec)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn child");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut scanned = false;
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("child output in time")
+            .expect("read")
+            .expect("child still running");
+        // libtest may print "test child_process_entry ... " in front of the first line.
+        if let Some((_, qr)) = line.split_once("QR ")
+            && !scanned
+        {
+            scanned = true;
+            server.cmd(Cmd::Scan(qr.to_owned()));
+        } else if line.ends_with("PAIRED") {
+            // SIGKILL: no destructor, no flush, no graceful close.
+            child.start_kill().expect("kill");
+            break;
+        }
+    }
+    child.wait().await.expect("reaped");
+
+    // A new process (here: this one) reopens the store and logs in without a QR.
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).expect("reopen"));
+    assert!(
+        store
+            .credentials()
+            .expect("read")
+            .expect("stored")
+            .is_paired()
+    );
+    let (_client, mut events) = server.client(store).connect().await.expect("connect");
+    let first = next(&mut events).await;
+    assert!(
+        matches!(first, Event::Connected { .. }),
+        "no QR after SIGKILL: {first:?}"
+    );
+    // The child may or may not have logged in before it died; it never registered twice.
+    let log = server.log();
+    assert_eq!(
+        log.iter().filter(|l| **l == "register").count(),
+        1,
+        "{log:?}"
+    );
+    assert_eq!(log.last(), Some(&"login"), "{log:?}");
+}
