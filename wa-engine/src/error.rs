@@ -1,5 +1,6 @@
 //! The engine's top-level error.
 
+use crate::signal::SignalError;
 use crate::store::StoreError;
 
 /// Any error the engine returns.
@@ -9,4 +10,8 @@ pub enum Error {
     /// Reading or writing persistent state failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+
+    /// A Signal operation (session, sender key) failed.
+    #[error(transparent)]
+    Signal(#[from] SignalError),
 }

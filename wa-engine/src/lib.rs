@@ -2,6 +2,7 @@
 
 pub mod binary;
 pub mod noise;
+pub mod signal;
 pub mod store;
 
 mod error;
@@ -9,6 +10,7 @@ mod jid;
 
 pub use error::Error;
 pub use jid::Jid;
+pub use signal::SignalError;
 #[cfg(feature = "sled")]
 pub use store::SledStore;
 pub use store::{MemoryStore, Store, StoreBatch, StoreError};
