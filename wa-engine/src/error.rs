@@ -10,6 +10,9 @@ pub enum Error {
     /// Reading or writing persistent state failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The Noise layer failed: framing, handshake, server certificate or transport.
+    #[error(transparent)]
+    Noise(#[from] crate::noise::NoiseError),
 
     /// A Signal operation (session, sender key) failed.
     #[error(transparent)]

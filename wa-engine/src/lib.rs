@@ -8,8 +8,10 @@ pub mod store;
 mod error;
 mod jid;
 
+pub use binary::DecodeError;
 pub use error::Error;
-pub use jid::Jid;
+pub use jid::{Jid, JidError, Server};
+pub use noise::NoiseError;
 pub use signal::SignalError;
 #[cfg(feature = "sled")]
 pub use store::SledStore;
