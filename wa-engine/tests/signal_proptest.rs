@@ -1,12 +1,14 @@
 //! Property tests: any delivery order within the skip limit decrypts every message
-//! exactly once, and replays are duplicates (pairwise sessions and sender keys).
+//! exactly once, replays are duplicates, jumps beyond the limit are refused (pairwise
+//! sessions and sender keys), and no input makes a decoder panic.
 
 mod signal_support;
 
 use proptest::prelude::*;
 use signal_support::*;
 use wa_engine::signal::{
-    self, EncType, SenderKeyMessage, SenderKeyRecord, SignalError, TrustPolicy,
+    self, EncType, KeyPair, MAX_FORWARD_JUMPS, PreKeySignalMessage, SenderKeyDistributionMessage,
+    SenderKeyMessage, SenderKeyRecord, SignalError, SignalMessage, TrustPolicy, kdf,
 };
 use wa_engine::store::ProtocolAddress;
 
@@ -93,5 +95,49 @@ proptest! {
             let replay = receiver.decrypt(m);
             prop_assert!(matches!(replay, Err(SignalError::DuplicateMessage { .. })), "replay: {:?}", replay);
         }
+    }
+
+    #[test]
+    fn sender_key_jump_beyond_the_limit_is_too_many_skipped(jump in 0u32..4000, seed in any::<u64>()) {
+        let mut rng = SeededRng::new(&format!("jump {seed}"));
+        let signing = KeyPair::generate(&mut rng);
+        let chain_key = [7_u8; 32];
+        let mut receiver = SenderKeyRecord::new();
+        let mut at_zero = SenderKeyRecord::new();
+        at_zero.add_own_state(1, 0, chain_key, signing.clone());
+        receiver.process_distribution(&at_zero.distribution_message().expect("skdm"));
+        // The sender `jump` iterations ahead (chain key advanced by HMAC).
+        let mut ahead_key = chain_key;
+        for _ in 0..jump {
+            ahead_key = *kdf::next_chain_key(&ahead_key);
+        }
+        let mut sender = SenderKeyRecord::new();
+        sender.add_own_state(1, jump, ahead_key, signing);
+        let message = sender.encrypt(b"ahead", &mut rng).expect("encrypt");
+        let result = receiver.decrypt(&message);
+        if jump > MAX_FORWARD_JUMPS {
+            prop_assert!(matches!(result, Err(SignalError::TooManySkipped { jump: j, .. }) if j == jump), "{:?}", result);
+        } else {
+            prop_assert_eq!(result.ok(), Some(b"ahead".to_vec()));
+        }
+    }
+
+    #[test]
+    fn decoders_and_decrypt_never_panic_on_arbitrary_bytes(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let mut bytes = vec![0x33];
+        bytes.extend_from_slice(&body);
+        for input in [&body[..], &bytes[..]] {
+            let _ = SignalMessage::decode(input);
+            let _ = PreKeySignalMessage::decode(input);
+            let _ = SenderKeyMessage::decode(input);
+            let _ = SenderKeyDistributionMessage::decode(input);
+        }
+        let mut rng = SeededRng::new("fuzz");
+        let store = wa_engine::MemoryStore::new();
+        let _ = signal::decrypt_msg(&store, &alice_addr(), &bytes, &mut rng);
+        let _ = signal::decrypt_pkmsg(&store, &alice_addr(), &bytes, TrustPolicy::AutoTrust, &mut rng);
+        let name = wa_engine::store::SenderKeyName::new("g", alice_addr());
+        let _ = signal::decrypt_group(&store, &name, &bytes);
+        let _ = signal::process_sender_key_distribution(&store, &name, &bytes);
     }
 }

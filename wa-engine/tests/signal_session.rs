@@ -727,3 +727,66 @@ fn forward_jump_limit_is_enforced_exactly() {
         [(limit + 1) as u8]
     );
 }
+
+#[test]
+fn generated_prekeys_are_stored_before_upload_and_ids_advance_and_wrap() {
+    let mut rng = SeededRng::new("prekeys");
+    let bob = Party::generate(&mut rng, 1234, 0);
+    let first = signal::generate_prekeys(&bob.store, 5, &mut rng).expect("generate");
+    assert_eq!(
+        first.iter().map(|k| k.id).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(bob.store.prekey_ids().expect("ids"), vec![1, 2, 3, 4, 5]);
+    let counters = bob
+        .store
+        .prekey_counters()
+        .expect("read")
+        .expect("counters");
+    assert_eq!((counters.next_id, counters.first_unuploaded_id), (6, 1));
+    signal::mark_prekeys_uploaded(&bob.store).expect("mark");
+    let counters = bob
+        .store
+        .prekey_counters()
+        .expect("read")
+        .expect("counters");
+    assert_eq!((counters.next_id, counters.first_unuploaded_id), (6, 6));
+
+    // A bundle carrying a generated prekey sets up a session that consumes it.
+    let alice = Party::generate(&mut rng, 4321, 0);
+    let mut bundle = bob.bundle(None);
+    bundle.prekey = Some((first[2].id, first[2].key_pair.public));
+    signal::process_prekey_bundle(
+        &alice.store,
+        &bob_addr(),
+        &bundle,
+        TrustPolicy::AutoTrust,
+        &mut rng,
+    )
+    .expect("bundle");
+    send(
+        &alice.store,
+        &bob_addr(),
+        &bob.store,
+        &alice_addr(),
+        b"hi",
+        &mut rng,
+    );
+    assert_eq!(bob.store.prekey_ids().expect("ids"), vec![1, 2, 4, 5]);
+
+    // Ids wrap after 2^24 - 1 back to 1.
+    let mut batch = wa_engine::StoreBatch::new();
+    batch.put_prekey_counters(wa_engine::store::PreKeyCounters {
+        next_id: signal::MAX_PREKEY_ID,
+        first_unuploaded_id: signal::MAX_PREKEY_ID,
+    });
+    bob.store.apply(batch).expect("apply");
+    let wrapped = signal::generate_prekeys(&bob.store, 2, &mut rng).expect("generate");
+    assert_eq!(
+        wrapped.iter().map(|k| k.id).collect::<Vec<_>>(),
+        vec![signal::MAX_PREKEY_ID, 1]
+    );
+
+    let id = signal::generate_registration_id(&mut rng);
+    assert!((1..=16_380).contains(&id));
+}

@@ -16,6 +16,8 @@
 //!   [`process_prekey_bundle`], [`encrypt`], [`decrypt_pkmsg`], [`decrypt_msg`];
 //!   groups: [`sender_key_distribution`], [`encrypt_group`],
 //!   [`process_sender_key_distribution`], [`decrypt_group`].
+//! - Our prekeys: [`generate_prekeys`] (stored before upload), [`mark_prekeys_uploaded`],
+//!   [`generate_registration_id`].
 //! - Records you can hold in memory: [`SessionRecord`] (via the store functions),
 //!   [`SenderKeyRecord`] (encrypt/decrypt directly), [`PreKeyRecord`],
 //!   [`SignedPreKeyRecord`]; each has `to_bytes` / `from_bytes` (versioned protobuf).
@@ -38,6 +40,7 @@ mod crypto;
 mod error;
 mod group;
 mod keys;
+mod prekeys;
 mod ratchet;
 mod record;
 mod session;
@@ -55,6 +58,9 @@ pub use group::{
 pub use keys::{
     DJB_TYPE, KeyPair, LocalIdentity, PreKeyBundle, PreKeyRecord, PrivateKey, PublicKey,
     SERIALIZED_PUBLIC_KEY_LEN, SignedPreKeyRecord,
+};
+pub use prekeys::{
+    MAX_PREKEY_ID, generate_prekeys, generate_registration_id, mark_prekeys_uploaded,
 };
 pub use ratchet::{MAX_FORWARD_JUMPS, MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS};
 pub use session::{MAX_ARCHIVED_STATES, SessionRecord};
