@@ -275,3 +275,19 @@ fn skdm_round_trips_and_hides_the_chain_key_in_debug() {
         Err(SignalError::InvalidMessage { .. })
     ));
 }
+
+#[test]
+fn exhausted_chain_refuses_to_encrypt_instead_of_reusing_a_key() {
+    let mut rng = SeededRng::new("exhausted");
+    let mut sender = SenderKeyRecord::new();
+    sender.add_own_state(
+        1,
+        u32::MAX,
+        [1; 32],
+        wa_engine::signal::KeyPair::generate(&mut rng),
+    );
+    assert!(matches!(
+        sender.encrypt(b"x", &mut rng),
+        Err(SignalError::CounterExhausted)
+    ));
+}

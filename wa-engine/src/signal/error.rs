@@ -39,6 +39,11 @@ pub enum SignalError {
         limit: u32,
     },
 
+    /// A chain reached counter 2^32 − 1: it cannot give another message key without
+    /// reusing one. Start a new session (pairwise) or a new sender key (group).
+    #[error("chain counter exhausted")]
+    CounterExhausted,
+
     /// No session exists for the address (encrypt before a bundle was processed, or a
     /// `msg` from a device we have no session with).
     #[error("no session for this address")]

@@ -48,7 +48,10 @@ impl ChainKey {
 
     /// Moves to the next index.
     pub(crate) fn advance(&mut self) -> Result<(), SignalError> {
-        let next = self.index.checked_add(1).ok_or(SignalError::NoSession)?;
+        let next = self
+            .index
+            .checked_add(1)
+            .ok_or(SignalError::CounterExhausted)?;
         self.key = *kdf::next_chain_key(&self.key);
         self.index = next;
         Ok(())
