@@ -13,6 +13,9 @@ pub enum Error {
     /// The Noise layer failed: framing, handshake, server certificate or transport.
     #[error(transparent)]
     Noise(#[from] crate::noise::NoiseError),
+    /// Media encryption, decryption or verification failed.
+    #[error(transparent)]
+    Media(#[from] crate::media::MediaError),
 
     /// A Signal operation (session, sender key) failed.
     #[error(transparent)]

@@ -1,0 +1,335 @@
+//! The one task that owns the [`Connection`], the WebSocket and the timers (STYLE §2 Driver;
+//! quinn `ConnectionDriver::poll`): feed inputs, write transmits, re-arm the timer, forward
+//! events, then wait on socket / commands / timer; between connections, act on the
+//! [`CloseReason`] (reconnect now, back off, or stop and wipe).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::RngExt as _;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument as _;
+
+use super::events::Event;
+use super::reconnect::{Backoff, Next, ReconnectPolicy};
+use super::transport::WsTransport;
+use super::{Command, ConnectError, Status};
+use crate::conn::{
+    self, Config, Connection, DeviceConfig, Reply, Request, RequestId, SendError, Timing,
+};
+use crate::noise::TrustRoot;
+use crate::stanza::CloseReason;
+use crate::store::Store;
+
+pub(crate) struct Settings {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) url: String,
+    pub(crate) trust_root: TrustRoot,
+    pub(crate) device: DeviceConfig,
+    pub(crate) timing: Timing,
+    pub(crate) policy: ReconnectPolicy,
+}
+
+/// How one connection attempt ended.
+enum AttemptEnd {
+    /// The socket could not be opened.
+    ConnectFailed(super::TransportError),
+    /// The connection closed (or the socket dropped) with this reason.
+    Closed(CloseReason),
+    /// The embedder asked to stop.
+    Shutdown(Option<oneshot::Sender<()>>),
+}
+
+type Waiting = HashMap<RequestId, oneshot::Sender<Result<Reply, SendError>>>;
+
+pub(crate) struct Driver {
+    settings: Settings,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+    status: watch::Sender<Status>,
+    first: Option<oneshot::Sender<Result<(), ConnectError>>>,
+    backoff: Backoff,
+    routing_info: Option<Vec<u8>>,
+    /// Whether some `Client` handle may still send commands.
+    commands_open: bool,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        settings: Settings,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<Event>,
+        status: watch::Sender<Status>,
+        first: oneshot::Sender<Result<(), ConnectError>>,
+    ) -> Self {
+        Self {
+            settings,
+            commands,
+            events,
+            status,
+            first: Some(first),
+            backoff: Backoff::default(),
+            routing_info: None,
+            commands_open: true,
+        }
+    }
+
+    /// Nobody can observe or steer the client any more: every `Client` handle and the
+    /// `Events` stream were dropped.
+    fn abandoned(&self) -> bool {
+        !self.commands_open && self.events.is_closed()
+    }
+
+    async fn emit(&self, event: Event) {
+        // The embedder may have dropped its `Events`; then nobody listens and that is fine.
+        let _ = self.events.send(event).await;
+    }
+
+    fn set_connected(&self, connected: bool) {
+        self.status.send_modify(|s| s.connected = connected);
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut attempt: u64 = 0;
+        let done = loop {
+            attempt += 1;
+            let span = tracing::info_span!("connection", attempt);
+            let end = self.run_attempt().instrument(span).await;
+            self.set_connected(false);
+            let reason = match end {
+                AttemptEnd::Shutdown(done) => break done,
+                AttemptEnd::ConnectFailed(e) => {
+                    if let Some(first) = self.first.take() {
+                        let _ = first.send(Err(ConnectError::Transport(e)));
+                        return;
+                    }
+                    tracing::warn!(error = %e, "client: cannot open the WebSocket");
+                    CloseReason::ConnectionLost
+                }
+                AttemptEnd::Closed(reason) => reason,
+            };
+            if let Some(first) = self.first.take() {
+                let _ = first.send(Err(ConnectError::Closed(reason)));
+                return;
+            }
+            let jitter = rand::rng().random::<f64>();
+            match self.backoff.next(&self.settings.policy, &reason, jitter) {
+                Next::Reconnect(delay) => {
+                    tracing::info!(%reason, ?delay, "client: reconnecting");
+                    self.emit(Event::Disconnected {
+                        reason,
+                        reconnecting: true,
+                    })
+                    .await;
+                    if let Some(done) = self.wait(delay).await {
+                        break done;
+                    }
+                }
+                Next::Stop { wipe } => {
+                    tracing::info!(%reason, wipe, "client: stopping");
+                    if wipe {
+                        if let Err(e) = self.settings.store.wipe() {
+                            tracing::error!(error = %e, "client: cannot wipe the store");
+                        }
+                        self.status.send_modify(|s| s.jid = None);
+                        self.emit(Event::LoggedOut { reason }).await;
+                    } else {
+                        self.emit(Event::Disconnected {
+                            reason,
+                            reconnecting: false,
+                        })
+                        .await;
+                    }
+                    break None;
+                }
+            }
+        };
+        self.emit(Event::Stopped).await;
+        // Later commands fail with NotConnected: the receiver is dropped with `self`.
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    /// Sleep `delay` between connections while answering commands. `Some` = shut down.
+    async fn wait(&mut self, delay: Duration) -> Option<Option<oneshot::Sender<()>>> {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return None,
+                cmd = self.commands.recv(), if self.commands_open => match cmd {
+                    None => {
+                        // Every `Client` was dropped; keep going while `Events` is read.
+                        self.commands_open = false;
+                        if self.abandoned() {
+                            return Some(None);
+                        }
+                    }
+                    Some(Command::Shutdown { done }) => return Some(Some(done)),
+                    Some(Command::Request { reply, .. }) => {
+                        let _ = reply.send(Err(SendError::NotConnected));
+                    }
+                },
+            }
+        }
+    }
+
+    fn config(&self) -> Config {
+        let mut seed = [0u8; 32];
+        rand::rng().fill(&mut seed);
+        let unix_time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        Config {
+            trust_root: self.settings.trust_root,
+            unix_time,
+            rng_seed: seed,
+            device: self.settings.device.clone(),
+            timing: self.settings.timing.clone(),
+            routing_info: self.routing_info.clone(),
+        }
+    }
+
+    async fn run_attempt(&mut self) -> AttemptEnd {
+        let mut ws = match WsTransport::connect(&self.settings.url).await {
+            Ok(ws) => ws,
+            Err(e) => return AttemptEnd::ConnectFailed(e),
+        };
+        let mut conn = Connection::new(self.config(), self.settings.store.clone(), Instant::now());
+        let mut waiting = Waiting::new();
+        loop {
+            // 1. transmits, 2. timer, 3. events (Connection call order).
+            let mut socket_ok = true;
+            while let Some(bytes) = conn.poll_transmit() {
+                if let Err(e) = ws.send(bytes).await {
+                    tracing::debug!(error = %e, "client: write failed");
+                    socket_ok = false;
+                    break;
+                }
+            }
+            let deadline = conn.poll_timeout();
+            while let Some(event) = conn.poll_event() {
+                self.forward(event, &mut waiting).await;
+            }
+            if let Some(info) = conn.routing_info() {
+                self.routing_info = Some(info.to_vec());
+            }
+            if let Some(reason) = conn.close_reason() {
+                let reason = reason.clone();
+                ws.close().await;
+                return AttemptEnd::Closed(reason);
+            }
+            if !socket_ok {
+                return AttemptEnd::Closed(CloseReason::ConnectionLost);
+            }
+            if self.abandoned() {
+                let _ = conn.send(Instant::now(), Request::Close);
+                ws.close().await;
+                return AttemptEnd::Shutdown(None);
+            }
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                input = ws.recv() => match input {
+                    Some(Ok(bytes)) => conn.handle_input(Instant::now(), &bytes),
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "client: read failed");
+                        return AttemptEnd::Closed(CloseReason::ConnectionLost);
+                    }
+                    None => {
+                        tracing::debug!("client: server closed the socket");
+                        return AttemptEnd::Closed(CloseReason::ConnectionLost);
+                    }
+                },
+                cmd = self.commands.recv(), if self.commands_open => match cmd {
+                    None => {
+                        // Every `Client` was dropped; keep the connection while `Events` is
+                        // read, stop once it is dropped too.
+                        self.commands_open = false;
+                        if self.abandoned() {
+                            let _ = conn.send(Instant::now(), Request::Close);
+                            ws.close().await;
+                            return AttemptEnd::Shutdown(None);
+                        }
+                    }
+                    Some(Command::Shutdown { done }) => {
+                        let _ = conn.send(Instant::now(), Request::Close);
+                        while let Some(bytes) = conn.poll_transmit() {
+                            if ws.send(bytes).await.is_err() {
+                                break;
+                            }
+                        }
+                        ws.close().await;
+                        return AttemptEnd::Shutdown(Some(done));
+                    }
+                    Some(Command::Request { request, reply }) => {
+                        match conn.send(Instant::now(), request) {
+                            Ok(id) => {
+                                waiting.insert(id, reply);
+                            }
+                            Err(e) => {
+                                let _ = reply.send(Err(e));
+                            }
+                        }
+                    }
+                },
+                () = timer => conn.handle_timeout(Instant::now()),
+            }
+        }
+    }
+
+    async fn forward(&mut self, event: conn::Event, waiting: &mut Waiting) {
+        let out = match event {
+            conn::Event::HandshakeComplete { registering } => {
+                tracing::debug!(registering, "client: handshake complete");
+                if let Some(first) = self.first.take() {
+                    let _ = first.send(Ok(()));
+                }
+                return;
+            }
+            conn::Event::Qr { code, expires_in } => Event::Qr { code, expires_in },
+            conn::Event::PairingCode { code } => Event::PairingCode { code },
+            conn::Event::PairSuccess {
+                jid,
+                lid,
+                platform,
+                business_name,
+            } => {
+                self.status.send_modify(|s| s.jid = Some(jid.clone()));
+                Event::PairSuccess {
+                    jid,
+                    lid,
+                    platform,
+                    business_name,
+                }
+            }
+            conn::Event::PairError { error } => Event::PairError { error },
+            conn::Event::Connected { jid } => {
+                self.backoff.reset();
+                self.status.send_modify(|s| {
+                    s.connected = true;
+                    s.jid = Some(jid.clone());
+                });
+                Event::Connected { jid }
+            }
+            conn::Event::PreKeyCount { count } => {
+                tracing::debug!(count, "client: pre-keys on the server");
+                return;
+            }
+            conn::Event::RequestDone { id, result } => {
+                if let Some(reply) = waiting.remove(&id) {
+                    let _ = reply.send(result);
+                }
+                return;
+            }
+            conn::Event::Stanza(node) => Event::Stanza(node),
+        };
+        self.emit(out).await;
+    }
+}

@@ -1,0 +1,299 @@
+//! The tokio driver: a [`Client`] handle, its [`Events`] stream, and one task that owns the
+//! [`Connection`](crate::conn::Connection), the WebSocket and the timers (feature `runtime`).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use wa_engine::{Client, Event, MemoryStore};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let (client, mut events) = Client::builder(Arc::new(MemoryStore::new()))
+//!     .device_name("wa-rs demo")
+//!     .connect()
+//!     .await?;
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         Event::Qr { code, .. } => println!("scan: {code}"),
+//!         Event::Connected { jid } => println!("online as {jid}"),
+//!         Event::LoggedOut { .. } | Event::Stopped => break,
+//!         _ => {}
+//!     }
+//! }
+//! client.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod driver;
+mod events;
+mod reconnect;
+mod transport;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use events::{Event, Events};
+pub use reconnect::ReconnectPolicy;
+pub use transport::{DEFAULT_URL, ORIGIN, TransportError};
+
+use crate::Jid;
+use crate::binary::Node;
+use crate::conn::{DeviceConfig, Reply, Request, SendError, Timing};
+use crate::noise::TrustRoot;
+use crate::stanza::CloseReason;
+use crate::store::Store;
+
+/// Why [`ClientBuilder::connect`] failed: the first connection attempt did not complete its
+/// Noise handshake.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The WebSocket could not be opened.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The connection closed before the handshake completed, e.g.
+    /// [`CloseReason::BadServerCertificate`] for a server whose certificate chain does not
+    /// verify against the configured trust root, or [`CloseReason::StoreFailed`].
+    #[error("connection closed during the handshake: {0}")]
+    Closed(CloseReason),
+    /// The driver task ended unexpectedly.
+    #[error("client driver stopped")]
+    DriverStopped,
+}
+
+pub(crate) enum Command {
+    Request {
+        request: Request,
+        reply: oneshot::Sender<Result<Reply, SendError>>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// Connection status shared with the handles.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Status {
+    pub(crate) connected: bool,
+    pub(crate) jid: Option<Jid>,
+}
+
+/// Builds a [`Client`]; see [`Client::builder`].
+#[derive(Clone)]
+pub struct ClientBuilder {
+    store: Arc<dyn Store>,
+    url: String,
+    trust_root: TrustRoot,
+    device: DeviceConfig,
+    timing: Timing,
+    reconnect: ReconnectPolicy,
+    event_capacity: usize,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url)
+            .field("trust_root", &self.trust_root)
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Server URL. Default [`DEFAULT_URL`]. `ws://` works out of the box; `wss://` needs a
+    /// TLS feature of tokio-tungstenite, which this crate does not enable yet.
+    #[must_use]
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// Root that must sign the server's certificate chain. Default WhatsApp's production root.
+    #[must_use]
+    pub fn trust_root(mut self, trust_root: TrustRoot) -> Self {
+        self.trust_root = trust_root;
+        self
+    }
+
+    /// The name the phone shows for this device in its list of linked devices.
+    #[must_use]
+    pub fn device_name(mut self, name: impl Into<String>) -> Self {
+        self.device.name = name.into();
+        self
+    }
+
+    /// Everything about how the device presents itself.
+    #[must_use]
+    pub fn device(mut self, device: DeviceConfig) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Timer values (QR rotation, keepalive, IQ timeout); tests shorten them.
+    #[must_use]
+    pub fn timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// Backoff between reconnect attempts.
+    #[must_use]
+    pub fn reconnect_policy(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    /// Capacity of the event channel (default 64). The driver waits when it is full.
+    #[must_use]
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// Spawn the driver task and open the first connection. Resolves once its Noise
+    /// handshake succeeded; everything after that arrives as an [`Event`]. Must be called
+    /// inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`ConnectError`] when the first attempt fails; the driver is gone then.
+    pub async fn connect(self) -> Result<(Client, Events), ConnectError> {
+        let (cmd_tx, cmd_rx) = mpsc::channel(32);
+        let (ev_tx, ev_rx) = mpsc::channel(self.event_capacity);
+        let jid = self
+            .store
+            .credentials()
+            .ok()
+            .flatten()
+            .and_then(|c| c.id.clone())
+            .and_then(|id| id.parse().ok());
+        let (status_tx, status_rx) = watch::channel(Status {
+            connected: false,
+            jid,
+        });
+        let (first_tx, first_rx) = oneshot::channel();
+        let driver = driver::Driver::new(
+            driver::Settings {
+                store: self.store,
+                url: self.url,
+                trust_root: self.trust_root,
+                device: self.device,
+                timing: self.timing,
+                policy: self.reconnect,
+            },
+            cmd_rx,
+            ev_tx,
+            status_tx,
+            first_tx,
+        );
+        tokio::spawn(driver.run());
+        match first_rx.await {
+            Ok(Ok(())) => Ok((
+                Client {
+                    commands: cmd_tx,
+                    status: status_rx,
+                },
+                Events { rx: ev_rx },
+            )),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ConnectError::DriverStopped),
+        }
+    }
+}
+
+/// A cheap, cloneable handle to a running client. Commands go to the driver task over a
+/// channel; every method is safe to call from any task.
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    status: watch::Receiver<Status>,
+}
+
+impl Client {
+    /// Start building a client over `store` (a [`MemoryStore`](crate::MemoryStore), a
+    /// `SledStore`, or your own [`Store`]).
+    pub fn builder(store: Arc<dyn Store>) -> ClientBuilder {
+        ClientBuilder {
+            store,
+            url: DEFAULT_URL.to_owned(),
+            trust_root: TrustRoot::default(),
+            device: DeviceConfig::default(),
+            timing: Timing::default(),
+            reconnect: ReconnectPolicy::default(),
+            event_capacity: 64,
+        }
+    }
+
+    async fn request(&self, request: Request) -> Result<Reply, SendError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Request { request, reply })
+            .await
+            .map_err(|_| SendError::NotConnected)?;
+        rx.await.unwrap_or(Err(SendError::NotConnected))
+    }
+
+    /// Ask for an 8-character code to link this (unpaired) device by phone number instead of a
+    /// QR (03 §5). `phone` is the account's number in international form; non-digits are
+    /// ignored. Returns the code as `XXXX-XXXX` once the server accepted the request.
+    ///
+    /// # Errors
+    /// [`SendError::NotPairing`] when the device is already paired,
+    /// [`SendError::Pair`] for an invalid number, [`SendError::Rejected`], [`SendError::Timeout`].
+    pub async fn request_pairing_code(&self, phone: &str) -> Result<String, SendError> {
+        match self
+            .request(Request::PairingCode {
+                phone: phone.to_owned(),
+            })
+            .await?
+        {
+            Reply::PairingCode(code) => Ok(code),
+            _ => Err(SendError::Internal),
+        }
+    }
+
+    /// Unlink this device: tell the server, wipe the store, stop ([`Event::LoggedOut`]).
+    ///
+    /// # Errors
+    /// [`SendError::NotLoggedIn`] when not connected.
+    pub async fn logout(&self) -> Result<(), SendError> {
+        self.request(Request::Logout).await.map(|_| ())
+    }
+
+    /// Close the connection and stop the driver ([`Event::Stopped`]). Idempotent.
+    pub async fn shutdown(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.commands.send(Command::Shutdown { done }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Whether the client is logged in right now.
+    pub fn is_connected(&self) -> bool {
+        self.status.borrow().connected
+    }
+
+    /// Own phone-number device JID, once paired.
+    pub fn jid(&self) -> Option<Jid> {
+        self.status.borrow().jid.clone()
+    }
+
+    /// Send an IQ and wait for its `result` (low-level). An `id` is added if missing.
+    ///
+    /// # Errors
+    /// [`SendError::Rejected`] for an error response, [`SendError::Timeout`],
+    /// [`SendError::NotLoggedIn`], [`SendError::Closed`].
+    pub async fn send_iq(&self, iq: Node) -> Result<Node, SendError> {
+        match self.request(Request::Iq(iq)).await? {
+            Reply::Iq(node) => Ok(node),
+            _ => Err(SendError::Internal),
+        }
+    }
+
+    /// Send a stanza without waiting for a response (low-level).
+    ///
+    /// # Errors
+    /// [`SendError::NotLoggedIn`], [`SendError::NotConnected`].
+    pub async fn send_node(&self, node: Node) -> Result<(), SendError> {
+        self.request(Request::Stanza(node)).await.map(|_| ())
+    }
+}

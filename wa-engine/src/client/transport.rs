@@ -1,0 +1,60 @@
+//! The WebSocket transport (tokio-tungstenite) to `/ws/chat` (shared/protocol/01 §1).
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Default server URL (whatsmeow socket/constants.go; Baileys `waWebSocketUrl`).
+pub const DEFAULT_URL: &str = "wss://web.whatsapp.com/ws/chat";
+
+/// The `Origin` header sent with the upgrade request (01 §1).
+pub const ORIGIN: &str = "https://web.whatsapp.com";
+
+/// Why the WebSocket could not be opened or used. The cause is in `source()`.
+#[derive(Debug, thiserror::Error)]
+#[error("WebSocket transport failed")]
+pub struct TransportError(#[source] pub(crate) tokio_tungstenite::tungstenite::Error);
+
+pub(crate) struct WsTransport {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsTransport {
+    pub(crate) async fn connect(url: &str) -> Result<Self, TransportError> {
+        let mut request = url.into_client_request().map_err(TransportError)?;
+        request
+            .headers_mut()
+            .insert("Origin", HeaderValue::from_static(ORIGIN));
+        let (ws, _response) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(TransportError)?;
+        Ok(Self { ws })
+    }
+
+    pub(crate) async fn send(&mut self, bytes: bytes::Bytes) -> Result<(), TransportError> {
+        self.ws
+            .send(Message::Binary(bytes))
+            .await
+            .map_err(TransportError)
+    }
+
+    /// The next binary payload; `None` when the socket closed. Non-binary messages are skipped
+    /// (whatsmeow ignores them too).
+    pub(crate) async fn recv(&mut self) -> Option<Result<bytes::Bytes, TransportError>> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Binary(b)) => return Some(Ok(b)),
+                Ok(Message::Close(_)) => return None,
+                Ok(_) => continue,
+                Err(e) => return Some(Err(TransportError(e))),
+            }
+        }
+    }
+
+    pub(crate) async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}

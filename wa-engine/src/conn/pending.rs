@@ -1,0 +1,66 @@
+//! IQs waiting for a response, by id, each with a deadline (shared/protocol/03 §10.1).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::event::RequestId;
+
+/// Who is waiting for an IQ response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waiter {
+    /// A caller's [`Request::Iq`](super::Request::Iq).
+    User(RequestId),
+    /// companion_hello of a pairing-code request (03 §5.4).
+    CompanionHello(RequestId),
+    /// companion_finish (03 §5.7).
+    CompanionFinish,
+    /// remove-companion-device (03 §10.4).
+    Logout(RequestId),
+    /// Keepalive `w:p` ping.
+    Ping,
+    /// Pre-key count (`encrypt` `<count/>`).
+    PreKeyCount,
+    /// `passive` `<active/>`.
+    Active,
+    /// `urn:xmpp:whatsapp:dirty` `<clean/>`.
+    CleanDirty,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    by_id: HashMap<String, (Waiter, Instant)>,
+}
+
+impl Pending {
+    pub(crate) fn insert(&mut self, id: String, waiter: Waiter, deadline: Instant) {
+        self.by_id.insert(id, (waiter, deadline));
+    }
+
+    pub(crate) fn take(&mut self, id: &str) -> Option<Waiter> {
+        self.by_id.remove(id).map(|(w, _)| w)
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.by_id.values().map(|(_, d)| *d).min()
+    }
+
+    /// Remove and return every waiter whose deadline passed, oldest first.
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<Waiter> {
+        let mut expired: Vec<(Instant, String)> = self
+            .by_id
+            .iter()
+            .filter(|(_, (_, d))| *d <= now)
+            .map(|(id, (_, d))| (*d, id.clone()))
+            .collect();
+        expired.sort();
+        expired
+            .into_iter()
+            .filter_map(|(_, id)| self.take(&id))
+            .collect()
+    }
+
+    /// Remove every waiter (connection closed).
+    pub(crate) fn drain(&mut self) -> Vec<Waiter> {
+        self.by_id.drain().map(|(_, (w, _))| w).collect()
+    }
+}

@@ -1,0 +1,244 @@
+//! The simulated primary phone of an account: scans QR codes, enters pairing codes and
+//! unlinks companion devices, doing the phone's side of the cryptography
+//! (shared/protocol/03 §4.10, §5.8) with wa-engine's `pair` functions.
+
+use rand::{Rng as _, RngExt as _};
+use serde::Serialize;
+use wa_engine::pair::code::PairingCode;
+use wa_engine::pair::{AdvSecret, DeviceIdentityParams, QrCode};
+
+use crate::error::PhoneError;
+use crate::router::{ConnId, DeviceInfo, PairPlan, Push, Router, State};
+
+/// A companion the phone accepted: pair-success is on its way to the registration
+/// connection. The device shows up in [`Phone::devices`] once the companion's
+/// `pair-device-sign` reply verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingLink {
+    /// The device id allocated to the companion.
+    pub device: u16,
+    /// The companion's PN AD JID.
+    pub jid: String,
+    /// The companion's LID AD JID.
+    pub lid: String,
+}
+
+impl PendingLink {
+    fn of(plan: &PairPlan) -> Self {
+        Self {
+            device: plan.device,
+            jid: format!("{}:{}@s.whatsapp.net", plan.phone, plan.device),
+            lid: format!("{}:{}@lid", plan.lid_user, plan.device),
+        }
+    }
+}
+
+/// Handle on one account's simulated primary phone. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Phone {
+    router: Router,
+    number: String,
+}
+
+impl Phone {
+    pub(crate) fn new(router: Router, number: String) -> Self {
+        Self { router, number }
+    }
+
+    /// The account's phone number (digits).
+    pub fn number(&self) -> &str {
+        &self.number
+    }
+
+    /// The linked companion devices.
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        self.router
+            .account(&self.number)
+            .map(|a| a.devices)
+            .unwrap_or_default()
+    }
+
+    /// Scans a QR string shown by a companion (shared/protocol/03 §4.3, 4 or 5 fields, with
+    /// or without the `https://wa.me/settings/linked_devices#` prefix).
+    ///
+    /// Finds the registration connection that offered the ref, checks the QR's noise and
+    /// identity keys are the ones that connection registered, allocates a device id and key
+    /// index, builds the `<device-identity>` as the phone does (03 §4.10: account signature
+    /// with the phone's identity key, HMAC with the QR's adv secret) and has the connection
+    /// send pair-success. The device is recorded once the companion's reply verifies.
+    ///
+    /// # Errors
+    /// [`PhoneError::MalformedQr`], [`PhoneError::UnknownRef`], [`PhoneError::RefExpired`],
+    /// [`PhoneError::QrKeyMismatch`], [`PhoneError::NoSuchAccount`],
+    /// [`PhoneError::DevicesExhausted`].
+    pub fn scan(&self, qr: &str) -> Result<PendingLink, PhoneError> {
+        let qr = QrCode::parse(qr.trim()).map_err(PhoneError::MalformedQr)?;
+        let conn = self.router.conn_of_ref(&qr.pairing_ref)?;
+        let registration = self
+            .router
+            .registration_of(conn)
+            .ok_or(PhoneError::UnknownRef)?;
+        if registration.noise_pub != qr.noise_pub || registration.identity_pub != qr.identity_pub {
+            return Err(PhoneError::QrKeyMismatch);
+        }
+        let plan = {
+            let mut st = self.router.lock();
+            build_plan(&mut st, &self.number, qr.identity_pub, &qr.adv_secret)?
+        };
+        let link = PendingLink::of(&plan);
+        tracing::debug!(phone = %self.number, device = plan.device, "phone scanned a QR");
+        self.router.deliver_pair_plan(conn, plan);
+        Ok(link)
+    }
+
+    /// Types the 8-character pairing code a companion displays (shared/protocol/03 §5.8) into
+    /// this phone, for the latest companion that asked for a code for this number.
+    ///
+    /// Unwraps the companion's ephemeral key with the code, makes a primary ephemeral key,
+    /// wraps it with the code and has the companion's connection send the primary_hello
+    /// notification. A wrong code is not detected here (the phone cannot tell): the
+    /// companion's key bundle will not decrypt at companion_finish.
+    ///
+    /// # Errors
+    /// [`PhoneError::MalformedCode`], [`PhoneError::NoPendingCode`],
+    /// [`PhoneError::Pairing`] (the companion's wrapped key has the wrong length).
+    pub fn enter_code(&self, code: &str) -> Result<(), PhoneError> {
+        let code = PairingCode::parse(code.trim()).map_err(PhoneError::MalformedCode)?;
+        let mut st = self.router.lock();
+        let (pairing_ref, wrapped) = st
+            .code_pairings
+            .iter()
+            .filter(|(_, p)| p.phone == self.number)
+            .max_by_key(|(_, p)| p.seq)
+            .map(|(r, p)| (r.clone(), p.wrapped_companion_ephemeral.clone()))
+            .ok_or(PhoneError::NoPendingCode)?;
+        let hello = wa_engine::pair::code::primary_hello(&mut st.rng, &code, &wrapped)
+            .map_err(PhoneError::Pairing)?;
+        let primary_identity = st
+            .accounts
+            .get(&self.number)
+            .map(|a| a.identity_pub)
+            .ok_or_else(|| PhoneError::NoSuchAccount(self.number.clone()))?;
+        let pending = st
+            .code_pairings
+            .get_mut(&pairing_ref)
+            .ok_or(PhoneError::NoPendingCode)?;
+        pending.primary_ephemeral = Some(hello.ephemeral);
+        pending.companion_ephemeral = Some(hello.companion_ephemeral_pub);
+        let conn = pending.conn;
+        drop(st);
+        self.router.push(
+            conn,
+            Push::PrimaryHello {
+                wrapped_primary_ephemeral: hello.wrapped_primary_ephemeral_pub.to_vec(),
+                primary_identity,
+                pairing_ref,
+            },
+        );
+        Ok(())
+    }
+
+    /// Unlinks a companion device: live connections get
+    /// `<stream:error code="401"><conflict type="device_removed"/></stream:error>` and later
+    /// logins `<failure reason="401"/>`.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`], [`PhoneError::NoSuchDevice`].
+    pub fn remove_device(&self, device: u16) -> Result<(), PhoneError> {
+        self.router.remove_device(&self.number, device)
+    }
+}
+
+/// The phone accepts a companion: allocates a device id and key index and builds the
+/// `<device-identity>` (shared/protocol/03 §4.10 steps 1-4).
+pub(crate) fn build_plan(
+    st: &mut State,
+    phone: &str,
+    companion_identity: [u8; 32],
+    adv_secret: &AdvSecret,
+) -> Result<PairPlan, PhoneError> {
+    let (device, key_index) = st.allocate_device(phone)?;
+    let timestamp = st.config.clock.unix_now();
+    let raw_id: u32 = st.rng.random();
+    let mut signature_random = zeroize::Zeroizing::new([0u8; 64]);
+    st.rng.fill_bytes(signature_random.as_mut());
+    let account = st
+        .accounts
+        .get(phone)
+        .ok_or_else(|| PhoneError::NoSuchAccount(phone.to_owned()))?;
+    let built = wa_engine::pair::build_device_identity_with(
+        &account.identity_secret,
+        &companion_identity,
+        adv_secret,
+        &DeviceIdentityParams {
+            raw_id,
+            timestamp,
+            key_index,
+            hosted: false,
+        },
+        &signature_random,
+    );
+    Ok(PairPlan {
+        phone: phone.to_owned(),
+        lid_user: account.lid_user.clone(),
+        device,
+        key_index,
+        details: built.details,
+        device_identity_hmac: built.device_identity_hmac,
+        account_pub: account.identity_pub,
+        companion_identity,
+        platform: account.platform.clone(),
+        business_name: account.business_name.clone(),
+    })
+}
+
+/// The phone's side of companion_finish (shared/protocol/03 §5.8): decrypts the companion's
+/// key bundle with the primary ephemeral of this pairing ref, derives the adv secret, and
+/// builds the pair plan.
+///
+/// # Errors
+/// [`PhoneError::NoPendingCode`] (unknown ref, another connection's ref, or the code was not
+/// entered yet), [`PhoneError::Pairing`] (bundle does not decrypt: wrong code),
+/// [`PhoneError::IdentityMismatch`].
+pub(crate) fn finish_code_pairing(
+    router: &Router,
+    conn: ConnId,
+    pairing_ref: &[u8],
+    wrapped_bundle: &[u8],
+    companion_identity: &[u8; 32],
+) -> Result<PairPlan, PhoneError> {
+    let mut st = router.lock();
+    let pending = st
+        .code_pairings
+        .get(pairing_ref)
+        .filter(|p| p.conn == conn)
+        .ok_or(PhoneError::NoPendingCode)?;
+    let (Some(primary_ephemeral), Some(companion_ephemeral)) =
+        (&pending.primary_ephemeral, &pending.companion_ephemeral)
+    else {
+        return Err(PhoneError::NoPendingCode);
+    };
+    let phone = pending.phone.clone();
+    let account = st
+        .accounts
+        .get(&phone)
+        .ok_or_else(|| PhoneError::NoSuchAccount(phone.clone()))?;
+    let identity = x25519_dalek::StaticSecret::from(*account.identity_secret);
+    let finished = wa_engine::pair::code::primary_finish(
+        primary_ephemeral,
+        companion_ephemeral,
+        &identity,
+        wrapped_bundle,
+    )
+    .map_err(PhoneError::Pairing)?;
+    if finished.companion_identity_pub != *companion_identity {
+        return Err(PhoneError::IdentityMismatch);
+    }
+    st.code_pairings.remove(pairing_ref);
+    build_plan(
+        &mut st,
+        &phone,
+        finished.companion_identity_pub,
+        &finished.adv_secret,
+    )
+}

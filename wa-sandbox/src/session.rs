@@ -1,0 +1,875 @@
+//! [`ServerSession`]: the server side of one WebSocket connection, sans-IO.
+//!
+//! Bytes in ([`handle_input`](ServerSession::handle_input)), frames out
+//! ([`poll_transmit`](ServerSession::poll_transmit)), time passed in as `now: Instant`. The
+//! session reads the connection header and runs the Noise XX responder
+//! (shared/protocol/01 §2, §4.5), then speaks binary-node stanzas over the transport cipher:
+//! the registration flow (pair-device, QR ref expiry, code pairing, pair-success,
+//! pair-device-sign, 515) or the login flow (`<success>` / `<failure>`, upkeep IQs)
+//! (shared/protocol/03 §3-§12). Shared state (accounts, phones, other connections) is in the
+//! [`Router`]; the router hands work to the session (a phone scan, a device removal, a fault)
+//! through an inbox drained by [`handle_timeout`](ServerSession::handle_timeout).
+//!
+//! Call order for a driver (as wa-engine's `Connection`, STYLE §2): after each `handle_*`,
+//! drain `poll_transmit`, then read `poll_timeout`; once [`is_closed`](ServerSession::is_closed)
+//! is true and the transmit queue is empty, close the socket as [`close_kind`](ServerSession::close_kind) says.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::{debug, trace, warn};
+use wa_engine::Jid;
+use wa_engine::binary::{self, Node};
+use wa_engine::noise::{
+    AwaitingClientFinish, FrameDecoder, FrameEncoder, ServerHandshake, Transport,
+};
+
+use crate::payload::{Hello, parse_hello};
+use crate::router::{ConnId, LoginGrant, PairPlan, Push, Registration, Router, Waker};
+use crate::script::StreamErrorKind;
+use crate::stanzas;
+
+/// How long a client has to finish the Noise handshake (the clients' own limit is 20 s:
+/// shared/protocol/01 §4.1).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long the phone waits for the companion's pair-device-sign reply before giving up
+/// (not observed; generous).
+const PAIR_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How a closed session wants its socket closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseKind {
+    /// Send a WebSocket close after the last frame.
+    Graceful,
+    /// Drop the socket without a close handshake (a simulated network drop, or garbage
+    /// from the peer).
+    Abrupt,
+}
+
+enum Phase {
+    /// Waiting for the header and ClientHello.
+    Hello(Option<ServerHandshake>),
+    /// ServerHello sent; waiting for ClientFinish (boxed: the symmetric state is large).
+    Finish(Option<Box<AwaitingClientFinish>>),
+    /// Handshake done; the first stanza waits until `due` (see
+    /// [`RouterConfig::first_stanza_delay`](crate::RouterConfig::first_stanza_delay)).
+    Opening(Box<Opening>),
+    /// Transport mode.
+    Open(Box<Open>),
+    /// Nothing more is read.
+    Done,
+}
+
+struct Opening {
+    due: Instant,
+    transport: Transport,
+    client_static: [u8; 32],
+    hello: Hello,
+}
+
+struct Open {
+    transport: Transport,
+    role: Role,
+}
+
+enum Role {
+    Registration(Box<Registering>),
+    Login(LoggedIn),
+}
+
+struct Registering {
+    registration: Registration,
+    pair_device_id: String,
+    /// Refs with their expiry, in order; expired ones are removed from the front.
+    refs: VecDeque<(String, Instant)>,
+    /// Pair-success sent: its IQ id, the plan and the reply deadline.
+    pending: Option<(String, Box<PairPlan>, Instant)>,
+    /// Refs ran out: the connection closes.
+    exhausted: bool,
+}
+
+struct LoggedIn {
+    grant: LoginGrant,
+    /// `<ib><offline/></ib>` was sent (once per connection).
+    offline_sent: bool,
+}
+
+/// The server side of one connection. See the module docs for the call order.
+pub struct ServerSession {
+    router: Router,
+    conn: ConnId,
+    decoder: FrameDecoder,
+    encoder: FrameEncoder,
+    phase: Phase,
+    started: Instant,
+    transmit: VecDeque<Bytes>,
+    closed: Option<CloseKind>,
+}
+
+impl std::fmt::Debug for ServerSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSession")
+            .field("conn", &self.conn)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerSession {
+    /// Opens a session for a new connection, with a fresh Noise ephemeral key drawn from the
+    /// router's RNG.
+    pub fn new(router: Router, now: Instant) -> Self {
+        Self::build(router, now, None)
+    }
+
+    /// Opens a session whose Noise ephemeral private key is `ephemeral` (32 bytes), for
+    /// byte-exact tests against recorded transcripts.
+    pub fn with_ephemeral(router: Router, now: Instant, ephemeral: [u8; 32]) -> Self {
+        Self::build(router, now, Some(ephemeral))
+    }
+
+    fn build(router: Router, now: Instant, ephemeral: Option<[u8; 32]>) -> Self {
+        let conn = router.open_connection();
+        let handshake = router.server_handshake(ephemeral);
+        Self {
+            router,
+            conn,
+            decoder: FrameDecoder::server(),
+            encoder: FrameEncoder::server(),
+            phase: Phase::Hello(Some(handshake)),
+            started: now,
+            transmit: VecDeque::new(),
+            closed: None,
+        }
+    }
+
+    /// This connection's id in the router.
+    pub fn conn_id(&self) -> ConnId {
+        self.conn
+    }
+
+    /// The device this connection is logged in as: (phone number, device id).
+    pub fn device(&self) -> Option<(String, u16)> {
+        match &self.phase {
+            Phase::Open(open) => match &open.role {
+                Role::Login(l) => Some((l.grant.phone.clone(), l.grant.device)),
+                Role::Registration(_) => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Sets the function the router calls when it has work for this session; the driver
+    /// then calls [`handle_timeout`](Self::handle_timeout).
+    pub fn set_waker(&mut self, waker: Waker) {
+        self.router.set_waker(self.conn, waker);
+    }
+
+    /// Bytes received from the socket, split anywhere (WebSocket message boundaries mean
+    /// nothing: shared/protocol/01 §1).
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if self.closed.is_some() {
+            return;
+        }
+        self.decoder.push(data);
+        loop {
+            if self.closed.is_some() {
+                return;
+            }
+            let frame = match self.decoder.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    debug!(conn = self.conn, error = %e, "bad framing");
+                    self.close(CloseKind::Abrupt);
+                    return;
+                }
+            };
+            self.handle_frame(now, &frame);
+        }
+        self.drain_router(now);
+    }
+
+    /// Fires expired timers (handshake timeout, QR ref expiry, pair reply timeout) and
+    /// drains the work the router queued for this session.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed.is_some() {
+            return;
+        }
+        if matches!(self.phase, Phase::Hello(_) | Phase::Finish(_))
+            && now >= self.started + HANDSHAKE_TIMEOUT
+        {
+            debug!(conn = self.conn, "handshake timeout");
+            self.close(CloseKind::Abrupt);
+            return;
+        }
+        if let Phase::Opening(o) = &self.phase
+            && now >= o.due
+        {
+            self.finish_opening(now);
+        }
+        self.expire_refs(now);
+        self.drain_router(now);
+    }
+
+    /// The peer closed the socket (or it failed).
+    pub fn handle_peer_closed(&mut self) {
+        if let Phase::Open(open) = &self.phase
+            && let Role::Registration(reg) = &open.role
+            && let Some((_, plan, _)) = &reg.pending
+        {
+            self.router.release_device(&plan.phone, plan.device);
+        }
+        self.phase = Phase::Done;
+        self.closed.get_or_insert(CloseKind::Graceful);
+    }
+
+    /// The next frame to write to the socket, as one binary WebSocket message.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.transmit.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed.is_some() {
+            return None;
+        }
+        match &self.phase {
+            Phase::Hello(_) | Phase::Finish(_) => Some(self.started + HANDSHAKE_TIMEOUT),
+            Phase::Opening(o) => Some(o.due),
+            Phase::Open(open) => match &open.role {
+                Role::Registration(reg) => match &reg.pending {
+                    Some((_, _, deadline)) => Some(*deadline),
+                    None => reg.refs.front().map(|(_, at)| *at),
+                },
+                Role::Login(_) => None,
+            },
+            Phase::Done => None,
+        }
+    }
+
+    /// Whether the session is over: drain [`poll_transmit`](Self::poll_transmit), then close
+    /// the socket.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// How to close the socket, once closed.
+    pub fn close_kind(&self) -> Option<CloseKind> {
+        self.closed
+    }
+
+    // ---------------------------------------------------------------------------------------
+
+    fn close(&mut self, kind: CloseKind) {
+        if let Phase::Open(open) = &self.phase
+            && let Role::Registration(reg) = &open.role
+            && let Some((_, plan, _)) = &reg.pending
+        {
+            self.router.release_device(&plan.phone, plan.device);
+        }
+        self.phase = Phase::Done;
+        self.closed.get_or_insert(kind);
+        self.router.close_connection(self.conn);
+    }
+
+    /// Sends a stream error (or `<xmlstreamend/>`) and closes.
+    fn end_with(&mut self, kind: &StreamErrorKind) {
+        self.send(&stanzas::stream_error(kind));
+        self.close(CloseKind::Graceful);
+    }
+
+    fn push_frame(&mut self, payload: &[u8]) {
+        let mut out = Vec::with_capacity(payload.len() + 3);
+        match self.encoder.encode(payload, &mut out) {
+            Ok(()) => self.transmit.push_back(Bytes::from(out)),
+            Err(e) => warn!(conn = self.conn, error = %e, "frame too large, dropped"),
+        }
+    }
+
+    /// Encodes, encrypts and queues one stanza.
+    fn send(&mut self, node: &Node) {
+        let Phase::Open(open) = &mut self.phase else {
+            return;
+        };
+        trace!(conn = self.conn, %node, "send");
+        let mut plain = Vec::with_capacity(64);
+        if let Err(e) = binary::try_encode_into(node, &mut plain) {
+            warn!(conn = self.conn, error = %e, "stanza does not encode, dropped");
+            return;
+        }
+        let mut ct = Vec::with_capacity(plain.len() + 16);
+        if let Err(e) = open.transport.encrypt(&plain, &mut ct) {
+            warn!(conn = self.conn, error = %e, "encrypt failed");
+            self.close(CloseKind::Abrupt);
+            return;
+        }
+        self.push_frame(&ct);
+    }
+
+    fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
+        match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Hello(Some(hs)) => {
+                let mut out = Vec::with_capacity(400);
+                match hs.handle_client_hello(frame, &mut out) {
+                    Ok(next) => {
+                        self.phase = Phase::Finish(Some(Box::new(next)));
+                        self.push_frame(&out);
+                    }
+                    Err(e) => {
+                        debug!(conn = self.conn, error = %e, "bad ClientHello");
+                        self.close(CloseKind::Abrupt);
+                    }
+                }
+            }
+            Phase::Finish(Some(awaiting)) => match awaiting.handle_client_finish(frame) {
+                Ok((hs, finished)) => {
+                    let transport = hs.finish();
+                    match parse_hello(&finished.payload, finished.client_static) {
+                        Ok(hello) => {
+                            let delay = self.router.first_stanza_delay();
+                            self.phase = Phase::Opening(Box::new(Opening {
+                                due: now + delay,
+                                transport,
+                                client_static: finished.client_static,
+                                hello,
+                            }));
+                            if delay.is_zero() {
+                                self.finish_opening(now);
+                            }
+                        }
+                        Err(e) => {
+                            debug!(conn = self.conn, error = %e, "bad ClientPayload");
+                            self.close(CloseKind::Abrupt);
+                        }
+                    }
+                }
+                Err(e) => {
+                    debug!(conn = self.conn, error = %e, "bad ClientFinish");
+                    self.close(CloseKind::Abrupt);
+                }
+            },
+            Phase::Open(mut open) => {
+                let mut plain = Vec::with_capacity(frame.len());
+                if let Err(e) = open.transport.decrypt(frame, &mut plain) {
+                    debug!(conn = self.conn, error = %e, "undecryptable frame");
+                    self.close(CloseKind::Abrupt);
+                    return;
+                }
+                self.phase = Phase::Open(open);
+                match binary::decode(&plain) {
+                    Ok(node) => {
+                        trace!(conn = self.conn, %node, "recv");
+                        self.handle_node(now, &node);
+                    }
+                    Err(e) => {
+                        // whatsmeow drops undecodable frames; so do we.
+                        debug!(conn = self.conn, error = %e, "undecodable stanza ignored");
+                    }
+                }
+            }
+            Phase::Opening(opening) => {
+                // The client spoke first: open now, then read its frame.
+                self.phase = Phase::Opening(opening);
+                self.finish_opening(now);
+                if matches!(self.phase, Phase::Open(_)) {
+                    self.handle_frame(now, frame);
+                }
+            }
+            Phase::Hello(None) | Phase::Finish(None) | Phase::Done => {}
+        }
+    }
+
+    /// Leaves [`Phase::Opening`]: sends the first stanza.
+    fn finish_opening(&mut self, now: Instant) {
+        if let Phase::Opening(o) = std::mem::replace(&mut self.phase, Phase::Done) {
+            let Opening {
+                transport,
+                client_static,
+                hello,
+                ..
+            } = *o;
+            self.open(now, transport, client_static, hello);
+        }
+    }
+
+    /// The handshake finished: start the registration or login flow (03 §3).
+    fn open(&mut self, now: Instant, transport: Transport, client_static: [u8; 32], hello: Hello) {
+        match hello {
+            Hello::Registration(registration) => {
+                let timing = self.router.qr_timing();
+                let refs =
+                    self.router
+                        .start_registration(self.conn, registration.clone(), timing.refs);
+                let id = self.router.next_id();
+                let sent_at = now;
+                let expiring = refs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.clone(), sent_at + timing.expiry_of(i)))
+                    .collect();
+                self.phase = Phase::Open(Box::new(Open {
+                    transport,
+                    role: Role::Registration(Box::new(Registering {
+                        registration,
+                        pair_device_id: id.clone(),
+                        refs: expiring,
+                        pending: None,
+                        exhausted: false,
+                    })),
+                }));
+                debug!(
+                    conn = self.conn,
+                    refs = refs.len(),
+                    "registration: pair-device"
+                );
+                self.send(&stanzas::pair_device(&id, &refs));
+            }
+            Hello::Login {
+                username,
+                device,
+                passive,
+            } => {
+                // Bind the transport first so that `send` can encrypt.
+                self.phase = Phase::Open(Box::new(Open {
+                    transport,
+                    role: Role::Login(LoggedIn {
+                        grant: LoginGrant {
+                            phone: username.to_string(),
+                            lid_user: String::new(),
+                            device,
+                            creation: 0,
+                        },
+                        offline_sent: false,
+                    }),
+                }));
+                match self
+                    .router
+                    .login(self.conn, username, device, &client_static)
+                {
+                    Ok(grant) => {
+                        let t = self.router.unix_now();
+                        let lid = Jid::lid(grant.lid_user.clone()).with_device(grant.device);
+                        let location = self.router.location();
+                        debug!(conn = self.conn, phone = %grant.phone, device, "login: success");
+                        let mut enc_static = [0u8; 32];
+                        self.router.fill_random(&mut enc_static);
+                        self.send(&stanzas::success(
+                            t,
+                            &location,
+                            lid,
+                            grant.creation,
+                            &enc_static,
+                        ));
+                        if let Phase::Open(open) = &mut self.phase {
+                            open.role = Role::Login(LoggedIn {
+                                grant,
+                                offline_sent: false,
+                            });
+                        }
+                        if !passive {
+                            // Not held back: nothing is queued, say so at once (03 §7.2).
+                            self.send_offline_marker();
+                        }
+                    }
+                    Err(refusal) => {
+                        debug!(conn = self.conn, ?refusal, "login: failure 401");
+                        self.send(&stanzas::failure(401));
+                        self.close(CloseKind::Graceful);
+                    }
+                }
+            }
+        }
+    }
+
+    fn expire_refs(&mut self, now: Instant) {
+        let Phase::Open(open) = &mut self.phase else {
+            return;
+        };
+        let Role::Registration(reg) = &mut open.role else {
+            return;
+        };
+        if let Some((_, plan, deadline)) = &reg.pending {
+            if now >= *deadline {
+                debug!(conn = self.conn, "no pair-device-sign reply; closing");
+                let (phone, device) = (plan.phone.clone(), plan.device);
+                self.router.release_device(&phone, device);
+                reg.pending = None;
+                self.close(CloseKind::Graceful);
+            }
+            return;
+        }
+        while let Some((r, at)) = reg.refs.front() {
+            if now < *at {
+                break;
+            }
+            self.router.expire_ref(r);
+            reg.refs.pop_front();
+        }
+        if reg.refs.is_empty() && !reg.exhausted {
+            reg.exhausted = true;
+            debug!(
+                conn = self.conn,
+                "QR refs ran out; closing the registration connection"
+            );
+            self.close(CloseKind::Graceful);
+        }
+    }
+
+    fn drain_router(&mut self, now: Instant) {
+        // Work waits until the first stanza went out.
+        if matches!(self.phase, Phase::Opening(_)) {
+            return;
+        }
+        while self.closed.is_none() {
+            let Some(push) = self.router.take_push(self.conn) else {
+                break;
+            };
+            self.handle_push(now, push);
+        }
+    }
+
+    fn handle_push(&mut self, now: Instant, push: Push) {
+        match push {
+            Push::Drop => self.close(CloseKind::Abrupt),
+            Push::StreamError(kind) => self.end_with(&kind),
+            Push::PairSuccess(plan) => self.send_pair_success(now, plan),
+            Push::PrimaryHello {
+                wrapped_primary_ephemeral,
+                primary_identity,
+                pairing_ref,
+            } => {
+                let id = self.router.next_id();
+                let t = self.router.unix_now();
+                self.send(&stanzas::primary_hello(
+                    &id,
+                    t,
+                    &wrapped_primary_ephemeral,
+                    &primary_identity,
+                    &pairing_ref,
+                ));
+            }
+        }
+    }
+
+    fn send_pair_success(&mut self, now: Instant, plan: Box<PairPlan>) {
+        let Phase::Open(open) = &mut self.phase else {
+            self.router.release_device(&plan.phone, plan.device);
+            return;
+        };
+        let Role::Registration(reg) = &mut open.role else {
+            self.router.release_device(&plan.phone, plan.device);
+            return;
+        };
+        if reg.pending.is_some() {
+            self.router.release_device(&plan.phone, plan.device);
+            return;
+        }
+        let id = self.router.next_id();
+        let t = self.router.unix_now();
+        let jid = Jid::pn(plan.phone.clone()).with_device(plan.device);
+        let lid = Jid::lid(plan.lid_user.clone()).with_device(plan.device);
+        let node = wa_engine::pair::build_pair_success(
+            &id,
+            t,
+            &plan.device_identity_hmac,
+            &plan.platform,
+            &jid,
+            Some(&lid),
+            plan.business_name.as_deref(),
+        );
+        reg.refs.clear();
+        reg.pending = Some((id, plan, now + PAIR_REPLY_TIMEOUT));
+        self.send(&node);
+    }
+
+    fn handle_node(&mut self, now: Instant, node: &Node) {
+        match node.tag.as_ref() {
+            "iq" => self.handle_iq(now, node),
+            // The server acks what the client sends (03 §11, last paragraph).
+            class @ ("message" | "receipt" | "notification" | "call") => {
+                if let Some(id) = node.get_attr_str("id") {
+                    let t = self.router.unix_now();
+                    let mut ack = stanzas::server_ack(class, id, t);
+                    if class == "message"
+                        && let Some(to) = node.get_attr("to")
+                    {
+                        ack = ack.attr("from", to.clone());
+                    }
+                    self.send(&ack);
+                }
+            }
+            // No reply to acks, in-band stanzas (unified_session, offline_batch), presence
+            // or chat states (03 §9, §11).
+            _ => trace!(conn = self.conn, tag = %node.tag, "no reply"),
+        }
+    }
+
+    fn handle_iq(&mut self, now: Instant, iq: &Node) {
+        let Some(id) = iq.get_attr_str("id").map(str::to_owned) else {
+            return;
+        };
+        match iq.get_attr_str("type") {
+            Some("result" | "error") => self.handle_iq_reply(now, &id, iq),
+            Some("get" | "set") => self.handle_iq_request(now, &id, iq),
+            _ => trace!(conn = self.conn, "iq without a known type ignored"),
+        }
+    }
+
+    /// Replies to the server's own IQs: the pair-device ack and the pair-device-sign.
+    fn handle_iq_reply(&mut self, now: Instant, id: &str, iq: &Node) {
+        let _ = now;
+        let Phase::Open(open) = &mut self.phase else {
+            return;
+        };
+        let Role::Registration(reg) = &mut open.role else {
+            return;
+        };
+        if id == reg.pair_device_id {
+            trace!(conn = self.conn, "pair-device acknowledged");
+            return;
+        }
+        let Some((pending_id, _, _)) = &reg.pending else {
+            return;
+        };
+        if pending_id != id {
+            return;
+        }
+        let Some((_, plan, _)) = reg.pending.take() else {
+            return;
+        };
+        let registration = reg.registration.clone();
+        match wa_engine::pair::verify_pair_device_sign(
+            iq,
+            &plan.details,
+            &plan.companion_identity,
+            &plan.account_pub,
+        ) {
+            Ok(_) => {
+                if self.router.record_companion(&plan, registration) {
+                    debug!(conn = self.conn, phone = %plan.phone, device = plan.device, "paired; 515");
+                    self.end_with(&StreamErrorKind::Code(515));
+                } else {
+                    self.close(CloseKind::Graceful);
+                }
+            }
+            Err(e) => {
+                // Real behaviour on a failed pair-device-sign is not determined (03 §13):
+                // forget the device and close.
+                debug!(conn = self.conn, error = %e, "pair-device-sign rejected; closing");
+                self.router.release_device(&plan.phone, plan.device);
+                self.close(CloseKind::Graceful);
+            }
+        }
+    }
+
+    fn handle_iq_request(&mut self, now: Instant, id: &str, iq: &Node) {
+        let xmlns = iq.get_attr_str("xmlns").unwrap_or_default().to_owned();
+        let is_get = iq.get_attr_str("type") == Some("get");
+        let first_child = iq.children().first().map(|c| c.tag.to_string());
+        match (xmlns.as_str(), first_child.as_deref()) {
+            // Keepalive (03 §10.2): WM sends no child, Baileys a <ping/>.
+            ("w:p" | "urn:xmpp:ping", _) => self.send(&stanzas::iq_result(id, vec![])),
+            ("md", Some("link_code_companion_reg")) => self.handle_link_code(now, id, iq),
+            ("md", Some("remove-companion-device")) => self.handle_logout(id),
+            ("encrypt", Some("count")) if is_get => self.handle_prekey_count(id),
+            ("encrypt", _) if !is_get && iq.child_by_tag("list").is_some() => {
+                self.handle_prekey_upload(id, iq);
+            }
+            ("passive", Some("active")) => {
+                self.send(&stanzas::iq_result(id, vec![]));
+                // Nothing is queued offline yet: report an empty backlog (03 §7.2).
+                self.send_offline_marker();
+            }
+            // Baileys' init queries (interop BAILEYS_NOTES §8): empty answers.
+            ("w", Some("props")) => self.send(&stanzas::iq_result(
+                id,
+                vec![Node::new("props").attr("protocol", "2").attr("hash", "")],
+            )),
+            ("blocklist", _) if is_get => {
+                self.send(&stanzas::iq_result(id, vec![Node::new("list")]));
+            }
+            ("privacy", Some("privacy")) if is_get => {
+                self.send(&stanzas::iq_result(id, vec![Node::new("privacy")]));
+            }
+            ("passive", Some("passive")) | ("urn:xmpp:whatsapp:dirty", Some("clean")) => {
+                self.send(&stanzas::iq_result(id, vec![]));
+            }
+            _ => {
+                // Real codes for unknown IQs are not determined (03 §12 step 9).
+                debug!(conn = self.conn, %xmlns, child = ?first_child, "unknown IQ: 501");
+                self.send(&stanzas::iq_error(id, 501, "feature-not-implemented"));
+            }
+        }
+    }
+
+    /// `<ib><offline count="0"/></ib>`, at most once per connection.
+    fn send_offline_marker(&mut self) {
+        if let Phase::Open(open) = &mut self.phase
+            && let Role::Login(l) = &mut open.role
+        {
+            if l.offline_sent {
+                return;
+            }
+            l.offline_sent = true;
+            self.send(&stanzas::offline(0));
+        }
+    }
+
+    fn logged_in(&self) -> Option<&LoginGrant> {
+        match &self.phase {
+            Phase::Open(open) => match &open.role {
+                Role::Login(l) => Some(&l.grant),
+                Role::Registration(_) => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// `encrypt` / `count` (03 §7.2): `<count value="N"/>`.
+    fn handle_prekey_count(&mut self, id: &str) {
+        let Some(grant) = self.logged_in() else {
+            self.send(&stanzas::iq_error(id, 401, "not-authorized"));
+            return;
+        };
+        let count = self.router.prekey_count(&grant.phone, grant.device);
+        self.send(&stanzas::iq_result(
+            id,
+            vec![Node::new("count").attr("value", count.to_string())],
+        ));
+    }
+
+    /// Prekey upload (03 §7.2): `<list><key><id>3 B</id><value>32 B</value></key>…</list>`.
+    fn handle_prekey_upload(&mut self, id: &str, iq: &Node) {
+        let Some(grant) = self.logged_in().cloned() else {
+            self.send(&stanzas::iq_error(id, 401, "not-authorized"));
+            return;
+        };
+        let mut keys = Vec::new();
+        if let Some(list) = iq.child_by_tag("list") {
+            for key in list.children_by_tag("key") {
+                let (Some(kid), Some(value)) = (
+                    stanzas::child_bytes(key, "id"),
+                    stanzas::child_array::<32>(key, "value"),
+                ) else {
+                    self.send(&stanzas::iq_error(id, 400, "bad-request"));
+                    return;
+                };
+                if kid.len() != 3 {
+                    self.send(&stanzas::iq_error(id, 400, "bad-request"));
+                    return;
+                }
+                keys.push((u32::from_be_bytes([0, kid[0], kid[1], kid[2]]), value));
+            }
+        }
+        let total = self.router.add_prekeys(&grant.phone, grant.device, keys);
+        debug!(conn = self.conn, total, "prekeys uploaded");
+        self.send(&stanzas::iq_result(id, vec![]));
+    }
+
+    /// `remove-companion-device` (03 §10.4): the client logs itself out.
+    fn handle_logout(&mut self, id: &str) {
+        let Some(grant) = self.logged_in().cloned() else {
+            self.send(&stanzas::iq_error(id, 401, "not-authorized"));
+            return;
+        };
+        // This connection is leaving on its own; only other connections of the device get
+        // the device_removed stream error.
+        self.router.unbind_device(self.conn);
+        let _ = self.router.remove_device(&grant.phone, grant.device);
+        self.send(&stanzas::iq_result(id, vec![]));
+    }
+
+    /// Phone-number pairing IQs (03 §5.4, §5.7).
+    fn handle_link_code(&mut self, now: Instant, id: &str, iq: &Node) {
+        let Some(reg_node) = iq.child_by_tag("link_code_companion_reg") else {
+            return;
+        };
+        let registration = match &self.phase {
+            Phase::Open(open) => match &open.role {
+                Role::Registration(reg) => reg.registration.clone(),
+                Role::Login(_) => {
+                    self.send(&stanzas::iq_error(id, 400, "bad-request"));
+                    return;
+                }
+            },
+            _ => return,
+        };
+        match reg_node.get_attr_str("stage") {
+            Some("companion_hello") => {
+                let phone = reg_node
+                    .get_attr("jid")
+                    .and_then(|v| v.as_jid().map(|j| j.user().to_owned()))
+                    .or_else(|| {
+                        reg_node
+                            .get_attr_str("jid")
+                            .and_then(|s| s.split('@').next())
+                            .map(str::to_owned)
+                    });
+                let wrapped = stanzas::child_bytes(
+                    reg_node,
+                    "link_code_pairing_wrapped_companion_ephemeral_pub",
+                );
+                let auth_key =
+                    stanzas::child_array::<32>(reg_node, "companion_server_auth_key_pub");
+                let (Some(phone), Some(wrapped)) = (phone, wrapped) else {
+                    self.send(&stanzas::iq_error(id, 400, "bad-request"));
+                    return;
+                };
+                // The auth key is the companion's noise key (03 §5.4).
+                if auth_key.is_some_and(|k| k != registration.noise_pub) {
+                    self.send(&stanzas::iq_error(id, 400, "bad-request"));
+                    return;
+                }
+                match self.router.code_hello(self.conn, &phone, wrapped) {
+                    Ok(pairing_ref) => {
+                        self.send(&stanzas::companion_hello_result(id, &pairing_ref));
+                    }
+                    // Not observed; an unknown number is answered like a missing item.
+                    Err(_) => self.send(&stanzas::iq_error(id, 404, "item-not-found")),
+                }
+            }
+            Some("companion_finish") => {
+                let bundle = stanzas::child_bytes(reg_node, "link_code_pairing_wrapped_key_bundle");
+                let identity = stanzas::child_array::<32>(reg_node, "companion_identity_public");
+                let pairing_ref = stanzas::child_bytes(reg_node, "link_code_pairing_ref");
+                let (Some(bundle), Some(identity), Some(pairing_ref)) =
+                    (bundle, identity, pairing_ref)
+                else {
+                    self.send(&stanzas::iq_error(id, 400, "bad-request"));
+                    return;
+                };
+                if identity != registration.identity_pub {
+                    self.send(&stanzas::iq_error(id, 400, "bad-request"));
+                    return;
+                }
+                match crate::phone::finish_code_pairing(
+                    &self.router,
+                    self.conn,
+                    &pairing_ref,
+                    &bundle,
+                    &identity,
+                ) {
+                    Ok(plan) => {
+                        self.send(&stanzas::iq_result(id, vec![]));
+                        self.send_pair_success(now, Box::new(plan));
+                    }
+                    Err(e) => {
+                        debug!(conn = self.conn, error = %e, "companion_finish rejected");
+                        self.send(&stanzas::iq_error(id, 400, "bad-request"));
+                    }
+                }
+            }
+            _ => self.send(&stanzas::iq_error(id, 400, "bad-request")),
+        }
+    }
+}
+
+impl Drop for ServerSession {
+    fn drop(&mut self) {
+        self.router.close_connection(self.conn);
+    }
+}
