@@ -1,5 +1,6 @@
 //! The engine's top-level error.
 
+use crate::signal::SignalError;
 use crate::store::StoreError;
 
 /// Any error the engine returns.
@@ -15,4 +16,8 @@ pub enum Error {
     /// Media encryption, decryption or verification failed.
     #[error(transparent)]
     Media(#[from] crate::media::MediaError),
+
+    /// A Signal operation (session, sender key) failed.
+    #[error(transparent)]
+    Signal(#[from] SignalError),
 }

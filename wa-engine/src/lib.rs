@@ -26,6 +26,7 @@ pub use jid::{Jid, JidError, Server};
 pub use media::MediaError;
 pub use noise::NoiseError;
 pub use pair::PairError;
+pub use signal::SignalError;
 pub use stanza::{CloseReason, Reconnect};
 #[cfg(feature = "sled")]
 pub use store::SledStore;
