@@ -16,8 +16,26 @@ use super::token::{self, Token};
 /// pack up to 127 characters; vectors `nibble_128_is_raw`, `hex_128_is_raw`).
 pub(crate) const PACKED_MAX_CHARS: usize = 127;
 
-/// Initial capacity of [`encode`]'s buffer; most stanzas fit.
-const INITIAL_CAPACITY: usize = 256;
+/// Upper estimate of a node's encoded size, for reserving output space once:
+/// every string is counted at its raw length plus the largest prefix.
+fn estimate(node: &Node) -> usize {
+    let jid = |j: &Jid| j.user().len() + 24;
+    let mut size = 4 + node.tag.len() + 5;
+    for (k, v) in node.attrs.as_slice() {
+        size += k.len() + 5;
+        size += match v {
+            Value::String(s) => s.len() + 5,
+            Value::Jid(j) => jid(j),
+        };
+    }
+    size + match &node.content {
+        Content::None => 0,
+        Content::Nodes(children) => 3 + children.iter().map(estimate).sum::<usize>(),
+        Content::Bytes(b) => b.len() + 5,
+        Content::String(s) => s.len() + 5,
+        Content::Jid(j) => jid(j),
+    }
+}
 
 /// Encodes `node` as a frame: flags byte `0x00` followed by the node.
 ///
@@ -29,7 +47,7 @@ const INITIAL_CAPACITY: usize = 256;
 /// attributes or 65535 children on one node, or a payload of 4 GiB. Use
 /// [`try_encode_into`] for nodes built from untrusted sizes.
 pub fn encode(node: &Node) -> Vec<u8> {
-    let mut out = Vec::with_capacity(INITIAL_CAPACITY);
+    let mut out = Vec::with_capacity(1 + estimate(node));
     encode_into(node, &mut out);
     out
 }
@@ -49,7 +67,7 @@ pub fn encode_into(node: &Node, out: &mut Vec<u8>) {
 /// # Panics
 /// As [`encode`].
 pub fn encode_node(node: &Node) -> Vec<u8> {
-    let mut out = Vec::with_capacity(INITIAL_CAPACITY);
+    let mut out = Vec::with_capacity(estimate(node));
     encode_node_into(node, &mut out);
     out
 }
