@@ -29,7 +29,14 @@ fn time_round(f: &mut dyn FnMut(), reps: usize) -> Duration {
 }
 
 /// Returns (ours, theirs) fastest time per pass over the cases.
-fn ab(ours: &mut dyn FnMut(), theirs: &mut dyn FnMut()) -> (Duration, Duration) {
+fn ab(
+    name: &str,
+    ours: &mut dyn FnMut(),
+    theirs: &mut dyn FnMut(),
+) -> Option<(Duration, Duration)> {
+    if !selected(name) {
+        return None;
+    }
     // Calibrate repetitions so one round lasts about ROUND.
     let once = time_round(ours, 3).max(Duration::from_nanos(1));
     let reps = (ROUND.as_nanos() / once.as_nanos()).clamp(1, 100_000) as usize;
@@ -38,10 +45,19 @@ fn ab(ours: &mut dyn FnMut(), theirs: &mut dyn FnMut()) -> (Duration, Duration) 
         best_a = best_a.min(time_round(ours, reps));
         best_b = best_b.min(time_round(theirs, reps));
     }
-    (best_a, best_b)
+    Some((best_a, best_b))
 }
 
-fn report(name: &str, nodes: usize, (a, b): (Duration, Duration)) {
+/// Whether comparison `name` was selected (first non-flag argument, substring match).
+fn selected(name: &str) -> bool {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .is_none_or(|f| name.contains(&f))
+}
+
+fn report(name: &str, nodes: usize, result: Option<(Duration, Duration)>) {
+    let Some((a, b)) = result else { return };
     let rate = |d: Duration| nodes as f64 / d.as_secs_f64();
     println!(
         "{name:<36} wa-engine {:>10.0} nodes/s   wacore-binary {:>10.0} nodes/s   ours/theirs {:.2}",
@@ -55,10 +71,12 @@ fn compare(label: &str, cases: &[Case]) {
     let n = cases.len();
     let mut buf_a = Vec::with_capacity(1 << 16);
     let mut buf_b = Vec::with_capacity(1 << 16);
+    let name = format!("encode/{label}/reused-buffer");
     report(
-        &format!("encode/{label}/reused-buffer"),
+        &name,
         n,
         ab(
+            &name,
             &mut || {
                 for c in cases {
                     buf_a.clear();
@@ -75,10 +93,12 @@ fn compare(label: &str, cases: &[Case]) {
             },
         ),
     );
+    let name = format!("encode/{label}/fresh-vec");
     report(
-        &format!("encode/{label}/fresh-vec"),
+        &name,
         n,
         ab(
+            &name,
             &mut || {
                 for c in cases {
                     black_box(binary::encode(black_box(&c.ours)));
@@ -91,10 +111,12 @@ fn compare(label: &str, cases: &[Case]) {
             },
         ),
     );
+    let name = format!("decode/{label}/borrowed-vs-zero-copy");
     report(
-        &format!("decode/{label}/borrowed-vs-zero-copy"),
+        &name,
         n,
         ab(
+            &name,
             &mut || {
                 for c in cases {
                     if let Ok(body) = binary::unpack(black_box(&c.frame)) {
@@ -111,10 +133,12 @@ fn compare(label: &str, cases: &[Case]) {
             },
         ),
     );
+    let name = format!("decode/{label}/owned-vs-zero-copy");
     report(
-        &format!("decode/{label}/owned-vs-zero-copy"),
+        &name,
         n,
         ab(
+            &name,
             &mut || {
                 for c in cases {
                     black_box(binary::decode(black_box(&c.frame)).ok());
@@ -129,10 +153,12 @@ fn compare(label: &str, cases: &[Case]) {
             },
         ),
     );
+    let name = format!("decode/{label}/owned-vs-owned");
     report(
-        &format!("decode/{label}/owned-vs-owned"),
+        &name,
         n,
         ab(
+            &name,
             &mut || {
                 for c in cases {
                     black_box(binary::decode(black_box(&c.frame)).ok());

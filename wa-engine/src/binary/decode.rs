@@ -191,7 +191,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn byte(&mut self) -> R<u8> {
         match self.data.get(self.pos) {
             Some(&b) => {
@@ -202,7 +202,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, n: usize) -> R<&'a [u8]> {
         if n > self.remaining() {
             return Err(self.eof(n));
@@ -225,7 +225,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Length of a BINARY_8/20/32 item whose tag byte was just read.
-    #[inline]
+    #[inline(always)]
     fn binary_len(&mut self, tag: u8) -> R<usize> {
         Ok(match tag {
             tags::BINARY_8 => usize::from(self.byte()?),
@@ -239,7 +239,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a node's list header; returns its size (>= 1).
-    #[inline]
+    #[inline(always)]
     fn node_header(&mut self) -> R<usize> {
         let start = self.offset();
         if self.depth >= MAX_DEPTH {
@@ -266,7 +266,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A node's tag: a non-empty plain string.
-    #[inline]
+    #[inline(always)]
     fn node_tag(&mut self) -> R<Str<'a>> {
         let offset = self.offset();
         let tag = self.read_plain_str()?;
@@ -400,6 +400,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     fn read_value(&mut self) -> R<ValueRef<'a>> {
         let offset = self.offset();
         let tag = self.byte()?;
@@ -416,7 +417,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string that may not be a JID (node tag, attribute key, JID part).
-    #[inline]
+    #[inline(always)]
     fn read_plain_str(&mut self) -> R<Str<'a>> {
         let offset = self.offset();
         let tag = self.byte()?;
@@ -425,7 +426,7 @@ impl<'a> Reader<'a> {
 
     /// The string item starting with `tag` (already read at `offset`).
     /// `00` reads as the empty string (shared/protocol/02 §4.2).
-    #[inline]
+    #[inline(always)]
     fn read_str(&mut self, tag: u8, offset: usize, expected: &'static str) -> R<Str<'a>> {
         match tag {
             tags::LIST_EMPTY => Ok(Str::token("")),
