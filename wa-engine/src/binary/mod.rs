@@ -19,7 +19,7 @@
 //! [`Content::String`] text that is neither a token nor packable comes back as
 //! [`Content::Bytes`] (raw strings and raw bytes share one wire form), and a
 //! [`Jid`](crate::Jid) the JID encodings cannot carry comes back as its string
-//! form (see [`encode`]'s notes on JIDs). For every decoded node `d`,
+//! form (see [`encode`]). For every decoded node `d`,
 //! `decode(&encode(&d)) == d` exactly.
 
 mod attrs;

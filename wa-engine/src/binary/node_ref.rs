@@ -138,13 +138,13 @@ impl<'a> Str<'a> {
 /// Unpacks validated NIBBLE_8/HEX_8 bytes into `len` characters.
 fn unpack(data: &[u8], hex: bool, len: usize) -> String {
     let table = if hex { HEX_CHARS } else { NIBBLE_CHARS };
-    let mut s = String::with_capacity(len);
+    let mut v = Vec::with_capacity(2 * data.len());
     for &b in data {
-        s.push(char::from(table[usize::from(b >> 4)]));
-        s.push(char::from(table[usize::from(b & 0x0F)]));
+        v.extend_from_slice(&[table[usize::from(b >> 4)], table[usize::from(b & 0x0F)]]);
     }
-    s.truncate(len);
-    s
+    v.truncate(len);
+    // Both alphabets are ASCII, so this never fails.
+    String::from_utf8(v).unwrap_or_default()
 }
 
 impl PartialEq<str> for Str<'_> {
