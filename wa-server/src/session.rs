@@ -329,13 +329,14 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
     match event {
         Event::Qr { code, expires_in } => {
             let expires_at = now_ms().saturating_add(duration_ms(expires_in));
-            set_status(state, session, SessionStatus::Qr, None).await;
+            // The QR first, so a reader that sees `qr` status finds it.
             session.update(|l| {
                 l.qr = Some(CurrentQr {
                     code: code.clone(),
                     expires_at,
                 });
             });
+            set_status(state, session, SessionStatus::Qr, None).await;
             state
                 .emit(
                     session,
@@ -345,8 +346,8 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
                 .await;
         }
         Event::PairingCode { code } => {
-            set_status(state, session, SessionStatus::PairingCode, None).await;
             session.update(|l| l.pairing_code = Some(code.clone()));
+            set_status(state, session, SessionStatus::PairingCode, None).await;
             state
                 .emit(session, "pairing_code", json!({ "code": code }))
                 .await;

@@ -16,19 +16,19 @@ use sha2::Sha256;
 
 /// One POST the receiver got.
 #[derive(Debug, Clone)]
-pub struct Received {
-    pub event_id: String,
-    pub timestamp: u64,
-    pub signature: String,
-    pub body: Vec<u8>,
-    pub envelope: Value,
+pub(crate) struct Received {
+    pub(crate) event_id: String,
+    pub(crate) timestamp: u64,
+    pub(crate) signature: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) envelope: Value,
     /// Whether the receiver answered 2xx.
-    pub accepted: bool,
+    pub(crate) accepted: bool,
 }
 
 impl Received {
     /// Recomputes `sha256=hex(HMAC-SHA256(secret, "<ts>.<body>"))` with the hmac crate.
-    pub fn signature_valid(&self, secret: &str) -> bool {
+    pub(crate) fn signature_valid(&self, secret: &str) -> bool {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("key");
         mac.update(format!("{}.", self.timestamp).as_bytes());
         mac.update(&self.body);
@@ -39,10 +39,10 @@ impl Received {
 
 /// A webhook receiver on 127.0.0.1:0.
 #[derive(Clone)]
-pub struct Receiver {
-    pub addr: SocketAddr,
-    pub log: Arc<Mutex<Vec<Received>>>,
-    pub failing: Arc<AtomicBool>,
+pub(crate) struct Receiver {
+    pub(crate) addr: SocketAddr,
+    pub(crate) log: Arc<Mutex<Vec<Received>>>,
+    pub(crate) failing: Arc<AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -76,7 +76,7 @@ async fn receive(State(s): State<RxState>, headers: HeaderMap, body: Bytes) -> S
 }
 
 impl Receiver {
-    pub async fn start(failing: bool) -> Self {
+    pub(crate) async fn start(failing: bool) -> Self {
         let log = Arc::new(Mutex::new(Vec::new()));
         let failing = Arc::new(AtomicBool::new(failing));
         let app = axum::Router::new()
@@ -95,29 +95,29 @@ impl Receiver {
         Self { addr, log, failing }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
-    pub fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.log.lock().expect("log").clone()
     }
 
-    pub fn set_failing(&self, failing: bool) {
+    pub(crate) fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
     }
 }
 
 /// A JSON client for one server.
 #[derive(Clone)]
-pub struct Api {
-    pub base: String,
-    pub key: Option<String>,
+pub(crate) struct Api {
+    pub(crate) base: String,
+    pub(crate) key: Option<String>,
     http: reqwest::Client,
 }
 
 impl Api {
-    pub fn new(base: impl Into<String>, key: Option<&str>) -> Self {
+    pub(crate) fn new(base: impl Into<String>, key: Option<&str>) -> Self {
         Self {
             base: base.into(),
             key: key.map(str::to_owned),
@@ -137,17 +137,21 @@ impl Api {
         (status, json, bytes)
     }
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
-        let (s, v, _) = self.send(self.http.get(format!("{}{path}", self.base))).await;
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
+        let (s, v, _) = self
+            .send(self.http.get(format!("{}{path}", self.base)))
+            .await;
         (s, v)
     }
 
-    pub async fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
-        let (s, _, b) = self.send(self.http.get(format!("{}{path}", self.base))).await;
+    pub(crate) async fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let (s, _, b) = self
+            .send(self.http.get(format!("{}{path}", self.base)))
+            .await;
         (s, b)
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let (s, v, _) = self
             .send(
                 self.http
@@ -160,7 +164,7 @@ impl Api {
     }
 
     /// Polls `GET /api/sessions/{id}` until `status` is `want` (60 s at most).
-    pub async fn wait_status(&self, id: &str, want: &str) -> Value {
+    pub(crate) async fn wait_status(&self, id: &str, want: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let (code, v) = self.get(&format!("/api/sessions/{id}")).await;
@@ -177,13 +181,16 @@ impl Api {
 }
 
 /// Polls `f` every 50 ms until it returns `Some` (60 s at most).
-pub async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(v) = f() {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
