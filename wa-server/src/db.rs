@@ -265,3 +265,102 @@ pub(crate) fn now_ms() -> u64 {
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
+
+// Used by the status events of the engine's messaging API (issue 4); until it is merged only
+// the tests call these.
+#[cfg_attr(not(test), allow(dead_code))]
+/// Order of message statuses: a status only moves forward (`failed` is final, and
+/// reachable only before `delivered`).
+pub(crate) fn status_rank(status: &str) -> u8 {
+    match status {
+        "pending" => 0,
+        "sent" => 1,
+        "delivered" => 2,
+        "read" => 3,
+        "played" => 4,
+        "failed" => 5,
+        _ => 0,
+    }
+}
+
+/// Moves message `id` of `session` to `status` unless it is already at or past it; creates
+/// no record. Returns the record when it changed.
+///
+/// # Errors
+/// [`DbError`].
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn advance_message(
+    tree: &sled::Tree,
+    session: &str,
+    id: &str,
+    status: &str,
+    error: Option<&str>,
+) -> Result<Option<MessageRecord>, DbError> {
+    let key = key2(session, id);
+    let mut changed = None;
+    tree.update_and_fetch(&key, |old| {
+        let old = old?;
+        let Ok(mut record) = serde_json::from_slice::<MessageRecord>(old) else {
+            return Some(old.to_vec());
+        };
+        let (from, to) = (status_rank(&record.status), status_rank(status));
+        let forward = if status == "failed" {
+            from < 2
+        } else {
+            to > from && record.status != "failed"
+        };
+        if !forward {
+            return Some(old.to_vec());
+        }
+        record.status = status.to_owned();
+        record.error = error.map(str::to_owned);
+        record.updated_at = now_ms();
+        let bytes = encode(&record);
+        changed = Some(record);
+        Some(bytes)
+    })?;
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(status: &str) -> MessageRecord {
+        MessageRecord {
+            id: "m1".into(),
+            to: "1@s.whatsapp.net".into(),
+            kind: "text".into(),
+            status: status.into(),
+            error: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn message_status_only_moves_forward() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = ServerDb::open(dir.path()).expect("db");
+        ServerDb::put(&db.messages, key2("s", "m1"), &record("pending")).expect("put");
+        let step = |st: &str| {
+            advance_message(&db.messages, "s", "m1", st, None)
+                .expect("advance")
+                .map(|r| r.status)
+        };
+        assert_eq!(step("sent").as_deref(), Some("sent"));
+        assert_eq!(step("read").as_deref(), Some("read"));
+        assert_eq!(
+            step("delivered"),
+            None,
+            "a late delivery receipt does not go back"
+        );
+        assert_eq!(step("failed"), None, "a read message cannot fail");
+        assert_eq!(
+            advance_message(&db.messages, "s", "nope", "sent", None)
+                .expect("ok")
+                .map(|r| r.status),
+            None
+        );
+    }
+}
