@@ -27,6 +27,7 @@ const MAX_MENTIONS: usize = 256;
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReplyTo {
     /// Id of the quoted message.
+    #[schema(min_length = 1, max_length = 128)]
     id: String,
     /// In groups: the quoted message's sender (number or JID).
     participant: Option<String>,
@@ -40,11 +41,13 @@ pub(crate) struct SendText {
     /// (`...@s.whatsapp.net`, `...@g.us` for groups).
     to: String,
     /// The text (1-65536 characters).
+    #[schema(min_length = 1, max_length = 65536)]
     text: String,
     /// Quote a message.
     reply_to: Option<ReplyTo>,
     /// Users to mention (numbers or JIDs); write them as `@<number>` in the text.
     #[serde(default)]
+    #[schema(max_items = 256)]
     mentions: Vec<String>,
     /// Check the number is on WhatsApp first (422 `not_on_whatsapp` if not).
     #[serde(default)]
@@ -58,12 +61,16 @@ pub(crate) struct SendLocation {
     /// Recipient (number or JID).
     to: String,
     /// Degrees, -90..=90.
+    #[schema(minimum = -90, maximum = 90)]
     latitude: f64,
     /// Degrees, -180..=180.
+    #[schema(minimum = -180, maximum = 180)]
     longitude: f64,
     /// Place name.
+    #[schema(max_length = 1024)]
     name: Option<String>,
     /// Address.
+    #[schema(max_length = 1024)]
     address: Option<String>,
     /// Check the number is on WhatsApp first.
     #[serde(default)]
@@ -77,6 +84,7 @@ pub(crate) struct SendContact {
     /// Recipient (number or JID).
     to: String,
     /// The contact's display name (1-256 characters).
+    #[schema(min_length = 1, max_length = 256)]
     name: String,
     /// The contact's phone number.
     phone: String,
@@ -142,6 +150,7 @@ pub(crate) struct FormattedPhone {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckNumbers {
     /// 1-50 phone numbers.
+    #[schema(min_items = 1, max_items = 50)]
     numbers: Vec<String>,
 }
 

@@ -26,10 +26,13 @@ pub(crate) struct OtpRequest {
     /// Recipient phone number (local numbers use the default country code).
     to: String,
     /// Digits of the code, 4-10; default the server's (6).
+    #[schema(minimum = 4, maximum = 10)]
     digits: Option<u8>,
     /// Validity in seconds, 30-3600; default the server's (300).
+    #[schema(minimum = 30, maximum = 3600)]
     ttl_seconds: Option<u64>,
     /// Message text with `{code}` (and optionally `{minutes}`); default the server's.
+    #[schema(max_length = 1024, pattern = "\\{code\\}")]
     template: Option<String>,
 }
 
@@ -53,6 +56,7 @@ pub(crate) struct OtpVerify {
     /// The recipient the code was sent to.
     to: String,
     /// The code the user typed.
+    #[schema(min_length = 1, max_length = 32)]
     code: String,
 }
 

@@ -60,6 +60,7 @@ pub(crate) struct PairingCodeResponse {
 #[into_params(parameter_in = Query)]
 pub(crate) struct LinkQuery {
     /// Lifetime in seconds (60-86400); default the server's (15 min).
+    #[param(minimum = 60, maximum = 86400)]
     ttl_seconds: Option<u64>,
 }
 

@@ -22,9 +22,11 @@ pub(crate) const MAX_WEBHOOKS: usize = 10;
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateSession {
     /// Session id, 1-64 of `A-Z a-z 0-9 _ -`; generated when absent.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     id: Option<String>,
     /// Webhooks to register with the session.
     #[serde(default)]
+    #[schema(max_items = 10)]
     webhooks: Vec<NewWebhook>,
 }
 

@@ -20,13 +20,14 @@ use crate::webhook;
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewWebhook {
     /// Absolute `http` or `https` URL receiving `POST`s.
-    #[schema(format = "uri")]
+    #[schema(format = "uri", max_length = 2048)]
     url: String,
     /// Event types to deliver (`qr`, `pairing_code`, `connection`, `message`,
     /// `message_status`, `logged_out`, or `*`); empty or absent = all.
     #[serde(default)]
     events: Vec<String>,
     /// Signing secret (16-256 characters); generated when absent.
+    #[schema(min_length = 16, max_length = 256)]
     secret: Option<String>,
 }
 
