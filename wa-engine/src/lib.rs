@@ -24,6 +24,8 @@ pub use conn::SendError;
 pub use error::Error;
 pub use jid::{Jid, JidError, Server};
 pub use media::MediaError;
+#[cfg(feature = "runtime")]
+pub use media::TransferError;
 pub use noise::NoiseError;
 pub use pair::PairError;
 pub use signal::SignalError;

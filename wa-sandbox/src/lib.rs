@@ -17,7 +17,11 @@
 //! - An HTTP JSON control API (see [`control`](crate::control_app) routes) and a binary
 //!   `wa-sandbox` printing its URLs as one JSON line.
 //!
-//! What it does not do (yet): message routing, usync, groups, media, app state.
+//! - A media host ([`MediaHost`]): `media_conn` IQs answered with its loopback address and
+//!   an auth token, uploads checked and stored on disk (bounded), downloads by direct path
+//!   over plain HTTP (shared/protocol/06 §2.7).
+//!
+//! What it does not do (yet): message routing, usync, groups, app state.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,6 +37,7 @@
 mod control;
 mod error;
 mod identity;
+mod media;
 mod payload;
 mod phone;
 mod router;
@@ -51,6 +56,7 @@ use tokio::task::JoinHandle;
 pub use control::{ControlState, app as control_app};
 pub use error::{PhoneError, SandboxError};
 pub use identity::ServerKeys;
+pub use media::{MediaConfig, MediaHost};
 pub use phone::{PendingLink, Phone};
 pub use router::{AccountInfo, Clock, ConnId, DeviceInfo, QrTiming, Router, RouterConfig};
 pub use script::{Fault, Faults, StreamErrorKind, Target};
@@ -69,6 +75,10 @@ pub struct SandboxConfig {
     pub control_port: u16,
     /// The shared state's settings (seed, QR timing, clock).
     pub router: RouterConfig,
+    /// Media host port (0 = any free port); plain HTTP on `bind`.
+    pub media_port: u16,
+    /// Media host settings (blob directory, size bounds, token lifetimes).
+    pub media: MediaConfig,
 }
 
 impl Default for SandboxConfig {
@@ -78,6 +88,8 @@ impl Default for SandboxConfig {
             ws_port: 0,
             control_port: 0,
             router: RouterConfig::default(),
+            media_port: 0,
+            media: MediaConfig::default(),
         }
     }
 }
@@ -117,6 +129,13 @@ impl SandboxConfig {
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.router.clock = clock;
+        self
+    }
+
+    /// Sets the media host's settings.
+    #[must_use]
+    pub fn with_media(mut self, media: MediaConfig) -> Self {
+        self.media = media;
         self
     }
 
@@ -187,15 +206,49 @@ impl Sandbox {
                 tracing::warn!(error = %e, "control API stopped");
             }
         });
-        tracing::info!(%ws_url, %control_url, "sandbox started");
+        let (media_url, media_stop, media_task) = start_media(&config, router.media()).await?;
+        tracing::info!(%ws_url, %control_url, %media_url, "sandbox started");
         Ok(SandboxHandle {
             router,
             ws_url,
             control_url,
+            media_url,
             stop: Some((ws_stop_tx, ctl_stop_tx)),
-            tasks: vec![ws_task, control_task],
+            media_stop: Some(media_stop),
+            tasks: vec![ws_task, control_task, media_task],
         })
     }
+}
+
+/// Binds and serves the media host; returns its base URL, stop signal and task.
+async fn start_media(
+    config: &SandboxConfig,
+    media: &MediaHost,
+) -> Result<(String, oneshot::Sender<()>, JoinHandle<()>), SandboxError> {
+    media.configure(config.media.clone());
+    let addr = SocketAddr::new(config.bind, config.media_port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| SandboxError::Bind {
+            what: "media",
+            addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(SandboxError::LocalAddr)?;
+    media.set_public_host(addr.to_string());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let app = media.app();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "media host stopped");
+        }
+    });
+    Ok((format!("http://{addr}"), stop_tx, task))
 }
 
 /// A running sandbox. Dropping it stops the servers (without waiting); call
@@ -205,7 +258,9 @@ pub struct SandboxHandle {
     router: Router,
     ws_url: String,
     control_url: String,
+    media_url: String,
     stop: Option<(oneshot::Sender<()>, oneshot::Sender<()>)>,
+    media_stop: Option<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -218,6 +273,17 @@ impl SandboxHandle {
     /// The control API base URL, `http://127.0.0.1:<port>`.
     pub fn control_url(&self) -> &str {
         &self.control_url
+    }
+
+    /// The media host's base URL, `http://127.0.0.1:<port>` (clients learn its
+    /// `host:port` from `media_conn`; they must use the `http` scheme).
+    pub fn media_url(&self) -> &str {
+        &self.media_url
+    }
+
+    /// The media host: stored blobs, token expiry and download fault injection.
+    pub fn media(&self) -> &MediaHost {
+        self.router.media()
     }
 
     /// The trust root clients must use instead of WhatsApp's production root: the
@@ -269,6 +335,9 @@ impl SandboxHandle {
         if let Some((ws, ctl)) = self.stop.take() {
             let _ = ws.send(());
             let _ = ctl.send(());
+        }
+        if let Some(media) = self.media_stop.take() {
+            let _ = media.send(());
         }
     }
 }

@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
     let line = serde_json::json!({
         "ws_url": sandbox.ws_url(),
         "control_url": sandbox.control_url(),
+        "media_url": sandbox.media_url(),
         "trust_root_pub_b64": base64::engine::general_purpose::STANDARD.encode(sandbox.trust_root_key()),
     });
     println!("{line}");

@@ -307,6 +307,8 @@ pub(crate) struct State {
 #[derive(Clone)]
 pub struct Router {
     inner: Arc<Mutex<State>>,
+    /// The media host (its own lock): answers `media_conn`, stores uploads.
+    media: crate::media::MediaHost,
 }
 
 impl std::fmt::Debug for Router {
@@ -343,7 +345,13 @@ impl Router {
                 faults: FaultState::default(),
                 server,
             })),
+            media: crate::media::MediaHost::default(),
         }
+    }
+
+    /// The media host: `media_conn` replies, stored blobs, fault injection.
+    pub fn media(&self) -> &crate::media::MediaHost {
+        &self.media
     }
 
     /// Locks the state. A poisoned lock (a panic while holding it) is taken over: the

@@ -679,6 +679,11 @@ impl ServerSession {
             ("encrypt", _) if !is_get && iq.child_by_tag("list").is_some() => {
                 self.handle_prekey_upload(id, iq);
             }
+            // Media (06 §2.3): the sandbox's own media host and a fresh auth token.
+            ("w:m", Some("media_conn")) => {
+                let reply = self.router.media().media_conn_reply(id);
+                self.send(&reply);
+            }
             ("passive", Some("active")) => {
                 self.send(&stanzas::iq_result(id, vec![]));
                 // Nothing is queued offline yet: report an empty backlog (03 §7.2).

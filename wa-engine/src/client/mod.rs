@@ -24,6 +24,7 @@
 
 mod driver;
 mod events;
+mod media;
 mod reconnect;
 mod transport;
 
@@ -87,6 +88,7 @@ pub struct ClientBuilder {
     timing: Timing,
     reconnect: ReconnectPolicy,
     event_capacity: usize,
+    media: crate::media::TransferConfig,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -143,6 +145,21 @@ impl ClientBuilder {
         self
     }
 
+    /// Media transfer settings: the URL scheme (`http` for wa-sandbox's media host) and
+    /// HTTP timeouts. Default: `https`, as WhatsApp's media hosts.
+    #[must_use]
+    pub fn media(mut self, media: crate::media::TransferConfig) -> Self {
+        self.media = media;
+        self
+    }
+
+    /// Shorthand for the media URL scheme of [`Self::media`].
+    #[must_use]
+    pub fn media_scheme(mut self, scheme: crate::media::Scheme) -> Self {
+        self.media.scheme = scheme;
+        self
+    }
+
     /// Capacity of the event channel (default 64). The driver waits when it is full.
     #[must_use]
     pub fn event_capacity(mut self, capacity: usize) -> Self {
@@ -171,6 +188,7 @@ impl ClientBuilder {
             jid,
         });
         let (first_tx, first_rx) = oneshot::channel();
+        let media = Arc::new(crate::media::Transfer::new(&self.media));
         let driver = driver::Driver::new(
             driver::Settings {
                 store: self.store,
@@ -191,6 +209,7 @@ impl ClientBuilder {
                 Client {
                     commands: cmd_tx,
                     status: status_rx,
+                    media,
                 },
                 Events { rx: ev_rx },
             )),
@@ -206,6 +225,8 @@ impl ClientBuilder {
 pub struct Client {
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<Status>,
+    /// HTTP client and cached `media_conn`, shared by the clones of this handle.
+    media: Arc<crate::media::Transfer>,
 }
 
 impl Client {
@@ -220,6 +241,7 @@ impl Client {
             timing: Timing::default(),
             reconnect: ReconnectPolicy::default(),
             event_capacity: 64,
+            media: crate::media::TransferConfig::default(),
         }
     }
 

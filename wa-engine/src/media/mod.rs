@@ -25,20 +25,48 @@
 //! Both streaming types hold a few dozen bytes at most ([`Encryptor::MAX_BUFFERED`],
 //! [`Decryptor::MAX_BUFFERED`]), so a 100 MB video never sits whole in memory.
 //!
+//! Transfer (shared/protocol/06 §2.3–2.6):
+//! - [`MediaConn`]: the `media_conn` IQ and its reply (hosts, auth token, expiry), sans-IO;
+//! - [`url`](mod@url): upload and download URLs and the upload reply, sans-IO;
+//! - [`message`]: building image / video / audio / document / sticker messages from an
+//!   [`UploadedMedia`], and reading a [`MediaRef`] back from a received one;
+//! - [`probe`]: image dimensions, audio duration, PDF page count, thumbnails;
+//! - with feature `runtime`: HTTP upload and download ([`MediaSource`], [`TransferError`]),
+//!   driven by [`Client::upload`](crate::Client::upload) and
+//!   [`Client::download`](crate::Client::download).
+//!
 //! Sources: whatsmeow `download.go`, `upload.go`; Baileys `src/Utils/messages-media.ts`
 //! (getMediaKeys, encryptedStream); vectors in shared/vectors/media (Baileys 7.0.0-rc14).
 
+mod conn;
 mod decrypt;
+#[cfg(feature = "runtime")]
+mod download;
 mod encrypt;
 mod error;
 mod io;
 mod keys;
+pub mod message;
+pub mod probe;
+#[cfg(feature = "runtime")]
+mod transfer;
+#[cfg(feature = "runtime")]
+mod upload;
+pub mod url;
 
 pub use decrypt::{DecryptedMedia, Decryptor, Expected, decrypt};
 pub use encrypt::{EncryptedMedia, Encryptor, enc_file_length, encrypt, upload_token};
 pub use error::{HashKind, MediaError};
 pub use io::{CHUNK_LEN, DecryptingWriter, EncryptingReader, EncryptingWriter};
 pub use keys::{EXPANDED_MEDIA_KEY_LEN, ExpandedMediaKey, MEDIA_KEY_LEN, MediaKey, MediaType};
+
+pub use conn::{HostKind, MediaConn, MediaConnError, MediaHost};
+pub use message::{MediaRef, MediaRefError, UploadedMedia};
+#[cfg(feature = "runtime")]
+pub(crate) use transfer::Transfer;
+#[cfg(feature = "runtime")]
+pub use transfer::{MediaSource, TransferConfig, TransferError};
+pub use url::{Scheme, UploadResponse, UrlError};
 
 /// AES block length, bytes.
 pub const BLOCK_LEN: usize = 16;
