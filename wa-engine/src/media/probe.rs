@@ -252,6 +252,11 @@ fn le32(b: &[u8], at: usize) -> Option<u32> {
 #[cfg(feature = "thumbnail")]
 pub const THUMBNAIL_SIDE: u32 = 32;
 
+/// Most memory the image decoder may allocate for [`thumbnail`], bytes (128 MiB: a
+/// 40-megapixel RGBA canvas fits).
+#[cfg(feature = "thumbnail")]
+pub const THUMBNAIL_MAX_ALLOC: u64 = 128 * 1024 * 1024;
+
 /// Decodes a PNG or JPEG image and returns a JPEG thumbnail whose longer side is at most
 /// `max_side` pixels (aspect kept), with the original width and height.
 ///
@@ -260,7 +265,14 @@ pub const THUMBNAIL_SIDE: u32 = 32;
 /// corrupt data) or the thumbnail cannot be encoded.
 #[cfg(feature = "thumbnail")]
 pub fn thumbnail(bytes: &[u8], max_side: u32) -> Result<Thumbnail, ThumbnailError> {
-    let image = image::load_from_memory(bytes).map_err(ThumbnailError)?;
+    // Bound the decoder's allocations (a small file can claim a huge canvas).
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(THUMBNAIL_MAX_ALLOC);
+    let mut reader = image::ImageReader::new(io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ThumbnailError(image::ImageError::IoError(e)))?;
+    reader.limits(limits);
+    let image = reader.decode().map_err(ThumbnailError)?;
     let (width, height) = (image.width(), image.height());
     let side = max_side.max(1);
     let small = image.thumbnail(side, side).into_rgb8();
@@ -357,6 +369,42 @@ mod tests {
         stream.extend(ogg_page(48_000 * 3 + 312 + 24_000, &[0; 100]));
         let d = ogg_duration(stream.as_slice()).unwrap().unwrap();
         assert_eq!(d, Duration::from_millis(3500));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn probes_never_panic_on_arbitrary_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            prefix in 0_usize..5,
+        ) {
+            let heads: [&[u8]; 5] = [b"", b"\x89PNG\r\n\x1a\n", &[0xFF, 0xD8], b"RIFF\0\0\0\0WEBP", b"OggS\0"];
+            let mut input = heads[prefix].to_vec();
+            input.extend_from_slice(&bytes);
+            let _ = image_dimensions(&input);
+            let _ = webp_is_animated(&input);
+            let _ = ogg_duration(input.as_slice());
+            let mut pdf = b"%PDF-".to_vec();
+            pdf.extend_from_slice(&input);
+            let _ = pdf_page_count(&pdf);
+        }
+    }
+
+    #[cfg(feature = "thumbnail")]
+    #[test]
+    fn thumbnail_is_a_small_jpeg_keeping_the_aspect_ratio() {
+        use image::ImageEncoder as _;
+        let img = image::RgbImage::from_fn(200, 100, |x, y| {
+            image::Rgb([u8::try_from(x % 256).unwrap(), u8::try_from(y).unwrap(), 7])
+        });
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(img.as_raw(), 200, 100, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let thumb = thumbnail(&png, THUMBNAIL_SIDE).unwrap();
+        assert_eq!((thumb.width, thumb.height), (200, 100));
+        assert!(thumb.jpeg.starts_with(&[0xFF, 0xD8]));
+        assert_eq!(image_dimensions(&thumb.jpeg), Some((32, 16)));
+        assert!(thumbnail(b"not an image", 32).is_err());
     }
 
     #[test]
