@@ -6,6 +6,8 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod device;
+
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
