@@ -476,7 +476,7 @@ async fn ack_reports_device_drift_and_errors() -> anyhow::Result<()> {
     b1.activate().await?;
     // Only Bob's phone listed: Bob's companion and Alice's phone are missing.
     let bob0 = device_jid(BOB, 0);
-    a1.start_sessions(&[bob0.clone()]).await?;
+    a1.start_sessions(std::slice::from_ref(&bob0)).await?;
     let tos = vec![a1.enc_to(&bob0, &padded_text("partial"))?];
     a1.ws
         .send(&message("3EB0CC01", Jid::pn(BOB), tos, None))
