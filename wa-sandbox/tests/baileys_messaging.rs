@@ -1,0 +1,203 @@
+//! Messaging between two real Baileys 6.7.24 clients (from npm, driven through the harness
+//! in `wa-sandbox/interop/`) through the sandbox: each is paired to its own account by QR,
+//! then they exchange texts both ways and see each other's delivery receipts. Baileys does
+//! all the Signal work (usync, prekey bundles of every device including the primary
+//! phones', X3DH, ratchet); the sandbox only routes, so this is the server side's proof
+//! against a client nobody here wrote (interop/BAILEYS_NOTES.md §11).
+//!
+//! Needs Node >= 20 and `npm ci` in `wa-sandbox/interop`, so the tests are `#[ignore]`d;
+//! run them with `cargo test -p wa-sandbox --test baileys_messaging -- --ignored`. They
+//! fail loudly when Node or the modules are missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+use wa_sandbox::{Phone, Sandbox, SandboxConfig, SandboxHandle};
+
+const ALICE: &str = "15551110001";
+const BOB: &str = "15551110002";
+const STEP: Duration = Duration::from_secs(45);
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
+}
+
+struct Harness {
+    name: &'static str,
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    /// Events read while waiting for another one (events race: a receipt may come before
+    /// the `sent` line of the same message).
+    backlog: Vec<Value>,
+}
+
+impl Harness {
+    fn spawn(sandbox: &SandboxHandle, auth_dir: &Path, name: &'static str) -> anyhow::Result<Self> {
+        let dir = interop_dir();
+        let baileys = dir.join("node_modules/@whiskeysockets/baileys");
+        assert!(
+            baileys.is_dir(),
+            "Baileys is not installed: run `npm ci` in {} (needs Node >= 20)",
+            dir.display()
+        );
+        let mut child = Command::new("node")
+            .current_dir(&dir)
+            .arg("client.mjs")
+            .arg("--ws-url")
+            .arg(sandbox.ws_url())
+            .arg("--auth-dir")
+            .arg(auth_dir)
+            .arg("--timeout-ms")
+            .arg("150000")
+            .arg("--push-name")
+            .arg(name)
+            .arg("--no-init-queries")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("spawning node (is Node >= 20 installed?)")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        Ok(Self {
+            name,
+            child,
+            lines: BufReader::new(stdout).lines(),
+            backlog: Vec::new(),
+        })
+    }
+
+    async fn event(&mut self) -> anyhow::Result<Value> {
+        let line = tokio::time::timeout(STEP, self.lines.next_line())
+            .await
+            .with_context(|| format!("no event from {} in time", self.name))??
+            .with_context(|| format!("{} stdout ended", self.name))?;
+        eprintln!("{}: {line}", self.name);
+        serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))
+    }
+
+    /// The first event (backlog first) that matches; others are kept for later calls.
+    async fn until(&mut self, mut pred: impl FnMut(&Value) -> bool) -> anyhow::Result<Value> {
+        if let Some(i) = self.backlog.iter().position(&mut pred) {
+            return Ok(self.backlog.remove(i));
+        }
+        loop {
+            let event = self.event().await?;
+            if pred(&event) {
+                return Ok(event);
+            }
+            self.backlog.push(event.clone());
+            if event["event"] == "exit" || event["event"] == "timeout" {
+                bail!("{} ended early: {event}", self.name);
+            }
+        }
+    }
+
+    async fn command(&mut self, cmd: Value) -> anyhow::Result<()> {
+        let stdin = self.child.stdin.as_mut().context("stdin")?;
+        stdin.write_all(format!("{cmd}\n").as_bytes()).await?;
+        stdin.flush().await?;
+        Ok(())
+    }
+
+    /// Pairs through the phone by QR and waits for `open`; returns the device JID.
+    async fn pair(&mut self, phone: &Phone) -> anyhow::Result<String> {
+        let qr = self.until(|e| e["event"] == "qr").await?;
+        phone.scan(qr["qr"].as_str().context("qr")?)?;
+        let open = self
+            .until(|e| e["event"] == "connection" && e["connection"] == "open")
+            .await?;
+        open["me"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("me.id")
+    }
+}
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+fn is_message_with(text: &str) -> impl FnMut(&Value) -> bool + '_ {
+    move |e| e["event"] == "message" && e["text"] == text
+}
+
+fn is_delivery_of(id: &str) -> impl FnMut(&Value) -> bool + '_ {
+    move |e| e["event"] == "receipt" && e["id"] == id && e["statusName"] == "DELIVERY_ACK"
+}
+
+#[tokio::test]
+#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
+async fn two_baileys_clients_exchange_texts_and_delivery_receipts() -> anyhow::Result<()> {
+    init_tracing();
+    let sandbox = Sandbox::start(SandboxConfig::default().with_seed(11)).await?;
+    let alice_phone = sandbox.create_account(ALICE)?;
+    let bob_phone = sandbox.create_account(BOB)?;
+    let (alice_auth, bob_auth) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut alice = Harness::spawn(&sandbox, alice_auth.path(), "alice")?;
+    let mut bob = Harness::spawn(&sandbox, bob_auth.path(), "bob")?;
+    let alice_jid = alice.pair(&alice_phone).await?;
+    let bob_jid = bob.pair(&bob_phone).await?;
+    assert!(alice_jid.starts_with(ALICE) && bob_jid.starts_with(BOB));
+
+    // Alice -> Bob.
+    alice
+        .command(json!({"cmd": "send_text", "to": format!("{BOB}@s.whatsapp.net"), "text": "hello bob", "ref": 1}))
+        .await?;
+    let sent = alice
+        .until(|e| e["event"] == "sent" || e["event"] == "error")
+        .await?;
+    assert_eq!(sent["event"], "sent", "{sent}");
+    let id = sent["id"].as_str().context("id")?.to_owned();
+    let got = bob.until(is_message_with("hello bob")).await?;
+    assert_eq!(got["id"], id.as_str());
+    assert_eq!(got["fromMe"], false);
+    assert_eq!(got["from"], format!("{ALICE}@s.whatsapp.net"));
+    assert_eq!(got["pushName"], "alice");
+    alice.until(is_delivery_of(&id)).await?;
+
+    // Bob -> Alice.
+    bob.command(json!({"cmd": "send_text", "to": format!("{ALICE}@s.whatsapp.net"), "text": "hi alice", "ref": 2}))
+        .await?;
+    let sent = bob
+        .until(|e| e["event"] == "sent" || e["event"] == "error")
+        .await?;
+    assert_eq!(sent["event"], "sent", "{sent}");
+    let id2 = sent["id"].as_str().context("id")?.to_owned();
+    let got = alice.until(is_message_with("hi alice")).await?;
+    assert_eq!(got["id"], id2.as_str());
+    bob.until(is_delivery_of(&id2)).await?;
+
+    // Each primary phone got its copies (Baileys encrypts for both primaries: the
+    // recipient's and, as a DeviceSentMessage, its own).
+    assert!(
+        bob_phone
+            .received()
+            .iter()
+            .any(|n| n.get_attr_str("id") == Some(id.as_str())),
+        "bob's phone got alice's message"
+    );
+    assert!(
+        alice_phone
+            .received()
+            .iter()
+            .any(|n| n.get_attr_str("id") == Some(id.as_str())),
+        "alice's phone got its own message"
+    );
+
+    alice.command(json!({"cmd": "quit"})).await?;
+    bob.command(json!({"cmd": "quit"})).await?;
+    sandbox.shutdown().await;
+    Ok(())
+}
