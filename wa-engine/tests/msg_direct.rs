@@ -10,7 +10,8 @@ use wa_engine::message::content;
 use wa_engine::{Event, MessageStatus, SledStore, Store};
 
 #[tokio::test]
-async fn two_accounts_exchange_text_both_ways_with_delivered_and_read_status() -> anyhow::Result<()> {
+async fn two_accounts_exchange_text_both_ways_with_delivered_and_read_status() -> anyhow::Result<()>
+{
     let sb = sandbox(11).await?;
     let mut alice = pair(&sb, "15550000001").await?;
     let mut bob = pair(&sb, "15550000002").await?;
@@ -25,16 +26,27 @@ async fn two_accounts_exchange_text_both_ways_with_delivered_and_read_status() -
 
     let delivered = alice
         .wait(|e| match e {
-            Event::MessageStatus { id: i, status: MessageStatus::Delivered, by, .. } if *i == id => by.clone(),
+            Event::MessageStatus {
+                id: i,
+                status: MessageStatus::Delivered,
+                by,
+                ..
+            } if *i == id => by.clone(),
             _ => None,
         })
         .await?;
     assert_eq!(delivered, bob.jid);
 
-    bob.client.mark_read(&alice.user(), None, &[id.clone()]).await?;
+    bob.client
+        .mark_read(&alice.user(), None, &[id.clone()])
+        .await?;
     alice
         .wait(|e| match e {
-            Event::MessageStatus { id: i, status: MessageStatus::Read, .. } if *i == id => Some(()),
+            Event::MessageStatus {
+                id: i,
+                status: MessageStatus::Read,
+                ..
+            } if *i == id => Some(()),
             _ => None,
         })
         .await?;
@@ -46,10 +58,17 @@ async fn two_accounts_exchange_text_both_ways_with_delivered_and_read_status() -
     // A reply with a quote and a mention, then a location and a contact card.
     let quoted = content::extended_text(
         "@15550000002 thanks",
-        Some(content::Quote { id: reply.0.clone(), sender: bob.user(), message: content::text("hi alice") }),
+        Some(content::Quote {
+            id: reply.0.clone(),
+            sender: bob.user(),
+            message: content::text("hi alice"),
+        }),
         &[bob.user()],
     );
-    alice.client.send_message(&bob.user(), quoted.clone()).await?;
+    alice
+        .client
+        .send_message(&bob.user(), quoted.clone())
+        .await?;
     let got = bob.next_message().await?;
     assert_eq!(got.message, quoted);
     let loc = content::location(52.52, 13.405, Some("Berlin".into()), None);
@@ -94,7 +113,8 @@ async fn account_with_two_devices_receives_on_both_and_sees_own_sends() -> anyho
 }
 
 #[tokio::test]
-async fn offline_recipient_receives_on_reconnect_and_restart_keeps_decrypting() -> anyhow::Result<()> {
+async fn offline_recipient_receives_on_reconnect_and_restart_keeps_decrypting() -> anyhow::Result<()>
+{
     let sb = sandbox(13).await?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bob");
@@ -107,14 +127,28 @@ async fn offline_recipient_receives_on_reconnect_and_restart_keeps_decrypting() 
     let bob_device = bob.jid.device();
     bob.shutdown().await;
     let phone = sb.phone("15550000022")?;
-    msg_support::until(|| phone.devices().iter().any(|d| d.id == bob_device && !d.connected)).await?;
+    msg_support::until(|| {
+        phone
+            .devices()
+            .iter()
+            .any(|d| d.id == bob_device && !d.connected)
+    })
+    .await?;
 
-    alice.client.send_text(&bob_user, "while you were away").await?;
+    alice
+        .client
+        .send_text(&bob_user, "while you were away")
+        .await?;
 
     // A new process reopens the store.
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&path)?);
     let (client, events) = msg_support::connect(&sb, store.clone()).await?;
-    let mut bob = msg_support::Peer { client, events, jid: alice.jid.clone(), store };
+    let mut bob = msg_support::Peer {
+        client,
+        events,
+        jid: alice.jid.clone(),
+        store,
+    };
     let second = bob.next_message().await?;
     assert_eq!(second.text(), Some("while you were away"));
     assert!(second.info.offline);

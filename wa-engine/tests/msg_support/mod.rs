@@ -30,7 +30,10 @@ impl Peer {
     }
 
     /// Next event matching `pred`, skipping others.
-    pub async fn wait<T>(&mut self, mut pred: impl FnMut(&Event) -> Option<T>) -> anyhow::Result<T> {
+    pub async fn wait<T>(
+        &mut self,
+        mut pred: impl FnMut(&Event) -> Option<T>,
+    ) -> anyhow::Result<T> {
         wait(&mut self.events, &mut pred).await
     }
 
@@ -48,7 +51,10 @@ impl Peer {
     }
 }
 
-pub async fn wait<T>(events: &mut Events, pred: &mut impl FnMut(&Event) -> Option<T>) -> anyhow::Result<T> {
+pub async fn wait<T>(
+    events: &mut Events,
+    pred: &mut impl FnMut(&Event) -> Option<T>,
+) -> anyhow::Result<T> {
     let deadline = tokio::time::Instant::now() + STEP;
     loop {
         let event = tokio::time::timeout_at(deadline, events.recv())
@@ -62,7 +68,10 @@ pub async fn wait<T>(events: &mut Events, pred: &mut impl FnMut(&Event) -> Optio
 }
 
 /// Connects a client over `store` (paired or not).
-pub async fn connect(sandbox: &SandboxHandle, store: Arc<dyn Store>) -> anyhow::Result<(Client, Events)> {
+pub async fn connect(
+    sandbox: &SandboxHandle,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<(Client, Events)> {
     Ok(Client::builder(store)
         .url(sandbox.ws_url())
         .trust_root(sandbox.trust_root())
@@ -74,7 +83,11 @@ pub async fn connect(sandbox: &SandboxHandle, store: Arc<dyn Store>) -> anyhow::
 
 /// Pairs a new device to `number` (creating the account if needed) and waits until it is
 /// connected and its prekeys are on the server.
-pub async fn pair_with(sandbox: &SandboxHandle, number: &str, store: Arc<dyn Store>) -> anyhow::Result<Peer> {
+pub async fn pair_with(
+    sandbox: &SandboxHandle,
+    number: &str,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Peer> {
     let phone = match sandbox.phone(number) {
         Ok(p) => p,
         Err(_) => sandbox.create_account(number)?,
