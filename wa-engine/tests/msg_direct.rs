@@ -38,7 +38,7 @@ async fn two_accounts_exchange_text_both_ways_with_delivered_and_read_status() -
     assert_eq!(delivered, bob.jid);
 
     bob.client
-        .mark_read(&alice.user(), None, &[id.clone()])
+        .mark_read(&alice.user(), None, std::slice::from_ref(&id))
         .await?;
     alice
         .wait(|e| match e {
