@@ -192,8 +192,48 @@ impl State {
             .get_attr_str("subject")
             .unwrap_or_default()
             .to_owned();
+        let listed = listed_participants(create);
+        let key = create.get_attr_str("key").map(str::to_owned);
+        let settings = (
+            create.child_by_tag("announcement").is_some(),
+            create.child_by_tag("locked").is_some(),
+        );
+        match self.new_group(actor, subject, &listed, key, settings) {
+            Ok((gid, failed)) => {
+                let mut metadata = self
+                    .groups
+                    .get(&gid)
+                    .map(Group::metadata)
+                    .unwrap_or_default();
+                if let wa_engine::binary::Content::Nodes(children) = &mut metadata.content {
+                    for jid in failed {
+                        children.push(
+                            Node::new("participant")
+                                .attr("jid", jid)
+                                .attr("error", "404"),
+                        );
+                    }
+                }
+                result_from(id, from, vec![metadata])
+            }
+            Err(()) => error_from(id, from, 406, "not-acceptable"),
+        }
+    }
+
+    /// Creates a group (06 §1.7 item 2): a fresh `120363…` id, `actor`'s account as
+    /// super admin, the listed users that have accounts as members (the others are returned
+    /// as failed), and `<create type="new" key>` notifications to every member device but
+    /// the actor's. `Err` for an empty or too long subject.
+    pub(crate) fn new_group(
+        &mut self,
+        actor: &DevKey,
+        subject: String,
+        listed: &[Jid],
+        key: Option<String>,
+        (announcement, locked): (bool, bool),
+    ) -> Result<(String, Vec<Jid>), ()> {
         if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
-            return error_from(id, from, 406, "not-acceptable");
+            return Err(());
         }
         let now = self.unix_now();
         let gid = loop {
@@ -211,28 +251,17 @@ impl State {
             creator: actor.0.clone(),
             creation: now,
             participants: vec![(actor.0.clone(), Rank::SuperAdmin)],
-            announcement: create.child_by_tag("announcement").is_some(),
-            locked: create.child_by_tag("locked").is_some(),
+            announcement,
+            locked,
         };
         let mut failed = Vec::new();
-        for jid in listed_participants(create) {
-            match self.resolve_user(&jid) {
+        for jid in listed {
+            match self.resolve_user(jid) {
                 Some(p) if !group.is_member(&p) => group.participants.push((p, Rank::Member)),
                 Some(_) => {}
-                None => failed.push(jid),
+                None => failed.push(jid.clone()),
             }
         }
-        let mut metadata = group.metadata();
-        if let wa_engine::binary::Content::Nodes(children) = &mut metadata.content {
-            for jid in failed {
-                children.push(
-                    Node::new("participant")
-                        .attr("jid", jid)
-                        .attr("error", "404"),
-                );
-            }
-        }
-        let key = create.get_attr_str("key").map(str::to_owned);
         let notice = Node::new("create")
             .attr("type", "new")
             .attr_opt("key", key)
@@ -241,11 +270,11 @@ impl State {
         self.groups.insert(gid.clone(), group);
         self.notify_group(&gid, actor, vec![notice], &members);
         debug!(group = %gid, "group created");
-        result_from(id, from, vec![metadata])
+        Ok((gid, failed))
     }
 
     /// Removes `actor`'s account from a group and tells everyone (the leaver included).
-    fn leave_group(&mut self, actor: &DevKey, gid: &str) {
+    pub(crate) fn leave_group(&mut self, actor: &DevKey, gid: &str) {
         let Some(group) = self.groups.get_mut(gid) else {
             return;
         };
@@ -265,7 +294,7 @@ impl State {
     }
 
     /// add / remove / promote / demote / subject / announcement / locked on a group.
-    fn change_group(
+    pub(crate) fn change_group(
         &mut self,
         actor: &DevKey,
         id: &str,
@@ -453,5 +482,84 @@ impl State {
                 self.deliver(&dev, n);
             }
         }
+    }
+}
+
+impl crate::router::Router {
+    /// Creates a group as the `creator` account's primary phone would (shared/protocol/06
+    /// §1.3, §1.7): `creator` is super admin, `members` (phone numbers with accounts) are
+    /// members, and every member device gets the `w:gp2` `<create>` notification. Returns
+    /// the group JID `120363…@g.us`.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`](crate::PhoneError::NoSuchAccount) for the creator or a
+    /// member without an account; [`PhoneError::BadSubject`](crate::PhoneError::BadSubject).
+    pub fn create_group(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+    ) -> Result<Jid, crate::PhoneError> {
+        let mut st = self.lock();
+        for phone in std::iter::once(&creator).chain(members) {
+            if !st.accounts.contains_key(*phone) {
+                return Err(crate::PhoneError::NoSuchAccount((*phone).to_owned()));
+            }
+        }
+        let listed: Vec<Jid> = members.iter().map(|p| Jid::pn((*p).to_owned())).collect();
+        let (gid, _) = st
+            .new_group(
+                &(creator.to_owned(), 0),
+                subject.to_owned(),
+                &listed,
+                None,
+                (false, false),
+            )
+            .map_err(|()| crate::PhoneError::BadSubject)?;
+        Ok(Jid::group(gid))
+    }
+
+    /// Removes an account from a group as its super admin's primary phone would; every
+    /// member device and the removed account's devices get the `w:gp2` `<remove>`
+    /// notification, and group messages stop reaching the removed account.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchGroup`](crate::PhoneError::NoSuchGroup),
+    /// [`PhoneError::NoSuchAccount`](crate::PhoneError::NoSuchAccount) when the account is
+    /// not a participant.
+    pub fn remove_group_participant(
+        &self,
+        group: &Jid,
+        phone: &str,
+    ) -> Result<(), crate::PhoneError> {
+        let mut st = self.lock();
+        let g = st
+            .groups
+            .get(group.user())
+            .ok_or_else(|| crate::PhoneError::NoSuchGroup(group.to_string()))?;
+        if !g.is_member(phone) {
+            return Err(crate::PhoneError::NoSuchAccount(phone.to_owned()));
+        }
+        let admin = g
+            .participants
+            .iter()
+            .find(|(_, r)| *r == Rank::SuperAdmin)
+            .or_else(|| g.participants.first())
+            .map_or_else(|| phone.to_owned(), |(p, _)| p.clone());
+        let change = Node::new("remove")
+            .with_children([Node::new("participant").attr("jid", Jid::pn(phone.to_owned()))]);
+        let id = st.fresh_id();
+        let gid = group.user().to_owned();
+        st.change_group(&(admin, 0), &id, None, &gid, &change);
+        Ok(())
+    }
+
+    /// The participants (phone numbers) of a group, in join order; empty if it does not exist.
+    pub fn group_participants(&self, group: &Jid) -> Vec<String> {
+        self.lock()
+            .groups
+            .get(group.user())
+            .map(Group::member_phones)
+            .unwrap_or_default()
     }
 }
