@@ -236,7 +236,18 @@ impl Driver {
                 return AttemptEnd::Closed(reason);
             }
             if !socket_ok {
-                return AttemptEnd::Closed(CloseReason::ConnectionLost);
+                // The server may have sent a stream error (503, 401, ...) just before closing,
+                // and our write raced its close: read what is still buffered so the real
+                // reason wins over a generic `ConnectionLost`.
+                drain_after_write_failure(&mut ws, conn).await;
+                let reason = conn
+                    .close_reason()
+                    .cloned()
+                    .unwrap_or(CloseReason::ConnectionLost);
+                while let Some(event) = conn.poll_event() {
+                    self.forward(event, &mut waiting).await;
+                }
+                return AttemptEnd::Closed(reason);
             }
             if self.abandoned() {
                 let _ = conn.send(Instant::now(), Request::Close);
@@ -369,5 +380,20 @@ impl Driver {
             },
         };
         self.emit(out).await;
+    }
+}
+
+/// How long [`drain_after_write_failure`] keeps reading a socket whose write failed.
+const DRAIN_AFTER_WRITE_FAILURE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Feeds `conn` whatever the peer sent before the socket broke, until the socket reports its
+/// end, the connection has a close reason, or [`DRAIN_AFTER_WRITE_FAILURE`] passes.
+async fn drain_after_write_failure(ws: &mut WsTransport, conn: &mut Connection) {
+    let deadline = tokio::time::Instant::now() + DRAIN_AFTER_WRITE_FAILURE;
+    while conn.close_reason().is_none() {
+        match tokio::time::timeout_at(deadline, ws.recv()).await {
+            Ok(Some(Ok(bytes))) => conn.handle_input(Instant::now(), &bytes),
+            Ok(Some(Err(_)) | None) | Err(_) => break,
+        }
     }
 }
