@@ -171,7 +171,10 @@ async fn until_server_recorded_device(phone: &Phone) {
 /// The credentials a SIGKILLed process left in sled.
 fn stored_jid(dir: &Path) -> Option<String> {
     let store = SledStore::open(dir).expect("the store of a killed process opens");
-    store.credentials().expect("readable").and_then(|c| c.id.clone())
+    store
+        .credentials()
+        .expect("readable")
+        .and_then(|c| c.id.clone())
 }
 
 /// A new process on the same store: straight to `Connected`, never a QR.
