@@ -2,19 +2,23 @@
 //! (a new process, e.g. the `pair_qr` example run twice with the same data dir) still knows
 //! the devices that paired with it and lets them log in without a new QR.
 //!
-//! Only the durable part is kept: accounts (with the simulated phone's identity key) and
-//! their companions (registration keys, prekeys). Live connections, QR refs, pending
-//! pairings and faults are not. The server's own keys are not either: they come from the
-//! seed (same seed, same trust root), and clients do not pin the server's Noise key.
+//! Only the durable part is kept: accounts (with the simulated phone's identity key, from
+//! which its Signal keys are derived again) and their companions (registration, published
+//! Signal keys and remaining one-time prekeys). Live connections, QR refs, pending
+//! pairings, faults, offline queues and the phone's inbox are not. The server's own keys are
+//! not either: they come from the seed (same seed, same trust root), and clients do not pin
+//! the server's Noise key.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::keys::{PhoneKeys, PublishedKeys};
 use crate::router::{Account, Companion, Registration, Router, SignedPreKey, validate_phone};
+use crate::routing::Queue;
 
 /// Format version written by [`Router::export_state`]; anything else is refused.
 const STATE_VERSION: u32 = 1;
@@ -69,6 +73,9 @@ struct AccountState {
     business_name: Option<String>,
     created: u64,
     next_key_index: u32,
+    adv_raw_id: u32,
+    devices_changed_at: u64,
+    push_name: Option<String>,
     devices: Vec<DeviceState>,
 }
 
@@ -79,17 +86,62 @@ struct DeviceState {
     paired_at: u64,
     /// The companion's Noise static public key, base64 (32 bytes).
     noise_pub: String,
-    /// The companion's identity public key, base64 (32 bytes).
-    identity_pub: String,
+    /// What the registration ClientPayload said.
+    registration: KeysState,
+    /// `DeviceProps.os`, or empty.
+    os: String,
+    /// The Signal keys the device published (registration, then prekey uploads).
+    published: KeysState,
+}
+
+/// Registration id, identity and signed prekey, plus one-time prekeys (empty for the
+/// registration).
+#[derive(Clone, Serialize, Deserialize)]
+struct KeysState {
     registration_id: u32,
+    /// Identity public key, base64 (32 bytes).
+    identity_pub: String,
     signed_prekey_id: u32,
     /// base64, 32 bytes.
     signed_prekey_pub: String,
     /// base64, 64 bytes.
     signed_prekey_signature: String,
-    os: String,
     /// One-time prekeys: id and base64 public key (32 bytes).
+    #[serde(default)]
     prekeys: Vec<(u32, String)>,
+}
+
+impl KeysState {
+    fn new(
+        registration_id: u32,
+        identity: &[u8; 32],
+        signed: &SignedPreKey,
+        prekeys: &BTreeMap<u32, [u8; 32]>,
+    ) -> Self {
+        Self {
+            registration_id,
+            identity_pub: B64.encode(identity),
+            signed_prekey_id: signed.id,
+            signed_prekey_pub: B64.encode(signed.public),
+            signed_prekey_signature: B64.encode(signed.signature),
+            prekeys: prekeys.iter().map(|(id, k)| (*id, B64.encode(k))).collect(),
+        }
+    }
+
+    fn signed_prekey(&self) -> Result<SignedPreKey, StateError> {
+        Ok(SignedPreKey {
+            id: self.signed_prekey_id,
+            public: key("signed_prekey_pub", &self.signed_prekey_pub)?,
+            signature: key("signed_prekey_signature", &self.signed_prekey_signature)?,
+        })
+    }
+
+    fn prekeys(&self) -> Result<BTreeMap<u32, [u8; 32]>, StateError> {
+        self.prekeys
+            .iter()
+            .map(|(id, k)| Ok((*id, key("prekeys", k)?)))
+            .collect()
+    }
 }
 
 fn key<const N: usize>(field: &'static str, b64: &str) -> Result<[u8; N], StateError> {
@@ -115,6 +167,9 @@ impl Router {
                 business_name: a.business_name.clone(),
                 created: a.created,
                 next_key_index: a.next_key_index,
+                adv_raw_id: a.adv_raw_id,
+                devices_changed_at: a.devices_changed_at,
+                push_name: a.push_name.clone(),
                 devices: a
                     .devices
                     .iter()
@@ -123,17 +178,19 @@ impl Router {
                         key_index: c.key_index,
                         paired_at: c.paired_at,
                         noise_pub: B64.encode(c.registration.noise_pub),
-                        identity_pub: B64.encode(c.registration.identity_pub),
-                        registration_id: c.registration.registration_id,
-                        signed_prekey_id: c.registration.signed_prekey.id,
-                        signed_prekey_pub: B64.encode(c.registration.signed_prekey.public),
-                        signed_prekey_signature: B64.encode(c.registration.signed_prekey.signature),
+                        registration: KeysState::new(
+                            c.registration.registration_id,
+                            &c.registration.identity_pub,
+                            &c.registration.signed_prekey,
+                            &BTreeMap::new(),
+                        ),
                         os: c.registration.os.clone(),
-                        prekeys: c
-                            .prekeys
-                            .iter()
-                            .map(|(id, k)| (*id, B64.encode(k)))
-                            .collect(),
+                        published: KeysState::new(
+                            c.keys.registration_id,
+                            &c.keys.identity,
+                            &c.keys.signed_prekey,
+                            &c.keys.prekeys,
+                        ),
                     })
                     .collect(),
             })
@@ -162,36 +219,34 @@ impl Router {
                     .to_bytes();
             let mut devices = BTreeMap::new();
             for d in &a.devices {
-                let mut prekeys = BTreeMap::new();
-                for (id, k) in &d.prekeys {
-                    prekeys.insert(*id, key::<32>("prekeys", k)?);
-                }
+                let r = &d.registration;
+                let p = &d.published;
                 devices.insert(
                     d.id,
                     Companion {
                         key_index: d.key_index,
                         registration: Registration {
                             noise_pub: key("noise_pub", &d.noise_pub)?,
-                            identity_pub: key("identity_pub", &d.identity_pub)?,
-                            registration_id: d.registration_id,
-                            signed_prekey: SignedPreKey {
-                                id: d.signed_prekey_id,
-                                public: key("signed_prekey_pub", &d.signed_prekey_pub)?,
-                                signature: key(
-                                    "signed_prekey_signature",
-                                    &d.signed_prekey_signature,
-                                )?,
-                            },
+                            identity_pub: key("identity_pub", &r.identity_pub)?,
+                            registration_id: r.registration_id,
+                            signed_prekey: r.signed_prekey()?,
                             os: d.os.clone(),
                         },
                         paired_at: d.paired_at,
-                        prekeys,
+                        keys: PublishedKeys {
+                            registration_id: p.registration_id,
+                            identity: key("identity_pub", &p.identity_pub)?,
+                            signed_prekey: p.signed_prekey()?,
+                            prekeys: p.prekeys()?,
+                        },
+                        queue: Queue::default(),
                     },
                 );
             }
             accounts.push(Account {
                 phone: a.phone.clone(),
                 lid_user: a.lid_user.clone(),
+                phone_keys: PhoneKeys::generate(&secret),
                 identity_secret: secret,
                 identity_pub,
                 platform: a.platform.clone(),
@@ -200,6 +255,10 @@ impl Router {
                 devices,
                 next_key_index: a.next_key_index,
                 pending: BTreeSet::new(),
+                phone_inbox: VecDeque::new(),
+                push_name: a.push_name.clone(),
+                adv_raw_id: a.adv_raw_id,
+                devices_changed_at: a.devices_changed_at,
             });
         }
         let mut st = self.lock();

@@ -31,6 +31,7 @@ pub(crate) struct Settings {
     pub(crate) device: DeviceConfig,
     pub(crate) timing: Timing,
     pub(crate) policy: ReconnectPolicy,
+    pub(crate) prekey_batch: u32,
 }
 
 /// How one connection attempt ended.
@@ -55,6 +56,8 @@ pub(crate) struct Driver {
     routing_info: Option<Vec<u8>>,
     /// Whether some `Client` handle may still send commands.
     commands_open: bool,
+    /// Messaging caches handed from one connection to the next.
+    caches: Option<conn::Caches>,
 }
 
 impl Driver {
@@ -74,6 +77,7 @@ impl Driver {
             backoff: Backoff::default(),
             routing_info: None,
             commands_open: true,
+            caches: None,
         }
     }
 
@@ -191,15 +195,25 @@ impl Driver {
             device: self.settings.device.clone(),
             timing: self.settings.timing.clone(),
             routing_info: self.routing_info.clone(),
+            prekey_batch: self.settings.prekey_batch,
         }
     }
 
     async fn run_attempt(&mut self) -> AttemptEnd {
-        let mut ws = match WsTransport::connect(&self.settings.url, &self.settings.tls).await {
+        let ws = match WsTransport::connect(&self.settings.url, &self.settings.tls).await {
             Ok(ws) => ws,
             Err(e) => return AttemptEnd::ConnectFailed(e),
         };
         let mut conn = Connection::new(self.config(), self.settings.store.clone(), Instant::now());
+        if let Some(caches) = self.caches.take() {
+            conn.set_caches(caches);
+        }
+        let end = self.drive(ws, &mut conn).await;
+        self.caches = Some(conn.take_caches());
+        end
+    }
+
+    async fn drive(&mut self, mut ws: WsTransport, conn: &mut Connection) -> AttemptEnd {
         let mut waiting = Waiting::new();
         loop {
             // 1. transmits, 2. timer, 3. events (Connection call order).
@@ -331,6 +345,30 @@ impl Driver {
                 return;
             }
             conn::Event::Stanza(node) => Event::Stanza(node),
+            conn::Event::Message(m) => Event::Message(m),
+            conn::Event::UndecryptableMessage {
+                info,
+                reason,
+                retry_count,
+            } => Event::UndecryptableMessage {
+                info,
+                reason,
+                retry_count,
+            },
+            conn::Event::Receipt(r) => Event::Receipt(r),
+            conn::Event::MessageStatus {
+                id,
+                chat,
+                status,
+                by,
+                timestamp,
+            } => Event::MessageStatus {
+                id,
+                chat,
+                status,
+                by,
+                timestamp,
+            },
         };
         self.emit(out).await;
     }
