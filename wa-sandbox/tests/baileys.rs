@@ -3,13 +3,16 @@
 //! sandbox. Checks QR pairing -> 515 -> login -> open, prekey upload, and device removal
 //! -> 401 loggedOut (interop/BAILEYS_NOTES.md §4-§7).
 //!
-//! Needs Node >= 20 and `npm ci` in `wa-sandbox/interop`, so the tests are `#[ignore]`d;
-//! run them with `cargo test -p wa-sandbox --test baileys -- --ignored`. They fail loudly
-//! when Node or the modules are missing.
+//! These tests run by default (CI included): they need Node >= 20 and npm on `PATH` and fail
+//! loudly without them, never skip. The first test to start runs `npm ci` in
+//! `wa-sandbox/interop` when `node_modules` is missing or older than `package-lock.json` /
+//! `package.json` (a file lock plus a `OnceLock` make sure it runs once, even across
+//! processes). The harness's own Node tests (`npm test`) run from here too.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
@@ -24,6 +27,97 @@ fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
 }
 
+/// Runs `cmd --version` and returns its output; panics with a clear message when the tool is
+/// missing (these tests never skip).
+fn tool_version(cmd: &str) -> String {
+    let out = std::process::Command::new(cmd)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "`{cmd}` is not runnable ({e}): the Baileys interop tests need Node >= 20 and npm \
+                 on PATH (install nodejs and npm; CI runs these tests)"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "`{cmd} --version` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Whether `node_modules` is missing or older than the manifest or the lockfile. npm writes
+/// `node_modules/.package-lock.json` at the end of every install.
+fn needs_npm_ci(dir: &Path) -> bool {
+    let Some(installed) = modified(&dir.join("node_modules/.package-lock.json")) else {
+        return true;
+    };
+    ["package-lock.json", "package.json"]
+        .iter()
+        .any(|f| modified(&dir.join(f)).is_none_or(|m| m > installed))
+}
+
+/// Makes sure Node >= 20 and npm are there and `npm ci` has run in `wa-sandbox/interop`.
+/// Once per process (`OnceLock`), and under an exclusive file lock so parallel test processes
+/// never install at the same time. Panics with a clear message on any failure.
+fn ensure_interop_installed() {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = DONE.get_or_init(|| {
+        let node = tool_version("node");
+        let major: u32 = node
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        if major < 20 {
+            return Err(format!("Node >= 20 is required, found {node}"));
+        }
+        tool_version("npm");
+        let dir = interop_dir();
+        let lock_path = dir.join(".npm-ci.lock");
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| format!("creating {}: {e}", lock_path.display()))?;
+        lock.lock()
+            .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
+        // Checked under the lock: another process may have just installed.
+        if needs_npm_ci(&dir) {
+            eprintln!("running `npm ci` in {}", dir.display());
+            let out = std::process::Command::new("npm")
+                .arg("ci")
+                .arg("--no-audit")
+                .arg("--no-fund")
+                .current_dir(&dir)
+                .output()
+                .map_err(|e| format!("spawning npm ci: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "`npm ci` in {} failed ({}):\n{}\n{}",
+                    dir.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        if !dir.join("node_modules/@whiskeysockets/baileys").is_dir() {
+            return Err(format!(
+                "Baileys is missing from {}/node_modules after `npm ci`",
+                dir.display()
+            ));
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("Baileys interop harness unavailable: {e}");
+    }
+}
+
 struct Harness {
     child: Child,
     lines: Lines<BufReader<ChildStdout>>,
@@ -31,13 +125,8 @@ struct Harness {
 
 impl Harness {
     fn spawn(sandbox: &SandboxHandle, auth_dir: &Path) -> anyhow::Result<Self> {
+        ensure_interop_installed();
         let dir = interop_dir();
-        let baileys = dir.join("node_modules/@whiskeysockets/baileys");
-        assert!(
-            baileys.is_dir(),
-            "Baileys is not installed: run `npm ci` in {} (needs Node >= 20)",
-            dir.display()
-        );
         let mut child = Command::new("node")
             .current_dir(&dir)
             .arg("client.mjs")
@@ -105,7 +194,6 @@ fn is_open(e: &Value) -> bool {
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn baileys_pairs_by_qr_restarts_on_515_opens_and_is_logged_out_on_removal()
 -> anyhow::Result<()> {
     init_tracing();
@@ -172,7 +260,6 @@ async fn baileys_pairs_by_qr_restarts_on_515_opens_and_is_logged_out_on_removal(
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn baileys_logs_in_again_with_its_saved_auth_state() -> anyhow::Result<()> {
     init_tracing();
     let sandbox = Sandbox::start(SandboxConfig::default().with_seed(6)).await?;
@@ -207,5 +294,32 @@ async fn baileys_logs_in_again_with_its_saved_auth_state() -> anyhow::Result<()>
     assert_eq!(seen.last().context("open")?["attempt"], 1);
     assert_eq!(phone.devices().len(), 1);
     sandbox.shutdown().await;
+    Ok(())
+}
+
+/// The harness's own Node tests (argument parsing, exit codes, media decryption, a full
+/// pairing against its fake Noise server, lockfile pins): `npm test` in `wa-sandbox/interop`.
+#[tokio::test]
+async fn harness_node_tests_pass_under_npm_test() -> anyhow::Result<()> {
+    ensure_interop_installed();
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        Command::new("npm")
+            .arg("test")
+            .current_dir(interop_dir())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .context("`npm test` did not finish within 120 s")?
+    .context("spawning npm test")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "`npm test` failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("# fail 0"), "{stdout}");
     Ok(())
 }

@@ -25,6 +25,8 @@ use crate::store::Store;
 pub(crate) struct Settings {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) url: String,
+    /// TLS settings for `wss://` URLs.
+    pub(crate) tls: Arc<rustls::ClientConfig>,
     pub(crate) trust_root: TrustRoot,
     pub(crate) device: DeviceConfig,
     pub(crate) timing: Timing,
@@ -198,7 +200,7 @@ impl Driver {
     }
 
     async fn run_attempt(&mut self) -> AttemptEnd {
-        let ws = match WsTransport::connect(&self.settings.url).await {
+        let ws = match WsTransport::connect(&self.settings.url, &self.settings.tls).await {
             Ok(ws) => ws,
             Err(e) => return AttemptEnd::ConnectFailed(e),
         };
