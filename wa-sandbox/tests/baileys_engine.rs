@@ -4,8 +4,8 @@
 //! sent, our engine decrypts the text Baileys sent, and the delivery receipts reach the
 //! sender in both directions.
 //!
-//! Needs Node >= 20 and `npm ci` in `wa-sandbox/interop`, so the test is `#[ignore]`d;
-//! run it with `cargo test -p wa-sandbox --test baileys_engine -- --ignored`.
+//! Needs Node >= 20 and npm on PATH; `npm ci` in `wa-sandbox/interop` runs on first use
+//! (tests/support/interop.rs). Fails, never skips, without them.
 
 mod support;
 
@@ -76,7 +76,6 @@ async fn engine(sandbox: &SandboxHandle, number: &str) -> anyhow::Result<(Client
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn engine_and_baileys_exchange_texts_with_delivery_receipts_both_ways() -> anyhow::Result<()>
 {
     let _ = tracing_subscriber::fmt()

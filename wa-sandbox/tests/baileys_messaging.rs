@@ -5,9 +5,8 @@
 //! phones', X3DH, ratchet); the sandbox only routes, so this is the server side's proof
 //! against a client nobody here wrote (interop/BAILEYS_NOTES.md §11).
 //!
-//! Needs Node >= 20 and `npm ci` in `wa-sandbox/interop`, so the tests are `#[ignore]`d;
-//! run them with `cargo test -p wa-sandbox --test baileys_messaging -- --ignored`. They
-//! fail loudly when Node or the modules are missing.
+//! Needs Node >= 20 and npm on PATH; `npm ci` in `wa-sandbox/interop` runs on first use
+//! (tests/support/interop.rs). Fails, never skips, without them.
 
 mod support;
 
@@ -40,7 +39,6 @@ fn is_delivery_of(id: &str) -> impl FnMut(&Value) -> bool + '_ {
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn two_baileys_clients_exchange_texts_and_delivery_receipts() -> anyhow::Result<()> {
     init_tracing();
     let sandbox = Sandbox::start(SandboxConfig::default().with_seed(11)).await?;
@@ -105,7 +103,6 @@ async fn two_baileys_clients_exchange_texts_and_delivery_receipts() -> anyhow::R
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn baileys_group_text_reaches_members_and_stops_after_removal() -> anyhow::Result<()> {
     const CAROL: &str = "15551110003";
     init_tracing();
@@ -201,7 +198,6 @@ async fn baileys_group_text_reaches_members_and_stops_after_removal() -> anyhow:
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn baileys_gets_texts_sent_while_it_was_offline_in_order() -> anyhow::Result<()> {
     init_tracing();
     let sandbox = Sandbox::start(SandboxConfig::default().with_seed(13)).await?;

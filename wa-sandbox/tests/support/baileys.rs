@@ -1,7 +1,7 @@
 //! The Baileys 6.7.24 harness (`wa-sandbox/interop/client.mjs`, JSON lines) driven from Rust
 //! tests: spawn, read events (with a backlog, since events race), send commands, pair by QR.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,12 +11,10 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use wa_sandbox::{Phone, SandboxHandle};
 
+use super::interop::{ensure_interop_installed, interop_dir};
+
 /// How long one expected harness event may take.
 pub const STEP: Duration = Duration::from_secs(45);
-
-pub fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
-}
 
 pub struct Harness {
     pub name: &'static str,
@@ -42,13 +40,8 @@ impl Harness {
         name: &'static str,
         extra: &[&str],
     ) -> anyhow::Result<Self> {
+        ensure_interop_installed();
         let dir = interop_dir();
-        let baileys = dir.join("node_modules/@whiskeysockets/baileys");
-        assert!(
-            baileys.is_dir(),
-            "Baileys is not installed: run `npm ci` in {} (needs Node >= 20)",
-            dir.display()
-        );
         let mut child = Command::new("node")
             .current_dir(&dir)
             .arg("client.mjs")

@@ -8,6 +8,7 @@
 
 pub mod baileys;
 pub mod device;
+pub mod interop;
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
