@@ -2,12 +2,17 @@
 
 pub mod binary;
 pub mod conn;
+pub mod group;
 pub mod media;
+pub mod message;
 pub mod noise;
 pub mod pair;
+pub mod prekeys;
+pub mod receipt;
 pub mod signal;
 pub mod stanza;
 pub mod store;
+pub mod usync;
 
 #[cfg(feature = "runtime")]
 mod client;
@@ -20,16 +25,20 @@ pub use client::{
     Client, ClientBuilder, ConnectError, DEFAULT_URL, Event, Events, ORIGIN, ReconnectPolicy,
     TransportError,
 };
-pub use conn::SendError;
+pub use conn::{MessageStatus, SendError, UndecryptableReason};
 pub use error::Error;
+pub use group::{GroupInfo, GroupParticipant, ParticipantAction};
 pub use jid::{Jid, JidError, Server};
 pub use media::MediaError;
 #[cfg(feature = "runtime")]
 pub use media::TransferError;
+pub use message::{IncomingMessage, MessageId, MessageInfo};
 pub use noise::NoiseError;
 pub use pair::PairError;
+pub use receipt::{Receipt, ReceiptKind};
 pub use signal::SignalError;
 pub use stanza::{CloseReason, Reconnect};
 #[cfg(feature = "sled")]
 pub use store::SledStore;
 pub use store::{MemoryStore, Store, StoreBatch, StoreError};
+pub use usync::ContactStatus;

@@ -102,6 +102,7 @@ impl IntoResponse for ApiError {
             Self::Phone(e) => {
                 let status = match e {
                     PhoneError::NoSuchAccount(_)
+                    | PhoneError::NoSuchGroup(_)
                     | PhoneError::NoSuchDevice { .. }
                     | PhoneError::UnknownRef
                     | PhoneError::NoPendingCode => StatusCode::NOT_FOUND,

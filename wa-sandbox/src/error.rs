@@ -82,6 +82,12 @@ pub enum PhoneError {
     /// The companion's key bundle names a different identity than the one it registered.
     #[error("code pairing names a different companion identity")]
     IdentityMismatch,
+    /// No group with this JID exists.
+    #[error("no group {0}")]
+    NoSuchGroup(String),
+    /// A group subject is empty or longer than the sandbox accepts (100 characters).
+    #[error("group subject empty or too long")]
+    BadSubject,
 }
 
 impl PhoneError {
@@ -101,6 +107,8 @@ impl PhoneError {
             Self::DevicesExhausted => "devices_exhausted",
             Self::Pairing(_) => "pairing_failed",
             Self::IdentityMismatch => "identity_mismatch",
+            Self::NoSuchGroup(_) => "no_such_group",
+            Self::BadSubject => "bad_subject",
         }
     }
 }

@@ -17,11 +17,19 @@
 //! - An HTTP JSON control API (see [`control`](crate::control_app) routes) and a binary
 //!   `wa-sandbox` printing its URLs as one JSON line.
 //!
+//! - Messaging (shared/protocol/04 §4, 05 §14, 06 §1, §4): a prekey store per device (the
+//!   simulated phones have real Signal keys too), bundle fetches that consume one-time
+//!   prekeys, digest, usync device / contact / LID queries, routing of `<message>` stanzas
+//!   to every addressed device (own other devices included) with server acks, receipts
+//!   routed back to the sender's devices, a per-device offline queue replayed in order on
+//!   the next login, groups (`w:g2` IQs, `w:gp2` notifications, sender-key fan-out), and
+//!   `devices` notifications when companions are linked or unlinked.
+//!
 //! - A media host ([`MediaHost`]): `media_conn` IQs answered with its loopback address and
 //!   an auth token, uploads checked and stored on disk (bounded), downloads by direct path
 //!   over plain HTTP (shared/protocol/06 §2.7).
 //!
-//! What it does not do (yet): message routing, usync, groups, app state.
+//! What it does not do (yet): app state, presence subscriptions, chat states.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,15 +44,20 @@
 
 mod control;
 mod error;
+mod groups;
 mod identity;
+mod keys;
 mod media;
 mod payload;
+mod persist;
 mod phone;
 mod router;
+mod routing;
 mod script;
 mod server;
 mod session;
 mod stanzas;
+mod usync;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -57,8 +70,10 @@ pub use control::{ControlState, app as control_app};
 pub use error::{PhoneError, SandboxError};
 pub use identity::ServerKeys;
 pub use media::{MediaConfig, MediaHost};
+pub use persist::{SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
 pub use router::{AccountInfo, Clock, ConnId, DeviceInfo, QrTiming, Router, RouterConfig};
+pub use routing::phash;
 pub use script::{Fault, Faults, StreamErrorKind, Target};
 pub use server::{WS_PATH, run};
 pub use session::{CloseKind, ServerSession};

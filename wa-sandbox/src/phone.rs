@@ -147,6 +147,35 @@ impl Phone {
     pub fn remove_device(&self, device: u16) -> Result<(), PhoneError> {
         self.router.remove_device(&self.number, device)
     }
+
+    /// The stanzas the sandbox routed to this primary phone (device 0), oldest first (at
+    /// most the newest 1000). The phone decrypts nothing and answers nothing: it only
+    /// records, so clients that encrypt for their own or their peer's primary (as Baileys
+    /// does) can be checked.
+    pub fn received(&self) -> Vec<wa_engine::binary::Node> {
+        self.router
+            .lock()
+            .accounts
+            .get(&self.number)
+            .map(|a| a.phone_inbox.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The phone's Signal identity public key (32 bytes): the account's identity key,
+    /// the one its device-0 prekey bundle carries.
+    pub fn identity_pub(&self) -> Option<[u8; 32]> {
+        self.router
+            .lock()
+            .accounts
+            .get(&self.number)
+            .map(|a| a.identity_pub)
+    }
+
+    /// Sets the account's push name (sent as `notify` on its messages), as a
+    /// `<presence name>` from one of its devices would (shared/protocol/06 §3.3).
+    pub fn set_push_name(&self, name: &str) {
+        self.router.lock().set_push_name(&self.number, name);
+    }
 }
 
 /// The phone accepts a companion: allocates a device id and key index and builds the

@@ -136,6 +136,8 @@ pub struct DeviceInfo {
     pub connected: bool,
     /// Number of one-time prekeys the device uploaded and nobody fetched yet.
     pub prekeys: usize,
+    /// Number of stanzas queued for the device and not yet acknowledged by it.
+    pub queued: usize,
 }
 
 /// An account's public record, as shown by the control API.
@@ -184,8 +186,10 @@ pub(crate) struct Companion {
     pub(crate) key_index: u32,
     pub(crate) registration: Registration,
     pub(crate) paired_at: u64,
-    /// One-time prekeys uploaded by the device: id -> public key.
-    pub(crate) prekeys: BTreeMap<u32, [u8; 32]>,
+    /// The Signal keys the device published (at registration, then by prekey uploads).
+    pub(crate) keys: crate::keys::PublishedKeys,
+    /// Stanzas for this device not yet acknowledged by it (the offline queue, 05 §14).
+    pub(crate) queue: crate::routing::Queue,
 }
 
 /// A simulated WhatsApp account with its primary phone.
@@ -202,6 +206,18 @@ pub(crate) struct Account {
     pub(crate) next_key_index: u32,
     /// Device ids handed out in a pair-success whose reply has not arrived yet.
     pub(crate) pending: std::collections::BTreeSet<u16>,
+    /// The primary phone's (device 0) Signal keys.
+    pub(crate) phone_keys: crate::keys::PhoneKeys,
+    /// Stanzas routed to the primary phone (it decrypts nothing; kept for inspection,
+    /// the newest [`PHONE_INBOX_LIMIT`](crate::routing::PHONE_INBOX_LIMIT)).
+    pub(crate) phone_inbox: VecDeque<wa_engine::binary::Node>,
+    /// Push name from the latest `<presence name>` of any of its devices (sent as
+    /// `notify` on its messages: shared/protocol/06 §3.3).
+    pub(crate) push_name: Option<String>,
+    /// ADV raw id of the account (`ADVKeyIndexList.rawId`).
+    pub(crate) adv_raw_id: u32,
+    /// Unix seconds of the last device-list change (the `key-index-list` timestamp).
+    pub(crate) devices_changed_at: u64,
 }
 
 impl std::fmt::Debug for Account {
@@ -247,6 +263,8 @@ pub(crate) enum Push {
         primary_identity: [u8; 32],
         pairing_ref: Vec<u8>,
     },
+    /// Send this stanza (a routed message, receipt or notification).
+    Stanza(wa_engine::binary::Node),
     /// Send this stream error, then close.
     StreamError(StreamErrorKind),
     /// Close the socket without a word.
@@ -256,11 +274,14 @@ pub(crate) enum Push {
 /// Called when a connection has new [`Push`]es; the tokio driver wakes the task.
 pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
 
-struct ConnEntry {
-    device: Option<(String, u16)>,
+pub(crate) struct ConnEntry {
+    pub(crate) device: Option<(String, u16)>,
     inbox: VecDeque<Push>,
     waker: Option<Waker>,
     registration: Option<Registration>,
+    /// The device's stanzas flow to this connection (after `<success>` for active logins,
+    /// after `<active/>` for passive ones: shared/protocol/03 §7.2).
+    pub(crate) ready: bool,
 }
 
 /// A pending phone-number (code) pairing, keyed by its pairing ref.
@@ -285,7 +306,7 @@ pub(crate) struct State {
     pub(crate) config: RouterConfig,
     pub(crate) rng: StdRng,
     pub(crate) accounts: BTreeMap<String, Account>,
-    conns: HashMap<ConnId, ConnEntry>,
+    pub(crate) conns: HashMap<ConnId, ConnEntry>,
     next_conn: ConnId,
     /// Live QR refs -> the registration connection that offered them.
     refs: HashMap<String, ConnId>,
@@ -296,6 +317,10 @@ pub(crate) struct State {
     next_iq_id: u64,
     faults: FaultState,
     pub(crate) server: crate::identity::ServerIdentity,
+    /// Message routing state: delivery log and chat partners.
+    pub(crate) routing: crate::routing::RoutingState,
+    /// Groups by id (the user part of `<id>@g.us`).
+    pub(crate) groups: BTreeMap<String, crate::groups::Group>,
 }
 
 /// The sandbox's shared state. Cheap to clone (an `Arc`).
@@ -344,6 +369,8 @@ impl Router {
                 next_iq_id,
                 faults: FaultState::default(),
                 server,
+                routing: crate::routing::RoutingState::default(),
+                groups: BTreeMap::new(),
             })),
             media: crate::media::MediaHost::default(),
         }
@@ -402,6 +429,8 @@ impl Router {
         let identity_pub =
             x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*secret)).to_bytes();
         let created = st.config.clock.unix_now();
+        let phone_keys = crate::keys::PhoneKeys::generate(&secret);
+        let adv_raw_id = u32::from_le_bytes([secret[0], secret[1], secret[2], secret[3]]);
         st.accounts.insert(
             phone.to_owned(),
             Account {
@@ -415,6 +444,11 @@ impl Router {
                 devices: BTreeMap::new(),
                 next_key_index: 1,
                 pending: std::collections::BTreeSet::new(),
+                phone_keys,
+                phone_inbox: VecDeque::new(),
+                push_name: None,
+                adv_raw_id,
+                devices_changed_at: created,
             },
         );
         drop(st);
@@ -518,6 +552,7 @@ impl Router {
                 inbox: VecDeque::new(),
                 waker: None,
                 registration: None,
+                ready: false,
             },
         );
         id
@@ -549,9 +584,7 @@ impl Router {
 
     /// A fresh server IQ / notification id (decimal string).
     pub(crate) fn next_id(&self) -> String {
-        let mut st = self.lock();
-        st.next_iq_id += 1;
-        st.next_iq_id.to_string()
+        self.lock().fresh_id()
     }
 
     /// The configured unix clock.
@@ -624,15 +657,24 @@ impl Router {
             return false;
         };
         account.pending.remove(&plan.device);
+        let keys = crate::keys::PublishedKeys {
+            registration_id: registration.registration_id,
+            identity: registration.identity_pub,
+            signed_prekey: registration.signed_prekey.clone(),
+            prekeys: BTreeMap::new(),
+        };
         account.devices.insert(
             plan.device,
             Companion {
                 key_index: plan.key_index,
                 registration,
                 paired_at,
-                prekeys: BTreeMap::new(),
+                keys,
+                queue: crate::routing::Queue::default(),
             },
         );
+        account.devices_changed_at = paired_at;
+        st.notify_device_change(&plan.phone, plan.device, true);
         true
     }
 
@@ -701,34 +743,11 @@ impl Router {
         }
     }
 
-    /// Stores one-time prekeys uploaded by a device. Returns the device's new count.
-    pub(crate) fn add_prekeys(
-        &self,
-        phone: &str,
-        device: u16,
-        keys: impl IntoIterator<Item = (u32, [u8; 32])>,
-    ) -> usize {
-        let mut st = self.lock();
-        match st
-            .accounts
-            .get_mut(phone)
-            .and_then(|a| a.devices.get_mut(&device))
-        {
-            Some(c) => {
-                c.prekeys.extend(keys);
-                c.prekeys.len()
-            }
-            None => 0,
-        }
-    }
-
-    /// How many one-time prekeys a device has on the server.
+    /// How many one-time prekeys a device has on the server (device 0: the phone's pool).
     pub(crate) fn prekey_count(&self, phone: &str, device: u16) -> usize {
         self.lock()
-            .accounts
-            .get(phone)
-            .and_then(|a| a.devices.get(&device))
-            .map_or(0, |c| c.prekeys.len())
+            .published_keys(phone, device)
+            .map_or(0, |k| k.prekeys.len())
     }
 
     /// Unlinks a device: forgets it and tells its live connections
@@ -739,16 +758,19 @@ impl Router {
     /// [`PhoneError::NoSuchAccount`], [`PhoneError::NoSuchDevice`].
     pub(crate) fn remove_device(&self, phone: &str, device: u16) -> Result<(), PhoneError> {
         let mut st = self.lock();
+        let now = st.config.clock.unix_now();
         let account = st
             .accounts
             .get_mut(phone)
             .ok_or_else(|| PhoneError::NoSuchAccount(phone.to_owned()))?;
-        if account.devices.remove(&device).is_none() {
+        let Some(removed) = account.devices.remove(&device) else {
             return Err(PhoneError::NoSuchDevice {
                 phone: phone.to_owned(),
                 device,
             });
-        }
+        };
+        account.devices_changed_at = now.max(account.devices_changed_at);
+        st.notify_device_removed(phone, device, removed.key_index);
         let key = (phone.to_owned(), device);
         let live: Vec<ConnId> = st
             .conns
@@ -832,7 +854,32 @@ impl Router {
 }
 
 impl State {
-    fn push(&mut self, conn: ConnId, push: Push) {
+    /// A fresh server stanza id (decimal string; shared/protocol/03 §10.1).
+    pub(crate) fn fresh_id(&mut self) -> String {
+        self.next_iq_id += 1;
+        self.next_iq_id.to_string()
+    }
+
+    /// The current unix time in seconds.
+    pub(crate) fn unix_now(&self) -> u64 {
+        self.config.clock.unix_now()
+    }
+
+    /// The published keys of a device (device 0: the phone's).
+    pub(crate) fn published_keys(
+        &self,
+        phone: &str,
+        device: u16,
+    ) -> Option<&crate::keys::PublishedKeys> {
+        let account = self.accounts.get(phone)?;
+        if device == 0 {
+            Some(&account.phone_keys.published)
+        } else {
+            account.devices.get(&device).map(|c| &c.keys)
+        }
+    }
+
+    pub(crate) fn push(&mut self, conn: ConnId, push: Push) {
         if let Some(entry) = self.conns.get_mut(&conn) {
             entry.inbox.push_back(push);
             if let Some(w) = &entry.waker {
@@ -873,7 +920,8 @@ impl State {
                     os: c.registration.os.clone(),
                     paired_at: c.paired_at,
                     connected: self.conns.values().any(|e| e.device.as_ref() == Some(&key)),
-                    prekeys: c.prekeys.len(),
+                    prekeys: c.keys.prekeys.len(),
+                    queued: c.queue.len(),
                 }
             })
             .collect();

@@ -38,6 +38,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// (not observed; generous).
 const PAIR_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long the `<ib><offline/>` marker waits for the replayed stanzas to be acknowledged
+/// before it is sent anyway. Baileys 6.7.24 holds back its events for offline stanzas when
+/// the marker comes before it processed them (shared/protocol/05 §15: "after the queued
+/// stanzas are acked, or after a short timeout, e.g. 3 s").
+const OFFLINE_MARKER_WAIT: Duration = Duration::from_secs(3);
+
 /// How a closed session wants its socket closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -93,8 +99,24 @@ struct Registering {
 
 struct LoggedIn {
     grant: LoginGrant,
+    /// The device's stanzas flow to this connection (03 §7.2: at once for an active
+    /// login, after `<active/>` for a passive one).
+    active: bool,
+    /// Offline replay sent, marker not yet: (replayed count, when to send it anyway).
+    marker_due: Option<(usize, Instant)>,
     /// `<ib><offline/></ib>` was sent (once per connection).
     offline_sent: bool,
+}
+
+impl LoggedIn {
+    fn new(grant: LoginGrant) -> Self {
+        Self {
+            grant,
+            active: false,
+            marker_due: None,
+            offline_sent: false,
+        }
+    }
 }
 
 /// The server side of one connection. See the module docs for the call order.
@@ -212,6 +234,7 @@ impl ServerSession {
             self.finish_opening(now);
         }
         self.expire_refs(now);
+        self.check_offline_marker(now);
         self.drain_router(now);
     }
 
@@ -245,7 +268,7 @@ impl ServerSession {
                     Some((_, _, deadline)) => Some(*deadline),
                     None => reg.refs.front().map(|(_, at)| *at),
                 },
-                Role::Login(_) => None,
+                Role::Login(l) => l.marker_due.map(|(_, at)| at),
             },
             Phase::Done => None,
         }
@@ -436,15 +459,12 @@ impl ServerSession {
                 // Bind the transport first so that `send` can encrypt.
                 self.phase = Phase::Open(Box::new(Open {
                     transport,
-                    role: Role::Login(LoggedIn {
-                        grant: LoginGrant {
-                            phone: username.to_string(),
-                            lid_user: String::new(),
-                            device,
-                            creation: 0,
-                        },
-                        offline_sent: false,
-                    }),
+                    role: Role::Login(LoggedIn::new(LoginGrant {
+                        phone: username.to_string(),
+                        lid_user: String::new(),
+                        device,
+                        creation: 0,
+                    })),
                 }));
                 match self
                     .router
@@ -465,14 +485,11 @@ impl ServerSession {
                             &enc_static,
                         ));
                         if let Phase::Open(open) = &mut self.phase {
-                            open.role = Role::Login(LoggedIn {
-                                grant,
-                                offline_sent: false,
-                            });
+                            open.role = Role::Login(LoggedIn::new(grant));
                         }
                         if !passive {
-                            // Not held back: nothing is queued, say so at once (03 §7.2).
-                            self.send_offline_marker();
+                            // Not held back: deliver the queue at once (03 §7.2).
+                            self.activate(now);
                         }
                     }
                     Err(refusal) => {
@@ -535,6 +552,7 @@ impl ServerSession {
     fn handle_push(&mut self, now: Instant, push: Push) {
         match push {
             Push::Drop => self.close(CloseKind::Abrupt),
+            Push::Stanza(node) => self.send(&node),
             Push::StreamError(kind) => self.end_with(&kind),
             Push::PairSuccess(plan) => self.send_pair_success(now, plan),
             Push::PrimaryHello {
@@ -587,20 +605,15 @@ impl ServerSession {
     }
 
     fn handle_node(&mut self, now: Instant, node: &Node) {
+        if let Some(device) = self.logged_in().map(|g| (g.phone.clone(), g.device)) {
+            self.handle_logged_in_node(now, &device, node);
+            return;
+        }
         match node.tag.as_ref() {
             "iq" => self.handle_iq(now, node),
             // The server acks what the client sends (03 §11, last paragraph).
             class @ ("message" | "receipt" | "notification" | "call") => {
-                if let Some(id) = node.get_attr_str("id") {
-                    let t = self.router.unix_now();
-                    let mut ack = stanzas::server_ack(class, id, t);
-                    if class == "message"
-                        && let Some(to) = node.get_attr("to")
-                    {
-                        ack = ack.attr("from", to.clone());
-                    }
-                    self.send(&ack);
-                }
+                self.ack_client_stanza(class, node);
             }
             // No reply to acks, in-band stanzas (unified_session, offline_batch), presence
             // or chat states (03 §9, §11).
@@ -686,8 +699,34 @@ impl ServerSession {
             }
             ("passive", Some("active")) => {
                 self.send(&stanzas::iq_result(id, vec![]));
-                // Nothing is queued offline yet: report an empty backlog (03 §7.2).
-                self.send_offline_marker();
+                // The queue follows the result, then the offline marker (03 §7.2).
+                self.activate(now);
+            }
+            ("encrypt", Some("key")) if is_get => match iq.child_by_tag("key") {
+                Some(key) => {
+                    let reply = self.router.lock().prekey_fetch(id, key);
+                    self.send(&reply);
+                }
+                None => self.send(&stanzas::iq_error(id, 400, "bad-request")),
+            },
+            ("encrypt", Some("digest")) if is_get => {
+                let reply = match self.logged_in().map(|g| (g.phone.clone(), g.device)) {
+                    Some(dev) => self.router.lock().prekey_digest(id, &dev),
+                    None => stanzas::iq_error(id, 401, "not-authorized"),
+                };
+                self.send(&reply);
+            }
+            ("encrypt", Some("rotate")) if !is_get => self.handle_prekey_upload(id, iq),
+            ("usync", Some("usync")) if is_get => {
+                let reply = self.router.lock().usync(id, iq);
+                self.send(&reply);
+            }
+            ("w:g2", _) => {
+                let reply = match self.logged_in().map(|g| (g.phone.clone(), g.device)) {
+                    Some(dev) => self.router.lock().group_iq(&dev, id, iq),
+                    None => stanzas::iq_error(id, 401, "not-authorized"),
+                };
+                self.send(&reply);
             }
             // Baileys' init queries (interop BAILEYS_NOTES §8): empty answers.
             ("w", Some("props")) => self.send(&stanzas::iq_result(
@@ -711,16 +750,94 @@ impl ServerSession {
         }
     }
 
-    /// `<ib><offline count="0"/></ib>`, at most once per connection.
-    fn send_offline_marker(&mut self) {
+    /// The device's stanzas start flowing here: the queued ones are replayed at once
+    /// (marked `offline="1"`), and the `<ib><offline count=N/></ib>` marker follows when
+    /// they are acknowledged or after [`OFFLINE_MARKER_WAIT`] (05 §12, §15).
+    fn activate(&mut self, now: Instant) {
+        let Phase::Open(open) = &mut self.phase else {
+            return;
+        };
+        let Role::Login(l) = &mut open.role else {
+            return;
+        };
+        if l.active {
+            return;
+        }
+        l.active = true;
+        let replay = self.router.lock().activate(self.conn);
+        debug!(conn = self.conn, queued = replay.len(), "offline replay");
+        let count = replay.len();
+        for node in &replay {
+            self.send(node);
+        }
         if let Phase::Open(open) = &mut self.phase
             && let Role::Login(l) = &mut open.role
         {
-            if l.offline_sent {
-                return;
-            }
+            l.marker_due = Some((count, now + OFFLINE_MARKER_WAIT));
+        }
+        self.check_offline_marker(now);
+    }
+
+    /// Sends the offline marker once the replay is acknowledged or its wait is over.
+    fn check_offline_marker(&mut self, now: Instant) {
+        let Phase::Open(open) = &self.phase else {
+            return;
+        };
+        let Role::Login(l) = &open.role else {
+            return;
+        };
+        let Some((count, due)) = l.marker_due else {
+            return;
+        };
+        if l.offline_sent {
+            return;
+        }
+        if now < due && count > 0 && self.router.lock().outstanding_replay(self.conn) > 0 {
+            return;
+        }
+        if let Phase::Open(open) = &mut self.phase
+            && let Role::Login(l) = &mut open.role
+        {
             l.offline_sent = true;
-            self.send(&stanzas::offline(0));
+            l.marker_due = None;
+        }
+        self.send(&stanzas::offline(count));
+    }
+
+    /// Stanzas of a logged-in device: IQs, messages, receipts, acks, presence (05 §14).
+    fn handle_logged_in_node(&mut self, now: Instant, device: &(String, u16), node: &Node) {
+        match node.tag.as_ref() {
+            "iq" => self.handle_iq(now, node),
+            "message" => {
+                let ack = self.router.lock().route_message(device, node);
+                if let Some(ack) = ack {
+                    self.send(&ack);
+                }
+            }
+            "receipt" => {
+                self.router.lock().route_receipt(device, node);
+                // Acking client receipts is optional; the real server does (03 §11).
+                self.ack_client_stanza("receipt", node);
+            }
+            "ack" => self.router.lock().client_ack(device, node),
+            "presence" => {
+                if let Some(name) = node.get_attr_str("name") {
+                    self.router.lock().set_push_name(&device.0, name);
+                }
+            }
+            class @ ("notification" | "call") => self.ack_client_stanza(class, node),
+            // No reply to in-band stanzas (unified_session, offline_batch) or chat states
+            // (03 §9, §11).
+            _ => trace!(conn = self.conn, tag = %node.tag, "no reply"),
+        }
+        self.check_offline_marker(now);
+    }
+
+    /// `<ack class id from="s.whatsapp.net" t/>` for a client stanza (03 §11).
+    fn ack_client_stanza(&mut self, class: &str, node: &Node) {
+        if let Some(id) = node.get_attr_str("id") {
+            let t = self.router.unix_now();
+            self.send(&stanzas::server_ack(class, id, t));
         }
     }
 
@@ -747,32 +864,26 @@ impl ServerSession {
         ));
     }
 
-    /// Prekey upload (03 §7.2): `<list><key><id>3 B</id><value>32 B</value></key>…</list>`.
+    /// Prekey upload (04 §4.2) or signed prekey rotation (04 §2): stored for this device.
     fn handle_prekey_upload(&mut self, id: &str, iq: &Node) {
         let Some(grant) = self.logged_in().cloned() else {
             self.send(&stanzas::iq_error(id, 401, "not-authorized"));
             return;
         };
-        let mut keys = Vec::new();
-        if let Some(list) = iq.child_by_tag("list") {
-            for key in list.children_by_tag("key") {
-                let (Some(kid), Some(value)) = (
-                    stanzas::child_bytes(key, "id"),
-                    stanzas::child_array::<32>(key, "value"),
-                ) else {
-                    self.send(&stanzas::iq_error(id, 400, "bad-request"));
-                    return;
-                };
-                if kid.len() != 3 {
-                    self.send(&stanzas::iq_error(id, 400, "bad-request"));
-                    return;
-                }
-                keys.push((u32::from_be_bytes([0, kid[0], kid[1], kid[2]]), value));
+        match crate::keys::parse_upload(iq) {
+            Ok(upload) => {
+                let total = self
+                    .router
+                    .lock()
+                    .prekey_upload(&(grant.phone.clone(), grant.device), upload);
+                debug!(conn = self.conn, total, "prekeys uploaded");
+                self.send(&stanzas::iq_result(id, vec![]));
+            }
+            Err(e) => {
+                debug!(conn = self.conn, error = %e, "prekey upload refused");
+                self.send(&stanzas::iq_error(id, 400, "bad-request"));
             }
         }
-        let total = self.router.add_prekeys(&grant.phone, grant.device, keys);
-        debug!(conn = self.conn, total, "prekeys uploaded");
-        self.send(&stanzas::iq_result(id, vec![]));
     }
 
     /// `remove-companion-device` (03 §10.4): the client logs itself out.

@@ -25,10 +25,13 @@ use crate::store::Store;
 pub(crate) struct Settings {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) url: String,
+    /// TLS settings for `wss://` URLs.
+    pub(crate) tls: Arc<rustls::ClientConfig>,
     pub(crate) trust_root: TrustRoot,
     pub(crate) device: DeviceConfig,
     pub(crate) timing: Timing,
     pub(crate) policy: ReconnectPolicy,
+    pub(crate) prekey_batch: u32,
 }
 
 /// How one connection attempt ended.
@@ -53,6 +56,8 @@ pub(crate) struct Driver {
     routing_info: Option<Vec<u8>>,
     /// Whether some `Client` handle may still send commands.
     commands_open: bool,
+    /// Messaging caches handed from one connection to the next.
+    caches: Option<conn::Caches>,
 }
 
 impl Driver {
@@ -72,6 +77,7 @@ impl Driver {
             backoff: Backoff::default(),
             routing_info: None,
             commands_open: true,
+            caches: None,
         }
     }
 
@@ -189,15 +195,25 @@ impl Driver {
             device: self.settings.device.clone(),
             timing: self.settings.timing.clone(),
             routing_info: self.routing_info.clone(),
+            prekey_batch: self.settings.prekey_batch,
         }
     }
 
     async fn run_attempt(&mut self) -> AttemptEnd {
-        let mut ws = match WsTransport::connect(&self.settings.url).await {
+        let ws = match WsTransport::connect(&self.settings.url, &self.settings.tls).await {
             Ok(ws) => ws,
             Err(e) => return AttemptEnd::ConnectFailed(e),
         };
         let mut conn = Connection::new(self.config(), self.settings.store.clone(), Instant::now());
+        if let Some(caches) = self.caches.take() {
+            conn.set_caches(caches);
+        }
+        let end = self.drive(ws, &mut conn).await;
+        self.caches = Some(conn.take_caches());
+        end
+    }
+
+    async fn drive(&mut self, mut ws: WsTransport, conn: &mut Connection) -> AttemptEnd {
         let mut waiting = Waiting::new();
         loop {
             // 1. transmits, 2. timer, 3. events (Connection call order).
@@ -222,7 +238,18 @@ impl Driver {
                 return AttemptEnd::Closed(reason);
             }
             if !socket_ok {
-                return AttemptEnd::Closed(CloseReason::ConnectionLost);
+                // The server may have sent a stream error (503, 401, ...) just before closing,
+                // and our write raced its close: read what is still buffered so the real
+                // reason wins over a generic `ConnectionLost`.
+                drain_after_write_failure(&mut ws, conn).await;
+                let reason = conn
+                    .close_reason()
+                    .cloned()
+                    .unwrap_or(CloseReason::ConnectionLost);
+                while let Some(event) = conn.poll_event() {
+                    self.forward(event, &mut waiting).await;
+                }
+                return AttemptEnd::Closed(reason);
             }
             if self.abandoned() {
                 let _ = conn.send(Instant::now(), Request::Close);
@@ -329,7 +356,46 @@ impl Driver {
                 return;
             }
             conn::Event::Stanza(node) => Event::Stanza(node),
+            conn::Event::Message(m) => Event::Message(m),
+            conn::Event::UndecryptableMessage {
+                info,
+                reason,
+                retry_count,
+            } => Event::UndecryptableMessage {
+                info,
+                reason,
+                retry_count,
+            },
+            conn::Event::Receipt(r) => Event::Receipt(r),
+            conn::Event::MessageStatus {
+                id,
+                chat,
+                status,
+                by,
+                timestamp,
+            } => Event::MessageStatus {
+                id,
+                chat,
+                status,
+                by,
+                timestamp,
+            },
         };
         self.emit(out).await;
+    }
+}
+
+/// How long [`drain_after_write_failure`] keeps reading a socket whose write failed.
+const DRAIN_AFTER_WRITE_FAILURE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Feeds `conn` whatever the peer sent before the socket broke, until the socket reports its
+/// end, the connection has a close reason, or [`DRAIN_AFTER_WRITE_FAILURE`] passes.
+async fn drain_after_write_failure(ws: &mut WsTransport, conn: &mut Connection) {
+    let deadline = tokio::time::Instant::now() + DRAIN_AFTER_WRITE_FAILURE;
+    while conn.close_reason().is_none() {
+        match tokio::time::timeout_at(deadline, ws.recv()).await {
+            Ok(Some(Ok(bytes))) => conn.handle_input(Instant::now(), &bytes),
+            Ok(Some(Err(_)) | None) | Err(_) => break,
+        }
     }
 }

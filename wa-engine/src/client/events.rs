@@ -8,12 +8,15 @@ use tokio::sync::mpsc;
 
 use crate::Jid;
 use crate::binary::Node;
+use crate::conn::{MessageStatus, UndecryptableReason};
+use crate::message::{IncomingMessage, MessageId, MessageInfo};
 use crate::pair::PairError;
+use crate::receipt::Receipt;
 use crate::stanza::CloseReason;
 
 /// What happened to the client, in order. Every variant says when it is emitted and what the
 /// embedder should do next.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
     /// The device is not paired: show this QR string to the user (render it as a QR code) until
@@ -69,7 +72,40 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
-    /// A stanza for higher layers (messages, receipts, notifications, presence). Already acked
+    /// A message arrived and was decrypted (1:1, group, or sent by another of our own
+    /// devices: `info.from_me`). The delivery receipt and the ack have been sent. Read it
+    /// with [`IncomingMessage::text`] or the full `message`; call `Client::mark_read` when
+    /// the user has seen it.
+    Message(Box<IncomingMessage>),
+    /// A message arrived that could not be decrypted. The client already asked the sender
+    /// to re-send it (retry receipt, up to 5 times); when that works the message arrives as
+    /// [`Event::Message`] with the same id. Informational: nothing to do.
+    UndecryptableMessage {
+        /// Who sent it, where, id and time.
+        info: MessageInfo,
+        /// Why it failed.
+        reason: UndecryptableReason,
+        /// The retry count requested (0 = no retry requested).
+        retry_count: u32,
+    },
+    /// A receipt from a peer or own device (delivered, read, played, ...). See also
+    /// [`Event::MessageStatus`], which summarises receipts per sent message.
+    Receipt(Receipt),
+    /// A message we sent moved on: `Sent` (server ack), then `Delivered`, `Read`, `Played`;
+    /// each step once.
+    MessageStatus {
+        /// The message id.
+        id: MessageId,
+        /// The chat it was sent to.
+        chat: Jid,
+        /// The new status.
+        status: MessageStatus,
+        /// The device whose receipt moved it (`None` for `Sent`).
+        by: Option<Jid>,
+        /// Unix seconds.
+        timestamp: u64,
+    },
+    /// A stanza for higher layers (notifications, presence, calls, ...). Already acked
     /// where the protocol requires it.
     Stanza(Node),
     /// The client stopped for good (shutdown, logout, or a reason that forbids reconnecting).

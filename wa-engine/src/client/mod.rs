@@ -36,12 +36,17 @@ pub use events::{Event, Events};
 pub use reconnect::ReconnectPolicy;
 pub use transport::{DEFAULT_URL, ORIGIN, TransportError};
 
+use wa_proto::wa;
+
 use crate::Jid;
 use crate::binary::Node;
 use crate::conn::{DeviceConfig, Reply, Request, SendError, Timing};
+use crate::group::{GroupInfo, GroupParticipant, ParticipantAction};
+use crate::message::{MessageId, content};
 use crate::noise::TrustRoot;
 use crate::stanza::CloseReason;
 use crate::store::Store;
+use crate::usync::ContactStatus;
 
 /// Why [`ClientBuilder::connect`] failed: the first connection attempt did not complete its
 /// Noise handshake.
@@ -83,12 +88,14 @@ pub(crate) struct Status {
 pub struct ClientBuilder {
     store: Arc<dyn Store>,
     url: String,
+    tls_roots: Vec<Vec<u8>>,
     trust_root: TrustRoot,
     device: DeviceConfig,
     timing: Timing,
     reconnect: ReconnectPolicy,
     event_capacity: usize,
     media: crate::media::TransferConfig,
+    prekey_batch: u32,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -102,11 +109,26 @@ impl std::fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Server URL. Default [`DEFAULT_URL`]. `ws://` works out of the box; `wss://` needs a
-    /// TLS feature of tokio-tungstenite, which this crate does not enable yet.
+    /// Server URL. Default [`DEFAULT_URL`]. `wss://` URLs use TLS (rustls) and trust the
+    /// Mozilla root program (webpki-roots) plus any [`tls_root_certificate`]; `ws://` is plain
+    /// TCP (the sandbox).
+    ///
+    /// [`tls_root_certificate`]: Self::tls_root_certificate
     #[must_use]
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
+        self
+    }
+
+    /// Also trust this DER-encoded X.509 certificate as a TLS root for `wss://` URLs (e.g. a
+    /// self-signed certificate of a TLS proxy in front of the sandbox), in addition to the
+    /// webpki roots. May be called several times. This is the TLS layer only: the Noise
+    /// certificate chain is checked against [`trust_root`](Self::trust_root).
+    /// A certificate that does not parse makes [`connect`](Self::connect) fail with
+    /// [`ConnectError::Transport`].
+    #[must_use]
+    pub fn tls_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots.push(der.into());
         self
     }
 
@@ -160,6 +182,15 @@ impl ClientBuilder {
         self
     }
 
+    /// One-time prekeys per upload (default [`UPLOAD_BATCH`](crate::prekeys::UPLOAD_BATCH),
+    /// 812, WA Web's value; 04 §4.3). Lower it for many short-lived or test clients: each
+    /// key costs about 100 bytes in the store.
+    #[must_use]
+    pub fn prekey_batch(mut self, count: u32) -> Self {
+        self.prekey_batch = count.max(1);
+        self
+    }
+
     /// Capacity of the event channel (default 64). The driver waits when it is full.
     #[must_use]
     pub fn event_capacity(mut self, capacity: usize) -> Self {
@@ -172,8 +203,10 @@ impl ClientBuilder {
     /// inside a tokio runtime.
     ///
     /// # Errors
-    /// [`ConnectError`] when the first attempt fails; the driver is gone then.
+    /// [`ConnectError`] when the first attempt fails (for `wss://` URLs this includes TLS
+    /// errors, as [`ConnectError::Transport`]); the driver is gone then.
     pub async fn connect(self) -> Result<(Client, Events), ConnectError> {
+        let tls = transport::tls_config(&self.tls_roots)?;
         let (cmd_tx, cmd_rx) = mpsc::channel(32);
         let (ev_tx, ev_rx) = mpsc::channel(self.event_capacity);
         let jid = self
@@ -193,10 +226,12 @@ impl ClientBuilder {
             driver::Settings {
                 store: self.store,
                 url: self.url,
+                tls,
                 trust_root: self.trust_root,
                 device: self.device,
                 timing: self.timing,
                 policy: self.reconnect,
+                prekey_batch: self.prekey_batch,
             },
             cmd_rx,
             ev_tx,
@@ -236,12 +271,14 @@ impl Client {
         ClientBuilder {
             store,
             url: DEFAULT_URL.to_owned(),
+            tls_roots: Vec::new(),
             trust_root: TrustRoot::default(),
             device: DeviceConfig::default(),
             timing: Timing::default(),
             reconnect: ReconnectPolicy::default(),
             event_capacity: 64,
             media: crate::media::TransferConfig::default(),
+            prekey_batch: crate::prekeys::UPLOAD_BATCH,
         }
     }
 
@@ -307,6 +344,189 @@ impl Client {
     pub async fn send_iq(&self, iq: Node) -> Result<Node, SendError> {
         match self.request(Request::Iq(iq)).await? {
             Reply::Iq(node) => Ok(node),
+            _ => Err(SendError::Internal),
+        }
+    }
+
+    /// Send a text message (`conversation`) to a user or group and wait for the server's
+    /// ack (05 §6-§8). Returns the message id; delivery and read progress arrive as
+    /// [`Event::MessageStatus`].
+    ///
+    /// # Errors
+    /// [`SendError::NoDevices`] when the recipient has no device we can encrypt for,
+    /// [`SendError::InvalidRecipient`], [`SendError::Rejected`] for an ack with an error
+    /// code, [`SendError::Timeout`], [`SendError::NotLoggedIn`], [`SendError::Closed`].
+    pub async fn send_text(
+        &self,
+        to: &Jid,
+        text: impl Into<String>,
+    ) -> Result<MessageId, SendError> {
+        self.send_message(to, content::text(text)).await
+    }
+
+    /// Send any `wa::Message` (see [`message::content`](crate::message::content) for
+    /// replies, mentions, locations and contacts) and wait for the server's ack.
+    ///
+    /// # Errors
+    /// As [`send_text`](Self::send_text).
+    pub async fn send_message(
+        &self,
+        to: &Jid,
+        message: wa::Message,
+    ) -> Result<MessageId, SendError> {
+        self.send_message_with_id(to, message, None)
+            .await
+            .map(|(id, _)| id)
+    }
+
+    /// [`send_message`](Self::send_message) with a chosen id (`None` draws one); also
+    /// returns the server timestamp of the ack (unix seconds).
+    ///
+    /// # Errors
+    /// As [`send_text`](Self::send_text).
+    pub async fn send_message_with_id(
+        &self,
+        to: &Jid,
+        message: wa::Message,
+        id: Option<MessageId>,
+    ) -> Result<(MessageId, u64), SendError> {
+        match self
+            .request(Request::SendMessage {
+                to: to.clone(),
+                message: Box::new(message),
+                id,
+            })
+            .await?
+        {
+            Reply::MessageSent { id, timestamp } => Ok((id, timestamp)),
+            _ => Err(SendError::Internal),
+        }
+    }
+
+    /// Send a read receipt for messages `ids` from `sender` in `chat` (05 §10.3). In 1:1
+    /// chats `sender` may be `None`; in groups pass the participant who sent them.
+    ///
+    /// # Errors
+    /// [`SendError::Internal`] for an empty `ids`, [`SendError::NotLoggedIn`].
+    pub async fn mark_read(
+        &self,
+        chat: &Jid,
+        sender: Option<&Jid>,
+        ids: &[MessageId],
+    ) -> Result<(), SendError> {
+        self.request(Request::MarkRead {
+            chat: chat.clone(),
+            sender: sender.cloned(),
+            ids: ids.iter().map(|i| i.0.clone()).collect(),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Which of these phone numbers (any formatting) are on WhatsApp (usync contact query,
+    /// 06 §4): `(number as given, Some(user JID))` for registered numbers, `None` otherwise,
+    /// in the order given.
+    ///
+    /// # Errors
+    /// [`SendError::Rejected`], [`SendError::Timeout`], [`SendError::NotLoggedIn`].
+    pub async fn is_on_whatsapp(
+        &self,
+        phones: &[&str],
+    ) -> Result<Vec<(String, Option<Jid>)>, SendError> {
+        let asked: Vec<String> = phones.iter().map(|p| (*p).to_owned()).collect();
+        let Reply::OnWhatsApp(found) = self.request(Request::IsOnWhatsApp(asked.clone())).await?
+        else {
+            return Err(SendError::Internal);
+        };
+        Ok(asked
+            .into_iter()
+            .map(|phone| {
+                let digits = crate::usync::digits(&phone);
+                let jid = found
+                    .iter()
+                    .filter(|c: &&ContactStatus| c.registered)
+                    .find(|c| crate::usync::digits(&c.query) == digits)
+                    .and_then(|c| c.jid.clone());
+                (phone, jid)
+            })
+            .collect())
+    }
+
+    /// Create a group with `subject` and the given members (06 §1.3); we are its creator.
+    ///
+    /// # Errors
+    /// [`SendError::Rejected`] (e.g. 406 for a subject over 25 characters),
+    /// [`SendError::Timeout`], [`SendError::BadResponse`].
+    pub async fn create_group(
+        &self,
+        subject: &str,
+        participants: &[Jid],
+    ) -> Result<GroupInfo, SendError> {
+        match self
+            .request(Request::CreateGroup {
+                subject: subject.to_owned(),
+                participants: participants.to_vec(),
+            })
+            .await?
+        {
+            Reply::Group(info) => Ok(info),
+            _ => Err(SendError::Internal),
+        }
+    }
+
+    /// Fetch a group's metadata (06 §1.2).
+    ///
+    /// # Errors
+    /// [`SendError::Rejected`] (404 no such group, 403 not a member), [`SendError::Timeout`].
+    pub async fn group_metadata(&self, group: &Jid) -> Result<GroupInfo, SendError> {
+        match self.request(Request::GroupMetadata(group.clone())).await? {
+            Reply::Group(info) => Ok(info),
+            _ => Err(SendError::Internal),
+        }
+    }
+
+    /// Add members to a group (06 §1.4). Per-member failures are in the result.
+    ///
+    /// # Errors
+    /// [`SendError::Rejected`] (403 when we are not an admin), [`SendError::Timeout`].
+    pub async fn add_participants(
+        &self,
+        group: &Jid,
+        users: &[Jid],
+    ) -> Result<Vec<GroupParticipant>, SendError> {
+        self.update_participants(group, ParticipantAction::Add, users)
+            .await
+    }
+
+    /// Remove members from a group (06 §1.4). Our next message to the group uses a new
+    /// sender key, so removed members cannot read it (04 §9.6).
+    ///
+    /// # Errors
+    /// As [`add_participants`](Self::add_participants).
+    pub async fn remove_participants(
+        &self,
+        group: &Jid,
+        users: &[Jid],
+    ) -> Result<Vec<GroupParticipant>, SendError> {
+        self.update_participants(group, ParticipantAction::Remove, users)
+            .await
+    }
+
+    async fn update_participants(
+        &self,
+        group: &Jid,
+        action: ParticipantAction,
+        users: &[Jid],
+    ) -> Result<Vec<GroupParticipant>, SendError> {
+        match self
+            .request(Request::UpdateParticipants {
+                group: group.clone(),
+                action,
+                participants: users.to_vec(),
+            })
+            .await?
+        {
+            Reply::Participants(p) => Ok(p),
             _ => Err(SendError::Internal),
         }
     }

@@ -4,8 +4,12 @@ use std::time::Duration;
 
 use crate::Jid;
 use crate::binary::Node;
+use crate::group::{GroupInfo, GroupParticipant};
+use crate::message::{IncomingMessage, MessageId, MessageInfo};
 use crate::pair::PairError;
+use crate::receipt::Receipt;
 use crate::stanza::CloseReason;
+use crate::usync::ContactStatus;
 
 /// Identifies one [`Request`](super::Request) passed to
 /// [`Connection::send`](super::Connection::send); its outcome arrives as
@@ -25,6 +29,20 @@ pub enum Reply {
     PairingCode(String),
     /// The request completed without a payload (logout done, stanza sent).
     Done,
+    /// [`Request::SendMessage`](super::Request::SendMessage): the server acked the message
+    /// (05 §8).
+    MessageSent {
+        /// The message id.
+        id: MessageId,
+        /// The server's timestamp (`t` of the ack), unix seconds; 0 if absent.
+        timestamp: u64,
+    },
+    /// [`Request::IsOnWhatsApp`](super::Request::IsOnWhatsApp): one entry per number asked.
+    OnWhatsApp(Vec<ContactStatus>),
+    /// Group metadata (create, metadata query).
+    Group(GroupInfo),
+    /// Per-participant outcome of a membership change.
+    Participants(Vec<GroupParticipant>),
 }
 
 /// Why a request failed.
@@ -61,11 +79,21 @@ pub enum SendError {
     /// The node could not be encoded or the store failed while preparing the request.
     #[error("request could not be prepared")]
     Internal,
+    /// The recipient has no device we could encrypt for (not on WhatsApp, or no device
+    /// published usable keys).
+    #[error("recipient has no reachable device")]
+    NoDevices,
+    /// The JID cannot be sent to (not a user or group JID).
+    #[error("invalid recipient")]
+    InvalidRecipient,
+    /// A server response could not be read.
+    #[error("unexpected server response")]
+    BadResponse,
 }
 
 /// Something the driver must act on or forward, in order. Drain with
 /// [`Connection::poll_event`](super::Connection::poll_event).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
     /// The server's certificate chain verified and our ClientFinish is queued: the Noise
@@ -123,8 +151,72 @@ pub enum Event {
         /// Its outcome.
         result: Result<Reply, SendError>,
     },
+    /// A message was decrypted (05 §9.2). Its delivery receipt and ack are already queued.
+    Message(Box<IncomingMessage>),
+    /// A message could not be decrypted or decoded (05 §9.3). A retry receipt asking the
+    /// sender to re-send was queued unless `retry_count` reached the limit (5); a
+    /// successful re-send arrives later as [`Event::Message`] with the same id.
+    UndecryptableMessage {
+        /// Who sent it, where, id and time.
+        info: MessageInfo,
+        /// Why it failed.
+        reason: UndecryptableReason,
+        /// The retry count of the receipt sent (0 = none sent).
+        retry_count: u32,
+    },
+    /// A receipt for messages (05 §10.4), any kind except `retry` (handled internally).
+    Receipt(Receipt),
+    /// An outgoing message advanced: sent (server ack), delivered, read, played. Emitted
+    /// once per step and device-independent: the first device reaching a step moves it.
+    MessageStatus {
+        /// The message id.
+        id: MessageId,
+        /// The chat it was sent to.
+        chat: Jid,
+        /// The new status.
+        status: MessageStatus,
+        /// The device whose receipt moved it (`None` for `Sent`).
+        by: Option<Jid>,
+        /// Unix seconds of the ack / receipt.
+        timestamp: u64,
+    },
     /// A stanza the connection layer does not consume (messages, receipts, notifications,
     /// presence, calls, `<ib>` children it does not act on, server IQs it does not answer).
     /// `message`, `receipt`, `notification` and `call` have already been acked (03 §11).
     Stanza(Node),
+}
+
+/// Why an incoming message could not be read (for [`Event::UndecryptableMessage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UndecryptableReason {
+    /// No session with the sending device, or none that authenticates the message.
+    NoSession,
+    /// A `pkmsg` named a prekey (one-time or signed) we no longer have.
+    UnknownPreKey,
+    /// No sender key for the group message (the SKDM never arrived).
+    NoSenderKey,
+    /// The sender's identity key is not trusted.
+    UntrustedIdentity,
+    /// The ciphertext is malformed or fails authentication.
+    InvalidMessage,
+    /// The plaintext padding or protobuf is malformed.
+    InvalidPlaintext,
+    /// The stanza carried no `<enc>` we can decrypt (e.g. `<unavailable>`).
+    Unavailable,
+    /// Reading or writing the store failed.
+    Store,
+}
+
+/// Where an outgoing message is (05 §10.1); ordered, later steps compare greater.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageStatus {
+    /// The server acked it (05 §8).
+    Sent,
+    /// A recipient device received it (delivery receipt, `inactive` included).
+    Delivered,
+    /// The recipient read it (`read`).
+    Read,
+    /// The recipient played it (`played`, voice / view-once).
+    Played,
 }

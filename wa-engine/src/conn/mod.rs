@@ -6,6 +6,7 @@
 
 mod event;
 mod keys;
+mod messaging;
 mod payload;
 mod pending;
 mod state;
@@ -20,8 +21,9 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use x25519_dalek::{PublicKey, StaticSecret};
 
-pub use event::{Event, Reply, RequestId, SendError};
+pub use event::{Event, MessageStatus, Reply, RequestId, SendError, UndecryptableReason};
 pub use keys::generate_credentials;
+pub use messaging::Caches;
 
 use self::pending::{Pending, Waiter};
 use self::state::{CodePairing, Connected, State};
@@ -124,6 +126,9 @@ pub struct Config {
     /// Edge routing info from a previous connection's `<ib><edge_routing>`, sent in the
     /// `ED` pre-intro (01 §2.1). See [`Connection::routing_info`].
     pub routing_info: Option<Vec<u8>>,
+    /// One-time prekeys per upload ([`prekeys::UPLOAD_BATCH`](crate::prekeys::UPLOAD_BATCH),
+    /// 812, by default; 04 §4.3). Tests and many-client deployments may lower it.
+    pub prekey_batch: u32,
 }
 
 impl Default for Config {
@@ -135,14 +140,55 @@ impl Default for Config {
             device: DeviceConfig::default(),
             timing: Timing::default(),
             routing_info: None,
+            prekey_batch: crate::prekeys::UPLOAD_BATCH,
         }
     }
 }
 
 /// What a caller asks a [`Connection`] to do; see [`Connection::send`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Request {
+    /// Send a message to a user or group (05 §6, §7): device lists, sessions and sender
+    /// keys as needed, one encryption per device, then [`Reply::MessageSent`] when the
+    /// server acks it ([`SendError::Rejected`] for an ack with `error`).
+    SendMessage {
+        /// The chat: a user JID (device part ignored) or a group JID.
+        to: Jid,
+        /// The content.
+        message: Box<wa_proto::wa::Message>,
+        /// The id to use; `None` draws one (05 §4).
+        id: Option<crate::message::MessageId>,
+    },
+    /// Send a read receipt (05 §10.3) for messages of one sender in one chat; [`Reply::Done`].
+    MarkRead {
+        /// The chat.
+        chat: Jid,
+        /// The sender (groups: the participant who sent them).
+        sender: Option<Jid>,
+        /// The message ids (at least one).
+        ids: Vec<String>,
+    },
+    /// Ask which phone numbers are on WhatsApp (06 §4): [`Reply::OnWhatsApp`].
+    IsOnWhatsApp(Vec<String>),
+    /// Create a group (06 §1.3): [`Reply::Group`].
+    CreateGroup {
+        /// The subject (at most 25 characters on the real server).
+        subject: String,
+        /// The other members (user JIDs).
+        participants: Vec<Jid>,
+    },
+    /// Fetch group metadata (06 §1.2): [`Reply::Group`].
+    GroupMetadata(Jid),
+    /// Add / remove / promote / demote members (06 §1.4): [`Reply::Participants`].
+    UpdateParticipants {
+        /// The group.
+        group: Jid,
+        /// What to do.
+        action: crate::group::ParticipantAction,
+        /// The users.
+        participants: Vec<Jid>,
+    },
     /// Send an IQ and wait for its response ([`Reply::Iq`], or [`SendError::Rejected`] /
     /// [`SendError::Timeout`]). An `id` attribute is added if missing. Needs a logged-in
     /// connection.
@@ -222,6 +268,8 @@ pub struct Connection {
     server_offset_ms: i64,
     routing_info: Option<Vec<u8>>,
     last_received: Option<Instant>,
+    caches: Caches,
+    ops: messaging::Ops,
 }
 
 impl std::fmt::Debug for Connection {
@@ -266,6 +314,8 @@ impl Connection {
             server_offset_ms: 0,
             routing_info: config.routing_info.clone(),
             last_received: None,
+            caches: Caches::default(),
+            ops: messaging::Ops::default(),
             config,
         };
         let Ok(creds) = conn.load_or_create_credentials() else {
@@ -335,6 +385,18 @@ impl Connection {
     /// connection's [`Config::routing_info`].
     pub fn routing_info(&self) -> Option<&[u8]> {
         self.routing_info.as_deref()
+    }
+
+    /// Takes the messaging caches (device lists, group metadata, sender-key distribution,
+    /// recent sends) out of this connection, to hand them to the next one with
+    /// [`set_caches`](Self::set_caches). Leaves empty caches behind.
+    pub fn take_caches(&mut self) -> Caches {
+        std::mem::take(&mut self.caches)
+    }
+
+    /// Installs caches taken from a previous connection (call right after `new`).
+    pub fn set_caches(&mut self, caches: Caches) {
+        self.caches = caches;
     }
 
     // -----------------------------------------------------------------------------------------
@@ -411,6 +473,76 @@ impl Connection {
                 });
             }
             Request::PairingCode { phone } => self.start_code_pairing(now, id, &phone)?,
+            Request::SendMessage {
+                to,
+                message,
+                id: message_id,
+            } => {
+                self.require_logged_in()?;
+                self.start_send(now, Some(id), to, *message, message_id)?;
+            }
+            Request::MarkRead { chat, sender, ids } => {
+                self.require_logged_in()?;
+                let unix = self.server_unix_ms(now) / 1000;
+                let node = crate::receipt::read_receipt(
+                    &chat,
+                    sender.as_ref(),
+                    &ids,
+                    &crate::receipt::ReceiptKind::Read,
+                    unix,
+                )
+                .ok_or(SendError::Internal)?;
+                self.send_node(&node)?;
+                self.events.push_back(Event::RequestDone {
+                    id,
+                    result: Ok(Reply::Done),
+                });
+            }
+            Request::IsOnWhatsApp(phones) => {
+                self.require_logged_in()?;
+                let iq_id = self.next_iq_id();
+                self.send_node(&crate::usync::contacts_query(&iq_id, &phones))?;
+                self.pending.insert(
+                    iq_id,
+                    Waiter::Contacts(id),
+                    now + self.config.timing.iq_timeout,
+                );
+            }
+            Request::CreateGroup {
+                subject,
+                participants,
+            } => {
+                self.require_logged_in()?;
+                let iq_id = self.next_iq_id();
+                let key = crate::message::MessageId::generate(
+                    self.server_unix_ms(now) / 1000,
+                    "",
+                    &mut self.rng,
+                );
+                let iq = crate::group::create_iq(&iq_id, &subject, &participants, key.as_str());
+                self.send_group_iq(now, id, iq, messaging::GroupOp::Create)?;
+            }
+            Request::GroupMetadata(group) => {
+                self.require_logged_in()?;
+                let iq_id = self.next_iq_id();
+                let iq = crate::group::metadata_iq(&iq_id, &group);
+                self.send_group_iq(now, id, iq, messaging::GroupOp::Metadata)?;
+            }
+            Request::UpdateParticipants {
+                group,
+                action,
+                participants,
+            } => {
+                self.require_logged_in()?;
+                let iq_id = self.next_iq_id();
+                let iq = crate::group::participants_iq(&iq_id, &group, action, &participants);
+                self.send_group_iq(
+                    now,
+                    id,
+                    iq,
+                    messaging::GroupOp::Participants { group, action },
+                )?;
+            }
             Request::Logout => {
                 let jid = match &self.state {
                     State::Connected(c) => c.jid.clone(),
@@ -584,6 +716,16 @@ impl Connection {
                 });
                 self.close(CloseReason::LocalLogout);
             }
+            Waiter::Send(op) | Waiter::MessageAck(op) => self.on_message_ack_timeout(op),
+            Waiter::Contacts(id) => self.events.push_back(Event::RequestDone {
+                id,
+                result: Err(SendError::Timeout),
+            }),
+            Waiter::Group(op) => self.on_group_result(op, Err(SendError::Timeout)),
+            Waiter::RetryBundle(op) => {
+                self.ops.retries.remove(&op);
+            }
+            Waiter::PreKeyUpload => self.on_prekey_upload(false),
             other => tracing::debug!(?other, "connection: internal IQ timed out"),
         }
     }
@@ -691,12 +833,13 @@ impl Connection {
             "xmlstreamend" => self.close(CloseReason::StreamEnd),
             "ib" => self.handle_ib(now, node),
             "ack" => {
-                if let Some(id) = node.get_attr_str("id").map(str::to_owned)
-                    && let Some(waiter) = self.pending.take(&id)
-                {
-                    self.on_response(now, waiter, &node);
-                } else {
-                    self.events.push_back(Event::Stanza(node));
+                let id = node.get_attr_str("id").map(str::to_owned);
+                match id.and_then(|id| self.pending.take(&id)) {
+                    Some(Waiter::MessageAck(op)) => self.on_message_ack(op, &node),
+                    Some(waiter) => self.on_response(now, waiter, &node),
+                    // Acks of retry re-sends and receipts: nothing waits for them.
+                    None if node.get_attr_str("class") == Some("message") => {}
+                    None => self.events.push_back(Event::Stanza(node)),
                 }
             }
             "notification" => {
@@ -704,8 +847,18 @@ impl Connection {
                 if node.get_attr_str("type") == Some(code::LINK_CODE_TAG) {
                     self.handle_primary_hello(now, &node);
                 } else {
+                    if matches!(self.state, State::Connected(_)) {
+                        self.handle_messaging_notification(now, &node);
+                    }
                     self.events.push_back(Event::Stanza(node));
                 }
+            }
+            // 05 §9: acked after processing (the ack goes out after the decrypted state
+            // is stored), not on arrival.
+            "message" => self.handle_message(now, &node),
+            "receipt" => {
+                self.send_ack(&node);
+                self.handle_receipt(now, &node);
             }
             tag => {
                 if ack::needs_ack(tag) {
@@ -777,8 +930,26 @@ impl Connection {
                     && let Some(count) = iq::parse_prekey_count(n)
                 {
                     self.events.push_back(Event::PreKeyCount { count });
+                    self.on_prekey_count(now, count);
+                } else if parsed.is_ok() {
+                    // whatsapp-rust: a missing value counts as 0 (04 §4.1).
+                    self.on_prekey_count(now, 0);
                 }
             }
+            Waiter::PreKeyUpload => self.on_prekey_upload(parsed.is_ok()),
+            Waiter::Send(op) => self.on_send_iq(now, op, parsed),
+            Waiter::MessageAck(op) => self.on_message_ack(op, node),
+            Waiter::RetryBundle(op) => self.on_retry_bundle(op, parsed),
+            Waiter::Contacts(id) => {
+                let result = parsed.and_then(|n| {
+                    crate::usync::parse_contacts(n).map_err(|_| SendError::BadResponse)
+                });
+                self.events.push_back(Event::RequestDone {
+                    id,
+                    result: result.map(Reply::OnWhatsApp),
+                });
+            }
+            Waiter::Group(op) => self.on_group_result(op, parsed),
             Waiter::Active | Waiter::CleanDirty => {
                 if let Err(e) = parsed {
                     tracing::debug!(error = %e, ?waiter, "connection: IQ rejected");
@@ -1221,20 +1392,38 @@ impl Connection {
         self.state = State::Closed;
         self.timers.clear();
         for waiter in self.pending.drain() {
-            if let Waiter::User(id) | Waiter::CompanionHello(id) | Waiter::Logout(id) = waiter {
-                self.events.push_back(Event::RequestDone {
-                    id,
-                    result: Err(SendError::Closed(reason.clone())),
-                });
+            match waiter {
+                Waiter::User(id)
+                | Waiter::CompanionHello(id)
+                | Waiter::Logout(id)
+                | Waiter::Contacts(id) => {
+                    self.events.push_back(Event::RequestDone {
+                        id,
+                        result: Err(SendError::Closed(reason.clone())),
+                    });
+                }
+                Waiter::Group(op) => {
+                    self.on_group_result(op, Err(SendError::Closed(reason.clone())));
+                }
+                _ => {}
             }
+        }
+        let ops: Vec<u64> = self.ops.sends.keys().copied().collect();
+        for op in ops {
+            self.fail_send_closed(op, reason.clone());
         }
         self.close_reason = Some(reason);
     }
 }
 
+/// The Signal address of a device JID: [`signal_address_name`] of its user and its device id.
+pub(crate) fn signal_address(jid: &Jid) -> ProtocolAddress {
+    ProtocolAddress::new(signal_address_name(jid), u32::from(jid.device()))
+}
+
 /// The Signal address name of a JID's user (whatsmeow types/jid.go `SignalAddressUser`):
 /// `user` for phone numbers, `user_1` for LIDs (AD domain 1).
-fn signal_address_name(jid: &Jid) -> String {
+pub(crate) fn signal_address_name(jid: &Jid) -> String {
     match jid.server() {
         Server::Lid => format!("{}_1", jid.user()),
         _ => jid.user().to_owned(),

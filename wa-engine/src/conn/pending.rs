@@ -8,6 +8,18 @@ use super::event::RequestId;
 /// Who is waiting for an IQ response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Waiter {
+    /// An IQ (group metadata, usync, bundles) of send operation `op`.
+    Send(u64),
+    /// The server ack of the message sent by operation `op` (keyed by message id).
+    MessageAck(u64),
+    /// The bundle fetch of retry re-send `op`.
+    RetryBundle(u64),
+    /// Our prekey upload.
+    PreKeyUpload,
+    /// A caller's number check.
+    Contacts(RequestId),
+    /// A caller's group IQ (op in `Ops::groups`).
+    Group(u64),
     /// A caller's [`Request::Iq`](super::Request::Iq).
     User(RequestId),
     /// companion_hello of a pairing-code request (03 §5.4).

@@ -1,0 +1,147 @@
+//! Messaging inside the [`Connection`](super::Connection): prekey upkeep, sending (usync,
+//! bundles, fan-out, server ack), receiving (decrypt, receipts, acks), retries and groups.
+//! Sans-IO like the rest of `conn`: multi-step operations wait on IQ responses through the
+//! connection's pending table.
+
+mod groups;
+mod keys;
+mod recv;
+mod send;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use wa_proto::wa;
+
+use super::event::{MessageStatus, RequestId};
+use crate::Jid;
+use crate::group::{GroupInfo, ParticipantAction};
+use crate::message::MessageId;
+use crate::store::ProtocolAddress;
+
+pub(super) use send::SendOp;
+
+/// Messages kept for answering retry receipts (whatsmeow keeps 256 recent sends).
+const RECENT_SENT: usize = 256;
+
+/// Retry receipts per message id before giving up (05 §9.3: 5 in whatsmeow, Baileys,
+/// whatsapp-rust).
+pub(super) const MAX_RETRIES: u32 = 5;
+
+/// A message we sent, kept for retry receipts and status tracking.
+#[derive(Debug, Clone)]
+pub(super) struct SentMessage {
+    pub(super) chat: Jid,
+    pub(super) message: wa::Message,
+    pub(super) status: Option<MessageStatus>,
+}
+
+/// In-memory state that outlives one connection attempt: device lists, group metadata,
+/// sender-key distribution, recent sends, retry counters. A cache: losing it costs extra
+/// queries (and a redistribution of sender keys), never correctness.
+///
+/// Take it from a closing [`Connection`](super::Connection) with
+/// [`take_caches`](super::Connection::take_caches) and hand it to the next with
+/// [`set_caches`](super::Connection::set_caches).
+#[derive(Debug, Default)]
+pub struct Caches {
+    /// Device ids per user (non-AD JID), from usync; dropped on device notifications
+    /// and on a phash mismatch (05 §5.2, §8).
+    pub(super) devices: HashMap<Jid, Vec<u16>>,
+    /// Devices whose bundle fetch failed (no keys published); skipped until the user's
+    /// device list is refreshed.
+    pub(super) no_bundle: HashSet<Jid>,
+    /// Addresses known to have a session (saves a store read per device per send).
+    pub(super) sessions: HashSet<ProtocolAddress>,
+    /// Group metadata by group JID.
+    pub(super) groups: HashMap<Jid, GroupInfo>,
+    /// Per group: devices that already hold our current sender key (04 §9.6, Baileys /
+    /// whatsapp-rust policy: distribute only to devices that lack it).
+    pub(super) skdm_sent: HashMap<Jid, HashSet<Jid>>,
+    /// Recent sends by id, oldest first in `sent_order`.
+    pub(super) sent: HashMap<String, SentMessage>,
+    sent_order: VecDeque<String>,
+    /// Retry receipts we sent, per message id (requester side, 05 §9.3).
+    pub(super) retries_sent: HashMap<String, u32>,
+}
+
+impl Caches {
+    pub(super) fn remember_sent(&mut self, id: &str, chat: Jid, message: wa::Message) {
+        if self
+            .sent
+            .insert(
+                id.to_owned(),
+                SentMessage {
+                    chat,
+                    message,
+                    status: None,
+                },
+            )
+            .is_none()
+        {
+            self.sent_order.push_back(id.to_owned());
+        }
+        while self.sent_order.len() > RECENT_SENT {
+            if let Some(old) = self.sent_order.pop_front() {
+                self.sent.remove(&old);
+            }
+        }
+    }
+
+    /// Forget a user's device list (and the bundle failures tied to it).
+    pub(super) fn forget_devices(&mut self, user: &Jid) {
+        let user = user.to_non_ad();
+        self.devices.remove(&user);
+        self.no_bundle.retain(|d| !d.same_user(&user));
+    }
+
+    /// Rotate our sender key for `group` on the next send: forget who has it.
+    pub(super) fn forget_distribution(&mut self, group: &Jid) {
+        self.skdm_sent.remove(group);
+    }
+
+    /// Note a finished retry of `id` so the counter map does not grow without bound.
+    pub(super) fn retry_done(&mut self, id: &str) {
+        self.retries_sent.remove(id);
+    }
+}
+
+/// Who waits for a group IQ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum GroupOp {
+    Create,
+    Metadata,
+    Participants {
+        group: Jid,
+        action: ParticipantAction,
+    },
+}
+
+/// A retry re-send waiting for a bundle.
+#[derive(Debug, Clone)]
+pub(crate) struct RetryOp {
+    pub(super) id: String,
+    pub(super) requester: Jid,
+    pub(super) count: u32,
+}
+
+/// Operations in flight.
+#[derive(Debug, Default)]
+pub(crate) struct Ops {
+    pub(super) next: u64,
+    pub(super) sends: HashMap<u64, SendOp>,
+    pub(super) retries: HashMap<u64, RetryOp>,
+    pub(super) groups: HashMap<u64, (RequestId, GroupOp)>,
+    pub(super) prekey_upload_in_flight: bool,
+}
+
+impl Ops {
+    pub(super) fn next_id(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+}
+
+/// `MessageId` of a string id.
+pub(super) fn message_id(id: &str) -> MessageId {
+    MessageId(id.to_owned())
+}

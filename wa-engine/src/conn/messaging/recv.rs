@@ -1,0 +1,414 @@
+//! Receiving (05 §9): decrypt every `<enc>`, emit the message, then the delivery receipt
+//! and the ack; undecryptable messages become an event plus a retry receipt (05 §9.3).
+//! Also incoming receipts (05 §10.4) and the notifications messaging cares about.
+
+use std::time::Instant;
+
+use prost::Message as _;
+use wa_proto::wa;
+
+use super::{MAX_RETRIES, message_id};
+use crate::Jid;
+use crate::binary::Node;
+use crate::conn::event::{Event, MessageStatus, UndecryptableReason};
+use crate::conn::{Connection, signal_address};
+use crate::group::{self, GroupChange};
+use crate::message::stanza::{self, Enc};
+use crate::message::{IncomingMessage, MessageInfo, pad};
+use crate::prekeys;
+use crate::receipt::{self, ReceiptKind};
+use crate::signal::{self, EncType, SignalError, TrustPolicy};
+use crate::stanza::ack;
+use crate::store::SenderKeyName;
+
+/// The outcome of one `<enc>`.
+enum Decrypted {
+    /// A message to report (not SKDM-only).
+    Content(Box<wa::Message>, Option<Jid>),
+    /// Nothing to report (SKDM only, or a duplicate).
+    Nothing,
+}
+
+fn reason_of(e: &SignalError) -> UndecryptableReason {
+    match e {
+        SignalError::NoSession | SignalError::InvalidMac => UndecryptableReason::NoSession,
+        SignalError::InvalidPreKeyId { .. } | SignalError::InvalidSignedPreKeyId { .. } => {
+            UndecryptableReason::UnknownPreKey
+        }
+        SignalError::NoSenderKey { .. } => UndecryptableReason::NoSenderKey,
+        SignalError::UntrustedIdentity => UndecryptableReason::UntrustedIdentity,
+        SignalError::Store(_) | SignalError::CorruptRecord { .. } | SignalError::NoCredentials => {
+            UndecryptableReason::Store
+        }
+        _ => UndecryptableReason::InvalidMessage,
+    }
+}
+
+/// True when a message carries nothing but a sender key (and context info): whatsapp-rust
+/// suppresses these (05 §9.2 step 6).
+fn is_skdm_only(m: &wa::Message) -> bool {
+    let stripped = wa::Message {
+        sender_key_distribution_message: None,
+        fast_ratchet_key_sender_key_distribution_message: None,
+        message_context_info: None,
+        ..m.clone()
+    };
+    stripped == wa::Message::default()
+}
+
+impl Connection {
+    /// An incoming `<message>` stanza.
+    pub(crate) fn handle_message(&mut self, now: Instant, node: &Node) {
+        let Some(own) = self.own_jid() else {
+            self.send_ack(node);
+            return;
+        };
+        let (info, encs) = match stanza::parse_message(node, &own) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                tracing::debug!(error = %e, "unreadable message stanza");
+                if let Some(nack) = ack::nack_for(node, 487) {
+                    self.send_internal(&nack);
+                }
+                return;
+            }
+        };
+        if encs.iter().all(|e| e.kind.is_none()) {
+            self.events.push_back(Event::UndecryptableMessage {
+                info,
+                reason: UndecryptableReason::Unavailable,
+                retry_count: 0,
+            });
+            self.send_ack(node);
+            return;
+        }
+        let mut contents = Vec::new();
+        let mut failure: Option<SignalError> = None;
+        let mut bad_plaintext = false;
+        let mut duplicate = false;
+        let mut retry_count_in = 0;
+        for enc in &encs {
+            retry_count_in = retry_count_in.max(enc.count.unwrap_or(0));
+            match self.decrypt_enc(now, &info, enc) {
+                Ok(Decrypted::Content(m, chat)) => contents.push((m, chat)),
+                Ok(Decrypted::Nothing) => {}
+                Err(DecryptError::Signal(SignalError::DuplicateMessage { .. })) => duplicate = true,
+                Err(DecryptError::Signal(e)) => {
+                    tracing::debug!(id = %info.id, sender = %info.sender, error = %e, "cannot decrypt");
+                    failure.get_or_insert(e);
+                }
+                Err(DecryptError::Plaintext) => bad_plaintext = true,
+            }
+        }
+        if let Some(e) = failure {
+            let reason = reason_of(&e);
+            let count = self.send_retry_receipt(node, &info, retry_count_in, &e);
+            self.events.push_back(Event::UndecryptableMessage {
+                info,
+                reason,
+                retry_count: count,
+            });
+            // whatsmeow acks (without error) after a retry receipt.
+            self.send_ack(node);
+            return;
+        }
+        if bad_plaintext && contents.is_empty() {
+            self.events.push_back(Event::UndecryptableMessage {
+                info,
+                reason: UndecryptableReason::InvalidPlaintext,
+                retry_count: 0,
+            });
+            if let Some(nack) = ack::nack_for(node, 491) {
+                self.send_internal(&nack);
+            }
+            return;
+        }
+        self.caches.retry_done(&info.id);
+        if !duplicate || !contents.is_empty() {
+            for (message, chat) in contents {
+                let mut info = info.clone();
+                if let Some(chat) = chat {
+                    info.chat = chat;
+                }
+                self.events
+                    .push_back(Event::Message(Box::new(IncomingMessage {
+                        info,
+                        message: *message,
+                    })));
+            }
+        }
+        let kind = if info.category.as_deref() == Some("peer") {
+            ReceiptKind::PeerMsg
+        } else if info.from_me {
+            ReceiptKind::Sender
+        } else {
+            ReceiptKind::Delivered
+        };
+        // The receipt doubles as the acknowledgement (whatsmeow, Baileys); whatsapp-rust
+        // (and, per its notes, WA Web) also sends the ack, which the server needs to stop
+        // re-delivering from its offline queue.
+        self.send_internal(&receipt::delivery_receipt(node, &kind));
+        self.send_ack(node);
+    }
+
+    fn decrypt_enc(
+        &mut self,
+        now: Instant,
+        info: &MessageInfo,
+        enc: &Enc,
+    ) -> Result<Decrypted, DecryptError> {
+        let _ = now;
+        let Some(kind) = enc.kind else {
+            return Ok(Decrypted::Nothing);
+        };
+        let address = signal_address(&info.sender);
+        let padded = match kind {
+            EncType::PkMsg => {
+                let out = signal::decrypt_pkmsg(
+                    self.store.as_ref(),
+                    &address,
+                    &enc.ciphertext,
+                    TrustPolicy::AutoTrust,
+                    &mut self.rng,
+                )?;
+                self.caches.sessions.insert(address.clone());
+                out.plaintext
+            }
+            EncType::Msg => signal::decrypt_msg(
+                self.store.as_ref(),
+                &address,
+                &enc.ciphertext,
+                &mut self.rng,
+            )?,
+            EncType::SkMsg => {
+                let name = SenderKeyName::new(info.chat.to_string(), address.clone());
+                signal::decrypt_group(self.store.as_ref(), &name, &enc.ciphertext)?
+            }
+        };
+        let plain = if enc.version == 3 {
+            padded.as_slice()
+        } else {
+            pad::unpad(&padded).map_err(|_| DecryptError::Plaintext)?
+        };
+        let mut message = wa::Message::decode(plain).map_err(|_| DecryptError::Plaintext)?;
+        if let Some(skdm) = message.sender_key_distribution_message.as_ref()
+            && let Some(bytes) = skdm.axolotl_sender_key_distribution_message.as_deref()
+        {
+            let group = skdm
+                .group_id
+                .clone()
+                .filter(|g| !g.is_empty())
+                .unwrap_or_else(|| info.chat.to_string());
+            let name = SenderKeyName::new(group, address.clone());
+            if let Err(e) =
+                signal::process_sender_key_distribution(self.store.as_ref(), &name, bytes)
+            {
+                tracing::debug!(error = %e, "bad sender key distribution");
+            }
+        }
+        let mut chat = None;
+        if let Some(dsm) = message.device_sent_message.take() {
+            if let Some(dest) = dsm
+                .destination_jid
+                .as_deref()
+                .and_then(|d| d.parse::<Jid>().ok())
+            {
+                chat = Some(dest.to_non_ad());
+            }
+            let context = message.message_context_info.take();
+            message = dsm.message.map(|m| *m).unwrap_or_default();
+            if message.message_context_info.is_none() {
+                message.message_context_info = context;
+            }
+        }
+        if is_skdm_only(&message) {
+            return Ok(Decrypted::Nothing);
+        }
+        Ok(Decrypted::Content(Box::new(message), chat))
+    }
+
+    /// Sends a retry receipt for a failed message (05 §9.3); returns its count (0 = none).
+    fn send_retry_receipt(
+        &mut self,
+        node: &Node,
+        info: &MessageInfo,
+        count_in: u32,
+        error: &SignalError,
+    ) -> u32 {
+        let previous = self
+            .caches
+            .retries_sent
+            .get(&info.id)
+            .copied()
+            .unwrap_or(0)
+            .max(count_in);
+        let count = previous + 1;
+        if count > MAX_RETRIES {
+            return 0;
+        }
+        self.caches.retries_sent.insert(info.id.clone(), count);
+        let Some(creds) = self.creds.clone() else {
+            return 0;
+        };
+        // Keys when the session cannot be repaired by a plain re-send (whatsapp-rust: no
+        // session; everyone: from the second retry on).
+        let needs_keys = count >= 2
+            || matches!(
+                error,
+                SignalError::NoSession
+                    | SignalError::InvalidPreKeyId { .. }
+                    | SignalError::InvalidSignedPreKeyId { .. }
+            );
+        let keys = if needs_keys {
+            match signal::generate_prekeys(self.store.as_ref(), 1, &mut self.rng) {
+                Ok(mut fresh) => fresh.pop().map(|prekey| {
+                    let identity = crate::signal::KeyPair::from(&creds.identity_key);
+                    let signed = crate::signal::SignedPreKeyRecord::from(&creds.signed_prekey);
+                    prekeys::retry_keys_node(
+                        &identity.public,
+                        &prekey,
+                        &signed,
+                        creds.account.as_deref(),
+                    )
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot generate a prekey for a retry receipt");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        self.send_internal(&receipt::retry_receipt(
+            node,
+            count,
+            creds.registration_id,
+            keys,
+        ));
+        count
+    }
+
+    /// An incoming `<receipt>` (already acked by the caller).
+    pub(crate) fn handle_receipt(&mut self, now: Instant, node: &Node) {
+        let Some(own) = self.own_jid() else {
+            return;
+        };
+        if let Some(retry) = receipt::parse_retry(node, &own) {
+            self.handle_retry_request(now, retry);
+            return;
+        }
+        let Some(r) = receipt::parse_receipt(node, &own) else {
+            return;
+        };
+        let status = match r.kind {
+            ReceiptKind::Delivered | ReceiptKind::Inactive => Some(MessageStatus::Delivered),
+            ReceiptKind::Read => Some(MessageStatus::Read),
+            ReceiptKind::Played => Some(MessageStatus::Played),
+            _ => None,
+        };
+        if let Some(status) = status
+            && !r.from_me
+        {
+            for id in &r.ids {
+                let Some(sent) = self.caches.sent.get_mut(id) else {
+                    continue;
+                };
+                if sent.status.is_some_and(|s| s >= status) {
+                    continue;
+                }
+                sent.status = Some(status);
+                let chat = sent.chat.clone();
+                self.events.push_back(Event::MessageStatus {
+                    id: message_id(id),
+                    chat,
+                    status,
+                    by: Some(r.sender.clone()),
+                    timestamp: r.timestamp,
+                });
+            }
+        }
+        self.events.push_back(Event::Receipt(r));
+    }
+
+    /// A notification messaging acts on (already acked). Returns true when consumed.
+    pub(crate) fn handle_messaging_notification(&mut self, now: Instant, node: &Node) {
+        match node.get_attr_str("type") {
+            Some("encrypt") => {
+                if node.child_by_tag("count").is_some() {
+                    let count = prekeys::parse_count(node);
+                    if count < prekeys::MIN_PREKEY_COUNT {
+                        self.upload_prekeys(now);
+                    }
+                } else if node.child_by_tag("identity").is_some()
+                    && let Some(from) = node.get_attr_jid("from").cloned()
+                    && !from.user().is_empty()
+                {
+                    self.forget_user_sessions(&from);
+                }
+            }
+            Some("devices") => {
+                if let Some(from) = node.get_attr_jid("from").cloned() {
+                    self.caches.forget_devices(&from);
+                }
+            }
+            Some("w:gp2") => {
+                if let Some(n) = group::parse_notification(node) {
+                    self.on_group_notification(&n);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_group_notification(&mut self, n: &group::GroupNotification) {
+        let own = self.own_jid();
+        for change in &n.changes {
+            match change {
+                GroupChange::Created(info) => {
+                    self.caches.groups.insert(info.jid.clone(), info.clone());
+                }
+                GroupChange::Added(_) | GroupChange::Promoted(_) | GroupChange::Demoted(_) => {
+                    self.caches.groups.remove(&n.group);
+                }
+                GroupChange::Removed(removed) => {
+                    self.caches.groups.remove(&n.group);
+                    self.rotate_sender_key(&n.group, own.as_ref());
+                    if own
+                        .as_ref()
+                        .is_some_and(|o| removed.iter().any(|r| r.same_user(o)))
+                    {
+                        tracing::info!(group = %n.group, "removed from group");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// 04 §9.6: after a member leaves, our next group send uses a fresh sender key, so the
+    /// removed member cannot read it.
+    pub(crate) fn rotate_sender_key(&mut self, group: &Jid, own: Option<&Jid>) {
+        self.caches.forget_distribution(group);
+        let Some(own) = own else {
+            return;
+        };
+        let name = SenderKeyName::new(group.to_string(), signal_address(own));
+        let mut batch = crate::store::StoreBatch::new();
+        batch.delete_sender_key(&name);
+        if let Err(e) = self.store.apply(batch) {
+            tracing::warn!(error = %e, "cannot rotate the sender key");
+        }
+    }
+}
+
+/// Why one `<enc>` failed.
+enum DecryptError {
+    Signal(SignalError),
+    Plaintext,
+}
+
+impl From<SignalError> for DecryptError {
+    fn from(e: SignalError) -> Self {
+        Self::Signal(e)
+    }
+}

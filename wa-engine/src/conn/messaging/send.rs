@@ -1,0 +1,792 @@
+//! Sending (05 §6, §7, §8) and answering retry receipts (05 §9.4).
+//!
+//! A send is an operation that may wait on up to three IQs — group metadata, usync device
+//! lists, prekey bundles — each skipped when the cache already answers it, then encrypts
+//! for every device in one synchronous step (every ratchet / sender-key advance is stored
+//! by the signal layer before the stanza is queued) and waits for the server ack.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use prost::Message as _;
+use wa_proto::wa;
+
+use super::{RetryOp, message_id};
+use crate::Jid;
+use crate::binary::{Node, Value};
+use crate::conn::event::{Event, MessageStatus, Reply, RequestId, SendError};
+use crate::conn::pending::Waiter;
+use crate::conn::{Connection, signal_address};
+use crate::message::{MessageId, content, pad, phash, stanza};
+use crate::prekeys;
+use crate::signal::{self, EncType, SignalError, TrustPolicy};
+use crate::store::SenderKeyName;
+use crate::usync::{self, device_jid};
+
+/// What a send operation waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Nothing yet (or a response was just processed).
+    Ready,
+    /// Group metadata (06 §1.2).
+    Group,
+    /// usync device lists (05 §5).
+    Devices,
+    /// Prekey bundles (04 §4.4).
+    Bundles,
+    /// The server ack (05 §8).
+    Ack,
+}
+
+/// One message being sent.
+#[derive(Debug)]
+pub(crate) struct SendOp {
+    pub(crate) request: Option<RequestId>,
+    pub(crate) id: String,
+    pub(crate) to: Jid,
+    pub(crate) message: wa::Message,
+    pub(crate) phase: Phase,
+    /// Bundles were fetched once already (devices still without a session are skipped).
+    pub(crate) fetched: bool,
+    /// The phash we computed, compared with one in the ack.
+    pub(crate) phash: Option<String>,
+}
+
+fn encode(message: &wa::Message) -> Vec<u8> {
+    message.encode_to_vec()
+}
+
+impl Connection {
+    /// Own AD JID while logged in.
+    pub(crate) fn own_jid(&self) -> Option<Jid> {
+        match &self.state {
+            crate::conn::state::State::Connected(c) => Some(c.jid.clone()),
+            _ => None,
+        }
+    }
+
+    /// Starts sending `message` to `to` (a user or group JID).
+    pub(crate) fn start_send(
+        &mut self,
+        now: Instant,
+        request: Option<RequestId>,
+        to: Jid,
+        message: wa::Message,
+        id: Option<MessageId>,
+    ) -> Result<String, SendError> {
+        let own = self.own_jid().ok_or(SendError::NotLoggedIn)?;
+        if !(to.is_group() || to.is_pn() || to.is_lid()) || to.user().is_empty() {
+            return Err(SendError::InvalidRecipient);
+        }
+        let to = to.to_non_ad();
+        let id = match id {
+            Some(id) => id.0,
+            None => {
+                MessageId::generate(self.server_unix_ms(now) / 1000, own.user(), &mut self.rng).0
+            }
+        };
+        let op = self.ops.next_id();
+        self.ops.sends.insert(
+            op,
+            SendOp {
+                request,
+                id: id.clone(),
+                to,
+                message,
+                phase: Phase::Ready,
+                fetched: false,
+                phash: None,
+            },
+        );
+        self.advance_send(now, op);
+        Ok(id)
+    }
+
+    fn send_op_iq(&mut self, now: Instant, op: u64, phase: Phase, iq: Node) {
+        let iq_id = iq.get_attr_str("id").unwrap_or_default().to_owned();
+        if let Err(e) = self.send_node(&iq) {
+            self.fail_send(op, e);
+            return;
+        }
+        if let Some(s) = self.ops.sends.get_mut(&op) {
+            s.phase = phase;
+        }
+        self.pending
+            .insert(iq_id, Waiter::Send(op), now + self.config.timing.iq_timeout);
+    }
+
+    fn fail_send(&mut self, op: u64, error: SendError) {
+        if let Some(s) = self.ops.sends.remove(&op) {
+            tracing::debug!(id = %s.id, %error, "send failed");
+            if let Some(request) = s.request {
+                self.events.push_back(Event::RequestDone {
+                    id: request,
+                    result: Err(error),
+                });
+            }
+        }
+    }
+
+    /// Users whose devices a send needs: recipient (or every participant) plus ourselves.
+    fn send_users(&self, to: &Jid, own: &Jid) -> Option<Vec<Jid>> {
+        let mut users = if to.is_group() {
+            self.caches
+                .groups
+                .get(to)?
+                .participants
+                .iter()
+                .map(|p| p.jid.to_non_ad())
+                .collect()
+        } else {
+            vec![to.clone()]
+        };
+        let own_user = own.to_non_ad();
+        if !users.contains(&own_user) {
+            users.push(own_user);
+        }
+        Some(users)
+    }
+
+    fn cached_devices(&self, users: &[Jid]) -> Vec<Jid> {
+        users
+            .iter()
+            .flat_map(|u| {
+                self.caches
+                    .devices
+                    .get(u)
+                    .into_iter()
+                    .flatten()
+                    .map(move |&d| device_jid(u, d))
+            })
+            .collect()
+    }
+
+    pub(crate) fn has_session_cached(&mut self, device: &Jid) -> Result<bool, SendError> {
+        let address = signal_address(device);
+        if self.caches.sessions.contains(&address) {
+            return Ok(true);
+        }
+        let has = signal::has_session(self.store.as_ref(), &address).map_err(|e| {
+            tracing::warn!(error = %e, "cannot read session");
+            SendError::Internal
+        })?;
+        if has {
+            self.caches.sessions.insert(address);
+        }
+        Ok(has)
+    }
+
+    fn advance_send(&mut self, now: Instant, op: u64) {
+        let Some(own) = self.own_jid() else {
+            self.fail_send(op, SendError::NotLoggedIn);
+            return;
+        };
+        let Some((to, fetched)) = self.ops.sends.get(&op).map(|s| (s.to.clone(), s.fetched)) else {
+            return;
+        };
+        // 1. Group participants (06 §1.2).
+        let Some(users) = self.send_users(&to, &own) else {
+            let id = self.next_iq_id();
+            self.send_op_iq(now, op, Phase::Group, crate::group::metadata_iq(&id, &to));
+            return;
+        };
+        // 2. Device lists (05 §5).
+        let missing: Vec<Jid> = users
+            .iter()
+            .filter(|u| !self.caches.devices.contains_key(*u))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let id = self.next_iq_id();
+            self.send_op_iq(now, op, Phase::Devices, usync::devices_query(&id, &missing));
+            return;
+        }
+        // 3. Sessions (04 §4.4): pairwise targets without one.
+        let targets = match self.pairwise_targets(&to, &own, &users) {
+            Ok(t) => t,
+            Err(e) => return self.fail_send(op, e),
+        };
+        if !fetched {
+            let mut need = Vec::new();
+            for d in &targets {
+                match self.has_session_cached(d) {
+                    Ok(false) => need.push(d.clone()),
+                    Ok(true) => {}
+                    Err(e) => return self.fail_send(op, e),
+                }
+            }
+            if !need.is_empty() {
+                if let Some(s) = self.ops.sends.get_mut(&op) {
+                    s.fetched = true;
+                }
+                let id = self.next_iq_id();
+                self.send_op_iq(now, op, Phase::Bundles, prekeys::fetch_iq(&id, &need));
+                return;
+            }
+        }
+        // 4. Encrypt and send.
+        if let Err(e) = self.encrypt_and_send(now, op, &own, &users, targets) {
+            self.fail_send(op, e);
+        }
+    }
+
+    /// Devices that get a pairwise `<enc>`: for 1:1 every device of the recipient and of
+    /// ourselves (minus this device); for groups the devices that lack our sender key.
+    fn pairwise_targets(
+        &mut self,
+        to: &Jid,
+        own: &Jid,
+        users: &[Jid],
+    ) -> Result<Vec<Jid>, SendError> {
+        let all = self.cached_devices(users);
+        let mut out: Vec<Jid> = all
+            .into_iter()
+            .filter(|d| !(d.same_user(own) && d.device() == own.device()))
+            .filter(|d| !self.caches.no_bundle.contains(d))
+            .collect();
+        if to.is_group() {
+            let sent = self.caches.skdm_sent.get(to);
+            out.retain(|d| !sent.is_some_and(|s| s.contains(d)));
+        }
+        Ok(out)
+    }
+
+    /// A usync / group / bundle response for a send.
+    pub(crate) fn on_send_iq(&mut self, now: Instant, op: u64, parsed: Result<&Node, SendError>) {
+        let Some(phase) = self.ops.sends.get(&op).map(|s| s.phase) else {
+            return;
+        };
+        let result = match parsed {
+            Ok(n) => n,
+            Err(e) => return self.fail_send(op, e),
+        };
+        match phase {
+            Phase::Group => match crate::group::parse_group_result(result) {
+                Ok(info) => {
+                    self.caches.groups.insert(info.jid.clone(), info);
+                }
+                Err(_) => return self.fail_send(op, SendError::BadResponse),
+            },
+            Phase::Devices => {
+                let Ok(list) = usync::parse_devices(result) else {
+                    return self.fail_send(op, SendError::BadResponse);
+                };
+                let asked: Vec<Jid> = self
+                    .ops
+                    .sends
+                    .get(&op)
+                    .and_then(|s| self.own_jid().and_then(|own| self.send_users(&s.to, &own)))
+                    .unwrap_or_default();
+                for u in list {
+                    self.caches.devices.insert(u.user.clone(), u.devices);
+                }
+                // Users the server did not list have no devices.
+                for u in asked {
+                    self.caches.devices.entry(u).or_default();
+                }
+            }
+            Phase::Bundles => {
+                let Ok(bundles) = prekeys::parse_bundles(result) else {
+                    return self.fail_send(op, SendError::BadResponse);
+                };
+                self.process_bundles(bundles);
+            }
+            Phase::Ready | Phase::Ack => return,
+        }
+        if let Some(s) = self.ops.sends.get_mut(&op) {
+            s.phase = Phase::Ready;
+        }
+        self.advance_send(now, op);
+    }
+
+    /// Builds sessions from fetched bundles; devices without a usable bundle are
+    /// remembered and skipped.
+    pub(crate) fn process_bundles(
+        &mut self,
+        bundles: Vec<(
+            Jid,
+            Result<crate::signal::PreKeyBundle, prekeys::BundleError>,
+        )>,
+    ) {
+        for (device, bundle) in bundles {
+            let device = device_jid(&device, device.device());
+            match bundle {
+                Ok(bundle) => {
+                    // Another send may have set the session up meanwhile.
+                    if self.has_session_cached(&device).unwrap_or(false) {
+                        continue;
+                    }
+                    let address = signal_address(&device);
+                    match signal::process_prekey_bundle(
+                        self.store.as_ref(),
+                        &address,
+                        &bundle,
+                        TrustPolicy::AutoTrust,
+                        &mut self.rng,
+                    ) {
+                        Ok(_) => {
+                            self.caches.sessions.insert(address);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%device, error = %e, "bundle rejected");
+                            self.caches.no_bundle.insert(device);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(%device, error = %e, "no bundle for device");
+                    self.caches.no_bundle.insert(device);
+                }
+            }
+        }
+    }
+
+    /// Pairwise-encrypts `plaintext` (unpadded protobuf) for `device`; `None` when there is
+    /// no session (the device is skipped).
+    pub(crate) fn encrypt_for(
+        &mut self,
+        device: &Jid,
+        plaintext: &[u8],
+    ) -> Result<Option<(EncType, Vec<u8>)>, SendError> {
+        let padded = pad::pad(plaintext.to_vec(), &mut self.rng);
+        let address = signal_address(device);
+        match signal::encrypt(self.store.as_ref(), &address, &padded) {
+            Ok(out) => Ok(Some(out)),
+            Err(SignalError::NoSession) => {
+                self.caches.sessions.remove(&address);
+                Ok(None)
+            }
+            Err(SignalError::UntrustedIdentity) => {
+                tracing::warn!(%device, "identity mismatch; skipping device");
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::warn!(%device, error = %e, "cannot encrypt");
+                Err(SendError::Internal)
+            }
+        }
+    }
+
+    fn device_identity(&self) -> Option<Vec<u8>> {
+        self.creds.as_ref().and_then(|c| c.account.clone())
+    }
+
+    fn encrypt_and_send(
+        &mut self,
+        now: Instant,
+        op: u64,
+        own: &Jid,
+        users: &[Jid],
+        targets: Vec<Jid>,
+    ) -> Result<(), SendError> {
+        let Some(s) = self.ops.sends.get(&op) else {
+            return Ok(());
+        };
+        let (to, id, message) = (s.to.clone(), s.id.clone(), s.message.clone());
+        let stanza_type = content::stanza_type(&message);
+        let media_type = content::media_type(&message);
+        let node = if to.is_group() {
+            self.build_group_send(
+                &to,
+                &id,
+                &message,
+                own,
+                users,
+                targets,
+                stanza_type,
+                media_type,
+            )?
+        } else {
+            self.build_direct_send(
+                &to,
+                &id,
+                &message,
+                own,
+                users,
+                targets,
+                stanza_type,
+                media_type,
+            )?
+        };
+        let (node, phash) = node;
+        self.send_node(&node)?;
+        self.caches.remember_sent(&id, to, message);
+        if let Some(s) = self.ops.sends.get_mut(&op) {
+            s.phase = Phase::Ack;
+            s.phash = phash;
+        }
+        self.pending.insert(
+            id,
+            Waiter::MessageAck(op),
+            now + self.config.timing.iq_timeout,
+        );
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_direct_send(
+        &mut self,
+        to: &Jid,
+        id: &str,
+        message: &wa::Message,
+        own: &Jid,
+        users: &[Jid],
+        targets: Vec<Jid>,
+        stanza_type: &'static str,
+        media_type: Option<&'static str>,
+    ) -> Result<(Node, Option<String>), SendError> {
+        let plain = encode(message);
+        let dsm = encode(&wa::Message {
+            device_sent_message: Some(Box::new(wa::message::DeviceSentMessage {
+                destination_jid: Some(to.to_string()),
+                message: Some(Box::new(message.clone())),
+                phash: None,
+            })),
+            message_context_info: message.message_context_info.clone(),
+            ..Default::default()
+        });
+        let mut encs = Vec::with_capacity(targets.len());
+        let mut any_pkmsg = false;
+        let mut recipient_reached = false;
+        for device in targets {
+            let own_device = device.same_user(own) && !to.same_user(own);
+            let payload = if own_device { &dsm } else { &plain };
+            if let Some((kind, ct)) = self.encrypt_for(&device, payload)? {
+                any_pkmsg |= kind == EncType::PkMsg;
+                recipient_reached |= device.same_user(to);
+                encs.push((device, stanza::enc_node(kind, ct, media_type, None)));
+            }
+        }
+        if !recipient_reached {
+            return Err(SendError::NoDevices);
+        }
+        // 05 §7.4: 1:1 stanzas carry no phash; we keep one (recipient + own devices, as
+        // whatsmeow) to compare with a phash in the ack.
+        let all = self.cached_devices(users);
+        let hash = phash::participant_hash(&all);
+        let identity = if any_pkmsg {
+            self.device_identity()
+        } else {
+            None
+        };
+        Ok((
+            stanza::message_node(
+                id,
+                to,
+                stanza_type,
+                Vec::new(),
+                encs,
+                identity.as_deref(),
+                Vec::new(),
+            ),
+            Some(hash),
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_group_send(
+        &mut self,
+        group: &Jid,
+        id: &str,
+        message: &wa::Message,
+        own: &Jid,
+        users: &[Jid],
+        targets: Vec<Jid>,
+        stanza_type: &'static str,
+        media_type: Option<&'static str>,
+    ) -> Result<(Node, Option<String>), SendError> {
+        let name = SenderKeyName::new(group.to_string(), signal_address(own));
+        let skdm = signal::sender_key_distribution(self.store.as_ref(), &name, &mut self.rng)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot create sender key");
+                SendError::Internal
+            })?;
+        let skdm_message = encode(&wa::Message {
+            sender_key_distribution_message: Some(wa::message::SenderKeyDistributionMessage {
+                group_id: Some(group.to_string()),
+                axolotl_sender_key_distribution_message: Some(skdm.serialized().to_vec()),
+            }),
+            ..Default::default()
+        });
+        let mut encs = Vec::with_capacity(targets.len());
+        let mut any_pkmsg = false;
+        let mut reached = Vec::with_capacity(targets.len());
+        for device in targets {
+            if let Some((kind, ct)) = self.encrypt_for(&device, &skdm_message)? {
+                any_pkmsg |= kind == EncType::PkMsg;
+                encs.push((device.clone(), stanza::enc_node(kind, ct, None, None)));
+                reached.push(device);
+            }
+        }
+        let padded = pad::pad(encode(message), &mut self.rng);
+        let skmsg = signal::encrypt_group(self.store.as_ref(), &name, &padded, &mut self.rng)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot encrypt group message");
+                SendError::Internal
+            })?;
+        // 05 §7.4: all participant devices plus the sending device.
+        let mut all = self.cached_devices(users);
+        if !all
+            .iter()
+            .any(|d| d.same_user(own) && d.device() == own.device())
+        {
+            all.push(device_jid(own, own.device()));
+        }
+        let hash = phash::participant_hash(&all);
+        let identity = if any_pkmsg {
+            self.device_identity()
+        } else {
+            None
+        };
+        let node = stanza::message_node(
+            id,
+            group,
+            stanza_type,
+            vec![("phash", Value::from(hash.clone()))],
+            encs,
+            identity.as_deref(),
+            vec![stanza::enc_node(EncType::SkMsg, skmsg, media_type, None)],
+        );
+        self.caches
+            .skdm_sent
+            .entry(group.clone())
+            .or_default()
+            .extend(reached);
+        Ok((node, Some(hash)))
+    }
+
+    /// The server ack of a sent message (05 §8).
+    pub(crate) fn on_message_ack(&mut self, op: u64, ack: &Node) {
+        let Some(s) = self.ops.sends.remove(&op) else {
+            return;
+        };
+        let timestamp = ack
+            .get_attr_str("t")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        if let Some(server) = ack.get_attr_str("phash")
+            && s.phash.as_deref() != Some(server)
+        {
+            // Device-list drift: refresh caches; the message reached the listed devices.
+            tracing::debug!(id = %s.id, "phash mismatch; dropping device caches");
+            self.forget_send_caches(&s.to);
+        }
+        if let Some(code) = ack.get_attr_str("error").filter(|e| *e != "0") {
+            let code = code.parse().unwrap_or(0);
+            self.caches.sent.remove(&s.id);
+            if let Some(request) = s.request {
+                self.events.push_back(Event::RequestDone {
+                    id: request,
+                    result: Err(SendError::Rejected { code, text: None }),
+                });
+            }
+            return;
+        }
+        if let Some(sent) = self.caches.sent.get_mut(&s.id) {
+            sent.status = Some(MessageStatus::Sent);
+        }
+        self.events.push_back(Event::MessageStatus {
+            id: message_id(&s.id),
+            chat: s.to.clone(),
+            status: MessageStatus::Sent,
+            by: None,
+            timestamp,
+        });
+        if let Some(request) = s.request {
+            self.events.push_back(Event::RequestDone {
+                id: request,
+                result: Ok(Reply::MessageSent {
+                    id: message_id(&s.id),
+                    timestamp,
+                }),
+            });
+        }
+    }
+
+    /// The ack never came.
+    pub(crate) fn on_message_ack_timeout(&mut self, op: u64) {
+        self.fail_send(op, SendError::Timeout);
+    }
+
+    fn forget_send_caches(&mut self, to: &Jid) {
+        let mut users: Vec<Jid> = vec![to.clone()];
+        if let Some(own) = self.own_jid() {
+            users.push(own.to_non_ad());
+        }
+        if to.is_group() {
+            if let Some(g) = self.caches.groups.remove(to) {
+                users.extend(g.participants.into_iter().map(|p| p.jid));
+            }
+            self.caches.forget_distribution(to);
+        }
+        for u in users {
+            self.caches.forget_devices(&u);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Retry receipts, sender side (05 §9.4)
+
+    /// A `<receipt type="retry">` for a message we sent.
+    pub(crate) fn handle_retry_request(
+        &mut self,
+        now: Instant,
+        request: crate::receipt::RetryRequest,
+    ) {
+        let id = request.receipt.ids.first().cloned().unwrap_or_default();
+        if !self.caches.sent.contains_key(&id) {
+            tracing::debug!(%id, "retry receipt for a message we no longer have");
+            return;
+        }
+        if request.count >= super::MAX_RETRIES {
+            return;
+        }
+        let requester = request.receipt.sender.clone();
+        let address = signal_address(&requester);
+        match request.bundle {
+            Some(Ok(bundle)) => {
+                match signal::process_prekey_bundle(
+                    self.store.as_ref(),
+                    &address,
+                    &bundle,
+                    TrustPolicy::AutoTrust,
+                    &mut self.rng,
+                ) {
+                    Ok(_) => {
+                        self.caches.sessions.insert(address);
+                        self.caches.no_bundle.remove(&requester);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retry receipt keys rejected");
+                        return;
+                    }
+                }
+            }
+            Some(Err(e)) => tracing::debug!(error = %e, "unusable keys in retry receipt"),
+            None => {}
+        }
+        if !self.has_session_cached(&requester).unwrap_or(false) {
+            let op = self.ops.next_id();
+            self.ops.retries.insert(
+                op,
+                RetryOp {
+                    id,
+                    requester: requester.clone(),
+                    count: request.count,
+                },
+            );
+            let iq_id = self.next_iq_id();
+            if self.send_internal(&prekeys::fetch_iq(&iq_id, &[requester])) {
+                self.pending.insert(
+                    iq_id,
+                    Waiter::RetryBundle(op),
+                    now + self.config.timing.iq_timeout,
+                );
+            }
+            return;
+        }
+        self.resend(&id, &requester, request.count);
+    }
+
+    /// The bundle for a retry re-send arrived.
+    pub(crate) fn on_retry_bundle(&mut self, op: u64, parsed: Result<&Node, SendError>) {
+        let Some(retry) = self.ops.retries.remove(&op) else {
+            return;
+        };
+        if let Ok(Ok(bundles)) = parsed.map(prekeys::parse_bundles) {
+            self.process_bundles(bundles);
+        }
+        self.resend(&retry.id, &retry.requester, retry.count);
+    }
+
+    /// Re-encrypts a recent message for one device and sends it directly (05 §9.4).
+    fn resend(&mut self, id: &str, requester: &Jid, count: u32) {
+        let Some(sent) = self.caches.sent.get(id).cloned() else {
+            return;
+        };
+        let Some(own) = self.own_jid() else {
+            return;
+        };
+        let mut message = sent.message.clone();
+        let group = sent.chat.is_group();
+        if group {
+            // 05 §7.3: re-attach a fresh SKDM (whatsmeow).
+            let name = SenderKeyName::new(sent.chat.to_string(), signal_address(&own));
+            match signal::sender_key_distribution(self.store.as_ref(), &name, &mut self.rng) {
+                Ok(skdm) => {
+                    message.sender_key_distribution_message =
+                        Some(wa::message::SenderKeyDistributionMessage {
+                            group_id: Some(sent.chat.to_string()),
+                            axolotl_sender_key_distribution_message: Some(
+                                skdm.serialized().to_vec(),
+                            ),
+                        });
+                }
+                Err(e) => tracing::warn!(error = %e, "no sender key for group retry"),
+            }
+        } else if requester.same_user(&own) && !sent.chat.same_user(&own) {
+            message = wa::Message {
+                device_sent_message: Some(Box::new(wa::message::DeviceSentMessage {
+                    destination_jid: Some(sent.chat.to_string()),
+                    message: Some(Box::new(message)),
+                    phash: None,
+                })),
+                ..Default::default()
+            };
+        }
+        let Ok(Some((kind, ct))) = self.encrypt_for(requester, &encode(&message)) else {
+            tracing::debug!(%requester, "cannot re-encrypt for retry");
+            return;
+        };
+        let media_type = content::media_type(&sent.message);
+        let mut attrs: Vec<(&'static str, Value)> = Vec::new();
+        let to = if group {
+            attrs.push(("participant", Value::from(requester.clone())));
+            sent.chat.clone()
+        } else {
+            attrs.push(("device_fanout", Value::from("false")));
+            requester.clone()
+        };
+        let identity = if kind == EncType::PkMsg {
+            self.device_identity()
+        } else {
+            None
+        };
+        let node = stanza::message_node(
+            id,
+            &to,
+            content::stanza_type(&sent.message),
+            attrs,
+            Vec::new(),
+            identity.as_deref(),
+            vec![stanza::enc_node(kind, ct, media_type, Some(count))],
+        );
+        if group && let Some(set) = self.caches.skdm_sent.get_mut(&sent.chat) {
+            set.insert(requester.clone());
+        }
+        tracing::debug!(%id, %requester, count, "re-sending after retry receipt");
+        self.send_internal(&node);
+    }
+
+    /// Forgets what we know about a user's sessions (identity change, 04 §4.6).
+    pub(crate) fn forget_user_sessions(&mut self, user: &Jid) {
+        let name = crate::conn::signal_address_name(user);
+        let mut batch = crate::store::StoreBatch::new();
+        let devices: HashSet<u32> = self
+            .store
+            .session_devices(&name)
+            .unwrap_or_default()
+            .into_iter()
+            .chain(self.store.identity_devices(&name).unwrap_or_default())
+            .collect();
+        for d in devices {
+            let address = crate::store::ProtocolAddress::new(name.clone(), d);
+            batch.delete_session(&address).delete_identity(&address);
+            self.caches.sessions.remove(&address);
+        }
+        if let Err(e) = self.store.apply(batch) {
+            tracing::warn!(error = %e, "cannot delete sessions after identity change");
+        }
+        self.caches.forget_devices(user);
+    }
+}

@@ -1,0 +1,237 @@
+//! Building `Message` protobufs for the kinds we send (text, reply, mentions, location,
+//! contact), classifying them for the stanza (`type`, `mediatype`) and reading text back
+//! (shared/protocol/05-messages-receipts.md §2, §6.3).
+
+use wa_proto::wa;
+use wa_proto::wa::message::{ContactMessage, ExtendedTextMessage, LocationMessage};
+
+use crate::Jid;
+
+/// A plain text message (`conversation`, 05 §2.1).
+pub fn text(body: impl Into<String>) -> wa::Message {
+    wa::Message {
+        conversation: Some(body.into()),
+        ..Default::default()
+    }
+}
+
+/// What a reply quotes: the quoted message's id, its sender and its content
+/// (`ContextInfo.stanzaId`, `participant`, `quotedMessage`, 05 §2.2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quote {
+    /// Id of the quoted message.
+    pub id: String,
+    /// Sender (user JID) of the quoted message.
+    pub sender: Jid,
+    /// The quoted content (a copy; official clients show it above the reply).
+    pub message: wa::Message,
+}
+
+/// Text as an `extendedTextMessage` with a reply context and/or mentions (05 §2.2
+/// ContextInfo: 1 stanzaId, 2 participant, 3 quotedMessage, 15 mentionedJid). Mentioned
+/// users should also appear as `@<number>` in `body`, as official clients render them.
+pub fn extended_text(
+    body: impl Into<String>,
+    quote: Option<Quote>,
+    mentions: &[Jid],
+) -> wa::Message {
+    let mut context = wa::ContextInfo {
+        mentioned_jid: mentions.iter().map(|j| j.to_non_ad().to_string()).collect(),
+        ..Default::default()
+    };
+    if let Some(q) = quote {
+        context.stanza_id = Some(q.id);
+        context.participant = Some(q.sender.to_non_ad().to_string());
+        context.quoted_message = Some(Box::new(q.message));
+    }
+    wa::Message {
+        extended_text_message: Some(Box::new(ExtendedTextMessage {
+            text: Some(body.into()),
+            context_info: Some(Box::new(context)),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// A static location (degrees), with an optional name and address (05 §2.2).
+pub fn location(
+    latitude: f64,
+    longitude: f64,
+    name: Option<String>,
+    address: Option<String>,
+) -> wa::Message {
+    wa::Message {
+        location_message: Some(Box::new(LocationMessage {
+            degrees_latitude: Some(latitude),
+            degrees_longitude: Some(longitude),
+            name,
+            address,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// A contact card: display name and a vCard 3.0 string (05 §2.2).
+pub fn contact(display_name: impl Into<String>, vcard: impl Into<String>) -> wa::Message {
+    wa::Message {
+        contact_message: Some(Box::new(ContactMessage {
+            display_name: Some(display_name.into()),
+            vcard: Some(vcard.into()),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// The message inside wrappers: `deviceSentMessage`, view-once, ephemeral, edited,
+/// document-with-caption (05 §2.1 "unwrap before classifying").
+pub fn unwrap(message: &wa::Message) -> &wa::Message {
+    let inner = message
+        .device_sent_message
+        .as_ref()
+        .and_then(|d| d.message.as_deref())
+        .or_else(|| {
+            [
+                &message.ephemeral_message,
+                &message.view_once_message,
+                &message.view_once_message_v2,
+                &message.view_once_message_v2_extension,
+                &message.document_with_caption_message,
+                &message.edited_message,
+            ]
+            .into_iter()
+            .find_map(|w| w.as_ref().and_then(|f| f.message.as_deref()))
+        });
+    match inner {
+        Some(m) => unwrap(m),
+        None => message,
+    }
+}
+
+/// The text of a message: `conversation`, `extendedTextMessage.text`, or a media caption;
+/// after unwrapping (see [`unwrap`]).
+pub fn text_of(message: &wa::Message) -> Option<&str> {
+    let m = unwrap(message);
+    m.conversation
+        .as_deref()
+        .or_else(|| {
+            m.extended_text_message
+                .as_ref()
+                .and_then(|e| e.text.as_deref())
+        })
+        .or_else(|| m.image_message.as_ref().and_then(|i| i.caption.as_deref()))
+        .or_else(|| m.video_message.as_ref().and_then(|v| v.caption.as_deref()))
+}
+
+/// The `mediatype` attribute of each `<enc>` (05 §6.3; whatsmeow `send.go`
+/// getMediaTypeFromMessage, whatsapp-rust for `location`): `None` for plain text.
+pub fn media_type(message: &wa::Message) -> Option<&'static str> {
+    let m = unwrap(message);
+    if let Some(v) = &m.video_message {
+        return Some(if v.gif_playback == Some(true) {
+            "gif"
+        } else {
+            "video"
+        });
+    }
+    if let Some(a) = &m.audio_message {
+        return Some(if a.ptt == Some(true) { "ptt" } else { "audio" });
+    }
+    if m.image_message.is_some() {
+        Some("image")
+    } else if m.document_message.is_some() {
+        Some("document")
+    } else if m.sticker_message.is_some() {
+        Some("sticker")
+    } else if m.contact_message.is_some() {
+        Some("vcard")
+    } else if m.contacts_array_message.is_some() {
+        Some("contact_array")
+    } else if m.live_location_message.is_some() {
+        Some("livelocation")
+    } else if m.location_message.is_some() {
+        Some("location")
+    } else if m
+        .extended_text_message
+        .as_ref()
+        .is_some_and(|e| e.title.is_some() || e.matched_text.is_some())
+    {
+        Some("url")
+    } else {
+        None
+    }
+}
+
+/// The stanza `type` (05 §6.3): `reaction`, `media` when a media type applies (`url`
+/// previews stay `text`, as whatsmeow), else `text`.
+pub fn stanza_type(message: &wa::Message) -> &'static str {
+    let m = unwrap(message);
+    if m.reaction_message.is_some() {
+        return "reaction";
+    }
+    match media_type(m) {
+        Some("url") | None => "text",
+        Some(_) => "media",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_text_reply_location_and_contact() {
+        assert_eq!(stanza_type(&text("hi")), "text");
+        assert_eq!(media_type(&text("hi")), None);
+        let q = Quote {
+            id: "3EB0AA".into(),
+            sender: "15551234567@s.whatsapp.net".parse().unwrap(),
+            message: text("original"),
+        };
+        let mention: Jid = "15557654321@s.whatsapp.net".parse().unwrap();
+        let reply = extended_text("@15557654321 yes", Some(q), &[mention]);
+        assert_eq!(stanza_type(&reply), "text");
+        assert_eq!(text_of(&reply), Some("@15557654321 yes"));
+        let ctx = reply
+            .extended_text_message
+            .as_ref()
+            .unwrap()
+            .context_info
+            .as_ref()
+            .unwrap();
+        assert_eq!(ctx.stanza_id.as_deref(), Some("3EB0AA"));
+        assert_eq!(
+            ctx.participant.as_deref(),
+            Some("15551234567@s.whatsapp.net")
+        );
+        assert_eq!(
+            ctx.mentioned_jid,
+            vec!["15557654321@s.whatsapp.net".to_owned()]
+        );
+        let loc = location(52.5, 13.4, Some("Berlin".into()), None);
+        assert_eq!(
+            (stanza_type(&loc), media_type(&loc)),
+            ("media", Some("location"))
+        );
+        let card = contact("Alice", "BEGIN:VCARD\nVERSION:3.0\nFN:Alice\nEND:VCARD");
+        assert_eq!(
+            (stanza_type(&card), media_type(&card)),
+            ("media", Some("vcard"))
+        );
+    }
+
+    #[test]
+    fn text_is_read_through_device_sent_wrapper() {
+        let dsm = wa::Message {
+            device_sent_message: Some(Box::new(wa::message::DeviceSentMessage {
+                destination_jid: Some("1@s.whatsapp.net".into()),
+                message: Some(Box::new(text("inner"))),
+                phash: None,
+            })),
+            ..Default::default()
+        };
+        assert_eq!(text_of(&dsm), Some("inner"));
+    }
+}

@@ -1,0 +1,61 @@
+//! Messages: content builders, stanza building and parsing, padding, ids and the
+//! participant-list hash (shared/protocol/05-messages-receipts.md).
+//!
+//! A low-level layer, public on purpose (pure functions over [`Node`](crate::binary::Node)
+//! and `wa::Message`); the connection uses it to send and receive, and
+//! [`Client::send_message`](crate::Client) takes the `wa::Message`s built here.
+
+pub mod content;
+mod error;
+mod id;
+pub mod pad;
+pub mod phash;
+pub mod stanza;
+
+use wa_proto::wa;
+
+use crate::Jid;
+
+pub use error::MessageError;
+pub use id::MessageId;
+
+/// Who sent a message, where, and when (05 §9.1 classification).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessageInfo {
+    /// The message id (unique per sender).
+    pub id: String,
+    /// The chat: the peer's user JID in 1:1 chats (for our own messages sent from another
+    /// device: the recipient's), or the group JID.
+    pub chat: Jid,
+    /// The device that sent it (AD JID; its device part names the Signal session).
+    pub sender: Jid,
+    /// Sent by another device of our own account.
+    pub from_me: bool,
+    /// Sent in a group (or broadcast list).
+    pub is_group: bool,
+    /// Server timestamp, unix seconds (`t`).
+    pub timestamp: u64,
+    /// The sender's push name (`notify`), if the server sent one.
+    pub push_name: Option<String>,
+    /// Delivered from the server's offline queue (`offline` attribute, 05 §12).
+    pub offline: bool,
+    /// `category` (`peer` for messages between own devices, 05 §13).
+    pub category: Option<String>,
+}
+
+/// A decrypted incoming message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingMessage {
+    /// Sender, chat, id, time.
+    pub info: MessageInfo,
+    /// The decoded content, with `deviceSentMessage` already unwrapped (05 §9.2 step 3).
+    pub message: wa::Message,
+}
+
+impl IncomingMessage {
+    /// The text of the message (`conversation`, extended text, or a media caption), if any.
+    pub fn text(&self) -> Option<&str> {
+        content::text_of(&self.message)
+    }
+}

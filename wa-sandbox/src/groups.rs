@@ -1,0 +1,565 @@
+//! Groups (`xmlns="w:g2"`, shared/protocol/06 §1): create, metadata, participating list,
+//! add / remove / promote / demote, leave, subject, announcement and locked settings, and
+//! the `w:gp2` notifications to every member device (06 §1.5, §1.7). Messages to groups
+//! are routed in [`routing`](crate::routing).
+
+use rand::RngExt as _;
+use tracing::debug;
+use wa_engine::binary::{Node, Value};
+use wa_engine::{Jid, Server};
+
+use crate::router::State;
+use crate::routing::{DevKey, attr_jid};
+use crate::stanzas;
+
+/// Longest subject accepted, in characters. whatsmeow's comment says 25 for the real
+/// server (06 §1.3); Baileys users often send longer ones, so the sandbox allows 100.
+const MAX_SUBJECT_CHARS: usize = 100;
+
+/// A participant's rank (`type` attribute of `<participant>`: 06 §1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rank {
+    Member,
+    Admin,
+    SuperAdmin,
+}
+
+impl Rank {
+    fn attr(self) -> Option<&'static str> {
+        match self {
+            Self::Member => None,
+            Self::Admin => Some("admin"),
+            Self::SuperAdmin => Some("superadmin"),
+        }
+    }
+}
+
+/// One simulated group (06 §1.7 item 1). Addressing mode is always `pn`.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    /// The user part of the group JID (`120363…`).
+    pub(crate) id: String,
+    subject: String,
+    subject_time: u64,
+    subject_owner: String,
+    creator: String,
+    creation: u64,
+    /// Participants by phone, in join order.
+    participants: Vec<(String, Rank)>,
+    /// Only admins may send (`<announcement/>`).
+    pub(crate) announcement: bool,
+    /// Only admins may edit the group info (`<locked/>`).
+    locked: bool,
+}
+
+impl Group {
+    /// Whether the account is a participant.
+    pub(crate) fn is_member(&self, phone: &str) -> bool {
+        self.participants.iter().any(|(p, _)| p == phone)
+    }
+
+    /// Whether the account is an admin or the super admin.
+    pub(crate) fn is_admin(&self, phone: &str) -> bool {
+        self.participants
+            .iter()
+            .any(|(p, r)| p == phone && *r != Rank::Member)
+    }
+
+    /// The participants' phone numbers, in join order.
+    pub(crate) fn member_phones(&self) -> Vec<String> {
+        self.participants.iter().map(|(p, _)| p.clone()).collect()
+    }
+
+    /// `<group id subject s_t s_o creation creator size addressing_mode>` with the
+    /// `<participant jid [type]/>` children and the setting flags (06 §1.2).
+    fn metadata(&self) -> Node {
+        let mut children: Vec<Node> = self
+            .participants
+            .iter()
+            .map(|(p, r)| {
+                Node::new("participant")
+                    .attr("jid", Jid::pn(p.clone()))
+                    .attr_opt("type", r.attr())
+            })
+            .collect();
+        if self.announcement {
+            children.push(Node::new("announcement"));
+        }
+        if self.locked {
+            children.push(Node::new("locked"));
+        }
+        Node::new("group")
+            .attr("id", self.id.clone())
+            .attr("subject", self.subject.clone())
+            .attr("s_t", self.subject_time.to_string())
+            .attr("s_o", Jid::pn(self.subject_owner.clone()))
+            .attr("creation", self.creation.to_string())
+            .attr("creator", Jid::pn(self.creator.clone()))
+            .attr("size", self.participants.len().to_string())
+            .attr("addressing_mode", "pn")
+            .with_children(children)
+    }
+}
+
+/// `<iq type="result" from=<the request's to> id>children</iq>` (06: replies come from the
+/// group or the group server).
+fn result_from(id: &str, from: Option<Value>, children: Vec<Node>) -> Node {
+    let mut iq = stanzas::iq_result(id, children);
+    if let Some(from) = from {
+        iq.attrs.insert("from", from);
+    }
+    iq
+}
+
+fn error_from(id: &str, from: Option<Value>, code: u16, text: &'static str) -> Node {
+    let mut iq = stanzas::iq_error(id, code, text);
+    if let Some(from) = from {
+        iq.attrs.insert("from", from);
+    }
+    iq
+}
+
+/// The participant JIDs listed under a node.
+fn listed_participants(node: &Node) -> Vec<Jid> {
+    node.children_by_tag("participant")
+        .filter_map(|p| attr_jid(p, "jid"))
+        .collect()
+}
+
+impl State {
+    /// Answers a `w:g2` IQ from device `actor` (06 §1).
+    pub(crate) fn group_iq(&mut self, actor: &DevKey, id: &str, iq: &Node) -> Node {
+        let from = iq.get_attr("to").cloned();
+        let to = attr_jid(iq, "to").or_else(|| {
+            // `g.us` / `@g.us` as a plain string (06 §1: WM and BL spell it differently).
+            iq.get_attr_str("to")
+                .filter(|s| s.trim_start_matches('@') == "g.us")
+                .map(|_| Jid::server_jid(Server::Group))
+        });
+        let is_get = iq.get_attr_str("type") == Some("get");
+        let Some(child) = iq.children().first() else {
+            return error_from(id, from, 400, "bad-request");
+        };
+        let on_group = to
+            .as_ref()
+            .filter(|j| j.is_group() && !j.user().is_empty())
+            .map(|j| j.user().to_owned());
+        match (is_get, child.tag.as_ref(), on_group) {
+            (true, "query", Some(gid)) => match self.groups.get(&gid) {
+                None => error_from(id, from, 404, "item-not-found"),
+                Some(g) if !g.is_member(&actor.0) => error_from(id, from, 403, "forbidden"),
+                Some(g) => result_from(id, from, vec![g.metadata()]),
+            },
+            (true, "participating", None) => {
+                let groups: Vec<Node> = self
+                    .groups
+                    .values()
+                    .filter(|g| g.is_member(&actor.0))
+                    .map(Group::metadata)
+                    .collect();
+                result_from(id, from, vec![Node::new("groups").with_children(groups)])
+            }
+            (false, "create", None) => self.create_group(actor, id, from, child),
+            (false, "leave", None) => {
+                for g in child.children_by_tag("group") {
+                    if let Some(gid) =
+                        attr_jid(g, "id").map(|j| j.user().to_owned()).or_else(|| {
+                            g.get_attr_str("id")
+                                .map(|s| s.trim_end_matches("@g.us").to_owned())
+                        })
+                    {
+                        self.leave_group(actor, &gid);
+                    }
+                }
+                result_from(id, from, vec![child.clone()])
+            }
+            (false, _, Some(gid)) => self.change_group(actor, id, from, &gid, child),
+            _ => {
+                debug!(tag = %child.tag, "w:g2 IQ not simulated");
+                error_from(id, from, 501, "feature-not-implemented")
+            }
+        }
+    }
+
+    fn create_group(
+        &mut self,
+        actor: &DevKey,
+        id: &str,
+        from: Option<Value>,
+        create: &Node,
+    ) -> Node {
+        let subject = create
+            .get_attr_str("subject")
+            .unwrap_or_default()
+            .to_owned();
+        let listed = listed_participants(create);
+        let key = create.get_attr_str("key").map(str::to_owned);
+        let settings = (
+            create.child_by_tag("announcement").is_some(),
+            create.child_by_tag("locked").is_some(),
+        );
+        match self.new_group(actor, subject, &listed, key, settings) {
+            Ok((gid, failed)) => {
+                let mut metadata = self
+                    .groups
+                    .get(&gid)
+                    .map(Group::metadata)
+                    .unwrap_or_default();
+                if let wa_engine::binary::Content::Nodes(children) = &mut metadata.content {
+                    for jid in failed {
+                        children.push(
+                            Node::new("participant")
+                                .attr("jid", jid)
+                                .attr("error", "404"),
+                        );
+                    }
+                }
+                result_from(id, from, vec![metadata])
+            }
+            Err(()) => error_from(id, from, 406, "not-acceptable"),
+        }
+    }
+
+    /// Creates a group (06 §1.7 item 2): a fresh `120363…` id, `actor`'s account as
+    /// super admin, the listed users that have accounts as members (the others are returned
+    /// as failed), and `<create type="new" key>` notifications to every member device but
+    /// the actor's. `Err` for an empty or too long subject.
+    pub(crate) fn new_group(
+        &mut self,
+        actor: &DevKey,
+        subject: String,
+        listed: &[Jid],
+        key: Option<String>,
+        (announcement, locked): (bool, bool),
+    ) -> Result<(String, Vec<Jid>), ()> {
+        if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
+            return Err(());
+        }
+        let now = self.unix_now();
+        let gid = loop {
+            let n: u64 = self.rng.random_range(100_000_000_000..1_000_000_000_000);
+            let gid = format!("120363{n}");
+            if !self.groups.contains_key(&gid) {
+                break gid;
+            }
+        };
+        let mut group = Group {
+            id: gid.clone(),
+            subject,
+            subject_time: now,
+            subject_owner: actor.0.clone(),
+            creator: actor.0.clone(),
+            creation: now,
+            participants: vec![(actor.0.clone(), Rank::SuperAdmin)],
+            announcement,
+            locked,
+        };
+        let mut failed = Vec::new();
+        for jid in listed {
+            match self.resolve_user(jid) {
+                Some(p) if !group.is_member(&p) => group.participants.push((p, Rank::Member)),
+                Some(_) => {}
+                None => failed.push(jid.clone()),
+            }
+        }
+        let notice = Node::new("create")
+            .attr("type", "new")
+            .attr_opt("key", key)
+            .with_children([group.metadata()]);
+        let members = group.member_phones();
+        self.groups.insert(gid.clone(), group);
+        self.notify_group(&gid, actor, vec![notice], &members);
+        debug!(group = %gid, "group created");
+        Ok((gid, failed))
+    }
+
+    /// Removes `actor`'s account from a group and tells everyone (the leaver included).
+    pub(crate) fn leave_group(&mut self, actor: &DevKey, gid: &str) {
+        let Some(group) = self.groups.get_mut(gid) else {
+            return;
+        };
+        if !group.is_member(&actor.0) {
+            return;
+        }
+        group.participants.retain(|(p, _)| *p != actor.0);
+        let mut audience = group.member_phones();
+        let empty = audience.is_empty();
+        audience.push(actor.0.clone());
+        let notice = Node::new("remove")
+            .with_children([Node::new("participant").attr("jid", Jid::pn(actor.0.clone()))]);
+        self.notify_group(gid, actor, vec![notice], &audience);
+        if empty {
+            self.groups.remove(gid);
+        }
+    }
+
+    /// add / remove / promote / demote / subject / announcement / locked on a group.
+    pub(crate) fn change_group(
+        &mut self,
+        actor: &DevKey,
+        id: &str,
+        from: Option<Value>,
+        gid: &str,
+        change: &Node,
+    ) -> Node {
+        let Some(group) = self.groups.get(gid) else {
+            return error_from(id, from, 404, "item-not-found");
+        };
+        if !group.is_member(&actor.0) {
+            return error_from(id, from, 403, "forbidden");
+        }
+        let tag = change.tag.to_string();
+        let membership = matches!(tag.as_str(), "add" | "remove" | "promote" | "demote");
+        if (membership || group.locked) && !group.is_admin(&actor.0) {
+            return error_from(id, from, 403, "forbidden");
+        }
+        let before = group.member_phones();
+        let mut results = Vec::new();
+        let mut changed: Vec<String> = Vec::new();
+        let resolved: Vec<(Jid, Option<String>)> = listed_participants(change)
+            .into_iter()
+            .map(|j| {
+                let p = self.resolve_user(&j);
+                (j, p)
+            })
+            .collect();
+        let Some(group) = self.groups.get_mut(gid) else {
+            return error_from(id, from, 404, "item-not-found");
+        };
+        match tag.as_str() {
+            "add" | "remove" | "promote" | "demote" => {
+                for (jid, phone) in resolved {
+                    let outcome = match (tag.as_str(), phone) {
+                        (_, None) => Some("404"),
+                        ("add", Some(p)) if group.is_member(&p) => Some("409"),
+                        ("add", Some(p)) => {
+                            group.participants.push((p.clone(), Rank::Member));
+                            changed.push(p);
+                            None
+                        }
+                        (_, Some(p)) if !group.is_member(&p) => Some("404"),
+                        ("remove", Some(p)) => {
+                            group.participants.retain(|(q, _)| *q != p);
+                            changed.push(p);
+                            None
+                        }
+                        (t, Some(p)) => {
+                            let rank = if t == "promote" {
+                                Rank::Admin
+                            } else {
+                                Rank::Member
+                            };
+                            for (q, r) in &mut group.participants {
+                                if *q == p && *r != Rank::SuperAdmin {
+                                    *r = rank;
+                                }
+                            }
+                            changed.push(p);
+                            None
+                        }
+                    };
+                    results.push(
+                        Node::new("participant")
+                            .attr("jid", jid)
+                            .attr_opt("error", outcome),
+                    );
+                }
+            }
+            "subject" => {
+                let subject = change
+                    .content_str()
+                    .map(str::to_owned)
+                    .or_else(|| {
+                        change
+                            .content_bytes()
+                            .map(|b| String::from_utf8_lossy(b).into_owned())
+                    })
+                    .unwrap_or_default();
+                if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
+                    return error_from(id, from, 406, "not-acceptable");
+                }
+                group.subject = subject;
+                group.subject_time = self.config.clock.unix_now();
+                group.subject_owner = actor.0.clone();
+            }
+            "announcement" => group.announcement = true,
+            "not_announcement" => group.announcement = false,
+            "locked" => group.locked = true,
+            "unlocked" => group.locked = false,
+            other => {
+                debug!(tag = other, "w:g2 change not simulated");
+                return error_from(id, from, 501, "feature-not-implemented");
+            }
+        }
+        let group = group.clone();
+        let participants = |phones: &[String]| -> Vec<Node> {
+            phones
+                .iter()
+                .map(|p| Node::new("participant").attr("jid", Jid::pn(p.clone())))
+                .collect()
+        };
+        match tag.as_str() {
+            "add" if !changed.is_empty() => {
+                // Existing members see <add>; the added users learn the whole group
+                // through <create> (06 §1.5, inferred).
+                self.notify_group(
+                    gid,
+                    actor,
+                    vec![Node::new("add").with_children(participants(&changed))],
+                    &before,
+                );
+                let create = Node::new("create")
+                    .attr("reason", "add")
+                    .with_children([group.metadata()]);
+                self.notify_group(gid, actor, vec![create], &changed);
+            }
+            "remove" if !changed.is_empty() => {
+                // The removed users hear it too, then nothing more (05 §14 group rules).
+                self.notify_group(
+                    gid,
+                    actor,
+                    vec![Node::new("remove").with_children(participants(&changed))],
+                    &before,
+                );
+            }
+            "promote" | "demote" if !changed.is_empty() => {
+                self.notify_group(
+                    gid,
+                    actor,
+                    vec![Node::new(tag.clone()).with_children(participants(&changed))],
+                    &group.member_phones(),
+                );
+            }
+            "subject" => {
+                let notice = Node::new("subject")
+                    .attr("subject", group.subject.clone())
+                    .attr("s_t", group.subject_time.to_string())
+                    .attr("s_o", Jid::pn(group.subject_owner.clone()));
+                self.notify_group(gid, actor, vec![notice], &group.member_phones());
+            }
+            "announcement" | "not_announcement" | "locked" | "unlocked" => {
+                self.notify_group(
+                    gid,
+                    actor,
+                    vec![Node::new(tag.clone())],
+                    &group.member_phones(),
+                );
+            }
+            _ => {}
+        }
+        if results.is_empty() {
+            result_from(id, from, vec![])
+        } else {
+            result_from(id, from, vec![Node::new(tag).with_children(results)])
+        }
+    }
+
+    /// `<notification from=group type="w:gp2" id t participant=actor [notify]
+    /// addressing_mode="pn">children</notification>` to every device of `phones` except
+    /// the acting device (06 §1.5, §1.7 item 6).
+    fn notify_group(&mut self, gid: &str, actor: &DevKey, children: Vec<Node>, phones: &[String]) {
+        let t = self.unix_now();
+        let notify = self
+            .accounts
+            .get(&actor.0)
+            .and_then(|a| a.push_name.clone());
+        for phone in phones {
+            for d in self.devices_of(phone) {
+                let dev = (phone.clone(), d);
+                if dev == *actor {
+                    continue;
+                }
+                let id = self.fresh_id();
+                let n = Node::new("notification")
+                    .attr("from", Jid::group(gid.to_owned()))
+                    .attr("type", "w:gp2")
+                    .attr("id", id)
+                    .attr("t", t.to_string())
+                    .attr("participant", Jid::pn(actor.0.clone()))
+                    .attr_opt("notify", notify.clone())
+                    .attr("addressing_mode", "pn")
+                    .with_children(children.clone());
+                self.deliver(&dev, n);
+            }
+        }
+    }
+}
+
+impl crate::router::Router {
+    /// Creates a group as the `creator` account's primary phone would (shared/protocol/06
+    /// §1.3, §1.7): `creator` is super admin, `members` (phone numbers with accounts) are
+    /// members, and every member device gets the `w:gp2` `<create>` notification. Returns
+    /// the group JID `120363…@g.us`.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`](crate::PhoneError::NoSuchAccount) for the creator or a
+    /// member without an account; [`PhoneError::BadSubject`](crate::PhoneError::BadSubject).
+    pub fn create_group(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+    ) -> Result<Jid, crate::PhoneError> {
+        let mut st = self.lock();
+        for phone in std::iter::once(&creator).chain(members) {
+            if !st.accounts.contains_key(*phone) {
+                return Err(crate::PhoneError::NoSuchAccount((*phone).to_owned()));
+            }
+        }
+        let listed: Vec<Jid> = members.iter().map(|p| Jid::pn((*p).to_owned())).collect();
+        let (gid, _) = st
+            .new_group(
+                &(creator.to_owned(), 0),
+                subject.to_owned(),
+                &listed,
+                None,
+                (false, false),
+            )
+            .map_err(|()| crate::PhoneError::BadSubject)?;
+        Ok(Jid::group(gid))
+    }
+
+    /// Removes an account from a group as its super admin's primary phone would; every
+    /// member device and the removed account's devices get the `w:gp2` `<remove>`
+    /// notification, and group messages stop reaching the removed account.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchGroup`](crate::PhoneError::NoSuchGroup),
+    /// [`PhoneError::NoSuchAccount`](crate::PhoneError::NoSuchAccount) when the account is
+    /// not a participant.
+    pub fn remove_group_participant(
+        &self,
+        group: &Jid,
+        phone: &str,
+    ) -> Result<(), crate::PhoneError> {
+        let mut st = self.lock();
+        let g = st
+            .groups
+            .get(group.user())
+            .ok_or_else(|| crate::PhoneError::NoSuchGroup(group.to_string()))?;
+        if !g.is_member(phone) {
+            return Err(crate::PhoneError::NoSuchAccount(phone.to_owned()));
+        }
+        let admin = g
+            .participants
+            .iter()
+            .find(|(_, r)| *r == Rank::SuperAdmin)
+            .or_else(|| g.participants.first())
+            .map_or_else(|| phone.to_owned(), |(p, _)| p.clone());
+        let change = Node::new("remove")
+            .with_children([Node::new("participant").attr("jid", Jid::pn(phone.to_owned()))]);
+        let id = st.fresh_id();
+        let gid = group.user().to_owned();
+        st.change_group(&(admin, 0), &id, None, &gid, &change);
+        Ok(())
+    }
+
+    /// The participants (phone numbers) of a group, in join order; empty if it does not exist.
+    pub fn group_participants(&self, group: &Jid) -> Vec<String> {
+        self.lock()
+            .groups
+            .get(group.user())
+            .map(Group::member_phones)
+            .unwrap_or_default()
+    }
+}

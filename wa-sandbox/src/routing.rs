@@ -1,0 +1,883 @@
+//! Message routing (shared/protocol/05 §14): client `<message>` stanzas fanned out per
+//! device, server acks, receipts routed back to the sender's devices, client acks, the
+//! per-device offline queue, and the `devices` notifications of device-list changes.
+//!
+//! The sandbox never decrypts: it moves each `<to jid=device>`'s `<enc>` to that device as
+//! `<message from=sender_device …><enc/></message>` (05 §9.1) and remembers who got what
+//! from whom (the delivery log), so that receipts find the original sender whatever
+//! shape of `to` a client uses (05 §10.2, §15).
+//!
+//! Every stanza for a companion goes through its [`Queue`]: it is sent at once when the
+//! device has a ready connection and stays queued until the device acknowledges it (a
+//! `<receipt>` or `<ack>` with the same id), so a device that was offline, or whose
+//! connection dropped before acking, gets it (again) on its next login, in order, marked
+//! `offline="1"` and followed by `<ib><offline count=N/></ib>` (05 §12, §14).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use base64::Engine as _;
+use sha2::Digest as _;
+use tracing::{debug, trace, warn};
+use wa_engine::Jid;
+use wa_engine::binary::{Content, Node, Value};
+
+use crate::router::{ConnId, Push, State};
+use crate::stanzas;
+
+/// At most this many stanzas are kept per simulated phone (its inbox is for inspection only).
+pub(crate) const PHONE_INBOX_LIMIT: usize = 1000;
+
+/// At most this many unacknowledged stanzas are kept per device; beyond it the oldest is
+/// dropped (a bound the real server surely has too; its value is not known).
+pub(crate) const QUEUE_LIMIT: usize = 10_000;
+
+/// At most this many (message id, recipient device) entries are remembered for routing
+/// receipts; the oldest are forgotten first.
+const DELIVERY_LOG_LIMIT: usize = 200_000;
+
+/// A device: (phone number, device id); device 0 is the primary phone.
+pub(crate) type DevKey = (String, u16);
+
+/// NACK / error code for a stanza that fails validation (Baileys `SERVER_ERROR_CODES`:
+/// 479 "stanza validation failed", shared/protocol/05 §8).
+const ERR_INVALID: &str = "479";
+
+/// The AD JID of a device: `user@s.whatsapp.net` for the primary (device 0 is written
+/// without `:0`: shared/protocol/05 §1), `user:d@s.whatsapp.net` otherwise.
+pub(crate) fn device_jid(phone: &str, device: u16) -> Jid {
+    if device == 0 {
+        Jid::pn(phone.to_owned())
+    } else {
+        Jid::pn(phone.to_owned()).with_device(device)
+    }
+}
+
+/// A JID attribute, whether it was encoded as a JID or as text.
+pub(crate) fn attr_jid(node: &Node, key: &str) -> Option<Jid> {
+    match node.get_attr(key)? {
+        Value::Jid(j) => Some(j.clone()),
+        Value::String(s) => s.parse().ok(),
+    }
+}
+
+/// The participant-list hash (`phash`, `device_hash`) of a device set
+/// (shared/protocol/05 §7.4; whatsmeow `participantListHashV2`):
+/// `"2:" + base64_std_nopad(SHA-256(concat(sorted(user ".0:" device "@s.whatsapp.net")))[..6])`.
+pub fn phash<'a>(devices: impl IntoIterator<Item = (&'a str, u16)>) -> String {
+    let mut forms: Vec<String> = devices
+        .into_iter()
+        .map(|(user, device)| format!("{user}.0:{device}@s.whatsapp.net"))
+        .collect();
+    forms.sort_unstable();
+    let mut sha = sha2::Sha256::new();
+    for form in &forms {
+        sha.update(form.as_bytes());
+    }
+    let digest = sha.finalize();
+    format!(
+        "2:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..6])
+    )
+}
+
+/// One stanza waiting for a device's acknowledgement.
+#[derive(Debug, Clone)]
+pub(crate) struct Queued {
+    /// `message`, `receipt` or `notification`: the `class` its ack carries.
+    tag: String,
+    id: String,
+    /// The stanza's `type`, `from` and `participant` as text (to tell apart receipts with
+    /// one id from several devices when matching an ack).
+    kind: Option<String>,
+    from: Option<String>,
+    participant: Option<String>,
+    node: Node,
+    /// The connection that got this item in its offline replay.
+    replayed_on: Option<ConnId>,
+}
+
+impl Queued {
+    fn of(node: Node) -> Self {
+        let text = |k: &str| node.get_attr(k).map(|v| v.to_text().into_owned());
+        Self {
+            tag: node.tag.to_string(),
+            id: node.get_attr_str("id").unwrap_or_default().to_owned(),
+            kind: text("type"),
+            from: text("from"),
+            participant: text("participant"),
+            node,
+            replayed_on: None,
+        }
+    }
+}
+
+/// A device's FIFO of unacknowledged stanzas (05 §14 "Offline queue").
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Queue {
+    items: VecDeque<Queued>,
+}
+
+impl Queue {
+    /// Number of queued stanzas.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn push(&mut self, node: Node) {
+        if self.items.len() >= QUEUE_LIMIT {
+            warn!("offline queue full; dropping its oldest stanza");
+            self.items.pop_front();
+        }
+        self.items.push_back(Queued::of(node));
+    }
+
+    /// Removes the item an ack refers to: same tag (`class`) and id; among several, the one
+    /// whose `from` / `participant` / `type` agree best with what the ack echoes (clients
+    /// differ in what they echo: 05 §11). Returns whether one was removed.
+    fn remove_acked(
+        &mut self,
+        class: &str,
+        id: &str,
+        to: Option<&str>,
+        participant: Option<&str>,
+        kind: Option<&str>,
+    ) -> bool {
+        let score = |q: &Queued| {
+            usize::from(to.is_some() && q.from.as_deref() == to)
+                + usize::from(participant.is_some() && q.participant.as_deref() == participant)
+                + usize::from(kind.is_some() && q.kind.as_deref() == kind)
+        };
+        let best = self
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| q.tag == class && q.id == id)
+            .max_by(|(ia, a), (ib, b)| score(a).cmp(&score(b)).then(ib.cmp(ia)))
+            .map(|(i, _)| i);
+        best.and_then(|i| self.items.remove(i)).is_some()
+    }
+
+    /// Removes every queued `<message>` with one of these ids (the device sent a receipt).
+    fn remove_messages(&mut self, ids: &[String]) -> usize {
+        let before = self.items.len();
+        self.items
+            .retain(|q| !(q.tag == "message" && ids.contains(&q.id)));
+        before - self.items.len()
+    }
+
+    /// Copies of every queued stanza marked `offline="1"`, remembered as replayed on `conn`.
+    fn replay(&mut self, conn: ConnId) -> Vec<Node> {
+        self.items
+            .iter_mut()
+            .map(|q| {
+                q.replayed_on = Some(conn);
+                let mut node = q.node.clone();
+                node.attrs.insert("offline", "1");
+                node
+            })
+            .collect()
+    }
+
+    fn has_notification(&self, kind: &str) -> bool {
+        self.items
+            .iter()
+            .any(|q| q.tag == "notification" && q.kind.as_deref() == Some(kind))
+    }
+
+    fn outstanding(&self, conn: ConnId) -> usize {
+        self.items
+            .iter()
+            .filter(|q| q.replayed_on == Some(conn))
+            .count()
+    }
+}
+
+/// Who sent a delivered message, for routing its receipts.
+#[derive(Debug, Clone)]
+struct Delivery {
+    sender: DevKey,
+    /// The chat as the sender sees it: the group, or the recipient user.
+    chat: Jid,
+}
+
+/// Routing memory shared by all connections.
+#[derive(Debug, Default)]
+pub(crate) struct RoutingState {
+    log: HashMap<(String, DevKey), Delivery>,
+    order: VecDeque<(String, DevKey)>,
+    /// Phone -> phones it exchanged 1:1 messages with (who hears of its device changes).
+    contacts: HashMap<String, BTreeSet<String>>,
+}
+
+impl RoutingState {
+    fn record(&mut self, id: &str, recipient: DevKey, delivery: Delivery) {
+        let key = (id.to_owned(), recipient);
+        if self.log.insert(key.clone(), delivery).is_none() {
+            self.order.push_back(key);
+            while self.order.len() > DELIVERY_LOG_LIMIT {
+                if let Some(old) = self.order.pop_front() {
+                    self.log.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn add_contact(&mut self, a: &str, b: &str) {
+        if a == b {
+            return;
+        }
+        self.contacts
+            .entry(a.to_owned())
+            .or_default()
+            .insert(b.to_owned());
+        self.contacts
+            .entry(b.to_owned())
+            .or_default()
+            .insert(a.to_owned());
+    }
+}
+
+/// `<ack class="message" id from=<to> t [phash] [error]/>` (shared/protocol/05 §8).
+fn message_ack(id: &str, to: Option<Value>, t: u64) -> Node {
+    let ack = Node::new("ack")
+        .attr("class", "message")
+        .attr("id", id.to_owned());
+    let ack = match to {
+        Some(to) => ack.attr("from", to),
+        None => ack.attr("from", stanzas::server_jid()),
+    };
+    ack.attr("t", t.to_string())
+}
+
+/// Whether any `<enc>` in the list is a `pkmsg` (then `<device-identity>` goes along).
+fn has_pkmsg(encs: &[Node]) -> bool {
+    encs.iter().any(|e| e.get_attr_str("type") == Some("pkmsg"))
+}
+
+/// Stanza-level attributes of a client `<message>` that travel to the recipients unchanged
+/// (05 §14 step 5; `category` and `push_priority` of peer messages: 05 §13).
+const PASSED_ATTRS: [&str; 3] = ["edit", "category", "push_priority"];
+
+impl State {
+    /// The devices of an account: 0 (the phone) and its companions, ascending.
+    pub(crate) fn devices_of(&self, phone: &str) -> Vec<u16> {
+        self.accounts.get(phone).map_or_else(Vec::new, |a| {
+            std::iter::once(0)
+                .chain(a.devices.keys().copied())
+                .collect()
+        })
+    }
+
+    /// Whether a device exists (device 0 of any account does).
+    pub(crate) fn device_exists(&self, phone: &str, device: u16) -> bool {
+        self.accounts
+            .get(phone)
+            .is_some_and(|a| device == 0 || a.devices.contains_key(&device))
+    }
+
+    /// The account (phone number) of a PN or LID user JID.
+    pub(crate) fn resolve_user(&self, jid: &Jid) -> Option<String> {
+        if jid.is_pn() {
+            self.accounts
+                .contains_key(jid.user())
+                .then(|| jid.user().to_owned())
+        } else if jid.is_lid() {
+            self.accounts
+                .values()
+                .find(|a| a.lid_user == jid.user())
+                .map(|a| a.phone.clone())
+        } else {
+            None
+        }
+    }
+
+    /// The live, ready connection of a device, if any.
+    fn ready_conn(&self, dev: &DevKey) -> Option<ConnId> {
+        self.conns
+            .iter()
+            .find(|(_, e)| e.ready && e.device.as_ref() == Some(dev))
+            .map(|(id, _)| *id)
+    }
+
+    /// Hands a stanza to a device: queued until acknowledged, and sent now if the device
+    /// has a ready connection. Device 0 (the simulated phone) only records it.
+    pub(crate) fn deliver(&mut self, dev: &DevKey, node: Node) {
+        let conn = self.ready_conn(dev);
+        let Some(account) = self.accounts.get_mut(&dev.0) else {
+            return;
+        };
+        if dev.1 == 0 {
+            if account.phone_inbox.len() >= PHONE_INBOX_LIMIT {
+                account.phone_inbox.pop_front();
+            }
+            account.phone_inbox.push_back(node);
+            return;
+        }
+        let Some(companion) = account.devices.get_mut(&dev.1) else {
+            return;
+        };
+        companion.queue.push(node.clone());
+        if let Some(conn) = conn {
+            self.push(conn, Push::Stanza(node));
+        }
+    }
+
+    /// A connection starts taking its device's stanzas: returns the queued ones (marked
+    /// `offline="1"`), in order. Later stanzas are pushed to it as they come.
+    pub(crate) fn activate(&mut self, conn: ConnId) -> Vec<Node> {
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return Vec::new();
+        };
+        if entry.ready {
+            return Vec::new();
+        }
+        entry.ready = true;
+        let Some((phone, device)) = entry.device.clone() else {
+            return Vec::new();
+        };
+        self.accounts
+            .get_mut(&phone)
+            .and_then(|a| a.devices.get_mut(&device))
+            .map_or_else(Vec::new, |c| c.queue.replay(conn))
+    }
+
+    /// Whether a notification of this `type` waits unacknowledged in a device's queue.
+    pub(crate) fn has_queued_notification(&self, dev: &DevKey, kind: &str) -> bool {
+        self.accounts
+            .get(&dev.0)
+            .and_then(|a| a.devices.get(&dev.1))
+            .is_some_and(|c| c.queue.has_notification(kind))
+    }
+
+    /// How many stanzas of `conn`'s offline replay are still unacknowledged.
+    pub(crate) fn outstanding_replay(&self, conn: ConnId) -> usize {
+        let Some((phone, device)) = self.conns.get(&conn).and_then(|e| e.device.clone()) else {
+            return 0;
+        };
+        self.accounts
+            .get(&phone)
+            .and_then(|a| a.devices.get(&device))
+            .map_or(0, |c| c.queue.outstanding(conn))
+    }
+
+    /// Routes a `<message>` sent by device `sender` and returns the server ack (05 §14
+    /// "Routing a client `<message>`", §8). `None` when the stanza has no `id` to ack.
+    pub(crate) fn route_message(&mut self, sender: &DevKey, node: &Node) -> Option<Node> {
+        let id = node
+            .get_attr_str("id")
+            .filter(|s| !s.is_empty())?
+            .to_owned();
+        let t = self.unix_now();
+        let to_value = node.get_attr("to").cloned();
+        let refuse = |code: &str| {
+            debug!(%id, code, "message refused");
+            Some(message_ack(&id, to_value.clone(), t).attr("error", code.to_owned()))
+        };
+        let Some(to) = attr_jid(node, "to") else {
+            return refuse(ERR_INVALID);
+        };
+        let Some(kind) = node.get_attr_str("type").map(str::to_owned) else {
+            return refuse(ERR_INVALID);
+        };
+        let direct: Vec<Node> = node.children_by_tag("enc").cloned().collect();
+        let mut listed: Vec<(Jid, Vec<Node>)> = Vec::new();
+        if let Some(parts) = node.child_by_tag("participants") {
+            for to_node in parts.children_by_tag("to") {
+                let Some(jid) = attr_jid(to_node, "jid") else {
+                    return refuse(ERR_INVALID);
+                };
+                let encs: Vec<Node> = to_node.children_by_tag("enc").cloned().collect();
+                if encs.is_empty() {
+                    return refuse(ERR_INVALID);
+                }
+                listed.push((jid, encs));
+            }
+        }
+        if direct.is_empty() && listed.is_empty() {
+            return refuse(ERR_INVALID);
+        }
+        let outgoing = Outgoing {
+            id: &id,
+            t,
+            kind: &kind,
+            node,
+            direct,
+            listed,
+        };
+        let result = if to.is_group() {
+            self.route_group(sender, &to, outgoing)
+        } else if to.is_pn() || to.is_lid() {
+            self.route_direct(sender, &to, outgoing)
+        } else {
+            Err(ERR_INVALID)
+        };
+        match result {
+            Ok(phash) => Some(message_ack(&id, to_value.clone(), t).attr_opt("phash", phash)),
+            Err(code) => refuse(code),
+        }
+    }
+
+    /// 1:1 (and own-device, and peer) messages. Returns the drift `phash` for the ack.
+    fn route_direct(
+        &mut self,
+        sender: &DevKey,
+        to: &Jid,
+        mut out: Outgoing<'_>,
+    ) -> Result<Option<String>, &'static str> {
+        let Some(recipient) = self.resolve_user(to) else {
+            return Err("404");
+        };
+        let own = &sender.0;
+        let mut per_device: Vec<(DevKey, Vec<Node>)> = Vec::new();
+        let mut add =
+            |dev: DevKey, encs: Vec<Node>| match per_device.iter_mut().find(|(d, _)| *d == dev) {
+                Some((_, list)) => list.extend(encs),
+                None => per_device.push((dev, encs)),
+            };
+        let mut listed_devices = BTreeSet::new();
+        for (jid, encs) in std::mem::take(&mut out.listed) {
+            let Some(phone) = self.resolve_user(&jid) else {
+                trace!(%jid, "message <to> of an unknown user skipped");
+                continue;
+            };
+            let dev = (phone, jid.device());
+            listed_devices.insert(dev.clone());
+            if (dev.0 != recipient && dev.0 != *own)
+                || dev == *sender
+                || !self.device_exists(&dev.0, dev.1)
+            {
+                trace!(%jid, "message <to> outside the chat's devices skipped");
+                continue;
+            }
+            add(dev, encs);
+        }
+        if !out.direct.is_empty() {
+            // A bare <enc> (retry re-send, peer message): to exactly the device in `to`
+            // (a user JID means device 0: 05 §14 step 4).
+            let dev = (recipient.clone(), to.device());
+            if dev != *sender && self.device_exists(&dev.0, dev.1) {
+                add(dev, out.direct.clone());
+            }
+        }
+        let retry = out.node.get_attr_str("device_fanout") == Some("false") || to.is_ad();
+        let mut drift = None;
+        if !retry && !listed_devices.is_empty() {
+            let mut expected: BTreeSet<DevKey> = BTreeSet::new();
+            for phone in [&recipient, own] {
+                for d in self.devices_of(phone) {
+                    expected.insert((phone.clone(), d));
+                }
+            }
+            let all: Vec<(&str, u16)> = expected.iter().map(|(p, d)| (p.as_str(), *d)).collect();
+            let server_hash = phash(all);
+            expected.remove(sender);
+            if expected != listed_devices {
+                drift = Some(server_hash);
+            }
+        }
+        let push_name = self.accounts.get(own).and_then(|a| a.push_name.clone());
+        let sender_jid = device_jid(&sender.0, sender.1);
+        let chat = Jid::pn(recipient.clone());
+        for (dev, encs) in per_device {
+            let mut msg = Node::new("message")
+                .attr("from", sender_jid.clone())
+                .attr("type", out.kind.to_owned())
+                .attr("id", out.id.to_owned());
+            if dev.0 == *own && recipient != *own {
+                msg = msg.attr("recipient", chat.clone());
+            } else if dev.0 != *own
+                && let Some(name) = &push_name
+            {
+                msg = msg.attr("notify", name.clone());
+            }
+            msg = msg.attr("t", out.t.to_string());
+            let msg = out.finish(msg, encs);
+            self.routing.record(
+                out.id,
+                dev.clone(),
+                Delivery {
+                    sender: sender.clone(),
+                    chat: chat.clone(),
+                },
+            );
+            self.deliver(&dev, msg);
+        }
+        self.routing.add_contact(own, &recipient);
+        Ok(drift)
+    }
+
+    /// Group messages (05 §14 step 3, 06 §1.7 item 5). Returns the drift `phash`.
+    fn route_group(
+        &mut self,
+        sender: &DevKey,
+        to: &Jid,
+        mut out: Outgoing<'_>,
+    ) -> Result<Option<String>, &'static str> {
+        let Some(group) = self.groups.get(to.user()) else {
+            return Err("404");
+        };
+        if !group.is_member(&sender.0) {
+            return Err("403");
+        }
+        if group.announcement && !group.is_admin(&sender.0) {
+            return Err("403");
+        }
+        let members: Vec<String> = group.member_phones();
+        let mut member_devices: Vec<DevKey> = Vec::new();
+        for phone in &members {
+            for d in self.devices_of(phone) {
+                member_devices.push((phone.clone(), d));
+            }
+        }
+        let server_hash = phash(member_devices.iter().map(|(p, d)| (p.as_str(), *d)));
+        let drift = out
+            .node
+            .get_attr_str("phash")
+            .filter(|h| *h != server_hash)
+            .map(|_| server_hash.clone());
+        // Retry re-send to one device: `participant` names it (05 §9.4).
+        let only = attr_jid(out.node, "participant")
+            .and_then(|p| self.resolve_user(&p).map(|phone| (phone, p.device())));
+        let mut listed: Vec<(DevKey, Vec<Node>)> = Vec::new();
+        for (jid, encs) in std::mem::take(&mut out.listed) {
+            if let Some(phone) = self.resolve_user(&jid) {
+                listed.push(((phone, jid.device()), encs));
+            }
+        }
+        let push_name = self
+            .accounts
+            .get(&sender.0)
+            .and_then(|a| a.push_name.clone());
+        let sender_jid = device_jid(&sender.0, sender.1);
+        let addressing = out
+            .node
+            .get_attr_str("addressing_mode")
+            .unwrap_or("pn")
+            .to_owned();
+        for dev in member_devices {
+            if dev == *sender || only.as_ref().is_some_and(|o| *o != dev) {
+                continue;
+            }
+            let mut encs: Vec<Node> = listed
+                .iter()
+                .filter(|(d, _)| *d == dev)
+                .flat_map(|(_, e)| e.iter().cloned())
+                .collect();
+            encs.extend(out.direct.iter().cloned());
+            if encs.is_empty() {
+                continue;
+            }
+            let mut msg = Node::new("message")
+                .attr("from", to.to_non_ad())
+                .attr("participant", sender_jid.clone())
+                .attr("type", out.kind.to_owned())
+                .attr("id", out.id.to_owned())
+                .attr("t", out.t.to_string());
+            if dev.0 != sender.0
+                && let Some(name) = &push_name
+            {
+                msg = msg.attr("notify", name.clone());
+            }
+            msg = msg.attr("addressing_mode", addressing.clone());
+            let msg = out.finish(msg, encs);
+            self.routing.record(
+                out.id,
+                dev.clone(),
+                Delivery {
+                    sender: sender.clone(),
+                    chat: to.to_non_ad(),
+                },
+            );
+            self.deliver(&dev, msg);
+        }
+        Ok(drift)
+    }
+
+    /// Routes a `<receipt>` from device `from` (05 §14 "Receipts", §10.4).
+    pub(crate) fn route_receipt(&mut self, from: &DevKey, node: &Node) {
+        let Some(id) = node.get_attr_str("id").map(str::to_owned) else {
+            return;
+        };
+        let kind = node.get_attr_str("type").map(str::to_owned);
+        let to = attr_jid(node, "to");
+        let participant = attr_jid(node, "participant");
+        let mut ids = vec![id.clone()];
+        // Further ids in <list><item id/></list> (05 §10.3).
+        if let Some(list) = node.child_by_tag("list") {
+            ids.extend(
+                list.children_by_tag("item")
+                    .filter_map(|i| i.get_attr_str("id"))
+                    .map(str::to_owned),
+            );
+        }
+        // The device processed these messages: they leave its queue.
+        if let Some(c) = self
+            .accounts
+            .get_mut(&from.0)
+            .and_then(|a| a.devices.get_mut(&from.1))
+        {
+            c.queue.remove_messages(&ids);
+        }
+        let logged = self.routing.log.get(&(id.clone(), from.clone())).cloned();
+        let (sender, chat) = match logged {
+            Some(d) => (Some(d.sender), Some(d.chat)),
+            None => match &to {
+                Some(g) if g.is_group() => (
+                    participant
+                        .as_ref()
+                        .and_then(|p| self.resolve_user(p).map(|u| (u, p.device()))),
+                    Some(g.to_non_ad()),
+                ),
+                Some(j) => (
+                    self.resolve_user(j).map(|u| (u, j.device())),
+                    Some(j.to_non_ad()),
+                ),
+                None => (None, None),
+            },
+        };
+        let (Some(sender), Some(chat)) = (sender, chat) else {
+            debug!(%id, "receipt for an unknown message dropped");
+            return;
+        };
+        let t = self.unix_now();
+        let group = chat.is_group();
+        let own_device = from.0 == sender.0;
+        let children = match &node.content {
+            Content::Nodes(n) if !n.is_empty() => Some(n.clone()),
+            _ => None,
+        };
+        let from_jid = device_jid(&from.0, from.1);
+        let build = |with_recipient: Option<Jid>| {
+            let mut r = Node::new("receipt");
+            if group {
+                r = r
+                    .attr("from", chat.clone())
+                    .attr("participant", from_jid.clone());
+            } else {
+                r = r.attr("from", from_jid.clone());
+                if let Some(rec) = with_recipient {
+                    r = r.attr("recipient", rec);
+                }
+            }
+            r = r
+                .attr("id", id.clone())
+                .attr("t", t.to_string())
+                .attr_opt("type", kind.clone());
+            match &children {
+                Some(c) => r.with_children(c.clone()),
+                None => r,
+            }
+        };
+        // The chat as the sender's own devices name it in `recipient`.
+        let own_recipient = if own_device {
+            attr_jid(node, "recipient").or_else(|| Some(chat.clone()))
+        } else {
+            None
+        };
+        if kind.as_deref() == Some("retry") {
+            // Only the device that sent the message re-sends it (05 §14).
+            self.deliver(&sender, build(own_recipient));
+            return;
+        }
+        for d in self.devices_of(&sender.0) {
+            let dev = (sender.0.clone(), d);
+            if dev == *from {
+                continue;
+            }
+            self.deliver(&dev, build(own_recipient.clone()));
+        }
+        // Read state syncs to the reader's other devices (05 §14, recommended).
+        if !own_device && !group && matches!(kind.as_deref(), Some("read" | "read-self" | "played"))
+        {
+            for d in self.devices_of(&from.0) {
+                let dev = (from.0.clone(), d);
+                if dev == *from {
+                    continue;
+                }
+                self.deliver(&dev, build(Some(Jid::pn(sender.0.clone()))));
+            }
+        }
+    }
+
+    /// A client `<ack>` (05 §11): the stanza it names leaves the device's queue. With
+    /// `error` on a message it is a NACK, which also ends delivery (05 §14 "NACKs").
+    pub(crate) fn client_ack(&mut self, from: &DevKey, node: &Node) {
+        let (Some(class), Some(id)) = (node.get_attr_str("class"), node.get_attr_str("id")) else {
+            return;
+        };
+        if let Some(error) = node.get_attr_str("error") {
+            debug!(device = ?from, class, id, error, "client NACK");
+        }
+        let to = node.get_attr("to").map(|v| v.to_text().into_owned());
+        let participant = node
+            .get_attr("participant")
+            .map(|v| v.to_text().into_owned());
+        let kind = node.get_attr_str("type");
+        if let Some(c) = self
+            .accounts
+            .get_mut(&from.0)
+            .and_then(|a| a.devices.get_mut(&from.1))
+            && !c
+                .queue
+                .remove_acked(class, id, to.as_deref(), participant.as_deref(), kind)
+        {
+            trace!(class, id, "ack for nothing queued");
+        }
+    }
+
+    /// Every device of the account's users who hear about its device changes: its own
+    /// devices, its 1:1 chat partners' and its group co-members' (05 §14 "Notifications").
+    fn device_watchers(&self, phone: &str) -> Vec<DevKey> {
+        let mut users: BTreeSet<String> = BTreeSet::new();
+        users.insert(phone.to_owned());
+        if let Some(c) = self.routing.contacts.get(phone) {
+            users.extend(c.iter().cloned());
+        }
+        for g in self.groups.values() {
+            if g.is_member(phone) {
+                users.extend(g.member_phones());
+            }
+        }
+        users
+            .into_iter()
+            .flat_map(|u| self.devices_of(&u).into_iter().map(move |d| (u.clone(), d)))
+            .collect()
+    }
+
+    /// `<notification from=user type="devices" id t><add|remove device_hash>
+    /// <device jid key-index/><key-index-list ts>…</key-index-list></add|remove></notification>`
+    /// (05 §5.2) to every watcher except the device itself.
+    fn notify_devices(&mut self, phone: &str, device: u16, key_index: u32, action: &'static str) {
+        let hash = phash(
+            self.devices_of(phone)
+                .into_iter()
+                .map(|d| (phone, d))
+                .collect::<Vec<_>>(),
+        );
+        let key_index_list = self.key_index_list(phone);
+        let t = self.unix_now();
+        let mut change = Node::new(action).attr("device_hash", hash);
+        let device_node = Node::new("device")
+            .attr("jid", device_jid(phone, device))
+            .attr("key-index", key_index.to_string());
+        change = match key_index_list {
+            Some(kil) => change.with_children([device_node, kil]),
+            None => change.with_children([device_node]),
+        };
+        for dev in self.device_watchers(phone) {
+            if dev.0 == phone && dev.1 == device {
+                continue;
+            }
+            let id = self.fresh_id();
+            let n = Node::new("notification")
+                .attr("from", Jid::pn(phone.to_owned()))
+                .attr("type", "devices")
+                .attr("id", id)
+                .attr("t", t.to_string())
+                .with_children([change.clone()]);
+            self.deliver(&dev, n);
+        }
+    }
+
+    /// A companion was linked: tell the watchers (`<add>`).
+    pub(crate) fn notify_device_change(&mut self, phone: &str, device: u16, added: bool) {
+        let key_index = self
+            .accounts
+            .get(phone)
+            .and_then(|a| a.devices.get(&device))
+            .map_or(0, |c| c.key_index);
+        self.notify_devices(
+            phone,
+            device,
+            key_index,
+            if added { "add" } else { "remove" },
+        );
+    }
+
+    /// A companion was unlinked: tell the watchers (`<remove>`).
+    pub(crate) fn notify_device_removed(&mut self, phone: &str, device: u16, key_index: u32) {
+        self.notify_devices(phone, device, key_index, "remove");
+    }
+
+    /// Remembers a push name from `<presence name>` (06 §3.3).
+    pub(crate) fn set_push_name(&mut self, phone: &str, name: &str) {
+        if let Some(a) = self.accounts.get_mut(phone)
+            && !name.is_empty()
+        {
+            a.push_name = Some(name.to_owned());
+        }
+    }
+}
+
+/// A client message being routed.
+struct Outgoing<'a> {
+    id: &'a str,
+    t: u64,
+    kind: &'a str,
+    node: &'a Node,
+    direct: Vec<Node>,
+    listed: Vec<(Jid, Vec<Node>)>,
+}
+
+impl Outgoing<'_> {
+    /// Adds the passed-through attributes and the children: the encs, `<device-identity>`
+    /// when one of them is a `pkmsg`, and `<meta>` (05 §13, §14 steps 2 and 5).
+    fn finish(&self, mut msg: Node, encs: Vec<Node>) -> Node {
+        for key in PASSED_ATTRS {
+            if let Some(v) = self.node.get_attr(key) {
+                msg = msg.attr(key, v.clone());
+            }
+        }
+        let mut children = Vec::with_capacity(encs.len() + 2);
+        if let Some(meta) = self.node.child_by_tag("meta") {
+            children.push(meta.clone());
+        }
+        let pkmsg = has_pkmsg(&encs);
+        children.extend(encs);
+        if pkmsg && let Some(di) = self.node.child_by_tag("device-identity") {
+            children.push(di.clone());
+        }
+        msg.with_children(children)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phash_matches_the_worked_example() {
+        // shared/protocol/05 §7.4.
+        assert_eq!(phash([("222", 0), ("111", 2), ("111", 0)]), "2:3mfgTp+X");
+    }
+
+    #[test]
+    fn queue_ack_prefers_the_matching_sender() {
+        let mut q = Queue::default();
+        let receipt = |from: &str| {
+            Node::new("receipt")
+                .attr("from", from.to_owned())
+                .attr("id", "X")
+        };
+        q.push(receipt("1:1@s.whatsapp.net"));
+        q.push(receipt("1:2@s.whatsapp.net"));
+        assert!(q.remove_acked("receipt", "X", Some("1:2@s.whatsapp.net"), None, None));
+        assert_eq!(q.items[0].from.as_deref(), Some("1:1@s.whatsapp.net"));
+        assert!(!q.remove_acked("message", "X", None, None, None));
+        assert!(q.remove_acked("receipt", "X", None, None, None));
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn replay_marks_offline_and_counts_outstanding() {
+        let mut q = Queue::default();
+        q.push(Node::new("message").attr("id", "A"));
+        q.push(Node::new("message").attr("id", "B"));
+        let nodes = q.replay(7);
+        assert_eq!(nodes.len(), 2);
+        assert!(nodes.iter().all(|n| n.get_attr_str("offline") == Some("1")));
+        assert_eq!(q.outstanding(7), 2);
+        q.remove_messages(&["A".to_owned()]);
+        assert_eq!(q.outstanding(7), 1);
+    }
+}

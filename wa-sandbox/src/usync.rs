@@ -1,0 +1,182 @@
+//! usync (`<iq xmlns="usync" type="get">`): device lists (shared/protocol/05 §5), "is this
+//! number on WhatsApp" contact queries (06 §4) and the PN -> LID mapping (`<lid/>`).
+
+use prost::Message as _;
+use tracing::debug;
+use wa_engine::Jid;
+use wa_engine::binary::Node;
+use wa_proto::wa::{AdvKeyIndexList, AdvSignedKeyIndexList};
+
+use crate::router::State;
+use crate::routing::{attr_jid, phash};
+use crate::stanzas;
+
+/// Prefix of the message an account signs for its key-index list: `06 02` (shared/protocol/03
+/// §14: WhatsApp Web signs `06 02 ‖ details` with the primary's identity key).
+const KEY_INDEX_LIST_PREFIX: [u8; 2] = [6, 2];
+
+/// Keeps the digits of a contact query (`+1 555…`, `15551234567@c.us`): 06 §4 "Simulator duties".
+fn normalise_number(input: &str) -> String {
+    let input = input.strip_suffix("@c.us").unwrap_or(input);
+    input.chars().filter(char::is_ascii_digit).collect()
+}
+
+impl State {
+    /// The account's `<key-index-list ts>ADVSignedKeyIndexList</key-index-list>`, or `None`
+    /// when it has no companion (05 §5.2: `details` = `ADVKeyIndexList{rawId, timestamp,
+    /// currentIndex, validIndexes}`, signed by the primary over `06 02 ‖ details`).
+    pub(crate) fn key_index_list(&mut self, phone: &str) -> Option<Node> {
+        let account = self.accounts.get(phone)?;
+        if account.devices.is_empty() {
+            return None;
+        }
+        let valid: Vec<u32> = account.devices.values().map(|c| c.key_index).collect();
+        let current = valid.iter().copied().max().unwrap_or(0);
+        let ts = account.devices_changed_at;
+        let details = AdvKeyIndexList {
+            raw_id: Some(account.adv_raw_id),
+            timestamp: Some(ts),
+            current_index: Some(current),
+            valid_indexes: valid,
+            account_type: None,
+        }
+        .encode_to_vec();
+        let mut message = KEY_INDEX_LIST_PREFIX.to_vec();
+        message.extend_from_slice(&details);
+        let secret = *account.identity_secret;
+        let account_pub = account.identity_pub;
+        let signature = wa_engine::signal::xeddsa::sign_with_rng(&secret, &message, &mut self.rng);
+        let signed = AdvSignedKeyIndexList {
+            details: Some(details),
+            account_signature: Some(signature.to_vec()),
+            account_signature_key: Some(account_pub.to_vec()),
+        }
+        .encode_to_vec();
+        Some(
+            Node::new("key-index-list")
+                .attr("ts", ts.to_string())
+                .with_bytes(signed),
+        )
+    }
+
+    /// `<devices><device-list hash><device id [key-index]/>…</device-list>[<key-index-list/>]</devices>`
+    /// for an account; an empty list for an unknown user (05 §5.2; Baileys drops companions
+    /// without a truthy `key-index`, whatsapp-rust drops users whose companions come
+    /// without `key-index-list`).
+    fn devices_node(&mut self, phone: Option<&str>) -> Node {
+        let Some(phone) = phone.filter(|p| self.accounts.contains_key(*p)) else {
+            return Node::new("devices").with_children([Node::new("device-list")]);
+        };
+        let devices = self.devices_of(phone);
+        let hash = phash(devices.iter().map(|d| (phone, *d)).collect::<Vec<_>>());
+        let list: Vec<Node> = devices
+            .iter()
+            .map(|d| {
+                let node = Node::new("device").attr("id", d.to_string());
+                match self
+                    .accounts
+                    .get(phone)
+                    .and_then(|a| a.devices.get(d))
+                    .map(|c| c.key_index)
+                {
+                    Some(k) => node.attr("key-index", k.to_string()),
+                    None => node,
+                }
+            })
+            .collect();
+        let mut children = vec![
+            Node::new("device-list")
+                .attr("hash", hash)
+                .with_children(list),
+        ];
+        if let Some(kil) = self.key_index_list(phone) {
+            children.push(kil);
+        }
+        Node::new("devices").with_children(children)
+    }
+
+    /// Answers a usync IQ (05 §5, 06 §4). Each `<user>` of the list is answered with the
+    /// protocols of `<query>` in their order: `devices`, `contact` (`type="in"` when the
+    /// number has an account, else `"out"`, echoing the input), `lid`; other protocols
+    /// (status, business, disappearing_mode, …) are left out, which clients read as "no
+    /// data".
+    pub(crate) fn usync(&mut self, id: &str, iq: &Node) -> Node {
+        let Some(usync) = iq.child_by_tag("usync") else {
+            return stanzas::iq_error(id, 400, "bad-request");
+        };
+        let protocols: Vec<String> = usync
+            .child_by_tag("query")
+            .map(|q| q.children().iter().map(|c| c.tag.to_string()).collect())
+            .unwrap_or_default();
+        let mut users = Vec::new();
+        for user in usync
+            .child_by_tag("list")
+            .map(|l| l.children_by_tag("user").cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let by_jid = attr_jid(&user, "jid");
+            let contact_input = user.child_by_tag("contact").and_then(|c| {
+                c.content_str().map(str::to_owned).or_else(|| {
+                    c.content_bytes()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                })
+            });
+            let phone = match (&by_jid, &contact_input) {
+                (Some(j), _) => self.resolve_user(j),
+                (None, Some(input)) => {
+                    let digits = normalise_number(input);
+                    self.accounts.contains_key(&digits).then_some(digits)
+                }
+                (None, None) => None,
+            };
+            let jid = match (&phone, &by_jid, &contact_input) {
+                (Some(p), _, _) => Jid::pn(p.clone()),
+                (None, Some(j), _) => j.to_non_ad(),
+                (None, None, Some(input)) => Jid::pn(normalise_number(input)),
+                (None, None, None) => continue,
+            };
+            let mut children = Vec::new();
+            for protocol in &protocols {
+                match protocol.as_str() {
+                    "devices" => children.push(self.devices_node(phone.as_deref())),
+                    "contact" => {
+                        let kind = if phone.is_some() { "in" } else { "out" };
+                        let echo = contact_input
+                            .clone()
+                            .unwrap_or_else(|| format!("+{}", jid.user()));
+                        children.push(Node::new("contact").attr("type", kind).with_text(echo));
+                    }
+                    "lid" => {
+                        if let Some(a) = phone.as_ref().and_then(|p| self.accounts.get(p)) {
+                            children
+                                .push(Node::new("lid").attr("val", Jid::lid(a.lid_user.clone())));
+                        }
+                    }
+                    other => debug!(protocol = other, "usync protocol not simulated; left out"),
+                }
+            }
+            users.push(Node::new("user").attr("jid", jid).with_children(children));
+        }
+        let mut reply = Node::new("usync");
+        for key in ["sid", "mode", "last", "index", "context"] {
+            if let Some(v) = usync.get_attr(key) {
+                reply = reply.attr(key, v.clone());
+            }
+        }
+        stanzas::iq_result(
+            id,
+            vec![reply.with_children([Node::new("list").with_children(users)])],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_numbers_are_normalised() {
+        assert_eq!(normalise_number("+1 (555) 123-4567"), "15551234567");
+        assert_eq!(normalise_number("+15551234567@c.us"), "15551234567");
+    }
+}
