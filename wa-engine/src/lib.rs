@@ -25,6 +25,8 @@ pub use client::{
     Client, ClientBuilder, ConnectError, DEFAULT_URL, Event, Events, ORIGIN, ReconnectPolicy,
     TransportError,
 };
+#[cfg(feature = "runtime")]
+pub use client::{SendMediaError, SentMedia};
 pub use conn::{MessageStatus, SendError, UndecryptableReason};
 pub use error::Error;
 pub use group::{GroupInfo, GroupParticipant, ParticipantAction};

@@ -388,6 +388,18 @@ impl MediaRef {
     }
 }
 
+impl crate::message::IncomingMessage {
+    /// The download handle of a received media message (image, video, PTV, audio,
+    /// document, sticker): pass it to [`Client::download`](crate::Client::download) or
+    /// [`Client::download_to`](crate::Client::download_to). `Ok(None)` for other messages.
+    ///
+    /// # Errors
+    /// [`MediaRefError`] for a media message missing its key or location.
+    pub fn media(&self) -> Result<Option<MediaRef>, MediaRefError> {
+        MediaRef::from_message(&self.message)
+    }
+}
+
 /// Borrowed fields of one media sub-message, gathered before validation.
 struct Fields<'a> {
     media_type: MediaType,

@@ -84,3 +84,89 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// A paired, connected client with its prekeys on the server, for messaging.
+pub struct Peer {
+    pub client: Client,
+    pub events: Events,
+    pub jid: wa_engine::Jid,
+    pub store: Arc<dyn Store>,
+}
+
+impl Peer {
+    /// The user JID (no device).
+    pub fn user(&self) -> wa_engine::Jid {
+        self.jid.to_non_ad()
+    }
+
+    /// The next decrypted message, skipping other events.
+    pub async fn next_message(&mut self) -> anyhow::Result<wa_engine::IncomingMessage> {
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .map_err(|_| anyhow::anyhow!("no message within {STEP:?}"))?
+                .ok_or_else(|| anyhow::anyhow!("event stream ended"))?;
+            if let Event::Message(m) = event {
+                return Ok(*m);
+            }
+        }
+    }
+}
+
+/// Starts a sandbox for messaging tests (media host with default settings).
+pub async fn sandbox(seed: u64) -> anyhow::Result<SandboxHandle> {
+    Ok(Sandbox::start(
+        SandboxConfig::default()
+            .with_seed(seed)
+            .with_first_stanza_delay(Duration::ZERO),
+    )
+    .await?)
+}
+
+/// Links a new device to `number` (creating the account), waits until it is connected and
+/// its prekeys are uploaded.
+pub async fn pair(sandbox: &SandboxHandle, number: &str) -> anyhow::Result<Peer> {
+    let phone = sandbox.create_account(number)?;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (client, mut events) = Client::builder(store.clone())
+        .url(sandbox.ws_url())
+        .trust_root(sandbox.trust_root())
+        .device_name("media-msg-e2e")
+        .prekey_batch(30)
+        .media_scheme(Scheme::Http)
+        .connect()
+        .await?;
+    let jid = loop {
+        let event = tokio::time::timeout(STEP, events.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("no event within {STEP:?}"))?
+            .ok_or_else(|| anyhow::anyhow!("event stream ended"))?;
+        match event {
+            Event::Qr { code, .. } => {
+                phone.scan(&code)?;
+            }
+            Event::Connected { jid } => break jid,
+            _ => {}
+        }
+    };
+    let deadline = tokio::time::Instant::now() + STEP;
+    while store
+        .prekey_counters()?
+        .unwrap_or_default()
+        .first_unuploaded_id
+        <= 1
+    {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "prekeys never uploaded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(Peer {
+        client,
+        events,
+        jid,
+        store,
+    })
+}
