@@ -80,7 +80,8 @@ impl Baileys {
                 .context("no event from Baileys in time")??
                 .context("Baileys stdout ended")?;
             eprintln!("baileys: {line}");
-            let event: Value = serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;
+            let event: Value =
+                serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;
             if pred(&event) {
                 return Ok(event);
             }
@@ -104,7 +105,10 @@ impl Baileys {
         let open = self
             .until(|e| e["event"] == "connection" && e["connection"] == "open")
             .await?;
-        open["me"]["id"].as_str().map(str::to_owned).context("me.id")
+        open["me"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("me.id")
     }
 }
 
@@ -132,7 +136,12 @@ async fn engine_and_baileys_exchange_texts_and_delivery_receipts() -> anyhow::Re
     // Baileys' delivery receipt reaches the engine.
     let by = engine
         .wait(|e| match e {
-            Event::MessageStatus { id: i, status: MessageStatus::Delivered, by, .. } if *i == id => by.clone(),
+            Event::MessageStatus {
+                id: i,
+                status: MessageStatus::Delivered,
+                by,
+                ..
+            } if *i == id => by.clone(),
             _ => None,
         })
         .await?;
@@ -143,7 +152,9 @@ async fn engine_and_baileys_exchange_texts_and_delivery_receipts() -> anyhow::Re
     baileys
         .command(json!({"cmd": "send_text", "to": format!("{ENGINE}@s.whatsapp.net"), "text": text, "ref": 1}))
         .await?;
-    let sent = baileys.until(|e| e["event"] == "sent" || e["event"] == "error").await?;
+    let sent = baileys
+        .until(|e| e["event"] == "sent" || e["event"] == "error")
+        .await?;
     assert_eq!(sent["event"], "sent", "{sent}");
     let bid = sent["id"].as_str().context("id")?.to_owned();
     let got = engine.next_message().await?;
@@ -152,17 +163,27 @@ async fn engine_and_baileys_exchange_texts_and_delivery_receipts() -> anyhow::Re
     assert_eq!(got.info.chat, baileys_user);
     assert_eq!(got.info.push_name.as_deref(), Some("baileys"));
     baileys
-        .until(|e| e["event"] == "receipt" && e["id"] == bid.as_str() && e["statusName"] == "DELIVERY_ACK")
+        .until(|e| {
+            e["event"] == "receipt" && e["id"] == bid.as_str() && e["statusName"] == "DELIVERY_ACK"
+        })
         .await?;
 
     // A reply from the engine on the now two-way session, and one more from Baileys.
-    let id2 = engine.client.send_text(&baileys_user, "second from wa-rs").await?;
-    let got = baileys.until(|e| e["event"] == "message" && e["id"] == id2.0.as_str()).await?;
+    let id2 = engine
+        .client
+        .send_text(&baileys_user, "second from wa-rs")
+        .await?;
+    let got = baileys
+        .until(|e| e["event"] == "message" && e["id"] == id2.0.as_str())
+        .await?;
     assert_eq!(got["text"], "second from wa-rs");
     baileys
         .command(json!({"cmd": "send_text", "to": format!("{ENGINE}@s.whatsapp.net"), "text": "second from Baileys", "ref": 2}))
         .await?;
-    assert_eq!(engine.next_message().await?.text(), Some("second from Baileys"));
+    assert_eq!(
+        engine.next_message().await?.text(),
+        Some("second from Baileys")
+    );
 
     baileys.command(json!({"cmd": "quit"})).await?;
     engine.shutdown().await;

@@ -91,7 +91,24 @@ async fn group_of_three_accounts_everyone_receives_and_a_removed_member_stops() 
         "removed member received {leaked:?}"
     );
 
-    for p in [alice, bob1, bob2, carol] {
+    // Dave is added: he gets the sender key with the next message.
+    let mut dave = pair(&sb, "15550000034").await?;
+    let outcome = alice
+        .client
+        .add_participants(&group.jid, &[dave.user()])
+        .await?;
+    assert!(outcome.iter().all(|p| p.error.is_none()), "{outcome:?}");
+    alice.client.send_text(&group.jid, "welcome dave").await?;
+    for peer in [&mut bob1, &mut bob2, &mut dave] {
+        assert_eq!(peer.next_message().await?.text(), Some("welcome dave"));
+    }
+    // Dave answers; the others decrypt with his fresh sender key.
+    dave.client.send_text(&group.jid, "thanks").await?;
+    for peer in [&mut alice, &mut bob1, &mut bob2] {
+        assert_eq!(peer.next_message().await?.text(), Some("thanks"));
+    }
+
+    for p in [alice, bob1, bob2, carol, dave] {
         p.shutdown().await;
     }
     sb.shutdown().await;

@@ -855,7 +855,7 @@ impl Connection {
             }
             // 05 §9: acked after processing (the ack goes out after the decrypted state
             // is stored), not on arrival.
-            "message" => self.handle_message(now, &node),
+            "message" => self.handle_message(&node),
             "receipt" => {
                 self.send_ack(&node);
                 self.handle_receipt(now, &node);
