@@ -122,10 +122,10 @@ fn bob_store() -> Arc<MemoryStore> {
         batch.put_prekey(rec.id, rec.to_bytes());
     }
     // As if these were generated and uploaded by this device.
-    let mut counters = wa_engine::store::PreKeyCounters::default();
-    counters.next_id = next_id;
-    counters.first_unuploaded_id = next_id;
-    batch.put_prekey_counters(counters);
+    batch.put_prekey_counters(wa_engine::store::PreKeyCounters {
+        next_id,
+        first_unuploaded_id: next_id,
+    });
     store.apply(batch).unwrap();
     store
 }
