@@ -190,3 +190,44 @@ async fn engine_and_baileys_exchange_texts_and_delivery_receipts() -> anyhow::Re
     sb.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
+async fn engine_and_baileys_read_each_others_group_messages() -> anyhow::Result<()> {
+    let sb = sandbox(42).await?;
+    let mut engine = pair(&sb, ENGINE).await?;
+    let baileys_phone = sb.create_account(BAILEYS)?;
+    let auth = tempfile::tempdir()?;
+    let mut baileys = Baileys::spawn(&sb, auth.path())?;
+    baileys.pair(&baileys_phone).await?;
+    let baileys_user: wa_engine::Jid = format!("{BAILEYS}@s.whatsapp.net").parse()?;
+
+    // Our group, our sender key: Baileys (libsignal-node) processes our SKDM and skmsg.
+    let group = engine
+        .client
+        .create_group("Interop", &[baileys_user])
+        .await?;
+    let id = engine
+        .client
+        .send_text(&group.jid, "hello group from wa-rs")
+        .await?;
+    let got = baileys
+        .until(|e| e["event"] == "message" && e["id"] == id.0.as_str())
+        .await?;
+    assert_eq!(got["text"], "hello group from wa-rs", "{got}");
+    assert_eq!(got["from"], group.jid.to_string());
+
+    // Baileys' sender key, processed by us.
+    baileys
+        .command(json!({"cmd": "send_text", "to": group.jid.to_string(), "text": "hello group from Baileys", "ref": 1}))
+        .await?;
+    let got = engine.next_message().await?;
+    assert_eq!(got.text(), Some("hello group from Baileys"));
+    assert_eq!(got.info.chat, group.jid);
+    assert_eq!(got.info.sender.user(), BAILEYS);
+
+    baileys.command(json!({"cmd": "quit"})).await?;
+    engine.shutdown().await;
+    sb.shutdown().await;
+    Ok(())
+}

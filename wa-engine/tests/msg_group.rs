@@ -131,6 +131,12 @@ async fn number_check_tells_registered_numbers_apart() -> anyhow::Result<()> {
         Some("15550000042@s.whatsapp.net")
     );
     assert_eq!(found[1].1, None);
+    // Sending to a number that is not on WhatsApp is a typed error.
+    let nobody: wa_engine::Jid = "15559999999@s.whatsapp.net".parse()?;
+    assert_eq!(
+        alice.client.send_text(&nobody, "anyone?").await,
+        Err(wa_engine::SendError::NoDevices)
+    );
     alice.shutdown().await;
     sb.shutdown().await;
     Ok(())
