@@ -21,8 +21,6 @@ const SINGLE_BYTE_LEN: usize = 236;
 const DOUBLE_BYTE_LEN: usize = 256;
 /// Number of double-byte dictionaries (tag bytes 0xEC..=0xEF).
 const DICTIONARIES: usize = 4;
-/// Average keys per bucket in the displacement search (CHD's lambda).
-const KEYS_PER_BUCKET: usize = 4;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=WA_TOKENS_DIR");
@@ -97,7 +95,6 @@ fn main() {
     }
     out.push_str("];\n\n");
     let _ = writeln!(out, "const HASH_SEED: u64 = {:#x};", table.seed);
-    let _ = writeln!(out, "const SLOTS: u32 = {};", table.slot_codes.len());
     let _ = writeln!(
         out,
         "static DISPLACEMENTS: [(u16, u16); {}] = [",
@@ -175,8 +172,11 @@ struct Table<'a> {
 /// Searches a seed and per-bucket displacements so that every key gets its own
 /// slot (a minimal perfect hash, "hash and displace").
 fn build_table<'a>(keys: &[(&'a str, u16)]) -> Table<'a> {
-    let slots = keys.len();
-    let buckets = keys.len().div_ceil(KEYS_PER_BUCKET);
+    let slots = token_hash::SLOTS as usize;
+    let buckets = token_hash::BUCKETS as usize;
+    if keys.len() > slots {
+        fail("more tokens than perfect-hash slots");
+    }
     'seed: for seed in 0..1000u64 {
         let seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5741_2d72_7321;
         let hashes: Vec<(u32, u32, u32)> = keys
@@ -185,7 +185,7 @@ fn build_table<'a>(keys: &[(&'a str, u16)]) -> Table<'a> {
             .collect();
         let mut members: Vec<Vec<usize>> = vec![Vec::new(); buckets];
         for (k, (g, _, _)) in hashes.iter().enumerate() {
-            members[*g as usize % buckets].push(k);
+            members[*g as usize].push(k);
         }
         let mut order: Vec<usize> = (0..buckets).collect();
         order.sort_by_key(|&b| std::cmp::Reverse(members[b].len()));
@@ -202,7 +202,7 @@ fn build_table<'a>(keys: &[(&'a str, u16)]) -> Table<'a> {
                     trial.clear();
                     for &k in &members[b] {
                         let (_, f1, f2) = hashes[k];
-                        let s = token_hash::slot(f1, f2, d1, d2, slots as u32) as usize;
+                        let s = token_hash::slot(f1, f2, d1, d2) as usize;
                         if taken[s] || trial.contains(&s) {
                             continue 'd2;
                         }
@@ -220,12 +220,12 @@ fn build_table<'a>(keys: &[(&'a str, u16)]) -> Table<'a> {
                 continue 'seed;
             }
         }
+        // Empty slots hold "" (never matched: the empty string is not a token).
         let mut slot_codes = vec![("", 0u16); slots];
         for (k, (s, code)) in keys.iter().enumerate() {
             let (g, f1, f2) = hashes[k];
-            let (d1, d2) = displacements[g as usize % buckets];
-            slot_codes
-                [token_hash::slot(f1, f2, u32::from(d1), u32::from(d2), slots as u32) as usize] =
+            let (d1, d2) = displacements[g as usize];
+            slot_codes[token_hash::slot(f1, f2, u32::from(d1), u32::from(d2)) as usize] =
                 (*s, *code);
         }
         return Table {

@@ -30,8 +30,22 @@ fn small_corpus() -> &'static [Vec<u8>] {
     CORPUS.get_or_init(|| corpus(4096))
 }
 
-/// If `bytes` decodes, its re-encoding decodes to the same node.
+/// If `bytes` decodes, its re-encoding decodes to the same node; the
+/// borrowed decoder agrees with the owned one.
 fn check_fixed_point(bytes: &[u8]) -> Result<(), String> {
+    if let Ok(body) = binary::unpack(bytes) {
+        let owned = binary::decode_node(&body);
+        let borrowed = binary::decode_node_ref(&body);
+        match (&owned, &borrowed) {
+            (Ok(o), Ok(b)) if *o == b.to_owned() => {}
+            (Err(e1), Err(e2)) if e1.to_string() == e2.to_string() => {}
+            _ => {
+                return Err(format!(
+                    "owned {owned:?} vs borrowed {borrowed:?} for {bytes:02x?}"
+                ));
+            }
+        }
+    }
     if let Ok(node) = binary::decode(bytes) {
         let again =
             binary::decode(&binary::encode(&node)).map_err(|e| format!("re-decode failed: {e}"))?;

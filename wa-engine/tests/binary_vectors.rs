@@ -127,3 +127,19 @@ fn bare_node_functions_match_the_frame_functions() {
         assert_eq!(out[1..], frame[..]);
     }
 }
+
+#[test]
+fn borrowed_decode_matches_owned_decode_on_every_vector() {
+    let mut frames: Vec<Vec<u8>> = load_jsonl("binary_nodes.jsonl")
+        .iter()
+        .map(hex_field)
+        .collect();
+    frames.extend(load_jsonl("decode_only.jsonl").iter().map(hex_field));
+    for frame in frames {
+        let body = binary::unpack(&frame).expect("unpack");
+        let owned = binary::decode_node(&body).expect("owned decode");
+        let borrowed = binary::decode_node_ref(&body).expect("borrowed decode");
+        assert_eq!(borrowed.to_owned(), owned);
+        assert_eq!(borrowed.tag, *owned.tag);
+    }
+}

@@ -161,7 +161,7 @@ impl Queue {
     fn remove_messages(&mut self, ids: &[String]) -> usize {
         let before = self.items.len();
         self.items
-            .retain(|q| !(q.tag == "message" && ids.iter().any(|i| *i == q.id)));
+            .retain(|q| !(q.tag == "message" && ids.contains(&q.id)));
         before - self.items.len()
     }
 

@@ -3,11 +3,13 @@
 //! sandbox. Checks QR pairing -> 515 -> login -> open, prekey upload, and device removal
 //! -> 401 loggedOut (interop/BAILEYS_NOTES.md §4-§7).
 //!
-//! Needs Node >= 20 and `npm ci` in `wa-sandbox/interop`, so the tests are `#[ignore]`d;
-//! run them with `cargo test -p wa-sandbox --test baileys -- --ignored`. They fail loudly
-//! when Node or the modules are missing.
+//! These tests run by default (CI included): they need Node >= 20 and npm on `PATH` and fail
+//! loudly without them, never skip. The first test to start runs `npm ci` in
+//! `wa-sandbox/interop` when `node_modules` is missing or older than `package-lock.json` /
+//! `package.json` (a file lock plus a `OnceLock` make sure it runs once, even across
+//! processes). The harness's own Node tests (`npm test`) run from here too.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -17,12 +19,12 @@ use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
+#[path = "support/interop.rs"]
+mod interop;
+use interop::{ensure_interop_installed, interop_dir};
+
 const PHONE: &str = "15551230000";
 const STEP: Duration = Duration::from_secs(30);
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
-}
 
 struct Harness {
     child: Child,
@@ -31,13 +33,8 @@ struct Harness {
 
 impl Harness {
     fn spawn(sandbox: &SandboxHandle, auth_dir: &Path) -> anyhow::Result<Self> {
+        ensure_interop_installed();
         let dir = interop_dir();
-        let baileys = dir.join("node_modules/@whiskeysockets/baileys");
-        assert!(
-            baileys.is_dir(),
-            "Baileys is not installed: run `npm ci` in {} (needs Node >= 20)",
-            dir.display()
-        );
         let mut child = Command::new("node")
             .current_dir(&dir)
             .arg("client.mjs")
@@ -105,7 +102,6 @@ fn is_open(e: &Value) -> bool {
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn baileys_pairs_by_qr_restarts_on_515_opens_and_is_logged_out_on_removal()
 -> anyhow::Result<()> {
     init_tracing();
@@ -172,7 +168,6 @@ async fn baileys_pairs_by_qr_restarts_on_515_opens_and_is_logged_out_on_removal(
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn baileys_logs_in_again_with_its_saved_auth_state() -> anyhow::Result<()> {
     init_tracing();
     let sandbox = Sandbox::start(SandboxConfig::default().with_seed(6)).await?;
@@ -207,5 +202,32 @@ async fn baileys_logs_in_again_with_its_saved_auth_state() -> anyhow::Result<()>
     assert_eq!(seen.last().context("open")?["attempt"], 1);
     assert_eq!(phone.devices().len(), 1);
     sandbox.shutdown().await;
+    Ok(())
+}
+
+/// The harness's own Node tests (argument parsing, exit codes, media decryption, a full
+/// pairing against its fake Noise server, lockfile pins): `npm test` in `wa-sandbox/interop`.
+#[tokio::test]
+async fn harness_node_tests_pass_under_npm_test() -> anyhow::Result<()> {
+    ensure_interop_installed();
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        Command::new("npm")
+            .arg("test")
+            .current_dir(interop_dir())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .context("`npm test` did not finish within 120 s")?
+    .context("spawning npm test")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "`npm test` failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("# fail 0"), "{stdout}");
     Ok(())
 }

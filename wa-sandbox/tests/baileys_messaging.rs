@@ -5,129 +5,20 @@
 //! phones', X3DH, ratchet); the sandbox only routes, so this is the server side's proof
 //! against a client nobody here wrote (interop/BAILEYS_NOTES.md §11).
 //!
-//! Needs Node >= 20 and `npm ci` in `wa-sandbox/interop`, so the tests are `#[ignore]`d;
-//! run them with `cargo test -p wa-sandbox --test baileys_messaging -- --ignored`. They
-//! fail loudly when Node or the modules are missing.
+//! Needs Node >= 20 and npm on PATH; `npm ci` in `wa-sandbox/interop` runs on first use
+//! (tests/support/interop.rs). Fails, never skips, without them.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+mod support;
+
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-use wa_sandbox::{Phone, Sandbox, SandboxConfig, SandboxHandle};
+use support::baileys::{Harness, STEP};
+use wa_sandbox::{Sandbox, SandboxConfig};
 
 const ALICE: &str = "15551110001";
 const BOB: &str = "15551110002";
-const STEP: Duration = Duration::from_secs(45);
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
-}
-
-struct Harness {
-    name: &'static str,
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-    /// Events read while waiting for another one (events race: a receipt may come before
-    /// the `sent` line of the same message).
-    backlog: Vec<Value>,
-}
-
-impl Harness {
-    fn spawn(sandbox: &SandboxHandle, auth_dir: &Path, name: &'static str) -> anyhow::Result<Self> {
-        Self::spawn_with(sandbox, auth_dir, name, &[])
-    }
-
-    fn spawn_with(
-        sandbox: &SandboxHandle,
-        auth_dir: &Path,
-        name: &'static str,
-        extra: &[&str],
-    ) -> anyhow::Result<Self> {
-        let dir = interop_dir();
-        let baileys = dir.join("node_modules/@whiskeysockets/baileys");
-        assert!(
-            baileys.is_dir(),
-            "Baileys is not installed: run `npm ci` in {} (needs Node >= 20)",
-            dir.display()
-        );
-        let mut child = Command::new("node")
-            .current_dir(&dir)
-            .arg("client.mjs")
-            .arg("--ws-url")
-            .arg(sandbox.ws_url())
-            .arg("--auth-dir")
-            .arg(auth_dir)
-            .arg("--timeout-ms")
-            .arg("150000")
-            .arg("--push-name")
-            .arg(name)
-            .arg("--no-init-queries")
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .context("spawning node (is Node >= 20 installed?)")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        Ok(Self {
-            name,
-            child,
-            lines: BufReader::new(stdout).lines(),
-            backlog: Vec::new(),
-        })
-    }
-
-    async fn event(&mut self) -> anyhow::Result<Value> {
-        let line = tokio::time::timeout(STEP, self.lines.next_line())
-            .await
-            .with_context(|| format!("no event from {} in time", self.name))??
-            .with_context(|| format!("{} stdout ended", self.name))?;
-        eprintln!("{}: {line}", self.name);
-        serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))
-    }
-
-    /// The first event (backlog first) that matches; others are kept for later calls.
-    async fn until(&mut self, mut pred: impl FnMut(&Value) -> bool) -> anyhow::Result<Value> {
-        if let Some(i) = self.backlog.iter().position(&mut pred) {
-            return Ok(self.backlog.remove(i));
-        }
-        loop {
-            let event = self.event().await?;
-            if pred(&event) {
-                return Ok(event);
-            }
-            self.backlog.push(event.clone());
-            if event["event"] == "exit" || event["event"] == "timeout" {
-                bail!("{} ended early: {event}", self.name);
-            }
-        }
-    }
-
-    async fn command(&mut self, cmd: Value) -> anyhow::Result<()> {
-        let stdin = self.child.stdin.as_mut().context("stdin")?;
-        stdin.write_all(format!("{cmd}\n").as_bytes()).await?;
-        stdin.flush().await?;
-        Ok(())
-    }
-
-    /// Pairs through the phone by QR and waits for `open`; returns the device JID.
-    async fn pair(&mut self, phone: &Phone) -> anyhow::Result<String> {
-        let qr = self.until(|e| e["event"] == "qr").await?;
-        phone.scan(qr["qr"].as_str().context("qr")?)?;
-        let open = self
-            .until(|e| e["event"] == "connection" && e["connection"] == "open")
-            .await?;
-        open["me"]["id"]
-            .as_str()
-            .map(str::to_owned)
-            .context("me.id")
-    }
-}
 
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -148,7 +39,6 @@ fn is_delivery_of(id: &str) -> impl FnMut(&Value) -> bool + '_ {
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn two_baileys_clients_exchange_texts_and_delivery_receipts() -> anyhow::Result<()> {
     init_tracing();
     let sandbox = Sandbox::start(SandboxConfig::default().with_seed(11)).await?;
@@ -213,7 +103,6 @@ async fn two_baileys_clients_exchange_texts_and_delivery_receipts() -> anyhow::R
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn baileys_group_text_reaches_members_and_stops_after_removal() -> anyhow::Result<()> {
     const CAROL: &str = "15551110003";
     init_tracing();
@@ -309,7 +198,6 @@ async fn baileys_group_text_reaches_members_and_stops_after_removal() -> anyhow:
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn baileys_gets_texts_sent_while_it_was_offline_in_order() -> anyhow::Result<()> {
     init_tracing();
     let sandbox = Sandbox::start(SandboxConfig::default().with_seed(13)).await?;

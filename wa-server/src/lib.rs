@@ -1,1 +1,187 @@
-//! wa-server: an HTTP server over wa-engine (built in issue 5).
+//! wa-server: a self-hosted HTTP gateway over wa-engine — sessions (one linked device
+//! each), QR pairing (JSON, PNG, SVG and a live pairing page), messages, OTP, durable signed
+//! webhooks, SSE events, Prometheus metrics and an OpenAPI document.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use wa_server::{AppState, ServerConfig, Upstream, app};
+//! let mut config = ServerConfig::new("./wa-data");
+//! config.upstream = Upstream::Sandbox; // offline: an embedded simulated WhatsApp server
+//! let state = AppState::start(config).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app(state.clone()))
+//!     .with_graceful_shutdown(state.shutting_down())
+//!     .await?;
+//! state.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Routes are listed in the OpenAPI document (`GET /openapi.json`, rendered at `/docs`).
+//! Every error is `{"error": {"code", "message"}}` with a stable code ([`ApiError::code`]).
+
+mod auth;
+mod config;
+mod db;
+mod error;
+mod events;
+mod messaging;
+mod metrics;
+mod openapi;
+mod otp;
+mod phone;
+mod render;
+mod routes;
+mod session;
+mod state;
+mod webhook;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub use auth::Caller;
+pub use config::{OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings};
+pub use db::DbError;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use events::{EVENT_TYPES, Envelope};
+pub use phone::{PhoneNumber, parse_recipient, valid_country_code};
+pub use render::{RenderError, qr_png, qr_svg};
+pub use session::SessionStatus;
+pub use state::{AppState, StartError};
+pub use webhook::signature as webhook_signature;
+
+/// The HTTP application: every route, the body size limit, JSON errors for everything
+/// (including unknown routes and the body limit), request logging without query strings.
+pub fn app(state: AppState) -> Router {
+    use routes::{events, health, messages, otp, pair, sessions, webhooks};
+    let limit = state.config().body_limit;
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi))
+        .route("/docs", get(health::docs))
+        .route("/api/sessions", get(sessions::list).post(sessions::create))
+        .route(
+            "/api/sessions/{id}",
+            get(sessions::get).delete(sessions::delete),
+        )
+        .route("/api/sessions/{id}/restart", post(sessions::restart))
+        .route("/api/sessions/{id}/logout", post(sessions::logout))
+        .route("/api/sessions/{id}/token", post(sessions::rotate_token))
+        .route("/api/sessions/{id}/qr", get(pair::qr_json))
+        .route("/api/sessions/{id}/qr.png", get(pair::qr_png))
+        .route("/api/sessions/{id}/qr.svg", get(pair::qr_svg))
+        .route("/api/sessions/{id}/pairing-code", post(pair::pairing_code))
+        .route("/api/sessions/{id}/pair-link", post(pair::pair_link))
+        .route(
+            "/api/sessions/{id}/sandbox/scan",
+            post(pair::api_simulate_scan),
+        )
+        .route("/api/sandbox", get(pair::sandbox_info))
+        .route("/sessions/{id}/pair", get(pair::page))
+        .route("/sessions/{id}/pair/events", get(pair::page_events))
+        .route(
+            "/sessions/{id}/pair/simulate-scan",
+            post(pair::page_simulate_scan),
+        )
+        .route("/sessions/{id}/pair/restart", post(pair::page_restart))
+        .route(
+            "/api/sessions/{id}/messages/text",
+            post(messages::send_text),
+        )
+        .route(
+            "/api/sessions/{id}/messages/location",
+            post(messages::send_location),
+        )
+        .route(
+            "/api/sessions/{id}/messages/contact",
+            post(messages::send_contact),
+        )
+        .route(
+            "/api/sessions/{id}/messages/{message_id}",
+            get(messages::status),
+        )
+        .route(
+            "/api/sessions/{id}/contacts/check",
+            post(messages::check_numbers),
+        )
+        .route("/api/phone/format", get(messages::format_phone))
+        .route("/api/sessions/{id}/otp", post(otp::send))
+        .route("/api/sessions/{id}/otp/verify", post(otp::verify))
+        .route(
+            "/api/sessions/{id}/webhooks",
+            get(webhooks::list).post(webhooks::add),
+        )
+        .route(
+            "/api/sessions/{id}/webhooks/{webhook_id}",
+            delete(webhooks::remove),
+        )
+        .route("/api/sessions/{id}/webhooks/stats", get(webhooks::stats))
+        .route("/api/sessions/{id}/webhooks/dead", get(webhooks::dead))
+        .route(
+            "/api/sessions/{id}/webhooks/dead/retry",
+            post(webhooks::retry_dead),
+        )
+        .route("/api/sessions/{id}/events", get(events::stream))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(middleware::map_response(json_errors))
+        .layer(middleware::from_fn(log_requests))
+        .with_state(state)
+}
+
+/// Turns any error response that is not already our JSON (e.g. the body-limit layer's 413)
+/// into `{"error": {...}}`.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::NOT_FOUND => ApiError::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ApiError::InvalidBody("unprocessable".to_owned()),
+        s if s.is_client_error() => {
+            ApiError::InvalidParameter(s.canonical_reason().unwrap_or("bad request").to_owned())
+        }
+        s => ApiError::Internal(format!("unexpected {s} response")),
+    };
+    let mut out = error.into_response();
+    *out.status_mut() = status;
+    out
+}
+
+/// Logs method, path (never the query: it may carry a link token), status and latency.
+async fn log_requests(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}

@@ -9,11 +9,12 @@ use std::borrow::Cow;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use crate::jid::{Jid, Server};
+use crate::jid::Server;
 
 use super::encode::PACKED_MAX_CHARS;
 use super::error::DecodeError;
 use super::node::{Attrs, Content, Node, Value};
+use super::node_ref::{ContentRef, JidRef, NodeRef, Str, ValueRef};
 use super::tags;
 use super::token;
 
@@ -50,6 +51,30 @@ pub fn decode_node(bytes: &[u8]) -> Result<Node, DecodeError> {
     decode_at(bytes, 0)
 }
 
+/// Decodes one node without flags byte, borrowing from `bytes`: see
+/// [`NodeRef`]. Validation, errors and limits are those of [`decode_node`].
+///
+/// For a frame, strip the flags byte (and inflate) with [`unpack`] first.
+///
+/// # Errors
+/// As [`decode_node`].
+pub fn decode_node_ref(bytes: &[u8]) -> Result<NodeRef<'_>, DecodeError> {
+    let mut r = Reader {
+        data: bytes,
+        pos: 0,
+        base: 0,
+        depth: 0,
+    };
+    let node = r.read_node_ref().map_err(|e| *e)?;
+    if r.pos < bytes.len() {
+        return Err(DecodeError::TrailingBytes {
+            offset: r.offset(),
+            count: bytes.len() - r.pos,
+        });
+    }
+    Ok(node)
+}
+
 /// Strips the flags byte of a frame and inflates the body if `flags & 2`.
 ///
 /// Returns the bare node bytes, borrowed when the frame is uncompressed.
@@ -76,7 +101,7 @@ fn decode_at(bytes: &[u8], base: usize) -> Result<Node, DecodeError> {
         base,
         depth: 0,
     };
-    let node = r.read_node()?;
+    let node = r.read_node().map_err(|e| *e)?;
     if r.pos < bytes.len() {
         return Err(DecodeError::TrailingBytes {
             offset: r.offset(),
@@ -134,45 +159,9 @@ fn inflate(body: &[u8]) -> Result<Vec<u8>, DecodeError> {
     Ok(out)
 }
 
-/// Text read from the input: a token (static), a borrowed raw string, or an
-/// unpacked string.
-enum Text<'a> {
-    Static(&'static str),
-    Borrowed(&'a str),
-    Owned(String),
-}
-
-impl Text<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            Self::Static(s) => s,
-            Self::Borrowed(s) => s,
-            Self::Owned(s) => s,
-        }
-    }
-
-    /// An owned string that borrows only `'static` tokens.
-    fn into_cow(self) -> Cow<'static, str> {
-        match self {
-            Self::Static(s) => Cow::Borrowed(s),
-            Self::Borrowed(s) => Cow::Owned(s.to_owned()),
-            Self::Owned(s) => Cow::Owned(s),
-        }
-    }
-
-    fn into_string(self) -> String {
-        match self {
-            Self::Static(s) => s.to_owned(),
-            Self::Borrowed(s) => s.to_owned(),
-            Self::Owned(s) => s,
-        }
-    }
-}
-
-/// Characters of NIBBLE_8 values 0..=11 (shared/protocol/02 §4.3); 12..=15 are not characters.
-const NIBBLE_CHARS: &[u8; 12] = b"0123456789-.";
-/// Characters of HEX_8 values (uppercase).
-const HEX_CHARS: &[u8; 16] = b"0123456789ABCDEF";
+/// Errors inside the reader are boxed so that `Result`s of the hot paths stay
+/// pointer-sized on the error side.
+type R<T> = Result<T, Box<DecodeError>>;
 
 struct Reader<'a> {
     data: &'a [u8],
@@ -194,16 +183,16 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    fn eof(&self, needed: usize) -> DecodeError {
-        DecodeError::UnexpectedEof {
+    fn eof(&self, needed: usize) -> Box<DecodeError> {
+        Box::new(DecodeError::UnexpectedEof {
             offset: self.offset(),
             needed,
             available: self.remaining(),
-        }
+        })
     }
 
-    #[inline]
-    fn byte(&mut self) -> Result<u8, DecodeError> {
+    #[inline(always)]
+    fn byte(&mut self) -> R<u8> {
         match self.data.get(self.pos) {
             Some(&b) => {
                 self.pos += 1;
@@ -213,8 +202,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[inline]
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    #[inline(always)]
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
         if n > self.remaining() {
             return Err(self.eof(n));
         }
@@ -224,20 +213,20 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+    fn array<const N: usize>(&mut self) -> R<[u8; N]> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N)?);
         Ok(a)
     }
 
     #[inline]
-    fn u16(&mut self) -> Result<u16, DecodeError> {
+    fn u16(&mut self) -> R<u16> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
     /// Length of a BINARY_8/20/32 item whose tag byte was just read.
-    #[inline]
-    fn binary_len(&mut self, tag: u8) -> Result<usize, DecodeError> {
+    #[inline(always)]
+    fn binary_len(&mut self, tag: u8) -> R<usize> {
         Ok(match tag {
             tags::BINARY_8 => usize::from(self.byte()?),
             tags::BINARY_20 => {
@@ -249,44 +238,70 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn read_node(&mut self) -> Result<Node, DecodeError> {
+    /// Reads a node's list header; returns its size (>= 1).
+    #[inline(always)]
+    fn node_header(&mut self) -> R<usize> {
         let start = self.offset();
         if self.depth >= MAX_DEPTH {
-            return Err(DecodeError::TooDeep {
+            return Err(Box::new(DecodeError::TooDeep {
                 offset: start,
                 limit: MAX_DEPTH,
-            });
+            }));
         }
         let size = match self.byte()? {
             tags::LIST_8 => usize::from(self.byte()?),
             tags::LIST_16 => usize::from(self.u16()?),
-            tags::LIST_EMPTY => return Err(DecodeError::EmptyNode { offset: start }),
+            tags::LIST_EMPTY => return Err(Box::new(DecodeError::EmptyNode { offset: start })),
             byte => {
-                return Err(DecodeError::ExpectedNode {
+                return Err(Box::new(DecodeError::ExpectedNode {
                     offset: start,
                     byte,
-                });
+                }));
             }
         };
         if size == 0 {
-            return Err(DecodeError::EmptyNode { offset: start });
+            return Err(Box::new(DecodeError::EmptyNode { offset: start }));
         }
-        let tag_offset = self.offset();
-        let tag = self.read_plain_text()?;
-        if tag.as_str().is_empty() {
-            return Err(DecodeError::EmptyTag { offset: tag_offset });
-        }
-        let tag = tag.into_cow();
+        Ok(size)
+    }
 
+    /// A node's tag: a non-empty plain string.
+    #[inline(always)]
+    fn node_tag(&mut self) -> R<Str<'a>> {
+        let offset = self.offset();
+        let tag = self.read_plain_str()?;
+        if tag.is_empty() {
+            return Err(Box::new(DecodeError::EmptyTag { offset }));
+        }
+        Ok(tag)
+    }
+
+    /// Size of a child list whose header byte `tag` was just read.
+    #[inline]
+    fn child_count(&mut self, tag: u8) -> R<(usize, usize)> {
+        let size = if tag == tags::LIST_8 {
+            usize::from(self.byte()?)
+        } else {
+            usize::from(self.u16()?)
+        };
+        // A child node takes at least three bytes (F8 01 <token>): cap the reservation.
+        Ok((size, size.min(self.remaining() / 3)))
+    }
+
+    fn read_node(&mut self) -> R<Node> {
+        let size = self.node_header()?;
+        let tag = self.node_tag()?.to_cow();
         let attr_count = (size - 1) >> 1;
         // Each pair needs at least two bytes.
         let mut attrs = Attrs::with_capacity(attr_count.min(self.remaining() / 2));
         for _ in 0..attr_count {
-            let key = self.read_plain_text()?.into_cow();
-            let value = self.read_value()?;
+            let key = self.read_plain_str()?.to_cow();
+            let value = match self.read_value()? {
+                ValueRef::String(s) => Value::String(s.to_cow()),
+                ValueRef::Jid(j) => Value::Jid(j.to_jid()),
+            };
             attrs.push(key, value);
         }
-
         let content = if size % 2 == 0 {
             self.depth += 1;
             let content = self.read_content();
@@ -302,32 +317,14 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn read_value(&mut self) -> Result<Value, DecodeError> {
-        let offset = self.offset();
-        let tag = self.byte()?;
-        match tag {
-            tags::JID_PAIR | tags::AD_JID | tags::FB_JID | tags::INTEROP_JID => {
-                Ok(Value::Jid(self.read_jid(tag, offset)?))
-            }
-            _ => Ok(Value::String(
-                self.read_text(tag, offset, "attribute value")?.into_cow(),
-            )),
-        }
-    }
-
-    fn read_content(&mut self) -> Result<Content, DecodeError> {
+    fn read_content(&mut self) -> R<Content> {
         let offset = self.offset();
         let tag = self.byte()?;
         match tag {
             tags::LIST_EMPTY => Ok(Content::Nodes(Vec::new())),
             tags::LIST_8 | tags::LIST_16 => {
-                let size = if tag == tags::LIST_8 {
-                    usize::from(self.byte()?)
-                } else {
-                    usize::from(self.u16()?)
-                };
-                // A child node takes at least three bytes (F8 01 <token>).
-                let mut children = Vec::with_capacity(size.min(self.remaining() / 3));
+                let (size, reserve) = self.child_count(tag)?;
+                let mut children = Vec::with_capacity(reserve);
                 for _ in 0..size {
                     children.push(self.read_node()?);
                 }
@@ -338,61 +335,118 @@ impl<'a> Reader<'a> {
                 Ok(Content::Bytes(self.take(n)?.to_vec()))
             }
             tags::JID_PAIR | tags::AD_JID | tags::FB_JID | tags::INTEROP_JID => {
-                Ok(Content::Jid(self.read_jid(tag, offset)?))
+                Ok(Content::Jid(self.read_jid(tag, offset)?.to_jid()))
             }
-            tags::NIBBLE_8 | tags::HEX_8 => {
-                let s = self.read_packed(tag)?;
+            _ => {
+                let s = self.read_str(tag, offset, "content")?;
                 // Packed strings our encoder would write raw (empty, or longer
                 // than 127 characters: only other encoders produce them) come
                 // back as bytes, so that decode(encode(decode(x))) == decode(x).
-                if s.is_empty() || s.len() > PACKED_MAX_CHARS {
-                    Ok(Content::Bytes(s.into_bytes()))
+                if s.is_packed() && (s.is_empty() || s.len() > PACKED_MAX_CHARS) {
+                    Ok(Content::Bytes(s.bytes().collect()))
                 } else {
-                    Ok(Content::String(Cow::Owned(s)))
+                    Ok(Content::String(s.to_cow()))
                 }
             }
-            _ => Ok(Content::String(
-                self.read_text(tag, offset, "content")?.into_cow(),
-            )),
+        }
+    }
+
+    fn read_node_ref(&mut self) -> R<NodeRef<'a>> {
+        let size = self.node_header()?;
+        let tag = self.node_tag()?;
+        let attr_count = (size - 1) >> 1;
+        let mut attrs = Vec::with_capacity(attr_count.min(self.remaining() / 2));
+        for _ in 0..attr_count {
+            let key = self.read_plain_str()?;
+            let value = self.read_value()?;
+            attrs.push((key, value));
+        }
+        let content = if size % 2 == 0 {
+            self.depth += 1;
+            let content = self.read_content_ref();
+            self.depth -= 1;
+            content?
+        } else {
+            ContentRef::None
+        };
+        Ok(NodeRef {
+            tag,
+            attrs,
+            content,
+        })
+    }
+
+    fn read_content_ref(&mut self) -> R<ContentRef<'a>> {
+        let offset = self.offset();
+        let tag = self.byte()?;
+        match tag {
+            tags::LIST_EMPTY => Ok(ContentRef::Nodes(Vec::new())),
+            tags::LIST_8 | tags::LIST_16 => {
+                let (size, reserve) = self.child_count(tag)?;
+                let mut children = Vec::with_capacity(reserve);
+                for _ in 0..size {
+                    children.push(self.read_node_ref()?);
+                }
+                Ok(ContentRef::Nodes(children))
+            }
+            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
+                let n = self.binary_len(tag)?;
+                Ok(ContentRef::Bytes(self.take(n)?))
+            }
+            tags::JID_PAIR | tags::AD_JID | tags::FB_JID | tags::INTEROP_JID => {
+                Ok(ContentRef::Jid(self.read_jid(tag, offset)?))
+            }
+            _ => Ok(ContentRef::String(self.read_str(tag, offset, "content")?)),
+        }
+    }
+
+    #[inline(always)]
+    fn read_value(&mut self) -> R<ValueRef<'a>> {
+        let offset = self.offset();
+        let tag = self.byte()?;
+        match tag {
+            tags::JID_PAIR | tags::AD_JID | tags::FB_JID | tags::INTEROP_JID => {
+                Ok(ValueRef::Jid(self.read_jid(tag, offset)?))
+            }
+            _ => Ok(ValueRef::String(self.read_str(
+                tag,
+                offset,
+                "attribute value",
+            )?)),
         }
     }
 
     /// A string that may not be a JID (node tag, attribute key, JID part).
-    #[inline]
-    fn read_plain_text(&mut self) -> Result<Text<'a>, DecodeError> {
+    #[inline(always)]
+    fn read_plain_str(&mut self) -> R<Str<'a>> {
         let offset = self.offset();
         let tag = self.byte()?;
-        self.read_text(tag, offset, "string")
+        self.read_str(tag, offset, "string")
     }
 
-    /// The text item starting with `tag` (already read at `offset`).
+    /// The string item starting with `tag` (already read at `offset`).
     /// `00` reads as the empty string (shared/protocol/02 §4.2).
-    #[inline]
-    fn read_text(
-        &mut self,
-        tag: u8,
-        offset: usize,
-        expected: &'static str,
-    ) -> Result<Text<'a>, DecodeError> {
+    #[inline(always)]
+    fn read_str(&mut self, tag: u8, offset: usize, expected: &'static str) -> R<Str<'a>> {
         match tag {
-            tags::LIST_EMPTY => Ok(Text::Static("")),
+            tags::LIST_EMPTY => Ok(Str::token("")),
             1..=235 => match token::single_byte(tag) {
-                Some(s) => Ok(Text::Static(s)),
-                None => Err(DecodeError::InvalidTag {
+                Some(s) => Ok(Str::token(s)),
+                None => Err(Box::new(DecodeError::InvalidTag {
                     offset,
                     byte: tag,
                     expected,
-                }),
+                })),
             },
             tags::DICTIONARY_0..=tags::DICTIONARY_3 => {
                 let index = self.byte()?;
                 match token::double_byte(tag - tags::DICTIONARY_0, index) {
-                    Some(s) => Ok(Text::Static(s)),
-                    None => Err(DecodeError::InvalidTag {
+                    Some(s) => Ok(Str::token(s)),
+                    None => Err(Box::new(DecodeError::InvalidTag {
                         offset,
                         byte: tag,
                         expected,
-                    }),
+                    })),
                 }
             }
             tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
@@ -400,117 +454,134 @@ impl<'a> Reader<'a> {
                 let data_offset = self.offset();
                 let bytes = self.take(n)?;
                 match std::str::from_utf8(bytes) {
-                    Ok(s) => Ok(Text::Borrowed(s)),
-                    Err(_) => Err(DecodeError::InvalidUtf8 {
+                    Ok(s) => Ok(Str::text(s)),
+                    Err(_) => Err(Box::new(DecodeError::InvalidUtf8 {
                         offset: data_offset,
-                    }),
+                    })),
                 }
             }
-            tags::NIBBLE_8 | tags::HEX_8 => Ok(Text::Owned(self.read_packed(tag)?)),
+            tags::NIBBLE_8 | tags::HEX_8 => self.read_packed(tag),
             tags::JID_PAIR | tags::AD_JID | tags::FB_JID | tags::INTEROP_JID => {
-                Err(DecodeError::UnexpectedJid { offset })
+                Err(Box::new(DecodeError::UnexpectedJid { offset }))
             }
-            _ => Err(DecodeError::InvalidTag {
+            _ => Err(Box::new(DecodeError::InvalidTag {
                 offset,
                 byte: tag,
                 expected,
-            }),
+            })),
         }
     }
 
     /// A NIBBLE_8 / HEX_8 body (tag already read): length byte, packed bytes.
-    fn read_packed(&mut self, tag: u8) -> Result<String, DecodeError> {
+    /// Validated here; unpacked only when read.
+    fn read_packed(&mut self, tag: u8) -> R<Str<'a>> {
         let len_offset = self.offset();
         let header = self.byte()?;
         let n = usize::from(header & 0x7F);
         let odd = header & 0x80 != 0;
         if odd && n == 0 {
-            return Err(DecodeError::InvalidPackedLength { offset: len_offset });
+            return Err(Box::new(DecodeError::InvalidPackedLength {
+                offset: len_offset,
+            }));
         }
         let data_offset = self.offset();
         let data = self.take(n)?;
-        let mut s = String::with_capacity(2 * n);
         let hex = tag == tags::HEX_8;
-        for (i, &b) in data.iter().enumerate() {
-            let last = i + 1 == n;
-            for (k, value) in [b >> 4, b & 0x0F].into_iter().enumerate() {
-                if odd && last && k == 1 {
-                    break; // the pad nibble, dropped (shared/protocol/02 §4.3)
+        if !hex {
+            // Values 12..=14 are not characters; 15 is only the dropped pad of
+            // an odd-length string (shared/protocol/02 §4.3).
+            for (i, &b) in data.iter().enumerate() {
+                let (hi, lo) = (b >> 4, b & 0x0F);
+                let pad = odd && i + 1 == n;
+                if hi > 11 {
+                    return Err(Box::new(DecodeError::InvalidNibble {
+                        offset: data_offset + i,
+                        value: hi,
+                    }));
                 }
-                let c = if hex {
-                    HEX_CHARS[usize::from(value)]
-                } else {
-                    match NIBBLE_CHARS.get(usize::from(value)) {
-                        Some(&c) => c,
-                        None => {
-                            return Err(DecodeError::InvalidNibble {
-                                offset: data_offset + i,
-                                value,
-                            });
-                        }
-                    }
-                };
-                s.push(char::from(c));
+                if lo > 11 && !pad {
+                    return Err(Box::new(DecodeError::InvalidNibble {
+                        offset: data_offset + i,
+                        value: lo,
+                    }));
+                }
             }
         }
-        Ok(s)
+        Ok(Str::packed(data, hex, 2 * n - usize::from(odd)))
     }
 
     /// A JID item whose tag byte (`tag`, at `offset`) was just read (shared/protocol/02 §6).
-    fn read_jid(&mut self, tag: u8, offset: usize) -> Result<Jid, DecodeError> {
+    fn read_jid(&mut self, tag: u8, offset: usize) -> R<JidRef<'a>> {
         match tag {
             tags::JID_PAIR => {
-                let user = self.read_plain_text()?;
-                let server = self.read_plain_text()?;
-                if server.as_str().is_empty() {
-                    return Err(DecodeError::MissingJidServer { offset });
+                let user = self.read_plain_str()?;
+                let server = self.read_plain_str()?;
+                if server.is_empty() {
+                    return Err(Box::new(DecodeError::MissingJidServer { offset }));
                 }
-                Ok(Jid::new(
-                    user.into_string(),
-                    Server::from_name(server.as_str()),
-                ))
+                Ok(JidRef {
+                    user,
+                    server,
+                    agent: 0,
+                    device: None,
+                    integrator: 0,
+                })
             }
             tags::AD_JID => {
                 let domain = self.byte()?;
                 let device = self.byte()?;
-                let user = self.read_plain_text()?.into_string();
+                let user = self.read_plain_str()?;
                 // Domain byte -> server (whatsmeow types/jid.go `NewADJID`):
                 // unknown bytes are a raw agent on s.whatsapp.net.
                 let (server, agent) = match domain {
-                    0 => (Server::Pn, 0),
-                    1 => (Server::Lid, 0),
-                    128 => (Server::Hosted, 0),
-                    129 => (Server::HostedLid, 0),
-                    agent => (Server::Pn, agent),
+                    0 => ("s.whatsapp.net", 0),
+                    1 => ("lid", 0),
+                    128 => ("hosted", 0),
+                    129 => ("hosted.lid", 0),
+                    agent => ("s.whatsapp.net", agent),
                 };
-                Ok(Jid::new(user, server)
-                    .with_agent(agent)
-                    .with_device(u16::from(device)))
+                Ok(JidRef {
+                    user,
+                    server: Str::token(server),
+                    agent,
+                    device: Some(u16::from(device)),
+                    integrator: 0,
+                })
             }
             tags::FB_JID => {
-                let user = self.read_plain_text()?.into_string();
+                let user = self.read_plain_str()?;
                 let device = self.u16()?;
-                let server = self.read_plain_text()?;
-                if server.as_str() != Server::Messenger.as_str() {
-                    return Err(DecodeError::UnexpectedJidServer { offset });
+                let server = self.read_plain_str()?;
+                if server != *Server::Messenger.as_str() {
+                    return Err(Box::new(DecodeError::UnexpectedJidServer { offset }));
                 }
-                Ok(Jid::new(user, Server::Messenger).with_device(device))
+                Ok(JidRef {
+                    user,
+                    server: Str::token("msgr"),
+                    agent: 0,
+                    device: Some(device),
+                    integrator: 0,
+                })
             }
             _ => {
-                let user = self.read_plain_text()?.into_string();
+                let user = self.read_plain_str()?;
                 let device = self.u16()?;
                 let integrator = self.u16()?;
                 // whatsmeow writes and requires the trailing server string;
                 // WhatsApp Web's encoder omits it (shared/protocol/02 §6.4).
                 // Accept both: consume the next item only if it is "interop".
                 let mark = self.pos;
-                match self.read_plain_text() {
-                    Ok(server) if server.as_str() == Server::Interop.as_str() => {}
+                match self.read_plain_str() {
+                    Ok(server) if server == *Server::Interop.as_str() => {}
                     _ => self.pos = mark,
                 }
-                Ok(Jid::new(user, Server::Interop)
-                    .with_device(device)
-                    .with_integrator(integrator))
+                Ok(JidRef {
+                    user,
+                    server: Str::token("interop"),
+                    agent: 0,
+                    device: Some(device),
+                    integrator,
+                })
             }
         }
     }

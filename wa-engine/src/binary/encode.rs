@@ -16,20 +16,53 @@ use super::token::{self, Token};
 /// pack up to 127 characters; vectors `nibble_128_is_raw`, `hex_128_is_raw`).
 pub(crate) const PACKED_MAX_CHARS: usize = 127;
 
-/// Initial capacity of [`encode`]'s buffer; most stanzas fit.
-const INITIAL_CAPACITY: usize = 256;
+/// Upper estimate of a node's encoded size, for reserving output space once:
+/// every string is counted at its raw length plus the largest prefix.
+fn estimate(node: &Node) -> usize {
+    let jid = |j: &Jid| j.user().len() + 24;
+    let mut size = 4 + node.tag.len() + 5;
+    for (k, v) in node.attrs.as_slice() {
+        size += k.len() + 5;
+        size += match v {
+            Value::String(s) => s.len() + 5,
+            Value::Jid(j) => jid(j),
+        };
+    }
+    size + match &node.content {
+        Content::None => 0,
+        Content::Nodes(children) => 3 + children.iter().map(estimate).sum::<usize>(),
+        Content::Bytes(b) => b.len() + 5,
+        Content::String(s) => s.len() + 5,
+        Content::Jid(j) => jid(j),
+    }
+}
 
 /// Encodes `node` as a frame: flags byte `0x00` followed by the node.
 ///
 /// Clients always send uncompressed frames with flags 0 (whatsmeow
 /// `newEncoder`, Baileys `encodeBinaryNode`; shared/protocol/02 §1).
 ///
+/// Strings ([`Value::String`], [`Content::String`], tags, keys) are written
+/// as a token, else NIBBLE_8/HEX_8 when 1..=127 characters of `0-9 - .` /
+/// `0-9 A-F`, else raw (`""` is `FC 00`); bytes always raw (02 §4–§5).
+/// JIDs ([`Value::Jid`], [`Content::Jid`]) are written by type (02 §6):
+/// - `msgr` with a device: FB_JID; `interop` with a device: INTEROP_JID,
+///   including its trailing server string (whatsmeow);
+/// - `s.whatsapp.net`, `lid`, `hosted`, `hosted.lid` with a device part:
+///   AD_JID, even for `:0` (Baileys, whose output the vectors are); a
+///   hosted JID without device stays JID_PAIR (vector `jid_hosted_nodev`);
+/// - otherwise JID_PAIR (`00` for an empty user).
+///
+/// A JID none of these carries exactly (a device on `g.us`, a device above
+/// 255 on an AD server, an agent or integrator without device) is written as
+/// its string form, raw, and so decodes as a [`Value::String`].
+///
 /// # Panics
 /// If the node exceeds a wire limit (see [`EncodeError`]): more than 32767
 /// attributes or 65535 children on one node, or a payload of 4 GiB. Use
 /// [`try_encode_into`] for nodes built from untrusted sizes.
 pub fn encode(node: &Node) -> Vec<u8> {
-    let mut out = Vec::with_capacity(INITIAL_CAPACITY);
+    let mut out = Vec::with_capacity(1 + estimate(node));
     encode_into(node, &mut out);
     out
 }
@@ -49,7 +82,7 @@ pub fn encode_into(node: &Node, out: &mut Vec<u8>) {
 /// # Panics
 /// As [`encode`].
 pub fn encode_node(node: &Node) -> Vec<u8> {
-    let mut out = Vec::with_capacity(INITIAL_CAPACITY);
+    let mut out = Vec::with_capacity(estimate(node));
     encode_node_into(node, &mut out);
     out
 }
@@ -282,18 +315,7 @@ fn ad_parts(j: &Jid) -> Option<(u8, u8)> {
     Some((domain, device))
 }
 
-/// Writes a JID (shared/protocol/02 §6):
-/// - `msgr` with a device: FB_JID; `interop` with a device: INTEROP_JID
-///   (with its server string, as whatsmeow writes it, §6.4);
-/// - `s.whatsapp.net` / `lid` / `hosted` / `hosted.lid` with a device part:
-///   AD_JID. Like Baileys (which produced the vectors) the rule is "a device
-///   part is present", including `:0` and including hosted JIDs without a
-///   device, which stay JID_PAIR (vector `jid_hosted_nodev`);
-/// - otherwise JID_PAIR (`00` for an empty user).
-///
-/// A JID none of these can carry without loss (a device on `g.us`, a device
-/// above 255 on an AD server, an agent without device, an integrator without
-/// device) is written as its string form, raw, and decodes as a string.
+/// Writes a JID by the rules listed on [`encode`].
 fn write_jid(out: &mut Vec<u8>, j: &Jid) -> Result<(), EncodeError> {
     match (j.server(), j.device_part()) {
         (Server::Messenger, Some(device)) if j.agent() == 0 && j.integrator() == 0 => {

@@ -10,7 +10,8 @@
 //!   report sizes the wire cannot express instead of panicking.
 //! - [`decode`] reads a frame (inflating it when `flags & 2`);
 //!   [`decode_node`] a bare node. Malformed input is a [`DecodeError`], never
-//!   a panic; trailing bytes are an error.
+//!   a panic; trailing bytes are an error. [`decode_node_ref`] decodes the
+//!   same bytes without copying into a borrowed [`NodeRef`].
 //! - Token dictionaries (DictVersion 3) are compiled in by `build.rs` from
 //!   shared/protocol/tokens; see [`token`].
 //!
@@ -18,7 +19,7 @@
 //! [`Content::String`] text that is neither a token nor packable comes back as
 //! [`Content::Bytes`] (raw strings and raw bytes share one wire form), and a
 //! [`Jid`](crate::Jid) the JID encodings cannot carry comes back as its string
-//! form (see [`encode`]'s notes on JIDs). For every decoded node `d`,
+//! form (see [`encode`]). For every decoded node `d`,
 //! `decode(&encode(&d)) == d` exactly.
 
 mod attrs;
@@ -26,16 +27,18 @@ mod decode;
 mod encode;
 mod error;
 mod node;
+mod node_ref;
 pub mod token;
 mod token_hash;
 
 pub use attrs::AttrReader;
-pub use decode::{MAX_DEPTH, MAX_INFLATED_LEN, decode, decode_node, unpack};
+pub use decode::{MAX_DEPTH, MAX_INFLATED_LEN, decode, decode_node, decode_node_ref, unpack};
 pub use encode::{
     encode, encode_into, encode_node, encode_node_into, try_encode_into, try_encode_node_into,
 };
 pub use error::{AttrError, AttrErrors, DecodeError, EncodeError};
 pub use node::{Attrs, Content, Node, Value};
+pub use node_ref::{ContentRef, JidRef, NodeRef, Str, ValueRef};
 
 /// Tag bytes (shared/protocol/02 §2; whatsmeow binary/token/token.go,
 /// Baileys constants.ts `TAGS`).

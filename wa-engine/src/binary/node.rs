@@ -112,6 +112,7 @@ impl Attrs {
     }
 
     /// Appends an attribute without checking for an existing `key`.
+    #[inline]
     pub fn push(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
         self.0.push((key.into(), value.into()));
     }

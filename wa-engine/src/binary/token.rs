@@ -69,8 +69,8 @@ pub fn lookup(s: &str) -> Option<Token> {
         return None;
     }
     let (g, f1, f2) = token_hash::split(token_hash::hash(HASH_SEED, s.as_bytes()));
-    let (d1, d2) = DISPLACEMENTS[g as usize % DISPLACEMENTS.len()];
-    let slot = token_hash::slot(f1, f2, u32::from(d1), u32::from(d2), SLOTS) as usize;
+    let (d1, d2) = DISPLACEMENTS[g as usize];
+    let slot = token_hash::slot(f1, f2, u32::from(d1), u32::from(d2)) as usize;
     if SLOT_STRS[slot] != s {
         return None;
     }

@@ -25,6 +25,8 @@ use crate::store::Store;
 pub(crate) struct Settings {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) url: String,
+    /// TLS settings for `wss://` URLs.
+    pub(crate) tls: Arc<rustls::ClientConfig>,
     pub(crate) trust_root: TrustRoot,
     pub(crate) device: DeviceConfig,
     pub(crate) timing: Timing,
@@ -198,7 +200,7 @@ impl Driver {
     }
 
     async fn run_attempt(&mut self) -> AttemptEnd {
-        let ws = match WsTransport::connect(&self.settings.url).await {
+        let ws = match WsTransport::connect(&self.settings.url, &self.settings.tls).await {
             Ok(ws) => ws,
             Err(e) => return AttemptEnd::ConnectFailed(e),
         };
@@ -247,7 +249,18 @@ impl Driver {
                 return AttemptEnd::Closed(reason);
             }
             if !socket_ok {
-                return AttemptEnd::Closed(CloseReason::ConnectionLost);
+                // The server may have sent a stream error (503, 401, ...) just before closing,
+                // and our write raced its close: read what is still buffered so the real
+                // reason wins over a generic `ConnectionLost`.
+                drain_after_write_failure(&mut ws, conn).await;
+                let reason = conn
+                    .close_reason()
+                    .cloned()
+                    .unwrap_or(CloseReason::ConnectionLost);
+                while let Some(event) = conn.poll_event() {
+                    self.forward(event, &mut waiting).await;
+                }
+                return AttemptEnd::Closed(reason);
             }
             if self.abandoned() {
                 let _ = conn.send(Instant::now(), Request::Close);
@@ -381,5 +394,20 @@ impl Driver {
             },
         };
         self.emit(out).await;
+    }
+}
+
+/// How long [`drain_after_write_failure`] keeps reading a socket whose write failed.
+const DRAIN_AFTER_WRITE_FAILURE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Feeds `conn` whatever the peer sent before the socket broke, until the socket reports its
+/// end, the connection has a close reason, or [`DRAIN_AFTER_WRITE_FAILURE`] passes.
+async fn drain_after_write_failure(ws: &mut WsTransport, conn: &mut Connection) {
+    let deadline = tokio::time::Instant::now() + DRAIN_AFTER_WRITE_FAILURE;
+    while conn.close_reason().is_none() {
+        match tokio::time::timeout_at(deadline, ws.recv()).await {
+            Ok(Some(Ok(bytes))) => conn.handle_input(Instant::now(), &bytes),
+            Ok(Some(Err(_)) | None) | Err(_) => break,
+        }
     }
 }

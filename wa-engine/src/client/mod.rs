@@ -87,6 +87,7 @@ pub(crate) struct Status {
 pub struct ClientBuilder {
     store: Arc<dyn Store>,
     url: String,
+    tls_roots: Vec<Vec<u8>>,
     trust_root: TrustRoot,
     device: DeviceConfig,
     timing: Timing,
@@ -106,11 +107,26 @@ impl std::fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Server URL. Default [`DEFAULT_URL`]. `ws://` works out of the box; `wss://` needs a
-    /// TLS feature of tokio-tungstenite, which this crate does not enable yet.
+    /// Server URL. Default [`DEFAULT_URL`]. `wss://` URLs use TLS (rustls) and trust the
+    /// Mozilla root program (webpki-roots) plus any [`tls_root_certificate`]; `ws://` is plain
+    /// TCP (the sandbox).
+    ///
+    /// [`tls_root_certificate`]: Self::tls_root_certificate
     #[must_use]
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
+        self
+    }
+
+    /// Also trust this DER-encoded X.509 certificate as a TLS root for `wss://` URLs (e.g. a
+    /// self-signed certificate of a TLS proxy in front of the sandbox), in addition to the
+    /// webpki roots. May be called several times. This is the TLS layer only: the Noise
+    /// certificate chain is checked against [`trust_root`](Self::trust_root).
+    /// A certificate that does not parse makes [`connect`](Self::connect) fail with
+    /// [`ConnectError::Transport`].
+    #[must_use]
+    pub fn tls_root_certificate(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots.push(der.into());
         self
     }
 
@@ -170,8 +186,10 @@ impl ClientBuilder {
     /// inside a tokio runtime.
     ///
     /// # Errors
-    /// [`ConnectError`] when the first attempt fails; the driver is gone then.
+    /// [`ConnectError`] when the first attempt fails (for `wss://` URLs this includes TLS
+    /// errors, as [`ConnectError::Transport`]); the driver is gone then.
     pub async fn connect(self) -> Result<(Client, Events), ConnectError> {
+        let tls = transport::tls_config(&self.tls_roots)?;
         let (cmd_tx, cmd_rx) = mpsc::channel(32);
         let (ev_tx, ev_rx) = mpsc::channel(self.event_capacity);
         let jid = self
@@ -190,6 +208,7 @@ impl ClientBuilder {
             driver::Settings {
                 store: self.store,
                 url: self.url,
+                tls,
                 trust_root: self.trust_root,
                 device: self.device,
                 timing: self.timing,
@@ -231,6 +250,7 @@ impl Client {
         ClientBuilder {
             store,
             url: DEFAULT_URL.to_owned(),
+            tls_roots: Vec::new(),
             trust_root: TrustRoot::default(),
             device: DeviceConfig::default(),
             timing: Timing::default(),

@@ -6,6 +6,10 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod baileys;
+pub mod device;
+pub mod interop;
+
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

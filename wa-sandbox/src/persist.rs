@@ -1,0 +1,270 @@
+//! Saving and restoring the sandbox's accounts and linked devices, so a sandbox started again
+//! (a new process, e.g. the `pair_qr` example run twice with the same data dir) still knows
+//! the devices that paired with it and lets them log in without a new QR.
+//!
+//! Only the durable part is kept: accounts (with the simulated phone's identity key, from
+//! which its Signal keys are derived again) and their companions (registration, published
+//! Signal keys and remaining one-time prekeys). Live connections, QR refs, pending
+//! pairings, faults, offline queues and the phone's inbox are not. The server's own keys are
+//! not either: they come from the seed (same seed, same trust root), and clients do not pin
+//! the server's Noise key.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::keys::{PhoneKeys, PublishedKeys};
+use crate::router::{Account, Companion, Registration, Router, SignedPreKey, validate_phone};
+use crate::routing::Queue;
+
+/// Format version written by [`Router::export_state`]; anything else is refused.
+const STATE_VERSION: u32 = 1;
+
+/// Why a [`SandboxState`] could not be imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The state was written by another format version.
+    #[error("unsupported sandbox state version {0} (expected {STATE_VERSION})")]
+    Version(u32),
+    /// A key field is not base64 of the expected length.
+    #[error("sandbox state field {0} is not base64 of the right length")]
+    BadKey(&'static str),
+    /// An account's phone number breaks the phone number rule.
+    #[error("invalid phone number {0:?} in sandbox state")]
+    BadPhone(String),
+}
+
+/// The durable part of a sandbox (accounts, phones, linked devices), as plain serde data.
+/// Write it with `serde_json`; it holds the simulated phones' identity private keys, which
+/// only sign for this sandbox. `Debug` does not show them.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SandboxState {
+    version: u32,
+    accounts: Vec<AccountState>,
+}
+
+impl std::fmt::Debug for SandboxState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxState")
+            .field("version", &self.version)
+            .field(
+                "accounts",
+                &self
+                    .accounts
+                    .iter()
+                    .map(|a| (a.phone.as_str(), a.devices.len()))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct AccountState {
+    phone: String,
+    lid_user: String,
+    /// X25519 scalar, base64.
+    identity_secret: String,
+    platform: String,
+    business_name: Option<String>,
+    created: u64,
+    next_key_index: u32,
+    adv_raw_id: u32,
+    devices_changed_at: u64,
+    push_name: Option<String>,
+    devices: Vec<DeviceState>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct DeviceState {
+    id: u16,
+    key_index: u32,
+    paired_at: u64,
+    /// The companion's Noise static public key, base64 (32 bytes).
+    noise_pub: String,
+    /// What the registration ClientPayload said.
+    registration: KeysState,
+    /// `DeviceProps.os`, or empty.
+    os: String,
+    /// The Signal keys the device published (registration, then prekey uploads).
+    published: KeysState,
+}
+
+/// Registration id, identity and signed prekey, plus one-time prekeys (empty for the
+/// registration).
+#[derive(Clone, Serialize, Deserialize)]
+struct KeysState {
+    registration_id: u32,
+    /// Identity public key, base64 (32 bytes).
+    identity_pub: String,
+    signed_prekey_id: u32,
+    /// base64, 32 bytes.
+    signed_prekey_pub: String,
+    /// base64, 64 bytes.
+    signed_prekey_signature: String,
+    /// One-time prekeys: id and base64 public key (32 bytes).
+    #[serde(default)]
+    prekeys: Vec<(u32, String)>,
+}
+
+impl KeysState {
+    fn new(
+        registration_id: u32,
+        identity: &[u8; 32],
+        signed: &SignedPreKey,
+        prekeys: &BTreeMap<u32, [u8; 32]>,
+    ) -> Self {
+        Self {
+            registration_id,
+            identity_pub: B64.encode(identity),
+            signed_prekey_id: signed.id,
+            signed_prekey_pub: B64.encode(signed.public),
+            signed_prekey_signature: B64.encode(signed.signature),
+            prekeys: prekeys.iter().map(|(id, k)| (*id, B64.encode(k))).collect(),
+        }
+    }
+
+    fn signed_prekey(&self) -> Result<SignedPreKey, StateError> {
+        Ok(SignedPreKey {
+            id: self.signed_prekey_id,
+            public: key("signed_prekey_pub", &self.signed_prekey_pub)?,
+            signature: key("signed_prekey_signature", &self.signed_prekey_signature)?,
+        })
+    }
+
+    fn prekeys(&self) -> Result<BTreeMap<u32, [u8; 32]>, StateError> {
+        self.prekeys
+            .iter()
+            .map(|(id, k)| Ok((*id, key("prekeys", k)?)))
+            .collect()
+    }
+}
+
+fn key<const N: usize>(field: &'static str, b64: &str) -> Result<[u8; N], StateError> {
+    let bytes = Zeroizing::new(B64.decode(b64).map_err(|_| StateError::BadKey(field))?);
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| StateError::BadKey(field))
+}
+
+impl Router {
+    /// The durable part of the state: accounts and their linked devices.
+    pub fn export_state(&self) -> SandboxState {
+        let st = self.lock();
+        let accounts = st
+            .accounts
+            .values()
+            .map(|a| AccountState {
+                phone: a.phone.clone(),
+                lid_user: a.lid_user.clone(),
+                identity_secret: B64.encode(*a.identity_secret),
+                platform: a.platform.clone(),
+                business_name: a.business_name.clone(),
+                created: a.created,
+                next_key_index: a.next_key_index,
+                adv_raw_id: a.adv_raw_id,
+                devices_changed_at: a.devices_changed_at,
+                push_name: a.push_name.clone(),
+                devices: a
+                    .devices
+                    .iter()
+                    .map(|(id, c)| DeviceState {
+                        id: *id,
+                        key_index: c.key_index,
+                        paired_at: c.paired_at,
+                        noise_pub: B64.encode(c.registration.noise_pub),
+                        registration: KeysState::new(
+                            c.registration.registration_id,
+                            &c.registration.identity_pub,
+                            &c.registration.signed_prekey,
+                            &BTreeMap::new(),
+                        ),
+                        os: c.registration.os.clone(),
+                        published: KeysState::new(
+                            c.keys.registration_id,
+                            &c.keys.identity,
+                            &c.keys.signed_prekey,
+                            &c.keys.prekeys,
+                        ),
+                    })
+                    .collect(),
+            })
+            .collect();
+        SandboxState {
+            version: STATE_VERSION,
+            accounts,
+        }
+    }
+
+    /// Restores accounts and linked devices saved by [`export_state`](Self::export_state).
+    /// An account with the same phone number is replaced. Nothing changes on error.
+    ///
+    /// # Errors
+    /// [`StateError`] for another format version, a malformed key or phone number.
+    pub fn import_state(&self, state: &SandboxState) -> Result<(), StateError> {
+        if state.version != STATE_VERSION {
+            return Err(StateError::Version(state.version));
+        }
+        let mut accounts = Vec::with_capacity(state.accounts.len());
+        for a in &state.accounts {
+            validate_phone(&a.phone).map_err(|_| StateError::BadPhone(a.phone.clone()))?;
+            let secret = Zeroizing::new(key::<32>("identity_secret", &a.identity_secret)?);
+            let identity_pub =
+                x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*secret))
+                    .to_bytes();
+            let mut devices = BTreeMap::new();
+            for d in &a.devices {
+                let r = &d.registration;
+                let p = &d.published;
+                devices.insert(
+                    d.id,
+                    Companion {
+                        key_index: d.key_index,
+                        registration: Registration {
+                            noise_pub: key("noise_pub", &d.noise_pub)?,
+                            identity_pub: key("identity_pub", &r.identity_pub)?,
+                            registration_id: r.registration_id,
+                            signed_prekey: r.signed_prekey()?,
+                            os: d.os.clone(),
+                        },
+                        paired_at: d.paired_at,
+                        keys: PublishedKeys {
+                            registration_id: p.registration_id,
+                            identity: key("identity_pub", &p.identity_pub)?,
+                            signed_prekey: p.signed_prekey()?,
+                            prekeys: p.prekeys()?,
+                        },
+                        queue: Queue::default(),
+                    },
+                );
+            }
+            accounts.push(Account {
+                phone: a.phone.clone(),
+                lid_user: a.lid_user.clone(),
+                phone_keys: PhoneKeys::generate(&secret),
+                identity_secret: secret,
+                identity_pub,
+                platform: a.platform.clone(),
+                business_name: a.business_name.clone(),
+                created: a.created,
+                devices,
+                next_key_index: a.next_key_index,
+                pending: BTreeSet::new(),
+                phone_inbox: VecDeque::new(),
+                push_name: a.push_name.clone(),
+                adv_raw_id: a.adv_raw_id,
+                devices_changed_at: a.devices_changed_at,
+            });
+        }
+        let mut st = self.lock();
+        for account in accounts {
+            st.accounts.insert(account.phone.clone(), account);
+        }
+        Ok(())
+    }
+}

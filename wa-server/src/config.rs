@@ -1,0 +1,178 @@
+//! Server configuration: everything `main.rs` reads from flags and environment, with the
+//! defaults documented per field. Tests build it with [`ServerConfig::new`] and adjust fields.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use wa_engine::ReconnectPolicy;
+use wa_engine::noise::TrustRoot;
+use zeroize::Zeroizing;
+
+/// A secret string (the admin API key): `Debug` and `Display` never show it, and it is
+/// zeroized on drop.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    /// The secret bytes, for constant-time comparison only.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Which WhatsApp server the sessions connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Upstream {
+    /// The real WhatsApp servers (`wa_engine::DEFAULT_URL`, production trust root).
+    WhatsApp,
+    /// An embedded `wa_sandbox::Sandbox` started with the server on loopback (`--sandbox`):
+    /// sessions use its WebSocket URL and trust root, and its simulated phones can scan.
+    /// The sandbox keeps its accounts in memory only: after a server restart its phones no
+    /// longer know the linked devices.
+    Sandbox,
+    /// Any server speaking the protocol, e.g. a sandbox run as its own process
+    /// (`--wa-url` + `--wa-trust-root`).
+    Custom {
+        /// WebSocket URL, e.g. `ws://127.0.0.1:5222/ws/chat`.
+        url: String,
+        /// Root key the server's certificate chain must verify against.
+        trust_root: TrustRoot,
+    },
+}
+
+/// OTP settings (`POST /api/sessions/{id}/otp`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OtpConfig {
+    /// Default number of digits (4..=10). Default 6.
+    pub digits: u8,
+    /// Default validity. Default 300 s.
+    pub ttl: Duration,
+    /// Wrong guesses allowed before the code is burnt. Default 5.
+    pub max_attempts: u32,
+    /// Minimum time between two codes to one recipient of one session. Default 60 s.
+    pub recipient_interval: Duration,
+    /// Codes one session may send per [`session_window`](Self::session_window). Default 30.
+    pub session_limit: u32,
+    /// Window of the per-session limit. Default 60 s.
+    pub session_window: Duration,
+    /// Default message template; `{code}` is replaced by the code, `{minutes}` by the TTL in
+    /// whole minutes.
+    pub template: String,
+}
+
+impl Default for OtpConfig {
+    fn default() -> Self {
+        Self {
+            digits: 6,
+            ttl: Duration::from_secs(300),
+            max_attempts: 5,
+            recipient_interval: Duration::from_secs(60),
+            session_limit: 30,
+            session_window: Duration::from_secs(60),
+            template: "Your verification code is {code}. It expires in {minutes} minutes. \
+                       Do not share it with anyone."
+                .to_owned(),
+        }
+    }
+}
+
+/// Webhook delivery settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WebhookSettings {
+    /// Tries before a delivery moves to the dead-letter list. Default 8.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles each try. Default 2 s.
+    pub initial_backoff: Duration,
+    /// Upper bound of the retry delay. Default 10 min.
+    pub max_backoff: Duration,
+    /// Timeout of one HTTP delivery. Default 10 s.
+    pub timeout: Duration,
+    /// Deliveries in flight at once. Default 16.
+    pub concurrency: usize,
+    /// Hosts webhook URLs may point at (exact host names or IP literals); `None` allows
+    /// any. Default `None`.
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            initial_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(600),
+            timeout: Duration::from_secs(10),
+            concurrency: 16,
+            allowed_hosts: None,
+        }
+    }
+}
+
+/// Everything the server needs to run. Build with [`ServerConfig::new`] and set fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Directory for the server database (`server/`) and one engine store per session
+    /// (`sessions/<id>/`). Default `./wa-data`.
+    pub data_dir: PathBuf,
+    /// Admin API key (`WA_API_KEY`). `None` leaves the API open, which `main.rs` allows
+    /// only on a loopback address.
+    pub api_key: Option<Secret>,
+    /// Which server the sessions connect to.
+    pub upstream: Upstream,
+    /// Country calling code for numbers given in local form (`0812...` with `62` ->
+    /// `62812...`), digits only. Default `None`: local numbers are rejected.
+    pub default_country_code: Option<String>,
+    /// Largest request body in bytes. Default 1 MiB.
+    pub body_limit: usize,
+    /// Most sessions the server will hold. Default 1000.
+    pub max_sessions: usize,
+    /// Device name shown in the phone's list of linked devices. Default `wa-server`.
+    pub device_name: String,
+    /// Public base URL (e.g. `https://wa.example.com`) used to build absolute signed
+    /// pairing links; without it links are paths.
+    pub public_url: Option<String>,
+    /// Default lifetime of a signed pairing link. Default 15 min.
+    pub link_ttl: Duration,
+    /// OTP settings.
+    pub otp: OtpConfig,
+    /// Webhook delivery settings.
+    pub webhooks: WebhookSettings,
+    /// Backoff of the engine's reconnects and of the server's own retries of a first
+    /// connection. Default the engine's (1 s doubling to 60 s).
+    pub reconnect: ReconnectPolicy,
+}
+
+impl ServerConfig {
+    /// Defaults (see each field) with the given data directory, connecting to WhatsApp.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            api_key: None,
+            upstream: Upstream::WhatsApp,
+            default_country_code: None,
+            body_limit: 1024 * 1024,
+            max_sessions: 1000,
+            device_name: "wa-server".to_owned(),
+            public_url: None,
+            link_ttl: Duration::from_secs(15 * 60),
+            otp: OtpConfig::default(),
+            webhooks: WebhookSettings::default(),
+            reconnect: ReconnectPolicy::default(),
+        }
+    }
+}

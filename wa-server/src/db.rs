@@ -1,0 +1,366 @@
+//! The server's own database: one sled database in `<data-dir>/server/`, next to the engine
+//! stores of the sessions. Values are JSON; every write that must survive a crash is
+//! followed by [`ServerDb::flush`] before the server acts on it.
+//!
+//! Trees:
+//!
+//! | Tree | Key | Value |
+//! |---|---|---|
+//! | `sessions` | session id | [`SessionRecord`] |
+//! | `outbox` | due time (unix ms, u64 BE) ++ delivery id (u64 BE) | [`Delivery`] |
+//! | `dead` | delivery id (u64 BE) | [`Delivery`] |
+//! | `hook_stats` | session id `\0` webhook id | [`HookStats`] |
+//! | `messages` | session id `\0` message id | [`MessageRecord`] |
+//! | `otp` | session id `\0` recipient digits | [`OtpRecord`] |
+//! | `meta` | name | secrets of this installation (link signing key, OTP pepper) |
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// A failure of the server database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// sled failed (I/O, or its files are damaged).
+    #[error("server database: {0}")]
+    Sled(#[from] sled::Error),
+    /// A record did not decode.
+    #[error("server database record is corrupt: {0}")]
+    Corrupt(&'static str),
+}
+
+/// A session as the server persists it (the engine's state lives in its own store).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SessionRecord {
+    pub(crate) id: String,
+    /// Unix ms.
+    pub(crate) created_at: u64,
+    /// SHA-256 of the session token, hex.
+    pub(crate) token_hash: String,
+    pub(crate) webhooks: Vec<WebhookRecord>,
+}
+
+/// One webhook of a session.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct WebhookRecord {
+    pub(crate) id: String,
+    pub(crate) url: String,
+    /// Event types to deliver; empty = all.
+    pub(crate) events: Vec<String>,
+    /// HMAC-SHA256 key for the signature header.
+    pub(crate) secret: String,
+    pub(crate) created_at: u64,
+}
+
+impl std::fmt::Debug for WebhookRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRecord")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One event to deliver to one webhook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Delivery {
+    pub(crate) id: u64,
+    pub(crate) session: String,
+    pub(crate) hook_id: String,
+    pub(crate) event_id: String,
+    /// The envelope exactly as signed and sent (stable across retries and restarts).
+    pub(crate) body: String,
+    pub(crate) attempts: u32,
+    pub(crate) last_error: Option<String>,
+    /// Unix ms.
+    pub(crate) created_at: u64,
+}
+
+/// Delivery counters of one webhook.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct HookStats {
+    pub(crate) delivered: u64,
+    pub(crate) failed_attempts: u64,
+    pub(crate) dead: u64,
+    pub(crate) last_error: Option<String>,
+    /// Unix ms of the last successful delivery.
+    pub(crate) last_delivered_at: Option<u64>,
+}
+
+/// An outgoing message and its status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MessageRecord {
+    pub(crate) id: String,
+    pub(crate) to: String,
+    pub(crate) kind: String,
+    pub(crate) status: String,
+    pub(crate) error: Option<String>,
+    pub(crate) created_at: u64,
+    pub(crate) updated_at: u64,
+}
+
+/// A pending one-time code: only its keyed hash is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct OtpRecord {
+    pub(crate) id: String,
+    /// HMAC-SHA256(pepper, session, recipient, id, code), hex.
+    pub(crate) hash: String,
+    pub(crate) created_at: u64,
+    pub(crate) expires_at: u64,
+    pub(crate) attempts: u32,
+    pub(crate) max_attempts: u32,
+}
+
+/// The server database (see the module docs).
+#[derive(Debug, Clone)]
+pub(crate) struct ServerDb {
+    db: sled::Db,
+    pub(crate) sessions: sled::Tree,
+    pub(crate) outbox: sled::Tree,
+    pub(crate) dead: sled::Tree,
+    pub(crate) hook_stats: sled::Tree,
+    pub(crate) messages: sled::Tree,
+    pub(crate) otp: sled::Tree,
+    meta: sled::Tree,
+}
+
+/// `a \0 b`: a composite key whose first part has no NUL (session ids are checked).
+pub(crate) fn key2(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + b.len() + 1);
+    k.extend_from_slice(a.as_bytes());
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+/// The prefix of every [`key2`] key of `a`.
+pub(crate) fn prefix(a: &str) -> Vec<u8> {
+    key2(a, "")
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing our own plain structs to JSON cannot fail (string keys, no floats).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, DbError> {
+    serde_json::from_slice(bytes).map_err(|_| DbError::Corrupt(what))
+}
+
+impl ServerDb {
+    /// Opens (or creates) the database in `dir`. Blocking.
+    ///
+    /// # Errors
+    /// [`DbError::Sled`] when sled cannot open it (locked by another process, damaged).
+    pub(crate) fn open(dir: &Path) -> Result<Self, DbError> {
+        let db = sled::Config::new().path(dir).open()?;
+        Ok(Self {
+            sessions: db.open_tree("sessions")?,
+            outbox: db.open_tree("outbox")?,
+            dead: db.open_tree("dead")?,
+            hook_stats: db.open_tree("hook_stats")?,
+            messages: db.open_tree("messages")?,
+            otp: db.open_tree("otp")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    /// Writes everything to stable storage.
+    ///
+    /// # Errors
+    /// [`DbError::Sled`] on I/O failure.
+    pub(crate) async fn flush(&self) -> Result<(), DbError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Writes everything to stable storage (blocking form, for shutdown).
+    ///
+    /// # Errors
+    /// [`DbError::Sled`] on I/O failure.
+    pub(crate) fn flush_blocking(&self) -> Result<(), DbError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A new id, unique and increasing across restarts.
+    ///
+    /// # Errors
+    /// [`DbError::Sled`].
+    pub(crate) fn next_id(&self) -> Result<u64, DbError> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// A 32-byte secret of this installation, created on first use and kept.
+    ///
+    /// # Errors
+    /// [`DbError::Sled`], [`DbError::Corrupt`] for a stored value of the wrong length.
+    pub(crate) fn secret(&self, name: &str) -> Result<Zeroizing<[u8; 32]>, DbError> {
+        let mut fresh = Zeroizing::new([0u8; 32]);
+        rand::fill(&mut fresh[..]);
+        // Keep an existing value: only the first writer wins.
+        let _ = self
+            .meta
+            .compare_and_swap(name, None as Option<&[u8]>, Some(&fresh[..]))?;
+        let stored = self
+            .meta
+            .get(name)?
+            .ok_or(DbError::Corrupt("meta secret vanished"))?;
+        let mut out = Zeroizing::new([0u8; 32]);
+        if stored.len() != 32 {
+            return Err(DbError::Corrupt("meta secret length"));
+        }
+        out.copy_from_slice(&stored);
+        Ok(out)
+    }
+
+    /// Reads a JSON record.
+    ///
+    /// # Errors
+    /// [`DbError`].
+    pub(crate) fn get<T: DeserializeOwned>(
+        tree: &sled::Tree,
+        key: impl AsRef<[u8]>,
+        what: &'static str,
+    ) -> Result<Option<T>, DbError> {
+        tree.get(key)?.map(|v| decode(&v, what)).transpose()
+    }
+
+    /// Writes a JSON record (not flushed).
+    ///
+    /// # Errors
+    /// [`DbError::Sled`].
+    pub(crate) fn put<T: Serialize>(
+        tree: &sled::Tree,
+        key: impl AsRef<[u8]>,
+        value: &T,
+    ) -> Result<(), DbError> {
+        tree.insert(key.as_ref(), encode(value))?;
+        Ok(())
+    }
+
+    /// Removes every key of `tree` starting with `prefix`.
+    ///
+    /// # Errors
+    /// [`DbError::Sled`].
+    pub(crate) fn remove_prefix(tree: &sled::Tree, prefix: &[u8]) -> Result<(), DbError> {
+        let mut batch = sled::Batch::default();
+        for item in tree.scan_prefix(prefix).keys() {
+            batch.remove(item?);
+        }
+        tree.apply_batch(batch)?;
+        Ok(())
+    }
+}
+
+/// Unix time in milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+// Used by the status events of the engine's messaging API (issue 4); until it is merged only
+// the tests call these.
+#[cfg_attr(not(test), allow(dead_code))]
+/// Order of message statuses: a status only moves forward (`failed` is final, and
+/// reachable only before `delivered`).
+pub(crate) fn status_rank(status: &str) -> u8 {
+    match status {
+        "pending" => 0,
+        "sent" => 1,
+        "delivered" => 2,
+        "read" => 3,
+        "played" => 4,
+        "failed" => 5,
+        _ => 0,
+    }
+}
+
+/// Moves message `id` of `session` to `status` unless it is already at or past it; creates
+/// no record. Returns the record when it changed.
+///
+/// # Errors
+/// [`DbError`].
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn advance_message(
+    tree: &sled::Tree,
+    session: &str,
+    id: &str,
+    status: &str,
+    error: Option<&str>,
+) -> Result<Option<MessageRecord>, DbError> {
+    let key = key2(session, id);
+    let mut changed = None;
+    tree.update_and_fetch(&key, |old| {
+        let old = old?;
+        let Ok(mut record) = serde_json::from_slice::<MessageRecord>(old) else {
+            return Some(old.to_vec());
+        };
+        let (from, to) = (status_rank(&record.status), status_rank(status));
+        let forward = if status == "failed" {
+            from < 2
+        } else {
+            to > from && record.status != "failed"
+        };
+        if !forward {
+            return Some(old.to_vec());
+        }
+        record.status = status.to_owned();
+        record.error = error.map(str::to_owned);
+        record.updated_at = now_ms();
+        let bytes = encode(&record);
+        changed = Some(record);
+        Some(bytes)
+    })?;
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(status: &str) -> MessageRecord {
+        MessageRecord {
+            id: "m1".into(),
+            to: "1@s.whatsapp.net".into(),
+            kind: "text".into(),
+            status: status.into(),
+            error: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn message_status_only_moves_forward() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = ServerDb::open(dir.path()).expect("db");
+        ServerDb::put(&db.messages, key2("s", "m1"), &record("pending")).expect("put");
+        let step = |st: &str| {
+            advance_message(&db.messages, "s", "m1", st, None)
+                .expect("advance")
+                .map(|r| r.status)
+        };
+        assert_eq!(step("sent").as_deref(), Some("sent"));
+        assert_eq!(step("read").as_deref(), Some("read"));
+        assert_eq!(
+            step("delivered"),
+            None,
+            "a late delivery receipt does not go back"
+        );
+        assert_eq!(step("failed"), None, "a read message cannot fail");
+        assert_eq!(
+            advance_message(&db.messages, "s", "nope", "sent", None)
+                .expect("ok")
+                .map(|r| r.status),
+            None
+        );
+    }
+}

@@ -1,0 +1,373 @@
+//! The one error type of the HTTP API: [`ApiError`] renders every failure as
+//! `{"error": {"code": "<stable snake_case code>", "message": "<short text>"}}` with the
+//! right status (STYLE §4; axum `examples/error-handling`). Details of internal failures are
+//! logged, never returned.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use wa_engine::SendError;
+
+/// Every way a request can fail. Each variant has a stable [`code`](Self::code) and status.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// 400 `malformed_json`: the body is not valid JSON.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// 422 `invalid_body`: valid JSON of the wrong shape (missing or unknown field, wrong type).
+    #[error("invalid request body: {0}")]
+    InvalidBody(String),
+    /// 415 `unsupported_media_type`: the body is not declared as `application/json`.
+    #[error("expected a body with Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// 413 `payload_too_large`: the body exceeds the configured limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 400 `invalid_parameter`: a path or query parameter does not parse.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    /// 401 `auth_required`: no API key or token was given.
+    #[error("authentication required: send `Authorization: Bearer <key>` or `x-api-key`")]
+    AuthRequired,
+    /// 401 `invalid_credentials`: the key or token is wrong.
+    #[error("invalid API key or token")]
+    InvalidCredentials,
+    /// 403 `forbidden`: a session token used outside its session or for an admin route.
+    #[error("this token does not grant access to this resource")]
+    Forbidden,
+    /// 401 `invalid_link`: a signed pairing link is malformed, forged or expired.
+    #[error("pairing link invalid or expired")]
+    InvalidLink,
+    /// 404 `session_not_found`.
+    #[error("no session with this id")]
+    SessionNotFound,
+    /// 409 `session_exists`.
+    #[error("a session with this id already exists")]
+    SessionExists,
+    /// 400 `invalid_session_id`: ids are 1-64 of `A-Z a-z 0-9 _ -`.
+    #[error("session ids are 1-64 characters of A-Z, a-z, 0-9, '_' and '-'")]
+    InvalidSessionId,
+    /// 409 `session_limit_reached`.
+    #[error("the server holds its maximum number of sessions")]
+    SessionLimit,
+    /// 409 `session_not_connected`: the session is not logged in.
+    #[error("the session is not connected")]
+    NotConnected,
+    /// 409 `session_not_pairing`: the session is already paired (or not offering a QR now).
+    #[error("the session is not waiting for pairing")]
+    NotPairing,
+    /// 409 `qr_not_available`: no QR is current (not shown yet, or paired).
+    #[error("no QR code is available for this session now")]
+    QrNotAvailable,
+    /// 400 `invalid_phone_number`.
+    #[error("invalid phone number: {0}")]
+    InvalidPhone(&'static str),
+    /// 400 `invalid_recipient`: a JID that does not parse or cannot receive messages.
+    #[error("invalid recipient: {0}")]
+    InvalidRecipient(String),
+    /// 422 `not_on_whatsapp`: the number check says the recipient has no account.
+    #[error("the recipient is not on WhatsApp")]
+    NotOnWhatsApp,
+    /// 404 `message_not_found`.
+    #[error("no message with this id in this session")]
+    MessageNotFound,
+    /// 404 `webhook_not_found`.
+    #[error("no webhook with this id in this session")]
+    WebhookNotFound,
+    /// 400 `invalid_webhook_url`: only absolute `http`/`https` URLs.
+    #[error("invalid webhook URL: {0}")]
+    InvalidWebhookUrl(&'static str),
+    /// 400 `webhook_host_not_allowed`: the host is not in the configured allow-list.
+    #[error("webhook host not allowed by the server configuration")]
+    WebhookHostNotAllowed,
+    /// 400 `invalid_template`: an OTP template must contain `{code}`.
+    #[error("the template must contain {{code}} and be at most 1024 characters")]
+    InvalidTemplate,
+    /// 400 `invalid_otp_settings`: digits out of 4..=10 or TTL out of 30..=3600 s.
+    #[error("digits must be 4-10 and ttl_seconds 30-3600")]
+    InvalidOtpSettings,
+    /// 429 `rate_limited` with `Retry-After`.
+    #[error("rate limited; retry after {} s", retry_after.as_secs())]
+    RateLimited {
+        /// How long until a request may succeed.
+        retry_after: Duration,
+    },
+    /// 404 `otp_not_found`: no code is pending for this recipient.
+    #[error("no code is pending for this recipient")]
+    OtpNotFound,
+    /// 410 `otp_expired`.
+    #[error("the code has expired")]
+    OtpExpired,
+    /// 422 `otp_invalid`: wrong code; `attempts_left` more tries.
+    #[error("wrong code")]
+    OtpInvalid {
+        /// Guesses left before the code is burnt.
+        attempts_left: u32,
+    },
+    /// 429 `otp_attempts_exceeded`: too many wrong guesses; the code is burnt.
+    #[error("too many wrong guesses; request a new code")]
+    OtpAttemptsExceeded,
+    /// 404 `sandbox_disabled`: the route needs `--sandbox`.
+    #[error("this server does not run in sandbox mode")]
+    SandboxDisabled,
+    /// 409 `sandbox_<code>`: the simulated phone refused.
+    #[error("sandbox phone: {message}")]
+    Sandbox {
+        /// The sandbox's error code (`PhoneError::code`).
+        code: &'static str,
+        /// Its message.
+        message: String,
+    },
+    /// 502 `upstream_rejected`: the WhatsApp server answered with an error.
+    #[error("the WhatsApp server rejected the request (code {0})")]
+    UpstreamRejected(u16),
+    /// 504 `upstream_timeout`: no answer from the WhatsApp server in time.
+    #[error("the WhatsApp server did not answer in time")]
+    UpstreamTimeout,
+    /// 501 `messaging_unavailable`: this build's engine cannot send messages yet.
+    #[error("sending messages is not available in this build")]
+    MessagingUnavailable,
+    /// 404 `not_found`: no such route.
+    #[error("no such route")]
+    NotFound,
+    /// 405 `method_not_allowed`.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// 503 `shutting_down`.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// 500 `internal`: logged with its detail; the response says only "internal error".
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The JSON error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Code and message of an error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `session_not_found`.
+    pub code: String,
+    /// Short human-readable text (may change between versions).
+    pub message: String,
+    /// For `rate_limited`: seconds until a retry may succeed (also in `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// For `otp_invalid`: guesses left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MalformedJson(_)
+            | Self::InvalidParameter(_)
+            | Self::InvalidSessionId
+            | Self::InvalidPhone(_)
+            | Self::InvalidRecipient(_)
+            | Self::InvalidWebhookUrl(_)
+            | Self::WebhookHostNotAllowed
+            | Self::InvalidTemplate
+            | Self::InvalidOtpSettings => StatusCode::BAD_REQUEST,
+            Self::InvalidBody(_) | Self::NotOnWhatsApp | Self::OtpInvalid { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::AuthRequired | Self::InvalidCredentials | Self::InvalidLink => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::SessionNotFound
+            | Self::MessageNotFound
+            | Self::WebhookNotFound
+            | Self::OtpNotFound
+            | Self::SandboxDisabled
+            | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::SessionExists
+            | Self::SessionLimit
+            | Self::NotConnected
+            | Self::NotPairing
+            | Self::QrNotAvailable
+            | Self::Sandbox { .. } => StatusCode::CONFLICT,
+            Self::OtpExpired => StatusCode::GONE,
+            Self::RateLimited { .. } | Self::OtpAttemptsExceeded => StatusCode::TOO_MANY_REQUESTS,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UpstreamRejected(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::MessagingUnavailable => StatusCode::NOT_IMPLEMENTED,
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "malformed_json",
+            Self::InvalidBody(_) => "invalid_body",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidParameter(_) => "invalid_parameter",
+            Self::AuthRequired => "auth_required",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Forbidden => "forbidden",
+            Self::InvalidLink => "invalid_link",
+            Self::SessionNotFound => "session_not_found",
+            Self::SessionExists => "session_exists",
+            Self::InvalidSessionId => "invalid_session_id",
+            Self::SessionLimit => "session_limit_reached",
+            Self::NotConnected => "session_not_connected",
+            Self::NotPairing => "session_not_pairing",
+            Self::QrNotAvailable => "qr_not_available",
+            Self::InvalidPhone(_) => "invalid_phone_number",
+            Self::InvalidRecipient(_) => "invalid_recipient",
+            Self::NotOnWhatsApp => "not_on_whatsapp",
+            Self::MessageNotFound => "message_not_found",
+            Self::WebhookNotFound => "webhook_not_found",
+            Self::InvalidWebhookUrl(_) => "invalid_webhook_url",
+            Self::WebhookHostNotAllowed => "webhook_host_not_allowed",
+            Self::InvalidTemplate => "invalid_template",
+            Self::InvalidOtpSettings => "invalid_otp_settings",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::OtpNotFound => "otp_not_found",
+            Self::OtpExpired => "otp_expired",
+            Self::OtpInvalid { .. } => "otp_invalid",
+            Self::OtpAttemptsExceeded => "otp_attempts_exceeded",
+            Self::SandboxDisabled => "sandbox_disabled",
+            Self::Sandbox { code, .. } => code,
+            Self::UpstreamRejected(_) => "upstream_rejected",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::MessagingUnavailable => "messaging_unavailable",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::ShuttingDown => "shutting_down",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// An internal failure: the detail is logged, the client sees only `internal`.
+    pub(crate) fn internal(what: impl std::fmt::Display) -> Self {
+        Self::Internal(what.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        } else {
+            tracing::debug!(%status, code = self.code(), "request failed");
+        }
+        let retry_after = match &self {
+            // Round up: a client waiting the advertised time must succeed.
+            Self::RateLimited { retry_after } => Some(
+                retry_after
+                    .as_secs()
+                    .saturating_add(u64::from(retry_after.subsec_nanos() > 0))
+                    .max(1),
+            ),
+            _ => None,
+        };
+        let attempts_left = match &self {
+            Self::OtpInvalid { attempts_left } => Some(*attempts_left),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+                retry_after,
+                attempts_left,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonSyntaxError(e) => Self::MalformedJson(e.body_text()),
+            JsonRejection::JsonDataError(e) => Self::InvalidBody(e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
+            JsonRejection::BytesRejection(e) => {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Self::PayloadTooLarge
+                } else {
+                    Self::MalformedJson(e.body_text())
+                }
+            }
+            other => Self::MalformedJson(other.body_text()),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::InvalidParameter(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::InvalidParameter(rejection.body_text())
+    }
+}
+
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::NotConnected | SendError::NotLoggedIn | SendError::Closed(_) => {
+                Self::NotConnected
+            }
+            SendError::NotPairing => Self::NotPairing,
+            SendError::Timeout => Self::UpstreamTimeout,
+            SendError::Rejected { code, .. } => Self::UpstreamRejected(code),
+            SendError::Pair(_) => Self::InvalidPhone("rejected by the pairing code request"),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<wa_sandbox::PhoneError> for ApiError {
+    fn from(e: wa_sandbox::PhoneError) -> Self {
+        let code = match e.code() {
+            "unknown_ref" => "sandbox_unknown_ref",
+            "ref_expired" => "sandbox_ref_expired",
+            "malformed_qr" => "sandbox_malformed_qr",
+            "devices_exhausted" => "sandbox_devices_exhausted",
+            _ => "sandbox_error",
+        };
+        Self::Sandbox {
+            code,
+            message: e.to_string(),
+        }
+    }
+}

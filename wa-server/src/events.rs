@@ -1,0 +1,58 @@
+//! Server events: what a session reports to SSE subscribers and webhooks, in one envelope.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Event types, as sent in `type` and accepted in webhook filters.
+pub const EVENT_TYPES: &[&str] = &[
+    "qr",
+    "pairing_code",
+    "connection",
+    "message",
+    "message_status",
+    "logged_out",
+];
+
+/// Whether `name` is one of [`EVENT_TYPES`] (or `*` for all).
+pub(crate) fn is_event_type(name: &str) -> bool {
+    name == "*" || EVENT_TYPES.contains(&name)
+}
+
+/// One event of one session.
+///
+/// Webhook bodies are exactly this JSON; the SSE stream sends it as `data` with the type as
+/// the SSE `event` and the id as the SSE `id`. Secrets (keys, tokens, webhook secrets) never
+/// appear in it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Envelope {
+    /// Unique, stable event id (`evt_...`): the same across retries and restarts, so
+    /// receivers can drop duplicates (delivery is at least once).
+    pub id: String,
+    /// Event type, one of `qr`, `pairing_code`, `connection`, `message`, `message_status`,
+    /// `logged_out`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Session id.
+    pub session: String,
+    /// When it happened, unix milliseconds.
+    pub timestamp: u64,
+    /// Type-specific payload.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+impl Envelope {
+    /// A new event with a fresh id.
+    pub(crate) fn new(kind: &'static str, session: &str, data: serde_json::Value) -> Self {
+        let timestamp = crate::db::now_ms();
+        let mut random = [0u8; 8];
+        rand::fill(&mut random[..]);
+        Self {
+            id: format!("evt_{timestamp:012x}{}", hex::encode(random)),
+            kind,
+            session: session.to_owned(),
+            timestamp,
+            data,
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `wa-server`: configuration (flags with environment equivalents), tracing, bind, serve
+//! `app(state)` with graceful shutdown (SIGINT/SIGTERM: stop accepting, end event streams,
+//! close every session keeping its credentials, flush the database).
+//!
+//! Offline demo: `cargo run -p wa-server -- --sandbox`, then open
+//! `http://127.0.0.1:8080/docs`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use clap::Parser;
+use wa_engine::noise::TrustRoot;
+use wa_server::{AppState, Secret, ServerConfig, Upstream, app};
+
+/// Self-hosted WhatsApp Web multi-device gateway (HTTP + JSON).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on. Without an API key only loopback addresses are allowed.
+    #[arg(long, env = "WA_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Directory for the server database and the session stores.
+    #[arg(long, env = "WA_DATA_DIR", default_value = "./wa-data")]
+    data_dir: PathBuf,
+    /// Admin API key (send as `x-api-key` or `Authorization: Bearer`). Prefer the variable.
+    #[arg(long, env = "WA_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Run an embedded simulated WhatsApp server and connect every session to it (offline).
+    #[arg(long, env = "WA_SANDBOX")]
+    sandbox: bool,
+    /// Connect sessions to this WebSocket URL instead (e.g. a separate wa-sandbox).
+    #[arg(
+        long,
+        env = "WA_URL",
+        requires = "wa_trust_root",
+        conflicts_with = "sandbox"
+    )]
+    wa_url: Option<String>,
+    /// Base64 of the 32-byte root public key the server at --wa-url must present.
+    #[arg(long, env = "WA_TRUST_ROOT", requires = "wa_url")]
+    wa_trust_root: Option<String>,
+    /// Country calling code for local numbers (e.g. 62: 0812... -> 62812...).
+    #[arg(long, env = "WA_DEFAULT_COUNTRY_CODE")]
+    default_country_code: Option<String>,
+    /// Largest request body, bytes.
+    #[arg(long, env = "WA_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    body_limit: usize,
+    /// Most sessions.
+    #[arg(long, env = "WA_MAX_SESSIONS", default_value_t = 1000)]
+    max_sessions: usize,
+    /// Device name shown on the phone.
+    #[arg(long, env = "WA_DEVICE_NAME", default_value = "wa-server")]
+    device_name: String,
+    /// Public base URL for absolute pairing links (e.g. https://wa.example.com).
+    #[arg(long, env = "WA_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Default OTP length (4-10).
+    #[arg(long, env = "WA_OTP_DIGITS", default_value_t = 6)]
+    otp_digits: u8,
+    /// Default OTP validity, seconds.
+    #[arg(long, env = "WA_OTP_TTL", default_value_t = 300)]
+    otp_ttl: u64,
+    /// Wrong OTP guesses allowed.
+    #[arg(long, env = "WA_OTP_MAX_ATTEMPTS", default_value_t = 5)]
+    otp_max_attempts: u32,
+    /// Seconds between two OTPs to one number.
+    #[arg(long, env = "WA_OTP_RECIPIENT_INTERVAL", default_value_t = 60)]
+    otp_recipient_interval: u64,
+    /// OTPs one session may send per minute.
+    #[arg(long, env = "WA_OTP_SESSION_LIMIT", default_value_t = 30)]
+    otp_session_limit: u32,
+    /// Default OTP message; must contain {code} ({minutes} is the TTL).
+    #[arg(long, env = "WA_OTP_TEMPLATE")]
+    otp_template: Option<String>,
+    /// Webhook tries before dead-lettering.
+    #[arg(long, env = "WA_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8)]
+    webhook_max_attempts: u32,
+    /// First webhook retry delay, milliseconds (doubles each try).
+    #[arg(long, env = "WA_WEBHOOK_BACKOFF_MS", default_value_t = 2000)]
+    webhook_backoff_ms: u64,
+    /// Comma-separated hosts webhook URLs may use (default: any).
+    #[arg(long, env = "WA_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
+    webhook_allowed_hosts: Option<Vec<String>>,
+}
+
+impl Cli {
+    fn into_config(self) -> anyhow::Result<ServerConfig> {
+        let mut config = ServerConfig::new(self.data_dir);
+        config.api_key = self.api_key.filter(|k| !k.is_empty()).map(Secret::new);
+        config.upstream = match (self.sandbox, self.wa_url, self.wa_trust_root) {
+            (true, _, _) => Upstream::Sandbox,
+            (false, Some(url), Some(root)) => {
+                let key: [u8; 32] = base64::engine::general_purpose::STANDARD
+                    .decode(root.trim())
+                    .ok()
+                    .and_then(|k| k.try_into().ok())
+                    .context("--wa-trust-root must be base64 of 32 bytes")?;
+                Upstream::Custom {
+                    url,
+                    trust_root: TrustRoot::new(key, 0),
+                }
+            }
+            _ => Upstream::WhatsApp,
+        };
+        config.default_country_code = self
+            .default_country_code
+            .map(|c| c.trim_start_matches('+').to_owned());
+        config.body_limit = self.body_limit;
+        config.max_sessions = self.max_sessions;
+        config.device_name = self.device_name;
+        config.public_url = self.public_url;
+        config.otp.digits = self.otp_digits;
+        config.otp.ttl = Duration::from_secs(self.otp_ttl);
+        config.otp.max_attempts = self.otp_max_attempts;
+        config.otp.recipient_interval = Duration::from_secs(self.otp_recipient_interval);
+        config.otp.session_limit = self.otp_session_limit;
+        if let Some(t) = self.otp_template {
+            if !t.contains("{code}") {
+                bail!("--otp-template must contain {{code}}");
+            }
+            config.otp.template = t;
+        }
+        if !(4..=10).contains(&config.otp.digits) {
+            bail!("--otp-digits must be 4-10");
+        }
+        config.webhooks.max_attempts = self.webhook_max_attempts.max(1);
+        config.webhooks.initial_backoff = Duration::from_millis(self.webhook_backoff_ms.max(1));
+        config.webhooks.allowed_hosts = self.webhook_allowed_hosts;
+        Ok(config)
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sled=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let bind = cli.bind;
+    let config = cli.into_config()?;
+    if config.api_key.is_none() && !bind.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {bind} without an API key: set WA_API_KEY, or bind a loopback address"
+        );
+    }
+    if config.api_key.is_none() {
+        tracing::warn!("no API key: the API is open to anyone who can reach {bind}");
+    }
+    let state = AppState::start(config).await.context("starting")?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, "listening");
+    // One machine-readable line for scripts and tests.
+    println!(
+        "{}",
+        serde_json::json!({ "listening": format!("http://{local}"), "sandbox": state.sandbox().is_some() })
+    );
+    let stopping = state.clone();
+    axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            stopping.begin_shutdown();
+        })
+        .await
+        .context("serving")?;
+    state.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,439 @@
+//! `/api/sessions/{id}/messages`: send text (reply, mentions), location and contact messages
+//! to users or groups; message status; number check; phone-number formatting.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use wa_engine::Jid;
+
+use super::{ApiJson, ApiPath, ApiQuery};
+use crate::auth::Caller;
+use crate::db::{MessageRecord, ServerDb, key2, now_ms};
+use crate::error::{ApiError, ErrorBody};
+use crate::messaging::{self, Outgoing, Quote};
+use crate::metrics::Metrics;
+use crate::phone::{PhoneNumber, parse_recipient, valid_country_code};
+use crate::state::AppState;
+
+/// Longest text accepted, in characters (WhatsApp's limit is 65,536).
+const MAX_TEXT: usize = 65_536;
+/// Most mentions per message.
+const MAX_MENTIONS: usize = 256;
+
+/// The message a reply quotes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReplyTo {
+    /// Id of the quoted message.
+    #[schema(min_length = 1, max_length = 128)]
+    id: String,
+    /// In groups: the quoted message's sender (number or JID).
+    participant: Option<String>,
+}
+
+/// `POST /api/sessions/{id}/messages/text` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SendText {
+    /// Recipient: phone number (local numbers use the default country code) or JID
+    /// (`...@s.whatsapp.net`, `...@g.us` for groups).
+    to: String,
+    /// The text (1-65536 characters).
+    #[schema(min_length = 1, max_length = 65536)]
+    text: String,
+    /// Quote a message.
+    reply_to: Option<ReplyTo>,
+    /// Users to mention (numbers or JIDs); write them as `@<number>` in the text.
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    mentions: Vec<String>,
+    /// Check the number is on WhatsApp first (422 `not_on_whatsapp` if not).
+    #[serde(default)]
+    check_number: bool,
+}
+
+/// `POST /api/sessions/{id}/messages/location` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SendLocation {
+    /// Recipient (number or JID).
+    to: String,
+    /// Degrees, -90..=90.
+    #[schema(minimum = -90, maximum = 90)]
+    latitude: f64,
+    /// Degrees, -180..=180.
+    #[schema(minimum = -180, maximum = 180)]
+    longitude: f64,
+    /// Place name.
+    #[schema(max_length = 1024)]
+    name: Option<String>,
+    /// Address.
+    #[schema(max_length = 1024)]
+    address: Option<String>,
+    /// Check the number is on WhatsApp first.
+    #[serde(default)]
+    check_number: bool,
+}
+
+/// `POST /api/sessions/{id}/messages/contact` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SendContact {
+    /// Recipient (number or JID).
+    to: String,
+    /// The contact's display name (1-256 characters).
+    #[schema(min_length = 1, max_length = 256)]
+    name: String,
+    /// The contact's phone number.
+    phone: String,
+    /// Check the number is on WhatsApp first.
+    #[serde(default)]
+    check_number: bool,
+}
+
+/// A message accepted by the server.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SentMessage {
+    /// Message id; follow it at `GET /api/sessions/{id}/messages/{message_id}`.
+    id: String,
+    /// `sent` once the server acknowledged it.
+    status: String,
+    /// The normalised recipient JID.
+    to: String,
+}
+
+/// Status of a sent message.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MessageStatus {
+    /// Message id.
+    id: String,
+    /// Recipient JID.
+    to: String,
+    /// `text`, `location` or `contact`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// `pending` -> `sent` -> `delivered` -> `read`, or `failed`.
+    status: String,
+    /// Why it failed.
+    error: Option<String>,
+    /// Unix ms.
+    created_at: u64,
+    /// Unix ms.
+    updated_at: u64,
+}
+
+/// `GET /api/phone/format` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FormatQuery {
+    /// A phone number in local or international form.
+    number: String,
+    /// Country calling code for local numbers; default the server's.
+    country_code: Option<String>,
+}
+
+/// A normalised phone number.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FormattedPhone {
+    /// E.164 digits, e.g. `628123456789`.
+    digits: String,
+    /// `+628123456789`.
+    e164: String,
+    /// `628123456789@s.whatsapp.net`.
+    jid: String,
+}
+
+/// `POST /api/sessions/{id}/contacts/check` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckNumbers {
+    /// 1-50 phone numbers.
+    #[schema(min_items = 1, max_items = 50)]
+    numbers: Vec<String>,
+}
+
+/// Whether a number has a WhatsApp account.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct NumberCheck {
+    /// E.164 digits.
+    number: String,
+    /// On WhatsApp?
+    exists: bool,
+}
+
+fn default_cc(state: &AppState) -> Option<&str> {
+    state.config().default_country_code.as_deref()
+}
+
+async fn send(
+    state: &AppState,
+    id: &str,
+    to: Jid,
+    check_number: bool,
+    content: Outgoing,
+) -> Result<(StatusCode, Json<SentMessage>), ApiError> {
+    let session = state.session(id)?;
+    let client = session.connected_client()?;
+    if check_number && to.is_pn() {
+        let exists = messaging::on_whatsapp(&client, &[to.user().to_owned()]).await?;
+        if exists.first() != Some(&true) {
+            return Err(ApiError::NotOnWhatsApp);
+        }
+    }
+    match messaging::send(&client, &to, &content).await {
+        Ok(message_id) => {
+            Metrics::inc(&state.metrics().messages_sent);
+            let now = now_ms();
+            let record = MessageRecord {
+                id: message_id.clone(),
+                to: to.to_string(),
+                kind: content.kind().to_owned(),
+                status: "sent".to_owned(),
+                error: None,
+                created_at: now,
+                updated_at: now,
+            };
+            ServerDb::put(&state.db().messages, key2(id, &message_id), &record)?;
+            Ok((
+                StatusCode::CREATED,
+                Json(SentMessage {
+                    id: message_id,
+                    status: record.status,
+                    to: record.to,
+                }),
+            ))
+        }
+        Err(e) => {
+            Metrics::inc(&state.metrics().messages_failed);
+            Err(e)
+        }
+    }
+}
+
+/// Send a text (optionally a reply, with mentions) to a user or group.
+#[utoipa::path(post, path = "/api/sessions/{id}/messages/text", tag = "messages",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = SendText,
+    responses((status = 201, body = SentMessage),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn send_text(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<SendText>,
+) -> Result<(StatusCode, Json<SentMessage>), ApiError> {
+    caller.require_session(&id)?;
+    state.session(&id)?;
+    let to = parse_recipient(&body.to, default_cc(&state))?;
+    let chars = body.text.chars().count();
+    if chars == 0 || chars > MAX_TEXT {
+        return Err(ApiError::InvalidBody(format!(
+            "text must be 1-{MAX_TEXT} characters"
+        )));
+    }
+    if body.mentions.len() > MAX_MENTIONS {
+        return Err(ApiError::InvalidBody(format!(
+            "at most {MAX_MENTIONS} mentions"
+        )));
+    }
+    let mentions = body
+        .mentions
+        .iter()
+        .map(|m| parse_recipient(m, default_cc(&state)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let reply_to = match body.reply_to {
+        Some(r) => {
+            if r.id.is_empty() || r.id.len() > 128 {
+                return Err(ApiError::InvalidBody(
+                    "reply_to.id must be 1-128 characters".to_owned(),
+                ));
+            }
+            let participant = r
+                .participant
+                .as_deref()
+                .map(|p| parse_recipient(p, default_cc(&state)))
+                .transpose()?;
+            Some(Quote {
+                id: r.id,
+                participant,
+            })
+        }
+        None => None,
+    };
+    let content = Outgoing::Text {
+        body: body.text,
+        reply_to,
+        mentions,
+    };
+    send(&state, &id, to, body.check_number, content).await
+}
+
+/// Send a location pin.
+#[utoipa::path(post, path = "/api/sessions/{id}/messages/location", tag = "messages",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = SendLocation,
+    responses((status = 201, body = SentMessage),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn send_location(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<SendLocation>,
+) -> Result<(StatusCode, Json<SentMessage>), ApiError> {
+    caller.require_session(&id)?;
+    state.session(&id)?;
+    let to = parse_recipient(&body.to, default_cc(&state))?;
+    if !(-90.0..=90.0).contains(&body.latitude) || !(-180.0..=180.0).contains(&body.longitude) {
+        return Err(ApiError::InvalidBody(
+            "latitude must be -90..90 and longitude -180..180".to_owned(),
+        ));
+    }
+    let too_long = |s: &Option<String>| s.as_ref().is_some_and(|s| s.chars().count() > 1024);
+    if too_long(&body.name) || too_long(&body.address) {
+        return Err(ApiError::InvalidBody(
+            "name and address are at most 1024 characters".to_owned(),
+        ));
+    }
+    let content = Outgoing::Location {
+        latitude: body.latitude,
+        longitude: body.longitude,
+        name: body.name,
+        address: body.address,
+    };
+    send(&state, &id, to, body.check_number, content).await
+}
+
+/// Send a contact card.
+#[utoipa::path(post, path = "/api/sessions/{id}/messages/contact", tag = "messages",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = SendContact,
+    responses((status = 201, body = SentMessage),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn send_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<SendContact>,
+) -> Result<(StatusCode, Json<SentMessage>), ApiError> {
+    caller.require_session(&id)?;
+    state.session(&id)?;
+    let to = parse_recipient(&body.to, default_cc(&state))?;
+    let name_len = body.name.chars().count();
+    if name_len == 0 || name_len > 256 {
+        return Err(ApiError::InvalidBody(
+            "name must be 1-256 characters".to_owned(),
+        ));
+    }
+    let phone = PhoneNumber::parse(&body.phone, default_cc(&state))?;
+    let content = Outgoing::Contact {
+        name: body.name,
+        phone: phone.digits().to_owned(),
+    };
+    send(&state, &id, to, body.check_number, content).await
+}
+
+/// Status of a sent message.
+#[utoipa::path(get, path = "/api/sessions/{id}/messages/{message_id}", tag = "messages",
+    params(("id" = String, Path, description = "Session id"), ("message_id" = String, Path, description = "Message id")),
+    responses((status = 200, body = MessageStatus),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, message_id)): ApiPath<(String, String)>,
+) -> Result<Json<MessageStatus>, ApiError> {
+    caller.require_session(&id)?;
+    state.session(&id)?;
+    let record: MessageRecord =
+        ServerDb::get(&state.db().messages, key2(&id, &message_id), "message")?
+            .ok_or(ApiError::MessageNotFound)?;
+    Ok(Json(MessageStatus {
+        id: record.id,
+        to: record.to,
+        kind: record.kind,
+        status: record.status,
+        error: record.error,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+    }))
+}
+
+/// Check which numbers are on WhatsApp.
+#[utoipa::path(post, path = "/api/sessions/{id}/contacts/check", tag = "messages",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = CheckNumbers,
+    responses((status = 200, body = Vec<NumberCheck>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn check_numbers(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CheckNumbers>,
+) -> Result<Json<Vec<NumberCheck>>, ApiError> {
+    caller.require_session(&id)?;
+    let session = state.session(&id)?;
+    if body.numbers.is_empty() || body.numbers.len() > 50 {
+        return Err(ApiError::InvalidBody(
+            "numbers must hold 1-50 entries".to_owned(),
+        ));
+    }
+    let numbers = body
+        .numbers
+        .iter()
+        .map(|n| PhoneNumber::parse(n, default_cc(&state)).map(|p| p.digits().to_owned()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = session.connected_client()?;
+    let exists = messaging::on_whatsapp(&client, &numbers).await?;
+    Ok(Json(
+        numbers
+            .into_iter()
+            .zip(exists.into_iter().chain(std::iter::repeat(false)))
+            .map(|(number, exists)| NumberCheck { number, exists })
+            .collect(),
+    ))
+}
+
+/// Normalise a phone number (local form with a country code, or international).
+#[utoipa::path(get, path = "/api/phone/format", tag = "messages",
+    params(FormatQuery),
+    responses((status = 200, body = FormattedPhone),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn format_phone(
+    State(state): State<AppState>,
+    _caller: Caller,
+    ApiQuery(query): ApiQuery<FormatQuery>,
+) -> Result<Json<FormattedPhone>, ApiError> {
+    let cc = match query.country_code.as_deref() {
+        Some(cc) if valid_country_code(cc.trim_start_matches('+')) => {
+            Some(cc.trim_start_matches('+'))
+        }
+        Some(_) => {
+            return Err(ApiError::InvalidParameter(
+                "country_code must be 1-3 digits not starting with 0".to_owned(),
+            ));
+        }
+        None => default_cc(&state),
+    };
+    let phone = PhoneNumber::parse(&query.number, cc)?;
+    Ok(Json(FormattedPhone {
+        digits: phone.digits().to_owned(),
+        e164: phone.e164(),
+        jid: phone.jid().to_string(),
+    }))
+}

@@ -1,0 +1,456 @@
+//! Pairing: the current QR (JSON with PNG, `image/png`, SVG), phone-number pairing codes,
+//! signed pairing links, the pairing page with its live event stream, and the sandbox's
+//! "simulate scan".
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use base64::Engine as _;
+use futures_util::Stream;
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use super::events::session_stream;
+use super::{ApiJson, ApiPath, ApiQuery};
+use crate::auth::{self, Caller};
+use crate::db::now_ms;
+use crate::error::{ApiError, ErrorBody};
+use crate::phone::PhoneNumber;
+use crate::render;
+use crate::session::{Session, SessionStatus};
+use crate::state::AppState;
+
+/// The current QR.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct QrResponse {
+    /// The raw QR string (render it yourself, or use `png_base64`).
+    qr: String,
+    /// The QR as a PNG, base64.
+    png_base64: String,
+    /// When this QR stops working, unix ms; a new one follows (see the `qr` event).
+    expires_at: u64,
+}
+
+/// `POST /api/sessions/{id}/pairing-code` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PairingCodeRequest {
+    /// The account's phone number (local numbers use the default country code).
+    phone: String,
+}
+
+/// A pairing code to type on the phone (Linked devices > Link with phone number).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PairingCodeResponse {
+    /// `XXXX-XXXX`.
+    code: String,
+    /// The number it was issued for, E.164 digits.
+    phone: String,
+}
+
+/// Options of a pairing link.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LinkQuery {
+    /// Lifetime in seconds (60-86400); default the server's (15 min).
+    #[param(minimum = 60, maximum = 86400)]
+    ttl_seconds: Option<u64>,
+}
+
+/// A signed link to the pairing page for an end customer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PairLink {
+    /// Absolute URL when the server knows its public URL, else the path.
+    url: String,
+    /// The path with its token.
+    path: String,
+    /// Unix seconds.
+    expires_at: u64,
+}
+
+/// Token of a signed link (`?token=`).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PageQuery {
+    /// Token from `POST /api/sessions/{id}/pair-link`; not needed with API credentials.
+    token: Option<String>,
+}
+
+/// What the sandbox phone did.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SimulatedScan {
+    /// The sandbox account that scanned.
+    phone: String,
+    /// The device JID the session will get.
+    jid: String,
+}
+
+/// The embedded sandbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SandboxInfo {
+    /// WebSocket URL of the simulated WhatsApp server.
+    ws_url: String,
+    /// Its control API (accounts, phones, faults).
+    control_url: String,
+    /// Its trust root public key, base64.
+    trust_root_pub_b64: String,
+}
+
+fn current_qr(session: &Session) -> Result<(String, u64), ApiError> {
+    let live = session.live();
+    match (live.qr, live.status) {
+        (Some(qr), SessionStatus::Qr) => Ok((qr.code, qr.expires_at)),
+        (_, SessionStatus::Connected | SessionStatus::Connecting) if live.jid.is_some() => {
+            Err(ApiError::NotPairing)
+        }
+        _ => Err(ApiError::QrNotAvailable),
+    }
+}
+
+fn png_b64(code: &str) -> Result<String, ApiError> {
+    let png = render::qr_png(code).map_err(ApiError::internal)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(png))
+}
+
+/// The current QR as JSON: raw string, PNG (base64) and expiry.
+#[utoipa::path(get, path = "/api/sessions/{id}/qr", tag = "pairing",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, body = QrResponse),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn qr_json(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<QrResponse>, ApiError> {
+    caller.require_session(&id)?;
+    let (qr, expires_at) = current_qr(&*state.session(&id)?)?;
+    Ok(Json(QrResponse {
+        png_base64: png_b64(&qr)?,
+        qr,
+        expires_at,
+    }))
+}
+
+/// The current QR as a PNG image.
+#[utoipa::path(get, path = "/api/sessions/{id}/qr.png", tag = "pairing",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn qr_png(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    caller.require_session(&id)?;
+    let (qr, _) = current_qr(&*state.session(&id)?)?;
+    let png = render::qr_png(&qr).map_err(ApiError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        png,
+    )
+        .into_response())
+}
+
+/// The current QR as SVG.
+#[utoipa::path(get, path = "/api/sessions/{id}/qr.svg", tag = "pairing",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, content_type = "image/svg+xml", body = String),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn qr_svg(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    caller.require_session(&id)?;
+    let (qr, _) = current_qr(&*state.session(&id)?)?;
+    let svg = render::qr_svg(&qr).map_err(ApiError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
+/// Ask for a pairing code to link by phone number instead of a QR. The session must be
+/// unpaired and showing a QR.
+#[utoipa::path(post, path = "/api/sessions/{id}/pairing-code", tag = "pairing",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = PairingCodeRequest,
+    responses((status = 200, body = PairingCodeResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn pairing_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<PairingCodeRequest>,
+) -> Result<Json<PairingCodeResponse>, ApiError> {
+    caller.require_session(&id)?;
+    let session = state.session(&id)?;
+    let phone = PhoneNumber::parse(&body.phone, state.config().default_country_code.as_deref())?;
+    let live = session.live();
+    let (Some(client), SessionStatus::Qr | SessionStatus::PairingCode) = (live.client, live.status)
+    else {
+        return Err(ApiError::NotPairing);
+    };
+    let code = client.request_pairing_code(phone.digits()).await?;
+    Ok(Json(PairingCodeResponse {
+        code,
+        phone: phone.digits().to_owned(),
+    }))
+}
+
+/// Create a short-lived signed link to this session's pairing page, to hand to an end
+/// customer without exposing an API key.
+#[utoipa::path(post, path = "/api/sessions/{id}/pair-link", tag = "pairing",
+    params(("id" = String, Path, description = "Session id"), LinkQuery),
+    responses((status = 200, body = PairLink),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn pair_link(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<LinkQuery>,
+) -> Result<Json<PairLink>, ApiError> {
+    caller.require_session(&id)?;
+    state.session(&id)?;
+    let ttl = match query.ttl_seconds {
+        None => state.config().link_ttl.as_secs(),
+        Some(t) if (60..=86_400).contains(&t) => t,
+        Some(_) => {
+            return Err(ApiError::InvalidParameter(
+                "ttl_seconds must be 60-86400".to_owned(),
+            ));
+        }
+    };
+    let expires_at = now_ms() / 1000 + ttl;
+    let token = auth::sign_link(state.link_key(), &id, expires_at);
+    let path = format!("/sessions/{id}/pair?token={token}");
+    let url = match &state.config().public_url {
+        Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+        None => path.clone(),
+    };
+    Ok(Json(PairLink {
+        url,
+        path,
+        expires_at,
+    }))
+}
+
+/// Checks access to the pairing page: a valid signed link, or API credentials for the
+/// session.
+fn page_access(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    token: Option<&str>,
+) -> Result<Arc<Session>, ApiError> {
+    match token {
+        Some(token) => auth::verify_link(state.link_key(), id, token, now_ms() / 1000)?,
+        None => auth::authenticate(state, headers)?.require_session(id)?,
+    }
+    state.session(id)
+}
+
+/// The pairing page: shows the QR with its countdown, live (SSE), then "connected". In
+/// sandbox mode it has a "simulate scan" button.
+#[utoipa::path(get, path = "/sessions/{id}/pair", tag = "pairing",
+    params(("id" = String, Path, description = "Session id"), PageQuery),
+    responses((status = 200, content_type = "text/html", body = String),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response, ApiError> {
+    page_access(&state, &headers, &id, query.token.as_deref())?;
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        Html(include_str!("../../assets/qr.html")),
+    )
+        .into_response())
+}
+
+/// What the pairing page shows.
+#[derive(Debug, Serialize)]
+struct PageState {
+    status: SessionStatus,
+    jid: Option<String>,
+    qr_png: Option<String>,
+    expires_in_ms: Option<u64>,
+    sandbox: bool,
+    last_error: Option<String>,
+}
+
+fn page_state(state: &AppState, session: &Session) -> PageState {
+    let live = session.live();
+    let (qr_png, expires_in_ms) = match (&live.qr, live.status) {
+        (Some(qr), SessionStatus::Qr) => (
+            png_b64(&qr.code)
+                .ok()
+                .map(|b| format!("data:image/png;base64,{b}")),
+            Some(qr.expires_at.saturating_sub(now_ms())),
+        ),
+        _ => (None, None),
+    };
+    PageState {
+        status: live.status,
+        jid: live.jid,
+        qr_png,
+        expires_in_ms,
+        sandbox: state.sandbox().is_some(),
+        last_error: live.last_error,
+    }
+}
+
+fn state_event(state: &AppState, session: &Session) -> SseEvent {
+    SseEvent::default()
+        .event("state")
+        .json_data(page_state(state, session))
+        .unwrap_or_else(|_| SseEvent::default().comment("state unavailable"))
+}
+
+/// The pairing page's live state (SSE `state` events).
+#[utoipa::path(get, path = "/sessions/{id}/pair/events", tag = "pairing",
+    params(("id" = String, Path, description = "Session id"), PageQuery),
+    responses((status = 200, content_type = "text/event-stream", body = String),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn page_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let session = page_access(&state, &headers, &id, query.token.as_deref())?;
+    let first = state_event(&state, &session);
+    let updates = {
+        let state = state.clone();
+        let session = session.clone();
+        session_stream(&state, &session).map(move |_| Ok(state_event(&state, &session)))
+    };
+    let stream = futures_util::stream::once(async move { Ok(first) }).chain(updates);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// A sandbox phone number for a session: `1555` and 7 digits from the id's hash.
+fn sandbox_phone(id: &str) -> String {
+    let digest = Sha256::digest(id.as_bytes());
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 10_000_000;
+    format!("1555{n:07}")
+}
+
+fn simulate(state: &AppState, session: &Session) -> Result<SimulatedScan, ApiError> {
+    let sandbox = state.sandbox().ok_or(ApiError::SandboxDisabled)?;
+    let (qr, _) = current_qr(session)?;
+    let number = sandbox_phone(&session.id);
+    let phone = match sandbox.phone(&number) {
+        Ok(p) => p,
+        Err(_) => sandbox.create_account(&number)?,
+    };
+    let link = phone.scan(&qr)?;
+    Ok(SimulatedScan {
+        phone: number,
+        jid: link.jid,
+    })
+}
+
+/// Sandbox mode: the simulated phone scans the current QR (pairing page button).
+#[utoipa::path(post, path = "/sessions/{id}/pair/simulate-scan", tag = "sandbox",
+    params(("id" = String, Path, description = "Session id"), PageQuery),
+    responses((status = 200, body = SimulatedScan),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn page_simulate_scan(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<SimulatedScan>, ApiError> {
+    let session = page_access(&state, &headers, &id, query.token.as_deref())?;
+    Ok(Json(simulate(&state, &session)?))
+}
+
+/// Pairing page: ask for a fresh QR after the codes ran out (only when the session is
+/// stopped or logged out, so a link cannot disturb a connected session).
+#[utoipa::path(post, path = "/sessions/{id}/pair/restart", tag = "pairing",
+    params(("id" = String, Path, description = "Session id"), PageQuery),
+    responses((status = 202, description = "Restarting"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn page_restart(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let session = page_access(&state, &headers, &id, query.token.as_deref())?;
+    match session.live().status {
+        SessionStatus::Stopped | SessionStatus::LoggedOut => {
+            session.restart();
+            Ok(axum::http::StatusCode::ACCEPTED)
+        }
+        _ => Err(ApiError::NotPairing),
+    }
+}
+
+/// Sandbox mode: the simulated phone scans the session's current QR.
+#[utoipa::path(post, path = "/api/sessions/{id}/sandbox/scan", tag = "sandbox",
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, body = SimulatedScan),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn api_simulate_scan(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<SimulatedScan>, ApiError> {
+    caller.require_session(&id)?;
+    let session = state.session(&id)?;
+    Ok(Json(simulate(&state, &session)?))
+}
+
+/// Sandbox mode: where the embedded simulated server listens (admin).
+#[utoipa::path(get, path = "/api/sandbox", tag = "sandbox",
+    responses((status = 200, body = SandboxInfo),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn sandbox_info(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<SandboxInfo>, ApiError> {
+    caller.require_admin()?;
+    let sb = state.sandbox().ok_or(ApiError::SandboxDisabled)?;
+    Ok(Json(SandboxInfo {
+        ws_url: sb.ws_url().to_owned(),
+        control_url: sb.control_url().to_owned(),
+        trust_root_pub_b64: base64::engine::general_purpose::STANDARD.encode(sb.trust_root_key()),
+    }))
+}

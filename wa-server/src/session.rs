@@ -1,0 +1,432 @@
+//! One session: a `wa_engine::Client` over its own `SledStore`, driven by a supervisor task
+//! that turns engine events into status, SSE events and webhooks.
+//!
+//! The supervisor owns the client. It connects (retrying a first connection that fails
+//! with the configured backoff; after that the engine reconnects by itself), forwards
+//! events, and on `restart` shuts the client down and builds a new one over the *same*
+//! store: credentials are never touched, so a restarted paired session logs in again
+//! without a QR (the 515 after pairing is handled inside the engine and never shown). Only
+//! the engine wipes a store, and only when the device was unlinked.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use utoipa::ToSchema;
+use wa_engine::{Client, CloseReason, Event, Events, Store};
+
+use crate::db::{SessionRecord, now_ms};
+use crate::events::Envelope;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Opening a connection (first start, after a loss, or logging in after pairing).
+    Connecting,
+    /// Unpaired: a QR is waiting to be scanned.
+    Qr,
+    /// Unpaired: a pairing code is waiting to be typed on the phone.
+    PairingCode,
+    /// Logged in and online.
+    Connected,
+    /// Unlinked (by the phone or by `logout`); `restart` pairs again from scratch.
+    LoggedOut,
+    /// Stopped without being unlinked (QR codes ran out, replaced by another connection,
+    /// a fatal error); `restart` resumes with the stored credentials.
+    Stopped,
+}
+
+impl SessionStatus {
+    /// Every state, for metrics.
+    pub(crate) const ALL: [Self; 6] = [
+        Self::Connecting,
+        Self::Qr,
+        Self::PairingCode,
+        Self::Connected,
+        Self::LoggedOut,
+        Self::Stopped,
+    ];
+
+    /// The snake_case name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Qr => "qr",
+            Self::PairingCode => "pairing_code",
+            Self::Connected => "connected",
+            Self::LoggedOut => "logged_out",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// The QR currently offered.
+#[derive(Debug, Clone)]
+pub(crate) struct CurrentQr {
+    pub(crate) code: String,
+    /// Unix ms.
+    pub(crate) expires_at: u64,
+}
+
+/// Live state of a session (behind a mutex; never held across an await).
+#[derive(Debug, Clone)]
+pub(crate) struct Live {
+    pub(crate) status: SessionStatus,
+    pub(crate) client: Option<Client>,
+    pub(crate) qr: Option<CurrentQr>,
+    pub(crate) pairing_code: Option<String>,
+    pub(crate) jid: Option<String>,
+    pub(crate) push_name: Option<String>,
+    pub(crate) last_error: Option<String>,
+    /// Has this session been connected before (to count reconnects)?
+    pub(crate) was_connected: bool,
+}
+
+/// Commands to the supervisor.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Shut the client down and connect again over the same store.
+    Restart,
+    /// Shut the client down and end the supervisor.
+    Stop(oneshot::Sender<()>),
+}
+
+/// A session in the registry.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) record: Mutex<SessionRecord>,
+    live: Mutex<Live>,
+    control: mpsc::UnboundedSender<Control>,
+    events: broadcast::Sender<Arc<Envelope>>,
+}
+
+impl Session {
+    /// A new session handle and the receiver its supervisor reads commands from.
+    pub(crate) fn new(record: SessionRecord) -> (Arc<Self>, mpsc::UnboundedReceiver<Control>) {
+        let (control, rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(256);
+        let session = Arc::new(Self {
+            id: record.id.clone(),
+            record: Mutex::new(record),
+            live: Mutex::new(Live {
+                status: SessionStatus::Connecting,
+                client: None,
+                qr: None,
+                pairing_code: None,
+                jid: None,
+                push_name: None,
+                last_error: None,
+                was_connected: false,
+            }),
+            control,
+            events,
+        });
+        (session, rx)
+    }
+
+    /// A snapshot of the live state.
+    pub(crate) fn live(&self) -> Live {
+        self.live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn update<R>(&self, f: impl FnOnce(&mut Live) -> R) -> R {
+        f(&mut self.live.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The session record (webhooks, token digest).
+    pub(crate) fn record(&self) -> SessionRecord {
+        self.record
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The connected client.
+    ///
+    /// # Errors
+    /// [`ApiError::NotConnected`](crate::error::ApiError::NotConnected).
+    pub(crate) fn connected_client(&self) -> Result<Client, crate::error::ApiError> {
+        self.update(|l| match (&l.client, l.status) {
+            (Some(c), SessionStatus::Connected) => Ok(c.clone()),
+            _ => Err(crate::error::ApiError::NotConnected),
+        })
+    }
+
+    /// Live events of this session.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {
+        self.events.subscribe()
+    }
+
+    /// Asks the supervisor to reconnect over the same store.
+    pub(crate) fn restart(&self) {
+        let _ = self.control.send(Control::Restart);
+    }
+
+    /// Stops the supervisor and waits until its client is shut down.
+    pub(crate) async fn stop(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.control.send(Control::Stop(done)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Runs a session until [`Control::Stop`].
+pub(crate) async fn supervise(
+    state: AppState,
+    session: Arc<Session>,
+    store: Arc<dyn Store>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        set_status(&state, &session, SessionStatus::Connecting, None).await;
+        let connect = state.client_builder(store.clone()).connect();
+        let connected = tokio::select! {
+            result = connect => result,
+            cmd = control.recv() => match cmd {
+                Some(Control::Restart) => continue,
+                Some(Control::Stop(done)) => { let _ = done.send(()); return; }
+                None => return,
+            },
+        };
+        let (client, events) = match connected {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "session: cannot connect");
+                session.update(|l| l.last_error = Some(e.to_string()));
+                let policy = &state.config().reconnect;
+                let delay = policy
+                    .initial
+                    .saturating_mul(1u32 << failures.min(16))
+                    .min(policy.max);
+                failures = failures.saturating_add(1);
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => continue,
+                    cmd = control.recv() => match cmd {
+                        Some(Control::Restart) => { failures = 0; continue; }
+                        Some(Control::Stop(done)) => { let _ = done.send(()); return; }
+                        None => return,
+                    },
+                }
+            }
+        };
+        failures = 0;
+        session.update(|l| l.client = Some(client.clone()));
+        match run_client(&state, &session, &store, &client, events, &mut control).await {
+            Ended::Restart => {}
+            Ended::Stop(done) => {
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                return;
+            }
+            Ended::ClientStopped => {
+                // Wait for a restart (or the end); the status says why it stopped.
+                match control.recv().await {
+                    Some(Control::Restart) => {}
+                    Some(Control::Stop(done)) => {
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => return,
+                }
+            }
+        }
+    }
+}
+
+enum Ended {
+    Restart,
+    Stop(Option<oneshot::Sender<()>>),
+    ClientStopped,
+}
+
+async fn run_client(
+    state: &AppState,
+    session: &Arc<Session>,
+    store: &Arc<dyn Store>,
+    client: &Client,
+    mut events: Events,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+) -> Ended {
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(Event::Stopped) | None => {
+                    session.update(|l| l.client = None);
+                    let status = session.live().status;
+                    if status != SessionStatus::LoggedOut {
+                        set_status(state, session, SessionStatus::Stopped, None).await;
+                    }
+                    return Ended::ClientStopped;
+                }
+                Some(event) => handle_event(state, session, store, event).await,
+            },
+            cmd = control.recv() => {
+                // Dropping the event stream first lets the driver finish without waiting on
+                // a full channel.
+                drop(events);
+                client.shutdown().await;
+                session.update(|l| {
+                    l.client = None;
+                    l.qr = None;
+                    l.pairing_code = None;
+                });
+                return match cmd {
+                    Some(Control::Restart) => Ended::Restart,
+                    Some(Control::Stop(done)) => Ended::Stop(Some(done)),
+                    None => Ended::Stop(None),
+                };
+            }
+        }
+    }
+}
+
+/// Sets the status; emits a `connection` event when it changed.
+async fn set_status(
+    state: &AppState,
+    session: &Session,
+    status: SessionStatus,
+    error: Option<String>,
+) {
+    let (changed, jid, last_error) = session.update(|l| {
+        let changed = l.status != status;
+        l.status = status;
+        if error.is_some() {
+            l.last_error.clone_from(&error);
+        }
+        if status != SessionStatus::Qr {
+            l.qr = None;
+        }
+        if status != SessionStatus::PairingCode {
+            l.pairing_code = None;
+        }
+        (changed, l.jid.clone(), l.last_error.clone())
+    });
+    if changed {
+        tracing::info!(session = %session.id, status = status.as_str(), "session status");
+        state
+            .emit(
+                session,
+                "connection",
+                json!({ "status": status.as_str(), "jid": jid, "last_error": last_error }),
+            )
+            .await;
+    }
+}
+
+async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store>, event: Event) {
+    match event {
+        Event::Qr { code, expires_in } => {
+            let expires_at = now_ms().saturating_add(duration_ms(expires_in));
+            // The QR first, so a reader that sees `qr` status finds it.
+            session.update(|l| {
+                l.qr = Some(CurrentQr {
+                    code: code.clone(),
+                    expires_at,
+                });
+            });
+            set_status(state, session, SessionStatus::Qr, None).await;
+            state
+                .emit(
+                    session,
+                    "qr",
+                    json!({ "qr": code, "expires_at": expires_at }),
+                )
+                .await;
+        }
+        Event::PairingCode { code } => {
+            session.update(|l| l.pairing_code = Some(code.clone()));
+            set_status(state, session, SessionStatus::PairingCode, None).await;
+            state
+                .emit(session, "pairing_code", json!({ "code": code }))
+                .await;
+        }
+        Event::PairSuccess { jid, .. } => {
+            session.update(|l| l.jid = Some(jid.to_string()));
+            // The engine restarts the connection (515) and logs in by itself.
+            set_status(state, session, SessionStatus::Connecting, None).await;
+        }
+        Event::PairError { error } => {
+            session.update(|l| l.last_error = Some(error.to_string()));
+        }
+        Event::Connected { jid } => {
+            let push_name = store
+                .credentials()
+                .ok()
+                .flatten()
+                .map(|c| c.push_name.clone())
+                .filter(|n| !n.is_empty());
+            let reconnect = session.update(|l| {
+                l.jid = Some(jid.to_string());
+                l.push_name = push_name;
+                let again = l.was_connected;
+                l.was_connected = true;
+                again
+            });
+            if reconnect {
+                Metrics::inc(&state.metrics().reconnects);
+            }
+            set_status(state, session, SessionStatus::Connected, None).await;
+        }
+        Event::Disconnected {
+            reason,
+            reconnecting,
+        } => {
+            // The restart after pairing (515) is routine: not an error, not shown.
+            let error = (reason != CloseReason::RestartRequired).then(|| reason.to_string());
+            if reconnecting {
+                set_status(state, session, SessionStatus::Connecting, error).await;
+            } else if let Some(error) = error {
+                session.update(|l| l.last_error = Some(error));
+            }
+        }
+        Event::LoggedOut { reason } => {
+            session.update(|l| {
+                l.jid = None;
+                l.push_name = None;
+                l.was_connected = false;
+            });
+            set_status(
+                state,
+                session,
+                SessionStatus::LoggedOut,
+                Some(reason.to_string()),
+            )
+            .await;
+            state
+                .emit(
+                    session,
+                    "logged_out",
+                    json!({ "reason": reason.to_string() }),
+                )
+                .await;
+        }
+        Event::Stanza(node) => {
+            tracing::trace!(session = %session.id, tag = %node.tag, "stanza for higher layers");
+        }
+        other => {
+            tracing::debug!(session = %session.id, ?other, "unhandled engine event");
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Sends an event to the session's SSE subscribers (the webhook part is in `AppState::emit`).
+pub(crate) fn broadcast(session: &Session, envelope: Arc<Envelope>) {
+    // No subscribers is fine.
+    let _ = session.events.send(envelope);
+}

@@ -1,0 +1,510 @@
+//! [`AppState`]: the session registry (one `Client` per session), the server database,
+//! the event hub (SSE + durable webhooks), metrics, and the embedded sandbox in `--sandbox`
+//! mode.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Instant;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+use wa_engine::noise::TrustRoot;
+use wa_engine::{Client, ClientBuilder, SledStore, Store, StoreError};
+use wa_sandbox::{Sandbox, SandboxConfig, SandboxError, SandboxHandle};
+use zeroize::Zeroizing;
+
+use crate::config::{ServerConfig, Upstream};
+use crate::db::{DbError, ServerDb, SessionRecord, WebhookRecord};
+use crate::error::ApiError;
+use crate::events::Envelope;
+use crate::metrics::{Gauges, Metrics};
+use crate::session::{self, Session, SessionStatus};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The server database could not be opened.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A session's engine store could not be opened.
+    #[error("session {id}: {source}")]
+    Store {
+        /// The session.
+        id: String,
+        /// Why.
+        source: StoreError,
+    },
+    /// The data directory could not be created.
+    #[error("data directory: {0}")]
+    Io(#[from] std::io::Error),
+    /// The embedded sandbox did not start.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The configuration is inconsistent.
+    #[error("configuration: {0}")]
+    Config(&'static str),
+}
+
+/// Shared state of the HTTP app: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("data_dir", &self.inner.config.data_dir)
+            .field("upstream_url", &self.inner.upstream_url)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: ServerConfig,
+    db: ServerDb,
+    sessions: RwLock<BTreeMap<String, Arc<Session>>>,
+    /// Supervisor tasks by session id.
+    tasks: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// Serialises session creation and deletion.
+    lifecycle: tokio::sync::Mutex<()>,
+    metrics: Metrics,
+    sandbox: Option<SandboxHandle>,
+    upstream_url: String,
+    trust_root: TrustRoot,
+    link_key: Zeroizing<[u8; 32]>,
+    otp_pepper: Zeroizing<[u8; 32]>,
+    outbox: Notify,
+    shutdown: watch::Sender<bool>,
+    /// Send times of OTPs per session, for the per-session limit.
+    otp_window: Mutex<HashMap<String, VecDeque<Instant>>>,
+    http: reqwest::Client,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    ready: AtomicBool,
+}
+
+impl AppState {
+    /// Opens the data directory, starts the embedded sandbox if configured, restores every
+    /// stored session (paired ones log in again without a QR) and starts the webhook worker.
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`StartError`].
+    pub async fn start(config: ServerConfig) -> Result<Self, StartError> {
+        if let Some(cc) = &config.default_country_code
+            && !crate::phone::valid_country_code(cc)
+        {
+            return Err(StartError::Config(
+                "default country code must be 1-3 digits not starting with 0",
+            ));
+        }
+        std::fs::create_dir_all(config.data_dir.join("sessions"))?;
+        let db_dir = config.data_dir.join("server");
+        let db = tokio::task::spawn_blocking(move || ServerDb::open(&db_dir))
+            .await
+            .map_err(|_| StartError::Config("database open task failed"))??;
+        let (sandbox, upstream_url, trust_root) = match &config.upstream {
+            Upstream::WhatsApp => (None, wa_engine::DEFAULT_URL.to_owned(), TrustRoot::WHATSAPP),
+            Upstream::Custom { url, trust_root } => (None, url.clone(), *trust_root),
+            Upstream::Sandbox => {
+                let sb = Sandbox::start(SandboxConfig::default()).await?;
+                let url = sb.ws_url().to_owned();
+                let root = sb.trust_root();
+                tracing::info!(ws_url = %url, control_url = %sb.control_url(), "embedded sandbox started");
+                (Some(sb), url, root)
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(config.webhooks.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("wa-server/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|_| StartError::Config("HTTP client"))?;
+        let state = Self {
+            inner: Arc::new(Inner {
+                link_key: db.secret("link_key")?,
+                otp_pepper: db.secret("otp_pepper")?,
+                config,
+                db,
+                sessions: RwLock::new(BTreeMap::new()),
+                tasks: Mutex::new(HashMap::new()),
+                lifecycle: tokio::sync::Mutex::new(()),
+                metrics: Metrics::default(),
+                sandbox,
+                upstream_url,
+                trust_root,
+                outbox: Notify::new(),
+                shutdown: watch::channel(false).0,
+                otp_window: Mutex::new(HashMap::new()),
+                http,
+                worker: Mutex::new(None),
+                ready: AtomicBool::new(false),
+            }),
+        };
+        let mut records = Vec::new();
+        for item in state.inner.db.sessions.iter() {
+            let (_, value) = item.map_err(DbError::from)?;
+            records.push(crate::db::decode::<SessionRecord>(
+                &value,
+                "session record",
+            )?);
+        }
+        for record in records {
+            let id = record.id.clone();
+            let store = state
+                .open_store(&id)
+                .await
+                .map_err(|source| StartError::Store {
+                    id: id.clone(),
+                    source,
+                })?;
+            state.spawn_session(record, store);
+        }
+        let worker = tokio::spawn(crate::webhook::run(state.clone()));
+        *state
+            .inner
+            .worker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(worker);
+        state.inner.ready.store(true, Ordering::SeqCst);
+        Ok(state)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The embedded sandbox (`--sandbox` mode only).
+    pub fn sandbox(&self) -> Option<&SandboxHandle> {
+        self.inner.sandbox.as_ref()
+    }
+
+    /// The WebSocket URL sessions connect to.
+    pub fn upstream_url(&self) -> &str {
+        &self.inner.upstream_url
+    }
+
+    /// True once started and until shutdown begins.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::SeqCst) && !*self.inner.shutdown.borrow()
+    }
+
+    /// Resolves once [`shutdown`](Self::shutdown) has begun (ends SSE streams so the HTTP
+    /// server can drain).
+    pub fn shutting_down(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.inner.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+
+    /// Marks the server as shutting down: `/ready` fails and event streams end.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Graceful stop: ends event streams, shuts every client down (credentials stay), stops
+    /// the webhook worker (undelivered events stay in the outbox) and flushes the database.
+    pub async fn shutdown(&self) {
+        self.begin_shutdown();
+        self.inner.outbox.notify_one();
+        let sessions: Vec<Arc<Session>> = self.read_sessions().values().cloned().collect();
+        futures_util::future::join_all(sessions.iter().map(|s| s.stop())).await;
+        let tasks: Vec<JoinHandle<()>> = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, t)| t)
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+        let worker = self
+            .inner
+            .worker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        let db = self.inner.db.clone();
+        match tokio::task::spawn_blocking(move || db.flush_blocking()).await {
+            Ok(Ok(())) => tracing::info!("server database flushed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "server database flush failed"),
+            Err(e) => tracing::error!(error = %e, "server database flush task failed"),
+        }
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    pub(crate) fn shutdown_watch(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    pub(crate) fn db(&self) -> &ServerDb {
+        &self.inner.db
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub(crate) fn link_key(&self) -> &[u8; 32] {
+        &self.inner.link_key
+    }
+
+    pub(crate) fn otp_pepper(&self) -> &[u8; 32] {
+        &self.inner.otp_pepper
+    }
+
+    pub(crate) fn outbox_notify(&self) -> &Notify {
+        &self.inner.outbox
+    }
+
+    pub(crate) fn otp_window(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
+        self.inner
+            .otp_window
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A client builder over `store` for the configured upstream.
+    pub(crate) fn client_builder(&self, store: Arc<dyn Store>) -> ClientBuilder {
+        Client::builder(store)
+            .url(self.inner.upstream_url.clone())
+            .trust_root(self.inner.trust_root)
+            .device_name(self.inner.config.device_name.clone())
+            .reconnect_policy(self.inner.config.reconnect.clone())
+    }
+
+    fn read_sessions(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Session>>> {
+        self.inner
+            .sessions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_sessions(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Session>>> {
+        self.inner
+            .sessions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The session `id`.
+    ///
+    /// # Errors
+    /// [`ApiError::SessionNotFound`].
+    pub(crate) fn session(&self, id: &str) -> Result<Arc<Session>, ApiError> {
+        self.read_sessions()
+            .get(id)
+            .cloned()
+            .ok_or(ApiError::SessionNotFound)
+    }
+
+    /// Every session, by id.
+    pub(crate) fn sessions(&self) -> Vec<Arc<Session>> {
+        self.read_sessions().values().cloned().collect()
+    }
+
+    /// The stored token digest of session `id`.
+    pub(crate) fn session_token_hash(&self, id: &str) -> Option<String> {
+        self.read_sessions().get(id).map(|s| s.record().token_hash)
+    }
+
+    fn store_dir(&self, id: &str) -> PathBuf {
+        self.inner.config.data_dir.join("sessions").join(id)
+    }
+
+    async fn open_store(&self, id: &str) -> Result<Arc<dyn Store>, StoreError> {
+        let dir = self.store_dir(id);
+        let store = tokio::task::spawn_blocking(move || SledStore::open(dir))
+            .await
+            .map_err(|e| StoreError::Open(Box::new(e)))??;
+        Ok(Arc::new(store))
+    }
+
+    fn spawn_session(&self, record: SessionRecord, store: Arc<dyn Store>) -> Arc<Session> {
+        let (session, control) = Session::new(record);
+        let span = tracing::info_span!("session", id = %session.id);
+        let task = tokio::spawn(
+            session::supervise(self.clone(), session.clone(), store, control).instrument(span),
+        );
+        self.write_sessions()
+            .insert(session.id.clone(), session.clone());
+        self.inner
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(session.id.clone(), task);
+        session
+    }
+
+    /// Creates, persists and starts a session.
+    ///
+    /// # Errors
+    /// [`ApiError::SessionExists`], [`ApiError::SessionLimit`], [`ApiError::ShuttingDown`],
+    /// [`ApiError::Internal`] when the store cannot be created.
+    pub(crate) async fn create_session(
+        &self,
+        record: SessionRecord,
+    ) -> Result<Arc<Session>, ApiError> {
+        let _guard = self.inner.lifecycle.lock().await;
+        if self.is_shutting_down() {
+            return Err(ApiError::ShuttingDown);
+        }
+        {
+            let sessions = self.read_sessions();
+            if sessions.contains_key(&record.id) {
+                return Err(ApiError::SessionExists);
+            }
+            if sessions.len() >= self.inner.config.max_sessions {
+                return Err(ApiError::SessionLimit);
+            }
+        }
+        // A directory without a record is left over from an interrupted delete: never reuse
+        // its credentials for a new session.
+        let dir = self.store_dir(&record.id);
+        tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+        let store = self
+            .open_store(&record.id)
+            .await
+            .map_err(ApiError::internal)?;
+        crate::db::ServerDb::put(&self.inner.db.sessions, &record.id, &record)?;
+        self.inner.db.flush().await?;
+        Ok(self.spawn_session(record, store))
+    }
+
+    /// Persists a changed session record (webhooks, token).
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`] on a database failure.
+    pub(crate) async fn save_record(
+        &self,
+        session: &Session,
+        record: SessionRecord,
+    ) -> Result<(), ApiError> {
+        crate::db::ServerDb::put(&self.inner.db.sessions, &record.id, &record)?;
+        self.inner.db.flush().await?;
+        *session
+            .record
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = record;
+        Ok(())
+    }
+
+    /// Stops a session, unlinks it first when `logout` and it is connected, and removes its
+    /// records, outbox entries and store.
+    ///
+    /// # Errors
+    /// [`ApiError::SessionNotFound`], [`ApiError::Internal`].
+    pub(crate) async fn delete_session(&self, id: &str, logout: bool) -> Result<(), ApiError> {
+        let _guard = self.inner.lifecycle.lock().await;
+        let session = self.session(id)?;
+        if logout && let Ok(client) = session.connected_client() {
+            let unlinked =
+                tokio::time::timeout(std::time::Duration::from_secs(10), client.logout()).await;
+            if !matches!(unlinked, Ok(Ok(()))) {
+                tracing::warn!(session = %id, "delete: could not unlink the device; removing anyway");
+            }
+        }
+        // The record goes first: a crash after this leaves only an orphan directory, which a
+        // later create with the same id wipes.
+        let db = &self.inner.db;
+        db.sessions.remove(id).map_err(DbError::from)?;
+        db.flush().await?;
+        self.write_sessions().remove(id);
+        session.stop().await;
+        let task = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        let prefix = crate::db::prefix(id);
+        for tree in [&db.messages, &db.otp, &db.hook_stats] {
+            ServerDb::remove_prefix(tree, &prefix)?;
+        }
+        crate::webhook::remove_session(db, id)?;
+        db.flush().await?;
+        self.otp_window().remove(id);
+        let dir = self.store_dir(id);
+        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir))
+            .await
+            .map_err(ApiError::internal)?
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(ApiError::internal(e))
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Publishes an event of `session`: to its SSE subscribers at once, and durably into the
+    /// webhook outbox for each of its webhooks whose filter matches.
+    pub(crate) async fn emit(
+        &self,
+        session: &Session,
+        kind: &'static str,
+        data: serde_json::Value,
+    ) {
+        let envelope = Arc::new(Envelope::new(kind, &session.id, data));
+        session::broadcast(session, envelope.clone());
+        let hooks: Vec<WebhookRecord> = session
+            .record()
+            .webhooks
+            .into_iter()
+            .filter(|h| h.events.is_empty() || h.events.iter().any(|e| e == kind || e == "*"))
+            .collect();
+        if hooks.is_empty() {
+            return;
+        }
+        match crate::webhook::enqueue(&self.inner.db, &session.id, &hooks, &envelope).await {
+            Ok(()) => self.inner.outbox.notify_one(),
+            Err(e) => tracing::error!(session = %session.id, error = %e, "cannot queue webhook"),
+        }
+    }
+
+    /// Values for `/metrics`.
+    pub(crate) fn gauges(&self) -> Gauges {
+        let mut counts: HashMap<&'static str, u64> = HashMap::new();
+        for s in self.read_sessions().values() {
+            *counts.entry(s.live().status.as_str()).or_default() += 1;
+        }
+        Gauges {
+            sessions: SessionStatus::ALL
+                .iter()
+                .map(|st| (st.as_str(), counts.get(st.as_str()).copied().unwrap_or(0)))
+                .collect(),
+            webhook_backlog: self.inner.db.outbox.len() as u64,
+            webhook_dead_letters: self.inner.db.dead.len() as u64,
+        }
+    }
+}
