@@ -3,9 +3,8 @@
 //! both ways. Baileys does its own usync, bundle fetches, X3DH and ratchet with
 //! libsignal-node; nothing on its side was written here.
 //!
-//! Needs Node >= 20 and `npm ci` in `wa-sandbox/interop`, so the test is `#[ignore]`d; run
-//! it with `cargo test -p wa-engine --test msg_baileys -- --ignored`. It fails loudly when
-//! Node or the modules are missing.
+//! Needs Node >= 20 and npm on PATH; `npm ci` in `wa-sandbox/interop` runs on first use
+//! (same guard and lock file as wa-sandbox's Baileys tests). Fails, never skips, without them.
 
 mod msg_support;
 
@@ -29,6 +28,66 @@ fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../wa-sandbox/interop")
 }
 
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Makes sure Node >= 20 and npm are there and `npm ci` has run in `wa-sandbox/interop`
+/// (once per process, under the same exclusive lock file as wa-sandbox's tests/support/
+/// interop.rs, so parallel test processes never install at the same time). Panics with a
+/// clear message otherwise.
+fn ensure_interop_installed() {
+    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let result = DONE.get_or_init(|| {
+        let node = std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .map_err(|e| {
+                format!("`node` is not runnable ({e}): these tests need Node >= 20 and npm")
+            })?;
+        let version = String::from_utf8_lossy(&node.stdout).trim().to_owned();
+        let major: u32 = version
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        if major < 20 {
+            return Err(format!("Node >= 20 is required, found {version:?}"));
+        }
+        let dir = interop_dir();
+        let lock_path = dir.join(".npm-ci.lock");
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| format!("creating {}: {e}", lock_path.display()))?;
+        lock.lock()
+            .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
+        let installed = modified(&dir.join("node_modules/.package-lock.json"));
+        let stale = installed.is_none_or(|at| {
+            ["package-lock.json", "package.json"]
+                .iter()
+                .any(|f| modified(&dir.join(f)).is_none_or(|m| m > at))
+        });
+        if stale {
+            let out = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .output()
+                .map_err(|e| format!("spawning npm ci: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "`npm ci` in {} failed: {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("Baileys interop harness unavailable: {e}");
+    }
+}
+
 /// One Baileys client driven through `client.mjs` (JSON lines on stdin / stdout).
 struct Baileys {
     child: Child,
@@ -38,6 +97,7 @@ struct Baileys {
 
 impl Baileys {
     fn spawn(sandbox: &SandboxHandle, auth_dir: &Path) -> anyhow::Result<Self> {
+        ensure_interop_installed();
         let dir = interop_dir();
         assert!(
             dir.join("node_modules/@whiskeysockets/baileys").is_dir(),
@@ -113,7 +173,6 @@ impl Baileys {
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn engine_and_baileys_exchange_texts_and_delivery_receipts() -> anyhow::Result<()> {
     let sb = sandbox(41).await?;
     let mut engine = pair(&sb, ENGINE).await?;
@@ -192,7 +251,6 @@ async fn engine_and_baileys_exchange_texts_and_delivery_receipts() -> anyhow::Re
 }
 
 #[tokio::test]
-#[ignore = "needs Node >= 20 and `npm ci` in wa-sandbox/interop"]
 async fn engine_and_baileys_read_each_others_group_messages() -> anyhow::Result<()> {
     let sb = sandbox(42).await?;
     let mut engine = pair(&sb, ENGINE).await?;
