@@ -41,6 +41,20 @@ pub struct TransportError(#[source] pub(crate) tokio_tungstenite::tungstenite::E
 pub(crate) fn tls_config(
     extra_roots: &[Vec<u8>],
 ) -> Result<Arc<rustls::ClientConfig>, TransportError> {
+    // Without extra roots every client shares one configuration: a root store and a crypto
+    // provider per client would cost about 25 KiB each (benches/benches/messaging.rs).
+    static DEFAULT: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    if extra_roots.is_empty() {
+        if let Some(shared) = DEFAULT.get() {
+            return Ok(Arc::clone(shared));
+        }
+        let built = build_tls_config(extra_roots)?;
+        return Ok(Arc::clone(DEFAULT.get_or_init(|| built)));
+    }
+    build_tls_config(extra_roots)
+}
+
+fn build_tls_config(extra_roots: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, TransportError> {
     let tls_error = |e: rustls::Error| {
         TransportError(tokio_tungstenite::tungstenite::Error::Tls(
             TlsError::Rustls(Box::new(e)),
