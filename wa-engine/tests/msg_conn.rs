@@ -109,6 +109,7 @@ fn bob_store() -> Arc<MemoryStore> {
     let store = Arc::new(MemoryStore::new());
     let mut batch = StoreBatch::new();
     batch.put_credentials(&creds);
+    let mut next_id = 1;
     for pk in bob["one_time_prekeys"].as_array().unwrap() {
         let rec = PreKeyRecord {
             id: pk["id"].as_u64().unwrap() as u32,
@@ -117,8 +118,14 @@ fn bob_store() -> Arc<MemoryStore> {
                 pk["public"].as_str().unwrap(),
             ),
         };
+        next_id = next_id.max(rec.id + 1);
         batch.put_prekey(rec.id, rec.to_bytes());
     }
+    // As if these were generated and uploaded by this device.
+    batch.put_prekey_counters(wa_engine::store::PreKeyCounters {
+        next_id,
+        first_unuploaded_id: next_id,
+    });
     store.apply(batch).unwrap();
     store
 }
@@ -559,4 +566,46 @@ fn send_fetches_devices_and_bundles_encrypts_for_each_device_and_waits_for_the_a
     }
     assert_eq!(outcome, Some(Err(SendError::Timeout)));
     assert_eq!(p.now - start, Duration::from_secs(60));
+}
+
+#[test]
+fn old_signed_prekey_is_rotated_at_login_and_still_decrypts_late_pkmsgs() {
+    let store = bob_store();
+    // The signed prekey was created eight days before this login.
+    let mut batch = StoreBatch::new();
+    batch.put_app_value(
+        "wa.prekeys",
+        b"signed_prekey_created",
+        (UNIX_START - 8 * 24 * 3600).to_be_bytes(),
+    );
+    store.apply(batch).unwrap();
+    let mut p = logged_in(store.clone(), 50, 30);
+    let upload = p
+        .take_received()
+        .into_iter()
+        .find(|n| n.tag == "iq" && n.child_by_tag("skey").is_some())
+        .expect("upload with the new signed prekey");
+    let creds = store.credentials().unwrap().unwrap();
+    assert_eq!(creds.signed_prekey.id, 2);
+    assert_eq!(
+        upload
+            .child_path(&["skey", "id"])
+            .and_then(Node::content_bytes),
+        Some(&[0_u8, 0, 2][..])
+    );
+    let new_spk = SignedPreKeyRecord::from(&creds.signed_prekey);
+    assert!(new_spk.verify(&KeyPair::from(&creds.identity_key).public));
+    // The old one is kept for pkmsgs built on it: the recorded pkmsg used signed prekey 1.
+    assert!(store.signed_prekey(1).unwrap().is_some());
+    p.result_for(&upload, Vec::new());
+    p.take_events();
+    p.server_send(&delivered_stanza());
+    assert!(p.take_events().iter().any(|e| matches!(
+        e,
+        Event::Message(m) if m.text() == Some("Hello Bob, this is Alice.")
+    )));
+    // A second login does not rotate again.
+    let again = logged_in(store.clone(), 50, 30);
+    drop(again);
+    assert_eq!(store.credentials().unwrap().unwrap().signed_prekey.id, 2);
 }

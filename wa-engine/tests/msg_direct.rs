@@ -164,3 +164,25 @@ async fn offline_recipient_receives_on_reconnect_and_restart_keeps_decrypting() 
     sb.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_device_linked_later_gets_the_next_message() -> anyhow::Result<()> {
+    let sb = sandbox(14).await?;
+    let alice = pair(&sb, "15550000031").await?;
+    let mut bob1 = pair(&sb, "15550000032").await?;
+    alice.client.send_text(&bob1.user(), "before").await?;
+    assert_eq!(bob1.next_message().await?.text(), Some("before"));
+
+    // Bob links a second device; Alice's cached device list is now stale. The server's
+    // `devices` notification (05 §5.2) drops it, so the next send reaches both.
+    let mut bob2 = pair(&sb, "15550000032").await?;
+    alice.client.send_text(&bob1.user(), "after").await?;
+    assert_eq!(bob1.next_message().await?.text(), Some("after"));
+    assert_eq!(bob2.next_message().await?.text(), Some("after"));
+
+    alice.shutdown().await;
+    bob1.shutdown().await;
+    bob2.shutdown().await;
+    sb.shutdown().await;
+    Ok(())
+}

@@ -91,7 +91,24 @@ async fn group_of_three_accounts_everyone_receives_and_a_removed_member_stops() 
         "removed member received {leaked:?}"
     );
 
-    for p in [alice, bob1, bob2, carol] {
+    // Dave is added: he gets the sender key with the next message.
+    let mut dave = pair(&sb, "15550000034").await?;
+    let outcome = alice
+        .client
+        .add_participants(&group.jid, &[dave.user()])
+        .await?;
+    assert!(outcome.iter().all(|p| p.error.is_none()), "{outcome:?}");
+    alice.client.send_text(&group.jid, "welcome dave").await?;
+    for peer in [&mut bob1, &mut bob2, &mut dave] {
+        assert_eq!(peer.next_message().await?.text(), Some("welcome dave"));
+    }
+    // Dave answers; the others decrypt with his fresh sender key.
+    dave.client.send_text(&group.jid, "thanks").await?;
+    for peer in [&mut alice, &mut bob1, &mut bob2] {
+        assert_eq!(peer.next_message().await?.text(), Some("thanks"));
+    }
+
+    for p in [alice, bob1, bob2, carol, dave] {
         p.shutdown().await;
     }
     sb.shutdown().await;
@@ -114,6 +131,12 @@ async fn number_check_tells_registered_numbers_apart() -> anyhow::Result<()> {
         Some("15550000042@s.whatsapp.net")
     );
     assert_eq!(found[1].1, None);
+    // Sending to a number that is not on WhatsApp is a typed error.
+    let nobody: wa_engine::Jid = "15559999999@s.whatsapp.net".parse()?;
+    assert_eq!(
+        alice.client.send_text(&nobody, "anyone?").await,
+        Err(wa_engine::SendError::NoDevices)
+    );
     alice.shutdown().await;
     sb.shutdown().await;
     Ok(())

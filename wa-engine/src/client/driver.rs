@@ -217,13 +217,24 @@ impl Driver {
         let mut waiting = Waiting::new();
         loop {
             // 1. transmits, 2. timer, 3. events (Connection call order).
+            // Feed every transmit, then flush once: a burst of stanzas (a message's receipt
+            // and ack, many sends) costs one write.
             let mut socket_ok = true;
+            let mut wrote = false;
             while let Some(bytes) = conn.poll_transmit() {
-                if let Err(e) = ws.send(bytes).await {
+                wrote = true;
+                if let Err(e) = ws.feed(bytes).await {
                     tracing::debug!(error = %e, "client: write failed");
                     socket_ok = false;
                     break;
                 }
+            }
+            if socket_ok
+                && wrote
+                && let Err(e) = ws.flush().await
+            {
+                tracing::debug!(error = %e, "client: flush failed");
+                socket_ok = false;
             }
             let deadline = conn.poll_timeout();
             while let Some(event) = conn.poll_event() {
@@ -288,10 +299,11 @@ impl Driver {
                     Some(Command::Shutdown { done }) => {
                         let _ = conn.send(Instant::now(), Request::Close);
                         while let Some(bytes) = conn.poll_transmit() {
-                            if ws.send(bytes).await.is_err() {
+                            if ws.feed(bytes).await.is_err() {
                                 break;
                             }
                         }
+                        let _ = ws.flush().await;
                         ws.close().await;
                         return AttemptEnd::Shutdown(Some(done));
                     }

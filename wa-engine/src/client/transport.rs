@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::error::TlsError;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 /// Default server URL (whatsmeow socket/constants.go; Baileys `waWebSocketUrl`).
@@ -17,6 +18,12 @@ pub const DEFAULT_URL: &str = "wss://web.whatsapp.com/ws/chat";
 
 /// The `Origin` header sent with the upgrade request (01 §1).
 pub const ORIGIN: &str = "https://web.whatsapp.com";
+
+/// Initial read buffer per connection, bytes. tungstenite's default (128 KiB) is
+/// zero-filled on the first read, i.e. resident for every idle connection; stanzas are
+/// small, and the buffer still grows for a larger frame. With 4 KiB an idle client costs
+/// about 120 KiB less (benches/benches/messaging.rs).
+const READ_BUFFER: usize = 4 * 1024;
 
 /// Why the WebSocket could not be opened or used (including a TLS failure on a `wss://` URL,
 /// such as a server certificate no trusted root signed, or an extra root certificate that is
@@ -34,6 +41,20 @@ pub struct TransportError(#[source] pub(crate) tokio_tungstenite::tungstenite::E
 pub(crate) fn tls_config(
     extra_roots: &[Vec<u8>],
 ) -> Result<Arc<rustls::ClientConfig>, TransportError> {
+    // Without extra roots every client shares one configuration: a root store and a crypto
+    // provider per client would cost about 25 KiB each (benches/benches/messaging.rs).
+    static DEFAULT: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    if extra_roots.is_empty() {
+        if let Some(shared) = DEFAULT.get() {
+            return Ok(Arc::clone(shared));
+        }
+        let built = build_tls_config(extra_roots)?;
+        return Ok(Arc::clone(DEFAULT.get_or_init(|| built)));
+    }
+    build_tls_config(extra_roots)
+}
+
+fn build_tls_config(extra_roots: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, TransportError> {
     let tls_error = |e: rustls::Error| {
         TransportError(tokio_tungstenite::tungstenite::Error::Tls(
             TlsError::Rustls(Box::new(e)),
@@ -71,9 +92,10 @@ impl WsTransport {
         request
             .headers_mut()
             .insert("Origin", HeaderValue::from_static(ORIGIN));
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
         let (ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
             request,
-            None,
+            Some(config),
             true,
             Some(Connector::Rustls(Arc::clone(tls))),
         )
@@ -82,11 +104,17 @@ impl WsTransport {
         Ok(Self { ws })
     }
 
-    pub(crate) async fn send(&mut self, bytes: bytes::Bytes) -> Result<(), TransportError> {
+    /// Queues one binary message without flushing (see [`flush`](Self::flush)).
+    pub(crate) async fn feed(&mut self, bytes: bytes::Bytes) -> Result<(), TransportError> {
         self.ws
-            .send(Message::Binary(bytes))
+            .feed(Message::Binary(bytes))
             .await
             .map_err(TransportError)
+    }
+
+    /// Writes everything queued by [`feed`](Self::feed) to the socket.
+    pub(crate) async fn flush(&mut self) -> Result<(), TransportError> {
+        self.ws.flush().await.map_err(TransportError)
     }
 
     /// The next binary payload; `None` when the socket closed. Non-binary messages are skipped

@@ -217,7 +217,15 @@ pub enum Request {
 /// pairing code on request, pair-success verified and **persisted before the reply is
 /// queued**, then 515) or logs in (`<success>` -> [`Event::Connected`], `<failure>` ->
 /// [`CloseReason`]). Once logged in it acks stanzas (03 §11), sends keepalive pings, tracks
-/// IQs with timeouts and answers the server's pings. It ends with a [`CloseReason`]; the
+/// IQs with timeouts and answers the server's pings.
+///
+/// It also does the messaging (shared/protocol/04, 05, 06): keeps our prekeys on the server
+/// (upload when low, signed-prekey rotation), sends messages ([`Request::SendMessage`]:
+/// usync, bundles, per-device encryption, server ack), decrypts incoming ones
+/// ([`Event::Message`]; the receipt and the ack leave only after the new state is stored),
+/// answers and sends retry receipts, tracks receipts ([`Event::MessageStatus`]) and runs
+/// the group and number-check IQs. Device lists, group metadata and sender-key distribution
+/// are cached in [`Caches`], which a driver carries from one connection to the next. It ends with a [`CloseReason`]; the
 /// driver decides what to do next ([`CloseReason::reconnect`]).
 ///
 /// # Methods
@@ -855,7 +863,7 @@ impl Connection {
             }
             // 05 §9: acked after processing (the ack goes out after the decrypted state
             // is stored), not on arrival.
-            "message" => self.handle_message(now, &node),
+            "message" => self.handle_message(&node),
             "receipt" => {
                 self.send_ack(&node);
                 self.handle_receipt(now, &node);

@@ -2,7 +2,7 @@
 //! (shared/protocol/05-messages-receipts.md §9.3, §10).
 //!
 //! A low-level layer, public on purpose: pure builders and parsers over
-//! [`Node`](crate::binary::Node).
+//! `binary::Node`.
 
 use crate::Jid;
 use crate::binary::{Node, Value};

@@ -58,7 +58,7 @@ fn is_skdm_only(m: &wa::Message) -> bool {
 
 impl Connection {
     /// An incoming `<message>` stanza.
-    pub(crate) fn handle_message(&mut self, now: Instant, node: &Node) {
+    pub(crate) fn handle_message(&mut self, node: &Node) {
         let Some(own) = self.own_jid() else {
             self.send_ack(node);
             return;
@@ -89,7 +89,7 @@ impl Connection {
         let mut retry_count_in = 0;
         for enc in &encs {
             retry_count_in = retry_count_in.max(enc.count.unwrap_or(0));
-            match self.decrypt_enc(now, &info, enc) {
+            match self.decrypt_enc(&info, enc) {
                 Ok(Decrypted::Content(m, chat)) => contents.push((m, chat)),
                 Ok(Decrypted::Nothing) => {}
                 Err(DecryptError::Signal(SignalError::DuplicateMessage { .. })) => duplicate = true,
@@ -151,13 +151,7 @@ impl Connection {
         self.send_ack(node);
     }
 
-    fn decrypt_enc(
-        &mut self,
-        now: Instant,
-        info: &MessageInfo,
-        enc: &Enc,
-    ) -> Result<Decrypted, DecryptError> {
-        let _ = now;
+    fn decrypt_enc(&mut self, info: &MessageInfo, enc: &Enc) -> Result<Decrypted, DecryptError> {
         let Some(kind) = enc.kind else {
             return Ok(Decrypted::Nothing);
         };
