@@ -120,10 +120,26 @@ fn second_open_of_the_same_directory_fails_while_the_first_is_open() {
     assert!(matches!(err, StoreError::Locked), "{err:?}");
 }
 
+/// Opens the store's directory directly with sled. sled releases its file lock in the
+/// background after the previous handle is dropped (spacejam/sled #1234), so this retries for
+/// a while, as `SledStore::open` does.
+fn raw_open(dir: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("raw open: {e:?}"),
+        }
+    }
+}
+
 /// Writes the schema-version key directly with sled (layout: `00 "schema"` ->
 /// u32 big-endian, documented in `store/sled.rs`).
 fn write_raw(dir: &Path, key: &[u8], value: &[u8]) {
-    let db = sled::open(dir).expect("raw open");
+    let db = raw_open(dir);
     db.insert(key, value).expect("raw insert");
     db.flush().expect("raw flush");
 }
@@ -144,7 +160,7 @@ fn open_rejects_a_store_written_by_another_schema_version() {
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
     // Nothing was changed on disk: the version is still the foreign one.
-    let db = sled::open(tmp.path()).expect("raw open");
+    let db = raw_open(tmp.path());
     assert_eq!(
         db.get(b"\x00schema").expect("get").map(|v| v.to_vec()),
         Some((SCHEMA_VERSION + 1).to_be_bytes().to_vec())
