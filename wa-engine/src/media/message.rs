@@ -166,6 +166,25 @@ pub struct StickerOptions {
     pub is_animated: bool,
 }
 
+/// Builds a media message struct with the seven fields every media message takes from its
+/// upload (06 §2.5: url, direct path, media key, both hashes, length, key timestamp), the
+/// given fields, and defaults for the rest.
+macro_rules! media_message {
+    ($($ty:ident)::+, $up:expr, { $($field:ident: $value:expr),* $(,)? }) => {
+        $($ty)::+ {
+            url: Some($up.url.clone()),
+            direct_path: Some($up.direct_path.clone()),
+            media_key: Some($up.media_key.as_bytes().to_vec()),
+            file_sha256: Some($up.file_sha256.to_vec()),
+            file_enc_sha256: Some($up.file_enc_sha256.to_vec()),
+            file_length: Some($up.file_length),
+            media_key_timestamp: Some($up.media_key_timestamp),
+            $($field: $value,)*
+            ..Default::default()
+        }
+    };
+}
+
 fn some_if(flag: bool) -> Option<bool> {
     flag.then_some(true)
 }
@@ -174,22 +193,14 @@ fn some_if(flag: bool) -> Option<bool> {
 #[must_use]
 pub fn image(up: &UploadedMedia, o: ImageOptions) -> wa::Message {
     wa::Message {
-        image_message: Some(Box::new(m::ImageMessage {
-            url: Some(up.url.clone()),
-            direct_path: Some(up.direct_path.clone()),
-            media_key: Some(up.media_key.as_bytes().to_vec()),
-            file_sha256: Some(up.file_sha256.to_vec()),
-            file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
-            file_length: Some(up.file_length),
-            media_key_timestamp: Some(up.media_key_timestamp),
+        image_message: Some(Box::new(media_message!(m::ImageMessage, up, {
             mimetype: Some(o.mimetype),
             caption: o.caption,
             width: o.width,
             height: o.height,
             jpeg_thumbnail: o.jpeg_thumbnail,
             view_once: some_if(o.view_once),
-            ..Default::default()
-        })),
+        }))),
         ..Default::default()
     }
 }
@@ -213,14 +224,7 @@ pub fn ptv(up: &UploadedMedia, o: VideoOptions) -> wa::Message {
 }
 
 fn video_body(up: &UploadedMedia, o: VideoOptions) -> m::VideoMessage {
-    m::VideoMessage {
-        url: Some(up.url.clone()),
-        direct_path: Some(up.direct_path.clone()),
-        media_key: Some(up.media_key.as_bytes().to_vec()),
-        file_sha256: Some(up.file_sha256.to_vec()),
-        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
-        file_length: Some(up.file_length),
-        media_key_timestamp: Some(up.media_key_timestamp),
+    media_message!(m::VideoMessage, up, {
         mimetype: Some(o.mimetype),
         caption: o.caption,
         width: o.width,
@@ -229,28 +233,19 @@ fn video_body(up: &UploadedMedia, o: VideoOptions) -> m::VideoMessage {
         jpeg_thumbnail: o.jpeg_thumbnail,
         gif_playback: some_if(o.gif_playback),
         view_once: some_if(o.view_once),
-        ..Default::default()
-    }
+    })
 }
 
 /// An `audioMessage` (a voice note with `ptt`).
 #[must_use]
 pub fn audio(up: &UploadedMedia, o: AudioOptions) -> wa::Message {
     wa::Message {
-        audio_message: Some(Box::new(m::AudioMessage {
-            url: Some(up.url.clone()),
-            direct_path: Some(up.direct_path.clone()),
-            media_key: Some(up.media_key.as_bytes().to_vec()),
-            file_sha256: Some(up.file_sha256.to_vec()),
-            file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
-            file_length: Some(up.file_length),
-            media_key_timestamp: Some(up.media_key_timestamp),
+        audio_message: Some(Box::new(media_message!(m::AudioMessage, up, {
             mimetype: Some(o.mimetype),
             seconds: o.seconds,
             ptt: Some(o.ptt),
             waveform: o.waveform,
-            ..Default::default()
-        })),
+        }))),
         ..Default::default()
     }
 }
@@ -260,22 +255,14 @@ pub fn audio(up: &UploadedMedia, o: AudioOptions) -> wa::Message {
 pub fn document(up: &UploadedMedia, o: DocumentOptions) -> wa::Message {
     let title = o.title.or_else(|| o.file_name.clone());
     wa::Message {
-        document_message: Some(Box::new(m::DocumentMessage {
-            url: Some(up.url.clone()),
-            direct_path: Some(up.direct_path.clone()),
-            media_key: Some(up.media_key.as_bytes().to_vec()),
-            file_sha256: Some(up.file_sha256.to_vec()),
-            file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
-            file_length: Some(up.file_length),
-            media_key_timestamp: Some(up.media_key_timestamp),
+        document_message: Some(Box::new(media_message!(m::DocumentMessage, up, {
             mimetype: Some(o.mimetype),
             file_name: o.file_name,
-            title,
+            title: title,
             page_count: o.page_count,
             caption: o.caption,
             jpeg_thumbnail: o.jpeg_thumbnail,
-            ..Default::default()
-        })),
+        }))),
         ..Default::default()
     }
 }
@@ -284,20 +271,12 @@ pub fn document(up: &UploadedMedia, o: DocumentOptions) -> wa::Message {
 #[must_use]
 pub fn sticker(up: &UploadedMedia, o: StickerOptions) -> wa::Message {
     wa::Message {
-        sticker_message: Some(Box::new(m::StickerMessage {
-            url: Some(up.url.clone()),
-            direct_path: Some(up.direct_path.clone()),
-            media_key: Some(up.media_key.as_bytes().to_vec()),
-            file_sha256: Some(up.file_sha256.to_vec()),
-            file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
-            file_length: Some(up.file_length),
-            media_key_timestamp: Some(up.media_key_timestamp),
+        sticker_message: Some(Box::new(media_message!(m::StickerMessage, up, {
             mimetype: Some(o.mimetype),
             width: o.width,
             height: o.height,
             is_animated: some_if(o.is_animated),
-            ..Default::default()
-        })),
+        }))),
         ..Default::default()
     }
 }
