@@ -10,10 +10,9 @@ use wa_engine::Jid;
 
 use super::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::Caller;
-use crate::db::{MessageRecord, ServerDb, key2, now_ms};
+use crate::db::{MessageRecord, ServerDb, key2};
 use crate::error::{ApiError, ErrorBody};
 use crate::messaging::{self, Outgoing, Quote};
-use crate::metrics::Metrics;
 use crate::phone::{PhoneNumber, parse_recipient, valid_country_code};
 use crate::state::AppState;
 
@@ -98,7 +97,8 @@ pub(crate) struct SendContact {
 pub(crate) struct SentMessage {
     /// Message id; follow it at `GET /api/sessions/{id}/messages/{message_id}`.
     id: String,
-    /// `sent` once the server acknowledged it.
+    /// `sent`: the server acknowledged it (or already `delivered`/`read` if a receipt came
+    /// first). Later changes: `GET .../messages/{message_id}` or `message_status` events.
     status: String,
     /// The normalised recipient JID.
     to: String,
@@ -111,12 +111,13 @@ pub(crate) struct MessageStatus {
     id: String,
     /// Recipient JID.
     to: String,
-    /// `text`, `location` or `contact`.
+    /// `text`, `location`, `contact` or `otp`.
     #[serde(rename = "type")]
     kind: String,
-    /// `pending` -> `sent` -> `delivered` -> `read`, or `failed`.
+    /// `pending` (recorded, being sent) -> `sent` (server ack) -> `delivered` -> `read`
+    /// (-> `played` for voice notes), or `failed` (before `delivered`).
     status: String,
-    /// Why it failed.
+    /// Why it failed: `<error code>: <message>`, e.g. `recipient_unreachable: ...`.
     error: Option<String>,
     /// Unix ms.
     created_at: u64,
@@ -161,6 +162,8 @@ pub(crate) struct NumberCheck {
     number: String,
     /// On WhatsApp?
     exists: bool,
+    /// The account's user JID, when it exists.
+    jid: Option<String>,
 }
 
 fn default_cc(state: &AppState) -> Option<&str> {
@@ -170,46 +173,29 @@ fn default_cc(state: &AppState) -> Option<&str> {
 async fn send(
     state: &AppState,
     id: &str,
-    to: Jid,
+    mut to: Jid,
     check_number: bool,
     content: Outgoing,
 ) -> Result<(StatusCode, Json<SentMessage>), ApiError> {
     let session = state.session(id)?;
     let client = session.connected_client()?;
     if check_number && to.is_pn() {
-        let exists = messaging::on_whatsapp(&client, &[to.user().to_owned()]).await?;
-        if exists.first() != Some(&true) {
-            return Err(ApiError::NotOnWhatsApp);
+        let found = messaging::on_whatsapp(&client, &[to.user().to_owned()]).await?;
+        match found.into_iter().next().flatten() {
+            // Send to the account's own JID (it may differ from the number as typed).
+            Some(jid) => to = jid,
+            None => return Err(ApiError::NotOnWhatsApp),
         }
     }
-    match messaging::send(&client, &to, &content).await {
-        Ok(message_id) => {
-            Metrics::inc(&state.metrics().messages_sent);
-            let now = now_ms();
-            let record = MessageRecord {
-                id: message_id.clone(),
-                to: to.to_string(),
-                kind: content.kind().to_owned(),
-                status: "sent".to_owned(),
-                error: None,
-                created_at: now,
-                updated_at: now,
-            };
-            ServerDb::put(&state.db().messages, key2(id, &message_id), &record)?;
-            Ok((
-                StatusCode::CREATED,
-                Json(SentMessage {
-                    id: message_id,
-                    status: record.status,
-                    to: record.to,
-                }),
-            ))
-        }
-        Err(e) => {
-            Metrics::inc(&state.metrics().messages_failed);
-            Err(e)
-        }
-    }
+    let record = messaging::send(state, &session, &client, &to, &content, content.kind()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SentMessage {
+            id: record.id,
+            status: record.status,
+            to: record.to,
+        }),
+    ))
 }
 
 /// Send a text (optionally a reply, with mentions) to a user or group.
@@ -398,12 +384,16 @@ pub(crate) async fn check_numbers(
         .map(|n| PhoneNumber::parse(n, default_cc(&state)).map(|p| p.digits().to_owned()))
         .collect::<Result<Vec<_>, _>>()?;
     let client = session.connected_client()?;
-    let exists = messaging::on_whatsapp(&client, &numbers).await?;
+    let found = messaging::on_whatsapp(&client, &numbers).await?;
     Ok(Json(
         numbers
             .into_iter()
-            .zip(exists.into_iter().chain(std::iter::repeat(false)))
-            .map(|(number, exists)| NumberCheck { number, exists })
+            .zip(found.into_iter().chain(std::iter::repeat(None)))
+            .map(|(number, jid)| NumberCheck {
+                number,
+                exists: jid.is_some(),
+                jid: jid.map(|j| j.to_string()),
+            })
             .collect(),
     ))
 }
