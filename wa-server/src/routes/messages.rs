@@ -199,13 +199,20 @@ async fn send(
 }
 
 /// Send a text (optionally a reply, with mentions) to a user or group.
+///
+/// The message is recorded as `pending` before it is sent, then `sent` on the server's ack
+/// (or `failed`). Errors: 409 `session_not_connected`, 422 `not_on_whatsapp` (with
+/// `check_number`), 422 `recipient_unreachable` (no device to encrypt for), 404
+/// `group_not_found`, 403 `not_group_member`, 502 `upstream_rejected` /
+/// `upstream_bad_response`, 504 `upstream_timeout`.
 #[utoipa::path(post, path = "/api/sessions/{id}/messages/text", tag = "messages",
     params(("id" = String, Path, description = "Session id")),
     request_body = SendText,
     responses((status = 201, body = SentMessage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_text(
     State(state): State<AppState>,
@@ -259,14 +266,15 @@ pub(crate) async fn send_text(
     send(&state, &id, to, body.check_number, content).await
 }
 
-/// Send a location pin.
+/// Send a location pin to a user or group (errors as for text).
 #[utoipa::path(post, path = "/api/sessions/{id}/messages/location", tag = "messages",
     params(("id" = String, Path, description = "Session id")),
     request_body = SendLocation,
     responses((status = 201, body = SentMessage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_location(
     State(state): State<AppState>,
@@ -297,14 +305,15 @@ pub(crate) async fn send_location(
     send(&state, &id, to, body.check_number, content).await
 }
 
-/// Send a contact card.
+/// Send a contact card to a user or group (errors as for text).
 #[utoipa::path(post, path = "/api/sessions/{id}/messages/contact", tag = "messages",
     params(("id" = String, Path, description = "Session id")),
     request_body = SendContact,
     responses((status = 201, body = SentMessage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_contact(
     State(state): State<AppState>,
@@ -363,7 +372,8 @@ pub(crate) async fn status(
     responses((status = 200, body = Vec<NumberCheck>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn check_numbers(
     State(state): State<AppState>,
