@@ -27,8 +27,7 @@ mod common;
 use common::Input;
 use libfuzzer_sys::fuzz_target;
 use wa_engine::noise::{
-    CONN_HEADER, FrameDecoder, FrameEncoder, LEN_PREFIX, MAX_FRAME_LEN, NoiseError,
-    PRE_INTRO_MAGIC,
+    CONN_HEADER, FrameDecoder, FrameEncoder, LEN_PREFIX, MAX_FRAME_LEN, NoiseError, PRE_INTRO_MAGIC,
 };
 
 /// What feeding a stream produced.
@@ -49,11 +48,7 @@ fn decoder(server: bool, max: usize) -> FrameDecoder {
 }
 
 /// Pushes each chunk and drains frames after every push, stopping at the first error.
-fn run<'a>(
-    mut dec: FrameDecoder,
-    chunks: impl Iterator<Item = &'a [u8]>,
-    max: usize,
-) -> Outcome {
+fn run<'a>(mut dec: FrameDecoder, chunks: impl Iterator<Item = &'a [u8]>, max: usize) -> Outcome {
     let mut frames = Vec::new();
     let mut error = None;
     'outer: for chunk in chunks {
@@ -92,7 +87,11 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
     let flags = input.byte();
     let server = flags & 1 == 1;
-    let max = if flags & 2 == 2 { 1 + usize::from(flags >> 2) } else { MAX_FRAME_LEN };
+    let max = if flags & 2 == 2 {
+        1 + usize::from(flags >> 2)
+    } else {
+        MAX_FRAME_LEN
+    };
     let n = usize::from(input.byte() % 16);
     let sizes: Vec<usize> = input.take(n).iter().map(|&s| usize::from(s) + 1).collect();
     let stream = input.rest();
@@ -111,11 +110,20 @@ fuzz_target!(|data: &[u8]| {
     }
     let chunked = run(decoder(server, max), chunks.into_iter(), max);
 
-    assert_eq!(chunked.frames, whole.frames, "frames depend on the chunking");
+    assert_eq!(
+        chunked.frames, whole.frames,
+        "frames depend on the chunking"
+    );
     match (&whole.error, &chunked.error) {
         (None, None) => {
-            assert_eq!(chunked.buffered, whole.buffered, "leftover depends on chunking");
-            assert_eq!(chunked.routing, whole.routing, "routing info depends on chunking");
+            assert_eq!(
+                chunked.buffered, whole.buffered,
+                "leftover depends on chunking"
+            );
+            assert_eq!(
+                chunked.routing, whole.routing,
+                "routing info depends on chunking"
+            );
         }
         (Some(a), Some(b)) => assert_eq!(
             std::mem::discriminant(a),
@@ -136,9 +144,14 @@ fuzz_target!(|data: &[u8]| {
         let mut enc = FrameEncoder::server();
         let mut reframed = Vec::new();
         for f in &whole.frames {
-            enc.encode(f, &mut reframed).expect("frame within MAX_FRAME_LEN");
+            enc.encode(f, &mut reframed)
+                .expect("frame within MAX_FRAME_LEN");
         }
         let consumed = stream.len() - whole.buffered;
-        assert_eq!(stream.get(intro..consumed), Some(&reframed[..]), "re-framed bytes differ");
+        assert_eq!(
+            stream.get(intro..consumed),
+            Some(&reframed[..]),
+            "re-framed bytes differ"
+        );
     }
 });

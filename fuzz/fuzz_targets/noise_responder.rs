@@ -124,10 +124,17 @@ fn responder(hello: &[u8], finish: &[u8]) {
         return;
     };
     if let Ok((hs, finished)) = awaiting.handle_client_finish(finish) {
-        assert_eq!(&finished.client_static, client_static().public(), "forged client static");
+        assert_eq!(
+            &finished.client_static,
+            client_static().public(),
+            "forged client static"
+        );
         assert_eq!(finished.payload, CLIENT_PAYLOAD, "forged client payload");
         assert_eq!(hs.remote_static(), client_static().public());
-        assert_eq!(out, real.server_hello, "a different ServerHello led to the real finish");
+        assert_eq!(
+            out, real.server_hello,
+            "a different ServerHello led to the real finish"
+        );
     }
 }
 
@@ -135,7 +142,11 @@ fn responder(hello: &[u8], finish: &[u8]) {
 fn initiator(server_hello: &[u8]) {
     let client = ClientHandshake::new(client_static(), client_ephemeral(), trust_root());
     if let Ok(verified) = client.handle_server_hello(NOW, server_hello) {
-        assert_eq!(verified.server_static(), server_static().public(), "forged server static");
+        assert_eq!(
+            verified.server_static(),
+            server_static().public(),
+            "forged server static"
+        );
         let mut finish = Vec::new();
         let _ = verified.write_client_finish(CLIENT_PAYLOAD, &mut finish);
     }
@@ -168,17 +179,24 @@ fuzz_target!(|data: &[u8]| {
                 mutate(&real.chain, &mut input)
             };
             for now in [NOW, NOT_BEFORE, NOT_AFTER, 0, u64::MAX] {
-                if let Ok(v) = verify_cert_chain(&chain, &trust_root(), server_static().public(), now)
+                if let Ok(v) =
+                    verify_cert_chain(&chain, &trust_root(), server_static().public(), now)
                 {
                     assert_eq!(&v.leaf.key, server_static().public(), "forged leaf");
-                    assert!((NOT_BEFORE..=NOT_AFTER).contains(&now), "expired chain accepted");
+                    assert!(
+                        (NOT_BEFORE..=NOT_AFTER).contains(&now),
+                        "expired chain accepted"
+                    );
                 }
             }
         }
         7 => {
             let len = usize::from(input.byte());
             let plaintext = input.take(len).to_vec();
-            let mut guard = real.transports.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut guard = real
+                .transports
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             let (client, server) = &mut *guard;
             let mut frame = Vec::new();
             client.encrypt(&plaintext, &mut frame).expect("encrypt");
@@ -209,7 +227,10 @@ fuzz_target!(|data: &[u8]| {
                 (x, y) => panic!("decrypt {x:?} vs in place {y:?}"),
             }
             // The shared server transport: garbage never decrypts; keep counters in step.
-            let mut guard = real.transports.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut guard = real
+                .transports
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             let (client, server) = &mut *guard;
             let mut dummy = Vec::new();
             client.encrypt(b"", &mut dummy).expect("encrypt");

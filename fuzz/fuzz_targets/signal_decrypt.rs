@@ -82,8 +82,9 @@ impl Party {
     fn new(rng: &mut FuzzRng, registration_id: u32, prekeys: u32) -> Self {
         let identity = KeyPair::generate(rng);
         let spk = SignedPreKeyRecord::generate(1, &identity.private, rng);
-        let prekeys: Vec<PreKeyRecord> =
-            (1..=prekeys).map(|id| PreKeyRecord::generate(id, rng)).collect();
+        let prekeys: Vec<PreKeyRecord> = (1..=prekeys)
+            .map(|id| PreKeyRecord::generate(id, rng))
+            .collect();
         let store = MemoryStore::new();
         let mut batch = StoreBatch::new();
         batch.put_credentials(&Credentials::new(
@@ -135,13 +136,22 @@ fn snapshot(store: &dyn Store) -> Snapshot {
     let ids = store.prekey_ids().expect("read");
     Snapshot {
         credentials: store.credentials().expect("read").is_some(),
-        sessions: addresses.iter().map(|a| store.session(a).expect("read")).collect(),
-        identities: addresses.iter().map(|a| store.identity(a).expect("read")).collect(),
+        sessions: addresses
+            .iter()
+            .map(|a| store.session(a).expect("read"))
+            .collect(),
+        identities: addresses
+            .iter()
+            .map(|a| store.identity(a).expect("read"))
+            .collect(),
         session_devices: addresses
             .iter()
             .map(|a| store.session_devices(&a.name).expect("read"))
             .collect(),
-        prekeys: ids.iter().map(|&id| (id, store.prekey(id).expect("read"))).collect(),
+        prekeys: ids
+            .iter()
+            .map(|&id| (id, store.prekey(id).expect("read")))
+            .collect(),
         signed_prekeys: store.signed_prekey_ids().expect("read"),
         sender_key: store.sender_key(&group_name()).expect("read"),
     }
@@ -242,7 +252,10 @@ fn setup() -> &'static Setup {
             prekeys,
             session: store.session(&alice()).expect("read").expect("session"),
             identity: store.identity(&alice()).expect("read").expect("identity"),
-            sender_key: store.sender_key(&group_name()).expect("read").expect("sender key"),
+            sender_key: store
+                .sender_key(&group_name())
+                .expect("read")
+                .expect("sender key"),
             msgs,
             pkmsgs,
             skmsgs,
@@ -262,28 +275,38 @@ fn check_decoders(bytes: &[u8]) {
             .and_then(|b| wa::PreKeySignalMessage::decode(b).ok())
             .and_then(|p| p.message)
             .expect("a decoded pkmsg has a message field");
-        assert_eq!(m.message.serialized(), &inner[..], "embedded SignalMessage bytes");
+        assert_eq!(
+            m.message.serialized(),
+            &inner[..],
+            "embedded SignalMessage bytes"
+        );
     }
     if let Ok(m) = SenderKeyMessage::decode(bytes) {
         assert_eq!(m.serialized(), bytes, "SenderKeyMessage::serialized");
         assert_eq!(m.signed_part().len() + signal::SIGNATURE_LEN, bytes.len());
     }
     if let Ok(m) = SenderKeyDistributionMessage::decode(bytes) {
-        assert_eq!(m.serialized(), bytes, "SenderKeyDistributionMessage::serialized");
+        assert_eq!(
+            m.serialized(),
+            bytes,
+            "SenderKeyDistributionMessage::serialized"
+        );
     }
 }
 
 /// Runs `op` on a fresh copy of Bob's store; on error the store must not have changed.
 /// Returns the plaintext on success.
-fn on_bob<T>(
-    op: impl FnOnce(&MemoryStore) -> Result<T, signal::SignalError>,
-) -> Option<T> {
+fn on_bob<T>(op: impl FnOnce(&MemoryStore) -> Result<T, signal::SignalError>) -> Option<T> {
     let store = setup().bob_store();
     let before = snapshot(&store);
     match op(&store) {
         Ok(v) => Some(v),
         Err(e) => {
-            assert_eq!(snapshot(&store), before, "a failed operation ({e}) changed the store");
+            assert_eq!(
+                snapshot(&store),
+                before,
+                "a failed operation ({e}) changed the store"
+            );
             None
         }
     }
@@ -355,7 +378,10 @@ fuzz_target!(|data: &[u8]| {
             check_decoders(&ct);
             let got = on_bob(|s| signal::decrypt_pkmsg(s, from, &ct, auto, rng));
             if let Some(got) = &got {
-                assert_eq!(&got.plaintext, plain, "a mutated pkmsg decrypted to something else");
+                assert_eq!(
+                    &got.plaintext, plain,
+                    "a mutated pkmsg decrypted to something else"
+                );
             }
             // The third one was decrypted during setup: a duplicate, which must fail.
             if ct == *real {
@@ -370,7 +396,10 @@ fuzz_target!(|data: &[u8]| {
             if let Some(got) = &got {
                 assert_eq!(got, plain, "a mutated skmsg decrypted to something else");
             }
-            assert!(got.is_some() || ct != *real, "a real skmsg failed to decrypt");
+            assert!(
+                got.is_some() || ct != *real,
+                "a real skmsg failed to decrypt"
+            );
         }
         _ => record_round_trip(input.rest()),
     }

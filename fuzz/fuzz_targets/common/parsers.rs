@@ -75,7 +75,9 @@ fn parse_stanza(node: &Node) {
     let _ = iq::parse_prekey_count(node);
     let _ = ack::ack_for(node);
     let _ = ack::nack_for(node, 487);
-    let conflict = node.child_by_tag("conflict").and_then(|c| c.get_attr_str("type"));
+    let conflict = node
+        .child_by_tag("conflict")
+        .and_then(|c| c.get_attr_str("type"));
     let reason = CloseReason::from_stream_error(node.get_attr_str("code"), conflict);
     let _ = (reason.reconnect(), reason.to_string());
     let reason = CloseReason::from_failure(
@@ -165,11 +167,13 @@ pub fn visit(root: &Node) {
 }
 
 /// A JID from the binary decoder or a message field: the decoder takes any user string (as
-/// whatsmeow's does), and one holding a separator (`.` `_` `:` `@` `-`) cannot survive
-/// `Display` / `FromStr` (e.g. user `1.5` reads back as user `1`, agent 5). Those only must
-/// not panic; every other JID must round-trip.
+/// whatsmeow's does), and one holding a separator (`.` `_` `:` `@` `-`) in its user, or an
+/// empty or `@`-holding server, cannot survive `Display` / `FromStr` (e.g. user `1.5` reads
+/// back as user `1`, agent 5; `x@` does not parse). Those only must not panic; every other
+/// JID must round-trip.
 pub fn decoded_jid(jid: &Jid) {
     let plain = !jid.user().contains(['.', '_', ':', '@', '-'])
+        && !jid.server().as_str().is_empty()
         && !jid.server().as_str().contains('@');
     if plain {
         jid_round_trip(jid);
@@ -232,7 +236,11 @@ fn message(plain: &[u8]) {
         let _ = signal::SenderKeyDistributionMessage::decode(bytes);
     }
     if let Some(dsm) = message.device_sent_message.take() {
-        if let Some(dest) = dsm.destination_jid.as_deref().and_then(|d| d.parse::<Jid>().ok()) {
+        if let Some(dest) = dsm
+            .destination_jid
+            .as_deref()
+            .and_then(|d| d.parse::<Jid>().ok())
+        {
             jid_round_trip(&dest);
             decoded_jid(&dest.to_non_ad());
         }
@@ -250,4 +258,3 @@ fn message(plain: &[u8]) {
         let _ = media.expected();
     }
 }
-
