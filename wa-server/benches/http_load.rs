@@ -1,0 +1,382 @@
+//! Load figures for the wa-server binary in `--sandbox` mode (issue 5's benchmarks).
+//!
+//! 1. **Send-text throughput and latency.** Two sessions are paired with the embedded
+//!    sandbox; `wrk` (Debian package, installed with apt-get if missing) posts
+//!    `POST /api/sessions/sender/messages/text` to the second account for
+//!    `WA_BENCH_SECONDS` (default 20) with `WA_BENCH_CONNECTIONS` (default 32) keep-alive
+//!    connections on 2 threads. Every request is a real end-to-end send: Signal
+//!    encryption, the sandbox routes the stanza, the receiving session decrypts it,
+//!    acknowledges it and sends a delivery receipt. Reported: requests/s, p50/p90/p99
+//!    latency, non-2xx responses, and how many messages the receiver decrypted
+//!    (`wa_messages_received_total`).
+//! 2. **Memory with many sessions.** `WA_BENCH_SESSIONS` (default 1,000) sessions are
+//!    created and paired; once all are `connected` and idle, the server's resident set
+//!    (`VmRSS` in `/proc/<pid>/status`) is read and divided by the session count after
+//!    subtracting the resident set before the first session.
+//!
+//! Run: `cargo bench -p wa-server --bench http_load` (Linux; prints figures, asserts
+//! nothing about speed). `WA_BENCH_PART=throughput` or `memory` runs one part.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+const KEY: &str = "bench-admin-key-0123456789";
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The wa-server child process, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl Server {
+    async fn start(max_sessions: usize) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let child = Command::new(env!("CARGO_BIN_EXE_wa-server"))
+            .args(["--sandbox", "--bind", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--max-sessions", &max_sessions.to_string()])
+            .env("WA_API_KEY", KEY)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("spawn wa-server")?;
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = server.http.get(server.url("/ready")).send().await
+                && r.status().is_success()
+            {
+                return Ok(server);
+            }
+            ensure!(Instant::now() < deadline, "wa-server did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn pid(&self) -> Result<u32> {
+        self.child.id().context("server exited")
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut req = self.http.request(method, self.url(path)).header("x-api-key", KEY);
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&body)?);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let value: Value = serde_json::from_slice(&resp.bytes().await?).unwrap_or(Value::Null);
+        ensure!(status.is_success(), "{path}: {status} {value}");
+        Ok(value)
+    }
+
+    /// Creates session `id` and pairs it with a new simulated phone; returns its JID.
+    async fn paired_session(&self, id: &str) -> Result<String> {
+        self.call(reqwest::Method::POST, "/api/sessions", Some(json!({ "id": id })))
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let info = self
+                .call(reqwest::Method::GET, &format!("/api/sessions/{id}"), None)
+                .await?;
+            match info["status"].as_str() {
+                Some("qr") => break,
+                Some("connected") => bail!("{id} connected without a scan"),
+                _ => {}
+            }
+            ensure!(Instant::now() < deadline, "{id}: no QR");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let scan = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/sessions/{id}/sandbox/scan"),
+                Some(json!({})),
+            )
+            .await?;
+        scan["jid"]
+            .as_str()
+            .map(str::to_owned)
+            .context("scan answer without jid")
+    }
+
+    async fn wait_connected(&self, ids: &[String]) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let list = self.call(reqwest::Method::GET, "/api/sessions", None).await?;
+            let sessions = list
+                .get("sessions")
+                .and_then(Value::as_array)
+                .or_else(|| list.as_array())
+                .context("session list")?;
+            let connected = sessions
+                .iter()
+                .filter(|s| s["status"] == "connected" && ids.iter().any(|id| s["id"] == **id))
+                .count();
+            if connected == ids.len() {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "only {connected} of {} sessions connected",
+                ids.len()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn metric(&self, name: &str, session: Option<&str>) -> Result<f64> {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .header("x-api-key", KEY)
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter(|l| session.is_none_or(|s| l.contains(&format!("session=\"{s}\""))))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+}
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .context("VmRSS")
+}
+
+/// `wrk` on PATH, installing Debian's package if it is missing.
+fn ensure_wrk() -> Result<()> {
+    let have = || {
+        std::process::Command::new("wrk")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    };
+    if have() {
+        return Ok(());
+    }
+    eprintln!("wrk not found; installing Debian's package");
+    let sudo: &[&str] = if std::env::var("USER").as_deref() == Ok("root")
+        || std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"))
+    {
+        &[]
+    } else {
+        &["sudo"]
+    };
+    for args in [&["apt-get", "update", "-qq"][..], &["apt-get", "install", "-y", "-qq", "wrk"]] {
+        let mut cmd: Vec<&str> = sudo.to_vec();
+        cmd.extend_from_slice(args);
+        let status = std::process::Command::new(cmd[0])
+            .args(&cmd[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .with_context(|| format!("run {cmd:?}"))?;
+        ensure!(status.success(), "{cmd:?} failed");
+    }
+    ensure!(have(), "wrk still missing after apt-get install");
+    Ok(())
+}
+
+/// wrk prints `50%    1.23ms`; returns milliseconds.
+fn wrk_percentile(out: &str, pct: &str) -> Option<f64> {
+    let line = out.lines().find(|l| l.trim_start().starts_with(pct))?;
+    let v = line.split_whitespace().nth(1)?;
+    let (num, mult) = if let Some(n) = v.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    Some(num.parse::<f64>().ok()? * mult)
+}
+
+async fn throughput() -> Result<()> {
+    ensure_wrk()?;
+    let seconds: u64 = env_or("WA_BENCH_SECONDS", 20);
+    let connections: u64 = env_or("WA_BENCH_CONNECTIONS", 32);
+    let server = Server::start(10).await?;
+    server.paired_session("sender").await?;
+    let receiver = server.paired_session("receiver").await?;
+    server
+        .wait_connected(&["sender".into(), "receiver".into()])
+        .await?;
+    let to = receiver.split(['@', ':']).next().context("receiver number")?;
+    // Warm the Signal sessions and device cache, as an established gateway has them.
+    for i in 0..20 {
+        server
+            .call(
+                reqwest::Method::POST,
+                "/api/sessions/sender/messages/text",
+                Some(json!({ "to": to, "text": format!("warm-up {i}") })),
+            )
+            .await?;
+    }
+    let received_before = server
+        .metric("wa_messages_received_total", None)
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("post.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"content-type\"] = \"application/json\"\n\
+             wrk.headers[\"x-api-key\"] = \"{KEY}\"\n\
+             wrk.body = '{{\"to\":\"{to}\",\"text\":\"load test message\"}}'\n"
+        ),
+    )?;
+    let out = Command::new("wrk")
+        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency"])
+        .arg("-s")
+        .arg(&script)
+        .arg(server.url("/api/sessions/sender/messages/text"))
+        .output()
+        .await
+        .context("run wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(out.status.success(), "wrk failed:\n{text}");
+    let requests: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("wrk Requests/sec")?;
+    let total: u64 = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .context("wrk request count")?;
+    let non_2xx: u64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    // Let the tail of in-flight messages land.
+    let mut received = 0.0;
+    for _ in 0..100 {
+        received = server
+            .metric("wa_messages_received_total", None)
+            .await?
+            - received_before;
+        if received >= (total - non_2xx) as f64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("== send text over HTTP: wa-server --sandbox, wrk -t2 -c{connections} -d{seconds}s");
+    println!("requests/s          {requests:.0}");
+    for pct in ["50%", "90%", "99%"] {
+        println!(
+            "latency p{:<3}        {:.2} ms",
+            pct.trim_end_matches('%'),
+            wrk_percentile(&text, pct).unwrap_or(f64::NAN)
+        );
+    }
+    println!("requests            {total} ({non_2xx} non-2xx)");
+    println!("decrypted by peer   {received:.0}");
+    eprintln!("{text}");
+    Ok(())
+}
+
+async fn memory() -> Result<()> {
+    let n: usize = env_or("WA_BENCH_SESSIONS", 1000);
+    let server = Server::start(n).await?;
+    let pid = server.pid()?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let base = rss_kib(pid)?;
+    let started = Instant::now();
+    let ids: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    for chunk in ids.chunks(16) {
+        let mut tasks = Vec::new();
+        for id in chunk {
+            tasks.push(server.paired_session(id));
+        }
+        for r in futures_util::future::join_all(tasks).await {
+            r?;
+        }
+    }
+    server.wait_connected(&ids).await?;
+    let paired_in = started.elapsed();
+    // Idle: let prekey uploads, receipts and flushes settle.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let rss = rss_kib(pid)?;
+    let per = (rss.saturating_sub(base)) as f64 / n as f64;
+    println!("== memory: wa-server --sandbox with {n} connected idle sessions");
+    println!(
+        "paired and connected in {:.1} s ({:.1} sessions/s)",
+        paired_in.as_secs_f64(),
+        n as f64 / paired_in.as_secs_f64()
+    );
+    println!("server RSS before     {:.1} MiB", base as f64 / 1024.0);
+    println!("server RSS after      {:.1} MiB", rss as f64 / 1024.0);
+    println!("per session           {per:.1} KiB (includes the embedded sandbox's side of each connection)");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful either way.
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let part = std::env::var("WA_BENCH_PART").unwrap_or_default();
+    if part.is_empty() || part == "throughput" {
+        throughput().await?;
+    }
+    if part.is_empty() || part == "memory" {
+        memory().await?;
+    }
+    Ok(())
+}
