@@ -40,8 +40,9 @@ pub enum Upstream {
     WhatsApp,
     /// An embedded `wa_sandbox::Sandbox` started with the server on loopback (`--sandbox`):
     /// sessions use its WebSocket URL and trust root, and its simulated phones can scan.
-    /// The sandbox keeps its accounts in memory only: after a server restart its phones no
-    /// longer know the linked devices.
+    /// Its accounts and linked devices are saved in `<data-dir>/sandbox/state.json` whenever
+    /// they change, so paired sessions log in again after a restart (groups and offline
+    /// queues are not kept).
     Sandbox,
     /// Any server speaking the protocol, e.g. a sandbox run as its own process
     /// (`--wa-url` + `--wa-trust-root`).

@@ -269,11 +269,10 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-// Used by the status events of the engine's messaging API (issue 4); until it is merged only
-// the tests call these.
-#[cfg_attr(not(test), allow(dead_code))]
-/// Order of message statuses: a status only moves forward (`failed` is final, and
-/// reachable only before `delivered`).
+/// Order of message statuses: a status only moves forward. `failed` is reachable only
+/// before `delivered`; after it only a receipt (`delivered` or later) moves the message on,
+/// since a receipt proves the message arrived after all (e.g. the ack was lost with the
+/// connection).
 pub(crate) fn status_rank(status: &str) -> u8 {
     match status {
         "pending" => 0,
@@ -291,7 +290,6 @@ pub(crate) fn status_rank(status: &str) -> u8 {
 ///
 /// # Errors
 /// [`DbError`].
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn advance_message(
     tree: &sled::Tree,
     session: &str,
@@ -309,8 +307,10 @@ pub(crate) fn advance_message(
         let (from, to) = (status_rank(&record.status), status_rank(status));
         let forward = if status == "failed" {
             from < 2
+        } else if record.status == "failed" {
+            to >= 2
         } else {
-            to > from && record.status != "failed"
+            to > from
         };
         if !forward {
             return Some(old.to_vec());
@@ -359,6 +359,18 @@ mod tests {
             "a late delivery receipt does not go back"
         );
         assert_eq!(step("failed"), None, "a read message cannot fail");
+        ServerDb::put(&db.messages, key2("s", "m2"), &record("failed")).expect("put");
+        let advance = |st: &str| {
+            advance_message(&db.messages, "s", "m2", st, None)
+                .expect("advance")
+                .map(|r| (r.status, r.error))
+        };
+        assert_eq!(advance("sent"), None, "a failed message is not sent later");
+        assert_eq!(
+            advance("delivered"),
+            Some(("delivered".to_owned(), None)),
+            "a receipt proves delivery after a lost ack"
+        );
         assert_eq!(
             advance_message(&db.messages, "s", "nope", "sent", None)
                 .expect("ok")

@@ -130,9 +130,19 @@ pub enum ApiError {
     /// 504 `upstream_timeout`: no answer from the WhatsApp server in time.
     #[error("the WhatsApp server did not answer in time")]
     UpstreamTimeout,
-    /// 501 `messaging_unavailable`: this build's engine cannot send messages yet.
-    #[error("sending messages is not available in this build")]
-    MessagingUnavailable,
+    /// 422 `recipient_unreachable`: the recipient has no device a message can be encrypted
+    /// for (no account, or no device published keys).
+    #[error("the recipient has no reachable device (not on WhatsApp?)")]
+    RecipientUnreachable,
+    /// 404 `group_not_found`: the WhatsApp server knows no such group.
+    #[error("no such group")]
+    GroupNotFound,
+    /// 403 `not_group_member`: the session's account is not a member of the group.
+    #[error("the session's account is not a member of this group")]
+    NotGroupMember,
+    /// 502 `upstream_bad_response`: the WhatsApp server's answer could not be read.
+    #[error("unexpected response from the WhatsApp server")]
+    UpstreamBadResponse,
     /// 404 `not_found`: no such route.
     #[error("no such route")]
     NotFound,
@@ -186,20 +196,22 @@ impl ApiError {
             | Self::WebhookHostNotAllowed
             | Self::InvalidTemplate
             | Self::InvalidOtpSettings => StatusCode::BAD_REQUEST,
-            Self::InvalidBody(_) | Self::NotOnWhatsApp | Self::OtpInvalid { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Self::InvalidBody(_)
+            | Self::NotOnWhatsApp
+            | Self::RecipientUnreachable
+            | Self::OtpInvalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::AuthRequired | Self::InvalidCredentials | Self::InvalidLink => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::NotGroupMember => StatusCode::FORBIDDEN,
             Self::SessionNotFound
             | Self::MessageNotFound
             | Self::WebhookNotFound
             | Self::OtpNotFound
             | Self::SandboxDisabled
+            | Self::GroupNotFound
             | Self::NotFound => StatusCode::NOT_FOUND,
             Self::SessionExists
             | Self::SessionLimit
@@ -210,9 +222,8 @@ impl ApiError {
             Self::OtpExpired => StatusCode::GONE,
             Self::RateLimited { .. } | Self::OtpAttemptsExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::UpstreamRejected(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamRejected(_) | Self::UpstreamBadResponse => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::MessagingUnavailable => StatusCode::NOT_IMPLEMENTED,
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Media(e) => e.status(),
@@ -256,7 +267,10 @@ impl ApiError {
             Self::Sandbox { code, .. } => code,
             Self::UpstreamRejected(_) => "upstream_rejected",
             Self::UpstreamTimeout => "upstream_timeout",
-            Self::MessagingUnavailable => "messaging_unavailable",
+            Self::RecipientUnreachable => "recipient_unreachable",
+            Self::GroupNotFound => "group_not_found",
+            Self::NotGroupMember => "not_group_member",
+            Self::UpstreamBadResponse => "upstream_bad_response",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::ShuttingDown => "shutting_down",
@@ -342,6 +356,8 @@ impl From<QueryRejection> for ApiError {
 }
 
 impl From<SendError> for ApiError {
+    /// The engine's request errors. Send-specific readings of server error codes (a group
+    /// that does not exist, a group we are not in) are in [`ApiError::from_send`].
     fn from(e: SendError) -> Self {
         match e {
             SendError::NotConnected | SendError::NotLoggedIn | SendError::Closed(_) => {
@@ -351,7 +367,26 @@ impl From<SendError> for ApiError {
             SendError::Timeout => Self::UpstreamTimeout,
             SendError::Rejected { code, .. } => Self::UpstreamRejected(code),
             SendError::Pair(_) => Self::InvalidPhone("rejected by the pairing code request"),
+            SendError::NoDevices => Self::RecipientUnreachable,
+            SendError::InvalidRecipient => {
+                Self::InvalidRecipient("not a user or group JID".to_owned())
+            }
+            SendError::BadResponse => Self::UpstreamBadResponse,
             other => Self::internal(other),
+        }
+    }
+}
+
+impl ApiError {
+    /// A failed message send to `to`: as `From<SendError>`, except that for a group the
+    /// server's 404 (no such group) and 403 (not a member) are the caller's problem, not the
+    /// upstream's (the group metadata query a group send starts with; shared/protocol/06
+    /// §1.2, whatsmeow `group.go` getGroupInfo).
+    pub(crate) fn from_send(e: SendError, to: &wa_engine::Jid) -> Self {
+        match e {
+            SendError::Rejected { code: 404, .. } if to.is_group() => Self::GroupNotFound,
+            SendError::Rejected { code: 403, .. } if to.is_group() => Self::NotGroupMember,
+            other => other.into(),
         }
     }
 }

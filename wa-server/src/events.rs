@@ -10,6 +10,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "connection",
     "message",
     "message_status",
+    "message_undecryptable",
     "logged_out",
 ];
 
@@ -28,8 +29,10 @@ pub struct Envelope {
     /// Unique, stable event id (`evt_...`): the same across retries and restarts, so
     /// receivers can drop duplicates (delivery is at least once).
     pub id: String,
-    /// Event type, one of `qr`, `pairing_code`, `connection`, `message`, `message_status`,
-    /// `logged_out`.
+    /// Event type, one of `qr`, `pairing_code`, `connection`, `message` (received; body as
+    /// described in `incoming.rs`), `message_status` (a sent message moved on),
+    /// `message_undecryptable` (a message that could not be decrypted; the engine asked the
+    /// sender to re-send it), `logged_out`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.

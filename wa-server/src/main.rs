@@ -28,7 +28,8 @@ struct Cli {
     /// Admin API key (send as `x-api-key` or `Authorization: Bearer`). Prefer the variable.
     #[arg(long, env = "WA_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
-    /// Run an embedded simulated WhatsApp server and connect every session to it (offline).
+    /// Run an embedded simulated WhatsApp server and connect every session to it (offline);
+    /// its accounts are kept in <data-dir>/sandbox/state.json across restarts.
     #[arg(long, env = "WA_SANDBOX")]
     sandbox: bool,
     /// Connect sessions to this WebSocket URL instead (e.g. a separate wa-sandbox).

@@ -2,15 +2,18 @@
 //!
 //! Building the `wa::Message` is done here (shared/protocol/05 §2.2: `conversation` for plain
 //! text, `extendedTextMessage` with `contextInfo` for replies and mentions,
-//! `locationMessage`, `contactMessage` with a vCard). Handing it to the engine waits for the
-//! engine's messaging API (issue 4: `Client::send_message(&Jid, wa::Message) ->
-//! Result<MessageId, SendError>`, `Client::is_on_whatsapp`); until it lands every send is
-//! [`ApiError::MessagingUnavailable`] and nothing else in the server needs to change.
+//! `locationMessage`, `contactMessage` with a vCard); the engine encrypts and sends it
+//! (`Client::send_message_with_id`, 1:1 or group with sender keys) and answers number
+//! checks (`Client::is_on_whatsapp`).
 
-use wa_engine::{Client, Jid};
+use wa_engine::{Client, Jid, MessageId};
 use wa_proto::wa;
 
+use crate::db::{MessageRecord, ServerDb, key2, now_ms};
 use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::session::Session;
+use crate::state::AppState;
 
 /// Content of an outgoing message, already validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,32 +129,84 @@ pub(crate) fn build_message(content: &Outgoing) -> wa::Message {
     }
 }
 
-/// Sends `content` to `to`; returns the message id.
+/// Sends `content` to `to` (a user or a group: the engine distributes sender keys) and
+/// records it as the message status resource `GET /api/sessions/{id}/messages/{msg_id}`.
+///
+/// The id is drawn here and the record written (and flushed) as `pending` *before* the
+/// engine sees the message, so a crash or a failure never leaves a sent message without
+/// a record; then `sent` on the server's ack, or `failed` with the error. Later receipts
+/// move it on (`delivered`, `read`) through the session's `MessageStatus` events. `kind`
+/// is the record's `type` (`text`, `location`, `contact`, `otp`). Returns the record as it
+/// stands after the ack.
 ///
 /// # Errors
-/// [`ApiError::MessagingUnavailable`] until the engine's messaging API lands; then the
-/// engine's `SendError` mapped by `From<SendError> for ApiError`.
+/// The engine's `SendError` mapped by [`ApiError::from_send`] (409 `session_not_connected`,
+/// 422 `recipient_unreachable`, 404 `group_not_found`, 403 `not_group_member`, 502/504
+/// upstream errors); [`ApiError::Internal`] when the record cannot be written (nothing was
+/// sent then).
 pub(crate) async fn send(
+    state: &AppState,
+    session: &Session,
     client: &Client,
     to: &Jid,
     content: &Outgoing,
-) -> Result<String, ApiError> {
-    let message = build_message(content);
-    tracing::debug!(%to, kind = content.kind(), connected = client.is_connected(), "send requested");
-    drop(message);
-    Err(ApiError::MessagingUnavailable)
+    kind: &str,
+) -> Result<MessageRecord, ApiError> {
+    let own = client.jid().ok_or(ApiError::NotConnected)?;
+    let id = MessageId::generate(now_ms() / 1000, own.user(), &mut rand::rng());
+    let now = now_ms();
+    let record = MessageRecord {
+        id: id.0.clone(),
+        to: to.to_string(),
+        kind: kind.to_owned(),
+        status: "pending".to_owned(),
+        error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let key = key2(&session.id, &record.id);
+    ServerDb::put(&state.db().messages, &key, &record)?;
+    state.db().flush().await?;
+    tracing::debug!(session = %session.id, %to, kind, id = %record.id, "sending");
+    match client
+        .send_message_with_id(to, build_message(content), Some(id))
+        .await
+    {
+        Ok(_) => {
+            Metrics::inc(&state.metrics().messages_sent);
+            state
+                .advance_message(session, &record.id, "sent", None, None)
+                .await;
+            Ok(ServerDb::get(&state.db().messages, &key, "message")?.unwrap_or(record))
+        }
+        Err(e) => {
+            Metrics::inc(&state.metrics().messages_failed);
+            tracing::info!(session = %session.id, id = %record.id, error = %e, "send failed");
+            let error = ApiError::from_send(e, to);
+            let why = format!("{}: {error}", error.code());
+            state
+                .advance_message(session, &record.id, "failed", Some(&why), None)
+                .await;
+            Err(error)
+        }
+    }
 }
 
-/// Whether each number (E.164 digits) has a WhatsApp account (usync contact query).
+/// For each number (E.164 digits), the user JID of its WhatsApp account, if it has one
+/// (usync contact query, shared/protocol/06 §4), in the order given.
 ///
 /// # Errors
-/// [`ApiError::MessagingUnavailable`] until the engine's number check lands.
+/// The engine's `SendError` mapped by `From<SendError> for ApiError`.
 pub(crate) async fn on_whatsapp(
     client: &Client,
     numbers: &[String],
-) -> Result<Vec<bool>, ApiError> {
-    let _ = (client, numbers);
-    Err(ApiError::MessagingUnavailable)
+) -> Result<Vec<Option<Jid>>, ApiError> {
+    let asked: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let found = client.is_on_whatsapp(&asked).await?;
+    Ok(found
+        .into_iter()
+        .map(|(_, jid)| jid.map(|j| j.to_non_ad()))
+        .collect())
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use utoipa::ToSchema;
-use wa_engine::{Client, CloseReason, Event, Events, Store};
+use wa_engine::{
+    Client, CloseReason, Event, Events, MessageStatus as EngineStatus, Store, UndecryptableReason,
+};
 
 use crate::db::{SessionRecord, now_ms};
 use crate::events::Envelope;
@@ -354,6 +356,9 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
         }
         Event::PairSuccess { jid, .. } => {
             session.update(|l| l.jid = Some(jid.to_string()));
+            // The sandbox now knows the device: keep that across a server restart before
+            // the session reports `connected`.
+            state.save_sandbox().await;
             // The engine restarts the connection (515) and logs in by itself.
             set_status(state, session, SessionStatus::Connecting, None).await;
         }
@@ -392,6 +397,7 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
             }
         }
         Event::LoggedOut { reason } => {
+            state.save_sandbox().await;
             session.update(|l| {
                 l.jid = None;
                 l.push_name = None;
@@ -412,12 +418,70 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
                 )
                 .await;
         }
+        Event::Message(message) => {
+            if !crate::incoming::is_user_visible(&message.message) {
+                tracing::trace!(session = %session.id, id = %message.info.id, "protocol message");
+                return;
+            }
+            Metrics::inc(&state.metrics().messages_received);
+            state
+                .emit(session, "message", crate::incoming::message_json(&message))
+                .await;
+        }
+        Event::UndecryptableMessage {
+            info,
+            reason,
+            retry_count,
+        } => {
+            tracing::debug!(session = %session.id, id = %info.id, ?reason, "undecryptable message");
+            let mut data = crate::incoming::info_json(&info);
+            if let serde_json::Value::Object(map) = &mut data {
+                map.insert("reason".to_owned(), json!(undecryptable_reason(reason)));
+                map.insert("retry_count".to_owned(), json!(retry_count));
+            }
+            state.emit(session, "message_undecryptable", data).await;
+        }
+        Event::MessageStatus { id, status, by, .. } => {
+            let status = match status {
+                EngineStatus::Sent => "sent",
+                EngineStatus::Delivered => "delivered",
+                EngineStatus::Read => "read",
+                EngineStatus::Played => "played",
+            };
+            state
+                .advance_message(
+                    session,
+                    id.as_str(),
+                    status,
+                    None,
+                    by.map(|j| j.to_string()),
+                )
+                .await;
+        }
+        Event::Receipt(receipt) => {
+            tracing::trace!(session = %session.id, ?receipt, "receipt");
+        }
         Event::Stanza(node) => {
             tracing::trace!(session = %session.id, tag = %node.tag, "stanza for higher layers");
         }
         other => {
             tracing::debug!(session = %session.id, ?other, "unhandled engine event");
         }
+    }
+}
+
+/// The stable snake_case name of an [`UndecryptableReason`] (the engine's variants).
+fn undecryptable_reason(reason: UndecryptableReason) -> &'static str {
+    match reason {
+        UndecryptableReason::NoSession => "no_session",
+        UndecryptableReason::UnknownPreKey => "unknown_prekey",
+        UndecryptableReason::NoSenderKey => "no_sender_key",
+        UndecryptableReason::UntrustedIdentity => "untrusted_identity",
+        UndecryptableReason::InvalidMessage => "invalid_message",
+        UndecryptableReason::InvalidPlaintext => "invalid_plaintext",
+        UndecryptableReason::Unavailable => "unavailable",
+        UndecryptableReason::Store => "store",
+        _ => "other",
     }
 }
 

@@ -17,10 +17,11 @@ use wa_sandbox::{Sandbox, SandboxConfig, SandboxError, SandboxHandle};
 use zeroize::Zeroizing;
 
 use crate::config::{ServerConfig, Upstream};
-use crate::db::{DbError, ServerDb, SessionRecord, WebhookRecord};
+use crate::db::{DbError, MessageRecord, ServerDb, SessionRecord, WebhookRecord};
 use crate::error::ApiError;
 use crate::events::Envelope;
 use crate::metrics::{Gauges, Metrics};
+use crate::sandbox_state::{SandboxFile, SandboxStateError};
 use crate::session::{self, Session, SessionStatus};
 
 /// Why the server could not start.
@@ -44,6 +45,9 @@ pub enum StartError {
     /// The embedded sandbox did not start.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// The saved state of the embedded sandbox is unreadable.
+    #[error(transparent)]
+    SandboxState(#[from] SandboxStateError),
     /// The configuration is inconsistent.
     #[error("configuration: {0}")]
     Config(&'static str),
@@ -74,6 +78,10 @@ struct Inner {
     lifecycle: tokio::sync::Mutex<()>,
     metrics: Metrics,
     sandbox: Option<SandboxHandle>,
+    /// Where the embedded sandbox's accounts are saved (`--sandbox` only).
+    sandbox_file: Option<Arc<SandboxFile>>,
+    /// The task saving them on change.
+    sandbox_saver: Mutex<Option<JoinHandle<()>>>,
     upstream_url: String,
     trust_root: TrustRoot,
     link_key: Zeroizing<[u8; 32]>,
@@ -120,6 +128,18 @@ impl AppState {
                 (Some(sb), url, root)
             }
         };
+        let sandbox_file = match &sandbox {
+            Some(sb) => {
+                let file = Arc::new(SandboxFile::new(&config.data_dir));
+                let (loader, router) = (file.clone(), sb.router().clone());
+                let accounts = tokio::task::spawn_blocking(move || loader.load(&router))
+                    .await
+                    .map_err(|_| StartError::Config("sandbox state load task failed"))??;
+                tracing::info!(accounts, "sandbox state restored");
+                Some(file)
+            }
+            None => None,
+        };
         let http = reqwest::Client::builder()
             .timeout(config.webhooks.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -137,6 +157,8 @@ impl AppState {
                 lifecycle: tokio::sync::Mutex::new(()),
                 metrics: Metrics::default(),
                 sandbox,
+                sandbox_file,
+                sandbox_saver: Mutex::new(None),
                 upstream_url,
                 trust_root,
                 outbox: Notify::new(),
@@ -165,6 +187,17 @@ impl AppState {
                     source,
                 })?;
             state.spawn_session(record, store);
+        }
+        if let (Some(sb), Some(file)) = (&state.inner.sandbox, &state.inner.sandbox_file) {
+            let saver = tokio::spawn(
+                file.clone()
+                    .run(sb.router().clone(), state.shutdown_watch()),
+            );
+            *state
+                .inner
+                .sandbox_saver
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(saver);
         }
         let worker = tokio::spawn(crate::webhook::run(state.clone()));
         *state
@@ -237,6 +270,16 @@ impl AppState {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
+        let saver = self
+            .inner
+            .sandbox_saver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(saver) = saver {
+            let _ = saver.await;
+        }
+        self.save_sandbox().await;
         let db = self.inner.db.clone();
         match tokio::task::spawn_blocking(move || db.flush_blocking()).await {
             Ok(Ok(())) => tracing::info!("server database flushed"),
@@ -498,6 +541,57 @@ impl AppState {
             Ok(()) => self.inner.outbox.notify_one(),
             Err(e) => tracing::error!(session = %session.id, error = %e, "cannot queue webhook"),
         }
+    }
+
+    /// Writes the embedded sandbox's accounts and devices now if they changed
+    /// (`--sandbox` only; failures are logged).
+    pub(crate) async fn save_sandbox(&self) {
+        if let (Some(sb), Some(file)) = (&self.inner.sandbox, &self.inner.sandbox_file) {
+            file.save_now(sb.router()).await;
+        }
+    }
+
+    /// Moves message `id` of `session` forward to `status` (`sent`, `delivered`, `read`,
+    /// `played`, `failed`; never back, see [`crate::db::advance_message`]) and, when it
+    /// moved, emits a `message_status` event. `by` is the device whose receipt moved it.
+    /// Returns the updated record; database failures are logged.
+    pub(crate) async fn advance_message(
+        &self,
+        session: &Session,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        by: Option<String>,
+    ) -> Option<MessageRecord> {
+        let record = match crate::db::advance_message(
+            &self.inner.db.messages,
+            &session.id,
+            id,
+            status,
+            error,
+        ) {
+            Ok(Some(record)) => record,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::error!(session = %session.id, id, error = %e, "cannot record a message status");
+                return None;
+            }
+        };
+        self.emit(
+            session,
+            "message_status",
+            serde_json::json!({
+                "id": record.id,
+                "to": record.to,
+                "type": record.kind,
+                "status": record.status,
+                "error": record.error,
+                "by": by,
+                "updated_at": record.updated_at,
+            }),
+        )
+        .await;
+        Some(record)
     }
 
     /// Values for `/metrics`.

@@ -1,7 +1,9 @@
 //! The server binary as a child process against a sandbox owned by the test: SIGKILL it with
 //! webhooks pending and a session connected, start it again on the same data directory, and
 //! the session logs in without a scan while the pending webhooks are delivered with the
-//! same event ids and bodies. Then SIGTERM shuts it down cleanly.
+//! same event ids and bodies. Then SIGTERM shuts it down cleanly. In `--sandbox` mode the
+//! embedded sandbox's accounts survive a SIGKILL too: sessions come back connected without a
+//! scan and go on messaging each other.
 
 mod support;
 
@@ -19,14 +21,19 @@ use wa_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
 const KEY: &str = "restart-admin-key-0123456789";
 
-/// Starts `wa-server` on 127.0.0.1:0; returns the child and its base URL.
+/// Starts `wa-server` on 127.0.0.1:0 against `sb`; returns the child and its base URL.
 async fn spawn_server(sb: &SandboxHandle, dir: &Path) -> (Child, String) {
     let root = base64::engine::general_purpose::STANDARD.encode(sb.trust_root_key());
+    spawn_with(dir, &["--wa-url", sb.ws_url(), "--wa-trust-root", &root]).await
+}
+
+/// Starts `wa-server` on 127.0.0.1:0 with `args`; returns the child and its base URL.
+async fn spawn_with(dir: &Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wa-server"))
         .args(["--bind", "127.0.0.1:0", "--webhook-backoff-ms", "100"])
         .arg("--data-dir")
         .arg(dir)
-        .args(["--wa-url", sb.ws_url(), "--wa-trust-root", &root])
+        .args(args)
         .env("WA_API_KEY", KEY)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -166,6 +173,97 @@ async fn sigkill_with_pending_webhooks_then_restart_reconnects_and_delivers() {
         .expect("wait");
     assert!(exit.success(), "{exit:?}");
     sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn sandbox_mode_survives_a_sigkill_and_sessions_keep_messaging() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let receiver = Receiver::start(false).await;
+    let (mut child, base) = spawn_with(dir.path(), &["--sandbox"]).await;
+    let api = Api::new(base, Some(KEY));
+    for (id, hooks) in [
+        ("alice", json!([])),
+        (
+            "bob",
+            json!([{ "url": receiver.url(), "events": ["message", "qr"] }]),
+        ),
+    ] {
+        let (status, created) = api
+            .post("/api/sessions", &json!({ "id": id, "webhooks": hooks }))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        api.wait_status(id, "qr").await;
+        let (status, scan) = api
+            .post(&format!("/api/sessions/{id}/sandbox/scan"), &json!({}))
+            .await;
+        assert_eq!(status, 200, "{scan}");
+    }
+    let alice = api.wait_status("alice", "connected").await;
+    let bob = api.wait_status("bob", "connected").await;
+    let bob_user = bob["jid"]
+        .as_str()
+        .and_then(|j| j.split(':').next())
+        .expect("bob's number")
+        .to_owned();
+    let send = |api: Api, text: &'static str| {
+        let to = bob_user.clone();
+        async move {
+            let (status, sent) = api
+                .post(
+                    "/api/sessions/alice/messages/text",
+                    &json!({ "to": to, "text": text }),
+                )
+                .await;
+            assert_eq!(status, 201, "{sent}");
+        }
+    };
+    send(api.clone(), "before the crash").await;
+    eventually("bob receives the first message", || {
+        receiver
+            .received()
+            .into_iter()
+            .find(|r| r.envelope["data"]["text"] == "before the crash")
+    })
+    .await;
+
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+    let killed_at = wa_now_ms();
+
+    let (mut child, base) = spawn_with(dir.path(), &["--sandbox"]).await;
+    let api = Api::new(base, Some(KEY));
+    let alice_again = api.wait_status("alice", "connected").await;
+    let bob_again = api.wait_status("bob", "connected").await;
+    assert_eq!(
+        alice_again["jid"], alice["jid"],
+        "same device, no new pairing"
+    );
+    assert_eq!(bob_again["jid"], bob["jid"]);
+    send(api.clone(), "after the crash").await;
+    eventually("bob receives the second message", || {
+        receiver
+            .received()
+            .into_iter()
+            .find(|r| r.envelope["data"]["text"] == "after the crash")
+    })
+    .await;
+    let new_qr = receiver.received().iter().any(|r| {
+        r.envelope["type"] == "qr" && r.envelope["timestamp"].as_u64().unwrap_or(0) >= killed_at
+    });
+    assert!(!new_qr, "a restarted sandbox session asked for a QR");
+    assert!(dir.path().join("sandbox").join("state.json").exists());
+
+    let pid = child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .expect("wait");
+    assert!(exit.success(), "{exit:?}");
 }
 
 fn wa_now_ms() -> u64 {

@@ -10,10 +10,9 @@ use wa_engine::Jid;
 
 use super::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::Caller;
-use crate::db::{MessageRecord, ServerDb, key2, now_ms};
+use crate::db::{MessageRecord, ServerDb, key2};
 use crate::error::{ApiError, ErrorBody};
 use crate::messaging::{self, Outgoing, Quote};
-use crate::metrics::Metrics;
 use crate::phone::{PhoneNumber, parse_recipient, valid_country_code};
 use crate::state::AppState;
 
@@ -98,7 +97,8 @@ pub(crate) struct SendContact {
 pub(crate) struct SentMessage {
     /// Message id; follow it at `GET /api/sessions/{id}/messages/{message_id}`.
     id: String,
-    /// `sent` once the server acknowledged it.
+    /// `sent`: the server acknowledged it (or already `delivered`/`read` if a receipt came
+    /// first). Later changes: `GET .../messages/{message_id}` or `message_status` events.
     status: String,
     /// The normalised recipient JID.
     to: String,
@@ -111,12 +111,13 @@ pub(crate) struct MessageStatus {
     id: String,
     /// Recipient JID.
     to: String,
-    /// `text`, `location` or `contact`.
+    /// `text`, `location`, `contact` or `otp`.
     #[serde(rename = "type")]
     kind: String,
-    /// `pending` -> `sent` -> `delivered` -> `read`, or `failed`.
+    /// `pending` (recorded, being sent) -> `sent` (server ack) -> `delivered` -> `read`
+    /// (-> `played` for voice notes), or `failed` (before `delivered`).
     status: String,
-    /// Why it failed.
+    /// Why it failed: `<error code>: <message>`, e.g. `recipient_unreachable: ...`.
     error: Option<String>,
     /// Unix ms.
     created_at: u64,
@@ -161,6 +162,8 @@ pub(crate) struct NumberCheck {
     number: String,
     /// On WhatsApp?
     exists: bool,
+    /// The account's user JID, when it exists.
+    jid: Option<String>,
 }
 
 fn default_cc(state: &AppState) -> Option<&str> {
@@ -170,56 +173,46 @@ fn default_cc(state: &AppState) -> Option<&str> {
 async fn send(
     state: &AppState,
     id: &str,
-    to: Jid,
+    mut to: Jid,
     check_number: bool,
     content: Outgoing,
 ) -> Result<(StatusCode, Json<SentMessage>), ApiError> {
     let session = state.session(id)?;
     let client = session.connected_client()?;
     if check_number && to.is_pn() {
-        let exists = messaging::on_whatsapp(&client, &[to.user().to_owned()]).await?;
-        if exists.first() != Some(&true) {
-            return Err(ApiError::NotOnWhatsApp);
+        let found = messaging::on_whatsapp(&client, &[to.user().to_owned()]).await?;
+        match found.into_iter().next().flatten() {
+            // Send to the account's own JID (it may differ from the number as typed).
+            Some(jid) => to = jid,
+            None => return Err(ApiError::NotOnWhatsApp),
         }
     }
-    match messaging::send(&client, &to, &content).await {
-        Ok(message_id) => {
-            Metrics::inc(&state.metrics().messages_sent);
-            let now = now_ms();
-            let record = MessageRecord {
-                id: message_id.clone(),
-                to: to.to_string(),
-                kind: content.kind().to_owned(),
-                status: "sent".to_owned(),
-                error: None,
-                created_at: now,
-                updated_at: now,
-            };
-            ServerDb::put(&state.db().messages, key2(id, &message_id), &record)?;
-            Ok((
-                StatusCode::CREATED,
-                Json(SentMessage {
-                    id: message_id,
-                    status: record.status,
-                    to: record.to,
-                }),
-            ))
-        }
-        Err(e) => {
-            Metrics::inc(&state.metrics().messages_failed);
-            Err(e)
-        }
-    }
+    let record = messaging::send(state, &session, &client, &to, &content, content.kind()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SentMessage {
+            id: record.id,
+            status: record.status,
+            to: record.to,
+        }),
+    ))
 }
 
 /// Send a text (optionally a reply, with mentions) to a user or group.
+///
+/// The message is recorded as `pending` before it is sent, then `sent` on the server's ack
+/// (or `failed`). Errors: 409 `session_not_connected`, 422 `not_on_whatsapp` (with
+/// `check_number`), 422 `recipient_unreachable` (no device to encrypt for), 404
+/// `group_not_found`, 403 `not_group_member`, 502 `upstream_rejected` /
+/// `upstream_bad_response`, 504 `upstream_timeout`.
 #[utoipa::path(post, path = "/api/sessions/{id}/messages/text", tag = "messages",
     params(("id" = String, Path, description = "Session id")),
     request_body = SendText,
     responses((status = 201, body = SentMessage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_text(
     State(state): State<AppState>,
@@ -273,14 +266,15 @@ pub(crate) async fn send_text(
     send(&state, &id, to, body.check_number, content).await
 }
 
-/// Send a location pin.
+/// Send a location pin to a user or group (errors as for text).
 #[utoipa::path(post, path = "/api/sessions/{id}/messages/location", tag = "messages",
     params(("id" = String, Path, description = "Session id")),
     request_body = SendLocation,
     responses((status = 201, body = SentMessage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_location(
     State(state): State<AppState>,
@@ -311,14 +305,15 @@ pub(crate) async fn send_location(
     send(&state, &id, to, body.check_number, content).await
 }
 
-/// Send a contact card.
+/// Send a contact card to a user or group (errors as for text).
 #[utoipa::path(post, path = "/api/sessions/{id}/messages/contact", tag = "messages",
     params(("id" = String, Path, description = "Session id")),
     request_body = SendContact,
     responses((status = 201, body = SentMessage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_contact(
     State(state): State<AppState>,
@@ -377,7 +372,8 @@ pub(crate) async fn status(
     responses((status = 200, body = Vec<NumberCheck>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn check_numbers(
     State(state): State<AppState>,
@@ -398,12 +394,16 @@ pub(crate) async fn check_numbers(
         .map(|n| PhoneNumber::parse(n, default_cc(&state)).map(|p| p.digits().to_owned()))
         .collect::<Result<Vec<_>, _>>()?;
     let client = session.connected_client()?;
-    let exists = messaging::on_whatsapp(&client, &numbers).await?;
+    let found = messaging::on_whatsapp(&client, &numbers).await?;
     Ok(Json(
         numbers
             .into_iter()
-            .zip(exists.into_iter().chain(std::iter::repeat(false)))
-            .map(|(number, exists)| NumberCheck { number, exists })
+            .zip(found.into_iter().chain(std::iter::repeat(None)))
+            .map(|(number, jid)| NumberCheck {
+                number,
+                exists: jid.is_some(),
+                jid: jid.map(|j| j.to_string()),
+            })
             .collect(),
     ))
 }

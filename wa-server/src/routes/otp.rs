@@ -45,7 +45,8 @@ pub(crate) struct OtpSent {
     to: String,
     /// Unix ms.
     expires_at: u64,
-    /// Id of the WhatsApp message carrying it.
+    /// Id of the WhatsApp message carrying it; its delivery shows at
+    /// `GET /api/sessions/{id}/messages/{message_id}` (type `otp`).
     message_id: String,
 }
 
@@ -79,7 +80,8 @@ fn millis(d: Duration) -> u64 {
     responses((status = 201, body = OtpSent),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send(
     State(state): State<AppState>,
@@ -150,6 +152,8 @@ pub(crate) async fn send(
     state.db().flush().await?;
     let text = otp::render(&template, &code, ttl);
     let sent = messaging::send(
+        &state,
+        &session,
         &client,
         &phone.jid(),
         &Outgoing::Text {
@@ -157,25 +161,24 @@ pub(crate) async fn send(
             reply_to: None,
             mentions: Vec::new(),
         },
+        "otp",
     )
     .await;
     match sent {
-        Ok(message_id) => {
+        Ok(message) => {
             Metrics::inc(&state.metrics().otp_sent);
-            Metrics::inc(&state.metrics().messages_sent);
             Ok((
                 StatusCode::CREATED,
                 Json(OtpSent {
                     otp_id,
                     to: phone.digits().to_owned(),
                     expires_at: record.expires_at,
-                    message_id,
+                    message_id: message.id,
                 }),
             ))
         }
         Err(e) => {
             // Not sent: release the reservation so the caller may retry at once.
-            Metrics::inc(&state.metrics().messages_failed);
             let _ = state.db().otp.compare_and_swap(
                 &key,
                 Some(encode(&record)),

@@ -23,7 +23,7 @@ pub(crate) struct NewWebhook {
     #[schema(format = "uri", max_length = 2048)]
     url: String,
     /// Event types to deliver (`qr`, `pairing_code`, `connection`, `message`,
-    /// `message_status`, `logged_out`, or `*`); empty or absent = all.
+    /// `message_status`, `message_undecryptable`, `logged_out`, or `*`); empty or absent = all.
     #[serde(default)]
     events: Vec<String>,
     /// Signing secret (16-256 characters); generated when absent.

@@ -1,0 +1,229 @@
+//! `--sandbox` mode across restarts: the embedded sandbox's accounts and linked devices
+//! (`Router::export_state`, wa-sandbox `persist.rs`) live in `<data-dir>/sandbox/state.json`,
+//! imported at start and written whenever they change, so a session paired with the
+//! sandbox logs in again after a restart (even after a SIGKILL) without a new scan.
+//!
+//! Writes go through a temporary file, `fsync`, and a rename over the old file, so a crash
+//! leaves the previous or the new state, never a torn one. The file holds the simulated
+//! phones' identity keys (they sign only for this sandbox); on Unix it is created `0600`.
+//!
+//! There is no change notification in the sandbox, so a background task exports the state
+//! at an interval (at least [`MIN_INTERVAL`], longer when exporting is slow) and writes it
+//! when the bytes differ from the last write; the session supervisor also asks for an
+//! immediate save when a device pairs or is unlinked ([`SandboxFile::save_now`]), so a
+//! session that reports `connected` is already on disk. Not kept (as in wa-sandbox): groups,
+//! offline queues, live connections.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use wa_sandbox::Router;
+
+/// Shortest pause between two background exports.
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Why the saved sandbox state could not be used or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SandboxStateError {
+    /// Reading or writing the file failed.
+    #[error("sandbox state {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a sandbox state (or from another version).
+    #[error("sandbox state {path} is unusable: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The state file of one embedded sandbox and the bytes last written to it.
+#[derive(Debug)]
+pub(crate) struct SandboxFile {
+    path: PathBuf,
+    last: Mutex<Vec<u8>>,
+}
+
+impl SandboxFile {
+    /// The file `<data_dir>/sandbox/state.json`.
+    pub(crate) fn new(data_dir: &Path) -> Self {
+        Self {
+            path: data_dir.join("sandbox").join("state.json"),
+            last: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Imports the saved state into `sandbox`, if there is one. Blocking.
+    ///
+    /// # Errors
+    /// [`SandboxStateError::Io`] when the file exists but cannot be read,
+    /// [`SandboxStateError::Invalid`] when it does not parse or import (the server refuses
+    /// to start rather than overwrite it).
+    pub(crate) fn load(&self, router: &Router) -> Result<usize, SandboxStateError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => {
+                return Err(SandboxStateError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        let invalid = |reason: String| SandboxStateError::Invalid {
+            path: self.path.clone(),
+            reason,
+        };
+        let state: wa_sandbox::SandboxState =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        router
+            .import_state(&state)
+            .map_err(|e| invalid(e.to_string()))?;
+        let accounts = router.accounts().len();
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
+        Ok(accounts)
+    }
+
+    /// Exports the sandbox state and writes it if it changed since the last write.
+    /// Blocking; returns whether it wrote.
+    ///
+    /// # Errors
+    /// [`SandboxStateError::Io`].
+    pub(crate) fn save_if_changed(&self, router: &Router) -> Result<bool, SandboxStateError> {
+        // One writer at a time: the lock is held across the write.
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        // Serializing plain serde data to JSON cannot fail.
+        let bytes = serde_json::to_vec(&router.export_state()).unwrap_or_default();
+        if bytes.is_empty() || bytes == *last {
+            return Ok(false);
+        }
+        write_atomically(&self.path, &bytes).map_err(|source| SandboxStateError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        *last = bytes;
+        Ok(true)
+    }
+
+    /// [`save_if_changed`](Self::save_if_changed) off the async runtime; failures are logged.
+    pub(crate) async fn save_now(self: &std::sync::Arc<Self>, router: &Router) {
+        let this = self.clone();
+        let router = router.clone();
+        match tokio::task::spawn_blocking(move || this.save_if_changed(&router)).await {
+            Ok(Ok(true)) => tracing::debug!("sandbox state saved"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot save the sandbox state"),
+            Err(e) => tracing::error!(error = %e, "sandbox state save task failed"),
+        }
+    }
+
+    /// Saves whenever the state changed, until `stop` turns true; then one last save.
+    pub(crate) async fn run(
+        self: std::sync::Arc<Self>,
+        router: Router,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let started = Instant::now();
+            self.save_now(&router).await;
+            // Exporting a big sandbox (many devices with their prekeys) takes a while:
+            // spend at most about 5% of the time on it.
+            let pause = MIN_INTERVAL.max(started.elapsed().saturating_mul(20));
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        self.save_now(&router).await;
+    }
+}
+
+/// Writes `bytes` to `path` through `path.tmp`, `fsync` and a rename, then syncs the
+/// directory, creating it if needed.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("json.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_the_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sandbox").join("state.json");
+        write_atomically(&path, b"one").expect("write");
+        write_atomically(&path, b"two").expect("rewrite");
+        assert_eq!(std::fs::read(&path).expect("read"), b"two");
+        assert!(!path.with_extension("json.tmp").exists());
+    }
+
+    #[tokio::test]
+    async fn a_saved_sandbox_restores_its_accounts_and_devices() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sb = wa_sandbox::Sandbox::start(wa_sandbox::SandboxConfig::default())
+            .await
+            .expect("sandbox");
+        sb.create_account("15550001111").expect("account");
+        let saver = SandboxFile::new(dir.path());
+        assert!(saver.save_if_changed(sb.router()).expect("save"));
+        assert!(
+            !saver.save_if_changed(sb.router()).expect("save"),
+            "unchanged"
+        );
+        sb.shutdown().await;
+
+        let again = wa_sandbox::Sandbox::start(wa_sandbox::SandboxConfig::default())
+            .await
+            .expect("sandbox");
+        let loader = SandboxFile::new(dir.path());
+        assert_eq!(loader.load(again.router()).expect("load"), 1);
+        assert!(again.phone("15550001111").is_ok());
+        assert!(
+            !loader.save_if_changed(again.router()).expect("save"),
+            "same state"
+        );
+        again.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_damaged_state_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let saver = SandboxFile::new(dir.path());
+        write_atomically(&saver.path, b"{not json").expect("write");
+        let sb = wa_sandbox::Sandbox::start(wa_sandbox::SandboxConfig::default())
+            .await
+            .expect("sandbox");
+        assert!(matches!(
+            saver.load(sb.router()),
+            Err(SandboxStateError::Invalid { .. })
+        ));
+        sb.shutdown().await;
+    }
+}
