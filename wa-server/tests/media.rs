@@ -11,10 +11,14 @@ use std::time::Duration;
 use axum::http::{StatusCode, header};
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::Api;
+use support::{Api, Receiver, eventually};
+use tokio::io::AsyncBufReadExt as _;
+use tokio::process::{Child, Command};
 use wa_engine::media::Scheme;
-use wa_engine::{Client, Event, Events, IncomingMessage, MemoryStore, Store};
+use wa_engine::media::message::{DocumentOptions, ImageOptions};
+use wa_engine::{Client, Event, Events, IncomingMessage, Jid, MemoryStore, Store};
 use wa_proto::wa;
+use wa_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use wa_server::{AppState, Secret, ServerConfig, Upstream, app};
 
 const KEY: &str = "media-admin-key-abcdefghijkl";
@@ -73,8 +77,7 @@ struct Peer {
 
 impl Peer {
     /// Links an engine client to a new sandbox account `number`.
-    async fn link(state: &AppState, number: &str) -> Self {
-        let sandbox = state.sandbox().expect("sandbox");
+    async fn link(sandbox: &SandboxHandle, number: &str) -> Self {
         let phone = sandbox.create_account(number).expect("account");
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let (client, mut events) = Client::builder(store.clone())
@@ -273,7 +276,7 @@ fn tmp_files(state: &AppState) -> usize {
 async fn media_sends_by_upload_url_and_base64_arrive_byte_identical() {
     let server = connected_server().await;
     let api = &server.api;
-    let mut peer = Peer::link(&server.state, PEER).await;
+    let mut peer = Peer::link(server.state.sandbox().expect("sandbox"), PEER).await;
     let to = format!("+{PEER}");
     let files = file_server(pdf()).await;
 
@@ -684,4 +687,166 @@ async fn bad_media_uploads_are_clear_4xx_errors() {
     tokio::time::timeout(Duration::from_secs(30), server.state.shutdown())
         .await
         .expect("shutdown");
+}
+
+/// Starts the `wa-server` binary on 127.0.0.1:0 against `sb`, with `args`; returns the child
+/// and its base URL.
+async fn spawn_server(sb: &SandboxHandle, dir: &std::path::Path, args: &[&str]) -> (Child, String) {
+    let root = base64::engine::general_purpose::STANDARD.encode(sb.trust_root_key());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wa-server"))
+        .args(["--bind", "127.0.0.1:0", "--webhook-backoff-ms", "100"])
+        .args(["--wa-url", sb.ws_url(), "--wa-trust-root", &root])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("WA_API_KEY", KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn wa-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("wa-server prints its address")
+        .expect("read")
+        .expect("a line");
+    let v: Value = serde_json::from_str(&line).expect("JSON line");
+    (
+        child,
+        v["listening"].as_str().expect("listening").to_owned(),
+    )
+}
+
+/// The `media` object of the first `message` webhook of `kind`.
+async fn media_event(receiver: &Receiver, kind: &str) -> Value {
+    eventually(&format!("a {kind} message webhook"), || {
+        receiver.received().into_iter().find_map(|r| {
+            (r.envelope["type"] == "message" && r.envelope["data"]["type"] == kind)
+                .then(|| r.envelope["data"].clone())
+        })
+    })
+    .await
+}
+
+#[tokio::test]
+async fn incoming_media_has_an_authenticated_download_url_that_survives_a_restart() {
+    let sb = Sandbox::start(
+        SandboxConfig::default()
+            .with_seed(23)
+            .with_first_stanza_delay(Duration::ZERO),
+    )
+    .await
+    .expect("sandbox");
+    let phone = sb.create_account("15557000001").expect("account");
+    let receiver = Receiver::start(false).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flags = ["--media-inline-max-bytes", "8192"];
+    let (mut child, base) = spawn_server(&sb, dir.path(), &flags).await;
+    let api = Api::new(base, Some(KEY));
+    let (status, created) = api
+        .post(
+            "/api/sessions",
+            &json!({ "id": "in", "webhooks": [{ "url": receiver.url(), "events": ["message"] }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    api.wait_status("in", "qr").await;
+    let (_, qr) = api.get("/api/sessions/in/qr").await;
+    phone.scan(qr["qr"].as_str().expect("qr")).expect("scan");
+    api.wait_status("in", "connected").await;
+
+    let peer = Peer::link(&sb, "15557000002").await;
+    let session_jid = Jid::pn("15557000001");
+    let image = png(24, 24);
+    assert!(image.len() < 8192, "small enough to be inlined");
+    peer.client
+        .send_image(
+            &session_jid,
+            image.clone(),
+            ImageOptions {
+                caption: Some("receipt".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("peer sends an image");
+    let mut document = pdf();
+    document.extend(std::iter::repeat_n(b'x', 20_000));
+    peer.client
+        .send_document(
+            &session_jid,
+            document.clone(),
+            DocumentOptions {
+                file_name: Some("statement.pdf".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("peer sends a document");
+
+    // The image: kind, type, size, caption, inline base64 and a download URL.
+    let data = media_event(&receiver, "image").await;
+    let media = &data["media"];
+    assert_eq!(media["kind"], "image", "{data}");
+    assert_eq!(media["mimetype"], "image/png");
+    assert_eq!(media["size"], image.len());
+    assert_eq!(media["caption"], "receipt");
+    assert_eq!(data["text"], "receipt");
+    let inline = base64::engine::general_purpose::STANDARD
+        .decode(media["base64"].as_str().expect("inline base64"))
+        .expect("base64");
+    assert_eq!(inline, image);
+    let id = data["id"].as_str().expect("id");
+    let url = media["download_url"].as_str().expect("download url");
+    assert_eq!(url, format!("/api/sessions/in/media/{id}"));
+    let http = reqwest::Client::new();
+    let resp = http
+        .get(format!("{}{url}", api.base))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii"),
+        "image/png"
+    );
+    assert_eq!(resp.bytes().await.expect("body"), image);
+    let resp = http
+        .get(format!("{}{url}", api.base))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(resp.status(), 401, "the download needs credentials");
+    let body: Value = serde_json::from_slice(&resp.bytes().await.expect("body")).expect("json");
+    assert_eq!(body["error"]["code"], "auth_required");
+
+    // The document: too large to inline; file name and type.
+    let data = media_event(&receiver, "document").await;
+    let media = &data["media"];
+    assert_eq!(media["file_name"], "statement.pdf", "{data}");
+    assert_eq!(media["mimetype"], "application/pdf");
+    assert_eq!(media["size"], document.len());
+    assert!(media.get("base64").is_none(), "not inlined: {media}");
+    let doc_url = media["download_url"].as_str().expect("url").to_owned();
+
+    // SIGKILL and start again: the stored reference still downloads.
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+    let (_child, base) = spawn_server(&sb, dir.path(), &flags).await;
+    let api = Api::new(base, Some(KEY));
+    api.wait_status("in", "connected").await;
+    let (status, bytes) = api.get_bytes(&doc_url).await;
+    assert_eq!(status, 200);
+    assert!(
+        bytes == document,
+        "document bytes identical after a restart"
+    );
+    peer.client.shutdown().await;
+    sb.shutdown().await;
 }

@@ -41,16 +41,17 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::ToSchema;
 use wa_engine::media::message::{
-    AudioOptions, DocumentOptions, ImageOptions, StickerOptions, VideoOptions,
+    self, AudioOptions, DocumentOptions, ImageOptions, StickerOptions, VideoOptions,
 };
-use wa_engine::media::{MediaKey, MediaRef, MediaSource, MediaType, probe};
-use wa_engine::{Client, Jid, SendMediaError, SentMedia, TransferError};
+use wa_engine::media::{MediaKey, MediaRef, MediaSource, MediaType, UploadedMedia, probe};
+use wa_engine::{Client, TransferError};
 use wa_proto::wa;
 
 use super::{ApiJson, ApiPath};
 use crate::auth::{Caller, random_b64};
-use crate::db::{MessageRecord, ServerDb, key2, now_ms};
+use crate::db::{ServerDb, key2, now_ms};
 use crate::error::{ApiError, ErrorBody};
+use crate::messaging::{self, Outgoing};
 use crate::metrics::Metrics;
 use crate::phone::parse_recipient;
 use crate::state::AppState;
@@ -65,9 +66,12 @@ const MAX_CAPTION: usize = 65_536;
 const MAX_FILE_NAME: usize = 255;
 /// Largest text field of a multipart body, bytes.
 const MAX_FORM_FIELD: usize = 256 * 1024;
-/// Bytes kept from the start of a file for sniffing (enough for every magic number `infer`
-/// and the engine's probe know, and for ZIP-based office documents).
-const HEAD_LEN: usize = 8 * 1024;
+/// Bytes kept from the start of a file for sniffing and header probes (as the engine's
+/// `send_image`: JPEG dimensions may follow a large EXIF block).
+const HEAD_LEN: usize = 256 * 1024;
+/// Largest file read whole for a thumbnail or a PDF page count, bytes (the engine's limit);
+/// larger files are sent without them.
+const PROBE_MAX: u64 = 16 * 1024 * 1024;
 /// Slack on top of the base64 length of the largest file for the other JSON fields and the
 /// multipart framing, bytes.
 const BODY_SLACK: usize = 256 * 1024;
@@ -169,23 +173,6 @@ impl MediaApiError {
     }
 }
 
-impl From<SendMediaError> for ApiError {
-    fn from(e: SendMediaError) -> Self {
-        match e {
-            SendMediaError::Upload(TransferError::TooLarge { limit, .. }) => {
-                MediaApiError::TooLarge { limit }.into()
-            }
-            SendMediaError::Upload(TransferError::MediaConnRequest(e))
-            | SendMediaError::Send(e) => e.into(),
-            SendMediaError::Upload(e) => {
-                tracing::warn!(error = %e, "media upload failed");
-                MediaApiError::Upload.into()
-            }
-            other => Self::internal(other),
-        }
-    }
-}
-
 /// The kind of media message a route sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -205,6 +192,17 @@ impl Kind {
             Self::Audio => "audio",
             Self::Document => "document",
             Self::Sticker => "sticker",
+        }
+    }
+
+    /// The media type whose keys encrypt this kind (shared/protocol/06 §2.1).
+    fn media_type(self) -> MediaType {
+        match self {
+            Self::Image => MediaType::Image,
+            Self::Video => MediaType::Video,
+            Self::Audio => MediaType::Audio,
+            Self::Document => MediaType::Document,
+            Self::Sticker => MediaType::Sticker,
         }
     }
 
@@ -739,23 +737,67 @@ fn checked_mimetype(kind: Kind, fields: &Fields, head: &[u8]) -> Result<String, 
     }
 }
 
-/// Hands the file to the engine.
-async fn engine_send(
+/// Reads a whole file of at most [`PROBE_MAX`] bytes (for a thumbnail or a page count).
+async fn read_small(path: &Path, len: u64) -> Option<Vec<u8>> {
+    if len > PROBE_MAX {
+        return None;
+    }
+    tokio::fs::read(path).await.ok()
+}
+
+/// Upload failures: 413 for the host's limit, the `SendError` mapping for a failed
+/// `media_conn` query, else 502 `media_upload_failed` (nothing was sent).
+fn upload_error(e: TransferError) -> ApiError {
+    match e {
+        TransferError::TooLarge { limit, .. } => MediaApiError::TooLarge { limit }.into(),
+        TransferError::MediaConnRequest(e) => e.into(),
+        other => {
+            tracing::warn!(error = %other, "media upload failed");
+            MediaApiError::Upload.into()
+        }
+    }
+}
+
+/// Fills in what the message can say about the file, as the engine's `Client::send_image`
+/// and its siblings do (dimensions, a JPEG thumbnail for images up to [`PROBE_MAX`], Ogg
+/// duration, PDF page count, WebP animation: `media::probe`), uploads the file (encrypted
+/// while streamed from the temporary file) and builds the message with the engine's
+/// `media::message` builders. The engine's `send_*` helpers are not used because they draw
+/// the message id themselves, and the status record must exist (`pending`) before the
+/// message is handed to the engine.
+async fn upload_and_build(
     client: &Client,
-    to: &Jid,
     kind: Kind,
-    source: MediaSource,
+    file: &Received,
     mimetype: String,
     fields: Fields,
-) -> Result<SentMedia, SendMediaError> {
-    match kind {
+) -> Result<wa::Message, ApiError> {
+    let path = file.temp.path().to_owned();
+    let head = &file.head;
+    let dims = probe::image_dimensions(head);
+    let message = match kind {
         Kind::Image => {
+            let thumbnail = match read_small(&path, file.len).await {
+                Some(whole) => tokio::task::spawn_blocking(move || {
+                    probe::thumbnail(&whole, probe::THUMBNAIL_SIDE)
+                        .ok()
+                        .map(|t| t.jpeg)
+                })
+                .await
+                .ok()
+                .flatten(),
+                None => None,
+            };
             let options = ImageOptions {
                 mimetype,
                 caption: fields.caption,
+                width: dims.map(|d| d.0),
+                height: dims.map(|d| d.1),
+                jpeg_thumbnail: thumbnail,
                 ..Default::default()
             };
-            client.send_image(to, source, options).await
+            let up = upload(client, kind, path).await?;
+            message::image(&up, options)
         }
         Kind::Video => {
             let options = VideoOptions {
@@ -763,33 +805,71 @@ async fn engine_send(
                 caption: fields.caption,
                 ..Default::default()
             };
-            client.send_video(to, source, options).await
+            message::video(&upload(client, kind, path).await?, options)
         }
         Kind::Audio => {
+            let seconds = if head.starts_with(b"OggS") {
+                let probe_path = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    std::fs::File::open(probe_path)
+                        .and_then(|f| probe::ogg_duration(io::BufReader::new(f)))
+                        .ok()
+                        .flatten()
+                })
+                .await
+                .ok()
+                .flatten()
+                // WhatsApp shows whole seconds; round up so a 0.4 s note is not "0:00".
+                .map(|d| {
+                    u32::try_from(d.as_secs() + u64::from(d.subsec_nanos() > 0)).unwrap_or(u32::MAX)
+                })
+            } else {
+                None
+            };
             let options = AudioOptions {
                 mimetype,
                 ptt: fields.voice_note,
+                seconds,
                 ..Default::default()
             };
-            client.send_audio(to, source, options).await
+            message::audio(&upload(client, kind, path).await?, options)
         }
         Kind::Document => {
+            let page_count = if mimetype == "application/pdf" {
+                read_small(&path, file.len)
+                    .await
+                    .as_deref()
+                    .and_then(probe::pdf_page_count)
+            } else {
+                None
+            };
             let options = DocumentOptions {
                 mimetype,
                 file_name: fields.file_name,
                 caption: fields.caption,
+                page_count,
                 ..Default::default()
             };
-            client.send_document(to, source, options).await
+            message::document(&upload(client, kind, path).await?, options)
         }
         Kind::Sticker => {
             let options = StickerOptions {
                 mimetype,
-                ..Default::default()
+                width: dims.map(|d| d.0),
+                height: dims.map(|d| d.1),
+                is_animated: probe::webp_is_animated(head),
             };
-            client.send_sticker(to, source, options).await
+            message::sticker(&upload(client, kind, path).await?, options)
         }
-    }
+    };
+    Ok(message)
+}
+
+async fn upload(client: &Client, kind: Kind, path: PathBuf) -> Result<UploadedMedia, ApiError> {
+    client
+        .upload(kind.media_type(), MediaSource::Path(path))
+        .await
+        .map_err(upload_error)
 }
 
 fn is_multipart(request: &Request) -> Option<bool> {
@@ -880,43 +960,39 @@ async fn send(
         );
     }
     let client = session.connected_client()?;
+    let mut to = to;
     if fields.check_number && to.is_pn() {
-        let found = client.is_on_whatsapp(&[to.user()]).await?;
-        if !found.first().is_some_and(|(_, jid)| jid.is_some()) {
-            return Err(ApiError::NotOnWhatsApp);
+        let found = messaging::on_whatsapp(&client, &[to.user().to_owned()]).await?;
+        match found.into_iter().next().flatten() {
+            // Send to the account's own JID (it may differ from the number as typed).
+            Some(jid) => to = jid,
+            None => return Err(ApiError::NotOnWhatsApp),
         }
     }
     let file_name = fields.file_name.clone();
-    let source = MediaSource::Path(received.temp.path().to_owned());
-    let sent = match engine_send(&client, &to, kind, source, mimetype.clone(), fields).await {
-        Ok(sent) => sent,
+    let message = match upload_and_build(&client, kind, &received, mimetype.clone(), fields).await {
+        Ok(message) => message,
         Err(e) => {
             Metrics::inc(&state.metrics().messages_failed);
-            return Err(e.into());
+            return Err(e);
         }
     };
     drop(received.temp);
-    Metrics::inc(&state.metrics().messages_sent);
-    let message_id = sent.id.to_string();
-    let now = now_ms();
-    let record = MessageRecord {
-        id: message_id.clone(),
-        to: to.to_string(),
-        kind: kind.as_str().to_owned(),
-        status: "sent".to_owned(),
-        error: None,
-        created_at: now,
-        updated_at: now,
+    let stored = StoredMedia::of_message(kind, &message, file_name);
+    let content = Outgoing::Media {
+        kind: kind.as_str(),
+        message: Box::new(message),
     };
-    ServerDb::put(&state.db().messages, key2(&id, &message_id), &record)?;
-    if let Some(stored) = StoredMedia::of_message(kind, &sent.message, file_name) {
-        ServerDb::put(&state.db().media, key2(&id, &message_id), &stored)?;
+    // Recorded `pending` before the engine sees it, then `sent` or `failed`, as text.
+    let record = messaging::send(&state, &session, &client, &to, &content, kind.as_str()).await?;
+    if let Some(stored) = stored {
+        ServerDb::put(&state.db().media, key2(&id, &record.id), &stored)?;
     }
     Ok((
         StatusCode::CREATED,
         Json(SentMediaMessage {
-            download_url: download_path(&id, &message_id),
-            id: message_id,
+            download_url: download_path(&id, &record.id),
+            id: record.id,
             status: record.status,
             to: record.to,
             kind: record.kind,
