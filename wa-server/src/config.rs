@@ -134,8 +134,11 @@ pub struct MediaSettings {
     /// Timeout of fetching a media URL, start to last byte. Default 60 s.
     pub fetch_timeout: Duration,
     /// Received media up to this size, bytes, is also put inline (base64) into the
-    /// `message.received` event; 0 turns this off. Default 0.
+    /// `message` event; 0 turns this off. Default 0.
     pub inline_max_bytes: u64,
+    /// Hosts media URLs (and their redirects) may use: exact host names or IP literals;
+    /// `None` allows any. Default `None`.
+    pub fetch_allowed_hosts: Option<Vec<String>>,
 }
 
 impl Default for MediaSettings {
@@ -144,6 +147,7 @@ impl Default for MediaSettings {
             max_bytes: 64 * 1024 * 1024,
             fetch_timeout: Duration::from_secs(60),
             inline_max_bytes: 0,
+            fetch_allowed_hosts: None,
         }
     }
 }

@@ -14,6 +14,23 @@
 //! }
 //! ```
 //!
+//! A media message has `type` `image` (`video`, `gif`, `audio`, `ptt`, `document`,
+//! `sticker`) and a `media` object:
+//!
+//! ```json
+//! "media": {
+//!   "kind": "image", "mimetype": "image/jpeg", "size": 48213, "caption": "invoice",
+//!   "width": 640, "height": 480,
+//!   "download_url": "/api/sessions/shop/media/3EB0...",
+//!   "base64": "/9j/4AAQ..."
+//! }
+//! ```
+//!
+//! `file_name`, `title` and `page_count` for documents, `seconds` and `voice_note` for audio,
+//! `seconds` and `gif` for video, `animated` for stickers; `download_url` is absolute with
+//! `--public-url`, needs the same credentials as the API, and works as long as the media
+//! host keeps the file; `base64` only for files up to `--media-inline-max-bytes`.
+//!
 //! `type` is `text`, `location`, `live_location`, `contact`, `contacts`, `reaction`, a media
 //! type from the engine's classification (`image`, `video`, `gif`, `audio`, `ptt`,
 //! `document`, `sticker`), or `other`. Content is read after unwrapping view-once,

@@ -101,6 +101,9 @@ struct MediaFlags {
     /// Received media up to this size (bytes) is also inlined as base64 in events; 0: off.
     #[arg(long, env = "WA_MEDIA_INLINE_MAX_BYTES", default_value_t = 0)]
     media_inline_max_bytes: u64,
+    /// Comma-separated hosts media URLs may be fetched from (default: any).
+    #[arg(long, env = "WA_MEDIA_FETCH_ALLOWED_HOSTS", value_delimiter = ',')]
+    media_fetch_allowed_hosts: Option<Vec<String>>,
 }
 
 impl Cli {
@@ -152,6 +155,7 @@ impl Cli {
         config.media.max_bytes = self.media.media_max_bytes;
         config.media.fetch_timeout = Duration::from_secs(self.media.media_fetch_timeout.max(1));
         config.media.inline_max_bytes = self.media.media_inline_max_bytes;
+        config.media.fetch_allowed_hosts = self.media.media_fetch_allowed_hosts;
         Ok(config)
     }
 }

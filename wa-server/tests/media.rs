@@ -53,6 +53,7 @@ async fn connected_server() -> Server {
     config.upstream = Upstream::Sandbox;
     config.media.max_bytes = MAX;
     config.media.fetch_timeout = Duration::from_secs(2);
+    config.media.fetch_allowed_hosts = Some(vec!["127.0.0.1".to_owned()]);
     config.webhooks.initial_backoff = Duration::from_millis(100);
     let state = AppState::start(config).await.expect("start");
     let base = serve_router(app(state.clone())).await;
@@ -247,6 +248,19 @@ async fn file_server(pdf: Vec<u8>) -> String {
             }),
         )
         .route(
+            "/loop",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/loop")]) }),
+        )
+        .route(
+            "/elsewhere",
+            get(|| async {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, "http://localhost:9/a.png")],
+                )
+            }),
+        )
+        .route(
             "/slow.jpg",
             get(|| async {
                 // Headers, then a body that never ends.
@@ -300,10 +314,20 @@ async fn media_sends_by_upload_url_and_base64_arrive_byte_identical() {
     assert_eq!(im.caption.as_deref(), Some("the invoice"));
     assert_eq!(im.mimetype.as_deref(), Some("image/png"));
     assert_eq!((im.width, im.height), (Some(40), Some(30)));
+    assert!(
+        im.jpeg_thumbnail
+            .as_ref()
+            .is_some_and(|t| t.starts_with(&[0xFF, 0xD8])),
+        "a JPEG thumbnail"
+    );
     let id = sent["id"].as_str().expect("id");
     let (status, st) = api.get(&format!("/api/sessions/m/messages/{id}")).await;
     assert_eq!(status, 200, "{st}");
     assert_eq!(st["type"], "image");
+    assert!(
+        ["sent", "delivered", "read"].contains(&st["status"].as_str().unwrap_or_default()),
+        "{st}"
+    );
     // Our own upload can be downloaded again through the server.
     let (status, again) = api
         .get_bytes(sent["download_url"].as_str().expect("download url"))
@@ -622,6 +646,36 @@ async fn bad_media_uploads_are_clear_4xx_errors() {
         "media_fetch_failed",
     );
     check(
+        "redirect loop",
+        api.post(
+            image_path,
+            &json!({ "to": to, "url": format!("{files}/loop") }),
+        )
+        .await,
+        400,
+        "media_fetch_failed",
+    );
+    check(
+        "host not allowed",
+        api.post(
+            image_path,
+            &json!({ "to": to, "url": "http://localhost:9/a.png" }),
+        )
+        .await,
+        400,
+        "invalid_media_url",
+    );
+    check(
+        "redirect to a host not allowed",
+        api.post(
+            image_path,
+            &json!({ "to": to, "url": format!("{files}/elsewhere") }),
+        )
+        .await,
+        400,
+        "invalid_media_url",
+    );
+    check(
         "redirect to file:",
         api.post(
             image_path,
@@ -841,8 +895,20 @@ async fn incoming_media_has_an_authenticated_download_url_that_survives_a_restar
     let (_child, base) = spawn_server(&sb, dir.path(), &flags).await;
     let api = Api::new(base, Some(KEY));
     api.wait_status("in", "connected").await;
-    let (status, bytes) = api.get_bytes(&doc_url).await;
-    assert_eq!(status, 200);
+    let resp = reqwest::Client::new()
+        .get(format!("{}{doc_url}", api.base))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .expect("ascii"),
+        "inline; filename=\"statement.pdf\""
+    );
+    let bytes = resp.bytes().await.expect("body");
     assert!(
         bytes == document,
         "document bytes identical after a restart"

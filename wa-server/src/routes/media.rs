@@ -434,21 +434,13 @@ impl Sink {
     }
 }
 
-/// The HTTP client of URL fetches: redirects only to http(s), at most [`MAX_REDIRECTS`].
+/// The HTTP client of URL fetches. It follows no redirect itself: [`fetch`] does, checking
+/// each hop like the first URL.
 fn fetch_client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        let policy = reqwest::redirect::Policy::custom(|attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
-                attempt.error("too many redirects")
-            } else if !matches!(attempt.url().scheme(), "http" | "https") {
-                attempt.error("redirect to a scheme other than http or https")
-            } else {
-                attempt.follow()
-            }
-        });
         reqwest::Client::builder()
-            .redirect(policy)
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("wa-server/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -457,6 +449,22 @@ fn fetch_client() -> &'static reqwest::Client {
                 reqwest::Client::new()
             })
     })
+}
+
+/// Checks the host of a media URL (the first one and every redirect) against
+/// [`MediaSettings::fetch_allowed_hosts`](crate::MediaSettings).
+fn check_host(state: &AppState, url: &reqwest::Url) -> Result<(), MediaApiError> {
+    let Some(allowed) = &state.config().media.fetch_allowed_hosts else {
+        return Ok(());
+    };
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(host)) {
+        Ok(())
+    } else {
+        Err(MediaApiError::InvalidUrl(
+            "host not allowed by the server configuration",
+        ))
+    }
 }
 
 /// Checks a media URL: absolute, `http` or `https`, with a host.
@@ -480,8 +488,6 @@ fn parse_url(raw: &str) -> Result<reqwest::Url, MediaApiError> {
 fn fetch_error(e: &reqwest::Error) -> MediaApiError {
     let why = if e.is_timeout() {
         "timed out".to_owned()
-    } else if e.is_redirect() {
-        "bad redirect (too many, or to a scheme other than http/https)".to_owned()
     } else if e.is_connect() {
         "could not connect".to_owned()
     } else if let Some(status) = e.status() {
@@ -502,11 +508,37 @@ async fn fetch(
     let deadline = state.config().media.fetch_timeout;
     let mut sink = Sink::create(state).await?;
     let run = async {
-        let mut response = fetch_client()
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| fetch_error(&e))?;
+        let mut url = url;
+        let mut hops = 0;
+        let mut response = loop {
+            check_host(state, &url)?;
+            let response = fetch_client()
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|e| fetch_error(&e))?;
+            if !response.status().is_redirection() {
+                break response;
+            }
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| MediaApiError::Fetch("a redirect without a location".to_owned()))?;
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Err(MediaApiError::Fetch("too many redirects".to_owned()).into());
+            }
+            url = url
+                .join(location)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .ok_or_else(|| {
+                    MediaApiError::Fetch(
+                        "a redirect to something other than an http(s) URL".to_owned(),
+                    )
+                })?;
+        };
         let status = response.status();
         if !status.is_success() {
             return Err(MediaApiError::Fetch(format!(
@@ -1346,7 +1378,34 @@ pub(crate) async fn download(
             .unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Some(name) = stored.file_name.as_deref().and_then(ascii_file_name)
+        && let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{name}\""))
+    {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
     Ok(response)
+}
+
+/// A file name for `Content-Disposition`: printable ASCII without quotes or backslashes
+/// (others become `_`); `None` when nothing is left.
+fn ascii_file_name(name: &str) -> Option<String> {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_FILE_NAME)
+        .collect();
+    let cleaned = cleaned.trim();
+    (!cleaned.is_empty()).then(|| cleaned.to_owned())
 }
 
 /// Streams `file` in chunks; `temp` is dropped (the file removed) when the stream ends.
