@@ -1282,7 +1282,8 @@ macro_rules! send_route {
                 (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
                 (status = 413, description = "`media_too_large` or `payload_too_large`", body = ErrorBody),
                 (status = 415, description = "`media_type_not_allowed` or `unsupported_media_type`", body = ErrorBody),
-                (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)),
+                (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+                (status = 504, body = ErrorBody)),
             security(("api_key" = []), ("bearer" = [])))]
         pub(crate) async fn $name(
             State(state): State<AppState>,
@@ -1331,7 +1332,8 @@ send_route!(
 #[utoipa::path(get, path = "/api/sessions/{id}/media/{message_id}", tag = "media",
     params(("id" = String, Path, description = "Session id"),
         ("message_id" = String, Path, description = "Message id")),
-    responses((status = 200, description = "The decrypted file", content_type = "application/octet-stream"),
+    responses((status = 200, description = "The decrypted file, with its MIME type as `Content-Type`",
+            content_type = "*/*"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "`session_not_found` or `media_not_found`", body = ErrorBody),
         (status = 409, body = ErrorBody),
