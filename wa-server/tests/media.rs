@@ -280,6 +280,15 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// MIME-style base64: lines of 76 characters.
+fn wrapped(text: &str) -> String {
+    text.as_bytes()
+        .chunks(76)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
 fn tmp_files(state: &AppState) -> usize {
     std::fs::read_dir(state.config().data_dir.join("tmp"))
         .map(|d| d.count())
@@ -374,7 +383,7 @@ async fn media_sends_by_upload_url_and_base64_arrive_byte_identical() {
     let (status, sent) = api
         .post(
             "/api/sessions/m/messages/audio",
-            &json!({ "to": format!("{PEER}@s.whatsapp.net"), "base64": b64(&voice), "voice_note": true }),
+            &json!({ "to": format!("{PEER}@s.whatsapp.net"), "base64": wrapped(&b64(&voice)), "voice_note": true }),
         )
         .await;
     assert_eq!(status, 201, "{sent}");

@@ -12,8 +12,13 @@
 //! sniffed from its first bytes (the `infer` crate, then the engine's
 //! `media::probe::sniff_mimetype`) and checked against the kind's allow-list
 //! ([`Kind::allowed`]); the declared type or file extension is never trusted. Then the
-//! engine encrypts and uploads it (streamed from the temporary file) and sends the message;
-//! the temporary file is removed in every case.
+//! engine encrypts and uploads it (streamed from the temporary file, bounded memory), the
+//! message is built with the engine's `media::message` builders and sent like a text
+//! (`messaging::send`: the status record is `pending` before the engine sees it, then `sent`
+//! or `failed`); the temporary file is removed in every case.
+//!
+//! A base64 body is parsed whole (about four times the file in memory at its peak): use
+//! multipart or a URL for large files.
 //!
 //! Received media (and media we sent) is downloadable at `GET .../media/{message_id}`: the
 //! download reference (direct path, media key, hashes, length, type) is kept in the server
@@ -311,7 +316,7 @@ pub(crate) struct SendMediaUpload {
 pub(crate) struct SentMediaMessage {
     /// Message id; follow it at `GET /api/sessions/{id}/messages/{message_id}`.
     id: String,
-    /// `sent` once the server acknowledged it.
+    /// `sent` once the server acknowledged it (or already `delivered`).
     status: String,
     /// The normalised recipient JID.
     to: String,
@@ -576,7 +581,15 @@ async fn decode_base64(state: &AppState, text: String) -> Result<Received, ApiEr
             .ok_or(MediaApiError::InvalidBase64("a data: URL must be ;base64,"))?,
         None => text.as_str(),
     };
-    let data: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    // Line breaks (MIME-style base64) are dropped; the usual single line is not copied.
+    let data: std::borrow::Cow<'_, str> = if data.bytes().any(|b| b.is_ascii_whitespace()) {
+        data.chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect::<String>()
+            .into()
+    } else {
+        data.into()
+    };
     if data.is_empty() {
         return Err(MediaApiError::Missing("base64 is empty").into());
     }
@@ -596,6 +609,7 @@ async fn decode_base64(state: &AppState, text: String) -> Result<Received, ApiEr
         })
         .map_err(|_| MediaApiError::InvalidBase64("not valid base64"))?;
     drop(data);
+    drop(text);
     let mut sink = Sink::create(state).await?;
     sink.write(&bytes).await?;
     sink.finish().await
