@@ -134,7 +134,8 @@ pub struct MediaSettings {
     /// Timeout of fetching a media URL, start to last byte. Default 60 s.
     pub fetch_timeout: Duration,
     /// Received media up to this size, bytes, is also put inline (base64) into the
-    /// `message` event; 0 turns this off. Default 0.
+    /// `message` event; 0 turns this off. Default 0. The file is downloaded while the event
+    /// is handled (at most 30 s), so later events of that session wait for it.
     pub inline_max_bytes: u64,
     /// Hosts media URLs (and their redirects) may use: exact host names or IP literals;
     /// `None` allows any. Default `None`.
