@@ -1543,6 +1543,37 @@ mod tests {
     }
 
     #[test]
+    fn stored_media_references_round_trip_and_hide_the_key() {
+        let media = MediaRef {
+            media_type: MediaType::Sticker,
+            direct_path: Some("/v/t62.15575-24/1_2_n.enc?ccb=11-4".into()),
+            url: None,
+            media_key: MediaKey::from_bytes([7; 32]),
+            file_sha256: Some([1; 32]),
+            file_enc_sha256: None,
+            file_length: Some(1234),
+            mimetype: Some("image/webp".into()),
+        };
+        let stored = StoredMedia::from_ref(Kind::Sticker, &media, None);
+        let json = serde_json::to_vec(&stored).expect("json");
+        let back: StoredMedia = serde_json::from_slice(&json).expect("parse");
+        let again = back.to_ref().expect("usable");
+        assert_eq!(again.media_type, MediaType::Sticker);
+        assert_eq!(again.direct_path, media.direct_path);
+        assert_eq!(again.media_key.as_bytes(), &[7; 32]);
+        assert_eq!(again.file_sha256, Some([1; 32]));
+        assert_eq!(again.file_enc_sha256, None);
+        assert_eq!(again.file_length, Some(1234));
+        assert!(
+            !format!("{back:?}").contains(&stored.media_key),
+            "Debug redacts the key"
+        );
+        let mut damaged = back;
+        damaged.media_key = "AAAA".into();
+        assert!(damaged.to_ref().is_none(), "a short key is refused");
+    }
+
+    #[test]
     fn declared_mimetypes_are_checked() {
         assert!(valid_mimetype("text/csv"));
         assert!(valid_mimetype("text/plain; charset=utf-8"));
