@@ -40,7 +40,7 @@ pub use pair::PairError;
 pub use receipt::{Receipt, ReceiptKind};
 pub use signal::SignalError;
 pub use stanza::{CloseReason, Reconnect};
-#[cfg(feature = "sled")]
-pub use store::SledStore;
 pub use store::{MemoryStore, Store, StoreBatch, StoreError};
+#[cfg(feature = "sled")]
+pub use store::{SledDatabase, SledStore};
 pub use usync::ContactStatus;

@@ -560,3 +560,41 @@ mod sled {
 
     conformance!(new_store());
 }
+
+/// Stores as trees of one shared `SledDatabase`: a neighbouring store is open and
+/// written alongside, so the suite also checks that stores do not see each other.
+#[cfg(feature = "sled")]
+mod sled_shared {
+    use wa_engine::store::{SledDatabase, SledStore, Store, StoreBatch};
+
+    struct TempStore {
+        store: SledStore,
+        _neighbour: SledStore,
+        _db: SledDatabase,
+        _dir: tempfile::TempDir,
+    }
+
+    impl crate::AsDyn for TempStore {
+        fn as_dyn(&self) -> &dyn wa_engine::store::Store {
+            &self.store
+        }
+    }
+
+    fn new_store() -> TempStore {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = SledDatabase::open(dir.path().join("db")).expect("open");
+        let neighbour = db.store("neighbour").expect("neighbour");
+        let mut batch = StoreBatch::new();
+        batch.put_app_value("ns", b"k", b"neighbour's value".to_vec());
+        neighbour.apply(batch).expect("apply");
+        let store = db.store("session-1").expect("store");
+        TempStore {
+            store,
+            _neighbour: neighbour,
+            _db: db,
+            _dir: dir,
+        }
+    }
+
+    conformance!(new_store());
+}

@@ -157,8 +157,9 @@ impl Default for MediaSettings {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
-    /// Directory for the server database (`server/`) and one engine store per session
-    /// (`sessions/<id>/`). Default `./wa-data`.
+    /// Directory for the server database (`server/`) and the sessions' engine stores:
+    /// one shared sled database (`engine/`, a tree per session; `wa_engine::SledDatabase`),
+    /// plus `sessions/<id>/` for stores written by earlier versions. Default `./wa-data`.
     pub data_dir: PathBuf,
     /// Admin API key (`WA_API_KEY`). `None` leaves the API open, which `main.rs` allows
     /// only on a loopback address.

@@ -12,7 +12,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 use wa_engine::noise::TrustRoot;
-use wa_engine::{Client, ClientBuilder, SledStore, Store, StoreError};
+use wa_engine::{Client, ClientBuilder, SledDatabase, SledStore, Store, StoreError};
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxError, SandboxHandle};
 use zeroize::Zeroizing;
 
@@ -39,6 +39,9 @@ pub enum StartError {
         /// Why.
         source: StoreError,
     },
+    /// The shared engine store database (`<data>/engine`) could not be opened.
+    #[error("engine store database: {0}")]
+    Stores(#[source] StoreError),
     /// The data directory could not be created.
     #[error("data directory: {0}")]
     Io(#[from] std::io::Error),
@@ -71,6 +74,8 @@ impl std::fmt::Debug for AppState {
 struct Inner {
     config: ServerConfig,
     db: ServerDb,
+    /// Every session's engine store, one tree each (`<data>/engine`).
+    stores: SledDatabase,
     sessions: RwLock<BTreeMap<String, Arc<Session>>>,
     /// Supervisor tasks by session id.
     tasks: Mutex<HashMap<String, JoinHandle<()>>>,
@@ -110,13 +115,17 @@ impl AppState {
                 "default country code must be 1-3 digits not starting with 0",
             ));
         }
-        std::fs::create_dir_all(config.data_dir.join("sessions"))?;
         // Temporary media files left by a crash.
         let _ = std::fs::remove_dir_all(config.data_dir.join("tmp"));
         let db_dir = config.data_dir.join("server");
         let db = tokio::task::spawn_blocking(move || ServerDb::open(&db_dir))
             .await
             .map_err(|_| StartError::Config("database open task failed"))??;
+        let stores_dir = config.data_dir.join("engine");
+        let stores = tokio::task::spawn_blocking(move || SledDatabase::open(&stores_dir))
+            .await
+            .map_err(|_| StartError::Config("store database open task failed"))?
+            .map_err(StartError::Stores)?;
         let (sandbox, upstream_url, trust_root) = match &config.upstream {
             Upstream::WhatsApp => (None, wa_engine::DEFAULT_URL.to_owned(), TrustRoot::WHATSAPP),
             Upstream::Custom { url, trust_root } => (None, url.clone(), *trust_root),
@@ -152,6 +161,7 @@ impl AppState {
                 otp_pepper: db.secret("otp_pepper")?,
                 config,
                 db,
+                stores,
                 sessions: RwLock::new(BTreeMap::new()),
                 tasks: Mutex::new(HashMap::new()),
                 lifecycle: tokio::sync::Mutex::new(()),
@@ -379,16 +389,56 @@ impl AppState {
         self.read_sessions().get(id).map(|s| s.record().token_hash)
     }
 
-    fn store_dir(&self, id: &str) -> PathBuf {
+    /// Where versions before the shared store database kept a session's store (one sled
+    /// database per session); still opened if present, so an upgrade keeps its pairings.
+    fn legacy_store_dir(&self, id: &str) -> PathBuf {
         self.inner.config.data_dir.join("sessions").join(id)
     }
 
+    /// Opens session `id`'s engine store: its tree in the shared database, or its legacy
+    /// directory if one exists.
     async fn open_store(&self, id: &str) -> Result<Arc<dyn Store>, StoreError> {
-        let dir = self.store_dir(id);
-        let store = tokio::task::spawn_blocking(move || SledStore::open(dir))
-            .await
-            .map_err(|e| StoreError::Open(Box::new(e)))??;
+        let legacy = self.legacy_store_dir(id);
+        let stores = self.inner.stores.clone();
+        let id = id.to_owned();
+        let store = tokio::task::spawn_blocking(move || {
+            if legacy.join("conf").exists() || legacy.join("db").exists() {
+                SledStore::open(legacy)
+            } else {
+                stores.store(&id)
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Open(Box::new(e)))??;
         Ok(Arc::new(store))
+    }
+
+    /// Removes session `id`'s engine store (shared tree and legacy directory).
+    async fn remove_store(&self, id: &str) -> Result<(), ApiError> {
+        let legacy = self.legacy_store_dir(id);
+        let stores = self.inner.stores.clone();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            match std::fs::remove_dir_all(&legacy) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(ApiError::internal(e));
+                }
+                _ => {}
+            }
+            // The session's client may still be dropping its store handle.
+            let mut waited = std::time::Duration::ZERO;
+            loop {
+                match stores.remove(&id) {
+                    Err(StoreError::Locked) if waited < std::time::Duration::from_secs(5) => {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        waited += std::time::Duration::from_millis(20);
+                    }
+                    other => return other.map_err(ApiError::internal),
+                }
+            }
+        })
+        .await
+        .map_err(ApiError::internal)?
     }
 
     fn spawn_session(&self, record: SessionRecord, store: Arc<dyn Store>) -> Arc<Session> {
@@ -429,16 +479,9 @@ impl AppState {
                 return Err(ApiError::SessionLimit);
             }
         }
-        // A directory without a record is left over from an interrupted delete: never reuse
+        // A store without a record is left over from an interrupted delete: never reuse
         // its credentials for a new session.
-        let dir = self.store_dir(&record.id);
-        tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        self.remove_store(&record.id).await?;
         let store = self
             .open_store(&record.id)
             .await
@@ -504,18 +547,7 @@ impl AppState {
         crate::webhook::remove_session(db, id)?;
         db.flush().await?;
         self.otp_window().remove(id);
-        let dir = self.store_dir(id);
-        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir))
-            .await
-            .map_err(ApiError::internal)?
-            .or_else(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Ok(())
-                } else {
-                    Err(ApiError::internal(e))
-                }
-            })?;
-        Ok(())
+        self.remove_store(id).await
     }
 
     /// Publishes an event of `session`: to its SSE subscribers at once, and durably into the

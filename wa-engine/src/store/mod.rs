@@ -28,7 +28,8 @@
 //! # Backends
 //!
 //! - [`MemoryStore`]: always compiled; for tests and examples. Nothing survives the process.
-//! - `SledStore` (feature `sled`, on by default): one sled database in a directory.
+//! - `SledStore` (feature `sled`, on by default): one sled database in a directory, or
+//!   one tree of a `SledDatabase` shared by many stores (a server with many sessions).
 
 use std::fmt;
 use std::ops::Deref;
@@ -46,7 +47,7 @@ mod seal;
 mod sled;
 
 #[cfg(feature = "sled")]
-pub use self::sled::SledStore;
+pub use self::sled::{MAX_STORE_NAME_LEN, SHARED_CACHE_BYTES, SledDatabase, SledStore};
 pub use credentials::{
     CREDENTIALS_RECORD_VERSION, Credentials, KeyPair, PreKeyCounters, SignedPreKey,
 };

@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! One sled database per directory, default tree only. Keys are the shared layout of
+//! One sled database per directory, default tree only ([`SledStore::open`]), or one tree
+//! per store in a shared database ([`SledDatabase`]). Keys are the shared layout of
 //! `store/key.rs` (a one-byte concern tag, length-prefixed names, big-endian ids); the
 //! key `00 "schema"` holds [`SCHEMA_VERSION`] as u32 big-endian, and `00 "seq"` the
 //! commit sequence number (u64 big-endian) that every batch advances. Next to sled's
@@ -54,10 +55,15 @@ use super::{
 /// Only one process (and one `SledStore` in it) may open a directory at a time; sled
 /// holds a file lock, and a second open fails with [`StoreError::Locked`].
 pub struct SledStore {
-    db: sled::Db,
+    /// The default tree of a dedicated database, or this store's tree in a shared
+    /// [`SledDatabase`]. A `Tree` keeps its database open.
+    tree: sled::Tree,
     /// Serialises commits: the sequence number and the seal advance together.
     commit: Mutex<Commit>,
+    /// The directory holding the seal (for a dedicated database, also sled's files).
     path: PathBuf,
+    /// For a store in a shared database: its name, released when the store is dropped.
+    claim: Option<Claim>,
 }
 
 /// Commit state, guarded by `SledStore::commit`.
@@ -89,27 +95,41 @@ impl SledStore {
         if !is_store_dir(path).map_err(open_err)? {
             create(path)?;
         }
-        let db = open_db(path)?;
-        check_schema(&db)?;
-        let seq = read_seq(&db)?;
-        let (seal, sealed) = Seal::open(path)?;
+        let db = open_db(path, None)?;
+        let tree: sled::Tree = (*db).clone();
+        Self::load(tree, path, None)
+    }
+
+    /// Checks the schema, reads the sequence number and the seal, and builds the store.
+    fn load(tree: sled::Tree, seal_dir: &Path, claim: Option<Claim>) -> Result<Self, StoreError> {
+        check_schema(&tree)?;
+        let seq = read_seq(&tree)?;
+        let (seal, sealed) = Seal::open(seal_dir)?;
         if seq < sealed {
-            tracing::error!(path = %path.display(), seq, sealed, "store lost flushed writes");
+            tracing::error!(path = %seal_dir.display(), seq, sealed, "store lost flushed writes");
             return Err(StoreError::Corrupt {
                 what: "store lost flushed writes (sled log damaged)",
             });
         }
-        tracing::debug!(path = %path.display(), seq, "store opened");
+        tracing::debug!(path = %seal_dir.display(), seq, "store opened");
         Ok(Self {
-            db,
+            tree,
             commit: Mutex::new(Commit { seq, seal }),
-            path: path.to_path_buf(),
+            path: seal_dir.to_path_buf(),
+            claim,
         })
     }
 
-    /// The directory this store lives in.
+    /// The directory this store lives in: sled's files for [`open`](Self::open), the
+    /// store's seal directory (`<database>/stores/<name>`) for a store in a
+    /// [`SledDatabase`].
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The store's name inside its [`SledDatabase`]; `None` for a dedicated database.
+    pub fn name(&self) -> Option<&str> {
+        self.claim.as_ref().map(|c| c.name.as_str())
     }
 }
 
@@ -117,6 +137,7 @@ impl std::fmt::Debug for SledStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledStore")
             .field("path", &self.path)
+            .field("name", &self.name())
             .finish_non_exhaustive()
     }
 }
@@ -142,11 +163,11 @@ const LOCK_POLL_MAX: Duration = Duration::from_millis(100);
 /// directory in the same process, including right after `create`, can briefly see it
 /// locked. Lock contention is therefore retried with backoff for up to [`LOCK_WAIT`]
 /// before giving up with [`StoreError::Locked`].
-fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+fn open_db(path: &Path, cache_bytes: Option<u64>) -> Result<sled::Db, StoreError> {
     let mut delay = Duration::from_millis(5);
     let mut waited = Duration::ZERO;
     loop {
-        match open_db_once(path) {
+        match open_db_once(path, cache_bytes) {
             Err(OpenFailure::Locked) if waited < LOCK_WAIT => {
                 std::thread::sleep(delay);
                 waited += delay;
@@ -164,8 +185,11 @@ enum OpenFailure {
     Other(StoreError),
 }
 
-fn open_db_once(path: &Path) -> Result<sled::Db, OpenFailure> {
-    let config = sled::Config::new().path(path);
+fn open_db_once(path: &Path, cache_bytes: Option<u64>) -> Result<sled::Db, OpenFailure> {
+    let mut config = sled::Config::new().path(path);
+    if let Some(bytes) = cache_bytes {
+        config = config.cache_capacity(bytes);
+    }
     match catch_unwind(AssertUnwindSafe(|| config.open())) {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(e)) if is_lock_contention(&e) => Err(OpenFailure::Locked),
@@ -191,7 +215,7 @@ fn is_lock_contention(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock"))
 }
 
-fn check_schema(db: &sled::Db) -> Result<(), StoreError> {
+fn check_schema(db: &sled::Tree) -> Result<(), StoreError> {
     let Some(value) = db.get(key::SCHEMA).map_err(open_err)? else {
         // Creation writes the key before the directory appears (see `create`), so an
         // existing store without it lost its data (sled reads a garbage log as empty).
@@ -212,7 +236,7 @@ fn check_schema(db: &sled::Db) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn read_seq(db: &sled::Db) -> Result<u64, StoreError> {
+fn read_seq(db: &sled::Tree) -> Result<u64, StoreError> {
     const CORRUPT: StoreError = StoreError::Corrupt {
         what: "commit sequence key",
     };
@@ -247,7 +271,7 @@ fn create(path: &Path) -> Result<(), StoreError> {
     fs::create_dir_all(&staging).map_err(open_err)?;
     restrict_permissions(&staging)?;
     {
-        let db = open_db(&staging)?;
+        let db = open_db(&staging, None)?;
         let mut batch = sled::Batch::default();
         batch.insert(key::SCHEMA, &SCHEMA_VERSION.to_be_bytes());
         batch.insert(key::SEQ, &0u64.to_be_bytes());
@@ -293,14 +317,14 @@ fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
 impl RawRead for SledStore {
     fn raw_get(&self, key: &[u8]) -> Result<Option<Blob>, StoreError> {
         let value = self
-            .db
+            .tree
             .get(key)
             .map_err(|e| StoreError::backend("read", e))?;
         Ok(value.map(|v| Blob::from(v.as_ref())))
     }
 
     fn raw_keys(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.db
+        self.tree
             .scan_prefix(prefix)
             .keys()
             .map(|k| {
@@ -320,11 +344,11 @@ impl SledStore {
         let mut commit = self.commit.lock().unwrap_or_else(PoisonError::into_inner);
         let next = commit.seq + 1;
         batch.insert(key::SEQ, &next.to_be_bytes());
-        self.db
+        self.tree
             .apply_batch(batch)
             .map_err(|e| StoreError::backend("apply", e))?;
         commit.seq = next;
-        self.db
+        self.tree
             .flush()
             .map_err(|e| StoreError::backend("flush", e))?;
         commit
@@ -357,7 +381,7 @@ impl Store for SledStore {
     /// Writes racing with `wipe` may survive it; the engine wipes only once stopped.
     fn wipe(&self) -> Result<(), StoreError> {
         let mut sled_batch = sled::Batch::default();
-        for k in self.db.iter().keys() {
+        for k in self.tree.iter().keys() {
             let k = k.map_err(|e| StoreError::backend("scan", e))?;
             if k != key::SCHEMA && k != key::SEQ {
                 sled_batch.remove(k);
@@ -366,5 +390,280 @@ impl Store for SledStore {
         self.commit(sled_batch)?;
         tracing::info!(path = %self.path.display(), "store wiped");
         Ok(())
+    }
+}
+
+/// Many stores in one sled database: one tree per store, e.g. one per wa-server session.
+///
+/// Why: every sled database keeps its own page cache, I/O buffers, flusher thread and
+/// file handles. Measured with sled 0.34 and 850 keys of 120 bytes per store (about
+/// the size of a paired device's state), 100 dedicated databases took about 919 KiB of
+/// resident memory each; 1,000 stores as trees of one database took about 109 KiB each.
+///
+/// # Layout
+///
+/// - `<path>/` holds sled's files (`conf`, `db`, `blobs/`).
+/// - Store `name` lives in tree `store/<name>`, with the same keys as a dedicated
+///   [`SledStore`] (schema version, commit sequence number, records).
+/// - Its seal is `<path>/stores/<name>/wa-seal` (see the module docs).
+/// - The default tree lists the stores that exist: key `store/<name>`, written after
+///   the store's tree and seal, removed before them. A tree or seal without that key
+///   is a leftover of an interrupted creation or removal and is reset when the name is
+///   next opened.
+///
+/// Each store keeps the guarantees of a dedicated one: [`Store::apply`] is one atomic
+/// sled batch on its tree followed by a flush (of the whole database) and a seal write.
+///
+/// The handle is cheap to clone; the database closes when the last handle and the last
+/// store opened from it are dropped.
+#[derive(Clone)]
+pub struct SledDatabase {
+    inner: std::sync::Arc<SharedDb>,
+}
+
+struct SharedDb {
+    db: sled::Db,
+    path: PathBuf,
+    /// Names of the stores currently open (a name may be open once at a time).
+    open: Mutex<std::collections::HashSet<String>>,
+}
+
+/// Releases a store's name in its [`SledDatabase`] when the store is dropped.
+struct Claim {
+    shared: std::sync::Arc<SharedDb>,
+    name: String,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.shared
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.name);
+    }
+}
+
+/// Page cache of a [`SledDatabase`] opened with [`SledDatabase::open`]: 64 MiB (sled's
+/// own default is 1 GiB per database).
+pub const SHARED_CACHE_BYTES: u64 = 64 << 20;
+
+/// Longest store name accepted by [`SledDatabase::store`], bytes.
+pub const MAX_STORE_NAME_LEN: usize = 128;
+
+const REGISTRY_PREFIX: &[u8] = b"store/";
+
+impl SledDatabase {
+    /// Opens (or creates) the database in directory `path` with a
+    /// [`SHARED_CACHE_BYTES`] page cache.
+    ///
+    /// Blocking (file I/O; see [`SledStore::open`] for the lock wait).
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] if another process or handle has the directory open;
+    /// [`StoreError::Corrupt`] if sled finds its files damaged or panics recovering
+    /// them; [`StoreError::Open`] on I/O errors.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, SHARED_CACHE_BYTES)
+    }
+
+    /// Like [`open`](Self::open) with a page cache of `cache_bytes` bytes.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: u64) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        fs::create_dir_all(path.join("stores")).map_err(open_err)?;
+        restrict_permissions(path)?;
+        let db = open_db(path, Some(cache_bytes))?;
+        tracing::debug!(path = %path.display(), "shared store database opened");
+        Ok(Self {
+            inner: std::sync::Arc::new(SharedDb {
+                db,
+                path: path.to_path_buf(),
+                open: Mutex::new(std::collections::HashSet::new()),
+            }),
+        })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Opens store `name`, creating it if it does not exist.
+    ///
+    /// `name` is 1 to [`MAX_STORE_NAME_LEN`] bytes of ASCII letters, digits, `-`, `_`
+    /// and `.`, not starting with `.` (it names a directory). Blocking.
+    ///
+    /// # Errors
+    /// - [`StoreError::Open`] for an invalid name or on I/O errors;
+    /// - [`StoreError::Locked`] if the store is already open through this database;
+    /// - [`StoreError::Corrupt`] if the store exists but its schema key, sequence key or
+    ///   seal is missing or damaged, or it lost flushed writes;
+    /// - [`StoreError::UnsupportedVersion`] if another schema version wrote it.
+    pub fn store(&self, name: &str) -> Result<SledStore, StoreError> {
+        check_name(name)?;
+        let claim = self.claim(name)?;
+        let shared = &self.inner;
+        let tree = shared.db.open_tree(tree_name(name)).map_err(open_err)?;
+        let seal_dir = shared.path.join("stores").join(name);
+        if !self.contains(name)? {
+            self.create(name, &tree, &seal_dir)?;
+        }
+        SledStore::load(tree, &seal_dir, Some(claim))
+    }
+
+    /// Whether store `name` exists (was created and not removed).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if sled fails to read.
+    pub fn contains(&self, name: &str) -> Result<bool, StoreError> {
+        self.inner
+            .db
+            .contains_key(registry_key(name))
+            .map_err(|e| StoreError::backend("read", e))
+    }
+
+    /// The names of the stores that exist, sorted.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if sled fails to read; [`StoreError::Corrupt`] if a
+    /// registered name is not UTF-8.
+    pub fn names(&self) -> Result<Vec<String>, StoreError> {
+        self.inner
+            .db
+            .scan_prefix(REGISTRY_PREFIX)
+            .keys()
+            .map(|k| {
+                let k = k.map_err(|e| StoreError::backend("scan", e))?;
+                let name = k.get(REGISTRY_PREFIX.len()..).unwrap_or_default();
+                String::from_utf8(name.to_vec()).map_err(|_| StoreError::Corrupt {
+                    what: "store name in the registry",
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes store `name` and everything in it (a no-op if it does not exist).
+    /// Blocking.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] if the store is open; [`StoreError::Open`] for an invalid
+    /// name; [`StoreError::Backend`] if sled or the file system fails (the store is then
+    /// either still complete or already unregistered, never half-deleted in use).
+    pub fn remove(&self, name: &str) -> Result<(), StoreError> {
+        check_name(name)?;
+        let _claim = self.claim(name)?;
+        let shared = &self.inner;
+        shared
+            .db
+            .remove(registry_key(name))
+            .map_err(|e| StoreError::backend("apply", e))?;
+        shared
+            .db
+            .flush()
+            .map_err(|e| StoreError::backend("flush", e))?;
+        let seal_dir = shared.path.join("stores").join(name);
+        match fs::remove_dir_all(&seal_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::backend("remove seal", e)),
+        }
+        shared
+            .db
+            .drop_tree(tree_name(name))
+            .map_err(|e| StoreError::backend("drop tree", e))?;
+        tracing::info!(store = name, "store removed");
+        Ok(())
+    }
+
+    /// Reserves `name` for one open store.
+    fn claim(&self, name: &str) -> Result<Claim, StoreError> {
+        let mut open = self
+            .inner
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !open.insert(name.to_owned()) {
+            return Err(StoreError::Locked);
+        }
+        Ok(Claim {
+            shared: self.inner.clone(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Creates store `name`: reset its tree, write the schema version and sequence
+    /// number 0, flush; write its seal in a staging directory and rename it into place;
+    /// then register the name and flush. A crash at any point leaves the name
+    /// unregistered (so it is created afresh next time) or the store complete.
+    fn create(&self, name: &str, tree: &sled::Tree, seal_dir: &Path) -> Result<(), StoreError> {
+        let shared = &self.inner;
+        tree.clear().map_err(open_err)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(key::SCHEMA, &SCHEMA_VERSION.to_be_bytes());
+        batch.insert(key::SEQ, &0u64.to_be_bytes());
+        tree.apply_batch(batch).map_err(open_err)?;
+        tree.flush().map_err(open_err)?;
+
+        let stores = shared.path.join("stores");
+        let staging = stores.join(format!(".{name}.creating"));
+        for leftover in [&staging, &seal_dir.to_path_buf()] {
+            match fs::remove_dir_all(leftover) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(open_err(e)),
+            }
+        }
+        fs::create_dir_all(&staging).map_err(open_err)?;
+        restrict_permissions(&staging)?;
+        drop(Seal::create(&staging, 0)?);
+        sync_dir(&staging)?;
+        fs::rename(&staging, seal_dir).map_err(open_err)?;
+        sync_dir(&stores)?;
+
+        shared
+            .db
+            .insert(registry_key(name), &[])
+            .map_err(open_err)?;
+        shared.db.flush().map_err(open_err)?;
+        tracing::info!(store = name, version = SCHEMA_VERSION, "store created");
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for SledDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledDatabase")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn tree_name(name: &str) -> Vec<u8> {
+    registry_key(name)
+}
+
+fn registry_key(name: &str) -> Vec<u8> {
+    let mut k = REGISTRY_PREFIX.to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn check_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_STORE_NAME_LEN
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(open_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "store name must be 1-128 ASCII letters, digits, '-', '_' or '.', not starting with '.'",
+        )))
     }
 }
