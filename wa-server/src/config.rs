@@ -123,6 +123,36 @@ impl Default for WebhookSettings {
     }
 }
 
+/// Media settings: sends by URL, base64 or upload, downloads of received media.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MediaSettings {
+    /// Largest media file accepted for sending (upload, base64 or URL), bytes. Default
+    /// 64 MiB. Files are streamed to a temporary file under `<data-dir>/tmp/`, never held
+    /// whole in memory (except a base64 JSON body, which is parsed whole).
+    pub max_bytes: u64,
+    /// Timeout of fetching a media URL, start to last byte. Default 60 s.
+    pub fetch_timeout: Duration,
+    /// Received media up to this size, bytes, is also put inline (base64) into the
+    /// `message` event; 0 turns this off. Default 0. The file is downloaded while the event
+    /// is handled (at most 30 s), so later events of that session wait for it.
+    pub inline_max_bytes: u64,
+    /// Hosts media URLs (and their redirects) may use: exact host names or IP literals;
+    /// `None` allows any. Default `None`.
+    pub fetch_allowed_hosts: Option<Vec<String>>,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            fetch_timeout: Duration::from_secs(60),
+            inline_max_bytes: 0,
+            fetch_allowed_hosts: None,
+        }
+    }
+}
+
 /// Everything the server needs to run. Build with [`ServerConfig::new`] and set fields.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -154,6 +184,8 @@ pub struct ServerConfig {
     pub otp: OtpConfig,
     /// Webhook delivery settings.
     pub webhooks: WebhookSettings,
+    /// Media settings.
+    pub media: MediaSettings,
     /// Backoff of the engine's reconnects and of the server's own retries of a first
     /// connection. Default the engine's (1 s doubling to 60 s).
     pub reconnect: ReconnectPolicy,
@@ -174,6 +206,7 @@ impl ServerConfig {
             link_ttl: Duration::from_secs(15 * 60),
             otp: OtpConfig::default(),
             webhooks: WebhookSettings::default(),
+            media: MediaSettings::default(),
             reconnect: ReconnectPolicy::default(),
         }
     }

@@ -12,6 +12,7 @@
 //! | `hook_stats` | session id `\0` webhook id | [`HookStats`] |
 //! | `messages` | session id `\0` message id | [`MessageRecord`] |
 //! | `otp` | session id `\0` recipient digits | [`OtpRecord`] |
+//! | `media` | session id `\0` message id | `routes::media::StoredMedia` (download reference) |
 //! | `meta` | name | secrets of this installation (link signing key, OTP pepper) |
 
 use std::path::Path;
@@ -125,6 +126,7 @@ pub(crate) struct ServerDb {
     pub(crate) hook_stats: sled::Tree,
     pub(crate) messages: sled::Tree,
     pub(crate) otp: sled::Tree,
+    pub(crate) media: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -165,6 +167,7 @@ impl ServerDb {
             hook_stats: db.open_tree("hook_stats")?,
             messages: db.open_tree("messages")?,
             otp: db.open_tree("otp")?,
+            media: db.open_tree("media")?,
             meta: db.open_tree("meta")?,
             db,
         })

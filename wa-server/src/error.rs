@@ -152,6 +152,10 @@ pub enum ApiError {
     /// 503 `shutting_down`.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// A media send or download failed (413, 415, 400, 404, 410, 502; see
+    /// [`MediaApiError`](crate::MediaApiError)).
+    #[error(transparent)]
+    Media(#[from] crate::routes::media::MediaApiError),
     /// 500 `internal`: logged with its detail; the response says only "internal error".
     #[error("internal error")]
     Internal(String),
@@ -222,6 +226,7 @@ impl ApiError {
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Media(e) => e.status(),
         }
     }
 
@@ -270,6 +275,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::ShuttingDown => "shutting_down",
             Self::Internal(_) => "internal",
+            Self::Media(e) => e.code(),
         }
     }
 

@@ -14,13 +14,32 @@
 //! }
 //! ```
 //!
+//! A media message has `type` `image` (`video`, `gif`, `audio`, `ptt`, `document`,
+//! `sticker`) and a `media` object:
+//!
+//! ```json
+//! "media": {
+//!   "kind": "image", "mimetype": "image/jpeg", "size": 48213, "caption": "invoice",
+//!   "width": 640, "height": 480,
+//!   "download_url": "/api/sessions/shop/media/3EB0...",
+//!   "base64": "/9j/4AAQ..."
+//! }
+//! ```
+//!
+//! `file_name`, `title` and `page_count` for documents, `seconds` and `voice_note` for audio,
+//! `seconds` and `gif` for video, `animated` for stickers; `download_url` is absolute with
+//! `--public-url`, needs the same credentials as the API, and works as long as the media
+//! host keeps the file; `base64` only for files up to `--media-inline-max-bytes`.
+//!
 //! `type` is `text`, `location`, `live_location`, `contact`, `contacts`, `reaction`, a media
 //! type from the engine's classification (`image`, `video`, `gif`, `audio`, `ptt`,
 //! `document`, `sticker`), or `other`. Content is read after unwrapping view-once,
 //! ephemeral, edited and device-sent wrappers (shared/protocol/05 §2.1).
 //!
-//! Extension point: `media` is [`media_json`], `null` here; it is where media messages get
-//! their fields (mimetype, size, caption, a download handle) without changing anything else.
+//! `media` is [`media_json`]: `null` for messages without media, else an object with
+//! `kind`, `mimetype`, `size`, `caption`, `file_name`, ... (`routes::media::media_fields`);
+//! the session adds `download_url` (and `base64` for small files when configured) after
+//! storing the download reference (`routes::media::incoming`).
 
 use serde_json::{Value, json};
 use wa_engine::message::content;
@@ -123,14 +142,10 @@ pub(crate) fn content_json(message: &wa::Message) -> Value {
     Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
-/// Media fields of a media message: `None` (JSON `null`) in this version.
-///
-/// Extension point for media support: return an object (mimetype, size in bytes, caption,
-/// file name, duration in seconds, a download reference) for `image`, `video`, `audio`,
-/// `document` and `sticker` messages; `m` is already unwrapped.
+/// Media fields of an `image`, `video`, `audio`, `document` or `sticker` message (`m` is
+/// already unwrapped): `null` for other messages.
 fn media_json(m: &wa::Message) -> Value {
-    let _ = m;
-    Value::Null
+    crate::routes::media::media_fields(m).unwrap_or(Value::Null)
 }
 
 /// The `contextInfo` of whichever content the message carries (text, location, contact,

@@ -48,12 +48,13 @@ use axum::routing::{delete, get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 
 pub use auth::Caller;
-pub use config::{OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings};
+pub use config::{MediaSettings, OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings};
 pub use db::DbError;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use events::{EVENT_TYPES, Envelope};
 pub use phone::{PhoneNumber, parse_recipient, valid_country_code};
 pub use render::{RenderError, qr_png, qr_svg};
+pub use routes::media::MediaApiError;
 pub use sandbox_state::SandboxStateError;
 pub use session::SessionStatus;
 pub use state::{AppState, StartError};
@@ -133,10 +134,12 @@ pub fn app(state: AppState) -> Router {
             post(webhooks::retry_dead),
         )
         .route("/api/sessions/{id}/events", get(events::stream))
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
+        // Media sends have their own (larger) body limit.
+        .merge(routes::media::routes(&state))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::map_response(json_errors))
         .layer(middleware::from_fn(log_requests))
         .with_state(state)

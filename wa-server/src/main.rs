@@ -85,6 +85,25 @@ struct Cli {
     /// Comma-separated hosts webhook URLs may use (default: any).
     #[arg(long, env = "WA_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
     webhook_allowed_hosts: Option<Vec<String>>,
+    #[command(flatten)]
+    media: MediaFlags,
+}
+
+/// Media flags (kept together so the list above stays readable).
+#[derive(Debug, clap::Args)]
+struct MediaFlags {
+    /// Largest media file accepted for sending (upload, base64 or URL), bytes.
+    #[arg(long, env = "WA_MEDIA_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    media_max_bytes: u64,
+    /// Timeout of fetching a media URL, seconds.
+    #[arg(long, env = "WA_MEDIA_FETCH_TIMEOUT", default_value_t = 60)]
+    media_fetch_timeout: u64,
+    /// Received media up to this size (bytes) is also inlined as base64 in events; 0: off.
+    #[arg(long, env = "WA_MEDIA_INLINE_MAX_BYTES", default_value_t = 0)]
+    media_inline_max_bytes: u64,
+    /// Comma-separated hosts media URLs may be fetched from (default: any).
+    #[arg(long, env = "WA_MEDIA_FETCH_ALLOWED_HOSTS", value_delimiter = ',')]
+    media_fetch_allowed_hosts: Option<Vec<String>>,
 }
 
 impl Cli {
@@ -130,6 +149,13 @@ impl Cli {
         config.webhooks.max_attempts = self.webhook_max_attempts.max(1);
         config.webhooks.initial_backoff = Duration::from_millis(self.webhook_backoff_ms.max(1));
         config.webhooks.allowed_hosts = self.webhook_allowed_hosts;
+        if self.media.media_max_bytes == 0 {
+            bail!("--media-max-bytes must be positive");
+        }
+        config.media.max_bytes = self.media.media_max_bytes;
+        config.media.fetch_timeout = Duration::from_secs(self.media.media_fetch_timeout.max(1));
+        config.media.inline_max_bytes = self.media.media_inline_max_bytes;
+        config.media.fetch_allowed_hosts = self.media.media_fetch_allowed_hosts;
         Ok(config)
     }
 }

@@ -34,6 +34,12 @@ pub(crate) enum Outgoing {
     },
     /// A contact card.
     Contact { name: String, phone: String },
+    /// A media message already built from its upload (`routes/media.rs`); `kind` is its
+    /// status `type` (`image`, `video`, `audio`, `document`, `sticker`).
+    Media {
+        kind: &'static str,
+        message: Box<wa::Message>,
+    },
 }
 
 /// The message a reply quotes.
@@ -50,6 +56,7 @@ impl Outgoing {
             Self::Text { .. } => "text",
             Self::Location { .. } => "location",
             Self::Contact { .. } => "contact",
+            Self::Media { kind, .. } => kind,
         }
     }
 }
@@ -118,6 +125,7 @@ pub(crate) fn build_message(content: &Outgoing) -> wa::Message {
             })),
             ..Default::default()
         },
+        Outgoing::Media { message, .. } => (**message).clone(),
         Outgoing::Contact { name, phone } => wa::Message {
             contact_message: Some(Box::new(wa::message::ContactMessage {
                 display_name: Some(name.clone()),

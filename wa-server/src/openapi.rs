@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{events, health, messages, otp, pair, sessions, webhooks};
+use crate::routes::{events, health, media, messages, otp, pair, sessions, webhooks};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -30,6 +30,8 @@ use crate::routes::{events, health, messages, otp, pair, sessions, webhooks};
         webhooks::list, webhooks::add, webhooks::remove, webhooks::stats, webhooks::dead,
         webhooks::retry_dead,
         events::stream,
+        media::send_image, media::send_video, media::send_audio, media::send_document,
+        media::send_sticker, media::download,
     ),
     components(schemas(crate::events::Envelope)),
     modifiers(&Security),
@@ -37,6 +39,7 @@ use crate::routes::{events, health, messages, otp, pair, sessions, webhooks};
         (name = "sessions", description = "Create and manage sessions (one linked device each)"),
         (name = "pairing", description = "QR, pairing codes, the pairing page"),
         (name = "messages", description = "Send messages and follow their status"),
+        (name = "media", description = "Send images, video, audio, documents, stickers; download received media"),
         (name = "otp", description = "One-time codes over WhatsApp"),
         (name = "webhooks", description = "Durable, signed event delivery"),
         (name = "events", description = "Live events (SSE)"),

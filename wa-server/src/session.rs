@@ -424,9 +424,16 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
                 return;
             }
             Metrics::inc(&state.metrics().messages_received);
-            state
-                .emit(session, "message", crate::incoming::message_json(&message))
-                .await;
+            let mut data = crate::incoming::message_json(&message);
+            // Media: store the download reference, add `download_url` (and inline base64).
+            let client = session.live().client;
+            if let Some(extra) =
+                crate::routes::media::incoming(state, &session.id, client.as_ref(), &message).await
+                && let Some(serde_json::Value::Object(media)) = data.get_mut("media")
+            {
+                media.extend(extra);
+            }
+            state.emit(session, "message", data).await;
         }
         Event::UndecryptableMessage {
             info,

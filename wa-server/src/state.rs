@@ -115,6 +115,8 @@ impl AppState {
                 "default country code must be 1-3 digits not starting with 0",
             ));
         }
+        // Temporary media files left by a crash.
+        let _ = std::fs::remove_dir_all(config.data_dir.join("tmp"));
         let db_dir = config.data_dir.join("server");
         let db = tokio::task::spawn_blocking(move || ServerDb::open(&db_dir))
             .await
@@ -339,11 +341,17 @@ impl AppState {
 
     /// A client builder over `store` for the configured upstream.
     pub(crate) fn client_builder(&self, store: Arc<dyn Store>) -> ClientBuilder {
-        Client::builder(store)
+        let builder = Client::builder(store)
             .url(self.inner.upstream_url.clone())
             .trust_root(self.inner.trust_root)
             .device_name(self.inner.config.device_name.clone())
-            .reconnect_policy(self.inner.config.reconnect.clone())
+            .reconnect_policy(self.inner.config.reconnect.clone());
+        // A plain `ws://` server is a sandbox, whose media host speaks plain HTTP too.
+        if self.inner.upstream_url.starts_with("ws://") {
+            builder.media_scheme(wa_engine::media::Scheme::Http)
+        } else {
+            builder
+        }
     }
 
     fn read_sessions(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Session>>> {
@@ -533,7 +541,7 @@ impl AppState {
             let _ = task.await;
         }
         let prefix = crate::db::prefix(id);
-        for tree in [&db.messages, &db.otp, &db.hook_stats] {
+        for tree in [&db.messages, &db.otp, &db.hook_stats, &db.media] {
             ServerDb::remove_prefix(tree, &prefix)?;
         }
         crate::webhook::remove_session(db, id)?;

@@ -316,6 +316,51 @@ async fn bad_input_is_a_4xx_json_error_with_a_stable_code() {
             "session_not_connected",
         ),
         (
+            "media send on an unknown session",
+            req(
+                "POST",
+                "/api/sessions/nope/messages/image",
+                admin,
+                json_body(json!({ "to": "08123456789", "base64": "AAAA" })),
+            ),
+            404,
+            "session_not_found",
+        ),
+        (
+            "media send with a raw body",
+            req(
+                "POST",
+                "/api/sessions/shop-a/messages/image",
+                admin,
+                Some(("image/png", b"\x89PNG\r\n\x1a\n".to_vec())),
+            ),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "media send when not connected",
+            req(
+                "POST",
+                "/api/sessions/shop-a/messages/document",
+                admin,
+                json_body(json!({ "to": "08123456789", "base64": "AAAA" })),
+            ),
+            409,
+            "session_not_connected",
+        ),
+        (
+            "media download without credentials",
+            req("GET", "/api/sessions/shop-a/media/ABC", None, None),
+            401,
+            "auth_required",
+        ),
+        (
+            "media download of an unknown message",
+            req("GET", "/api/sessions/shop-a/media/ABC", admin, None),
+            404,
+            "media_not_found",
+        ),
+        (
             "OTP when not connected",
             req(
                 "POST",

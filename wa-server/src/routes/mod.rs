@@ -3,6 +3,7 @@
 
 pub(crate) mod events;
 pub(crate) mod health;
+pub(crate) mod media;
 pub(crate) mod messages;
 pub(crate) mod otp;
 pub(crate) mod pair;
