@@ -185,7 +185,7 @@ impl ClientBuilder {
 
     /// One-time prekeys per upload (default [`UPLOAD_BATCH`](crate::prekeys::UPLOAD_BATCH),
     /// 812, WA Web's value; 04 §4.3). Lower it for many short-lived or test clients: each
-    /// key costs about 100 bytes in the store.
+    /// key costs about 80 bytes in a `MemoryStore`.
     #[must_use]
     pub fn prekey_batch(mut self, count: u32) -> Self {
         self.prekey_batch = count.max(1);
