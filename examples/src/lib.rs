@@ -1,13 +1,22 @@
 //! Runnable examples that embed wa-engine; see `examples/README.md`.
 //!
 //! This library holds the little the examples share: the in-process sandbox they use by
-//! default ([`OfflineServer`]), where they keep their files ([`DataDir`]), and terminal QR
-//! rendering ([`render_qr`]).
+//! default ([`OfflineServer`]), where they keep their files ([`DataDir`]), terminal QR
+//! rendering ([`render_qr`]), and for the messaging examples the common command-line
+//! options ([`ConnectArgs`]), a linked and connected device ([`connect_linked`]), simulated
+//! correspondents in the sandbox ([`SimulatedPeer`]), recipients given as a phone number or a
+//! JID ([`parse_recipient`]) and waiting for a sent message's status ([`wait_status`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use wa_engine::noise::TrustRoot;
+use wa_engine::{
+    Client, DEFAULT_URL, Event, Events, IncomingMessage, Jid, MessageId, MessageStatus, SledStore,
+    Store,
+};
 use wa_sandbox::{Phone, Sandbox, SandboxConfig, SandboxHandle, SandboxState};
 
 /// Where an example keeps its files under `--data-dir`.
@@ -44,6 +53,12 @@ impl DataDir {
     /// The saved sandbox server state (`<data-dir>/sandbox/server.json`).
     pub fn sandbox_state(&self) -> PathBuf {
         self.root.join("sandbox").join("server.json")
+    }
+
+    /// The sled store of a simulated correspondent's device in the sandbox
+    /// (`<data-dir>/sandbox/peers/<number>`).
+    pub fn sandbox_peer_store(&self, number: &str) -> PathBuf {
+        self.root.join("sandbox").join("peers").join(number)
     }
 }
 
@@ -109,6 +124,27 @@ impl OfflineServer {
         &self.phone
     }
 
+    /// The base URL of the sandbox's HTTP control API (create accounts, scan QR codes; see
+    /// `wa_sandbox::control_app`), for other programs that want to talk to this sandbox.
+    pub fn control_url(&self) -> &str {
+        self.sandbox.control_url()
+    }
+
+    /// The simulated primary phone of account `number` (digits only), creating the account
+    /// when it does not exist yet.
+    ///
+    /// # Errors
+    /// When the number is invalid.
+    pub fn account(&self, number: &str) -> anyhow::Result<Phone> {
+        match self.sandbox.phone(number) {
+            Ok(phone) => Ok(phone),
+            Err(_) => self
+                .sandbox
+                .create_account(number)
+                .with_context(|| format!("creating the sandbox account {number}")),
+        }
+    }
+
     /// Writes the accounts and linked devices to `<data-dir>/sandbox/server.json`.
     ///
     /// # Errors
@@ -159,4 +195,314 @@ pub fn init_logging() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
+}
+
+/// The command-line options the messaging examples share (`#[command(flatten)]` them).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectArgs {
+    /// Connect to this server instead of the in-process sandbox; without a value, WhatsApp's
+    /// production endpoint. An unpaired device prints a QR to scan with your phone.
+    #[arg(long, num_args = 0..=1, default_missing_value = DEFAULT_URL)]
+    pub url: Option<String>,
+    /// Where the device's credentials (sled) and the sandbox's state are kept. The default
+    /// is the one `pair_qr` uses, so a device it paired is reused.
+    #[arg(long, default_value = "wa-data")]
+    pub data_dir: PathBuf,
+    /// The sandbox account's phone number (sandbox mode only).
+    #[arg(long, default_value = "15550001234")]
+    pub sandbox_phone: String,
+}
+
+/// A paired device, logged in and online, and (in sandbox mode) the sandbox it talks to.
+#[derive(Debug)]
+pub struct Linked {
+    /// The client handle.
+    pub client: Client,
+    /// Its events; everything after `Connected`.
+    pub events: Events,
+    /// Own device JID (phone-number AD JID).
+    pub jid: Jid,
+    /// The in-process sandbox, in sandbox mode.
+    pub server: Option<OfflineServer>,
+    /// Where the files are.
+    pub data: DataDir,
+}
+
+impl Linked {
+    /// Stops the client and, in sandbox mode, saves the sandbox's state (so the next run
+    /// logs in without pairing) and stops it. Stop every [`SimulatedPeer`] first.
+    ///
+    /// # Errors
+    /// When the sandbox state cannot be written.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.client.shutdown().await;
+        if let Some(server) = self.server {
+            server.save()?;
+            server.shutdown().await;
+        }
+        Ok(())
+    }
+}
+
+/// Connects the example's device and waits until it is online: in sandbox mode (no
+/// `--url`) against an in-process sandbox whose phone scans the QR if the device is not
+/// paired yet; with `--url` against that server, printing the QR for you to scan. Prints
+/// `connected as <jid>`.
+///
+/// # Errors
+/// When the store cannot be opened, the connection fails, or the device was unlinked (its
+/// store is wiped then: run again to pair anew).
+pub async fn connect_linked(args: &ConnectArgs, device_name: &str) -> anyhow::Result<Linked> {
+    let data = DataDir::new(&args.data_dir)?;
+    let server = match args.url {
+        Some(_) => None,
+        None => Some(OfflineServer::start(&data, &args.sandbox_phone).await?),
+    };
+    let store_dir = match server {
+        Some(_) => data.sandbox_store(),
+        None => data.real_store(),
+    };
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&store_dir)?);
+    let builder = Client::builder(store).device_name(device_name);
+    let (url, builder) = match (&server, &args.url) {
+        (Some(server), _) => (
+            server.ws_url().to_owned(),
+            builder.trust_root(server.trust_root()),
+        ),
+        (None, url) => (
+            url.clone().unwrap_or_else(|| DEFAULT_URL.to_owned()),
+            builder,
+        ),
+    };
+    println!(
+        "connecting to {url} (device data in {})",
+        store_dir.display()
+    );
+    let (client, mut events) = builder
+        .url(&url)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    let phone = server.as_ref().map(OfflineServer::phone);
+    let jid = match until_connected(&mut events, phone, None).await {
+        Ok(jid) => jid,
+        Err(e) => {
+            client.shutdown().await;
+            if let Some(server) = server {
+                server.shutdown().await;
+            }
+            return Err(e);
+        }
+    };
+    println!("connected as {jid}");
+    Ok(Linked {
+        client,
+        events,
+        jid,
+        server,
+        data,
+    })
+}
+
+/// Reads events until `Connected`, pairing on the way: `phone` (the sandbox's simulated
+/// phone) scans each QR, or without it the QR is printed for a real phone.
+async fn until_connected(
+    events: &mut Events,
+    phone: Option<&Phone>,
+    limit: Option<Duration>,
+) -> anyhow::Result<Jid> {
+    let wait = async {
+        loop {
+            let Some(event) = events.recv().await else {
+                anyhow::bail!("the client stopped");
+            };
+            match event {
+                Event::Qr { code, .. } => match phone {
+                    Some(phone) => {
+                        phone
+                            .scan(&code)
+                            .context("the sandbox phone scanning the QR")?;
+                    }
+                    None => {
+                        println!("{}", render_qr(&code)?);
+                        println!(
+                            "scan it with WhatsApp on your phone: Settings > Linked devices > \
+                             Link a device"
+                        );
+                    }
+                },
+                Event::Connected { jid } => return Ok(jid),
+                Event::LoggedOut { reason } => anyhow::bail!(
+                    "logged out ({reason}); the device's store was wiped, run again to pair anew"
+                ),
+                Event::Stopped => anyhow::bail!("the client stopped"),
+                _ => {}
+            }
+        }
+    };
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, wait)
+            .await
+            .map_err(|_| anyhow::anyhow!("not connected within {limit:?}"))?,
+        None => wait.await,
+    }
+}
+
+/// How long a simulated correspondent may take to pair and come online.
+const PEER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A correspondent simulated in the sandbox: an account of its own (created when missing)
+/// with one linked wa-engine device, kept in `<data-dir>/sandbox/peers/<number>`, so what
+/// an example sends is really received and decrypted, and what it receives really came
+/// through the server.
+#[derive(Debug)]
+pub struct SimulatedPeer {
+    /// The peer device's client handle.
+    pub client: Client,
+    /// Its events.
+    pub events: Events,
+    /// Its device JID.
+    pub jid: Jid,
+}
+
+impl SimulatedPeer {
+    /// Starts (pairing on the first run) the simulated device of account `number` (digits
+    /// only) in `server`, and waits until it is online with its prekeys on the server, so
+    /// others can open a Signal session with it at once.
+    ///
+    /// # Errors
+    /// When the number is invalid, the store cannot be opened, or it does not come online
+    /// within 30 s.
+    pub async fn start(
+        server: &OfflineServer,
+        data: &DataDir,
+        number: &str,
+    ) -> anyhow::Result<Self> {
+        let phone = server.account(number)?;
+        let dir = data.sandbox_peer_store(number);
+        let store: Arc<dyn Store> =
+            Arc::new(SledStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?);
+        let (client, mut events) = Client::builder(store.clone())
+            .url(server.ws_url())
+            .trust_root(server.trust_root())
+            .device_name("wa-rs simulated peer")
+            // Enough for a few sessions; a short-lived test device needs no 812.
+            .prekey_batch(50)
+            .connect()
+            .await
+            .context("connecting the simulated peer")?;
+        let jid = match until_connected(&mut events, Some(&phone), Some(PEER_TIMEOUT)).await {
+            Ok(jid) => jid,
+            Err(e) => {
+                client.shutdown().await;
+                return Err(e.context(format!("simulated peer +{number}")));
+            }
+        };
+        // Others fetch its prekey bundle as soon as they message it: wait for the upload.
+        let deadline = tokio::time::Instant::now() + PEER_TIMEOUT;
+        while store
+            .prekey_counters()?
+            .unwrap_or_default()
+            .first_unuploaded_id
+            <= 1
+        {
+            if tokio::time::Instant::now() > deadline {
+                client.shutdown().await;
+                anyhow::bail!("simulated peer +{number}: prekeys not uploaded within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Self {
+            client,
+            events,
+            jid,
+        })
+    }
+
+    /// The next decrypted message with id `id` (or, for `None`, any message), skipping
+    /// other events; fails after `limit`.
+    ///
+    /// # Errors
+    /// When no such message arrives within `limit`, or the client stopped.
+    pub async fn next_message(
+        &mut self,
+        id: Option<&MessageId>,
+        limit: Duration,
+    ) -> anyhow::Result<IncomingMessage> {
+        let wait = async {
+            loop {
+                match self.events.recv().await {
+                    Some(Event::Message(m)) if id.is_none_or(|id| m.info.id == id.0) => {
+                        return Ok(*m);
+                    }
+                    Some(_) => {}
+                    None => anyhow::bail!("the simulated peer stopped"),
+                }
+            }
+        };
+        tokio::time::timeout(limit, wait)
+            .await
+            .map_err(|_| anyhow::anyhow!("no message within {limit:?}"))?
+    }
+
+    /// Stops the peer's client.
+    pub async fn shutdown(self) {
+        self.client.shutdown().await;
+    }
+}
+
+/// A recipient given as a JID (`15551234567@s.whatsapp.net`, a group `...@g.us`) or as a
+/// phone number in international form (`+1 555 123-4567`: `+`, spaces, dashes, dots and
+/// parentheses are ignored), as a user JID.
+///
+/// # Errors
+/// When it is neither a JID nor a number of 6 to 15 digits.
+pub fn parse_recipient(to: &str) -> anyhow::Result<Jid> {
+    let to = to.trim();
+    if to.contains('@') {
+        return to
+            .parse()
+            .with_context(|| format!("{to:?} is not a valid JID"));
+    }
+    let digits: String = to
+        .chars()
+        .filter(|c| !matches!(c, '+' | ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    if !(6..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        anyhow::bail!("{to:?} is neither a JID nor a phone number in international form");
+    }
+    Ok(Jid::pn(digits))
+}
+
+/// Reads `events` until message `id` reached `wanted` (or later), printing each step as
+/// `status: sent`, `status: delivered (by <device>)`, ...; returns the last status seen
+/// (`None` if none) when `limit` passes first. Other events are skipped.
+pub async fn wait_status(
+    events: &mut Events,
+    id: &MessageId,
+    wanted: MessageStatus,
+    limit: Duration,
+) -> Option<MessageStatus> {
+    let mut last = None;
+    let deadline = tokio::time::Instant::now() + limit;
+    while last.is_none_or(|s| s < wanted) {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(Event::MessageStatus {
+                id: got,
+                status,
+                by,
+                ..
+            })) if got == *id => {
+                let name = format!("{status:?}").to_lowercase();
+                match by {
+                    Some(by) => println!("status: {name} (by {by})"),
+                    None => println!("status: {name}"),
+                }
+                last = last.max(Some(status));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    last
 }

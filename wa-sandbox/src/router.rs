@@ -321,6 +321,8 @@ pub(crate) struct State {
     pub(crate) routing: crate::routing::RoutingState,
     /// Groups by id (the user part of `<id>@g.us`).
     pub(crate) groups: BTreeMap<String, crate::groups::Group>,
+    /// See [`Router::set_silent_device_changes`].
+    pub(crate) silent_device_changes: bool,
 }
 
 /// The sandbox's shared state. Cheap to clone (an `Arc`).
@@ -371,6 +373,7 @@ impl Router {
                 server,
                 routing: crate::routing::RoutingState::default(),
                 groups: BTreeMap::new(),
+                silent_device_changes: false,
             })),
             media: crate::media::MediaHost::default(),
         }
@@ -484,6 +487,14 @@ impl Router {
             .get(phone)
             .ok_or_else(|| PhoneError::NoSuchAccount(phone.to_owned()))?;
         Ok(st.account_info(account))
+    }
+
+    /// Simulates lost `devices` notifications (shared/protocol/05 §5.2): while `silent` is
+    /// true, linking or unlinking a companion tells no other device, so contacts keep a
+    /// stale device list until a send's ack reports the drift with its `phash` (05 §7.4,
+    /// §14 step 6). Default false.
+    pub fn set_silent_device_changes(&self, silent: bool) {
+        self.lock().silent_device_changes = silent;
     }
 
     /// Applies a fault (see [`Fault`]). Returns how many live connections it reached

@@ -748,6 +748,9 @@ impl State {
     /// <device jid key-index/><key-index-list ts>…</key-index-list></add|remove></notification>`
     /// (05 §5.2) to every watcher except the device itself.
     fn notify_devices(&mut self, phone: &str, device: u16, key_index: u32, action: &'static str) {
+        if self.silent_device_changes {
+            return;
+        }
         let hash = phash(
             self.devices_of(phone)
                 .into_iter()

@@ -48,8 +48,8 @@ type Waiting = HashMap<RequestId, oneshot::Sender<Result<Reply, SendError>>>;
 
 pub(crate) struct Driver {
     settings: Settings,
-    commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<Event>,
+    commands: mpsc::Receiver<Box<Command>>,
+    events: mpsc::Sender<Box<Event>>,
     status: watch::Sender<Status>,
     first: Option<oneshot::Sender<Result<(), ConnectError>>>,
     backoff: Backoff,
@@ -63,8 +63,8 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(
         settings: Settings,
-        commands: mpsc::Receiver<Command>,
-        events: mpsc::Sender<Event>,
+        commands: mpsc::Receiver<Box<Command>>,
+        events: mpsc::Sender<Box<Event>>,
         status: watch::Sender<Status>,
         first: oneshot::Sender<Result<(), ConnectError>>,
     ) -> Self {
@@ -89,7 +89,7 @@ impl Driver {
 
     async fn emit(&self, event: Event) {
         // The embedder may have dropped its `Events`; then nobody listens and that is fine.
-        let _ = self.events.send(event).await;
+        let _ = self.events.send(Box::new(event)).await;
     }
 
     fn set_connected(&self, connected: bool) {
@@ -165,7 +165,7 @@ impl Driver {
         loop {
             tokio::select! {
                 () = &mut sleep => return None,
-                cmd = self.commands.recv(), if self.commands_open => match cmd {
+                cmd = self.commands.recv(), if self.commands_open => match cmd.map(|c| *c) {
                     None => {
                         // Every `Client` was dropped; keep going while `Events` is read.
                         self.commands_open = false;
@@ -285,7 +285,7 @@ impl Driver {
                         return AttemptEnd::Closed(CloseReason::ConnectionLost);
                     }
                 },
-                cmd = self.commands.recv(), if self.commands_open => match cmd {
+                cmd = self.commands.recv(), if self.commands_open => match cmd.map(|c| *c) {
                     None => {
                         // Every `Client` was dropped; keep the connection while `Events` is
                         // read, stop once it is dropped too.

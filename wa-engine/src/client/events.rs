@@ -119,13 +119,15 @@ pub enum Event {
 /// Read with [`Events::recv`], or as a `futures::Stream`.
 #[derive(Debug)]
 pub struct Events {
-    pub(crate) rx: mpsc::Receiver<Event>,
+    /// Boxed: tokio allocates channel slots in blocks of 32, and 32 `Event`s would take
+    /// about 6.5 KiB per client even when idle.
+    pub(crate) rx: mpsc::Receiver<Box<Event>>,
 }
 
 impl Events {
     /// The next event; `None` once the client has stopped and every event was read.
     pub async fn recv(&mut self) -> Option<Event> {
-        self.rx.recv().await
+        self.rx.recv().await.map(|e| *e)
     }
 }
 
@@ -133,6 +135,6 @@ impl futures_util::Stream for Events {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.rx.poll_recv(cx)
+        self.rx.poll_recv(cx).map(|e| e.map(|e| *e))
     }
 }

@@ -843,7 +843,7 @@ impl Connection {
             "ack" => {
                 let id = node.get_attr_str("id").map(str::to_owned);
                 match id.and_then(|id| self.pending.take(&id)) {
-                    Some(Waiter::MessageAck(op)) => self.on_message_ack(op, &node),
+                    Some(Waiter::MessageAck(op)) => self.on_message_ack(now, op, &node),
                     Some(waiter) => self.on_response(now, waiter, &node),
                     // Acks of retry re-sends and receipts: nothing waits for them.
                     None if node.get_attr_str("class") == Some("message") => {}
@@ -946,7 +946,7 @@ impl Connection {
             }
             Waiter::PreKeyUpload => self.on_prekey_upload(parsed.is_ok()),
             Waiter::Send(op) => self.on_send_iq(now, op, parsed),
-            Waiter::MessageAck(op) => self.on_message_ack(op, node),
+            Waiter::MessageAck(op) => self.on_message_ack(now, op, node),
             Waiter::RetryBundle(op) => self.on_retry_bundle(op, parsed),
             Waiter::Contacts(id) => {
                 let result = parsed.and_then(|n| {

@@ -109,7 +109,7 @@ impl Transfer {
     /// One GET: the response when its status is a success, else the status.
     async fn get(&self, url: &str) -> Result<Result<reqwest::Response, u16>, TransferError> {
         let resp = self
-            .http
+            .http()
             .get(url)
             .header(ORIGIN_HEADER, ORIGIN)
             .send()

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -189,7 +189,10 @@ impl Default for TransferConfig {
 
 /// The HTTP side of media: one `reqwest` client and the cached `media_conn`.
 pub(crate) struct Transfer {
-    pub(crate) http: reqwest::Client,
+    /// Built on first use ([`Self::http`]): most clients never transfer media, and a
+    /// `reqwest::Client` (connection pool, resolver, TLS roots) costs tens of KiB.
+    http: OnceLock<reqwest::Client>,
+    timeouts: (Duration, Duration),
     pub(crate) scheme: Scheme,
     /// The cached reply; the lock also makes concurrent refreshes single-flight.
     cache: Mutex<Option<MediaConn>>,
@@ -205,21 +208,39 @@ impl fmt::Debug for Transfer {
 
 impl Transfer {
     pub(crate) fn new(config: &TransferConfig) -> Self {
-        // Building fails only when the TLS backend cannot initialise; fall back to the
-        // defaults rather than refuse to build a Client that may never touch media.
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.read_timeout)
-            .build()
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "media: HTTP client settings rejected; defaults");
-                reqwest::Client::new()
-            });
         Self {
-            http,
+            http: OnceLock::new(),
+            timeouts: (config.connect_timeout, config.read_timeout),
             scheme: config.scheme,
             cache: Mutex::new(None),
         }
+    }
+
+    /// The HTTP client, built on first use and shared by every `Client` of the process
+    /// with the same timeouts (`reqwest::Client` is a handle on a shared pool; media hosts
+    /// are the same for everyone).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            static SHARED: std::sync::Mutex<Vec<((Duration, Duration), reqwest::Client)>> =
+                std::sync::Mutex::new(Vec::new());
+            let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, client)) = shared.iter().find(|(t, _)| *t == self.timeouts) {
+                return client.clone();
+            }
+            let (connect, read) = self.timeouts;
+            // Building fails only when the TLS backend cannot initialise; fall back to the
+            // defaults rather than fail a transfer over a timeout setting.
+            let client = reqwest::Client::builder()
+                .connect_timeout(connect)
+                .read_timeout(read)
+                .build()
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "media: HTTP client settings rejected; defaults");
+                    reqwest::Client::new()
+                });
+            shared.push((self.timeouts, client.clone()));
+            client
+        })
     }
 
     /// The current `media_conn`: the cached one unless it expired, or is `stale` (fetched

@@ -92,7 +92,7 @@ impl Transfer {
                     }
                 };
                 let sent = self
-                    .http
+                    .http()
                     .post(url)
                     .header(ORIGIN_HEADER, ORIGIN)
                     .header(REFERER_HEADER, REFERER)

@@ -18,6 +18,16 @@ pub const MIN_PREKEY_COUNT: u32 = 5;
 
 /// How many one-time prekeys one upload carries: 812, WA Web's `UPLOAD_KEYS_COUNT` per
 /// whatsapp-rust, also Baileys' and whatsmeow's first upload (04 §4.3 recommendation).
+///
+/// Chosen over the smaller batches some libraries use (04 §11 point 5): whatsmeow
+/// `prekeys.go` uploads `WantedPreKeyCount = 50` (in the version we read, at first login
+/// too) and Baileys refills with 5, but whatsapp-rust says WA Web always sends 812, and
+/// a whatsmeow fork that aligns itself with official clients raises 50 to 812 because the
+/// odd batch size identified whatsmeow (its README cites "Prekey Pogo", USENIX WOOT 2025,
+/// arXiv 2504.07323, Table 4). The first upload of a new device is therefore 812, as every
+/// reference agrees; refills use the same value. The cost is memory: about 80 bytes a key
+/// in a `MemoryStore` (compact prekey slots), so embedders running many short-lived
+/// devices may lower it with `ClientBuilder::prekey_batch`.
 pub const UPLOAD_BATCH: u32 = 812;
 
 /// Signed-prekey rotation policy: a new signed prekey (id + 1) after this age, checked at

@@ -98,6 +98,14 @@ pub(crate) fn prekey_prefix() -> Vec<u8> {
     vec![PREKEY]
 }
 
+/// The id of a one-time prekey key (the inverse of [`prekey`]); `None` for any other key.
+pub(crate) fn prekey_id_of(key: &[u8]) -> Option<u32> {
+    match key {
+        [PREKEY, a, b, c, d] => Some(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
+}
+
 /// Key of a signed prekey.
 pub(crate) fn signed_prekey(prekey_id: u32) -> Vec<u8> {
     id(SIGNED_PREKEY, prekey_id)

@@ -50,6 +50,12 @@ pub(crate) struct SendOp {
     pub(crate) fetched: bool,
     /// The phash we computed, compared with one in the ack.
     pub(crate) phash: Option<String>,
+    /// The devices the stanza carried an `<enc>` for (set when it is sent).
+    pub(crate) sent_to: Vec<Jid>,
+    /// A follow-up to devices an earlier send of the same message missed (a phash
+    /// mismatch in its ack): only devices outside `sent_to` are targets, the stanza says
+    /// `device_fanout="false"`, and its ack emits nothing.
+    pub(crate) follow_up: bool,
 }
 
 fn encode(message: &wa::Message) -> Vec<u8> {
@@ -96,6 +102,8 @@ impl Connection {
                 phase: Phase::Ready,
                 fetched: false,
                 phash: None,
+                sent_to: Vec::new(),
+                follow_up: false,
             },
         );
         self.advance_send(now, op);
@@ -202,10 +210,20 @@ impl Connection {
             return;
         }
         // 3. Sessions (04 §4.4): pairwise targets without one.
-        let targets = match self.pairwise_targets(&to, &own, &users) {
+        let mut targets = match self.pairwise_targets(&to, &own, &users) {
             Ok(t) => t,
             Err(e) => return self.fail_send(op, e),
         };
+        if let Some(s) = self.ops.sends.get(&op)
+            && s.follow_up
+        {
+            targets.retain(|d| !s.sent_to.contains(d));
+            if targets.is_empty() {
+                tracing::debug!(id = %s.id, "phash mismatch, but no device was missed");
+                self.ops.sends.remove(&op);
+                return;
+            }
+        }
         if !fetched {
             let mut need = Vec::new();
             for d in &targets {
@@ -383,6 +401,7 @@ impl Connection {
             return Ok(());
         };
         let (to, id, message) = (s.to.clone(), s.id.clone(), s.message.clone());
+        let follow_up = s.follow_up;
         let stanza_type = content::stanza_type(&message);
         let media_type = content::media_type(&message);
         let node = if to.is_group() {
@@ -406,14 +425,19 @@ impl Connection {
                 targets,
                 stanza_type,
                 media_type,
+                follow_up,
             )?
         };
         let (node, phash) = node;
         self.send_node(&node)?;
-        self.caches.remember_sent(&id, to, message);
+        if !follow_up {
+            self.caches.remember_sent(&id, to, message);
+        }
+        let sent_to = stanza_targets(&node);
         if let Some(s) = self.ops.sends.get_mut(&op) {
             s.phase = Phase::Ack;
             s.phash = phash;
+            s.sent_to.extend(sent_to);
         }
         self.pending.insert(
             id,
@@ -434,6 +458,7 @@ impl Connection {
         targets: Vec<Jid>,
         stanza_type: &'static str,
         media_type: Option<&'static str>,
+        follow_up: bool,
     ) -> Result<(Node, Option<String>), SendError> {
         let plain = encode(message);
         let dsm = encode(&wa::Message {
@@ -457,9 +482,19 @@ impl Connection {
                 encs.push((device, stanza::enc_node(kind, ct, media_type, None)));
             }
         }
-        if !recipient_reached {
+        if follow_up && encs.is_empty() {
             return Err(SendError::NoDevices);
         }
+        if !recipient_reached && !follow_up {
+            return Err(SendError::NoDevices);
+        }
+        // A follow-up goes to the listed devices only; the server skips its drift check
+        // (as for retry re-sends, 05 §9.4, §14 step 6).
+        let attrs = if follow_up {
+            vec![("device_fanout", Value::from("false"))]
+        } else {
+            Vec::new()
+        };
         // 05 §7.4: 1:1 stanzas carry no phash; we keep one (recipient + own devices, as
         // whatsmeow) to compare with a phash in the ack.
         let all = self.cached_devices(users);
@@ -474,7 +509,7 @@ impl Connection {
                 id,
                 to,
                 stanza_type,
-                Vec::new(),
+                attrs,
                 encs,
                 identity.as_deref(),
                 Vec::new(),
@@ -556,10 +591,16 @@ impl Connection {
     }
 
     /// The server ack of a sent message (05 §8).
-    pub(crate) fn on_message_ack(&mut self, op: u64, ack: &Node) {
+    pub(crate) fn on_message_ack(&mut self, now: Instant, op: u64, ack: &Node) {
         let Some(s) = self.ops.sends.remove(&op) else {
             return;
         };
+        if s.follow_up {
+            if let Some(code) = ack.get_attr_str("error").filter(|e| *e != "0") {
+                tracing::debug!(id = %s.id, code, "follow-up to missed devices rejected");
+            }
+            return;
+        }
         let timestamp = ack
             .get_attr_str("t")
             .and_then(|t| t.parse().ok())
@@ -570,6 +611,9 @@ impl Connection {
             // Device-list drift: refresh caches; the message reached the listed devices.
             tracing::debug!(id = %s.id, "phash mismatch; dropping device caches");
             self.forget_send_caches(&s.to);
+            if ack.get_attr_str("error").is_none_or(|e| e == "0") {
+                self.send_to_missed_devices(now, &s);
+            }
         }
         if let Some(code) = ack.get_attr_str("error").filter(|e| *e != "0") {
             let code = code.parse().unwrap_or(0);
@@ -601,6 +645,35 @@ impl Connection {
                 }),
             });
         }
+    }
+
+    /// After a phash mismatch on a 1:1 send (05 §7.4, §8): fetch the device lists again
+    /// and send the same message (same id) to the devices the first stanza did not list,
+    /// e.g. one the recipient linked after we cached its list. WA Web does this (05 §7.4,
+    /// per oxidezap/whatsapp-rust PR #494); whatsmeow `send.go` only drops its caches.
+    /// Group sends need nothing more: the server fans the `skmsg` out to every member
+    /// device, and a device without our sender key asks for it with a retry receipt
+    /// (05 §9.4), which [`handle_retry_request`](Self::handle_retry_request) answers.
+    fn send_to_missed_devices(&mut self, now: Instant, sent: &SendOp) {
+        if sent.to.is_group() {
+            return;
+        }
+        let op = self.ops.next_id();
+        self.ops.sends.insert(
+            op,
+            SendOp {
+                request: None,
+                id: sent.id.clone(),
+                to: sent.to.clone(),
+                message: sent.message.clone(),
+                phase: Phase::Ready,
+                fetched: false,
+                phash: None,
+                sent_to: sent.sent_to.clone(),
+                follow_up: true,
+            },
+        );
+        self.advance_send(now, op);
     }
 
     /// The ack never came.
@@ -789,4 +862,15 @@ impl Connection {
         }
         self.caches.forget_devices(user);
     }
+}
+
+/// The devices a message stanza carries an `<enc>` for (`<participants><to jid>`).
+fn stanza_targets(node: &Node) -> Vec<Jid> {
+    node.child_by_tag("participants")
+        .map(|p| {
+            p.children_by_tag("to")
+                .filter_map(|c| c.get_attr_jid("jid").cloned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
