@@ -63,10 +63,13 @@ ensure_chromium() {
     ci_unlock
 }
 
-# Prints the venv's python; builds the venv first if it is missing or stale.
+# Prints the venv's python; builds the venv first if it is missing or stale. Called as
+# "$(ensure_venv)", where errexit does not apply: every step checks its own status.
 ensure_venv() {
     local stamp="$CI_VENV/.requirements.sha256" want
+    [ -f "$CI_REQUIREMENTS" ] || ci_die "$CI_REQUIREMENTS is missing"
     want="$(sha256sum "$CI_REQUIREMENTS" | cut -d' ' -f1)"
+    [ -n "$want" ] || ci_die "cannot hash $CI_REQUIREMENTS"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         ci_lock
         if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
@@ -84,5 +87,6 @@ ensure_venv() {
         fi
         ci_unlock
     fi
+    [ -x "$CI_VENV/bin/python" ] || ci_die "$CI_VENV/bin/python is missing"
     echo "$CI_VENV/bin/python"
 }
