@@ -7,8 +7,9 @@
 #   wa-server/tests/requirements.txt (Playwright, which drives the system chromium and never
 #   downloads a browser, and schemathesis). It is rebuilt when requirements.txt changes.
 #
-# Installs run under one exclusive lock (flock on target/ci-tools/.lock) because cargo runs
-# the two script tests in parallel.
+# Each install runs under its own exclusive lock (flock on target/ci-tools/apt.lock and
+# venv.lock) because cargo runs the two script tests in parallel: the venv may build while
+# chromium installs, but no install runs twice at once.
 # Expects: the current directory is the repo root.
 
 CI_TOOLS_DIR="$PWD/target/ci-tools"
@@ -20,10 +21,11 @@ ci_die() {
     exit 1
 }
 
+# ci_lock NAME: takes target/ci-tools/NAME.lock (waits up to 30 minutes).
 ci_lock() {
     mkdir -p "$CI_TOOLS_DIR"
-    exec {CI_LOCK_FD}>"$CI_TOOLS_DIR/.lock"
-    flock -w 1800 "$CI_LOCK_FD" || ci_die "timed out waiting for $CI_TOOLS_DIR/.lock"
+    exec {CI_LOCK_FD}>"$CI_TOOLS_DIR/$1.lock"
+    flock -w 1800 "$CI_LOCK_FD" || ci_die "timed out waiting for $CI_TOOLS_DIR/$1.lock"
 }
 
 ci_unlock() {
@@ -46,7 +48,7 @@ ensure_chromium() {
     if command -v chromium >/dev/null 2>&1; then
         return 0
     fi
-    ci_lock
+    ci_lock apt
     if ! command -v chromium >/dev/null 2>&1; then
         command -v apt-get >/dev/null 2>&1 ||
             ci_die "chromium is not installed and there is no apt-get to install it (Debian's chromium package is needed)"
@@ -71,7 +73,7 @@ ensure_venv() {
     want="$(sha256sum "$CI_REQUIREMENTS" | cut -d' ' -f1)"
     [ -n "$want" ] || ci_die "cannot hash $CI_REQUIREMENTS"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        ci_lock
+        ci_lock venv
         if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
             local python started=$SECONDS
             python="$(command -v python3)" || ci_die "python3 is not installed (needed for Playwright and schemathesis)"
