@@ -18,7 +18,7 @@ import makeWASocket, {
   useMultiFileAuthState,
 } from '@whiskeysockets/baileys';
 import pino from 'pino';
-import { describeMedia, downloadMedia } from './lib/media.mjs';
+import { describeMedia, downloadMedia, downloadWithBaileys, sandboxMediaAgent } from './lib/media.mjs';
 import {
   CommandError,
   encodeEvent,
@@ -58,6 +58,9 @@ if (config.help) {
   process.stdout.write(USAGE);
   process.exit(EXIT.OK);
 }
+
+/** Routes Baileys' HTTPS media connections to the sandbox (--media-host), or undefined. */
+const mediaAgent = config.mediaHost ? sandboxMediaAgent(config.mediaHost) : undefined;
 
 const logger = pino({ level: config.logLevel }, pino.destination({ dest: 2, sync: true }));
 
@@ -284,6 +287,7 @@ function start() {
     ...(config.connectTimeoutMs ? { connectTimeoutMs: config.connectTimeoutMs } : {}),
     ...(config.queryTimeoutMs ? { defaultQueryTimeoutMs: config.queryTimeoutMs } : {}),
     getMessage: async (key) => sentMessages.get(key.id),
+    ...(mediaAgent ? { fetchAgent: mediaAgent } : {}),
   });
   sock = thisSock;
   const current = (fn) => (arg) => {
@@ -323,10 +327,49 @@ async function runCommand(command) {
       emit({ event: 'sent', id: msg.key.id, to: msg.key.remoteJid, ref });
       return;
     }
+    case 'send_image': {
+      if (!isOpen) {
+        throw new CommandError('not connected (wait for {"event":"connection","connection":"open"})');
+      }
+      if (!mediaAgent) {
+        throw new CommandError('send_image needs --media-host (the harness never contacts a real media host)');
+      }
+      const content = { image: { url: command.path } };
+      if (command.mimetype) {
+        content.mimetype = command.mimetype;
+      }
+      if (command.caption !== undefined) {
+        content.caption = command.caption;
+      }
+      const msg = await sock.sendMessage(command.to, content);
+      sentMessages.set(msg.key.id, msg.message);
+      const image = msg.message?.imageMessage ?? {};
+      const hex = (b) => (b ? Buffer.from(b).toString('hex') : null);
+      emit({
+        event: 'sent',
+        id: msg.key.id,
+        to: msg.key.remoteJid,
+        media: {
+          mimetype: image.mimetype ?? null,
+          fileLength: image.fileLength ?? null,
+          directPath: image.directPath ?? null,
+          url: image.url ?? null,
+          fileSha256: hex(image.fileSha256),
+          fileEncSha256: hex(image.fileEncSha256),
+        },
+        ref,
+      });
+      return;
+    }
     case 'download_media': {
       const msg = seenMessages.get(command.id);
       if (!msg) {
         throw new CommandError(`no received message with id ${JSON.stringify(command.id)}`);
+      }
+      if (mediaAgent) {
+        const result = await downloadWithBaileys(msg, mediaAgent);
+        emit({ event: 'media', id: command.id, ...result, ref });
+        return;
       }
       if (!config.mediaBase) {
         throw new CommandError('download_media needs --media-base (the harness never contacts mmg.whatsapp.net)');

@@ -22,6 +22,10 @@ pub enum SandboxError {
     /// Reading the local address of a bound listener failed.
     #[error("cannot read the local address of a listener")]
     LocalAddr(#[source] io::Error),
+    /// Making the media host's TLS certificate or configuration failed
+    /// ([`SandboxConfig::with_media_tls`](crate::SandboxConfig::with_media_tls)).
+    #[error(transparent)]
+    MediaTls(#[from] crate::MediaTlsError),
 }
 
 /// An operation on an account or its simulated primary phone failed.

@@ -27,7 +27,8 @@
 //!
 //! - A media host ([`MediaHost`]): `media_conn` IQs answered with its loopback address and
 //!   an auth token, uploads checked and stored on disk (bounded), downloads by direct path
-//!   over plain HTTP (shared/protocol/06 §2.7).
+//!   over plain HTTP (shared/protocol/06 §2.7), and optionally HTTPS on the same port for
+//!   clients such as Baileys ([`SandboxConfig::with_media_tls`]).
 //!
 //! What it does not do (yet): app state, presence subscriptions, chat states.
 //!
@@ -48,6 +49,7 @@ mod groups;
 mod identity;
 mod keys;
 mod media;
+mod media_tls;
 mod payload;
 mod persist;
 mod phone;
@@ -70,6 +72,7 @@ pub use control::{ControlState, app as control_app};
 pub use error::{PhoneError, SandboxError};
 pub use identity::ServerKeys;
 pub use media::{MediaConfig, MediaHost};
+pub use media_tls::MediaTlsError;
 pub use persist::{SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
 pub use router::{AccountInfo, Clock, ConnId, DeviceInfo, QrTiming, Router, RouterConfig};
@@ -94,6 +97,9 @@ pub struct SandboxConfig {
     pub media_port: u16,
     /// Media host settings (blob directory, size bounds, token lifetimes).
     pub media: MediaConfig,
+    /// Whether the media port also speaks TLS (default false): see
+    /// [`Self::with_media_tls`].
+    pub media_tls: bool,
 }
 
 impl Default for SandboxConfig {
@@ -105,6 +111,7 @@ impl Default for SandboxConfig {
             router: RouterConfig::default(),
             media_port: 0,
             media: MediaConfig::default(),
+            media_tls: false,
         }
     }
 }
@@ -151,6 +158,17 @@ impl SandboxConfig {
     #[must_use]
     pub fn with_media(mut self, media: MediaConfig) -> Self {
         self.media = media;
+        self
+    }
+
+    /// Makes the media port serve HTTPS as well as plain HTTP (told apart by the first byte a
+    /// client sends), with a self-signed certificate for `127.0.0.1` and `localhost` made at
+    /// start ([`SandboxHandle::media_tls_cert_pem`]). Upload replies then carry `https://`
+    /// URLs. For clients that only speak HTTPS to media hosts, such as Baileys; our engine
+    /// keeps using `http` on the same `host:port`.
+    #[must_use]
+    pub fn with_media_tls(mut self, on: bool) -> Self {
+        self.media_tls = on;
         self
     }
 
@@ -221,13 +239,21 @@ impl Sandbox {
                 tracing::warn!(error = %e, "control API stopped");
             }
         });
-        let (media_url, media_stop, media_task) = start_media(&config, router.media()).await?;
+        let media_tls = if config.media_tls {
+            let extra = (!config.bind.is_loopback()).then(|| config.bind.to_string());
+            Some(media_tls::MediaTls::generate(extra)?)
+        } else {
+            None
+        };
+        let (media_url, media_stop, media_task) =
+            start_media(&config, router.media(), media_tls.clone()).await?;
         tracing::info!(%ws_url, %control_url, %media_url, "sandbox started");
         Ok(SandboxHandle {
             router,
             ws_url,
             control_url,
             media_url,
+            media_tls,
             stop: Some((ws_stop_tx, ctl_stop_tx)),
             media_stop: Some(media_stop),
             tasks: vec![ws_task, control_task, media_task],
@@ -235,10 +261,12 @@ impl Sandbox {
     }
 }
 
-/// Binds and serves the media host; returns its base URL, stop signal and task.
+/// Binds and serves the media host (plain HTTP, and TLS too when `tls` is set); returns
+/// its base URL, stop signal and task.
 async fn start_media(
     config: &SandboxConfig,
     media: &MediaHost,
+    tls: Option<media_tls::MediaTls>,
 ) -> Result<(String, oneshot::Sender<()>, JoinHandle<()>), SandboxError> {
     media.configure(config.media.clone());
     let addr = SocketAddr::new(config.bind, config.media_port);
@@ -251,18 +279,34 @@ async fn start_media(
         })?;
     let addr = listener.local_addr().map_err(SandboxError::LocalAddr)?;
     media.set_public_host(addr.to_string());
+    media.set_tls(tls.is_some());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let app = media.app();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
+    let stop = async move {
+        let _ = stop_rx.await;
+    };
+    let task = match tls {
+        None => tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::warn!(error = %e, "media host stopped");
+            }
+        }),
+        Some(tls) => {
+            let listener =
+                media_tls::DualListener::new(listener, tls).map_err(SandboxError::LocalAddr)?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::warn!(error = %e, "media host stopped");
+                }
             })
-            .await;
-        if let Err(e) = served {
-            tracing::warn!(error = %e, "media host stopped");
         }
-    });
+    };
     Ok((format!("http://{addr}"), stop_tx, task))
 }
 
@@ -274,6 +318,7 @@ pub struct SandboxHandle {
     ws_url: String,
     control_url: String,
     media_url: String,
+    media_tls: Option<media_tls::MediaTls>,
     stop: Option<(oneshot::Sender<()>, oneshot::Sender<()>)>,
     media_stop: Option<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
@@ -299,6 +344,18 @@ impl SandboxHandle {
     /// The media host: stored blobs, token expiry and download fault injection.
     pub fn media(&self) -> &MediaHost {
         self.router.media()
+    }
+
+    /// The media host's self-signed TLS certificate (PEM), when started
+    /// [`with_media_tls`](SandboxConfig::with_media_tls); valid for `127.0.0.1` and
+    /// `localhost`. Node clients trust it through `NODE_EXTRA_CA_CERTS`.
+    pub fn media_tls_cert_pem(&self) -> Option<String> {
+        self.media_tls.as_ref().map(media_tls::MediaTls::cert_pem)
+    }
+
+    /// The same certificate, DER.
+    pub fn media_tls_cert_der(&self) -> Option<&[u8]> {
+        self.media_tls.as_ref().map(media_tls::MediaTls::cert_der)
     }
 
     /// The trust root clients must use instead of WhatsApp's production root: the

@@ -1,5 +1,6 @@
 //! `wa-sandbox`: runs a simulated WhatsApp server on loopback and prints one JSON line
-//! `{"ws_url", "control_url", "trust_root_pub_b64"}` on stdout, so a harness in another
+//! `{"ws_url", "control_url", "media_url", "media_tls_cert_pem" (null without
+//! `--media-tls`), "trust_root_pub_b64"}` on stdout, so a harness in another
 //! language (the Node/Baileys interop tests) can start it and read where to connect.
 //!
 //! Stops on SIGTERM, Ctrl-C, or when stdin closes (the parent went away).
@@ -45,6 +46,10 @@ struct Args {
     /// drops a stanza that arrives too soon).
     #[arg(long, default_value_t = 100)]
     first_stanza_delay_ms: u64,
+    /// Serve HTTPS on the media port too (self-signed certificate, printed as
+    /// `media_tls_cert_pem`), for clients such as Baileys.
+    #[arg(long)]
+    media_tls: bool,
     /// Do not stop when stdin closes.
     #[arg(long)]
     ignore_stdin: bool,
@@ -65,7 +70,8 @@ async fn main() -> anyhow::Result<()> {
     let mut config = SandboxConfig::default()
         .with_bind(args.bind, args.ws_port, args.control_port)
         .with_qr_windows(first, each)
-        .with_first_stanza_delay(Duration::from_millis(args.first_stanza_delay_ms));
+        .with_first_stanza_delay(Duration::from_millis(args.first_stanza_delay_ms))
+        .with_media_tls(args.media_tls);
     if let Some(seed) = args.seed {
         config = config.with_seed(seed);
     }
@@ -76,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
         "ws_url": sandbox.ws_url(),
         "control_url": sandbox.control_url(),
         "media_url": sandbox.media_url(),
+        "media_tls_cert_pem": sandbox.media_tls_cert_pem(),
         "trust_root_pub_b64": base64::engine::general_purpose::STANDARD.encode(sandbox.trust_root_key()),
     });
     println!("{line}");

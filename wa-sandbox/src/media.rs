@@ -98,6 +98,8 @@ struct HostState {
     config: MediaConfig,
     /// `host[:port]` put in `media_conn` replies and upload URLs.
     public_host: Option<String>,
+    /// Whether the port also speaks TLS: upload replies then carry `https://` URLs.
+    tls: bool,
     storage: Storage,
     rng: StdRng,
     /// Issued auth tokens and when they stop being accepted.
@@ -137,6 +139,7 @@ impl MediaHost {
             inner: Arc::new(Mutex::new(HostState {
                 config,
                 public_host: None,
+                tls: false,
                 storage,
                 rng: StdRng::seed_from_u64(rand::random()),
                 tokens: HashMap::new(),
@@ -168,6 +171,13 @@ impl MediaHost {
     /// Sets the `host[:port]` announced in `media_conn` replies, e.g. `127.0.0.1:4321`.
     pub fn set_public_host(&self, host: impl Into<String>) {
         self.lock().public_host = Some(host.into());
+    }
+
+    /// Whether the media port also serves HTTPS (upload replies then carry `https://` URLs);
+    /// set by [`Sandbox::start`](crate::Sandbox::start) from
+    /// [`SandboxConfig::with_media_tls`](crate::SandboxConfig::with_media_tls).
+    pub fn set_tls(&self, on: bool) {
+        self.lock().tls = on;
     }
 
     /// The announced `host[:port]`, once set.
@@ -327,7 +337,8 @@ impl MediaHost {
         st.blobs.insert(path, Blob { file, len });
         st.uploads += 1;
         let host = st.public_host.clone().unwrap_or_default();
-        (format!("http://{host}{direct_path}"), direct_path)
+        let scheme = if st.tls { "https" } else { "http" };
+        (format!("{scheme}://{host}{direct_path}"), direct_path)
     }
 
     /// The axum app serving uploads and downloads (serve it with `axum::serve`).

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # The pairing page in headless chromium (see browser/pairing_page.py). Installs what it
-# needs: Debian's chromium (apt) and Playwright (pip; it drives the system chromium, no
-# browser download). Screenshots land in $ARTIFACTS (default target/wa-server-artifacts).
-# Uses $WA_SERVER_BIN if set (the Rust wrapper passes its own build), else builds it.
+# needs (ci_tools.sh): Debian's chromium (apt) and Playwright (pinned, in a venv under
+# target/ci-tools; it drives the system chromium, no browser download).
+# Screenshots: $ARTIFACTS/pairing-page-qr.png and $ARTIFACTS/pairing-page-connected.png
+# (default ARTIFACTS=target/artifacts). Uses $WA_SERVER_BIN if set (the Rust wrapper
+# tests/scripts.rs passes its own build), else builds it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ARTIFACTS="${ARTIFACTS:-$PWD/target/wa-server-artifacts}"
-if ! command -v chromium >/dev/null 2>&1; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
-python3 -c "import playwright" 2>/dev/null || python3 -m pip install -q playwright
+source wa-server/tests/ci_tools.sh
+ARTIFACTS="${ARTIFACTS:-$PWD/target/artifacts}"
+mkdir -p "$ARTIFACTS"
+rm -f "$ARTIFACTS/pairing-page-qr.png" "$ARTIFACTS/pairing-page-connected.png"
+ensure_chromium
+PYTHON="$(ensure_venv)"
 BIN="${WA_SERVER_BIN:-}"
 if [ -z "$BIN" ]; then
     cargo build -q -p wa-server --bin wa-server
     BIN="$PWD/target/debug/wa-server"
 fi
-python3 wa-server/tests/browser/pairing_page.py --bin "$BIN" --out "$ARTIFACTS"
+"$PYTHON" wa-server/tests/browser/pairing_page.py --bin "$BIN" --out "$ARTIFACTS"
+for shot in pairing-page-qr.png pairing-page-connected.png; do
+    [ -s "$ARTIFACTS/$shot" ] || ci_die "screenshot $ARTIFACTS/$shot is missing"
+done
 echo "screenshots: $ARTIFACTS/pairing-page-qr.png $ARTIFACTS/pairing-page-connected.png"

@@ -4,13 +4,17 @@
 # fails on any 5xx (check `not_a_server_error`) and on responses that break the spec's
 # status codes. Webhook URLs are restricted to 127.0.0.1 so generated webhooks never target
 # another host; the SSE streams (endless by design) are excluded.
-# Uses $WA_SERVER_BIN if set, else builds it. Reports go to $ARTIFACTS.
+# schemathesis is pinned and installed in a venv under target/ci-tools (ci_tools.sh).
+# Uses $WA_SERVER_BIN if set, else builds it. The JUnit report goes to
+# $ARTIFACTS/schemathesis (default ARTIFACTS=target/artifacts).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ARTIFACTS="${ARTIFACTS:-$PWD/target/wa-server-artifacts}"
+source wa-server/tests/ci_tools.sh
+ARTIFACTS="${ARTIFACTS:-$PWD/target/artifacts}"
 MAX_EXAMPLES="${MAX_EXAMPLES:-40}"
-mkdir -p "$ARTIFACTS"
-command -v schemathesis >/dev/null 2>&1 || python3 -m pip install -q schemathesis
+mkdir -p "$ARTIFACTS/schemathesis"
+PYTHON="$(ensure_venv)"
+SCHEMATHESIS="$(dirname "$PYTHON")/schemathesis"
 BIN="${WA_SERVER_BIN:-}"
 if [ -z "$BIN" ]; then
     cargo build -q -p wa-server --bin wa-server
@@ -25,14 +29,18 @@ WA_API_KEY="$KEY" RUST_LOG="${RUST_LOG:-warn}" "$BIN" --sandbox --bind 127.0.0.1
 PID=$!
 cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$DATA"; }
 trap cleanup EXIT
+# The server prints {"listening": "http://127.0.0.1:PORT"} once bound (port 0: no clashes).
 for _ in $(seq 1 600); do
-    [ -s "$OUT" ] && break
+    [ "$(wc -l <"$OUT")" -ge 1 ] && break
+    kill -0 "$PID" 2>/dev/null || ci_die "wa-server exited before listening"
     sleep 0.1
 done
-BASE="$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["listening"])' "$OUT")"
+[ "$(wc -l <"$OUT")" -ge 1 ] || ci_die "wa-server printed no listening address within 60 s"
+BASE="$("$PYTHON" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["listening"])' "$OUT")" ||
+    ci_die "unexpected first line from wa-server: $(head -c 300 "$OUT")"
 echo "wa-server at $BASE"
 # schemathesis keeps a cache in its working directory: run it in the temporary one.
-(cd "$DATA" && schemathesis run "$BASE/openapi.json" \
+(cd "$DATA" && "$SCHEMATHESIS" run "$BASE/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance \
     --header "x-api-key: $KEY" \
     --exclude-path-regex '/events$' \
@@ -40,11 +48,11 @@ echo "wa-server at $BASE"
     --request-timeout 20 \
     --workers 1 \
     --seed 1 \
-    --report junit --report-dir "$ARTIFACTS" \
+    --report junit --report-dir "$ARTIFACTS/schemathesis" \
     --generation-database none \
     --no-color)
 # The server is still alive and ready after the run.
-curl -fsS "$BASE/ready" >/dev/null
+curl -fsS --max-time 10 "$BASE/ready" >/dev/null || ci_die "wa-server is not ready after the fuzz run"
 kill -TERM "$PID"
 wait "$PID"
 trap - EXIT

@@ -34,6 +34,11 @@ export const USAGE = `usage: node client.mjs --ws-url ws://127.0.0.1:PORT/ws/cha
   --media-base URL      http(s)://127.0.0.1:PORT prefix for media downloads; the message's directPath is
                         appended (env WA_MEDIA_BASE). Without it download_media fails: the harness never
                         contacts mmg.whatsapp.net
+  --media-host HOST:PORT  loopback address of an HTTPS media host (env WA_MEDIA_HOST). Every HTTPS media
+                        connection Baileys opens (uploads to the media_conn hosts, downloads from
+                        mmg.whatsapp.net) is routed there, the certificate checked against HOST (trust it
+                        with NODE_EXTRA_CA_CERTS); download_media then runs Baileys' own
+                        downloadMediaMessage. Takes precedence over --media-base for downloads
   --log-level LEVEL     pino level for Baileys' log on stderr: silent|fatal|error|warn|info|debug|trace
                         (env WA_LOG_LEVEL, default warn)
   --reconnect N         after a close that is not a 515 restart and not a logout, reconnect up to N times
@@ -48,6 +53,7 @@ export const USAGE = `usage: node client.mjs --ws-url ws://127.0.0.1:PORT/ws/cha
 
 stdin commands (one JSON object per line):
   {"cmd":"send_text","to":"<jid>","text":"...","ref":<any>?}
+  {"cmd":"send_image","to":"<jid>","path":"<file>","mimetype":"image/png"?,"caption":"..."?,"ref":<any>?}
   {"cmd":"download_media","id":"<message id>","ref":<any>?}
   {"cmd":"quit"}
 `;
@@ -83,6 +89,19 @@ function parseUrl(name, value, protocols) {
   return url;
 }
 
+/** `host:port` on loopback, e.g. `127.0.0.1:4321` or `[::1]:4321`; returns `{ host, port }`. */
+function parseHostPort(name, value) {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:/[\]\s]+):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : 0;
+  if (!m || port < 1 || port > 65535) {
+    throw new UsageError(`${name}: expected host:port with an explicit port, got ${JSON.stringify(value)}`);
+  }
+  if (!isLoopbackHost(m[1])) {
+    throw new UsageError(`${name}: host must be loopback (127.x.x.x, localhost, ::1), got ${m[1]}`);
+  }
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
 function parsePositiveInt(name, value) {
   if (!/^\d+$/.test(String(value))) {
     throw new UsageError(`${name}: expected a positive integer, got ${JSON.stringify(value)}`);
@@ -109,7 +128,7 @@ export function parseArgs(argv, env = {}) {
   const flags = new Map();
   const booleans = new Set(['--help', '--no-init-queries']);
   const valued = new Set([
-    '--ws-url', '--auth-dir', '--timeout-ms', '--media-base', '--log-level', '--reconnect',
+    '--ws-url', '--auth-dir', '--timeout-ms', '--media-base', '--media-host', '--log-level', '--reconnect',
     '--qr-timeout-ms', '--connect-timeout-ms', '--query-timeout-ms', '--push-name',
   ]);
   for (let i = 0; i < argv.length; i++) {
@@ -162,6 +181,9 @@ export function parseArgs(argv, env = {}) {
   const mediaRaw = pick('--media-base', 'WA_MEDIA_BASE');
   const mediaBase = mediaRaw ? parseUrl('--media-base', mediaRaw, ['http:', 'https:']) : undefined;
 
+  const mediaHostRaw = pick('--media-host', 'WA_MEDIA_HOST');
+  const mediaHost = mediaHostRaw ? parseHostPort('--media-host', mediaHostRaw) : undefined;
+
   const logLevel = pick('--log-level', 'WA_LOG_LEVEL') ?? 'warn';
   if (!LOG_LEVELS.has(logLevel)) {
     throw new UsageError(`--log-level: expected one of ${[...LOG_LEVELS].join('|')}, got ${JSON.stringify(logLevel)}`);
@@ -180,6 +202,7 @@ export function parseArgs(argv, env = {}) {
     authDir,
     timeoutMs,
     mediaBase: mediaBase ? mediaBase.toString().replace(/\/$/, '') : undefined,
+    mediaHost,
     logLevel,
     reconnect: optInt('--reconnect', parseNonNegativeInt) ?? 0,
     fireInitQueries: !flags.get('--no-init-queries'),
@@ -234,6 +257,21 @@ export function parseCommand(line) {
         throw new CommandError('send_text: "text" must be a string');
       }
       return { cmd, to: requireJid(obj, 'to', cmd), text: obj.text, ref };
+    case 'send_image': {
+      for (const key of ['mimetype', 'caption']) {
+        if (obj[key] !== undefined && typeof obj[key] !== 'string') {
+          throw new CommandError(`send_image: "${key}" must be a string`);
+        }
+      }
+      return {
+        cmd,
+        to: requireJid(obj, 'to', cmd),
+        path: requireString(obj, 'path', cmd),
+        mimetype: obj.mimetype,
+        caption: obj.caption,
+        ref,
+      };
+    }
     case 'download_media':
       return { cmd, id: requireString(obj, 'id', cmd), ref };
     case 'quit':

@@ -54,6 +54,12 @@ describe('parseArgs', () => {
     assert.equal(c.mediaBase, 'http://127.0.0.1:8080');
   });
 
+  it('parses --media-host into host and port (also from WA_MEDIA_HOST)', () => {
+    assert.deepEqual(parseArgs([...BASE, '--media-host', '127.0.0.1:4321'], {}).mediaHost, { host: '127.0.0.1', port: 4321 });
+    assert.deepEqual(parseArgs(BASE, { WA_MEDIA_HOST: '[::1]:99' }).mediaHost, { host: '::1', port: 99 });
+    assert.equal(parseArgs(BASE, {}).mediaHost, undefined);
+  });
+
   it('returns help without requiring other arguments', () => {
     assert.deepEqual(parseArgs(['--help'], {}), { help: true });
   });
@@ -73,6 +79,10 @@ describe('parseArgs', () => {
     ['flag given twice', [...BASE, '--auth-dir', '/b'], /given twice/],
     ['bad log level', [...BASE, '--log-level', 'loud'], /log-level/],
     ['non-loopback media base', [...BASE, '--media-base', 'https://mmg.whatsapp.net'], /loopback/],
+    ['non-loopback media host', [...BASE, '--media-host', 'mmg.whatsapp.net:443'], /loopback/],
+    ['media host without port', [...BASE, '--media-host', '127.0.0.1'], /explicit port/],
+    ['media host with a path', [...BASE, '--media-host', '127.0.0.1:1/x'], /explicit port/],
+    ['media host port out of range', [...BASE, '--media-host', '127.0.0.1:70000'], /explicit port/],
     ['value on boolean flag', [...BASE, '--help=yes'], /takes no value/],
     ['push name with @', [...BASE, '--push-name', 'a@b'], /push-name/],
     ['empty push name', [...BASE, '--push-name='], /push-name/],
@@ -118,6 +128,16 @@ describe('parseCommand', () => {
     assert.equal(parseCommand('{"cmd":"send_text","to":"123-456@g.us","text":"x"}').to, '123-456@g.us');
   });
 
+  it('parses send_image with optional mimetype and caption', () => {
+    assert.deepEqual(parseCommand('{"cmd":"send_image","to":"1@s.whatsapp.net","path":"/tmp/a.png","ref":3}'), {
+      cmd: 'send_image', to: '1@s.whatsapp.net', path: '/tmp/a.png', mimetype: undefined, caption: undefined, ref: 3,
+    });
+    assert.deepEqual(
+      parseCommand('{"cmd":"send_image","to":"1@s.whatsapp.net","path":"/a","mimetype":"image/png","caption":""}'),
+      { cmd: 'send_image', to: '1@s.whatsapp.net', path: '/a', mimetype: 'image/png', caption: '', ref: undefined },
+    );
+  });
+
   it('parses download_media and quit', () => {
     assert.deepEqual(parseCommand('{"cmd":"download_media","id":"3EB0ABC"}'), { cmd: 'download_media', id: '3EB0ABC', ref: undefined });
     assert.deepEqual(parseCommand(' {"cmd":"quit"} \r'), { cmd: 'quit', ref: undefined });
@@ -138,6 +158,8 @@ describe('parseCommand', () => {
     ['send_text with non-JID to', '{"cmd":"send_text","to":"15550001111","text":"x"}', /not a JID/],
     ['send_text with numeric text', '{"cmd":"send_text","to":"1@s.whatsapp.net","text":5}', /"text"/],
     ['send_text without text', '{"cmd":"send_text","to":"1@s.whatsapp.net"}', /"text"/],
+    ['send_image without path', '{"cmd":"send_image","to":"1@s.whatsapp.net"}', /"path"/],
+    ['send_image with a numeric caption', '{"cmd":"send_image","to":"1@s.whatsapp.net","path":"/a","caption":5}', /"caption"/],
     ['download_media without id', '{"cmd":"download_media"}', /"id"/],
     ['download_media with empty id', '{"cmd":"download_media","id":""}', /"id"/],
   ];

@@ -40,6 +40,18 @@ impl Harness {
         name: &'static str,
         extra: &[&str],
     ) -> anyhow::Result<Self> {
+        Self::spawn_with_env(sandbox, auth_dir, name, extra, &[])
+    }
+
+    /// As [`Self::spawn_with`], with extra environment variables for node (e.g.
+    /// `NODE_EXTRA_CA_CERTS`).
+    pub fn spawn_with_env(
+        sandbox: &SandboxHandle,
+        auth_dir: &Path,
+        name: &'static str,
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> anyhow::Result<Self> {
         ensure_interop_installed();
         let dir = interop_dir();
         let mut child = Command::new("node")
@@ -55,6 +67,7 @@ impl Harness {
             .arg(name)
             .arg("--no-init-queries")
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -6,7 +6,8 @@ makes a signed pairing link, opens it in chromium and checks: the page shows a Q
 with a countdown, the "simulate scan" button (sandbox phone) links the device, and the page
 then shows "Connected" without a reload. Screenshots go to --out (test artifacts).
 
-Run by wa-server/tests/pairing_page.sh (which installs chromium and playwright).
+Run by wa-server/tests/pairing_page.sh (which installs chromium and playwright). Every wait
+is bounded; any failure raises, the script exits non-zero and the server is killed.
 """
 import argparse
 import json
@@ -64,6 +65,8 @@ def main():
         stdout=subprocess.PIPE, env=env, text=True)
     try:
         line = server.stdout.readline()
+        if not line:
+            raise AssertionError(f"wa-server exited before listening (code {server.wait(timeout=10)})")
         base = json.loads(line)["listening"]
         code, created = api(base, "POST", "/api/sessions", {"id": "browser"})
         assert code == 201, created
@@ -72,9 +75,14 @@ def main():
         assert code == 200, link
         url = base + link["path"]
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, headless=True)
+            # Playwright already passes --no-sandbox (we may run as root), --no-first-run and
+            # --disable-background-networking; the machine has no network beyond loopback.
+            browser = p.chromium.launch(
+                executable_path=chromium, headless=True, timeout=60000,
+                args=["--disable-gpu", "--disable-quic", "--disable-component-update",
+                      "--disable-sync"])
             page = browser.new_page(viewport={"width": 600, "height": 820})
-            page.goto(url)
+            page.goto(url, timeout=30000)
             page.wait_for_function(
                 "() => { const i = document.getElementById('qr');"
                 " return i && i.style.display === 'block' && i.complete && i.naturalWidth > 100; }",
