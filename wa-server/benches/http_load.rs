@@ -94,8 +94,16 @@ impl Server {
         self.child.id().context("server exited")
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
-        let mut req = self.http.request(method, self.url(path)).header("x-api-key", KEY);
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .header("x-api-key", KEY);
         if let Some(body) = body {
             req = req
                 .header("content-type", "application/json")
@@ -110,8 +118,12 @@ impl Server {
 
     /// Creates session `id` and pairs it with a new simulated phone; returns its JID.
     async fn paired_session(&self, id: &str) -> Result<String> {
-        self.call(reqwest::Method::POST, "/api/sessions", Some(json!({ "id": id })))
-            .await?;
+        self.call(
+            reqwest::Method::POST,
+            "/api/sessions",
+            Some(json!({ "id": id })),
+        )
+        .await?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let info = self
@@ -141,7 +153,9 @@ impl Server {
     async fn wait_connected(&self, ids: &[String]) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let list = self.call(reqwest::Method::GET, "/api/sessions", None).await?;
+            let list = self
+                .call(reqwest::Method::GET, "/api/sessions", None)
+                .await?;
             let sessions = list
                 .get("sessions")
                 .and_then(Value::as_array)
@@ -214,7 +228,10 @@ fn ensure_wrk() -> Result<()> {
     } else {
         &["sudo"]
     };
-    for args in [&["apt-get", "update", "-qq"][..], &["apt-get", "install", "-y", "-qq", "wrk"]] {
+    for args in [
+        &["apt-get", "update", "-qq"][..],
+        &["apt-get", "install", "-y", "-qq", "wrk"],
+    ] {
         let mut cmd: Vec<&str> = sudo.to_vec();
         cmd.extend_from_slice(args);
         let status = std::process::Command::new(cmd[0])
@@ -249,12 +266,17 @@ async fn throughput() -> Result<()> {
     let seconds: u64 = env_or("WA_BENCH_SECONDS", 20);
     let connections: u64 = env_or("WA_BENCH_CONNECTIONS", 32);
     let server = Server::start(10).await?;
+    eprintln!("server up at {}", server.base);
     server.paired_session("sender").await?;
     let receiver = server.paired_session("receiver").await?;
     server
         .wait_connected(&["sender".into(), "receiver".into()])
         .await?;
-    let to = receiver.split(['@', ':']).next().context("receiver number")?;
+    let to = receiver
+        .split(['@', ':'])
+        .next()
+        .context("receiver number")?;
+    eprintln!("paired; warming up");
     // Warm the Signal sessions and device cache, as an established gateway has them.
     for i in 0..20 {
         server
@@ -265,9 +287,8 @@ async fn throughput() -> Result<()> {
             )
             .await?;
     }
-    let received_before = server
-        .metric("wa_messages_received_total", None)
-        .await?;
+    let received_before = server.metric("wa_messages_received_total", None).await?;
+    eprintln!("running wrk");
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("post.lua");
     std::fs::write(
@@ -279,7 +300,12 @@ async fn throughput() -> Result<()> {
         ),
     )?;
     let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency"])
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+        ])
         .arg("-s")
         .arg(&script)
         .arg(server.url("/api/sessions/sender/messages/text"))
@@ -306,10 +332,7 @@ async fn throughput() -> Result<()> {
     // Let the tail of in-flight messages land.
     let mut received = 0.0;
     for _ in 0..100 {
-        received = server
-            .metric("wa_messages_received_total", None)
-            .await?
-            - received_before;
+        received = server.metric("wa_messages_received_total", None).await? - received_before;
         if received >= (total - non_2xx) as f64 {
             break;
         }
@@ -361,7 +384,9 @@ async fn memory() -> Result<()> {
     );
     println!("server RSS before     {:.1} MiB", base as f64 / 1024.0);
     println!("server RSS after      {:.1} MiB", rss as f64 / 1024.0);
-    println!("per session           {per:.1} KiB (includes the embedded sandbox's side of each connection)");
+    println!(
+        "per session           {per:.1} KiB (includes the embedded sandbox's side of each connection)"
+    );
     Ok(())
 }
 

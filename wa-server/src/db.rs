@@ -31,6 +31,9 @@ pub enum DbError {
     /// A record did not decode.
     #[error("server database record is corrupt: {0}")]
     Corrupt(&'static str),
+    /// The blocking task that flushes the database panicked or was cancelled.
+    #[error("server database flush task failed")]
+    Join,
 }
 
 /// A session as the server persists it (the engine's state lives in its own store).
@@ -173,12 +176,19 @@ impl ServerDb {
         })
     }
 
-    /// Writes everything to stable storage.
+    /// Writes everything to stable storage (sled's blocking flush on the blocking pool).
+    ///
+    /// Not `sled::Db::flush_async`: in sled 0.34 concurrent `flush_async` futures can
+    /// never be woken (spacejam/sled #1241, #1308), which hung every send of a session
+    /// under 40 concurrent requests (`cargo bench -p wa-server --bench http_load`).
     ///
     /// # Errors
-    /// [`DbError::Sled`] on I/O failure.
+    /// [`DbError::Sled`] on I/O failure; [`DbError::Join`] if the flush task panicked.
     pub(crate) async fn flush(&self) -> Result<(), DbError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|_| DbError::Join)??;
         Ok(())
     }
 

@@ -743,3 +743,44 @@ async fn text_reply_mentions_location_contact_and_group_arrive_with_their_exact_
         .await
         .expect("shutdown");
 }
+
+/// Many sends at once on one session: every request answers 201 with its own id and the
+/// peer decrypts every message exactly once. (sled 0.34's `flush_async` never woke
+/// concurrent callers, spacejam/sled #1308, which froze every send of the session here.)
+#[tokio::test]
+async fn concurrent_sends_all_complete_and_each_arrives_once() {
+    const N: usize = 48;
+    let (state, api, _dir) = start().await;
+    connected_session(&api, "burst", None).await;
+    let mut peer = Peer::pair(&state, "15550007003").await;
+    let to = peer.user().to_string();
+    let sends = (0..N).map(|i| {
+        let api = &api;
+        let to = to.clone();
+        async move {
+            api.post(
+                "/api/sessions/burst/messages/text",
+                &json!({ "to": to, "text": format!("burst {i}") }),
+            )
+            .await
+        }
+    });
+    let answers = tokio::time::timeout(
+        Duration::from_secs(60),
+        futures_util::future::join_all(sends),
+    )
+    .await
+    .expect("concurrent sends hung");
+    let mut ids = std::collections::HashSet::new();
+    for (status, sent) in &answers {
+        assert_eq!(*status, 201, "{sent}");
+        assert!(ids.insert(sent["id"].as_str().expect("id").to_owned()));
+    }
+    let mut texts = std::collections::HashSet::new();
+    while texts.len() < N {
+        let m = peer.next_message().await;
+        assert!(ids.contains(&m.info.id), "unknown id {}", m.info.id);
+        let text = m.text().expect("a text message").to_owned();
+        assert!(texts.insert(text.clone()), "{text} arrived twice");
+    }
+}
