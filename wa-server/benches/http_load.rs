@@ -128,13 +128,7 @@ impl Server {
     /// Creates session `id` and pairs it with a new simulated phone of the embedded
     /// sandbox; returns its JID.
     async fn paired_session(&self, id: &str) -> Result<String> {
-        self.call(
-            reqwest::Method::POST,
-            "/api/sessions",
-            Some(json!({ "id": id })),
-        )
-        .await?;
-        self.wait_qr(id).await?;
+        self.create_waiting_for_qr(id).await?;
         let scan = self
             .call(
                 reqwest::Method::POST,
@@ -151,13 +145,7 @@ impl Server {
     /// Creates session `id` and pairs it by scanning its QR with `phone` of an external
     /// sandbox.
     async fn paired_with(&self, id: &str, phone: &wa_sandbox::Phone) -> Result<()> {
-        self.call(
-            reqwest::Method::POST,
-            "/api/sessions",
-            Some(json!({ "id": id })),
-        )
-        .await?;
-        self.wait_qr(id).await?;
+        self.create_waiting_for_qr(id).await?;
         let qr = self
             .call(
                 reqwest::Method::GET,
@@ -171,7 +159,10 @@ impl Server {
     }
 
     /// Creates session `id` and waits for its first QR.
-    async fn wait_qr(&self, id: &str) -> Result<()> {
+    async fn create_waiting_for_qr(&self, id: &str) -> Result<()> {
+        let body = json!({ "id": id });
+        self.call(reqwest::Method::POST, "/api/sessions", Some(body))
+            .await?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let info = self
