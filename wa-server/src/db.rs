@@ -295,6 +295,38 @@ pub(crate) fn status_rank(status: &str) -> u8 {
     }
 }
 
+/// Error recorded on a send that was still `pending` when the server stopped.
+pub(crate) const INTERRUPTED: &str =
+    "interrupted: the server stopped before the send completed (a later receipt still moves it on)";
+
+/// Marks every `pending` message `failed` with [`INTERRUPTED`]; returns how many.
+///
+/// Called at start, before any session runs, so no send is in flight: a `pending` record
+/// was left by a crash between writing it and the server's ack. The message may still have
+/// gone out; [`advance_message`] lets a later delivery receipt move it on from `failed`.
+///
+/// # Errors
+/// [`DbError::Sled`].
+pub(crate) fn fail_interrupted_sends(tree: &sled::Tree) -> Result<usize, DbError> {
+    let mut stale = Vec::new();
+    for item in tree.iter() {
+        let (key, value) = item?;
+        if let Ok(record) = serde_json::from_slice::<MessageRecord>(&value)
+            && record.status == "pending"
+        {
+            stale.push((key, record));
+        }
+    }
+    let count = stale.len();
+    for (key, mut record) in stale {
+        record.status = "failed".to_owned();
+        record.error = Some(INTERRUPTED.to_owned());
+        record.updated_at = now_ms();
+        tree.insert(key, encode(&record))?;
+    }
+    Ok(count)
+}
+
 /// Moves message `id` of `session` to `status` unless it is already at or past it; creates
 /// no record. Returns the record when it changed.
 ///
@@ -349,6 +381,24 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         }
+    }
+
+    #[test]
+    fn pending_sends_left_by_a_crash_are_failed_at_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = ServerDb::open(dir.path()).expect("db");
+        ServerDb::put(&db.messages, key2("s", "m1"), &record("pending")).expect("put");
+        ServerDb::put(&db.messages, key2("s", "m2"), &record("sent")).expect("put");
+        assert_eq!(fail_interrupted_sends(&db.messages).expect("sweep"), 1);
+        let get = |id: &str| {
+            ServerDb::get::<MessageRecord>(&db.messages, key2("s", id), "message")
+                .expect("get")
+                .expect("present")
+        };
+        assert_eq!(get("m1").status, "failed");
+        assert_eq!(get("m1").error.as_deref(), Some(INTERRUPTED));
+        assert_eq!(get("m2").status, "sent", "only pending records are touched");
+        assert_eq!(fail_interrupted_sends(&db.messages).expect("sweep"), 0);
     }
 
     #[test]

@@ -121,6 +121,14 @@ impl AppState {
         let db = tokio::task::spawn_blocking(move || ServerDb::open(&db_dir))
             .await
             .map_err(|_| StartError::Config("database open task failed"))??;
+        let interrupted = crate::db::fail_interrupted_sends(&db.messages)?;
+        if interrupted > 0 {
+            tracing::warn!(
+                count = interrupted,
+                "sends interrupted by the last stop marked failed"
+            );
+            db.flush().await?;
+        }
         let stores_dir = config.data_dir.join("engine");
         let stores = tokio::task::spawn_blocking(move || SledDatabase::open(&stores_dir))
             .await
