@@ -159,6 +159,16 @@ pub enum ApiError {
     /// 500 `internal`: logged with its detail; the response says only "internal error".
     #[error("internal error")]
     Internal(String),
+    /// A send that failed after its status resource was written: status and code are the
+    /// inner error's, and the body also carries `message_id`, whose status resource reads
+    /// `failed` with this error.
+    #[error("{inner}")]
+    SendFailed {
+        /// The id of the failed message.
+        message_id: String,
+        /// Why it failed.
+        inner: Box<ApiError>,
+    },
 }
 
 /// The JSON error body.
@@ -181,6 +191,10 @@ pub struct ErrorDetail {
     /// For `otp_invalid`: guesses left.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts_left: Option<u32>,
+    /// For a send that failed after it was recorded: the message id, whose status resource
+    /// (`GET /api/sessions/{id}/messages/{message_id}`) reads `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
 }
 
 impl ApiError {
@@ -227,6 +241,7 @@ impl ApiError {
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Media(e) => e.status(),
+            Self::SendFailed { inner, .. } => inner.status(),
         }
     }
 
@@ -276,6 +291,7 @@ impl ApiError {
             Self::ShuttingDown => "shutting_down",
             Self::Internal(_) => "internal",
             Self::Media(e) => e.code(),
+            Self::SendFailed { inner, .. } => inner.code(),
         }
     }
 
@@ -287,13 +303,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        if let Self::Internal(detail) = &self {
+        let (this, message_id) = match self {
+            Self::SendFailed { message_id, inner } => (*inner, Some(message_id)),
+            other => (other, None),
+        };
+        let status = this.status();
+        if let Self::Internal(detail) = &this {
             tracing::error!(%detail, "internal error");
         } else {
-            tracing::debug!(%status, code = self.code(), "request failed");
+            tracing::debug!(%status, code = this.code(), "request failed");
         }
-        let retry_after = match &self {
+        let retry_after = match &this {
             // Round up: a client waiting the advertised time must succeed.
             Self::RateLimited { retry_after } => Some(
                 retry_after
@@ -303,16 +323,17 @@ impl IntoResponse for ApiError {
             ),
             _ => None,
         };
-        let attempts_left = match &self {
+        let attempts_left = match &this {
             Self::OtpInvalid { attempts_left } => Some(*attempts_left),
             _ => None,
         };
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code().to_owned(),
-                message: self.to_string(),
+                code: this.code().to_owned(),
+                message: this.to_string(),
                 retry_after,
                 attempts_left,
+                message_id,
             },
         };
         let mut response = (status, Json(body)).into_response();

@@ -195,7 +195,10 @@ pub(crate) async fn send(
             state
                 .advance_message(session, &record.id, "failed", Some(&why), None)
                 .await;
-            Err(error)
+            Err(ApiError::SendFailed {
+                message_id: record.id,
+                inner: Box::new(error),
+            })
         }
     }
 }

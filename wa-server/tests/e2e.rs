@@ -699,6 +699,22 @@ async fn text_reply_mentions_location_contact_and_group_arrive_with_their_exact_
             (want_status, Some(want_code)),
             "{body}: {err}"
         );
+        // A send that was recorded before it failed names its status resource.
+        if want_code != "not_on_whatsapp" {
+            let id = err["error"]["message_id"].as_str().expect("message_id");
+            let (code, record) = api.get(&format!("/api/sessions/shop/messages/{id}")).await;
+            assert_eq!(
+                (code, record["status"].as_str()),
+                (200, Some("failed")),
+                "{record}"
+            );
+            assert!(
+                record["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with(want_code)),
+                "{record}"
+            );
+        }
     }
     let outsider = state
         .sandbox()
