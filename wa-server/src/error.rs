@@ -167,7 +167,7 @@ pub enum ApiError {
         /// The id of the failed message.
         message_id: String,
         /// Why it failed.
-        inner: Box<ApiError>,
+        inner: Box<Self>,
     },
 }
 
