@@ -244,6 +244,43 @@ impl Linked {
     }
 }
 
+/// Opens the device store of the current mode in `data` (the sandbox's when `server` is
+/// given, else the real one; see [`DataDir`]) and connects a client named `device_name`:
+/// to `server` and its trust root, or to `url` (default WhatsApp's production endpoint).
+/// Prints where it connects. The client is not paired or logged in yet.
+///
+/// # Errors
+/// The store does not open, or the connection fails.
+pub async fn connect_client(
+    data: &DataDir,
+    server: Option<&OfflineServer>,
+    url: Option<&str>,
+    device_name: &str,
+) -> anyhow::Result<(Client, Events)> {
+    let store_dir = match server {
+        Some(_) => data.sandbox_store(),
+        None => data.real_store(),
+    };
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&store_dir)?);
+    let builder = Client::builder(store).device_name(device_name);
+    let (url, builder) = match server {
+        Some(server) => (
+            server.ws_url().to_owned(),
+            builder.trust_root(server.trust_root()),
+        ),
+        None => (url.unwrap_or(DEFAULT_URL).to_owned(), builder),
+    };
+    println!(
+        "connecting to {url} (device data in {})",
+        store_dir.display()
+    );
+    builder
+        .url(&url)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {url}"))
+}
+
 /// Connects the example's device and waits until it is online: in sandbox mode (no
 /// `--url`) against an in-process sandbox whose phone scans the QR if the device is not
 /// paired yet; with `--url` against that server, printing the QR for you to scan. Prints
@@ -258,31 +295,8 @@ pub async fn connect_linked(args: &ConnectArgs, device_name: &str) -> anyhow::Re
         Some(_) => None,
         None => Some(OfflineServer::start(&data, &args.sandbox_phone).await?),
     };
-    let store_dir = match server {
-        Some(_) => data.sandbox_store(),
-        None => data.real_store(),
-    };
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&store_dir)?);
-    let builder = Client::builder(store).device_name(device_name);
-    let (url, builder) = match (&server, &args.url) {
-        (Some(server), _) => (
-            server.ws_url().to_owned(),
-            builder.trust_root(server.trust_root()),
-        ),
-        (None, url) => (
-            url.clone().unwrap_or_else(|| DEFAULT_URL.to_owned()),
-            builder,
-        ),
-    };
-    println!(
-        "connecting to {url} (device data in {})",
-        store_dir.display()
-    );
-    let (client, mut events) = builder
-        .url(&url)
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
+    let (client, mut events) =
+        connect_client(&data, server.as_ref(), args.url.as_deref(), device_name).await?;
     let phone = server.as_ref().map(OfflineServer::phone);
     let jid = match until_connected(&mut events, phone, None).await {
         Ok(jid) => jid,

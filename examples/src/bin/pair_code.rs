@@ -22,12 +22,10 @@
 //! ```
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::Parser;
-use wa_engine::{Client, DEFAULT_URL, Event, SledStore, Store};
-use wa_examples::{DataDir, OfflineServer, init_logging};
+use wa_engine::{DEFAULT_URL, Event};
+use wa_examples::{DataDir, OfflineServer, connect_client, init_logging};
 
 /// Link a device with a pairing code (offline against wa-sandbox unless --url is given).
 #[derive(Debug, Parser)]
@@ -66,31 +64,13 @@ async fn main() -> anyhow::Result<()> {
             Some(OfflineServer::start(&data, &digits).await?)
         }
     };
-    let store_dir = match server {
-        Some(_) => data.sandbox_store(),
-        None => data.real_store(),
-    };
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&store_dir)?);
-    let builder = Client::builder(store).device_name("wa-rs pair_code");
-    let (url, builder) = match (&server, &args.url) {
-        (Some(server), _) => (
-            server.ws_url().to_owned(),
-            builder.trust_root(server.trust_root()),
-        ),
-        (None, url) => (
-            url.clone().unwrap_or_else(|| DEFAULT_URL.to_owned()),
-            builder,
-        ),
-    };
-    println!(
-        "connecting to {url} (device data in {})",
-        store_dir.display()
-    );
-    let (client, mut events) = builder
-        .url(&url)
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
+    let (client, mut events) = connect_client(
+        &data,
+        server.as_ref(),
+        args.url.as_deref(),
+        "wa-rs pair_code",
+    )
+    .await?;
 
     let mut code_requested = false;
     let outcome = loop {

@@ -22,12 +22,10 @@
 //! ```
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::Parser;
-use wa_engine::{Client, DEFAULT_URL, Event, SledStore, Store};
-use wa_examples::{DataDir, OfflineServer, init_logging, render_qr};
+use wa_engine::{DEFAULT_URL, Event};
+use wa_examples::{DataDir, OfflineServer, connect_client, init_logging, render_qr};
 
 /// Link a device by QR code (offline against wa-sandbox unless --url is given).
 #[derive(Debug, Parser)]
@@ -55,31 +53,8 @@ async fn main() -> anyhow::Result<()> {
         Some(_) => None,
         None => Some(OfflineServer::start(&data, &args.sandbox_phone).await?),
     };
-    let store_dir = match server {
-        Some(_) => data.sandbox_store(),
-        None => data.real_store(),
-    };
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&store_dir)?);
-    let builder = Client::builder(store).device_name("wa-rs pair_qr");
-    let (url, builder) = match (&server, &args.url) {
-        (Some(server), _) => (
-            server.ws_url().to_owned(),
-            builder.trust_root(server.trust_root()),
-        ),
-        (None, url) => (
-            url.clone().unwrap_or_else(|| DEFAULT_URL.to_owned()),
-            builder,
-        ),
-    };
-    println!(
-        "connecting to {url} (device data in {})",
-        store_dir.display()
-    );
-    let (client, mut events) = builder
-        .url(&url)
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
+    let (client, mut events) =
+        connect_client(&data, server.as_ref(), args.url.as_deref(), "wa-rs pair_qr").await?;
 
     let outcome = loop {
         let Some(event) = events.recv().await else {
