@@ -58,6 +58,8 @@ mod routing;
 mod script;
 mod server;
 mod session;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod stanzas;
 mod usync;
 
