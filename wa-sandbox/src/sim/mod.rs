@@ -418,14 +418,13 @@ impl<C: Endpoint, S: Endpoint> Sim<C, S> {
     /// closes the sockets of closed endpoints.
     fn flush(&mut self) {
         for id in 0..self.links.len() {
-            if self.links[id].down || self.links[id].closing {
-                continue;
-            }
-            while let Some(bytes) = self.links[id].client.poll_transmit() {
-                self.send(id, Direction::ToServer, bytes);
-            }
-            while let Some(bytes) = self.links[id].server.poll_transmit() {
-                self.send(id, Direction::ToClient, bytes);
+            if !self.links[id].down {
+                while let Some(bytes) = self.links[id].client.poll_transmit() {
+                    self.send(id, Direction::ToServer, bytes);
+                }
+                while let Some(bytes) = self.links[id].server.poll_transmit() {
+                    self.send(id, Direction::ToClient, bytes);
+                }
             }
             let l = &mut self.links[id];
             while let Some(e) = l.client.poll_event() {
@@ -433,6 +432,9 @@ impl<C: Endpoint, S: Endpoint> Sim<C, S> {
             }
             while let Some(e) = l.server.poll_event() {
                 l.server_events.push_back(e);
+            }
+            if l.down || l.closing {
+                continue;
             }
             let closer = if l.client.is_closed() {
                 Some(Direction::ToServer)
@@ -565,7 +567,6 @@ impl<C: Endpoint, S: Endpoint> Sim<C, S> {
                 }
                 // The closer's socket is gone too: what was still coming to it is lost.
                 self.in_flight.retain(|f| f.link != frame.link);
-                return;
             }
         }
         self.flush();
