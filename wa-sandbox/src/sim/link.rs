@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use rand::RngExt as _;
 use rand::rngs::StdRng;
 
@@ -28,8 +27,9 @@ pub struct Conditions {
     pub jitter: Duration,
     /// Probability (0.0..=1.0) that a frame is lost.
     pub loss: f64,
-    /// Probability (0.0..=1.0) that a frame is held back and delivered after the next frame
-    /// of the same direction.
+    /// Probability (0.0..=1.0) that a frame is held back and delivered right after the next
+    /// frame of the same direction (or on its own after
+    /// [`REORDER_WINDOW`](super::REORDER_WINDOW)).
     pub reorder: f64,
 }
 
@@ -92,7 +92,8 @@ pub enum Verdict {
     /// Delivered after this much extra delay, on top of latency and jitter; it may overtake
     /// nothing (later frames wait for it) unless it was also reordered.
     Delay(Duration),
-    /// Held back and delivered right after the next frame of the same direction.
+    /// Held back and delivered right after the next frame of the same direction (or on its
+    /// own after [`REORDER_WINDOW`](super::REORDER_WINDOW)).
     Reorder,
 }
 
@@ -109,8 +110,6 @@ pub(crate) struct Wire {
     pub(crate) sent: u64,
     /// Arrival of the last frame scheduled in order (frames do not overtake each other).
     pub(crate) last_arrival: Option<std::time::Instant>,
-    /// A frame held back for reordering.
-    pub(crate) held: Option<Bytes>,
 }
 
 impl Wire {
@@ -144,7 +143,6 @@ impl std::fmt::Debug for Wire {
             .field("conditions", &self.conditions)
             .field("filter", &self.filter.is_some())
             .field("sent", &self.sent)
-            .field("held", &self.held.is_some())
             .finish_non_exhaustive()
     }
 }

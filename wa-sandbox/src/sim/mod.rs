@@ -55,6 +55,10 @@ pub type LinkId = usize;
 /// endpoint whose timeout stays due after `handle_timeout` would otherwise spin forever.
 const MAX_STEPS_AT_ONE_INSTANT: u32 = 100_000;
 
+/// How long a frame held back for reordering waits for a later frame to overtake it before
+/// it goes out on its own (on top of its delay).
+pub const REORDER_WINDOW: Duration = Duration::from_millis(100);
+
 /// Both ends of one simulated connection, and what they reported.
 pub struct Link<C: Endpoint, S: Endpoint> {
     /// The client end.
@@ -71,9 +75,6 @@ pub struct Link<C: Endpoint, S: Endpoint> {
     down: bool,
     /// A close is on its way to the peer (after the frames in flight).
     closing: bool,
-    /// Which connection of this link this is (0 first; [`Sim::replace`] increments it).
-    /// Frames in flight from an earlier connection are discarded.
-    epoch: u32,
 }
 
 impl<C: Endpoint, S: Endpoint> Link<C, S> {
@@ -115,7 +116,6 @@ impl<C: Endpoint, S: Endpoint> std::fmt::Debug for Link<C, S> {
             .field("to_server", &self.to_server)
             .field("to_client", &self.to_client)
             .field("down", &self.down)
-            .field("epoch", &self.epoch)
             .finish_non_exhaustive()
     }
 }
@@ -133,8 +133,9 @@ struct InFlight {
     arrival: Instant,
     seq: u64,
     link: LinkId,
-    epoch: u32,
     direction: Direction,
+    /// Held back for reordering: the next frame of the same direction overtakes it.
+    held: bool,
     cargo: Cargo,
 }
 
@@ -195,20 +196,18 @@ impl<C: Endpoint, S: Endpoint> Sim<C, S> {
             to_client: Wire::default(),
             down: false,
             closing: false,
-            epoch: 0,
         });
         self.links.len() - 1
     }
 
     /// Puts a new connection on an existing link (a reconnect): frames of the old one still
-    /// in flight are discarded, conditions and filters stay. Returns the old endpoints.
+    /// in flight are discarded, conditions and filters stay, frame numbers go on. Returns the
+    /// old endpoints.
     pub fn replace(&mut self, link: LinkId, client: C, server: S) -> (C, S) {
+        self.in_flight.retain(|f| f.link != link);
         let l = &mut self.links[link];
-        l.epoch += 1;
         l.down = false;
         l.closing = false;
-        l.to_server.held = None;
-        l.to_client.held = None;
         l.to_server.last_arrival = None;
         l.to_client.last_arrival = None;
         l.client_events.clear();
@@ -290,9 +289,9 @@ impl<C: Endpoint, S: Endpoint> Sim<C, S> {
         self.links[link].wire(direction).filter = filter;
     }
 
-    /// Closes `link`'s socket from outside (a network cut): frames in flight are lost, the
-    /// server is told at once, the client endpoint simply hears nothing more (its driver
-    /// would report the lost socket).
+    /// Closes `link`'s socket from outside (a network cut): frames in flight are lost and
+    /// both ends are told at once (`handle_peer_closed`; the engine's `Connection` ignores
+    /// it, as its driver would report the lost socket).
     pub fn cut(&mut self, link: LinkId) {
         let now = self.now;
         self.in_flight.retain(|f| f.link != link);
@@ -311,31 +310,12 @@ impl<C: Endpoint, S: Endpoint> Sim<C, S> {
         let mut guard = Guard::new(self.now);
         loop {
             self.flush();
+            let overdue = self.next_timeout().is_some_and(|t| t <= self.now);
+            if self.in_flight.is_empty() && !overdue {
+                return;
+            }
+            self.step(None);
             guard.check(self.now);
-            if let Some(due) = self.next_timeout()
-                && due <= self.now
-            {
-                self.fire_due();
-                continue;
-            }
-            if let Some(i) = self.earliest_in_flight() {
-                let arrival = self.in_flight[i].arrival;
-                if let Some(due) = self.next_timeout()
-                    && due < arrival
-                {
-                    self.now = self.now.max(due);
-                    self.fire_due();
-                    continue;
-                }
-                self.now = self.now.max(arrival);
-                let frame = self.in_flight.remove(i);
-                self.deliver(frame);
-                continue;
-            }
-            if self.release_held() {
-                continue;
-            }
-            break;
         }
     }
 
@@ -353,24 +333,20 @@ impl<C: Endpoint, S: Endpoint> Sim<C, S> {
         self.now - before
     }
 
-    /// Lets `duration` of simulated time pass: frames move and timers fire as they come due.
+    /// Lets `duration` of simulated time pass: frames arrive and timers fire as they come
+    /// due; frames that arrive later stay in flight.
     pub fn advance(&mut self, duration: Duration) {
         let target = self.now + duration;
-        loop {
-            self.drive();
-            match self.next_timeout() {
-                Some(due) if due <= target => {
-                    self.now = self.now.max(due);
-                    self.fire_due();
-                }
-                _ => break,
-            }
+        let mut guard = Guard::new(self.now);
+        while self.step(Some(target)) {
+            guard.check(self.now);
         }
         self.now = self.now.max(target);
     }
 
     /// Lets simulated time pass, timer by timer, until `done` holds; gives up (returns
     /// `false`) once `limit` of simulated time has passed or nothing is left to happen.
+    /// `done` is checked whenever no frame is in flight.
     pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Self) -> bool) -> bool {
         let deadline = self.now + limit;
         loop {
@@ -389,6 +365,37 @@ impl<C: Endpoint, S: Endpoint> Sim<C, S> {
     }
 
     // -------------------------------------------------------------------------------------
+
+    /// Does the earliest pending thing, a due timer or a frame's arrival, if it happens no
+    /// later than `limit`. Overdue timers go first; then whichever is earlier, the frame on
+    /// a tie. Returns whether something was done.
+    fn step(&mut self, limit: Option<Instant>) -> bool {
+        self.flush();
+        let timer = self.next_timeout();
+        let frame = self.earliest_in_flight();
+        let arrival = frame.map(|i| self.in_flight[i].arrival);
+        let at = match (timer, arrival) {
+            (Some(t), Some(a)) if t <= self.now || t < a => Some((t, None)),
+            (_, Some(a)) => Some((a, frame)),
+            (Some(t), None) => Some((t, None)),
+            (None, None) => None,
+        };
+        let Some((at, frame)) = at else {
+            return false;
+        };
+        if limit.is_some_and(|l| at > l) {
+            return false;
+        }
+        self.now = self.now.max(at);
+        match frame {
+            Some(i) => {
+                let f = self.in_flight.remove(i);
+                self.deliver(f);
+            }
+            None => self.fire_due(),
+        }
+        true
+    }
 
     /// The earliest timeout of any endpoint on a live link.
     fn next_timeout(&self) -> Option<Instant> {
@@ -446,36 +453,39 @@ impl<C: Endpoint, S: Endpoint> Sim<C, S> {
             if let Some(direction) = closer {
                 // The driver closes the socket after the last frame it wrote.
                 l.closing = true;
-                let epoch = l.epoch;
-                let arrival = self.arrival_after_last(id, direction);
-                self.seq += 1;
-                self.in_flight.push(InFlight {
-                    arrival,
-                    seq: self.seq,
-                    link: id,
-                    epoch,
-                    direction,
-                    cargo: Cargo::Close,
-                });
+                let now = self.now;
+                let wire = l.wire(direction);
+                let arrival = (now + wire.conditions.latency).max(wire.last_arrival.unwrap_or(now));
+                wire.last_arrival = Some(arrival);
+                self.schedule(id, direction, arrival, false, Cargo::Close);
             }
         }
     }
 
-    fn arrival_after_last(&mut self, link: LinkId, direction: Direction) -> Instant {
-        let now = self.now;
-        let wire = self.links[link].wire(direction);
-        let arrival = (now + wire.conditions.latency).max(wire.last_arrival.unwrap_or(now));
-        wire.last_arrival = Some(arrival);
-        arrival
+    fn schedule(
+        &mut self,
+        link: LinkId,
+        direction: Direction,
+        arrival: Instant,
+        held: bool,
+        cargo: Cargo,
+    ) {
+        self.seq += 1;
+        self.in_flight.push(InFlight {
+            arrival,
+            seq: self.seq,
+            link,
+            direction,
+            held,
+            cargo,
+        });
     }
 
     /// One frame leaves an endpoint: judged, recorded, scheduled.
     fn send(&mut self, link: LinkId, direction: Direction, bytes: Bytes) {
         let now = self.now;
         let at = self.elapsed();
-        let l = &mut self.links[link];
-        let epoch = l.epoch;
-        let wire = l.wire(direction);
+        let wire = self.links[link].wire(direction);
         let info = FrameInfo {
             link,
             direction,
@@ -492,54 +502,32 @@ impl<C: Endpoint, S: Endpoint> Sim<C, S> {
             verdict,
             bytes: bytes.clone(),
         });
+        let floor = wire.last_arrival.unwrap_or(now);
         match verdict {
             Verdict::Drop => {}
-            Verdict::Reorder if wire.held.is_none() => wire.held = Some(bytes),
-            _ => {
-                // In order behind earlier frames (TCP), unless this one overtakes a held one.
-                let arrival = (now + delay).max(wire.last_arrival.unwrap_or(now));
+            Verdict::Reorder => {
+                // Out of the in-order queue: later frames do not wait for it.
+                let arrival = (now + delay).max(floor) + REORDER_WINDOW;
+                self.schedule(link, direction, arrival, true, Cargo::Frame(bytes));
+            }
+            Verdict::Deliver | Verdict::Delay(_) => {
+                // In order behind earlier frames (one TCP stream).
+                let arrival = (now + delay).max(floor);
                 wire.last_arrival = Some(arrival);
-                let held = wire.held.take();
-                for cargo in std::iter::once(bytes).chain(held) {
-                    self.seq += 1;
-                    self.in_flight.push(InFlight {
-                        arrival,
-                        seq: self.seq,
-                        link,
-                        epoch,
-                        direction,
-                        cargo: Cargo::Frame(cargo),
-                    });
+                self.schedule(link, direction, arrival, false, Cargo::Frame(bytes));
+                // A frame held back for reordering goes right behind this one.
+                let mut seq = self.seq;
+                for f in &mut self.in_flight {
+                    if f.held && f.link == link && f.direction == direction {
+                        seq += 1;
+                        f.held = false;
+                        f.arrival = arrival;
+                        f.seq = seq;
+                    }
                 }
+                self.seq = seq;
             }
         }
-    }
-
-    /// A held frame with nothing behind it to overtake it goes out as it is.
-    fn release_held(&mut self) -> bool {
-        let now = self.now;
-        for id in 0..self.links.len() {
-            let epoch = self.links[id].epoch;
-            for direction in [Direction::ToServer, Direction::ToClient] {
-                let wire = self.links[id].wire(direction);
-                if let Some(bytes) = wire.held.take() {
-                    let arrival =
-                        (now + wire.conditions.latency).max(wire.last_arrival.unwrap_or(now));
-                    wire.last_arrival = Some(arrival);
-                    self.seq += 1;
-                    self.in_flight.push(InFlight {
-                        arrival,
-                        seq: self.seq,
-                        link: id,
-                        epoch,
-                        direction,
-                        cargo: Cargo::Frame(bytes),
-                    });
-                    return true;
-                }
-            }
-        }
-        false
     }
 
     fn earliest_in_flight(&self) -> Option<usize> {
@@ -553,7 +541,7 @@ impl<C: Endpoint, S: Endpoint> Sim<C, S> {
     fn deliver(&mut self, frame: InFlight) {
         let now = self.now;
         let l = &mut self.links[frame.link];
-        if l.down || l.epoch != frame.epoch {
+        if l.down {
             return;
         }
         match (frame.cargo, frame.direction) {
