@@ -327,3 +327,31 @@ fn a_lost_frame_breaks_the_noise_stream_and_the_device_reconnects() {
     let id = send_text(&mut w, alice, &bob_jid.to_non_ad(), "again");
     assert_eq!(next_message(&mut w, bob), (id, "again".to_owned()));
 }
+
+#[test]
+fn a_silent_network_is_caught_by_keepalive_and_the_queue_replays_after_reconnect() {
+    let mut w = Devices::new(51);
+    let alice = w.add_device(ALICE);
+    let bob = w.add_device(BOB);
+    w.pair(alice);
+    let bob_jid = w.pair(bob);
+    // Everything the server sends Bob from now on is lost; his socket stays up.
+    w.sim
+        .set_filter(bob, Direction::ToClient, Some(Box::new(|_| Verdict::Drop)));
+    let cut_at = w.sim.now();
+    let id = send_text(&mut w, alice, &bob_jid.to_non_ad(), "while you were away");
+    assert!(
+        w.sim
+            .run_until(LIMIT, |sim| sim.link(bob).client.is_closed())
+    );
+    assert_eq!(w.conn(bob).close_reason(), Some(&CloseReason::PingTimeout));
+    // A ping 20-30 s after the last frame, then 20 s without an answer.
+    let silent = secs(w.sim.now() - cut_at);
+    assert!((40..=50).contains(&silent), "closed after {silent} s");
+    w.sim.set_filter(bob, Direction::ToClient, None);
+    w.reconnect(bob);
+    assert_eq!(
+        next_message(&mut w, bob),
+        (id, "while you were away".to_owned())
+    );
+}

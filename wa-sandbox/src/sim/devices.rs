@@ -39,6 +39,9 @@ impl std::fmt::Debug for Device {
 }
 
 /// Engine devices against one sandbox router. Device `i` is link `i` of [`Self::sim`].
+///
+/// The router's unix clock is fixed at [`UNIX_START`] (server stanzas all carry that `t`);
+/// the engine's unix time starts there and follows simulated time.
 #[derive(Debug)]
 pub struct Devices {
     /// The links (one per device) and the clock.
