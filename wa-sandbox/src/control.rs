@@ -13,8 +13,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PhoneError;
-use crate::router::{AccountInfo, Router};
 use crate::script::Fault;
+use crate::state::{AccountInfo, Router};
 
 /// State of the control API: the router and the URLs to report at `/info`.
 #[derive(Debug, Clone)]

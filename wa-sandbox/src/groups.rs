@@ -8,9 +8,9 @@ use tracing::debug;
 use wa_engine::binary::{Node, Value};
 use wa_engine::{Jid, Server};
 
-use crate::router::State;
 use crate::routing::{DevKey, attr_jid};
 use crate::stanzas;
+use crate::state::State;
 
 /// Longest subject accepted, in characters. whatsmeow's comment says 25 for the real
 /// server (06 §1.3); Baileys users often send longer ones, so the sandbox allows 100.
@@ -485,7 +485,7 @@ impl State {
     }
 }
 
-impl crate::router::Router {
+impl crate::state::Router {
     /// Creates a group as the `creator` account's primary phone would (shared/protocol/06
     /// §1.3, §1.7): `creator` is super admin, `members` (phone numbers with accounts) are
     /// members, and every member device gets the `w:gp2` `<create>` notification. Returns

@@ -14,9 +14,9 @@ use rand::rngs::StdRng;
 use sha1::Digest as _;
 use wa_engine::binary::Node;
 
-use crate::router::SignedPreKey;
 use crate::routing::DevKey;
 use crate::stanzas;
+use crate::state::SignedPreKey;
 
 /// Below this many one-time prekeys the server tells the device to upload more; it is the
 /// clients' own threshold (`MIN_PREKEY_COUNT` = 5 in Baileys, whatsmeow and whatsapp-rust;
@@ -285,7 +285,7 @@ impl PhoneKeys {
     }
 }
 
-impl crate::router::State {
+impl crate::state::State {
     /// Applies a prekey upload of device `dev` (04 §4.2) and returns its new one-time
     /// prekey count. Device 0 (the phone) is never logged in, so it never uploads.
     pub(crate) fn prekey_upload(&mut self, dev: &DevKey, upload: Upload) -> usize {

@@ -53,12 +53,12 @@ mod media_tls;
 mod payload;
 mod persist;
 mod phone;
-mod router;
 mod routing;
 mod script;
 mod server;
 mod session;
 mod stanzas;
+mod state;
 mod usync;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -75,11 +75,11 @@ pub use media::{MediaConfig, MediaHost};
 pub use media_tls::MediaTlsError;
 pub use persist::{SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
-pub use router::{AccountInfo, Clock, ConnId, DeviceInfo, QrTiming, Router, RouterConfig};
 pub use routing::phash;
 pub use script::{Fault, Faults, StreamErrorKind, Target};
 pub use server::{WS_PATH, run};
 pub use session::{CloseKind, ServerSession};
+pub use state::{AccountInfo, Clock, ConnId, DeviceInfo, QrTiming, Router, RouterConfig};
 
 /// Settings for [`Sandbox::start`].
 #[derive(Debug, Clone)]

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::keys::{PhoneKeys, PublishedKeys};
-use crate::router::{Account, Companion, Registration, Router, SignedPreKey, validate_phone};
 use crate::routing::Queue;
+use crate::state::{Account, Companion, Registration, Router, SignedPreKey, validate_phone};
 
 /// Format version written by [`Router::export_state`]; anything else is refused.
 const STATE_VERSION: u32 = 1;

@@ -8,7 +8,7 @@ use wa_engine::pair::code::PairingCode;
 use wa_engine::pair::{AdvSecret, DeviceIdentityParams, QrCode};
 
 use crate::error::PhoneError;
-use crate::router::{ConnId, DeviceInfo, PairPlan, Push, Router, State};
+use crate::state::{ConnId, DeviceInfo, PairPlan, Push, Router, State};
 
 /// A companion the phone accepted: pair-success is on its way to the registration
 /// connection. The device shows up in [`Phone::devices`] once the companion's

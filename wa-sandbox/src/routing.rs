@@ -21,8 +21,8 @@ use tracing::{debug, trace, warn};
 use wa_engine::Jid;
 use wa_engine::binary::{Content, Node, Value};
 
-use crate::router::{ConnId, Push, State};
 use crate::stanzas;
+use crate::state::{ConnId, Push, State};
 
 /// At most this many stanzas are kept per simulated phone (its inbox is for inspection only).
 pub(crate) const PHONE_INBOX_LIMIT: usize = 1000;

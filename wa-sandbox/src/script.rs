@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::router::Router;
+use crate::state::Router;
 
 /// Which live connections a fault reaches.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,9 +26,9 @@ use wa_engine::noise::{
 };
 
 use crate::payload::{Hello, parse_hello};
-use crate::router::{ConnId, LoginGrant, PairPlan, Push, Registration, Router, Waker};
 use crate::script::StreamErrorKind;
 use crate::stanzas;
+use crate::state::{ConnId, LoginGrant, PairPlan, Push, Registration, Router, Waker};
 
 /// How long a client has to finish the Noise handshake (the clients' own limit is 20 s:
 /// shared/protocol/01 §4.1).

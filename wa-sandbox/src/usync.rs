@@ -7,9 +7,9 @@ use wa_engine::Jid;
 use wa_engine::binary::Node;
 use wa_proto::wa::{AdvKeyIndexList, AdvSignedKeyIndexList};
 
-use crate::router::State;
 use crate::routing::{attr_jid, phash};
 use crate::stanzas;
+use crate::state::State;
 
 /// Prefix of the message an account signs for its key-index list: `06 02` (shared/protocol/03
 /// §14: WhatsApp Web signs `06 02 ‖ details` with the primary's identity key).
