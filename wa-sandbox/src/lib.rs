@@ -43,6 +43,9 @@
 //! # Ok(()) }
 //! ```
 
+mod accounts;
+mod config;
+mod connections;
 mod control;
 mod error;
 mod groups;
@@ -50,6 +53,7 @@ mod identity;
 mod keys;
 mod media;
 mod media_tls;
+mod pairing;
 mod payload;
 mod persist;
 mod phone;
@@ -68,6 +72,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use accounts::{AccountInfo, DeviceInfo};
+pub use config::{Clock, QrTiming, RouterConfig};
+pub use connections::ConnId;
 pub use control::{ControlState, app as control_app};
 pub use error::{PhoneError, SandboxError};
 pub use identity::ServerKeys;
@@ -75,11 +82,11 @@ pub use media::{MediaConfig, MediaHost};
 pub use media_tls::MediaTlsError;
 pub use persist::{SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
-pub use routing::phash;
-pub use script::{Fault, Faults, StreamErrorKind, Target};
+pub use script::{Fault, StreamErrorKind, Target};
 pub use server::{WS_PATH, run};
 pub use session::{CloseKind, ServerSession};
-pub use state::{AccountInfo, Clock, ConnId, DeviceInfo, QrTiming, Router, RouterConfig};
+pub use state::{Faults, Router};
+pub use usync::phash;
 
 /// Settings for [`Sandbox::start`].
 #[derive(Debug, Clone)]

@@ -7,8 +7,10 @@ use serde::Serialize;
 use wa_engine::pair::code::PairingCode;
 use wa_engine::pair::{AdvSecret, DeviceIdentityParams, QrCode};
 
+use crate::accounts::{DeviceInfo, PairPlan};
+use crate::connections::{ConnId, Push};
 use crate::error::PhoneError;
-use crate::state::{ConnId, DeviceInfo, PairPlan, Push, Router, State};
+use crate::state::{Router, State};
 
 /// A companion the phone accepted: pair-success is on its way to the registration
 /// connection. The device shows up in [`Phone::devices`] once the companion's
@@ -106,6 +108,7 @@ impl Phone {
         let code = PairingCode::parse(code.trim()).map_err(PhoneError::MalformedCode)?;
         let mut st = self.router.lock();
         let (pairing_ref, wrapped) = st
+            .pairing
             .code_pairings
             .iter()
             .filter(|(_, p)| p.phone == self.number)
@@ -115,11 +118,12 @@ impl Phone {
         let hello = wa_engine::pair::code::primary_hello(&mut st.rng, &code, &wrapped)
             .map_err(PhoneError::Pairing)?;
         let primary_identity = st
-            .accounts
+            .directory
             .get(&self.number)
             .map(|a| a.identity_pub)
             .ok_or_else(|| PhoneError::NoSuchAccount(self.number.clone()))?;
         let pending = st
+            .pairing
             .code_pairings
             .get_mut(&pairing_ref)
             .ok_or(PhoneError::NoPendingCode)?;
@@ -153,12 +157,7 @@ impl Phone {
     /// records, so clients that encrypt for their own or their peer's primary (as Baileys
     /// does) can be checked.
     pub fn received(&self) -> Vec<wa_engine::binary::Node> {
-        self.router
-            .lock()
-            .accounts
-            .get(&self.number)
-            .map(|a| a.phone_inbox.iter().cloned().collect())
-            .unwrap_or_default()
+        self.router.phone_inbox(&self.number)
     }
 
     /// The phone's Signal identity public key (32 bytes): the account's identity key,
@@ -166,7 +165,7 @@ impl Phone {
     pub fn identity_pub(&self) -> Option<[u8; 32]> {
         self.router
             .lock()
-            .accounts
+            .directory
             .get(&self.number)
             .map(|a| a.identity_pub)
     }
@@ -178,6 +177,32 @@ impl Phone {
     }
 }
 
+impl Router {
+    /// Creates an account with a simulated primary phone.
+    ///
+    /// `phone` must be digits only, longer than 6 digits, not starting with `0`. The LID
+    /// user and the phone's identity key are drawn from the router's RNG.
+    ///
+    /// # Errors
+    /// [`PhoneError::InvalidPhoneNumber`], [`PhoneError::AccountExists`].
+    pub fn create_account(&self, phone: &str) -> Result<crate::Phone, PhoneError> {
+        self.new_account(phone)?;
+        Ok(Phone::new(self.clone(), phone.to_owned()))
+    }
+
+    /// The phone of an existing account.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`].
+    pub fn phone(&self, phone: &str) -> Result<crate::Phone, PhoneError> {
+        if self.has_account(phone) {
+            Ok(Phone::new(self.clone(), phone.to_owned()))
+        } else {
+            Err(PhoneError::NoSuchAccount(phone.to_owned()))
+        }
+    }
+}
+
 /// The phone accepts a companion: allocates a device id and key index and builds the
 /// `<device-identity>` (shared/protocol/03 §4.10 steps 1-4).
 pub(crate) fn build_plan(
@@ -186,13 +211,13 @@ pub(crate) fn build_plan(
     companion_identity: [u8; 32],
     adv_secret: &AdvSecret,
 ) -> Result<PairPlan, PhoneError> {
-    let (device, key_index) = st.allocate_device(phone)?;
+    let (device, key_index) = st.directory.allocate_device(phone)?;
     let timestamp = st.config.clock.unix_now();
     let raw_id: u32 = st.rng.random();
     let mut signature_random = zeroize::Zeroizing::new([0u8; 64]);
     st.rng.fill_bytes(signature_random.as_mut());
     let account = st
-        .accounts
+        .directory
         .get(phone)
         .ok_or_else(|| PhoneError::NoSuchAccount(phone.to_owned()))?;
     let built = wa_engine::pair::build_device_identity_with(
@@ -238,6 +263,7 @@ pub(crate) fn finish_code_pairing(
 ) -> Result<PairPlan, PhoneError> {
     let mut st = router.lock();
     let pending = st
+        .pairing
         .code_pairings
         .get(pairing_ref)
         .filter(|p| p.conn == conn)
@@ -249,7 +275,7 @@ pub(crate) fn finish_code_pairing(
     };
     let phone = pending.phone.clone();
     let account = st
-        .accounts
+        .directory
         .get(&phone)
         .ok_or_else(|| PhoneError::NoSuchAccount(phone.clone()))?;
     let identity = x25519_dalek::StaticSecret::from(*account.identity_secret);
@@ -263,7 +289,7 @@ pub(crate) fn finish_code_pairing(
     if finished.companion_identity_pub != *companion_identity {
         return Err(PhoneError::IdentityMismatch);
     }
-    st.code_pairings.remove(pairing_ref);
+    st.pairing.code_pairings.remove(pairing_ref);
     build_plan(
         &mut st,
         &phone,

@@ -12,17 +12,25 @@
 //! `<receipt>` or `<ack>` with the same id), so a device that was offline, or whose
 //! connection dropped before acking, gets it (again) on its next login, in order, marked
 //! `offline="1"` and followed by `<ib><offline count=N/></ib>` (05 §12, §14).
+//!
+//! [`Routing`] owns the queues, the phones' inboxes, the delivery log and who chatted with
+//! whom. A routing step runs in a [`Courier`]: the routing state, the live connections,
+//! read access to the directory and the groups, the stanza ids, the RNG (key-index lists
+//! are signed) and the clock.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use base64::Engine as _;
-use sha2::Digest as _;
+use rand::rngs::StdRng;
 use tracing::{debug, trace, warn};
 use wa_engine::Jid;
 use wa_engine::binary::{Content, Node, Value};
 
-use crate::stanzas;
-use crate::state::{ConnId, Push, State};
+use crate::accounts::{DevKey, Directory};
+use crate::config::Clock;
+use crate::connections::{ConnId, Connections, Push};
+use crate::groups::Groups;
+use crate::stanzas::{self, Ids, attr_jid, device_jid};
+use crate::usync::{Usync, phash};
 
 /// At most this many stanzas are kept per simulated phone (its inbox is for inspection only).
 pub(crate) const PHONE_INBOX_LIMIT: usize = 1000;
@@ -35,50 +43,9 @@ pub(crate) const QUEUE_LIMIT: usize = 10_000;
 /// receipts; the oldest are forgotten first.
 const DELIVERY_LOG_LIMIT: usize = 200_000;
 
-/// A device: (phone number, device id); device 0 is the primary phone.
-pub(crate) type DevKey = (String, u16);
-
 /// NACK / error code for a stanza that fails validation (Baileys `SERVER_ERROR_CODES`:
 /// 479 "stanza validation failed", shared/protocol/05 §8).
 const ERR_INVALID: &str = "479";
-
-/// The AD JID of a device: `user@s.whatsapp.net` for the primary (device 0 is written
-/// without `:0`: shared/protocol/05 §1), `user:d@s.whatsapp.net` otherwise.
-pub(crate) fn device_jid(phone: &str, device: u16) -> Jid {
-    if device == 0 {
-        Jid::pn(phone.to_owned())
-    } else {
-        Jid::pn(phone.to_owned()).with_device(device)
-    }
-}
-
-/// A JID attribute, whether it was encoded as a JID or as text.
-pub(crate) fn attr_jid(node: &Node, key: &str) -> Option<Jid> {
-    match node.get_attr(key)? {
-        Value::Jid(j) => Some(j.clone()),
-        Value::String(s) => s.parse().ok(),
-    }
-}
-
-/// The participant-list hash (`phash`, `device_hash`) of a device set
-/// (shared/protocol/05 §7.4; whatsmeow `participantListHashV2`):
-/// `"2:" + base64_std_nopad(SHA-256(concat(sorted(user ".0:" device "@s.whatsapp.net")))[..6])`.
-pub fn phash<'a>(devices: impl IntoIterator<Item = (&'a str, u16)>) -> String {
-    let mut forms: Vec<String> = devices
-        .into_iter()
-        .map(|(user, device)| format!("{user}.0:{device}@s.whatsapp.net"))
-        .collect();
-    forms.sort_unstable();
-    let mut sha = sha2::Sha256::new();
-    for form in &forms {
-        sha.update(form.as_bytes());
-    }
-    let digest = sha.finalize();
-    format!(
-        "2:{}",
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..6])
-    )
-}
 
 /// One stanza waiting for a device's acknowledgement.
 #[derive(Debug, Clone)]
@@ -202,14 +169,50 @@ struct Delivery {
 
 /// Routing memory shared by all connections.
 #[derive(Debug, Default)]
-pub(crate) struct RoutingState {
+pub(crate) struct Routing {
+    /// Each companion's offline queue (created at its first stanza).
+    queues: BTreeMap<DevKey, Queue>,
+    /// Stanzas routed to each simulated phone (it decrypts nothing; kept for inspection,
+    /// the newest [`PHONE_INBOX_LIMIT`]).
+    phone_inboxes: HashMap<String, VecDeque<Node>>,
     log: HashMap<(String, DevKey), Delivery>,
     order: VecDeque<(String, DevKey)>,
     /// Phone -> phones it exchanged 1:1 messages with (who hears of its device changes).
     contacts: HashMap<String, BTreeSet<String>>,
+    /// See [`Router::set_silent_device_changes`](crate::Router::set_silent_device_changes).
+    pub(crate) silent_device_changes: bool,
 }
 
-impl RoutingState {
+impl Routing {
+    /// Number of stanzas queued for a companion.
+    pub(crate) fn queue_len(&self, dev: &DevKey) -> usize {
+        self.queues.get(dev).map_or(0, Queue::len)
+    }
+
+    /// A companion was linked: it starts with an empty queue.
+    pub(crate) fn reset_queue(&mut self, dev: &DevKey) {
+        self.queues.remove(dev);
+    }
+
+    /// A companion was unlinked: its queue goes with it.
+    pub(crate) fn forget_device(&mut self, dev: &DevKey) {
+        self.queues.remove(dev);
+    }
+
+    /// An account is replaced (state import): its queues and its phone's inbox go.
+    pub(crate) fn forget_account(&mut self, phone: &str) {
+        self.queues.retain(|(p, _), _| p != phone);
+        self.phone_inboxes.remove(phone);
+    }
+
+    /// The stanzas routed to an account's phone, oldest first.
+    pub(crate) fn phone_inbox(&self, phone: &str) -> Vec<Node> {
+        self.phone_inboxes
+            .get(phone)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     fn record(&mut self, id: &str, recipient: DevKey, delivery: Delivery) {
         let key = (id.to_owned(), recipient);
         if self.log.insert(key.clone(), delivery).is_none() {
@@ -258,106 +261,93 @@ fn has_pkmsg(encs: &[Node]) -> bool {
 /// (05 §14 step 5; `category` and `push_priority` of peer messages: 05 §13).
 const PASSED_ATTRS: [&str; 3] = ["edit", "category", "push_priority"];
 
-impl State {
-    /// The devices of an account: 0 (the phone) and its companions, ascending.
-    pub(crate) fn devices_of(&self, phone: &str) -> Vec<u16> {
-        self.accounts.get(phone).map_or_else(Vec::new, |a| {
-            std::iter::once(0)
-                .chain(a.devices.keys().copied())
-                .collect()
-        })
-    }
+/// One routing step's view of the sandbox.
+pub(crate) struct Courier<'a> {
+    /// Queues, inboxes, delivery log, contacts.
+    pub(crate) routing: &'a mut Routing,
+    /// Live connections (stanzas for a ready one are pushed at once).
+    pub(crate) conns: &'a mut Connections,
+    /// Who exists.
+    pub(crate) dir: &'a Directory,
+    /// Group membership.
+    pub(crate) groups: &'a Groups,
+    /// Notification ids.
+    pub(crate) ids: &'a mut Ids,
+    /// Signs key-index lists in `devices` notifications.
+    pub(crate) rng: &'a mut StdRng,
+    /// Stanza timestamps.
+    pub(crate) clock: Clock,
+}
 
-    /// Whether a device exists (device 0 of any account does).
-    pub(crate) fn device_exists(&self, phone: &str, device: u16) -> bool {
-        self.accounts
-            .get(phone)
-            .is_some_and(|a| device == 0 || a.devices.contains_key(&device))
-    }
-
-    /// The account (phone number) of a PN or LID user JID.
-    pub(crate) fn resolve_user(&self, jid: &Jid) -> Option<String> {
-        if jid.is_pn() {
-            self.accounts
-                .contains_key(jid.user())
-                .then(|| jid.user().to_owned())
-        } else if jid.is_lid() {
-            self.accounts
-                .values()
-                .find(|a| a.lid_user == jid.user())
-                .map(|a| a.phone.clone())
-        } else {
-            None
-        }
-    }
-
-    /// The live, ready connection of a device, if any.
-    fn ready_conn(&self, dev: &DevKey) -> Option<ConnId> {
-        self.conns
-            .iter()
-            .find(|(_, e)| e.ready && e.device.as_ref() == Some(dev))
-            .map(|(id, _)| *id)
-    }
-
+impl Courier<'_> {
     /// Hands a stanza to a device: queued until acknowledged, and sent now if the device
     /// has a ready connection. Device 0 (the simulated phone) only records it.
     pub(crate) fn deliver(&mut self, dev: &DevKey, node: Node) {
-        let conn = self.ready_conn(dev);
-        let Some(account) = self.accounts.get_mut(&dev.0) else {
+        let conn = self.conns.ready_conn(dev);
+        if !self.dir.contains(&dev.0) {
             return;
-        };
+        }
         if dev.1 == 0 {
-            if account.phone_inbox.len() >= PHONE_INBOX_LIMIT {
-                account.phone_inbox.pop_front();
+            let inbox = self.routing.phone_inboxes.entry(dev.0.clone()).or_default();
+            if inbox.len() >= PHONE_INBOX_LIMIT {
+                inbox.pop_front();
             }
-            account.phone_inbox.push_back(node);
+            inbox.push_back(node);
             return;
         }
-        let Some(companion) = account.devices.get_mut(&dev.1) else {
+        if self.dir.companion(dev).is_none() {
             return;
-        };
-        companion.queue.push(node.clone());
+        }
+        self.routing
+            .queues
+            .entry(dev.clone())
+            .or_default()
+            .push(node.clone());
         if let Some(conn) = conn {
-            self.push(conn, Push::Stanza(node));
+            self.conns.push(conn, Push::Stanza(node));
         }
+    }
+
+    /// Delivers stanzas in order (e.g. the notifications of a group change).
+    pub(crate) fn deliver_all(&mut self, stanzas: Vec<(DevKey, Node)>) {
+        for (dev, node) in stanzas {
+            self.deliver(&dev, node);
+        }
+    }
+
+    /// A companion's queue, if the companion exists.
+    fn queue_mut(&mut self, dev: &DevKey) -> Option<&mut Queue> {
+        self.dir.companion(dev)?;
+        Some(self.routing.queues.entry(dev.clone()).or_default())
     }
 
     /// A connection starts taking its device's stanzas: returns the queued ones (marked
     /// `offline="1"`), in order. Later stanzas are pushed to it as they come.
     pub(crate) fn activate(&mut self, conn: ConnId) -> Vec<Node> {
-        let Some(entry) = self.conns.get_mut(&conn) else {
+        let Some(dev) = self.conns.make_ready(conn) else {
             return Vec::new();
         };
-        if entry.ready {
-            return Vec::new();
-        }
-        entry.ready = true;
-        let Some((phone, device)) = entry.device.clone() else {
-            return Vec::new();
-        };
-        self.accounts
-            .get_mut(&phone)
-            .and_then(|a| a.devices.get_mut(&device))
-            .map_or_else(Vec::new, |c| c.queue.replay(conn))
+        self.queue_mut(&dev)
+            .map_or_else(Vec::new, |q| q.replay(conn))
     }
 
     /// Whether a notification of this `type` waits unacknowledged in a device's queue.
     pub(crate) fn has_queued_notification(&self, dev: &DevKey, kind: &str) -> bool {
-        self.accounts
-            .get(&dev.0)
-            .and_then(|a| a.devices.get(&dev.1))
-            .is_some_and(|c| c.queue.has_notification(kind))
+        self.routing
+            .queues
+            .get(dev)
+            .is_some_and(|q| q.has_notification(kind))
     }
 
     /// How many stanzas of `conn`'s offline replay are still unacknowledged.
     pub(crate) fn outstanding_replay(&self, conn: ConnId) -> usize {
-        let Some((phone, device)) = self.conns.get(&conn).and_then(|e| e.device.clone()) else {
+        let Some(dev) = self.conns.device_of(conn) else {
             return 0;
         };
-        self.accounts
-            .get(&phone)
-            .and_then(|a| a.devices.get(&device))
-            .map_or(0, |c| c.queue.outstanding(conn))
+        self.routing
+            .queues
+            .get(&dev)
+            .map_or(0, |q| q.outstanding(conn))
     }
 
     /// Routes a `<message>` sent by device `sender` and returns the server ack (05 §14
@@ -367,7 +357,7 @@ impl State {
             .get_attr_str("id")
             .filter(|s| !s.is_empty())?
             .to_owned();
-        let t = self.unix_now();
+        let t = self.clock.unix_now();
         let to_value = node.get_attr("to").cloned();
         let refuse = |code: &str| {
             debug!(%id, code, "message refused");
@@ -424,7 +414,7 @@ impl State {
         to: &Jid,
         mut out: Outgoing<'_>,
     ) -> Result<Option<String>, &'static str> {
-        let Some(recipient) = self.resolve_user(to) else {
+        let Some(recipient) = self.dir.resolve_user(to) else {
             return Err("404");
         };
         let own = &sender.0;
@@ -436,7 +426,7 @@ impl State {
             };
         let mut listed_devices = BTreeSet::new();
         for (jid, encs) in std::mem::take(&mut out.listed) {
-            let Some(phone) = self.resolve_user(&jid) else {
+            let Some(phone) = self.dir.resolve_user(&jid) else {
                 trace!(%jid, "message <to> of an unknown user skipped");
                 continue;
             };
@@ -444,7 +434,7 @@ impl State {
             listed_devices.insert(dev.clone());
             if (dev.0 != recipient && dev.0 != *own)
                 || dev == *sender
-                || !self.device_exists(&dev.0, dev.1)
+                || !self.dir.device_exists(&dev.0, dev.1)
             {
                 trace!(%jid, "message <to> outside the chat's devices skipped");
                 continue;
@@ -455,7 +445,7 @@ impl State {
             // A bare <enc> (retry re-send, peer message): to exactly the device in `to`
             // (a user JID means device 0: 05 §14 step 4).
             let dev = (recipient.clone(), to.device());
-            if dev != *sender && self.device_exists(&dev.0, dev.1) {
+            if dev != *sender && self.dir.device_exists(&dev.0, dev.1) {
                 add(dev, out.direct.clone());
             }
         }
@@ -464,7 +454,7 @@ impl State {
         if !retry && !listed_devices.is_empty() {
             let mut expected: BTreeSet<DevKey> = BTreeSet::new();
             for phone in [&recipient, own] {
-                for d in self.devices_of(phone) {
+                for d in self.dir.devices_of(phone) {
                     expected.insert((phone.clone(), d));
                 }
             }
@@ -475,7 +465,7 @@ impl State {
                 drift = Some(server_hash);
             }
         }
-        let push_name = self.accounts.get(own).and_then(|a| a.push_name.clone());
+        let push_name = self.dir.push_name(own);
         let sender_jid = device_jid(&sender.0, sender.1);
         let chat = Jid::pn(recipient.clone());
         for (dev, encs) in per_device {
@@ -525,7 +515,7 @@ impl State {
         let members: Vec<String> = group.member_phones();
         let mut member_devices: Vec<DevKey> = Vec::new();
         for phone in &members {
-            for d in self.devices_of(phone) {
+            for d in self.dir.devices_of(phone) {
                 member_devices.push((phone.clone(), d));
             }
         }
@@ -537,17 +527,14 @@ impl State {
             .map(|_| server_hash.clone());
         // Retry re-send to one device: `participant` names it (05 §9.4).
         let only = attr_jid(out.node, "participant")
-            .and_then(|p| self.resolve_user(&p).map(|phone| (phone, p.device())));
+            .and_then(|p| self.dir.resolve_user(&p).map(|phone| (phone, p.device())));
         let mut listed: Vec<(DevKey, Vec<Node>)> = Vec::new();
         for (jid, encs) in std::mem::take(&mut out.listed) {
-            if let Some(phone) = self.resolve_user(&jid) {
+            if let Some(phone) = self.dir.resolve_user(&jid) {
                 listed.push(((phone, jid.device()), encs));
             }
         }
-        let push_name = self
-            .accounts
-            .get(&sender.0)
-            .and_then(|a| a.push_name.clone());
+        let push_name = self.dir.push_name(&sender.0);
         let sender_jid = device_jid(&sender.0, sender.1);
         let addressing = out
             .node
@@ -611,12 +598,8 @@ impl State {
             );
         }
         // The device processed these messages: they leave its queue.
-        if let Some(c) = self
-            .accounts
-            .get_mut(&from.0)
-            .and_then(|a| a.devices.get_mut(&from.1))
-        {
-            c.queue.remove_messages(&ids);
+        if let Some(q) = self.queue_mut(from) {
+            q.remove_messages(&ids);
         }
         let logged = self.routing.log.get(&(id.clone(), from.clone())).cloned();
         let (sender, chat) = match logged {
@@ -625,11 +608,11 @@ impl State {
                 Some(g) if g.is_group() => (
                     participant
                         .as_ref()
-                        .and_then(|p| self.resolve_user(p).map(|u| (u, p.device()))),
+                        .and_then(|p| self.dir.resolve_user(p).map(|u| (u, p.device()))),
                     Some(g.to_non_ad()),
                 ),
                 Some(j) => (
-                    self.resolve_user(j).map(|u| (u, j.device())),
+                    self.dir.resolve_user(j).map(|u| (u, j.device())),
                     Some(j.to_non_ad()),
                 ),
                 None => (None, None),
@@ -639,7 +622,7 @@ impl State {
             debug!(%id, "receipt for an unknown message dropped");
             return;
         };
-        let t = self.unix_now();
+        let t = self.clock.unix_now();
         let group = chat.is_group();
         let own_device = from.0 == sender.0;
         let children = match &node.content {
@@ -679,7 +662,7 @@ impl State {
             self.deliver(&sender, build(own_recipient));
             return;
         }
-        for d in self.devices_of(&sender.0) {
+        for d in self.dir.devices_of(&sender.0) {
             let dev = (sender.0.clone(), d);
             if dev == *from {
                 continue;
@@ -689,7 +672,7 @@ impl State {
         // Read state syncs to the reader's other devices (05 §14, recommended).
         if !own_device && !group && matches!(kind.as_deref(), Some("read" | "read-self" | "played"))
         {
-            for d in self.devices_of(&from.0) {
+            for d in self.dir.devices_of(&from.0) {
                 let dev = (from.0.clone(), d);
                 if dev == *from {
                     continue;
@@ -713,13 +696,8 @@ impl State {
             .get_attr("participant")
             .map(|v| v.to_text().into_owned());
         let kind = node.get_attr_str("type");
-        if let Some(c) = self
-            .accounts
-            .get_mut(&from.0)
-            .and_then(|a| a.devices.get_mut(&from.1))
-            && !c
-                .queue
-                .remove_acked(class, id, to.as_deref(), participant.as_deref(), kind)
+        if let Some(q) = self.queue_mut(from)
+            && !q.remove_acked(class, id, to.as_deref(), participant.as_deref(), kind)
         {
             trace!(class, id, "ack for nothing queued");
         }
@@ -733,14 +711,19 @@ impl State {
         if let Some(c) = self.routing.contacts.get(phone) {
             users.extend(c.iter().cloned());
         }
-        for g in self.groups.values() {
+        for g in self.groups.iter() {
             if g.is_member(phone) {
                 users.extend(g.member_phones());
             }
         }
         users
             .into_iter()
-            .flat_map(|u| self.devices_of(&u).into_iter().map(move |d| (u.clone(), d)))
+            .flat_map(|u| {
+                self.dir
+                    .devices_of(&u)
+                    .into_iter()
+                    .map(move |d| (u.clone(), d))
+            })
             .collect()
     }
 
@@ -748,17 +731,22 @@ impl State {
     /// <device jid key-index/><key-index-list ts>…</key-index-list></add|remove></notification>`
     /// (05 §5.2) to every watcher except the device itself.
     fn notify_devices(&mut self, phone: &str, device: u16, key_index: u32, action: &'static str) {
-        if self.silent_device_changes {
+        if self.routing.silent_device_changes {
             return;
         }
         let hash = phash(
-            self.devices_of(phone)
+            self.dir
+                .devices_of(phone)
                 .into_iter()
                 .map(|d| (phone, d))
                 .collect::<Vec<_>>(),
         );
-        let key_index_list = self.key_index_list(phone);
-        let t = self.unix_now();
+        let key_index_list = Usync {
+            dir: self.dir,
+            rng: &mut *self.rng,
+        }
+        .key_index_list(phone);
+        let t = self.clock.unix_now();
         let mut change = Node::new(action).attr("device_hash", hash);
         let device_node = Node::new("device")
             .attr("jid", device_jid(phone, device))
@@ -771,7 +759,7 @@ impl State {
             if dev.0 == phone && dev.1 == device {
                 continue;
             }
-            let id = self.fresh_id();
+            let id = self.ids.fresh();
             let n = Node::new("notification")
                 .attr("from", Jid::pn(phone.to_owned()))
                 .attr("type", "devices")
@@ -785,9 +773,8 @@ impl State {
     /// A companion was linked: tell the watchers (`<add>`).
     pub(crate) fn notify_device_change(&mut self, phone: &str, device: u16, added: bool) {
         let key_index = self
-            .accounts
-            .get(phone)
-            .and_then(|a| a.devices.get(&device))
+            .dir
+            .companion(&(phone.to_owned(), device))
             .map_or(0, |c| c.key_index);
         self.notify_devices(
             phone,
@@ -800,15 +787,6 @@ impl State {
     /// A companion was unlinked: tell the watchers (`<remove>`).
     pub(crate) fn notify_device_removed(&mut self, phone: &str, device: u16, key_index: u32) {
         self.notify_devices(phone, device, key_index, "remove");
-    }
-
-    /// Remembers a push name from `<presence name>` (06 §3.3).
-    pub(crate) fn set_push_name(&mut self, phone: &str, name: &str) {
-        if let Some(a) = self.accounts.get_mut(phone)
-            && !name.is_empty()
-        {
-            a.push_name = Some(name.to_owned());
-        }
     }
 }
 

@@ -1,328 +1,272 @@
-//! The sandbox's shared state: accounts and their simulated phones, linked devices,
-//! live connections by device, registration connections by QR ref, pending pairing-code
-//! exchanges and injected faults.
+//! The sandbox's state: the rooms under one lock, and the [`Router`] handle on them.
 //!
-//! One [`Router`] is shared (cheap `Clone`, one mutex inside) by every
-//! [`ServerSession`](crate::ServerSession), the [`Phone`](crate::Phone) handles, the fault
-//! injector and the HTTP control API. It opens no sockets and never reads the monotonic
-//! clock: time-dependent work (QR ref expiry) is done by the sessions, which are given
-//! `now: Instant`. Unix timestamps (stanza `t`, ADV timestamps) come from the configured
-//! [`Clock`].
+//! Each room owns its data and the logic over it:
+//! [`accounts`](crate::accounts) (the account [`Directory`]),
+//! [`connections`](crate::connections) (live connections and their work),
+//! [`pairing`](crate::pairing) (QR refs, code pairings),
+//! [`keys`](crate::keys) (published Signal keys),
+//! [`groups`](crate::groups), [`routing`](crate::routing) (offline queues, delivery log),
+//! [`script`](crate::script) (global faults), and [`media`](crate::media) (its own lock).
+//! [`State`] holds one of each plus what they share: the settings, the seeded RNG, the
+//! stanza id sequence and the server's identity. One mutex guards them all, so a step that
+//! touches several rooms (routing a message reads the directory and the groups, writes the
+//! queues and the connections) is atomic and there is no lock order to get wrong. The
+//! methods here only compose rooms.
+//!
+//! One [`Router`] is shared (cheap `Clone`) by every [`ServerSession`](crate::ServerSession),
+//! the [`Phone`](crate::Phone) handles, the fault injector and the HTTP control API. It opens
+//! no sockets and never reads the monotonic clock: time-dependent work (QR ref expiry) is
+//! done by the sessions, which are given `now: Instant`. Unix timestamps (stanza `t`, ADV
+//! timestamps) come from the configured [`Clock`](crate::Clock).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, RngExt as _, SeedableRng as _};
-use serde::Serialize;
-use zeroize::Zeroizing;
+use wa_engine::Jid;
+use wa_engine::binary::Node;
 
+use crate::accounts::{
+    Account, AccountInfo, DevKey, DeviceInfo, Directory, PairPlan, Registration, validate_phone,
+};
+use crate::config::{QrTiming, RouterConfig};
+use crate::connections::{ConnId, Connections, Push, Waker};
 use crate::error::PhoneError;
-use crate::script::{Fault, StreamErrorKind};
+use crate::groups::{GroupOps, Groups};
+use crate::identity::{ROOT_SERIAL, ServerIdentity};
+use crate::keys::{self, KeyStore, Upload};
+use crate::media::MediaHost;
+use crate::pairing::Pairing;
+use crate::routing::{Courier, Routing};
+use crate::script::{Fault, FaultState, StreamErrorKind, Target};
+use crate::stanzas::{self, Ids, attr_jid};
+use crate::usync::Usync;
 
-/// The id of one WebSocket connection inside the sandbox (unique per [`Router`]).
-pub type ConnId = u64;
-
-/// Where unix timestamps come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Clock {
-    /// The system clock (`SystemTime::now()`), in whole seconds.
-    #[default]
-    System,
-    /// A fixed unix time in seconds, for byte-exact tests.
-    Fixed(u64),
-}
-
-impl Clock {
-    /// The current unix time in seconds.
-    pub fn unix_now(&self) -> u64 {
-        match self {
-            Self::System => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            Self::Fixed(t) => *t,
-        }
-    }
-}
-
-/// QR ref timing: how long each `<ref>` of a `pair-device` IQ stays valid.
-///
-/// Real clients show the first ref for 60 s and each later one for 20 s, with 6 refs:
-/// 160 s in all (shared/protocol/03 §4.4; whatsmeow qrchan.go, Baileys socket.ts). The
-/// sandbox expires ref `i` at `first + i * each` after the IQ was sent and closes the
-/// registration connection when the last one expires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QrTiming {
-    /// Number of refs in the `pair-device` IQ (whatsmeow assumes 6).
-    pub refs: usize,
-    /// Lifetime of the first ref (real: 60 s).
-    pub first: Duration,
-    /// Lifetime of each later ref (real: 20 s).
-    pub each: Duration,
-}
-
-impl Default for QrTiming {
-    fn default() -> Self {
-        Self {
-            refs: 6,
-            first: Duration::from_secs(60),
-            each: Duration::from_secs(20),
-        }
-    }
-}
-
-impl QrTiming {
-    /// How long ref number `index` (0-based) stays valid after the IQ is sent.
-    pub fn expiry_of(&self, index: usize) -> Duration {
-        let later = u32::try_from(index).unwrap_or(u32::MAX);
-        self.first.saturating_add(self.each.saturating_mul(later))
-    }
-}
-
-/// Settings of a [`Router`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct RouterConfig {
-    /// Seed for every random choice (keys, refs, ids). `None` draws one from the OS.
-    pub seed: Option<u64>,
-    /// QR ref timing.
-    pub qr: QrTiming,
-    /// Source of unix timestamps.
-    pub clock: Clock,
-    /// The `location` attribute of `<success>` (real servers send edge codes such as `frc`).
-    pub location: String,
-    /// Pause between the end of the handshake and the server's first stanza
-    /// (`pair-device`, `<success>` or `<failure>`). Baileys 6.7.24 does not await its
-    /// transport split and drops a stanza that arrives too soon; 50 ms was enough in 40
-    /// runs (interop BAILEYS_NOTES §2). Default 100 ms; zero sends at once.
-    pub first_stanza_delay: Duration,
-    /// Explicit server keys and chain; `None` draws them from the seed.
-    pub server_keys: Option<crate::identity::ServerKeys>,
-}
-
-impl Default for RouterConfig {
-    fn default() -> Self {
-        Self {
-            seed: None,
-            qr: QrTiming::default(),
-            clock: Clock::System,
-            location: "sim".to_owned(),
-            first_stanza_delay: Duration::from_millis(100),
-            server_keys: None,
-        }
-    }
-}
-
-/// A linked device's public record, as shown by [`Phone::devices`](crate::Phone::devices)
-/// and the control API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeviceInfo {
-    /// Device id (1..=255) within the account.
-    pub id: u16,
-    /// The device's PN AD JID, e.g. `15551234567:1@s.whatsapp.net`.
-    pub jid: String,
-    /// The device's LID AD JID, e.g. `123456789012345:1@lid`.
-    pub lid: String,
-    /// ADV key index given at pairing.
-    pub key_index: u32,
-    /// The companion's `DeviceProps.os` from its registration payload (e.g. `"Mac OS"`).
-    pub os: String,
-    /// Unix seconds when the pairing completed.
-    pub paired_at: u64,
-    /// Whether a logged-in connection of this device is live.
-    pub connected: bool,
-    /// Number of one-time prekeys the device uploaded and nobody fetched yet.
-    pub prekeys: usize,
-    /// Number of stanzas queued for the device and not yet acknowledged by it.
-    pub queued: usize,
-}
-
-/// An account's public record, as shown by the control API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AccountInfo {
-    /// Phone number (digits only).
-    pub phone: String,
-    /// The account's LID user part.
-    pub lid: String,
-    /// The primary phone's identity public key (32 bytes), standard base64.
-    pub identity_pub_b64: String,
-    /// Platform name the phone reports in pair-success (`android`).
-    pub platform: String,
-    /// Business name, for business accounts.
-    pub business_name: Option<String>,
-    /// Linked companion devices, by id.
-    pub devices: Vec<DeviceInfo>,
-}
-
-/// A signed prekey as a companion registered it (shared/protocol/03 §2.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SignedPreKey {
-    pub(crate) id: u32,
-    pub(crate) public: [u8; 32],
-    pub(crate) signature: [u8; 64],
-}
-
-/// What a registration ClientPayload told us about the companion.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Registration {
-    /// The Noise static key from ClientFinish.
-    pub(crate) noise_pub: [u8; 32],
-    /// `eIdent`.
-    pub(crate) identity_pub: [u8; 32],
-    /// `eRegid`.
-    pub(crate) registration_id: u32,
-    /// `eSkeyID`, `eSkeyVal`, `eSkeySig`.
-    pub(crate) signed_prekey: SignedPreKey,
-    /// `DeviceProps.os`, or empty.
-    pub(crate) os: String,
-}
-
-/// A linked companion device.
-#[derive(Debug, Clone)]
-pub(crate) struct Companion {
-    pub(crate) key_index: u32,
-    pub(crate) registration: Registration,
-    pub(crate) paired_at: u64,
-    /// The Signal keys the device published (at registration, then by prekey uploads).
-    pub(crate) keys: crate::keys::PublishedKeys,
-    /// Stanzas for this device not yet acknowledged by it (the offline queue, 05 §14).
-    pub(crate) queue: crate::routing::Queue,
-}
-
-/// A simulated WhatsApp account with its primary phone.
-pub(crate) struct Account {
-    pub(crate) phone: String,
-    pub(crate) lid_user: String,
-    /// The primary's identity private key (X25519 scalar bytes).
-    pub(crate) identity_secret: Zeroizing<[u8; 32]>,
-    pub(crate) identity_pub: [u8; 32],
-    pub(crate) platform: String,
-    pub(crate) business_name: Option<String>,
-    pub(crate) created: u64,
-    pub(crate) devices: BTreeMap<u16, Companion>,
-    pub(crate) next_key_index: u32,
-    /// Device ids handed out in a pair-success whose reply has not arrived yet.
-    pub(crate) pending: std::collections::BTreeSet<u16>,
-    /// The primary phone's (device 0) Signal keys.
-    pub(crate) phone_keys: crate::keys::PhoneKeys,
-    /// Stanzas routed to the primary phone (it decrypts nothing; kept for inspection,
-    /// the newest [`PHONE_INBOX_LIMIT`](crate::routing::PHONE_INBOX_LIMIT)).
-    pub(crate) phone_inbox: VecDeque<wa_engine::binary::Node>,
-    /// Push name from the latest `<presence name>` of any of its devices (sent as
-    /// `notify` on its messages: shared/protocol/06 §3.3).
-    pub(crate) push_name: Option<String>,
-    /// ADV raw id of the account (`ADVKeyIndexList.rawId`).
-    pub(crate) adv_raw_id: u32,
-    /// Unix seconds of the last device-list change (the `key-index-list` timestamp).
-    pub(crate) devices_changed_at: u64,
-}
-
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Account")
-            .field("phone", &self.phone)
-            .field("lid_user", &self.lid_user)
-            .field("identity_secret", &"<redacted>")
-            .field("devices", &self.devices.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
-
-/// What the phone decided when it accepted a companion (QR scan or code pairing): the
-/// pair-success to send and what to check in the companion's reply (shared/protocol/03 §4.10).
-#[derive(Debug, Clone)]
-pub(crate) struct PairPlan {
-    pub(crate) phone: String,
-    pub(crate) lid_user: String,
-    pub(crate) device: u16,
-    pub(crate) key_index: u32,
-    /// Serialized ADVDeviceIdentity (`Dd`).
-    pub(crate) details: Vec<u8>,
-    /// Serialized ADVSignedDeviceIdentityHMAC: the `<device-identity>` content.
-    pub(crate) device_identity_hmac: Vec<u8>,
-    /// The primary's identity public key (`accountSignatureKey`).
-    pub(crate) account_pub: [u8; 32],
-    /// The companion identity the phone signed for.
-    pub(crate) companion_identity: [u8; 32],
-    pub(crate) platform: String,
-    pub(crate) business_name: Option<String>,
-}
-
-/// Work the router hands to one connection's session.
-#[derive(Debug)]
-pub(crate) enum Push {
-    /// The phone accepted this registration connection: send pair-success.
-    PairSuccess(Box<PairPlan>),
-    /// The user typed the code on the phone: send the primary_hello notification
-    /// (shared/protocol/03 §5.5).
-    PrimaryHello {
-        wrapped_primary_ephemeral: Vec<u8>,
-        primary_identity: [u8; 32],
-        pairing_ref: Vec<u8>,
-    },
-    /// Send this stanza (a routed message, receipt or notification).
-    Stanza(wa_engine::binary::Node),
-    /// Send this stream error, then close.
-    StreamError(StreamErrorKind),
-    /// Close the socket without a word.
-    Drop,
-}
-
-/// Called when a connection has new [`Push`]es; the tokio driver wakes the task.
-pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
-
-pub(crate) struct ConnEntry {
-    pub(crate) device: Option<(String, u16)>,
-    inbox: VecDeque<Push>,
-    waker: Option<Waker>,
-    registration: Option<Registration>,
-    /// The device's stanzas flow to this connection (after `<success>` for active logins,
-    /// after `<active/>` for passive ones: shared/protocol/03 §7.2).
-    pub(crate) ready: bool,
-}
-
-/// A pending phone-number (code) pairing, keyed by its pairing ref.
-pub(crate) struct CodePairing {
-    pub(crate) conn: ConnId,
-    pub(crate) phone: String,
-    pub(crate) wrapped_companion_ephemeral: Vec<u8>,
-    /// The primary's pairing ephemeral secret once the code was entered.
-    pub(crate) primary_ephemeral: Option<x25519_dalek::StaticSecret>,
-    /// The companion ephemeral public key as unwrapped with the entered code.
-    pub(crate) companion_ephemeral: Option<[u8; 32]>,
-    pub(crate) seq: u64,
-}
-
-#[derive(Default)]
-struct FaultState {
-    refuse_next: u32,
-    frame_delay: Duration,
-}
-
+/// Every room of the simulated server, behind the [`Router`]'s one lock.
 pub(crate) struct State {
     pub(crate) config: RouterConfig,
     pub(crate) rng: StdRng,
-    pub(crate) accounts: BTreeMap<String, Account>,
-    pub(crate) conns: HashMap<ConnId, ConnEntry>,
-    next_conn: ConnId,
-    /// Live QR refs -> the registration connection that offered them.
-    refs: HashMap<String, ConnId>,
-    /// Refs whose window passed (kept to tell "expired" from "unknown").
-    expired_refs: HashMap<String, ConnId>,
-    pub(crate) code_pairings: HashMap<Vec<u8>, CodePairing>,
-    code_seq: u64,
-    next_iq_id: u64,
+    ids: Ids,
+    server: ServerIdentity,
+    /// Accounts and their linked devices.
+    pub(crate) directory: Directory,
+    /// Live connections.
+    conns: Connections,
+    /// QR refs and code pairings in progress.
+    pub(crate) pairing: Pairing,
+    /// Global faults (refusals, frame delay).
     faults: FaultState,
-    pub(crate) server: crate::identity::ServerIdentity,
-    /// Message routing state: delivery log and chat partners.
-    pub(crate) routing: crate::routing::RoutingState,
-    /// Groups by id (the user part of `<id>@g.us`).
-    pub(crate) groups: BTreeMap<String, crate::groups::Group>,
-    /// See [`Router::set_silent_device_changes`].
-    pub(crate) silent_device_changes: bool,
+    /// Published Signal keys.
+    pub(crate) keys: KeyStore,
+    /// Groups by id.
+    pub(crate) groups: Groups,
+    /// Offline queues, phone inboxes, delivery log, contacts.
+    pub(crate) routing: Routing,
+}
+
+impl State {
+    /// The rooms a routing step works in.
+    fn courier(&mut self) -> Courier<'_> {
+        Courier {
+            routing: &mut self.routing,
+            conns: &mut self.conns,
+            dir: &self.directory,
+            groups: &self.groups,
+            ids: &mut self.ids,
+            rng: &mut self.rng,
+            clock: self.config.clock,
+        }
+    }
+
+    /// Runs a group operation, then delivers the notifications it made, in order.
+    fn with_groups<T>(&mut self, op: impl FnOnce(&mut GroupOps<'_>) -> T) -> T {
+        let mut ops = GroupOps {
+            groups: &mut self.groups.by_id,
+            dir: &self.directory,
+            rng: &mut self.rng,
+            ids: &mut self.ids,
+            clock: self.config.clock,
+            out: Vec::new(),
+        };
+        let result = op(&mut ops);
+        let out = ops.out;
+        self.courier().deliver_all(out);
+        result
+    }
+
+    /// A fresh server stanza id (decimal string; shared/protocol/03 §10.1).
+    pub(crate) fn fresh_id(&mut self) -> String {
+        self.ids.fresh()
+    }
+
+    /// Queues work for a connection and wakes it.
+    pub(crate) fn push(&mut self, conn: ConnId, push: Push) {
+        self.conns.push(conn, push);
+    }
+
+    fn account_info(&self, a: &Account) -> AccountInfo {
+        use base64::Engine as _;
+        let devices = a
+            .devices
+            .iter()
+            .map(|(id, c)| {
+                let key = (a.phone.clone(), *id);
+                DeviceInfo {
+                    id: *id,
+                    jid: format!("{}:{}@s.whatsapp.net", a.phone, id),
+                    lid: format!("{}:{}@lid", a.lid_user, id),
+                    key_index: c.key_index,
+                    os: c.registration.os.clone(),
+                    paired_at: c.paired_at,
+                    connected: self.conns.is_connected(&key),
+                    prekeys: self.keys.companion(&key).map_or(0, |k| k.prekeys.len()),
+                    queued: self.routing.queue_len(&key),
+                }
+            })
+            .collect();
+        AccountInfo {
+            phone: a.phone.clone(),
+            lid: a.lid_user.clone(),
+            identity_pub_b64: base64::engine::general_purpose::STANDARD.encode(a.identity_pub),
+            platform: a.platform.clone(),
+            business_name: a.business_name.clone(),
+            devices,
+        }
+    }
+
+    /// Replaces (or adds) an account with its companions' published keys (state import):
+    /// the account's queues, phone inbox and keys start afresh.
+    pub(crate) fn replace_account(
+        &mut self,
+        account: Account,
+        companions: Vec<(u16, keys::PublishedKeys)>,
+    ) {
+        let phone = account.phone.clone();
+        self.keys.forget_account(&phone);
+        self.routing.forget_account(&phone);
+        self.keys.add_phone(&phone, &account.identity_secret);
+        for (device, published) in companions {
+            self.keys.insert((phone.clone(), device), published);
+        }
+        self.directory.insert(account);
+    }
+
+    /// Applies a prekey upload of device `dev` (04 §4.2) and returns its new one-time
+    /// prekey count.
+    pub(crate) fn prekey_upload(&mut self, dev: &DevKey, upload: Upload) -> usize {
+        self.keys.upload(dev, upload)
+    }
+
+    /// Answers a bundle fetch `<key><user jid/>…</key>` (04 §4.4, 05 §14 "Prekeys"): one
+    /// `<user>` per requested device with its keys and one popped one-time prekey, or
+    /// `<error code="404" text="item-not-found"/>` for a device that does not exist. A
+    /// companion left with fewer than [`keys::LOW_PREKEY_THRESHOLD`] keys is sent
+    /// `<notification type="encrypt"><count value=N/></notification>` (unless one is still
+    /// unacknowledged); the phone refills its own pool.
+    pub(crate) fn prekey_fetch(&mut self, id: &str, key: &Node) -> Node {
+        let mut users = Vec::new();
+        let mut low = Vec::new();
+        for user in key.children_by_tag("user") {
+            let Some(jid_value) = user.get_attr("jid").cloned() else {
+                continue;
+            };
+            let dev = attr_jid(user, "jid")
+                .and_then(|j| self.directory.resolve_user(&j).map(|p| (p, j.device())));
+            let bundle = dev.and_then(|dev| {
+                let (node, left) = self.keys.take_bundle(&dev, jid_value.clone())?;
+                if let Some(count) = left {
+                    low.push((dev, count));
+                }
+                Some(node)
+            });
+            users.push(bundle.unwrap_or_else(|| {
+                Node::new("user")
+                    .attr("jid", jid_value)
+                    .with_children([Node::new("error")
+                        .attr("code", "404")
+                        .attr("text", "item-not-found")])
+            }));
+        }
+        let mut courier = self.courier();
+        for (dev, count) in low {
+            if courier.has_queued_notification(&dev, "encrypt") {
+                continue;
+            }
+            let id = courier.ids.fresh();
+            let t = courier.clock.unix_now();
+            courier.deliver(&dev, keys::count_notification(&id, t, count));
+        }
+        stanzas::iq_result(id, vec![Node::new("list").with_children(users)])
+    }
+
+    /// Answers a digest IQ for device `dev` (04 §4.5).
+    pub(crate) fn prekey_digest(&self, id: &str, dev: &DevKey) -> Node {
+        self.keys.digest_reply(id, dev)
+    }
+
+    /// Answers a usync IQ (05 §5, 06 §4).
+    pub(crate) fn usync(&mut self, id: &str, iq: &Node) -> Node {
+        Usync {
+            dir: &self.directory,
+            rng: &mut self.rng,
+        }
+        .reply(id, iq)
+    }
+
+    /// Answers a `w:g2` IQ from device `actor` (06 §1) and delivers its notifications.
+    pub(crate) fn group_iq(&mut self, actor: &DevKey, id: &str, iq: &Node) -> Node {
+        self.with_groups(|ops| ops.group_iq(actor, id, iq))
+    }
+
+    /// A connection starts taking its device's stanzas: returns the queued ones.
+    pub(crate) fn activate(&mut self, conn: ConnId) -> Vec<Node> {
+        self.courier().activate(conn)
+    }
+
+    /// How many stanzas of `conn`'s offline replay are still unacknowledged.
+    pub(crate) fn outstanding_replay(&mut self, conn: ConnId) -> usize {
+        self.courier().outstanding_replay(conn)
+    }
+
+    /// Routes a client `<message>` and returns the server ack (05 §14, §8).
+    pub(crate) fn route_message(&mut self, sender: &DevKey, node: &Node) -> Option<Node> {
+        self.courier().route_message(sender, node)
+    }
+
+    /// Routes a `<receipt>` from device `from` (05 §14 "Receipts", §10.4).
+    pub(crate) fn route_receipt(&mut self, from: &DevKey, node: &Node) {
+        self.courier().route_receipt(from, node);
+    }
+
+    /// A client `<ack>` (05 §11): the stanza it names leaves the device's queue.
+    pub(crate) fn client_ack(&mut self, from: &DevKey, node: &Node) {
+        self.courier().client_ack(from, node);
+    }
+
+    /// Remembers a push name from `<presence name>` (06 §3.3).
+    pub(crate) fn set_push_name(&mut self, phone: &str, name: &str) {
+        self.directory.set_push_name(phone, name);
+    }
+
+    fn push_to_targets(&mut self, target: &Target, make: impl Fn() -> Push) -> usize {
+        let ids = self.conns.targeted(target);
+        for id in &ids {
+            self.conns.push(*id, make());
+        }
+        ids.len()
+    }
+
+    /// Tells every live connection of a device `kind`, then detaches them from it.
+    fn evict(&mut self, dev: &DevKey, except: Option<ConnId>, kind: &StreamErrorKind) {
+        for conn in self.conns.of_device(dev) {
+            if Some(conn) == except {
+                continue;
+            }
+            self.conns.push(conn, Push::StreamError(kind.clone()));
+            self.conns.bind(conn, None);
+        }
+    }
 }
 
 /// The sandbox's shared state. Cheap to clone (an `Arc`).
@@ -335,7 +279,7 @@ pub(crate) struct State {
 pub struct Router {
     inner: Arc<Mutex<State>>,
     /// The media host (its own lock): answers `media_conn`, stores uploads.
-    media: crate::media::MediaHost,
+    media: MediaHost,
 }
 
 impl std::fmt::Debug for Router {
@@ -352,35 +296,31 @@ impl Router {
         let mut rng = StdRng::seed_from_u64(seed);
         let now = config.clock.unix_now();
         let server = match &config.server_keys {
-            Some(keys) => crate::identity::ServerIdentity::from_keys(keys),
-            None => crate::identity::ServerIdentity::generate(&mut rng, now),
+            Some(keys) => ServerIdentity::from_keys(keys),
+            None => ServerIdentity::generate(&mut rng, now),
         };
         // Server IQ ids are decimal numbers (shared/protocol/03 §3, §10.1).
-        let next_iq_id = rng.random_range(100_000_000..1_000_000_000u64);
+        let ids = Ids::starting_at(rng.random_range(100_000_000..1_000_000_000u64));
         Self {
             inner: Arc::new(Mutex::new(State {
                 config,
                 rng,
-                accounts: BTreeMap::new(),
-                conns: HashMap::new(),
-                next_conn: 1,
-                refs: HashMap::new(),
-                expired_refs: HashMap::new(),
-                code_pairings: HashMap::new(),
-                code_seq: 0,
-                next_iq_id,
-                faults: FaultState::default(),
+                ids,
                 server,
-                routing: crate::routing::RoutingState::default(),
-                groups: BTreeMap::new(),
-                silent_device_changes: false,
+                directory: Directory::default(),
+                conns: Connections::default(),
+                pairing: Pairing::default(),
+                faults: FaultState::default(),
+                keys: KeyStore::default(),
+                groups: Groups::default(),
+                routing: Routing::default(),
             })),
-            media: crate::media::MediaHost::default(),
+            media: MediaHost::default(),
         }
     }
 
     /// The media host: `media_conn` replies, stored blobs, fault injection.
-    pub fn media(&self) -> &crate::media::MediaHost {
+    pub fn media(&self) -> &MediaHost {
         &self.media
     }
 
@@ -401,7 +341,7 @@ impl Router {
     /// The sandbox's trust root (root key, serial 0) for a client's certificate check
     /// (shared/protocol/01 §5.2, §5.4).
     pub fn trust_root(&self) -> wa_engine::noise::TrustRoot {
-        wa_engine::noise::TrustRoot::new(self.trust_root_key(), crate::identity::ROOT_SERIAL)
+        wa_engine::noise::TrustRoot::new(self.trust_root_key(), ROOT_SERIAL)
     }
 
     /// The server's Noise static public key (32 bytes); the leaf certificate's key.
@@ -409,71 +349,26 @@ impl Router {
         self.lock().server.static_pub()
     }
 
-    /// Creates an account with a simulated primary phone.
-    ///
-    /// `phone` must be digits only, longer than 6 digits, not starting with `0`. The LID
-    /// user and the phone's identity key are drawn from the router's RNG.
-    ///
-    /// # Errors
-    /// [`PhoneError::InvalidPhoneNumber`], [`PhoneError::AccountExists`].
-    pub fn create_account(&self, phone: &str) -> Result<crate::Phone, PhoneError> {
+    /// Creates an account (its phone handle is made by [`Router::create_account`]).
+    pub(crate) fn new_account(&self, phone: &str) -> Result<(), PhoneError> {
         validate_phone(phone)?;
         let mut st = self.lock();
-        if st.accounts.contains_key(phone) {
-            return Err(PhoneError::AccountExists(phone.to_owned()));
-        }
-        // LID users are 15-digit numbers (shared/protocol/03 §7.1 examples).
-        let lid_user = st
-            .rng
-            .random_range(100_000_000_000_000u64..1_000_000_000_000_000)
-            .to_string();
-        let mut secret = Zeroizing::new([0u8; 32]);
-        st.rng.fill_bytes(secret.as_mut());
-        let identity_pub =
-            x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*secret)).to_bytes();
+        let st = &mut *st;
         let created = st.config.clock.unix_now();
-        let phone_keys = crate::keys::PhoneKeys::generate(&secret);
-        let adv_raw_id = u32::from_le_bytes([secret[0], secret[1], secret[2], secret[3]]);
-        st.accounts.insert(
-            phone.to_owned(),
-            Account {
-                phone: phone.to_owned(),
-                lid_user,
-                identity_secret: secret,
-                identity_pub,
-                platform: "android".to_owned(),
-                business_name: None,
-                created,
-                devices: BTreeMap::new(),
-                next_key_index: 1,
-                pending: std::collections::BTreeSet::new(),
-                phone_keys,
-                phone_inbox: VecDeque::new(),
-                push_name: None,
-                adv_raw_id,
-                devices_changed_at: created,
-            },
-        );
-        drop(st);
-        Ok(crate::Phone::new(self.clone(), phone.to_owned()))
+        let account = st.directory.create(phone, &mut st.rng, created)?;
+        st.keys.add_phone(phone, &account.identity_secret);
+        Ok(())
     }
 
-    /// The phone of an existing account.
-    ///
-    /// # Errors
-    /// [`PhoneError::NoSuchAccount`].
-    pub fn phone(&self, phone: &str) -> Result<crate::Phone, PhoneError> {
-        if self.lock().accounts.contains_key(phone) {
-            Ok(crate::Phone::new(self.clone(), phone.to_owned()))
-        } else {
-            Err(PhoneError::NoSuchAccount(phone.to_owned()))
-        }
+    /// Whether an account has this phone number.
+    pub(crate) fn has_account(&self, phone: &str) -> bool {
+        self.lock().directory.contains(phone)
     }
 
     /// Public records of all accounts, by phone number.
     pub fn accounts(&self) -> Vec<AccountInfo> {
         let st = self.lock();
-        st.accounts.values().map(|a| st.account_info(a)).collect()
+        st.directory.iter().map(|a| st.account_info(a)).collect()
     }
 
     /// The public record of one account.
@@ -483,7 +378,7 @@ impl Router {
     pub fn account(&self, phone: &str) -> Result<AccountInfo, PhoneError> {
         let st = self.lock();
         let account = st
-            .accounts
+            .directory
             .get(phone)
             .ok_or_else(|| PhoneError::NoSuchAccount(phone.to_owned()))?;
         Ok(st.account_info(account))
@@ -494,7 +389,7 @@ impl Router {
     /// stale device list until a send's ack reports the drift with its `phash` (05 §7.4,
     /// §14 step 6). Default false.
     pub fn set_silent_device_changes(&self, silent: bool) {
-        self.lock().silent_device_changes = silent;
+        self.lock().routing.silent_device_changes = silent;
     }
 
     /// Applies a fault (see [`Fault`]). Returns how many live connections it reached
@@ -519,13 +414,7 @@ impl Router {
 
     /// Whether the next incoming connection must be refused (consumes one refusal).
     pub(crate) fn take_refusal(&self) -> bool {
-        let mut st = self.lock();
-        if st.faults.refuse_next > 0 {
-            st.faults.refuse_next -= 1;
-            true
-        } else {
-            false
-        }
+        self.lock().faults.take_refusal()
     }
 
     /// The delay to apply before each server frame (the `DelayFrames` fault).
@@ -553,44 +442,24 @@ impl Router {
 
     /// Registers a new connection and returns its id.
     pub(crate) fn open_connection(&self) -> ConnId {
-        let mut st = self.lock();
-        let id = st.next_conn;
-        st.next_conn += 1;
-        st.conns.insert(
-            id,
-            ConnEntry {
-                device: None,
-                inbox: VecDeque::new(),
-                waker: None,
-                registration: None,
-                ready: false,
-            },
-        );
-        id
+        self.lock().conns.open()
     }
 
     /// Sets the function called when `conn` gets new work.
     pub(crate) fn set_waker(&self, conn: ConnId, waker: Waker) {
-        if let Some(entry) = self.lock().conns.get_mut(&conn) {
-            entry.waker = Some(waker);
-        }
+        self.lock().conns.set_waker(conn, waker);
     }
 
     /// Forgets a closed connection: its refs, pending code pairings and device binding.
     pub(crate) fn close_connection(&self, conn: ConnId) {
         let mut st = self.lock();
-        st.conns.remove(&conn);
-        st.refs.retain(|_, c| *c != conn);
-        st.expired_refs.retain(|_, c| *c != conn);
-        st.code_pairings.retain(|_, p| p.conn != conn);
+        st.conns.close(conn);
+        st.pairing.forget(conn);
     }
 
     /// Takes the next piece of work for `conn`.
     pub(crate) fn take_push(&self, conn: ConnId) -> Option<Push> {
-        self.lock()
-            .conns
-            .get_mut(&conn)
-            .and_then(|e| e.inbox.pop_front())
+        self.lock().conns.take_push(conn)
     }
 
     /// A fresh server IQ / notification id (decimal string).
@@ -631,77 +500,43 @@ impl Router {
         registration: Registration,
         count: usize,
     ) -> Vec<String> {
-        use base64::Engine as _;
         let mut st = self.lock();
-        let mut refs = Vec::with_capacity(count);
-        for _ in 0..count {
-            // 75 random bytes -> exactly 100 base64 characters, no padding.
-            let mut raw = [0u8; 75];
-            st.rng.fill_bytes(&mut raw);
-            let r = format!(
-                "2@{}",
-                base64::engine::general_purpose::STANDARD.encode(raw)
-            );
-            st.refs.insert(r.clone(), conn);
-            refs.push(r);
-        }
-        if let Some(entry) = st.conns.get_mut(&conn) {
-            entry.registration = Some(registration);
-        }
+        let st = &mut *st;
+        let refs = st.pairing.issue_refs(conn, count, &mut st.rng);
+        st.conns.set_registration(conn, registration);
         refs
     }
 
     /// Marks a ref as expired (its display window passed).
     pub(crate) fn expire_ref(&self, r: &str) {
-        let mut st = self.lock();
-        if let Some(conn) = st.refs.remove(r) {
-            st.expired_refs.insert(r.to_owned(), conn);
-        }
+        self.lock().pairing.expire_ref(r);
     }
 
-    /// Records a companion whose pair-device-sign verified. Returns false if the account
-    /// vanished meanwhile.
+    /// Records a companion whose pair-device-sign verified and tells the device watchers.
+    /// Returns false if the account vanished meanwhile.
     pub(crate) fn record_companion(&self, plan: &PairPlan, registration: Registration) -> bool {
         let mut st = self.lock();
         let paired_at = st.config.clock.unix_now();
-        let Some(account) = st.accounts.get_mut(&plan.phone) else {
+        let dev = (plan.phone.clone(), plan.device);
+        let keys = registration.clone();
+        if !st.directory.link(plan, registration, paired_at) {
             return false;
-        };
-        account.pending.remove(&plan.device);
-        let keys = crate::keys::PublishedKeys {
-            registration_id: registration.registration_id,
-            identity: registration.identity_pub,
-            signed_prekey: registration.signed_prekey.clone(),
-            prekeys: BTreeMap::new(),
-        };
-        account.devices.insert(
-            plan.device,
-            Companion {
-                key_index: plan.key_index,
-                registration,
-                paired_at,
-                keys,
-                queue: crate::routing::Queue::default(),
-            },
-        );
-        account.devices_changed_at = paired_at;
-        st.notify_device_change(&plan.phone, plan.device, true);
+        }
+        st.keys.link(dev.clone(), &keys);
+        st.routing.reset_queue(&dev);
+        st.courier()
+            .notify_device_change(&plan.phone, plan.device, true);
         true
     }
 
     /// Releases a device id reserved by a pairing that did not complete.
     pub(crate) fn release_device(&self, phone: &str, device: u16) {
-        if let Some(account) = self.lock().accounts.get_mut(phone) {
-            account.pending.remove(&device);
-        }
+        self.lock().directory.release_device(phone, device);
     }
 
     /// The registration info of a connection.
     pub(crate) fn registration_of(&self, conn: ConnId) -> Option<Registration> {
-        self.lock()
-            .conns
-            .get(&conn)
-            .and_then(|e| e.registration.clone())
+        self.lock().conns.registration_of(conn)
     }
 
     /// Checks a login and binds `conn` to the device. A live connection of the same device
@@ -715,7 +550,10 @@ impl Router {
     ) -> Result<LoginGrant, LoginRefusal> {
         let mut st = self.lock();
         let phone = username.to_string();
-        let account = st.accounts.get(&phone).ok_or(LoginRefusal::UnknownDevice)?;
+        let account = st
+            .directory
+            .get(&phone)
+            .ok_or(LoginRefusal::UnknownDevice)?;
         let companion = account
             .devices
             .get(&device)
@@ -729,35 +567,22 @@ impl Router {
             device,
             creation: account.created,
         };
-        let others: Vec<ConnId> = st
-            .conns
-            .iter()
-            .filter(|(id, e)| **id != conn && e.device.as_ref() == Some(&(phone.clone(), device)))
-            .map(|(id, _)| *id)
-            .collect();
-        for other in others {
-            st.push(other, Push::StreamError(StreamErrorKind::Replaced));
-            if let Some(e) = st.conns.get_mut(&other) {
-                e.device = None;
-            }
-        }
-        if let Some(entry) = st.conns.get_mut(&conn) {
-            entry.device = Some((phone, device));
-        }
+        let dev = (phone, device);
+        st.evict(&dev, Some(conn), &StreamErrorKind::Replaced);
+        st.conns.bind(conn, Some(dev));
         Ok(grant)
     }
 
     /// Detaches a connection from its device (it is leaving on its own).
     pub(crate) fn unbind_device(&self, conn: ConnId) {
-        if let Some(e) = self.lock().conns.get_mut(&conn) {
-            e.device = None;
-        }
+        self.lock().conns.bind(conn, None);
     }
 
     /// How many one-time prekeys a device has on the server (device 0: the phone's pool).
     pub(crate) fn prekey_count(&self, phone: &str, device: u16) -> usize {
         self.lock()
-            .published_keys(phone, device)
+            .keys
+            .published(phone, device)
             .map_or(0, |k| k.prekeys.len())
     }
 
@@ -770,51 +595,25 @@ impl Router {
     pub(crate) fn remove_device(&self, phone: &str, device: u16) -> Result<(), PhoneError> {
         let mut st = self.lock();
         let now = st.config.clock.unix_now();
-        let account = st
-            .accounts
-            .get_mut(phone)
-            .ok_or_else(|| PhoneError::NoSuchAccount(phone.to_owned()))?;
-        let Some(removed) = account.devices.remove(&device) else {
-            return Err(PhoneError::NoSuchDevice {
-                phone: phone.to_owned(),
-                device,
-            });
-        };
-        account.devices_changed_at = now.max(account.devices_changed_at);
-        st.notify_device_removed(phone, device, removed.key_index);
-        let key = (phone.to_owned(), device);
-        let live: Vec<ConnId> = st
-            .conns
-            .iter()
-            .filter(|(_, e)| e.device.as_ref() == Some(&key))
-            .map(|(id, _)| *id)
-            .collect();
-        for conn in live {
-            st.push(conn, Push::StreamError(StreamErrorKind::DeviceRemoved));
-            if let Some(e) = st.conns.get_mut(&conn) {
-                e.device = None;
-            }
-        }
+        let removed = st.directory.unlink(phone, device, now)?;
+        let dev = (phone.to_owned(), device);
+        st.keys.unlink(&dev);
+        st.routing.forget_device(&dev);
+        st.courier()
+            .notify_device_removed(phone, device, removed.key_index);
+        st.evict(&dev, None, &StreamErrorKind::DeviceRemoved);
         Ok(())
     }
 
     /// Looks up the live registration connection of a QR ref.
     pub(crate) fn conn_of_ref(&self, r: &str) -> Result<ConnId, PhoneError> {
-        let st = self.lock();
-        if let Some(conn) = st.refs.get(r) {
-            return Ok(*conn);
-        }
-        if st.expired_refs.contains_key(r) {
-            return Err(PhoneError::RefExpired);
-        }
-        Err(PhoneError::UnknownRef)
+        self.lock().pairing.conn_of_ref(r)
     }
 
     /// Hands a pair plan to a registration connection and retires all of its refs.
     pub(crate) fn deliver_pair_plan(&self, conn: ConnId, plan: PairPlan) {
         let mut st = self.lock();
-        st.refs.retain(|_, c| *c != conn);
-        st.expired_refs.retain(|_, c| *c != conn);
+        st.pairing.retire_refs(conn);
         st.push(conn, Push::PairSuccess(Box::new(plan)));
     }
 
@@ -828,137 +627,94 @@ impl Router {
         phone: &str,
         wrapped_companion_ephemeral: Vec<u8>,
     ) -> Result<Vec<u8>, PhoneError> {
-        use base64::Engine as _;
         let mut st = self.lock();
-        if !st.accounts.contains_key(phone) {
+        let st = &mut *st;
+        if !st.directory.contains(phone) {
             return Err(PhoneError::NoSuchAccount(phone.to_owned()));
         }
-        let mut raw = [0u8; 24];
-        st.rng.fill_bytes(&mut raw);
-        let pairing_ref = format!(
-            "2@{}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
-        )
-        .into_bytes();
-        // A companion that asks again replaces its earlier request.
-        st.code_pairings.retain(|_, p| p.conn != conn);
-        st.code_seq += 1;
-        let seq = st.code_seq;
-        st.code_pairings.insert(
-            pairing_ref.clone(),
-            CodePairing {
-                conn,
-                phone: phone.to_owned(),
-                wrapped_companion_ephemeral,
-                primary_ephemeral: None,
-                companion_ephemeral: None,
-                seq,
-            },
-        );
-        Ok(pairing_ref)
+        Ok(st
+            .pairing
+            .code_hello(conn, phone, wrapped_companion_ephemeral, &mut st.rng))
     }
 
     /// Pushes work to a connection (used by the phone module).
     pub(crate) fn push(&self, conn: ConnId, push: Push) {
         self.lock().push(conn, push);
     }
-}
 
-impl State {
-    /// A fresh server stanza id (decimal string; shared/protocol/03 §10.1).
-    pub(crate) fn fresh_id(&mut self) -> String {
-        self.next_iq_id += 1;
-        self.next_iq_id.to_string()
+    /// The stanzas routed to an account's primary phone, oldest first.
+    pub(crate) fn phone_inbox(&self, phone: &str) -> Vec<Node> {
+        self.lock().routing.phone_inbox(phone)
     }
 
-    /// The current unix time in seconds.
-    pub(crate) fn unix_now(&self) -> u64 {
-        self.config.clock.unix_now()
-    }
-
-    /// The published keys of a device (device 0: the phone's).
-    pub(crate) fn published_keys(
+    /// Creates a group as the `creator` account's primary phone would (shared/protocol/06
+    /// §1.3, §1.7): `creator` is super admin, `members` (phone numbers with accounts) are
+    /// members, and every member device gets the `w:gp2` `<create>` notification. Returns
+    /// the group JID `120363…@g.us`.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`](PhoneError::NoSuchAccount) for the creator or a
+    /// member without an account; [`PhoneError::BadSubject`](PhoneError::BadSubject).
+    pub fn create_group(
         &self,
-        phone: &str,
-        device: u16,
-    ) -> Option<&crate::keys::PublishedKeys> {
-        let account = self.accounts.get(phone)?;
-        if device == 0 {
-            Some(&account.phone_keys.published)
-        } else {
-            account.devices.get(&device).map(|c| &c.keys)
-        }
-    }
-
-    pub(crate) fn push(&mut self, conn: ConnId, push: Push) {
-        if let Some(entry) = self.conns.get_mut(&conn) {
-            entry.inbox.push_back(push);
-            if let Some(w) = &entry.waker {
-                w();
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+    ) -> Result<Jid, PhoneError> {
+        let mut st = self.lock();
+        for phone in std::iter::once(&creator).chain(members) {
+            if !st.directory.contains(phone) {
+                return Err(PhoneError::NoSuchAccount((*phone).to_owned()));
             }
         }
-    }
-
-    fn push_to_targets(
-        &mut self,
-        target: &crate::script::Target,
-        make: impl Fn() -> Push,
-    ) -> usize {
-        let ids: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, e)| target.matches(e.device.as_ref()))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &ids {
-            self.push(*id, make());
-        }
-        ids.len()
-    }
-
-    fn account_info(&self, a: &Account) -> AccountInfo {
-        use base64::Engine as _;
-        let devices = a
-            .devices
-            .iter()
-            .map(|(id, c)| {
-                let key = (a.phone.clone(), *id);
-                DeviceInfo {
-                    id: *id,
-                    jid: format!("{}:{}@s.whatsapp.net", a.phone, id),
-                    lid: format!("{}:{}@lid", a.lid_user, id),
-                    key_index: c.key_index,
-                    os: c.registration.os.clone(),
-                    paired_at: c.paired_at,
-                    connected: self.conns.values().any(|e| e.device.as_ref() == Some(&key)),
-                    prekeys: c.keys.prekeys.len(),
-                    queued: c.queue.len(),
-                }
+        let listed: Vec<Jid> = members.iter().map(|p| Jid::pn((*p).to_owned())).collect();
+        let (gid, _) = st
+            .with_groups(|ops| {
+                ops.new_group(
+                    &(creator.to_owned(), 0),
+                    subject.to_owned(),
+                    &listed,
+                    None,
+                    (false, false),
+                )
             })
-            .collect();
-        AccountInfo {
-            phone: a.phone.clone(),
-            lid: a.lid_user.clone(),
-            identity_pub_b64: base64::engine::general_purpose::STANDARD.encode(a.identity_pub),
-            platform: a.platform.clone(),
-            business_name: a.business_name.clone(),
-            devices,
-        }
+            .map_err(|()| PhoneError::BadSubject)?;
+        Ok(Jid::group(gid))
     }
 
-    /// Allocates the lowest free device id (1..=255) and the next key index of an account.
-    pub(crate) fn allocate_device(&mut self, phone: &str) -> Result<(u16, u32), PhoneError> {
-        let account = self
-            .accounts
-            .get_mut(phone)
-            .ok_or_else(|| PhoneError::NoSuchAccount(phone.to_owned()))?;
-        let device = (1..=255u16)
-            .find(|d| !account.devices.contains_key(d) && !account.pending.contains(d))
-            .ok_or(PhoneError::DevicesExhausted)?;
-        account.pending.insert(device);
-        let key_index = account.next_key_index;
-        account.next_key_index += 1;
-        Ok((device, key_index))
+    /// Removes an account from a group as its super admin's primary phone would; every
+    /// member device and the removed account's devices get the `w:gp2` `<remove>`
+    /// notification, and group messages stop reaching the removed account.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchGroup`](PhoneError::NoSuchGroup),
+    /// [`PhoneError::NoSuchAccount`](PhoneError::NoSuchAccount) when the account is
+    /// not a participant.
+    pub fn remove_group_participant(&self, group: &Jid, phone: &str) -> Result<(), PhoneError> {
+        let mut st = self.lock();
+        let g = st
+            .groups
+            .get(group.user())
+            .ok_or_else(|| PhoneError::NoSuchGroup(group.to_string()))?;
+        if !g.is_member(phone) {
+            return Err(PhoneError::NoSuchAccount(phone.to_owned()));
+        }
+        let admin = g.acting_admin().unwrap_or(phone).to_owned();
+        let change = Node::new("remove")
+            .with_children([Node::new("participant").attr("jid", Jid::pn(phone.to_owned()))]);
+        let id = st.fresh_id();
+        let gid = group.user().to_owned();
+        st.with_groups(|ops| ops.change_group(&(admin, 0), &id, None, &gid, &change));
+        Ok(())
+    }
+
+    /// The participants (phone numbers) of a group, in join order; empty if it does not exist.
+    pub fn group_participants(&self, group: &Jid) -> Vec<String> {
+        self.lock()
+            .groups
+            .get(group.user())
+            .map(crate::groups::Group::member_phones)
+            .unwrap_or_default()
     }
 }
 
@@ -980,15 +736,47 @@ pub(crate) enum LoginRefusal {
     NoiseKeyMismatch,
 }
 
-/// Checks the phone number rule of shared/protocol/03 §5.1.
-pub(crate) fn validate_phone(phone: &str) -> Result<(), PhoneError> {
-    let ok = phone.len() > 6
-        && phone.len() <= 20
-        && phone.bytes().all(|b| b.is_ascii_digit())
-        && !phone.starts_with('0');
-    if ok {
-        Ok(())
-    } else {
-        Err(PhoneError::InvalidPhoneNumber(phone.to_owned()))
+/// Injects faults into a running sandbox. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    router: Router,
+}
+
+impl Faults {
+    /// Fault injection over a router's connections.
+    pub fn new(router: Router) -> Self {
+        Self { router }
+    }
+
+    /// Applies a fault; returns how many live connections it reached (0 for the global
+    /// faults `DelayFrames` and `RefuseConnections`).
+    pub fn inject(&self, fault: Fault) -> usize {
+        self.router.inject(fault)
+    }
+
+    /// Drops the live connection(s) of a device without a stream error.
+    pub fn drop_connection(&self, phone: &str, device: u16) -> usize {
+        self.inject(Fault::Drop {
+            target: Target::device(phone, device),
+        })
+    }
+
+    /// Sends a stream error to the live connection(s) of a device, then closes them.
+    pub fn stream_error(&self, phone: &str, device: u16, error: StreamErrorKind) -> usize {
+        self.inject(Fault::StreamError {
+            target: Target::device(phone, device),
+            error,
+        })
+    }
+
+    /// Delays every server frame by `delay` (zero turns it off).
+    pub fn delay_frames(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.inject(Fault::DelayFrames { ms });
+    }
+
+    /// Refuses the next `count` WebSocket connections.
+    pub fn refuse_connections(&self, count: u32) {
+        self.inject(Fault::RefuseConnections { count });
     }
 }
