@@ -57,6 +57,7 @@ mod pairing;
 mod payload;
 mod persist;
 mod phone;
+mod queue;
 mod routing;
 mod script;
 mod server;

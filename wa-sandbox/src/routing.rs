@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use rand::rngs::StdRng;
-use tracing::{debug, trace, warn};
+use tracing::{debug, trace};
 use wa_engine::Jid;
 use wa_engine::binary::{Content, Node, Value};
 
@@ -29,15 +29,12 @@ use crate::accounts::{DevKey, Directory};
 use crate::config::Clock;
 use crate::connections::{ConnId, Connections, Push};
 use crate::groups::Groups;
+use crate::queue::Queue;
 use crate::stanzas::{self, Ids, attr_jid, device_jid};
 use crate::usync::{Usync, phash};
 
 /// At most this many stanzas are kept per simulated phone (its inbox is for inspection only).
 pub(crate) const PHONE_INBOX_LIMIT: usize = 1000;
-
-/// At most this many unacknowledged stanzas are kept per device; beyond it the oldest is
-/// dropped (a bound the real server surely has too; its value is not known).
-pub(crate) const QUEUE_LIMIT: usize = 10_000;
 
 /// At most this many (message id, recipient device) entries are remembered for routing
 /// receipts; the oldest are forgotten first.
@@ -46,118 +43,6 @@ const DELIVERY_LOG_LIMIT: usize = 200_000;
 /// NACK / error code for a stanza that fails validation (Baileys `SERVER_ERROR_CODES`:
 /// 479 "stanza validation failed", shared/protocol/05 §8).
 const ERR_INVALID: &str = "479";
-
-/// One stanza waiting for a device's acknowledgement.
-#[derive(Debug, Clone)]
-pub(crate) struct Queued {
-    /// `message`, `receipt` or `notification`: the `class` its ack carries.
-    tag: String,
-    id: String,
-    /// The stanza's `type`, `from` and `participant` as text (to tell apart receipts with
-    /// one id from several devices when matching an ack).
-    kind: Option<String>,
-    from: Option<String>,
-    participant: Option<String>,
-    node: Node,
-    /// The connection that got this item in its offline replay.
-    replayed_on: Option<ConnId>,
-}
-
-impl Queued {
-    fn of(node: Node) -> Self {
-        let text = |k: &str| node.get_attr(k).map(|v| v.to_text().into_owned());
-        Self {
-            tag: node.tag.to_string(),
-            id: node.get_attr_str("id").unwrap_or_default().to_owned(),
-            kind: text("type"),
-            from: text("from"),
-            participant: text("participant"),
-            node,
-            replayed_on: None,
-        }
-    }
-}
-
-/// A device's FIFO of unacknowledged stanzas (05 §14 "Offline queue").
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Queue {
-    items: VecDeque<Queued>,
-}
-
-impl Queue {
-    /// Number of queued stanzas.
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    fn push(&mut self, node: Node) {
-        if self.items.len() >= QUEUE_LIMIT {
-            warn!("offline queue full; dropping its oldest stanza");
-            self.items.pop_front();
-        }
-        self.items.push_back(Queued::of(node));
-    }
-
-    /// Removes the item an ack refers to: same tag (`class`) and id; among several, the one
-    /// whose `from` / `participant` / `type` agree best with what the ack echoes (clients
-    /// differ in what they echo: 05 §11). Returns whether one was removed.
-    fn remove_acked(
-        &mut self,
-        class: &str,
-        id: &str,
-        to: Option<&str>,
-        participant: Option<&str>,
-        kind: Option<&str>,
-    ) -> bool {
-        let score = |q: &Queued| {
-            usize::from(to.is_some() && q.from.as_deref() == to)
-                + usize::from(participant.is_some() && q.participant.as_deref() == participant)
-                + usize::from(kind.is_some() && q.kind.as_deref() == kind)
-        };
-        let best = self
-            .items
-            .iter()
-            .enumerate()
-            .filter(|(_, q)| q.tag == class && q.id == id)
-            .max_by(|(ia, a), (ib, b)| score(a).cmp(&score(b)).then(ib.cmp(ia)))
-            .map(|(i, _)| i);
-        best.and_then(|i| self.items.remove(i)).is_some()
-    }
-
-    /// Removes every queued `<message>` with one of these ids (the device sent a receipt).
-    fn remove_messages(&mut self, ids: &[String]) -> usize {
-        let before = self.items.len();
-        self.items
-            .retain(|q| !(q.tag == "message" && ids.contains(&q.id)));
-        before - self.items.len()
-    }
-
-    /// Copies of every queued stanza marked `offline="1"`, remembered as replayed on `conn`.
-    fn replay(&mut self, conn: ConnId) -> Vec<Node> {
-        self.items
-            .iter_mut()
-            .map(|q| {
-                q.replayed_on = Some(conn);
-                let mut node = q.node.clone();
-                node.attrs.insert("offline", "1");
-                node
-            })
-            .collect()
-    }
-
-    fn has_notification(&self, kind: &str) -> bool {
-        self.items
-            .iter()
-            .any(|q| q.tag == "notification" && q.kind.as_deref() == Some(kind))
-    }
-
-    fn outstanding(&self, conn: ConnId) -> usize {
-        self.items
-            .iter()
-            .filter(|q| q.replayed_on == Some(conn))
-            .count()
-    }
-}
 
 /// Who sent a delivered message, for routing its receipts.
 #[derive(Debug, Clone)]
@@ -819,46 +704,5 @@ impl Outgoing<'_> {
             children.push(di.clone());
         }
         msg.with_children(children)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn phash_matches_the_worked_example() {
-        // shared/protocol/05 §7.4.
-        assert_eq!(phash([("222", 0), ("111", 2), ("111", 0)]), "2:3mfgTp+X");
-    }
-
-    #[test]
-    fn queue_ack_prefers_the_matching_sender() {
-        let mut q = Queue::default();
-        let receipt = |from: &str| {
-            Node::new("receipt")
-                .attr("from", from.to_owned())
-                .attr("id", "X")
-        };
-        q.push(receipt("1:1@s.whatsapp.net"));
-        q.push(receipt("1:2@s.whatsapp.net"));
-        assert!(q.remove_acked("receipt", "X", Some("1:2@s.whatsapp.net"), None, None));
-        assert_eq!(q.items[0].from.as_deref(), Some("1:1@s.whatsapp.net"));
-        assert!(!q.remove_acked("message", "X", None, None, None));
-        assert!(q.remove_acked("receipt", "X", None, None, None));
-        assert_eq!(q.len(), 0);
-    }
-
-    #[test]
-    fn replay_marks_offline_and_counts_outstanding() {
-        let mut q = Queue::default();
-        q.push(Node::new("message").attr("id", "A"));
-        q.push(Node::new("message").attr("id", "B"));
-        let nodes = q.replay(7);
-        assert_eq!(nodes.len(), 2);
-        assert!(nodes.iter().all(|n| n.get_attr_str("offline") == Some("1")));
-        assert_eq!(q.outstanding(7), 2);
-        q.remove_messages(&["A".to_owned()]);
-        assert_eq!(q.outstanding(7), 1);
     }
 }

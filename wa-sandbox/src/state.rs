@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, RngExt as _, SeedableRng as _};
-use wa_engine::Jid;
 use wa_engine::binary::Node;
 
 use crate::accounts::{
@@ -80,7 +79,7 @@ impl State {
     }
 
     /// Runs a group operation, then delivers the notifications it made, in order.
-    fn with_groups<T>(&mut self, op: impl FnOnce(&mut GroupOps<'_>) -> T) -> T {
+    pub(crate) fn with_groups<T>(&mut self, op: impl FnOnce(&mut GroupOps<'_>) -> T) -> T {
         let mut ops = GroupOps {
             groups: &mut self.groups.by_id,
             dir: &self.directory,
@@ -645,76 +644,6 @@ impl Router {
     /// The stanzas routed to an account's primary phone, oldest first.
     pub(crate) fn phone_inbox(&self, phone: &str) -> Vec<Node> {
         self.lock().routing.phone_inbox(phone)
-    }
-
-    /// Creates a group as the `creator` account's primary phone would (shared/protocol/06
-    /// §1.3, §1.7): `creator` is super admin, `members` (phone numbers with accounts) are
-    /// members, and every member device gets the `w:gp2` `<create>` notification. Returns
-    /// the group JID `120363…@g.us`.
-    ///
-    /// # Errors
-    /// [`PhoneError::NoSuchAccount`](PhoneError::NoSuchAccount) for the creator or a
-    /// member without an account; [`PhoneError::BadSubject`](PhoneError::BadSubject).
-    pub fn create_group(
-        &self,
-        creator: &str,
-        subject: &str,
-        members: &[&str],
-    ) -> Result<Jid, PhoneError> {
-        let mut st = self.lock();
-        for phone in std::iter::once(&creator).chain(members) {
-            if !st.directory.contains(phone) {
-                return Err(PhoneError::NoSuchAccount((*phone).to_owned()));
-            }
-        }
-        let listed: Vec<Jid> = members.iter().map(|p| Jid::pn((*p).to_owned())).collect();
-        let (gid, _) = st
-            .with_groups(|ops| {
-                ops.new_group(
-                    &(creator.to_owned(), 0),
-                    subject.to_owned(),
-                    &listed,
-                    None,
-                    (false, false),
-                )
-            })
-            .map_err(|()| PhoneError::BadSubject)?;
-        Ok(Jid::group(gid))
-    }
-
-    /// Removes an account from a group as its super admin's primary phone would; every
-    /// member device and the removed account's devices get the `w:gp2` `<remove>`
-    /// notification, and group messages stop reaching the removed account.
-    ///
-    /// # Errors
-    /// [`PhoneError::NoSuchGroup`](PhoneError::NoSuchGroup),
-    /// [`PhoneError::NoSuchAccount`](PhoneError::NoSuchAccount) when the account is
-    /// not a participant.
-    pub fn remove_group_participant(&self, group: &Jid, phone: &str) -> Result<(), PhoneError> {
-        let mut st = self.lock();
-        let g = st
-            .groups
-            .get(group.user())
-            .ok_or_else(|| PhoneError::NoSuchGroup(group.to_string()))?;
-        if !g.is_member(phone) {
-            return Err(PhoneError::NoSuchAccount(phone.to_owned()));
-        }
-        let admin = g.acting_admin().unwrap_or(phone).to_owned();
-        let change = Node::new("remove")
-            .with_children([Node::new("participant").attr("jid", Jid::pn(phone.to_owned()))]);
-        let id = st.fresh_id();
-        let gid = group.user().to_owned();
-        st.with_groups(|ops| ops.change_group(&(admin, 0), &id, None, &gid, &change));
-        Ok(())
-    }
-
-    /// The participants (phone numbers) of a group, in join order; empty if it does not exist.
-    pub fn group_participants(&self, group: &Jid) -> Vec<String> {
-        self.lock()
-            .groups
-            .get(group.user())
-            .map(crate::groups::Group::member_phones)
-            .unwrap_or_default()
     }
 }
 

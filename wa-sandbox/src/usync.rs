@@ -205,6 +205,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn phash_matches_the_worked_example() {
+        // shared/protocol/05 §7.4.
+        assert_eq!(phash([("222", 0), ("111", 2), ("111", 0)]), "2:3mfgTp+X");
+    }
+
+    #[test]
     fn contact_numbers_are_normalised() {
         assert_eq!(normalise_number("+1 (555) 123-4567"), "15551234567");
         assert_eq!(normalise_number("+15551234567@c.us"), "15551234567");
