@@ -32,6 +32,32 @@
 //!
 //! What it does not do (yet): app state, presence subscriptions, chat states.
 //!
+//! # Layout
+//!
+//! Each room owns its state and the logic over it. A module imports only modules listed
+//! before it here (left to right, top to bottom), so there are no import cycles
+//! (`tests/layout.rs` checks this):
+//!
+//! ```text
+//! leaves    media_tls, error, identity, script (fault data), config (Clock, QrTiming,
+//!           RouterConfig), stanzas (builders, readers, stanza ids)
+//! accounts  Directory: accounts and their linked devices; DevKey, Registration, PairPlan
+//! rooms     connections (live connections, Push), keys (KeyStore), groups (Groups,
+//!           GroupOps), usync (device lists, phash), media (MediaHost, its own lock),
+//!           payload (ClientPayload parsing), pairing (QR refs, code pairings),
+//!           queue (a device's offline queue)
+//! routing   Routing (queues, phones' inboxes, delivery log, contacts) and Courier, one
+//!           routing step over the connections, the directory and the groups
+//! state     State (every room under one lock) and the Router handle that composes them
+//! handles   phone (Phone; Router's account and group API), persist, session
+//! drivers   server (tokio WebSocket loop), control (HTTP control API), this file
+//! ```
+//!
+//! The rooms share one mutex (in [`Router`]) rather than one each: a message touches the
+//! directory, the groups, the queues and the connections in one atomic step. Operations
+//! that span rooms get a narrow context (`Courier`, `GroupOps`, `Usync`) holding only the
+//! rooms they read or write.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use wa_sandbox::{Sandbox, SandboxConfig};
