@@ -93,10 +93,11 @@ fn dependencies(
             let mut start = true;
             for token in inner.split_inclusive(['{', '}', ',']) {
                 let head = token.trim_start();
-                if depth == 0 && start {
-                    if let Some(first) = idents(head).first() {
-                        name(first);
-                    }
+                if depth == 0
+                    && start
+                    && let Some(first) = idents(head).first()
+                {
+                    name(first);
                 }
                 depth += token.matches('{').count();
                 depth -= token.matches('}').count().min(depth);
