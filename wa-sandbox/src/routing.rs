@@ -34,7 +34,7 @@ use crate::stanzas::{self, Ids, attr_jid, device_jid};
 use crate::usync::{Usync, phash};
 
 /// At most this many stanzas are kept per simulated phone (its inbox is for inspection only).
-pub(crate) const PHONE_INBOX_LIMIT: usize = 1000;
+const PHONE_INBOX_LIMIT: usize = 1000;
 
 /// At most this many (message id, recipient device) entries are remembered for routing
 /// receipts; the oldest are forgotten first.
