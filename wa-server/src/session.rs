@@ -428,7 +428,8 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
             // Media: store the download reference, add `download_url` (and inline base64).
             let client = session.live().client;
             if let Some(extra) =
-                crate::routes::media::incoming(state, &session.id, client.as_ref(), &message).await
+                crate::media::incoming::incoming(state, &session.id, client.as_ref(), &message)
+                    .await
                 && let Some(serde_json::Value::Object(media)) = data.get_mut("media")
             {
                 media.extend(extra);
