@@ -24,6 +24,7 @@ mod config;
 mod db;
 mod error;
 mod events;
+mod fanout;
 mod incoming;
 mod media;
 mod messaging;

@@ -1,14 +1,19 @@
 //! Received media: its kind and `media` fields for the `message` event, and the stored
 //! download reference plus `download_url` (and inline base64 for small files).
 
-use std::time::Duration;
+use std::sync::Arc;
 
+use serde_json::{Value, json};
 use wa_engine::Client;
+use wa_engine::media::MediaRef;
 use wa_proto::wa;
 
+use super::inline::InlineJob;
 use super::record::{StoredMedia, b64};
 use super::{Kind, download_path};
 use crate::db::{ServerDb, key2};
+use crate::fanout;
+use crate::session::Session;
 use crate::state::AppState;
 
 /// The kind of a (received) message's media, after unwrapping: `None` for other messages.
@@ -30,11 +35,10 @@ pub(crate) fn kind_of(message: &wa::Message) -> Option<Kind> {
 }
 
 /// The `media` object of a received media message (after unwrapping), without the parts
-/// that need the session (see [`incoming`]): `kind`, `mimetype`, `size` (bytes), `caption`,
+/// that need the session (see [`emit_message`]): `kind`, `mimetype`, `size` (bytes), `caption`,
 /// `file_name`, `seconds`, `voice_note`, `width`, `height`, `animated`, `page_count`.
 /// `None` for messages without media.
 pub(crate) fn media_fields(message: &wa::Message) -> Option<serde_json::Value> {
-    use serde_json::json;
     let m = wa_engine::message::content::unwrap(message);
     let kind = kind_of(m)?.as_str();
     let v = if let Some(x) = &m.image_message {
@@ -63,22 +67,15 @@ pub(crate) fn media_fields(message: &wa::Message) -> Option<serde_json::Value> {
     Some(v)
 }
 
-/// How long an inline download of a small received file may take.
-const INLINE_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// For a received media message of session `session`: stores its download reference (so
 /// `GET .../media/{message_id}` works, also after a restart) and returns the fields to add
-/// to its `media` object: `download_url` (absolute with `--public-url`), and `base64` of
-/// the file when it is at most [`MediaSettings::inline_max_bytes`](crate::MediaSettings)
-/// (`inline_error` when that download failed). `None` for messages without media or with
-/// an unusable reference.
-pub(crate) async fn incoming(
+/// to its `media` object, `download_url` (absolute with `--public-url`), and whether the file
+/// is to be put inline. `None` for messages without media or with an unusable reference.
+fn reference(
     state: &AppState,
     session: &str,
-    client: Option<&Client>,
     message: &wa_engine::IncomingMessage,
-) -> Option<serde_json::Map<String, serde_json::Value>> {
-    use serde_json::json;
+) -> Option<(serde_json::Map<String, Value>, Inline)> {
     let inner = wa_engine::message::content::unwrap(&message.message);
     let kind = kind_of(inner)?;
     let file_name = inner
@@ -100,24 +97,84 @@ pub(crate) async fn incoming(
     out.insert("download_url".to_owned(), json!(url));
     let limit = state.config().media.inline_max_bytes;
     let small = stored.file_length.is_some_and(|n| n <= limit);
-    if limit > 0 && small {
-        let fetched = match (client, stored.to_ref()) {
-            (Some(client), Some(media)) => {
-                tokio::time::timeout(INLINE_TIMEOUT, client.download(&media))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
+    let inline = match (limit > 0 && small, stored.to_ref()) {
+        (false, _) => Inline::No,
+        (true, Some(media)) => Inline::Download(media),
+        (true, None) => Inline::Unusable,
+    };
+    Some((out, inline))
+}
+
+/// Whether a received file is put inline into its event.
+enum Inline {
+    /// No: inline files are off, or the file is larger than the limit.
+    No,
+    /// Yes: download it.
+    Download(MediaRef),
+    /// It should be, but its reference cannot be downloaded.
+    Unusable,
+}
+
+/// Emits the `message` event of a received message (`data` is its
+/// [`message_json`](crate::incoming::message_json)) from the session's event loop, without
+/// waiting on the media host.
+///
+/// For a media message the download reference is stored first and `download_url` added to
+/// `media`. When the file is small enough to be put inline
+/// ([`MediaSettings::inline_max_bytes`](crate::MediaSettings)), the event goes to the inline
+/// download workers ([`super::inline`]) and is emitted when the download ended, with
+/// `base64` or `inline_error`; later events of the session do not wait for it. When their
+/// queue is full (or closed for shutdown), or the session has no client, the event is
+/// emitted at once with `inline_error` (the file stays downloadable at `download_url`).
+pub(crate) async fn emit_message(
+    state: &AppState,
+    session: &Arc<Session>,
+    client: Option<Client>,
+    message: &wa_engine::IncomingMessage,
+    mut data: Value,
+) {
+    let Some((extra, inline)) = reference(state, &session.id, message) else {
+        fanout::enqueue(state, session, "message", data).await;
+        return;
+    };
+    let Some(Value::Object(media)) = data.get_mut("media") else {
+        fanout::enqueue(state, session, "message", data).await;
+        return;
+    };
+    media.extend(extra);
+    match (inline, client) {
+        (Inline::No, _) => {}
+        (Inline::Download(media), Some(client)) => {
+            let job = InlineJob {
+                session: session.clone(),
+                client,
+                media,
+                data,
+            };
+            match state.inline_downloads().submit(job) {
+                Ok(()) => return,
+                Err(job) => {
+                    tracing::warn!(session = %session.id, "inline download queue full or closed");
+                    data = job.data;
+                    set_inline(&mut data, None);
+                }
             }
-            _ => None,
-        };
+        }
+        (Inline::Download(_) | Inline::Unusable, _) => set_inline(&mut data, None),
+    }
+    fanout::enqueue(state, session, "message", data).await;
+}
+
+/// Puts the inline file (`base64`) or `inline_error` into the event's `media` object.
+pub(crate) fn set_inline(data: &mut Value, fetched: Option<Vec<u8>>) {
+    if let Some(Value::Object(media)) = data.get_mut("media") {
         match fetched {
             Some(bytes) => {
-                out.insert("base64".to_owned(), json!(b64(&bytes)));
+                media.insert("base64".to_owned(), json!(b64(&bytes)));
             }
             None => {
-                out.insert("inline_error".to_owned(), json!("download failed"));
+                media.insert("inline_error".to_owned(), json!("download failed"));
             }
         }
     }
-    Some(out)
 }

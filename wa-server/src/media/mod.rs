@@ -31,6 +31,7 @@
 pub(crate) mod download;
 pub(crate) mod fetch;
 pub(crate) mod incoming;
+pub(crate) mod inline;
 pub(crate) mod intake;
 pub(crate) mod record;
 pub(crate) mod send;
