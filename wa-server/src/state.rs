@@ -200,8 +200,6 @@ impl AppState {
                 ready: AtomicBool::new(false),
             }),
         };
-        state.inner.fanout.start(&state);
-        state.inner.inline_downloads.start(&state);
         let mut records = Vec::new();
         for item in state.inner.db.sessions.iter() {
             let (_, value) = item.map_err(DbError::from)?;
@@ -232,6 +230,9 @@ impl AppState {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(saver);
         }
+        // Events of the sessions restored above wait in the queues until now.
+        state.inner.fanout.start(&state);
+        state.inner.inline_downloads.start(&state);
         let worker = tokio::spawn(crate::webhook::run(state.clone()));
         *state
             .inner
