@@ -189,6 +189,11 @@ async fn a_stalled_media_host_does_not_stall_the_session() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(
+        sandbox.media().download_count(),
+        0,
+        "the media host still hangs: no image was downloaded yet"
+    );
     let (_, now) = api.get("/api/sessions/s").await;
     assert_eq!(now["status"], "connected", "{now}");
     assert_eq!(
