@@ -1,5 +1,6 @@
 //! wa-engine: a native WhatsApp Web multi-device protocol engine.
 
+pub mod appstate;
 pub mod binary;
 pub mod conn;
 pub mod group;
