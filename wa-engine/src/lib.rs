@@ -4,6 +4,7 @@ pub mod appstate;
 pub mod binary;
 pub mod conn;
 pub mod group;
+pub mod history;
 pub mod media;
 pub mod message;
 pub mod noise;

@@ -1,0 +1,329 @@
+//! Reading an inflated `HistorySync` field by field, and the typed results clients keep
+//! (shared/protocol/08 §9.2, 07 §1.2, §2.10, §3.3; whatsmeow `message.go` DownloadHistorySync
+//! doStorage; Baileys `Utils/history.js` processHistoryMessage; whatsapp-rust
+//! `wacore/src/history_sync.rs`).
+
+use prost::Message as _;
+use wa_proto::wa::{
+    Conversation, GlobalSettings, PhoneNumberToLidMapping, Pushname, WebMessageInfo,
+    history_sync::HistorySyncType,
+};
+
+use super::{HistoryConfig, HistoryError};
+use crate::Jid;
+
+/// One top-level field of a `HistorySync`, decoded on its own.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum HistoryItem {
+    /// Field 1: the chunk's sync type (raw value; see [`HistorySyncType`]).
+    SyncType(i32),
+    /// Field 2: one conversation with its messages.
+    Conversation(Box<Conversation>),
+    /// Field 3: one status message.
+    StatusMessage(Box<WebMessageInfo>),
+    /// Field 5.
+    ChunkOrder(u32),
+    /// Field 6: percent.
+    Progress(u32),
+    /// Field 7: one contact's push name.
+    Pushname(Pushname),
+    /// Field 8.
+    GlobalSettings(GlobalSettings),
+    /// Field 15: one PN↔LID mapping.
+    LidMapping(PhoneNumberToLidMapping),
+    /// Field 19: the account's NCT salt.
+    NctSalt(Vec<u8>),
+}
+
+/// An iterator over the top-level fields of inflated `HistorySync` bytes, decoding one
+/// field at a time so a caller holds at most one conversation besides the input
+/// (whatsapp-rust extracts field by field for the same reason). Unknown fields are skipped.
+/// After the first error it yields nothing more.
+#[derive(Debug, Clone)]
+pub struct HistoryItems<'a> {
+    buf: &'a [u8],
+    offset: usize,
+    failed: bool,
+}
+
+/// Reads a protobuf varint at `*pos`.
+fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value = 0_u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+impl<'a> HistoryItems<'a> {
+    /// Iterates over `inflated` (the output of [`inflate`](super::inflate) or
+    /// [`BlobInflater::finish`](super::BlobInflater::finish)).
+    #[must_use]
+    pub fn new(inflated: &'a [u8]) -> Self {
+        Self {
+            buf: inflated,
+            offset: 0,
+            failed: false,
+        }
+    }
+
+    fn next_field(&mut self) -> Result<Option<HistoryItem>, HistoryError> {
+        loop {
+            if self.offset >= self.buf.len() {
+                return Ok(None);
+            }
+            let start = self.offset;
+            let malformed = HistoryError::Malformed { offset: start };
+            let mut pos = self.offset;
+            let key =
+                varint(self.buf, &mut pos).ok_or(HistoryError::Malformed { offset: start })?;
+            let field = key >> 3;
+            let wire = key & 7;
+            let item = match wire {
+                0 => {
+                    let v = varint(self.buf, &mut pos).ok_or(malformed)?;
+                    self.offset = pos;
+                    // Truncation to the declared 32-bit field types, as protobuf decoders do.
+                    match field {
+                        1 => Some(HistoryItem::SyncType(v as i32)),
+                        5 => Some(HistoryItem::ChunkOrder(v as u32)),
+                        6 => Some(HistoryItem::Progress(v as u32)),
+                        _ => None,
+                    }
+                }
+                1 | 5 => {
+                    let len = if wire == 1 { 8 } else { 4 };
+                    if self.buf.len() - pos < len {
+                        return Err(malformed);
+                    }
+                    self.offset = pos + len;
+                    None
+                }
+                2 => {
+                    let len = varint(self.buf, &mut pos)
+                        .ok_or(HistoryError::Malformed { offset: start })?;
+                    let len = usize::try_from(len)
+                        .map_err(|_| HistoryError::Malformed { offset: start })?;
+                    if self.buf.len() - pos < len {
+                        return Err(malformed);
+                    }
+                    let body = &self.buf[pos..pos + len];
+                    self.offset = pos + len;
+                    let proto = |what| move |source| HistoryError::Protobuf { what, source };
+                    match field {
+                        2 => Some(HistoryItem::Conversation(Box::new(
+                            Conversation::decode(body).map_err(proto("Conversation"))?,
+                        ))),
+                        3 => Some(HistoryItem::StatusMessage(Box::new(
+                            WebMessageInfo::decode(body).map_err(proto("WebMessageInfo"))?,
+                        ))),
+                        7 => Some(HistoryItem::Pushname(
+                            Pushname::decode(body).map_err(proto("Pushname"))?,
+                        )),
+                        8 => Some(HistoryItem::GlobalSettings(
+                            GlobalSettings::decode(body).map_err(proto("GlobalSettings"))?,
+                        )),
+                        15 => Some(HistoryItem::LidMapping(
+                            PhoneNumberToLidMapping::decode(body)
+                                .map_err(proto("PhoneNumberToLIDMapping"))?,
+                        )),
+                        19 => Some(HistoryItem::NctSalt(body.to_vec())),
+                        _ => None,
+                    }
+                }
+                // Groups (3, 4) are not used by WhatsApp; 6 and 7 do not exist.
+                _ => return Err(malformed),
+            };
+            if let Some(item) = item {
+                return Ok(Some(item));
+            }
+        }
+    }
+}
+
+impl Iterator for HistoryItems<'_> {
+    type Item = Result<HistoryItem, HistoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.next_field() {
+            Ok(item) => item.map(Ok),
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// A contact's push name from history sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushName {
+    /// The contact (as sent: usually a PN user JID).
+    pub jid: Jid,
+    /// The push name.
+    pub name: String,
+}
+
+/// A phone number and its LID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LidMapping {
+    /// `…@s.whatsapp.net`, no device.
+    pub pn: Jid,
+    /// `…@lid`, no device.
+    pub lid: Jid,
+}
+
+/// A trusted-contact token the peer issued to us, restored from a conversation
+/// (shared/protocol/07 §2.10: fields 21, 22, 28).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryTcToken {
+    /// Storage key: the peer's LID when the conversation names one, else the chat JID.
+    pub jid: Jid,
+    /// The token bytes.
+    pub token: Vec<u8>,
+    /// Unix seconds: when the server issued the token.
+    pub timestamp: u64,
+    /// Unix seconds: when we last issued our token to the peer, if known.
+    pub sender_timestamp: Option<u64>,
+}
+
+/// What one history-sync chunk gives a client.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistorySyncData {
+    /// The chunk's type (`None` if absent or unknown).
+    pub sync_type: Option<HistorySyncType>,
+    /// Chunk order.
+    pub chunk_order: Option<u32>,
+    /// Progress, percent.
+    pub progress: Option<u32>,
+    /// Conversations; their `messages` are emptied when
+    /// [`HistoryConfig::keep_messages`] is off.
+    pub conversations: Vec<Conversation>,
+    /// Status messages (dropped when `keep_messages` is off).
+    pub status_messages: Vec<WebMessageInfo>,
+    /// Contacts' push names.
+    pub push_names: Vec<PushName>,
+    /// PN↔LID mappings from field 15 and from each conversation's `lidJid`/`pnJid`
+    /// (as Baileys does), without duplicates, in order of appearance.
+    pub lid_mappings: Vec<LidMapping>,
+    /// Trusted-contact tokens (conversations with a token and a non-zero timestamp).
+    pub tc_tokens: Vec<HistoryTcToken>,
+    /// The account's NCT salt (field 19), if present and non-empty.
+    pub nct_salt: Option<Vec<u8>>,
+    /// `GlobalSettings.chatDbLidMigrationTimestamp`, unix seconds, if set.
+    pub chat_db_lid_migration_timestamp: Option<i64>,
+}
+
+impl HistorySyncData {
+    /// Number of messages kept, over all conversations.
+    #[must_use]
+    pub fn message_count(&self) -> usize {
+        self.conversations.iter().map(|c| c.messages.len()).sum()
+    }
+
+    fn add_mapping(&mut self, pn: Option<&str>, lid: Option<&str>) {
+        let (Some(pn), Some(lid)) = (pn, lid) else {
+            return;
+        };
+        let (Ok(pn), Ok(lid)) = (pn.parse::<Jid>(), lid.parse::<Jid>()) else {
+            return;
+        };
+        if !pn.is_pn() || !lid.is_lid() {
+            return;
+        }
+        let mapping = LidMapping {
+            pn: pn.to_non_ad(),
+            lid: lid.to_non_ad(),
+        };
+        if !self.lid_mappings.contains(&mapping) {
+            self.lid_mappings.push(mapping);
+        }
+    }
+
+    fn add_conversation(&mut self, mut conversation: Conversation, config: &HistoryConfig) {
+        let id = conversation
+            .id
+            .as_deref()
+            .and_then(|id| id.parse::<Jid>().ok());
+        if let Some(id) = &id {
+            let id_str = id.to_string();
+            if id.is_pn() {
+                self.add_mapping(Some(&id_str), conversation.lid_jid.as_deref());
+            } else if id.is_lid() {
+                self.add_mapping(conversation.pn_jid.as_deref(), Some(&id_str));
+            }
+        }
+        let token = conversation.tc_token.as_deref().filter(|t| !t.is_empty());
+        let timestamp = conversation.tc_token_timestamp.filter(|t| *t > 0);
+        if let (Some(token), Some(timestamp), Some(id)) = (token, timestamp, &id) {
+            let lid = conversation
+                .lid_jid
+                .as_deref()
+                .and_then(|l| l.parse::<Jid>().ok())
+                .filter(Jid::is_lid);
+            self.tc_tokens.push(HistoryTcToken {
+                jid: lid.unwrap_or_else(|| id.clone()).to_non_ad(),
+                token: token.to_vec(),
+                timestamp,
+                sender_timestamp: conversation.tc_token_sender_timestamp.filter(|t| *t > 0),
+            });
+        }
+        if !config.keep_messages {
+            conversation.messages = Vec::new();
+        }
+        self.conversations.push(conversation);
+    }
+}
+
+/// Decodes inflated `HistorySync` bytes into what a client keeps: conversations (with or
+/// without messages, per `config`), push names, PN↔LID mappings, tctokens and the NCT salt.
+/// Tokens, mappings and the salt are always extracted, even when messages are dropped.
+///
+/// # Errors
+/// [`HistoryError::Malformed`] or [`HistoryError::Protobuf`] for bytes that do not decode.
+pub fn decode(inflated: &[u8], config: &HistoryConfig) -> Result<HistorySyncData, HistoryError> {
+    let mut data = HistorySyncData::default();
+    for item in HistoryItems::new(inflated) {
+        match item? {
+            HistoryItem::SyncType(t) => data.sync_type = HistorySyncType::try_from(t).ok(),
+            HistoryItem::Conversation(c) => data.add_conversation(*c, config),
+            HistoryItem::StatusMessage(m) => {
+                if config.keep_messages {
+                    data.status_messages.push(*m);
+                }
+            }
+            HistoryItem::ChunkOrder(n) => data.chunk_order = Some(n),
+            HistoryItem::Progress(n) => data.progress = Some(n),
+            HistoryItem::Pushname(p) => {
+                if let (Some(id), Some(name)) = (p.id, p.pushname)
+                    && let Ok(jid) = id.parse::<Jid>()
+                    && !name.is_empty()
+                {
+                    data.push_names.push(PushName { jid, name });
+                }
+            }
+            HistoryItem::GlobalSettings(g) => {
+                data.chat_db_lid_migration_timestamp =
+                    g.chat_db_lid_migration_timestamp.filter(|t| *t > 0);
+            }
+            HistoryItem::LidMapping(m) => {
+                data.add_mapping(m.pn_jid.as_deref(), m.lid_jid.as_deref())
+            }
+            HistoryItem::NctSalt(salt) => {
+                if !salt.is_empty() {
+                    data.nct_salt = Some(salt);
+                }
+            }
+        }
+    }
+    Ok(data)
+}
