@@ -228,12 +228,11 @@ pub fn compress_and_encrypt(history_sync: &[u8], media_key: MediaKey) -> (Vec<u8
         Vec::with_capacity(history_sync.len() / 2 + 64),
         Compression::default(),
     );
-    let compressed = match encoder
+    let Ok(compressed) = encoder
         .write_all(history_sync)
         .and_then(|()| encoder.finish())
-    {
-        Ok(compressed) => compressed,
-        Err(_) => unreachable!("compressing into a Vec cannot fail"),
+    else {
+        unreachable!("compressing into a Vec cannot fail")
     };
     media::encrypt(media_key, MediaType::History, &compressed)
 }
