@@ -10,6 +10,7 @@ pub mod message;
 pub mod noise;
 pub mod pair;
 pub mod prekeys;
+pub mod privacy;
 pub mod receipt;
 pub mod signal;
 pub mod stanza;
