@@ -61,6 +61,43 @@ fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
+/// Most nested groups skipped (prost's recursion limit).
+const MAX_GROUP_DEPTH: usize = 100;
+
+/// Skips the body of group `field` whose start tag was just read, up to and including its
+/// end tag; `None` if it is malformed or nested too deep.
+fn skip_group(buf: &[u8], pos: &mut usize, field: u64) -> Option<()> {
+    let mut open = vec![field];
+    while let Some(&current) = open.last() {
+        let key = varint(buf, pos)?;
+        let (number, wire) = (key >> 3, key & 7);
+        match wire {
+            0 => {
+                varint(buf, pos)?;
+            }
+            1 | 5 => {
+                let len = if wire == 1 { 8 } else { 4 };
+                *pos = pos.checked_add(len).filter(|end| *end <= buf.len())?;
+            }
+            2 => {
+                let len = usize::try_from(varint(buf, pos)?).ok()?;
+                *pos = pos.checked_add(len).filter(|end| *end <= buf.len())?;
+            }
+            3 => {
+                if open.len() >= MAX_GROUP_DEPTH {
+                    return None;
+                }
+                open.push(number);
+            }
+            4 if number == current => {
+                open.pop();
+            }
+            _ => return None,
+        }
+    }
+    Some(())
+}
+
 impl<'a> HistoryItems<'a> {
     /// Iterates over `inflated` (the output of [`inflate`](super::inflate) or
     /// [`BlobInflater::finish`](super::BlobInflater::finish)).
@@ -137,7 +174,13 @@ impl<'a> HistoryItems<'a> {
                         _ => None,
                     }
                 }
-                // Groups (3, 4) are not used by WhatsApp; 6 and 7 do not exist.
+                // A (deprecated) group: skipped like any unknown field, as prost does.
+                3 => {
+                    skip_group(self.buf, &mut pos, field).ok_or(malformed)?;
+                    self.offset = pos;
+                    None
+                }
+                // An end-group without a start; 6 and 7 do not exist.
                 _ => return Err(malformed),
             };
             if let Some(item) = item {
@@ -312,17 +355,16 @@ pub fn decode(inflated: &[u8], config: &HistoryConfig) -> Result<HistorySyncData
                 }
             }
             HistoryItem::GlobalSettings(g) => {
-                data.chat_db_lid_migration_timestamp =
-                    g.chat_db_lid_migration_timestamp.filter(|t| *t > 0);
+                // Repeated occurrences merge, as in a protobuf decoder.
+                if let Some(t) = g.chat_db_lid_migration_timestamp.filter(|t| *t > 0) {
+                    data.chat_db_lid_migration_timestamp = Some(t);
+                }
             }
             HistoryItem::LidMapping(m) => {
                 data.add_mapping(m.pn_jid.as_deref(), m.lid_jid.as_deref())
             }
-            HistoryItem::NctSalt(salt) => {
-                if !salt.is_empty() {
-                    data.nct_salt = Some(salt);
-                }
-            }
+            // Last occurrence wins, as in a protobuf decoder.
+            HistoryItem::NctSalt(salt) => data.nct_salt = (!salt.is_empty()).then_some(salt),
         }
     }
     Ok(data)
