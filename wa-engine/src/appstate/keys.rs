@@ -143,3 +143,29 @@ impl fmt::Debug for KeyRing {
             .finish()
     }
 }
+
+/// The `APP_STATE_SYNC_KEY_REQUEST` peer message asking our primary phone for missing keys
+/// (shared/protocol/08 §2.2; whatsmeow `requestMissingAppStateKeys`): send it to our own user
+/// as a peer message; the phone answers with a key share. whatsmeow asks at most once per key
+/// per 24 h.
+#[must_use]
+pub fn key_request(key_ids: &[Vec<u8>]) -> wa_proto::wa::Message {
+    use wa_proto::wa::message::{
+        AppStateSyncKeyId, AppStateSyncKeyRequest, ProtocolMessage, protocol_message,
+    };
+    wa_proto::wa::Message {
+        protocol_message: Some(Box::new(ProtocolMessage {
+            r#type: Some(protocol_message::Type::AppStateSyncKeyRequest as i32),
+            app_state_sync_key_request: Some(AppStateSyncKeyRequest {
+                key_ids: key_ids
+                    .iter()
+                    .map(|id| AppStateSyncKeyId {
+                        key_id: Some(id.clone()),
+                    })
+                    .collect(),
+            }),
+            ..ProtocolMessage::default()
+        })),
+        ..wa_proto::wa::Message::default()
+    }
+}

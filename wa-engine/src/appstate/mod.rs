@@ -37,7 +37,7 @@ use std::str::FromStr;
 pub use blob::{decode_external_mutations, decode_snapshot_blob, decrypt_blob};
 pub use error::AppStateError;
 pub use iq::{CollectionError, CollectionResponse};
-pub use keys::{EXPANDED_LEN, KeyRing, KeySource, MutationKeys};
+pub use keys::{EXPANDED_LEN, KeyRing, KeySource, MutationKeys, key_request};
 pub use lthash::{LTHASH_LEN, LtHash};
 pub use mutation::{EncodedRecord, Mutation, NewMutation, Operation, decode_record, encode_record};
 pub use state::{CollectionState, OutgoingPatch, missing_keys, patch_key_ids};
@@ -97,3 +97,6 @@ impl FromStr for Collection {
             .ok_or_else(|| AppStateError::UnknownCollection(s.to_owned()))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -19,11 +19,16 @@
 //! (tests/privacy_token_vectors.rs).
 
 mod cstoken;
+mod stanza;
 mod tctoken;
 
 use std::fmt;
 
 pub use cstoken::{CSTOKEN_LEN, CsToken, CsTokenError, cstoken, cstoken_for};
+pub use stanza::{
+    PrivacyTokenError, PrivacyTokenNotification, ReceivedToken, issue_request, parse_notification,
+    should_store,
+};
 pub use tctoken::{BucketConfig, expiration_cutoff, is_expired, should_issue};
 
 use crate::Jid;
