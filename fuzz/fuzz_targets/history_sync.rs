@@ -15,8 +15,9 @@
 //!   and agrees on conversations (when messages are kept), salt and sync type;
 //! - inflation never returns more than the cap, and a success is reproducible with the cap
 //!   set to exactly its length (and fails with one byte less);
-//! - a real blob inflates to its plaintext whatever the chunking; an edited one fails with
-//!   a media error (MAC, hashes, length), never with an inflate error.
+//! - a real blob inflates to its plaintext whatever the chunking, and the streaming pass
+//!   (`HistoryStream`) yields exactly the items of the buffered decoder (or both fail); an
+//!   edited blob fails with a media error (MAC, hashes, length), never with an inflate error.
 //!
 //! Run: see fuzz/README.md.
 
@@ -28,7 +29,9 @@ mod common;
 use common::{Input, mutate};
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
-use wa_engine::history::{self, BlobInflater, HistoryConfig, HistoryError, HistoryItems};
+use wa_engine::history::{
+    self, BlobInflater, HistoryConfig, HistoryError, HistoryItems, HistoryStream,
+};
 use wa_engine::media::MediaKey;
 use wa_proto::wa::HistorySync;
 use wa_proto::wa::message::HistorySyncNotification;
@@ -105,7 +108,25 @@ fuzz_target!(|data: &[u8]| {
                 inflater.finish()
             })();
             if enc == real {
-                assert_eq!(result.ok(), Some(plaintext), "a real blob failed");
+                assert_eq!(result.as_ref().ok(), Some(&plaintext), "a real blob failed");
+                // The streaming pass yields the same items as the buffered decoder, or the
+                // same kind of failure.
+                let mut stream = HistoryStream::new(&notification, &config).expect("stream");
+                let mut items = Vec::new();
+                let mut streamed = Ok(());
+                for piece in enc.chunks(sizes.first().copied().unwrap_or(enc.len()).max(1)) {
+                    streamed = stream.update(piece, &mut items);
+                    if streamed.is_err() {
+                        break;
+                    }
+                }
+                let streamed = streamed.and_then(|()| stream.finish(&mut items).map(|_| ()));
+                let buffered: Result<Vec<_>, _> = HistoryItems::new(&plaintext).collect();
+                match (streamed, buffered) {
+                    (Ok(()), Ok(expected)) => assert_eq!(items, expected),
+                    (Err(_), Err(_)) => {}
+                    (s, b) => panic!("streamed {s:?}, buffered {:?}", b.map(|v| v.len())),
+                }
             } else {
                 match result {
                     Err(HistoryError::Media(_)) => {}

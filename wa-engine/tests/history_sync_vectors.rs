@@ -14,7 +14,8 @@ use serde_json::Value;
 use wa_engine::Jid;
 use wa_engine::binary::Value as AttrValue;
 use wa_engine::history::{
-    self, BlobInflater, HistoryConfig, HistoryError, HistoryItem, HistoryItems,
+    self, BlobInflater, BlobVerifier, HistoryConfig, HistoryError, HistoryItem, HistoryItems,
+    HistoryStream, HistorySyncData,
 };
 use wa_engine::media::{self, MediaKey, MediaType};
 use wa_proto::wa::{HistorySync, Message, history_sync::HistorySyncType};
@@ -174,6 +175,49 @@ fn blob_decrypts_verifies_and_inflates() {
             sha2::Sha256::digest(&proto).to_vec(),
             hex_of(&case, "history_sync_proto_sha256")
         );
+    }
+}
+
+/// The two-pass streaming path (verify, then decode field by field) gives the same items and
+/// the same results as the buffered one, whatever the chunking.
+#[test]
+fn two_pass_streaming_matches_the_buffered_decode() {
+    let config = HistoryConfig::default();
+    for case in cases() {
+        let n = notification(&case);
+        let enc_file = hex_of(&case["media"], "enc_file");
+        let proto = hex_of(&case, "history_sync_proto");
+        let expected_items: Vec<HistoryItem> = HistoryItems::new(&proto)
+            .collect::<Result<_, _>>()
+            .expect("items");
+        let expected = history::decode(&proto, &config).expect("decode");
+        for chunk in [1, 5, 16, 64, enc_file.len()] {
+            let mut verifier = BlobVerifier::new(&n).expect("verifier");
+            for piece in enc_file.chunks(chunk) {
+                verifier.update(piece).expect("verify update");
+            }
+            let media = verifier.finish().expect("verifies");
+            assert_eq!(media.file_length, num(&case["compressed_length"]));
+
+            let mut stream = HistoryStream::new(&n, &config).expect("stream");
+            let mut items = Vec::new();
+            for piece in enc_file.chunks(chunk) {
+                stream.update(piece, &mut items).expect("stream update");
+            }
+            stream.finish(&mut items).expect("stream finish");
+            assert_eq!(items, expected_items, "chunks of {chunk}");
+            let mut data = HistorySyncData::default();
+            for item in items {
+                data.add(item, &config);
+            }
+            assert_eq!(data, expected);
+        }
+        // A tampered blob fails the verifying pass.
+        let mut bad = enc_file.clone();
+        bad[0] ^= 1;
+        let mut verifier = BlobVerifier::new(&n).expect("verifier");
+        verifier.update(&bad).expect("update");
+        assert!(matches!(verifier.finish(), Err(HistoryError::Media(_))));
     }
 }
 

@@ -16,8 +16,9 @@ use crate::media::{self, Decryptor, EncryptedMedia, Expected, MediaKey, MediaTyp
 /// Inflate output step, bytes.
 const STEP: usize = 32 * 1024;
 
-/// zlib inflation into a growing buffer that refuses to pass a cap.
-struct Inflater {
+/// zlib inflation that refuses to produce more than a cap in total. Output goes to a sink:
+/// a growing buffer ([`Inflater::feed`]) or a field splitter (the stream).
+pub(super) struct Inflater {
     inflate: Decompress,
     out: Zeroizing<Vec<u8>>,
     limit: usize,
@@ -25,7 +26,7 @@ struct Inflater {
 }
 
 impl Inflater {
-    fn new(limit: usize) -> Self {
+    pub(super) fn new(limit: usize) -> Self {
         Self {
             inflate: Decompress::new(true),
             out: Zeroizing::new(Vec::new()),
@@ -34,7 +35,23 @@ impl Inflater {
         }
     }
 
-    fn feed(&mut self, mut input: &[u8]) -> Result<(), HistoryError> {
+    /// Inflates `input` into the internal buffer.
+    fn feed(&mut self, input: &[u8]) -> Result<(), HistoryError> {
+        let mut out = std::mem::take(&mut self.out);
+        let result = self.feed_to(input, &mut |b| {
+            out.extend_from_slice(b);
+            Ok(())
+        });
+        self.out = out;
+        result
+    }
+
+    /// Inflates `input`, handing every piece of output to `sink`.
+    pub(super) fn feed_to(
+        &mut self,
+        mut input: &[u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), HistoryError>,
+    ) -> Result<(), HistoryError> {
         let mut buf = [0_u8; STEP];
         while !self.done {
             let (in_before, out_before) = (self.inflate.total_in(), self.inflate.total_out());
@@ -46,10 +63,10 @@ impl Inflater {
                 usize::try_from(self.inflate.total_in() - in_before).unwrap_or(usize::MAX);
             let produced =
                 usize::try_from(self.inflate.total_out() - out_before).unwrap_or(usize::MAX);
-            if self.out.len().saturating_add(produced) > self.limit {
+            if self.inflate.total_out() > self.limit as u64 {
                 return Err(HistoryError::TooLarge { limit: self.limit });
             }
-            self.out.extend_from_slice(&buf[..produced]);
+            sink(&buf[..produced])?;
             input = input.get(consumed..).unwrap_or_default();
             match status {
                 Status::StreamEnd => self.done = true,
@@ -65,6 +82,11 @@ impl Inflater {
         // Bytes after the end of the zlib stream are ignored (whatsmeow reads to the end
         // of the stream only).
         Ok(())
+    }
+
+    /// Whether the zlib stream ended.
+    pub(super) fn is_done(&self) -> bool {
+        self.done
     }
 
     fn finish(mut self) -> Result<Vec<u8>, HistoryError> {

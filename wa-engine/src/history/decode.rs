@@ -47,26 +47,46 @@ pub struct HistoryItems<'a> {
     failed: bool,
 }
 
+/// Why a field could not be read from the bytes at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Short {
+    /// The bytes end inside the field: more may follow (streaming) or the input is
+    /// truncated (whole buffer).
+    More,
+    /// The bytes are not a valid protobuf field.
+    Bad,
+}
+
 /// Reads a protobuf varint at `*pos`.
-fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, Short> {
     let mut value = 0_u64;
     for shift in (0..64).step_by(7) {
-        let byte = *buf.get(*pos)?;
+        let byte = *buf.get(*pos).ok_or(Short::More)?;
         *pos += 1;
         value |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
-            return Some(value);
+            return Ok(value);
         }
     }
-    None
+    Err(Short::Bad)
 }
 
 /// Most nested groups skipped (prost's recursion limit).
 const MAX_GROUP_DEPTH: usize = 100;
 
+/// Moves `*pos` forward by `len` within `buf`.
+fn advance(buf: &[u8], pos: &mut usize, len: usize) -> Result<(), Short> {
+    let end = pos.checked_add(len).ok_or(Short::Bad)?;
+    if end > buf.len() {
+        return Err(Short::More);
+    }
+    *pos = end;
+    Ok(())
+}
+
 /// Skips the body of group `field` whose start tag was just read, up to and including its
-/// end tag; `None` if it is malformed or nested too deep.
-fn skip_group(buf: &[u8], pos: &mut usize, field: u64) -> Option<()> {
+/// end tag.
+fn skip_group(buf: &[u8], pos: &mut usize, field: u64) -> Result<(), Short> {
     let mut open = vec![field];
     while let Some(&current) = open.last() {
         let key = varint(buf, pos)?;
@@ -75,27 +95,107 @@ fn skip_group(buf: &[u8], pos: &mut usize, field: u64) -> Option<()> {
             0 => {
                 varint(buf, pos)?;
             }
-            1 | 5 => {
-                let len = if wire == 1 { 8 } else { 4 };
-                *pos = pos.checked_add(len).filter(|end| *end <= buf.len())?;
-            }
+            1 => advance(buf, pos, 8)?,
+            5 => advance(buf, pos, 4)?,
             2 => {
-                let len = usize::try_from(varint(buf, pos)?).ok()?;
-                *pos = pos.checked_add(len).filter(|end| *end <= buf.len())?;
+                let len = usize::try_from(varint(buf, pos)?).map_err(|_| Short::Bad)?;
+                advance(buf, pos, len)?;
             }
             3 => {
                 if open.len() >= MAX_GROUP_DEPTH {
-                    return None;
+                    return Err(Short::Bad);
                 }
                 open.push(number);
             }
             4 if number == current => {
                 open.pop();
             }
-            _ => return None,
+            _ => return Err(Short::Bad),
         }
     }
-    Some(())
+    Ok(())
+}
+
+/// Reads the top-level `HistorySync` field at the start of `buf`: its length in bytes and
+/// the item, if it is one we use, or `None` if `buf` ends inside the field. `offset` (the position of `buf` in the whole stream) only
+/// labels errors.
+pub(super) fn parse_field(
+    buf: &[u8],
+    offset: usize,
+) -> Result<Option<(usize, Option<HistoryItem>)>, HistoryError> {
+    let mut pos = 0;
+    let header = (|| {
+        let key = varint(buf, &mut pos)?;
+        let (field, wire) = (key >> 3, key & 7);
+        let body = match wire {
+            0 => {
+                let v = varint(buf, &mut pos)?;
+                // Truncation to the declared 32-bit field types, as protobuf decoders do.
+                return Ok((
+                    pos,
+                    match field {
+                        1 => Some(HistoryItem::SyncType(v as i32)),
+                        5 => Some(HistoryItem::ChunkOrder(v as u32)),
+                        6 => Some(HistoryItem::Progress(v as u32)),
+                        _ => None,
+                    },
+                    None,
+                ));
+            }
+            1 => {
+                advance(buf, &mut pos, 8)?;
+                None
+            }
+            5 => {
+                advance(buf, &mut pos, 4)?;
+                None
+            }
+            2 => {
+                let len = usize::try_from(varint(buf, &mut pos)?).map_err(|_| Short::Bad)?;
+                let start = pos;
+                advance(buf, &mut pos, len)?;
+                Some((field, start))
+            }
+            // A (deprecated) group: skipped like any unknown field, as prost does.
+            3 => {
+                skip_group(buf, &mut pos, field)?;
+                None
+            }
+            // An end-group without a start; 6 and 7 do not exist.
+            _ => return Err(Short::Bad),
+        };
+        Ok((pos, None, body))
+    })();
+    let (end, item, body) = match header {
+        Ok(parts) => parts,
+        Err(Short::More) => return Ok(None),
+        Err(Short::Bad) => return Err(HistoryError::Malformed { offset }),
+    };
+    let Some((field, start)) = body else {
+        return Ok(Some((end, item)));
+    };
+    let body = &buf[start..end];
+    let proto = |what| move |source| HistoryError::Protobuf { what, source };
+    let item = match field {
+        2 => Some(HistoryItem::Conversation(Box::new(
+            Conversation::decode(body).map_err(proto("Conversation"))?,
+        ))),
+        3 => Some(HistoryItem::StatusMessage(Box::new(
+            WebMessageInfo::decode(body).map_err(proto("WebMessageInfo"))?,
+        ))),
+        7 => Some(HistoryItem::Pushname(
+            Pushname::decode(body).map_err(proto("Pushname"))?,
+        )),
+        8 => Some(HistoryItem::GlobalSettings(
+            GlobalSettings::decode(body).map_err(proto("GlobalSettings"))?,
+        )),
+        15 => Some(HistoryItem::LidMapping(
+            PhoneNumberToLidMapping::decode(body).map_err(proto("PhoneNumberToLIDMapping"))?,
+        )),
+        19 => Some(HistoryItem::NctSalt(body.to_vec())),
+        _ => None,
+    };
+    Ok(Some((end, item)))
 }
 
 impl<'a> HistoryItems<'a> {
@@ -111,82 +211,20 @@ impl<'a> HistoryItems<'a> {
     }
 
     fn next_field(&mut self) -> Result<Option<HistoryItem>, HistoryError> {
-        loop {
-            if self.offset >= self.buf.len() {
-                return Ok(None);
-            }
+        while self.offset < self.buf.len() {
             let start = self.offset;
-            let malformed = HistoryError::Malformed { offset: start };
-            let mut pos = self.offset;
-            let key =
-                varint(self.buf, &mut pos).ok_or(HistoryError::Malformed { offset: start })?;
-            let field = key >> 3;
-            let wire = key & 7;
-            let item = match wire {
-                0 => {
-                    let v = varint(self.buf, &mut pos).ok_or(malformed)?;
-                    self.offset = pos;
-                    // Truncation to the declared 32-bit field types, as protobuf decoders do.
-                    match field {
-                        1 => Some(HistoryItem::SyncType(v as i32)),
-                        5 => Some(HistoryItem::ChunkOrder(v as u32)),
-                        6 => Some(HistoryItem::Progress(v as u32)),
-                        _ => None,
+            match parse_field(&self.buf[start..], start)? {
+                Some((len, item)) => {
+                    self.offset = start + len;
+                    if item.is_some() {
+                        return Ok(item);
                     }
                 }
-                1 | 5 => {
-                    let len = if wire == 1 { 8 } else { 4 };
-                    if self.buf.len() - pos < len {
-                        return Err(malformed);
-                    }
-                    self.offset = pos + len;
-                    None
-                }
-                2 => {
-                    let len = varint(self.buf, &mut pos)
-                        .ok_or(HistoryError::Malformed { offset: start })?;
-                    let len = usize::try_from(len)
-                        .map_err(|_| HistoryError::Malformed { offset: start })?;
-                    if self.buf.len() - pos < len {
-                        return Err(malformed);
-                    }
-                    let body = &self.buf[pos..pos + len];
-                    self.offset = pos + len;
-                    let proto = |what| move |source| HistoryError::Protobuf { what, source };
-                    match field {
-                        2 => Some(HistoryItem::Conversation(Box::new(
-                            Conversation::decode(body).map_err(proto("Conversation"))?,
-                        ))),
-                        3 => Some(HistoryItem::StatusMessage(Box::new(
-                            WebMessageInfo::decode(body).map_err(proto("WebMessageInfo"))?,
-                        ))),
-                        7 => Some(HistoryItem::Pushname(
-                            Pushname::decode(body).map_err(proto("Pushname"))?,
-                        )),
-                        8 => Some(HistoryItem::GlobalSettings(
-                            GlobalSettings::decode(body).map_err(proto("GlobalSettings"))?,
-                        )),
-                        15 => Some(HistoryItem::LidMapping(
-                            PhoneNumberToLidMapping::decode(body)
-                                .map_err(proto("PhoneNumberToLIDMapping"))?,
-                        )),
-                        19 => Some(HistoryItem::NctSalt(body.to_vec())),
-                        _ => None,
-                    }
-                }
-                // A (deprecated) group: skipped like any unknown field, as prost does.
-                3 => {
-                    skip_group(self.buf, &mut pos, field).ok_or(malformed)?;
-                    self.offset = pos;
-                    None
-                }
-                // An end-group without a start; 6 and 7 do not exist.
-                _ => return Err(malformed),
-            };
-            if let Some(item) = item {
-                return Ok(Some(item));
+                // The buffer is all there is: a field cut short is malformed.
+                None => return Err(HistoryError::Malformed { offset: start }),
             }
         }
+        Ok(None)
     }
 }
 
@@ -336,7 +374,17 @@ impl HistorySyncData {
 pub fn decode(inflated: &[u8], config: &HistoryConfig) -> Result<HistorySyncData, HistoryError> {
     let mut data = HistorySyncData::default();
     for item in HistoryItems::new(inflated) {
-        match item? {
+        data.add(item?, config);
+    }
+    Ok(data)
+}
+
+impl HistorySyncData {
+    /// Folds one item into the results (what [`decode`] does for each field); use it with
+    /// the items of a [`HistoryStream`](super::HistoryStream).
+    pub fn add(&mut self, item: HistoryItem, config: &HistoryConfig) {
+        let data = self;
+        match item {
             HistoryItem::SyncType(t) => data.sync_type = HistorySyncType::try_from(t).ok(),
             HistoryItem::Conversation(c) => data.add_conversation(*c, config),
             HistoryItem::StatusMessage(m) => {
@@ -367,5 +415,4 @@ pub fn decode(inflated: &[u8], config: &HistoryConfig) -> Result<HistorySyncData
             HistoryItem::NctSalt(salt) => data.nct_salt = (!salt.is_empty()).then_some(salt),
         }
     }
-    Ok(data)
 }

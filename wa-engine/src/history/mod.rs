@@ -7,7 +7,8 @@
 //! a [`BlobInflater`] (verified media decryption, then zlib inflation capped at
 //! [`HistoryConfig::max_inflated`]); an `initialHistBootstrapInlinePayload` goes to
 //! [`inflate`] instead. [`decode`] (or the lower-level [`HistoryItems`]) turns the inflated
-//! `HistorySync` into a [`HistorySyncData`].
+//! `HistorySync` into a [`HistorySyncData`]. For large blobs stored locally, [`BlobVerifier`]
+//! then [`HistoryStream`] process them in two passes with memory bounded by one conversation.
 //!
 //! No I/O, no clock. Sources: whatsmeow `message.go` (DownloadHistorySync, handleHistorySync),
 //! `download.go`; Baileys 7.0.0-rc14 `Utils/history.js`; whatsapp-rust `src/history_sync.rs`,
@@ -17,12 +18,14 @@
 mod blob;
 mod decode;
 mod error;
+mod stream;
 
 pub use blob::{BlobInflater, compress_and_encrypt, decrypt_and_inflate, inflate};
 pub use decode::{
     HistoryItem, HistoryItems, HistorySyncData, HistoryTcToken, LidMapping, PushName, decode,
 };
 pub use error::HistoryError;
+pub use stream::{BlobVerifier, HistoryStream};
 
 use crate::Jid;
 use crate::binary::Node;
