@@ -6,7 +6,7 @@
 //! with ack error 463 unless it carries a privacy token (07 §3.4). The choice on every 1:1 send
 //! (07 §3.1, [`choose`]):
 //! 1. a stored tctoken from that peer that is not expired in receiver mode ([`is_expired`]);
-//! 2. else a [`cstoken`] = HMAC-SHA256(nct_salt, "<recipient lid>@lid") when the salt
+//! 2. else a [`cstoken`] = `HMAC-SHA256(nct_salt, "<recipient lid>@lid")` when the salt
 //!    (app-state `nct_salt_sync` or history sync field 19) and the recipient's LID are known;
 //! 3. else nothing (and the server may answer 463).
 //!
