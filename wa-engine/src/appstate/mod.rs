@@ -10,7 +10,9 @@
 //! - [`CollectionState`]: version + LTHash + live MACs, with [`CollectionState::apply_snapshot`]
 //!   and [`CollectionState::apply_patch`], which verify everything and leave the state
 //!   untouched on any failure, and [`CollectionState::encode_patch`] for our own patches;
-//! - [`Mutation`]: a decoded record (index JSON, [`SyncActionValue`](wa_proto::wa::SyncActionValue));
+//! - [`Mutation`]: a decoded record (index JSON, [`SyncActionValue`](wa_proto::wa::SyncActionValue)),
+//!   with a typed view [`Mutation::sync_action`] ([`SyncAction`]: mute, pin, contact, push name,
+//!   NCT salt, …);
 //! - [`iq`]: the `w:sync:app:state` requests and response parser (§3);
 //! - [`decode_snapshot_blob`] / [`decode_external_mutations`]: `md-app-state` blobs (§4);
 //! - [`actions`]: builders of the mutations we send (mute, pin, archive, mark read).
@@ -30,6 +32,7 @@ mod keys;
 mod lthash;
 mod mutation;
 mod state;
+mod sync_action;
 
 use std::fmt;
 use std::str::FromStr;
@@ -41,6 +44,7 @@ pub use keys::{EXPANDED_LEN, KeyRing, KeySource, MutationKeys, key_request};
 pub use lthash::{LTHASH_LEN, LtHash};
 pub use mutation::{EncodedRecord, Mutation, NewMutation, Operation, decode_record, encode_record};
 pub use state::{CollectionState, OutgoingPatch, missing_keys, patch_key_ids};
+pub use sync_action::SyncAction;
 
 /// One of the five app-state collections (shared/protocol/08 §1; whatsmeow
 /// `appstate/keys.go` WAPatchName).
