@@ -150,7 +150,7 @@ impl Mutation {
         let other = || SyncAction::Other(name.to_owned());
         let parsed = match name {
             "mute" => jid(arg(1)).map(|chat| {
-                let a = v.mute_action.clone().unwrap_or_default();
+                let a = v.mute_action.unwrap_or_default();
                 SyncAction::Mute {
                     chat,
                     muted: a.muted(),
