@@ -401,6 +401,17 @@ fn key_share_and_key_request_decode() {
         .expect("appStateSyncKeyShare");
     let mut ring = KeyRing::new();
     assert_eq!(ring.insert_share(share), 3);
+    // Our own patches use the newest key (key-3, the highest timestamp).
+    let newest = file["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .max_by_key(|k| k["timestamp_ms"].as_i64())
+        .expect("a key");
+    assert_eq!(
+        ring.latest_key_id(),
+        Some(hex_of(newest, "key_id").as_slice())
+    );
     for (key, shared) in file["keys"]
         .as_array()
         .expect("keys")
@@ -1007,6 +1018,25 @@ fn collection_level_errors_are_reported() {
     let error = parsed[0].error.as_ref().expect("error");
     assert!(error.is_conflict());
     assert!(!error.is_fatal());
+
+    let notification = Node::new("notification")
+        .attr("type", "server_sync")
+        .with_children([
+            Node::new("collection")
+                .attr("name", "regular_high")
+                .attr("version", "15"),
+            Node::new("collection").attr("name", "critical_block"),
+            Node::new("collection")
+                .attr("name", "bogus")
+                .attr("version", "1"),
+        ]);
+    assert_eq!(
+        appstate::iq::parse_server_sync(&notification),
+        vec![
+            (Collection::RegularHigh, Some(15)),
+            (Collection::CriticalBlock, None)
+        ]
+    );
 
     let unknown = Node::new("iq").attr("type", "result").with_children([
         Node::new("sync").with_children([Node::new("collection").attr("name", "nope")])

@@ -188,3 +188,22 @@ pub fn parse_response(response: &Node) -> Result<Vec<CollectionResponse>, AppSta
     }
     Ok(out)
 }
+
+/// Parses a `<notification type="server_sync">`: each `<collection name version>` another
+/// device changed (shared/protocol/08 §8). Sync every one of them (Baileys 7 syncs only the
+/// first, a known gap); whatsapp-rust skips those whose local version is already at least
+/// `version`. Collections with an unknown name are skipped. Ack the notification as usual.
+#[must_use]
+pub fn parse_server_sync(notification: &Node) -> Vec<(Collection, Option<u64>)> {
+    if notification.get_attr_str("type") != Some("server_sync") {
+        return Vec::new();
+    }
+    notification
+        .children_by_tag("collection")
+        .filter_map(|c| {
+            let collection = c.get_attr_str("name")?.parse().ok()?;
+            let version = c.get_attr_str("version").and_then(|v| v.parse().ok());
+            Some((collection, version))
+        })
+        .collect()
+}

@@ -80,6 +80,8 @@ pub trait KeySource {
 #[derive(Default, Clone)]
 pub struct KeyRing {
     keys: HashMap<Vec<u8>, MutationKeys>,
+    /// The key for our own patches: (timestamp ms, key id) of the newest shared key.
+    latest: Option<(i64, Vec<u8>)>,
 }
 
 impl KeyRing {
@@ -89,10 +91,28 @@ impl KeyRing {
         Self::default()
     }
 
-    /// Adds (or replaces) the key `key_id` with secret `key_data`.
+    /// Adds (or replaces) the key `key_id` with secret `key_data`, shared at `timestamp_ms`
+    /// (`AppStateSyncKeyData.timestamp`; use 0 if unknown). The newest key, ties going to the
+    /// one added last, becomes [`Self::latest_key_id`].
     pub fn insert(&mut self, key_id: impl Into<Vec<u8>>, key_data: &[u8]) {
-        self.keys
-            .insert(key_id.into(), MutationKeys::expand(key_data));
+        self.insert_at(key_id, key_data, 0);
+    }
+
+    /// [`Self::insert`] with the key's timestamp (unix ms).
+    pub fn insert_at(&mut self, key_id: impl Into<Vec<u8>>, key_data: &[u8], timestamp_ms: i64) {
+        let key_id = key_id.into();
+        if self.latest.as_ref().is_none_or(|(t, _)| timestamp_ms >= *t) {
+            self.latest = Some((timestamp_ms, key_id.clone()));
+        }
+        self.keys.insert(key_id, MutationKeys::expand(key_data));
+    }
+
+    /// The key id our own patches use: the newest shared key (whatsmeow
+    /// `GetLatestAppStateSyncKeyID`; Baileys keeps the last key of the last share, the same
+    /// key when the phone shares in timestamp order). Companions never create keys.
+    #[must_use]
+    pub fn latest_key_id(&self) -> Option<&[u8]> {
+        self.latest.as_ref().map(|(_, id)| id.as_slice())
     }
 
     /// Adds every key of an `APP_STATE_SYNC_KEY_SHARE` (keys without id or data are skipped)
@@ -103,8 +123,9 @@ impl KeyRing {
         for key in &share.keys {
             let id = key.key_id.as_ref().and_then(|k| k.key_id.as_deref());
             let data = key.key_data.as_ref().and_then(|d| d.key_data.as_deref());
+            let timestamp = key.key_data.as_ref().and_then(|d| d.timestamp).unwrap_or(0);
             if let (Some(id), Some(data)) = (id, data) {
-                self.insert(id.to_vec(), data);
+                self.insert_at(id.to_vec(), data, timestamp);
                 added += 1;
             }
         }
@@ -140,7 +161,7 @@ impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyRing")
             .field("keys", &self.keys.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
