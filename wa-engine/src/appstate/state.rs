@@ -82,19 +82,27 @@ impl<'a> Overlay<'a> {
         }
     }
 
-    fn commit(self, version: u64) -> CollectionState {
-        let mut map = self.base.clone();
-        for (index, value) in self.changes {
+    /// Ends the overlay: its LTHash and the changes to the live map.
+    fn into_parts(self) -> (LtHash, HashMap<[u8; MAC_LEN], Option<[u8; MAC_LEN]>>) {
+        (self.lthash, self.changes)
+    }
+}
+
+impl CollectionState {
+    /// Adopts a verified overlay's result in place (no copy of the live map).
+    fn commit(
+        &mut self,
+        version: u64,
+        (lthash, changes): (LtHash, HashMap<[u8; MAC_LEN], Option<[u8; MAC_LEN]>>),
+    ) {
+        for (index, value) in changes {
             match value {
-                Some(v) => map.insert(index, v),
-                None => map.remove(&index),
+                Some(v) => self.index_value_macs.insert(index, v),
+                None => self.index_value_macs.remove(&index),
             };
         }
-        CollectionState {
-            version,
-            lthash: self.lthash,
-            index_value_macs: map,
-        }
+        self.lthash = lthash;
+        self.version = version;
     }
 }
 
@@ -311,7 +319,8 @@ impl CollectionState {
                 collection, *operation, record, version, keys,
             )?);
         }
-        *self = overlay.commit(version);
+        let parts = overlay.into_parts();
+        self.commit(version, parts);
         Ok(decoded)
     }
 
@@ -349,6 +358,9 @@ impl CollectionState {
             version,
             collection.as_str(),
         );
+        let parts = overlay.into_parts();
+        let mut state_after = self.clone();
+        state_after.commit(version, parts);
         let patch_mac = crypto::patch_mac(
             &patch_keys.patch_mac,
             &snapshot_mac,
@@ -369,7 +381,7 @@ impl CollectionState {
             collection,
             base_version: self.version,
             patch,
-            state_after: overlay.commit(version),
+            state_after,
         })
     }
 }
