@@ -17,6 +17,30 @@
 //! - [`decode_snapshot_blob`] / [`decode_external_mutations`]: `md-app-state` blobs (§4);
 //! - [`actions`]: builders of the mutations we send (mute, pin, archive, mark read).
 //!
+//! ```
+//! use wa_engine::Jid;
+//! use wa_engine::appstate::{Collection, CollectionState, KeyRing, SyncAction, actions};
+//!
+//! // Both companions hold the key the phone shared.
+//! let mut keys = KeyRing::new();
+//! keys.insert(b"key-1".to_vec(), &[0x11; 32]);
+//!
+//! // Companion A mutes a chat: encode a patch on top of its state (IVs from a CSPRNG).
+//! let a = CollectionState::new();
+//! let chat = Jid::pn("15551234567");
+//! let mute = actions::mute(&chat, Some(1_700_086_400_000), 1_700_000_000_000);
+//! let out = a.encode_patch(Collection::RegularHigh, b"key-1", &keys, &[mute], &mut || [7; 16])?;
+//!
+//! // The server stores it as version 1 and companion B applies it, verifying every MAC.
+//! let mut patch = out.patch.clone();
+//! patch.version = Some(wa_proto::wa::SyncdVersion { version: Some(out.base_version + 1) });
+//! let mut b = CollectionState::new();
+//! let mutations = b.apply_patch(Collection::RegularHigh, &patch, None, &keys)?;
+//! assert_eq!(b, out.state_after);
+//! assert!(matches!(mutations[0].sync_action(), SyncAction::Mute { muted: true, .. }));
+//! # Ok::<(), wa_engine::appstate::AppStateError>(())
+//! ```
+//!
 //! Strictness follows whatsmeow, not Baileys 7 (§13.1): a snapshot or patch whose MAC or
 //! LTHash does not verify is rejected, and the version does not advance.
 //!
