@@ -9,6 +9,7 @@ mod keys;
 mod messaging;
 mod payload;
 mod pending;
+mod request;
 mod state;
 mod timers;
 
@@ -21,9 +22,10 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use x25519_dalek::{PublicKey, StaticSecret};
 
-pub use event::{Event, MessageStatus, Reply, RequestId, SendError, UndecryptableReason};
+pub use event::{Event, MessageStatus, UndecryptableReason};
 pub use keys::generate_credentials;
 pub use messaging::Caches;
+pub use request::{Reply, Request, RequestId, SendError};
 
 use self::pending::{Pending, Waiter};
 use self::state::{CodePairing, Connected, State};
@@ -143,70 +145,6 @@ impl Default for Config {
             prekey_batch: crate::prekeys::UPLOAD_BATCH,
         }
     }
-}
-
-/// What a caller asks a [`Connection`] to do; see [`Connection::send`].
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Request {
-    /// Send a message to a user or group (05 §6, §7): device lists, sessions and sender
-    /// keys as needed, one encryption per device, then [`Reply::MessageSent`] when the
-    /// server acks it ([`SendError::Rejected`] for an ack with `error`).
-    SendMessage {
-        /// The chat: a user JID (device part ignored) or a group JID.
-        to: Jid,
-        /// The content.
-        message: Box<wa_proto::wa::Message>,
-        /// The id to use; `None` draws one (05 §4).
-        id: Option<crate::message::MessageId>,
-    },
-    /// Send a read receipt (05 §10.3) for messages of one sender in one chat; [`Reply::Done`].
-    MarkRead {
-        /// The chat.
-        chat: Jid,
-        /// The sender (groups: the participant who sent them).
-        sender: Option<Jid>,
-        /// The message ids (at least one).
-        ids: Vec<String>,
-    },
-    /// Ask which phone numbers are on WhatsApp (06 §4): [`Reply::OnWhatsApp`].
-    IsOnWhatsApp(Vec<String>),
-    /// Create a group (06 §1.3): [`Reply::Group`].
-    CreateGroup {
-        /// The subject (at most 25 characters on the real server).
-        subject: String,
-        /// The other members (user JIDs).
-        participants: Vec<Jid>,
-    },
-    /// Fetch group metadata (06 §1.2): [`Reply::Group`].
-    GroupMetadata(Jid),
-    /// Add / remove / promote / demote members (06 §1.4): [`Reply::Participants`].
-    UpdateParticipants {
-        /// The group.
-        group: Jid,
-        /// What to do.
-        action: crate::group::ParticipantAction,
-        /// The users.
-        participants: Vec<Jid>,
-    },
-    /// Send an IQ and wait for its response ([`Reply::Iq`], or [`SendError::Rejected`] /
-    /// [`SendError::Timeout`]). An `id` attribute is added if missing. Needs a logged-in
-    /// connection.
-    Iq(Node),
-    /// Send a stanza without waiting for anything ([`Reply::Done`] at once). Needs a logged-in
-    /// connection.
-    Stanza(Node),
-    /// Start phone-number pairing on a registration connection (03 §5): the result is
-    /// [`Reply::PairingCode`] once the server accepted companion_hello.
-    PairingCode {
-        /// The phone number of the account, any formatting (digits are kept).
-        phone: String,
-    },
-    /// Unlink this device (03 §10.4): send remove-companion-device, then close with
-    /// [`CloseReason::LocalLogout`] when it is answered (or times out).
-    Logout,
-    /// Close with [`CloseReason::LocalClose`].
-    Close,
 }
 
 /// One connection attempt: WebSocket bytes in, WebSocket bytes out, no I/O of its own.

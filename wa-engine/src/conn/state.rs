@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use x25519_dalek::StaticSecret;
 
-use super::event::RequestId;
+use super::request::RequestId;
 use crate::Jid;
 use crate::noise::ClientHandshake;
 use crate::pair::code::PairingCode;

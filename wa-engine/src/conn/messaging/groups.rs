@@ -6,8 +6,9 @@ use std::time::Instant;
 use super::GroupOp;
 use crate::binary::Node;
 use crate::conn::Connection;
-use crate::conn::event::{Event, Reply, RequestId, SendError};
+use crate::conn::event::Event;
 use crate::conn::pending::Waiter;
+use crate::conn::request::{Reply, RequestId, SendError};
 use crate::group::{self, ParticipantAction};
 
 impl Connection {

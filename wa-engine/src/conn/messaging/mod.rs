@@ -12,7 +12,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use wa_proto::wa;
 
-use super::event::{MessageStatus, RequestId};
+use super::event::MessageStatus;
+use super::request::RequestId;
 use crate::Jid;
 use crate::group::{GroupInfo, ParticipantAction};
 use crate::message::MessageId;
