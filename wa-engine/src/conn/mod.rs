@@ -32,6 +32,7 @@ use self::state::{CodePairing, Connected, State};
 use self::timers::{Timers, expired};
 use crate::Jid;
 use crate::binary::{self, Node};
+use crate::error::{InvalidInput, ProtocolViolation};
 use crate::jid::Server;
 use crate::noise::{
     ClientHandshake, FrameDecoder, FrameEncoder, KeyPair, NoiseError, Transport, TrustRoot,
@@ -275,7 +276,8 @@ impl Connection {
         handshake.write_client_hello(&mut hello);
         conn.creds = Some(creds);
         conn.state = State::Handshake(Box::new(handshake));
-        conn.queue_frame(&hello);
+        // A ClientHello is far below the frame limit; a failure is logged by queue_frame.
+        let _ = conn.queue_frame(&hello);
         conn.timers.connect = Some(now + conn.config.timing.connect_timeout);
         tracing::debug!("connection: ClientHello queued");
         conn
@@ -380,8 +382,10 @@ impl Connection {
     /// [`SendError::NotConnected`] when closed or still in the handshake,
     /// [`SendError::NotLoggedIn`] for IQs and stanzas before `<success>`,
     /// [`SendError::NotPairing`] for a pairing code outside registration,
-    /// [`SendError::Pair`] for an invalid phone number, [`SendError::Internal`] for a node that
-    /// cannot be encoded.
+    /// [`SendError::Pair`] for an invalid phone number, [`SendError::InvalidInput`] for a read
+    /// receipt without ids, [`SendError::Encode`] / [`SendError::Noise`] for a node that cannot
+    /// be encoded or encrypted, [`SendError::Store`] / [`SendError::Signal`] when preparing a
+    /// message fails.
     pub fn send(&mut self, now: Instant, request: Request) -> Result<RequestId, SendError> {
         if let Some(reason) = &self.close_reason {
             return Err(SendError::Closed(reason.clone()));
@@ -437,7 +441,7 @@ impl Connection {
                     &crate::receipt::ReceiptKind::Read,
                     unix,
                 )
-                .ok_or(SendError::Internal)?;
+                .ok_or(InvalidInput::NoMessageIds)?;
                 self.send_node(&node)?;
                 self.events.push_back(Event::RequestDone {
                     id,
@@ -523,8 +527,9 @@ impl Connection {
             _ => return Err(SendError::NotPairing),
         }
         let phone = code::normalize_phone(phone)?;
+        // `new` loads the credentials or closes the connection; closed ones were refused above.
         let Some(creds) = self.creds.as_ref() else {
-            return Err(SendError::Internal);
+            return Err(SendError::NotConnected);
         };
         let noise_pub = creds.noise_key.public;
         let pairing_code = PairingCode::generate(&mut self.rng);
@@ -580,7 +585,9 @@ impl Connection {
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "connection: bad frame");
-                    self.close(CloseReason::ProtocolViolation);
+                    self.close(CloseReason::ProtocolViolation(
+                        ProtocolViolation::MalformedFrame,
+                    ));
                     return;
                 }
             }
@@ -682,20 +689,26 @@ impl Connection {
             return;
         }
         let Some(transport) = self.transport.as_mut() else {
-            self.close(CloseReason::ProtocolViolation);
+            self.close(CloseReason::ProtocolViolation(
+                ProtocolViolation::FrameWithoutTransport,
+            ));
             return;
         };
         let mut plain = Vec::with_capacity(frame.len());
         if let Err(e) = transport.decrypt(frame, &mut plain) {
             tracing::warn!(error = %e, "connection: cannot decrypt frame");
-            self.close(CloseReason::ProtocolViolation);
+            self.close(CloseReason::ProtocolViolation(
+                ProtocolViolation::UndecryptableFrame,
+            ));
             return;
         }
         match binary::decode(&plain) {
             Ok(node) => self.handle_node(now, node),
             Err(e) => {
                 tracing::warn!(error = %e, "connection: cannot decode node");
-                self.close(CloseReason::ProtocolViolation);
+                self.close(CloseReason::ProtocolViolation(
+                    ProtocolViolation::UndecodableNode,
+                ));
             }
         }
     }
@@ -746,7 +759,10 @@ impl Connection {
                 return;
             }
         };
-        self.queue_frame(&finish);
+        if self.queue_frame(&finish).is_err() {
+            self.close(CloseReason::HandshakeFailed);
+            return;
+        }
         self.transport = Some(handshake.finish());
         self.state = next;
         tracing::debug!(registering, "connection: handshake complete");
@@ -1286,18 +1302,13 @@ impl Connection {
         format!("{}{}", self.id_prefix, self.id_counter)
     }
 
-    fn queue_frame(&mut self, payload: &[u8]) -> bool {
+    fn queue_frame(&mut self, payload: &[u8]) -> Result<(), NoiseError> {
         let mut wire = Vec::with_capacity(payload.len() + 8);
-        match self.frames_out.encode(payload, &mut wire) {
-            Ok(()) => {
-                self.transmits.push_back(Bytes::from(wire));
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "connection: cannot frame payload");
-                false
-            }
-        }
+        self.frames_out
+            .encode(payload, &mut wire)
+            .inspect_err(|e| tracing::error!(error = %e, "connection: cannot frame payload"))?;
+        self.transmits.push_back(Bytes::from(wire));
+        Ok(())
     }
 
     /// Encrypt and queue a node. Fails for a node the codec cannot express.
@@ -1307,20 +1318,17 @@ impl Connection {
         };
         tracing::trace!(%node, "connection: send");
         let mut plain = Vec::new();
-        binary::try_encode_into(node, &mut plain).map_err(|e| {
+        binary::try_encode_into(node, &mut plain).inspect_err(|e| {
             tracing::warn!(error = %e, "connection: cannot encode node");
-            SendError::Internal
         })?;
         let mut ciphertext = Vec::with_capacity(plain.len() + 16);
-        transport.encrypt(&plain, &mut ciphertext).map_err(|e| {
-            tracing::warn!(error = %e, "connection: cannot encrypt");
-            SendError::Internal
-        })?;
-        if self.queue_frame(&ciphertext) {
-            Ok(())
-        } else {
-            Err(SendError::Internal)
-        }
+        transport
+            .encrypt(&plain, &mut ciphertext)
+            .inspect_err(|e| {
+                tracing::warn!(error = %e, "connection: cannot encrypt");
+            })?;
+        self.queue_frame(&ciphertext)?;
+        Ok(())
     }
 
     /// [`send_node`](Self::send_node) for the connection's own stanzas; logs failures.

@@ -2,10 +2,12 @@
 //! [`Request`], its [`RequestId`], its [`Reply`] or [`SendError`].
 
 use crate::Jid;
+
 use crate::binary::Node;
+pub use crate::error::SendError;
 use crate::group::{GroupInfo, GroupParticipant};
 use crate::message::MessageId;
-use crate::pair::PairError;
+#[cfg(doc)]
 use crate::stanza::CloseReason;
 use crate::usync::ContactStatus;
 
@@ -105,50 +107,4 @@ pub enum Reply {
     Group(GroupInfo),
     /// Per-participant outcome of a membership change.
     Participants(Vec<GroupParticipant>),
-}
-
-/// Why a request failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The connection is not (or no longer) able to send: closed, or the Noise handshake has
-    /// not finished.
-    #[error("not connected")]
-    NotConnected,
-    /// The request needs a logged-in connection (after `<success>`).
-    #[error("not logged in")]
-    NotLoggedIn,
-    /// The request needs a registration connection (an unpaired device waiting for pairing).
-    #[error("not waiting for pairing")]
-    NotPairing,
-    /// No response within the IQ timeout.
-    #[error("request timed out")]
-    Timeout,
-    /// The server answered with `type="error"`.
-    #[error("server rejected the request with code {code}")]
-    Rejected {
-        /// The `<error code>` (0 if absent).
-        code: u16,
-        /// The `<error text>`, if any.
-        text: Option<String>,
-    },
-    /// The connection closed before the request completed.
-    #[error("connection closed: {0}")]
-    Closed(CloseReason),
-    /// The request's input is invalid (e.g. a phone number for code pairing).
-    #[error(transparent)]
-    Pair(#[from] PairError),
-    /// The node could not be encoded or the store failed while preparing the request.
-    #[error("request could not be prepared")]
-    Internal,
-    /// The recipient has no device we could encrypt for (not on WhatsApp, or no device
-    /// published usable keys).
-    #[error("recipient has no reachable device")]
-    NoDevices,
-    /// The JID cannot be sent to (not a user or group JID).
-    #[error("invalid recipient")]
-    InvalidRecipient,
-    /// A server response could not be read.
-    #[error("unexpected server response")]
-    BadResponse,
 }

@@ -175,10 +175,8 @@ impl Connection {
         if self.caches.sessions.contains(&address) {
             return Ok(true);
         }
-        let has = signal::has_session(self.store.as_ref(), &address).map_err(|e| {
-            tracing::warn!(error = %e, "cannot read session");
-            SendError::Internal
-        })?;
+        let has = signal::has_session(self.store.as_ref(), &address)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot read session"))?;
         if has {
             self.caches.sessions.insert(address);
         }
@@ -381,7 +379,7 @@ impl Connection {
             }
             Err(e) => {
                 tracing::warn!(%device, error = %e, "cannot encrypt");
-                Err(SendError::Internal)
+                Err(e.into())
             }
         }
     }
@@ -533,10 +531,7 @@ impl Connection {
     ) -> Result<(Node, Option<String>), SendError> {
         let name = SenderKeyName::new(group.to_string(), signal_address(own));
         let skdm = signal::sender_key_distribution(self.store.as_ref(), &name, &mut self.rng)
-            .map_err(|e| {
-                tracing::warn!(error = %e, "cannot create sender key");
-                SendError::Internal
-            })?;
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot create sender key"))?;
         let skdm_message = encode(&wa::Message {
             sender_key_distribution_message: Some(wa::message::SenderKeyDistributionMessage {
                 group_id: Some(group.to_string()),
@@ -556,10 +551,7 @@ impl Connection {
         }
         let padded = pad::pad(encode(message), &mut self.rng);
         let skmsg = signal::encrypt_group(self.store.as_ref(), &name, &padded, &mut self.rng)
-            .map_err(|e| {
-                tracing::warn!(error = %e, "cannot encrypt group message");
-                SendError::Internal
-            })?;
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot encrypt group message"))?;
         // 05 §7.4: all participant devices plus the sending device.
         let mut all = self.cached_devices(users);
         if !all
