@@ -13,6 +13,7 @@ mod pending;
 mod request;
 mod state;
 mod timers;
+mod wire;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -30,13 +31,12 @@ pub use request::{Reply, Request, RequestId, SendError};
 use self::pending::{Pending, Waiter};
 use self::state::{Connected, State};
 use self::timers::{Timers, expired};
+use self::wire::Wire;
 use crate::Jid;
 use crate::binary::{self, Node};
 use crate::error::{InvalidInput, ProtocolViolation};
 use crate::jid::Server;
-use crate::noise::{
-    ClientHandshake, FrameDecoder, FrameEncoder, KeyPair, NoiseError, Transport, TrustRoot,
-};
+use crate::noise::{ClientHandshake, FrameDecoder, FrameEncoder, KeyPair, NoiseError, TrustRoot};
 use crate::pair::ClientType;
 use crate::pair::code;
 use crate::stanza::{CloseReason, ack, iq};
@@ -200,15 +200,11 @@ pub struct Connection {
     base: Instant,
     creds: Option<Credentials>,
     frames_in: FrameDecoder,
-    frames_out: FrameEncoder,
-    transport: Option<Transport>,
+    wire: Wire,
     state: State,
-    transmits: VecDeque<Bytes>,
     events: VecDeque<Event>,
     timers: Timers,
     pending: Pending,
-    id_prefix: String,
-    id_counter: u64,
     next_request: u64,
     close_reason: Option<CloseReason>,
     /// Server time minus local unix time, milliseconds (from pair-success / success `t`).
@@ -247,15 +243,11 @@ impl Connection {
             base: now,
             creds: None,
             frames_in: FrameDecoder::client(),
-            frames_out,
-            transport: None,
+            wire: Wire::new(frames_out, id_prefix),
             state: State::Closed,
-            transmits: VecDeque::new(),
             events: VecDeque::new(),
             timers: Timers::default(),
             pending: Pending::default(),
-            id_prefix,
-            id_counter: 0,
             next_request: 0,
             close_reason: None,
             server_offset_ms: 0,
@@ -277,7 +269,7 @@ impl Connection {
         conn.creds = Some(creds);
         conn.state = State::Handshake(Box::new(handshake));
         // A ClientHello is far below the frame limit; a failure is logged by queue_frame.
-        let _ = conn.queue_frame(&hello);
+        let _ = conn.wire.queue_frame(&hello);
         conn.timers.connect = Some(now + conn.config.timing.connect_timeout);
         tracing::debug!("connection: ClientHello queued");
         conn
@@ -352,7 +344,7 @@ impl Connection {
 
     /// The next buffer to write to the socket as one binary WebSocket message.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.transmits.pop_front()
+        self.wire.transmits.pop_front()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next; `None` when no timer
@@ -637,7 +629,7 @@ impl Connection {
             self.handle_server_hello(now, frame);
             return;
         }
-        let Some(transport) = self.transport.as_mut() else {
+        let Some(transport) = self.wire.transport.as_mut() else {
             self.close(CloseReason::ProtocolViolation(
                 ProtocolViolation::FrameWithoutTransport,
             ));
@@ -708,11 +700,11 @@ impl Connection {
                 return;
             }
         };
-        if self.queue_frame(&finish).is_err() {
+        if self.wire.queue_frame(&finish).is_err() {
             self.close(CloseReason::HandshakeFailed);
             return;
         }
-        self.transport = Some(handshake.finish());
+        self.wire.transport = Some(handshake.finish());
         self.state = next;
         tracing::debug!(registering, "connection: handshake complete");
         self.events
@@ -781,9 +773,7 @@ impl Connection {
     }
 
     fn send_ack(&mut self, node: &Node) {
-        if let Some(a) = ack::ack_for(node) {
-            self.send_internal(&a);
-        }
+        self.wire.send_ack(node);
     }
 
     fn handle_iq(&mut self, now: Instant, node: Node) {
@@ -1002,42 +992,15 @@ impl Connection {
     }
 
     fn next_iq_id(&mut self) -> String {
-        self.id_counter += 1;
-        format!("{}{}", self.id_prefix, self.id_counter)
+        self.wire.next_iq_id()
     }
 
-    fn queue_frame(&mut self, payload: &[u8]) -> Result<(), NoiseError> {
-        let mut wire = Vec::with_capacity(payload.len() + 8);
-        self.frames_out
-            .encode(payload, &mut wire)
-            .inspect_err(|e| tracing::error!(error = %e, "connection: cannot frame payload"))?;
-        self.transmits.push_back(Bytes::from(wire));
-        Ok(())
-    }
-
-    /// Encrypt and queue a node. Fails for a node the codec cannot express.
     fn send_node(&mut self, node: &Node) -> Result<(), SendError> {
-        let Some(transport) = self.transport.as_mut() else {
-            return Err(SendError::NotConnected);
-        };
-        tracing::trace!(%node, "connection: send");
-        let mut plain = Vec::new();
-        binary::try_encode_into(node, &mut plain).inspect_err(|e| {
-            tracing::warn!(error = %e, "connection: cannot encode node");
-        })?;
-        let mut ciphertext = Vec::with_capacity(plain.len() + 16);
-        transport
-            .encrypt(&plain, &mut ciphertext)
-            .inspect_err(|e| {
-                tracing::warn!(error = %e, "connection: cannot encrypt");
-            })?;
-        self.queue_frame(&ciphertext)?;
-        Ok(())
+        self.wire.send_node(node)
     }
 
-    /// [`send_node`](Self::send_node) for the connection's own stanzas; logs failures.
     fn send_internal(&mut self, node: &Node) -> bool {
-        self.send_node(node).is_ok()
+        self.wire.send_internal(node)
     }
 
     /// End the connection with `reason` (the first reason wins). Queued transmits stay queued

@@ -333,8 +333,7 @@ impl Connection {
             &hello.wrapped_primary_ephemeral_pub,
             &hello.primary_identity_pub,
         )?;
-        let iq_id = format!("{}{}", self.id_prefix, self.id_counter + 1);
-        self.id_counter += 1;
+        let iq_id = self.wire.next_iq_id();
         let iq = code::companion_finish_iq(
             &iq_id,
             &pairing.phone,
