@@ -26,6 +26,7 @@ use rand::{RngExt as _, SeedableRng as _};
 pub use event::{Event, MessageStatus, UndecryptableReason};
 pub use keys::generate_credentials;
 pub use messaging::Caches;
+use messaging::Messaging;
 pub use request::{Reply, Request, RequestId, SendError};
 
 use self::pending::{Pending, Waiter};
@@ -211,8 +212,7 @@ pub struct Connection {
     server_offset_ms: i64,
     routing_info: Option<Vec<u8>>,
     last_received: Option<Instant>,
-    caches: Caches,
-    ops: messaging::Ops,
+    messaging: Messaging,
 }
 
 impl std::fmt::Debug for Connection {
@@ -253,8 +253,7 @@ impl Connection {
             server_offset_ms: 0,
             routing_info: config.routing_info.clone(),
             last_received: None,
-            caches: Caches::default(),
-            ops: messaging::Ops::default(),
+            messaging: Messaging::default(),
             config,
         };
         let Ok(creds) = conn.load_or_create_credentials() else {
@@ -331,12 +330,12 @@ impl Connection {
     /// recent sends) out of this connection, to hand them to the next one with
     /// [`set_caches`](Self::set_caches). Leaves empty caches behind.
     pub fn take_caches(&mut self) -> Caches {
-        std::mem::take(&mut self.caches)
+        std::mem::take(&mut self.messaging.caches)
     }
 
     /// Installs caches taken from a previous connection (call right after `new`).
     pub fn set_caches(&mut self, caches: Caches) {
-        self.caches = caches;
+        self.messaging.caches = caches;
     }
 
     // -----------------------------------------------------------------------------------------
@@ -421,7 +420,8 @@ impl Connection {
                 id: message_id,
             } => {
                 self.require_logged_in()?;
-                self.start_send(now, Some(id), to, *message, message_id)?;
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.start_send(&mut cx, Some(id), to, *message, message_id)?;
             }
             Request::MarkRead { chat, sender, ids } => {
                 self.require_logged_in()?;
@@ -462,13 +462,15 @@ impl Connection {
                     &mut self.rng,
                 );
                 let iq = crate::group::create_iq(&iq_id, &subject, &participants, key.as_str());
-                self.send_group_iq(now, id, iq, messaging::GroupOp::Create)?;
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.send_group_iq(&mut cx, id, iq, messaging::GroupOp::Create)?;
             }
             Request::GroupMetadata(group) => {
                 self.require_logged_in()?;
                 let iq_id = self.next_iq_id();
                 let iq = crate::group::metadata_iq(&iq_id, &group);
-                self.send_group_iq(now, id, iq, messaging::GroupOp::Metadata)?;
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.send_group_iq(&mut cx, id, iq, messaging::GroupOp::Metadata)?;
             }
             Request::UpdateParticipants {
                 group,
@@ -478,8 +480,9 @@ impl Connection {
                 self.require_logged_in()?;
                 let iq_id = self.next_iq_id();
                 let iq = crate::group::participants_iq(&iq_id, &group, action, &participants);
-                self.send_group_iq(
-                    now,
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.send_group_iq(
+                    &mut cx,
                     id,
                     iq,
                     messaging::GroupOp::Participants { group, action },
@@ -588,14 +591,14 @@ impl Connection {
             }
         }
         for waiter in self.pending.expire(now) {
-            self.on_iq_timeout(waiter);
+            self.on_iq_timeout(now, waiter);
             if self.close_reason.is_some() {
                 return;
             }
         }
     }
 
-    fn on_iq_timeout(&mut self, waiter: Waiter) {
+    fn on_iq_timeout(&mut self, now: Instant, waiter: Waiter) {
         match waiter {
             Waiter::User(id) | Waiter::CompanionHello(id) => {
                 self.events.push_back(Event::RequestDone {
@@ -610,16 +613,25 @@ impl Connection {
                 });
                 self.close(CloseReason::LocalLogout);
             }
-            Waiter::Send(op) | Waiter::MessageAck(op) => self.on_message_ack_timeout(op),
+            Waiter::Send(op) | Waiter::MessageAck(op) => {
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.on_message_ack_timeout(&mut cx, op);
+            }
             Waiter::Contacts(id) => self.events.push_back(Event::RequestDone {
                 id,
                 result: Err(SendError::Timeout),
             }),
-            Waiter::Group(op) => self.on_group_result(op, Err(SendError::Timeout)),
-            Waiter::RetryBundle(op) => {
-                self.ops.retries.remove(&op);
+            Waiter::Group(op) => {
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.on_group_result(&mut cx, op, Err(SendError::Timeout));
             }
-            Waiter::PreKeyUpload => self.on_prekey_upload(false),
+            Waiter::RetryBundle(op) => {
+                self.messaging.ops.retries.remove(&op);
+            }
+            Waiter::PreKeyUpload => {
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.on_prekey_upload(&mut cx, false);
+            }
             other => tracing::debug!(?other, "connection: internal IQ timed out"),
         }
     }
@@ -738,7 +750,10 @@ impl Connection {
             "ack" => {
                 let id = node.get_attr_str("id").map(str::to_owned);
                 match id.and_then(|id| self.pending.take(&id)) {
-                    Some(Waiter::MessageAck(op)) => self.on_message_ack(now, op, &node),
+                    Some(Waiter::MessageAck(op)) => {
+                        let (messaging, mut cx) = self.messaging(now);
+                        messaging.on_message_ack(&mut cx, op, &node);
+                    }
                     Some(waiter) => self.on_response(now, waiter, &node),
                     // Acks of retry re-sends and receipts: nothing waits for them.
                     None if node.get_attr_str("class") == Some("message") => {}
@@ -751,17 +766,22 @@ impl Connection {
                     self.handle_primary_hello(now, &node);
                 } else {
                     if matches!(self.state, State::Connected(_)) {
-                        self.handle_messaging_notification(now, &node);
+                        let (messaging, mut cx) = self.messaging(now);
+                        messaging.handle_messaging_notification(&mut cx, &node);
                     }
                     self.events.push_back(Event::Stanza(node));
                 }
             }
             // 05 §9: acked after processing (the ack goes out after the decrypted state
             // is stored), not on arrival.
-            "message" => self.handle_message(&node),
+            "message" => {
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.handle_message(&mut cx, &node);
+            }
             "receipt" => {
                 self.send_ack(&node);
-                self.handle_receipt(now, &node);
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.handle_receipt(&mut cx, &node);
             }
             tag => {
                 if ack::needs_ack(tag) {
@@ -831,16 +851,30 @@ impl Connection {
                     && let Some(count) = iq::parse_prekey_count(n)
                 {
                     self.events.push_back(Event::PreKeyCount { count });
-                    self.on_prekey_count(now, count);
+                    let (messaging, mut cx) = self.messaging(now);
+                    messaging.on_prekey_count(&mut cx, count);
                 } else if parsed.is_ok() {
                     // whatsapp-rust: a missing value counts as 0 (04 §4.1).
-                    self.on_prekey_count(now, 0);
+                    let (messaging, mut cx) = self.messaging(now);
+                    messaging.on_prekey_count(&mut cx, 0);
                 }
             }
-            Waiter::PreKeyUpload => self.on_prekey_upload(parsed.is_ok()),
-            Waiter::Send(op) => self.on_send_iq(now, op, parsed),
-            Waiter::MessageAck(op) => self.on_message_ack(now, op, node),
-            Waiter::RetryBundle(op) => self.on_retry_bundle(op, parsed),
+            Waiter::PreKeyUpload => {
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.on_prekey_upload(&mut cx, parsed.is_ok());
+            }
+            Waiter::Send(op) => {
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.on_send_iq(&mut cx, op, parsed);
+            }
+            Waiter::MessageAck(op) => {
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.on_message_ack(&mut cx, op, node);
+            }
+            Waiter::RetryBundle(op) => {
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.on_retry_bundle(&mut cx, op, parsed);
+            }
             Waiter::Contacts(id) => {
                 let result = parsed.and_then(|n| {
                     crate::usync::parse_contacts(n).map_err(|_| SendError::BadResponse)
@@ -850,7 +884,10 @@ impl Connection {
                     result: result.map(Reply::OnWhatsApp),
                 });
             }
-            Waiter::Group(op) => self.on_group_result(op, parsed),
+            Waiter::Group(op) => {
+                let (messaging, mut cx) = self.messaging(now);
+                messaging.on_group_result(&mut cx, op, parsed);
+            }
             Waiter::Active | Waiter::CleanDirty => {
                 if let Err(e) = parsed {
                     tracing::debug!(error = %e, ?waiter, "connection: IQ rejected");
@@ -991,6 +1028,34 @@ impl Connection {
         self.server_offset_ms = (server_unix_secs as i64).saturating_mul(1000) - local;
     }
 
+    /// The messaging room and the context it works in at `now`.
+    fn messaging(&mut self, now: Instant) -> (&mut Messaging, messaging::Context<'_>) {
+        let own = self.own_jid();
+        let server_ms = self.server_unix_ms(now);
+        let cx = messaging::Context {
+            now,
+            server_ms,
+            own,
+            iq_timeout: self.config.timing.iq_timeout,
+            prekey_batch: self.config.prekey_batch,
+            store: self.store.as_ref(),
+            rng: &mut self.rng,
+            creds: &mut self.creds,
+            wire: &mut self.wire,
+            pending: &mut self.pending,
+            events: &mut self.events,
+        };
+        (&mut self.messaging, cx)
+    }
+
+    /// Own AD JID while logged in.
+    fn own_jid(&self) -> Option<Jid> {
+        match &self.state {
+            State::Connected(c) => Some(c.jid.clone()),
+            _ => None,
+        }
+    }
+
     fn next_iq_id(&mut self) -> String {
         self.wire.next_iq_id()
     }
@@ -1024,15 +1089,13 @@ impl Connection {
                     });
                 }
                 Waiter::Group(op) => {
-                    self.on_group_result(op, Err(SendError::Closed(reason.clone())));
+                    self.messaging
+                        .fail_group_closed(&mut self.events, op, &reason);
                 }
                 _ => {}
             }
         }
-        let ops: Vec<u64> = self.ops.sends.keys().copied().collect();
-        for op in ops {
-            self.fail_send_closed(op, reason.clone());
-        }
+        self.messaging.fail_sends_closed(&mut self.events, &reason);
         self.close_reason = Some(reason);
     }
 }
