@@ -4,6 +4,7 @@
 //! A low-level layer, public on purpose: the tokio driver in `client` runs it, and so can any
 //! other runtime. See [`Connection`] for the contract.
 
+mod config;
 mod event;
 mod keys;
 mod messaging;
@@ -23,6 +24,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 
+pub use config::{Config, DeviceConfig, Timing};
 pub use event::{Event, MessageStatus, UndecryptableReason};
 pub use keys::generate_credentials;
 pub use messaging::Caches;
@@ -37,117 +39,10 @@ use crate::Jid;
 use crate::binary::{self, Node};
 use crate::error::{InvalidInput, ProtocolViolation};
 use crate::jid::Server;
-use crate::noise::{ClientHandshake, FrameDecoder, FrameEncoder, KeyPair, NoiseError, TrustRoot};
-use crate::pair::ClientType;
+use crate::noise::{ClientHandshake, FrameDecoder, FrameEncoder, KeyPair, NoiseError};
 use crate::pair::code;
 use crate::stanza::{CloseReason, ack, iq};
 use crate::store::{Credentials, ProtocolAddress, Store, StoreBatch};
-
-/// Timing of the connection's timers. Defaults are the real clients' values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Timing {
-    /// How long the first QR is shown: 60 s (03 §4.4; whatsmeow qrchan.go, Baileys).
-    pub qr_first: Duration,
-    /// How long each later QR is shown: 20 s.
-    pub qr_next: Duration,
-    /// Keepalive interval, drawn uniformly from `keepalive_min..=keepalive_max`: 20-30 s
-    /// (whatsmeow keepalive.go).
-    pub keepalive_min: Duration,
-    /// See `keepalive_min`.
-    pub keepalive_max: Duration,
-    /// If nothing at all is received this long after a ping, the connection is dead: 20 s
-    /// (whatsapp-rust keepalive.rs).
-    pub keepalive_timeout: Duration,
-    /// How long an IQ waits for its response: 60 s (Baileys; whatsmeow uses 75 s).
-    pub iq_timeout: Duration,
-    /// How long the handshake and the server's first stanza may take: 20 s.
-    pub connect_timeout: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Self {
-            qr_first: Duration::from_secs(60),
-            qr_next: Duration::from_secs(20),
-            keepalive_min: Duration::from_secs(20),
-            keepalive_max: Duration::from_secs(30),
-            keepalive_timeout: Duration::from_secs(20),
-            iq_timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(20),
-        }
-    }
-}
-
-/// How this device presents itself (ClientPayload, DeviceProps, QR, pairing code).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceConfig {
-    /// `DeviceProps.os`: the name the phone shows in its list of linked devices.
-    pub name: String,
-    /// `DeviceProps.platformType` (03 §2.4). Default CHROME.
-    pub platform_type: wa_proto::wa::device_props::PlatformType,
-    /// The client type character of the QR and of companion_hello (03 §4.3). Default Chrome.
-    pub client_type: ClientType,
-    /// `companion_platform_display` of a pairing-code request: `Browser (OS)`, default
-    /// `Chrome (Linux)` (03 §5.4: the real server rejects unknown browsers).
-    pub platform_display: String,
-    /// `UserAgent.appVersion` primary, secondary, tertiary (03 §2.2; default whatsmeow's
-    /// 2.3000.1045649367). An outdated version gets `<failure reason="405"/>`.
-    pub app_version: [u32; 3],
-    /// `ClientPayload.pushName` at registration, if any.
-    pub push_name: Option<String>,
-}
-
-impl Default for DeviceConfig {
-    fn default() -> Self {
-        Self {
-            name: "wa-rs".to_owned(),
-            platform_type: wa_proto::wa::device_props::PlatformType::Chrome,
-            client_type: ClientType::Chrome,
-            platform_display: "Chrome (Linux)".to_owned(),
-            app_version: [2, 3000, 1_045_649_367],
-            push_name: None,
-        }
-    }
-}
-
-/// Everything a [`Connection`] needs besides the store.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Root that must sign the server's certificate chain ([`TrustRoot::default`] is
-    /// WhatsApp's; a sandbox has its own).
-    pub trust_root: TrustRoot,
-    /// Unix time at the `now` passed to [`Connection::new`]; later unix times are derived from
-    /// it and the `Instant`s passed in, so the core never reads the clock. Used for the
-    /// certificate validity check and for `unified_session`.
-    pub unix_time: Duration,
-    /// Seed of the connection's RNG (ephemeral keys, IQ ids, signatures, keepalive jitter).
-    /// Drivers draw it from the OS; tests fix it.
-    pub rng_seed: [u8; 32],
-    /// How the device presents itself.
-    pub device: DeviceConfig,
-    /// Timer values.
-    pub timing: Timing,
-    /// Edge routing info from a previous connection's `<ib><edge_routing>`, sent in the
-    /// `ED` pre-intro (01 §2.1). See [`Connection::routing_info`].
-    pub routing_info: Option<Vec<u8>>,
-    /// One-time prekeys per upload ([`prekeys::UPLOAD_BATCH`](crate::prekeys::UPLOAD_BATCH),
-    /// 812, by default; 04 §4.3). Tests and many-client deployments may lower it.
-    pub prekey_batch: u32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            trust_root: TrustRoot::default(),
-            unix_time: Duration::ZERO,
-            rng_seed: [0; 32],
-            device: DeviceConfig::default(),
-            timing: Timing::default(),
-            routing_info: None,
-            prekey_batch: crate::prekeys::UPLOAD_BATCH,
-        }
-    }
-}
 
 /// One connection attempt: WebSocket bytes in, WebSocket bytes out, no I/O of its own.
 ///
@@ -420,8 +315,9 @@ impl Connection {
                 id: message_id,
             } => {
                 self.require_logged_in()?;
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.start_send(&mut cx, Some(id), to, *message, message_id)?;
+                self.in_messaging(now, |m, cx| {
+                    m.start_send(cx, Some(id), to, *message, message_id)
+                })?;
             }
             Request::MarkRead { chat, sender, ids } => {
                 self.require_logged_in()?;
@@ -462,15 +358,17 @@ impl Connection {
                     &mut self.rng,
                 );
                 let iq = crate::group::create_iq(&iq_id, &subject, &participants, key.as_str());
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.send_group_iq(&mut cx, id, iq, messaging::GroupOp::Create)?;
+                self.in_messaging(now, |m, cx| {
+                    m.send_group_iq(cx, id, iq, messaging::GroupOp::Create)
+                })?;
             }
             Request::GroupMetadata(group) => {
                 self.require_logged_in()?;
                 let iq_id = self.next_iq_id();
                 let iq = crate::group::metadata_iq(&iq_id, &group);
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.send_group_iq(&mut cx, id, iq, messaging::GroupOp::Metadata)?;
+                self.in_messaging(now, |m, cx| {
+                    m.send_group_iq(cx, id, iq, messaging::GroupOp::Metadata)
+                })?;
             }
             Request::UpdateParticipants {
                 group,
@@ -480,13 +378,14 @@ impl Connection {
                 self.require_logged_in()?;
                 let iq_id = self.next_iq_id();
                 let iq = crate::group::participants_iq(&iq_id, &group, action, &participants);
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.send_group_iq(
-                    &mut cx,
-                    id,
-                    iq,
-                    messaging::GroupOp::Participants { group, action },
-                )?;
+                self.in_messaging(now, |m, cx| {
+                    m.send_group_iq(
+                        cx,
+                        id,
+                        iq,
+                        messaging::GroupOp::Participants { group, action },
+                    )
+                })?;
             }
             Request::Logout => {
                 let jid = match &self.state {
@@ -614,23 +513,22 @@ impl Connection {
                 self.close(CloseReason::LocalLogout);
             }
             Waiter::Send(op) | Waiter::MessageAck(op) => {
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.on_message_ack_timeout(&mut cx, op);
+                self.in_messaging(now, |m, cx| m.on_message_ack_timeout(cx, op));
             }
             Waiter::Contacts(id) => self.events.push_back(Event::RequestDone {
                 id,
                 result: Err(SendError::Timeout),
             }),
             Waiter::Group(op) => {
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.on_group_result(&mut cx, op, Err(SendError::Timeout));
+                self.in_messaging(now, |m, cx| {
+                    m.on_group_result(cx, op, Err(SendError::Timeout))
+                });
             }
             Waiter::RetryBundle(op) => {
                 self.messaging.ops.retries.remove(&op);
             }
             Waiter::PreKeyUpload => {
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.on_prekey_upload(&mut cx, false);
+                self.in_messaging(now, |m, cx| m.on_prekey_upload(cx, false));
             }
             other => tracing::debug!(?other, "connection: internal IQ timed out"),
         }
@@ -751,8 +649,7 @@ impl Connection {
                 let id = node.get_attr_str("id").map(str::to_owned);
                 match id.and_then(|id| self.pending.take(&id)) {
                     Some(Waiter::MessageAck(op)) => {
-                        let (messaging, mut cx) = self.messaging(now);
-                        messaging.on_message_ack(&mut cx, op, &node);
+                        self.in_messaging(now, |m, cx| m.on_message_ack(cx, op, &node));
                     }
                     Some(waiter) => self.on_response(now, waiter, &node),
                     // Acks of retry re-sends and receipts: nothing waits for them.
@@ -766,8 +663,7 @@ impl Connection {
                     self.handle_primary_hello(now, &node);
                 } else {
                     if matches!(self.state, State::Connected(_)) {
-                        let (messaging, mut cx) = self.messaging(now);
-                        messaging.handle_messaging_notification(&mut cx, &node);
+                        self.in_messaging(now, |m, cx| m.handle_messaging_notification(cx, &node));
                     }
                     self.events.push_back(Event::Stanza(node));
                 }
@@ -775,13 +671,11 @@ impl Connection {
             // 05 §9: acked after processing (the ack goes out after the decrypted state
             // is stored), not on arrival.
             "message" => {
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.handle_message(&mut cx, &node);
+                self.in_messaging(now, |m, cx| m.handle_message(cx, &node));
             }
             "receipt" => {
                 self.send_ack(&node);
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.handle_receipt(&mut cx, &node);
+                self.in_messaging(now, |m, cx| m.handle_receipt(cx, &node));
             }
             tag => {
                 if ack::needs_ack(tag) {
@@ -851,29 +745,23 @@ impl Connection {
                     && let Some(count) = iq::parse_prekey_count(n)
                 {
                     self.events.push_back(Event::PreKeyCount { count });
-                    let (messaging, mut cx) = self.messaging(now);
-                    messaging.on_prekey_count(&mut cx, count);
+                    self.in_messaging(now, |m, cx| m.on_prekey_count(cx, count));
                 } else if parsed.is_ok() {
                     // whatsapp-rust: a missing value counts as 0 (04 §4.1).
-                    let (messaging, mut cx) = self.messaging(now);
-                    messaging.on_prekey_count(&mut cx, 0);
+                    self.in_messaging(now, |m, cx| m.on_prekey_count(cx, 0));
                 }
             }
             Waiter::PreKeyUpload => {
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.on_prekey_upload(&mut cx, parsed.is_ok());
+                self.in_messaging(now, |m, cx| m.on_prekey_upload(cx, parsed.is_ok()));
             }
             Waiter::Send(op) => {
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.on_send_iq(&mut cx, op, parsed);
+                self.in_messaging(now, |m, cx| m.on_send_iq(cx, op, parsed));
             }
             Waiter::MessageAck(op) => {
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.on_message_ack(&mut cx, op, node);
+                self.in_messaging(now, |m, cx| m.on_message_ack(cx, op, node));
             }
             Waiter::RetryBundle(op) => {
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.on_retry_bundle(&mut cx, op, parsed);
+                self.in_messaging(now, |m, cx| m.on_retry_bundle(cx, op, parsed));
             }
             Waiter::Contacts(id) => {
                 let result = parsed.and_then(|n| {
@@ -885,8 +773,7 @@ impl Connection {
                 });
             }
             Waiter::Group(op) => {
-                let (messaging, mut cx) = self.messaging(now);
-                messaging.on_group_result(&mut cx, op, parsed);
+                self.in_messaging(now, |m, cx| m.on_group_result(cx, op, parsed));
             }
             Waiter::Active | Waiter::CleanDirty => {
                 if let Err(e) = parsed {
@@ -1046,6 +933,16 @@ impl Connection {
             events: &mut self.events,
         };
         (&mut self.messaging, cx)
+    }
+
+    /// Runs `f` on the messaging room with its context at `now`.
+    fn in_messaging<R>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut Messaging, &mut messaging::Context<'_>) -> R,
+    ) -> R {
+        let (messaging, mut cx) = self.messaging(now);
+        f(messaging, &mut cx)
     }
 
     /// Own AD JID while logged in.
