@@ -31,9 +31,10 @@ pub use messaging::Caches;
 use messaging::Messaging;
 pub use request::{Reply, Request, RequestId, SendError};
 
+use self::pairing::Registering;
 use self::pending::{Pending, Waiter};
 use self::state::{Connected, State};
-use self::timers::{Timers, expired};
+use self::timers::{Clock, Timers, expired};
 use self::wire::Wire;
 use crate::Jid;
 use crate::binary::{self, Node};
@@ -92,8 +93,8 @@ pub struct Connection {
     config: Config,
     store: Arc<dyn Store>,
     rng: StdRng,
-    /// The `now` passed to `new`; `config.unix_time` is the unix time at that instant.
-    base: Instant,
+    /// Unix time (local and server) from the `Instant`s passed in.
+    clock: Clock,
     creds: Option<Credentials>,
     frames_in: FrameDecoder,
     wire: Wire,
@@ -103,8 +104,6 @@ pub struct Connection {
     pending: Pending,
     next_request: u64,
     close_reason: Option<CloseReason>,
-    /// Server time minus local unix time, milliseconds (from pair-success / success `t`).
-    server_offset_ms: i64,
     routing_info: Option<Vec<u8>>,
     last_received: Option<Instant>,
     messaging: Messaging,
@@ -135,7 +134,7 @@ impl Connection {
         let mut conn = Self {
             store,
             rng,
-            base: now,
+            clock: Clock::new(now, config.unix_time),
             creds: None,
             frames_in: FrameDecoder::client(),
             wire: Wire::new(frames_out, id_prefix),
@@ -145,7 +144,6 @@ impl Connection {
             pending: Pending::default(),
             next_request: 0,
             close_reason: None,
-            server_offset_ms: 0,
             routing_info: config.routing_info.clone(),
             last_received: None,
             messaging: Messaging::default(),
@@ -308,7 +306,14 @@ impl Connection {
                     result: Ok(Reply::Done),
                 });
             }
-            Request::PairingCode { phone } => self.start_code_pairing(now, id, &phone)?,
+            Request::PairingCode { phone } => match &self.state {
+                State::Registering(r) if !r.paired => {
+                    let (registering, mut cx) = self.pairing(now).ok_or(SendError::NotPairing)?;
+                    registering.start_code_pairing(&mut cx, id, &phone)?;
+                }
+                State::Handshake(_) | State::Closed => return Err(SendError::NotConnected),
+                _ => return Err(SendError::NotPairing),
+            },
             Request::SendMessage {
                 to,
                 message,
@@ -454,7 +459,7 @@ impl Connection {
         }
         if expired(self.timers.qr, now) {
             self.timers.qr = None;
-            self.show_next_qr(now);
+            self.in_pairing(now, |r, cx| r.show_next_qr(cx));
             if self.close_reason.is_some() {
                 return;
             }
@@ -703,9 +708,19 @@ impl Connection {
             return;
         }
         if node.child_by_tag("pair-device").is_some() {
-            self.handle_pair_device(now, &node);
+            if self
+                .in_pairing(now, |r, cx| r.handle_pair_device(cx, &node))
+                .is_none()
+            {
+                tracing::debug!("connection: pair-device outside registration, ignored");
+            }
         } else if node.child_by_tag("pair-success").is_some() {
-            self.handle_pair_success(now, &node);
+            if self
+                .in_pairing(now, |r, cx| r.handle_pair_success(cx, &node))
+                .is_none()
+            {
+                tracing::debug!("connection: pair-success outside registration, ignored");
+            }
         } else if node.get_attr_str("xmlns") == Some("urn:xmpp:ping") {
             self.send_internal(&iq::empty_result(&node));
         } else {
@@ -723,7 +738,12 @@ impl Connection {
                 id,
                 result: parsed.map(|n| Reply::Iq(n.clone())),
             }),
-            Waiter::CompanionHello(id) => self.on_companion_hello_result(id, parsed),
+            Waiter::CompanionHello(id) => {
+                self.in_pairing(now, |r, cx| {
+                    r.on_companion_hello_result(cx, id, parsed);
+                    Ok(())
+                });
+            }
             Waiter::CompanionFinish => {
                 if let Err(e) = parsed {
                     tracing::warn!(error = %e, "connection: companion_finish rejected");
@@ -901,18 +921,72 @@ impl Connection {
     }
 
     fn unix_ms(&self, now: Instant) -> u64 {
-        let elapsed = now.saturating_duration_since(self.base);
-        (self.config.unix_time + elapsed).as_millis() as u64
+        self.clock.unix_ms(now)
     }
 
     fn server_unix_ms(&self, now: Instant) -> u64 {
-        let local = self.unix_ms(now) as i64;
-        local.saturating_add(self.server_offset_ms).max(0) as u64
+        self.clock.server_unix_ms(now)
     }
 
     fn set_server_time(&mut self, now: Instant, server_unix_secs: u64) {
-        let local = self.unix_ms(now) as i64;
-        self.server_offset_ms = (server_unix_secs as i64).saturating_mul(1000) - local;
+        self.clock.set_server_time(now, server_unix_secs);
+    }
+
+    /// The registration room and the context it works in at `now`; `None` outside
+    /// registration.
+    fn pairing(&mut self, now: Instant) -> Option<(&mut Registering, pairing::Context<'_>)> {
+        let State::Registering(registering) = &mut self.state else {
+            return None;
+        };
+        let cx = pairing::Context {
+            now,
+            device: &self.config.device,
+            timing: &self.config.timing,
+            store: self.store.as_ref(),
+            rng: &mut self.rng,
+            creds: &mut self.creds,
+            clock: &mut self.clock,
+            timers: &mut self.timers,
+            wire: &mut self.wire,
+            pending: &mut self.pending,
+            events: &mut self.events,
+        };
+        Some((registering, cx))
+    }
+
+    /// Runs a registration step at `now` and closes the connection if it says so; `None`
+    /// outside registration.
+    fn in_pairing(
+        &mut self,
+        now: Instant,
+        step: impl FnOnce(&mut Registering, &mut pairing::Context<'_>) -> pairing::Step,
+    ) -> Option<()> {
+        let outcome = {
+            let (registering, mut cx) = self.pairing(now)?;
+            step(registering, &mut cx)
+        };
+        if let Err(reason) = outcome {
+            self.close(reason);
+        }
+        Some(())
+    }
+
+    /// A link-code notification: primary_hello during code pairing (03 §5.6).
+    fn handle_primary_hello(&mut self, now: Instant, node: &Node) {
+        if self
+            .in_pairing(now, |r, cx| r.handle_primary_hello(cx, node))
+            .is_some()
+        {
+            return;
+        }
+        // Outside registration nothing waits for it; a malformed one is still reported.
+        match code::parse_primary_hello(node) {
+            Ok(_) => tracing::debug!("connection: link-code notification ignored"),
+            Err(error) => {
+                tracing::warn!(%error, "connection: primary_hello rejected");
+                self.events.push_back(Event::PairError { error });
+            }
+        }
     }
 
     /// The messaging room and the context it works in at `now`.

@@ -1,23 +1,31 @@
 //! Registration (shared/protocol/03 §4, §5): QR refs shown and rotated, phone-number code
 //! pairing (companion_hello, primary_hello, companion_finish), pair-success verified and
-//! **persisted before the reply is queued**. The phase's state lives in
-//! [`Registering`], inside `State::Registering`.
+//! **persisted before the reply is queued**.
+//!
+//! [`Registering`] owns the phase's state (inside `State::Registering`); the connection
+//! dispatches to it with a [`Context`] lent for one call, and closes when a step returns
+//! `Err(CloseReason)`.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use rand::rngs::StdRng;
+
 use x25519_dalek::{PublicKey, StaticSecret};
 
+use super::config::{DeviceConfig, Timing};
 use super::event::Event;
+use super::pending::Pending;
 use super::pending::Waiter;
 use super::request::{Reply, RequestId, SendError};
-use super::state::State;
-use super::{Connection, signal_address_name};
+use super::signal_address_name;
+use super::timers::{Clock, Timers};
+use super::wire::Wire;
 use crate::binary::Node;
 use crate::pair::code::{self, PairingCode};
 use crate::pair::{self, AdvSecret, PairError, PairSuccess, QrCode};
 use crate::stanza::{CloseReason, iq};
-use crate::store::{ProtocolAddress, StoreBatch};
+use crate::store::{Credentials, ProtocolAddress, Store, StoreBatch};
 
 /// Registration phase.
 #[derive(Default)]
@@ -47,68 +55,83 @@ pub(crate) struct CodePairing {
     pub(crate) request: Option<RequestId>,
 }
 
-impl Connection {
+/// What the connection lends [`Registering`] for one call.
+pub(crate) struct Context<'a> {
+    /// The time of the call.
+    pub(crate) now: Instant,
+    pub(crate) device: &'a DeviceConfig,
+    pub(crate) timing: &'a Timing,
+    pub(crate) store: &'a dyn Store,
+    pub(crate) rng: &'a mut StdRng,
+    /// The device credentials; pairing fills in the account.
+    pub(crate) creds: &'a mut Option<Credentials>,
+    /// Pair-success carries the server time.
+    pub(crate) clock: &'a mut Clock,
+    /// The QR and connect deadlines.
+    pub(crate) timers: &'a mut Timers,
+    pub(crate) wire: &'a mut Wire,
+    pub(crate) pending: &'a mut Pending,
+    pub(crate) events: &'a mut VecDeque<Event>,
+}
+
+/// The outcome of a registration step: `Err` when the connection must close with that
+/// reason.
+pub(crate) type Step = Result<(), CloseReason>;
+
+impl Registering {
+    /// Starts phone-number pairing (03 §5.4): companion_hello; the caller's request `id`
+    /// is answered when its result arrives.
     pub(super) fn start_code_pairing(
         &mut self,
-        now: Instant,
+        cx: &mut Context<'_>,
         id: RequestId,
         phone: &str,
     ) -> Result<(), SendError> {
-        match &self.state {
-            State::Registering(r) if !r.paired => {}
-            State::Handshake(_) | State::Closed => return Err(SendError::NotConnected),
-            _ => return Err(SendError::NotPairing),
-        }
         let phone = code::normalize_phone(phone)?;
         // `new` loads the credentials or closes the connection; closed ones were refused above.
-        let Some(creds) = self.creds.as_ref() else {
+        let Some(creds) = cx.creds.as_ref() else {
             return Err(SendError::NotConnected);
         };
         let noise_pub = creds.noise_key.public;
-        let pairing_code = PairingCode::generate(&mut self.rng);
-        let ephemeral = StaticSecret::random_from_rng(&mut self.rng);
+        let pairing_code = PairingCode::generate(&mut *cx.rng);
+        let ephemeral = StaticSecret::random_from_rng(&mut *cx.rng);
         let wrapped = code::wrap_ephemeral_pub(
-            &mut self.rng,
+            &mut *cx.rng,
             &pairing_code,
             &PublicKey::from(&ephemeral).to_bytes(),
         );
-        let iq_id = self.next_iq_id();
+        let iq_id = cx.wire.next_iq_id();
         let node = code::companion_hello_iq(
             &iq_id,
             &phone,
             &wrapped,
             &noise_pub,
-            self.config.device.client_type,
-            &self.config.device.platform_display,
+            cx.device.client_type,
+            &cx.device.platform_display,
         );
-        self.send_node(&node)?;
-        self.pending.insert(
+        cx.wire.send_node(&node)?;
+        cx.pending.insert(
             iq_id,
             Waiter::CompanionHello(id),
-            now + self.config.timing.iq_timeout,
+            cx.now + cx.timing.iq_timeout,
         );
-        if let State::Registering(r) = &mut self.state {
-            r.code = Some(CodePairing {
-                code: pairing_code,
-                phone,
-                ephemeral,
-                pairing_ref: None,
-                request: Some(id),
-            });
-        }
+        self.code = Some(CodePairing {
+            code: pairing_code,
+            phone,
+            ephemeral,
+            pairing_ref: None,
+            request: Some(id),
+        });
         Ok(())
     }
 
-    pub(super) fn handle_pair_device(&mut self, now: Instant, node: &Node) {
-        let State::Registering(reg) = &mut self.state else {
-            tracing::debug!("connection: pair-device outside registration, ignored");
-            return;
-        };
+    /// The pair-device IQ (03 §4.1): ack it and show the first QR.
+    pub(super) fn handle_pair_device(&mut self, cx: &mut Context<'_>, node: &Node) -> Step {
         // Ack at once, before showing any QR (03 §4.2).
-        let first = !reg.got_pair_device;
+        let first = !self.got_pair_device;
         if first {
-            reg.got_pair_device = true;
-            reg.refs = node
+            self.got_pair_device = true;
+            self.refs = node
                 .child_path(&["pair-device"])
                 .map(|pd| {
                     pd.children_by_tag("ref")
@@ -118,75 +141,71 @@ impl Connection {
                 })
                 .unwrap_or_default();
         }
-        self.timers.connect = None;
-        self.send_internal(&iq::empty_result(node));
+        cx.timers.connect = None;
+        cx.wire.send_internal(&iq::empty_result(node));
         if first {
-            self.show_next_qr(now);
+            self.show_next_qr(cx)?;
         }
+        Ok(())
     }
 
-    pub(super) fn show_next_qr(&mut self, now: Instant) {
-        let State::Registering(reg) = &mut self.state else {
-            return;
-        };
-        if reg.paired {
-            return;
+    /// Shows the next QR ref (03 §4.4); closes when none is left.
+    pub(super) fn show_next_qr(&mut self, cx: &mut Context<'_>) -> Step {
+        if self.paired {
+            return Ok(());
         }
-        let first = reg.qr_shown == 0;
-        let Some(pairing_ref) = reg.refs.pop_front() else {
+        let first = self.qr_shown == 0;
+        let Some(pairing_ref) = self.refs.pop_front() else {
             tracing::info!("connection: QR refs ran out");
-            self.close(CloseReason::QrRefsExhausted);
-            return;
+            return Err(CloseReason::QrRefsExhausted);
         };
-        let Some(creds) = self.creds.as_ref() else {
-            return;
+        let Some(creds) = cx.creds.as_ref() else {
+            return Ok(());
         };
         let qr = QrCode {
             pairing_ref,
             noise_pub: creds.noise_key.public,
             identity_pub: creds.identity_key.public,
             adv_secret: AdvSecret::from_bytes(creds.adv_secret_key),
-            client_type: Some(self.config.device.client_type),
+            client_type: Some(cx.device.client_type),
         };
         let expires_in = if first {
-            self.config.timing.qr_first
+            cx.timing.qr_first
         } else {
-            self.config.timing.qr_next
+            cx.timing.qr_next
         };
-        reg.qr_shown += 1;
-        self.timers.qr = Some(now + expires_in);
-        self.events.push_back(Event::Qr {
+        self.qr_shown += 1;
+        cx.timers.qr = Some(cx.now + expires_in);
+        cx.events.push_back(Event::Qr {
             code: qr.encode(),
             expires_in,
         });
+        Ok(())
     }
 
-    pub(super) fn handle_pair_success(&mut self, now: Instant, node: &Node) {
-        let State::Registering(reg) = &self.state else {
-            tracing::debug!("connection: pair-success outside registration, ignored");
-            return;
-        };
-        if reg.paired {
-            return;
+    /// Pair-success (03 §4.7): verify, store, then reply.
+    pub(super) fn handle_pair_success(&mut self, cx: &mut Context<'_>, node: &Node) -> Step {
+        if self.paired {
+            return Ok(());
         }
         let iq_id = node.get_attr_str("id").unwrap_or_default().to_owned();
-        let verified = match self.verify_pair_success(node) {
+        let verified = match verify_pair_success(cx, node) {
             Ok(v) => v,
             Err(error) => {
                 tracing::warn!(%error, "connection: pair-success rejected");
-                self.send_internal(&pair::pair_error_reply(&iq_id, &error));
-                self.events.push_back(Event::PairError { error });
-                self.close(CloseReason::PairingFailed);
-                return;
+                cx.wire
+                    .send_internal(&pair::pair_error_reply(&iq_id, &error));
+                cx.events.push_back(Event::PairError { error });
+                return Err(CloseReason::PairingFailed);
             }
         };
         if let Some(t) = verified.server_time {
-            self.set_server_time(now, t);
+            cx.clock.set_server_time(cx.now, t);
         }
         // Persist before replying (03 §4.7 step 8-9): once the reply leaves, the phone lists
         // the device, and a crash must not lose the keys it knows us by.
-        let Some(mut creds) = self.creds.clone() else {
-            return;
+        let Some(mut creds) = cx.creds.clone() else {
+            return Ok(());
         };
         creds.id = Some(verified.jid.to_string());
         creds.lid = verified.lid.as_ref().map(ToString::to_string);
@@ -200,56 +219,39 @@ impl Connection {
             &ProtocolAddress::new(signal_address_name(primary), 0),
             verified.primary_identity_pub.to_vec(),
         );
-        if let Err(e) = self.store.apply(batch) {
+        if let Err(e) = cx.store.apply(batch) {
             tracing::error!(error = %e, "connection: cannot store pairing");
             let error = PairError::Missing("stored credentials");
-            self.send_internal(&pair::pair_error_reply(&iq_id, &error));
-            self.events.push_back(Event::PairError { error });
-            self.close(CloseReason::StoreFailed);
-            return;
+            cx.wire
+                .send_internal(&pair::pair_error_reply(&iq_id, &error));
+            cx.events.push_back(Event::PairError { error });
+            return Err(CloseReason::StoreFailed);
         }
-        self.creds = Some(creds);
-        self.send_internal(&verified.reply());
-        let server_ms = self.server_unix_ms(now);
-        self.send_internal(&iq::unified_session(server_ms));
-        if let State::Registering(reg) = &mut self.state {
-            reg.paired = true;
-            reg.code = None;
-        }
-        self.timers.qr = None;
+        *cx.creds = Some(creds);
+        cx.wire.send_internal(&verified.reply());
+        let server_ms = cx.clock.server_unix_ms(cx.now);
+        cx.wire.send_internal(&iq::unified_session(server_ms));
+        self.paired = true;
+        self.code = None;
+        cx.timers.qr = None;
         tracing::info!(jid = %verified.jid, "connection: paired");
-        self.events.push_back(Event::PairSuccess {
+        cx.events.push_back(Event::PairSuccess {
             jid: verified.jid,
             lid: verified.lid,
             platform: verified.platform,
             business_name: verified.business_name,
         });
+        Ok(())
     }
 
-    fn verify_pair_success(&mut self, node: &Node) -> Result<pair::VerifiedPairing, PairError> {
-        let ps = PairSuccess::parse(node)?;
-        let creds = self
-            .creds
-            .as_ref()
-            .ok_or(PairError::Missing("credentials"))?;
-        pair::verify_pair_success(
-            &mut self.rng,
-            &ps,
-            &creds.identity_key.private,
-            &creds.identity_key.public,
-            &AdvSecret::from_bytes(creds.adv_secret_key),
-        )
-    }
-
+    /// The result of companion_hello: the pairing code is shown, or the request fails.
     pub(super) fn on_companion_hello_result(
         &mut self,
+        cx: &mut Context<'_>,
         id: RequestId,
         parsed: Result<&Node, SendError>,
     ) {
-        let State::Registering(reg) = &mut self.state else {
-            return;
-        };
-        let Some(pairing) = reg.code.as_mut() else {
+        let Some(pairing) = self.code.as_mut() else {
             return;
         };
         let result =
@@ -259,81 +261,80 @@ impl Connection {
                 pairing.pairing_ref = Some(pairing_ref);
                 pairing.request = None;
                 let shown = pairing.code.display();
-                self.events.push_back(Event::PairingCode {
+                cx.events.push_back(Event::PairingCode {
                     code: shown.clone(),
                 });
-                self.events.push_back(Event::RequestDone {
+                cx.events.push_back(Event::RequestDone {
                     id,
                     result: Ok(Reply::PairingCode(shown)),
                 });
             }
             Err(e) => {
-                reg.code = None;
-                self.events
+                self.code = None;
+                cx.events
                     .push_back(Event::RequestDone { id, result: Err(e) });
             }
         }
     }
 
-    pub(super) fn handle_primary_hello(&mut self, now: Instant, node: &Node) {
-        let outcome = self.companion_finish(node);
+    /// The primary_hello notification (03 §5.6): answer with companion_finish.
+    pub(super) fn handle_primary_hello(&mut self, cx: &mut Context<'_>, node: &Node) -> Step {
+        let outcome = self.companion_finish(cx, node);
         match outcome {
             Ok(Some((iq, adv_secret))) => {
                 // Persist the new ADV secret before answering: pair-success will be HMAC'd with it.
-                if let Some(mut creds) = self.creds.clone() {
+                if let Some(mut creds) = cx.creds.clone() {
                     creds.adv_secret_key = *adv_secret.as_bytes();
                     let mut batch = StoreBatch::new();
                     batch.put_credentials(&creds);
-                    if let Err(e) = self.store.apply(batch) {
+                    if let Err(e) = cx.store.apply(batch) {
                         tracing::error!(error = %e, "connection: cannot store the new ADV secret");
-                        self.close(CloseReason::StoreFailed);
-                        return;
+                        return Err(CloseReason::StoreFailed);
                     }
-                    self.creds = Some(creds);
+                    *cx.creds = Some(creds);
                 }
                 let iq_id = iq.get_attr_str("id").unwrap_or_default().to_owned();
-                if self.send_internal(&iq) {
-                    self.pending.insert(
+                if cx.wire.send_internal(&iq) {
+                    cx.pending.insert(
                         iq_id,
                         Waiter::CompanionFinish,
-                        now + self.config.timing.iq_timeout,
+                        cx.now + cx.timing.iq_timeout,
                     );
                 }
             }
             Ok(None) => tracing::debug!("connection: link-code notification ignored"),
             Err(error) => {
                 tracing::warn!(%error, "connection: primary_hello rejected");
-                self.events.push_back(Event::PairError { error });
+                cx.events.push_back(Event::PairError { error });
             }
         }
+        Ok(())
     }
 
     /// Build companion_finish for a primary_hello; `Ok(None)` if no code pairing is pending.
-    fn companion_finish(&mut self, node: &Node) -> Result<Option<(Node, AdvSecret)>, PairError> {
+    fn companion_finish(
+        &self,
+        cx: &mut Context<'_>,
+        node: &Node,
+    ) -> Result<Option<(Node, AdvSecret)>, PairError> {
         let hello = code::parse_primary_hello(node)?;
-        let State::Registering(reg) = &self.state else {
-            return Ok(None);
-        };
-        let Some(pairing) = reg.code.as_ref() else {
+        let Some(pairing) = self.code.as_ref() else {
             return Ok(None);
         };
         if pairing.pairing_ref.as_deref() != Some(hello.pairing_ref.as_slice()) {
             return Err(PairError::PairingRefMismatch);
         }
-        let creds = self
-            .creds
-            .as_ref()
-            .ok_or(PairError::Missing("credentials"))?;
+        let creds = cx.creds.as_ref().ok_or(PairError::Missing("credentials"))?;
         let identity = StaticSecret::from(creds.identity_key.private);
         let finish = code::companion_finish(
-            &mut self.rng,
+            &mut *cx.rng,
             &pairing.code,
             &pairing.ephemeral,
             &identity,
             &hello.wrapped_primary_ephemeral_pub,
             &hello.primary_identity_pub,
         )?;
-        let iq_id = self.wire.next_iq_id();
+        let iq_id = cx.wire.next_iq_id();
         let iq = code::companion_finish_iq(
             &iq_id,
             &pairing.phone,
@@ -343,4 +344,20 @@ impl Connection {
         );
         Ok(Some((iq, finish.adv_secret)))
     }
+}
+
+/// Checks pair-success against our identity and ADV secret (03 §4.7).
+fn verify_pair_success(
+    cx: &mut Context<'_>,
+    node: &Node,
+) -> Result<pair::VerifiedPairing, PairError> {
+    let ps = PairSuccess::parse(node)?;
+    let creds = cx.creds.as_ref().ok_or(PairError::Missing("credentials"))?;
+    pair::verify_pair_success(
+        &mut *cx.rng,
+        &ps,
+        &creds.identity_key.private,
+        &creds.identity_key.public,
+        &AdvSecret::from_bytes(creds.adv_secret_key),
+    )
 }
