@@ -11,13 +11,16 @@
 use std::sync::Arc;
 
 use crate::binary::{DecodeError, EncodeError};
+use crate::group::GroupError;
 use crate::jid::JidError;
 use crate::media::MediaError;
 use crate::noise::NoiseError;
 use crate::pair::PairError;
+use crate::prekeys::BundleError;
 use crate::signal::SignalError;
 use crate::stanza::CloseReason;
 use crate::store::StoreError;
+use crate::usync::UsyncError;
 
 /// Why a request to the connection failed (`Connection::send`, every `Client` request).
 ///
@@ -79,9 +82,9 @@ pub enum SendError {
     /// The JID cannot be sent to (not a user or group JID).
     #[error("invalid recipient")]
     InvalidRecipient,
-    /// A server response could not be read.
+    /// A server response could not be read (the cause says what was wrong with it).
     #[error("unexpected server response")]
-    BadResponse,
+    BadResponse(#[source] ResponseError),
     /// The connection answered a request with the reply of another kind of request: a bug
     /// in wa-engine, never expected.
     #[error("the connection answered with the reply of another request")]
@@ -97,7 +100,6 @@ impl PartialEq for SendError {
             | (Self::Timeout, Self::Timeout)
             | (Self::NoDevices, Self::NoDevices)
             | (Self::InvalidRecipient, Self::InvalidRecipient)
-            | (Self::BadResponse, Self::BadResponse)
             | (Self::ReplyMismatch, Self::ReplyMismatch) => true,
             (
                 Self::Rejected { code, text },
@@ -109,6 +111,7 @@ impl PartialEq for SendError {
             (Self::Closed(a), Self::Closed(b)) => a == b,
             (Self::Pair(a), Self::Pair(b)) => a == b,
             (Self::InvalidInput(a), Self::InvalidInput(b)) => a == b,
+            (Self::BadResponse(a), Self::BadResponse(b)) => a == b,
             (Self::Encode(a), Self::Encode(b)) => a == b,
             (Self::Noise(a), Self::Noise(b)) => Arc::ptr_eq(a, b),
             (Self::Store(a), Self::Store(b)) => Arc::ptr_eq(a, b),
@@ -153,6 +156,21 @@ impl From<SignalError> for SendError {
             other => Self::Signal(Arc::new(other)),
         }
     }
+}
+
+/// What was wrong with a server response (for [`SendError::BadResponse`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// A group IQ result (06 §1).
+    #[error(transparent)]
+    Group(#[from] GroupError),
+    /// A usync result (05 §5, 06 §4).
+    #[error(transparent)]
+    Usync(#[from] UsyncError),
+    /// A prekey bundle result (04 §4.4).
+    #[error(transparent)]
+    Bundles(#[from] BundleError),
 }
 
 /// Which argument of a request is invalid (for [`SendError::InvalidInput`]).

@@ -785,7 +785,7 @@ impl Connection {
             }
             Waiter::Contacts(id) => {
                 let result = parsed.and_then(|n| {
-                    crate::usync::parse_contacts(n).map_err(|_| SendError::BadResponse)
+                    crate::usync::parse_contacts(n).map_err(|e| SendError::BadResponse(e.into()))
                 });
                 self.events.push_back(Event::RequestDone {
                     id,

@@ -40,7 +40,8 @@ impl Messaging {
         };
         let result = parsed.and_then(|node| match op {
             GroupOp::Create | GroupOp::Metadata => {
-                let info = group::parse_group_result(node).map_err(|_| SendError::BadResponse)?;
+                let info = group::parse_group_result(node)
+                    .map_err(|e| SendError::BadResponse(e.into()))?;
                 self.caches.groups.insert(info.jid.clone(), info.clone());
                 Ok(Reply::Group(info))
             }

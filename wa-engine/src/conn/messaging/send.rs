@@ -281,11 +281,12 @@ impl Messaging {
                 Ok(info) => {
                     self.caches.groups.insert(info.jid.clone(), info);
                 }
-                Err(_) => return self.fail_send(cx, op, SendError::BadResponse),
+                Err(e) => return self.fail_send(cx, op, SendError::BadResponse(e.into())),
             },
             Phase::Devices => {
-                let Ok(list) = usync::parse_devices(result) else {
-                    return self.fail_send(cx, op, SendError::BadResponse);
+                let list = match usync::parse_devices(result) {
+                    Ok(list) => list,
+                    Err(e) => return self.fail_send(cx, op, SendError::BadResponse(e.into())),
                 };
                 let asked: Vec<Jid> = self
                     .ops
@@ -302,8 +303,9 @@ impl Messaging {
                 }
             }
             Phase::Bundles => {
-                let Ok(bundles) = prekeys::parse_bundles(result) else {
-                    return self.fail_send(cx, op, SendError::BadResponse);
+                let bundles = match prekeys::parse_bundles(result) {
+                    Ok(bundles) => bundles,
+                    Err(e) => return self.fail_send(cx, op, SendError::BadResponse(e.into())),
                 };
                 self.process_bundles(cx, bundles);
             }
