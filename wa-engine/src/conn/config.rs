@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+#[cfg(doc)]
+use super::Connection;
 use crate::noise::TrustRoot;
 use crate::pair::ClientType;
 
