@@ -625,3 +625,58 @@ impl Client {
         self.request(Request::Stanza(node), Responder::Done).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responder_hands_over_the_typed_reply() {
+        let (tx, mut rx) = oneshot::channel();
+        Responder::MessageSent(tx)
+            .send(Ok(Reply::MessageSent {
+                id: MessageId("3EB0AA".to_owned()),
+                timestamp: 1_700_000_000,
+            }))
+            .expect("receiver alive");
+        assert_eq!(
+            rx.try_recv().expect("sent"),
+            Ok(SendResponse {
+                id: MessageId("3EB0AA".to_owned()),
+                timestamp: 1_700_000_000,
+            })
+        );
+    }
+
+    #[test]
+    fn responder_passes_errors_and_flags_a_reply_of_another_kind() {
+        let (tx, mut rx) = oneshot::channel();
+        Responder::Iq(tx)
+            .send(Err(SendError::Timeout))
+            .expect("receiver alive");
+        assert_eq!(rx.try_recv().expect("sent"), Err(SendError::Timeout));
+
+        let (tx, mut rx) = oneshot::channel();
+        Responder::Group(tx)
+            .send(Ok(Reply::Done))
+            .expect("receiver alive");
+        assert_eq!(rx.try_recv().expect("sent"), Err(SendError::ReplyMismatch));
+
+        let (tx, mut rx) = oneshot::channel();
+        Responder::Done(tx)
+            .send(Ok(Reply::Done))
+            .expect("receiver alive");
+        assert_eq!(rx.try_recv().expect("sent"), Ok(()));
+    }
+
+    #[test]
+    fn responder_reports_a_caller_that_stopped_waiting() {
+        let (tx, rx) = oneshot::channel::<Result<String, SendError>>();
+        drop(rx);
+        assert!(
+            Responder::PairingCode(tx)
+                .send(Ok(Reply::PairingCode("ABCD-EFGH".to_owned())))
+                .is_err()
+        );
+    }
+}
