@@ -3,6 +3,7 @@
 //! webhooks, SSE events, Prometheus metrics and an OpenAPI document.
 //!
 //! ```no_run
+//! # #[cfg(feature = "sandbox")]
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use wa_server::{AppState, ServerConfig, Upstream, app};
 //! let mut config = ServerConfig::new("./wa-data");
@@ -15,6 +16,9 @@
 //! state.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! The embedded sandbox (`Upstream::Sandbox`, `--sandbox`) is the `sandbox` feature, on by
+//! default; without it the sandbox routes answer `sandbox_disabled`.
 //!
 //! Routes are listed in the OpenAPI document (`GET /openapi.json`, rendered at `/docs`).
 //! Every error is `{"error": {"code", "message"}}` with a stable code ([`ApiError::code`]).
@@ -32,6 +36,7 @@ mod otp;
 mod phone;
 mod render;
 mod routes;
+#[cfg(feature = "sandbox")]
 mod sandbox_state;
 mod session;
 mod state;
@@ -55,6 +60,7 @@ pub use events::{EVENT_TYPES, Envelope};
 pub use phone::{PhoneNumber, parse_recipient, valid_country_code};
 pub use render::{RenderError, qr_png, qr_svg};
 pub use routes::media::MediaApiError;
+#[cfg(feature = "sandbox")]
 pub use sandbox_state::SandboxStateError;
 pub use session::SessionStatus;
 pub use state::{AppState, StartError};

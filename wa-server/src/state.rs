@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 use wa_engine::noise::TrustRoot;
 use wa_engine::{Client, ClientBuilder, SledDatabase, SledStore, Store, StoreError};
+#[cfg(feature = "sandbox")]
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxError, SandboxHandle};
 use zeroize::Zeroizing;
 
@@ -21,6 +22,7 @@ use crate::db::{DbError, MessageRecord, ServerDb, SessionRecord, WebhookRecord};
 use crate::error::ApiError;
 use crate::events::Envelope;
 use crate::metrics::{Gauges, Metrics};
+#[cfg(feature = "sandbox")]
 use crate::sandbox_state::{SandboxFile, SandboxStateError};
 use crate::session::{self, Session, SessionStatus};
 
@@ -46,9 +48,11 @@ pub enum StartError {
     #[error("data directory: {0}")]
     Io(#[from] std::io::Error),
     /// The embedded sandbox did not start.
+    #[cfg(feature = "sandbox")]
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     /// The saved state of the embedded sandbox is unreadable.
+    #[cfg(feature = "sandbox")]
     #[error(transparent)]
     SandboxState(#[from] SandboxStateError),
     /// The configuration is inconsistent.
@@ -82,11 +86,9 @@ struct Inner {
     /// Serialises session creation and deletion.
     lifecycle: tokio::sync::Mutex<()>,
     metrics: Metrics,
-    sandbox: Option<SandboxHandle>,
-    /// Where the embedded sandbox's accounts are saved (`--sandbox` only).
-    sandbox_file: Option<Arc<SandboxFile>>,
-    /// The task saving them on change.
-    sandbox_saver: Mutex<Option<JoinHandle<()>>>,
+    /// The embedded sandbox (`--sandbox` only).
+    #[cfg(feature = "sandbox")]
+    sandbox: Option<EmbeddedSandbox>,
     upstream_url: String,
     trust_root: TrustRoot,
     link_key: Zeroizing<[u8; 32]>,
@@ -98,6 +100,54 @@ struct Inner {
     http: reqwest::Client,
     worker: Mutex<Option<JoinHandle<()>>>,
     ready: AtomicBool,
+}
+
+/// The embedded simulated server of `--sandbox` mode and the saving of its accounts.
+#[cfg(feature = "sandbox")]
+struct EmbeddedSandbox {
+    handle: SandboxHandle,
+    /// Where its accounts are saved (`<data>/sandbox/state.json`).
+    file: Arc<SandboxFile>,
+    /// The task saving them on change.
+    saver: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[cfg(feature = "sandbox")]
+impl EmbeddedSandbox {
+    /// Starts the sandbox and restores its saved accounts from `data_dir`.
+    async fn start(data_dir: &std::path::Path) -> Result<Self, StartError> {
+        let handle = Sandbox::start(SandboxConfig::default()).await?;
+        tracing::info!(ws_url = %handle.ws_url(), control_url = %handle.control_url(), "embedded sandbox started");
+        let file = Arc::new(SandboxFile::new(data_dir));
+        let (loader, router) = (file.clone(), handle.router().clone());
+        let accounts = tokio::task::spawn_blocking(move || loader.load(&router))
+            .await
+            .map_err(|_| StartError::Config("sandbox state load task failed"))??;
+        tracing::info!(accounts, "sandbox state restored");
+        Ok(Self {
+            handle,
+            file,
+            saver: Mutex::new(None),
+        })
+    }
+
+    /// Starts the task that saves the accounts whenever they change, until `shutdown`.
+    fn spawn_saver(&self, shutdown: watch::Receiver<bool>) {
+        let saver = tokio::spawn(self.file.clone().run(self.handle.router().clone(), shutdown));
+        *self.saver.lock().unwrap_or_else(PoisonError::into_inner) = Some(saver);
+    }
+
+    /// Waits for the saver task to end.
+    async fn join_saver(&self) {
+        let saver = self
+            .saver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(saver) = saver {
+            let _ = saver.await;
+        }
+    }
 }
 
 impl AppState {
@@ -134,28 +184,19 @@ impl AppState {
             .await
             .map_err(|_| StartError::Config("store database open task failed"))?
             .map_err(StartError::Stores)?;
-        let (sandbox, upstream_url, trust_root) = match &config.upstream {
-            Upstream::WhatsApp => (None, wa_engine::DEFAULT_URL.to_owned(), TrustRoot::WHATSAPP),
-            Upstream::Custom { url, trust_root } => (None, url.clone(), *trust_root),
-            Upstream::Sandbox => {
-                let sb = Sandbox::start(SandboxConfig::default()).await?;
-                let url = sb.ws_url().to_owned();
-                let root = sb.trust_root();
-                tracing::info!(ws_url = %url, control_url = %sb.control_url(), "embedded sandbox started");
-                (Some(sb), url, root)
-            }
+        #[cfg(feature = "sandbox")]
+        let sandbox = match config.upstream {
+            Upstream::Sandbox => Some(EmbeddedSandbox::start(&config.data_dir).await?),
+            _ => None,
         };
-        let sandbox_file = match &sandbox {
-            Some(sb) => {
-                let file = Arc::new(SandboxFile::new(&config.data_dir));
-                let (loader, router) = (file.clone(), sb.router().clone());
-                let accounts = tokio::task::spawn_blocking(move || loader.load(&router))
-                    .await
-                    .map_err(|_| StartError::Config("sandbox state load task failed"))??;
-                tracing::info!(accounts, "sandbox state restored");
-                Some(file)
-            }
-            None => None,
+        let (upstream_url, trust_root) = match &config.upstream {
+            Upstream::WhatsApp => (wa_engine::DEFAULT_URL.to_owned(), TrustRoot::WHATSAPP),
+            Upstream::Custom { url, trust_root } => (url.clone(), *trust_root),
+            #[cfg(feature = "sandbox")]
+            Upstream::Sandbox => match &sandbox {
+                Some(sb) => (sb.handle.ws_url().to_owned(), sb.handle.trust_root()),
+                None => return Err(StartError::Config("sandbox not started")),
+            },
         };
         let http = reqwest::Client::builder()
             .timeout(config.webhooks.timeout)
@@ -174,9 +215,8 @@ impl AppState {
                 tasks: Mutex::new(HashMap::new()),
                 lifecycle: tokio::sync::Mutex::new(()),
                 metrics: Metrics::default(),
+                #[cfg(feature = "sandbox")]
                 sandbox,
-                sandbox_file,
-                sandbox_saver: Mutex::new(None),
                 upstream_url,
                 trust_root,
                 outbox: Notify::new(),
@@ -206,16 +246,9 @@ impl AppState {
                 })?;
             state.spawn_session(record, store);
         }
-        if let (Some(sb), Some(file)) = (&state.inner.sandbox, &state.inner.sandbox_file) {
-            let saver = tokio::spawn(
-                file.clone()
-                    .run(sb.router().clone(), state.shutdown_watch()),
-            );
-            *state
-                .inner
-                .sandbox_saver
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(saver);
+        #[cfg(feature = "sandbox")]
+        if let Some(sb) = &state.inner.sandbox {
+            sb.spawn_saver(state.shutdown_watch());
         }
         let worker = tokio::spawn(crate::webhook::run(state.clone()));
         *state
@@ -233,8 +266,21 @@ impl AppState {
     }
 
     /// The embedded sandbox (`--sandbox` mode only).
+    #[cfg(feature = "sandbox")]
     pub fn sandbox(&self) -> Option<&SandboxHandle> {
-        self.inner.sandbox.as_ref()
+        self.inner.sandbox.as_ref().map(|sb| &sb.handle)
+    }
+
+    /// True when an embedded sandbox runs (`--sandbox`).
+    #[cfg(feature = "sandbox")]
+    pub fn runs_sandbox(&self) -> bool {
+        self.inner.sandbox.is_some()
+    }
+
+    /// Always false: built without the `sandbox` feature.
+    #[cfg(not(feature = "sandbox"))]
+    pub fn runs_sandbox(&self) -> bool {
+        false
     }
 
     /// The WebSocket URL sessions connect to.
@@ -288,14 +334,9 @@ impl AppState {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
-        let saver = self
-            .inner
-            .sandbox_saver
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(saver) = saver {
-            let _ = saver.await;
+        #[cfg(feature = "sandbox")]
+        if let Some(sb) = &self.inner.sandbox {
+            sb.join_saver().await;
         }
         self.save_sandbox().await;
         let db = self.inner.db.clone();
@@ -586,8 +627,9 @@ impl AppState {
     /// Writes the embedded sandbox's accounts and devices now if they changed
     /// (`--sandbox` only; failures are logged).
     pub(crate) async fn save_sandbox(&self) {
-        if let (Some(sb), Some(file)) = (&self.inner.sandbox, &self.inner.sandbox_file) {
-            file.save_now(sb.router()).await;
+        #[cfg(feature = "sandbox")]
+        if let Some(sb) = &self.inner.sandbox {
+            sb.file.save_now(sb.handle.router()).await;
         }
     }
 

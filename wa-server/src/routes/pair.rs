@@ -14,7 +14,6 @@ use base64::Engine as _;
 use futures_util::Stream;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::events::session_stream;
@@ -325,7 +324,7 @@ fn page_state(state: &AppState, session: &Session) -> PageState {
         jid: live.jid,
         qr_png,
         expires_in_ms,
-        sandbox: state.sandbox().is_some(),
+        sandbox: state.runs_sandbox(),
         last_error: live.last_error,
     }
 }
@@ -360,12 +359,15 @@ pub(crate) async fn page_events(
 }
 
 /// A sandbox phone number for a session: `1555` and 7 digits from the id's hash.
+#[cfg(feature = "sandbox")]
 fn sandbox_phone(id: &str) -> String {
+    use sha2::{Digest as _, Sha256};
     let digest = Sha256::digest(id.as_bytes());
     let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 10_000_000;
     format!("1555{n:07}")
 }
 
+#[cfg(feature = "sandbox")]
 fn simulate(state: &AppState, session: &Session) -> Result<SimulatedScan, ApiError> {
     let sandbox = state.sandbox().ok_or(ApiError::SandboxDisabled)?;
     let (qr, _) = current_qr(session)?;
@@ -379,6 +381,12 @@ fn simulate(state: &AppState, session: &Session) -> Result<SimulatedScan, ApiErr
         phone: number,
         jid: link.jid,
     })
+}
+
+/// Without the `sandbox` feature there is no simulated phone.
+#[cfg(not(feature = "sandbox"))]
+fn simulate(_: &AppState, _: &Session) -> Result<SimulatedScan, ApiError> {
+    Err(ApiError::SandboxDisabled)
 }
 
 /// Sandbox mode: the simulated phone scans the current QR (pairing page button).
@@ -447,10 +455,20 @@ pub(crate) async fn sandbox_info(
     caller: Caller,
 ) -> Result<Json<SandboxInfo>, ApiError> {
     caller.require_admin()?;
+    sandbox_info_of(&state).map(Json)
+}
+
+#[cfg(feature = "sandbox")]
+fn sandbox_info_of(state: &AppState) -> Result<SandboxInfo, ApiError> {
     let sb = state.sandbox().ok_or(ApiError::SandboxDisabled)?;
-    Ok(Json(SandboxInfo {
+    Ok(SandboxInfo {
         ws_url: sb.ws_url().to_owned(),
         control_url: sb.control_url().to_owned(),
         trust_root_pub_b64: base64::engine::general_purpose::STANDARD.encode(sb.trust_root_key()),
-    }))
+    })
+}
+
+#[cfg(not(feature = "sandbox"))]
+fn sandbox_info_of(_: &AppState) -> Result<SandboxInfo, ApiError> {
+    Err(ApiError::SandboxDisabled)
 }
