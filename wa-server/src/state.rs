@@ -133,7 +133,11 @@ impl EmbeddedSandbox {
 
     /// Starts the task that saves the accounts whenever they change, until `shutdown`.
     fn spawn_saver(&self, shutdown: watch::Receiver<bool>) {
-        let saver = tokio::spawn(self.file.clone().run(self.handle.router().clone(), shutdown));
+        let saver = tokio::spawn(
+            self.file
+                .clone()
+                .run(self.handle.router().clone(), shutdown),
+        );
         *self.saver.lock().unwrap_or_else(PoisonError::into_inner) = Some(saver);
     }
 

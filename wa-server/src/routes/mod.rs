@@ -10,11 +10,45 @@ pub(crate) mod pair;
 pub(crate) mod sessions;
 pub(crate) mod webhooks;
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::session::Session;
+use crate::state::AppState;
+
+/// The session named by the path's `{id}`, for a caller allowed to use it (the admin key,
+/// or that session's own token). Every `/api/sessions/{id}/...` route that acts on one
+/// session takes this instead of checking by hand.
+///
+/// Rejections, in this order: [`ApiError::AuthRequired`] / [`ApiError::InvalidCredentials`]
+/// (as [`Caller`]), [`ApiError::InvalidParameter`] (path), [`ApiError::Forbidden`] (another
+/// session's token), [`ApiError::SessionNotFound`]. As a parts extractor it runs before the
+/// body is read, so a request that fails here is answered without parsing its body.
+#[derive(Debug)]
+pub(crate) struct AuthorizedSession(pub(crate) Arc<Session>);
+
+/// The `{id}` segment of a session route (other segments are ignored).
+#[derive(Deserialize)]
+struct SessionPath {
+    id: String,
+}
+
+impl FromRequestParts<AppState> for AuthorizedSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let ApiPath(SessionPath { id }) = ApiPath::from_request_parts(parts, state).await?;
+        caller.require_session(&id)?;
+        state.session(&id).map(Self)
+    }
+}
 
 /// `Json<T>` whose rejections are [`ApiError`]s (`malformed_json`, `invalid_body`,
 /// `unsupported_media_type`, `payload_too_large`).
