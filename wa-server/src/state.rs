@@ -70,36 +70,115 @@ impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("data_dir", &self.inner.config.data_dir)
-            .field("upstream_url", &self.inner.upstream_url)
+            .field("upstream_url", &self.inner.upstream.url)
             .finish_non_exhaustive()
     }
 }
 
+/// Everything behind an [`AppState`], grouped by concern.
 struct Inner {
     config: ServerConfig,
+    /// The WhatsApp server sessions connect to.
+    upstream: UpstreamLink,
+    /// The server database and the engine stores.
+    storage: Storage,
+    /// The live sessions and their supervisor tasks.
+    registry: Registry,
+    /// Durable webhook delivery.
+    delivery: Delivery,
+    /// One-time codes: the hashing pepper and the per-session rate limit.
+    otp: OtpState,
+    /// HMAC key of signed pairing links (kept in the server database).
+    link_key: Zeroizing<[u8; 32]>,
+    metrics: Metrics,
+    /// Readiness and shutdown.
+    run: RunState,
+}
+
+/// Where sessions connect, resolved from [`Upstream`] at start.
+struct UpstreamLink {
+    /// WebSocket URL.
+    url: String,
+    /// Root key the server's certificate chain must verify against.
+    trust_root: TrustRoot,
+    /// The embedded sandbox (`--sandbox` only).
+    #[cfg(feature = "sandbox")]
+    sandbox: Option<EmbeddedSandbox>,
+}
+
+impl UpstreamLink {
+    /// Resolves `config.upstream`, starting the embedded sandbox for [`Upstream::Sandbox`].
+    async fn start(config: &ServerConfig) -> Result<Self, StartError> {
+        Ok(match &config.upstream {
+            Upstream::WhatsApp => {
+                Self::remote(wa_engine::DEFAULT_URL.to_owned(), TrustRoot::WHATSAPP)
+            }
+            Upstream::Custom { url, trust_root } => Self::remote(url.clone(), *trust_root),
+            #[cfg(feature = "sandbox")]
+            Upstream::Sandbox => {
+                let sandbox = EmbeddedSandbox::start(&config.data_dir).await?;
+                Self {
+                    url: sandbox.handle.ws_url().to_owned(),
+                    trust_root: sandbox.handle.trust_root(),
+                    sandbox: Some(sandbox),
+                }
+            }
+        })
+    }
+
+    /// A server this process does not run.
+    fn remote(url: String, trust_root: TrustRoot) -> Self {
+        Self {
+            url,
+            trust_root,
+            #[cfg(feature = "sandbox")]
+            sandbox: None,
+        }
+    }
+}
+
+/// Persistence.
+struct Storage {
+    /// The server database (`<data>/server`): sessions, messages, OTPs, webhooks, media.
     db: ServerDb,
     /// Every session's engine store, one tree each (`<data>/engine`).
     stores: SledDatabase,
+}
+
+/// The session registry.
+struct Registry {
+    /// Sessions by id.
     sessions: RwLock<BTreeMap<String, Arc<Session>>>,
     /// Supervisor tasks by session id.
     tasks: Mutex<HashMap<String, JoinHandle<()>>>,
     /// Serialises session creation and deletion.
     lifecycle: tokio::sync::Mutex<()>,
-    metrics: Metrics,
-    /// The embedded sandbox (`--sandbox` only).
-    #[cfg(feature = "sandbox")]
-    sandbox: Option<EmbeddedSandbox>,
-    upstream_url: String,
-    trust_root: TrustRoot,
-    link_key: Zeroizing<[u8; 32]>,
-    otp_pepper: Zeroizing<[u8; 32]>,
+}
+
+/// Webhook delivery: the outbox lives in the database, this is the worker side.
+struct Delivery {
+    /// Wakes the worker when the outbox gains entries (or at shutdown).
     outbox: Notify,
-    shutdown: watch::Sender<bool>,
-    /// Send times of OTPs per session, for the per-session limit.
-    otp_window: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// The HTTP client deliveries are posted with.
     http: reqwest::Client,
+    /// The worker task.
     worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// OTP secrets and limits.
+struct OtpState {
+    /// Pepper of the stored code hashes (kept in the server database).
+    pepper: Zeroizing<[u8; 32]>,
+    /// Send times of OTPs per session, for the per-session limit.
+    window: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+/// The server's own lifecycle.
+struct RunState {
+    /// Set once started.
     ready: AtomicBool,
+    /// `true` once shutdown has begun.
+    shutdown: watch::Sender<bool>,
 }
 
 /// The embedded simulated server of `--sandbox` mode and the saving of its accounts.
@@ -188,20 +267,7 @@ impl AppState {
             .await
             .map_err(|_| StartError::Config("store database open task failed"))?
             .map_err(StartError::Stores)?;
-        #[cfg(feature = "sandbox")]
-        let sandbox = match config.upstream {
-            Upstream::Sandbox => Some(EmbeddedSandbox::start(&config.data_dir).await?),
-            _ => None,
-        };
-        let (upstream_url, trust_root) = match &config.upstream {
-            Upstream::WhatsApp => (wa_engine::DEFAULT_URL.to_owned(), TrustRoot::WHATSAPP),
-            Upstream::Custom { url, trust_root } => (url.clone(), *trust_root),
-            #[cfg(feature = "sandbox")]
-            Upstream::Sandbox => match &sandbox {
-                Some(sb) => (sb.handle.ws_url().to_owned(), sb.handle.trust_root()),
-                None => return Err(StartError::Config("sandbox not started")),
-            },
-        };
+        let upstream = UpstreamLink::start(&config).await?;
         let http = reqwest::Client::builder()
             .timeout(config.webhooks.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -211,28 +277,32 @@ impl AppState {
         let state = Self {
             inner: Arc::new(Inner {
                 link_key: db.secret("link_key")?,
-                otp_pepper: db.secret("otp_pepper")?,
+                otp: OtpState {
+                    pepper: db.secret("otp_pepper")?,
+                    window: Mutex::new(HashMap::new()),
+                },
                 config,
-                db,
-                stores,
-                sessions: RwLock::new(BTreeMap::new()),
-                tasks: Mutex::new(HashMap::new()),
-                lifecycle: tokio::sync::Mutex::new(()),
+                upstream,
+                storage: Storage { db, stores },
+                registry: Registry {
+                    sessions: RwLock::new(BTreeMap::new()),
+                    tasks: Mutex::new(HashMap::new()),
+                    lifecycle: tokio::sync::Mutex::new(()),
+                },
+                delivery: Delivery {
+                    outbox: Notify::new(),
+                    http,
+                    worker: Mutex::new(None),
+                },
                 metrics: Metrics::default(),
-                #[cfg(feature = "sandbox")]
-                sandbox,
-                upstream_url,
-                trust_root,
-                outbox: Notify::new(),
-                shutdown: watch::channel(false).0,
-                otp_window: Mutex::new(HashMap::new()),
-                http,
-                worker: Mutex::new(None),
-                ready: AtomicBool::new(false),
+                run: RunState {
+                    ready: AtomicBool::new(false),
+                    shutdown: watch::channel(false).0,
+                },
             }),
         };
         let mut records = Vec::new();
-        for item in state.inner.db.sessions.iter() {
+        for item in state.inner.storage.db.sessions.iter() {
             let (_, value) = item.map_err(DbError::from)?;
             records.push(crate::db::decode::<SessionRecord>(
                 &value,
@@ -251,16 +321,17 @@ impl AppState {
             state.spawn_session(record, store);
         }
         #[cfg(feature = "sandbox")]
-        if let Some(sb) = &state.inner.sandbox {
+        if let Some(sb) = &state.inner.upstream.sandbox {
             sb.spawn_saver(state.shutdown_watch());
         }
         let worker = tokio::spawn(crate::webhook::run(state.clone()));
         *state
             .inner
+            .delivery
             .worker
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(worker);
-        state.inner.ready.store(true, Ordering::SeqCst);
+        state.inner.run.ready.store(true, Ordering::SeqCst);
         Ok(state)
     }
 
@@ -272,13 +343,13 @@ impl AppState {
     /// The embedded sandbox (`--sandbox` mode only).
     #[cfg(feature = "sandbox")]
     pub fn sandbox(&self) -> Option<&SandboxHandle> {
-        self.inner.sandbox.as_ref().map(|sb| &sb.handle)
+        self.inner.upstream.sandbox.as_ref().map(|sb| &sb.handle)
     }
 
     /// True when an embedded sandbox runs (`--sandbox`).
     #[cfg(feature = "sandbox")]
     pub fn runs_sandbox(&self) -> bool {
-        self.inner.sandbox.is_some()
+        self.inner.upstream.sandbox.is_some()
     }
 
     /// Always false: built without the `sandbox` feature.
@@ -289,18 +360,18 @@ impl AppState {
 
     /// The WebSocket URL sessions connect to.
     pub fn upstream_url(&self) -> &str {
-        &self.inner.upstream_url
+        &self.inner.upstream.url
     }
 
     /// True once started and until shutdown begins.
     pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::SeqCst) && !*self.inner.shutdown.borrow()
+        self.inner.run.ready.load(Ordering::SeqCst) && !*self.inner.run.shutdown.borrow()
     }
 
     /// Resolves once [`shutdown`](Self::shutdown) has begun (ends SSE streams so the HTTP
     /// server can drain).
     pub fn shutting_down(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.inner.shutdown.subscribe();
+        let mut rx = self.inner.run.shutdown.subscribe();
         async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }
@@ -308,18 +379,19 @@ impl AppState {
 
     /// Marks the server as shutting down: `/ready` fails and event streams end.
     pub fn begin_shutdown(&self) {
-        self.inner.shutdown.send_replace(true);
+        self.inner.run.shutdown.send_replace(true);
     }
 
     /// Graceful stop: ends event streams, shuts every client down (credentials stay), stops
     /// the webhook worker (undelivered events stay in the outbox) and flushes the database.
     pub async fn shutdown(&self) {
         self.begin_shutdown();
-        self.inner.outbox.notify_one();
+        self.inner.delivery.outbox.notify_one();
         let sessions: Vec<Arc<Session>> = self.read_sessions().values().cloned().collect();
         futures_util::future::join_all(sessions.iter().map(|s| s.stop())).await;
         let tasks: Vec<JoinHandle<()>> = self
             .inner
+            .registry
             .tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -331,6 +403,7 @@ impl AppState {
         }
         let worker = self
             .inner
+            .delivery
             .worker
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -339,11 +412,11 @@ impl AppState {
             let _ = worker.await;
         }
         #[cfg(feature = "sandbox")]
-        if let Some(sb) = &self.inner.sandbox {
+        if let Some(sb) = &self.inner.upstream.sandbox {
             sb.join_saver().await;
         }
         self.save_sandbox().await;
-        let db = self.inner.db.clone();
+        let db = self.inner.storage.db.clone();
         match tokio::task::spawn_blocking(move || db.flush_blocking()).await {
             Ok(Ok(())) => tracing::info!("server database flushed"),
             Ok(Err(e)) => tracing::error!(error = %e, "server database flush failed"),
@@ -352,15 +425,15 @@ impl AppState {
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
-        *self.inner.shutdown.borrow()
+        *self.inner.run.shutdown.borrow()
     }
 
     pub(crate) fn shutdown_watch(&self) -> watch::Receiver<bool> {
-        self.inner.shutdown.subscribe()
+        self.inner.run.shutdown.subscribe()
     }
 
     pub(crate) fn db(&self) -> &ServerDb {
-        &self.inner.db
+        &self.inner.storage.db
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {
@@ -368,7 +441,7 @@ impl AppState {
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+        &self.inner.delivery.http
     }
 
     pub(crate) fn link_key(&self) -> &[u8; 32] {
@@ -376,18 +449,19 @@ impl AppState {
     }
 
     pub(crate) fn otp_pepper(&self) -> &[u8; 32] {
-        &self.inner.otp_pepper
+        &self.inner.otp.pepper
     }
 
     pub(crate) fn outbox_notify(&self) -> &Notify {
-        &self.inner.outbox
+        &self.inner.delivery.outbox
     }
 
     pub(crate) fn otp_window(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
         self.inner
-            .otp_window
+            .otp
+            .window
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -395,12 +469,12 @@ impl AppState {
     /// A client builder over `store` for the configured upstream.
     pub(crate) fn client_builder(&self, store: Arc<dyn Store>) -> ClientBuilder {
         let builder = Client::builder(store)
-            .url(self.inner.upstream_url.clone())
-            .trust_root(self.inner.trust_root)
+            .url(self.inner.upstream.url.clone())
+            .trust_root(self.inner.upstream.trust_root)
             .device_name(self.inner.config.device_name.clone())
             .reconnect_policy(self.inner.config.reconnect.clone());
         // A plain `ws://` server is a sandbox, whose media host speaks plain HTTP too.
-        if self.inner.upstream_url.starts_with("ws://") {
+        if self.inner.upstream.url.starts_with("ws://") {
             builder.media_scheme(wa_engine::media::Scheme::Http)
         } else {
             builder
@@ -409,6 +483,7 @@ impl AppState {
 
     fn read_sessions(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Session>>> {
         self.inner
+            .registry
             .sessions
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -416,6 +491,7 @@ impl AppState {
 
     fn write_sessions(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Session>>> {
         self.inner
+            .registry
             .sessions
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -452,7 +528,7 @@ impl AppState {
     /// directory if one exists.
     async fn open_store(&self, id: &str) -> Result<Arc<dyn Store>, StoreError> {
         let legacy = self.legacy_store_dir(id);
-        let stores = self.inner.stores.clone();
+        let stores = self.inner.storage.stores.clone();
         let id = id.to_owned();
         let store = tokio::task::spawn_blocking(move || {
             if legacy.join("conf").exists() || legacy.join("db").exists() {
@@ -469,7 +545,7 @@ impl AppState {
     /// Removes session `id`'s engine store (shared tree and legacy directory).
     async fn remove_store(&self, id: &str) -> Result<(), ApiError> {
         let legacy = self.legacy_store_dir(id);
-        let stores = self.inner.stores.clone();
+        let stores = self.inner.storage.stores.clone();
         let id = id.to_owned();
         tokio::task::spawn_blocking(move || {
             match std::fs::remove_dir_all(&legacy) {
@@ -503,6 +579,7 @@ impl AppState {
         self.write_sessions()
             .insert(session.id.clone(), session.clone());
         self.inner
+            .registry
             .tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -519,7 +596,7 @@ impl AppState {
         &self,
         record: SessionRecord,
     ) -> Result<Arc<Session>, ApiError> {
-        let _guard = self.inner.lifecycle.lock().await;
+        let _guard = self.inner.registry.lifecycle.lock().await;
         if self.is_shutting_down() {
             return Err(ApiError::ShuttingDown);
         }
@@ -539,8 +616,8 @@ impl AppState {
             .open_store(&record.id)
             .await
             .map_err(ApiError::internal)?;
-        crate::db::ServerDb::put(&self.inner.db.sessions, &record.id, &record)?;
-        self.inner.db.flush().await?;
+        crate::db::ServerDb::put(&self.inner.storage.db.sessions, &record.id, &record)?;
+        self.inner.storage.db.flush().await?;
         Ok(self.spawn_session(record, store))
     }
 
@@ -553,8 +630,8 @@ impl AppState {
         session: &Session,
         record: SessionRecord,
     ) -> Result<(), ApiError> {
-        crate::db::ServerDb::put(&self.inner.db.sessions, &record.id, &record)?;
-        self.inner.db.flush().await?;
+        crate::db::ServerDb::put(&self.inner.storage.db.sessions, &record.id, &record)?;
+        self.inner.storage.db.flush().await?;
         *session
             .record
             .lock()
@@ -568,7 +645,7 @@ impl AppState {
     /// # Errors
     /// [`ApiError::SessionNotFound`], [`ApiError::Internal`].
     pub(crate) async fn delete_session(&self, id: &str, logout: bool) -> Result<(), ApiError> {
-        let _guard = self.inner.lifecycle.lock().await;
+        let _guard = self.inner.registry.lifecycle.lock().await;
         let session = self.session(id)?;
         if logout && let Ok(client) = session.connected_client() {
             let unlinked =
@@ -579,13 +656,14 @@ impl AppState {
         }
         // The record goes first: a crash after this leaves only an orphan directory, which a
         // later create with the same id wipes.
-        let db = &self.inner.db;
+        let db = &self.inner.storage.db;
         db.sessions.remove(id).map_err(DbError::from)?;
         db.flush().await?;
         self.write_sessions().remove(id);
         session.stop().await;
         let task = self
             .inner
+            .registry
             .tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -622,8 +700,9 @@ impl AppState {
         if hooks.is_empty() {
             return;
         }
-        match crate::webhook::enqueue(&self.inner.db, &session.id, &hooks, &envelope).await {
-            Ok(()) => self.inner.outbox.notify_one(),
+        match crate::webhook::enqueue(&self.inner.storage.db, &session.id, &hooks, &envelope).await
+        {
+            Ok(()) => self.inner.delivery.outbox.notify_one(),
             Err(e) => tracing::error!(session = %session.id, error = %e, "cannot queue webhook"),
         }
     }
@@ -632,7 +711,7 @@ impl AppState {
     /// (`--sandbox` only; failures are logged).
     pub(crate) async fn save_sandbox(&self) {
         #[cfg(feature = "sandbox")]
-        if let Some(sb) = &self.inner.sandbox {
+        if let Some(sb) = &self.inner.upstream.sandbox {
             sb.file.save_now(sb.handle.router()).await;
         }
     }
@@ -650,7 +729,7 @@ impl AppState {
         by: Option<String>,
     ) -> Option<MessageRecord> {
         let record = match crate::db::advance_message(
-            &self.inner.db.messages,
+            &self.inner.storage.db.messages,
             &session.id,
             id,
             status,
@@ -691,8 +770,8 @@ impl AppState {
                 .iter()
                 .map(|st| (st.as_str(), counts.get(st.as_str()).copied().unwrap_or(0)))
                 .collect(),
-            webhook_backlog: self.inner.db.outbox.len() as u64,
-            webhook_dead_letters: self.inner.db.dead.len() as u64,
+            webhook_backlog: self.inner.storage.db.outbox.len() as u64,
+            webhook_dead_letters: self.inner.storage.db.dead.len() as u64,
         }
     }
 }
