@@ -18,9 +18,8 @@ use wa_sandbox::{Sandbox, SandboxConfig, SandboxError, SandboxHandle};
 use zeroize::Zeroizing;
 
 use crate::config::{ServerConfig, Upstream};
-use crate::db::{DbError, MessageRecord, ServerDb, SessionRecord, WebhookRecord};
+use crate::db::{DbError, MessageRecord, ServerDb, SessionRecord};
 use crate::error::ApiError;
-use crate::events::Envelope;
 use crate::metrics::{Gauges, Metrics};
 #[cfg(feature = "sandbox")]
 use crate::sandbox_state::{SandboxFile, SandboxStateError};
@@ -84,8 +83,10 @@ struct Inner {
     storage: Storage,
     /// The live sessions and their supervisor tasks.
     registry: Registry,
-    /// Durable webhook delivery.
+    /// Event delivery: SSE and durable webhooks.
     delivery: Delivery,
+    /// The inline media download workers.
+    inline_downloads: crate::media::inline::Downloads,
     /// One-time codes: the hashing pepper and the per-session rate limit.
     otp: OtpState,
     /// HMAC key of signed pairing links (kept in the server database).
@@ -155,7 +156,8 @@ struct Registry {
     lifecycle: tokio::sync::Mutex<()>,
 }
 
-/// Webhook delivery: the outbox lives in the database, this is the worker side.
+/// Event delivery: the fan-out off the sessions' event loops, and the webhook worker (the
+/// outbox itself lives in the database).
 struct Delivery {
     /// Wakes the worker when the outbox gains entries (or at shutdown).
     outbox: Notify,
@@ -163,6 +165,8 @@ struct Delivery {
     http: reqwest::Client,
     /// The worker task.
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The event fan-out (outbox writes, SSE) off the sessions' event loops.
+    fanout: crate::fanout::Fanout,
 }
 
 /// OTP secrets and limits.
@@ -274,6 +278,11 @@ impl AppState {
             .user_agent(concat!("wa-server/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|_| StartError::Config("HTTP client"))?;
+        let (event_queue, inline_concurrency, inline_queue) = (
+            config.event_queue,
+            config.media.inline_concurrency,
+            config.media.inline_queue,
+        );
         let state = Self {
             inner: Arc::new(Inner {
                 link_key: db.secret("link_key")?,
@@ -293,7 +302,12 @@ impl AppState {
                     outbox: Notify::new(),
                     http,
                     worker: Mutex::new(None),
+                    fanout: crate::fanout::Fanout::new(event_queue),
                 },
+                inline_downloads: crate::media::inline::Downloads::new(
+                    inline_concurrency,
+                    inline_queue,
+                ),
                 metrics: Metrics::default(),
                 run: RunState {
                     ready: AtomicBool::new(false),
@@ -301,6 +315,8 @@ impl AppState {
                 },
             }),
         };
+        state.inner.delivery.fanout.start(&state);
+        state.inner.inline_downloads.start(&state);
         let mut records = Vec::new();
         for item in state.inner.storage.db.sessions.iter() {
             let (_, value) = item.map_err(DbError::from)?;
@@ -401,6 +417,9 @@ impl AppState {
         for task in tasks {
             let _ = task.await;
         }
+        // Sessions are stopped: emit what the workers still hold, then close the fan-out.
+        self.inner.inline_downloads.close().await;
+        self.inner.delivery.fanout.close().await;
         let worker = self
             .inner
             .delivery
@@ -454,6 +473,14 @@ impl AppState {
 
     pub(crate) fn outbox_notify(&self) -> &Notify {
         &self.inner.delivery.outbox
+    }
+
+    pub(crate) fn fanout(&self) -> &crate::fanout::Fanout {
+        &self.inner.delivery.fanout
+    }
+
+    pub(crate) fn inline_downloads(&self) -> &crate::media::inline::Downloads {
+        &self.inner.inline_downloads
     }
 
     pub(crate) fn otp_window(
@@ -681,30 +708,15 @@ impl AppState {
         self.remove_store(id).await
     }
 
-    /// Publishes an event of `session`: to its SSE subscribers at once, and durably into the
-    /// webhook outbox for each of its webhooks whose filter matches.
+    /// Emits event `kind` of `session` (SSE and webhooks) and waits until it is durable
+    /// (`crate::fanout::emit`); a session's event loop uses `crate::fanout::enqueue`.
     pub(crate) async fn emit(
         &self,
         session: &Session,
         kind: &'static str,
         data: serde_json::Value,
     ) {
-        let envelope = Arc::new(Envelope::new(kind, &session.id, data));
-        session::broadcast(session, envelope.clone());
-        let hooks: Vec<WebhookRecord> = session
-            .record()
-            .webhooks
-            .into_iter()
-            .filter(|h| h.events.is_empty() || h.events.iter().any(|e| e == kind || e == "*"))
-            .collect();
-        if hooks.is_empty() {
-            return;
-        }
-        match crate::webhook::enqueue(&self.inner.storage.db, &session.id, &hooks, &envelope).await
-        {
-            Ok(()) => self.inner.delivery.outbox.notify_one(),
-            Err(e) => tracing::error!(session = %session.id, error = %e, "cannot queue webhook"),
-        }
+        crate::fanout::emit(self, session, kind, data).await;
     }
 
     /// Writes the embedded sandbox's accounts and devices now if they changed
@@ -728,6 +740,35 @@ impl AppState {
         error: Option<&str>,
         by: Option<String>,
     ) -> Option<MessageRecord> {
+        let (record, data) = self.record_status(session, id, status, error, by)?;
+        self.emit(session, "message_status", data).await;
+        Some(record)
+    }
+
+    /// [`Self::advance_message`] for a session's event loop: the event is only enqueued
+    /// (`crate::fanout::enqueue`), never waited for.
+    pub(crate) async fn advance_message_queued(
+        &self,
+        session: &Session,
+        id: &str,
+        status: &str,
+        by: Option<String>,
+    ) -> Option<MessageRecord> {
+        let (record, data) = self.record_status(session, id, status, None, by)?;
+        crate::fanout::enqueue(self, session, "message_status", data).await;
+        Some(record)
+    }
+
+    /// Records the status change; the updated record and its `message_status` event data
+    /// when it moved.
+    fn record_status(
+        &self,
+        session: &Session,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        by: Option<String>,
+    ) -> Option<(MessageRecord, serde_json::Value)> {
         let record = match crate::db::advance_message(
             &self.inner.storage.db.messages,
             &session.id,
@@ -742,21 +783,16 @@ impl AppState {
                 return None;
             }
         };
-        self.emit(
-            session,
-            "message_status",
-            serde_json::json!({
-                "id": record.id,
-                "to": record.to,
-                "type": record.kind,
-                "status": record.status,
-                "error": record.error,
-                "by": by,
-                "updated_at": record.updated_at,
-            }),
-        )
-        .await;
-        Some(record)
+        let data = serde_json::json!({
+            "id": record.id,
+            "to": record.to,
+            "type": record.kind,
+            "status": record.status,
+            "error": record.error,
+            "by": by,
+            "updated_at": record.updated_at,
+        });
+        Some((record, data))
     }
 
     /// Values for `/metrics`.
