@@ -153,7 +153,7 @@ pub enum ApiError {
     #[error("the server is shutting down")]
     ShuttingDown,
     /// A media send or download failed (413, 415, 400, 404, 410, 502; see
-    /// [`MediaApiError`](crate::MediaApiError)).
+    /// [`MediaApiError`]).
     #[error(transparent)]
     Media(#[from] MediaApiError),
     /// 500 `internal`: logged with its detail; the response says only "internal error".

@@ -315,8 +315,6 @@ impl AppState {
                 },
             }),
         };
-        state.inner.delivery.fanout.start(&state);
-        state.inner.inline_downloads.start(&state);
         let mut records = Vec::new();
         for item in state.inner.storage.db.sessions.iter() {
             let (_, value) = item.map_err(DbError::from)?;
@@ -340,6 +338,9 @@ impl AppState {
         if let Some(sb) = &state.inner.upstream.sandbox {
             sb.spawn_saver(state.shutdown_watch());
         }
+        // Events of the sessions restored above wait in the queues until now.
+        state.inner.delivery.fanout.start(&state);
+        state.inner.inline_downloads.start(&state);
         let worker = tokio::spawn(crate::webhook::run(state.clone()));
         *state
             .inner

@@ -84,14 +84,26 @@ fn messages(receiver: &Receiver) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_media_host_does_not_stall_the_session() {
+/// A server (sandbox mode, inline media on) with session `s` connected and webhooks to a
+/// receiver, a peer linked to the same sandbox, and a small image message from the peer.
+struct Setup {
+    state: AppState,
+    api: Api,
+    receiver: Receiver,
+    peer: Client,
+    session_jid: Jid,
+    image: wa_proto::wa::Message,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(tune: impl FnOnce(&mut ServerConfig)) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = ServerConfig::new(dir.path());
     config.api_key = Some(Secret::new(KEY));
     config.upstream = Upstream::Sandbox;
     config.media.inline_max_bytes = 8192;
     config.webhooks.initial_backoff = Duration::from_millis(100);
+    tune(&mut config);
     let state = AppState::start(config).await.expect("start");
     let api = Api::new(serve_router(app(state.clone())).await, Some(KEY));
     let receiver = Receiver::start(false).await;
@@ -126,7 +138,29 @@ async fn a_stalled_media_host_does_not_stall_the_session() {
             ..Default::default()
         },
     );
+    Setup {
+        state,
+        api,
+        receiver,
+        peer,
+        session_jid,
+        image,
+        _dir: dir,
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_media_host_does_not_stall_the_session() {
+    let Setup {
+        state,
+        api,
+        receiver,
+        peer,
+        session_jid,
+        image,
+        _dir,
+    } = setup(|_| {}).await;
+    let sandbox = state.sandbox().expect("sandbox");
     sandbox.media().stall_downloads(true);
     let stall_began = now_ms();
     let mut ids = HashSet::new();
@@ -155,6 +189,11 @@ async fn a_stalled_media_host_does_not_stall_the_session() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(
+        sandbox.media().download_count(),
+        0,
+        "the media host still hangs: no image was downloaded yet"
+    );
     let (_, now) = api.get("/api/sessions/s").await;
     assert_eq!(now["status"], "connected", "{now}");
     assert_eq!(
@@ -215,4 +254,64 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_inline_queue_sends_the_event_at_once_with_inline_error() {
+    let Setup {
+        state,
+        api,
+        receiver,
+        peer,
+        session_jid,
+        image,
+        _dir,
+    } = setup(|config| {
+        config.media.inline_concurrency = 1;
+        config.media.inline_queue = 1;
+    })
+    .await;
+    let sandbox = state.sandbox().expect("sandbox");
+    sandbox.media().stall_downloads(true);
+    let mut ids = HashSet::new();
+    for _ in 0..10 {
+        let id = peer
+            .send_message(&session_jid, image.clone())
+            .await
+            .expect("peer sends an image");
+        ids.insert(id.to_string());
+    }
+    // One download hangs, one waits: the other events come at once, without the file.
+    let refused = eventually("the events the full queue refused", || {
+        let got: Vec<Value> = messages(&receiver)
+            .into_iter()
+            .filter(|m| ids.contains(m["id"].as_str().unwrap_or_default()))
+            .collect();
+        (got.len() >= 8).then_some(got)
+    })
+    .await;
+    for m in &refused {
+        assert_eq!(m["media"]["inline_error"], "download failed", "{m}");
+        assert!(m["media"]["download_url"].is_string(), "{m}");
+    }
+    // The ones held by the workers follow once the host answers.
+    sandbox.media().stall_downloads(false);
+    let all = eventually("every image's message event", || {
+        let got: Vec<Value> = messages(&receiver)
+            .into_iter()
+            .filter(|m| ids.contains(m["id"].as_str().unwrap_or_default()))
+            .collect();
+        (got.len() >= 10).then_some(got)
+    })
+    .await;
+    // One running and at most one queued: the first may still sit in the queue when the
+    // second comes, which is then refused too.
+    let inlined = all
+        .iter()
+        .filter(|m| m["media"]["base64"].is_string())
+        .count();
+    assert!((1..=2).contains(&inlined), "{inlined} inlined");
+    let (_, now) = api.get("/api/sessions/s").await;
+    assert_eq!(now["status"], "connected", "{now}");
+    state.shutdown().await;
 }

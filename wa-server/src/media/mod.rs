@@ -26,7 +26,9 @@
 //! in the server database (tree `media`), so the URL keeps working across restarts while the
 //! media host keeps the file. The download is verified by the engine into a temporary file
 //! first, then streamed out: a client never receives unverified bytes. [`incoming`] stores
-//! the reference of each received media message and builds the extra fields of its event.
+//! the reference of each received media message and builds the extra fields of its event;
+//! small files to put inline into it are downloaded by the bounded pool in [`inline`], never
+//! by the session's event loop.
 
 pub(crate) mod download;
 pub(crate) mod fetch;
