@@ -182,6 +182,14 @@ impl SandboxConfig {
         self
     }
 
+    /// Sets how long the socket stays open after the post-pairing 515 for the client to
+    /// close it first (default 500 ms; see [`RouterConfig::restart_close_grace`]).
+    #[must_use]
+    pub fn with_restart_close_grace(mut self, grace: Duration) -> Self {
+        self.router.restart_close_grace = grace;
+        self
+    }
+
     /// Sets the pause between the handshake and the first stanza (default 100 ms; see
     /// [`RouterConfig::first_stanza_delay`]).
     #[must_use]

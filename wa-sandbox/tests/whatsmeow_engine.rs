@@ -4,6 +4,9 @@
 //! account, exchange 1:1 texts both ways with exact content, and the delivery receipts reach
 //! the sender on both sides.
 //!
+//! A second test does the same in a group the engine creates: whatsmeow processes the
+//! engine's sender key (SKDM + skmsg) and the engine processes whatsmeow's.
+//!
 //! Needs Go >= 1.24 on PATH; the harness is built on first use (tests/support/whatsmeow.rs).
 //! Fails, never skips, without it.
 
@@ -80,9 +83,7 @@ async fn engine(sandbox: &SandboxHandle, number: &str) -> anyhow::Result<(Client
     Ok((client, events, jid))
 }
 
-#[tokio::test]
-async fn engine_and_whatsmeow_exchange_texts_with_delivery_receipts_both_ways() -> anyhow::Result<()>
-{
+fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -90,6 +91,12 @@ async fn engine_and_whatsmeow_exchange_texts_with_delivery_receipts_both_ways() 
         )
         .with_test_writer()
         .try_init();
+}
+
+#[tokio::test]
+async fn engine_and_whatsmeow_exchange_texts_with_delivery_receipts_both_ways() -> anyhow::Result<()>
+{
+    init_tracing();
     // Build before the sandbox starts, so the build time does not eat QR windows.
     support::whatsmeow::ensure_built();
     let sandbox = Sandbox::start(SandboxConfig::default().with_seed(26)).await?;
@@ -155,6 +162,71 @@ async fn engine_and_whatsmeow_exchange_texts_with_delivery_receipts_both_ways() 
     wm.command(json!({"cmd": "quit"})).await?;
     let status = tokio::time::timeout(STEP, wm.child.wait()).await??;
     assert!(status.success(), "{status}");
+    client.shutdown().await;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn engine_and_whatsmeow_read_each_others_group_messages() -> anyhow::Result<()> {
+    const ENGINE: &str = "15551260011";
+    const WHATSMEOW: &str = "15551260012";
+    init_tracing();
+    support::whatsmeow::ensure_built();
+    let sandbox = Sandbox::start(SandboxConfig::default().with_seed(27)).await?;
+    sandbox.create_account(ENGINE)?;
+    let wm_phone = sandbox.create_account(WHATSMEOW)?;
+    let (client, mut events, _) = engine(&sandbox, ENGINE).await?;
+    let data = tempfile::tempdir()?;
+    let mut wm = Whatsmeow::spawn(&sandbox, data.path(), "whatsmeow-group")?;
+    wm.pair(&wm_phone).await?;
+    prekeys_uploaded(&sandbox, WHATSMEOW).await?;
+
+    // Our group, our sender key: whatsmeow processes our SKDM and skmsg.
+    let group = client
+        .create_group("Interop", &[Jid::pn(WHATSMEOW)])
+        .await?;
+    let id = client
+        .send_text(&group.jid, "hello group from wa-rs")
+        .await?;
+    // whatsmeow reports the pairwise pkmsg (only the SKDM) as a message of its own with
+    // the same id; the text is in the skmsg.
+    let got = wm
+        .until(|e| {
+            e["event"] == "message"
+                && e["id"] == id.to_string().as_str()
+                && !(e["hasSKDM"] == true && e["text"].is_null())
+        })
+        .await?;
+    assert_eq!(got["text"], "hello group from wa-rs", "{got}");
+    assert_eq!(got["chat"], group.jid.to_string());
+    assert_eq!(got["isGroup"], true);
+    assert!(
+        got["sender"]
+            .as_str()
+            .is_some_and(|s| s.starts_with(&format!("{ENGINE}:"))),
+        "{got}"
+    );
+
+    // whatsmeow's sender key, processed by us (whatsmeow fetches the group metadata,
+    // usyncs the participants, sends its SKDM pairwise and one skmsg).
+    wm.command(json!({"cmd": "send_text", "to": group.jid.to_string(), "text": "hello group from whatsmeow", "ref": 1}))
+        .await?;
+    let sent = wm
+        .until(|e| e["event"] == "sent" || e["event"] == "error")
+        .await?;
+    assert_eq!(sent["event"], "sent", "{sent}");
+    let sent_id = sent["id"].as_str().context("id")?.to_owned();
+    let msg = next(&mut events, |e| match e {
+        Event::Message(m) if m.info.id == sent_id => Some((**m).clone()),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(msg.text(), Some("hello group from whatsmeow"));
+    assert_eq!(msg.info.chat, group.jid);
+    assert_eq!(msg.info.sender.user(), WHATSMEOW);
+
+    wm.command(json!({"cmd": "quit"})).await?;
     client.shutdown().await;
     sandbox.shutdown().await;
     Ok(())

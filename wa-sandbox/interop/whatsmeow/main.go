@@ -174,6 +174,7 @@ func (h *harness) onEvent(evt any) {
 			"pushName":       v.Info.PushName,
 			"timestamp":      v.Info.Timestamp.Unix(),
 			"text":           textOf(v.Message),
+			"hasSKDM":        v.Message.GetSenderKeyDistributionMessage() != nil,
 			"unavailable":    v.UnavailableRequestID != "",
 			"retryCount":     v.RetryCount,
 			"addressingMode": string(v.Info.AddressingMode),
