@@ -7,6 +7,10 @@
 //! A second test does the same in a group the engine creates: whatsmeow processes the
 //! engine's sender key (SKDM + skmsg) and the engine processes whatsmeow's.
 //!
+//! A third breaks the engine's session with whatsmeow's device: whatsmeow's next `msg`
+//! fails to decrypt, the engine's retry receipt reaches whatsmeow, and whatsmeow re-sends
+//! on a new session that the engine decrypts (05 §9.3, §9.4).
+//!
 //! Needs Go >= 1.24 on PATH; the harness is built on first use (tests/support/whatsmeow.rs).
 //! Fails, never skips, without it.
 
@@ -18,7 +22,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::json;
 use support::whatsmeow::Whatsmeow;
-use wa_engine::{Client, Event, Events, Jid, MemoryStore, MessageStatus};
+use wa_engine::store::{ProtocolAddress, StoreBatch};
+use wa_engine::{
+    Client, Event, Events, Jid, MemoryStore, MessageStatus, Store as _, UndecryptableReason,
+};
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
 const ENGINE: &str = "15551260001";
@@ -63,8 +70,18 @@ async fn prekeys_uploaded(sandbox: &SandboxHandle, number: &str) -> anyhow::Resu
 
 /// Pairs an engine client to `number` by QR; returns it once connected.
 async fn engine(sandbox: &SandboxHandle, number: &str) -> anyhow::Result<(Client, Events, Jid)> {
+    let (client, events, jid, _) = engine_with_store(sandbox, number).await?;
+    Ok((client, events, jid))
+}
+
+/// As [`engine`], also returning the engine's store.
+async fn engine_with_store(
+    sandbox: &SandboxHandle,
+    number: &str,
+) -> anyhow::Result<(Client, Events, Jid, Arc<MemoryStore>)> {
     let phone = sandbox.phone(number)?;
-    let (client, mut events) = Client::builder(Arc::new(MemoryStore::new()))
+    let store = Arc::new(MemoryStore::new());
+    let (client, mut events) = Client::builder(store.clone())
         .url(sandbox.ws_url())
         .trust_root(sandbox.trust_root())
         .device_name("wa-rs")
@@ -80,7 +97,7 @@ async fn engine(sandbox: &SandboxHandle, number: &str) -> anyhow::Result<(Client
     })
     .await?;
     prekeys_uploaded(sandbox, number).await?;
-    Ok((client, events, jid))
+    Ok((client, events, jid, store))
 }
 
 fn init_tracing() {
@@ -225,6 +242,81 @@ async fn engine_and_whatsmeow_read_each_others_group_messages() -> anyhow::Resul
     assert_eq!(msg.text(), Some("hello group from whatsmeow"));
     assert_eq!(msg.info.chat, group.jid);
     assert_eq!(msg.info.sender.user(), WHATSMEOW);
+
+    wm.command(json!({"cmd": "quit"})).await?;
+    client.shutdown().await;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn session_broken_on_the_engine_heals_through_whatsmeows_resend() -> anyhow::Result<()> {
+    const ENGINE: &str = "15551260021";
+    const WHATSMEOW: &str = "15551260022";
+    init_tracing();
+    support::whatsmeow::ensure_built();
+    let sandbox = Sandbox::start(SandboxConfig::default().with_seed(28)).await?;
+    sandbox.create_account(ENGINE)?;
+    let wm_phone = sandbox.create_account(WHATSMEOW)?;
+    let (client, mut events, _, store) = engine_with_store(&sandbox, ENGINE).await?;
+    let data = tempfile::tempdir()?;
+    let mut wm = Whatsmeow::spawn(&sandbox, data.path(), "whatsmeow-retry")?;
+    let wm_jid: Jid = wm.pair(&wm_phone).await?.parse()?;
+    prekeys_uploaded(&sandbox, WHATSMEOW).await?;
+    let to_engine = format!("{ENGINE}@s.whatsapp.net");
+
+    // Sessions both ways.
+    let id = client.send_text(&Jid::pn(WHATSMEOW), "one").await?;
+    wm.until(|e| e["event"] == "message" && e["id"] == id.to_string().as_str())
+        .await?;
+    let send = async |wm: &mut Whatsmeow, text: &str, r: u32| -> anyhow::Result<String> {
+        wm.command(json!({"cmd": "send_text", "to": to_engine, "text": text, "ref": r}))
+            .await?;
+        let sent = wm
+            .until(|e| (e["event"] == "sent" || e["event"] == "error") && e["ref"] == r)
+            .await?;
+        anyhow::ensure!(sent["event"] == "sent", "{sent}");
+        Ok(sent["id"].as_str().context("id")?.to_owned())
+    };
+    let two = send(&mut wm, "two", 1).await?;
+    let got = next(&mut events, |e| match e {
+        Event::Message(m) if m.info.id == two => Some((**m).clone()),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(got.text(), Some("two"));
+
+    // The engine loses its session with whatsmeow's device; whatsmeow still has its own
+    // and sends a `msg`.
+    let address = ProtocolAddress::new(wm_jid.user(), u32::from(wm_jid.device()));
+    let mut batch = StoreBatch::new();
+    batch.delete_session(&address);
+    store.apply(batch)?;
+    let broken = send(&mut wm, "after the break", 2).await?;
+    let retry_count = next(&mut events, |e| match e {
+        Event::UndecryptableMessage {
+            info,
+            reason,
+            retry_count,
+        } if info.id == broken => Some((*reason, *retry_count)),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(retry_count, (UndecryptableReason::NoSession, 1));
+    // whatsmeow re-sends (a pkmsg on a session built from the retry receipt's keys).
+    let healed = next(&mut events, |e| match e {
+        Event::Message(m) if m.info.id == broken => Some((**m).clone()),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(healed.text(), Some("after the break"));
+    let three = send(&mut wm, "and the next one", 3).await?;
+    let got = next(&mut events, |e| match e {
+        Event::Message(m) if m.info.id == three => Some((**m).clone()),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(got.text(), Some("and the next one"));
 
     wm.command(json!({"cmd": "quit"})).await?;
     client.shutdown().await;
