@@ -1,13 +1,16 @@
 //! wa-engine: a native WhatsApp Web multi-device protocol engine.
 
+pub mod appstate;
 pub mod binary;
 pub mod conn;
 pub mod group;
+pub mod history;
 pub mod media;
 pub mod message;
 pub mod noise;
 pub mod pair;
 pub mod prekeys;
+pub mod privacy;
 pub mod receipt;
 pub mod signal;
 pub mod stanza;

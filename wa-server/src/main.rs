@@ -30,15 +30,11 @@ struct Cli {
     api_key: Option<String>,
     /// Run an embedded simulated WhatsApp server and connect every session to it (offline);
     /// its accounts are kept in <data-dir>/sandbox/state.json across restarts.
-    #[arg(long, env = "WA_SANDBOX")]
+    #[cfg(feature = "sandbox")]
+    #[arg(long, env = "WA_SANDBOX", conflicts_with = "wa_url")]
     sandbox: bool,
     /// Connect sessions to this WebSocket URL instead (e.g. a separate wa-sandbox).
-    #[arg(
-        long,
-        env = "WA_URL",
-        requires = "wa_trust_root",
-        conflicts_with = "sandbox"
-    )]
+    #[arg(long, env = "WA_URL", requires = "wa_trust_root")]
     wa_url: Option<String>,
     /// Base64 of the 32-byte root public key the server at --wa-url must present.
     #[arg(long, env = "WA_TRUST_ROOT", requires = "wa_url")]
@@ -85,6 +81,10 @@ struct Cli {
     /// Comma-separated hosts webhook URLs may use (default: any).
     #[arg(long, env = "WA_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
     webhook_allowed_hosts: Option<Vec<String>>,
+    /// Events waiting to be written to the webhook outbox and sent to SSE, all sessions
+    /// together; when full, emitters wait (nothing is dropped).
+    #[arg(long, env = "WA_EVENT_QUEUE", default_value_t = 1024)]
+    event_queue: usize,
     #[command(flatten)]
     media: MediaFlags,
 }
@@ -101,6 +101,13 @@ struct MediaFlags {
     /// Received media up to this size (bytes) is also inlined as base64 in events; 0: off.
     #[arg(long, env = "WA_MEDIA_INLINE_MAX_BYTES", default_value_t = 0)]
     media_inline_max_bytes: u64,
+    /// Inline downloads of received media running at once (all sessions).
+    #[arg(long, env = "WA_MEDIA_INLINE_CONCURRENCY", default_value_t = 8)]
+    media_inline_concurrency: usize,
+    /// Inline downloads waiting for a worker (all sessions); when full, the event is sent at
+    /// once with `inline_error`.
+    #[arg(long, env = "WA_MEDIA_INLINE_QUEUE", default_value_t = 1024)]
+    media_inline_queue: usize,
     /// Comma-separated hosts media URLs may be fetched from (default: any).
     #[arg(long, env = "WA_MEDIA_FETCH_ALLOWED_HOSTS", value_delimiter = ',')]
     media_fetch_allowed_hosts: Option<Vec<String>>,
@@ -110,9 +117,10 @@ impl Cli {
     fn into_config(self) -> anyhow::Result<ServerConfig> {
         let mut config = ServerConfig::new(self.data_dir);
         config.api_key = self.api_key.filter(|k| !k.is_empty()).map(Secret::new);
-        config.upstream = match (self.sandbox, self.wa_url, self.wa_trust_root) {
-            (true, _, _) => Upstream::Sandbox,
-            (false, Some(url), Some(root)) => {
+        config.upstream = match (self.wa_url, self.wa_trust_root) {
+            #[cfg(feature = "sandbox")]
+            _ if self.sandbox => Upstream::Sandbox,
+            (Some(url), Some(root)) => {
                 let key: [u8; 32] = base64::engine::general_purpose::STANDARD
                     .decode(root.trim())
                     .ok()
@@ -155,6 +163,9 @@ impl Cli {
         config.media.max_bytes = self.media.media_max_bytes;
         config.media.fetch_timeout = Duration::from_secs(self.media.media_fetch_timeout.max(1));
         config.media.inline_max_bytes = self.media.media_inline_max_bytes;
+        config.media.inline_concurrency = self.media.media_inline_concurrency.max(1);
+        config.media.inline_queue = self.media.media_inline_queue.max(1);
+        config.event_queue = self.event_queue.max(1);
         config.media.fetch_allowed_hosts = self.media.media_fetch_allowed_hosts;
         Ok(config)
     }
@@ -210,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
     // One machine-readable line for scripts and tests.
     println!(
         "{}",
-        serde_json::json!({ "listening": format!("http://{local}"), "sandbox": state.sandbox().is_some() })
+        serde_json::json!({ "listening": format!("http://{local}"), "sandbox": state.runs_sandbox() })
     );
     let stopping = state.clone();
     axum::serve(listener, app(state.clone()))
