@@ -11,6 +11,9 @@
 //! fails to decrypt, the engine's retry receipt reaches whatsmeow, and whatsmeow re-sends
 //! on a new session that the engine decrypts (05 §9.3, §9.4).
 //!
+//! The last checks the harness's guards: it refuses a non-loopback URL, and with a wrong
+//! certificate root whatsmeow's own chain check rejects the sandbox.
+//!
 //! Needs Go >= 1.24 on PATH; the harness is built on first use (tests/support/whatsmeow.rs).
 //! Fails, never skips, without it.
 
@@ -320,6 +323,42 @@ async fn session_broken_on_the_engine_heals_through_whatsmeows_resend() -> anyho
 
     wm.command(json!({"cmd": "quit"})).await?;
     client.shutdown().await;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn harness_refuses_non_loopback_urls_and_a_wrong_cert_root() -> anyhow::Result<()> {
+    init_tracing();
+    support::whatsmeow::ensure_built();
+    let data = tempfile::tempdir()?;
+    // Never WhatsApp: a non-loopback host exits with code 2 before any dial.
+    let mut far = Whatsmeow::spawn_raw(
+        "ws://web.whatsapp.com/ws/chat",
+        &[7; 32],
+        data.path(),
+        "whatsmeow-far",
+    )?;
+    let status = tokio::time::timeout(STEP, far.child.wait()).await??;
+    assert_eq!(status.code(), Some(2), "{status}");
+
+    // A root other than the sandbox's: whatsmeow's verifyServerCert fails the handshake,
+    // so the harness really checks the chain against the root it was given.
+    let sandbox = Sandbox::start(SandboxConfig::default().with_seed(29)).await?;
+    let mut wrong_root = sandbox.trust_root_key();
+    wrong_root[0] ^= 1;
+    let mut wm =
+        Whatsmeow::spawn_raw(sandbox.ws_url(), &wrong_root, data.path(), "whatsmeow-root")?;
+    let err = wm.until(|e| e["event"] == "error").await?;
+    assert_eq!(err["source"], "connect", "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("failed to verify server cert")),
+        "{err}"
+    );
+    let status = tokio::time::timeout(STEP, wm.child.wait()).await??;
+    assert_eq!(status.code(), Some(4), "{status}");
     sandbox.shutdown().await;
     Ok(())
 }
