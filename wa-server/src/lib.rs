@@ -29,6 +29,7 @@ mod db;
 mod error;
 mod events;
 mod fanout;
+mod fsmode;
 mod incoming;
 mod media;
 mod messaging;
