@@ -153,3 +153,44 @@ async fn every_file_is_private_under_umask_000_and_tokens_are_not_stored() {
     }
     assert!(loose.is_empty(), "not private: {loose:#?}");
 }
+
+/// Runs `wa-server --bind <bind>` with `key` until it prints its address or exits; whether
+/// it started and what it wrote to stderr.
+async fn start_with_key(bind: &str, key: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wa-server"))
+        .args(["--bind", bind, "--sandbox", "--data-dir"])
+        .arg(dir.path())
+        .env("WA_API_KEY", key)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn wa-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let started = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("wa-server starts or exits")
+        .expect("read")
+        .is_some();
+    child.start_kill().expect("kill");
+    let out = child.wait_with_output().await.expect("wait");
+    (started, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn weak_api_keys_are_refused_on_a_public_bind_and_warned_on_loopback() {
+    // Refused before binding: no socket is opened on the public address.
+    let (started, stderr) = start_with_key("0.0.0.0:0", "k").await;
+    assert!(!started, "{stderr}");
+    assert!(stderr.contains("weak API key"), "{stderr}");
+    assert!(stderr.contains("at least 24"), "{stderr}");
+    let (started, stderr) = start_with_key("127.0.0.1:0", "k").await;
+    assert!(started, "{stderr}");
+    assert!(stderr.contains("weak API key"), "{stderr}");
+    let (started, stderr) = start_with_key("127.0.0.1:0", KEY).await;
+    assert!(started, "{stderr}");
+    assert!(!stderr.contains("weak API key"), "{stderr}");
+}
