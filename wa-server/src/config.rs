@@ -26,6 +26,36 @@ impl Secret {
     }
 }
 
+/// Fewest characters of an admin API key on a non-loopback bind.
+pub const MIN_API_KEY_LEN: usize = 24;
+/// Fewest distinct characters of such a key (refuses `aaaa...` and `abab...`).
+pub const MIN_API_KEY_DISTINCT: usize = 8;
+
+impl Secret {
+    /// Why this value is too weak to be an admin API key reachable from the network, or
+    /// `None`: it must have at least [`MIN_API_KEY_LEN`] characters and
+    /// [`MIN_API_KEY_DISTINCT`] distinct ones (`openssl rand -hex 16` gives 32 characters
+    /// from 16 symbols: about 128 bits).
+    pub fn api_key_weakness(&self) -> Option<String> {
+        let len = self.0.chars().count();
+        if len < MIN_API_KEY_LEN {
+            return Some(format!(
+                "the API key has {len} characters; at least {MIN_API_KEY_LEN} are required"
+            ));
+        }
+        let mut distinct: Vec<char> = self.0.chars().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() < MIN_API_KEY_DISTINCT {
+            return Some(format!(
+                "the API key uses {} distinct characters; at least {MIN_API_KEY_DISTINCT} are required",
+                distinct.len()
+            ));
+        }
+        None
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
@@ -223,6 +253,29 @@ impl ServerConfig {
             media: MediaSettings::default(),
             reconnect: ReconnectPolicy::default(),
             event_queue: crate::fanout::DEFAULT_QUEUE,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_strength_table() {
+        for (key, strong) in [
+            ("k", false),
+            ("0123456789abcdef0123456", false),
+            ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false),
+            ("abababababababababababababababab", false),
+            ("0123456789abcdef01234567", true),
+            ("9f86d081884c7d659a2feaa0c55ad015", true),
+        ] {
+            assert_eq!(
+                Secret::new(key).api_key_weakness().is_none(),
+                strong,
+                "{key:?}"
+            );
         }
     }
 }

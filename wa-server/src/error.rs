@@ -68,6 +68,19 @@ pub enum ApiError {
     /// 400 `invalid_phone_number`.
     #[error("invalid phone number: {0}")]
     InvalidPhone(&'static str),
+    /// 400 `ambiguous_phone_number`: digits without `+` that are a valid number both in the
+    /// default country (national form without the trunk prefix) and as an international
+    /// number elsewhere; the caller must say which (`+CC...`).
+    #[error(
+        "ambiguous phone number: valid as {national} (default country) and as {international}; \
+         send it with '+' and the country code"
+    )]
+    AmbiguousPhone {
+        /// The reading in the default country, `+628123456789`.
+        national: String,
+        /// The reading as an international number.
+        international: String,
+    },
     /// 400 `invalid_recipient`: a JID that does not parse or cannot receive messages.
     #[error("invalid recipient: {0}")]
     InvalidRecipient(String),
@@ -205,6 +218,7 @@ impl ApiError {
             | Self::InvalidParameter(_)
             | Self::InvalidSessionId
             | Self::InvalidPhone(_)
+            | Self::AmbiguousPhone { .. }
             | Self::InvalidRecipient(_)
             | Self::InvalidWebhookUrl(_)
             | Self::WebhookHostNotAllowed
@@ -265,6 +279,7 @@ impl ApiError {
             Self::NotPairing => "session_not_pairing",
             Self::QrNotAvailable => "qr_not_available",
             Self::InvalidPhone(_) => "invalid_phone_number",
+            Self::AmbiguousPhone { .. } => "ambiguous_phone_number",
             Self::InvalidRecipient(_) => "invalid_recipient",
             Self::NotOnWhatsApp => "not_on_whatsapp",
             Self::MessageNotFound => "message_not_found",

@@ -29,6 +29,7 @@ mod db;
 mod error;
 mod events;
 mod fanout;
+mod fsmode;
 mod incoming;
 mod media;
 mod messaging;
@@ -53,7 +54,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
 pub use auth::Caller;
-pub use config::{MediaSettings, OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings};
+pub use config::{
+    MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings, OtpConfig, Secret, ServerConfig,
+    Upstream, WebhookSettings,
+};
 pub use db::DbError;
 pub use error::MediaApiError;
 pub use error::{ApiError, ErrorBody, ErrorDetail};

@@ -212,6 +212,15 @@ async fn main() -> anyhow::Result<()> {
     if config.api_key.is_none() {
         tracing::warn!("no API key: the API is open to anyone who can reach {bind}");
     }
+    if let Some(weakness) = config.api_key.as_ref().and_then(Secret::api_key_weakness) {
+        if !bind.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {bind} with a weak API key: {weakness} \
+                 (generate one with `openssl rand -hex 16`), or bind a loopback address"
+            );
+        }
+        tracing::warn!(%bind, "weak API key, accepted on a loopback bind only: {weakness}");
+    }
     let state = AppState::start(config).await.context("starting")?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await

@@ -252,6 +252,13 @@ impl AppState {
                 "default country code must be 1-3 digits not starting with 0",
             ));
         }
+        // Everything written from here on is private (0600/0700) whatever the umask; what an
+        // older version left readable by others is made private too (crate::fsmode).
+        crate::fsmode::restrict_umask();
+        let data_dir = config.data_dir.clone();
+        tokio::task::spawn_blocking(move || crate::fsmode::secure_tree(&data_dir))
+            .await
+            .map_err(|_| StartError::Config("data directory permission task failed"))??;
         // Temporary media files left by a crash.
         let _ = std::fs::remove_dir_all(config.data_dir.join("tmp"));
         let db_dir = config.data_dir.join("server");

@@ -730,3 +730,42 @@ async fn operations_endpoints_and_the_openapi_document() {
         .await
         .expect("shutdown completes");
 }
+
+#[tokio::test]
+async fn national_numbers_without_the_trunk_prefix_stay_in_the_default_country() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = state(dir.path()).await;
+    // (query, status, digits or error code); the default country code is 62.
+    let rows = [
+        ("number=8123456789", 200, "628123456789"),
+        ("number=%2B8123456789", 200, "8123456789"),
+        ("number=2412345678", 400, "ambiguous_phone_number"),
+        ("number=%2B241%20234%205678", 200, "2412345678"),
+        ("number=7400123456&country_code=44", 200, "447400123456"),
+        (
+            "number=044%2055%201234%205678&country_code=52",
+            400,
+            "invalid_phone_number",
+        ),
+    ];
+    for (query, want_status, want) in rows {
+        let (status, _, v, _) = call(
+            &state,
+            req(
+                "GET",
+                &format!("/api/phone/format?{query}"),
+                Some(("x-api-key", KEY)),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(status.as_u16(), want_status, "{query}: {v}");
+        if want_status == 200 {
+            assert_eq!(v["digits"], want, "{query}");
+            assert_eq!(v["e164"], format!("+{want}"), "{query}");
+        } else {
+            assert_eq!(v["error"]["code"], want, "{query}: {v}");
+        }
+    }
+    state.shutdown().await;
+}

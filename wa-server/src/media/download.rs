@@ -52,11 +52,7 @@ pub(crate) async fn fetch_verified(
         .ok_or_else(|| ApiError::internal("stored media record is damaged"))?;
     let client = session.connected_client()?;
     let temp = TempFile::new(state)?;
-    let mut file = tokio::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(temp.path())
+    let mut file = crate::media::temp::create_private(temp.path())
         .await
         .map_err(ApiError::internal)?;
     download_verified(&client, &media, &mut file).await?;

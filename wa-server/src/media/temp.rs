@@ -24,7 +24,7 @@ impl TempFile {
     /// A fresh path (the file is created by the caller).
     pub(crate) fn new(state: &AppState) -> Result<Self, ApiError> {
         let dir = tmp_dir(state);
-        std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+        private_dir(&dir).map_err(ApiError::internal)?;
         Ok(Self {
             path: dir.join(format!("media-{}", random_b64(16))),
         })
@@ -43,6 +43,24 @@ impl Drop for TempFile {
             tracing::warn!(path = %self.path.display(), error = %e, "cannot remove temporary file");
         }
     }
+}
+
+/// Creates `dir` as `0700` (whatever the umask) if it does not exist.
+fn private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, crate::fsmode::DIR_MODE);
+    builder.create(dir)
+}
+
+/// Opens a new temporary file as `0600` (whatever the umask), readable and writable.
+pub(crate) async fn create_private(path: &Path) -> io::Result<tokio::fs::File> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(crate::fsmode::FILE_MODE);
+    options.open(path).await
 }
 
 /// Temporary files of media sends and downloads; emptied at start.
@@ -73,10 +91,7 @@ impl Sink {
     /// A new empty temporary file, limited to the configured largest media file.
     pub(crate) async fn create(state: &AppState) -> Result<Self, ApiError> {
         let temp = TempFile::new(state)?;
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(temp.path())
+        let file = create_private(temp.path())
             .await
             .map_err(ApiError::internal)?;
         Ok(Self {

@@ -187,7 +187,7 @@ pub(crate) async fn qr_svg(
     params(("id" = String, Path, description = "Session id")),
     request_body = PairingCodeRequest,
     responses((status = 200, body = PairingCodeResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, description = "Bad request: `invalid_phone_number`, `ambiguous_phone_number` (digits valid both in the default country and as an international number: send `+CC...`), ...", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
