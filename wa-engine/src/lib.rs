@@ -17,18 +17,20 @@ pub mod usync;
 #[cfg(feature = "runtime")]
 mod client;
 mod error;
+mod event;
 mod jid;
 
 pub use binary::DecodeError;
 #[cfg(feature = "runtime")]
 pub use client::{
-    Client, ClientBuilder, ConnectError, DEFAULT_URL, Event, Events, ORIGIN, ReconnectPolicy,
+    Client, ClientBuilder, ConnectError, DEFAULT_URL, Events, ORIGIN, ReconnectPolicy,
     TransportError,
 };
 #[cfg(feature = "runtime")]
 pub use client::{SendMediaError, SentMedia};
-pub use conn::{MessageStatus, SendError, UndecryptableReason};
+pub use conn::SendError;
 pub use error::Error;
+pub use event::{Event, MessageStatus, UndecryptableReason};
 pub use group::{GroupInfo, GroupParticipant, ParticipantAction};
 pub use jid::{Jid, JidError, Server};
 pub use media::MediaError;

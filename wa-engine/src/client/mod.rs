@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use events::{Event, Events};
+pub use events::Events;
 pub use media::{SendMediaError, SentMedia};
 pub use reconnect::ReconnectPolicy;
 pub use transport::{DEFAULT_URL, ORIGIN, TransportError};

@@ -21,6 +21,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use x25519_dalek::{PublicKey, StaticSecret};
 
+use event::EventQueue;
 pub use event::{Event, MessageStatus, Reply, RequestId, SendError, UndecryptableReason};
 pub use keys::generate_credentials;
 pub use messaging::Caches;
@@ -215,15 +216,15 @@ pub enum Request {
 /// sends a registration ClientPayload when the store holds no paired device and a login
 /// ClientPayload otherwise (03 §2), and then either pairs (QR refs rotated at 60 s then 20 s,
 /// pairing code on request, pair-success verified and **persisted before the reply is
-/// queued**, then 515) or logs in (`<success>` -> [`Event::Connected`], `<failure>` ->
+/// queued**, then 515) or logs in (`<success>` -> [`crate::Event::Connected`], `<failure>` ->
 /// [`CloseReason`]). Once logged in it acks stanzas (03 §11), sends keepalive pings, tracks
 /// IQs with timeouts and answers the server's pings.
 ///
 /// It also does the messaging (shared/protocol/04, 05, 06): keeps our prekeys on the server
 /// (upload when low, signed-prekey rotation), sends messages ([`Request::SendMessage`]:
 /// usync, bundles, per-device encryption, server ack), decrypts incoming ones
-/// ([`Event::Message`]; the receipt and the ack leave only after the new state is stored),
-/// answers and sends retry receipts, tracks receipts ([`Event::MessageStatus`]) and runs
+/// ([`crate::Event::Message`]; the receipt and the ack leave only after the new state is stored),
+/// answers and sends retry receipts, tracks receipts ([`crate::Event::MessageStatus`]) and runs
 /// the group and number-check IQs. Device lists, group metadata and sender-key distribution
 /// are cached in [`Caches`], which a driver carries from one connection to the next. It ends with a [`CloseReason`]; the
 /// driver decides what to do next ([`CloseReason::reconnect`]).
@@ -265,7 +266,7 @@ pub struct Connection {
     transport: Option<Transport>,
     state: State,
     transmits: VecDeque<Bytes>,
-    events: VecDeque<Event>,
+    events: EventQueue,
     timers: Timers,
     pending: Pending,
     id_prefix: String,
@@ -312,7 +313,7 @@ impl Connection {
             transport: None,
             state: State::Closed,
             transmits: VecDeque::new(),
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             timers: Timers::default(),
             pending: Pending::default(),
             id_prefix,
@@ -847,7 +848,7 @@ impl Connection {
                     Some(waiter) => self.on_response(now, waiter, &node),
                     // Acks of retry re-sends and receipts: nothing waits for them.
                     None if node.get_attr_str("class") == Some("message") => {}
-                    None => self.events.push_back(Event::Stanza(node)),
+                    None => self.events.push_back(crate::Event::Stanza(node)),
                 }
             }
             "notification" => {
@@ -858,7 +859,7 @@ impl Connection {
                     if matches!(self.state, State::Connected(_)) {
                         self.handle_messaging_notification(now, &node);
                     }
-                    self.events.push_back(Event::Stanza(node));
+                    self.events.push_back(crate::Event::Stanza(node));
                 }
             }
             // 05 §9: acked after processing (the ack goes out after the decrypted state
@@ -872,7 +873,7 @@ impl Connection {
                 if ack::needs_ack(tag) {
                     self.send_ack(&node);
                 }
-                self.events.push_back(Event::Stanza(node));
+                self.events.push_back(crate::Event::Stanza(node));
             }
         }
     }
@@ -902,7 +903,7 @@ impl Connection {
         } else if node.get_attr_str("xmlns") == Some("urn:xmpp:ping") {
             self.send_internal(&iq::empty_result(&node));
         } else {
-            self.events.push_back(Event::Stanza(node));
+            self.events.push_back(crate::Event::Stanza(node));
         }
     }
 
@@ -1025,7 +1026,7 @@ impl Connection {
         };
         reg.qr_shown += 1;
         self.timers.qr = Some(now + expires_in);
-        self.events.push_back(Event::Qr {
+        self.events.push_back(crate::Event::Qr {
             code: qr.encode(),
             expires_in,
         });
@@ -1045,7 +1046,7 @@ impl Connection {
             Err(error) => {
                 tracing::warn!(%error, "connection: pair-success rejected");
                 self.send_internal(&pair::pair_error_reply(&iq_id, &error));
-                self.events.push_back(Event::PairError { error });
+                self.events.push_back(crate::Event::PairError { error });
                 self.close(CloseReason::PairingFailed);
                 return;
             }
@@ -1074,7 +1075,7 @@ impl Connection {
             tracing::error!(error = %e, "connection: cannot store pairing");
             let error = PairError::Missing("stored credentials");
             self.send_internal(&pair::pair_error_reply(&iq_id, &error));
-            self.events.push_back(Event::PairError { error });
+            self.events.push_back(crate::Event::PairError { error });
             self.close(CloseReason::StoreFailed);
             return;
         }
@@ -1088,7 +1089,7 @@ impl Connection {
         }
         self.timers.qr = None;
         tracing::info!(jid = %verified.jid, "connection: paired");
-        self.events.push_back(Event::PairSuccess {
+        self.events.push_back(crate::Event::PairSuccess {
             jid: verified.jid,
             lid: verified.lid,
             platform: verified.platform,
@@ -1125,7 +1126,7 @@ impl Connection {
                 pairing.pairing_ref = Some(pairing_ref);
                 pairing.request = None;
                 let shown = pairing.code.display();
-                self.events.push_back(Event::PairingCode {
+                self.events.push_back(crate::Event::PairingCode {
                     code: shown.clone(),
                 });
                 self.events.push_back(Event::RequestDone {
@@ -1169,7 +1170,7 @@ impl Connection {
             Ok(None) => tracing::debug!("connection: link-code notification ignored"),
             Err(error) => {
                 tracing::warn!(%error, "connection: primary_hello rejected");
-                self.events.push_back(Event::PairError { error });
+                self.events.push_back(crate::Event::PairError { error });
             }
         }
     }
@@ -1248,7 +1249,7 @@ impl Connection {
             ping_sent_at: None,
         });
         tracing::info!(%jid, "connection: logged in");
-        self.events.push_back(Event::Connected { jid });
+        self.events.push_back(crate::Event::Connected { jid });
         // 03 §7.2: pre-key count, then passive -> active, then unified_session.
         let count_id = self.next_iq_id();
         if self.send_internal(&iq::prekey_count(&count_id)) {
@@ -1303,7 +1304,7 @@ impl Connection {
             }
         }
         if unhandled {
-            self.events.push_back(Event::Stanza(node));
+            self.events.push_back(crate::Event::Stanza(node));
         }
     }
 

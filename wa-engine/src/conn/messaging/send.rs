@@ -629,7 +629,7 @@ impl Connection {
         if let Some(sent) = self.caches.sent.get_mut(&s.id) {
             sent.status = Some(MessageStatus::Sent);
         }
-        self.events.push_back(Event::MessageStatus {
+        self.events.push_back(crate::Event::MessageStatus {
             id: message_id(&s.id),
             chat: s.to.clone(),
             status: MessageStatus::Sent,
