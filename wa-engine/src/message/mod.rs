@@ -8,6 +8,7 @@
 pub mod content;
 mod error;
 mod id;
+mod incoming;
 pub mod pad;
 pub mod phash;
 pub mod stanza;
@@ -18,6 +19,9 @@ use crate::Jid;
 
 pub use error::MessageError;
 pub use id::MessageId;
+pub use incoming::{
+    ContactCard, ContactList, Content, ContentKind, Location, MediaKind, QuotedRef, Reaction,
+};
 
 /// Who sent a message, where, and when (05 §9.1 classification).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,18 +48,13 @@ pub struct MessageInfo {
     pub category: Option<String>,
 }
 
-/// A decrypted incoming message.
+/// A decrypted incoming message. Read it through its classified view,
+/// [`IncomingMessage::content`] (kind, text, quote, mentions, location, contact, reaction),
+/// and for media [`IncomingMessage::media`] (the download handle).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncomingMessage {
     /// Sender, chat, id, time.
     pub info: MessageInfo,
     /// The decoded content, with `deviceSentMessage` already unwrapped (05 §9.2 step 3).
     pub message: wa::Message,
-}
-
-impl IncomingMessage {
-    /// The text of the message (`conversation`, extended text, or a media caption), if any.
-    pub fn text(&self) -> Option<&str> {
-        content::text_of(&self.message)
-    }
 }
