@@ -21,7 +21,9 @@ use zeroize::Zeroizing;
 
 use super::{AdvSecret, ClientType, PairError};
 use crate::Jid;
-use crate::binary::{Node, Value};
+use crate::binary::Node;
+#[cfg(feature = "server-side")]
+use crate::binary::Value;
 use crate::jid::Server;
 
 /// PBKDF2-HMAC-SHA256 iteration count for the code key: 131072 = `2 << 16`
@@ -315,6 +317,7 @@ pub fn companion_finish<R: rand_core::CryptoRng + ?Sized>(
 
 /// The phone's state after the user typed the code (03 §5.8): the primary ephemeral key pair to
 /// keep until companion_finish, and what to send in primary_hello.
+#[cfg(feature = "server-side")]
 pub struct PrimaryHello {
     /// The primary pairing ephemeral key pair (keep until companion_finish).
     pub ephemeral: StaticSecret,
@@ -324,6 +327,7 @@ pub struct PrimaryHello {
     pub wrapped_primary_ephemeral_pub: [u8; WRAPPED_KEY_LEN],
 }
 
+#[cfg(feature = "server-side")]
 impl std::fmt::Debug for PrimaryHello {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PrimaryHello")
@@ -337,6 +341,7 @@ impl std::fmt::Debug for PrimaryHello {
 ///
 /// # Errors
 /// [`PairError::WrappedKeyLength`] if the companion's wrapped key is not 80 bytes.
+#[cfg(feature = "server-side")]
 pub fn primary_hello_with(
     code: &PairingCode,
     wrapped_companion_ephemeral_pub: &[u8],
@@ -359,6 +364,7 @@ pub fn primary_hello_with(
 ///
 /// # Errors
 /// [`PairError::WrappedKeyLength`] if the companion's wrapped key is not 80 bytes.
+#[cfg(feature = "server-side")]
 pub fn primary_hello<R: rand_core::CryptoRng + ?Sized>(
     rng: &mut R,
     code: &PairingCode,
@@ -373,6 +379,7 @@ pub fn primary_hello<R: rand_core::CryptoRng + ?Sized>(
 }
 
 /// What the phone learns from companion_finish.
+#[cfg(feature = "server-side")]
 #[derive(Debug)]
 pub struct PrimaryFinish {
     /// The companion's identity public key (first 32 bytes of the bundle); the phone signs the
@@ -388,6 +395,7 @@ pub struct PrimaryFinish {
 /// # Errors
 /// [`PairError::KeyBundleLength`], [`PairError::KeyBundleDecrypt`] (wrong code or tampering),
 /// [`PairError::KeyBundleIdentityMismatch`].
+#[cfg(feature = "server-side")]
 pub fn primary_finish(
     primary_ephemeral: &StaticSecret,
     companion_ephemeral_pub: &[u8; 32],
@@ -471,6 +479,7 @@ fn link_code_reg<'a>(node: &'a Node, stage: &'static str) -> Result<&'a Node, Pa
     Ok(reg)
 }
 
+#[cfg(feature = "server-side")]
 fn phone_of(reg: &Node) -> Result<String, PairError> {
     match reg.get_attr("jid") {
         Some(Value::Jid(j)) => Ok(j.user().to_owned()),
@@ -512,6 +521,7 @@ pub fn companion_hello_iq(
 }
 
 /// What the server (or phone) reads from companion_hello.
+#[cfg(feature = "server-side")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompanionHelloFields {
     /// The phone number the code is for (digits).
@@ -530,6 +540,7 @@ pub struct CompanionHelloFields {
 ///
 /// # Errors
 /// [`PairError::Missing`] naming the absent or malformed part.
+#[cfg(feature = "server-side")]
 pub fn parse_companion_hello(iq: &Node) -> Result<CompanionHelloFields, PairError> {
     let reg = link_code_reg(iq, "companion_hello")?;
     Ok(CompanionHelloFields {
@@ -547,6 +558,7 @@ pub fn parse_companion_hello(iq: &Node) -> Result<CompanionHelloFields, PairErro
 }
 
 /// Server: the result of companion_hello carrying the pairing ref (03 §5.4).
+#[cfg(feature = "server-side")]
 pub fn companion_hello_result(iq_id: &str, pairing_ref: &[u8]) -> Node {
     Node::new("iq")
         .attr("from", server_jid())
@@ -568,6 +580,7 @@ pub fn parse_companion_hello_result(iq: &Node) -> Result<Vec<u8>, PairError> {
 }
 
 /// Server (relaying the phone): the primary_hello notification (03 §5.5).
+#[cfg(feature = "server-side")]
 pub fn primary_hello_notification(
     id: &str,
     server_time: u64,
@@ -642,6 +655,7 @@ pub fn companion_finish_iq(
 }
 
 /// What the server / phone reads from companion_finish.
+#[cfg(feature = "server-side")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompanionFinishFields {
     /// The phone number (digits).
@@ -658,6 +672,7 @@ pub struct CompanionFinishFields {
 ///
 /// # Errors
 /// [`PairError::Missing`].
+#[cfg(feature = "server-side")]
 pub fn parse_companion_finish(iq: &Node) -> Result<CompanionFinishFields, PairError> {
     let reg = link_code_reg(iq, "companion_finish")?;
     Ok(CompanionFinishFields {
