@@ -1,7 +1,8 @@
 //! Groups: the `w:g2` IQs (create, metadata, add / remove / promote / demote) and `w:gp2`
 //! notifications (shared/protocol/06-groups-media-presence.md §1).
 //!
-//! A low-level layer, public on purpose: builders take the IQ id; parsers take the
+//! Internal (public only with the `server-side` feature, for the sandbox, fuzz targets
+//! and vector tests): builders take the IQ id; parsers take the
 //! `type="result"` IQ or the notification.
 
 use crate::Jid;

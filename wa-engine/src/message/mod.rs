@@ -1,17 +1,21 @@
 //! Messages: content builders, stanza building and parsing, padding, ids and the
 //! participant-list hash (shared/protocol/05-messages-receipts.md).
 //!
-//! A low-level layer, public on purpose (pure functions over [`Node`](crate::binary::Node)
-//! and `wa::Message`); the connection uses it to send and receive, and
-//! [`Client::send_message`](crate::Client) takes the `wa::Message`s built here.
+//! Public: the content builders ([`content`]; [`Client::send_message`](crate::Client) takes
+//! the `wa::Message`s built there), [`MessageId`], and the received message with its
+//! classified view ([`IncomingMessage`], [`Content`]). The stanza, padding and
+//! participant-hash functions the connection uses (`stanza`, `pad`, `phash`) are public
+//! only with the `server-side` feature (fuzz targets and vector tests).
 
 pub mod content;
 mod error;
 mod id;
 mod incoming;
-pub mod pad;
-pub mod phash;
-pub mod stanza;
+internal_mod! {
+    pad;
+    phash;
+    stanza;
+}
 
 use wa_proto::wa;
 

@@ -32,14 +32,14 @@ pub const PBKDF2_ITERATIONS: u32 = 131_072;
 
 /// The 32 symbols of the code alphabet: digits and upper-case letters without `0`, `I`, `O`,
 /// `U` (Baileys `bytesToCrockford`, whatsmeow's base32 encoding).
-pub const CODE_ALPHABET: &[u8; 32] = b"123456789ABCDEFGHJKLMNPQRSTVWXYZ";
+pub(crate) const CODE_ALPHABET: &[u8; 32] = b"123456789ABCDEFGHJKLMNPQRSTVWXYZ";
 
 /// Length of a wrapped ephemeral key: salt (32) || iv (16) || AES-CTR ciphertext (32) (03 §5.3).
-pub const WRAPPED_KEY_LEN: usize = 80;
+pub(crate) const WRAPPED_KEY_LEN: usize = 80;
 
 /// Length of a wrapped key bundle: salt (32) || nonce (12) || AES-GCM ciphertext (96 + 16 tag)
 /// (03 §5.6 step 7).
-pub const WRAPPED_BUNDLE_LEN: usize = 156;
+pub(crate) const WRAPPED_BUNDLE_LEN: usize = 156;
 
 /// HKDF info for the key-bundle key (03 §5.6 step 5).
 const BUNDLE_KEY_INFO: &[u8] = b"link_code_pairing_key_bundle_encryption_key";
@@ -206,7 +206,7 @@ pub fn bundle_key(ephemeral_shared: &[u8; 32], bundle_salt: &[u8; 32]) -> Zeroiz
 
 /// The ADV secret of code pairing: HKDF-SHA256(ikm = es || is || adv randomness, no salt,
 /// info = `adv_secret`) (03 §5.6 step 9).
-pub fn derive_adv_secret(
+pub(crate) fn derive_adv_secret(
     ephemeral_shared: &[u8; 32],
     identity_shared: &[u8; 32],
     adv_randomness: &[u8; 32],
@@ -450,7 +450,7 @@ pub fn primary_finish(
 // Stanzas of the code-pairing exchange (03 §5.4, §5.5, §5.7), built and parsed for both roles.
 
 /// The `link_code_companion_reg` stanza tag (also the notification `type`).
-pub const LINK_CODE_TAG: &str = "link_code_companion_reg";
+pub(crate) const LINK_CODE_TAG: &str = "link_code_companion_reg";
 
 fn server_jid() -> Jid {
     Jid::server_jid(Server::Pn)

@@ -24,11 +24,11 @@ use crate::jid::Server;
 use crate::signal::xeddsa;
 
 /// Prefix of the account signature message (03 §4.7 constants).
-pub const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
+pub(crate) const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
 /// Prefix of the device signature message.
-pub const DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 1];
+pub(crate) const DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 1];
 /// Prefix of the account signature (and HMAC) for hosted accounts.
-pub const HOSTED_ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 5];
+pub(crate) const HOSTED_ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 5];
 /// Prefix of the device signature for hosted accounts (not used by us; see module docs).
 pub const HOSTED_DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 6];
 

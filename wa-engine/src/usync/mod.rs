@@ -11,7 +11,7 @@ use crate::stanza::iq::{self, IqType};
 /// A usync response that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum UsyncError {
+pub(crate) enum UsyncError {
     /// The result has no `<usync><list>`.
     #[error("usync result without <usync><list>")]
     MissingList,
@@ -38,7 +38,7 @@ fn usync_iq(id: &str, context: &'static str, query: Vec<Node>, users: Vec<Node>)
 }
 
 /// Device-list query for `users` (non-AD user JIDs), context `message` (05 §5.1).
-pub fn devices_query(id: &str, users: &[Jid]) -> Node {
+pub(crate) fn devices_query(id: &str, users: &[Jid]) -> Node {
     usync_iq(
         id,
         "message",
@@ -52,7 +52,7 @@ pub fn devices_query(id: &str, users: &[Jid]) -> Node {
 
 /// One user's devices from a device-list result.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserDevices {
+pub(crate) struct UserDevices {
     /// The user (non-AD JID).
     pub user: Jid,
     /// Device ids, ascending; 0 = primary phone. Hosted devices are left out (05 §5.2).
@@ -61,13 +61,14 @@ pub struct UserDevices {
 
 impl UserDevices {
     /// The AD JIDs of the devices (device 0 written without a device part, 05 §1).
-    pub fn jids(&self) -> impl Iterator<Item = Jid> + '_ {
+    #[cfg(test)]
+    pub(crate) fn jids(&self) -> impl Iterator<Item = Jid> + '_ {
         self.devices.iter().map(|&d| device_jid(&self.user, d))
     }
 }
 
 /// `user:device@server`, or `user@server` for device 0 (05 §1).
-pub fn device_jid(user: &Jid, device: u16) -> Jid {
+pub(crate) fn device_jid(user: &Jid, device: u16) -> Jid {
     let base = user.to_non_ad();
     if device == 0 {
         base
@@ -88,7 +89,7 @@ fn result_list(result: &Node) -> Result<&Node, UsyncError> {
 ///
 /// # Errors
 /// [`UsyncError::MissingList`].
-pub fn parse_devices(result: &Node) -> Result<Vec<UserDevices>, UsyncError> {
+pub(crate) fn parse_devices(result: &Node) -> Result<Vec<UserDevices>, UsyncError> {
     let list = result_list(result)?;
     Ok(list
         .children_by_tag("user")
@@ -118,7 +119,7 @@ pub fn parse_devices(result: &Node) -> Result<Vec<UserDevices>, UsyncError> {
 
 /// Contact query for phone numbers (06 §4): each number is sent as `+<digits>` (Baileys,
 /// whatsapp-rust), context `interactive`.
-pub fn contacts_query(id: &str, phones: &[String]) -> Node {
+pub(crate) fn contacts_query(id: &str, phones: &[String]) -> Node {
     usync_iq(
         id,
         "interactive",
@@ -134,7 +135,7 @@ pub fn contacts_query(id: &str, phones: &[String]) -> Node {
 }
 
 /// The digits of a phone number in any formatting.
-pub fn digits(phone: &str) -> String {
+pub(crate) fn digits(phone: &str) -> String {
     phone.chars().filter(char::is_ascii_digit).collect()
 }
 
@@ -153,7 +154,7 @@ pub struct ContactStatus {
 ///
 /// # Errors
 /// [`UsyncError::MissingList`].
-pub fn parse_contacts(result: &Node) -> Result<Vec<ContactStatus>, UsyncError> {
+pub(crate) fn parse_contacts(result: &Node) -> Result<Vec<ContactStatus>, UsyncError> {
     let list = result_list(result)?;
     Ok(list
         .children_by_tag("user")
