@@ -66,6 +66,7 @@ internal_mod! {
     prekeys;
     receipt;
     stanza;
+    usync;
 }
 
 #[cfg(feature = "runtime")]
@@ -73,7 +74,6 @@ mod client;
 mod error;
 mod event;
 mod jid;
-mod usync;
 
 pub use binary::DecodeError;
 #[cfg(feature = "runtime")]

@@ -1,8 +1,8 @@
 //! usync queries: a user's device list and whether phone numbers are on WhatsApp
 //! (shared/protocol/05-messages-receipts.md §5; 06-groups-media-presence.md §4).
 //!
-//! A low-level layer, public on purpose: builders take the IQ id, parsers take the
-//! `type="result"` IQ.
+//! Internal (public only with the `server-side` feature, for fuzz targets): builders take
+//! the IQ id, parsers take the `type="result"` IQ.
 
 use crate::Jid;
 use crate::binary::Node;
@@ -11,7 +11,7 @@ use crate::stanza::iq::{self, IqType};
 /// A usync response that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub(crate) enum UsyncError {
+pub enum UsyncError {
     /// The result has no `<usync><list>`.
     #[error("usync result without <usync><list>")]
     MissingList,
@@ -52,7 +52,7 @@ pub(crate) fn devices_query(id: &str, users: &[Jid]) -> Node {
 
 /// One user's devices from a device-list result.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct UserDevices {
+pub struct UserDevices {
     /// The user (non-AD JID).
     pub user: Jid,
     /// Device ids, ascending; 0 = primary phone. Hosted devices are left out (05 §5.2).
@@ -61,14 +61,13 @@ pub(crate) struct UserDevices {
 
 impl UserDevices {
     /// The AD JIDs of the devices (device 0 written without a device part, 05 §1).
-    #[cfg(test)]
-    pub(crate) fn jids(&self) -> impl Iterator<Item = Jid> + '_ {
+    pub fn jids(&self) -> impl Iterator<Item = Jid> + '_ {
         self.devices.iter().map(|&d| device_jid(&self.user, d))
     }
 }
 
 /// `user:device@server`, or `user@server` for device 0 (05 §1).
-pub(crate) fn device_jid(user: &Jid, device: u16) -> Jid {
+pub fn device_jid(user: &Jid, device: u16) -> Jid {
     let base = user.to_non_ad();
     if device == 0 {
         base
@@ -89,7 +88,7 @@ fn result_list(result: &Node) -> Result<&Node, UsyncError> {
 ///
 /// # Errors
 /// [`UsyncError::MissingList`].
-pub(crate) fn parse_devices(result: &Node) -> Result<Vec<UserDevices>, UsyncError> {
+pub fn parse_devices(result: &Node) -> Result<Vec<UserDevices>, UsyncError> {
     let list = result_list(result)?;
     Ok(list
         .children_by_tag("user")
@@ -154,7 +153,7 @@ pub struct ContactStatus {
 ///
 /// # Errors
 /// [`UsyncError::MissingList`].
-pub(crate) fn parse_contacts(result: &Node) -> Result<Vec<ContactStatus>, UsyncError> {
+pub fn parse_contacts(result: &Node) -> Result<Vec<ContactStatus>, UsyncError> {
     let list = result_list(result)?;
     Ok(list
         .children_by_tag("user")
