@@ -28,7 +28,9 @@ mod encode;
 mod error;
 mod node;
 mod node_ref;
-pub mod token;
+internal_mod! {
+    token;
+}
 mod token_hash;
 
 pub use attrs::AttrReader;

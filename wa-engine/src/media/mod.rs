@@ -52,7 +52,7 @@ pub mod probe;
 mod transfer;
 #[cfg(feature = "runtime")]
 mod upload;
-pub mod url;
+mod url;
 
 pub use decrypt::{DecryptedMedia, Decryptor, Expected, decrypt};
 pub use encrypt::{EncryptedMedia, Encryptor, enc_file_length, encrypt, upload_token};

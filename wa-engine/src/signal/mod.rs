@@ -32,8 +32,10 @@
 //! state, [`MAX_ARCHIVED_STATES`] (40) archived states per address,
 //! [`MAX_SENDER_KEY_STATES`] (5) sender key states per (group, sender).
 
-pub mod kdf;
-pub mod xeddsa;
+internal_mod! {
+    kdf;
+    xeddsa;
+}
 
 mod cipher;
 mod crypto;
