@@ -118,7 +118,8 @@ impl KeyPair {
 
 /// The Noise symmetric state (`h`, `ck`, `k`, `n`) with WhatsApp's operations.
 ///
-/// Low-level: connections use the typestate API ([`ClientHandshake`], [`ServerHandshake`]);
+/// Low-level: connections use the typestate API ([`ClientHandshake`], and `ServerHandshake` with
+/// the `server-side` feature);
 /// this type is public so that every intermediate hash and chaining key can be checked
 /// against captured vectors. Operations (shared/protocol/01 §4.2; whatsmeow
 /// `socket/noisehandshake.go` `Authenticate`, `MixIntoKey`, `Encrypt`, `Decrypt`, `Finish`):

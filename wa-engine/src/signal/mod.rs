@@ -23,7 +23,8 @@
 //!   [`SignedPreKeyRecord`]; each has `to_bytes` / `from_bytes` (versioned protobuf).
 //! - Wire messages: [`SignalMessage`], [`PreKeySignalMessage`], [`SenderKeyMessage`],
 //!   [`SenderKeyDistributionMessage`], [`EncType`].
-//! - Derivations ([`kdf`]) and signatures ([`xeddsa`]).
+//! - Derivations (`kdf`) and signatures (`xeddsa`); public with the `server-side` feature
+//!   for the vector tests and the simulated phone.
 //!
 //! # Limits (04 §6.5, §9.1)
 //!
