@@ -12,9 +12,10 @@ use axum::routing::{delete, get, post};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::AccountInfo;
 use crate::error::PhoneError;
-use crate::router::{AccountInfo, Router};
 use crate::script::Fault;
+use crate::state::Router;
 
 /// State of the control API: the router and the URLs to report at `/info`.
 #[derive(Debug, Clone)]

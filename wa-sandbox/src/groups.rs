@@ -2,15 +2,22 @@
 //! add / remove / promote / demote, leave, subject, announcement and locked settings, and
 //! the `w:gp2` notifications to every member device (06 §1.5, §1.7). Messages to groups
 //! are routed in [`routing`](crate::routing).
+//!
+//! [`Groups`] owns the groups. An operation runs in a [`GroupOps`]: the groups, read access
+//! to the account directory, the RNG, the stanza ids and the clock; the notifications it
+//! makes are collected in order for the caller to deliver.
+
+use std::collections::BTreeMap;
 
 use rand::RngExt as _;
+use rand::rngs::StdRng;
 use tracing::debug;
 use wa_engine::binary::{Node, Value};
 use wa_engine::{Jid, Server};
 
-use crate::router::State;
-use crate::routing::{DevKey, attr_jid};
-use crate::stanzas;
+use crate::accounts::{DevKey, Directory};
+use crate::config::Clock;
+use crate::stanzas::{self, Ids, attr_jid};
 
 /// Longest subject accepted, in characters. whatsmeow's comment says 25 for the real
 /// server (06 §1.3); Baileys users often send longer ones, so the sandbox allows 100.
@@ -101,6 +108,52 @@ impl Group {
     }
 }
 
+impl Group {
+    /// The super admin, else the first participant: who acts for the group's primary
+    /// phone in control-API changes.
+    pub(crate) fn acting_admin(&self) -> Option<&str> {
+        self.participants
+            .iter()
+            .find(|(_, r)| *r == Rank::SuperAdmin)
+            .or_else(|| self.participants.first())
+            .map(|(p, _)| p.as_str())
+    }
+}
+
+/// Every group, by id (the user part of `<id>@g.us`).
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    pub(crate) by_id: BTreeMap<String, Group>,
+}
+
+impl Groups {
+    /// A group by id.
+    pub(crate) fn get(&self, gid: &str) -> Option<&Group> {
+        self.by_id.get(gid)
+    }
+
+    /// Every group.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Group> {
+        self.by_id.values()
+    }
+}
+
+/// One group operation's view of the sandbox.
+pub(crate) struct GroupOps<'a> {
+    /// The groups, by id.
+    pub(crate) groups: &'a mut BTreeMap<String, Group>,
+    /// Who exists (members are resolved and notified per device).
+    pub(crate) dir: &'a Directory,
+    /// Draws group ids.
+    pub(crate) rng: &'a mut StdRng,
+    /// Notification ids.
+    pub(crate) ids: &'a mut Ids,
+    /// Creation and subject times.
+    pub(crate) clock: Clock,
+    /// `w:gp2` notifications to deliver, in order.
+    pub(crate) out: Vec<(DevKey, Node)>,
+}
+
 /// `<iq type="result" from=<the request's to> id>children</iq>` (06: replies come from the
 /// group or the group server).
 fn result_from(id: &str, from: Option<Value>, children: Vec<Node>) -> Node {
@@ -126,7 +179,7 @@ fn listed_participants(node: &Node) -> Vec<Jid> {
         .collect()
 }
 
-impl State {
+impl GroupOps<'_> {
     /// Answers a `w:g2` IQ from device `actor` (06 §1).
     pub(crate) fn group_iq(&mut self, actor: &DevKey, id: &str, iq: &Node) -> Node {
         let from = iq.get_attr("to").cloned();
@@ -235,7 +288,7 @@ impl State {
         if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
             return Err(());
         }
-        let now = self.unix_now();
+        let now = self.clock.unix_now();
         let gid = loop {
             let n: u64 = self.rng.random_range(100_000_000_000..1_000_000_000_000);
             let gid = format!("120363{n}");
@@ -256,7 +309,7 @@ impl State {
         };
         let mut failed = Vec::new();
         for jid in listed {
-            match self.resolve_user(jid) {
+            match self.dir.resolve_user(jid) {
                 Some(p) if !group.is_member(&p) => group.participants.push((p, Rank::Member)),
                 Some(_) => {}
                 None => failed.push(jid.clone()),
@@ -319,7 +372,7 @@ impl State {
         let resolved: Vec<(Jid, Option<String>)> = listed_participants(change)
             .into_iter()
             .map(|j| {
-                let p = self.resolve_user(&j);
+                let p = self.dir.resolve_user(&j);
                 (j, p)
             })
             .collect();
@@ -379,7 +432,7 @@ impl State {
                     return error_from(id, from, 406, "not-acceptable");
                 }
                 group.subject = subject;
-                group.subject_time = self.config.clock.unix_now();
+                group.subject_time = self.clock.unix_now();
                 group.subject_owner = actor.0.clone();
             }
             "announcement" => group.announcement = true,
@@ -458,18 +511,15 @@ impl State {
     /// addressing_mode="pn">children</notification>` to every device of `phones` except
     /// the acting device (06 §1.5, §1.7 item 6).
     fn notify_group(&mut self, gid: &str, actor: &DevKey, children: Vec<Node>, phones: &[String]) {
-        let t = self.unix_now();
-        let notify = self
-            .accounts
-            .get(&actor.0)
-            .and_then(|a| a.push_name.clone());
+        let t = self.clock.unix_now();
+        let notify = self.dir.push_name(&actor.0);
         for phone in phones {
-            for d in self.devices_of(phone) {
+            for d in self.dir.devices_of(phone) {
                 let dev = (phone.clone(), d);
                 if dev == *actor {
                     continue;
                 }
-                let id = self.fresh_id();
+                let id = self.ids.fresh();
                 let n = Node::new("notification")
                     .attr("from", Jid::group(gid.to_owned()))
                     .attr("type", "w:gp2")
@@ -479,87 +529,8 @@ impl State {
                     .attr_opt("notify", notify.clone())
                     .attr("addressing_mode", "pn")
                     .with_children(children.clone());
-                self.deliver(&dev, n);
+                self.out.push((dev, n));
             }
         }
-    }
-}
-
-impl crate::router::Router {
-    /// Creates a group as the `creator` account's primary phone would (shared/protocol/06
-    /// §1.3, §1.7): `creator` is super admin, `members` (phone numbers with accounts) are
-    /// members, and every member device gets the `w:gp2` `<create>` notification. Returns
-    /// the group JID `120363…@g.us`.
-    ///
-    /// # Errors
-    /// [`PhoneError::NoSuchAccount`](crate::PhoneError::NoSuchAccount) for the creator or a
-    /// member without an account; [`PhoneError::BadSubject`](crate::PhoneError::BadSubject).
-    pub fn create_group(
-        &self,
-        creator: &str,
-        subject: &str,
-        members: &[&str],
-    ) -> Result<Jid, crate::PhoneError> {
-        let mut st = self.lock();
-        for phone in std::iter::once(&creator).chain(members) {
-            if !st.accounts.contains_key(*phone) {
-                return Err(crate::PhoneError::NoSuchAccount((*phone).to_owned()));
-            }
-        }
-        let listed: Vec<Jid> = members.iter().map(|p| Jid::pn((*p).to_owned())).collect();
-        let (gid, _) = st
-            .new_group(
-                &(creator.to_owned(), 0),
-                subject.to_owned(),
-                &listed,
-                None,
-                (false, false),
-            )
-            .map_err(|()| crate::PhoneError::BadSubject)?;
-        Ok(Jid::group(gid))
-    }
-
-    /// Removes an account from a group as its super admin's primary phone would; every
-    /// member device and the removed account's devices get the `w:gp2` `<remove>`
-    /// notification, and group messages stop reaching the removed account.
-    ///
-    /// # Errors
-    /// [`PhoneError::NoSuchGroup`](crate::PhoneError::NoSuchGroup),
-    /// [`PhoneError::NoSuchAccount`](crate::PhoneError::NoSuchAccount) when the account is
-    /// not a participant.
-    pub fn remove_group_participant(
-        &self,
-        group: &Jid,
-        phone: &str,
-    ) -> Result<(), crate::PhoneError> {
-        let mut st = self.lock();
-        let g = st
-            .groups
-            .get(group.user())
-            .ok_or_else(|| crate::PhoneError::NoSuchGroup(group.to_string()))?;
-        if !g.is_member(phone) {
-            return Err(crate::PhoneError::NoSuchAccount(phone.to_owned()));
-        }
-        let admin = g
-            .participants
-            .iter()
-            .find(|(_, r)| *r == Rank::SuperAdmin)
-            .or_else(|| g.participants.first())
-            .map_or_else(|| phone.to_owned(), |(p, _)| p.clone());
-        let change = Node::new("remove")
-            .with_children([Node::new("participant").attr("jid", Jid::pn(phone.to_owned()))]);
-        let id = st.fresh_id();
-        let gid = group.user().to_owned();
-        st.change_group(&(admin, 0), &id, None, &gid, &change);
-        Ok(())
-    }
-
-    /// The participants (phone numbers) of a group, in join order; empty if it does not exist.
-    pub fn group_participants(&self, group: &Jid) -> Vec<String> {
-        self.lock()
-            .groups
-            .get(group.user())
-            .map(Group::member_phones)
-            .unwrap_or_default()
     }
 }

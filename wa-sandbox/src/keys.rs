@@ -2,7 +2,8 @@
 //! identity, signed prekey, one-time prekeys), the prekey IQs that read and write it, and
 //! the Signal keys of the simulated primary phones (shared/protocol/04 §4, 05 §14).
 //!
-//! The server only holds public keys. The simulated phones draw real key pairs with
+//! [`KeyStore`] owns these keys: one [`PublishedKeys`] per linked companion and one
+//! [`PhoneKeys`] per account. The server only holds public keys. The simulated phones draw real key pairs with
 //! wa-engine's `signal` types (so a client can build a session with device 0, as Baileys
 //! 6.7.24 does for its own primary: interop BAILEYS_NOTES §11.1) and keep only the public
 //! halves; what is sent to a phone is recorded, never decrypted.
@@ -14,8 +15,7 @@ use rand::rngs::StdRng;
 use sha1::Digest as _;
 use wa_engine::binary::Node;
 
-use crate::router::SignedPreKey;
-use crate::routing::DevKey;
+use crate::accounts::{DevKey, Registration, SignedPreKey};
 use crate::stanzas;
 
 /// Below this many one-time prekeys the server tells the device to upload more; it is the
@@ -30,6 +30,17 @@ const PHONE_PREKEY_BATCH: u32 = 50;
 /// Largest number of one-time prekeys kept per device; uploads beyond it drop the lowest
 /// ids. Clients upload at most 812 at once (04 §4.3).
 const MAX_PREKEYS_PER_DEVICE: usize = 10_000;
+
+/// `<notification from="s.whatsapp.net" type="encrypt" id t><count value=N/></notification>`:
+/// the device has `count` one-time prekeys left and should upload more (04 §4.3, 05 §14).
+pub(crate) fn count_notification(id: &str, t: u64, count: usize) -> Node {
+    Node::new("notification")
+        .attr("from", stanzas::server_jid())
+        .attr("type", "encrypt")
+        .attr("id", id.to_owned())
+        .attr("t", t.to_string())
+        .with_children([Node::new("count").attr("value", count.to_string())])
+}
 
 /// Why a prekey upload was refused (answered `<error code="400" text="bad-request"/>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -285,82 +296,104 @@ impl PhoneKeys {
     }
 }
 
-impl crate::router::State {
+/// Every device's published Signal keys: the companions' (from registration and uploads)
+/// and the simulated phones' (device 0). Entries follow the [`Directory`](crate::accounts::Directory):
+/// added when an account is created or a companion linked, removed when it goes.
+#[derive(Debug, Default)]
+pub(crate) struct KeyStore {
+    companions: BTreeMap<DevKey, PublishedKeys>,
+    phones: BTreeMap<String, PhoneKeys>,
+}
+
+impl KeyStore {
+    /// Generates the keys of a new account's phone from its identity private key.
+    pub(crate) fn add_phone(&mut self, phone: &str, identity_secret: &[u8; 32]) {
+        self.phones
+            .insert(phone.to_owned(), PhoneKeys::generate(identity_secret));
+    }
+
+    /// Stores a companion's keys: at pairing, those it registered (no one-time prekeys yet).
+    pub(crate) fn link(&mut self, dev: DevKey, registration: &Registration) {
+        self.insert(
+            dev,
+            PublishedKeys {
+                registration_id: registration.registration_id,
+                identity: registration.identity_pub,
+                signed_prekey: registration.signed_prekey.clone(),
+                prekeys: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// Stores a companion's keys as they are (state import).
+    pub(crate) fn insert(&mut self, dev: DevKey, keys: PublishedKeys) {
+        self.companions.insert(dev, keys);
+    }
+
+    /// Forgets an unlinked companion's keys.
+    pub(crate) fn unlink(&mut self, dev: &DevKey) {
+        self.companions.remove(dev);
+    }
+
+    /// Forgets every key of an account (its phone's and its companions'), before it is
+    /// replaced by an imported one.
+    pub(crate) fn forget_account(&mut self, phone: &str) {
+        self.phones.remove(phone);
+        self.companions.retain(|(p, _), _| p != phone);
+    }
+
+    /// The published keys of a device (device 0: the phone's).
+    pub(crate) fn published(&self, phone: &str, device: u16) -> Option<&PublishedKeys> {
+        if device == 0 {
+            self.phones.get(phone).map(|k| &k.published)
+        } else {
+            self.companions.get(&(phone.to_owned(), device))
+        }
+    }
+
+    /// A companion's keys.
+    pub(crate) fn companion(&self, dev: &DevKey) -> Option<&PublishedKeys> {
+        self.companions.get(dev)
+    }
+
     /// Applies a prekey upload of device `dev` (04 §4.2) and returns its new one-time
     /// prekey count. Device 0 (the phone) is never logged in, so it never uploads.
-    pub(crate) fn prekey_upload(&mut self, dev: &DevKey, upload: Upload) -> usize {
-        match self
-            .accounts
-            .get_mut(&dev.0)
-            .and_then(|a| a.devices.get_mut(&dev.1))
-        {
-            Some(c) => {
-                c.keys.apply(upload);
-                c.keys.prekeys.len()
+    pub(crate) fn upload(&mut self, dev: &DevKey, upload: Upload) -> usize {
+        match self.companions.get_mut(dev) {
+            Some(keys) => {
+                keys.apply(upload);
+                keys.prekeys.len()
             }
             None => 0,
         }
     }
 
-    /// Answers a bundle fetch `<key><user jid/>…</key>` (04 §4.4, 05 §14 "Prekeys"): one
-    /// `<user>` per requested device with its keys and one popped one-time prekey, or
-    /// `<error code="404" text="item-not-found"/>` for a device that does not exist. A
-    /// companion left with fewer than [`LOW_PREKEY_THRESHOLD`] keys is sent
-    /// `<notification type="encrypt"><count value=N/></notification>` (unless one is still
-    /// unacknowledged); the phone refills its own pool.
-    pub(crate) fn prekey_fetch(&mut self, id: &str, key: &Node) -> Node {
-        let mut users = Vec::new();
-        let mut low = Vec::new();
-        for user in key.children_by_tag("user") {
-            let Some(jid_value) = user.get_attr("jid").cloned() else {
-                continue;
-            };
-            let dev = crate::routing::attr_jid(user, "jid")
-                .and_then(|j| self.resolve_user(&j).map(|p| (p, j.device())));
-            let bundle = dev.as_ref().and_then(|(phone, device)| {
-                let account = self.accounts.get_mut(phone)?;
-                if *device == 0 {
-                    let node = account.phone_keys.published.take_bundle(jid_value.clone());
-                    account.phone_keys.refill();
-                    Some(node)
-                } else {
-                    let c = account.devices.get_mut(device)?;
-                    let node = c.keys.take_bundle(jid_value.clone());
-                    if c.keys.prekeys.len() < LOW_PREKEY_THRESHOLD {
-                        low.push(((phone.clone(), *device), c.keys.prekeys.len()));
-                    }
-                    Some(node)
-                }
-            });
-            users.push(bundle.unwrap_or_else(|| {
-                Node::new("user")
-                    .attr("jid", jid_value)
-                    .with_children([Node::new("error")
-                        .attr("code", "404")
-                        .attr("text", "item-not-found")])
-            }));
+    /// The `<user jid>` bundle of one device for a fetch (04 §4.4), popping one one-time
+    /// prekey; `None` for a device without keys. The phone refills its own pool; for a
+    /// companion the second value is its remaining count when it fell below
+    /// [`LOW_PREKEY_THRESHOLD`] (the server then asks it for more).
+    pub(crate) fn take_bundle(
+        &mut self,
+        dev: &DevKey,
+        jid: wa_engine::binary::Value,
+    ) -> Option<(Node, Option<usize>)> {
+        if dev.1 == 0 {
+            let phone = self.phones.get_mut(&dev.0)?;
+            let node = phone.published.take_bundle(jid);
+            phone.refill();
+            Some((node, None))
+        } else {
+            let keys = self.companions.get_mut(dev)?;
+            let node = keys.take_bundle(jid);
+            let left = keys.prekeys.len();
+            Some((node, (left < LOW_PREKEY_THRESHOLD).then_some(left)))
         }
-        for (dev, count) in low {
-            if self.has_queued_notification(&dev, "encrypt") {
-                continue;
-            }
-            let id = self.fresh_id();
-            let t = self.unix_now();
-            let n = Node::new("notification")
-                .attr("from", stanzas::server_jid())
-                .attr("type", "encrypt")
-                .attr("id", id)
-                .attr("t", t.to_string())
-                .with_children([Node::new("count").attr("value", count.to_string())]);
-            self.deliver(&dev, n);
-        }
-        stanzas::iq_result(id, vec![Node::new("list").with_children(users)])
     }
 
     /// Answers a digest IQ for device `dev` (04 §4.5): its `<digest>`, or 404 when the
     /// server has no record of the device.
-    pub(crate) fn prekey_digest(&self, id: &str, dev: &DevKey) -> Node {
-        match self.published_keys(&dev.0, dev.1) {
+    pub(crate) fn digest_reply(&self, id: &str, dev: &DevKey) -> Node {
+        match self.published(&dev.0, dev.1) {
             Some(keys) => stanzas::iq_result(id, vec![keys.digest()]),
             None => stanzas::iq_error(id, 404, "item-not-found"),
         }

@@ -32,6 +32,32 @@
 //!
 //! What it does not do (yet): app state, presence subscriptions, chat states.
 //!
+//! # Layout
+//!
+//! Each room owns its state and the logic over it. A module imports only modules listed
+//! before it here (left to right, top to bottom), so there are no import cycles
+//! (`tests/layout.rs` checks this):
+//!
+//! ```text
+//! leaves    media_tls, error, identity, script (fault data), config (Clock, QrTiming,
+//!           RouterConfig), stanzas (builders, readers, stanza ids)
+//! accounts  Directory: accounts and their linked devices; DevKey, Registration, PairPlan
+//! rooms     connections (live connections, Push), keys (KeyStore), groups (Groups,
+//!           GroupOps), usync (device lists, phash), media (MediaHost, its own lock),
+//!           payload (ClientPayload parsing), pairing (QR refs, code pairings),
+//!           queue (a device's offline queue)
+//! routing   Routing (queues, phones' inboxes, delivery log, contacts) and Courier, one
+//!           routing step over the connections, the directory and the groups
+//! state     State (every room under one lock) and the Router handle that composes them
+//! handles   phone (Phone; Router's account and group API), persist, session
+//! drivers   server (tokio WebSocket loop), control (HTTP control API), this file
+//! ```
+//!
+//! The rooms share one mutex (in [`Router`]) rather than one each: a message touches the
+//! directory, the groups, the queues and the connections in one atomic step. Operations
+//! that span rooms get a narrow context (`Courier`, `GroupOps`, `Usync`) holding only the
+//! rooms they read or write.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use wa_sandbox::{Sandbox, SandboxConfig};
@@ -43,6 +69,9 @@
 //! # Ok(()) }
 //! ```
 
+mod accounts;
+mod config;
+mod connections;
 mod control;
 mod error;
 mod groups;
@@ -50,15 +79,17 @@ mod identity;
 mod keys;
 mod media;
 mod media_tls;
+mod pairing;
 mod payload;
 mod persist;
 mod phone;
-mod router;
+mod queue;
 mod routing;
 mod script;
 mod server;
 mod session;
 mod stanzas;
+mod state;
 mod usync;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -68,6 +99,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use accounts::{AccountInfo, DeviceInfo};
+pub use config::{Clock, QrTiming, RouterConfig};
+pub use connections::ConnId;
 pub use control::{ControlState, app as control_app};
 pub use error::{PhoneError, SandboxError};
 pub use identity::ServerKeys;
@@ -75,11 +109,11 @@ pub use media::{MediaConfig, MediaHost};
 pub use media_tls::MediaTlsError;
 pub use persist::{SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
-pub use router::{AccountInfo, Clock, ConnId, DeviceInfo, QrTiming, Router, RouterConfig};
-pub use routing::phash;
-pub use script::{Fault, Faults, StreamErrorKind, Target};
+pub use script::{Fault, StreamErrorKind, Target};
 pub use server::{WS_PATH, run};
 pub use session::{CloseKind, ServerSession};
+pub use state::{Faults, Router};
+pub use usync::phash;
 
 /// Settings for [`Sandbox::start`].
 #[derive(Debug, Clone)]

@@ -9,6 +9,10 @@
 //! | `POST /mms/{mms type}/{token}?auth=…&token=…` | 200 `{"url", "direct_path"}` | 401 `unauthorized` (missing, unknown or expired auth), 400 `bad_token` / `token_mismatch` (token is not base64url of SHA-256 of the body), 404 `unknown_type`, 413 `too_large`, 507 `storage_full` |
 //! | `GET {direct path}` (query ignored) | 200 the stored bytes, `application/octet-stream` | 404 `not_found` |
 //!
+//! Fault injection for tests: [`MediaHost::fail_next_downloads`] answers downloads with an
+//! error status; [`MediaHost::stall_downloads`] makes downloads hang (no status, no bytes)
+//! until it is switched off, like a media host that accepts connections and never answers.
+//!
 //! Error bodies are `{"error": {"code", "message"}}` like the control API's. The host never
 //! sees keys or plaintext; it checks only the token (decoded and compared as bytes, so
 //! padded whatsmeow tokens and unpadded Baileys ones both pass).
@@ -113,6 +117,8 @@ struct HostState {
     downloads: u64,
     /// Statuses to answer the next downloads with (fault injection).
     fail_downloads: VecDeque<u16>,
+    /// While `true`, downloads wait before answering (fault injection).
+    stall_downloads: tokio::sync::watch::Sender<bool>,
 }
 
 /// The media host's shared state. Cheap to clone; the [`Router`](crate::Router) holds one,
@@ -149,6 +155,7 @@ impl MediaHost {
                 uploads: 0,
                 downloads: 0,
                 fail_downloads: VecDeque::new(),
+                stall_downloads: tokio::sync::watch::channel(false).0,
             })),
         }
     }
@@ -219,6 +226,12 @@ impl MediaHost {
     pub fn fail_next_downloads(&self, status: u16, count: usize) {
         let mut st = self.lock();
         st.fail_downloads.extend(std::iter::repeat_n(status, count));
+    }
+
+    /// While `on`, every download (those in progress and new ones) waits without answering;
+    /// switching it off lets them all proceed. A test switch for a stalled media host.
+    pub fn stall_downloads(&self, on: bool) {
+        self.lock().stall_downloads.send_replace(on);
     }
 
     /// `media_conn` IQs answered so far.
@@ -559,6 +572,9 @@ async fn receive(
 
 async fn download(State(host): State<MediaHost>, Path(rest): Path<String>) -> Response {
     let key = format!("/v/{rest}");
+    let mut stalled = host.lock().stall_downloads.subscribe();
+    // The sender lives as long as the host; an error means the host is gone.
+    let _ = stalled.wait_for(|on| !*on).await;
     let found = {
         let mut st = host.lock();
         if let Some(status) = st.fail_downloads.pop_front() {

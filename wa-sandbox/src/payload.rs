@@ -5,7 +5,7 @@
 use prost::Message as _;
 use wa_proto::wa::{ClientPayload, DeviceProps};
 
-use crate::router::{Registration, SignedPreKey};
+use crate::accounts::{Registration, SignedPreKey};
 
 /// What the client asked for at the end of the handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,16 +9,16 @@
 //! not either: they come from the seed (same seed, same trust root), and clients do not pin
 //! the server's Noise key.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::keys::{PhoneKeys, PublishedKeys};
-use crate::router::{Account, Companion, Registration, Router, SignedPreKey, validate_phone};
-use crate::routing::Queue;
+use crate::accounts::{Account, Companion, Registration, SignedPreKey, validate_phone};
+use crate::keys::PublishedKeys;
+use crate::state::Router;
 
 /// Format version written by [`Router::export_state`]; anything else is refused.
 const STATE_VERSION: u32 = 1;
@@ -157,8 +157,8 @@ impl Router {
     pub fn export_state(&self) -> SandboxState {
         let st = self.lock();
         let accounts = st
-            .accounts
-            .values()
+            .directory
+            .iter()
             .map(|a| AccountState {
                 phone: a.phone.clone(),
                 lid_user: a.lid_user.clone(),
@@ -173,24 +173,36 @@ impl Router {
                 devices: a
                     .devices
                     .iter()
-                    .map(|(id, c)| DeviceState {
-                        id: *id,
-                        key_index: c.key_index,
-                        paired_at: c.paired_at,
-                        noise_pub: B64.encode(c.registration.noise_pub),
-                        registration: KeysState::new(
-                            c.registration.registration_id,
-                            &c.registration.identity_pub,
-                            &c.registration.signed_prekey,
-                            &BTreeMap::new(),
-                        ),
-                        os: c.registration.os.clone(),
-                        published: KeysState::new(
-                            c.keys.registration_id,
-                            &c.keys.identity,
-                            &c.keys.signed_prekey,
-                            &c.keys.prekeys,
-                        ),
+                    .map(|(id, c)| {
+                        let published = st.keys.companion(&(a.phone.clone(), *id));
+                        DeviceState {
+                            id: *id,
+                            key_index: c.key_index,
+                            paired_at: c.paired_at,
+                            noise_pub: B64.encode(c.registration.noise_pub),
+                            registration: KeysState::new(
+                                c.registration.registration_id,
+                                &c.registration.identity_pub,
+                                &c.registration.signed_prekey,
+                                &BTreeMap::new(),
+                            ),
+                            os: c.registration.os.clone(),
+                            // Every companion has keys in the store (from its registration on).
+                            published: match published {
+                                Some(k) => KeysState::new(
+                                    k.registration_id,
+                                    &k.identity,
+                                    &k.signed_prekey,
+                                    &k.prekeys,
+                                ),
+                                None => KeysState::new(
+                                    c.registration.registration_id,
+                                    &c.registration.identity_pub,
+                                    &c.registration.signed_prekey,
+                                    &BTreeMap::new(),
+                                ),
+                            },
+                        }
                     })
                     .collect(),
             })
@@ -218,6 +230,7 @@ impl Router {
                 x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*secret))
                     .to_bytes();
             let mut devices = BTreeMap::new();
+            let mut published = Vec::with_capacity(a.devices.len());
             for d in &a.devices {
                 let r = &d.registration;
                 let p = &d.published;
@@ -233,20 +246,21 @@ impl Router {
                             os: d.os.clone(),
                         },
                         paired_at: d.paired_at,
-                        keys: PublishedKeys {
-                            registration_id: p.registration_id,
-                            identity: key("identity_pub", &p.identity_pub)?,
-                            signed_prekey: p.signed_prekey()?,
-                            prekeys: p.prekeys()?,
-                        },
-                        queue: Queue::default(),
                     },
                 );
+                published.push((
+                    d.id,
+                    PublishedKeys {
+                        registration_id: p.registration_id,
+                        identity: key("identity_pub", &p.identity_pub)?,
+                        signed_prekey: p.signed_prekey()?,
+                        prekeys: p.prekeys()?,
+                    },
+                ));
             }
-            accounts.push(Account {
+            let account = Account {
                 phone: a.phone.clone(),
                 lid_user: a.lid_user.clone(),
-                phone_keys: PhoneKeys::generate(&secret),
                 identity_secret: secret,
                 identity_pub,
                 platform: a.platform.clone(),
@@ -255,15 +269,15 @@ impl Router {
                 devices,
                 next_key_index: a.next_key_index,
                 pending: BTreeSet::new(),
-                phone_inbox: VecDeque::new(),
                 push_name: a.push_name.clone(),
                 adv_raw_id: a.adv_raw_id,
                 devices_changed_at: a.devices_changed_at,
-            });
+            };
+            accounts.push((account, published));
         }
         let mut st = self.lock();
-        for account in accounts {
-            st.accounts.insert(account.phone.clone(), account);
+        for (account, published) in accounts {
+            st.replace_account(account, published);
         }
         Ok(())
     }

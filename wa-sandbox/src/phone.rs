@@ -1,14 +1,19 @@
-//! The simulated primary phone of an account: scans QR codes, enters pairing codes and
-//! unlinks companion devices, doing the phone's side of the cryptography
-//! (shared/protocol/03 §4.10, §5.8) with wa-engine's `pair` functions.
+//! The simulated primary phone of an account: scans QR codes, enters pairing codes,
+//! unlinks companion devices and administers groups, doing the phone's side of the
+//! cryptography (shared/protocol/03 §4.10, §5.8) with wa-engine's `pair` functions.
+//! The [`Router`] methods that hand out phones and act as one live here too.
 
 use rand::{Rng as _, RngExt as _};
 use serde::Serialize;
+use wa_engine::Jid;
+use wa_engine::binary::Node;
 use wa_engine::pair::code::PairingCode;
 use wa_engine::pair::{AdvSecret, DeviceIdentityParams, QrCode};
 
+use crate::accounts::{DeviceInfo, PairPlan};
+use crate::connections::{ConnId, Push};
 use crate::error::PhoneError;
-use crate::router::{ConnId, DeviceInfo, PairPlan, Push, Router, State};
+use crate::state::{Router, State};
 
 /// A companion the phone accepted: pair-success is on its way to the registration
 /// connection. The device shows up in [`Phone::devices`] once the companion's
@@ -106,6 +111,7 @@ impl Phone {
         let code = PairingCode::parse(code.trim()).map_err(PhoneError::MalformedCode)?;
         let mut st = self.router.lock();
         let (pairing_ref, wrapped) = st
+            .pairing
             .code_pairings
             .iter()
             .filter(|(_, p)| p.phone == self.number)
@@ -115,11 +121,12 @@ impl Phone {
         let hello = wa_engine::pair::code::primary_hello(&mut st.rng, &code, &wrapped)
             .map_err(PhoneError::Pairing)?;
         let primary_identity = st
-            .accounts
+            .directory
             .get(&self.number)
             .map(|a| a.identity_pub)
             .ok_or_else(|| PhoneError::NoSuchAccount(self.number.clone()))?;
         let pending = st
+            .pairing
             .code_pairings
             .get_mut(&pairing_ref)
             .ok_or(PhoneError::NoPendingCode)?;
@@ -153,12 +160,7 @@ impl Phone {
     /// records, so clients that encrypt for their own or their peer's primary (as Baileys
     /// does) can be checked.
     pub fn received(&self) -> Vec<wa_engine::binary::Node> {
-        self.router
-            .lock()
-            .accounts
-            .get(&self.number)
-            .map(|a| a.phone_inbox.iter().cloned().collect())
-            .unwrap_or_default()
+        self.router.phone_inbox(&self.number)
     }
 
     /// The phone's Signal identity public key (32 bytes): the account's identity key,
@@ -166,7 +168,7 @@ impl Phone {
     pub fn identity_pub(&self) -> Option<[u8; 32]> {
         self.router
             .lock()
-            .accounts
+            .directory
             .get(&self.number)
             .map(|a| a.identity_pub)
     }
@@ -178,6 +180,102 @@ impl Phone {
     }
 }
 
+impl Router {
+    /// Creates an account with a simulated primary phone.
+    ///
+    /// `phone` must be digits only, longer than 6 digits, not starting with `0`. The LID
+    /// user and the phone's identity key are drawn from the router's RNG.
+    ///
+    /// # Errors
+    /// [`PhoneError::InvalidPhoneNumber`], [`PhoneError::AccountExists`].
+    pub fn create_account(&self, phone: &str) -> Result<crate::Phone, PhoneError> {
+        self.new_account(phone)?;
+        Ok(Phone::new(self.clone(), phone.to_owned()))
+    }
+
+    /// The phone of an existing account.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`].
+    pub fn phone(&self, phone: &str) -> Result<crate::Phone, PhoneError> {
+        if self.has_account(phone) {
+            Ok(Phone::new(self.clone(), phone.to_owned()))
+        } else {
+            Err(PhoneError::NoSuchAccount(phone.to_owned()))
+        }
+    }
+
+    /// Creates a group as the `creator` account's primary phone would (shared/protocol/06
+    /// §1.3, §1.7): `creator` is super admin, `members` (phone numbers with accounts) are
+    /// members, and every member device gets the `w:gp2` `<create>` notification. Returns
+    /// the group JID `120363…@g.us`.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`](PhoneError::NoSuchAccount) for the creator or a
+    /// member without an account; [`PhoneError::BadSubject`](PhoneError::BadSubject).
+    pub fn create_group(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+    ) -> Result<Jid, PhoneError> {
+        let mut st = self.lock();
+        for phone in std::iter::once(&creator).chain(members) {
+            if !st.directory.contains(phone) {
+                return Err(PhoneError::NoSuchAccount((*phone).to_owned()));
+            }
+        }
+        let listed: Vec<Jid> = members.iter().map(|p| Jid::pn((*p).to_owned())).collect();
+        let (gid, _) = st
+            .with_groups(|ops| {
+                ops.new_group(
+                    &(creator.to_owned(), 0),
+                    subject.to_owned(),
+                    &listed,
+                    None,
+                    (false, false),
+                )
+            })
+            .map_err(|()| PhoneError::BadSubject)?;
+        Ok(Jid::group(gid))
+    }
+
+    /// Removes an account from a group as its super admin's primary phone would; every
+    /// member device and the removed account's devices get the `w:gp2` `<remove>`
+    /// notification, and group messages stop reaching the removed account.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchGroup`](PhoneError::NoSuchGroup),
+    /// [`PhoneError::NoSuchAccount`](PhoneError::NoSuchAccount) when the account is
+    /// not a participant.
+    pub fn remove_group_participant(&self, group: &Jid, phone: &str) -> Result<(), PhoneError> {
+        let mut st = self.lock();
+        let g = st
+            .groups
+            .get(group.user())
+            .ok_or_else(|| PhoneError::NoSuchGroup(group.to_string()))?;
+        if !g.is_member(phone) {
+            return Err(PhoneError::NoSuchAccount(phone.to_owned()));
+        }
+        let admin = g.acting_admin().unwrap_or(phone).to_owned();
+        let change = Node::new("remove")
+            .with_children([Node::new("participant").attr("jid", Jid::pn(phone.to_owned()))]);
+        let id = st.fresh_id();
+        let gid = group.user().to_owned();
+        st.with_groups(|ops| ops.change_group(&(admin, 0), &id, None, &gid, &change));
+        Ok(())
+    }
+
+    /// The participants (phone numbers) of a group, in join order; empty if it does not exist.
+    pub fn group_participants(&self, group: &Jid) -> Vec<String> {
+        self.lock()
+            .groups
+            .get(group.user())
+            .map(crate::groups::Group::member_phones)
+            .unwrap_or_default()
+    }
+}
+
 /// The phone accepts a companion: allocates a device id and key index and builds the
 /// `<device-identity>` (shared/protocol/03 §4.10 steps 1-4).
 pub(crate) fn build_plan(
@@ -186,13 +284,13 @@ pub(crate) fn build_plan(
     companion_identity: [u8; 32],
     adv_secret: &AdvSecret,
 ) -> Result<PairPlan, PhoneError> {
-    let (device, key_index) = st.allocate_device(phone)?;
+    let (device, key_index) = st.directory.allocate_device(phone)?;
     let timestamp = st.config.clock.unix_now();
     let raw_id: u32 = st.rng.random();
     let mut signature_random = zeroize::Zeroizing::new([0u8; 64]);
     st.rng.fill_bytes(signature_random.as_mut());
     let account = st
-        .accounts
+        .directory
         .get(phone)
         .ok_or_else(|| PhoneError::NoSuchAccount(phone.to_owned()))?;
     let built = wa_engine::pair::build_device_identity_with(
@@ -238,6 +336,7 @@ pub(crate) fn finish_code_pairing(
 ) -> Result<PairPlan, PhoneError> {
     let mut st = router.lock();
     let pending = st
+        .pairing
         .code_pairings
         .get(pairing_ref)
         .filter(|p| p.conn == conn)
@@ -249,7 +348,7 @@ pub(crate) fn finish_code_pairing(
     };
     let phone = pending.phone.clone();
     let account = st
-        .accounts
+        .directory
         .get(&phone)
         .ok_or_else(|| PhoneError::NoSuchAccount(phone.clone()))?;
     let identity = x25519_dalek::StaticSecret::from(*account.identity_secret);
@@ -263,7 +362,7 @@ pub(crate) fn finish_code_pairing(
     if finished.companion_identity_pub != *companion_identity {
         return Err(PhoneError::IdentityMismatch);
     }
-    st.code_pairings.remove(pairing_ref);
+    st.pairing.code_pairings.remove(pairing_ref);
     build_plan(
         &mut st,
         &phone,

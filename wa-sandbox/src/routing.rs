@@ -12,185 +12,37 @@
 //! `<receipt>` or `<ack>` with the same id), so a device that was offline, or whose
 //! connection dropped before acking, gets it (again) on its next login, in order, marked
 //! `offline="1"` and followed by `<ib><offline count=N/></ib>` (05 §12, §14).
+//!
+//! [`Routing`] owns the queues, the phones' inboxes, the delivery log and who chatted with
+//! whom. A routing step runs in a [`Courier`]: the routing state, the live connections,
+//! read access to the directory and the groups, the stanza ids, the RNG (key-index lists
+//! are signed) and the clock.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use base64::Engine as _;
-use sha2::Digest as _;
-use tracing::{debug, trace, warn};
+use rand::rngs::StdRng;
+use tracing::{debug, trace};
 use wa_engine::Jid;
 use wa_engine::binary::{Content, Node, Value};
 
-use crate::router::{ConnId, Push, State};
-use crate::stanzas;
+use crate::accounts::{DevKey, Directory};
+use crate::config::Clock;
+use crate::connections::{ConnId, Connections, Push};
+use crate::groups::Groups;
+use crate::queue::Queue;
+use crate::stanzas::{self, Ids, attr_jid, device_jid};
+use crate::usync::{Usync, phash};
 
 /// At most this many stanzas are kept per simulated phone (its inbox is for inspection only).
-pub(crate) const PHONE_INBOX_LIMIT: usize = 1000;
-
-/// At most this many unacknowledged stanzas are kept per device; beyond it the oldest is
-/// dropped (a bound the real server surely has too; its value is not known).
-pub(crate) const QUEUE_LIMIT: usize = 10_000;
+const PHONE_INBOX_LIMIT: usize = 1000;
 
 /// At most this many (message id, recipient device) entries are remembered for routing
 /// receipts; the oldest are forgotten first.
 const DELIVERY_LOG_LIMIT: usize = 200_000;
 
-/// A device: (phone number, device id); device 0 is the primary phone.
-pub(crate) type DevKey = (String, u16);
-
 /// NACK / error code for a stanza that fails validation (Baileys `SERVER_ERROR_CODES`:
 /// 479 "stanza validation failed", shared/protocol/05 §8).
 const ERR_INVALID: &str = "479";
-
-/// The AD JID of a device: `user@s.whatsapp.net` for the primary (device 0 is written
-/// without `:0`: shared/protocol/05 §1), `user:d@s.whatsapp.net` otherwise.
-pub(crate) fn device_jid(phone: &str, device: u16) -> Jid {
-    if device == 0 {
-        Jid::pn(phone.to_owned())
-    } else {
-        Jid::pn(phone.to_owned()).with_device(device)
-    }
-}
-
-/// A JID attribute, whether it was encoded as a JID or as text.
-pub(crate) fn attr_jid(node: &Node, key: &str) -> Option<Jid> {
-    match node.get_attr(key)? {
-        Value::Jid(j) => Some(j.clone()),
-        Value::String(s) => s.parse().ok(),
-    }
-}
-
-/// The participant-list hash (`phash`, `device_hash`) of a device set
-/// (shared/protocol/05 §7.4; whatsmeow `participantListHashV2`):
-/// `"2:" + base64_std_nopad(SHA-256(concat(sorted(user ".0:" device "@s.whatsapp.net")))[..6])`.
-pub fn phash<'a>(devices: impl IntoIterator<Item = (&'a str, u16)>) -> String {
-    let mut forms: Vec<String> = devices
-        .into_iter()
-        .map(|(user, device)| format!("{user}.0:{device}@s.whatsapp.net"))
-        .collect();
-    forms.sort_unstable();
-    let mut sha = sha2::Sha256::new();
-    for form in &forms {
-        sha.update(form.as_bytes());
-    }
-    let digest = sha.finalize();
-    format!(
-        "2:{}",
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..6])
-    )
-}
-
-/// One stanza waiting for a device's acknowledgement.
-#[derive(Debug, Clone)]
-pub(crate) struct Queued {
-    /// `message`, `receipt` or `notification`: the `class` its ack carries.
-    tag: String,
-    id: String,
-    /// The stanza's `type`, `from` and `participant` as text (to tell apart receipts with
-    /// one id from several devices when matching an ack).
-    kind: Option<String>,
-    from: Option<String>,
-    participant: Option<String>,
-    node: Node,
-    /// The connection that got this item in its offline replay.
-    replayed_on: Option<ConnId>,
-}
-
-impl Queued {
-    fn of(node: Node) -> Self {
-        let text = |k: &str| node.get_attr(k).map(|v| v.to_text().into_owned());
-        Self {
-            tag: node.tag.to_string(),
-            id: node.get_attr_str("id").unwrap_or_default().to_owned(),
-            kind: text("type"),
-            from: text("from"),
-            participant: text("participant"),
-            node,
-            replayed_on: None,
-        }
-    }
-}
-
-/// A device's FIFO of unacknowledged stanzas (05 §14 "Offline queue").
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Queue {
-    items: VecDeque<Queued>,
-}
-
-impl Queue {
-    /// Number of queued stanzas.
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    fn push(&mut self, node: Node) {
-        if self.items.len() >= QUEUE_LIMIT {
-            warn!("offline queue full; dropping its oldest stanza");
-            self.items.pop_front();
-        }
-        self.items.push_back(Queued::of(node));
-    }
-
-    /// Removes the item an ack refers to: same tag (`class`) and id; among several, the one
-    /// whose `from` / `participant` / `type` agree best with what the ack echoes (clients
-    /// differ in what they echo: 05 §11). Returns whether one was removed.
-    fn remove_acked(
-        &mut self,
-        class: &str,
-        id: &str,
-        to: Option<&str>,
-        participant: Option<&str>,
-        kind: Option<&str>,
-    ) -> bool {
-        let score = |q: &Queued| {
-            usize::from(to.is_some() && q.from.as_deref() == to)
-                + usize::from(participant.is_some() && q.participant.as_deref() == participant)
-                + usize::from(kind.is_some() && q.kind.as_deref() == kind)
-        };
-        let best = self
-            .items
-            .iter()
-            .enumerate()
-            .filter(|(_, q)| q.tag == class && q.id == id)
-            .max_by(|(ia, a), (ib, b)| score(a).cmp(&score(b)).then(ib.cmp(ia)))
-            .map(|(i, _)| i);
-        best.and_then(|i| self.items.remove(i)).is_some()
-    }
-
-    /// Removes every queued `<message>` with one of these ids (the device sent a receipt).
-    fn remove_messages(&mut self, ids: &[String]) -> usize {
-        let before = self.items.len();
-        self.items
-            .retain(|q| !(q.tag == "message" && ids.contains(&q.id)));
-        before - self.items.len()
-    }
-
-    /// Copies of every queued stanza marked `offline="1"`, remembered as replayed on `conn`.
-    fn replay(&mut self, conn: ConnId) -> Vec<Node> {
-        self.items
-            .iter_mut()
-            .map(|q| {
-                q.replayed_on = Some(conn);
-                let mut node = q.node.clone();
-                node.attrs.insert("offline", "1");
-                node
-            })
-            .collect()
-    }
-
-    fn has_notification(&self, kind: &str) -> bool {
-        self.items
-            .iter()
-            .any(|q| q.tag == "notification" && q.kind.as_deref() == Some(kind))
-    }
-
-    fn outstanding(&self, conn: ConnId) -> usize {
-        self.items
-            .iter()
-            .filter(|q| q.replayed_on == Some(conn))
-            .count()
-    }
-}
 
 /// Who sent a delivered message, for routing its receipts.
 #[derive(Debug, Clone)]
@@ -202,14 +54,50 @@ struct Delivery {
 
 /// Routing memory shared by all connections.
 #[derive(Debug, Default)]
-pub(crate) struct RoutingState {
+pub(crate) struct Routing {
+    /// Each companion's offline queue (created at its first stanza).
+    queues: BTreeMap<DevKey, Queue>,
+    /// Stanzas routed to each simulated phone (it decrypts nothing; kept for inspection,
+    /// the newest [`PHONE_INBOX_LIMIT`]).
+    phone_inboxes: HashMap<String, VecDeque<Node>>,
     log: HashMap<(String, DevKey), Delivery>,
     order: VecDeque<(String, DevKey)>,
     /// Phone -> phones it exchanged 1:1 messages with (who hears of its device changes).
     contacts: HashMap<String, BTreeSet<String>>,
+    /// See [`Router::set_silent_device_changes`](crate::Router::set_silent_device_changes).
+    pub(crate) silent_device_changes: bool,
 }
 
-impl RoutingState {
+impl Routing {
+    /// Number of stanzas queued for a companion.
+    pub(crate) fn queue_len(&self, dev: &DevKey) -> usize {
+        self.queues.get(dev).map_or(0, Queue::len)
+    }
+
+    /// A companion was linked: it starts with an empty queue.
+    pub(crate) fn reset_queue(&mut self, dev: &DevKey) {
+        self.queues.remove(dev);
+    }
+
+    /// A companion was unlinked: its queue goes with it.
+    pub(crate) fn forget_device(&mut self, dev: &DevKey) {
+        self.queues.remove(dev);
+    }
+
+    /// An account is replaced (state import): its queues and its phone's inbox go.
+    pub(crate) fn forget_account(&mut self, phone: &str) {
+        self.queues.retain(|(p, _), _| p != phone);
+        self.phone_inboxes.remove(phone);
+    }
+
+    /// The stanzas routed to an account's phone, oldest first.
+    pub(crate) fn phone_inbox(&self, phone: &str) -> Vec<Node> {
+        self.phone_inboxes
+            .get(phone)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     fn record(&mut self, id: &str, recipient: DevKey, delivery: Delivery) {
         let key = (id.to_owned(), recipient);
         if self.log.insert(key.clone(), delivery).is_none() {
@@ -258,106 +146,93 @@ fn has_pkmsg(encs: &[Node]) -> bool {
 /// (05 §14 step 5; `category` and `push_priority` of peer messages: 05 §13).
 const PASSED_ATTRS: [&str; 3] = ["edit", "category", "push_priority"];
 
-impl State {
-    /// The devices of an account: 0 (the phone) and its companions, ascending.
-    pub(crate) fn devices_of(&self, phone: &str) -> Vec<u16> {
-        self.accounts.get(phone).map_or_else(Vec::new, |a| {
-            std::iter::once(0)
-                .chain(a.devices.keys().copied())
-                .collect()
-        })
-    }
+/// One routing step's view of the sandbox.
+pub(crate) struct Courier<'a> {
+    /// Queues, inboxes, delivery log, contacts.
+    pub(crate) routing: &'a mut Routing,
+    /// Live connections (stanzas for a ready one are pushed at once).
+    pub(crate) conns: &'a mut Connections,
+    /// Who exists.
+    pub(crate) dir: &'a Directory,
+    /// Group membership.
+    pub(crate) groups: &'a Groups,
+    /// Notification ids.
+    pub(crate) ids: &'a mut Ids,
+    /// Signs key-index lists in `devices` notifications.
+    pub(crate) rng: &'a mut StdRng,
+    /// Stanza timestamps.
+    pub(crate) clock: Clock,
+}
 
-    /// Whether a device exists (device 0 of any account does).
-    pub(crate) fn device_exists(&self, phone: &str, device: u16) -> bool {
-        self.accounts
-            .get(phone)
-            .is_some_and(|a| device == 0 || a.devices.contains_key(&device))
-    }
-
-    /// The account (phone number) of a PN or LID user JID.
-    pub(crate) fn resolve_user(&self, jid: &Jid) -> Option<String> {
-        if jid.is_pn() {
-            self.accounts
-                .contains_key(jid.user())
-                .then(|| jid.user().to_owned())
-        } else if jid.is_lid() {
-            self.accounts
-                .values()
-                .find(|a| a.lid_user == jid.user())
-                .map(|a| a.phone.clone())
-        } else {
-            None
-        }
-    }
-
-    /// The live, ready connection of a device, if any.
-    fn ready_conn(&self, dev: &DevKey) -> Option<ConnId> {
-        self.conns
-            .iter()
-            .find(|(_, e)| e.ready && e.device.as_ref() == Some(dev))
-            .map(|(id, _)| *id)
-    }
-
+impl Courier<'_> {
     /// Hands a stanza to a device: queued until acknowledged, and sent now if the device
     /// has a ready connection. Device 0 (the simulated phone) only records it.
     pub(crate) fn deliver(&mut self, dev: &DevKey, node: Node) {
-        let conn = self.ready_conn(dev);
-        let Some(account) = self.accounts.get_mut(&dev.0) else {
+        let conn = self.conns.ready_conn(dev);
+        if !self.dir.contains(&dev.0) {
             return;
-        };
+        }
         if dev.1 == 0 {
-            if account.phone_inbox.len() >= PHONE_INBOX_LIMIT {
-                account.phone_inbox.pop_front();
+            let inbox = self.routing.phone_inboxes.entry(dev.0.clone()).or_default();
+            if inbox.len() >= PHONE_INBOX_LIMIT {
+                inbox.pop_front();
             }
-            account.phone_inbox.push_back(node);
+            inbox.push_back(node);
             return;
         }
-        let Some(companion) = account.devices.get_mut(&dev.1) else {
+        if self.dir.companion(dev).is_none() {
             return;
-        };
-        companion.queue.push(node.clone());
+        }
+        self.routing
+            .queues
+            .entry(dev.clone())
+            .or_default()
+            .push(node.clone());
         if let Some(conn) = conn {
-            self.push(conn, Push::Stanza(node));
+            self.conns.push(conn, Push::Stanza(node));
         }
+    }
+
+    /// Delivers stanzas in order (e.g. the notifications of a group change).
+    pub(crate) fn deliver_all(&mut self, stanzas: Vec<(DevKey, Node)>) {
+        for (dev, node) in stanzas {
+            self.deliver(&dev, node);
+        }
+    }
+
+    /// A companion's queue, if the companion exists.
+    fn queue_mut(&mut self, dev: &DevKey) -> Option<&mut Queue> {
+        self.dir.companion(dev)?;
+        Some(self.routing.queues.entry(dev.clone()).or_default())
     }
 
     /// A connection starts taking its device's stanzas: returns the queued ones (marked
     /// `offline="1"`), in order. Later stanzas are pushed to it as they come.
     pub(crate) fn activate(&mut self, conn: ConnId) -> Vec<Node> {
-        let Some(entry) = self.conns.get_mut(&conn) else {
+        let Some(dev) = self.conns.make_ready(conn) else {
             return Vec::new();
         };
-        if entry.ready {
-            return Vec::new();
-        }
-        entry.ready = true;
-        let Some((phone, device)) = entry.device.clone() else {
-            return Vec::new();
-        };
-        self.accounts
-            .get_mut(&phone)
-            .and_then(|a| a.devices.get_mut(&device))
-            .map_or_else(Vec::new, |c| c.queue.replay(conn))
+        self.queue_mut(&dev)
+            .map_or_else(Vec::new, |q| q.replay(conn))
     }
 
     /// Whether a notification of this `type` waits unacknowledged in a device's queue.
     pub(crate) fn has_queued_notification(&self, dev: &DevKey, kind: &str) -> bool {
-        self.accounts
-            .get(&dev.0)
-            .and_then(|a| a.devices.get(&dev.1))
-            .is_some_and(|c| c.queue.has_notification(kind))
+        self.routing
+            .queues
+            .get(dev)
+            .is_some_and(|q| q.has_notification(kind))
     }
 
     /// How many stanzas of `conn`'s offline replay are still unacknowledged.
     pub(crate) fn outstanding_replay(&self, conn: ConnId) -> usize {
-        let Some((phone, device)) = self.conns.get(&conn).and_then(|e| e.device.clone()) else {
+        let Some(dev) = self.conns.device_of(conn) else {
             return 0;
         };
-        self.accounts
-            .get(&phone)
-            .and_then(|a| a.devices.get(&device))
-            .map_or(0, |c| c.queue.outstanding(conn))
+        self.routing
+            .queues
+            .get(&dev)
+            .map_or(0, |q| q.outstanding(conn))
     }
 
     /// Routes a `<message>` sent by device `sender` and returns the server ack (05 §14
@@ -367,7 +242,7 @@ impl State {
             .get_attr_str("id")
             .filter(|s| !s.is_empty())?
             .to_owned();
-        let t = self.unix_now();
+        let t = self.clock.unix_now();
         let to_value = node.get_attr("to").cloned();
         let refuse = |code: &str| {
             debug!(%id, code, "message refused");
@@ -424,7 +299,7 @@ impl State {
         to: &Jid,
         mut out: Outgoing<'_>,
     ) -> Result<Option<String>, &'static str> {
-        let Some(recipient) = self.resolve_user(to) else {
+        let Some(recipient) = self.dir.resolve_user(to) else {
             return Err("404");
         };
         let own = &sender.0;
@@ -436,7 +311,7 @@ impl State {
             };
         let mut listed_devices = BTreeSet::new();
         for (jid, encs) in std::mem::take(&mut out.listed) {
-            let Some(phone) = self.resolve_user(&jid) else {
+            let Some(phone) = self.dir.resolve_user(&jid) else {
                 trace!(%jid, "message <to> of an unknown user skipped");
                 continue;
             };
@@ -444,7 +319,7 @@ impl State {
             listed_devices.insert(dev.clone());
             if (dev.0 != recipient && dev.0 != *own)
                 || dev == *sender
-                || !self.device_exists(&dev.0, dev.1)
+                || !self.dir.device_exists(&dev.0, dev.1)
             {
                 trace!(%jid, "message <to> outside the chat's devices skipped");
                 continue;
@@ -455,7 +330,7 @@ impl State {
             // A bare <enc> (retry re-send, peer message): to exactly the device in `to`
             // (a user JID means device 0: 05 §14 step 4).
             let dev = (recipient.clone(), to.device());
-            if dev != *sender && self.device_exists(&dev.0, dev.1) {
+            if dev != *sender && self.dir.device_exists(&dev.0, dev.1) {
                 add(dev, out.direct.clone());
             }
         }
@@ -464,7 +339,7 @@ impl State {
         if !retry && !listed_devices.is_empty() {
             let mut expected: BTreeSet<DevKey> = BTreeSet::new();
             for phone in [&recipient, own] {
-                for d in self.devices_of(phone) {
+                for d in self.dir.devices_of(phone) {
                     expected.insert((phone.clone(), d));
                 }
             }
@@ -475,7 +350,7 @@ impl State {
                 drift = Some(server_hash);
             }
         }
-        let push_name = self.accounts.get(own).and_then(|a| a.push_name.clone());
+        let push_name = self.dir.push_name(own);
         let sender_jid = device_jid(&sender.0, sender.1);
         let chat = Jid::pn(recipient.clone());
         for (dev, encs) in per_device {
@@ -525,7 +400,7 @@ impl State {
         let members: Vec<String> = group.member_phones();
         let mut member_devices: Vec<DevKey> = Vec::new();
         for phone in &members {
-            for d in self.devices_of(phone) {
+            for d in self.dir.devices_of(phone) {
                 member_devices.push((phone.clone(), d));
             }
         }
@@ -537,17 +412,14 @@ impl State {
             .map(|_| server_hash.clone());
         // Retry re-send to one device: `participant` names it (05 §9.4).
         let only = attr_jid(out.node, "participant")
-            .and_then(|p| self.resolve_user(&p).map(|phone| (phone, p.device())));
+            .and_then(|p| self.dir.resolve_user(&p).map(|phone| (phone, p.device())));
         let mut listed: Vec<(DevKey, Vec<Node>)> = Vec::new();
         for (jid, encs) in std::mem::take(&mut out.listed) {
-            if let Some(phone) = self.resolve_user(&jid) {
+            if let Some(phone) = self.dir.resolve_user(&jid) {
                 listed.push(((phone, jid.device()), encs));
             }
         }
-        let push_name = self
-            .accounts
-            .get(&sender.0)
-            .and_then(|a| a.push_name.clone());
+        let push_name = self.dir.push_name(&sender.0);
         let sender_jid = device_jid(&sender.0, sender.1);
         let addressing = out
             .node
@@ -611,12 +483,8 @@ impl State {
             );
         }
         // The device processed these messages: they leave its queue.
-        if let Some(c) = self
-            .accounts
-            .get_mut(&from.0)
-            .and_then(|a| a.devices.get_mut(&from.1))
-        {
-            c.queue.remove_messages(&ids);
+        if let Some(q) = self.queue_mut(from) {
+            q.remove_messages(&ids);
         }
         let logged = self.routing.log.get(&(id.clone(), from.clone())).cloned();
         let (sender, chat) = match logged {
@@ -625,11 +493,11 @@ impl State {
                 Some(g) if g.is_group() => (
                     participant
                         .as_ref()
-                        .and_then(|p| self.resolve_user(p).map(|u| (u, p.device()))),
+                        .and_then(|p| self.dir.resolve_user(p).map(|u| (u, p.device()))),
                     Some(g.to_non_ad()),
                 ),
                 Some(j) => (
-                    self.resolve_user(j).map(|u| (u, j.device())),
+                    self.dir.resolve_user(j).map(|u| (u, j.device())),
                     Some(j.to_non_ad()),
                 ),
                 None => (None, None),
@@ -639,7 +507,7 @@ impl State {
             debug!(%id, "receipt for an unknown message dropped");
             return;
         };
-        let t = self.unix_now();
+        let t = self.clock.unix_now();
         let group = chat.is_group();
         let own_device = from.0 == sender.0;
         let children = match &node.content {
@@ -679,7 +547,7 @@ impl State {
             self.deliver(&sender, build(own_recipient));
             return;
         }
-        for d in self.devices_of(&sender.0) {
+        for d in self.dir.devices_of(&sender.0) {
             let dev = (sender.0.clone(), d);
             if dev == *from {
                 continue;
@@ -689,7 +557,7 @@ impl State {
         // Read state syncs to the reader's other devices (05 §14, recommended).
         if !own_device && !group && matches!(kind.as_deref(), Some("read" | "read-self" | "played"))
         {
-            for d in self.devices_of(&from.0) {
+            for d in self.dir.devices_of(&from.0) {
                 let dev = (from.0.clone(), d);
                 if dev == *from {
                     continue;
@@ -713,13 +581,8 @@ impl State {
             .get_attr("participant")
             .map(|v| v.to_text().into_owned());
         let kind = node.get_attr_str("type");
-        if let Some(c) = self
-            .accounts
-            .get_mut(&from.0)
-            .and_then(|a| a.devices.get_mut(&from.1))
-            && !c
-                .queue
-                .remove_acked(class, id, to.as_deref(), participant.as_deref(), kind)
+        if let Some(q) = self.queue_mut(from)
+            && !q.remove_acked(class, id, to.as_deref(), participant.as_deref(), kind)
         {
             trace!(class, id, "ack for nothing queued");
         }
@@ -733,14 +596,19 @@ impl State {
         if let Some(c) = self.routing.contacts.get(phone) {
             users.extend(c.iter().cloned());
         }
-        for g in self.groups.values() {
+        for g in self.groups.iter() {
             if g.is_member(phone) {
                 users.extend(g.member_phones());
             }
         }
         users
             .into_iter()
-            .flat_map(|u| self.devices_of(&u).into_iter().map(move |d| (u.clone(), d)))
+            .flat_map(|u| {
+                self.dir
+                    .devices_of(&u)
+                    .into_iter()
+                    .map(move |d| (u.clone(), d))
+            })
             .collect()
     }
 
@@ -748,17 +616,22 @@ impl State {
     /// <device jid key-index/><key-index-list ts>…</key-index-list></add|remove></notification>`
     /// (05 §5.2) to every watcher except the device itself.
     fn notify_devices(&mut self, phone: &str, device: u16, key_index: u32, action: &'static str) {
-        if self.silent_device_changes {
+        if self.routing.silent_device_changes {
             return;
         }
         let hash = phash(
-            self.devices_of(phone)
+            self.dir
+                .devices_of(phone)
                 .into_iter()
                 .map(|d| (phone, d))
                 .collect::<Vec<_>>(),
         );
-        let key_index_list = self.key_index_list(phone);
-        let t = self.unix_now();
+        let key_index_list = Usync {
+            dir: self.dir,
+            rng: &mut *self.rng,
+        }
+        .key_index_list(phone);
+        let t = self.clock.unix_now();
         let mut change = Node::new(action).attr("device_hash", hash);
         let device_node = Node::new("device")
             .attr("jid", device_jid(phone, device))
@@ -771,7 +644,7 @@ impl State {
             if dev.0 == phone && dev.1 == device {
                 continue;
             }
-            let id = self.fresh_id();
+            let id = self.ids.fresh();
             let n = Node::new("notification")
                 .attr("from", Jid::pn(phone.to_owned()))
                 .attr("type", "devices")
@@ -785,9 +658,8 @@ impl State {
     /// A companion was linked: tell the watchers (`<add>`).
     pub(crate) fn notify_device_change(&mut self, phone: &str, device: u16, added: bool) {
         let key_index = self
-            .accounts
-            .get(phone)
-            .and_then(|a| a.devices.get(&device))
+            .dir
+            .companion(&(phone.to_owned(), device))
             .map_or(0, |c| c.key_index);
         self.notify_devices(
             phone,
@@ -800,15 +672,6 @@ impl State {
     /// A companion was unlinked: tell the watchers (`<remove>`).
     pub(crate) fn notify_device_removed(&mut self, phone: &str, device: u16, key_index: u32) {
         self.notify_devices(phone, device, key_index, "remove");
-    }
-
-    /// Remembers a push name from `<presence name>` (06 §3.3).
-    pub(crate) fn set_push_name(&mut self, phone: &str, name: &str) {
-        if let Some(a) = self.accounts.get_mut(phone)
-            && !name.is_empty()
-        {
-            a.push_name = Some(name.to_owned());
-        }
     }
 }
 
@@ -841,46 +704,5 @@ impl Outgoing<'_> {
             children.push(di.clone());
         }
         msg.with_children(children)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn phash_matches_the_worked_example() {
-        // shared/protocol/05 §7.4.
-        assert_eq!(phash([("222", 0), ("111", 2), ("111", 0)]), "2:3mfgTp+X");
-    }
-
-    #[test]
-    fn queue_ack_prefers_the_matching_sender() {
-        let mut q = Queue::default();
-        let receipt = |from: &str| {
-            Node::new("receipt")
-                .attr("from", from.to_owned())
-                .attr("id", "X")
-        };
-        q.push(receipt("1:1@s.whatsapp.net"));
-        q.push(receipt("1:2@s.whatsapp.net"));
-        assert!(q.remove_acked("receipt", "X", Some("1:2@s.whatsapp.net"), None, None));
-        assert_eq!(q.items[0].from.as_deref(), Some("1:1@s.whatsapp.net"));
-        assert!(!q.remove_acked("message", "X", None, None, None));
-        assert!(q.remove_acked("receipt", "X", None, None, None));
-        assert_eq!(q.len(), 0);
-    }
-
-    #[test]
-    fn replay_marks_offline_and_counts_outstanding() {
-        let mut q = Queue::default();
-        q.push(Node::new("message").attr("id", "A"));
-        q.push(Node::new("message").attr("id", "B"));
-        let nodes = q.replay(7);
-        assert_eq!(nodes.len(), 2);
-        assert!(nodes.iter().all(|n| n.get_attr_str("offline") == Some("1")));
-        assert_eq!(q.outstanding(7), 2);
-        q.remove_messages(&["A".to_owned()]);
-        assert_eq!(q.outstanding(7), 1);
     }
 }

@@ -1,11 +1,10 @@
 //! Fault injection: dropped sockets, stream errors, slow frames, refused connections.
 //!
 //! Faults are plain data ([`Fault`], serde-tagged by `kind`) so the HTTP control API
-//! (`POST /faults`) and Rust tests ([`Faults`]) inject the same things.
+//! (`POST /faults`) and Rust tests ([`Faults`](crate::Faults)) inject the same things. This
+//! module is plain data; [`Router::inject`](crate::Router::inject) applies a fault.
 
 use serde::{Deserialize, Serialize};
-
-use crate::router::Router;
 
 /// Which live connections a fault reaches.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,48 +98,24 @@ pub enum Fault {
     },
 }
 
-/// Injects faults into a running sandbox. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Faults {
-    router: Router,
+/// The global faults in force (those that reach no particular connection).
+#[derive(Debug, Default)]
+pub(crate) struct FaultState {
+    /// How many more incoming connections to refuse.
+    pub(crate) refuse_next: u32,
+    /// Delay before each server frame.
+    pub(crate) frame_delay: std::time::Duration,
 }
 
-impl Faults {
-    /// Fault injection over a router's connections.
-    pub fn new(router: Router) -> Self {
-        Self { router }
-    }
-
-    /// Applies a fault; returns how many live connections it reached (0 for the global
-    /// faults `DelayFrames` and `RefuseConnections`).
-    pub fn inject(&self, fault: Fault) -> usize {
-        self.router.inject(fault)
-    }
-
-    /// Drops the live connection(s) of a device without a stream error.
-    pub fn drop_connection(&self, phone: &str, device: u16) -> usize {
-        self.inject(Fault::Drop {
-            target: Target::device(phone, device),
-        })
-    }
-
-    /// Sends a stream error to the live connection(s) of a device, then closes them.
-    pub fn stream_error(&self, phone: &str, device: u16, error: StreamErrorKind) -> usize {
-        self.inject(Fault::StreamError {
-            target: Target::device(phone, device),
-            error,
-        })
-    }
-
-    /// Delays every server frame by `delay` (zero turns it off).
-    pub fn delay_frames(&self, delay: std::time::Duration) {
-        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-        self.inject(Fault::DelayFrames { ms });
-    }
-
-    /// Refuses the next `count` WebSocket connections.
-    pub fn refuse_connections(&self, count: u32) {
-        self.inject(Fault::RefuseConnections { count });
+impl FaultState {
+    /// Whether the next incoming connection must be refused (consumes one refusal).
+    pub(crate) fn take_refusal(&mut self) -> bool {
+        if self.refuse_next > 0 {
+            self.refuse_next -= 1;
+            true
+        } else {
+            false
+        }
     }
 }
 

@@ -21,8 +21,8 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{Instrument as _, debug, info_span, trace, warn};
 
-use crate::router::Router;
 use crate::session::{CloseKind, ServerSession};
+use crate::state::Router;
 
 /// The WebSocket path clients connect to (shared/protocol/01 §1: `wss://web.whatsapp.com/ws/chat`).
 pub const WS_PATH: &str = "/ws/chat";

@@ -25,10 +25,12 @@ use wa_engine::noise::{
     AwaitingClientFinish, FrameDecoder, FrameEncoder, ServerHandshake, Transport,
 };
 
+use crate::accounts::{PairPlan, Registration};
+use crate::connections::{ConnId, Push, Waker};
 use crate::payload::{Hello, parse_hello};
-use crate::router::{ConnId, LoginGrant, PairPlan, Push, Registration, Router, Waker};
 use crate::script::StreamErrorKind;
 use crate::stanzas;
+use crate::state::{LoginGrant, Router};
 
 /// How long a client has to finish the Noise handshake (the clients' own limit is 20 s:
 /// shared/protocol/01 §4.1).

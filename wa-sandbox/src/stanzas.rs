@@ -3,9 +3,47 @@
 
 use wa_engine::Jid;
 use wa_engine::Server;
-use wa_engine::binary::Node;
+use wa_engine::binary::{Node, Value};
 
 use crate::script::StreamErrorKind;
+
+/// The sequence of server stanza ids (IQs, notifications): decimal numbers counting up from
+/// a random nine-digit start (shared/protocol/03 §3, §10.1).
+#[derive(Debug, Clone)]
+pub(crate) struct Ids {
+    next: u64,
+}
+
+impl Ids {
+    /// A sequence whose first id is `start + 1`.
+    pub(crate) fn starting_at(start: u64) -> Self {
+        Self { next: start }
+    }
+
+    /// A fresh server stanza id (decimal string).
+    pub(crate) fn fresh(&mut self) -> String {
+        self.next += 1;
+        self.next.to_string()
+    }
+}
+
+/// The AD JID of a device: `user@s.whatsapp.net` for the primary (device 0 is written
+/// without `:0`: shared/protocol/05 §1), `user:d@s.whatsapp.net` otherwise.
+pub(crate) fn device_jid(phone: &str, device: u16) -> Jid {
+    if device == 0 {
+        Jid::pn(phone.to_owned())
+    } else {
+        Jid::pn(phone.to_owned()).with_device(device)
+    }
+}
+
+/// A JID attribute, whether it was encoded as a JID or as text.
+pub(crate) fn attr_jid(node: &Node, key: &str) -> Option<Jid> {
+    match node.get_attr(key)? {
+        Value::Jid(j) => Some(j.clone()),
+        Value::String(s) => s.parse().ok(),
+    }
+}
 
 /// The server JID `s.whatsapp.net` (a JID pair with an empty user, shared/protocol/02 §8
 /// rule 1; whatsmeow ignores a pair-device IQ whose `from` is a plain string).

@@ -1,19 +1,41 @@
 //! usync (`<iq xmlns="usync" type="get">`): device lists (shared/protocol/05 §5), "is this
 //! number on WhatsApp" contact queries (06 §4) and the PN -> LID mapping (`<lid/>`).
 
+use base64::Engine as _;
 use prost::Message as _;
+use rand::rngs::StdRng;
+use sha2::Digest as _;
 use tracing::debug;
 use wa_engine::Jid;
 use wa_engine::binary::Node;
 use wa_proto::wa::{AdvKeyIndexList, AdvSignedKeyIndexList};
 
-use crate::router::State;
-use crate::routing::{attr_jid, phash};
-use crate::stanzas;
+use crate::accounts::Directory;
+use crate::stanzas::{self, attr_jid};
 
 /// Prefix of the message an account signs for its key-index list: `06 02` (shared/protocol/03
 /// §14: WhatsApp Web signs `06 02 ‖ details` with the primary's identity key).
 const KEY_INDEX_LIST_PREFIX: [u8; 2] = [6, 2];
+
+/// The participant-list hash (`phash`, `device_hash`) of a device set
+/// (shared/protocol/05 §7.4; whatsmeow `participantListHashV2`):
+/// `"2:" + base64_std_nopad(SHA-256(concat(sorted(user ".0:" device "@s.whatsapp.net")))[..6])`.
+pub fn phash<'a>(devices: impl IntoIterator<Item = (&'a str, u16)>) -> String {
+    let mut forms: Vec<String> = devices
+        .into_iter()
+        .map(|(user, device)| format!("{user}.0:{device}@s.whatsapp.net"))
+        .collect();
+    forms.sort_unstable();
+    let mut sha = sha2::Sha256::new();
+    for form in &forms {
+        sha.update(form.as_bytes());
+    }
+    let digest = sha.finalize();
+    format!(
+        "2:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..6])
+    )
+}
 
 /// Keeps the digits of a contact query (`+1 555…`, `15551234567@c.us`): 06 §4 "Simulator duties".
 fn normalise_number(input: &str) -> String {
@@ -21,12 +43,21 @@ fn normalise_number(input: &str) -> String {
     input.chars().filter(char::is_ascii_digit).collect()
 }
 
-impl State {
+/// A usync query's view of the sandbox: the account directory, and the RNG that signs
+/// key-index lists (XEdDSA).
+pub(crate) struct Usync<'a> {
+    /// Who exists.
+    pub(crate) dir: &'a Directory,
+    /// Signing randomness.
+    pub(crate) rng: &'a mut StdRng,
+}
+
+impl Usync<'_> {
     /// The account's `<key-index-list ts>ADVSignedKeyIndexList</key-index-list>`, or `None`
     /// when it has no companion (05 §5.2: `details` = `ADVKeyIndexList{rawId, timestamp,
     /// currentIndex, validIndexes}`, signed by the primary over `06 02 ‖ details`).
     pub(crate) fn key_index_list(&mut self, phone: &str) -> Option<Node> {
-        let account = self.accounts.get(phone)?;
+        let account = self.dir.get(phone)?;
         if account.devices.is_empty() {
             return None;
         }
@@ -45,7 +76,7 @@ impl State {
         message.extend_from_slice(&details);
         let secret = *account.identity_secret;
         let account_pub = account.identity_pub;
-        let signature = wa_engine::signal::xeddsa::sign_with_rng(&secret, &message, &mut self.rng);
+        let signature = wa_engine::signal::xeddsa::sign_with_rng(&secret, &message, self.rng);
         let signed = AdvSignedKeyIndexList {
             details: Some(details),
             account_signature: Some(signature.to_vec()),
@@ -64,19 +95,18 @@ impl State {
     /// without a truthy `key-index`, whatsapp-rust drops users whose companions come
     /// without `key-index-list`).
     fn devices_node(&mut self, phone: Option<&str>) -> Node {
-        let Some(phone) = phone.filter(|p| self.accounts.contains_key(*p)) else {
+        let Some(phone) = phone.filter(|p| self.dir.contains(p)) else {
             return Node::new("devices").with_children([Node::new("device-list")]);
         };
-        let devices = self.devices_of(phone);
+        let devices = self.dir.devices_of(phone);
         let hash = phash(devices.iter().map(|d| (phone, *d)).collect::<Vec<_>>());
         let list: Vec<Node> = devices
             .iter()
             .map(|d| {
                 let node = Node::new("device").attr("id", d.to_string());
                 match self
-                    .accounts
-                    .get(phone)
-                    .and_then(|a| a.devices.get(d))
+                    .dir
+                    .companion(&(phone.to_owned(), *d))
                     .map(|c| c.key_index)
                 {
                     Some(k) => node.attr("key-index", k.to_string()),
@@ -100,7 +130,7 @@ impl State {
     /// number has an account, else `"out"`, echoing the input), `lid`; other protocols
     /// (status, business, disappearing_mode, …) are left out, which clients read as "no
     /// data".
-    pub(crate) fn usync(&mut self, id: &str, iq: &Node) -> Node {
+    pub(crate) fn reply(&mut self, id: &str, iq: &Node) -> Node {
         let Some(usync) = iq.child_by_tag("usync") else {
             return stanzas::iq_error(id, 400, "bad-request");
         };
@@ -122,10 +152,10 @@ impl State {
                 })
             });
             let phone = match (&by_jid, &contact_input) {
-                (Some(j), _) => self.resolve_user(j),
+                (Some(j), _) => self.dir.resolve_user(j),
                 (None, Some(input)) => {
                     let digits = normalise_number(input);
-                    self.accounts.contains_key(&digits).then_some(digits)
+                    self.dir.contains(&digits).then_some(digits)
                 }
                 (None, None) => None,
             };
@@ -147,7 +177,7 @@ impl State {
                         children.push(Node::new("contact").attr("type", kind).with_text(echo));
                     }
                     "lid" => {
-                        if let Some(a) = phone.as_ref().and_then(|p| self.accounts.get(p)) {
+                        if let Some(a) = phone.as_ref().and_then(|p| self.dir.get(p)) {
                             children
                                 .push(Node::new("lid").attr("val", Jid::lid(a.lid_user.clone())));
                         }
@@ -173,6 +203,12 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phash_matches_the_worked_example() {
+        // shared/protocol/05 §7.4.
+        assert_eq!(phash([("222", 0), ("111", 2), ("111", 0)]), "2:3mfgTp+X");
+    }
 
     #[test]
     fn contact_numbers_are_normalised() {

@@ -134,9 +134,16 @@ pub struct MediaSettings {
     /// Timeout of fetching a media URL, start to last byte. Default 60 s.
     pub fetch_timeout: Duration,
     /// Received media up to this size, bytes, is also put inline (base64) into the
-    /// `message` event; 0 turns this off. Default 0. The file is downloaded while the event
-    /// is handled (at most 30 s), so later events of that session wait for it.
+    /// `message` event; 0 turns this off. Default 0. The file is downloaded by a bounded
+    /// pool of workers (at most 30 s each), never by the session's event loop: the event is
+    /// emitted when its download ended, and later events of that session do not wait for it.
     pub inline_max_bytes: u64,
+    /// Inline downloads running at once, all sessions together. Default 8.
+    pub inline_concurrency: usize,
+    /// Inline downloads waiting for a worker, all sessions together. Default 1024. When the
+    /// queue is full, a message event is emitted at once without `base64`, with
+    /// `inline_error` (its `download_url` still works).
+    pub inline_queue: usize,
     /// Hosts media URLs (and their redirects) may use: exact host names or IP literals;
     /// `None` allows any. Default `None`.
     pub fetch_allowed_hosts: Option<Vec<String>>,
@@ -148,6 +155,8 @@ impl Default for MediaSettings {
             max_bytes: 64 * 1024 * 1024,
             fetch_timeout: Duration::from_secs(60),
             inline_max_bytes: 0,
+            inline_concurrency: crate::media::inline::DEFAULT_CONCURRENCY,
+            inline_queue: crate::media::inline::DEFAULT_QUEUE,
             fetch_allowed_hosts: None,
         }
     }
@@ -189,6 +198,10 @@ pub struct ServerConfig {
     /// Backoff of the engine's reconnects and of the server's own retries of a first
     /// connection. Default the engine's (1 s doubling to 60 s).
     pub reconnect: ReconnectPolicy,
+    /// Events waiting for the fan-out (written to the webhook outbox, then shown to SSE
+    /// subscribers), all sessions together. Default 1024. When full, the emitter waits for
+    /// room: no event is dropped.
+    pub event_queue: usize,
 }
 
 impl ServerConfig {
@@ -208,6 +221,7 @@ impl ServerConfig {
             webhooks: WebhookSettings::default(),
             media: MediaSettings::default(),
             reconnect: ReconnectPolicy::default(),
+            event_queue: crate::fanout::DEFAULT_QUEUE,
         }
     }
 }

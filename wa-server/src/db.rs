@@ -12,7 +12,7 @@
 //! | `hook_stats` | session id `\0` webhook id | [`HookStats`] |
 //! | `messages` | session id `\0` message id | [`MessageRecord`] |
 //! | `otp` | session id `\0` recipient digits | [`OtpRecord`] |
-//! | `media` | session id `\0` message id | `routes::media::StoredMedia` (download reference) |
+//! | `media` | session id `\0` message id | `media::record::StoredMedia` (download reference) |
 //! | `meta` | name | secrets of this installation (link signing key, OTP pepper) |
 
 use std::path::Path;

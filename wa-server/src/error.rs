@@ -153,9 +153,9 @@ pub enum ApiError {
     #[error("the server is shutting down")]
     ShuttingDown,
     /// A media send or download failed (413, 415, 400, 404, 410, 502; see
-    /// [`MediaApiError`](crate::MediaApiError)).
+    /// [`MediaApiError`]).
     #[error(transparent)]
-    Media(#[from] crate::routes::media::MediaApiError),
+    Media(#[from] MediaApiError),
     /// 500 `internal`: logged with its detail; the response says only "internal error".
     #[error("internal error")]
     Internal(String),
@@ -431,5 +431,104 @@ impl From<wa_sandbox::PhoneError> for ApiError {
             code,
             message: e.to_string(),
         }
+    }
+}
+
+/// Why a media request failed; wrapped in [`ApiError::Media`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaApiError {
+    /// 413 `media_too_large`: the file exceeds the configured limit.
+    #[error("the media file exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit, bytes.
+        limit: u64,
+    },
+    /// 415 `media_type_not_allowed`: the sniffed type is not allowed for this kind.
+    #[error("{kind} messages do not accept {mimetype} files (allowed: {allowed})")]
+    TypeNotAllowed {
+        /// `image`, `video`, `audio`, `voice_note`, `document` or `sticker`.
+        kind: &'static str,
+        /// The type sniffed from the bytes (`unknown` when nothing matched).
+        mimetype: String,
+        /// The allow-list, for the message.
+        allowed: &'static str,
+    },
+    /// 415 `unsupported_media_type`: the body is neither JSON nor multipart.
+    #[error("expected a body with Content-Type: application/json or multipart/form-data")]
+    ContentType,
+    /// 400 `invalid_base64`: `base64` does not decode.
+    #[error("base64 does not decode: {0}")]
+    InvalidBase64(&'static str),
+    /// 400 `missing_media`: no file, or an empty one.
+    #[error("no media: {0}")]
+    Missing(&'static str),
+    /// 400 `invalid_media_url`: not an absolute http(s) URL.
+    #[error("invalid media URL: {0}")]
+    InvalidUrl(&'static str),
+    /// 400 `media_fetch_failed`: the URL could not be fetched (unreachable, error status,
+    /// timeout, bad redirect).
+    #[error("fetching the media URL failed: {0}")]
+    Fetch(String),
+    /// 400 `malformed_multipart`: the multipart body does not parse.
+    #[error("malformed multipart body: {0}")]
+    Multipart(String),
+    /// 404 `media_not_found`: no media message with this id in this session.
+    #[error("no media message with this id in this session")]
+    NotFound,
+    /// 410 `media_expired`: the media host no longer has the file.
+    #[error("the media host no longer has this file")]
+    Expired,
+    /// 502 `media_verification_failed`: the downloaded file failed its hash or MAC check.
+    #[error("the downloaded media failed verification")]
+    Verification,
+    /// 502 `media_download_failed`: the media host could not be reached or failed.
+    #[error("downloading the media failed")]
+    Download,
+    /// 502 `media_upload_failed`: uploading to the media host failed; nothing was sent.
+    #[error("uploading the media failed; nothing was sent")]
+    Upload,
+}
+
+impl MediaApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TypeNotAllowed { .. } | Self::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InvalidBase64(_)
+            | Self::Missing(_)
+            | Self::InvalidUrl(_)
+            | Self::Fetch(_)
+            | Self::Multipart(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Expired => StatusCode::GONE,
+            Self::Verification | Self::Download | Self::Upload => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "media_too_large",
+            Self::TypeNotAllowed { .. } => "media_type_not_allowed",
+            Self::ContentType => "unsupported_media_type",
+            Self::InvalidBase64(_) => "invalid_base64",
+            Self::Missing(_) => "missing_media",
+            Self::InvalidUrl(_) => "invalid_media_url",
+            Self::Fetch(_) => "media_fetch_failed",
+            Self::Multipart(_) => "malformed_multipart",
+            Self::NotFound => "media_not_found",
+            Self::Expired => "media_expired",
+            Self::Verification => "media_verification_failed",
+            Self::Download => "media_download_failed",
+            Self::Upload => "media_upload_failed",
+        }
+    }
+}
+
+impl IntoResponse for MediaApiError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
     }
 }

@@ -37,9 +37,9 @@
 //! ephemeral, edited and device-sent wrappers (shared/protocol/05 §2.1).
 //!
 //! `media` is [`media_json`]: `null` for messages without media, else an object with
-//! `kind`, `mimetype`, `size`, `caption`, `file_name`, ... (`routes::media::media_fields`);
+//! `kind`, `mimetype`, `size`, `caption`, `file_name`, ... (`media::incoming::media_fields`);
 //! the session adds `download_url` (and `base64` for small files when configured) after
-//! storing the download reference (`routes::media::incoming`).
+//! storing the download reference (`media::incoming::incoming`).
 
 use serde_json::{Value, json};
 use wa_engine::message::{ContactCard, Content, ContentKind};
@@ -160,7 +160,7 @@ pub(crate) fn content_json(message: &wa::Message) -> Value {
 /// Media fields of an `image`, `video`, `audio`, `document` or `sticker` message (`m` is
 /// already unwrapped): `null` for other messages.
 fn media_json(m: &wa::Message) -> Value {
-    crate::routes::media::media_fields(m).unwrap_or(Value::Null)
+    crate::media::incoming::media_fields(m).unwrap_or(Value::Null)
 }
 
 /// A contact card: display name, the vCard as sent, and the phone numbers found in its

@@ -85,6 +85,10 @@ struct Cli {
     /// Comma-separated hosts webhook URLs may use (default: any).
     #[arg(long, env = "WA_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
     webhook_allowed_hosts: Option<Vec<String>>,
+    /// Events waiting to be written to the webhook outbox and sent to SSE, all sessions
+    /// together; when full, emitters wait (nothing is dropped).
+    #[arg(long, env = "WA_EVENT_QUEUE", default_value_t = 1024)]
+    event_queue: usize,
     #[command(flatten)]
     media: MediaFlags,
 }
@@ -101,6 +105,13 @@ struct MediaFlags {
     /// Received media up to this size (bytes) is also inlined as base64 in events; 0: off.
     #[arg(long, env = "WA_MEDIA_INLINE_MAX_BYTES", default_value_t = 0)]
     media_inline_max_bytes: u64,
+    /// Inline downloads of received media running at once (all sessions).
+    #[arg(long, env = "WA_MEDIA_INLINE_CONCURRENCY", default_value_t = 8)]
+    media_inline_concurrency: usize,
+    /// Inline downloads waiting for a worker (all sessions); when full, the event is sent at
+    /// once with `inline_error`.
+    #[arg(long, env = "WA_MEDIA_INLINE_QUEUE", default_value_t = 1024)]
+    media_inline_queue: usize,
     /// Comma-separated hosts media URLs may be fetched from (default: any).
     #[arg(long, env = "WA_MEDIA_FETCH_ALLOWED_HOSTS", value_delimiter = ',')]
     media_fetch_allowed_hosts: Option<Vec<String>>,
@@ -155,6 +166,9 @@ impl Cli {
         config.media.max_bytes = self.media.media_max_bytes;
         config.media.fetch_timeout = Duration::from_secs(self.media.media_fetch_timeout.max(1));
         config.media.inline_max_bytes = self.media.media_inline_max_bytes;
+        config.media.inline_concurrency = self.media.media_inline_concurrency.max(1);
+        config.media.inline_queue = self.media.media_inline_queue.max(1);
+        config.event_queue = self.event_queue.max(1);
         config.media.fetch_allowed_hosts = self.media.media_fetch_allowed_hosts;
         Ok(config)
     }

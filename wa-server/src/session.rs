@@ -1,7 +1,13 @@
 //! One session: a `wa_engine::Client` over its own `SledStore`, driven by a supervisor task
 //! that turns engine events into status, SSE events and webhooks.
 //!
-//! The supervisor owns the client. It connects (retrying a first connection that fails
+//! The supervisor owns the client and runs its event loop, which never waits on anything
+//! slow: events go to the fan-out queue (`crate::fanout`: outbox writes and SSE on a worker)
+//! and inline media downloads to their workers (`crate::media::inline`). A stalled media
+//! host or a slow disk therefore never fills the engine's event channel, whose driver would
+//! then stop answering the server (keepalive).
+//!
+//! The supervisor connects (retrying a first connection that fails
 //! with the configured backoff; after that the engine reconnects by itself), forwards
 //! events, and on `restart` shuts the client down and builds a new one over the *same*
 //! store: credentials are never touched, so a restarted paired session logs in again
@@ -21,6 +27,7 @@ use wa_engine::{
 
 use crate::db::{SessionRecord, now_ms};
 use crate::events::Envelope;
+use crate::fanout;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
@@ -166,6 +173,11 @@ impl Session {
     /// Live events of this session.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {
         self.events.subscribe()
+    }
+
+    /// The sending side of [`Self::subscribe`] (the event fan-out broadcasts on it).
+    pub(crate) fn subscribers(&self) -> broadcast::Sender<Arc<Envelope>> {
+        self.events.clone()
     }
 
     /// Asks the supervisor to reconnect over the same store.
@@ -317,17 +329,22 @@ async fn set_status(
     });
     if changed {
         tracing::info!(session = %session.id, status = status.as_str(), "session status");
-        state
-            .emit(
-                session,
-                "connection",
-                json!({ "status": status.as_str(), "jid": jid, "last_error": last_error }),
-            )
-            .await;
+        fanout::enqueue(
+            state,
+            session,
+            "connection",
+            json!({ "status": status.as_str(), "jid": jid, "last_error": last_error }),
+        )
+        .await;
     }
 }
 
-async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store>, event: Event) {
+async fn handle_event(
+    state: &AppState,
+    session: &Arc<Session>,
+    store: &Arc<dyn Store>,
+    event: Event,
+) {
     match event {
         Event::Qr { code, expires_in } => {
             let expires_at = now_ms().saturating_add(duration_ms(expires_in));
@@ -339,20 +356,18 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
                 });
             });
             set_status(state, session, SessionStatus::Qr, None).await;
-            state
-                .emit(
-                    session,
-                    "qr",
-                    json!({ "qr": code, "expires_at": expires_at }),
-                )
-                .await;
+            fanout::enqueue(
+                state,
+                session,
+                "qr",
+                json!({ "qr": code, "expires_at": expires_at }),
+            )
+            .await;
         }
         Event::PairingCode { code } => {
             session.update(|l| l.pairing_code = Some(code.clone()));
             set_status(state, session, SessionStatus::PairingCode, None).await;
-            state
-                .emit(session, "pairing_code", json!({ "code": code }))
-                .await;
+            fanout::enqueue(state, session, "pairing_code", json!({ "code": code })).await;
         }
         Event::PairSuccess { jid, .. } => {
             session.update(|l| l.jid = Some(jid.to_string()));
@@ -410,13 +425,13 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
                 Some(reason.to_string()),
             )
             .await;
-            state
-                .emit(
-                    session,
-                    "logged_out",
-                    json!({ "reason": reason.to_string() }),
-                )
-                .await;
+            fanout::enqueue(
+                state,
+                session,
+                "logged_out",
+                json!({ "reason": reason.to_string() }),
+            )
+            .await;
         }
         Event::Message(message) => {
             if !crate::incoming::is_user_visible(&message.message) {
@@ -424,16 +439,11 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
                 return;
             }
             Metrics::inc(&state.metrics().messages_received);
-            let mut data = crate::incoming::message_json(&message);
-            // Media: store the download reference, add `download_url` (and inline base64).
+            let data = crate::incoming::message_json(&message);
+            // Media: store the download reference, add `download_url`; a file to put inline
+            // goes to the download workers, which emit the event when it is done.
             let client = session.live().client;
-            if let Some(extra) =
-                crate::routes::media::incoming(state, &session.id, client.as_ref(), &message).await
-                && let Some(serde_json::Value::Object(media)) = data.get_mut("media")
-            {
-                media.extend(extra);
-            }
-            state.emit(session, "message", data).await;
+            crate::media::incoming::emit_message(state, session, client, &message, data).await;
         }
         Event::UndecryptableMessage {
             info,
@@ -446,7 +456,7 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
                 map.insert("reason".to_owned(), json!(undecryptable_reason(reason)));
                 map.insert("retry_count".to_owned(), json!(retry_count));
             }
-            state.emit(session, "message_undecryptable", data).await;
+            fanout::enqueue(state, session, "message_undecryptable", data).await;
         }
         Event::MessageStatus { id, status, by, .. } => {
             let status = match status {
@@ -456,13 +466,7 @@ async fn handle_event(state: &AppState, session: &Session, store: &Arc<dyn Store
                 EngineStatus::Played => "played",
             };
             state
-                .advance_message(
-                    session,
-                    id.as_str(),
-                    status,
-                    None,
-                    by.map(|j| j.to_string()),
-                )
+                .advance_message_queued(session, id.as_str(), status, by.map(|j| j.to_string()))
                 .await;
         }
         Event::Receipt(receipt) => {
@@ -494,10 +498,4 @@ fn undecryptable_reason(reason: UndecryptableReason) -> &'static str {
 
 fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Sends an event to the session's SSE subscribers (the webhook part is in `AppState::emit`).
-pub(crate) fn broadcast(session: &Session, envelope: Arc<Envelope>) {
-    // No subscribers is fine.
-    let _ = session.events.send(envelope);
 }

@@ -17,9 +17,8 @@ use wa_sandbox::{Sandbox, SandboxConfig, SandboxError, SandboxHandle};
 use zeroize::Zeroizing;
 
 use crate::config::{ServerConfig, Upstream};
-use crate::db::{DbError, MessageRecord, ServerDb, SessionRecord, WebhookRecord};
+use crate::db::{DbError, MessageRecord, ServerDb, SessionRecord};
 use crate::error::ApiError;
-use crate::events::Envelope;
 use crate::metrics::{Gauges, Metrics};
 use crate::sandbox_state::{SandboxFile, SandboxStateError};
 use crate::session::{self, Session, SessionStatus};
@@ -97,6 +96,10 @@ struct Inner {
     otp_window: Mutex<HashMap<String, VecDeque<Instant>>>,
     http: reqwest::Client,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// The event fan-out (outbox writes, SSE) off the sessions' event loops.
+    fanout: crate::fanout::Fanout,
+    /// The inline media download workers.
+    inline_downloads: crate::media::inline::Downloads,
     ready: AtomicBool,
 }
 
@@ -163,6 +166,11 @@ impl AppState {
             .user_agent(concat!("wa-server/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|_| StartError::Config("HTTP client"))?;
+        let (event_queue, inline_concurrency, inline_queue) = (
+            config.event_queue,
+            config.media.inline_concurrency,
+            config.media.inline_queue,
+        );
         let state = Self {
             inner: Arc::new(Inner {
                 link_key: db.secret("link_key")?,
@@ -184,6 +192,11 @@ impl AppState {
                 otp_window: Mutex::new(HashMap::new()),
                 http,
                 worker: Mutex::new(None),
+                fanout: crate::fanout::Fanout::new(event_queue),
+                inline_downloads: crate::media::inline::Downloads::new(
+                    inline_concurrency,
+                    inline_queue,
+                ),
                 ready: AtomicBool::new(false),
             }),
         };
@@ -217,6 +230,9 @@ impl AppState {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(saver);
         }
+        // Events of the sessions restored above wait in the queues until now.
+        state.inner.fanout.start(&state);
+        state.inner.inline_downloads.start(&state);
         let worker = tokio::spawn(crate::webhook::run(state.clone()));
         *state
             .inner
@@ -279,6 +295,9 @@ impl AppState {
         for task in tasks {
             let _ = task.await;
         }
+        // Sessions are stopped: emit what the workers still hold, then close the fan-out.
+        self.inner.inline_downloads.close().await;
+        self.inner.fanout.close().await;
         let worker = self
             .inner
             .worker
@@ -336,6 +355,14 @@ impl AppState {
 
     pub(crate) fn outbox_notify(&self) -> &Notify {
         &self.inner.outbox
+    }
+
+    pub(crate) fn fanout(&self) -> &crate::fanout::Fanout {
+        &self.inner.fanout
+    }
+
+    pub(crate) fn inline_downloads(&self) -> &crate::media::inline::Downloads {
+        &self.inner.inline_downloads
     }
 
     pub(crate) fn otp_window(
@@ -558,29 +585,15 @@ impl AppState {
         self.remove_store(id).await
     }
 
-    /// Publishes an event of `session`: to its SSE subscribers at once, and durably into the
-    /// webhook outbox for each of its webhooks whose filter matches.
+    /// Emits event `kind` of `session` (SSE and webhooks) and waits until it is durable
+    /// (`crate::fanout::emit`); a session's event loop uses `crate::fanout::enqueue`.
     pub(crate) async fn emit(
         &self,
         session: &Session,
         kind: &'static str,
         data: serde_json::Value,
     ) {
-        let envelope = Arc::new(Envelope::new(kind, &session.id, data));
-        session::broadcast(session, envelope.clone());
-        let hooks: Vec<WebhookRecord> = session
-            .record()
-            .webhooks
-            .into_iter()
-            .filter(|h| h.events.is_empty() || h.events.iter().any(|e| e == kind || e == "*"))
-            .collect();
-        if hooks.is_empty() {
-            return;
-        }
-        match crate::webhook::enqueue(&self.inner.db, &session.id, &hooks, &envelope).await {
-            Ok(()) => self.inner.outbox.notify_one(),
-            Err(e) => tracing::error!(session = %session.id, error = %e, "cannot queue webhook"),
-        }
+        crate::fanout::emit(self, session, kind, data).await;
     }
 
     /// Writes the embedded sandbox's accounts and devices now if they changed
@@ -603,6 +616,35 @@ impl AppState {
         error: Option<&str>,
         by: Option<String>,
     ) -> Option<MessageRecord> {
+        let (record, data) = self.record_status(session, id, status, error, by)?;
+        self.emit(session, "message_status", data).await;
+        Some(record)
+    }
+
+    /// [`Self::advance_message`] for a session's event loop: the event is only enqueued
+    /// (`crate::fanout::enqueue`), never waited for.
+    pub(crate) async fn advance_message_queued(
+        &self,
+        session: &Session,
+        id: &str,
+        status: &str,
+        by: Option<String>,
+    ) -> Option<MessageRecord> {
+        let (record, data) = self.record_status(session, id, status, None, by)?;
+        crate::fanout::enqueue(self, session, "message_status", data).await;
+        Some(record)
+    }
+
+    /// Records the status change; the updated record and its `message_status` event data
+    /// when it moved.
+    fn record_status(
+        &self,
+        session: &Session,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        by: Option<String>,
+    ) -> Option<(MessageRecord, serde_json::Value)> {
         let record = match crate::db::advance_message(
             &self.inner.db.messages,
             &session.id,
@@ -617,21 +659,16 @@ impl AppState {
                 return None;
             }
         };
-        self.emit(
-            session,
-            "message_status",
-            serde_json::json!({
-                "id": record.id,
-                "to": record.to,
-                "type": record.kind,
-                "status": record.status,
-                "error": record.error,
-                "by": by,
-                "updated_at": record.updated_at,
-            }),
-        )
-        .await;
-        Some(record)
+        let data = serde_json::json!({
+            "id": record.id,
+            "to": record.to,
+            "type": record.kind,
+            "status": record.status,
+            "error": record.error,
+            "by": by,
+            "updated_at": record.updated_at,
+        });
+        Some((record, data))
     }
 
     /// Values for `/metrics`.

@@ -1,7 +1,9 @@
 //! Webhooks: a durable outbox in the server database, one delivery per (event, webhook).
 //!
-//! - [`enqueue`] writes the deliveries and flushes before returning, so an event that was
-//!   emitted survives a crash (SIGKILL) and is delivered after the restart.
+//! - [`enqueue_many`] (called by the event fan-out, `crate::fanout`) writes the deliveries
+//!   and flushes before returning. The fan-out shows an event to SSE
+//!   subscribers only after that, so an event that was emitted survives a crash (SIGKILL)
+//!   and is delivered after the restart.
 //! - The worker ([`run`]) takes due deliveries in order of due time, POSTs them (bounded
 //!   concurrency), removes them on a 2xx, otherwise re-queues them with exponential backoff
 //!   (`initial_backoff * 2^(tries-1)`, capped), and after `max_attempts` tries moves them to
@@ -52,32 +54,37 @@ pub fn signature(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Queues `envelope` for each of `hooks` and flushes.
+/// Queues each envelope for each of its hooks in one batch, then flushes once (the
+/// fan-out's group commit: many events, one write, one flush).
 ///
 /// # Errors
-/// [`DbError`].
-pub(crate) async fn enqueue(
+/// [`DbError`]; then none of them was queued.
+pub(crate) async fn enqueue_many(
     db: &ServerDb,
-    session: &str,
-    hooks: &[WebhookRecord],
-    envelope: &Envelope,
+    events: &[(&str, &[WebhookRecord], &Envelope)],
 ) -> Result<(), DbError> {
-    let body = serde_json::to_string(envelope).map_err(|_| DbError::Corrupt("event envelope"))?;
     let now = now_ms();
     let mut batch = sled::Batch::default();
-    for hook in hooks {
-        let id = db.next_id()?;
-        let delivery = Delivery {
-            id,
-            session: session.to_owned(),
-            hook_id: hook.id.clone(),
-            event_id: envelope.id.clone(),
-            body: body.clone(),
-            attempts: 0,
-            last_error: None,
-            created_at: now,
-        };
-        batch.insert(&outbox_key(now, id)[..], encode(&delivery));
+    for (session, hooks, envelope) in events {
+        if hooks.is_empty() {
+            continue;
+        }
+        let body =
+            serde_json::to_string(envelope).map_err(|_| DbError::Corrupt("event envelope"))?;
+        for hook in *hooks {
+            let id = db.next_id()?;
+            let delivery = Delivery {
+                id,
+                session: (*session).to_owned(),
+                hook_id: hook.id.clone(),
+                event_id: envelope.id.clone(),
+                body: body.clone(),
+                attempts: 0,
+                last_error: None,
+                created_at: now,
+            };
+            batch.insert(&outbox_key(now, id)[..], encode(&delivery));
+        }
     }
     db.outbox.apply_batch(batch)?;
     db.flush().await

@@ -1,0 +1,711 @@
+//! The sandbox's state: the rooms under one lock, and the [`Router`] handle on them.
+//!
+//! Each room owns its data and the logic over it:
+//! [`accounts`](crate::accounts) (the account [`Directory`]),
+//! [`connections`](crate::connections) (live connections and their work),
+//! [`pairing`](crate::pairing) (QR refs, code pairings),
+//! [`keys`](crate::keys) (published Signal keys),
+//! [`groups`](crate::groups), [`routing`](crate::routing) (offline queues, delivery log),
+//! [`script`](crate::script) (global faults), and [`media`](crate::media) (its own lock).
+//! [`State`] holds one of each plus what they share: the settings, the seeded RNG, the
+//! stanza id sequence and the server's identity. One mutex guards them all, so a step that
+//! touches several rooms (routing a message reads the directory and the groups, writes the
+//! queues and the connections) is atomic and there is no lock order to get wrong. The
+//! methods here only compose rooms.
+//!
+//! One [`Router`] is shared (cheap `Clone`) by every [`ServerSession`](crate::ServerSession),
+//! the [`Phone`](crate::Phone) handles, the fault injector and the HTTP control API. It opens
+//! no sockets and never reads the monotonic clock: time-dependent work (QR ref expiry) is
+//! done by the sessions, which are given `now: Instant`. Unix timestamps (stanza `t`, ADV
+//! timestamps) come from the configured [`Clock`](crate::Clock).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, RngExt as _, SeedableRng as _};
+use wa_engine::binary::Node;
+
+use crate::accounts::{
+    Account, AccountInfo, DevKey, DeviceInfo, Directory, PairPlan, Registration, validate_phone,
+};
+use crate::config::{QrTiming, RouterConfig};
+use crate::connections::{ConnId, Connections, Push, Waker};
+use crate::error::PhoneError;
+use crate::groups::{GroupOps, Groups};
+use crate::identity::{ROOT_SERIAL, ServerIdentity};
+use crate::keys::{self, KeyStore, Upload};
+use crate::media::MediaHost;
+use crate::pairing::Pairing;
+use crate::routing::{Courier, Routing};
+use crate::script::{Fault, FaultState, StreamErrorKind, Target};
+use crate::stanzas::{self, Ids, attr_jid};
+use crate::usync::Usync;
+
+/// Every room of the simulated server, behind the [`Router`]'s one lock.
+pub(crate) struct State {
+    pub(crate) config: RouterConfig,
+    pub(crate) rng: StdRng,
+    ids: Ids,
+    server: ServerIdentity,
+    /// Accounts and their linked devices.
+    pub(crate) directory: Directory,
+    /// Live connections.
+    conns: Connections,
+    /// QR refs and code pairings in progress.
+    pub(crate) pairing: Pairing,
+    /// Global faults (refusals, frame delay).
+    faults: FaultState,
+    /// Published Signal keys.
+    pub(crate) keys: KeyStore,
+    /// Groups by id.
+    pub(crate) groups: Groups,
+    /// Offline queues, phone inboxes, delivery log, contacts.
+    pub(crate) routing: Routing,
+}
+
+impl State {
+    /// The rooms a routing step works in.
+    fn courier(&mut self) -> Courier<'_> {
+        Courier {
+            routing: &mut self.routing,
+            conns: &mut self.conns,
+            dir: &self.directory,
+            groups: &self.groups,
+            ids: &mut self.ids,
+            rng: &mut self.rng,
+            clock: self.config.clock,
+        }
+    }
+
+    /// Runs a group operation, then delivers the notifications it made, in order.
+    pub(crate) fn with_groups<T>(&mut self, op: impl FnOnce(&mut GroupOps<'_>) -> T) -> T {
+        let mut ops = GroupOps {
+            groups: &mut self.groups.by_id,
+            dir: &self.directory,
+            rng: &mut self.rng,
+            ids: &mut self.ids,
+            clock: self.config.clock,
+            out: Vec::new(),
+        };
+        let result = op(&mut ops);
+        let out = ops.out;
+        self.courier().deliver_all(out);
+        result
+    }
+
+    /// A fresh server stanza id (decimal string; shared/protocol/03 §10.1).
+    pub(crate) fn fresh_id(&mut self) -> String {
+        self.ids.fresh()
+    }
+
+    /// Queues work for a connection and wakes it.
+    pub(crate) fn push(&mut self, conn: ConnId, push: Push) {
+        self.conns.push(conn, push);
+    }
+
+    fn account_info(&self, a: &Account) -> AccountInfo {
+        use base64::Engine as _;
+        let devices = a
+            .devices
+            .iter()
+            .map(|(id, c)| {
+                let key = (a.phone.clone(), *id);
+                DeviceInfo {
+                    id: *id,
+                    jid: format!("{}:{}@s.whatsapp.net", a.phone, id),
+                    lid: format!("{}:{}@lid", a.lid_user, id),
+                    key_index: c.key_index,
+                    os: c.registration.os.clone(),
+                    paired_at: c.paired_at,
+                    connected: self.conns.is_connected(&key),
+                    prekeys: self.keys.companion(&key).map_or(0, |k| k.prekeys.len()),
+                    queued: self.routing.queue_len(&key),
+                }
+            })
+            .collect();
+        AccountInfo {
+            phone: a.phone.clone(),
+            lid: a.lid_user.clone(),
+            identity_pub_b64: base64::engine::general_purpose::STANDARD.encode(a.identity_pub),
+            platform: a.platform.clone(),
+            business_name: a.business_name.clone(),
+            devices,
+        }
+    }
+
+    /// Replaces (or adds) an account with its companions' published keys (state import):
+    /// the account's queues, phone inbox and keys start afresh.
+    pub(crate) fn replace_account(
+        &mut self,
+        account: Account,
+        companions: Vec<(u16, keys::PublishedKeys)>,
+    ) {
+        let phone = account.phone.clone();
+        self.keys.forget_account(&phone);
+        self.routing.forget_account(&phone);
+        self.keys.add_phone(&phone, &account.identity_secret);
+        for (device, published) in companions {
+            self.keys.insert((phone.clone(), device), published);
+        }
+        self.directory.insert(account);
+    }
+
+    /// Applies a prekey upload of device `dev` (04 §4.2) and returns its new one-time
+    /// prekey count.
+    pub(crate) fn prekey_upload(&mut self, dev: &DevKey, upload: Upload) -> usize {
+        self.keys.upload(dev, upload)
+    }
+
+    /// Answers a bundle fetch `<key><user jid/>…</key>` (04 §4.4, 05 §14 "Prekeys"): one
+    /// `<user>` per requested device with its keys and one popped one-time prekey, or
+    /// `<error code="404" text="item-not-found"/>` for a device that does not exist. A
+    /// companion left with fewer than [`keys::LOW_PREKEY_THRESHOLD`] keys is sent
+    /// `<notification type="encrypt"><count value=N/></notification>` (unless one is still
+    /// unacknowledged); the phone refills its own pool.
+    pub(crate) fn prekey_fetch(&mut self, id: &str, key: &Node) -> Node {
+        let mut users = Vec::new();
+        let mut low = Vec::new();
+        for user in key.children_by_tag("user") {
+            let Some(jid_value) = user.get_attr("jid").cloned() else {
+                continue;
+            };
+            let dev = attr_jid(user, "jid")
+                .and_then(|j| self.directory.resolve_user(&j).map(|p| (p, j.device())));
+            let bundle = dev.and_then(|dev| {
+                let (node, left) = self.keys.take_bundle(&dev, jid_value.clone())?;
+                if let Some(count) = left {
+                    low.push((dev, count));
+                }
+                Some(node)
+            });
+            users.push(bundle.unwrap_or_else(|| {
+                Node::new("user")
+                    .attr("jid", jid_value)
+                    .with_children([Node::new("error")
+                        .attr("code", "404")
+                        .attr("text", "item-not-found")])
+            }));
+        }
+        let mut courier = self.courier();
+        for (dev, count) in low {
+            if courier.has_queued_notification(&dev, "encrypt") {
+                continue;
+            }
+            let id = courier.ids.fresh();
+            let t = courier.clock.unix_now();
+            courier.deliver(&dev, keys::count_notification(&id, t, count));
+        }
+        stanzas::iq_result(id, vec![Node::new("list").with_children(users)])
+    }
+
+    /// Answers a digest IQ for device `dev` (04 §4.5).
+    pub(crate) fn prekey_digest(&self, id: &str, dev: &DevKey) -> Node {
+        self.keys.digest_reply(id, dev)
+    }
+
+    /// Answers a usync IQ (05 §5, 06 §4).
+    pub(crate) fn usync(&mut self, id: &str, iq: &Node) -> Node {
+        Usync {
+            dir: &self.directory,
+            rng: &mut self.rng,
+        }
+        .reply(id, iq)
+    }
+
+    /// Answers a `w:g2` IQ from device `actor` (06 §1) and delivers its notifications.
+    pub(crate) fn group_iq(&mut self, actor: &DevKey, id: &str, iq: &Node) -> Node {
+        self.with_groups(|ops| ops.group_iq(actor, id, iq))
+    }
+
+    /// A connection starts taking its device's stanzas: returns the queued ones.
+    pub(crate) fn activate(&mut self, conn: ConnId) -> Vec<Node> {
+        self.courier().activate(conn)
+    }
+
+    /// How many stanzas of `conn`'s offline replay are still unacknowledged.
+    pub(crate) fn outstanding_replay(&mut self, conn: ConnId) -> usize {
+        self.courier().outstanding_replay(conn)
+    }
+
+    /// Routes a client `<message>` and returns the server ack (05 §14, §8).
+    pub(crate) fn route_message(&mut self, sender: &DevKey, node: &Node) -> Option<Node> {
+        self.courier().route_message(sender, node)
+    }
+
+    /// Routes a `<receipt>` from device `from` (05 §14 "Receipts", §10.4).
+    pub(crate) fn route_receipt(&mut self, from: &DevKey, node: &Node) {
+        self.courier().route_receipt(from, node);
+    }
+
+    /// A client `<ack>` (05 §11): the stanza it names leaves the device's queue.
+    pub(crate) fn client_ack(&mut self, from: &DevKey, node: &Node) {
+        self.courier().client_ack(from, node);
+    }
+
+    /// Remembers a push name from `<presence name>` (06 §3.3).
+    pub(crate) fn set_push_name(&mut self, phone: &str, name: &str) {
+        self.directory.set_push_name(phone, name);
+    }
+
+    fn push_to_targets(&mut self, target: &Target, make: impl Fn() -> Push) -> usize {
+        let ids = self.conns.targeted(target);
+        for id in &ids {
+            self.conns.push(*id, make());
+        }
+        ids.len()
+    }
+
+    /// Tells every live connection of a device `kind`, then detaches them from it.
+    fn evict(&mut self, dev: &DevKey, except: Option<ConnId>, kind: &StreamErrorKind) {
+        for conn in self.conns.of_device(dev) {
+            if Some(conn) == except {
+                continue;
+            }
+            self.conns.push(conn, Push::StreamError(kind.clone()));
+            self.conns.bind(conn, None);
+        }
+    }
+}
+
+/// The sandbox's shared state. Cheap to clone (an `Arc`).
+///
+/// Build one with [`Router::new`], make accounts with [`Router::create_account`], and give a
+/// clone to each [`ServerSession`](crate::ServerSession). [`Sandbox::start`](crate::Sandbox::start)
+/// does all of this for you; use a `Router` directly to drive sessions without tokio
+/// (virtual-time tests).
+#[derive(Clone)]
+pub struct Router {
+    inner: Arc<Mutex<State>>,
+    /// The media host (its own lock): answers `media_conn`, stores uploads.
+    media: MediaHost,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router").finish_non_exhaustive()
+    }
+}
+
+impl Router {
+    /// Creates the shared state: draws the server's Noise static key and certificate chain
+    /// (root -> intermediate -> leaf, shared/protocol/01 §5.4) from the seed.
+    pub fn new(config: RouterConfig) -> Self {
+        let seed = config.seed.unwrap_or_else(rand::random);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let now = config.clock.unix_now();
+        let server = match &config.server_keys {
+            Some(keys) => ServerIdentity::from_keys(keys),
+            None => ServerIdentity::generate(&mut rng, now),
+        };
+        // Server IQ ids are decimal numbers (shared/protocol/03 §3, §10.1).
+        let ids = Ids::starting_at(rng.random_range(100_000_000..1_000_000_000u64));
+        Self {
+            inner: Arc::new(Mutex::new(State {
+                config,
+                rng,
+                ids,
+                server,
+                directory: Directory::default(),
+                conns: Connections::default(),
+                pairing: Pairing::default(),
+                faults: FaultState::default(),
+                keys: KeyStore::default(),
+                groups: Groups::default(),
+                routing: Routing::default(),
+            })),
+            media: MediaHost::default(),
+        }
+    }
+
+    /// The media host: `media_conn` replies, stored blobs, fault injection.
+    pub fn media(&self) -> &MediaHost {
+        &self.media
+    }
+
+    /// Locks the state. A poisoned lock (a panic while holding it) is taken over: the
+    /// state is plain data and stays usable.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The root public key (32 bytes, X25519/XEdDSA) that signs this sandbox's intermediate
+    /// certificate. Clients must trust it instead of WhatsApp's production root.
+    pub fn trust_root_key(&self) -> [u8; 32] {
+        self.lock().server.root_pub
+    }
+
+    /// The sandbox's trust root (root key, serial 0) for a client's certificate check
+    /// (shared/protocol/01 §5.2, §5.4).
+    pub fn trust_root(&self) -> wa_engine::noise::TrustRoot {
+        wa_engine::noise::TrustRoot::new(self.trust_root_key(), ROOT_SERIAL)
+    }
+
+    /// The server's Noise static public key (32 bytes); the leaf certificate's key.
+    pub fn server_static_pub(&self) -> [u8; 32] {
+        self.lock().server.static_pub()
+    }
+
+    /// Creates an account (its phone handle is made by [`Router::create_account`]).
+    pub(crate) fn new_account(&self, phone: &str) -> Result<(), PhoneError> {
+        validate_phone(phone)?;
+        let mut st = self.lock();
+        let st = &mut *st;
+        let created = st.config.clock.unix_now();
+        let account = st.directory.create(phone, &mut st.rng, created)?;
+        st.keys.add_phone(phone, &account.identity_secret);
+        Ok(())
+    }
+
+    /// Whether an account has this phone number.
+    pub(crate) fn has_account(&self, phone: &str) -> bool {
+        self.lock().directory.contains(phone)
+    }
+
+    /// Public records of all accounts, by phone number.
+    pub fn accounts(&self) -> Vec<AccountInfo> {
+        let st = self.lock();
+        st.directory.iter().map(|a| st.account_info(a)).collect()
+    }
+
+    /// The public record of one account.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`].
+    pub fn account(&self, phone: &str) -> Result<AccountInfo, PhoneError> {
+        let st = self.lock();
+        let account = st
+            .directory
+            .get(phone)
+            .ok_or_else(|| PhoneError::NoSuchAccount(phone.to_owned()))?;
+        Ok(st.account_info(account))
+    }
+
+    /// Simulates lost `devices` notifications (shared/protocol/05 §5.2): while `silent` is
+    /// true, linking or unlinking a companion tells no other device, so contacts keep a
+    /// stale device list until a send's ack reports the drift with its `phash` (05 §7.4,
+    /// §14 step 6). Default false.
+    pub fn set_silent_device_changes(&self, silent: bool) {
+        self.lock().routing.silent_device_changes = silent;
+    }
+
+    /// Applies a fault (see [`Fault`]). Returns how many live connections it reached
+    /// (0 for the global faults `DelayFrames` / `RefuseConnections`).
+    pub fn inject(&self, fault: Fault) -> usize {
+        let mut st = self.lock();
+        match fault {
+            Fault::DelayFrames { ms } => {
+                st.faults.frame_delay = Duration::from_millis(ms);
+                0
+            }
+            Fault::RefuseConnections { count } => {
+                st.faults.refuse_next = count;
+                0
+            }
+            Fault::Drop { target } => st.push_to_targets(&target, || Push::Drop),
+            Fault::StreamError { target, error } => {
+                st.push_to_targets(&target, || Push::StreamError(error.clone()))
+            }
+        }
+    }
+
+    /// Whether the next incoming connection must be refused (consumes one refusal).
+    pub(crate) fn take_refusal(&self) -> bool {
+        self.lock().faults.take_refusal()
+    }
+
+    /// The delay to apply before each server frame (the `DelayFrames` fault).
+    pub(crate) fn frame_delay(&self) -> Duration {
+        self.lock().faults.frame_delay
+    }
+
+    /// A Noise responder for a new connection: the server static key, the chain, and a
+    /// fresh ephemeral key (drawn from the RNG unless given, 32 private bytes).
+    pub(crate) fn server_handshake(
+        &self,
+        ephemeral: Option<[u8; 32]>,
+    ) -> wa_engine::noise::ServerHandshake {
+        let mut st = self.lock();
+        let ephemeral = match ephemeral {
+            Some(private) => wa_engine::noise::KeyPair::from_private_bytes(private),
+            None => wa_engine::noise::KeyPair::generate(&mut st.rng),
+        };
+        wa_engine::noise::ServerHandshake::new(
+            st.server.static_key.clone(),
+            ephemeral,
+            st.server.cert_chain.clone(),
+        )
+    }
+
+    /// Registers a new connection and returns its id.
+    pub(crate) fn open_connection(&self) -> ConnId {
+        self.lock().conns.open()
+    }
+
+    /// Sets the function called when `conn` gets new work.
+    pub(crate) fn set_waker(&self, conn: ConnId, waker: Waker) {
+        self.lock().conns.set_waker(conn, waker);
+    }
+
+    /// Forgets a closed connection: its refs, pending code pairings and device binding.
+    pub(crate) fn close_connection(&self, conn: ConnId) {
+        let mut st = self.lock();
+        st.conns.close(conn);
+        st.pairing.forget(conn);
+    }
+
+    /// Takes the next piece of work for `conn`.
+    pub(crate) fn take_push(&self, conn: ConnId) -> Option<Push> {
+        self.lock().conns.take_push(conn)
+    }
+
+    /// A fresh server IQ / notification id (decimal string).
+    pub(crate) fn next_id(&self) -> String {
+        self.lock().fresh_id()
+    }
+
+    /// The configured unix clock.
+    pub(crate) fn unix_now(&self) -> u64 {
+        self.lock().config.clock.unix_now()
+    }
+
+    /// The QR ref timing.
+    pub(crate) fn qr_timing(&self) -> QrTiming {
+        self.lock().config.qr
+    }
+
+    /// The pause before the first stanza.
+    pub(crate) fn first_stanza_delay(&self) -> Duration {
+        self.lock().config.first_stanza_delay
+    }
+
+    /// The `location` attribute for `<success>`.
+    pub(crate) fn location(&self) -> String {
+        self.lock().config.location.clone()
+    }
+
+    /// Fills `buf` from the router's seeded RNG.
+    pub(crate) fn fill_random(&self, buf: &mut [u8]) {
+        self.lock().rng.fill_bytes(buf);
+    }
+
+    /// A registration connection finished its handshake: remember what it registered and
+    /// issue `count` fresh refs (`"2@"` + 100 base64 characters, shared/protocol/03 §4.1).
+    pub(crate) fn start_registration(
+        &self,
+        conn: ConnId,
+        registration: Registration,
+        count: usize,
+    ) -> Vec<String> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let refs = st.pairing.issue_refs(conn, count, &mut st.rng);
+        st.conns.set_registration(conn, registration);
+        refs
+    }
+
+    /// Marks a ref as expired (its display window passed).
+    pub(crate) fn expire_ref(&self, r: &str) {
+        self.lock().pairing.expire_ref(r);
+    }
+
+    /// Records a companion whose pair-device-sign verified and tells the device watchers.
+    /// Returns false if the account vanished meanwhile.
+    pub(crate) fn record_companion(&self, plan: &PairPlan, registration: Registration) -> bool {
+        let mut st = self.lock();
+        let paired_at = st.config.clock.unix_now();
+        let dev = (plan.phone.clone(), plan.device);
+        let keys = registration.clone();
+        if !st.directory.link(plan, registration, paired_at) {
+            return false;
+        }
+        st.keys.link(dev.clone(), &keys);
+        st.routing.reset_queue(&dev);
+        st.courier()
+            .notify_device_change(&plan.phone, plan.device, true);
+        true
+    }
+
+    /// Releases a device id reserved by a pairing that did not complete.
+    pub(crate) fn release_device(&self, phone: &str, device: u16) {
+        self.lock().directory.release_device(phone, device);
+    }
+
+    /// The registration info of a connection.
+    pub(crate) fn registration_of(&self, conn: ConnId) -> Option<Registration> {
+        self.lock().conns.registration_of(conn)
+    }
+
+    /// Checks a login and binds `conn` to the device. A live connection of the same device
+    /// is told `<conflict type="replaced"/>` (whatsmeow connectionevents.go: StreamReplaced).
+    pub(crate) fn login(
+        &self,
+        conn: ConnId,
+        username: u64,
+        device: u16,
+        noise_pub: &[u8; 32],
+    ) -> Result<LoginGrant, LoginRefusal> {
+        let mut st = self.lock();
+        let phone = username.to_string();
+        let account = st
+            .directory
+            .get(&phone)
+            .ok_or(LoginRefusal::UnknownDevice)?;
+        let companion = account
+            .devices
+            .get(&device)
+            .ok_or(LoginRefusal::UnknownDevice)?;
+        if companion.registration.noise_pub != *noise_pub {
+            return Err(LoginRefusal::NoiseKeyMismatch);
+        }
+        let grant = LoginGrant {
+            phone: phone.clone(),
+            lid_user: account.lid_user.clone(),
+            device,
+            creation: account.created,
+        };
+        let dev = (phone, device);
+        st.evict(&dev, Some(conn), &StreamErrorKind::Replaced);
+        st.conns.bind(conn, Some(dev));
+        Ok(grant)
+    }
+
+    /// Detaches a connection from its device (it is leaving on its own).
+    pub(crate) fn unbind_device(&self, conn: ConnId) {
+        self.lock().conns.bind(conn, None);
+    }
+
+    /// How many one-time prekeys a device has on the server (device 0: the phone's pool).
+    pub(crate) fn prekey_count(&self, phone: &str, device: u16) -> usize {
+        self.lock()
+            .keys
+            .published(phone, device)
+            .map_or(0, |k| k.prekeys.len())
+    }
+
+    /// Unlinks a device: forgets it and tells its live connections
+    /// `<stream:error code="401"><conflict type="device_removed"/></stream:error>`
+    /// (shared/protocol/03 §8.1, §10.4).
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`], [`PhoneError::NoSuchDevice`].
+    pub(crate) fn remove_device(&self, phone: &str, device: u16) -> Result<(), PhoneError> {
+        let mut st = self.lock();
+        let now = st.config.clock.unix_now();
+        let removed = st.directory.unlink(phone, device, now)?;
+        let dev = (phone.to_owned(), device);
+        st.keys.unlink(&dev);
+        st.routing.forget_device(&dev);
+        st.courier()
+            .notify_device_removed(phone, device, removed.key_index);
+        st.evict(&dev, None, &StreamErrorKind::DeviceRemoved);
+        Ok(())
+    }
+
+    /// Looks up the live registration connection of a QR ref.
+    pub(crate) fn conn_of_ref(&self, r: &str) -> Result<ConnId, PhoneError> {
+        self.lock().pairing.conn_of_ref(r)
+    }
+
+    /// Hands a pair plan to a registration connection and retires all of its refs.
+    pub(crate) fn deliver_pair_plan(&self, conn: ConnId, plan: PairPlan) {
+        let mut st = self.lock();
+        st.pairing.retire_refs(conn);
+        st.push(conn, Push::PairSuccess(Box::new(plan)));
+    }
+
+    /// Records a companion_hello (shared/protocol/03 §5.4) and returns the fresh pairing ref.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`] when no account has this number.
+    pub(crate) fn code_hello(
+        &self,
+        conn: ConnId,
+        phone: &str,
+        wrapped_companion_ephemeral: Vec<u8>,
+    ) -> Result<Vec<u8>, PhoneError> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        if !st.directory.contains(phone) {
+            return Err(PhoneError::NoSuchAccount(phone.to_owned()));
+        }
+        Ok(st
+            .pairing
+            .code_hello(conn, phone, wrapped_companion_ephemeral, &mut st.rng))
+    }
+
+    /// Pushes work to a connection (used by the phone module).
+    pub(crate) fn push(&self, conn: ConnId, push: Push) {
+        self.lock().push(conn, push);
+    }
+
+    /// The stanzas routed to an account's primary phone, oldest first.
+    pub(crate) fn phone_inbox(&self, phone: &str) -> Vec<Node> {
+        self.lock().routing.phone_inbox(phone)
+    }
+}
+
+/// A successful login check.
+#[derive(Debug, Clone)]
+pub(crate) struct LoginGrant {
+    pub(crate) phone: String,
+    pub(crate) lid_user: String,
+    pub(crate) device: u16,
+    pub(crate) creation: u64,
+}
+
+/// Why a login was refused (both answered `<failure reason="401"/>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginRefusal {
+    /// No such account or no such linked device.
+    UnknownDevice,
+    /// The device exists but the Noise static key differs from the one it paired with.
+    NoiseKeyMismatch,
+}
+
+/// Injects faults into a running sandbox. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    router: Router,
+}
+
+impl Faults {
+    /// Fault injection over a router's connections.
+    pub fn new(router: Router) -> Self {
+        Self { router }
+    }
+
+    /// Applies a fault; returns how many live connections it reached (0 for the global
+    /// faults `DelayFrames` and `RefuseConnections`).
+    pub fn inject(&self, fault: Fault) -> usize {
+        self.router.inject(fault)
+    }
+
+    /// Drops the live connection(s) of a device without a stream error.
+    pub fn drop_connection(&self, phone: &str, device: u16) -> usize {
+        self.inject(Fault::Drop {
+            target: Target::device(phone, device),
+        })
+    }
+
+    /// Sends a stream error to the live connection(s) of a device, then closes them.
+    pub fn stream_error(&self, phone: &str, device: u16, error: StreamErrorKind) -> usize {
+        self.inject(Fault::StreamError {
+            target: Target::device(phone, device),
+            error,
+        })
+    }
+
+    /// Delays every server frame by `delay` (zero turns it off).
+    pub fn delay_frames(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.inject(Fault::DelayFrames { ms });
+    }
+
+    /// Refuses the next `count` WebSocket connections.
+    pub fn refuse_connections(&self, count: u32) {
+        self.inject(Fault::RefuseConnections { count });
+    }
+}
