@@ -210,6 +210,30 @@ mod tests {
     }
 
     #[test]
+    fn replies_and_mentions_name_users_without_their_device_part() {
+        // The engine's builder drops device parts (05 §2.2: `participant` and `mentionedJid`
+        // are user JIDs), which the server's own copy of it did not.
+        let reply = build_message(&Outgoing::Text {
+            body: "ok @628123456789".into(),
+            reply_to: Some(Quote {
+                id: "3EB0DEF".into(),
+                participant: Some(Jid::pn("628111111111").with_device(2)),
+            }),
+            mentions: vec![Jid::pn("628123456789").with_device(7)],
+        });
+        let ctx = reply
+            .extended_text_message
+            .and_then(|e| e.context_info)
+            .expect("context");
+        assert_eq!(
+            ctx.participant.as_deref(),
+            Some("628111111111@s.whatsapp.net")
+        );
+        assert_eq!(ctx.mentioned_jid, vec!["628123456789@s.whatsapp.net"]);
+        assert_eq!(ctx.quoted_message, None);
+    }
+
+    #[test]
     fn contact_cards_escape_the_name() {
         let m = build_message(&Outgoing::Contact {
             name: "Doe; John\n".into(),
