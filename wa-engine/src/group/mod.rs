@@ -106,7 +106,7 @@ fn participant_nodes(participants: &[Jid]) -> impl Iterator<Item = Node> + '_ {
 
 /// Create a group (06 §1.3): `<create subject key>` with the other participants (the
 /// creator is added by the server). `key` is echoed in the `<create>` notification.
-pub fn create_iq(id: &str, subject: &str, participants: &[Jid], key: &str) -> Node {
+pub(crate) fn create_iq(id: &str, subject: &str, participants: &[Jid], key: &str) -> Node {
     g2(
         id,
         group_server(),
@@ -119,7 +119,7 @@ pub fn create_iq(id: &str, subject: &str, participants: &[Jid], key: &str) -> No
 }
 
 /// Metadata query (06 §1.2).
-pub fn metadata_iq(id: &str, group: &Jid) -> Node {
+pub(crate) fn metadata_iq(id: &str, group: &Jid) -> Node {
     g2(
         id,
         group.clone(),
@@ -129,7 +129,7 @@ pub fn metadata_iq(id: &str, group: &Jid) -> Node {
 }
 
 /// Add / remove / promote / demote (06 §1.4).
-pub fn participants_iq(
+pub(crate) fn participants_iq(
     id: &str,
     group: &Jid,
     action: ParticipantAction,
