@@ -146,5 +146,29 @@ for flags in (0, 7):
     seed("media_decrypt", bytes([1, 0, flags, 33]) + bytes(range(33)) + bytes([0, 1, 0, 7, 0, 1]))
 seed("media_decrypt", bytes([2]) + b'{"url":"https://mmg.whatsapp.net/x","direct_path":"/v/t62/x"}')
 
+# --- appstate_patch: mode || ... (see the target) ---------------------------------------
+app_state = load("app_state/app_state.json")
+for m in app_state["mutations"]:
+    seed("appstate_patch", bytes([0]) + h(m["single_patch"]["patch_server"]))
+for c in app_state["collections"]:
+    seed("appstate_patch", bytes([2]) + h(c["snapshot"]["snapshot_proto"]))
+    seed("appstate_patch", bytes([3]) + h(c["iq_response_hex"])[1:])  # bare node, no flags byte
+    for p in c["patches"]:
+        seed("appstate_patch", bytes([0]) + h(p["patch_server"]))
+    for b in c["bad_patches"]:
+        seed("appstate_patch", bytes([0]) + h(b["patch_server"]))
+seed("appstate_patch", bytes([1, 3, 0, 1, 3, 2, 4, 0x40, 0]))
+seed("appstate_patch", bytes([1, 2, 2, 9, 2, 9, 1, 0, 0x10, 0, 0x55]))
+
+# --- history_sync: mode || ... (see the target) -----------------------------------------
+history = load("history_sync/history_sync.json")
+for c in history["cases"]:
+    proto = h(c["history_sync_proto"])
+    seed("history_sync", bytes([0, 1]) + proto)
+    seed("history_sync", bytes([0, 0]) + proto)
+    seed("history_sync", bytes([1]) + struct.pack("<H", 4096) + h(c["compressed"]))
+    seed("history_sync", bytes([2]) + struct.pack("<H", len(proto)) + proto + bytes([2, 7, 64, 0]))
+    seed("history_sync", bytes([2]) + struct.pack("<H", len(proto)) + proto + bytes([1, 15, 1, 4, 0, 9, 0xff]))
+
 for target, n in sorted(counts.items()):
     print(f"wrote {n} seeds to {corpus / target}")

@@ -52,11 +52,16 @@ macro_rules! internal_mod {
     )*};
 }
 
+// Building blocks landed by the app-state / history / privacy work; their place in the
+// curated surface is that work's call.
+pub mod appstate;
 pub mod binary;
 pub mod conn;
+pub mod history;
 pub mod media;
 pub mod message;
 pub mod noise;
+pub mod privacy;
 pub mod signal;
 pub mod store;
 

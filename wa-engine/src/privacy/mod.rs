@@ -1,0 +1,140 @@
+//! Privacy tokens on 1:1 messages, sans-IO: the trusted-contact token (tctoken), the cstoken
+//! fallback keyed by the account's NCT salt, and the choice between them
+//! (shared/protocol/07-lid-privacy-tokens.md §2, §3).
+//!
+//! Since 2026 the service refuses a 1:1 message to a contact who never talked to the account
+//! with ack error 463 unless it carries a privacy token (07 §3.4). The choice on every 1:1 send
+//! (07 §3.1, [`choose`]):
+//! 1. a stored tctoken from that peer that is not expired in receiver mode ([`is_expired`]);
+//! 2. else a [`cstoken`] = `HMAC-SHA256(nct_salt, "<recipient lid>@lid")` when the salt
+//!    (app-state `nct_salt_sync` or history sync field 19) and the recipient's LID are known;
+//! 3. else nothing (and the server may answer 463).
+//!
+//! After a 1:1 send we issue our own token to the peer when [`should_issue`] says so (07 §2.5).
+//! Everything here is a pure function of its inputs; time is unix seconds passed in.
+//!
+//! Sources: whatsmeow `tctoken.go`, `cstoken.go`, `send.go` sendDM; whatsapp-rust
+//! `wacore/src/iq/tctoken.rs`, `src/send/tctoken_lifecycle.rs`; Baileys
+//! `src/Utils/tc-token-utils.ts`. Vectors: `shared/vectors/privacy_tokens/`
+//! (tests/privacy_token_vectors.rs).
+
+mod cstoken;
+mod stanza;
+mod tctoken;
+
+use std::fmt;
+
+pub use cstoken::{CSTOKEN_LEN, CsToken, CsTokenError, cstoken, cstoken_for};
+pub use stanza::{
+    PrivacyTokenError, PrivacyTokenNotification, ReceivedToken, issue_request, parse_notification,
+    should_store,
+};
+pub use tctoken::{BucketConfig, expiration_cutoff, is_expired, should_issue};
+
+use crate::Jid;
+use crate::binary::Node;
+
+/// What we store per peer (07 §2.2): the peer's token to us and when we last issued ours.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TcToken {
+    /// The token bytes the peer issued to us (empty for a placeholder row that only records
+    /// `sender_timestamp`, as whatsapp-rust writes after issuing).
+    pub token: Vec<u8>,
+    /// Unix seconds: the `t` of the `privacy_token` notification (or history sync field 22).
+    pub timestamp: Option<u64>,
+    /// Unix seconds: when we last issued our token to the peer.
+    pub sender_timestamp: Option<u64>,
+}
+
+impl fmt::Debug for TcToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcToken")
+            .field("token_len", &self.token.len())
+            .field("timestamp", &self.timestamp)
+            .field("sender_timestamp", &self.sender_timestamp)
+            .finish()
+    }
+}
+
+/// Which tokens may be attached, from the AB props (07 §2.4, §3.1). whatsmeow attaches both
+/// unconditionally ([`TokenGates::default`]); whatsapp-rust gates the tctoken on
+/// `privacy_token_sending_on_all_1_on_1_messages` (10518) and the cstoken on
+/// `wa_nct_token_send_enabled` (24941), independently of each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenGates {
+    /// Attach a valid tctoken.
+    pub tctoken: bool,
+    /// Attach a cstoken when no tctoken is used.
+    pub cstoken: bool,
+}
+
+impl Default for TokenGates {
+    fn default() -> Self {
+        Self {
+            tctoken: true,
+            cstoken: true,
+        }
+    }
+}
+
+/// The token a 1:1 message carries.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PrivacyToken {
+    /// `<tctoken>` with the peer's token bytes.
+    TcToken(Vec<u8>),
+    /// `<cstoken>` with the HMAC.
+    CsToken(CsToken),
+}
+
+impl PrivacyToken {
+    /// The child node for the `<message>` stanza: `<tctoken>BYTES</tctoken>` or
+    /// `<cstoken>BYTES</cstoken>`, no attributes; append it last (whatsmeow sendDM).
+    #[must_use]
+    pub fn to_node(&self) -> Node {
+        match self {
+            Self::TcToken(bytes) => Node::new("tctoken").with_bytes(bytes.clone()),
+            Self::CsToken(token) => Node::new("cstoken").with_bytes(token.0.to_vec()),
+        }
+    }
+}
+
+impl fmt::Debug for PrivacyToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TcToken(bytes) => write!(f, "TcToken({} bytes)", bytes.len()),
+            Self::CsToken(_) => f.write_str("CsToken(..)"),
+        }
+    }
+}
+
+/// The token for a 1:1 send (07 §3.1): the stored tctoken if present, non-empty and not
+/// expired at `now` in receiver mode; else a cstoken when `nct_salt` is non-empty and the
+/// recipient's LID is known (its device part is dropped); else `None`.
+///
+/// `recipient_lid` is the recipient's LID (resolved from its PN by the caller); anything that
+/// is not a LID gives no cstoken.
+#[must_use]
+pub fn choose(
+    stored: Option<&TcToken>,
+    nct_salt: Option<&[u8]>,
+    recipient_lid: Option<&Jid>,
+    now: u64,
+    receiver: BucketConfig,
+    gates: TokenGates,
+) -> Option<PrivacyToken> {
+    if gates.tctoken
+        && let Some(stored) = stored
+        && !stored.token.is_empty()
+        && !is_expired(stored.timestamp, now, receiver)
+    {
+        return Some(PrivacyToken::TcToken(stored.token.clone()));
+    }
+    if gates.cstoken
+        && let (Some(salt), Some(lid)) = (nct_salt, recipient_lid)
+    {
+        return cstoken(salt, &lid.to_non_ad())
+            .ok()
+            .map(PrivacyToken::CsToken);
+    }
+    None
+}
