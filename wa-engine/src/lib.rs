@@ -88,8 +88,10 @@ pub use client::{
 };
 #[cfg(feature = "runtime")]
 pub use client::{SendMediaError, SentMedia};
+#[cfg(feature = "runtime")]
+pub use client::{SendOptions, SendResponse};
 pub use conn::SendError;
-pub use error::Error;
+pub use error::{Error, InvalidInput, ProtocolViolation, ResponseError};
 pub use event::{Event, MessageStatus, UndecryptableReason};
 pub use group::{GroupInfo, GroupParticipant, ParticipantAction};
 pub use jid::{Jid, JidError, Server};

@@ -392,7 +392,7 @@ impl From<SendError> for ApiError {
             SendError::InvalidRecipient => {
                 Self::InvalidRecipient("not a user or group JID".to_owned())
             }
-            SendError::BadResponse => Self::UpstreamBadResponse,
+            SendError::BadResponse(_) => Self::UpstreamBadResponse,
             other => Self::internal(other),
         }
     }
@@ -418,6 +418,7 @@ impl From<crate::db::DbError> for ApiError {
     }
 }
 
+#[cfg(feature = "sandbox")]
 impl From<wa_sandbox::PhoneError> for ApiError {
     fn from(e: wa_sandbox::PhoneError) -> Self {
         let code = match e.code() {
