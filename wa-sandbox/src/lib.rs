@@ -9,6 +9,8 @@
 //! - Registration: `pair-device` with 6 QR refs that expire at the real timings (shortenable),
 //!   QR scans and phone-number code pairing by a simulated primary phone, pair-success built
 //!   as the phone would, pair-device-sign verification, then `<stream:error code="515"/>`
+//!   after the real server's 0.3-0.6 s pause, leaving the client a moment to close first
+//!   ([`RouterConfig::restart_delay`], [`RouterConfig::restart_close_grace`])
 //!   (shared/protocol/03 §4, §5, §6, §12).
 //! - Login: `<success>` or `<failure reason="401"/>`, and the upkeep IQs clients send after it
 //!   (prekey count / upload, passive active, `w:p` ping, dirty clean) (03 §7, §10).
@@ -30,6 +32,10 @@
 //!   over plain HTTP (shared/protocol/06 §2.7), and optionally HTTPS on the same port for
 //!   clients such as Baileys ([`SandboxConfig::with_media_tls`]).
 //!
+//! - A deterministic test kit (`sim`, behind the feature `sim`, for tests and benches): engine
+//!   `Connection`s against [`ServerSession`]s in memory, on simulated time, with seeded
+//!   latency, loss and reordering and a transcript of every frame.
+//!
 //! What it does not do (yet): app state, presence subscriptions, chat states.
 //!
 //! # Layout
@@ -50,7 +56,8 @@
 //!           routing step over the connections, the directory and the groups
 //! state     State (every room under one lock) and the Router handle that composes them
 //! handles   phone (Phone; Router's account and group API), persist, session
-//! drivers   server (tokio WebSocket loop), control (HTTP control API), this file
+//! drivers   server (tokio WebSocket loop), control (HTTP control API), sim (the
+//!           deterministic test kit, feature `sim`), this file
 //! ```
 //!
 //! The rooms share one mutex (in [`Router`]) rather than one each: a message touches the
@@ -88,6 +95,8 @@ mod routing;
 mod script;
 mod server;
 mod session;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod stanzas;
 mod state;
 mod usync;
@@ -170,6 +179,23 @@ impl SandboxConfig {
     pub fn with_qr_windows(mut self, first: Duration, each: Duration) -> Self {
         self.router.qr.first = first;
         self.router.qr.each = each;
+        self
+    }
+
+    /// Sets the pause before the post-pairing 515: a uniform draw from `min..=max` per
+    /// pairing (default 300..=600 ms as the real server; see
+    /// [`RouterConfig::restart_delay`]). `(ZERO, ZERO)` sends it at once.
+    #[must_use]
+    pub fn with_restart_delay(mut self, min: Duration, max: Duration) -> Self {
+        self.router.restart_delay = (min, max);
+        self
+    }
+
+    /// Sets how long the socket stays open after the post-pairing 515 for the client to
+    /// close it first (default 500 ms; see [`RouterConfig::restart_close_grace`]).
+    #[must_use]
+    pub fn with_restart_close_grace(mut self, grace: Duration) -> Self {
+        self.router.restart_close_grace = grace;
         self
     }
 

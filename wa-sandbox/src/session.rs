@@ -97,6 +97,11 @@ struct Registering {
     pending: Option<(String, Box<PairPlan>, Instant)>,
     /// Refs ran out: the connection closes.
     exhausted: bool,
+    /// Paired: when the 515 goes out ([`RouterConfig::restart_delay`](crate::RouterConfig::restart_delay)).
+    restart_due: Option<Instant>,
+    /// 515 sent: when the server closes the socket unless the client did first
+    /// ([`RouterConfig::restart_close_grace`](crate::RouterConfig::restart_close_grace)).
+    close_at: Option<Instant>,
 }
 
 struct LoggedIn {
@@ -267,6 +272,8 @@ impl ServerSession {
             Phase::Opening(o) => Some(o.due),
             Phase::Open(open) => match &open.role {
                 Role::Registration(reg) => match &reg.pending {
+                    _ if reg.close_at.is_some() => reg.close_at,
+                    _ if reg.restart_due.is_some() => reg.restart_due,
                     Some((_, _, deadline)) => Some(*deadline),
                     None => reg.refs.front().map(|(_, at)| *at),
                 },
@@ -444,6 +451,8 @@ impl ServerSession {
                         refs: expiring,
                         pending: None,
                         exhausted: false,
+                        restart_due: None,
+                        close_at: None,
                     })),
                 }));
                 debug!(
@@ -504,6 +513,23 @@ impl ServerSession {
         }
     }
 
+    /// Sends the post-pairing 515 (`03-pairing-login.md` §6), then closes at once or after
+    /// [`RouterConfig::restart_close_grace`](crate::RouterConfig::restart_close_grace).
+    fn restart(&mut self, now: Instant) {
+        let grace = self.router.restart_close_grace();
+        if grace.is_zero() {
+            self.end_with(&StreamErrorKind::Code(515));
+            return;
+        }
+        self.send(&stanzas::stream_error(&StreamErrorKind::Code(515)));
+        if let Phase::Open(open) = &mut self.phase
+            && let Role::Registration(reg) = &mut open.role
+        {
+            reg.restart_due = None;
+            reg.close_at = Some(now + grace);
+        }
+    }
+
     fn expire_refs(&mut self, now: Instant) {
         let Phase::Open(open) = &mut self.phase else {
             return;
@@ -511,6 +537,18 @@ impl ServerSession {
         let Role::Registration(reg) = &mut open.role else {
             return;
         };
+        if let Some(at) = reg.close_at {
+            if now >= at {
+                self.close(CloseKind::Graceful);
+            }
+            return;
+        }
+        if let Some(due) = reg.restart_due {
+            if now >= due {
+                self.restart(now);
+            }
+            return;
+        }
         if let Some((_, plan, deadline)) = &reg.pending {
             if now >= *deadline {
                 debug!(conn = self.conn, "no pair-device-sign reply; closing");
@@ -636,7 +674,6 @@ impl ServerSession {
 
     /// Replies to the server's own IQs: the pair-device ack and the pair-device-sign.
     fn handle_iq_reply(&mut self, now: Instant, id: &str, iq: &Node) {
-        let _ = now;
         let Phase::Open(open) = &mut self.phase else {
             return;
         };
@@ -665,8 +702,13 @@ impl ServerSession {
         ) {
             Ok(_) => {
                 if self.router.record_companion(&plan, registration) {
-                    debug!(conn = self.conn, phone = %plan.phone, device = plan.device, "paired; 515");
-                    self.end_with(&StreamErrorKind::Code(515));
+                    let delay = self.router.restart_delay(&plan.phone, plan.device);
+                    debug!(conn = self.conn, phone = %plan.phone, device = plan.device, ?delay, "paired; 515");
+                    if delay.is_zero() {
+                        self.restart(now);
+                    } else {
+                        reg.restart_due = Some(now + delay);
+                    }
                 } else {
                     self.close(CloseKind::Graceful);
                 }
