@@ -30,7 +30,7 @@ fn pair_and_message(seed: u64) {
     )
     .expect("send");
     let got = w.wait_for(bob, Duration::from_secs(60), |e| match e {
-        Event::Message(m) => m.text().map(str::to_owned),
+        Event::Public(wa_engine::Event::Message(m)) => m.text().map(str::to_owned),
         _ => None,
     });
     assert_eq!(got.as_deref(), Some("bench"));

@@ -133,7 +133,7 @@ fn pair_by_qr(sandbox: &mut Sandbox, store: Arc<dyn Store>, now: Instant) -> (Pa
     let events = p.take_events();
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::PairSuccess { jid, platform, .. } if *jid == phone.jid && platform == "android"
+        Event::Public(wa_engine::Event::PairSuccess { jid, platform, .. }) if *jid == phone.jid && platform == "android"
     )));
     (p, phone)
 }
@@ -185,7 +185,7 @@ fn qr_pairing_persists_credentials_then_restarts_into_login() {
     );
     let events = login.take_events();
     assert!(
-        matches!(events.as_slice(), [Event::Connected { jid }] if *jid == phone.jid),
+        matches!(events.as_slice(), [Event::Public(wa_engine::Event::Connected { jid })] if *jid == phone.jid),
         "{events:?}"
     );
     assert!(login.conn().is_logged_in());
@@ -361,7 +361,7 @@ fn tampered_pair_success_gets_hmac_mismatch_and_no_credentials() {
     assert!(
         p.take_events()
             .iter()
-            .any(|e| matches!(e, Event::PairError { .. }))
+            .any(|e| matches!(e, Event::Public(wa_engine::Event::PairError { .. })))
     );
     assert_eq!(p.conn().close_reason(), Some(&CloseReason::PairingFailed));
     assert!(!stored(store.as_ref()).is_paired());
@@ -585,7 +585,10 @@ fn notifications_are_acked_and_passed_up() {
     assert_eq!(sent[0].get_attr_str("class"), Some("notification"));
     assert_eq!(sent[0].get_attr_str("id"), Some("777"));
     assert_eq!(sent[0].get_attr_str("type"), Some("server_sync"));
-    assert_eq!(p.take_events(), vec![Event::Stanza(n)]);
+    assert_eq!(
+        p.take_events(),
+        vec![Event::Public(wa_engine::Event::Stanza(n))]
+    );
 
     // The server's urn:xmpp:ping is answered.
     p.server_send(
@@ -662,9 +665,11 @@ fn phone_code_pairing_derives_the_adv_secret_and_pairs() {
             _ => None,
         })
         .expect("pairing code returned");
-    assert!(events.contains(&Event::PairingCode {
-        code: shown.clone()
-    }));
+    assert!(
+        events.contains(&Event::Public(wa_engine::Event::PairingCode {
+            code: shown.clone()
+        }))
+    );
 
     // The user types the code on the phone.
     let typed = code::PairingCode::parse(&shown).expect("code");

@@ -172,7 +172,7 @@ fn recorded_baileys_pkmsg_is_decrypted_then_receipted_then_acked() {
     let msg = events
         .iter()
         .find_map(|e| match e {
-            Event::Message(m) => Some(m.clone()),
+            Event::Public(wa_engine::Event::Message(m)) => Some(m.clone()),
             _ => None,
         })
         .expect("message event");
@@ -204,7 +204,7 @@ fn recorded_baileys_pkmsg_is_decrypted_then_receipted_then_acked() {
     assert!(
         !p.take_events()
             .iter()
-            .any(|e| matches!(e, Event::Message(_)))
+            .any(|e| matches!(e, Event::Public(wa_engine::Event::Message(_))))
     );
     let tags: Vec<String> = p
         .take_received()
@@ -231,7 +231,7 @@ fn undecryptable_message_is_reported_and_answered_with_a_retry_receipt_with_keys
     assert!(
         events.iter().any(|e| matches!(
             e,
-            Event::UndecryptableMessage { info, reason: UndecryptableReason::NoSession | UndecryptableReason::InvalidMessage, retry_count: 1 } if info.id == "BROKEN1"
+            Event::Public(wa_engine::Event::UndecryptableMessage { info, reason: UndecryptableReason::NoSession | UndecryptableReason::InvalidMessage, retry_count: 1 }) if info.id == "BROKEN1"
         )),
         "{events:?}"
     );
@@ -480,10 +480,10 @@ fn send_fetches_devices_and_bundles_encrypts_for_each_device_and_waits_for_the_a
     let events = p.take_events();
     assert!(events.iter().any(|e| matches!(
         e,
-        Event::MessageStatus {
+        Event::Public(wa_engine::Event::MessageStatus {
             status: MessageStatus::Sent,
             ..
-        }
+        })
     )));
     assert!(events.iter().any(|e| matches!(
         e,
@@ -575,7 +575,7 @@ fn old_signed_prekey_is_rotated_at_login_and_still_decrypts_late_pkmsgs() {
     p.server_send(&delivered_stanza());
     assert!(p.take_events().iter().any(|e| matches!(
         e,
-        Event::Message(m) if m.text() == Some("Hello Bob, this is Alice.")
+        Event::Public(wa_engine::Event::Message(m)) if m.text() == Some("Hello Bob, this is Alice.")
     )));
     // A second login does not rotate again.
     let again = logged_in(store.clone(), 50, 30);

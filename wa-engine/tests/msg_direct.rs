@@ -60,8 +60,8 @@ async fn two_accounts_exchange_text_both_ways_with_delivered_and_read_status() -
         "@15550000002 thanks",
         Some(content::Quote {
             id: reply.0.clone(),
-            sender: bob.user(),
-            message: content::text("hi alice"),
+            sender: Some(bob.user()),
+            message: Some(content::text("hi alice")),
         }),
         &[bob.user()],
     );

@@ -21,7 +21,9 @@ const LIMIT: Duration = Duration::from_secs(120);
 
 fn qr(event: &Event) -> Option<(String, Duration)> {
     match event {
-        Event::Qr { code, expires_in } => Some((code.clone(), *expires_in)),
+        Event::Public(wa_engine::Event::Qr { code, expires_in }) => {
+            Some((code.clone(), *expires_in))
+        }
         _ => None,
     }
 }
@@ -61,7 +63,9 @@ fn sent(w: &mut Devices, from: LinkId, req: RequestId) -> String {
 /// The next message `to` decrypts (events before it are skipped).
 fn next_message(w: &mut Devices, to: LinkId) -> (String, String) {
     w.wait_for(to, LIMIT, |e| match e {
-        Event::Message(m) => Some((m.info.id.clone(), m.text().unwrap_or_default().to_owned())),
+        Event::Public(wa_engine::Event::Message(m)) => {
+            Some((m.info.id.clone(), m.text().unwrap_or_default().to_owned()))
+        }
         _ => None,
     })
     .expect("a message arrives")
@@ -105,7 +109,7 @@ fn scenario(seed: u64, conditions: Option<Conditions>) -> (String, Devices) {
 
     let paired = w
         .wait_for(alice, LIMIT, |e| match e {
-            Event::PairSuccess { jid, .. } => Some(jid.clone()),
+            Event::Public(wa_engine::Event::PairSuccess { jid, .. }) => Some(jid.clone()),
             _ => None,
         })
         .expect("pair-success");
@@ -125,8 +129,8 @@ fn scenario(seed: u64, conditions: Option<Conditions>) -> (String, Devices) {
     w.reconnect(alice);
     let jid = w
         .wait_for(alice, LIMIT, |e| match e {
-            Event::Connected { jid } => Some(jid.clone()),
-            Event::Qr { .. } => panic!("no QR after pairing"),
+            Event::Public(wa_engine::Event::Connected { jid }) => Some(jid.clone()),
+            Event::Public(wa_engine::Event::Qr { .. }) => panic!("no QR after pairing"),
             _ => None,
         })
         .expect("logged in");
@@ -152,9 +156,9 @@ fn scenario(seed: u64, conditions: Option<Conditions>) -> (String, Devices) {
     );
     let delivered = w
         .wait_for(alice, LIMIT, |e| match e {
-            Event::MessageStatus {
+            Event::Public(wa_engine::Event::MessageStatus {
                 id: m, status, by, ..
-            } if m.0 == id && *status == MessageStatus::Delivered => by.clone(),
+            }) if m.0 == id && *status == MessageStatus::Delivered => by.clone(),
             _ => None,
         })
         .expect("delivery receipt");
@@ -166,7 +170,7 @@ fn scenario(seed: u64, conditions: Option<Conditions>) -> (String, Devices) {
     );
     assert!(
         w.wait_for(bob, LIMIT, |e| match e {
-            Event::MessageStatus { id: m, status, .. }
+            Event::Public(wa_engine::Event::MessageStatus { id: m, status, .. })
                 if m.0 == id && *status == MessageStatus::Delivered =>
                 Some(()),
             _ => None,
@@ -209,11 +213,11 @@ fn scenario(seed: u64, conditions: Option<Conditions>) -> (String, Devices) {
     let id = send_text(&mut w, alice, &bob_user, "after the break");
     let (reason, count) = w
         .wait_for(bob, LIMIT, |e| match e {
-            Event::UndecryptableMessage {
+            Event::Public(wa_engine::Event::UndecryptableMessage {
                 info,
                 reason,
                 retry_count,
-            } if info.id == id => Some((*reason, *retry_count)),
+            }) if info.id == id => Some((*reason, *retry_count)),
             _ => None,
         })
         .expect("undecryptable");
@@ -320,8 +324,11 @@ fn a_lost_frame_breaks_the_noise_stream_and_the_device_reconnects() {
     w.sim.set_filter(alice, Direction::ToClient, None);
     w.reconnect(alice);
     assert!(
-        w.wait_for(alice, LIMIT, |e| matches!(e, Event::Connected { .. })
-            .then_some(()))
+        w.wait_for(alice, LIMIT, |e| matches!(
+            e,
+            Event::Public(wa_engine::Event::Connected { .. })
+        )
+        .then_some(()))
             .is_some()
     );
     let id = send_text(&mut w, alice, &bob_jid.to_non_ad(), "again");

@@ -42,40 +42,27 @@
 //! storing the download reference (`media::incoming::incoming`).
 
 use serde_json::{Value, json};
-use wa_engine::message::content;
+use wa_engine::message::{ContactCard, Content, ContentKind};
 use wa_engine::{IncomingMessage, MessageInfo};
 use wa_proto::wa;
 
 /// Protocol-level messages with nothing for a user to see (sender key distribution alone,
 /// `protocolMessage` such as history-sync notices and revokes' bookkeeping): not emitted.
 pub(crate) fn is_user_visible(message: &wa::Message) -> bool {
-    let m = content::unwrap(message);
-    m.protocol_message.is_none()
-        && (m.conversation.is_some()
-            || m.extended_text_message.is_some()
-            || m.location_message.is_some()
-            || m.live_location_message.is_some()
-            || m.contact_message.is_some()
-            || m.contacts_array_message.is_some()
-            || m.reaction_message.is_some()
-            || content::media_type(m).is_some())
+    Content::of(message).kind().is_user_visible()
 }
 
 /// The `type` of a message (see the module docs).
-pub(crate) fn kind(message: &wa::Message) -> &'static str {
-    let m = content::unwrap(message);
-    if m.reaction_message.is_some() {
-        return "reaction";
-    }
-    match content::media_type(m) {
-        Some("location") => "location",
-        Some("livelocation") => "live_location",
-        Some("vcard") => "contact",
-        Some("contact_array") => "contacts",
-        Some("url") => "text",
-        Some(other) => other,
-        None if m.conversation.is_some() || m.extended_text_message.is_some() => "text",
-        None => "other",
+pub(crate) fn kind(content: &Content<'_>) -> &'static str {
+    match content.kind() {
+        ContentKind::Text => "text",
+        ContentKind::Media(media) => media.as_str(),
+        ContentKind::Location => "location",
+        ContentKind::LiveLocation => "live_location",
+        ContentKind::Contact => "contact",
+        ContentKind::Contacts => "contacts",
+        ContentKind::Reaction => "reaction",
+        _ => "other",
     }
 }
 
@@ -104,40 +91,68 @@ pub(crate) fn message_json(m: &IncomingMessage) -> Value {
 }
 
 /// The content part of a `message` event: `type`, `text`, `reply_to`, `mentions`,
-/// `location`, `contact`, `contacts`, `reaction`, `media`.
+/// `location`, `contact`, `contacts`, `reaction`, `media`, read from the engine's
+/// classified view ([`Content`]).
 pub(crate) fn content_json(message: &wa::Message) -> Value {
-    let inner = content::unwrap(message);
-    let context = context_info(inner);
+    let content = Content::of(message);
     let fields = [
-        ("type", json!(kind(message))),
-        ("text", json!(content::text_of(message))),
-        ("reply_to", reply_json(context)),
+        ("type", json!(kind(&content))),
+        ("text", json!(content.text())),
         (
-            "mentions",
-            json!(context.map(|c| c.mentioned_jid.clone()).unwrap_or_default()),
+            "reply_to",
+            content.quoted().map_or(Value::Null, |q| {
+                json!({
+                    "id": q.id,
+                    "participant": q.participant,
+                    "chat": q.chat,
+                    "text": q.text(),
+                })
+            }),
         ),
-        ("location", location_json(inner)),
+        ("mentions", json!(content.mentions())),
+        (
+            "location",
+            content.location().map_or(Value::Null, |l| {
+                if l.live {
+                    json!({
+                        "latitude": l.latitude,
+                        "longitude": l.longitude,
+                        "caption": l.caption,
+                        "live": true,
+                    })
+                } else {
+                    json!({
+                        "latitude": l.latitude,
+                        "longitude": l.longitude,
+                        "name": l.name,
+                        "address": l.address,
+                        "url": l.url,
+                        "live": false,
+                    })
+                }
+            }),
+        ),
         (
             "contact",
-            inner
-                .contact_message
-                .as_deref()
-                .map_or(Value::Null, contact_json),
+            content.contact().map_or(Value::Null, contact_json),
         ),
         (
             "contacts",
-            inner
-                .contacts_array_message
-                .as_deref()
-                .map_or(Value::Null, |a| {
-                    json!({
-                        "display_name": a.display_name,
-                        "contacts": a.contacts.iter().map(contact_json).collect::<Vec<_>>(),
-                    })
-                }),
+            content.contacts().map_or(Value::Null, |a| {
+                json!({
+                    "display_name": a.display_name,
+                    "contacts": a.contacts.into_iter().map(contact_json).collect::<Vec<_>>(),
+                })
+            }),
         ),
-        ("reaction", reaction_json(inner)),
-        ("media", media_json(inner)),
+        (
+            "reaction",
+            content.reaction().map_or(
+                Value::Null,
+                |r| json!({ "emoji": r.emoji, "message_id": r.message_id }),
+            ),
+        ),
+        ("media", media_json(content.message())),
     ];
     Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
@@ -148,138 +163,24 @@ fn media_json(m: &wa::Message) -> Value {
     crate::media::incoming::media_fields(m).unwrap_or(Value::Null)
 }
 
-/// The `contextInfo` of whichever content the message carries (text, location, contact,
-/// media): replies and mentions live there (05 §2.2).
-fn context_info(m: &wa::Message) -> Option<&wa::ContextInfo> {
-    m.extended_text_message
-        .as_ref()
-        .and_then(|x| x.context_info.as_deref())
-        .or_else(|| {
-            m.location_message
-                .as_ref()
-                .and_then(|x| x.context_info.as_deref())
-        })
-        .or_else(|| {
-            m.live_location_message
-                .as_ref()
-                .and_then(|x| x.context_info.as_deref())
-        })
-        .or_else(|| {
-            m.contact_message
-                .as_ref()
-                .and_then(|x| x.context_info.as_deref())
-        })
-        .or_else(|| {
-            m.contacts_array_message
-                .as_ref()
-                .and_then(|x| x.context_info.as_deref())
-        })
-        .or_else(|| {
-            m.image_message
-                .as_ref()
-                .and_then(|x| x.context_info.as_deref())
-        })
-        .or_else(|| {
-            m.video_message
-                .as_ref()
-                .and_then(|x| x.context_info.as_deref())
-        })
-        .or_else(|| {
-            m.audio_message
-                .as_ref()
-                .and_then(|x| x.context_info.as_deref())
-        })
-        .or_else(|| {
-            m.document_message
-                .as_ref()
-                .and_then(|x| x.context_info.as_deref())
-        })
-        .or_else(|| {
-            m.sticker_message
-                .as_ref()
-                .and_then(|x| x.context_info.as_deref())
-        })
-}
-
-fn reply_json(context: Option<&wa::ContextInfo>) -> Value {
-    match context {
-        Some(c) if c.stanza_id.is_some() => json!({
-            "id": c.stanza_id,
-            "participant": c.participant,
-            "chat": c.remote_jid,
-            "text": c.quoted_message.as_deref().and_then(content::text_of),
-        }),
-        _ => Value::Null,
-    }
-}
-
-fn location_json(m: &wa::Message) -> Value {
-    if let Some(l) = &m.location_message {
-        return json!({
-            "latitude": l.degrees_latitude,
-            "longitude": l.degrees_longitude,
-            "name": l.name,
-            "address": l.address,
-            "url": l.url,
-            "live": false,
-        });
-    }
-    if let Some(l) = &m.live_location_message {
-        return json!({
-            "latitude": l.degrees_latitude,
-            "longitude": l.degrees_longitude,
-            "caption": l.caption,
-            "live": true,
-        });
-    }
-    Value::Null
-}
-
 /// A contact card: display name, the vCard as sent, and the phone numbers found in its
 /// `TEL` lines (`waid=` digits when present, else the digits of the value).
-fn contact_json(c: &wa::message::ContactMessage) -> Value {
-    let phones: Vec<String> = c.vcard.as_deref().map(vcard_phones).unwrap_or_default();
-    json!({ "name": c.display_name, "vcard": c.vcard, "phones": phones })
-}
-
-fn vcard_phones(vcard: &str) -> Vec<String> {
-    vcard
-        .lines()
-        .filter(|l| l.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("TEL")))
-        .filter_map(|line| {
-            let (params, value) = line.split_once(':')?;
-            let waid = params
-                .split(';')
-                .find_map(|p| p.strip_prefix("waid="))
-                .map(str::to_owned);
-            let digits =
-                waid.unwrap_or_else(|| value.chars().filter(char::is_ascii_digit).collect());
-            (!digits.is_empty()).then_some(digits)
-        })
-        .collect()
-}
-
-fn reaction_json(m: &wa::Message) -> Value {
-    match &m.reaction_message {
-        Some(r) => json!({
-            "emoji": r.text,
-            "message_id": r.key.as_ref().and_then(|k| k.id.clone()),
-        }),
-        None => Value::Null,
-    }
+fn contact_json(c: ContactCard<'_>) -> Value {
+    json!({ "name": c.display_name, "vcard": c.vcard, "phones": c.phones() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use wa_engine::Jid;
+    use wa_engine::message::content;
 
     #[test]
     fn a_reply_with_mentions_carries_the_quote_and_the_mentioned_jids() {
         let quote = content::Quote {
             id: "3EB0QQ".into(),
-            sender: Jid::pn("15550002222"),
-            message: content::text("original"),
+            sender: Some(Jid::pn("15550002222")),
+            message: Some(content::text("original")),
         };
         let m = content::extended_text("@15550003333 yes", Some(quote), &[Jid::pn("15550003333")]);
         let v = content_json(&m);

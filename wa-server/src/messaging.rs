@@ -1,11 +1,12 @@
 //! The one place wa-server turns an API request into an engine send.
 //!
-//! Building the `wa::Message` is done here (shared/protocol/05 §2.2: `conversation` for plain
-//! text, `extendedTextMessage` with `contextInfo` for replies and mentions,
-//! `locationMessage`, `contactMessage` with a vCard); the engine encrypts and sends it
+//! The `wa::Message` is built with the engine's builders (shared/protocol/05 §2.2:
+//! `conversation` for plain text, `extendedTextMessage` with `contextInfo` for replies and
+//! mentions, `locationMessage`, `contactMessage` with a vCard); the engine encrypts and sends it
 //! (`Client::send_message_with`, 1:1 or group with sender keys) and answers number
 //! checks (`Client::is_on_whatsapp`).
 
+use wa_engine::message::content as builders;
 use wa_engine::{Client, Jid, MessageId};
 use wa_proto::wa;
 
@@ -61,79 +62,41 @@ impl Outgoing {
     }
 }
 
-/// A vCard 3.0 with one phone number (the form WhatsApp clients send; 05 §2.2).
-fn vcard(name: &str, phone_digits: &str) -> String {
-    let escaped: String = name
-        .chars()
-        .filter(|c| !c.is_control())
-        .flat_map(|c| match c {
-            ',' | ';' | '\\' => vec!['\\', c],
-            _ => vec![c],
-        })
-        .collect();
-    format!(
-        "BEGIN:VCARD\nVERSION:3.0\nFN:{escaped}\nTEL;type=CELL;waid={phone_digits}:+{phone_digits}\nEND:VCARD"
-    )
-}
-
-/// Builds the protobuf message for `content`.
+/// Builds the protobuf message for `content` with the engine's builders
+/// (`wa_engine::message::content`): `conversation` for plain text, `extendedTextMessage`
+/// with a reply context and mentions (user JIDs, device parts dropped), `locationMessage`,
+/// `contactMessage` with a one-number vCard.
 pub(crate) fn build_message(content: &Outgoing) -> wa::Message {
     match content {
         Outgoing::Text {
             body,
             reply_to: None,
             mentions,
-        } if mentions.is_empty() => wa::Message {
-            conversation: Some(body.clone()),
-            ..Default::default()
-        },
+        } if mentions.is_empty() => builders::text(body.clone()),
         Outgoing::Text {
             body,
             reply_to,
             mentions,
         } => {
-            let context = wa::ContextInfo {
-                stanza_id: reply_to.as_ref().map(|q| q.id.clone()),
-                participant: reply_to
-                    .as_ref()
-                    .and_then(|q| q.participant.as_ref())
-                    .map(ToString::to_string),
-                mentioned_jid: mentions.iter().map(ToString::to_string).collect(),
-                ..Default::default()
-            };
-            wa::Message {
-                extended_text_message: Some(Box::new(wa::message::ExtendedTextMessage {
-                    text: Some(body.clone()),
-                    context_info: Some(Box::new(context)),
-                    ..Default::default()
-                })),
-                ..Default::default()
-            }
+            // The API knows only the quoted id (and, in groups, its sender), not the quoted
+            // content: the reply threads, without a copy of the quoted text.
+            let quote = reply_to.as_ref().map(|q| builders::Quote {
+                id: q.id.clone(),
+                sender: q.participant.clone(),
+                message: None,
+            });
+            builders::extended_text(body.clone(), quote, mentions)
         }
         Outgoing::Location {
             latitude,
             longitude,
             name,
             address,
-        } => wa::Message {
-            location_message: Some(Box::new(wa::message::LocationMessage {
-                degrees_latitude: Some(*latitude),
-                degrees_longitude: Some(*longitude),
-                name: name.clone(),
-                address: address.clone(),
-                ..Default::default()
-            })),
-            ..Default::default()
-        },
+        } => builders::location(*latitude, *longitude, name.clone(), address.clone()),
         Outgoing::Media { message, .. } => (**message).clone(),
-        Outgoing::Contact { name, phone } => wa::Message {
-            contact_message: Some(Box::new(wa::message::ContactMessage {
-                display_name: Some(name.clone()),
-                vcard: Some(vcard(name, phone)),
-                ..Default::default()
-            })),
-            ..Default::default()
-        },
+        Outgoing::Contact { name, phone } => {
+            builders::contact(name.clone(), builders::vcard(name, phone))
+        }
     }
 }
 
@@ -248,6 +211,30 @@ mod tests {
         let ctx = ext.context_info.expect("context");
         assert_eq!(ctx.stanza_id.as_deref(), Some("3EB0ABC"));
         assert_eq!(ctx.mentioned_jid, vec!["628123456789@s.whatsapp.net"]);
+    }
+
+    #[test]
+    fn replies_and_mentions_name_users_without_their_device_part() {
+        // The engine's builder drops device parts (05 §2.2: `participant` and `mentionedJid`
+        // are user JIDs), which the server's own copy of it did not.
+        let reply = build_message(&Outgoing::Text {
+            body: "ok @628123456789".into(),
+            reply_to: Some(Quote {
+                id: "3EB0DEF".into(),
+                participant: Some(Jid::pn("628111111111").with_device(2)),
+            }),
+            mentions: vec![Jid::pn("628123456789").with_device(7)],
+        });
+        let ctx = reply
+            .extended_text_message
+            .and_then(|e| e.context_info)
+            .expect("context");
+        assert_eq!(
+            ctx.participant.as_deref(),
+            Some("628111111111@s.whatsapp.net")
+        );
+        assert_eq!(ctx.mentioned_jid, vec!["628123456789@s.whatsapp.net"]);
+        assert_eq!(ctx.quoted_message, None);
     }
 
     #[test]

@@ -483,8 +483,8 @@ async fn otp_reaches_a_second_account_verifies_once_and_its_status_reaches_deliv
     // The peer answers: a `message` webhook with sender, chat, text and the quoted OTP.
     let quote = wa_engine::message::content::Quote {
         id: message_id.clone(),
-        sender: server_user.clone(),
-        message: wa_engine::message::content::text(text.clone()),
+        sender: Some(server_user.clone()),
+        message: Some(wa_engine::message::content::text(text.clone())),
     };
     let reply = wa_engine::message::content::extended_text(
         format!("thanks @{}", server_user.user()),

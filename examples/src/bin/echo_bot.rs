@@ -105,8 +105,8 @@ async fn echo(linked: &Linked, message: &IncomingMessage) -> anyhow::Result<bool
         text,
         Some(Quote {
             id: info.id.clone(),
-            sender: info.sender.clone(),
-            message: message.message.clone(),
+            sender: Some(info.sender.clone()),
+            message: Some(message.message.clone()),
         }),
         &[],
     );

@@ -13,7 +13,7 @@
 //!   a panic; trailing bytes are an error. [`decode_node_ref`] decodes the
 //!   same bytes without copying into a borrowed [`NodeRef`].
 //! - Token dictionaries (DictVersion 3) are compiled in by `build.rs` from
-//!   shared/protocol/tokens; see [`token`].
+//!   shared/protocol/tokens; see `token` (public with the `server-side` feature).
 //!
 //! Round trip: `decode(&encode(&n)) == n` for every node except that
 //! [`Content::String`] text that is neither a token nor packable comes back as
@@ -28,7 +28,9 @@ mod encode;
 mod error;
 mod node;
 mod node_ref;
-pub mod token;
+internal_mod! {
+    token;
+}
 mod token_hash;
 
 pub use attrs::AttrReader;

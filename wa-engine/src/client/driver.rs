@@ -11,10 +11,10 @@ use rand::RngExt as _;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument as _;
 
-use super::events::Event;
 use super::reconnect::{Backoff, Next, ReconnectPolicy};
 use super::transport::WsTransport;
 use super::{Command, ConnectError, Status};
+use crate::Event;
 use crate::conn::{self, Config, Connection, DeviceConfig, Request, RequestId, SendError, Timing};
 use crate::noise::TrustRoot;
 use crate::stanza::CloseReason;
@@ -322,38 +322,13 @@ impl Driver {
     }
 
     async fn forward(&mut self, event: conn::Event, waiting: &mut Waiting) {
-        let out = match event {
+        let event = match event {
             conn::Event::HandshakeComplete { registering } => {
                 tracing::debug!(registering, "client: handshake complete");
                 if let Some(first) = self.first.take() {
                     let _ = first.send(Ok(()));
                 }
                 return;
-            }
-            conn::Event::Qr { code, expires_in } => Event::Qr { code, expires_in },
-            conn::Event::PairingCode { code } => Event::PairingCode { code },
-            conn::Event::PairSuccess {
-                jid,
-                lid,
-                platform,
-                business_name,
-            } => {
-                self.status.send_modify(|s| s.jid = Some(jid.clone()));
-                Event::PairSuccess {
-                    jid,
-                    lid,
-                    platform,
-                    business_name,
-                }
-            }
-            conn::Event::PairError { error } => Event::PairError { error },
-            conn::Event::Connected { jid } => {
-                self.backoff.reset();
-                self.status.send_modify(|s| {
-                    s.connected = true;
-                    s.jid = Some(jid.clone());
-                });
-                Event::Connected { jid }
             }
             conn::Event::PreKeyCount { count } => {
                 tracing::debug!(count, "client: pre-keys on the server");
@@ -365,33 +340,22 @@ impl Driver {
                 }
                 return;
             }
-            conn::Event::Stanza(node) => Event::Stanza(node),
-            conn::Event::Message(m) => Event::Message(m),
-            conn::Event::UndecryptableMessage {
-                info,
-                reason,
-                retry_count,
-            } => Event::UndecryptableMessage {
-                info,
-                reason,
-                retry_count,
-            },
-            conn::Event::Receipt(r) => Event::Receipt(r),
-            conn::Event::MessageStatus {
-                id,
-                chat,
-                status,
-                by,
-                timestamp,
-            } => Event::MessageStatus {
-                id,
-                chat,
-                status,
-                by,
-                timestamp,
-            },
+            conn::Event::Public(event) => event,
         };
-        self.emit(out).await;
+        match &event {
+            Event::PairSuccess { jid, .. } => {
+                self.status.send_modify(|s| s.jid = Some(jid.clone()));
+            }
+            Event::Connected { jid } => {
+                self.backoff.reset();
+                self.status.send_modify(|s| {
+                    s.connected = true;
+                    s.jid = Some(jid.clone());
+                });
+            }
+            _ => {}
+        }
+        self.emit(event).await;
     }
 }
 

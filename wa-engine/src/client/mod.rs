@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use events::{Event, Events};
+pub use events::Events;
 pub use media::{SendMediaError, SentMedia};
 pub use reconnect::ReconnectPolicy;
 pub use transport::{DEFAULT_URL, ORIGIN, TransportError};
@@ -265,7 +265,7 @@ impl ClientBuilder {
         self
     }
 
-    /// One-time prekeys per upload (default [`UPLOAD_BATCH`](crate::prekeys::UPLOAD_BATCH),
+    /// One-time prekeys per upload (default `prekeys::UPLOAD_BATCH`,
     /// 812, WA Web's value; 04 §4.3). Lower it for many short-lived or test clients: each
     /// key costs about 80 bytes in a `MemoryStore`.
     #[must_use]
@@ -282,7 +282,7 @@ impl ClientBuilder {
     }
 
     /// Spawn the driver task and open the first connection. Resolves once its Noise
-    /// handshake succeeded; everything after that arrives as an [`Event`]. Must be called
+    /// handshake succeeded; everything after that arrives as an [`Event`](crate::Event). Must be called
     /// inside a tokio runtime.
     ///
     /// # Errors
@@ -401,7 +401,7 @@ impl Client {
         .await
     }
 
-    /// Unlink this device: tell the server, wipe the store, stop ([`Event::LoggedOut`]).
+    /// Unlink this device: tell the server, wipe the store, stop ([`Event::LoggedOut`](crate::Event::LoggedOut)).
     ///
     /// # Errors
     /// [`SendError::NotLoggedIn`] when not connected.
@@ -409,7 +409,7 @@ impl Client {
         self.request(Request::Logout, Responder::Done).await
     }
 
-    /// Close the connection and stop the driver ([`Event::Stopped`]). Idempotent.
+    /// Close the connection and stop the driver ([`Event::Stopped`](crate::Event::Stopped)). Idempotent.
     pub async fn shutdown(&self) {
         let (done, rx) = oneshot::channel();
         if self
@@ -443,7 +443,7 @@ impl Client {
 
     /// Send a text message (`conversation`) to a user or group and wait for the server's
     /// ack (05 §6-§8). Returns the message id; delivery and read progress arrive as
-    /// [`Event::MessageStatus`].
+    /// [`Event::MessageStatus`](crate::Event::MessageStatus).
     ///
     /// # Errors
     /// [`SendError::NoDevices`] when the recipient has no device we can encrypt for,

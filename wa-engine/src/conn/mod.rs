@@ -16,7 +16,6 @@ mod state;
 mod timers;
 mod wire;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +24,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 
 pub use config::{Config, DeviceConfig, Timing};
+use event::EventQueue;
 pub use event::{Event, MessageStatus, UndecryptableReason};
 pub use keys::generate_credentials;
 pub use messaging::Caches;
@@ -51,15 +51,15 @@ use crate::store::{Credentials, ProtocolAddress, Store, StoreBatch};
 /// sends a registration ClientPayload when the store holds no paired device and a login
 /// ClientPayload otherwise (03 §2), and then either pairs (QR refs rotated at 60 s then 20 s,
 /// pairing code on request, pair-success verified and **persisted before the reply is
-/// queued**, then 515) or logs in (`<success>` -> [`Event::Connected`], `<failure>` ->
+/// queued**, then 515) or logs in (`<success>` -> [`crate::Event::Connected`], `<failure>` ->
 /// [`CloseReason`]). Once logged in it acks stanzas (03 §11), sends keepalive pings, tracks
 /// IQs with timeouts and answers the server's pings.
 ///
 /// It also does the messaging (shared/protocol/04, 05, 06): keeps our prekeys on the server
 /// (upload when low, signed-prekey rotation), sends messages ([`Request::SendMessage`]:
 /// usync, bundles, per-device encryption, server ack), decrypts incoming ones
-/// ([`Event::Message`]; the receipt and the ack leave only after the new state is stored),
-/// answers and sends retry receipts, tracks receipts ([`Event::MessageStatus`]) and runs
+/// ([`crate::Event::Message`]; the receipt and the ack leave only after the new state is stored),
+/// answers and sends retry receipts, tracks receipts ([`crate::Event::MessageStatus`]) and runs
 /// the group and number-check IQs. Device lists, group metadata and sender-key distribution
 /// are cached in [`Caches`], which a driver carries from one connection to the next. It ends with a [`CloseReason`]; the
 /// driver decides what to do next ([`CloseReason::reconnect`]).
@@ -99,7 +99,7 @@ pub struct Connection {
     frames_in: FrameDecoder,
     wire: Wire,
     state: State,
-    events: VecDeque<Event>,
+    events: EventQueue,
     timers: Timers,
     pending: Pending,
     next_request: u64,
@@ -139,7 +139,7 @@ impl Connection {
             frames_in: FrameDecoder::client(),
             wire: Wire::new(frames_out, id_prefix),
             state: State::Closed,
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             timers: Timers::default(),
             pending: Pending::default(),
             next_request: 0,
@@ -659,7 +659,7 @@ impl Connection {
                     Some(waiter) => self.on_response(now, waiter, &node),
                     // Acks of retry re-sends and receipts: nothing waits for them.
                     None if node.get_attr_str("class") == Some("message") => {}
-                    None => self.events.push_back(Event::Stanza(node)),
+                    None => self.events.push_back(crate::Event::Stanza(node)),
                 }
             }
             "notification" => {
@@ -670,7 +670,7 @@ impl Connection {
                     if matches!(self.state, State::Connected(_)) {
                         self.in_messaging(now, |m, cx| m.handle_messaging_notification(cx, &node));
                     }
-                    self.events.push_back(Event::Stanza(node));
+                    self.events.push_back(crate::Event::Stanza(node));
                 }
             }
             // 05 §9: acked after processing (the ack goes out after the decrypted state
@@ -686,7 +686,7 @@ impl Connection {
                 if ack::needs_ack(tag) {
                     self.send_ack(&node);
                 }
-                self.events.push_back(Event::Stanza(node));
+                self.events.push_back(crate::Event::Stanza(node));
             }
         }
     }
@@ -724,7 +724,7 @@ impl Connection {
         } else if node.get_attr_str("xmlns") == Some("urn:xmpp:ping") {
             self.send_internal(&iq::empty_result(&node));
         } else {
-            self.events.push_back(Event::Stanza(node));
+            self.events.push_back(crate::Event::Stanza(node));
         }
     }
 
@@ -840,7 +840,7 @@ impl Connection {
             ping_sent_at: None,
         });
         tracing::info!(%jid, "connection: logged in");
-        self.events.push_back(Event::Connected { jid });
+        self.events.push_back(crate::Event::Connected { jid });
         // 03 §7.2: pre-key count, then passive -> active, then unified_session.
         let count_id = self.next_iq_id();
         if self.send_internal(&iq::prekey_count(&count_id)) {
@@ -895,7 +895,7 @@ impl Connection {
             }
         }
         if unhandled {
-            self.events.push_back(Event::Stanza(node));
+            self.events.push_back(crate::Event::Stanza(node));
         }
     }
 
@@ -984,7 +984,7 @@ impl Connection {
             Ok(_) => tracing::debug!("connection: link-code notification ignored"),
             Err(error) => {
                 tracing::warn!(%error, "connection: primary_hello rejected");
-                self.events.push_back(Event::PairError { error });
+                self.events.push_back(crate::Event::PairError { error });
             }
         }
     }

@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::config::{DeviceConfig, Timing};
-use super::event::Event;
+use super::event::{Event, EventQueue};
 use super::pending::Pending;
 use super::pending::Waiter;
 use super::request::{Reply, RequestId, SendError};
@@ -71,7 +71,7 @@ pub(crate) struct Context<'a> {
     pub(crate) timers: &'a mut Timers,
     pub(crate) wire: &'a mut Wire,
     pub(crate) pending: &'a mut Pending,
-    pub(crate) events: &'a mut VecDeque<Event>,
+    pub(crate) events: &'a mut EventQueue,
 }
 
 /// The outcome of a registration step: `Err` when the connection must close with that
@@ -176,7 +176,7 @@ impl Registering {
         };
         self.qr_shown += 1;
         cx.timers.qr = Some(cx.now + expires_in);
-        cx.events.push_back(Event::Qr {
+        cx.events.push_back(crate::Event::Qr {
             code: qr.encode(),
             expires_in,
         });
@@ -195,7 +195,7 @@ impl Registering {
                 tracing::warn!(%error, "connection: pair-success rejected");
                 cx.wire
                     .send_internal(&pair::pair_error_reply(&iq_id, &error));
-                cx.events.push_back(Event::PairError { error });
+                cx.events.push_back(crate::Event::PairError { error });
                 return Err(CloseReason::PairingFailed);
             }
         };
@@ -224,7 +224,7 @@ impl Registering {
             let error = PairError::Missing("stored credentials");
             cx.wire
                 .send_internal(&pair::pair_error_reply(&iq_id, &error));
-            cx.events.push_back(Event::PairError { error });
+            cx.events.push_back(crate::Event::PairError { error });
             return Err(CloseReason::StoreFailed);
         }
         *cx.creds = Some(creds);
@@ -235,7 +235,7 @@ impl Registering {
         self.code = None;
         cx.timers.qr = None;
         tracing::info!(jid = %verified.jid, "connection: paired");
-        cx.events.push_back(Event::PairSuccess {
+        cx.events.push_back(crate::Event::PairSuccess {
             jid: verified.jid,
             lid: verified.lid,
             platform: verified.platform,
@@ -261,7 +261,7 @@ impl Registering {
                 pairing.pairing_ref = Some(pairing_ref);
                 pairing.request = None;
                 let shown = pairing.code.display();
-                cx.events.push_back(Event::PairingCode {
+                cx.events.push_back(crate::Event::PairingCode {
                     code: shown.clone(),
                 });
                 cx.events.push_back(Event::RequestDone {
@@ -305,7 +305,7 @@ impl Registering {
             Ok(None) => tracing::debug!("connection: link-code notification ignored"),
             Err(error) => {
                 tracing::warn!(%error, "connection: primary_hello rejected");
-                cx.events.push_back(Event::PairError { error });
+                cx.events.push_back(crate::Event::PairError { error });
             }
         }
         Ok(())

@@ -1,7 +1,8 @@
 //! Groups: the `w:g2` IQs (create, metadata, add / remove / promote / demote) and `w:gp2`
 //! notifications (shared/protocol/06-groups-media-presence.md §1).
 //!
-//! A low-level layer, public on purpose: builders take the IQ id; parsers take the
+//! Internal (public only with the `server-side` feature, for the sandbox, fuzz targets
+//! and vector tests): builders take the IQ id; parsers take the
 //! `type="result"` IQ or the notification.
 
 use crate::Jid;
@@ -105,7 +106,7 @@ fn participant_nodes(participants: &[Jid]) -> impl Iterator<Item = Node> + '_ {
 
 /// Create a group (06 §1.3): `<create subject key>` with the other participants (the
 /// creator is added by the server). `key` is echoed in the `<create>` notification.
-pub fn create_iq(id: &str, subject: &str, participants: &[Jid], key: &str) -> Node {
+pub(crate) fn create_iq(id: &str, subject: &str, participants: &[Jid], key: &str) -> Node {
     g2(
         id,
         group_server(),
@@ -118,7 +119,7 @@ pub fn create_iq(id: &str, subject: &str, participants: &[Jid], key: &str) -> No
 }
 
 /// Metadata query (06 §1.2).
-pub fn metadata_iq(id: &str, group: &Jid) -> Node {
+pub(crate) fn metadata_iq(id: &str, group: &Jid) -> Node {
     g2(
         id,
         group.clone(),
@@ -128,7 +129,7 @@ pub fn metadata_iq(id: &str, group: &Jid) -> Node {
 }
 
 /// Add / remove / promote / demote (06 §1.4).
-pub fn participants_iq(
+pub(crate) fn participants_iq(
     id: &str,
     group: &Jid,
     action: ParticipantAction,

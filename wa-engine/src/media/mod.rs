@@ -27,7 +27,7 @@
 //!
 //! Transfer (shared/protocol/06 §2.3–2.6):
 //! - [`MediaConn`]: the `media_conn` IQ and its reply (hosts, auth token, expiry), sans-IO;
-//! - [`url`](mod@url): upload and download URLs and the upload reply, sans-IO;
+//! - `url`: upload and download URLs and the upload reply, sans-IO;
 //! - [`message`]: building image / video / audio / document / sticker messages from an
 //!   [`UploadedMedia`], and reading a [`MediaRef`] back from a received one;
 //! - [`probe`]: image dimensions, audio duration, PDF page count, thumbnails;
@@ -52,7 +52,7 @@ pub mod probe;
 mod transfer;
 #[cfg(feature = "runtime")]
 mod upload;
-pub mod url;
+mod url;
 
 pub use decrypt::{DecryptedMedia, Decryptor, Expected, decrypt};
 pub use encrypt::{EncryptedMedia, Encryptor, enc_file_length, encrypt, upload_token};

@@ -59,7 +59,8 @@ pub enum UrlError {
 ///
 /// # Errors
 /// [`UrlError::NoUploadPath`] for types that are never uploaded on their own.
-pub fn upload_url(
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))] // used by the runtime transfer
+pub(crate) fn upload_url(
     scheme: Scheme,
     hostname: &str,
     media_type: MediaType,
@@ -84,7 +85,8 @@ pub fn upload_url(
 /// with `&`; otherwise with `?`. The token is unpadded base64url (whatsmeow pads; hosts
 /// route on the path only). Types without an mms type omit `mms-type`.
 #[must_use]
-pub fn download_url(
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))] // used by the runtime transfer
+pub(crate) fn download_url(
     scheme: Scheme,
     hostname: &str,
     direct_path: &str,
@@ -137,6 +139,7 @@ impl UploadResponse {
 
 /// Percent-encodes like JavaScript's `encodeURIComponent`: everything but
 /// `A–Z a–z 0–9 - _ . ! ~ * ' ( )` as `%XX` of its UTF-8 bytes.
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))] // used by the runtime transfer
 fn encode_component(input: &str, out: &mut String) {
     for byte in input.bytes() {
         match byte {

@@ -21,10 +21,12 @@ pub fn text(body: impl Into<String>) -> wa::Message {
 pub struct Quote {
     /// Id of the quoted message.
     pub id: String,
-    /// Sender (user JID) of the quoted message.
-    pub sender: Jid,
-    /// The quoted content (a copy; official clients show it above the reply).
-    pub message: wa::Message,
+    /// Sender of the quoted message (written as its user JID); official clients always set
+    /// it, and in groups it names whose message is quoted.
+    pub sender: Option<Jid>,
+    /// The quoted content (a copy; official clients show it above the reply). Without it
+    /// the reply still threads, but the phone has no text to show above it.
+    pub message: Option<wa::Message>,
 }
 
 /// Text as an `extendedTextMessage` with a reply context and/or mentions (05 §2.2
@@ -41,8 +43,8 @@ pub fn extended_text(
     };
     if let Some(q) = quote {
         context.stanza_id = Some(q.id);
-        context.participant = Some(q.sender.to_non_ad().to_string());
-        context.quoted_message = Some(Box::new(q.message));
+        context.participant = q.sender.map(|s| s.to_non_ad().to_string());
+        context.quoted_message = q.message.map(Box::new);
     }
     wa::Message {
         extended_text_message: Some(Box::new(ExtendedTextMessage {
@@ -83,6 +85,43 @@ pub fn contact(display_name: impl Into<String>, vcard: impl Into<String>) -> wa:
         })),
         ..Default::default()
     }
+}
+
+/// A vCard 3.0 with one phone number, the form official clients send (05 §2.2):
+/// `FN` is `name` without control characters and with `,` `;` `\` escaped, `TEL` carries
+/// `waid=<digits>` so the phone links the card to the WhatsApp account. `phone_digits` is
+/// the E.164 number without `+`.
+pub fn vcard(name: &str, phone_digits: &str) -> String {
+    let escaped: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| match c {
+            ',' | ';' | '\\' => vec!['\\', c],
+            _ => vec![c],
+        })
+        .collect();
+    format!(
+        "BEGIN:VCARD\nVERSION:3.0\nFN:{escaped}\nTEL;type=CELL;waid={phone_digits}:+{phone_digits}\nEND:VCARD"
+    )
+}
+
+/// The phone numbers of a vCard's `TEL` lines: the `waid=` digits when present, else the
+/// digits of the value.
+pub(crate) fn vcard_phones(vcard: &str) -> Vec<String> {
+    vcard
+        .lines()
+        .filter(|l| l.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("TEL")))
+        .filter_map(|line| {
+            let (params, value) = line.split_once(':')?;
+            let waid = params
+                .split(';')
+                .find_map(|p| p.strip_prefix("waid="))
+                .map(str::to_owned);
+            let digits =
+                waid.unwrap_or_else(|| value.chars().filter(char::is_ascii_digit).collect());
+            (!digits.is_empty()).then_some(digits)
+        })
+        .collect()
 }
 
 /// The message inside wrappers: `deviceSentMessage`, view-once, ephemeral, edited,
@@ -187,8 +226,8 @@ mod tests {
         assert_eq!(media_type(&text("hi")), None);
         let q = Quote {
             id: "3EB0AA".into(),
-            sender: "15551234567@s.whatsapp.net".parse().unwrap(),
-            message: text("original"),
+            sender: Some("15551234567@s.whatsapp.net".parse().unwrap()),
+            message: Some(text("original")),
         };
         let mention: Jid = "15557654321@s.whatsapp.net".parse().unwrap();
         let reply = extended_text("@15557654321 yes", Some(q), &[mention]);

@@ -1,16 +1,21 @@
 //! Messages: content builders, stanza building and parsing, padding, ids and the
 //! participant-list hash (shared/protocol/05-messages-receipts.md).
 //!
-//! A low-level layer, public on purpose (pure functions over [`Node`](crate::binary::Node)
-//! and `wa::Message`); the connection uses it to send and receive, and
-//! [`Client::send_message`](crate::Client) takes the `wa::Message`s built here.
+//! Public: the content builders ([`content`]; [`Client::send_message`](crate::Client) takes
+//! the `wa::Message`s built there), [`MessageId`], and the received message with its
+//! classified view ([`IncomingMessage`], [`Content`]). The stanza, padding and
+//! participant-hash functions the connection uses (`stanza`, `pad`, `phash`) are public
+//! only with the `server-side` feature (fuzz targets and vector tests).
 
 pub mod content;
 mod error;
 mod id;
-pub mod pad;
-pub mod phash;
-pub mod stanza;
+mod incoming;
+internal_mod! {
+    pad;
+    phash;
+    stanza;
+}
 
 use wa_proto::wa;
 
@@ -18,6 +23,9 @@ use crate::Jid;
 
 pub use error::MessageError;
 pub use id::MessageId;
+pub use incoming::{
+    ContactCard, ContactList, Content, ContentKind, Location, MediaKind, QuotedRef, Reaction,
+};
 
 /// Who sent a message, where, and when (05 §9.1 classification).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,18 +52,13 @@ pub struct MessageInfo {
     pub category: Option<String>,
 }
 
-/// A decrypted incoming message.
+/// A decrypted incoming message. Read it through its classified view,
+/// [`IncomingMessage::content`] (kind, text, quote, mentions, location, contact, reaction),
+/// and for media [`IncomingMessage::media`] (the download handle).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncomingMessage {
     /// Sender, chat, id, time.
     pub info: MessageInfo,
     /// The decoded content, with `deviceSentMessage` already unwrapped (05 §9.2 step 3).
     pub message: wa::Message,
-}
-
-impl IncomingMessage {
-    /// The text of the message (`conversation`, extended text, or a media caption), if any.
-    pub fn text(&self) -> Option<&str> {
-        content::text_of(&self.message)
-    }
 }

@@ -22,7 +22,7 @@ pub struct Enc {
 }
 
 /// `<enc v="2" type [mediatype] [count]>ciphertext</enc>` (05 §6.2).
-pub fn enc_node(
+pub(crate) fn enc_node(
     kind: EncType,
     ciphertext: Vec<u8>,
     media_type: Option<&'static str>,
@@ -37,7 +37,7 @@ pub fn enc_node(
 }
 
 /// The `<participants>` child: `<to jid><enc/></to>` per device (05 §6.2).
-pub fn participants_node(encs: Vec<(Jid, Node)>) -> Node {
+pub(crate) fn participants_node(encs: Vec<(Jid, Node)>) -> Node {
     Node::new("participants").with_children(
         encs.into_iter()
             .map(|(jid, enc)| Node::new("to").attr("jid", jid).with_children([enc])),
@@ -47,7 +47,7 @@ pub fn participants_node(encs: Vec<(Jid, Node)>) -> Node {
 /// A message stanza addressed to a user or group (05 §6.2, §7.2): `participants` (omitted
 /// when empty), `device-identity` (the ADVSignedDeviceIdentity bytes; pass it when any enc
 /// is a `pkmsg`), then the extra children (the group `skmsg` enc).
-pub fn message_node(
+pub(crate) fn message_node(
     id: &str,
     to: &Jid,
     stanza_type: &'static str,

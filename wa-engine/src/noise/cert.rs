@@ -9,6 +9,7 @@
 use prost::Message;
 use rand_core::CryptoRng;
 use wa_proto::wa::CertChain;
+#[cfg(feature = "server-side")]
 use wa_proto::wa::cert_chain::NoiseCertificate;
 use wa_proto::wa::cert_chain::noise_certificate::Details;
 
@@ -233,6 +234,7 @@ pub fn verify_cert_chain(
 }
 
 /// Serializes a `CertChain{leaf, intermediate}` from two signed certificates.
+#[cfg(feature = "server-side")]
 #[must_use]
 pub fn encode_cert_chain(leaf: &SignedCert, intermediate: &SignedCert) -> Vec<u8> {
     let cert = |c: &SignedCert| NoiseCertificate {
@@ -253,6 +255,7 @@ pub fn encode_cert_chain(leaf: &SignedCert, intermediate: &SignedCert) -> Vec<u8
 /// certifies `server_static` (the server's static public key, 32 bytes) and is signed by
 /// `intermediate`. Both are valid from `not_before` to `not_after` (unix seconds, inclusive).
 /// A client verifies it with `TrustRoot::new(*root.public(), root_serial)`.
+#[cfg(feature = "server-side")]
 #[must_use]
 pub fn build_cert_chain<R: CryptoRng + ?Sized>(
     root: &KeyPair,

@@ -27,7 +27,9 @@ use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use wa_proto::wa::HandshakeMessage;
-use wa_proto::wa::handshake_message::{ClientFinish, ClientHello, ServerHello};
+#[cfg(feature = "server-side")]
+use wa_proto::wa::handshake_message::ServerHello;
+use wa_proto::wa::handshake_message::{ClientFinish, ClientHello};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -116,7 +118,8 @@ impl KeyPair {
 
 /// The Noise symmetric state (`h`, `ck`, `k`, `n`) with WhatsApp's operations.
 ///
-/// Low-level: connections use the typestate API ([`ClientHandshake`], [`ServerHandshake`]);
+/// Low-level: connections use the typestate API ([`ClientHandshake`], and `ServerHandshake` with
+/// the `server-side` feature);
 /// this type is public so that every intermediate hash and chaining key can be checked
 /// against captured vectors. Operations (shared/protocol/01 §4.2; whatsmeow
 /// `socket/noisehandshake.go` `Authenticate`, `MixIntoKey`, `Encrypt`, `Decrypt`, `Finish`):
@@ -227,6 +230,7 @@ impl SymmetricState {
     }
 
     /// The chaining key `ck`, 32 bytes. Secret: for checking vectors only.
+    #[cfg(feature = "server-side")]
     #[must_use]
     pub fn chaining_key(&self) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(self.ck)
@@ -417,6 +421,7 @@ impl ServerHelloVerified {
     }
 
     /// The chaining key so far. Secret: for checking vectors only.
+    #[cfg(feature = "server-side")]
     #[must_use]
     pub fn chaining_key(&self) -> Zeroizing<[u8; 32]> {
         self.state.chaining_key()
@@ -458,6 +463,7 @@ impl ServerHelloVerified {
 }
 
 /// Server side, step 1: expecting the client's `ClientHello`.
+#[cfg(feature = "server-side")]
 #[derive(Debug)]
 pub struct ServerHandshake {
     static_key: KeyPair,
@@ -465,6 +471,7 @@ pub struct ServerHandshake {
     cert_chain: Vec<u8>,
 }
 
+#[cfg(feature = "server-side")]
 impl ServerHandshake {
     /// Prepares the responder with the server's static key (the key the leaf certificate
     /// certifies), a fresh `ephemeral` key, and the serialized `CertChain` to send
@@ -526,6 +533,7 @@ impl ServerHandshake {
 }
 
 /// Server side, step 2: the `ServerHello` is sent; expecting the client's `ClientFinish`.
+#[cfg(feature = "server-side")]
 #[derive(Debug)]
 pub struct AwaitingClientFinish {
     state: SymmetricState,
@@ -533,6 +541,7 @@ pub struct AwaitingClientFinish {
 }
 
 /// What the client revealed in its `ClientFinish`.
+#[cfg(feature = "server-side")]
 pub struct ClientFinished {
     /// The client's static (noise) public key, 32 bytes.
     pub client_static: [u8; 32],
@@ -540,6 +549,7 @@ pub struct ClientFinished {
     pub payload: Vec<u8>,
 }
 
+#[cfg(feature = "server-side")]
 impl std::fmt::Debug for ClientFinished {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientFinished")
@@ -549,6 +559,7 @@ impl std::fmt::Debug for ClientFinished {
     }
 }
 
+#[cfg(feature = "server-side")]
 impl AwaitingClientFinish {
     /// The handshake hash so far, 32 bytes.
     #[must_use]

@@ -7,10 +7,11 @@
 //! - [`FrameEncoder`] / [`FrameDecoder`]: 3-byte length prefix, the client's `WA 06 03`
 //!   connection header, splitting a byte stream into frames;
 //! - [`ClientHandshake`] -> [`ServerHelloVerified`] -> [`Handshake`] (client, initiator) and
-//!   [`ServerHandshake`] -> [`AwaitingClientFinish`] -> [`Handshake`] (server, responder),
-//!   each step consuming the previous state; handshake messages are `HandshakeMessage`
-//!   protobuf bytes, framed by the caller;
-//! - [`verify_cert_chain`] / [`build_cert_chain`] with a configurable [`TrustRoot`];
+//!   `ServerHandshake` -> `AwaitingClientFinish` -> [`Handshake`] (server, responder; feature
+//!   `server-side`), each step consuming the previous state; handshake messages are
+//!   `HandshakeMessage` protobuf bytes, framed by the caller;
+//! - [`verify_cert_chain`] with a configurable [`TrustRoot`] (and `build_cert_chain` for a
+//!   simulated server, feature `server-side`);
 //! - [`Handshake::finish`] -> [`Transport`]: per-direction AES-256-GCM with counters.
 //!
 //! Source of the protocol facts: shared/protocol/01 (whatsmeow `socket/*.go`,
@@ -23,15 +24,17 @@ mod handshake;
 mod transport;
 
 pub use cert::{
-    CertDetails, SignedCert, TrustRoot, VerifiedChain, WHATSAPP_ROOT_KEY, build_cert_chain,
-    encode_cert_chain, verify_cert_chain,
+    CertDetails, SignedCert, TrustRoot, VerifiedChain, WHATSAPP_ROOT_KEY, verify_cert_chain,
 };
+#[cfg(feature = "server-side")]
+pub use cert::{build_cert_chain, encode_cert_chain};
 pub use error::{CertError, CertRole, NoiseError};
 pub use frame::{
     CONN_HEADER, FrameDecoder, FrameEncoder, LEN_PREFIX, MAX_FRAME_LEN, PRE_INTRO_MAGIC,
 };
+#[cfg(feature = "server-side")]
+pub use handshake::{AwaitingClientFinish, ClientFinished, ServerHandshake};
 pub use handshake::{
-    AwaitingClientFinish, ClientFinished, ClientHandshake, Handshake, KeyPair, PROTOCOL_NAME, Role,
-    ServerHandshake, ServerHelloVerified, SymmetricState,
+    ClientHandshake, Handshake, KeyPair, PROTOCOL_NAME, Role, ServerHelloVerified, SymmetricState,
 };
 pub use transport::{TAG_LEN, Transport};

@@ -21,7 +21,9 @@ use zeroize::Zeroizing;
 
 use super::{AdvSecret, ClientType, PairError};
 use crate::Jid;
-use crate::binary::{Node, Value};
+use crate::binary::Node;
+#[cfg(feature = "server-side")]
+use crate::binary::Value;
 use crate::jid::Server;
 
 /// PBKDF2-HMAC-SHA256 iteration count for the code key: 131072 = `2 << 16`
@@ -30,14 +32,14 @@ pub const PBKDF2_ITERATIONS: u32 = 131_072;
 
 /// The 32 symbols of the code alphabet: digits and upper-case letters without `0`, `I`, `O`,
 /// `U` (Baileys `bytesToCrockford`, whatsmeow's base32 encoding).
-pub const CODE_ALPHABET: &[u8; 32] = b"123456789ABCDEFGHJKLMNPQRSTVWXYZ";
+pub(crate) const CODE_ALPHABET: &[u8; 32] = b"123456789ABCDEFGHJKLMNPQRSTVWXYZ";
 
 /// Length of a wrapped ephemeral key: salt (32) || iv (16) || AES-CTR ciphertext (32) (03 §5.3).
-pub const WRAPPED_KEY_LEN: usize = 80;
+pub(crate) const WRAPPED_KEY_LEN: usize = 80;
 
 /// Length of a wrapped key bundle: salt (32) || nonce (12) || AES-GCM ciphertext (96 + 16 tag)
 /// (03 §5.6 step 7).
-pub const WRAPPED_BUNDLE_LEN: usize = 156;
+pub(crate) const WRAPPED_BUNDLE_LEN: usize = 156;
 
 /// HKDF info for the key-bundle key (03 §5.6 step 5).
 const BUNDLE_KEY_INFO: &[u8] = b"link_code_pairing_key_bundle_encryption_key";
@@ -204,7 +206,7 @@ pub fn bundle_key(ephemeral_shared: &[u8; 32], bundle_salt: &[u8; 32]) -> Zeroiz
 
 /// The ADV secret of code pairing: HKDF-SHA256(ikm = es || is || adv randomness, no salt,
 /// info = `adv_secret`) (03 §5.6 step 9).
-pub fn derive_adv_secret(
+pub(crate) fn derive_adv_secret(
     ephemeral_shared: &[u8; 32],
     identity_shared: &[u8; 32],
     adv_randomness: &[u8; 32],
@@ -315,6 +317,7 @@ pub fn companion_finish<R: rand_core::CryptoRng + ?Sized>(
 
 /// The phone's state after the user typed the code (03 §5.8): the primary ephemeral key pair to
 /// keep until companion_finish, and what to send in primary_hello.
+#[cfg(feature = "server-side")]
 pub struct PrimaryHello {
     /// The primary pairing ephemeral key pair (keep until companion_finish).
     pub ephemeral: StaticSecret,
@@ -324,6 +327,7 @@ pub struct PrimaryHello {
     pub wrapped_primary_ephemeral_pub: [u8; WRAPPED_KEY_LEN],
 }
 
+#[cfg(feature = "server-side")]
 impl std::fmt::Debug for PrimaryHello {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PrimaryHello")
@@ -337,6 +341,7 @@ impl std::fmt::Debug for PrimaryHello {
 ///
 /// # Errors
 /// [`PairError::WrappedKeyLength`] if the companion's wrapped key is not 80 bytes.
+#[cfg(feature = "server-side")]
 pub fn primary_hello_with(
     code: &PairingCode,
     wrapped_companion_ephemeral_pub: &[u8],
@@ -359,6 +364,7 @@ pub fn primary_hello_with(
 ///
 /// # Errors
 /// [`PairError::WrappedKeyLength`] if the companion's wrapped key is not 80 bytes.
+#[cfg(feature = "server-side")]
 pub fn primary_hello<R: rand_core::CryptoRng + ?Sized>(
     rng: &mut R,
     code: &PairingCode,
@@ -373,6 +379,7 @@ pub fn primary_hello<R: rand_core::CryptoRng + ?Sized>(
 }
 
 /// What the phone learns from companion_finish.
+#[cfg(feature = "server-side")]
 #[derive(Debug)]
 pub struct PrimaryFinish {
     /// The companion's identity public key (first 32 bytes of the bundle); the phone signs the
@@ -388,6 +395,7 @@ pub struct PrimaryFinish {
 /// # Errors
 /// [`PairError::KeyBundleLength`], [`PairError::KeyBundleDecrypt`] (wrong code or tampering),
 /// [`PairError::KeyBundleIdentityMismatch`].
+#[cfg(feature = "server-side")]
 pub fn primary_finish(
     primary_ephemeral: &StaticSecret,
     companion_ephemeral_pub: &[u8; 32],
@@ -442,7 +450,7 @@ pub fn primary_finish(
 // Stanzas of the code-pairing exchange (03 §5.4, §5.5, §5.7), built and parsed for both roles.
 
 /// The `link_code_companion_reg` stanza tag (also the notification `type`).
-pub const LINK_CODE_TAG: &str = "link_code_companion_reg";
+pub(crate) const LINK_CODE_TAG: &str = "link_code_companion_reg";
 
 fn server_jid() -> Jid {
     Jid::server_jid(Server::Pn)
@@ -471,6 +479,7 @@ fn link_code_reg<'a>(node: &'a Node, stage: &'static str) -> Result<&'a Node, Pa
     Ok(reg)
 }
 
+#[cfg(feature = "server-side")]
 fn phone_of(reg: &Node) -> Result<String, PairError> {
     match reg.get_attr("jid") {
         Some(Value::Jid(j)) => Ok(j.user().to_owned()),
@@ -512,6 +521,7 @@ pub fn companion_hello_iq(
 }
 
 /// What the server (or phone) reads from companion_hello.
+#[cfg(feature = "server-side")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompanionHelloFields {
     /// The phone number the code is for (digits).
@@ -530,6 +540,7 @@ pub struct CompanionHelloFields {
 ///
 /// # Errors
 /// [`PairError::Missing`] naming the absent or malformed part.
+#[cfg(feature = "server-side")]
 pub fn parse_companion_hello(iq: &Node) -> Result<CompanionHelloFields, PairError> {
     let reg = link_code_reg(iq, "companion_hello")?;
     Ok(CompanionHelloFields {
@@ -547,6 +558,7 @@ pub fn parse_companion_hello(iq: &Node) -> Result<CompanionHelloFields, PairErro
 }
 
 /// Server: the result of companion_hello carrying the pairing ref (03 §5.4).
+#[cfg(feature = "server-side")]
 pub fn companion_hello_result(iq_id: &str, pairing_ref: &[u8]) -> Node {
     Node::new("iq")
         .attr("from", server_jid())
@@ -568,6 +580,7 @@ pub fn parse_companion_hello_result(iq: &Node) -> Result<Vec<u8>, PairError> {
 }
 
 /// Server (relaying the phone): the primary_hello notification (03 §5.5).
+#[cfg(feature = "server-side")]
 pub fn primary_hello_notification(
     id: &str,
     server_time: u64,
@@ -642,6 +655,7 @@ pub fn companion_finish_iq(
 }
 
 /// What the server / phone reads from companion_finish.
+#[cfg(feature = "server-side")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompanionFinishFields {
     /// The phone number (digits).
@@ -658,6 +672,7 @@ pub struct CompanionFinishFields {
 ///
 /// # Errors
 /// [`PairError::Missing`].
+#[cfg(feature = "server-side")]
 pub fn parse_companion_finish(iq: &Node) -> Result<CompanionFinishFields, PairError> {
     let reg = link_code_reg(iq, "companion_finish")?;
     Ok(CompanionFinishFields {

@@ -5,9 +5,12 @@
 //!
 //! - the **companion** (our device): [`QrCode`], [`verify_pair_success`], the pairing-code
 //!   companion steps ([`code::wrap_ephemeral_pub`], [`code::companion_finish`]);
-//! - the **primary** (the phone), used by wa-sandbox's simulated phone and by tests:
-//!   [`build_pair_success`], [`verify_pair_device_sign`], [`code::primary_hello`],
-//!   [`code::primary_finish`].
+//! - the **primary** (the phone), used by wa-sandbox's simulated phone and by tests (feature
+//!   `server-side`): `build_pair_success`, `verify_pair_device_sign`, `code::primary_hello`,
+//!   `code::primary_finish`.
+//!
+//! Internal: public only with the `server-side` feature; [`PairError`] is re-exported at
+//! the crate root.
 //!
 //! Protocol reference: shared/protocol/03-pairing-login.md §4 (QR) and §5 (code).
 
@@ -17,7 +20,7 @@ mod qr;
 mod success;
 
 pub use error::PairError;
-pub use qr::{QR_PREFIX, QrCode};
+pub use qr::QrCode;
 pub use success::*;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -113,7 +116,7 @@ impl ClientType {
     }
 
     /// Parse the wire character; `None` for an unknown one.
-    pub fn from_char(c: char) -> Option<Self> {
+    pub(crate) fn from_char(c: char) -> Option<Self> {
         Some(match c {
             '0' => Self::Unknown,
             '1' => Self::Chrome,

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::{AdvSecret, ClientType, PairError};
 
 /// The URL prefix of the current QR form (03 §4.3).
-pub const QR_PREFIX: &str = "https://wa.me/settings/linked_devices#";
+pub(crate) const QR_PREFIX: &str = "https://wa.me/settings/linked_devices#";
 
 /// The decoded content of a pairing QR code.
 ///

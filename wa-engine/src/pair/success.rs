@@ -24,11 +24,11 @@ use crate::jid::Server;
 use crate::signal::xeddsa;
 
 /// Prefix of the account signature message (03 §4.7 constants).
-pub const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
+pub(crate) const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
 /// Prefix of the device signature message.
-pub const DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 1];
+pub(crate) const DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 1];
 /// Prefix of the account signature (and HMAC) for hosted accounts.
-pub const HOSTED_ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 5];
+pub(crate) const HOSTED_ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 5];
 /// Prefix of the device signature for hosted accounts (not used by us; see module docs).
 pub const HOSTED_DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 6];
 
@@ -333,6 +333,7 @@ pub fn pair_error_reply(iq_id: &str, error: &PairError) -> Node {
 // Phone (primary) side: 03 §4.10.
 
 /// What the phone puts into `ADVDeviceIdentity` for a new companion (03 §4.10 step 1).
+#[cfg(feature = "server-side")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceIdentityParams {
     /// Random u32 identifying this pairing.
@@ -347,6 +348,7 @@ pub struct DeviceIdentityParams {
 }
 
 /// The phone's `<device-identity>` content and its parts (03 §4.10 steps 1-4).
+#[cfg(feature = "server-side")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltDeviceIdentity {
     /// Serialized `ADVDeviceIdentity` (`Dd`); the phone checks the reply keeps it unchanged.
@@ -362,6 +364,7 @@ pub struct BuiltDeviceIdentity {
 /// Phone side: build the `<device-identity>` with explicit XEdDSA randomness (64 bytes), so
 /// that the output is a pure function of the inputs. `accountType` is written explicitly (0 for
 /// E2EE), as the reference phone does.
+#[cfg(feature = "server-side")]
 pub fn build_device_identity_with(
     primary_identity_private: &[u8; 32],
     companion_identity_pub: &[u8; 32],
@@ -407,6 +410,7 @@ pub fn build_device_identity_with(
 }
 
 /// Phone side: build the `<device-identity>` content, drawing XEdDSA randomness from `rng`.
+#[cfg(feature = "server-side")]
 pub fn build_device_identity<R: rand_core::CryptoRng + ?Sized>(
     rng: &mut R,
     primary_identity_private: &[u8; 32],
@@ -428,6 +432,7 @@ pub fn build_device_identity<R: rand_core::CryptoRng + ?Sized>(
 /// Phone side: the pair-success IQ (03 §4.5 / §4.10 step 5):
 /// `<iq from="s.whatsapp.net" type="set" id xmlns="md" t><pair-success><device-identity/>
 /// <platform name/><device jid lid/>[<biz name/>]</pair-success></iq>`.
+#[cfg(feature = "server-side")]
 pub fn build_pair_success(
     iq_id: &str,
     server_time: u64,
@@ -459,6 +464,7 @@ pub fn build_pair_success(
 }
 
 /// What the phone learns from a valid pair-device-sign reply.
+#[cfg(feature = "server-side")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedByCompanion {
     /// The `key-index` attribute of the reply.
@@ -475,6 +481,7 @@ pub struct SignedByCompanion {
 /// [`PairError::NotAResult`] for an error reply, [`PairError::Missing`],
 /// [`PairError::Protobuf`], [`PairError::DetailsChanged`],
 /// [`PairError::DeviceSignatureMismatch`].
+#[cfg(feature = "server-side")]
 pub fn verify_pair_device_sign(
     reply: &Node,
     expected_details: &[u8],

@@ -1,7 +1,8 @@
 //! Prekeys on the server: upload, count policy, signed-prekey rotation policy, and
 //! fetching peers' bundles (shared/protocol/04-signal.md §4).
 //!
-//! A low-level layer, public on purpose: IQ builders take the IQ id; parsers take the
+//! Internal (public only with the `server-side` feature, for the sandbox, fuzz targets
+//! and vector tests): IQ builders take the IQ id; parsers take the
 //! `type="result"` IQ. The connection runs the policy (see [`MIN_PREKEY_COUNT`],
 //! [`UPLOAD_BATCH`], [`SIGNED_PREKEY_ROTATION`]).
 
@@ -33,12 +34,12 @@ pub const UPLOAD_BATCH: u32 = 812;
 /// Signed-prekey rotation policy: a new signed prekey (id + 1) after this age, checked at
 /// login. The sources do not say what WA Web does (whatsmeow never rotates, Baileys only on
 /// request, 04 §2); we follow Signal's clients and rotate weekly.
-pub const SIGNED_PREKEY_ROTATION: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(crate) const SIGNED_PREKEY_ROTATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How many previous signed prekeys are kept after a rotation so that late `pkmsg`s built
 /// on them still decrypt (04 §2: "keep the old signed-prekey private key for a while").
 /// With weekly rotation this is about a month.
-pub const KEPT_SIGNED_PREKEYS: usize = 4;
+pub(crate) const KEPT_SIGNED_PREKEYS: usize = 4;
 
 /// A peer's bundle that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,7 +104,7 @@ pub fn upload_iq(
 
 /// The `<keys>` of a retry receipt (05 §9.3): type, identity, one fresh prekey, the signed
 /// prekey and our device identity.
-pub fn retry_keys_node(
+pub(crate) fn retry_keys_node(
     identity: &PublicKey,
     prekey: &PreKeyRecord,
     signed: &SignedPreKeyRecord,
@@ -123,7 +124,7 @@ pub fn retry_keys_node(
 
 /// Bundle fetch for these device JIDs, each with `reason="identity"` as whatsmeow sends it
 /// (04 §4.4).
-pub fn fetch_iq(id: &str, devices: &[Jid]) -> Node {
+pub(crate) fn fetch_iq(id: &str, devices: &[Jid]) -> Node {
     iq::request(
         id,
         "encrypt",
@@ -199,7 +200,7 @@ pub fn parse_bundle(node: &Node, registration: Option<u32>) -> Result<PreKeyBund
 }
 
 /// One device's entry in a fetch result: its JID and its bundle (or why there is none).
-pub type DeviceBundle = (Jid, Result<PreKeyBundle, BundleError>);
+pub(crate) type DeviceBundle = (Jid, Result<PreKeyBundle, BundleError>);
 
 /// Reads a fetch result (04 §4.4): one entry per `<user jid>`, in document order.
 ///

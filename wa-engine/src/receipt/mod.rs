@@ -1,7 +1,8 @@
 //! Receipts: delivery, read and retry receipts we send, and the receipts we receive
 //! (shared/protocol/05-messages-receipts.md §9.3, §10).
 //!
-//! A low-level layer, public on purpose: pure builders and parsers over
+//! Internal (public only with the `server-side` feature, for the sandbox, fuzz targets
+//! and vector tests): pure builders and parsers over
 //! `binary::Node`.
 
 use crate::Jid;
@@ -156,7 +157,7 @@ pub fn delivery_receipt(message: &Node, kind: &ReceiptKind) -> Node {
 /// A read receipt (05 §10.3): `to` = chat, `participant` = the sender's user JID in groups,
 /// the first id in `id` and the others in `<list><item id>`. `kind` is normally
 /// [`ReceiptKind::Read`] (or `ReadSelf`, `Played`).
-pub fn read_receipt(
+pub(crate) fn read_receipt(
     chat: &Jid,
     sender: Option<&Jid>,
     ids: &[String],
@@ -188,7 +189,7 @@ pub fn read_receipt(
 /// A retry receipt for a `<message>` we could not decrypt (05 §9.3): `<retry v="1" count id
 /// t>`, our registration id, and `keys` (see [`prekeys::retry_keys_node`]) when the peer
 /// must build a new session.
-pub fn retry_receipt(message: &Node, count: u32, registration_id: u32, keys: Option<Node>) -> Node {
+pub(crate) fn retry_receipt(message: &Node, count: u32, registration_id: u32, keys: Option<Node>) -> Node {
     let mut r = delivery_receipt(message, &ReceiptKind::Retry);
     if message.get_attr_str("category") == Some("peer") {
         r = r.attr("category", "peer");

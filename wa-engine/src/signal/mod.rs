@@ -23,7 +23,8 @@
 //!   [`SignedPreKeyRecord`]; each has `to_bytes` / `from_bytes` (versioned protobuf).
 //! - Wire messages: [`SignalMessage`], [`PreKeySignalMessage`], [`SenderKeyMessage`],
 //!   [`SenderKeyDistributionMessage`], [`EncType`].
-//! - Derivations ([`kdf`]) and signatures ([`xeddsa`]).
+//! - Derivations (`kdf`) and signatures (`xeddsa`); public with the `server-side` feature
+//!   for the vector tests and the simulated phone.
 //!
 //! # Limits (04 §6.5, §9.1)
 //!
@@ -32,8 +33,10 @@
 //! state, [`MAX_ARCHIVED_STATES`] (40) archived states per address,
 //! [`MAX_SENDER_KEY_STATES`] (5) sender key states per (group, sender).
 
-pub mod kdf;
-pub mod xeddsa;
+internal_mod! {
+    kdf;
+    xeddsa;
+}
 
 mod cipher;
 mod crypto;

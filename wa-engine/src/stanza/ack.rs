@@ -5,10 +5,10 @@ use crate::binary::{Node, Value};
 /// Tags of incoming stanzas that must be acked: `message`, `receipt`, `notification`, `call`.
 /// `iq` is answered with an IQ instead; `presence`, `chatstate`, `ib`, `success`, `failure`,
 /// `stream:error` and `ack` are never acked (03 §11).
-pub const ACKED_TAGS: [&str; 4] = ["message", "receipt", "notification", "call"];
+pub(crate) const ACKED_TAGS: [&str; 4] = ["message", "receipt", "notification", "call"];
 
 /// Whether a stanza with this tag must be acked.
-pub fn needs_ack(tag: &str) -> bool {
+pub(crate) fn needs_ack(tag: &str) -> bool {
     ACKED_TAGS.contains(&tag)
 }
 

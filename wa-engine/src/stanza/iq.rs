@@ -55,7 +55,7 @@ pub fn request(id: &str, xmlns: &'static str, kind: IqType, children: Vec<Node>)
 /// `<iq to=<from of the request> type="result" id/>`: the empty result that acknowledges a
 /// server IQ such as pair-device (03 §4.2) or an `urn:xmpp:ping` (03 §10.2). The id is
 /// omitted when the request had none.
-pub fn empty_result(server_iq: &Node) -> Node {
+pub(crate) fn empty_result(server_iq: &Node) -> Node {
     let to = server_iq
         .get_attr("from")
         .cloned()
@@ -119,13 +119,13 @@ pub fn parse_prekey_count(result: &Node) -> Option<u32> {
 }
 
 /// `<iq xmlns="passive" type="set"><active/></iq>`: ask for offline delivery (03 §7.2 step 3).
-pub fn set_active(id: &str) -> Node {
+pub(crate) fn set_active(id: &str) -> Node {
     request(id, "passive", IqType::Set, vec![Node::new("active")])
 }
 
 /// `<iq xmlns="urn:xmpp:whatsapp:dirty" type="set"><clean type timestamp/></iq>`, the answer to
 /// `<ib><dirty type timestamp/></ib>` (03 §9; whatsapp-rust).
-pub fn clean_dirty(id: &str, kind: &str, timestamp: &str) -> Node {
+pub(crate) fn clean_dirty(id: &str, kind: &str, timestamp: &str) -> Node {
     request(
         id,
         "urn:xmpp:whatsapp:dirty",
@@ -140,7 +140,7 @@ pub fn clean_dirty(id: &str, kind: &str, timestamp: &str) -> Node {
 
 /// Logout: `<iq xmlns="md" type="set"><remove-companion-device jid reason="user_initiated"/>`
 /// (03 §10.4).
-pub fn remove_companion_device(id: &str, own_device: &Jid) -> Node {
+pub(crate) fn remove_companion_device(id: &str, own_device: &Jid) -> Node {
     request(
         id,
         "md",

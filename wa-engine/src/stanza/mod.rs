@@ -1,7 +1,8 @@
 //! Stanza builders and parsers over [`crate::binary::Node`]: IQs, acks, stream errors.
 //!
-//! Pure functions; no state, no I/O. Public as a low-level layer (like `binary` and `conn`):
-//! embedders sending their own IQs and the sandbox use the same builders.
+//! Pure functions; no state, no I/O. Internal: public only with the `server-side` feature
+//! (the sandbox and the fuzz targets use the same builders); [`CloseReason`] and
+//! [`Reconnect`] are re-exported at the crate root.
 
 pub mod ack;
 pub mod iq;

@@ -1,8 +1,8 @@
 //! usync queries: a user's device list and whether phone numbers are on WhatsApp
 //! (shared/protocol/05-messages-receipts.md §5; 06-groups-media-presence.md §4).
 //!
-//! A low-level layer, public on purpose: builders take the IQ id, parsers take the
-//! `type="result"` IQ.
+//! Internal (public only with the `server-side` feature, for fuzz targets): builders take
+//! the IQ id, parsers take the `type="result"` IQ.
 
 use crate::Jid;
 use crate::binary::Node;
@@ -38,7 +38,7 @@ fn usync_iq(id: &str, context: &'static str, query: Vec<Node>, users: Vec<Node>)
 }
 
 /// Device-list query for `users` (non-AD user JIDs), context `message` (05 §5.1).
-pub fn devices_query(id: &str, users: &[Jid]) -> Node {
+pub(crate) fn devices_query(id: &str, users: &[Jid]) -> Node {
     usync_iq(
         id,
         "message",
@@ -118,7 +118,7 @@ pub fn parse_devices(result: &Node) -> Result<Vec<UserDevices>, UsyncError> {
 
 /// Contact query for phone numbers (06 §4): each number is sent as `+<digits>` (Baileys,
 /// whatsapp-rust), context `interactive`.
-pub fn contacts_query(id: &str, phones: &[String]) -> Node {
+pub(crate) fn contacts_query(id: &str, phones: &[String]) -> Node {
     usync_iq(
         id,
         "interactive",
@@ -134,7 +134,7 @@ pub fn contacts_query(id: &str, phones: &[String]) -> Node {
 }
 
 /// The digits of a phone number in any formatting.
-pub fn digits(phone: &str) -> String {
+pub(crate) fn digits(phone: &str) -> String {
     phone.chars().filter(char::is_ascii_digit).collect()
 }
 

@@ -252,7 +252,9 @@ pub fn qr_codes(events: &[Event]) -> Vec<(String, Duration)> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Qr { code, expires_in } => Some((code.clone(), *expires_in)),
+            Event::Public(wa_engine::Event::Qr { code, expires_in }) => {
+                Some((code.clone(), *expires_in))
+            }
             _ => None,
         })
         .collect()

@@ -180,7 +180,7 @@ impl Devices {
         };
         let code = self
             .wait_for(id, STEP_LIMIT, |e| match e {
-                conn::Event::Qr { code, .. } => Some(code.clone()),
+                conn::Event::Public(wa_engine::Event::Qr { code, .. }) => Some(code.clone()),
                 _ => None,
             })
             .expect("pair: no QR shown");
@@ -194,7 +194,7 @@ impl Devices {
         self.reconnect(id);
         let jid = self
             .wait_for(id, STEP_LIMIT, |e| match e {
-                conn::Event::Connected { jid } => Some(jid.clone()),
+                conn::Event::Public(wa_engine::Event::Connected { jid }) => Some(jid.clone()),
                 _ => None,
             })
             .expect("pair: no <success> after the restart");

@@ -1,12 +1,10 @@
 //! Group IQs on behalf of the caller (06 §1), keeping the group cache and our sender key
 //! in step with membership changes.
 
-use std::collections::VecDeque;
-
 use super::GroupOp;
 use super::{Context, Messaging};
 use crate::binary::Node;
-use crate::conn::event::Event;
+use crate::conn::event::{Event, EventQueue};
 use crate::conn::pending::Waiter;
 use crate::conn::request::{Reply, RequestId, SendError};
 use crate::group::{self, ParticipantAction};
@@ -64,7 +62,7 @@ impl Messaging {
     /// A caller's group IQ in flight when the connection closed.
     pub(crate) fn fail_group_closed(
         &mut self,
-        events: &mut VecDeque<Event>,
+        events: &mut EventQueue,
         handle: u64,
         reason: &CloseReason,
     ) {
@@ -77,7 +75,7 @@ impl Messaging {
     }
 
     /// Every send in flight when the connection closed.
-    pub(crate) fn fail_sends_closed(&mut self, events: &mut VecDeque<Event>, reason: &CloseReason) {
+    pub(crate) fn fail_sends_closed(&mut self, events: &mut EventQueue, reason: &CloseReason) {
         for (_, s) in self.ops.sends.drain() {
             if let Some(request) = s.request {
                 events.push_back(Event::RequestDone {

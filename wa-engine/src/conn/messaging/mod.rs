@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use wa_proto::wa;
 
-use super::event::{Event, MessageStatus};
+use super::event::{EventQueue, MessageStatus};
 use super::pending::Pending;
 use super::request::RequestId;
 use super::wire::Wire;
@@ -64,7 +64,7 @@ pub(crate) struct Context<'a> {
     pub(crate) creds: &'a mut Option<Credentials>,
     pub(crate) wire: &'a mut Wire,
     pub(crate) pending: &'a mut Pending,
-    pub(crate) events: &'a mut VecDeque<Event>,
+    pub(crate) events: &'a mut EventQueue,
 }
 
 /// A message we sent, kept for retry receipts and status tracking.

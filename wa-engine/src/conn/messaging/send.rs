@@ -626,7 +626,7 @@ impl Messaging {
         if let Some(sent) = self.caches.sent.get_mut(&s.id) {
             sent.status = Some(MessageStatus::Sent);
         }
-        cx.events.push_back(Event::MessageStatus {
+        cx.events.push_back(crate::Event::MessageStatus {
             id: message_id(&s.id),
             chat: s.to.clone(),
             status: MessageStatus::Sent,

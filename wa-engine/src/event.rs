@@ -1,0 +1,162 @@
+//! The one public event model: what happens to a WhatsApp connection, in order.
+//!
+//! [`Event`] lives in the sans-IO core so any runtime can emit it. The sans-IO
+//! [`Connection`](crate::conn::Connection) reports it wrapped in
+//! [`conn::Event::Public`](crate::conn::Event::Public), next to the few events only a driver
+//! acts on (handshake done, a request finished, the pre-key count); the tokio driver
+//! (`Client`, feature `runtime`) forwards it unchanged on its `Events` stream and adds the
+//! variants only a driver can know about ([`Event::Disconnected`], [`Event::LoggedOut`],
+//! [`Event::Stopped`]).
+
+use std::time::Duration;
+
+use crate::Jid;
+use crate::binary::Node;
+use crate::message::{IncomingMessage, MessageId, MessageInfo};
+use crate::pair::PairError;
+use crate::receipt::Receipt;
+use crate::stanza::CloseReason;
+
+/// What happened to the client, in order. Every variant says when it is emitted and what the
+/// embedder should do next.
+///
+/// Variants marked *driver only* are never produced by the sans-IO
+/// [`Connection`](crate::conn::Connection): the driver that runs it (the tokio `Client`)
+/// emits them between connection attempts.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The device is not paired: show this QR string to the user (render it as a QR code) until
+    /// `expires_in` has passed; the next one replaces it (60 s, then 20 s each; 03 §4.4).
+    /// After the last one the client stops with [`CloseReason::QrRefsExhausted`]. The string
+    /// carries the ADV secret: show it only to the user.
+    Qr {
+        /// The QR string (`https://wa.me/settings/linked_devices#...`, 03 §4.3).
+        code: String,
+        /// How long this QR is valid: 60 s for the first ref, 20 s for the others.
+        expires_in: Duration,
+    },
+    /// A pairing code was issued (also returned by `Client::request_pairing_code`): the user
+    /// types it on the phone (Linked devices > Link with phone number; 03 §5.2).
+    PairingCode {
+        /// The code, `XXXX-XXXX`.
+        code: String,
+    },
+    /// The phone linked this device and the credentials are stored. The server now sends 515:
+    /// the connection closes with [`CloseReason::RestartRequired`], and the client restarts
+    /// it by itself and logs in; wait for [`Event::Connected`].
+    PairSuccess {
+        /// Own phone-number device JID.
+        jid: Jid,
+        /// Own LID device JID, if the server sent one.
+        lid: Option<Jid>,
+        /// The primary's platform, e.g. `android`.
+        platform: String,
+        /// Business name, business accounts only.
+        business_name: Option<String>,
+    },
+    /// Pairing failed locally (pair-success did not verify, or the code exchange failed).
+    /// For pair-success the connection closes with [`CloseReason::PairingFailed`].
+    /// Informational; a following [`Event::Disconnected`] says whether the client goes on.
+    PairError {
+        /// What failed.
+        error: PairError,
+    },
+    /// `<success>`: logged in and online. Emitted after every successful (re)connection.
+    Connected {
+        /// Own phone-number device JID.
+        jid: Jid,
+    },
+    /// *Driver only.* The connection ended. With `reconnecting` the client is already on its
+    /// way back (515 restart at once, transient failures after a backoff); otherwise it has
+    /// stopped and [`Event::Stopped`] follows.
+    Disconnected {
+        /// Why.
+        reason: CloseReason,
+        /// Whether the client reconnects by itself.
+        reconnecting: bool,
+    },
+    /// *Driver only.* The device was unlinked (or logged out locally): the store has been
+    /// wiped. The client stops; pairing again needs a new `Client`.
+    LoggedOut {
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A message arrived and was decrypted (1:1, group, or sent by another of our own
+    /// devices: `info.from_me`; 05 §9.2). The delivery receipt and the ack have been sent
+    /// (queued, for the sans-IO connection). Read it with [`IncomingMessage::content`]
+    /// (classified), [`IncomingMessage::text`] or the full `message`; call
+    /// `Client::mark_read` when the user has seen it.
+    Message(Box<IncomingMessage>),
+    /// A message arrived that could not be decrypted or decoded (05 §9.3). The client already
+    /// asked the sender to re-send it (retry receipt, up to 5 times); when that works the
+    /// message arrives as [`Event::Message`] with the same id. Informational: nothing to do.
+    UndecryptableMessage {
+        /// Who sent it, where, id and time.
+        info: MessageInfo,
+        /// Why it failed.
+        reason: UndecryptableReason,
+        /// The retry count of the receipt sent (0 = none sent).
+        retry_count: u32,
+    },
+    /// A receipt from a peer or own device (delivered, read, played, ...; 05 §10.4), any kind
+    /// except `retry` (handled internally). See also [`Event::MessageStatus`], which
+    /// summarises receipts per sent message.
+    Receipt(Receipt),
+    /// A message we sent moved on: `Sent` (server ack), then `Delivered`, `Read`, `Played`;
+    /// each step once, device-independent: the first device reaching a step moves it.
+    MessageStatus {
+        /// The message id.
+        id: MessageId,
+        /// The chat it was sent to.
+        chat: Jid,
+        /// The new status.
+        status: MessageStatus,
+        /// The device whose receipt moved it (`None` for `Sent`).
+        by: Option<Jid>,
+        /// Unix seconds of the ack / receipt.
+        timestamp: u64,
+    },
+    /// A stanza for higher layers that the connection does not consume (notifications,
+    /// presence, calls, `<ib>` children it does not act on, server IQs it does not answer).
+    /// `message`, `receipt`, `notification` and `call` have already been acked (03 §11).
+    Stanza(Node),
+    /// *Driver only.* The client stopped for good (shutdown, logout, or a reason that forbids
+    /// reconnecting). The stream ends after this.
+    Stopped,
+}
+
+/// Why an incoming message could not be read (for [`Event::UndecryptableMessage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UndecryptableReason {
+    /// No session with the sending device, or none that authenticates the message.
+    NoSession,
+    /// A `pkmsg` named a prekey (one-time or signed) we no longer have.
+    UnknownPreKey,
+    /// No sender key for the group message (the SKDM never arrived).
+    NoSenderKey,
+    /// The sender's identity key is not trusted.
+    UntrustedIdentity,
+    /// The ciphertext is malformed or fails authentication.
+    InvalidMessage,
+    /// The plaintext padding or protobuf is malformed.
+    InvalidPlaintext,
+    /// The stanza carried no `<enc>` we can decrypt (e.g. `<unavailable>`).
+    Unavailable,
+    /// Reading or writing the store failed.
+    Store,
+}
+
+/// Where an outgoing message is (05 §10.1); ordered, later steps compare greater.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageStatus {
+    /// The server acked it (05 §8).
+    Sent,
+    /// A recipient device received it (delivery receipt, `inactive` included).
+    Delivered,
+    /// The recipient read it (`read`).
+    Read,
+    /// The recipient played it (`played`, voice / view-once).
+    Played,
+}
