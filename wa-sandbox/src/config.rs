@@ -80,6 +80,12 @@ pub struct RouterConfig {
     /// transport split and drops a stanza that arrives too soon; 50 ms was enough in 40
     /// runs (interop BAILEYS_NOTES §2). Default 100 ms; zero sends at once.
     pub first_stanza_delay: Duration,
+    /// Pause between a verified `pair-device-sign` reply and `<stream:error code="515"/>`,
+    /// drawn uniformly from `[min, max]` per pairing from the seeded RNG. The real server
+    /// waits about 0.3-0.6 s (`../shared/protocol/03-pairing-login.md` §6, after Baileys
+    /// issues #1218 and #1484); sending it at once exposed a race in whatsapp-rust (issue
+    /// 11). Default 300..=600 ms; `(0, 0)` sends it at once. Nothing else is sent meanwhile.
+    pub restart_delay: (Duration, Duration),
     /// Explicit server keys and chain; `None` draws them from the seed.
     pub server_keys: Option<ServerKeys>,
 }
@@ -92,6 +98,7 @@ impl Default for RouterConfig {
             clock: Clock::System,
             location: "sim".to_owned(),
             first_stanza_delay: Duration::from_millis(100),
+            restart_delay: (Duration::from_millis(300), Duration::from_millis(600)),
             server_keys: None,
         }
     }

@@ -173,6 +173,15 @@ impl SandboxConfig {
         self
     }
 
+    /// Sets the pause before the post-pairing 515: a uniform draw from `min..=max` per
+    /// pairing (default 300..=600 ms as the real server; see
+    /// [`RouterConfig::restart_delay`]). `(ZERO, ZERO)` sends it at once.
+    #[must_use]
+    pub fn with_restart_delay(mut self, min: Duration, max: Duration) -> Self {
+        self.router.restart_delay = (min, max);
+        self
+    }
+
     /// Sets the pause between the handshake and the first stanza (default 100 ms; see
     /// [`RouterConfig::first_stanza_delay`]).
     #[must_use]

@@ -97,6 +97,8 @@ struct Registering {
     pending: Option<(String, Box<PairPlan>, Instant)>,
     /// Refs ran out: the connection closes.
     exhausted: bool,
+    /// Paired: when the 515 goes out ([`RouterConfig::restart_delay`](crate::RouterConfig::restart_delay)).
+    restart_due: Option<Instant>,
 }
 
 struct LoggedIn {
@@ -267,6 +269,7 @@ impl ServerSession {
             Phase::Opening(o) => Some(o.due),
             Phase::Open(open) => match &open.role {
                 Role::Registration(reg) => match &reg.pending {
+                    _ if reg.restart_due.is_some() => reg.restart_due,
                     Some((_, _, deadline)) => Some(*deadline),
                     None => reg.refs.front().map(|(_, at)| *at),
                 },
@@ -444,6 +447,7 @@ impl ServerSession {
                         refs: expiring,
                         pending: None,
                         exhausted: false,
+                        restart_due: None,
                     })),
                 }));
                 debug!(
@@ -511,6 +515,12 @@ impl ServerSession {
         let Role::Registration(reg) = &mut open.role else {
             return;
         };
+        if let Some(due) = reg.restart_due {
+            if now >= due {
+                self.end_with(&StreamErrorKind::Code(515));
+            }
+            return;
+        }
         if let Some((_, plan, deadline)) = &reg.pending {
             if now >= *deadline {
                 debug!(conn = self.conn, "no pair-device-sign reply; closing");
@@ -636,7 +646,6 @@ impl ServerSession {
 
     /// Replies to the server's own IQs: the pair-device ack and the pair-device-sign.
     fn handle_iq_reply(&mut self, now: Instant, id: &str, iq: &Node) {
-        let _ = now;
         let Phase::Open(open) = &mut self.phase else {
             return;
         };
@@ -665,8 +674,13 @@ impl ServerSession {
         ) {
             Ok(_) => {
                 if self.router.record_companion(&plan, registration) {
-                    debug!(conn = self.conn, phone = %plan.phone, device = plan.device, "paired; 515");
-                    self.end_with(&StreamErrorKind::Code(515));
+                    let delay = self.router.restart_delay(&plan.phone, plan.device);
+                    debug!(conn = self.conn, phone = %plan.phone, device = plan.device, ?delay, "paired; 515");
+                    if delay.is_zero() {
+                        self.end_with(&StreamErrorKind::Code(515));
+                    } else {
+                        reg.restart_due = Some(now + delay);
+                    }
                 } else {
                     self.close(CloseKind::Graceful);
                 }

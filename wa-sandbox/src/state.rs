@@ -481,6 +481,23 @@ impl Router {
         self.lock().config.first_stanza_delay
     }
 
+    /// The pause before the post-pairing 515 of device `device` of `phone`: a point in
+    /// [`RouterConfig::restart_delay`](crate::RouterConfig::restart_delay) picked by hashing
+    /// the device address, so it is stable per device and leaves the seeded RNG's sequence
+    /// (and every seeded value after pairing) unchanged.
+    pub(crate) fn restart_delay(&self, phone: &str, device: u16) -> Duration {
+        let (min, max) = self.lock().config.restart_delay;
+        if max <= min {
+            return min;
+        }
+        let span = u64::try_from((max - min).as_micros()).unwrap_or(u64::MAX);
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in phone.bytes().chain(device.to_be_bytes()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        min + Duration::from_micros(h % span.saturating_add(1).max(1))
+    }
+
     /// The `location` attribute for `<success>`.
     pub(crate) fn location(&self) -> String {
         self.lock().config.location.clone()

@@ -9,6 +9,7 @@
 pub mod baileys;
 pub mod device;
 pub mod interop;
+pub mod whatsmeow;
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,0 +1,369 @@
+// Command whatsmeow-harness runs a real whatsmeow client (go.mau.fi/whatsmeow, pinned in
+// go.mod) against wa-sandbox and is driven by a test over JSON lines: events on stdout,
+// commands on stdin, whatsmeow's own log on stderr. See README.md for the protocol.
+//
+// It never talks to WhatsApp: every WebSocket dial is rewritten to the loopback --ws-url,
+// and the Noise certificate chain is checked against the sandbox's root (--cert-root),
+// which replaces whatsmeow.WACertPubKey.
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/store"
+	"go.mau.fi/whatsmeow/store/sqlstore"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	waLog "go.mau.fi/whatsmeow/util/log"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+
+	// Pure-Go SQLite driver (registers "sqlite"): no cgo, no system library.
+	_ "modernc.org/sqlite"
+)
+
+// Exit codes, as in the Baileys harness.
+const (
+	exitQuit     = 0
+	exitInternal = 1
+	exitArgs     = 2
+	exitTimeout  = 3
+	exitClosed   = 4
+)
+
+var (
+	outMu sync.Mutex
+	out   = json.NewEncoder(os.Stdout)
+)
+
+// emit writes one event line to stdout.
+func emit(event string, fields map[string]any) {
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	fields["event"] = event
+	outMu.Lock()
+	defer outMu.Unlock()
+	_ = out.Encode(fields)
+}
+
+func fail(code int, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "whatsmeow-harness: "+format+"\n", args...)
+	os.Exit(code)
+}
+
+// loopbackURL parses a ws:// URL and refuses any host that is not loopback.
+func loopbackURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "ws" {
+		return nil, fmt.Errorf("scheme must be ws, got %q", u.Scheme)
+	}
+	host := u.Hostname()
+	if host != "localhost" {
+		ip := net.ParseIP(host)
+		if ip == nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("host %q is not loopback", host)
+		}
+	}
+	return u, nil
+}
+
+// sandboxTransport sends every request (whatsmeow dials wss://web.whatsapp.com/ws/chat) to
+// the sandbox's plain ws:// URL instead: same method and headers, the sandbox's host and path.
+type sandboxTransport struct {
+	target *url.URL
+	inner  http.RoundTripper
+}
+
+func (t *sandboxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	r.URL.Scheme = "http"
+	r.URL.Host = t.target.Host
+	r.URL.Path = t.target.Path
+	r.Host = t.target.Host
+	return t.inner.RoundTrip(r)
+}
+
+func sandboxHTTPClient(target *url.URL) *http.Client {
+	inner := &http.Transport{
+		Proxy:             nil,
+		DialContext:       (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		ForceAttemptHTTP2: false,
+	}
+	return &http.Client{Transport: &sandboxTransport{target: target, inner: inner}}
+}
+
+type command struct {
+	Cmd  string          `json:"cmd"`
+	To   string          `json:"to"`
+	Text string          `json:"text"`
+	ID   string          `json:"id"`
+	Ref  json.RawMessage `json:"ref"`
+}
+
+type harness struct {
+	cli      *whatsmeow.Client
+	attempt  int
+	mu       sync.Mutex
+	sentText map[string]string
+}
+
+func (h *harness) onEvent(evt any) {
+	switch v := evt.(type) {
+	case *events.QR:
+		code := ""
+		if len(v.Codes) > 0 {
+			code = v.Codes[0]
+		}
+		emit("qr", map[string]any{"qr": code, "codes": len(v.Codes)})
+	case *events.PairSuccess:
+		emit("pair_success", map[string]any{"id": v.ID.String(), "lid": v.LID.String(), "platform": v.Platform, "businessName": v.BusinessName})
+	case *events.PairError:
+		emit("pair_error", map[string]any{"id": v.ID.String(), "error": errString(v.Error)})
+	case *events.Connected:
+		me := map[string]any{}
+		if id := h.cli.Store.ID; id != nil {
+			me["id"] = id.String()
+		}
+		if !h.cli.Store.LID.IsEmpty() {
+			me["lid"] = h.cli.Store.LID.String()
+		}
+		emit("connected", map[string]any{"me": me})
+	case *events.Disconnected:
+		emit("disconnected", nil)
+	case *events.StreamError:
+		emit("stream_error", map[string]any{"code": v.Code})
+	case *events.ConnectFailure:
+		emit("connect_failure", map[string]any{"reason": int(v.Reason), "message": v.Message})
+	case *events.LoggedOut:
+		emit("logged_out", map[string]any{"reason": int(v.Reason), "onConnect": v.OnConnect})
+	case *events.StreamReplaced:
+		emit("stream_replaced", nil)
+	case *events.KeepAliveTimeout:
+		emit("keepalive_timeout", map[string]any{"errorCount": v.ErrorCount})
+	case *events.OfflineSyncCompleted:
+		emit("offline_sync_completed", map[string]any{"count": v.Count})
+	case *events.Message:
+		emit("message", map[string]any{
+			"id":             v.Info.ID,
+			"chat":           v.Info.Chat.String(),
+			"sender":         v.Info.Sender.String(),
+			"senderAlt":      jidOrNil(v.Info.SenderAlt),
+			"fromMe":         v.Info.IsFromMe,
+			"isGroup":        v.Info.IsGroup,
+			"pushName":       v.Info.PushName,
+			"timestamp":      v.Info.Timestamp.Unix(),
+			"text":           textOf(v.Message),
+			"unavailable":    v.UnavailableRequestID != "",
+			"retryCount":     v.RetryCount,
+			"addressingMode": string(v.Info.AddressingMode),
+		})
+	case *events.UndecryptableMessage:
+		emit("undecryptable", map[string]any{
+			"id":            v.Info.ID,
+			"chat":          v.Info.Chat.String(),
+			"sender":        v.Info.Sender.String(),
+			"isUnavailable": v.IsUnavailable,
+			"failType":      string(v.DecryptFailMode),
+		})
+	case *events.Receipt:
+		ty := string(v.Type)
+		if v.Type == types.ReceiptTypeDelivered {
+			ty = "delivered"
+		}
+		emit("receipt", map[string]any{
+			"ids":    v.MessageIDs,
+			"chat":   v.Chat.String(),
+			"sender": v.Sender.String(),
+			"fromMe": v.IsFromMe,
+			"type":   ty,
+		})
+	}
+}
+
+func jidOrNil(j types.JID) any {
+	if j.IsEmpty() {
+		return nil
+	}
+	return j.String()
+}
+
+func errString(err error) any {
+	if err == nil {
+		return nil
+	}
+	return err.Error()
+}
+
+// textOf returns the text of a conversation or extended text message, else nil.
+func textOf(m *waE2E.Message) any {
+	if m == nil {
+		return nil
+	}
+	if m.Conversation != nil {
+		return m.GetConversation()
+	}
+	if m.ExtendedTextMessage != nil {
+		return m.GetExtendedTextMessage().GetText()
+	}
+	return nil
+}
+
+func (h *harness) run(ctx context.Context, c command) {
+	switch c.Cmd {
+	case "send_text":
+		if !h.cli.IsLoggedIn() {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": "not logged in", "ref": c.Ref})
+			return
+		}
+		to, err := types.ParseJID(c.To)
+		if err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		msg := &waE2E.Message{Conversation: proto.String(c.Text)}
+		id := c.ID
+		if id == "" {
+			id = h.cli.GenerateMessageID()
+		}
+		sendCtx, cancel := context.WithTimeout(ctx, 40*time.Second)
+		defer cancel()
+		resp, err := h.cli.SendMessage(sendCtx, to, msg, whatsmeow.SendRequestExtra{ID: id})
+		if err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "id": id, "ref": c.Ref})
+			return
+		}
+		emit("sent", map[string]any{"id": resp.ID, "to": to.String(), "serverTimestamp": resp.Timestamp.Unix(), "ref": c.Ref})
+	case "quit":
+		emit("exit", map[string]any{"reason": "quit", "ref": c.Ref})
+		h.cli.Disconnect()
+		os.Exit(exitQuit)
+	default:
+		emit("error", map[string]any{"source": "command", "message": "unknown command " + c.Cmd, "ref": c.Ref})
+	}
+}
+
+func main() {
+	wsURL := flag.String("ws-url", os.Getenv("WA_WS_URL"), "sandbox WebSocket URL (ws://loopback:port/path)")
+	certRoot := flag.String("cert-root", os.Getenv("WA_CERT_ROOT"), "base64 of the sandbox's 32-byte Noise root public key")
+	dataDir := flag.String("data-dir", os.Getenv("WA_DATA_DIR"), "directory for the SQLite store (created if missing)")
+	pushName := flag.String("push-name", "", "push name to set (sent with presence available after connecting)")
+	timeout := flag.Duration("timeout", 150*time.Second, "overall lifetime")
+	logLevel := flag.String("log-level", "WARN", "whatsmeow log level on stderr (DEBUG, INFO, WARN, ERROR)")
+	flag.Parse()
+
+	if *wsURL == "" || *certRoot == "" || *dataDir == "" {
+		fail(exitArgs, "--ws-url, --cert-root and --data-dir are required")
+	}
+	target, err := loopbackURL(*wsURL)
+	if err != nil {
+		fail(exitArgs, "--ws-url: %v", err)
+	}
+	root, err := base64.StdEncoding.DecodeString(*certRoot)
+	if err != nil || len(root) != 32 {
+		fail(exitArgs, "--cert-root must be base64 of 32 bytes")
+	}
+	// The sandbox's Noise root replaces WhatsApp's (whatsmeow: handshake.go verifyServerCert).
+	copy(whatsmeow.WACertPubKey[:], root)
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		fail(exitArgs, "--data-dir: %v", err)
+	}
+	store.SetOSInfo("wa-rs whatsmeow harness", [3]uint32{0, 1, 0})
+
+	ctx := context.Background()
+	// whatsmeow's log goes to stderr: stdout is the event stream.
+	level, err := zerolog.ParseLevel(strings.ToLower(*logLevel))
+	if err != nil {
+		fail(exitArgs, "--log-level: %v", err)
+	}
+	logger := waLog.Zerolog(zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true}).Level(level).With().Timestamp().Logger())
+
+	dsn := "file:" + filepath.Join(*dataDir, "store.db") + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		fail(exitInternal, "opening sqlite: %v", err)
+	}
+	container := sqlstore.NewWithDB(db, "sqlite3", logger.Sub("DB"))
+	if err := container.Upgrade(ctx); err != nil {
+		fail(exitInternal, "store upgrade: %v", err)
+	}
+	device, err := container.GetFirstDevice(ctx)
+	if err != nil {
+		fail(exitInternal, "store device: %v", err)
+	}
+	cli := whatsmeow.NewClient(device, logger.Sub("Client"))
+	hc := sandboxHTTPClient(target)
+	cli.SetWebsocketHTTPClient(hc)
+	cli.SetPreLoginHTTPClient(hc)
+	cli.EnableAutoReconnect = true
+	h := &harness{cli: cli, sentText: map[string]string{}}
+	cli.AddEventHandler(h.onEvent)
+	if *pushName != "" {
+		cli.AddEventHandler(func(evt any) {
+			if _, ok := evt.(*events.Connected); ok {
+				go func() {
+					if device.PushName != *pushName {
+						device.PushName = *pushName
+						_ = device.Save(ctx)
+					}
+					if err := cli.SendPresence(ctx, types.PresenceAvailable); err != nil {
+						emit("error", map[string]any{"source": "push_name", "message": err.Error()})
+					}
+				}()
+			}
+		})
+	}
+
+	emit("connection", map[string]any{"connection": "connecting", "registered": device.ID != nil})
+	if err := cli.Connect(); err != nil {
+		emit("error", map[string]any{"source": "connect", "message": err.Error()})
+		emit("exit", map[string]any{"reason": "connection closed"})
+		os.Exit(exitClosed)
+	}
+
+	go func() {
+		time.Sleep(*timeout)
+		emit("timeout", map[string]any{"timeoutMs": timeout.Milliseconds()})
+		os.Exit(exitTimeout)
+	}()
+
+	scanner := bufio.NewScanner(os.Stdin)
+	scanner.Buffer(make([]byte, 1<<20), 1<<20)
+	for scanner.Scan() {
+		line := scanner.Bytes()
+		if len(line) == 0 {
+			continue
+		}
+		var c command
+		if err := json.Unmarshal(line, &c); err != nil {
+			emit("error", map[string]any{"source": "command", "message": err.Error(), "line": string(line)})
+			continue
+		}
+		go h.run(ctx, c)
+	}
+	if err := scanner.Err(); err != nil && !errors.Is(err, os.ErrClosed) {
+		emit("error", map[string]any{"source": "stdin", "message": err.Error()})
+	}
+	// stdin closed: keep running until quit-less end (timeout).
+	select {}
+}
