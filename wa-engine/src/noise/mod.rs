@@ -8,7 +8,8 @@
 //!   connection header, splitting a byte stream into frames;
 //! - [`ClientHandshake`] -> [`ServerHelloVerified`] -> [`Handshake`] (client, initiator) and
 //!   [`ServerHandshake`] -> [`AwaitingClientFinish`] -> [`Handshake`] (server, responder),
-//!   each step consuming the previous state; handshake messages are `HandshakeMessage`
+//!   each step consuming the previous state; the responder also answers a resuming client's
+//!   Noise IK hello (as IK, or with a real XXfallback: [`ServerHelloOutcome`]); handshake messages are `HandshakeMessage`
 //!   protobuf bytes, framed by the caller;
 //! - [`verify_cert_chain`] / [`build_cert_chain`] with a configurable [`TrustRoot`];
 //! - [`Handshake::finish`] -> [`Transport`]: per-direction AES-256-GCM with counters.
@@ -31,7 +32,8 @@ pub use frame::{
     CONN_HEADER, FrameDecoder, FrameEncoder, LEN_PREFIX, MAX_FRAME_LEN, PRE_INTRO_MAGIC,
 };
 pub use handshake::{
-    AwaitingClientFinish, ClientFinished, ClientHandshake, Handshake, KeyPair, PROTOCOL_NAME, Role,
-    ServerHandshake, ServerHelloVerified, SymmetricState,
+    AwaitingClientFinish, ClientFinished, ClientHandshake, Handshake, IK_PROTOCOL_NAME, KeyPair,
+    PROTOCOL_NAME, Role, ServerHandshake, ServerHelloOutcome, ServerHelloVerified, SymmetricState,
+    XX_FALLBACK_PROTOCOL_NAME,
 };
 pub use transport::{TAG_LEN, Transport};

@@ -28,7 +28,10 @@ fn out_dir() -> PathBuf {
     // CARGO_TARGET_TMPDIR is `<target>/tmp`.
     Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
-        .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), Path::to_path_buf)
+        .map_or_else(
+            || PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+            Path::to_path_buf,
+        )
         .join("interop")
 }
 
@@ -62,7 +65,13 @@ pub fn ensure_built() -> PathBuf {
         let bin = out.join("whatsmeow-harness");
         let started = Instant::now();
         let build = std::process::Command::new("go")
-            .args(["build", "-mod=readonly", "-trimpath", "-buildvcs=false", "-o"])
+            .args([
+                "build",
+                "-mod=readonly",
+                "-trimpath",
+                "-buildvcs=false",
+                "-o",
+            ])
             .arg(&bin)
             .arg(".")
             .current_dir(source_dir())
