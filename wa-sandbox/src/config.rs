@@ -86,6 +86,15 @@ pub struct RouterConfig {
     /// issues #1218 and #1484); sending it at once exposed a race in whatsapp-rust (issue
     /// 11). Default 300..=600 ms; `(0, 0)` sends it at once. Nothing else is sent meanwhile.
     pub restart_delay: (Duration, Duration),
+    /// After the post-pairing 515, how long the server leaves the socket open for the
+    /// client to close it first, before closing it itself (default 500 ms; zero closes at
+    /// once). whatsmeow (`connectionevents.go` handleStreamError, `client.go`
+    /// handlerQueueLoop) drops a queued 515 when the socket's close arrives with it, and
+    /// then, having marked the disconnect as expected after pair-success (`pair.go`), never
+    /// reconnects; it pairs reliably against the real service, so the real server does not
+    /// close together with the 515. `03-pairing-login.md` §6 only says the server
+    /// "closes the socket" and the client reconnects.
+    pub restart_close_grace: Duration,
     /// Explicit server keys and chain; `None` draws them from the seed.
     pub server_keys: Option<ServerKeys>,
 }
@@ -99,6 +108,7 @@ impl Default for RouterConfig {
             location: "sim".to_owned(),
             first_stanza_delay: Duration::from_millis(100),
             restart_delay: (Duration::from_millis(300), Duration::from_millis(600)),
+            restart_close_grace: Duration::from_millis(500),
             server_keys: None,
         }
     }

@@ -9,6 +9,8 @@
 //! - Registration: `pair-device` with 6 QR refs that expire at the real timings (shortenable),
 //!   QR scans and phone-number code pairing by a simulated primary phone, pair-success built
 //!   as the phone would, pair-device-sign verification, then `<stream:error code="515"/>`
+//!   after the real server's 0.3-0.6 s pause, leaving the client a moment to close first
+//!   ([`RouterConfig::restart_delay`], [`RouterConfig::restart_close_grace`])
 //!   (shared/protocol/03 §4, §5, §6, §12).
 //! - Login: `<success>` or `<failure reason="401"/>`, and the upkeep IQs clients send after it
 //!   (prekey count / upload, passive active, `w:p` ping, dirty clean) (03 §7, §10).
@@ -179,6 +181,14 @@ impl SandboxConfig {
     #[must_use]
     pub fn with_restart_delay(mut self, min: Duration, max: Duration) -> Self {
         self.router.restart_delay = (min, max);
+        self
+    }
+
+    /// Sets how long the socket stays open after the post-pairing 515 for the client to
+    /// close it first (default 500 ms; see [`RouterConfig::restart_close_grace`]).
+    #[must_use]
+    pub fn with_restart_close_grace(mut self, grace: Duration) -> Self {
+        self.router.restart_close_grace = grace;
         self
     }
 

@@ -46,6 +46,14 @@ struct Args {
     /// drops a stanza that arrives too soon).
     #[arg(long, default_value_t = 100)]
     first_stanza_delay_ms: u64,
+    /// Pause before the post-pairing 515, milliseconds, as `MIN-MAX` or one value (real:
+    /// about 300-600, `03-pairing-login.md` §6).
+    #[arg(long, default_value = "300-600")]
+    restart_delay_ms: String,
+    /// How long the socket stays open after the post-pairing 515 for the client to close
+    /// it first, milliseconds.
+    #[arg(long, default_value_t = 500)]
+    restart_close_grace_ms: u64,
     /// Serve HTTPS on the media port too (self-signed certificate, printed as
     /// `media_tls_cert_pem`), for clients such as Baileys.
     #[arg(long)]
@@ -67,10 +75,22 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let first = Duration::try_from_secs_f64(args.qr_timeout).context("--qr-timeout")?;
     let each = Duration::try_from_secs_f64(args.qr_next_timeout).context("--qr-next-timeout")?;
+    let (restart_min, restart_max) = {
+        let (lo, hi) = args
+            .restart_delay_ms
+            .split_once('-')
+            .unwrap_or((&args.restart_delay_ms, &args.restart_delay_ms));
+        let lo: u64 = lo.trim().parse().context("--restart-delay-ms")?;
+        let hi: u64 = hi.trim().parse().context("--restart-delay-ms")?;
+        anyhow::ensure!(lo <= hi, "--restart-delay-ms: MIN must not exceed MAX");
+        (Duration::from_millis(lo), Duration::from_millis(hi))
+    };
     let mut config = SandboxConfig::default()
         .with_bind(args.bind, args.ws_port, args.control_port)
         .with_qr_windows(first, each)
         .with_first_stanza_delay(Duration::from_millis(args.first_stanza_delay_ms))
+        .with_restart_delay(restart_min, restart_max)
+        .with_restart_close_grace(Duration::from_millis(args.restart_close_grace_ms))
         .with_media_tls(args.media_tls);
     if let Some(seed) = args.seed {
         config = config.with_seed(seed);

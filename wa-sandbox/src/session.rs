@@ -100,6 +100,9 @@ struct Registering {
     exhausted: bool,
     /// Paired: when the 515 goes out ([`RouterConfig::restart_delay`](crate::RouterConfig::restart_delay)).
     restart_due: Option<Instant>,
+    /// 515 sent: when the server closes the socket unless the client did first
+    /// ([`RouterConfig::restart_close_grace`](crate::RouterConfig::restart_close_grace)).
+    close_at: Option<Instant>,
 }
 
 struct LoggedIn {
@@ -270,6 +273,7 @@ impl ServerSession {
             Phase::Opening(o) => Some(o.due),
             Phase::Open(open) => match &open.role {
                 Role::Registration(reg) => match &reg.pending {
+                    _ if reg.close_at.is_some() => reg.close_at,
                     _ if reg.restart_due.is_some() => reg.restart_due,
                     Some((_, _, deadline)) => Some(*deadline),
                     None => reg.refs.front().map(|(_, at)| *at),
@@ -465,6 +469,7 @@ impl ServerSession {
                         pending: None,
                         exhausted: false,
                         restart_due: None,
+                        close_at: None,
                     })),
                 }));
                 debug!(
@@ -525,6 +530,23 @@ impl ServerSession {
         }
     }
 
+    /// Sends the post-pairing 515 (`03-pairing-login.md` §6), then closes at once or after
+    /// [`RouterConfig::restart_close_grace`](crate::RouterConfig::restart_close_grace).
+    fn restart(&mut self, now: Instant) {
+        let grace = self.router.restart_close_grace();
+        if grace.is_zero() {
+            self.end_with(&StreamErrorKind::Code(515));
+            return;
+        }
+        self.send(&stanzas::stream_error(&StreamErrorKind::Code(515)));
+        if let Phase::Open(open) = &mut self.phase
+            && let Role::Registration(reg) = &mut open.role
+        {
+            reg.restart_due = None;
+            reg.close_at = Some(now + grace);
+        }
+    }
+
     fn expire_refs(&mut self, now: Instant) {
         let Phase::Open(open) = &mut self.phase else {
             return;
@@ -532,9 +554,15 @@ impl ServerSession {
         let Role::Registration(reg) = &mut open.role else {
             return;
         };
+        if let Some(at) = reg.close_at {
+            if now >= at {
+                self.close(CloseKind::Graceful);
+            }
+            return;
+        }
         if let Some(due) = reg.restart_due {
             if now >= due {
-                self.end_with(&StreamErrorKind::Code(515));
+                self.restart(now);
             }
             return;
         }
@@ -694,7 +722,7 @@ impl ServerSession {
                     let delay = self.router.restart_delay(&plan.phone, plan.device);
                     debug!(conn = self.conn, phone = %plan.phone, device = plan.device, ?delay, "paired; 515");
                     if delay.is_zero() {
-                        self.end_with(&StreamErrorKind::Code(515));
+                        self.restart(now);
                     } else {
                         reg.restart_due = Some(now + delay);
                     }

@@ -498,6 +498,11 @@ impl Router {
         min + Duration::from_micros(h % span.saturating_add(1).max(1))
     }
 
+    /// How long the socket stays open after the post-pairing 515.
+    pub(crate) fn restart_close_grace(&self) -> Duration {
+        self.lock().config.restart_close_grace
+    }
+
     /// The `location` attribute for `<success>`.
     pub(crate) fn location(&self) -> String {
         self.lock().config.location.clone()

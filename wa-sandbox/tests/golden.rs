@@ -228,6 +228,7 @@ fn fixed_router() -> Router {
     config.first_stanza_delay = std::time::Duration::ZERO;
     // This fixture drives the session without timers: the 515 goes out at once.
     config.restart_delay = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    config.restart_close_grace = std::time::Duration::ZERO;
     Router::new(config)
 }
 

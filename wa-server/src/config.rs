@@ -42,7 +42,8 @@ pub enum Upstream {
     /// sessions use its WebSocket URL and trust root, and its simulated phones can scan.
     /// Its accounts and linked devices are saved in `<data-dir>/sandbox/state.json` whenever
     /// they change, so paired sessions log in again after a restart (groups and offline
-    /// queues are not kept).
+    /// queues are not kept). Needs the `sandbox` feature (on by default).
+    #[cfg(feature = "sandbox")]
     Sandbox,
     /// Any server speaking the protocol, e.g. a sandbox run as its own process
     /// (`--wa-url` + `--wa-trust-root`).

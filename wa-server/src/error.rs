@@ -418,6 +418,7 @@ impl From<crate::db::DbError> for ApiError {
     }
 }
 
+#[cfg(feature = "sandbox")]
 impl From<wa_sandbox::PhoneError> for ApiError {
     fn from(e: wa_sandbox::PhoneError) -> Self {
         let code = match e.code() {

@@ -3,6 +3,7 @@
 //! webhooks, SSE events, Prometheus metrics and an OpenAPI document.
 //!
 //! ```no_run
+//! # #[cfg(feature = "sandbox")]
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use wa_server::{AppState, ServerConfig, Upstream, app};
 //! let mut config = ServerConfig::new("./wa-data");
@@ -15,6 +16,9 @@
 //! state.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! The embedded sandbox (`Upstream::Sandbox`, `--sandbox`) is the `sandbox` feature, on by
+//! default; without it the sandbox routes answer `sandbox_disabled`.
 //!
 //! Routes are listed in the OpenAPI document (`GET /openapi.json`, rendered at `/docs`).
 //! Every error is `{"error": {"code", "message"}}` with a stable code ([`ApiError::code`]).
@@ -34,6 +38,7 @@ mod otp;
 mod phone;
 mod render;
 mod routes;
+#[cfg(feature = "sandbox")]
 mod sandbox_state;
 mod session;
 mod state;
@@ -42,12 +47,10 @@ mod webhook;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use tower_http::limit::RequestBodyLimitLayer;
 
 pub use auth::Caller;
 pub use config::{MediaSettings, OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings};
@@ -57,6 +60,7 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use events::{EVENT_TYPES, Envelope};
 pub use phone::{PhoneNumber, parse_recipient, valid_country_code};
 pub use render::{RenderError, qr_png, qr_svg};
+#[cfg(feature = "sandbox")]
 pub use sandbox_state::SandboxStateError;
 pub use session::SessionStatus;
 pub use state::{AppState, StartError};
@@ -65,81 +69,8 @@ pub use webhook::signature as webhook_signature;
 /// The HTTP application: every route, the body size limit, JSON errors for everything
 /// (including unknown routes and the body limit), request logging without query strings.
 pub fn app(state: AppState) -> Router {
-    use routes::{events, health, messages, otp, pair, sessions, webhooks};
-    let limit = state.config().body_limit;
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(health::openapi))
-        .route("/docs", get(health::docs))
-        .route("/api/sessions", get(sessions::list).post(sessions::create))
-        .route(
-            "/api/sessions/{id}",
-            get(sessions::get).delete(sessions::delete),
-        )
-        .route("/api/sessions/{id}/restart", post(sessions::restart))
-        .route("/api/sessions/{id}/logout", post(sessions::logout))
-        .route("/api/sessions/{id}/token", post(sessions::rotate_token))
-        .route("/api/sessions/{id}/qr", get(pair::qr_json))
-        .route("/api/sessions/{id}/qr.png", get(pair::qr_png))
-        .route("/api/sessions/{id}/qr.svg", get(pair::qr_svg))
-        .route("/api/sessions/{id}/pairing-code", post(pair::pairing_code))
-        .route("/api/sessions/{id}/pair-link", post(pair::pair_link))
-        .route(
-            "/api/sessions/{id}/sandbox/scan",
-            post(pair::api_simulate_scan),
-        )
-        .route("/api/sandbox", get(pair::sandbox_info))
-        .route("/sessions/{id}/pair", get(pair::page))
-        .route("/sessions/{id}/pair/events", get(pair::page_events))
-        .route(
-            "/sessions/{id}/pair/simulate-scan",
-            post(pair::page_simulate_scan),
-        )
-        .route("/sessions/{id}/pair/restart", post(pair::page_restart))
-        .route(
-            "/api/sessions/{id}/messages/text",
-            post(messages::send_text),
-        )
-        .route(
-            "/api/sessions/{id}/messages/location",
-            post(messages::send_location),
-        )
-        .route(
-            "/api/sessions/{id}/messages/contact",
-            post(messages::send_contact),
-        )
-        .route(
-            "/api/sessions/{id}/messages/{message_id}",
-            get(messages::status),
-        )
-        .route(
-            "/api/sessions/{id}/contacts/check",
-            post(messages::check_numbers),
-        )
-        .route("/api/phone/format", get(messages::format_phone))
-        .route("/api/sessions/{id}/otp", post(otp::send))
-        .route("/api/sessions/{id}/otp/verify", post(otp::verify))
-        .route(
-            "/api/sessions/{id}/webhooks",
-            get(webhooks::list).post(webhooks::add),
-        )
-        .route(
-            "/api/sessions/{id}/webhooks/{webhook_id}",
-            delete(webhooks::remove),
-        )
-        .route("/api/sessions/{id}/webhooks/stats", get(webhooks::stats))
-        .route("/api/sessions/{id}/webhooks/dead", get(webhooks::dead))
-        .route(
-            "/api/sessions/{id}/webhooks/dead/retry",
-            post(webhooks::retry_dead),
-        )
-        .route("/api/sessions/{id}/events", get(events::stream))
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(RequestBodyLimitLayer::new(limit))
-        // Media sends have their own (larger) body limit.
-        .merge(routes::media::routes(&state))
+    let (router, _) = routes::router(state.config()).split_for_parts();
+    router
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::map_response(json_errors))

@@ -30,15 +30,11 @@ struct Cli {
     api_key: Option<String>,
     /// Run an embedded simulated WhatsApp server and connect every session to it (offline);
     /// its accounts are kept in <data-dir>/sandbox/state.json across restarts.
-    #[arg(long, env = "WA_SANDBOX")]
+    #[cfg(feature = "sandbox")]
+    #[arg(long, env = "WA_SANDBOX", conflicts_with = "wa_url")]
     sandbox: bool,
     /// Connect sessions to this WebSocket URL instead (e.g. a separate wa-sandbox).
-    #[arg(
-        long,
-        env = "WA_URL",
-        requires = "wa_trust_root",
-        conflicts_with = "sandbox"
-    )]
+    #[arg(long, env = "WA_URL", requires = "wa_trust_root")]
     wa_url: Option<String>,
     /// Base64 of the 32-byte root public key the server at --wa-url must present.
     #[arg(long, env = "WA_TRUST_ROOT", requires = "wa_url")]
@@ -121,9 +117,10 @@ impl Cli {
     fn into_config(self) -> anyhow::Result<ServerConfig> {
         let mut config = ServerConfig::new(self.data_dir);
         config.api_key = self.api_key.filter(|k| !k.is_empty()).map(Secret::new);
-        config.upstream = match (self.sandbox, self.wa_url, self.wa_trust_root) {
-            (true, _, _) => Upstream::Sandbox,
-            (false, Some(url), Some(root)) => {
+        config.upstream = match (self.wa_url, self.wa_trust_root) {
+            #[cfg(feature = "sandbox")]
+            _ if self.sandbox => Upstream::Sandbox,
+            (Some(url), Some(root)) => {
                 let key: [u8; 32] = base64::engine::general_purpose::STANDARD
                     .decode(root.trim())
                     .ok()
@@ -224,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
     // One machine-readable line for scripts and tests.
     println!(
         "{}",
-        serde_json::json!({ "listening": format!("http://{local}"), "sandbox": state.sandbox().is_some() })
+        serde_json::json!({ "listening": format!("http://{local}"), "sandbox": state.runs_sandbox() })
     );
     let stopping = state.clone();
     axum::serve(listener, app(state.clone()))

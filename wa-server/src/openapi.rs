@@ -1,13 +1,15 @@
-//! The OpenAPI document (utoipa), served at `/openapi.json`.
+//! The OpenAPI document (utoipa), served at `/openapi.json`: [`ApiDoc`] holds what is not
+//! an operation (info, tags, security schemes, extra schemas); the operations come from the
+//! route list ([`crate::routes::router`]).
 
 use std::sync::OnceLock;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{events, health, media, messages, otp, pair, sessions, webhooks};
+use crate::config::ServerConfig;
 
-/// The API description.
+/// The API description without its paths (the route list adds them).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -16,22 +18,6 @@ use crate::routes::{events, health, media, messages, otp, pair, sessions, webhoo
                        messages, OTP, webhooks. Errors are `{\"error\": {\"code\", \"message\"}}` \
                        with stable codes. Authenticate with `x-api-key` or \
                        `Authorization: Bearer` (admin key or a session token)."
-    ),
-    paths(
-        health::health, health::ready, health::metrics, health::openapi, health::docs,
-        sessions::list, sessions::create, sessions::get, sessions::delete,
-        sessions::restart, sessions::logout, sessions::rotate_token,
-        pair::qr_json, pair::qr_png, pair::qr_svg, pair::pairing_code, pair::pair_link,
-        pair::page, pair::page_events, pair::page_simulate_scan, pair::page_restart,
-        pair::api_simulate_scan, pair::sandbox_info,
-        messages::send_text, messages::send_location, messages::send_contact,
-        messages::status, messages::check_numbers, messages::format_phone,
-        otp::send, otp::verify,
-        webhooks::list, webhooks::add, webhooks::remove, webhooks::stats, webhooks::dead,
-        webhooks::retry_dead,
-        events::stream,
-        media::send_image, media::send_video, media::send_audio, media::send_document,
-        media::send_sticker, media::download,
     ),
     components(schemas(crate::events::Envelope)),
     modifiers(&Security),
@@ -65,9 +51,15 @@ impl Modify for Security {
     }
 }
 
-/// The document as JSON (built once).
+/// The document as JSON (built once, from the route list; body limits do not show in it, so
+/// any configuration gives the same document).
 pub(crate) fn spec_json() -> String {
     static SPEC: OnceLock<String> = OnceLock::new();
-    SPEC.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_default())
-        .clone()
+    SPEC.get_or_init(|| {
+        crate::routes::router(&ServerConfig::new(""))
+            .into_openapi()
+            .to_pretty_json()
+            .unwrap_or_default()
+    })
+    .clone()
 }

@@ -397,6 +397,9 @@ async fn handle_event(
             if reconnect {
                 Metrics::inc(&state.metrics().reconnects);
             }
+            // The sandbox has accepted the device's login: keep that too before reporting
+            // `connected` (a SIGKILL right after must not lose it).
+            state.save_sandbox().await;
             set_status(state, session, SessionStatus::Connected, None).await;
         }
         Event::Disconnected {

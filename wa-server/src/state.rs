@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 use wa_engine::noise::TrustRoot;
 use wa_engine::{Client, ClientBuilder, SledDatabase, SledStore, Store, StoreError};
+#[cfg(feature = "sandbox")]
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxError, SandboxHandle};
 use zeroize::Zeroizing;
 
@@ -20,6 +21,7 @@ use crate::config::{ServerConfig, Upstream};
 use crate::db::{DbError, MessageRecord, ServerDb, SessionRecord};
 use crate::error::ApiError;
 use crate::metrics::{Gauges, Metrics};
+#[cfg(feature = "sandbox")]
 use crate::sandbox_state::{SandboxFile, SandboxStateError};
 use crate::session::{self, Session, SessionStatus};
 
@@ -45,9 +47,11 @@ pub enum StartError {
     #[error("data directory: {0}")]
     Io(#[from] std::io::Error),
     /// The embedded sandbox did not start.
+    #[cfg(feature = "sandbox")]
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
     /// The saved state of the embedded sandbox is unreadable.
+    #[cfg(feature = "sandbox")]
     #[error(transparent)]
     SandboxState(#[from] SandboxStateError),
     /// The configuration is inconsistent.
@@ -65,42 +69,172 @@ impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("data_dir", &self.inner.config.data_dir)
-            .field("upstream_url", &self.inner.upstream_url)
+            .field("upstream_url", &self.inner.upstream.url)
             .finish_non_exhaustive()
     }
 }
 
+/// Everything behind an [`AppState`], grouped by concern.
 struct Inner {
     config: ServerConfig,
+    /// The WhatsApp server sessions connect to.
+    upstream: UpstreamLink,
+    /// The server database and the engine stores.
+    storage: Storage,
+    /// The live sessions and their supervisor tasks.
+    registry: Registry,
+    /// Event delivery: SSE and durable webhooks.
+    delivery: Delivery,
+    /// The inline media download workers.
+    inline_downloads: crate::media::inline::Downloads,
+    /// One-time codes: the hashing pepper and the per-session rate limit.
+    otp: OtpState,
+    /// HMAC key of signed pairing links (kept in the server database).
+    link_key: Zeroizing<[u8; 32]>,
+    metrics: Metrics,
+    /// Readiness and shutdown.
+    run: RunState,
+}
+
+/// Where sessions connect, resolved from [`Upstream`] at start.
+struct UpstreamLink {
+    /// WebSocket URL.
+    url: String,
+    /// Root key the server's certificate chain must verify against.
+    trust_root: TrustRoot,
+    /// The embedded sandbox (`--sandbox` only).
+    #[cfg(feature = "sandbox")]
+    sandbox: Option<EmbeddedSandbox>,
+}
+
+impl UpstreamLink {
+    /// Resolves `config.upstream`, starting the embedded sandbox for [`Upstream::Sandbox`].
+    async fn start(config: &ServerConfig) -> Result<Self, StartError> {
+        Ok(match &config.upstream {
+            Upstream::WhatsApp => {
+                Self::remote(wa_engine::DEFAULT_URL.to_owned(), TrustRoot::WHATSAPP)
+            }
+            Upstream::Custom { url, trust_root } => Self::remote(url.clone(), *trust_root),
+            #[cfg(feature = "sandbox")]
+            Upstream::Sandbox => {
+                let sandbox = EmbeddedSandbox::start(&config.data_dir).await?;
+                Self {
+                    url: sandbox.handle.ws_url().to_owned(),
+                    trust_root: sandbox.handle.trust_root(),
+                    sandbox: Some(sandbox),
+                }
+            }
+        })
+    }
+
+    /// A server this process does not run.
+    fn remote(url: String, trust_root: TrustRoot) -> Self {
+        Self {
+            url,
+            trust_root,
+            #[cfg(feature = "sandbox")]
+            sandbox: None,
+        }
+    }
+}
+
+/// Persistence.
+struct Storage {
+    /// The server database (`<data>/server`): sessions, messages, OTPs, webhooks, media.
     db: ServerDb,
     /// Every session's engine store, one tree each (`<data>/engine`).
     stores: SledDatabase,
+}
+
+/// The session registry.
+struct Registry {
+    /// Sessions by id.
     sessions: RwLock<BTreeMap<String, Arc<Session>>>,
     /// Supervisor tasks by session id.
     tasks: Mutex<HashMap<String, JoinHandle<()>>>,
     /// Serialises session creation and deletion.
     lifecycle: tokio::sync::Mutex<()>,
-    metrics: Metrics,
-    sandbox: Option<SandboxHandle>,
-    /// Where the embedded sandbox's accounts are saved (`--sandbox` only).
-    sandbox_file: Option<Arc<SandboxFile>>,
-    /// The task saving them on change.
-    sandbox_saver: Mutex<Option<JoinHandle<()>>>,
-    upstream_url: String,
-    trust_root: TrustRoot,
-    link_key: Zeroizing<[u8; 32]>,
-    otp_pepper: Zeroizing<[u8; 32]>,
+}
+
+/// Event delivery: the fan-out off the sessions' event loops, and the webhook worker (the
+/// outbox itself lives in the database).
+struct Delivery {
+    /// Wakes the worker when the outbox gains entries (or at shutdown).
     outbox: Notify,
-    shutdown: watch::Sender<bool>,
-    /// Send times of OTPs per session, for the per-session limit.
-    otp_window: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// The HTTP client deliveries are posted with.
     http: reqwest::Client,
+    /// The worker task.
     worker: Mutex<Option<JoinHandle<()>>>,
     /// The event fan-out (outbox writes, SSE) off the sessions' event loops.
     fanout: crate::fanout::Fanout,
-    /// The inline media download workers.
-    inline_downloads: crate::media::inline::Downloads,
+}
+
+/// OTP secrets and limits.
+struct OtpState {
+    /// Pepper of the stored code hashes (kept in the server database).
+    pepper: Zeroizing<[u8; 32]>,
+    /// Send times of OTPs per session, for the per-session limit.
+    window: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+/// The server's own lifecycle.
+struct RunState {
+    /// Set once started.
     ready: AtomicBool,
+    /// `true` once shutdown has begun.
+    shutdown: watch::Sender<bool>,
+}
+
+/// The embedded simulated server of `--sandbox` mode and the saving of its accounts.
+#[cfg(feature = "sandbox")]
+struct EmbeddedSandbox {
+    handle: SandboxHandle,
+    /// Where its accounts are saved (`<data>/sandbox/state.json`).
+    file: Arc<SandboxFile>,
+    /// The task saving them on change.
+    saver: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[cfg(feature = "sandbox")]
+impl EmbeddedSandbox {
+    /// Starts the sandbox and restores its saved accounts from `data_dir`.
+    async fn start(data_dir: &std::path::Path) -> Result<Self, StartError> {
+        let handle = Sandbox::start(SandboxConfig::default()).await?;
+        tracing::info!(ws_url = %handle.ws_url(), control_url = %handle.control_url(), "embedded sandbox started");
+        let file = Arc::new(SandboxFile::new(data_dir));
+        let (loader, router) = (file.clone(), handle.router().clone());
+        let accounts = tokio::task::spawn_blocking(move || loader.load(&router))
+            .await
+            .map_err(|_| StartError::Config("sandbox state load task failed"))??;
+        tracing::info!(accounts, "sandbox state restored");
+        Ok(Self {
+            handle,
+            file,
+            saver: Mutex::new(None),
+        })
+    }
+
+    /// Starts the task that saves the accounts whenever they change, until `shutdown`.
+    fn spawn_saver(&self, shutdown: watch::Receiver<bool>) {
+        let saver = tokio::spawn(
+            self.file
+                .clone()
+                .run(self.handle.router().clone(), shutdown),
+        );
+        *self.saver.lock().unwrap_or_else(PoisonError::into_inner) = Some(saver);
+    }
+
+    /// Waits for the saver task to end.
+    async fn join_saver(&self) {
+        let saver = self
+            .saver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(saver) = saver {
+            let _ = saver.await;
+        }
+    }
 }
 
 impl AppState {
@@ -137,29 +271,7 @@ impl AppState {
             .await
             .map_err(|_| StartError::Config("store database open task failed"))?
             .map_err(StartError::Stores)?;
-        let (sandbox, upstream_url, trust_root) = match &config.upstream {
-            Upstream::WhatsApp => (None, wa_engine::DEFAULT_URL.to_owned(), TrustRoot::WHATSAPP),
-            Upstream::Custom { url, trust_root } => (None, url.clone(), *trust_root),
-            Upstream::Sandbox => {
-                let sb = Sandbox::start(SandboxConfig::default()).await?;
-                let url = sb.ws_url().to_owned();
-                let root = sb.trust_root();
-                tracing::info!(ws_url = %url, control_url = %sb.control_url(), "embedded sandbox started");
-                (Some(sb), url, root)
-            }
-        };
-        let sandbox_file = match &sandbox {
-            Some(sb) => {
-                let file = Arc::new(SandboxFile::new(&config.data_dir));
-                let (loader, router) = (file.clone(), sb.router().clone());
-                let accounts = tokio::task::spawn_blocking(move || loader.load(&router))
-                    .await
-                    .map_err(|_| StartError::Config("sandbox state load task failed"))??;
-                tracing::info!(accounts, "sandbox state restored");
-                Some(file)
-            }
-            None => None,
-        };
+        let upstream = UpstreamLink::start(&config).await?;
         let http = reqwest::Client::builder()
             .timeout(config.webhooks.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -174,34 +286,37 @@ impl AppState {
         let state = Self {
             inner: Arc::new(Inner {
                 link_key: db.secret("link_key")?,
-                otp_pepper: db.secret("otp_pepper")?,
+                otp: OtpState {
+                    pepper: db.secret("otp_pepper")?,
+                    window: Mutex::new(HashMap::new()),
+                },
                 config,
-                db,
-                stores,
-                sessions: RwLock::new(BTreeMap::new()),
-                tasks: Mutex::new(HashMap::new()),
-                lifecycle: tokio::sync::Mutex::new(()),
-                metrics: Metrics::default(),
-                sandbox,
-                sandbox_file,
-                sandbox_saver: Mutex::new(None),
-                upstream_url,
-                trust_root,
-                outbox: Notify::new(),
-                shutdown: watch::channel(false).0,
-                otp_window: Mutex::new(HashMap::new()),
-                http,
-                worker: Mutex::new(None),
-                fanout: crate::fanout::Fanout::new(event_queue),
+                upstream,
+                storage: Storage { db, stores },
+                registry: Registry {
+                    sessions: RwLock::new(BTreeMap::new()),
+                    tasks: Mutex::new(HashMap::new()),
+                    lifecycle: tokio::sync::Mutex::new(()),
+                },
+                delivery: Delivery {
+                    outbox: Notify::new(),
+                    http,
+                    worker: Mutex::new(None),
+                    fanout: crate::fanout::Fanout::new(event_queue),
+                },
                 inline_downloads: crate::media::inline::Downloads::new(
                     inline_concurrency,
                     inline_queue,
                 ),
-                ready: AtomicBool::new(false),
+                metrics: Metrics::default(),
+                run: RunState {
+                    ready: AtomicBool::new(false),
+                    shutdown: watch::channel(false).0,
+                },
             }),
         };
         let mut records = Vec::new();
-        for item in state.inner.db.sessions.iter() {
+        for item in state.inner.storage.db.sessions.iter() {
             let (_, value) = item.map_err(DbError::from)?;
             records.push(crate::db::decode::<SessionRecord>(
                 &value,
@@ -219,27 +334,21 @@ impl AppState {
                 })?;
             state.spawn_session(record, store);
         }
-        if let (Some(sb), Some(file)) = (&state.inner.sandbox, &state.inner.sandbox_file) {
-            let saver = tokio::spawn(
-                file.clone()
-                    .run(sb.router().clone(), state.shutdown_watch()),
-            );
-            *state
-                .inner
-                .sandbox_saver
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(saver);
+        #[cfg(feature = "sandbox")]
+        if let Some(sb) = &state.inner.upstream.sandbox {
+            sb.spawn_saver(state.shutdown_watch());
         }
         // Events of the sessions restored above wait in the queues until now.
-        state.inner.fanout.start(&state);
+        state.inner.delivery.fanout.start(&state);
         state.inner.inline_downloads.start(&state);
         let worker = tokio::spawn(crate::webhook::run(state.clone()));
         *state
             .inner
+            .delivery
             .worker
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(worker);
-        state.inner.ready.store(true, Ordering::SeqCst);
+        state.inner.run.ready.store(true, Ordering::SeqCst);
         Ok(state)
     }
 
@@ -249,24 +358,37 @@ impl AppState {
     }
 
     /// The embedded sandbox (`--sandbox` mode only).
+    #[cfg(feature = "sandbox")]
     pub fn sandbox(&self) -> Option<&SandboxHandle> {
-        self.inner.sandbox.as_ref()
+        self.inner.upstream.sandbox.as_ref().map(|sb| &sb.handle)
+    }
+
+    /// True when an embedded sandbox runs (`--sandbox`).
+    #[cfg(feature = "sandbox")]
+    pub fn runs_sandbox(&self) -> bool {
+        self.inner.upstream.sandbox.is_some()
+    }
+
+    /// Always false: built without the `sandbox` feature.
+    #[cfg(not(feature = "sandbox"))]
+    pub fn runs_sandbox(&self) -> bool {
+        false
     }
 
     /// The WebSocket URL sessions connect to.
     pub fn upstream_url(&self) -> &str {
-        &self.inner.upstream_url
+        &self.inner.upstream.url
     }
 
     /// True once started and until shutdown begins.
     pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::SeqCst) && !*self.inner.shutdown.borrow()
+        self.inner.run.ready.load(Ordering::SeqCst) && !*self.inner.run.shutdown.borrow()
     }
 
     /// Resolves once [`shutdown`](Self::shutdown) has begun (ends SSE streams so the HTTP
     /// server can drain).
     pub fn shutting_down(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.inner.shutdown.subscribe();
+        let mut rx = self.inner.run.shutdown.subscribe();
         async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }
@@ -274,18 +396,19 @@ impl AppState {
 
     /// Marks the server as shutting down: `/ready` fails and event streams end.
     pub fn begin_shutdown(&self) {
-        self.inner.shutdown.send_replace(true);
+        self.inner.run.shutdown.send_replace(true);
     }
 
     /// Graceful stop: ends event streams, shuts every client down (credentials stay), stops
     /// the webhook worker (undelivered events stay in the outbox) and flushes the database.
     pub async fn shutdown(&self) {
         self.begin_shutdown();
-        self.inner.outbox.notify_one();
+        self.inner.delivery.outbox.notify_one();
         let sessions: Vec<Arc<Session>> = self.read_sessions().values().cloned().collect();
         futures_util::future::join_all(sessions.iter().map(|s| s.stop())).await;
         let tasks: Vec<JoinHandle<()>> = self
             .inner
+            .registry
             .tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -297,9 +420,10 @@ impl AppState {
         }
         // Sessions are stopped: emit what the workers still hold, then close the fan-out.
         self.inner.inline_downloads.close().await;
-        self.inner.fanout.close().await;
+        self.inner.delivery.fanout.close().await;
         let worker = self
             .inner
+            .delivery
             .worker
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -307,17 +431,12 @@ impl AppState {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
-        let saver = self
-            .inner
-            .sandbox_saver
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(saver) = saver {
-            let _ = saver.await;
+        #[cfg(feature = "sandbox")]
+        if let Some(sb) = &self.inner.upstream.sandbox {
+            sb.join_saver().await;
         }
         self.save_sandbox().await;
-        let db = self.inner.db.clone();
+        let db = self.inner.storage.db.clone();
         match tokio::task::spawn_blocking(move || db.flush_blocking()).await {
             Ok(Ok(())) => tracing::info!("server database flushed"),
             Ok(Err(e)) => tracing::error!(error = %e, "server database flush failed"),
@@ -326,15 +445,15 @@ impl AppState {
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
-        *self.inner.shutdown.borrow()
+        *self.inner.run.shutdown.borrow()
     }
 
     pub(crate) fn shutdown_watch(&self) -> watch::Receiver<bool> {
-        self.inner.shutdown.subscribe()
+        self.inner.run.shutdown.subscribe()
     }
 
     pub(crate) fn db(&self) -> &ServerDb {
-        &self.inner.db
+        &self.inner.storage.db
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {
@@ -342,7 +461,7 @@ impl AppState {
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+        &self.inner.delivery.http
     }
 
     pub(crate) fn link_key(&self) -> &[u8; 32] {
@@ -350,15 +469,15 @@ impl AppState {
     }
 
     pub(crate) fn otp_pepper(&self) -> &[u8; 32] {
-        &self.inner.otp_pepper
+        &self.inner.otp.pepper
     }
 
     pub(crate) fn outbox_notify(&self) -> &Notify {
-        &self.inner.outbox
+        &self.inner.delivery.outbox
     }
 
     pub(crate) fn fanout(&self) -> &crate::fanout::Fanout {
-        &self.inner.fanout
+        &self.inner.delivery.fanout
     }
 
     pub(crate) fn inline_downloads(&self) -> &crate::media::inline::Downloads {
@@ -369,7 +488,8 @@ impl AppState {
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
         self.inner
-            .otp_window
+            .otp
+            .window
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -377,12 +497,12 @@ impl AppState {
     /// A client builder over `store` for the configured upstream.
     pub(crate) fn client_builder(&self, store: Arc<dyn Store>) -> ClientBuilder {
         let builder = Client::builder(store)
-            .url(self.inner.upstream_url.clone())
-            .trust_root(self.inner.trust_root)
+            .url(self.inner.upstream.url.clone())
+            .trust_root(self.inner.upstream.trust_root)
             .device_name(self.inner.config.device_name.clone())
             .reconnect_policy(self.inner.config.reconnect.clone());
         // A plain `ws://` server is a sandbox, whose media host speaks plain HTTP too.
-        if self.inner.upstream_url.starts_with("ws://") {
+        if self.inner.upstream.url.starts_with("ws://") {
             builder.media_scheme(wa_engine::media::Scheme::Http)
         } else {
             builder
@@ -391,6 +511,7 @@ impl AppState {
 
     fn read_sessions(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Session>>> {
         self.inner
+            .registry
             .sessions
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -398,6 +519,7 @@ impl AppState {
 
     fn write_sessions(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Session>>> {
         self.inner
+            .registry
             .sessions
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -434,7 +556,7 @@ impl AppState {
     /// directory if one exists.
     async fn open_store(&self, id: &str) -> Result<Arc<dyn Store>, StoreError> {
         let legacy = self.legacy_store_dir(id);
-        let stores = self.inner.stores.clone();
+        let stores = self.inner.storage.stores.clone();
         let id = id.to_owned();
         let store = tokio::task::spawn_blocking(move || {
             if legacy.join("conf").exists() || legacy.join("db").exists() {
@@ -451,7 +573,7 @@ impl AppState {
     /// Removes session `id`'s engine store (shared tree and legacy directory).
     async fn remove_store(&self, id: &str) -> Result<(), ApiError> {
         let legacy = self.legacy_store_dir(id);
-        let stores = self.inner.stores.clone();
+        let stores = self.inner.storage.stores.clone();
         let id = id.to_owned();
         tokio::task::spawn_blocking(move || {
             match std::fs::remove_dir_all(&legacy) {
@@ -485,6 +607,7 @@ impl AppState {
         self.write_sessions()
             .insert(session.id.clone(), session.clone());
         self.inner
+            .registry
             .tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -501,7 +624,7 @@ impl AppState {
         &self,
         record: SessionRecord,
     ) -> Result<Arc<Session>, ApiError> {
-        let _guard = self.inner.lifecycle.lock().await;
+        let _guard = self.inner.registry.lifecycle.lock().await;
         if self.is_shutting_down() {
             return Err(ApiError::ShuttingDown);
         }
@@ -521,8 +644,8 @@ impl AppState {
             .open_store(&record.id)
             .await
             .map_err(ApiError::internal)?;
-        crate::db::ServerDb::put(&self.inner.db.sessions, &record.id, &record)?;
-        self.inner.db.flush().await?;
+        crate::db::ServerDb::put(&self.inner.storage.db.sessions, &record.id, &record)?;
+        self.inner.storage.db.flush().await?;
         Ok(self.spawn_session(record, store))
     }
 
@@ -535,8 +658,8 @@ impl AppState {
         session: &Session,
         record: SessionRecord,
     ) -> Result<(), ApiError> {
-        crate::db::ServerDb::put(&self.inner.db.sessions, &record.id, &record)?;
-        self.inner.db.flush().await?;
+        crate::db::ServerDb::put(&self.inner.storage.db.sessions, &record.id, &record)?;
+        self.inner.storage.db.flush().await?;
         *session
             .record
             .lock()
@@ -550,7 +673,7 @@ impl AppState {
     /// # Errors
     /// [`ApiError::SessionNotFound`], [`ApiError::Internal`].
     pub(crate) async fn delete_session(&self, id: &str, logout: bool) -> Result<(), ApiError> {
-        let _guard = self.inner.lifecycle.lock().await;
+        let _guard = self.inner.registry.lifecycle.lock().await;
         let session = self.session(id)?;
         if logout && let Ok(client) = session.connected_client() {
             let unlinked =
@@ -561,13 +684,14 @@ impl AppState {
         }
         // The record goes first: a crash after this leaves only an orphan directory, which a
         // later create with the same id wipes.
-        let db = &self.inner.db;
+        let db = &self.inner.storage.db;
         db.sessions.remove(id).map_err(DbError::from)?;
         db.flush().await?;
         self.write_sessions().remove(id);
         session.stop().await;
         let task = self
             .inner
+            .registry
             .tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -599,8 +723,9 @@ impl AppState {
     /// Writes the embedded sandbox's accounts and devices now if they changed
     /// (`--sandbox` only; failures are logged).
     pub(crate) async fn save_sandbox(&self) {
-        if let (Some(sb), Some(file)) = (&self.inner.sandbox, &self.inner.sandbox_file) {
-            file.save_now(sb.router()).await;
+        #[cfg(feature = "sandbox")]
+        if let Some(sb) = &self.inner.upstream.sandbox {
+            sb.file.save_now(sb.handle.router()).await;
         }
     }
 
@@ -646,7 +771,7 @@ impl AppState {
         by: Option<String>,
     ) -> Option<(MessageRecord, serde_json::Value)> {
         let record = match crate::db::advance_message(
-            &self.inner.db.messages,
+            &self.inner.storage.db.messages,
             &session.id,
             id,
             status,
@@ -682,8 +807,8 @@ impl AppState {
                 .iter()
                 .map(|st| (st.as_str(), counts.get(st.as_str()).copied().unwrap_or(0)))
                 .collect(),
-            webhook_backlog: self.inner.db.outbox.len() as u64,
-            webhook_dead_letters: self.inner.db.dead.len() as u64,
+            webhook_backlog: self.inner.storage.db.outbox.len() as u64,
+            webhook_dead_letters: self.inner.storage.db.dead.len() as u64,
         }
     }
 }

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/proto/waE2E"
 	"go.mau.fi/whatsmeow/store"
@@ -32,7 +33,6 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	waLog "go.mau.fi/whatsmeow/util/log"
-	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 
 	// Pure-Go SQLite driver (registers "sqlite"): no cgo, no system library.
@@ -122,10 +122,7 @@ type command struct {
 }
 
 type harness struct {
-	cli      *whatsmeow.Client
-	attempt  int
-	mu       sync.Mutex
-	sentText map[string]string
+	cli *whatsmeow.Client
 }
 
 func (h *harness) onEvent(evt any) {
@@ -174,6 +171,7 @@ func (h *harness) onEvent(evt any) {
 			"pushName":       v.Info.PushName,
 			"timestamp":      v.Info.Timestamp.Unix(),
 			"text":           textOf(v.Message),
+			"hasSKDM":        v.Message.GetSenderKeyDistributionMessage() != nil,
 			"unavailable":    v.UnavailableRequestID != "",
 			"retryCount":     v.RetryCount,
 			"addressingMode": string(v.Info.AddressingMode),
@@ -316,7 +314,7 @@ func main() {
 	cli.SetWebsocketHTTPClient(hc)
 	cli.SetPreLoginHTTPClient(hc)
 	cli.EnableAutoReconnect = true
-	h := &harness{cli: cli, sentText: map[string]string{}}
+	h := &harness{cli: cli}
 	cli.AddEventHandler(h.onEvent)
 	if *pushName != "" {
 		cli.AddEventHandler(func(evt any) {
@@ -364,6 +362,6 @@ func main() {
 	if err := scanner.Err(); err != nil && !errors.Is(err, os.ErrClosed) {
 		emit("error", map[string]any{"source": "stdin", "message": err.Error()})
 	}
-	// stdin closed: keep running until quit-less end (timeout).
+	// stdin closed: keep running until the overall timeout (as the Baileys harness does).
 	select {}
 }

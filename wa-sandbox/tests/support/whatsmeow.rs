@@ -117,12 +117,22 @@ impl Whatsmeow {
         data_dir: &Path,
         name: &'static str,
     ) -> anyhow::Result<Self> {
+        Self::spawn_raw(sandbox.ws_url(), &sandbox.trust_root_key(), data_dir, name)
+    }
+
+    /// Spawns the harness with an explicit URL and certificate root.
+    pub fn spawn_raw(
+        ws_url: &str,
+        root: &[u8; 32],
+        data_dir: &Path,
+        name: &'static str,
+    ) -> anyhow::Result<Self> {
         let bin = ensure_built();
-        let root = base64::engine::general_purpose::STANDARD.encode(sandbox.trust_root_key());
+        let root = base64::engine::general_purpose::STANDARD.encode(root);
         let log_level = std::env::var("WM_LOG_LEVEL").unwrap_or_else(|_| "warn".into());
         let mut child = Command::new(bin)
             .arg("--ws-url")
-            .arg(sandbox.ws_url())
+            .arg(ws_url)
             .arg("--cert-root")
             .arg(root)
             .arg("--data-dir")

@@ -8,8 +8,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt as _};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::ApiPath;
-use crate::auth::Caller;
+use super::AuthorizedSession;
 use crate::error::{ApiError, ErrorBody};
 use crate::events::Envelope;
 use crate::session::Session;
@@ -54,11 +53,8 @@ pub(crate) fn session_stream(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn stream(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     let events = session_stream(&state, &session).map(|item| {
         Ok(match item {
             Item::Event(envelope) => SseEvent::default()

@@ -10,24 +10,27 @@
 //! allow-lists, the upload and the stored download references are the media domain's
 //! ([`crate::media`]).
 
+use std::sync::Arc;
+
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiJson, ApiPath};
-use crate::auth::Caller;
+use super::{ApiJson, ApiPath, AuthorizedSession};
+use crate::config::ServerConfig;
 use crate::error::{ApiError, ErrorBody, MediaApiError};
 use crate::media::download::{fetch_verified, read_stream};
 use crate::media::intake::{self, Fields};
 use crate::media::{Kind, send as media_send};
+use crate::session::Session;
 use crate::state::AppState;
 
 /// Slack on top of the base64 length of the largest file for the other JSON fields and the
@@ -123,13 +126,10 @@ fn is_multipart(request: &Request) -> Option<bool> {
 /// The whole send: read the file whichever way it came, check it, send it, record it.
 async fn send(
     state: AppState,
-    caller: Caller,
-    id: String,
+    session: Arc<Session>,
     kind: Kind,
     request: Request,
 ) -> Result<(StatusCode, Json<SentMediaMessage>), ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     let multipart = is_multipart(&request).ok_or(MediaApiError::ContentType)?;
     // Refuse before reading a large body when it cannot be sent anyway.
     session.connected_client()?;
@@ -190,11 +190,10 @@ macro_rules! send_route {
             security(("api_key" = []), ("bearer" = [])))]
         pub(crate) async fn $name(
             State(state): State<AppState>,
-            caller: Caller,
-            ApiPath(id): ApiPath<String>,
+            AuthorizedSession(session): AuthorizedSession,
             request: Request,
         ) -> Result<(StatusCode, Json<SentMediaMessage>), ApiError> {
-            send(state, caller, id, $kind, request).await
+            send(state, session, $kind, request).await
         }
     };
 }
@@ -245,11 +244,9 @@ send_route!(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn download(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath((id, message_id)): ApiPath<(String, String)>,
+    AuthorizedSession(session): AuthorizedSession,
+    ApiPath((_, message_id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     let download = fetch_verified(&state, &session, &message_id).await?;
     let mut response = Response::new(Body::from_stream(read_stream(download.file, download.temp)));
     let headers = response.headers_mut();
@@ -271,22 +268,22 @@ pub(crate) async fn download(
     Ok(response)
 }
 
-/// The media routes, with a body limit fitting the largest file as base64 plus
-/// [`BODY_SLACK`] (the other routes keep the small JSON limit).
-pub(crate) fn routes(state: &AppState) -> Router<AppState> {
-    let max = usize::try_from(state.config().media.max_bytes).unwrap_or(usize::MAX);
+/// The media routes (part of [`super::router`]'s list), with a body limit fitting the
+/// largest file as base64 plus [`BODY_SLACK`] (the other routes keep the small JSON limit).
+pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
+    let max = usize::try_from(config.media.max_bytes).unwrap_or(usize::MAX);
     let limit = max
         .saturating_add(2)
         .saturating_div(3)
         .saturating_mul(4)
         .saturating_add(BODY_SLACK);
-    Router::new()
-        .route("/api/sessions/{id}/messages/image", post(send_image))
-        .route("/api/sessions/{id}/messages/video", post(send_video))
-        .route("/api/sessions/{id}/messages/audio", post(send_audio))
-        .route("/api/sessions/{id}/messages/document", post(send_document))
-        .route("/api/sessions/{id}/messages/sticker", post(send_sticker))
+    OpenApiRouter::default()
+        .routes(routes!(send_image))
+        .routes(routes!(send_video))
+        .routes(routes!(send_audio))
+        .routes(routes!(send_document))
+        .routes(routes!(send_sticker))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
-        .route("/api/sessions/{id}/media/{message_id}", get(download))
+        .routes(routes!(download))
 }

@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use wa_engine::Jid;
 
-use super::{ApiJson, ApiPath, ApiQuery};
+use super::{ApiJson, ApiPath, ApiQuery, AuthorizedSession};
 use crate::auth::Caller;
 use crate::db::{MessageRecord, ServerDb, key2};
 use crate::error::{ApiError, ErrorBody};
 use crate::messaging::{self, Outgoing, Quote};
 use crate::phone::{PhoneNumber, parse_recipient, valid_country_code};
+use crate::session::Session;
 use crate::state::AppState;
 
 /// Longest text accepted, in characters (WhatsApp's limit is 65,536).
@@ -172,12 +173,11 @@ fn default_cc(state: &AppState) -> Option<&str> {
 
 async fn send(
     state: &AppState,
-    id: &str,
+    session: &Session,
     mut to: Jid,
     check_number: bool,
     content: Outgoing,
 ) -> Result<(StatusCode, Json<SentMessage>), ApiError> {
-    let session = state.session(id)?;
     let client = session.connected_client()?;
     if check_number && to.is_pn() {
         let found = messaging::on_whatsapp(&client, &[to.user().to_owned()]).await?;
@@ -187,7 +187,7 @@ async fn send(
             None => return Err(ApiError::NotOnWhatsApp),
         }
     }
-    let record = messaging::send(state, &session, &client, &to, &content, content.kind()).await?;
+    let record = messaging::send(state, session, &client, &to, &content, content.kind()).await?;
     Ok((
         StatusCode::CREATED,
         Json(SentMessage {
@@ -216,12 +216,9 @@ async fn send(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_text(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
     ApiJson(body): ApiJson<SendText>,
 ) -> Result<(StatusCode, Json<SentMessage>), ApiError> {
-    caller.require_session(&id)?;
-    state.session(&id)?;
     let to = parse_recipient(&body.to, default_cc(&state))?;
     let chars = body.text.chars().count();
     if chars == 0 || chars > MAX_TEXT {
@@ -263,7 +260,7 @@ pub(crate) async fn send_text(
         reply_to,
         mentions,
     };
-    send(&state, &id, to, body.check_number, content).await
+    send(&state, &session, to, body.check_number, content).await
 }
 
 /// Send a location pin to a user or group (errors as for text).
@@ -278,12 +275,9 @@ pub(crate) async fn send_text(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_location(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
     ApiJson(body): ApiJson<SendLocation>,
 ) -> Result<(StatusCode, Json<SentMessage>), ApiError> {
-    caller.require_session(&id)?;
-    state.session(&id)?;
     let to = parse_recipient(&body.to, default_cc(&state))?;
     if !(-90.0..=90.0).contains(&body.latitude) || !(-180.0..=180.0).contains(&body.longitude) {
         return Err(ApiError::InvalidBody(
@@ -302,7 +296,7 @@ pub(crate) async fn send_location(
         name: body.name,
         address: body.address,
     };
-    send(&state, &id, to, body.check_number, content).await
+    send(&state, &session, to, body.check_number, content).await
 }
 
 /// Send a contact card to a user or group (errors as for text).
@@ -317,12 +311,9 @@ pub(crate) async fn send_location(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_contact(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
     ApiJson(body): ApiJson<SendContact>,
 ) -> Result<(StatusCode, Json<SentMessage>), ApiError> {
-    caller.require_session(&id)?;
-    state.session(&id)?;
     let to = parse_recipient(&body.to, default_cc(&state))?;
     let name_len = body.name.chars().count();
     if name_len == 0 || name_len > 256 {
@@ -335,7 +326,7 @@ pub(crate) async fn send_contact(
         name: body.name,
         phone: phone.digits().to_owned(),
     };
-    send(&state, &id, to, body.check_number, content).await
+    send(&state, &session, to, body.check_number, content).await
 }
 
 /// Status of a sent message.
@@ -346,14 +337,15 @@ pub(crate) async fn send_contact(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn status(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath((id, message_id)): ApiPath<(String, String)>,
+    AuthorizedSession(session): AuthorizedSession,
+    ApiPath((_, message_id)): ApiPath<(String, String)>,
 ) -> Result<Json<MessageStatus>, ApiError> {
-    caller.require_session(&id)?;
-    state.session(&id)?;
-    let record: MessageRecord =
-        ServerDb::get(&state.db().messages, key2(&id, &message_id), "message")?
-            .ok_or(ApiError::MessageNotFound)?;
+    let record: MessageRecord = ServerDb::get(
+        &state.db().messages,
+        key2(&session.id, &message_id),
+        "message",
+    )?
+    .ok_or(ApiError::MessageNotFound)?;
     Ok(Json(MessageStatus {
         id: record.id,
         to: record.to,
@@ -377,12 +369,9 @@ pub(crate) async fn status(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn check_numbers(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
     ApiJson(body): ApiJson<CheckNumbers>,
 ) -> Result<Json<Vec<NumberCheck>>, ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     if body.numbers.is_empty() || body.numbers.len() > 50 {
         return Err(ApiError::InvalidBody(
             "numbers must hold 1-50 entries".to_owned(),

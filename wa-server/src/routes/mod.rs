@@ -10,11 +10,101 @@ pub(crate) mod pair;
 pub(crate) mod sessions;
 pub(crate) mod webhooks;
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tower_http::limit::RequestBodyLimitLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::config::ServerConfig;
 use crate::error::ApiError;
+use crate::openapi::ApiDoc;
+use crate::session::Session;
+use crate::state::AppState;
+
+/// Every route, written once: each `routes!` entry is one path with its handlers, whose
+/// `#[utoipa::path]` gives both the axum route and the OpenAPI operation. [`crate::app`]
+/// serves the router half; `/openapi.json` serves the document half
+/// ([`crate::openapi::spec_json`]), which does not depend on `config`.
+///
+/// Bodies are limited to `config.body_limit`, except the media sends (their own, larger
+/// limit, [`media::router`]).
+pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
+    let limit = config.body_limit;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
+        .routes(routes!(health::openapi))
+        .routes(routes!(health::docs))
+        .routes(routes!(sessions::list, sessions::create))
+        .routes(routes!(sessions::get, sessions::delete))
+        .routes(routes!(sessions::restart))
+        .routes(routes!(sessions::logout))
+        .routes(routes!(sessions::rotate_token))
+        .routes(routes!(pair::qr_json))
+        .routes(routes!(pair::qr_png))
+        .routes(routes!(pair::qr_svg))
+        .routes(routes!(pair::pairing_code))
+        .routes(routes!(pair::pair_link))
+        .routes(routes!(pair::api_simulate_scan))
+        .routes(routes!(pair::sandbox_info))
+        .routes(routes!(pair::page))
+        .routes(routes!(pair::page_events))
+        .routes(routes!(pair::page_simulate_scan))
+        .routes(routes!(pair::page_restart))
+        .routes(routes!(messages::send_text))
+        .routes(routes!(messages::send_location))
+        .routes(routes!(messages::send_contact))
+        .routes(routes!(messages::status))
+        .routes(routes!(messages::check_numbers))
+        .routes(routes!(messages::format_phone))
+        .routes(routes!(otp::send))
+        .routes(routes!(otp::verify))
+        .routes(routes!(webhooks::list, webhooks::add))
+        .routes(routes!(webhooks::remove))
+        .routes(routes!(webhooks::stats))
+        .routes(routes!(webhooks::dead))
+        .routes(routes!(webhooks::retry_dead))
+        .routes(routes!(events::stream))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyLimitLayer::new(limit))
+        .merge(media::router(config))
+}
+
+/// The session named by the path's `{id}`, for a caller allowed to use it (the admin key,
+/// or that session's own token). Every `/api/sessions/{id}/...` route that acts on one
+/// session takes this instead of checking by hand.
+///
+/// Rejections, in this order: [`ApiError::AuthRequired`] / [`ApiError::InvalidCredentials`]
+/// (as [`Caller`]), [`ApiError::InvalidParameter`] (path), [`ApiError::Forbidden`] (another
+/// session's token), [`ApiError::SessionNotFound`]. As a parts extractor it runs before the
+/// body is read, so a request that fails here is answered without parsing its body.
+#[derive(Debug)]
+pub(crate) struct AuthorizedSession(pub(crate) Arc<Session>);
+
+/// The `{id}` segment of a session route (other segments are ignored).
+#[derive(Deserialize)]
+struct SessionPath {
+    id: String,
+}
+
+impl FromRequestParts<AppState> for AuthorizedSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let ApiPath(SessionPath { id }) = ApiPath::from_request_parts(parts, state).await?;
+        caller.require_session(&id)?;
+        state.session(&id).map(Self)
+    }
+}
 
 /// `Json<T>` whose rejections are [`ApiError`]s (`malformed_json`, `invalid_body`,
 /// `unsupported_media_type`, `payload_too_large`).

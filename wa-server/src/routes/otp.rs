@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiJson, ApiPath};
-use crate::auth::{Caller, random_b64};
+use super::{ApiJson, AuthorizedSession};
+use crate::auth::random_b64;
 use crate::db::{DbError, OtpRecord, ServerDb, decode, encode, key2, now_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::messaging::{self, Outgoing};
@@ -85,12 +85,9 @@ fn millis(d: Duration) -> u64 {
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
     ApiJson(body): ApiJson<OtpRequest>,
 ) -> Result<(StatusCode, Json<OtpSent>), ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     let cfg = &state.config().otp;
     let phone = PhoneNumber::parse(&body.to, state.config().default_country_code.as_deref())?;
     let digits = body.digits.unwrap_or(cfg.digits);
@@ -107,9 +104,15 @@ pub(crate) async fn send(
     let code = otp::generate(digits);
     let otp_id = format!("otp_{}", random_b64(12));
     let now = now_ms();
-    let key = key2(&id, phone.digits());
+    let key = key2(&session.id, phone.digits());
     let record = OtpRecord {
-        hash: otp::hash(state.otp_pepper(), &id, phone.digits(), &otp_id, &code),
+        hash: otp::hash(
+            state.otp_pepper(),
+            &session.id,
+            phone.digits(),
+            &otp_id,
+            &code,
+        ),
         id: otp_id.clone(),
         created_at: now,
         expires_at: now + ttl * 1000,
@@ -131,7 +134,7 @@ pub(crate) async fn send(
                 });
             }
         }
-        let window = windows.entry(id.clone()).or_default();
+        let window = windows.entry(session.id.clone()).or_default();
         while window
             .front()
             .is_some_and(|t| sent_at.duration_since(*t) >= cfg.session_window)
@@ -184,7 +187,7 @@ pub(crate) async fn send(
                 Some(encode(&record)),
                 None as Option<Vec<u8>>,
             );
-            if let Some(w) = state.otp_window().get_mut(&id)
+            if let Some(w) = state.otp_window().get_mut(&session.id)
                 && let Some(pos) = w.iter().position(|t| *t == sent_at)
             {
                 w.remove(pos);
@@ -206,19 +209,16 @@ pub(crate) async fn send(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn verify(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
     ApiJson(body): ApiJson<OtpVerify>,
 ) -> Result<Json<OtpVerified>, ApiError> {
-    caller.require_session(&id)?;
-    state.session(&id)?;
     let phone = PhoneNumber::parse(&body.to, state.config().default_country_code.as_deref())?;
     if body.code.is_empty() || body.code.len() > 32 {
         return Err(ApiError::InvalidBody(
             "code must be 1-32 characters".to_owned(),
         ));
     }
-    let key = key2(&id, phone.digits());
+    let key = key2(&session.id, phone.digits());
     let tree = &state.db().otp;
     // Compare-and-swap loop: concurrent guesses each count.
     let outcome = loop {
@@ -232,7 +232,7 @@ pub(crate) async fn verify(
         let now = now_ms();
         let given = otp::hash(
             state.otp_pepper(),
-            &id,
+            &session.id,
             phone.digits(),
             &record.id,
             &body.code,

@@ -6,19 +6,19 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::extract::{FromRequestParts, State};
+use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine as _;
 use futures_util::Stream;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use super::events::session_stream;
-use super::{ApiJson, ApiPath, ApiQuery};
+use super::{ApiJson, ApiPath, ApiQuery, AuthorizedSession};
 use crate::auth::{self, Caller};
 use crate::db::now_ms;
 use crate::error::{ApiError, ErrorBody};
@@ -127,12 +127,9 @@ fn png_b64(code: &str) -> Result<String, ApiError> {
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn qr_json(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Json<QrResponse>, ApiError> {
-    caller.require_session(&id)?;
-    let (qr, expires_at) = current_qr(&*state.session(&id)?)?;
+    let (qr, expires_at) = current_qr(&session)?;
     Ok(Json(QrResponse {
         png_base64: png_b64(&qr)?,
         qr,
@@ -148,12 +145,9 @@ pub(crate) async fn qr_json(
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn qr_png(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Response, ApiError> {
-    caller.require_session(&id)?;
-    let (qr, _) = current_qr(&*state.session(&id)?)?;
+    let (qr, _) = current_qr(&session)?;
     let png = render::qr_png(&qr).map_err(ApiError::internal)?;
     Ok((
         [
@@ -173,12 +167,9 @@ pub(crate) async fn qr_png(
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn qr_svg(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Response, ApiError> {
-    caller.require_session(&id)?;
-    let (qr, _) = current_qr(&*state.session(&id)?)?;
+    let (qr, _) = current_qr(&session)?;
     let svg = render::qr_svg(&qr).map_err(ApiError::internal)?;
     Ok((
         [
@@ -202,12 +193,9 @@ pub(crate) async fn qr_svg(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn pairing_code(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
     ApiJson(body): ApiJson<PairingCodeRequest>,
 ) -> Result<Json<PairingCodeResponse>, ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     let phone = PhoneNumber::parse(&body.phone, state.config().default_country_code.as_deref())?;
     let live = session.live();
     let (Some(client), SessionStatus::Qr | SessionStatus::PairingCode) = (live.client, live.status)
@@ -231,12 +219,9 @@ pub(crate) async fn pairing_code(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn pair_link(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
     ApiQuery(query): ApiQuery<LinkQuery>,
 ) -> Result<Json<PairLink>, ApiError> {
-    caller.require_session(&id)?;
-    state.session(&id)?;
     let ttl = match query.ttl_seconds {
         None => state.config().link_ttl.as_secs(),
         Some(t) if (60..=86_400).contains(&t) => t,
@@ -247,8 +232,8 @@ pub(crate) async fn pair_link(
         }
     };
     let expires_at = now_ms() / 1000 + ttl;
-    let token = auth::sign_link(state.link_key(), &id, expires_at);
-    let path = format!("/sessions/{id}/pair?token={token}");
+    let token = auth::sign_link(state.link_key(), &session.id, expires_at);
+    let path = format!("/sessions/{}/pair?token={token}", session.id);
     let url = match &state.config().public_url {
         Some(base) => format!("{}{path}", base.trim_end_matches('/')),
         None => path.clone(),
@@ -260,19 +245,28 @@ pub(crate) async fn pair_link(
     }))
 }
 
-/// Checks access to the pairing page: a valid signed link, or API credentials for the
-/// session.
-fn page_access(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: &str,
-    token: Option<&str>,
-) -> Result<Arc<Session>, ApiError> {
-    match token {
-        Some(token) => auth::verify_link(state.link_key(), id, token, now_ms() / 1000)?,
-        None => auth::authenticate(state, headers)?.require_session(id)?,
+/// The session of a pairing page route, for a holder of a valid signed link (`?token=`) or
+/// of API credentials for the session.
+///
+/// Rejections, in this order: [`ApiError::InvalidParameter`] (path or query),
+/// [`ApiError::InvalidLink`], or as [`Caller`] and [`Caller::require_session`] without a
+/// token, then [`ApiError::SessionNotFound`].
+pub(crate) struct PageSession(Arc<Session>);
+
+impl FromRequestParts<AppState> for PageSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ApiPath(id) = ApiPath::<String>::from_request_parts(parts, state).await?;
+        let ApiQuery(query) = ApiQuery::<PageQuery>::from_request_parts(parts, state).await?;
+        match query.token {
+            Some(token) => auth::verify_link(state.link_key(), &id, &token, now_ms() / 1000)?,
+            None => Caller::from_request_parts(parts, state)
+                .await?
+                .require_session(&id)?,
+        }
+        state.session(&id).map(Self)
     }
-    state.session(id)
 }
 
 /// The pairing page: shows the QR with its countdown, live (SSE), then "connected". In
@@ -281,21 +275,15 @@ fn page_access(
     params(("id" = String, Path, description = "Session id"), PageQuery),
     responses((status = 200, content_type = "text/html", body = String),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(crate) async fn page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Response, ApiError> {
-    page_access(&state, &headers, &id, query.token.as_deref())?;
-    Ok((
+pub(crate) async fn page(_: PageSession) -> Response {
+    (
         [
             (header::CACHE_CONTROL, "no-store"),
             (header::REFERRER_POLICY, "no-referrer"),
         ],
         Html(include_str!("../../assets/qr.html")),
     )
-        .into_response())
+        .into_response()
 }
 
 /// What the pairing page shows.
@@ -325,7 +313,7 @@ fn page_state(state: &AppState, session: &Session) -> PageState {
         jid: live.jid,
         qr_png,
         expires_in_ms,
-        sandbox: state.sandbox().is_some(),
+        sandbox: state.runs_sandbox(),
         last_error: live.last_error,
     }
 }
@@ -344,11 +332,8 @@ fn state_event(state: &AppState, session: &Session) -> SseEvent {
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn page_events(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    PageSession(session): PageSession,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let session = page_access(&state, &headers, &id, query.token.as_deref())?;
     let first = state_event(&state, &session);
     let updates = {
         let state = state.clone();
@@ -360,12 +345,15 @@ pub(crate) async fn page_events(
 }
 
 /// A sandbox phone number for a session: `1555` and 7 digits from the id's hash.
+#[cfg(feature = "sandbox")]
 fn sandbox_phone(id: &str) -> String {
+    use sha2::{Digest as _, Sha256};
     let digest = Sha256::digest(id.as_bytes());
     let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % 10_000_000;
     format!("1555{n:07}")
 }
 
+#[cfg(feature = "sandbox")]
 fn simulate(state: &AppState, session: &Session) -> Result<SimulatedScan, ApiError> {
     let sandbox = state.sandbox().ok_or(ApiError::SandboxDisabled)?;
     let (qr, _) = current_qr(session)?;
@@ -381,6 +369,12 @@ fn simulate(state: &AppState, session: &Session) -> Result<SimulatedScan, ApiErr
     })
 }
 
+/// Without the `sandbox` feature there is no simulated phone.
+#[cfg(not(feature = "sandbox"))]
+fn simulate(_: &AppState, _: &Session) -> Result<SimulatedScan, ApiError> {
+    Err(ApiError::SandboxDisabled)
+}
+
 /// Sandbox mode: the simulated phone scans the current QR (pairing page button).
 #[utoipa::path(post, path = "/sessions/{id}/pair/simulate-scan", tag = "sandbox",
     params(("id" = String, Path, description = "Session id"), PageQuery),
@@ -389,11 +383,8 @@ fn simulate(state: &AppState, session: &Session) -> Result<SimulatedScan, ApiErr
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn page_simulate_scan(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    PageSession(session): PageSession,
 ) -> Result<Json<SimulatedScan>, ApiError> {
-    let session = page_access(&state, &headers, &id, query.token.as_deref())?;
     Ok(Json(simulate(&state, &session)?))
 }
 
@@ -405,12 +396,8 @@ pub(crate) async fn page_simulate_scan(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn page_restart(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    PageSession(session): PageSession,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    let session = page_access(&state, &headers, &id, query.token.as_deref())?;
     match session.live().status {
         SessionStatus::Stopped | SessionStatus::LoggedOut => {
             session.restart();
@@ -429,11 +416,8 @@ pub(crate) async fn page_restart(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn api_simulate_scan(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Json<SimulatedScan>, ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     Ok(Json(simulate(&state, &session)?))
 }
 
@@ -447,10 +431,20 @@ pub(crate) async fn sandbox_info(
     caller: Caller,
 ) -> Result<Json<SandboxInfo>, ApiError> {
     caller.require_admin()?;
+    sandbox_info_of(&state).map(Json)
+}
+
+#[cfg(feature = "sandbox")]
+fn sandbox_info_of(state: &AppState) -> Result<SandboxInfo, ApiError> {
     let sb = state.sandbox().ok_or(ApiError::SandboxDisabled)?;
-    Ok(Json(SandboxInfo {
+    Ok(SandboxInfo {
         ws_url: sb.ws_url().to_owned(),
         control_url: sb.control_url().to_owned(),
         trust_root_pub_b64: base64::engine::general_purpose::STANDARD.encode(sb.trust_root_key()),
-    }))
+    })
+}
+
+#[cfg(not(feature = "sandbox"))]
+fn sandbox_info_of(_: &AppState) -> Result<SandboxInfo, ApiError> {
+    Err(ApiError::SandboxDisabled)
 }

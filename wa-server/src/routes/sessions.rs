@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiPath, ApiQuery, valid_session_id};
+use super::{ApiJson, ApiPath, ApiQuery, AuthorizedSession, valid_session_id};
 use crate::auth::{self, Caller};
 use crate::db::{SessionRecord, WebhookRecord, now_ms};
 use crate::error::{ApiError, ErrorBody};
@@ -202,12 +202,8 @@ pub(crate) async fn create(
         (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Json<SessionInfo>, ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     Ok(Json(SessionInfo::of(&session)))
 }
 
@@ -244,12 +240,8 @@ pub(crate) async fn delete(
         (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn restart(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<(StatusCode, Json<SessionInfo>), ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     session.restart();
     Ok((StatusCode::ACCEPTED, Json(SessionInfo::of(&session))))
 }
@@ -264,12 +256,8 @@ pub(crate) async fn restart(
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn logout(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Json<SessionInfo>, ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     let client = session.connected_client()?;
     client.logout().await?;
     // The supervisor records `logged_out` from the engine's event; wait briefly for it so

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::sessions::{CreatedWebhook, MAX_WEBHOOKS};
-use super::{ApiJson, ApiPath};
-use crate::auth::{Caller, random_b64};
+use super::{ApiJson, ApiPath, AuthorizedSession};
+use crate::auth::random_b64;
 use crate::db::{WebhookRecord, now_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::events::is_event_type;
@@ -165,12 +165,8 @@ pub(crate) fn validate_webhook(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Json<Vec<WebhookInfo>>, ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     Ok(Json(
         session
             .record()
@@ -192,12 +188,9 @@ pub(crate) async fn list(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn add(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
     ApiJson(body): ApiJson<NewWebhook>,
 ) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     let hook = validate_webhook(&state, body)?;
     let mut record = session.record();
     if record.webhooks.len() >= MAX_WEBHOOKS {
@@ -219,11 +212,9 @@ pub(crate) async fn add(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath((id, hook_id)): ApiPath<(String, String)>,
+    AuthorizedSession(session): AuthorizedSession,
+    ApiPath((_, hook_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     let mut record = session.record();
     let before = record.webhooks.len();
     record.webhooks.retain(|h| h.id != hook_id);
@@ -242,13 +233,10 @@ pub(crate) async fn remove(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn stats(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Json<Vec<WebhookStats>>, ApiError> {
-    caller.require_session(&id)?;
-    let session = state.session(&id)?;
     let db = state.db();
-    let pending = webhook::pending(db, &id)?;
+    let pending = webhook::pending(db, &session.id)?;
     let mut ids: Vec<(String, Option<String>)> = session
         .record()
         .webhooks
@@ -262,7 +250,7 @@ pub(crate) async fn stats(
     }
     let mut out = Vec::new();
     for (hook_id, url) in ids {
-        let s = webhook::stats(db, &id, &hook_id)?;
+        let s = webhook::stats(db, &session.id, &hook_id)?;
         out.push(WebhookStats {
             pending: pending.iter().filter(|d| d.hook_id == hook_id).count() as u64,
             id: hook_id,
@@ -285,12 +273,9 @@ pub(crate) async fn stats(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn dead(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
-    caller.require_session(&id)?;
-    state.session(&id)?;
-    let letters = webhook::dead(state.db(), &id)?
+    let letters = webhook::dead(state.db(), &session.id)?
         .into_iter()
         .map(|d| DeadLetter {
             delivery_id: d.id,
@@ -313,12 +298,9 @@ pub(crate) async fn dead(
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn retry_dead(
     State(state): State<AppState>,
-    caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Json<Requeued>, ApiError> {
-    caller.require_session(&id)?;
-    state.session(&id)?;
-    let requeued = webhook::requeue_dead(state.db(), &id).await?;
+    let requeued = webhook::requeue_dead(state.db(), &session.id).await?;
     state.outbox_notify().notify_one();
     Ok(Json(Requeued { requeued }))
 }
