@@ -803,6 +803,8 @@ impl ServerSession {
             ("passive", Some("passive")) | ("urn:xmpp:whatsapp:dirty", Some("clean")) => {
                 self.send(&stanzas::iq_result(id, vec![]));
             }
+            // Other clients' post-login queries (abt props, app-state sync): peer_iq.rs.
+            _ if let Some(reply) = crate::peer_iq::answer(&xmlns, id, iq) => self.send(&reply),
             _ => {
                 // Real codes for unknown IQs are not determined (03 §12 step 9).
                 debug!(conn = self.conn, %xmlns, child = ?first_child, "unknown IQ: 501");
