@@ -60,8 +60,9 @@ mod tests {
 
     #[test]
     fn app_state_sync_echoes_each_collection_at_its_version() {
-        let iq = Node::new("iq").attr("type", "set").with_children([Node::new("sync")
-            .with_children([
+        let iq = Node::new("iq")
+            .attr("type", "set")
+            .with_children([Node::new("sync").with_children([
                 Node::new("collection")
                     .attr("name", "regular")
                     .attr("version", "3"),
@@ -76,7 +77,10 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [(Some("regular"), Some("3")), (Some("critical_block"), Some("0"))]
+            [
+                (Some("regular"), Some("3")),
+                (Some("critical_block"), Some("0"))
+            ]
         );
     }
 
