@@ -131,6 +131,13 @@ async fn whatsapp_rust_pairs_and_exchanges_texts_with_the_engine_both_ways() -> 
     assert!(chat.starts_with(ENGINE), "{chat}");
     assert!(sender.starts_with(ENGINE), "{sender}");
 
+    // Restart from the same store: a registered whatsapp-rust client with a cached server
+    // certificate resumes with Noise IK (01 §6); the sandbox must accept it (or fall back).
+    peer.shutdown().await;
+    let mut peer = WaRust::start(&sandbox.ws_url(), dir.path()).await?;
+    peer.until(STEP, |e| (*e == PeerEvent::Connected).then_some(()))
+        .await?;
+
     // whatsapp-rust -> engine.
     let sent_id = peer
         .send_text(
