@@ -30,8 +30,10 @@ pub use client::{
 };
 #[cfg(feature = "runtime")]
 pub use client::{SendMediaError, SentMedia};
+#[cfg(feature = "runtime")]
+pub use client::{SendOptions, SendResponse};
 pub use conn::{MessageStatus, SendError, UndecryptableReason};
-pub use error::Error;
+pub use error::{Error, InvalidInput, ProtocolViolation, ResponseError};
 pub use group::{GroupInfo, GroupParticipant, ParticipantAction};
 pub use jid::{Jid, JidError, Server};
 pub use media::MediaError;

@@ -10,22 +10,18 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
 use wa_engine::binary::Node;
-use wa_engine::conn::{Config, Connection, Event, Reply, Request, SendError};
+use wa_engine::conn::{Config, Connection, Event, Reply, Request, RequestId, SendError};
 use wa_engine::pair::{self, AdvSecret, QrCode, code};
 use wa_engine::store::{Credentials, ProtocolAddress};
 use wa_engine::{CloseReason, MemoryStore, Store, StoreBatch, StoreError};
+use wa_sandbox::sim::Sim;
 
 mod conn_support;
 use conn_support::*;
 
-/// Client connection + server + virtual clock.
+/// Client connection + scripted server on the test kit's simulated clock (`wa_sandbox::sim`).
 struct Pair {
-    now: Instant,
-    conn: Connection,
-    server: Server,
-    events: Vec<Event>,
-    /// Nodes the server received, in order.
-    received: Vec<Node>,
+    sim: Sim<Connection, Server>,
 }
 
 impl Pair {
@@ -37,61 +33,51 @@ impl Pair {
             ..Config::default()
         };
         let conn = Connection::new(config, store, now);
-        let mut pair = Self {
-            now,
-            conn,
-            server: sandbox.accept(),
-            events: Vec::new(),
-            received: Vec::new(),
-        };
-        pair.drive();
-        pair
+        Self {
+            sim: Sim::pair(now, u64::from(seed), conn, sandbox.accept()),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        self.sim.now()
+    }
+
+    fn conn(&self) -> &Connection {
+        self.sim.client()
+    }
+
+    fn server(&self) -> &Server {
+        self.sim.server()
     }
 
     /// Move bytes both ways until neither side has anything to say.
     fn drive(&mut self) {
-        loop {
-            let mut progressed = false;
-            while let Some(bytes) = self.conn.poll_transmit() {
-                let nodes = self.server.receive(&bytes);
-                self.received.extend(nodes);
-                progressed = true;
-            }
-            while let Some(ev) = self.conn.poll_event() {
-                self.events.push(ev);
-            }
-            let out = self.server.take_out();
-            if !out.is_empty() {
-                self.conn.handle_input(self.now, &out);
-                progressed = true;
-            }
-            if !progressed {
-                return;
-            }
-        }
+        self.sim.drive();
+    }
+
+    /// `Connection::send` at the current instant.
+    fn send(&mut self, request: Request) -> Result<RequestId, SendError> {
+        let now = self.now();
+        self.sim.client_mut().send(now, request)
     }
 
     fn server_send(&mut self, node: &Node) {
-        self.server.send(node);
+        self.sim.server_mut().send(node);
         self.drive();
     }
 
-    /// Advance to the connection's next deadline and fire it.
+    /// Advance to the next deadline and fire it.
     fn fire_timer(&mut self) -> Duration {
-        let at = self.conn.poll_timeout().expect("a timer is armed");
-        let waited = at.saturating_duration_since(self.now);
-        self.now = at;
-        self.conn.handle_timeout(self.now);
-        self.drive();
-        waited
+        self.sim.fire_timer()
     }
 
     fn take_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.events)
+        self.sim.link_mut(0).take_client_events()
     }
 
+    /// Nodes the server received, in order.
     fn take_received(&mut self) -> Vec<Node> {
-        std::mem::take(&mut self.received)
+        self.sim.link_mut(0).take_server_events()
     }
 }
 
@@ -100,7 +86,7 @@ fn pair_by_qr(sandbox: &mut Sandbox, store: Arc<dyn Store>, now: Instant) -> (Pa
     let mut rng = StdRng::seed_from_u64(7);
     let phone = Phone::new(&mut rng);
     let mut p = Pair::new(sandbox, store, now, 1);
-    let payload = p.server.payload.clone().expect("client payload");
+    let payload = p.server().payload.clone().expect("client payload");
     assert!(
         payload.device_pairing_data.is_some(),
         "unpaired device registers"
@@ -123,7 +109,7 @@ fn pair_by_qr(sandbox: &mut Sandbox, store: Arc<dyn Store>, now: Instant) -> (Pa
     let (node, details, companion_identity) = phone.pair_success(&mut rng, &qrs[0].0);
     // The noise key in the QR is the one the server saw in the handshake.
     let qr = QrCode::parse(&qrs[0].0).expect("qr");
-    assert_eq!(Some(qr.noise_pub), p.server.client_static);
+    assert_eq!(Some(qr.noise_pub), p.server().client_static);
     p.server_send(&node);
     let replies = p.take_received();
     let reply = replies
@@ -171,16 +157,16 @@ fn qr_pairing_persists_credentials_then_restarts_into_login() {
     assert_eq!(primary.as_bytes(), phone.identity.public());
 
     p.server_send(&Node::new("stream:error").attr("code", "515"));
-    assert_eq!(p.conn.close_reason(), Some(&CloseReason::RestartRequired));
+    assert_eq!(p.conn().close_reason(), Some(&CloseReason::RestartRequired));
 
     // Restart: same keys, login payload, no QR.
-    let mut login = Pair::new(&mut sandbox, store.clone(), p.now, 2);
+    let mut login = Pair::new(&mut sandbox, store.clone(), p.now(), 2);
     assert_eq!(
-        login.server.client_static,
+        login.server().client_static,
         Some(creds.noise_key.public),
         "same noise key"
     );
-    let payload = login.server.payload.clone().expect("payload");
+    let payload = login.server().payload.clone().expect("payload");
     assert_eq!(payload.username, Some(15_551_234_567));
     assert_eq!(payload.device, Some(7));
     assert!(payload.device_pairing_data.is_none());
@@ -202,7 +188,7 @@ fn qr_pairing_persists_credentials_then_restarts_into_login() {
         matches!(events.as_slice(), [Event::Connected { jid }] if *jid == phone.jid),
         "{events:?}"
     );
-    assert!(login.conn.is_logged_in());
+    assert!(login.conn().is_logged_in());
     let sent = login.take_received();
     let count = sent
         .iter()
@@ -345,7 +331,7 @@ fn pair_success_is_not_answered_when_credentials_cannot_be_stored() {
             .and_then(|e| e.get_attr_str("code")),
         Some("500")
     );
-    assert_eq!(p.conn.close_reason(), Some(&CloseReason::StoreFailed));
+    assert_eq!(p.conn().close_reason(), Some(&CloseReason::StoreFailed));
     assert!(!stored(store.as_ref()).is_paired());
 }
 
@@ -377,7 +363,7 @@ fn tampered_pair_success_gets_hmac_mismatch_and_no_credentials() {
             .iter()
             .any(|e| matches!(e, Event::PairError { .. }))
     );
-    assert_eq!(p.conn.close_reason(), Some(&CloseReason::PairingFailed));
+    assert_eq!(p.conn().close_reason(), Some(&CloseReason::PairingFailed));
     assert!(!stored(store.as_ref()).is_paired());
 }
 
@@ -405,16 +391,16 @@ fn qr_refs_rotate_at_60_then_20_seconds_and_run_out() {
         refs,
         REFS.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>()
     );
-    assert_eq!(p.conn.close_reason(), Some(&CloseReason::QrRefsExhausted));
-    assert!(!p.conn.close_reason().expect("closed").should_reconnect());
-    assert_eq!(p.conn.poll_timeout(), None);
+    assert_eq!(p.conn().close_reason(), Some(&CloseReason::QrRefsExhausted));
+    assert!(!p.conn().close_reason().expect("closed").should_reconnect());
+    assert_eq!(p.conn().poll_timeout(), None);
 }
 
 fn logged_in(sandbox: &mut Sandbox) -> (Pair, Arc<MemoryStore>) {
     let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
     let (mut p, phone) = pair_by_qr(sandbox, store.clone(), Instant::now());
     p.server_send(&Node::new("stream:error").attr("code", "515"));
-    let mut login = Pair::new(sandbox, store.clone(), p.now, 6);
+    let mut login = Pair::new(sandbox, store.clone(), p.now(), 6);
     login.server_send(
         &Node::new("success")
             .attr("t", UNIX_START.to_string())
@@ -471,8 +457,8 @@ fn keepalive_pings_every_20_to_30_seconds_and_detects_a_dead_server() {
     );
     let waited = p.fire_timer();
     assert_eq!(waited, Duration::from_secs(20));
-    assert_eq!(p.conn.close_reason(), Some(&CloseReason::PingTimeout));
-    assert!(p.conn.close_reason().expect("closed").should_reconnect());
+    assert_eq!(p.conn().close_reason(), Some(&CloseReason::PingTimeout));
+    assert!(p.conn().close_reason().expect("closed").should_reconnect());
 }
 
 #[test]
@@ -483,10 +469,7 @@ fn iq_requests_complete_time_out_and_fail_on_close() {
         .attr("xmlns", "usync")
         .attr("type", "get")
         .attr("to", server_jid());
-    let first = p
-        .conn
-        .send(p.now, Request::Iq(query.clone()))
-        .expect("send");
+    let first = p.send(Request::Iq(query.clone())).expect("send");
     p.drive();
     let sent = p.take_received();
     let id = sent[0].get_attr_str("id").expect("id assigned").to_owned();
@@ -507,13 +490,10 @@ fn iq_requests_complete_time_out_and_fail_on_close() {
         }),
     }));
 
-    let second = p
-        .conn
-        .send(p.now, Request::Iq(query.clone()))
-        .expect("send");
+    let second = p.send(Request::Iq(query.clone())).expect("send");
     p.drive();
     // Keep the connection alive with pings while the IQ goes unanswered for 60 s.
-    let start = p.now;
+    let start = p.now();
     let mut done = None;
     while done.is_none() {
         p.fire_timer();
@@ -534,9 +514,9 @@ fn iq_requests_complete_time_out_and_fail_on_close() {
         });
     }
     assert_eq!(done, Some(Err(SendError::Timeout)));
-    assert_eq!(p.now - start, Duration::from_secs(60));
+    assert_eq!(p.now() - start, Duration::from_secs(60));
 
-    let third = p.conn.send(p.now, Request::Iq(query)).expect("send");
+    let third = p.send(Request::Iq(query)).expect("send");
     p.drive();
     p.server_send(&Node::new("stream:error").attr("code", "503"));
     assert!(p.take_events().contains(&Event::RequestDone {
@@ -544,7 +524,7 @@ fn iq_requests_complete_time_out_and_fail_on_close() {
         result: Err(SendError::Closed(CloseReason::ServiceUnavailable)),
     }));
     assert_eq!(
-        p.conn.close_reason().map(CloseReason::should_reconnect),
+        p.conn().close_reason().map(CloseReason::should_reconnect),
         Some(true)
     );
 }
@@ -560,7 +540,7 @@ fn login_failure_401_closes_as_logged_out() {
             .attr("reason", "401")
             .attr("location", "sim"),
     );
-    let reason = again.conn.close_reason().expect("closed").clone();
+    let reason = again.conn().close_reason().expect("closed").clone();
     assert_eq!(reason, CloseReason::LoggedOut { code: 401 });
     assert!(reason.wipes_credentials());
 }
@@ -575,7 +555,7 @@ fn device_removed_stream_error_logs_out_and_replaced_stops() {
             .with_children([Node::new("conflict").attr("type", "device_removed")]),
     );
     assert_eq!(
-        p.conn.close_reason(),
+        p.conn().close_reason(),
         Some(&CloseReason::LoggedOut { code: 401 })
     );
 
@@ -583,7 +563,7 @@ fn device_removed_stream_error_logs_out_and_replaced_stops() {
     q.server_send(
         &Node::new("stream:error").with_children([Node::new("conflict").attr("type", "replaced")]),
     );
-    assert_eq!(q.conn.close_reason(), Some(&CloseReason::Replaced));
+    assert_eq!(q.conn().close_reason(), Some(&CloseReason::Replaced));
     assert!(!CloseReason::Replaced.should_reconnect());
 }
 
@@ -660,19 +640,15 @@ fn phone_code_pairing_derives_the_adv_secret_and_pairs() {
     p.take_received();
 
     let req = p
-        .conn
-        .send(
-            p.now,
-            Request::PairingCode {
-                phone: "+1 555 123 4567".into(),
-            },
-        )
+        .send(Request::PairingCode {
+            phone: "+1 555 123 4567".into(),
+        })
         .expect("pairing code request");
     p.drive();
     let sent = p.take_received();
     let hello = code::parse_companion_hello(&sent[0]).expect("companion_hello");
     assert_eq!(hello.phone, "15551234567");
-    assert_eq!(Some(hello.noise_pub), p.server.client_static);
+    assert_eq!(Some(hello.noise_pub), p.server().client_static);
     let hello_id = sent[0].get_attr_str("id").expect("id").to_owned();
     p.server_send(&code::companion_hello_result(&hello_id, b"2@code-ref"));
     let events = p.take_events();

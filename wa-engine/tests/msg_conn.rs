@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 use prost::Message as _;
 use wa_engine::binary::{self, Node};
 use wa_engine::conn::{
-    Config, Connection, Event, MessageStatus, Reply, Request, SendError, UndecryptableReason,
+    Config, Connection, Event, MessageStatus, Reply, Request, RequestId, SendError,
+    UndecryptableReason,
 };
 use wa_engine::signal::{self, KeyPair, PreKeyRecord, PrivateKey, SignedPreKeyRecord, TrustPolicy};
 use wa_engine::store::{Credentials, ProtocolAddress, StoreBatch};
 use wa_engine::{Jid, MemoryStore, Store};
 use wa_proto::wa;
+use wa_sandbox::sim::Sim;
 
 mod conn_support;
 mod signal_support;
@@ -23,47 +25,38 @@ use signal_support::{load_json, pair, unhex};
 
 const BOB: &str = "15550002222:5@s.whatsapp.net";
 
+/// Client connection + scripted server on the test kit's simulated clock (`wa_sandbox::sim`).
 struct Pair {
-    now: Instant,
-    conn: Connection,
-    server: Server,
-    events: Vec<Event>,
-    received: Vec<Node>,
+    sim: Sim<Connection, Server>,
 }
 
 impl Pair {
+    fn now(&self) -> Instant {
+        self.sim.now()
+    }
+
+    /// `Connection::send` at the current instant.
+    fn send(&mut self, request: Request) -> Result<RequestId, SendError> {
+        let now = self.now();
+        self.sim.client_mut().send(now, request)
+    }
+
     fn drive(&mut self) {
-        loop {
-            let mut progressed = false;
-            while let Some(bytes) = self.conn.poll_transmit() {
-                self.received.extend(self.server.receive(&bytes));
-                progressed = true;
-            }
-            while let Some(ev) = self.conn.poll_event() {
-                self.events.push(ev);
-            }
-            let out = self.server.take_out();
-            if !out.is_empty() {
-                self.conn.handle_input(self.now, &out);
-                progressed = true;
-            }
-            if !progressed {
-                return;
-            }
-        }
+        self.sim.drive();
     }
 
     fn server_send(&mut self, node: &Node) {
-        self.server.send(node);
+        self.sim.server_mut().send(node);
         self.drive();
     }
 
+    /// Nodes the server received, in order.
     fn take_received(&mut self) -> Vec<Node> {
-        std::mem::take(&mut self.received)
+        self.sim.link_mut(0).take_server_events()
     }
 
     fn take_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.events)
+        self.sim.link_mut(0).take_client_events()
     }
 
     fn result_for(&mut self, iq: &Node, children: Vec<Node>) {
@@ -143,13 +136,8 @@ fn logged_in(store: Arc<dyn Store>, count: u32, prekey_batch: u32) -> Pair {
     };
     let conn = Connection::new(config, store, now);
     let mut p = Pair {
-        now,
-        conn,
-        server: sandbox.accept(),
-        events: Vec::new(),
-        received: Vec::new(),
+        sim: Sim::pair(now, 9, conn, sandbox.accept()),
     };
-    p.drive();
     p.server_send(&Node::new("success").attr("t", UNIX_START.to_string()));
     for sent in p.take_received() {
         if sent.tag == "iq" {
@@ -405,15 +393,11 @@ fn send_fetches_devices_and_bundles_encrypts_for_each_device_and_waits_for_the_a
     let bob_dev3: Jid = "15550002222:3@s.whatsapp.net".parse().unwrap();
 
     let req = p
-        .conn
-        .send(
-            p.now,
-            Request::SendMessage {
-                to: carol_user.clone(),
-                message: Box::new(wa_engine::message::content::text("hi carol")),
-                id: Some("3EB0TEST".into()),
-            },
-        )
+        .send(Request::SendMessage {
+            to: carol_user.clone(),
+            message: Box::new(wa_engine::message::content::text("hi carol")),
+            id: Some("3EB0TEST".into()),
+        })
         .unwrap();
     p.drive();
     // 1. usync for carol and ourselves.
@@ -509,15 +493,11 @@ fn send_fetches_devices_and_bundles_encrypts_for_each_device_and_waits_for_the_a
     // A second message needs no IQ: cached devices, existing sessions (still pkmsg until
     // the peer answers); an ack with an error code is a typed rejection.
     let req = p
-        .conn
-        .send(
-            p.now,
-            Request::SendMessage {
-                to: carol_user.clone(),
-                message: Box::new(wa_engine::message::content::text("again")),
-                id: Some("3EB0TWO".into()),
-            },
-        )
+        .send(Request::SendMessage {
+            to: carol_user.clone(),
+            message: Box::new(wa_engine::message::content::text("again")),
+            id: Some("3EB0TWO".into()),
+        })
         .unwrap();
     p.drive();
     let out = p.take_received();
@@ -537,24 +517,17 @@ fn send_fetches_devices_and_bundles_encrypts_for_each_device_and_waits_for_the_a
 
     // No ack at all: the request times out.
     let req = p
-        .conn
-        .send(
-            p.now,
-            Request::SendMessage {
-                to: carol_user,
-                message: Box::new(wa_engine::message::content::text("lost")),
-                id: None,
-            },
-        )
+        .send(Request::SendMessage {
+            to: carol_user,
+            message: Box::new(wa_engine::message::content::text("lost")),
+            id: None,
+        })
         .unwrap();
     p.drive();
-    let start = p.now;
+    let start = p.now();
     let mut outcome = None;
     while outcome.is_none() {
-        let at = p.conn.poll_timeout().expect("a deadline");
-        p.now = at;
-        p.conn.handle_timeout(at);
-        p.drive();
+        p.sim.fire_timer();
         // Keep the connection alive: answer keepalive pings.
         for iq in p.take_received().into_iter().filter(|n| n.tag == "iq") {
             p.result_for(&iq, Vec::new());
@@ -565,7 +538,7 @@ fn send_fetches_devices_and_bundles_encrypts_for_each_device_and_waits_for_the_a
         });
     }
     assert_eq!(outcome, Some(Err(SendError::Timeout)));
-    assert_eq!(p.now - start, Duration::from_secs(60));
+    assert_eq!(p.now() - start, Duration::from_secs(60));
 }
 
 #[test]

@@ -32,6 +32,10 @@
 //!   over plain HTTP (shared/protocol/06 §2.7), and optionally HTTPS on the same port for
 //!   clients such as Baileys ([`SandboxConfig::with_media_tls`]).
 //!
+//! - A deterministic test kit (`sim`, behind the feature `sim`, for tests and benches): engine
+//!   `Connection`s against [`ServerSession`]s in memory, on simulated time, with seeded
+//!   latency, loss and reordering and a transcript of every frame.
+//!
 //! What it does not do (yet): app state, presence subscriptions, chat states.
 //!
 //! # Layout
@@ -52,7 +56,8 @@
 //!           routing step over the connections, the directory and the groups
 //! state     State (every room under one lock) and the Router handle that composes them
 //! handles   phone (Phone; Router's account and group API), persist, session
-//! drivers   server (tokio WebSocket loop), control (HTTP control API), this file
+//! drivers   server (tokio WebSocket loop), control (HTTP control API), sim (the
+//!           deterministic test kit, feature `sim`), this file
 //! ```
 //!
 //! The rooms share one mutex (in [`Router`]) rather than one each: a message touches the
@@ -91,6 +96,8 @@ mod routing;
 mod script;
 mod server;
 mod session;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod stanzas;
 mod state;
 mod usync;

@@ -4,13 +4,15 @@
 //! success, stream error 515) against captured / reference encodings.
 //!
 //! Sessions are driven sans-IO (no tokio, no sockets), with wa-engine's noise initiator and
-//! codec on the client side.
+//! codec on the client side; full pairings and logins run on the test kit
+//! (`wa_sandbox::sim`).
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use bytes::Bytes;
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
 use serde_json::Value as Json;
@@ -18,6 +20,7 @@ use support::{ClientCore, Creds, iq_ack, login_payload, registration_payload};
 use wa_engine::binary::{self, Content, Node, Value};
 use wa_engine::noise::{KeyPair, Transport};
 use wa_engine::pair::{PairSuccess, QrCode, verify_pair_success};
+use wa_sandbox::sim::{Endpoint, Session, Sim};
 use wa_sandbox::{Clock, Router, RouterConfig, ServerKeys, ServerSession};
 
 const PHONE: &str = "15551234567";
@@ -161,11 +164,34 @@ fn closes_on_a_bad_connection_header() {
 // ---------------------------------------------------------------------------------------------
 // Stanzas, through a full sans-IO pairing and login.
 
-/// A client core and a session wired back to back, virtual time.
+/// The scripted client on the test kit's wire: no timers, never closes on its own.
+struct Client(ClientCore);
+
+impl Endpoint for Client {
+    type Event = ();
+
+    fn handle_input(&mut self, _now: Instant, data: &[u8]) {
+        self.0.feed(data).expect("client accepts server bytes");
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.0.outbox.pop_front().map(Bytes::from)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
+/// A client core and a session wired back to back by the test kit, simulated time.
 struct Pair {
-    client: ClientCore,
-    session: ServerSession,
-    now: Instant,
+    sim: Sim<Client, Session>,
 }
 
 impl Pair {
@@ -178,45 +204,30 @@ impl Pair {
             router.trust_root_key(),
             payload,
         );
-        Self {
-            client,
-            session: ServerSession::new(router.clone(), now),
-            now,
-        }
+        let mut sim = Sim::new(now, seed);
+        sim.connect(Client(client), Session::new(router.clone(), now));
+        Self { sim }
+    }
+
+    fn session(&self) -> &ServerSession {
+        self.sim.server()
     }
 
     /// Moves bytes both ways until both sides are quiet.
     fn drive(&mut self) {
-        loop {
-            let mut moved = false;
-            while let Some(b) = self.client.outbox.pop_front() {
-                self.session.handle_input(self.now, &b);
-                moved = true;
-            }
-            self.session.handle_timeout(self.now);
-            while let Some(b) = self.session.poll_transmit() {
-                self.client.feed(&b).expect("client accepts server bytes");
-                moved = true;
-            }
-            if !moved {
-                break;
-            }
-        }
+        self.sim.drive();
     }
 
     fn send(&mut self, node: &Node) {
-        self.client.send(node).expect("open");
+        self.sim.client_mut().0.send(node).expect("open");
         self.drive();
     }
 
     /// The next stanza and its plaintext (flags byte + node).
     fn next(&mut self) -> (Node, Vec<u8>) {
-        let node = self
-            .client
-            .inbox
-            .pop_front()
-            .expect("a stanza from the server");
-        let raw = self.client.raw.pop_front().expect("raw plaintext");
+        let client = &mut self.sim.client_mut().0;
+        let node = client.inbox.pop_front().expect("a stanza from the server");
+        let raw = client.raw.pop_front().expect("raw plaintext");
         (node, raw)
     }
 }
@@ -276,7 +287,7 @@ fn pair(router: &Router) -> (Creds, u16, [(Node, Vec<u8>); 3]) {
     .expect("the phone's device identity verifies on the companion side");
     p.send(&verified.reply());
     let end = p.next();
-    assert!(p.session.is_closed());
+    assert!(p.session().is_closed());
     (creds, link.device, [pair_device, pair_success, end])
 }
 
@@ -407,7 +418,7 @@ fn failure_and_device_removed_have_the_documented_shapes() {
         raw,
         binary::encode(&Node::new("failure").attr("reason", "401"))
     );
-    assert!(p.session.is_closed());
+    assert!(p.session().is_closed());
 
     // Device removal: <stream:error code="401"><conflict type="device_removed"/></stream:error>.
     let mut p = Pair::new(
@@ -432,5 +443,5 @@ fn failure_and_device_removed_have_the_documented_shapes() {
             .attr("code", "401")
             .with_children([Node::new("conflict").attr("type", "device_removed")])
     );
-    assert!(p.session.is_closed());
+    assert!(p.session().is_closed());
 }

@@ -392,7 +392,7 @@ impl From<SendError> for ApiError {
             SendError::InvalidRecipient => {
                 Self::InvalidRecipient("not a user or group JID".to_owned())
             }
-            SendError::BadResponse => Self::UpstreamBadResponse,
+            SendError::BadResponse(_) => Self::UpstreamBadResponse,
             other => Self::internal(other),
         }
     }

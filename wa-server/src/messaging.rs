@@ -3,7 +3,7 @@
 //! Building the `wa::Message` is done here (shared/protocol/05 §2.2: `conversation` for plain
 //! text, `extendedTextMessage` with `contextInfo` for replies and mentions,
 //! `locationMessage`, `contactMessage` with a vCard); the engine encrypts and sends it
-//! (`Client::send_message_with_id`, 1:1 or group with sender keys) and answers number
+//! (`Client::send_message_with`, 1:1 or group with sender keys) and answers number
 //! checks (`Client::is_on_whatsapp`).
 
 use wa_engine::{Client, Jid, MessageId};
@@ -177,7 +177,11 @@ pub(crate) async fn send(
     state.db().flush().await?;
     tracing::debug!(session = %session.id, %to, kind, id = %record.id, "sending");
     match client
-        .send_message_with_id(to, build_message(content), Some(id))
+        .send_message_with(
+            to,
+            build_message(content),
+            wa_engine::SendOptions::default().id(id),
+        )
         .await
     {
         Ok(_) => {

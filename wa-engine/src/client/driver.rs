@@ -15,9 +15,7 @@ use super::events::Event;
 use super::reconnect::{Backoff, Next, ReconnectPolicy};
 use super::transport::WsTransport;
 use super::{Command, ConnectError, Status};
-use crate::conn::{
-    self, Config, Connection, DeviceConfig, Reply, Request, RequestId, SendError, Timing,
-};
+use crate::conn::{self, Config, Connection, DeviceConfig, Request, RequestId, SendError, Timing};
 use crate::noise::TrustRoot;
 use crate::stanza::CloseReason;
 use crate::store::Store;
@@ -44,7 +42,7 @@ enum AttemptEnd {
     Shutdown(Option<oneshot::Sender<()>>),
 }
 
-type Waiting = HashMap<RequestId, oneshot::Sender<Result<Reply, SendError>>>;
+type Waiting = HashMap<RequestId, super::Responder>;
 
 pub(crate) struct Driver {
     settings: Settings,

@@ -28,10 +28,10 @@ use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wa_proto::wa;
 
-use super::Client;
+use super::{Client, SendOptions};
 use crate::Jid;
 use crate::binary::Node;
-use crate::conn::SendError;
+use crate::error::SendError;
 use crate::media::message::{
     self, AudioOptions, DocumentOptions, ImageOptions, StickerOptions, VideoOptions,
 };
@@ -66,6 +66,8 @@ pub enum SendMediaError {
 pub struct SentMedia {
     /// The message id.
     pub id: MessageId,
+    /// The server's timestamp of the ack (`t`), unix seconds; 0 if absent.
+    pub timestamp: u64,
     /// The message as sent (every media field filled in).
     pub message: wa::Message,
 }
@@ -209,11 +211,15 @@ impl Client {
             .await
             .map_err(SendMediaError::Upload)?;
         let message = build(&uploaded);
-        let id = self
-            .send_message(to, message.clone())
+        let sent = self
+            .send_message_with(to, message.clone(), SendOptions::default())
             .await
             .map_err(SendMediaError::Send)?;
-        Ok(SentMedia { id, message })
+        Ok(SentMedia {
+            id: sent.id,
+            timestamp: sent.timestamp,
+            message,
+        })
     }
 
     /// Sends an image. Blank fields are filled from the file when possible: `mimetype`

@@ -68,13 +68,95 @@ pub enum ConnectError {
 }
 
 pub(crate) enum Command {
-    Request {
-        request: Request,
-        reply: oneshot::Sender<Result<Reply, SendError>>,
-    },
-    Shutdown {
-        done: oneshot::Sender<()>,
-    },
+    Request { request: Request, reply: Responder },
+    Shutdown { done: oneshot::Sender<()> },
+}
+
+/// The caller waiting for one request, with the type its request resolves to: each
+/// [`Client`] method picks the variant for the [`Reply`] its [`Request`] is answered with
+/// (documented on each `Request` variant), so the caller receives that type directly.
+pub(crate) enum Responder {
+    /// Any reply means done ([`Request::Stanza`], [`Request::MarkRead`], [`Request::Logout`]).
+    Done(oneshot::Sender<Result<(), SendError>>),
+    /// [`Reply::Iq`].
+    Iq(oneshot::Sender<Result<Node, SendError>>),
+    /// [`Reply::PairingCode`].
+    PairingCode(oneshot::Sender<Result<String, SendError>>),
+    /// [`Reply::MessageSent`].
+    MessageSent(oneshot::Sender<Result<SendResponse, SendError>>),
+    /// [`Reply::OnWhatsApp`].
+    OnWhatsApp(oneshot::Sender<Result<Vec<ContactStatus>, SendError>>),
+    /// [`Reply::Group`].
+    Group(oneshot::Sender<Result<GroupInfo, SendError>>),
+    /// [`Reply::Participants`].
+    Participants(oneshot::Sender<Result<Vec<GroupParticipant>, SendError>>),
+}
+
+impl Responder {
+    /// Hands the request's outcome to its caller. `Err(())` when the caller stopped waiting.
+    pub(crate) fn send(self, result: Result<Reply, SendError>) -> Result<(), ()> {
+        let reply = match result {
+            Ok(reply) => reply,
+            Err(e) => return self.fail(e),
+        };
+        match (self, reply) {
+            (Self::Done(tx), _) => tx.send(Ok(())).map_err(drop),
+            (Self::Iq(tx), Reply::Iq(node)) => tx.send(Ok(node)).map_err(drop),
+            (Self::PairingCode(tx), Reply::PairingCode(code)) => tx.send(Ok(code)).map_err(drop),
+            (Self::MessageSent(tx), Reply::MessageSent { id, timestamp }) => {
+                tx.send(Ok(SendResponse { id, timestamp })).map_err(drop)
+            }
+            (Self::OnWhatsApp(tx), Reply::OnWhatsApp(found)) => tx.send(Ok(found)).map_err(drop),
+            (Self::Group(tx), Reply::Group(info)) => tx.send(Ok(info)).map_err(drop),
+            (Self::Participants(tx), Reply::Participants(p)) => tx.send(Ok(p)).map_err(drop),
+            (responder, reply) => {
+                tracing::error!(?reply, "client: a request got the reply of another kind");
+                responder.fail(SendError::ReplyMismatch)
+            }
+        }
+    }
+
+    /// Hands `error` to the caller. `Err(())` when the caller stopped waiting.
+    fn fail(self, error: SendError) -> Result<(), ()> {
+        match self {
+            Self::Done(tx) => tx.send(Err(error)).map_err(drop),
+            Self::Iq(tx) => tx.send(Err(error)).map_err(drop),
+            Self::PairingCode(tx) => tx.send(Err(error)).map_err(drop),
+            Self::MessageSent(tx) => tx.send(Err(error)).map_err(drop),
+            Self::OnWhatsApp(tx) => tx.send(Err(error)).map_err(drop),
+            Self::Group(tx) => tx.send(Err(error)).map_err(drop),
+            Self::Participants(tx) => tx.send(Err(error)).map_err(drop),
+        }
+    }
+}
+
+/// The server's acknowledgement of a sent message (05 §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendResponse {
+    /// The message id.
+    pub id: MessageId,
+    /// The server's timestamp of the ack (`t`), unix seconds; 0 if absent.
+    pub timestamp: u64,
+}
+
+/// How to send a message ([`Client::send_message_with`]). Build with
+/// `SendOptions::default()` and the setters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// The message id to use; `None` draws a fresh one (05 §4). Reusing an id re-sends
+    /// the same message (the server deduplicates by id).
+    pub id: Option<MessageId>,
+}
+
+impl SendOptions {
+    /// Use this message id instead of drawing one.
+    #[must_use]
+    pub fn id(mut self, id: MessageId) -> Self {
+        self.id = Some(id);
+        self
+    }
 }
 
 /// Connection status shared with the handles.
@@ -284,10 +366,19 @@ impl Client {
         }
     }
 
-    async fn request(&self, request: Request) -> Result<Reply, SendError> {
-        let (reply, rx) = oneshot::channel();
+    /// Sends `request` to the driver and waits for its outcome, typed by `responder` (the
+    /// [`Responder`] variant for the request's reply).
+    async fn request<T>(
+        &self,
+        request: Request,
+        responder: fn(oneshot::Sender<Result<T, SendError>>) -> Responder,
+    ) -> Result<T, SendError> {
+        let (tx, rx) = oneshot::channel();
         self.commands
-            .send(Box::new(Command::Request { request, reply }))
+            .send(Box::new(Command::Request {
+                request,
+                reply: responder(tx),
+            }))
             .await
             .map_err(|_| SendError::NotConnected)?;
         rx.await.unwrap_or(Err(SendError::NotConnected))
@@ -301,15 +392,13 @@ impl Client {
     /// [`SendError::NotPairing`] when the device is already paired,
     /// [`SendError::Pair`] for an invalid number, [`SendError::Rejected`], [`SendError::Timeout`].
     pub async fn request_pairing_code(&self, phone: &str) -> Result<String, SendError> {
-        match self
-            .request(Request::PairingCode {
+        self.request(
+            Request::PairingCode {
                 phone: phone.to_owned(),
-            })
-            .await?
-        {
-            Reply::PairingCode(code) => Ok(code),
-            _ => Err(SendError::Internal),
-        }
+            },
+            Responder::PairingCode,
+        )
+        .await
     }
 
     /// Unlink this device: tell the server, wipe the store, stop ([`Event::LoggedOut`]).
@@ -317,7 +406,7 @@ impl Client {
     /// # Errors
     /// [`SendError::NotLoggedIn`] when not connected.
     pub async fn logout(&self) -> Result<(), SendError> {
-        self.request(Request::Logout).await.map(|_| ())
+        self.request(Request::Logout, Responder::Done).await
     }
 
     /// Close the connection and stop the driver ([`Event::Stopped`]). Idempotent.
@@ -349,10 +438,7 @@ impl Client {
     /// [`SendError::Rejected`] for an error response, [`SendError::Timeout`],
     /// [`SendError::NotLoggedIn`], [`SendError::Closed`].
     pub async fn send_iq(&self, iq: Node) -> Result<Node, SendError> {
-        match self.request(Request::Iq(iq)).await? {
-            Reply::Iq(node) => Ok(node),
-            _ => Err(SendError::Internal),
-        }
+        self.request(Request::Iq(iq), Responder::Iq).await
     }
 
     /// Send a text message (`conversation`) to a user or group and wait for the server's
@@ -381,53 +467,53 @@ impl Client {
         to: &Jid,
         message: wa::Message,
     ) -> Result<MessageId, SendError> {
-        self.send_message_with_id(to, message, None)
+        self.send_message_with(to, message, SendOptions::default())
             .await
-            .map(|(id, _)| id)
+            .map(|sent| sent.id)
     }
 
-    /// [`send_message`](Self::send_message) with a chosen id (`None` draws one); also
-    /// returns the server timestamp of the ack (unix seconds).
+    /// [`send_message`](Self::send_message) with [`SendOptions`] (e.g. a chosen id); returns
+    /// the id and the server timestamp of the ack.
     ///
     /// # Errors
     /// As [`send_text`](Self::send_text).
-    pub async fn send_message_with_id(
+    pub async fn send_message_with(
         &self,
         to: &Jid,
         message: wa::Message,
-        id: Option<MessageId>,
-    ) -> Result<(MessageId, u64), SendError> {
-        match self
-            .request(Request::SendMessage {
+        options: SendOptions,
+    ) -> Result<SendResponse, SendError> {
+        self.request(
+            Request::SendMessage {
                 to: to.clone(),
                 message: Box::new(message),
-                id,
-            })
-            .await?
-        {
-            Reply::MessageSent { id, timestamp } => Ok((id, timestamp)),
-            _ => Err(SendError::Internal),
-        }
+                id: options.id,
+            },
+            Responder::MessageSent,
+        )
+        .await
     }
 
     /// Send a read receipt for messages `ids` from `sender` in `chat` (05 §10.3). In 1:1
     /// chats `sender` may be `None`; in groups pass the participant who sent them.
     ///
     /// # Errors
-    /// [`SendError::Internal`] for an empty `ids`, [`SendError::NotLoggedIn`].
+    /// [`SendError::InvalidInput`] for an empty `ids`, [`SendError::NotLoggedIn`].
     pub async fn mark_read(
         &self,
         chat: &Jid,
         sender: Option<&Jid>,
         ids: &[MessageId],
     ) -> Result<(), SendError> {
-        self.request(Request::MarkRead {
-            chat: chat.clone(),
-            sender: sender.cloned(),
-            ids: ids.iter().map(|i| i.0.clone()).collect(),
-        })
+        self.request(
+            Request::MarkRead {
+                chat: chat.clone(),
+                sender: sender.cloned(),
+                ids: ids.iter().map(|i| i.0.clone()).collect(),
+            },
+            Responder::Done,
+        )
         .await
-        .map(|_| ())
     }
 
     /// Which of these phone numbers (any formatting) are on WhatsApp (usync contact query,
@@ -441,10 +527,9 @@ impl Client {
         phones: &[&str],
     ) -> Result<Vec<(String, Option<Jid>)>, SendError> {
         let asked: Vec<String> = phones.iter().map(|p| (*p).to_owned()).collect();
-        let Reply::OnWhatsApp(found) = self.request(Request::IsOnWhatsApp(asked.clone())).await?
-        else {
-            return Err(SendError::Internal);
-        };
+        let found = self
+            .request(Request::IsOnWhatsApp(asked.clone()), Responder::OnWhatsApp)
+            .await?;
         Ok(asked
             .into_iter()
             .map(|phone| {
@@ -469,16 +554,14 @@ impl Client {
         subject: &str,
         participants: &[Jid],
     ) -> Result<GroupInfo, SendError> {
-        match self
-            .request(Request::CreateGroup {
+        self.request(
+            Request::CreateGroup {
                 subject: subject.to_owned(),
                 participants: participants.to_vec(),
-            })
-            .await?
-        {
-            Reply::Group(info) => Ok(info),
-            _ => Err(SendError::Internal),
-        }
+            },
+            Responder::Group,
+        )
+        .await
     }
 
     /// Fetch a group's metadata (06 §1.2).
@@ -486,10 +569,8 @@ impl Client {
     /// # Errors
     /// [`SendError::Rejected`] (404 no such group, 403 not a member), [`SendError::Timeout`].
     pub async fn group_metadata(&self, group: &Jid) -> Result<GroupInfo, SendError> {
-        match self.request(Request::GroupMetadata(group.clone())).await? {
-            Reply::Group(info) => Ok(info),
-            _ => Err(SendError::Internal),
-        }
+        self.request(Request::GroupMetadata(group.clone()), Responder::Group)
+            .await
     }
 
     /// Add members to a group (06 §1.4). Per-member failures are in the result.
@@ -525,17 +606,15 @@ impl Client {
         action: ParticipantAction,
         users: &[Jid],
     ) -> Result<Vec<GroupParticipant>, SendError> {
-        match self
-            .request(Request::UpdateParticipants {
+        self.request(
+            Request::UpdateParticipants {
                 group: group.clone(),
                 action,
                 participants: users.to_vec(),
-            })
-            .await?
-        {
-            Reply::Participants(p) => Ok(p),
-            _ => Err(SendError::Internal),
-        }
+            },
+            Responder::Participants,
+        )
+        .await
     }
 
     /// Send a stanza without waiting for a response (low-level).
@@ -543,6 +622,61 @@ impl Client {
     /// # Errors
     /// [`SendError::NotLoggedIn`], [`SendError::NotConnected`].
     pub async fn send_node(&self, node: Node) -> Result<(), SendError> {
-        self.request(Request::Stanza(node)).await.map(|_| ())
+        self.request(Request::Stanza(node), Responder::Done).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responder_hands_over_the_typed_reply() {
+        let (tx, mut rx) = oneshot::channel();
+        Responder::MessageSent(tx)
+            .send(Ok(Reply::MessageSent {
+                id: MessageId("3EB0AA".to_owned()),
+                timestamp: 1_700_000_000,
+            }))
+            .expect("receiver alive");
+        assert_eq!(
+            rx.try_recv().expect("sent"),
+            Ok(SendResponse {
+                id: MessageId("3EB0AA".to_owned()),
+                timestamp: 1_700_000_000,
+            })
+        );
+    }
+
+    #[test]
+    fn responder_passes_errors_and_flags_a_reply_of_another_kind() {
+        let (tx, mut rx) = oneshot::channel();
+        Responder::Iq(tx)
+            .send(Err(SendError::Timeout))
+            .expect("receiver alive");
+        assert_eq!(rx.try_recv().expect("sent"), Err(SendError::Timeout));
+
+        let (tx, mut rx) = oneshot::channel();
+        Responder::Group(tx)
+            .send(Ok(Reply::Done))
+            .expect("receiver alive");
+        assert_eq!(rx.try_recv().expect("sent"), Err(SendError::ReplyMismatch));
+
+        let (tx, mut rx) = oneshot::channel();
+        Responder::Done(tx)
+            .send(Ok(Reply::Done))
+            .expect("receiver alive");
+        assert_eq!(rx.try_recv().expect("sent"), Ok(()));
+    }
+
+    #[test]
+    fn responder_reports_a_caller_that_stopped_waiting() {
+        let (tx, rx) = oneshot::channel::<Result<String, SendError>>();
+        drop(rx);
+        assert!(
+            Responder::PairingCode(tx)
+                .send(Ok(Reply::PairingCode("ABCD-EFGH".to_owned())))
+                .is_err()
+        );
     }
 }

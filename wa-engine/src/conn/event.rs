@@ -4,92 +4,13 @@ use std::time::Duration;
 
 use crate::Jid;
 use crate::binary::Node;
-use crate::group::{GroupInfo, GroupParticipant};
 use crate::message::{IncomingMessage, MessageId, MessageInfo};
+
+use super::request::{Reply, RequestId, SendError};
 use crate::pair::PairError;
 use crate::receipt::Receipt;
+#[cfg(doc)]
 use crate::stanza::CloseReason;
-use crate::usync::ContactStatus;
-
-/// Identifies one [`Request`](super::Request) passed to
-/// [`Connection::send`](super::Connection::send); its outcome arrives as
-/// [`Event::RequestDone`] with the same id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub u64);
-
-/// The successful outcome of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Reply {
-    /// The `type="result"` response to [`Request::Iq`](super::Request::Iq).
-    Iq(Node),
-    /// The pairing code to show the user, `XXXX-XXXX`, for
-    /// [`Request::PairingCode`](super::Request::PairingCode): the server accepted
-    /// companion_hello (03 §5.4).
-    PairingCode(String),
-    /// The request completed without a payload (logout done, stanza sent).
-    Done,
-    /// [`Request::SendMessage`](super::Request::SendMessage): the server acked the message
-    /// (05 §8).
-    MessageSent {
-        /// The message id.
-        id: MessageId,
-        /// The server's timestamp (`t` of the ack), unix seconds; 0 if absent.
-        timestamp: u64,
-    },
-    /// [`Request::IsOnWhatsApp`](super::Request::IsOnWhatsApp): one entry per number asked.
-    OnWhatsApp(Vec<ContactStatus>),
-    /// Group metadata (create, metadata query).
-    Group(GroupInfo),
-    /// Per-participant outcome of a membership change.
-    Participants(Vec<GroupParticipant>),
-}
-
-/// Why a request failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The connection is not (or no longer) able to send: closed, or the Noise handshake has
-    /// not finished.
-    #[error("not connected")]
-    NotConnected,
-    /// The request needs a logged-in connection (after `<success>`).
-    #[error("not logged in")]
-    NotLoggedIn,
-    /// The request needs a registration connection (an unpaired device waiting for pairing).
-    #[error("not waiting for pairing")]
-    NotPairing,
-    /// No response within the IQ timeout.
-    #[error("request timed out")]
-    Timeout,
-    /// The server answered with `type="error"`.
-    #[error("server rejected the request with code {code}")]
-    Rejected {
-        /// The `<error code>` (0 if absent).
-        code: u16,
-        /// The `<error text>`, if any.
-        text: Option<String>,
-    },
-    /// The connection closed before the request completed.
-    #[error("connection closed: {0}")]
-    Closed(CloseReason),
-    /// The request's input is invalid (e.g. a phone number for code pairing).
-    #[error(transparent)]
-    Pair(#[from] PairError),
-    /// The node could not be encoded or the store failed while preparing the request.
-    #[error("request could not be prepared")]
-    Internal,
-    /// The recipient has no device we could encrypt for (not on WhatsApp, or no device
-    /// published usable keys).
-    #[error("recipient has no reachable device")]
-    NoDevices,
-    /// The JID cannot be sent to (not a user or group JID).
-    #[error("invalid recipient")]
-    InvalidRecipient,
-    /// A server response could not be read.
-    #[error("unexpected server response")]
-    BadResponse,
-}
 
 /// Something the driver must act on or forward, in order. Drain with
 /// [`Connection::poll_event`](super::Connection::poll_event).

@@ -4,13 +4,17 @@
 //! A low-level layer, public on purpose: the tokio driver in `client` runs it, and so can any
 //! other runtime. See [`Connection`] for the contract.
 
+mod config;
 mod event;
 mod keys;
 mod messaging;
+mod pairing;
 mod payload;
 mod pending;
+mod request;
 mod state;
 mod timers;
+mod wire;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,195 +23,27 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
-use x25519_dalek::{PublicKey, StaticSecret};
 
-pub use event::{Event, MessageStatus, Reply, RequestId, SendError, UndecryptableReason};
+pub use config::{Config, DeviceConfig, Timing};
+pub use event::{Event, MessageStatus, UndecryptableReason};
 pub use keys::generate_credentials;
 pub use messaging::Caches;
+use messaging::Messaging;
+pub use request::{Reply, Request, RequestId, SendError};
 
+use self::pairing::Registering;
 use self::pending::{Pending, Waiter};
-use self::state::{CodePairing, Connected, State};
-use self::timers::{Timers, expired};
+use self::state::{Connected, State};
+use self::timers::{Clock, Timers, expired};
+use self::wire::Wire;
 use crate::Jid;
 use crate::binary::{self, Node};
+use crate::error::{InvalidInput, ProtocolViolation};
 use crate::jid::Server;
-use crate::noise::{
-    ClientHandshake, FrameDecoder, FrameEncoder, KeyPair, NoiseError, Transport, TrustRoot,
-};
-use crate::pair::code::{self, PairingCode};
-use crate::pair::{self, AdvSecret, ClientType, PairError, PairSuccess, QrCode};
+use crate::noise::{ClientHandshake, FrameDecoder, FrameEncoder, KeyPair, NoiseError};
+use crate::pair::code;
 use crate::stanza::{CloseReason, ack, iq};
 use crate::store::{Credentials, ProtocolAddress, Store, StoreBatch};
-
-/// Timing of the connection's timers. Defaults are the real clients' values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Timing {
-    /// How long the first QR is shown: 60 s (03 §4.4; whatsmeow qrchan.go, Baileys).
-    pub qr_first: Duration,
-    /// How long each later QR is shown: 20 s.
-    pub qr_next: Duration,
-    /// Keepalive interval, drawn uniformly from `keepalive_min..=keepalive_max`: 20-30 s
-    /// (whatsmeow keepalive.go).
-    pub keepalive_min: Duration,
-    /// See `keepalive_min`.
-    pub keepalive_max: Duration,
-    /// If nothing at all is received this long after a ping, the connection is dead: 20 s
-    /// (whatsapp-rust keepalive.rs).
-    pub keepalive_timeout: Duration,
-    /// How long an IQ waits for its response: 60 s (Baileys; whatsmeow uses 75 s).
-    pub iq_timeout: Duration,
-    /// How long the handshake and the server's first stanza may take: 20 s.
-    pub connect_timeout: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Self {
-            qr_first: Duration::from_secs(60),
-            qr_next: Duration::from_secs(20),
-            keepalive_min: Duration::from_secs(20),
-            keepalive_max: Duration::from_secs(30),
-            keepalive_timeout: Duration::from_secs(20),
-            iq_timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(20),
-        }
-    }
-}
-
-/// How this device presents itself (ClientPayload, DeviceProps, QR, pairing code).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceConfig {
-    /// `DeviceProps.os`: the name the phone shows in its list of linked devices.
-    pub name: String,
-    /// `DeviceProps.platformType` (03 §2.4). Default CHROME.
-    pub platform_type: wa_proto::wa::device_props::PlatformType,
-    /// The client type character of the QR and of companion_hello (03 §4.3). Default Chrome.
-    pub client_type: ClientType,
-    /// `companion_platform_display` of a pairing-code request: `Browser (OS)`, default
-    /// `Chrome (Linux)` (03 §5.4: the real server rejects unknown browsers).
-    pub platform_display: String,
-    /// `UserAgent.appVersion` primary, secondary, tertiary (03 §2.2; default whatsmeow's
-    /// 2.3000.1045649367). An outdated version gets `<failure reason="405"/>`.
-    pub app_version: [u32; 3],
-    /// `ClientPayload.pushName` at registration, if any.
-    pub push_name: Option<String>,
-}
-
-impl Default for DeviceConfig {
-    fn default() -> Self {
-        Self {
-            name: "wa-rs".to_owned(),
-            platform_type: wa_proto::wa::device_props::PlatformType::Chrome,
-            client_type: ClientType::Chrome,
-            platform_display: "Chrome (Linux)".to_owned(),
-            app_version: [2, 3000, 1_045_649_367],
-            push_name: None,
-        }
-    }
-}
-
-/// Everything a [`Connection`] needs besides the store.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Root that must sign the server's certificate chain ([`TrustRoot::default`] is
-    /// WhatsApp's; a sandbox has its own).
-    pub trust_root: TrustRoot,
-    /// Unix time at the `now` passed to [`Connection::new`]; later unix times are derived from
-    /// it and the `Instant`s passed in, so the core never reads the clock. Used for the
-    /// certificate validity check and for `unified_session`.
-    pub unix_time: Duration,
-    /// Seed of the connection's RNG (ephemeral keys, IQ ids, signatures, keepalive jitter).
-    /// Drivers draw it from the OS; tests fix it.
-    pub rng_seed: [u8; 32],
-    /// How the device presents itself.
-    pub device: DeviceConfig,
-    /// Timer values.
-    pub timing: Timing,
-    /// Edge routing info from a previous connection's `<ib><edge_routing>`, sent in the
-    /// `ED` pre-intro (01 §2.1). See [`Connection::routing_info`].
-    pub routing_info: Option<Vec<u8>>,
-    /// One-time prekeys per upload ([`prekeys::UPLOAD_BATCH`](crate::prekeys::UPLOAD_BATCH),
-    /// 812, by default; 04 §4.3). Tests and many-client deployments may lower it.
-    pub prekey_batch: u32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            trust_root: TrustRoot::default(),
-            unix_time: Duration::ZERO,
-            rng_seed: [0; 32],
-            device: DeviceConfig::default(),
-            timing: Timing::default(),
-            routing_info: None,
-            prekey_batch: crate::prekeys::UPLOAD_BATCH,
-        }
-    }
-}
-
-/// What a caller asks a [`Connection`] to do; see [`Connection::send`].
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Request {
-    /// Send a message to a user or group (05 §6, §7): device lists, sessions and sender
-    /// keys as needed, one encryption per device, then [`Reply::MessageSent`] when the
-    /// server acks it ([`SendError::Rejected`] for an ack with `error`).
-    SendMessage {
-        /// The chat: a user JID (device part ignored) or a group JID.
-        to: Jid,
-        /// The content.
-        message: Box<wa_proto::wa::Message>,
-        /// The id to use; `None` draws one (05 §4).
-        id: Option<crate::message::MessageId>,
-    },
-    /// Send a read receipt (05 §10.3) for messages of one sender in one chat; [`Reply::Done`].
-    MarkRead {
-        /// The chat.
-        chat: Jid,
-        /// The sender (groups: the participant who sent them).
-        sender: Option<Jid>,
-        /// The message ids (at least one).
-        ids: Vec<String>,
-    },
-    /// Ask which phone numbers are on WhatsApp (06 §4): [`Reply::OnWhatsApp`].
-    IsOnWhatsApp(Vec<String>),
-    /// Create a group (06 §1.3): [`Reply::Group`].
-    CreateGroup {
-        /// The subject (at most 25 characters on the real server).
-        subject: String,
-        /// The other members (user JIDs).
-        participants: Vec<Jid>,
-    },
-    /// Fetch group metadata (06 §1.2): [`Reply::Group`].
-    GroupMetadata(Jid),
-    /// Add / remove / promote / demote members (06 §1.4): [`Reply::Participants`].
-    UpdateParticipants {
-        /// The group.
-        group: Jid,
-        /// What to do.
-        action: crate::group::ParticipantAction,
-        /// The users.
-        participants: Vec<Jid>,
-    },
-    /// Send an IQ and wait for its response ([`Reply::Iq`], or [`SendError::Rejected`] /
-    /// [`SendError::Timeout`]). An `id` attribute is added if missing. Needs a logged-in
-    /// connection.
-    Iq(Node),
-    /// Send a stanza without waiting for anything ([`Reply::Done`] at once). Needs a logged-in
-    /// connection.
-    Stanza(Node),
-    /// Start phone-number pairing on a registration connection (03 §5): the result is
-    /// [`Reply::PairingCode`] once the server accepted companion_hello.
-    PairingCode {
-        /// The phone number of the account, any formatting (digits are kept).
-        phone: String,
-    },
-    /// Unlink this device (03 §10.4): send remove-companion-device, then close with
-    /// [`CloseReason::LocalLogout`] when it is answered (or times out).
-    Logout,
-    /// Close with [`CloseReason::LocalClose`].
-    Close,
-}
 
 /// One connection attempt: WebSocket bytes in, WebSocket bytes out, no I/O of its own.
 ///
@@ -257,27 +93,20 @@ pub struct Connection {
     config: Config,
     store: Arc<dyn Store>,
     rng: StdRng,
-    /// The `now` passed to `new`; `config.unix_time` is the unix time at that instant.
-    base: Instant,
+    /// Unix time (local and server) from the `Instant`s passed in.
+    clock: Clock,
     creds: Option<Credentials>,
     frames_in: FrameDecoder,
-    frames_out: FrameEncoder,
-    transport: Option<Transport>,
+    wire: Wire,
     state: State,
-    transmits: VecDeque<Bytes>,
     events: VecDeque<Event>,
     timers: Timers,
     pending: Pending,
-    id_prefix: String,
-    id_counter: u64,
     next_request: u64,
     close_reason: Option<CloseReason>,
-    /// Server time minus local unix time, milliseconds (from pair-success / success `t`).
-    server_offset_ms: i64,
     routing_info: Option<Vec<u8>>,
     last_received: Option<Instant>,
-    caches: Caches,
-    ops: messaging::Ops,
+    messaging: Messaging,
 }
 
 impl std::fmt::Debug for Connection {
@@ -305,25 +134,19 @@ impl Connection {
         let mut conn = Self {
             store,
             rng,
-            base: now,
+            clock: Clock::new(now, config.unix_time),
             creds: None,
             frames_in: FrameDecoder::client(),
-            frames_out,
-            transport: None,
+            wire: Wire::new(frames_out, id_prefix),
             state: State::Closed,
-            transmits: VecDeque::new(),
             events: VecDeque::new(),
             timers: Timers::default(),
             pending: Pending::default(),
-            id_prefix,
-            id_counter: 0,
             next_request: 0,
             close_reason: None,
-            server_offset_ms: 0,
             routing_info: config.routing_info.clone(),
             last_received: None,
-            caches: Caches::default(),
-            ops: messaging::Ops::default(),
+            messaging: Messaging::default(),
             config,
         };
         let Ok(creds) = conn.load_or_create_credentials() else {
@@ -337,7 +160,8 @@ impl Connection {
         handshake.write_client_hello(&mut hello);
         conn.creds = Some(creds);
         conn.state = State::Handshake(Box::new(handshake));
-        conn.queue_frame(&hello);
+        // A ClientHello is far below the frame limit; a failure is logged by queue_frame.
+        let _ = conn.wire.queue_frame(&hello);
         conn.timers.connect = Some(now + conn.config.timing.connect_timeout);
         tracing::debug!("connection: ClientHello queued");
         conn
@@ -399,12 +223,12 @@ impl Connection {
     /// recent sends) out of this connection, to hand them to the next one with
     /// [`set_caches`](Self::set_caches). Leaves empty caches behind.
     pub fn take_caches(&mut self) -> Caches {
-        std::mem::take(&mut self.caches)
+        std::mem::take(&mut self.messaging.caches)
     }
 
     /// Installs caches taken from a previous connection (call right after `new`).
     pub fn set_caches(&mut self, caches: Caches) {
-        self.caches = caches;
+        self.messaging.caches = caches;
     }
 
     // -----------------------------------------------------------------------------------------
@@ -412,7 +236,7 @@ impl Connection {
 
     /// The next buffer to write to the socket as one binary WebSocket message.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.transmits.pop_front()
+        self.wire.transmits.pop_front()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next; `None` when no timer
@@ -442,8 +266,10 @@ impl Connection {
     /// [`SendError::NotConnected`] when closed or still in the handshake,
     /// [`SendError::NotLoggedIn`] for IQs and stanzas before `<success>`,
     /// [`SendError::NotPairing`] for a pairing code outside registration,
-    /// [`SendError::Pair`] for an invalid phone number, [`SendError::Internal`] for a node that
-    /// cannot be encoded.
+    /// [`SendError::Pair`] for an invalid phone number, [`SendError::InvalidInput`] for a read
+    /// receipt without ids, [`SendError::Encode`] / [`SendError::Noise`] for a node that cannot
+    /// be encoded or encrypted, [`SendError::Store`] / [`SendError::Signal`] when preparing a
+    /// message fails.
     pub fn send(&mut self, now: Instant, request: Request) -> Result<RequestId, SendError> {
         if let Some(reason) = &self.close_reason {
             return Err(SendError::Closed(reason.clone()));
@@ -480,14 +306,23 @@ impl Connection {
                     result: Ok(Reply::Done),
                 });
             }
-            Request::PairingCode { phone } => self.start_code_pairing(now, id, &phone)?,
+            Request::PairingCode { phone } => match &self.state {
+                State::Registering(r) if !r.paired => {
+                    let (registering, mut cx) = self.pairing(now).ok_or(SendError::NotPairing)?;
+                    registering.start_code_pairing(&mut cx, id, &phone)?;
+                }
+                State::Handshake(_) | State::Closed => return Err(SendError::NotConnected),
+                _ => return Err(SendError::NotPairing),
+            },
             Request::SendMessage {
                 to,
                 message,
                 id: message_id,
             } => {
                 self.require_logged_in()?;
-                self.start_send(now, Some(id), to, *message, message_id)?;
+                self.in_messaging(now, |m, cx| {
+                    m.start_send(cx, Some(id), to, *message, message_id)
+                })?;
             }
             Request::MarkRead { chat, sender, ids } => {
                 self.require_logged_in()?;
@@ -499,7 +334,7 @@ impl Connection {
                     &crate::receipt::ReceiptKind::Read,
                     unix,
                 )
-                .ok_or(SendError::Internal)?;
+                .ok_or(InvalidInput::NoMessageIds)?;
                 self.send_node(&node)?;
                 self.events.push_back(Event::RequestDone {
                     id,
@@ -528,13 +363,17 @@ impl Connection {
                     &mut self.rng,
                 );
                 let iq = crate::group::create_iq(&iq_id, &subject, &participants, key.as_str());
-                self.send_group_iq(now, id, iq, messaging::GroupOp::Create)?;
+                self.in_messaging(now, |m, cx| {
+                    m.send_group_iq(cx, id, iq, messaging::GroupOp::Create)
+                })?;
             }
             Request::GroupMetadata(group) => {
                 self.require_logged_in()?;
                 let iq_id = self.next_iq_id();
                 let iq = crate::group::metadata_iq(&iq_id, &group);
-                self.send_group_iq(now, id, iq, messaging::GroupOp::Metadata)?;
+                self.in_messaging(now, |m, cx| {
+                    m.send_group_iq(cx, id, iq, messaging::GroupOp::Metadata)
+                })?;
             }
             Request::UpdateParticipants {
                 group,
@@ -544,12 +383,14 @@ impl Connection {
                 self.require_logged_in()?;
                 let iq_id = self.next_iq_id();
                 let iq = crate::group::participants_iq(&iq_id, &group, action, &participants);
-                self.send_group_iq(
-                    now,
-                    id,
-                    iq,
-                    messaging::GroupOp::Participants { group, action },
-                )?;
+                self.in_messaging(now, |m, cx| {
+                    m.send_group_iq(
+                        cx,
+                        id,
+                        iq,
+                        messaging::GroupOp::Participants { group, action },
+                    )
+                })?;
             }
             Request::Logout => {
                 let jid = match &self.state {
@@ -573,56 +414,6 @@ impl Connection {
         }
     }
 
-    fn start_code_pairing(
-        &mut self,
-        now: Instant,
-        id: RequestId,
-        phone: &str,
-    ) -> Result<(), SendError> {
-        match &self.state {
-            State::Registering(r) if !r.paired => {}
-            State::Handshake(_) | State::Closed => return Err(SendError::NotConnected),
-            _ => return Err(SendError::NotPairing),
-        }
-        let phone = code::normalize_phone(phone)?;
-        let Some(creds) = self.creds.as_ref() else {
-            return Err(SendError::Internal);
-        };
-        let noise_pub = creds.noise_key.public;
-        let pairing_code = PairingCode::generate(&mut self.rng);
-        let ephemeral = StaticSecret::random_from_rng(&mut self.rng);
-        let wrapped = code::wrap_ephemeral_pub(
-            &mut self.rng,
-            &pairing_code,
-            &PublicKey::from(&ephemeral).to_bytes(),
-        );
-        let iq_id = self.next_iq_id();
-        let node = code::companion_hello_iq(
-            &iq_id,
-            &phone,
-            &wrapped,
-            &noise_pub,
-            self.config.device.client_type,
-            &self.config.device.platform_display,
-        );
-        self.send_node(&node)?;
-        self.pending.insert(
-            iq_id,
-            Waiter::CompanionHello(id),
-            now + self.config.timing.iq_timeout,
-        );
-        if let State::Registering(r) = &mut self.state {
-            r.code = Some(CodePairing {
-                code: pairing_code,
-                phone,
-                ephemeral,
-                pairing_ref: None,
-                request: Some(id),
-            });
-        }
-        Ok(())
-    }
-
     // -----------------------------------------------------------------------------------------
     // Input
 
@@ -642,7 +433,9 @@ impl Connection {
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "connection: bad frame");
-                    self.close(CloseReason::ProtocolViolation);
+                    self.close(CloseReason::ProtocolViolation(
+                        ProtocolViolation::MalformedFrame,
+                    ));
                     return;
                 }
             }
@@ -666,7 +459,7 @@ impl Connection {
         }
         if expired(self.timers.qr, now) {
             self.timers.qr = None;
-            self.show_next_qr(now);
+            self.in_pairing(now, |r, cx| r.show_next_qr(cx));
             if self.close_reason.is_some() {
                 return;
             }
@@ -702,14 +495,14 @@ impl Connection {
             }
         }
         for waiter in self.pending.expire(now) {
-            self.on_iq_timeout(waiter);
+            self.on_iq_timeout(now, waiter);
             if self.close_reason.is_some() {
                 return;
             }
         }
     }
 
-    fn on_iq_timeout(&mut self, waiter: Waiter) {
+    fn on_iq_timeout(&mut self, now: Instant, waiter: Waiter) {
         match waiter {
             Waiter::User(id) | Waiter::CompanionHello(id) => {
                 self.events.push_back(Event::RequestDone {
@@ -724,16 +517,24 @@ impl Connection {
                 });
                 self.close(CloseReason::LocalLogout);
             }
-            Waiter::Send(op) | Waiter::MessageAck(op) => self.on_message_ack_timeout(op),
+            Waiter::Send(op) | Waiter::MessageAck(op) => {
+                self.in_messaging(now, |m, cx| m.on_message_ack_timeout(cx, op));
+            }
             Waiter::Contacts(id) => self.events.push_back(Event::RequestDone {
                 id,
                 result: Err(SendError::Timeout),
             }),
-            Waiter::Group(op) => self.on_group_result(op, Err(SendError::Timeout)),
-            Waiter::RetryBundle(op) => {
-                self.ops.retries.remove(&op);
+            Waiter::Group(op) => {
+                self.in_messaging(now, |m, cx| {
+                    m.on_group_result(cx, op, Err(SendError::Timeout))
+                });
             }
-            Waiter::PreKeyUpload => self.on_prekey_upload(false),
+            Waiter::RetryBundle(op) => {
+                self.messaging.ops.retries.remove(&op);
+            }
+            Waiter::PreKeyUpload => {
+                self.in_messaging(now, |m, cx| m.on_prekey_upload(cx, false));
+            }
             other => tracing::debug!(?other, "connection: internal IQ timed out"),
         }
     }
@@ -743,21 +544,27 @@ impl Connection {
             self.handle_server_hello(now, frame);
             return;
         }
-        let Some(transport) = self.transport.as_mut() else {
-            self.close(CloseReason::ProtocolViolation);
+        let Some(transport) = self.wire.transport.as_mut() else {
+            self.close(CloseReason::ProtocolViolation(
+                ProtocolViolation::FrameWithoutTransport,
+            ));
             return;
         };
         let mut plain = Vec::with_capacity(frame.len());
         if let Err(e) = transport.decrypt(frame, &mut plain) {
             tracing::warn!(error = %e, "connection: cannot decrypt frame");
-            self.close(CloseReason::ProtocolViolation);
+            self.close(CloseReason::ProtocolViolation(
+                ProtocolViolation::UndecryptableFrame,
+            ));
             return;
         }
         match binary::decode(&plain) {
             Ok(node) => self.handle_node(now, node),
             Err(e) => {
                 tracing::warn!(error = %e, "connection: cannot decode node");
-                self.close(CloseReason::ProtocolViolation);
+                self.close(CloseReason::ProtocolViolation(
+                    ProtocolViolation::UndecodableNode,
+                ));
             }
         }
     }
@@ -808,8 +615,11 @@ impl Connection {
                 return;
             }
         };
-        self.queue_frame(&finish);
-        self.transport = Some(handshake.finish());
+        if self.wire.queue_frame(&finish).is_err() {
+            self.close(CloseReason::HandshakeFailed);
+            return;
+        }
+        self.wire.transport = Some(handshake.finish());
         self.state = next;
         tracing::debug!(registering, "connection: handshake complete");
         self.events
@@ -843,7 +653,9 @@ impl Connection {
             "ack" => {
                 let id = node.get_attr_str("id").map(str::to_owned);
                 match id.and_then(|id| self.pending.take(&id)) {
-                    Some(Waiter::MessageAck(op)) => self.on_message_ack(now, op, &node),
+                    Some(Waiter::MessageAck(op)) => {
+                        self.in_messaging(now, |m, cx| m.on_message_ack(cx, op, &node));
+                    }
                     Some(waiter) => self.on_response(now, waiter, &node),
                     // Acks of retry re-sends and receipts: nothing waits for them.
                     None if node.get_attr_str("class") == Some("message") => {}
@@ -856,17 +668,19 @@ impl Connection {
                     self.handle_primary_hello(now, &node);
                 } else {
                     if matches!(self.state, State::Connected(_)) {
-                        self.handle_messaging_notification(now, &node);
+                        self.in_messaging(now, |m, cx| m.handle_messaging_notification(cx, &node));
                     }
                     self.events.push_back(Event::Stanza(node));
                 }
             }
             // 05 §9: acked after processing (the ack goes out after the decrypted state
             // is stored), not on arrival.
-            "message" => self.handle_message(&node),
+            "message" => {
+                self.in_messaging(now, |m, cx| m.handle_message(cx, &node));
+            }
             "receipt" => {
                 self.send_ack(&node);
-                self.handle_receipt(now, &node);
+                self.in_messaging(now, |m, cx| m.handle_receipt(cx, &node));
             }
             tag => {
                 if ack::needs_ack(tag) {
@@ -878,9 +692,7 @@ impl Connection {
     }
 
     fn send_ack(&mut self, node: &Node) {
-        if let Some(a) = ack::ack_for(node) {
-            self.send_internal(&a);
-        }
+        self.wire.send_ack(node);
     }
 
     fn handle_iq(&mut self, now: Instant, node: Node) {
@@ -896,9 +708,19 @@ impl Connection {
             return;
         }
         if node.child_by_tag("pair-device").is_some() {
-            self.handle_pair_device(now, &node);
+            if self
+                .in_pairing(now, |r, cx| r.handle_pair_device(cx, &node))
+                .is_none()
+            {
+                tracing::debug!("connection: pair-device outside registration, ignored");
+            }
         } else if node.child_by_tag("pair-success").is_some() {
-            self.handle_pair_success(now, &node);
+            if self
+                .in_pairing(now, |r, cx| r.handle_pair_success(cx, &node))
+                .is_none()
+            {
+                tracing::debug!("connection: pair-success outside registration, ignored");
+            }
         } else if node.get_attr_str("xmlns") == Some("urn:xmpp:ping") {
             self.send_internal(&iq::empty_result(&node));
         } else {
@@ -916,7 +738,12 @@ impl Connection {
                 id,
                 result: parsed.map(|n| Reply::Iq(n.clone())),
             }),
-            Waiter::CompanionHello(id) => self.on_companion_hello_result(id, parsed),
+            Waiter::CompanionHello(id) => {
+                self.in_pairing(now, |r, cx| {
+                    r.on_companion_hello_result(cx, id, parsed);
+                    Ok(())
+                });
+            }
             Waiter::CompanionFinish => {
                 if let Err(e) = parsed {
                     tracing::warn!(error = %e, "connection: companion_finish rejected");
@@ -938,277 +765,42 @@ impl Connection {
                     && let Some(count) = iq::parse_prekey_count(n)
                 {
                     self.events.push_back(Event::PreKeyCount { count });
-                    self.on_prekey_count(now, count);
+                    self.in_messaging(now, |m, cx| m.on_prekey_count(cx, count));
                 } else if parsed.is_ok() {
                     // whatsapp-rust: a missing value counts as 0 (04 §4.1).
-                    self.on_prekey_count(now, 0);
+                    self.in_messaging(now, |m, cx| m.on_prekey_count(cx, 0));
                 }
             }
-            Waiter::PreKeyUpload => self.on_prekey_upload(parsed.is_ok()),
-            Waiter::Send(op) => self.on_send_iq(now, op, parsed),
-            Waiter::MessageAck(op) => self.on_message_ack(now, op, node),
-            Waiter::RetryBundle(op) => self.on_retry_bundle(op, parsed),
+            Waiter::PreKeyUpload => {
+                self.in_messaging(now, |m, cx| m.on_prekey_upload(cx, parsed.is_ok()));
+            }
+            Waiter::Send(op) => {
+                self.in_messaging(now, |m, cx| m.on_send_iq(cx, op, parsed));
+            }
+            Waiter::MessageAck(op) => {
+                self.in_messaging(now, |m, cx| m.on_message_ack(cx, op, node));
+            }
+            Waiter::RetryBundle(op) => {
+                self.in_messaging(now, |m, cx| m.on_retry_bundle(cx, op, parsed));
+            }
             Waiter::Contacts(id) => {
                 let result = parsed.and_then(|n| {
-                    crate::usync::parse_contacts(n).map_err(|_| SendError::BadResponse)
+                    crate::usync::parse_contacts(n).map_err(|e| SendError::BadResponse(e.into()))
                 });
                 self.events.push_back(Event::RequestDone {
                     id,
                     result: result.map(Reply::OnWhatsApp),
                 });
             }
-            Waiter::Group(op) => self.on_group_result(op, parsed),
+            Waiter::Group(op) => {
+                self.in_messaging(now, |m, cx| m.on_group_result(cx, op, parsed));
+            }
             Waiter::Active | Waiter::CleanDirty => {
                 if let Err(e) = parsed {
                     tracing::debug!(error = %e, ?waiter, "connection: IQ rejected");
                 }
             }
         }
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Registration (03 §4, §5)
-
-    fn handle_pair_device(&mut self, now: Instant, node: &Node) {
-        let State::Registering(reg) = &mut self.state else {
-            tracing::debug!("connection: pair-device outside registration, ignored");
-            return;
-        };
-        // Ack at once, before showing any QR (03 §4.2).
-        let first = !reg.got_pair_device;
-        if first {
-            reg.got_pair_device = true;
-            reg.refs = node
-                .child_path(&["pair-device"])
-                .map(|pd| {
-                    pd.children_by_tag("ref")
-                        .filter_map(Node::content_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
-        }
-        self.timers.connect = None;
-        self.send_internal(&iq::empty_result(node));
-        if first {
-            self.show_next_qr(now);
-        }
-    }
-
-    fn show_next_qr(&mut self, now: Instant) {
-        let State::Registering(reg) = &mut self.state else {
-            return;
-        };
-        if reg.paired {
-            return;
-        }
-        let first = reg.qr_shown == 0;
-        let Some(pairing_ref) = reg.refs.pop_front() else {
-            tracing::info!("connection: QR refs ran out");
-            self.close(CloseReason::QrRefsExhausted);
-            return;
-        };
-        let Some(creds) = self.creds.as_ref() else {
-            return;
-        };
-        let qr = QrCode {
-            pairing_ref,
-            noise_pub: creds.noise_key.public,
-            identity_pub: creds.identity_key.public,
-            adv_secret: AdvSecret::from_bytes(creds.adv_secret_key),
-            client_type: Some(self.config.device.client_type),
-        };
-        let expires_in = if first {
-            self.config.timing.qr_first
-        } else {
-            self.config.timing.qr_next
-        };
-        reg.qr_shown += 1;
-        self.timers.qr = Some(now + expires_in);
-        self.events.push_back(Event::Qr {
-            code: qr.encode(),
-            expires_in,
-        });
-    }
-
-    fn handle_pair_success(&mut self, now: Instant, node: &Node) {
-        let State::Registering(reg) = &self.state else {
-            tracing::debug!("connection: pair-success outside registration, ignored");
-            return;
-        };
-        if reg.paired {
-            return;
-        }
-        let iq_id = node.get_attr_str("id").unwrap_or_default().to_owned();
-        let verified = match self.verify_pair_success(node) {
-            Ok(v) => v,
-            Err(error) => {
-                tracing::warn!(%error, "connection: pair-success rejected");
-                self.send_internal(&pair::pair_error_reply(&iq_id, &error));
-                self.events.push_back(Event::PairError { error });
-                self.close(CloseReason::PairingFailed);
-                return;
-            }
-        };
-        if let Some(t) = verified.server_time {
-            self.set_server_time(now, t);
-        }
-        // Persist before replying (03 §4.7 step 8-9): once the reply leaves, the phone lists
-        // the device, and a crash must not lose the keys it knows us by.
-        let Some(mut creds) = self.creds.clone() else {
-            return;
-        };
-        creds.id = Some(verified.jid.to_string());
-        creds.lid = verified.lid.as_ref().map(ToString::to_string);
-        creds.account = Some(verified.account.clone());
-        creds.platform = verified.platform.clone();
-        creds.business_name = verified.business_name.clone().unwrap_or_default();
-        let mut batch = StoreBatch::new();
-        batch.put_credentials(&creds);
-        let primary = verified.lid.as_ref().unwrap_or(&verified.jid);
-        batch.put_identity(
-            &ProtocolAddress::new(signal_address_name(primary), 0),
-            verified.primary_identity_pub.to_vec(),
-        );
-        if let Err(e) = self.store.apply(batch) {
-            tracing::error!(error = %e, "connection: cannot store pairing");
-            let error = PairError::Missing("stored credentials");
-            self.send_internal(&pair::pair_error_reply(&iq_id, &error));
-            self.events.push_back(Event::PairError { error });
-            self.close(CloseReason::StoreFailed);
-            return;
-        }
-        self.creds = Some(creds);
-        self.send_internal(&verified.reply());
-        let server_ms = self.server_unix_ms(now);
-        self.send_internal(&iq::unified_session(server_ms));
-        if let State::Registering(reg) = &mut self.state {
-            reg.paired = true;
-            reg.code = None;
-        }
-        self.timers.qr = None;
-        tracing::info!(jid = %verified.jid, "connection: paired");
-        self.events.push_back(Event::PairSuccess {
-            jid: verified.jid,
-            lid: verified.lid,
-            platform: verified.platform,
-            business_name: verified.business_name,
-        });
-    }
-
-    fn verify_pair_success(&mut self, node: &Node) -> Result<pair::VerifiedPairing, PairError> {
-        let ps = PairSuccess::parse(node)?;
-        let creds = self
-            .creds
-            .as_ref()
-            .ok_or(PairError::Missing("credentials"))?;
-        pair::verify_pair_success(
-            &mut self.rng,
-            &ps,
-            &creds.identity_key.private,
-            &creds.identity_key.public,
-            &AdvSecret::from_bytes(creds.adv_secret_key),
-        )
-    }
-
-    fn on_companion_hello_result(&mut self, id: RequestId, parsed: Result<&Node, SendError>) {
-        let State::Registering(reg) = &mut self.state else {
-            return;
-        };
-        let Some(pairing) = reg.code.as_mut() else {
-            return;
-        };
-        let result =
-            parsed.and_then(|n| code::parse_companion_hello_result(n).map_err(SendError::from));
-        match result {
-            Ok(pairing_ref) => {
-                pairing.pairing_ref = Some(pairing_ref);
-                pairing.request = None;
-                let shown = pairing.code.display();
-                self.events.push_back(Event::PairingCode {
-                    code: shown.clone(),
-                });
-                self.events.push_back(Event::RequestDone {
-                    id,
-                    result: Ok(Reply::PairingCode(shown)),
-                });
-            }
-            Err(e) => {
-                reg.code = None;
-                self.events
-                    .push_back(Event::RequestDone { id, result: Err(e) });
-            }
-        }
-    }
-
-    fn handle_primary_hello(&mut self, now: Instant, node: &Node) {
-        let outcome = self.companion_finish(node);
-        match outcome {
-            Ok(Some((iq, adv_secret))) => {
-                // Persist the new ADV secret before answering: pair-success will be HMAC'd with it.
-                if let Some(mut creds) = self.creds.clone() {
-                    creds.adv_secret_key = *adv_secret.as_bytes();
-                    let mut batch = StoreBatch::new();
-                    batch.put_credentials(&creds);
-                    if let Err(e) = self.store.apply(batch) {
-                        tracing::error!(error = %e, "connection: cannot store the new ADV secret");
-                        self.close(CloseReason::StoreFailed);
-                        return;
-                    }
-                    self.creds = Some(creds);
-                }
-                let iq_id = iq.get_attr_str("id").unwrap_or_default().to_owned();
-                if self.send_internal(&iq) {
-                    self.pending.insert(
-                        iq_id,
-                        Waiter::CompanionFinish,
-                        now + self.config.timing.iq_timeout,
-                    );
-                }
-            }
-            Ok(None) => tracing::debug!("connection: link-code notification ignored"),
-            Err(error) => {
-                tracing::warn!(%error, "connection: primary_hello rejected");
-                self.events.push_back(Event::PairError { error });
-            }
-        }
-    }
-
-    /// Build companion_finish for a primary_hello; `Ok(None)` if no code pairing is pending.
-    fn companion_finish(&mut self, node: &Node) -> Result<Option<(Node, AdvSecret)>, PairError> {
-        let hello = code::parse_primary_hello(node)?;
-        let State::Registering(reg) = &self.state else {
-            return Ok(None);
-        };
-        let Some(pairing) = reg.code.as_ref() else {
-            return Ok(None);
-        };
-        if pairing.pairing_ref.as_deref() != Some(hello.pairing_ref.as_slice()) {
-            return Err(PairError::PairingRefMismatch);
-        }
-        let creds = self
-            .creds
-            .as_ref()
-            .ok_or(PairError::Missing("credentials"))?;
-        let identity = StaticSecret::from(creds.identity_key.private);
-        let finish = code::companion_finish(
-            &mut self.rng,
-            &pairing.code,
-            &pairing.ephemeral,
-            &identity,
-            &hello.wrapped_primary_ephemeral_pub,
-            &hello.primary_identity_pub,
-        )?;
-        let iq_id = format!("{}{}", self.id_prefix, self.id_counter + 1);
-        self.id_counter += 1;
-        let iq = code::companion_finish_iq(
-            &iq_id,
-            &pairing.phone,
-            &finish.wrapped_key_bundle,
-            &creds.identity_key.public,
-            &hello.pairing_ref,
-        );
-        Ok(Some((iq, finish.adv_secret)))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1329,65 +921,122 @@ impl Connection {
     }
 
     fn unix_ms(&self, now: Instant) -> u64 {
-        let elapsed = now.saturating_duration_since(self.base);
-        (self.config.unix_time + elapsed).as_millis() as u64
+        self.clock.unix_ms(now)
     }
 
     fn server_unix_ms(&self, now: Instant) -> u64 {
-        let local = self.unix_ms(now) as i64;
-        local.saturating_add(self.server_offset_ms).max(0) as u64
+        self.clock.server_unix_ms(now)
     }
 
     fn set_server_time(&mut self, now: Instant, server_unix_secs: u64) {
-        let local = self.unix_ms(now) as i64;
-        self.server_offset_ms = (server_unix_secs as i64).saturating_mul(1000) - local;
+        self.clock.set_server_time(now, server_unix_secs);
+    }
+
+    /// The registration room and the context it works in at `now`; `None` outside
+    /// registration.
+    fn pairing(&mut self, now: Instant) -> Option<(&mut Registering, pairing::Context<'_>)> {
+        let State::Registering(registering) = &mut self.state else {
+            return None;
+        };
+        let cx = pairing::Context {
+            now,
+            device: &self.config.device,
+            timing: &self.config.timing,
+            store: self.store.as_ref(),
+            rng: &mut self.rng,
+            creds: &mut self.creds,
+            clock: &mut self.clock,
+            timers: &mut self.timers,
+            wire: &mut self.wire,
+            pending: &mut self.pending,
+            events: &mut self.events,
+        };
+        Some((registering, cx))
+    }
+
+    /// Runs a registration step at `now` and closes the connection if it says so; `None`
+    /// outside registration.
+    fn in_pairing(
+        &mut self,
+        now: Instant,
+        step: impl FnOnce(&mut Registering, &mut pairing::Context<'_>) -> pairing::Step,
+    ) -> Option<()> {
+        let outcome = {
+            let (registering, mut cx) = self.pairing(now)?;
+            step(registering, &mut cx)
+        };
+        if let Err(reason) = outcome {
+            self.close(reason);
+        }
+        Some(())
+    }
+
+    /// A link-code notification: primary_hello during code pairing (03 §5.6).
+    fn handle_primary_hello(&mut self, now: Instant, node: &Node) {
+        if self
+            .in_pairing(now, |r, cx| r.handle_primary_hello(cx, node))
+            .is_some()
+        {
+            return;
+        }
+        // Outside registration nothing waits for it; a malformed one is still reported.
+        match code::parse_primary_hello(node) {
+            Ok(_) => tracing::debug!("connection: link-code notification ignored"),
+            Err(error) => {
+                tracing::warn!(%error, "connection: primary_hello rejected");
+                self.events.push_back(Event::PairError { error });
+            }
+        }
+    }
+
+    /// The messaging room and the context it works in at `now`.
+    fn messaging(&mut self, now: Instant) -> (&mut Messaging, messaging::Context<'_>) {
+        let own = self.own_jid();
+        let server_ms = self.server_unix_ms(now);
+        let cx = messaging::Context {
+            now,
+            server_ms,
+            own,
+            iq_timeout: self.config.timing.iq_timeout,
+            prekey_batch: self.config.prekey_batch,
+            store: self.store.as_ref(),
+            rng: &mut self.rng,
+            creds: &mut self.creds,
+            wire: &mut self.wire,
+            pending: &mut self.pending,
+            events: &mut self.events,
+        };
+        (&mut self.messaging, cx)
+    }
+
+    /// Runs `f` on the messaging room with its context at `now`.
+    fn in_messaging<R>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut Messaging, &mut messaging::Context<'_>) -> R,
+    ) -> R {
+        let (messaging, mut cx) = self.messaging(now);
+        f(messaging, &mut cx)
+    }
+
+    /// Own AD JID while logged in.
+    fn own_jid(&self) -> Option<Jid> {
+        match &self.state {
+            State::Connected(c) => Some(c.jid.clone()),
+            _ => None,
+        }
     }
 
     fn next_iq_id(&mut self) -> String {
-        self.id_counter += 1;
-        format!("{}{}", self.id_prefix, self.id_counter)
+        self.wire.next_iq_id()
     }
 
-    fn queue_frame(&mut self, payload: &[u8]) -> bool {
-        let mut wire = Vec::with_capacity(payload.len() + 8);
-        match self.frames_out.encode(payload, &mut wire) {
-            Ok(()) => {
-                self.transmits.push_back(Bytes::from(wire));
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "connection: cannot frame payload");
-                false
-            }
-        }
-    }
-
-    /// Encrypt and queue a node. Fails for a node the codec cannot express.
     fn send_node(&mut self, node: &Node) -> Result<(), SendError> {
-        let Some(transport) = self.transport.as_mut() else {
-            return Err(SendError::NotConnected);
-        };
-        tracing::trace!(%node, "connection: send");
-        let mut plain = Vec::new();
-        binary::try_encode_into(node, &mut plain).map_err(|e| {
-            tracing::warn!(error = %e, "connection: cannot encode node");
-            SendError::Internal
-        })?;
-        let mut ciphertext = Vec::with_capacity(plain.len() + 16);
-        transport.encrypt(&plain, &mut ciphertext).map_err(|e| {
-            tracing::warn!(error = %e, "connection: cannot encrypt");
-            SendError::Internal
-        })?;
-        if self.queue_frame(&ciphertext) {
-            Ok(())
-        } else {
-            Err(SendError::Internal)
-        }
+        self.wire.send_node(node)
     }
 
-    /// [`send_node`](Self::send_node) for the connection's own stanzas; logs failures.
     fn send_internal(&mut self, node: &Node) -> bool {
-        self.send_node(node).is_ok()
+        self.wire.send_internal(node)
     }
 
     /// End the connection with `reason` (the first reason wins). Queued transmits stay queued
@@ -1411,15 +1060,13 @@ impl Connection {
                     });
                 }
                 Waiter::Group(op) => {
-                    self.on_group_result(op, Err(SendError::Closed(reason.clone())));
+                    self.messaging
+                        .fail_group_closed(&mut self.events, op, &reason);
                 }
                 _ => {}
             }
         }
-        let ops: Vec<u64> = self.ops.sends.keys().copied().collect();
-        for op in ops {
-            self.fail_send_closed(op, reason.clone());
-        }
+        self.messaging.fail_sends_closed(&mut self.events, &reason);
         self.close_reason = Some(reason);
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::event::RequestId;
+use super::request::RequestId;
 
 /// Who is waiting for an IQ response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

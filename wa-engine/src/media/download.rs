@@ -21,7 +21,7 @@ use super::transfer::{ORIGIN, Transfer, TransferError, is_stale_status};
 use super::url::download_url;
 use super::{DecryptedMedia, Decryptor};
 use crate::binary::Node;
-use crate::conn::SendError;
+use crate::error::SendError;
 
 /// Largest capacity reserved up front for an in-memory download, bytes (16 MiB): the
 /// announced length is not trusted further than this before bytes arrive.

@@ -18,7 +18,7 @@ use super::conn::{MediaConn, MediaConnError};
 use super::url::{Scheme, UrlError};
 use super::{MediaError, message::MediaRefError};
 use crate::binary::Node;
-use crate::conn::SendError;
+use crate::error::SendError;
 
 /// `Origin` header of every media request (whatsmeow, Baileys: `https://web.whatsapp.com`).
 pub(crate) const ORIGIN: &str = "https://web.whatsapp.com";

@@ -29,7 +29,7 @@ use super::transfer::{
 use super::url::{UploadResponse, upload_url};
 use super::{CHUNK_LEN, EncryptedMedia, EncryptingReader, MediaKey, MediaType, encrypt};
 use crate::binary::Node;
-use crate::conn::SendError;
+use crate::error::SendError;
 
 /// The plaintext prepared for sending: the enc file in memory, or a source to stream again.
 enum Prepared {

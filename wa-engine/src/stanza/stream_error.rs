@@ -13,6 +13,8 @@
 
 use std::time::Duration;
 
+use crate::error::ProtocolViolation;
+
 /// Why a connection ended. Returned by `Connection::close_reason` and carried by the
 /// `Disconnected` / `LoggedOut` events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +78,8 @@ pub enum CloseReason {
     /// Reconnect with backoff.
     HandshakeFailed,
     /// The peer broke the protocol (undecryptable frame, undecodable node, missing field in a
-    /// stanza that must have it). Reconnect with backoff.
-    ProtocolViolation,
+    /// stanza that must have it); the variant names which. Reconnect with backoff.
+    ProtocolViolation(ProtocolViolation),
     /// Pairing failed locally (pair-success did not verify, or the credentials could not be
     /// stored); an error IQ was sent (03 §4.9). Stop.
     PairingFailed,
@@ -148,7 +150,7 @@ impl CloseReason {
             | Self::ConnectionLost
             | Self::PingTimeout
             | Self::HandshakeFailed
-            | Self::ProtocolViolation => Reconnect::Backoff,
+            | Self::ProtocolViolation(_) => Reconnect::Backoff,
             Self::RateLimited => Reconnect::LongBackoff,
             Self::LoggedOut { .. }
             | Self::Replaced
@@ -205,7 +207,7 @@ impl std::fmt::Display for CloseReason {
             Self::QrRefsExhausted => f.write_str("QR codes expired without a scan"),
             Self::BadServerCertificate => f.write_str("server certificate did not verify"),
             Self::HandshakeFailed => f.write_str("Noise handshake failed"),
-            Self::ProtocolViolation => f.write_str("server broke the protocol"),
+            Self::ProtocolViolation(_) => f.write_str("server broke the protocol"),
             Self::PairingFailed => f.write_str("pairing failed"),
             Self::StoreFailed => f.write_str("store failed"),
             Self::LocalLogout => f.write_str("logged out locally"),
@@ -360,7 +362,7 @@ mod tests {
             C::PingTimeout,
             C::StreamEnd,
             C::HandshakeFailed,
-            C::ProtocolViolation,
+            C::ProtocolViolation(ProtocolViolation::UndecryptableFrame),
         ] {
             assert_eq!(r.reconnect(), Reconnect::Backoff, "{r}");
             assert!(!r.wipes_credentials());

@@ -1,8 +1,13 @@
 //! Shared test support for the connection tests: a scripted server (the noise module's
 //! responder + transport), a simulated phone built from the phone-side pairing functions.
+//! The server is a `wa_sandbox::sim::Endpoint`, so the test kit wires it to a `Connection`
+//! on simulated time; the nodes it receives are its events.
 #![allow(dead_code, unreachable_pub)]
 
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use prost::Message as _;
 use rand::SeedableRng as _;
@@ -17,6 +22,7 @@ use wa_engine::pair::{self, AdvSecret, DeviceIdentityParams, QrCode};
 use wa_engine::store::Credentials;
 use wa_engine::{Jid, Store};
 use wa_proto::wa::ClientPayload;
+use wa_sandbox::sim::Endpoint;
 
 pub const UNIX_START: u64 = 1_700_000_000;
 
@@ -35,6 +41,8 @@ pub struct Server {
     pub client_static: Option<[u8; 32]>,
     /// Bytes to deliver to the client.
     pub out: Vec<u8>,
+    /// Nodes received from the client and not yet taken (the [`Endpoint`] events).
+    pub inbox: VecDeque<Node>,
 }
 
 pub struct Sandbox {
@@ -86,6 +94,7 @@ impl Sandbox {
             payload: None,
             client_static: None,
             out: Vec::new(),
+            inbox: VecDeque::new(),
         }
     }
 }
@@ -134,6 +143,35 @@ impl Server {
 
     pub fn take_out(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
+    }
+}
+
+/// The scripted server on the test kit's wire: no timers, never closes; every node it
+/// receives is an event.
+impl Endpoint for Server {
+    type Event = Node;
+
+    fn handle_input(&mut self, _now: Instant, data: &[u8]) {
+        let nodes = self.receive(data);
+        self.inbox.extend(nodes);
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn poll_transmit(&mut self) -> Option<Bytes> {
+        (!self.out.is_empty()).then(|| Bytes::from(self.take_out()))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn poll_event(&mut self) -> Option<Node> {
+        self.inbox.pop_front()
+    }
+
+    fn is_closed(&self) -> bool {
+        false
     }
 }
 

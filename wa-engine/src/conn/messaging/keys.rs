@@ -1,9 +1,7 @@
 //! Our keys on the server (04 §4.3): upload when the server runs low, signed-prekey
 //! rotation by age. Every generated key is stored before the upload leaves.
 
-use std::time::Instant;
-
-use crate::conn::Connection;
+use super::{Context, Messaging};
 use crate::conn::pending::Waiter;
 use crate::prekeys::{self, KEPT_SIGNED_PREKEYS, MIN_PREKEY_COUNT, SIGNED_PREKEY_ROTATION};
 use crate::signal::{self, KeyPair, MAX_PREKEY_ID, SignedPreKeyRecord};
@@ -14,29 +12,29 @@ use crate::store::StoreBatch;
 const NS: &str = "wa.prekeys";
 const SPK_CREATED: &[u8] = b"signed_prekey_created";
 
-impl Connection {
+impl Messaging {
     /// The server's prekey count arrived (after login): refill when low (04 §4.3), then
     /// rotate the signed prekey when it is old.
-    pub(crate) fn on_prekey_count(&mut self, now: Instant, count: u32) {
-        let rotated = self.maybe_rotate_signed_prekey(now);
+    pub(crate) fn on_prekey_count(&mut self, cx: &mut Context<'_>, count: u32) {
+        let rotated = self.maybe_rotate_signed_prekey(cx);
         if count < MIN_PREKEY_COUNT || rotated {
-            self.upload_prekeys(now);
+            self.upload_prekeys(cx);
         }
     }
 
     /// Generates (and stores) a batch of [`Config::prekey_batch`](crate::conn::Config)
     /// one-time prekeys ([`UPLOAD_BATCH`](crate::prekeys::UPLOAD_BATCH) by default), then uploads them with the current
     /// signed prekey. At most one upload is in flight.
-    pub(crate) fn upload_prekeys(&mut self, now: Instant) {
+    pub(crate) fn upload_prekeys(&mut self, cx: &mut Context<'_>) {
         if self.ops.prekey_upload_in_flight {
             return;
         }
-        let Some(creds) = self.creds.clone() else {
+        let Some(creds) = cx.creds.clone() else {
             return;
         };
-        let batch = self.config.prekey_batch;
+        let batch = cx.prekey_batch;
         // Stored in one batch before this returns (04 §4.2).
-        let records = match signal::generate_prekeys(self.store.as_ref(), batch, &mut self.rng) {
+        let records = match signal::generate_prekeys(cx.store, batch, &mut *cx.rng) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot store new prekeys");
@@ -45,7 +43,7 @@ impl Connection {
         };
         let identity = KeyPair::from(&creds.identity_key);
         let signed = SignedPreKeyRecord::from(&creds.signed_prekey);
-        let id = self.next_iq_id();
+        let id = cx.wire.next_iq_id();
         let iq = prekeys::upload_iq(
             &id,
             creds.registration_id,
@@ -53,22 +51,19 @@ impl Connection {
             &records,
             &signed,
         );
-        if self.send_internal(&iq) {
+        if cx.wire.send_internal(&iq) {
             self.ops.prekey_upload_in_flight = true;
-            self.pending.insert(
-                id,
-                Waiter::PreKeyUpload,
-                now + self.config.timing.iq_timeout,
-            );
+            cx.pending
+                .insert(id, Waiter::PreKeyUpload, cx.now + cx.iq_timeout);
             tracing::debug!(count = records.len(), "uploading prekeys");
         }
     }
 
     /// The upload was answered.
-    pub(crate) fn on_prekey_upload(&mut self, ok: bool) {
+    pub(crate) fn on_prekey_upload(&mut self, cx: &mut Context<'_>, ok: bool) {
         self.ops.prekey_upload_in_flight = false;
         if ok {
-            if let Err(e) = signal::mark_prekeys_uploaded(self.store.as_ref()) {
+            if let Err(e) = signal::mark_prekeys_uploaded(cx.store) {
                 tracing::warn!(error = %e, "cannot record the prekey upload");
             }
         } else {
@@ -81,14 +76,14 @@ impl Connection {
     /// for late `pkmsg`s, the oldest beyond [`KEPT_SIGNED_PREKEYS`] are deleted, all in one
     /// batch. A device that never recorded a creation time records "now" (no rotation).
     /// Returns whether it rotated (the caller uploads).
-    fn maybe_rotate_signed_prekey(&mut self, now: Instant) -> bool {
-        let unix = self.server_unix_ms(now) / 1000;
-        let created = match self.store.app_value(NS, SPK_CREATED) {
+    fn maybe_rotate_signed_prekey(&mut self, cx: &mut Context<'_>) -> bool {
+        let unix = cx.server_ms / 1000;
+        let created = match cx.store.app_value(NS, SPK_CREATED) {
             Ok(Some(v)) => v.as_bytes().try_into().map(u64::from_be_bytes).unwrap_or(0),
             Ok(None) => {
                 let mut batch = StoreBatch::new();
                 batch.put_app_value(NS, SPK_CREATED, unix.to_be_bytes());
-                if let Err(e) = self.store.apply(batch) {
+                if let Err(e) = cx.store.apply(batch) {
                     tracing::warn!(error = %e, "cannot record the signed prekey age");
                 }
                 return false;
@@ -98,7 +93,7 @@ impl Connection {
         if unix.saturating_sub(created) < SIGNED_PREKEY_ROTATION.as_secs() {
             return false;
         }
-        let Some(mut creds) = self.creds.clone() else {
+        let Some(mut creds) = cx.creds.clone() else {
             return false;
         };
         let old = SignedPreKeyRecord::from(&creds.signed_prekey);
@@ -108,11 +103,11 @@ impl Connection {
             old.id + 1
         };
         let identity = KeyPair::from(&creds.identity_key);
-        let fresh = SignedPreKeyRecord::generate(next_id, &identity.private, &mut self.rng);
+        let fresh = SignedPreKeyRecord::generate(next_id, &identity.private, &mut *cx.rng);
         creds.signed_prekey = (&fresh).into();
         let mut batch = StoreBatch::new();
         batch.put_signed_prekey(old.id, old.to_bytes());
-        let mut kept = self.store.signed_prekey_ids().unwrap_or_default();
+        let mut kept = cx.store.signed_prekey_ids().unwrap_or_default();
         kept.retain(|&id| id != old.id && id != next_id);
         // Oldest first by id distance behind the new id.
         kept.sort_by_key(|&id| std::cmp::Reverse(next_id.wrapping_sub(id) & MAX_PREKEY_ID));
@@ -122,12 +117,12 @@ impl Connection {
         }
         batch.put_credentials(&creds);
         batch.put_app_value(NS, SPK_CREATED, unix.to_be_bytes());
-        if let Err(e) = self.store.apply(batch) {
+        if let Err(e) = cx.store.apply(batch) {
             tracing::error!(error = %e, "cannot store the rotated signed prekey");
             return false;
         }
         tracing::info!(id = next_id, "signed prekey rotated");
-        self.creds = Some(creds);
+        *cx.creds = Some(creds);
         true
     }
 }

@@ -1,5 +1,10 @@
 //! Messaging inside the [`Connection`](super::Connection): prekey upkeep, sending (usync,
 //! bundles, fan-out, server ack), receiving (decrypt, receipts, acks), retries and groups.
+//!
+//! [`Messaging`] owns its state (the [`Caches`] and the operations in flight); the
+//! connection dispatches to it and lends a small [`Context`] for one call: `now`, the
+//! store, the RNG, the credentials, the wire, the pending-IQ table and the event queue
+//! (as quinn's `Connection` lends its `Streams` and `PacketSpace`s what they need).
 //! Sans-IO like the rest of `conn`: multi-step operations wait on IQ responses through the
 //! connection's pending table.
 
@@ -9,14 +14,19 @@ mod recv;
 mod send;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
 use wa_proto::wa;
 
-use super::event::{MessageStatus, RequestId};
+use super::event::{Event, MessageStatus};
+use super::pending::Pending;
+use super::request::RequestId;
+use super::wire::Wire;
 use crate::Jid;
 use crate::group::{GroupInfo, ParticipantAction};
 use crate::message::MessageId;
-use crate::store::ProtocolAddress;
+use crate::store::{Credentials, ProtocolAddress, Store};
 
 pub(super) use send::SendOp;
 
@@ -26,6 +36,36 @@ const RECENT_SENT: usize = 256;
 /// Retry receipts per message id before giving up (05 §9.3: 5 in whatsmeow, Baileys,
 /// whatsapp-rust).
 pub(super) const MAX_RETRIES: u32 = 5;
+
+/// The messaging room of a connection: what it owns. Its methods take a [`Context`].
+#[derive(Debug, Default)]
+pub(crate) struct Messaging {
+    /// State that outlives the connection (handed to the next one).
+    pub(super) caches: Caches,
+    /// Operations in flight on this connection.
+    pub(super) ops: Ops,
+}
+
+/// What the connection lends [`Messaging`] for one call.
+pub(crate) struct Context<'a> {
+    /// The time of the call.
+    pub(crate) now: Instant,
+    /// Server unix time at `now`, milliseconds.
+    pub(crate) server_ms: u64,
+    /// Own AD JID while logged in.
+    pub(crate) own: Option<Jid>,
+    /// How long an IQ waits for its response.
+    pub(crate) iq_timeout: Duration,
+    /// One-time prekeys per upload.
+    pub(crate) prekey_batch: u32,
+    pub(crate) store: &'a dyn Store,
+    pub(crate) rng: &'a mut StdRng,
+    /// The device credentials; a signed-prekey rotation replaces them.
+    pub(crate) creds: &'a mut Option<Credentials>,
+    pub(crate) wire: &'a mut Wire,
+    pub(crate) pending: &'a mut Pending,
+    pub(crate) events: &'a mut VecDeque<Event>,
+}
 
 /// A message we sent, kept for retry receipts and status tracking.
 #[derive(Debug, Clone)]

@@ -2,16 +2,15 @@
 //! and the ack; undecryptable messages become an event plus a retry receipt (05 §9.3).
 //! Also incoming receipts (05 §10.4) and the notifications messaging cares about.
 
-use std::time::Instant;
-
 use prost::Message as _;
 use wa_proto::wa;
 
+use super::{Context, Messaging};
 use super::{MAX_RETRIES, message_id};
 use crate::Jid;
 use crate::binary::Node;
 use crate::conn::event::{Event, MessageStatus, UndecryptableReason};
-use crate::conn::{Connection, signal_address};
+use crate::conn::signal_address;
 use crate::group::{self, GroupChange};
 use crate::message::stanza::{self, Enc};
 use crate::message::{IncomingMessage, MessageInfo, pad};
@@ -56,11 +55,11 @@ fn is_skdm_only(m: &wa::Message) -> bool {
     stripped == wa::Message::default()
 }
 
-impl Connection {
+impl Messaging {
     /// An incoming `<message>` stanza.
-    pub(crate) fn handle_message(&mut self, node: &Node) {
-        let Some(own) = self.own_jid() else {
-            self.send_ack(node);
+    pub(crate) fn handle_message(&mut self, cx: &mut Context<'_>, node: &Node) {
+        let Some(own) = cx.own.clone() else {
+            cx.wire.send_ack(node);
             return;
         };
         let (info, encs) = match stanza::parse_message(node, &own) {
@@ -68,18 +67,18 @@ impl Connection {
             Err(e) => {
                 tracing::debug!(error = %e, "unreadable message stanza");
                 if let Some(nack) = ack::nack_for(node, 487) {
-                    self.send_internal(&nack);
+                    cx.wire.send_internal(&nack);
                 }
                 return;
             }
         };
         if encs.iter().all(|e| e.kind.is_none()) {
-            self.events.push_back(Event::UndecryptableMessage {
+            cx.events.push_back(Event::UndecryptableMessage {
                 info,
                 reason: UndecryptableReason::Unavailable,
                 retry_count: 0,
             });
-            self.send_ack(node);
+            cx.wire.send_ack(node);
             return;
         }
         let mut contents = Vec::new();
@@ -89,7 +88,7 @@ impl Connection {
         let mut retry_count_in = 0;
         for enc in &encs {
             retry_count_in = retry_count_in.max(enc.count.unwrap_or(0));
-            match self.decrypt_enc(&info, enc) {
+            match self.decrypt_enc(cx, &info, enc) {
                 Ok(Decrypted::Content(m, chat)) => contents.push((m, chat)),
                 Ok(Decrypted::Nothing) => {}
                 Err(DecryptError::Signal(SignalError::DuplicateMessage { .. })) => duplicate = true,
@@ -102,24 +101,24 @@ impl Connection {
         }
         if let Some(e) = failure {
             let reason = reason_of(&e);
-            let count = self.send_retry_receipt(node, &info, retry_count_in, &e);
-            self.events.push_back(Event::UndecryptableMessage {
+            let count = self.send_retry_receipt(cx, node, &info, retry_count_in, &e);
+            cx.events.push_back(Event::UndecryptableMessage {
                 info,
                 reason,
                 retry_count: count,
             });
             // whatsmeow acks (without error) after a retry receipt.
-            self.send_ack(node);
+            cx.wire.send_ack(node);
             return;
         }
         if bad_plaintext && contents.is_empty() {
-            self.events.push_back(Event::UndecryptableMessage {
+            cx.events.push_back(Event::UndecryptableMessage {
                 info,
                 reason: UndecryptableReason::InvalidPlaintext,
                 retry_count: 0,
             });
             if let Some(nack) = ack::nack_for(node, 491) {
-                self.send_internal(&nack);
+                cx.wire.send_internal(&nack);
             }
             return;
         }
@@ -130,7 +129,7 @@ impl Connection {
                 if let Some(chat) = chat {
                     info.chat = chat;
                 }
-                self.events
+                cx.events
                     .push_back(Event::Message(Box::new(IncomingMessage {
                         info,
                         message: *message,
@@ -147,11 +146,17 @@ impl Connection {
         // The receipt doubles as the acknowledgement (whatsmeow, Baileys); whatsapp-rust
         // (and, per its notes, WA Web) also sends the ack, which the server needs to stop
         // re-delivering from its offline queue.
-        self.send_internal(&receipt::delivery_receipt(node, &kind));
-        self.send_ack(node);
+        cx.wire
+            .send_internal(&receipt::delivery_receipt(node, &kind));
+        cx.wire.send_ack(node);
     }
 
-    fn decrypt_enc(&mut self, info: &MessageInfo, enc: &Enc) -> Result<Decrypted, DecryptError> {
+    fn decrypt_enc(
+        &mut self,
+        cx: &mut Context<'_>,
+        info: &MessageInfo,
+        enc: &Enc,
+    ) -> Result<Decrypted, DecryptError> {
         let Some(kind) = enc.kind else {
             return Ok(Decrypted::Nothing);
         };
@@ -159,24 +164,19 @@ impl Connection {
         let padded = match kind {
             EncType::PkMsg => {
                 let out = signal::decrypt_pkmsg(
-                    self.store.as_ref(),
+                    cx.store,
                     &address,
                     &enc.ciphertext,
                     TrustPolicy::AutoTrust,
-                    &mut self.rng,
+                    &mut *cx.rng,
                 )?;
                 self.caches.sessions.insert(address.clone());
                 out.plaintext
             }
-            EncType::Msg => signal::decrypt_msg(
-                self.store.as_ref(),
-                &address,
-                &enc.ciphertext,
-                &mut self.rng,
-            )?,
+            EncType::Msg => signal::decrypt_msg(cx.store, &address, &enc.ciphertext, &mut *cx.rng)?,
             EncType::SkMsg => {
                 let name = SenderKeyName::new(info.chat.to_string(), address.clone());
-                signal::decrypt_group(self.store.as_ref(), &name, &enc.ciphertext)?
+                signal::decrypt_group(cx.store, &name, &enc.ciphertext)?
             }
         };
         let plain = if enc.version == 3 {
@@ -194,9 +194,7 @@ impl Connection {
                 .filter(|g| !g.is_empty())
                 .unwrap_or_else(|| info.chat.to_string());
             let name = SenderKeyName::new(group, address.clone());
-            if let Err(e) =
-                signal::process_sender_key_distribution(self.store.as_ref(), &name, bytes)
-            {
+            if let Err(e) = signal::process_sender_key_distribution(cx.store, &name, bytes) {
                 tracing::debug!(error = %e, "bad sender key distribution");
             }
         }
@@ -224,6 +222,7 @@ impl Connection {
     /// Sends a retry receipt for a failed message (05 §9.3); returns its count (0 = none).
     fn send_retry_receipt(
         &mut self,
+        cx: &mut Context<'_>,
         node: &Node,
         info: &MessageInfo,
         count_in: u32,
@@ -241,7 +240,7 @@ impl Connection {
             return 0;
         }
         self.caches.retries_sent.insert(info.id.clone(), count);
-        let Some(creds) = self.creds.clone() else {
+        let Some(creds) = cx.creds.clone() else {
             return 0;
         };
         // Keys when the session cannot be repaired by a plain re-send (whatsapp-rust: no
@@ -254,7 +253,7 @@ impl Connection {
                     | SignalError::InvalidSignedPreKeyId { .. }
             );
         let keys = if needs_keys {
-            match signal::generate_prekeys(self.store.as_ref(), 1, &mut self.rng) {
+            match signal::generate_prekeys(cx.store, 1, &mut *cx.rng) {
                 Ok(mut fresh) => fresh.pop().map(|prekey| {
                     let identity = crate::signal::KeyPair::from(&creds.identity_key);
                     let signed = crate::signal::SignedPreKeyRecord::from(&creds.signed_prekey);
@@ -273,7 +272,7 @@ impl Connection {
         } else {
             None
         };
-        self.send_internal(&receipt::retry_receipt(
+        cx.wire.send_internal(&receipt::retry_receipt(
             node,
             count,
             creds.registration_id,
@@ -283,12 +282,12 @@ impl Connection {
     }
 
     /// An incoming `<receipt>` (already acked by the caller).
-    pub(crate) fn handle_receipt(&mut self, now: Instant, node: &Node) {
-        let Some(own) = self.own_jid() else {
+    pub(crate) fn handle_receipt(&mut self, cx: &mut Context<'_>, node: &Node) {
+        let Some(own) = cx.own.clone() else {
             return;
         };
         if let Some(retry) = receipt::parse_retry(node, &own) {
-            self.handle_retry_request(now, retry);
+            self.handle_retry_request(cx, retry);
             return;
         }
         let Some(r) = receipt::parse_receipt(node, &own) else {
@@ -312,7 +311,7 @@ impl Connection {
                 }
                 sent.status = Some(status);
                 let chat = sent.chat.clone();
-                self.events.push_back(Event::MessageStatus {
+                cx.events.push_back(Event::MessageStatus {
                     id: message_id(id),
                     chat,
                     status,
@@ -321,23 +320,23 @@ impl Connection {
                 });
             }
         }
-        self.events.push_back(Event::Receipt(r));
+        cx.events.push_back(Event::Receipt(r));
     }
 
     /// A notification messaging acts on (already acked). Returns true when consumed.
-    pub(crate) fn handle_messaging_notification(&mut self, now: Instant, node: &Node) {
+    pub(crate) fn handle_messaging_notification(&mut self, cx: &mut Context<'_>, node: &Node) {
         match node.get_attr_str("type") {
             Some("encrypt") => {
                 if node.child_by_tag("count").is_some() {
                     let count = prekeys::parse_count(node);
                     if count < prekeys::MIN_PREKEY_COUNT {
-                        self.upload_prekeys(now);
+                        self.upload_prekeys(cx);
                     }
                 } else if node.child_by_tag("identity").is_some()
                     && let Some(from) = node.get_attr_jid("from").cloned()
                     && !from.user().is_empty()
                 {
-                    self.forget_user_sessions(&from);
+                    self.forget_user_sessions(cx, &from);
                 }
             }
             Some("devices") => {
@@ -347,15 +346,15 @@ impl Connection {
             }
             Some("w:gp2") => {
                 if let Some(n) = group::parse_notification(node) {
-                    self.on_group_notification(&n);
+                    self.on_group_notification(cx, &n);
                 }
             }
             _ => {}
         }
     }
 
-    fn on_group_notification(&mut self, n: &group::GroupNotification) {
-        let own = self.own_jid();
+    fn on_group_notification(&mut self, cx: &mut Context<'_>, n: &group::GroupNotification) {
+        let own = cx.own.clone();
         for change in &n.changes {
             match change {
                 GroupChange::Created(info) => {
@@ -366,7 +365,7 @@ impl Connection {
                 }
                 GroupChange::Removed(removed) => {
                     self.caches.groups.remove(&n.group);
-                    self.rotate_sender_key(&n.group, own.as_ref());
+                    self.rotate_sender_key(cx, &n.group, own.as_ref());
                     if own
                         .as_ref()
                         .is_some_and(|o| removed.iter().any(|r| r.same_user(o)))
@@ -381,7 +380,12 @@ impl Connection {
 
     /// 04 §9.6: after a member leaves, our next group send uses a fresh sender key, so the
     /// removed member cannot read it.
-    pub(crate) fn rotate_sender_key(&mut self, group: &Jid, own: Option<&Jid>) {
+    pub(crate) fn rotate_sender_key(
+        &mut self,
+        cx: &mut Context<'_>,
+        group: &Jid,
+        own: Option<&Jid>,
+    ) {
         self.caches.forget_distribution(group);
         let Some(own) = own else {
             return;
@@ -389,7 +393,7 @@ impl Connection {
         let name = SenderKeyName::new(group.to_string(), signal_address(own));
         let mut batch = crate::store::StoreBatch::new();
         batch.delete_sender_key(&name);
-        if let Err(e) = self.store.apply(batch) {
+        if let Err(e) = cx.store.apply(batch) {
             tracing::warn!(error = %e, "cannot rotate the sender key");
         }
     }

@@ -6,17 +6,18 @@
 //! by the signal layer before the stanza is queued) and waits for the server ack.
 
 use std::collections::HashSet;
-use std::time::Instant;
 
 use prost::Message as _;
 use wa_proto::wa;
 
+use super::{Context, Messaging};
 use super::{RetryOp, message_id};
 use crate::Jid;
 use crate::binary::{Node, Value};
-use crate::conn::event::{Event, MessageStatus, Reply, RequestId, SendError};
+use crate::conn::event::{Event, MessageStatus};
 use crate::conn::pending::Waiter;
-use crate::conn::{Connection, signal_address};
+use crate::conn::request::{Reply, RequestId, SendError};
+use crate::conn::signal_address;
 use crate::message::{MessageId, content, pad, phash, stanza};
 use crate::prekeys;
 use crate::signal::{self, EncType, SignalError, TrustPolicy};
@@ -62,34 +63,24 @@ fn encode(message: &wa::Message) -> Vec<u8> {
     message.encode_to_vec()
 }
 
-impl Connection {
-    /// Own AD JID while logged in.
-    pub(crate) fn own_jid(&self) -> Option<Jid> {
-        match &self.state {
-            crate::conn::state::State::Connected(c) => Some(c.jid.clone()),
-            _ => None,
-        }
-    }
-
+impl Messaging {
     /// Starts sending `message` to `to` (a user or group JID).
     pub(crate) fn start_send(
         &mut self,
-        now: Instant,
+        cx: &mut Context<'_>,
         request: Option<RequestId>,
         to: Jid,
         message: wa::Message,
         id: Option<MessageId>,
     ) -> Result<String, SendError> {
-        let own = self.own_jid().ok_or(SendError::NotLoggedIn)?;
+        let own = cx.own.clone().ok_or(SendError::NotLoggedIn)?;
         if !(to.is_group() || to.is_pn() || to.is_lid()) || to.user().is_empty() {
             return Err(SendError::InvalidRecipient);
         }
         let to = to.to_non_ad();
         let id = match id {
             Some(id) => id.0,
-            None => {
-                MessageId::generate(self.server_unix_ms(now) / 1000, own.user(), &mut self.rng).0
-            }
+            None => MessageId::generate(cx.server_ms / 1000, own.user(), &mut *cx.rng).0,
         };
         let op = self.ops.next_id();
         self.ops.sends.insert(
@@ -106,28 +97,28 @@ impl Connection {
                 follow_up: false,
             },
         );
-        self.advance_send(now, op);
+        self.advance_send(cx, op);
         Ok(id)
     }
 
-    fn send_op_iq(&mut self, now: Instant, op: u64, phase: Phase, iq: Node) {
+    fn send_op_iq(&mut self, cx: &mut Context<'_>, op: u64, phase: Phase, iq: Node) {
         let iq_id = iq.get_attr_str("id").unwrap_or_default().to_owned();
-        if let Err(e) = self.send_node(&iq) {
-            self.fail_send(op, e);
+        if let Err(e) = cx.wire.send_node(&iq) {
+            self.fail_send(cx, op, e);
             return;
         }
         if let Some(s) = self.ops.sends.get_mut(&op) {
             s.phase = phase;
         }
-        self.pending
-            .insert(iq_id, Waiter::Send(op), now + self.config.timing.iq_timeout);
+        cx.pending
+            .insert(iq_id, Waiter::Send(op), cx.now + cx.iq_timeout);
     }
 
-    fn fail_send(&mut self, op: u64, error: SendError) {
+    fn fail_send(&mut self, cx: &mut Context<'_>, op: u64, error: SendError) {
         if let Some(s) = self.ops.sends.remove(&op) {
             tracing::debug!(id = %s.id, %error, "send failed");
             if let Some(request) = s.request {
-                self.events.push_back(Event::RequestDone {
+                cx.events.push_back(Event::RequestDone {
                     id: request,
                     result: Err(error),
                 });
@@ -169,24 +160,26 @@ impl Connection {
             .collect()
     }
 
-    pub(crate) fn has_session_cached(&mut self, device: &Jid) -> Result<bool, SendError> {
+    pub(crate) fn has_session_cached(
+        &mut self,
+        cx: &mut Context<'_>,
+        device: &Jid,
+    ) -> Result<bool, SendError> {
         let address = signal_address(device);
         if self.caches.sessions.contains(&address) {
             return Ok(true);
         }
-        let has = signal::has_session(self.store.as_ref(), &address).map_err(|e| {
-            tracing::warn!(error = %e, "cannot read session");
-            SendError::Internal
-        })?;
+        let has = signal::has_session(cx.store, &address)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot read session"))?;
         if has {
             self.caches.sessions.insert(address);
         }
         Ok(has)
     }
 
-    fn advance_send(&mut self, now: Instant, op: u64) {
-        let Some(own) = self.own_jid() else {
-            self.fail_send(op, SendError::NotLoggedIn);
+    fn advance_send(&mut self, cx: &mut Context<'_>, op: u64) {
+        let Some(own) = cx.own.clone() else {
+            self.fail_send(cx, op, SendError::NotLoggedIn);
             return;
         };
         let Some((to, fetched)) = self.ops.sends.get(&op).map(|s| (s.to.clone(), s.fetched)) else {
@@ -194,8 +187,8 @@ impl Connection {
         };
         // 1. Group participants (06 §1.2).
         let Some(users) = self.send_users(&to, &own) else {
-            let id = self.next_iq_id();
-            self.send_op_iq(now, op, Phase::Group, crate::group::metadata_iq(&id, &to));
+            let id = cx.wire.next_iq_id();
+            self.send_op_iq(cx, op, Phase::Group, crate::group::metadata_iq(&id, &to));
             return;
         };
         // 2. Device lists (05 §5).
@@ -205,14 +198,14 @@ impl Connection {
             .cloned()
             .collect();
         if !missing.is_empty() {
-            let id = self.next_iq_id();
-            self.send_op_iq(now, op, Phase::Devices, usync::devices_query(&id, &missing));
+            let id = cx.wire.next_iq_id();
+            self.send_op_iq(cx, op, Phase::Devices, usync::devices_query(&id, &missing));
             return;
         }
         // 3. Sessions (04 §4.4): pairwise targets without one.
         let mut targets = match self.pairwise_targets(&to, &own, &users) {
             Ok(t) => t,
-            Err(e) => return self.fail_send(op, e),
+            Err(e) => return self.fail_send(cx, op, e),
         };
         if let Some(s) = self.ops.sends.get(&op)
             && s.follow_up
@@ -227,24 +220,24 @@ impl Connection {
         if !fetched {
             let mut need = Vec::new();
             for d in &targets {
-                match self.has_session_cached(d) {
+                match self.has_session_cached(cx, d) {
                     Ok(false) => need.push(d.clone()),
                     Ok(true) => {}
-                    Err(e) => return self.fail_send(op, e),
+                    Err(e) => return self.fail_send(cx, op, e),
                 }
             }
             if !need.is_empty() {
                 if let Some(s) = self.ops.sends.get_mut(&op) {
                     s.fetched = true;
                 }
-                let id = self.next_iq_id();
-                self.send_op_iq(now, op, Phase::Bundles, prekeys::fetch_iq(&id, &need));
+                let id = cx.wire.next_iq_id();
+                self.send_op_iq(cx, op, Phase::Bundles, prekeys::fetch_iq(&id, &need));
                 return;
             }
         }
         // 4. Encrypt and send.
-        if let Err(e) = self.encrypt_and_send(now, op, &own, &users, targets) {
-            self.fail_send(op, e);
+        if let Err(e) = self.encrypt_and_send(cx, op, &own, &users, targets) {
+            self.fail_send(cx, op, e);
         }
     }
 
@@ -270,30 +263,36 @@ impl Connection {
     }
 
     /// A usync / group / bundle response for a send.
-    pub(crate) fn on_send_iq(&mut self, now: Instant, op: u64, parsed: Result<&Node, SendError>) {
+    pub(crate) fn on_send_iq(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: u64,
+        parsed: Result<&Node, SendError>,
+    ) {
         let Some(phase) = self.ops.sends.get(&op).map(|s| s.phase) else {
             return;
         };
         let result = match parsed {
             Ok(n) => n,
-            Err(e) => return self.fail_send(op, e),
+            Err(e) => return self.fail_send(cx, op, e),
         };
         match phase {
             Phase::Group => match crate::group::parse_group_result(result) {
                 Ok(info) => {
                     self.caches.groups.insert(info.jid.clone(), info);
                 }
-                Err(_) => return self.fail_send(op, SendError::BadResponse),
+                Err(e) => return self.fail_send(cx, op, SendError::BadResponse(e.into())),
             },
             Phase::Devices => {
-                let Ok(list) = usync::parse_devices(result) else {
-                    return self.fail_send(op, SendError::BadResponse);
+                let list = match usync::parse_devices(result) {
+                    Ok(list) => list,
+                    Err(e) => return self.fail_send(cx, op, SendError::BadResponse(e.into())),
                 };
                 let asked: Vec<Jid> = self
                     .ops
                     .sends
                     .get(&op)
-                    .and_then(|s| self.own_jid().and_then(|own| self.send_users(&s.to, &own)))
+                    .and_then(|s| cx.own.clone().and_then(|own| self.send_users(&s.to, &own)))
                     .unwrap_or_default();
                 for u in list {
                     self.caches.devices.insert(u.user.clone(), u.devices);
@@ -304,23 +303,25 @@ impl Connection {
                 }
             }
             Phase::Bundles => {
-                let Ok(bundles) = prekeys::parse_bundles(result) else {
-                    return self.fail_send(op, SendError::BadResponse);
+                let bundles = match prekeys::parse_bundles(result) {
+                    Ok(bundles) => bundles,
+                    Err(e) => return self.fail_send(cx, op, SendError::BadResponse(e.into())),
                 };
-                self.process_bundles(bundles);
+                self.process_bundles(cx, bundles);
             }
             Phase::Ready | Phase::Ack => return,
         }
         if let Some(s) = self.ops.sends.get_mut(&op) {
             s.phase = Phase::Ready;
         }
-        self.advance_send(now, op);
+        self.advance_send(cx, op);
     }
 
     /// Builds sessions from fetched bundles; devices without a usable bundle are
     /// remembered and skipped.
     pub(crate) fn process_bundles(
         &mut self,
+        cx: &mut Context<'_>,
         bundles: Vec<(
             Jid,
             Result<crate::signal::PreKeyBundle, prekeys::BundleError>,
@@ -331,16 +332,16 @@ impl Connection {
             match bundle {
                 Ok(bundle) => {
                     // Another send may have set the session up meanwhile.
-                    if self.has_session_cached(&device).unwrap_or(false) {
+                    if self.has_session_cached(cx, &device).unwrap_or(false) {
                         continue;
                     }
                     let address = signal_address(&device);
                     match signal::process_prekey_bundle(
-                        self.store.as_ref(),
+                        cx.store,
                         &address,
                         &bundle,
                         TrustPolicy::AutoTrust,
-                        &mut self.rng,
+                        &mut *cx.rng,
                     ) {
                         Ok(_) => {
                             self.caches.sessions.insert(address);
@@ -363,12 +364,13 @@ impl Connection {
     /// no session (the device is skipped).
     pub(crate) fn encrypt_for(
         &mut self,
+        cx: &mut Context<'_>,
         device: &Jid,
         plaintext: &[u8],
     ) -> Result<Option<(EncType, Vec<u8>)>, SendError> {
-        let padded = pad::pad(plaintext.to_vec(), &mut self.rng);
+        let padded = pad::pad(plaintext.to_vec(), &mut *cx.rng);
         let address = signal_address(device);
-        match signal::encrypt(self.store.as_ref(), &address, &padded) {
+        match signal::encrypt(cx.store, &address, &padded) {
             Ok(out) => Ok(Some(out)),
             Err(SignalError::NoSession) => {
                 self.caches.sessions.remove(&address);
@@ -380,18 +382,18 @@ impl Connection {
             }
             Err(e) => {
                 tracing::warn!(%device, error = %e, "cannot encrypt");
-                Err(SendError::Internal)
+                Err(e.into())
             }
         }
     }
 
-    fn device_identity(&self) -> Option<Vec<u8>> {
-        self.creds.as_ref().and_then(|c| c.account.clone())
+    fn device_identity(&self, cx: &Context<'_>) -> Option<Vec<u8>> {
+        cx.creds.as_ref().and_then(|c| c.account.clone())
     }
 
     fn encrypt_and_send(
         &mut self,
-        now: Instant,
+        cx: &mut Context<'_>,
         op: u64,
         own: &Jid,
         users: &[Jid],
@@ -406,6 +408,7 @@ impl Connection {
         let media_type = content::media_type(&message);
         let node = if to.is_group() {
             self.build_group_send(
+                cx,
                 &to,
                 &id,
                 &message,
@@ -417,6 +420,7 @@ impl Connection {
             )?
         } else {
             self.build_direct_send(
+                cx,
                 &to,
                 &id,
                 &message,
@@ -429,7 +433,7 @@ impl Connection {
             )?
         };
         let (node, phash) = node;
-        self.send_node(&node)?;
+        cx.wire.send_node(&node)?;
         if !follow_up {
             self.caches.remember_sent(&id, to, message);
         }
@@ -439,17 +443,15 @@ impl Connection {
             s.phash = phash;
             s.sent_to.extend(sent_to);
         }
-        self.pending.insert(
-            id,
-            Waiter::MessageAck(op),
-            now + self.config.timing.iq_timeout,
-        );
+        cx.pending
+            .insert(id, Waiter::MessageAck(op), cx.now + cx.iq_timeout);
         Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
     fn build_direct_send(
         &mut self,
+        cx: &mut Context<'_>,
         to: &Jid,
         id: &str,
         message: &wa::Message,
@@ -476,7 +478,7 @@ impl Connection {
         for device in targets {
             let own_device = device.same_user(own) && !to.same_user(own);
             let payload = if own_device { &dsm } else { &plain };
-            if let Some((kind, ct)) = self.encrypt_for(&device, payload)? {
+            if let Some((kind, ct)) = self.encrypt_for(cx, &device, payload)? {
                 any_pkmsg |= kind == EncType::PkMsg;
                 recipient_reached |= device.same_user(to);
                 encs.push((device, stanza::enc_node(kind, ct, media_type, None)));
@@ -500,7 +502,7 @@ impl Connection {
         let all = self.cached_devices(users);
         let hash = phash::participant_hash(&all);
         let identity = if any_pkmsg {
-            self.device_identity()
+            self.device_identity(cx)
         } else {
             None
         };
@@ -521,6 +523,7 @@ impl Connection {
     #[allow(clippy::too_many_arguments)]
     fn build_group_send(
         &mut self,
+        cx: &mut Context<'_>,
         group: &Jid,
         id: &str,
         message: &wa::Message,
@@ -531,11 +534,8 @@ impl Connection {
         media_type: Option<&'static str>,
     ) -> Result<(Node, Option<String>), SendError> {
         let name = SenderKeyName::new(group.to_string(), signal_address(own));
-        let skdm = signal::sender_key_distribution(self.store.as_ref(), &name, &mut self.rng)
-            .map_err(|e| {
-                tracing::warn!(error = %e, "cannot create sender key");
-                SendError::Internal
-            })?;
+        let skdm = signal::sender_key_distribution(cx.store, &name, &mut *cx.rng)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot create sender key"))?;
         let skdm_message = encode(&wa::Message {
             sender_key_distribution_message: Some(wa::message::SenderKeyDistributionMessage {
                 group_id: Some(group.to_string()),
@@ -547,18 +547,15 @@ impl Connection {
         let mut any_pkmsg = false;
         let mut reached = Vec::with_capacity(targets.len());
         for device in targets {
-            if let Some((kind, ct)) = self.encrypt_for(&device, &skdm_message)? {
+            if let Some((kind, ct)) = self.encrypt_for(cx, &device, &skdm_message)? {
                 any_pkmsg |= kind == EncType::PkMsg;
                 encs.push((device.clone(), stanza::enc_node(kind, ct, None, None)));
                 reached.push(device);
             }
         }
-        let padded = pad::pad(encode(message), &mut self.rng);
-        let skmsg = signal::encrypt_group(self.store.as_ref(), &name, &padded, &mut self.rng)
-            .map_err(|e| {
-                tracing::warn!(error = %e, "cannot encrypt group message");
-                SendError::Internal
-            })?;
+        let padded = pad::pad(encode(message), &mut *cx.rng);
+        let skmsg = signal::encrypt_group(cx.store, &name, &padded, &mut *cx.rng)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot encrypt group message"))?;
         // 05 §7.4: all participant devices plus the sending device.
         let mut all = self.cached_devices(users);
         if !all
@@ -569,7 +566,7 @@ impl Connection {
         }
         let hash = phash::participant_hash(&all);
         let identity = if any_pkmsg {
-            self.device_identity()
+            self.device_identity(cx)
         } else {
             None
         };
@@ -591,7 +588,7 @@ impl Connection {
     }
 
     /// The server ack of a sent message (05 §8).
-    pub(crate) fn on_message_ack(&mut self, now: Instant, op: u64, ack: &Node) {
+    pub(crate) fn on_message_ack(&mut self, cx: &mut Context<'_>, op: u64, ack: &Node) {
         let Some(s) = self.ops.sends.remove(&op) else {
             return;
         };
@@ -610,16 +607,16 @@ impl Connection {
         {
             // Device-list drift: refresh caches; the message reached the listed devices.
             tracing::debug!(id = %s.id, "phash mismatch; dropping device caches");
-            self.forget_send_caches(&s.to);
+            self.forget_send_caches(cx, &s.to);
             if ack.get_attr_str("error").is_none_or(|e| e == "0") {
-                self.send_to_missed_devices(now, &s);
+                self.send_to_missed_devices(cx, &s);
             }
         }
         if let Some(code) = ack.get_attr_str("error").filter(|e| *e != "0") {
             let code = code.parse().unwrap_or(0);
             self.caches.sent.remove(&s.id);
             if let Some(request) = s.request {
-                self.events.push_back(Event::RequestDone {
+                cx.events.push_back(Event::RequestDone {
                     id: request,
                     result: Err(SendError::Rejected { code, text: None }),
                 });
@@ -629,7 +626,7 @@ impl Connection {
         if let Some(sent) = self.caches.sent.get_mut(&s.id) {
             sent.status = Some(MessageStatus::Sent);
         }
-        self.events.push_back(Event::MessageStatus {
+        cx.events.push_back(Event::MessageStatus {
             id: message_id(&s.id),
             chat: s.to.clone(),
             status: MessageStatus::Sent,
@@ -637,7 +634,7 @@ impl Connection {
             timestamp,
         });
         if let Some(request) = s.request {
-            self.events.push_back(Event::RequestDone {
+            cx.events.push_back(Event::RequestDone {
                 id: request,
                 result: Ok(Reply::MessageSent {
                     id: message_id(&s.id),
@@ -654,7 +651,7 @@ impl Connection {
     /// Group sends need nothing more: the server fans the `skmsg` out to every member
     /// device, and a device without our sender key asks for it with a retry receipt
     /// (05 §9.4), which [`handle_retry_request`](Self::handle_retry_request) answers.
-    fn send_to_missed_devices(&mut self, now: Instant, sent: &SendOp) {
+    fn send_to_missed_devices(&mut self, cx: &mut Context<'_>, sent: &SendOp) {
         if sent.to.is_group() {
             return;
         }
@@ -673,17 +670,17 @@ impl Connection {
                 follow_up: true,
             },
         );
-        self.advance_send(now, op);
+        self.advance_send(cx, op);
     }
 
     /// The ack never came.
-    pub(crate) fn on_message_ack_timeout(&mut self, op: u64) {
-        self.fail_send(op, SendError::Timeout);
+    pub(crate) fn on_message_ack_timeout(&mut self, cx: &mut Context<'_>, op: u64) {
+        self.fail_send(cx, op, SendError::Timeout);
     }
 
-    fn forget_send_caches(&mut self, to: &Jid) {
+    fn forget_send_caches(&mut self, cx: &mut Context<'_>, to: &Jid) {
         let mut users: Vec<Jid> = vec![to.clone()];
-        if let Some(own) = self.own_jid() {
+        if let Some(own) = cx.own.clone() {
             users.push(own.to_non_ad());
         }
         if to.is_group() {
@@ -703,7 +700,7 @@ impl Connection {
     /// A `<receipt type="retry">` for a message we sent.
     pub(crate) fn handle_retry_request(
         &mut self,
-        now: Instant,
+        cx: &mut Context<'_>,
         request: crate::receipt::RetryRequest,
     ) {
         let id = request.receipt.ids.first().cloned().unwrap_or_default();
@@ -719,11 +716,11 @@ impl Connection {
         match request.bundle {
             Some(Ok(bundle)) => {
                 match signal::process_prekey_bundle(
-                    self.store.as_ref(),
+                    cx.store,
                     &address,
                     &bundle,
                     TrustPolicy::AutoTrust,
-                    &mut self.rng,
+                    &mut *cx.rng,
                 ) {
                     Ok(_) => {
                         self.caches.sessions.insert(address);
@@ -738,7 +735,7 @@ impl Connection {
             Some(Err(e)) => tracing::debug!(error = %e, "unusable keys in retry receipt"),
             None => {}
         }
-        if !self.has_session_cached(&requester).unwrap_or(false) {
+        if !self.has_session_cached(cx, &requester).unwrap_or(false) {
             let op = self.ops.next_id();
             self.ops.retries.insert(
                 op,
@@ -748,36 +745,41 @@ impl Connection {
                     count: request.count,
                 },
             );
-            let iq_id = self.next_iq_id();
-            if self.send_internal(&prekeys::fetch_iq(&iq_id, &[requester])) {
-                self.pending.insert(
-                    iq_id,
-                    Waiter::RetryBundle(op),
-                    now + self.config.timing.iq_timeout,
-                );
+            let iq_id = cx.wire.next_iq_id();
+            if cx
+                .wire
+                .send_internal(&prekeys::fetch_iq(&iq_id, &[requester]))
+            {
+                cx.pending
+                    .insert(iq_id, Waiter::RetryBundle(op), cx.now + cx.iq_timeout);
             }
             return;
         }
-        self.resend(&id, &requester, request.count);
+        self.resend(cx, &id, &requester, request.count);
     }
 
     /// The bundle for a retry re-send arrived.
-    pub(crate) fn on_retry_bundle(&mut self, op: u64, parsed: Result<&Node, SendError>) {
+    pub(crate) fn on_retry_bundle(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: u64,
+        parsed: Result<&Node, SendError>,
+    ) {
         let Some(retry) = self.ops.retries.remove(&op) else {
             return;
         };
         if let Ok(Ok(bundles)) = parsed.map(prekeys::parse_bundles) {
-            self.process_bundles(bundles);
+            self.process_bundles(cx, bundles);
         }
-        self.resend(&retry.id, &retry.requester, retry.count);
+        self.resend(cx, &retry.id, &retry.requester, retry.count);
     }
 
     /// Re-encrypts a recent message for one device and sends it directly (05 §9.4).
-    fn resend(&mut self, id: &str, requester: &Jid, count: u32) {
+    fn resend(&mut self, cx: &mut Context<'_>, id: &str, requester: &Jid, count: u32) {
         let Some(sent) = self.caches.sent.get(id).cloned() else {
             return;
         };
-        let Some(own) = self.own_jid() else {
+        let Some(own) = cx.own.clone() else {
             return;
         };
         let mut message = sent.message.clone();
@@ -785,7 +787,7 @@ impl Connection {
         if group {
             // 05 §7.3: re-attach a fresh SKDM (whatsmeow).
             let name = SenderKeyName::new(sent.chat.to_string(), signal_address(&own));
-            match signal::sender_key_distribution(self.store.as_ref(), &name, &mut self.rng) {
+            match signal::sender_key_distribution(cx.store, &name, &mut *cx.rng) {
                 Ok(skdm) => {
                     message.sender_key_distribution_message =
                         Some(wa::message::SenderKeyDistributionMessage {
@@ -807,7 +809,7 @@ impl Connection {
                 ..Default::default()
             };
         }
-        let Ok(Some((kind, ct))) = self.encrypt_for(requester, &encode(&message)) else {
+        let Ok(Some((kind, ct))) = self.encrypt_for(cx, requester, &encode(&message)) else {
             tracing::debug!(%requester, "cannot re-encrypt for retry");
             return;
         };
@@ -821,7 +823,7 @@ impl Connection {
             requester.clone()
         };
         let identity = if kind == EncType::PkMsg {
-            self.device_identity()
+            self.device_identity(cx)
         } else {
             None
         };
@@ -838,26 +840,26 @@ impl Connection {
             set.insert(requester.clone());
         }
         tracing::debug!(%id, %requester, count, "re-sending after retry receipt");
-        self.send_internal(&node);
+        cx.wire.send_internal(&node);
     }
 
     /// Forgets what we know about a user's sessions (identity change, 04 §4.6).
-    pub(crate) fn forget_user_sessions(&mut self, user: &Jid) {
+    pub(crate) fn forget_user_sessions(&mut self, cx: &mut Context<'_>, user: &Jid) {
         let name = crate::conn::signal_address_name(user);
         let mut batch = crate::store::StoreBatch::new();
-        let devices: HashSet<u32> = self
+        let devices: HashSet<u32> = cx
             .store
             .session_devices(&name)
             .unwrap_or_default()
             .into_iter()
-            .chain(self.store.identity_devices(&name).unwrap_or_default())
+            .chain(cx.store.identity_devices(&name).unwrap_or_default())
             .collect();
         for d in devices {
             let address = crate::store::ProtocolAddress::new(name.clone(), d);
             batch.delete_session(&address).delete_identity(&address);
             self.caches.sessions.remove(&address);
         }
-        if let Err(e) = self.store.apply(batch) {
+        if let Err(e) = cx.store.apply(batch) {
             tracing::warn!(error = %e, "cannot delete sessions after identity change");
         }
         self.caches.forget_devices(user);
