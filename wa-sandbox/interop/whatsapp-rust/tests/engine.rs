@@ -93,7 +93,7 @@ async fn whatsapp_rust_pairs_and_exchanges_texts_with_the_engine_both_ways() -> 
     // Pairing: the sandbox phone scans whatsapp-rust's QR; after the 515 it logs in again
     // (Noise IK resume, since it cached our static key) and reports itself connected.
     let dir = tempfile::tempdir()?;
-    let mut peer = WaRust::start(&sandbox.ws_url(), dir.path()).await?;
+    let mut peer = WaRust::start(sandbox.ws_url(), dir.path()).await?;
     let qr = peer
         .until(STEP, |e| match e {
             PeerEvent::Qr(code) => Some(code.clone()),
@@ -134,7 +134,7 @@ async fn whatsapp_rust_pairs_and_exchanges_texts_with_the_engine_both_ways() -> 
     // Restart from the same store: a registered whatsapp-rust client with a cached server
     // certificate resumes with Noise IK (01 §6); the sandbox must accept it (or fall back).
     peer.shutdown().await;
-    let mut peer = WaRust::start(&sandbox.ws_url(), dir.path()).await?;
+    let mut peer = WaRust::start(sandbox.ws_url(), dir.path()).await?;
     peer.until(STEP, |e| (*e == PeerEvent::Connected).then_some(()))
         .await?;
 
