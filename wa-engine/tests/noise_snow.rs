@@ -34,7 +34,8 @@ use snow::params::{CipherChoice, DHChoice, HashChoice, NoiseParams};
 use snow::resolvers::{CryptoResolver, DefaultResolver};
 use snow::types::{Cipher, Dh, Hash, Random};
 use wa_engine::noise::{
-    CONN_HEADER, ClientHandshake, KeyPair, NoiseError, ServerHandshake, TrustRoot,
+    CONN_HEADER, ClientHandshake, IK_PROTOCOL_NAME, KeyPair, NoiseError, ServerHandshake,
+    ServerHelloOutcome, SymmetricState, Transport, TrustRoot, XX_FALLBACK_PROTOCOL_NAME,
     build_cert_chain, verify_cert_chain,
 };
 use wa_proto::wa::HandshakeMessage;
@@ -445,4 +446,232 @@ fn our_initiator_rejects_snow_server_with_chain_for_another_key() {
         ),
         "{err:?}"
     );
+}
+
+// ---- Noise IK resume and XXfallback on our responder (shared/protocol/01 §6) ----
+//
+// IK needs no WhatsApp-specific hash: its first message carries the login payload, so there
+// is no empty payload to (not) hash and stock snow SHA-256 applies (`WaSha256` is plain
+// SHA-256 on these inputs). snow 0.10 rejects the `fallback` modifier
+// (`PatternProblem::UnsupportedModifier`), so the XXfallback initiator below is written from
+// the Noise specification (§10.2: `Noise_XXfallback`, pre-message `-> e`) with our
+// `SymmetricState` primitives, whose every operation the XX tests above check against snow.
+
+/// A snow IK initiator that believes the server's static key is `server_static`.
+fn snow_ik_initiator(k: &Keys, server_static: &[u8; 32]) -> snow::HandshakeState {
+    let params: NoiseParams = "Noise_IK_25519_AESGCM_SHA256".parse().unwrap();
+    let static_private = k.client_static.private_bytes();
+    let ephemeral_private = k.client_ephemeral.private_bytes();
+    snow::Builder::with_resolver(params, Box::new(WaResolver))
+        .prologue(&CONN_HEADER)
+        .unwrap()
+        .local_private_key(static_private.as_slice())
+        .unwrap()
+        .remote_public_key(server_static)
+        .unwrap()
+        .fixed_ephemeral_key_for_testing_only(ephemeral_private.as_slice())
+        .build_initiator()
+        .unwrap()
+}
+
+/// snow's IK message 1 (`e`, encrypted `s`, encrypted payload) as an IK `ClientHello`.
+fn ik_client_hello(snow_hs: &mut snow::HandshakeState, login: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0_u8; MAX_MSG];
+    let n = snow_hs.write_message(login, &mut buf).unwrap();
+    HandshakeMessage {
+        client_hello: Some(ClientHello {
+            ephemeral: Some(buf[..32].to_vec()),
+            r#static: Some(buf[32..80].to_vec()),
+            payload: Some(buf[80..n].to_vec()),
+            ..ClientHello::default()
+        }),
+        ..HandshakeMessage::default()
+    }
+    .encode_to_vec()
+}
+
+fn server(k: &Keys) -> ServerHandshake {
+    ServerHandshake::new(
+        k.server_static.clone(),
+        k.server_ephemeral.clone(),
+        k.cert_chain(),
+    )
+}
+
+#[test]
+fn our_responder_accepts_snow_ik_resume_of_a_known_client() {
+    let k = keys(11);
+    let mut snow_hs = snow_ik_initiator(&k, k.server_static.public());
+    let login = b"serialized ClientPayload (login)".to_vec();
+    let hello = ik_client_hello(&mut snow_hs, &login);
+
+    let mut seen = None;
+    let mut out = Vec::new();
+    let outcome = server(&k)
+        .handle_client_hello_resumable(
+            &hello,
+            |key| {
+                seen = Some(*key);
+                true
+            },
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(seen.as_ref(), Some(k.client_static.public()));
+    let ServerHelloOutcome::Resumed(done, finished) = outcome else {
+        panic!("IK from a known client must be accepted");
+    };
+    assert_eq!(&finished.client_static, k.client_static.public());
+    assert_eq!(finished.payload, login);
+
+    // <- e, ee, se, payload: no `static` in the ServerHello (that tells the client IK held).
+    let reply = HandshakeMessage::decode(out.as_slice())
+        .unwrap()
+        .server_hello
+        .unwrap();
+    assert!(reply.r#static.is_none());
+    let mut raw = reply.ephemeral.unwrap();
+    assert_eq!(raw.len(), 32);
+    raw.extend(reply.payload.unwrap());
+    let mut payload = vec![0_u8; MAX_MSG];
+    let n = snow_hs.read_message(&raw, &mut payload).unwrap();
+    assert!(snow_hs.is_handshake_finished());
+    assert_eq!(snow_hs.get_handshake_hash(), done.handshake_hash());
+    let chain = verify_cert_chain(
+        &payload[..n],
+        &k.trust_root(),
+        k.server_static.public(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(&chain.leaf.key, k.server_static.public());
+
+    let mut ours = done.finish();
+    let mut theirs = snow_hs.into_transport_mode().unwrap();
+    exchange_transport(&mut theirs, &mut ours);
+}
+
+/// The client side of XXfallback after a refused IK hello, from the Noise spec: restart from
+/// the XXfallback name with the same ephemeral as pre-message, then XX's `<- e, ee, s, es`
+/// and `-> s, se`. Returns the `ClientFinish` and the client's transport.
+fn fallback_initiator(k: &Keys, server_hello: &[u8], login: &[u8]) -> (Vec<u8>, Transport) {
+    use x25519_dalek::{PublicKey, StaticSecret};
+    let dh = |private: &KeyPair, public: &[u8]| {
+        let public: [u8; 32] = public.try_into().unwrap();
+        StaticSecret::from(*private.private_bytes())
+            .diffie_hellman(&PublicKey::from(public))
+            .to_bytes()
+    };
+    let hello = HandshakeMessage::decode(server_hello)
+        .unwrap()
+        .server_hello
+        .unwrap();
+    let re = hello.ephemeral.unwrap();
+    let mut st = SymmetricState::with_protocol_name(XX_FALLBACK_PROTOCOL_NAME);
+    st.mix_hash(k.client_ephemeral.public());
+    st.mix_hash(&re);
+    st.mix_key(&dh(&k.client_ephemeral, &re));
+    let mut rs = Vec::new();
+    st.decrypt_and_hash(&hello.r#static.unwrap(), &mut rs, "server static")
+        .unwrap();
+    assert_eq!(rs.as_slice(), k.server_static.public());
+    st.mix_key(&dh(&k.client_ephemeral, &rs));
+    let mut chain = Vec::new();
+    st.decrypt_and_hash(&hello.payload.unwrap(), &mut chain, "cert chain")
+        .unwrap();
+    let rs: [u8; 32] = rs.try_into().unwrap();
+    verify_cert_chain(&chain, &k.trust_root(), &rs, NOW).unwrap();
+    let mut static_ct = Vec::new();
+    st.encrypt_and_hash(k.client_static.public(), &mut static_ct)
+        .unwrap();
+    st.mix_key(&dh(&k.client_static, &re));
+    let mut payload_ct = Vec::new();
+    st.encrypt_and_hash(login, &mut payload_ct).unwrap();
+    let finish = HandshakeMessage {
+        client_finish: Some(ClientFinish {
+            r#static: Some(static_ct),
+            payload: Some(payload_ct),
+        }),
+        ..HandshakeMessage::default()
+    }
+    .encode_to_vec();
+    let (to_responder, to_initiator) = st.split();
+    (finish, Transport::new(&to_responder, &to_initiator))
+}
+
+fn assert_fallback_completes(k: &Keys, hello: &[u8], accept: bool) {
+    let mut out = Vec::new();
+    let outcome = server(k)
+        .handle_client_hello_resumable(hello, |_| accept, &mut out)
+        .unwrap();
+    let ServerHelloOutcome::AwaitFinish(awaiting) = outcome else {
+        panic!("expected an XXfallback reply");
+    };
+    let reply = HandshakeMessage::decode(out.as_slice())
+        .unwrap()
+        .server_hello
+        .unwrap();
+    assert!(
+        reply.r#static.is_some(),
+        "a fallback ServerHello carries static"
+    );
+
+    let login = b"login again after fallback".to_vec();
+    let (finish, mut client) = fallback_initiator(k, &out, &login);
+    let (done, finished) = awaiting.handle_client_finish(&finish).unwrap();
+    assert_eq!(&finished.client_static, k.client_static.public());
+    assert_eq!(finished.payload, login);
+    let mut server = done.finish();
+    let mut frame = Vec::new();
+    client.encrypt(b"<iq/>", &mut frame).unwrap();
+    let mut plain = Vec::new();
+    server.decrypt(&frame, &mut plain).unwrap();
+    assert_eq!(plain, b"<iq/>");
+    frame.clear();
+    plain.clear();
+    server.encrypt(b"<success/>", &mut frame).unwrap();
+    client.decrypt(&frame, &mut plain).unwrap();
+    assert_eq!(plain, b"<success/>");
+}
+
+#[test]
+fn ik_hello_for_a_stale_server_key_gets_a_real_xx_fallback() {
+    let k = keys(12);
+    // The client cached another server static (e.g. the server rotated its key).
+    let stale = *keys(13).server_static.public();
+    let mut snow_hs = snow_ik_initiator(&k, &stale);
+    let hello = ik_client_hello(&mut snow_hs, b"login");
+    assert_fallback_completes(&k, &hello, true);
+}
+
+#[test]
+fn ik_hello_from_an_unknown_client_gets_a_real_xx_fallback() {
+    let k = keys(14);
+    let mut snow_hs = snow_ik_initiator(&k, k.server_static.public());
+    let hello = ik_client_hello(&mut snow_hs, b"login");
+    assert_fallback_completes(&k, &hello, false);
+    // The XX-only entry point never accepts IK either.
+    let mut snow_hs = snow_ik_initiator(&k, k.server_static.public());
+    let hello = ik_client_hello(&mut snow_hs, b"login");
+    let mut out = Vec::new();
+    server(&k).handle_client_hello(&hello, &mut out).unwrap();
+    let reply = HandshakeMessage::decode(out.as_slice()).unwrap();
+    assert!(reply.server_hello.unwrap().r#static.is_some());
+}
+
+#[test]
+fn xx_fallback_name_is_hashed_and_ik_name_is_padded() {
+    let ik = SymmetricState::with_protocol_name(IK_PROTOCOL_NAME);
+    let mut padded = SymmetricState::with_protocol_name(b"Noise_IK_25519_AESGCM_SHA256");
+    assert_eq!(ik.handshake_hash(), padded.handshake_hash());
+    let fb = SymmetricState::with_protocol_name(XX_FALLBACK_PROTOCOL_NAME);
+    let mut manual_h: [u8; 32] = Sha256::digest(XX_FALLBACK_PROTOCOL_NAME).into();
+    manual_h = Sha256::new()
+        .chain_update(manual_h)
+        .chain_update(CONN_HEADER)
+        .finalize()
+        .into();
+    assert_eq!(fb.handshake_hash(), manual_h);
+    padded.mix_hash(b"x");
+    assert_ne!(ik.handshake_hash(), padded.handshake_hash());
 }

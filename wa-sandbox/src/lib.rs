@@ -51,7 +51,7 @@
 //! rooms     connections (live connections, Push), keys (KeyStore), groups (Groups,
 //!           GroupOps), usync (device lists, phash), media (MediaHost, its own lock),
 //!           payload (ClientPayload parsing), pairing (QR refs, code pairings),
-//!           queue (a device's offline queue)
+//!           queue (a device's offline queue), peer_iq (abt props, syncd answers)
 //! routing   Routing (queues, phones' inboxes, delivery log, contacts) and Courier, one
 //!           routing step over the connections, the directory and the groups
 //! state     State (every room under one lock) and the Router handle that composes them
@@ -88,6 +88,7 @@ mod media;
 mod media_tls;
 mod pairing;
 mod payload;
+mod peer_iq;
 mod persist;
 mod phone;
 mod queue;

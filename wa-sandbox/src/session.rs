@@ -22,7 +22,8 @@ use tracing::{debug, trace, warn};
 use wa_engine::Jid;
 use wa_engine::binary::{self, Node};
 use wa_engine::noise::{
-    AwaitingClientFinish, FrameDecoder, FrameEncoder, ServerHandshake, Transport,
+    AwaitingClientFinish, ClientFinished, FrameDecoder, FrameEncoder, Handshake, ServerHandshake,
+    ServerHelloOutcome, Transport,
 };
 
 use crate::accounts::{PairPlan, Registration};
@@ -342,14 +343,50 @@ impl ServerSession {
         self.push_frame(&ct);
     }
 
+    /// The Noise handshake is complete (XX, XXfallback or IK): parse the `ClientPayload` and
+    /// open after the first-stanza delay.
+    fn handshake_done(&mut self, now: Instant, hs: Handshake, finished: ClientFinished) {
+        let transport = hs.finish();
+        match parse_hello(&finished.payload, finished.client_static) {
+            Ok(hello) => {
+                let delay = self.router.first_stanza_delay();
+                self.phase = Phase::Opening(Box::new(Opening {
+                    due: now + delay,
+                    transport,
+                    client_static: finished.client_static,
+                    hello,
+                }));
+                if delay.is_zero() {
+                    self.finish_opening(now);
+                }
+            }
+            Err(e) => {
+                debug!(conn = self.conn, error = %e, "bad ClientPayload");
+                self.close(CloseKind::Abrupt);
+            }
+        }
+    }
+
     fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
         match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Hello(Some(hs)) => {
                 let mut out = Vec::with_capacity(400);
-                match hs.handle_client_hello(frame, &mut out) {
-                    Ok(next) => {
+                let router = &self.router;
+                // A resuming client's IK hello is accepted for a registered device, anything
+                // else gets XX or a real XXfallback (shared/protocol/01 §6).
+                match hs.handle_client_hello_resumable(
+                    frame,
+                    |key| router.knows_noise_key(key),
+                    &mut out,
+                ) {
+                    Ok(ServerHelloOutcome::AwaitFinish(next)) => {
                         self.phase = Phase::Finish(Some(Box::new(next)));
                         self.push_frame(&out);
+                    }
+                    Ok(ServerHelloOutcome::Resumed(hs, finished)) => {
+                        debug!(conn = self.conn, "Noise IK resume accepted");
+                        self.push_frame(&out);
+                        self.handshake_done(now, hs, finished);
                     }
                     Err(e) => {
                         debug!(conn = self.conn, error = %e, "bad ClientHello");
@@ -358,27 +395,7 @@ impl ServerSession {
                 }
             }
             Phase::Finish(Some(awaiting)) => match awaiting.handle_client_finish(frame) {
-                Ok((hs, finished)) => {
-                    let transport = hs.finish();
-                    match parse_hello(&finished.payload, finished.client_static) {
-                        Ok(hello) => {
-                            let delay = self.router.first_stanza_delay();
-                            self.phase = Phase::Opening(Box::new(Opening {
-                                due: now + delay,
-                                transport,
-                                client_static: finished.client_static,
-                                hello,
-                            }));
-                            if delay.is_zero() {
-                                self.finish_opening(now);
-                            }
-                        }
-                        Err(e) => {
-                            debug!(conn = self.conn, error = %e, "bad ClientPayload");
-                            self.close(CloseKind::Abrupt);
-                        }
-                    }
-                }
+                Ok((hs, finished)) => self.handshake_done(now, hs, finished),
                 Err(e) => {
                     debug!(conn = self.conn, error = %e, "bad ClientFinish");
                     self.close(CloseKind::Abrupt);
@@ -786,6 +803,8 @@ impl ServerSession {
             ("passive", Some("passive")) | ("urn:xmpp:whatsapp:dirty", Some("clean")) => {
                 self.send(&stanzas::iq_result(id, vec![]));
             }
+            // Other clients' post-login queries (abt props, app-state sync): peer_iq.rs.
+            _ if let Some(reply) = crate::peer_iq::answer(&xmlns, id, iq) => self.send(&reply),
             _ => {
                 // Real codes for unknown IQs are not determined (03 §12 step 9).
                 debug!(conn = self.conn, %xmlns, child = ?first_child, "unknown IQ: 501");

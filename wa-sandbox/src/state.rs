@@ -594,6 +594,18 @@ impl Router {
         Ok(grant)
     }
 
+    /// Whether `noise_pub` is the Noise static key of a registered companion device: the
+    /// condition for accepting a Noise IK resume (shared/protocol/01 §6); any other IK hello
+    /// gets an XXfallback.
+    pub(crate) fn knows_noise_key(&self, noise_pub: &[u8; 32]) -> bool {
+        self.lock().directory.iter().any(|account| {
+            account
+                .devices
+                .values()
+                .any(|c| c.registration.noise_pub == *noise_pub)
+        })
+    }
+
     /// Detaches a connection from its device (it is leaving on its own).
     pub(crate) fn unbind_device(&self, conn: ConnId) {
         self.lock().conns.bind(conn, None);

@@ -44,6 +44,20 @@ use super::transport::{CipherState, TAG_LEN, Transport};
 /// Source: whatsmeow `socket/constants.go` (`NoiseStartPattern`); shared/protocol/01 §4.1.
 pub const PROTOCOL_NAME: &[u8; 32] = b"Noise_XX_25519_AESGCM_SHA256\0\0\0\0";
 
+/// The IK protocol name a registered client resumes with, `"Noise_IK_25519_AESGCM_SHA256"`
+/// padded with four NUL bytes to 32 bytes (used raw, like [`PROTOCOL_NAME`]).
+///
+/// Source: shared/protocol/01 §6; whatsapp-rust `wacore/binary/src/consts.rs`
+/// (`NOISE_PATTERN_IK`), mirroring WhatsApp Web.
+pub const IK_PROTOCOL_NAME: &[u8; 32] = b"Noise_IK_25519_AESGCM_SHA256\0\0\0\0";
+
+/// The protocol name of the fallback after a refused IK hello,
+/// `"Noise_XXfallback_25519_AESGCM_SHA256"`: 36 bytes, so the initial `h` and `ck` are its
+/// SHA-256 (Noise spec §5.2 `InitializeSymmetric`).
+///
+/// Source: shared/protocol/01 §6; whatsapp-rust `NOISE_PATTERN_XXFALLBACK`.
+pub const XX_FALLBACK_PROTOCOL_NAME: &[u8] = b"Noise_XXfallback_25519_AESGCM_SHA256";
+
 /// An X25519 key pair: the client's noise key or ephemeral key, the server's static or
 /// ephemeral key, or a certificate signing key.
 ///
@@ -158,10 +172,26 @@ impl SymmetricState {
     /// protocol name too; the flow never encrypts before the first `mix_key`.
     #[must_use]
     pub fn new() -> Self {
+        Self::with_protocol_name(PROTOCOL_NAME)
+    }
+
+    /// The state after `InitializeSymmetric(name)` and `MixHash(prologue)` with the prologue
+    /// `WA 06 03`, for any handshake pattern ([`PROTOCOL_NAME`], [`IK_PROTOCOL_NAME`],
+    /// [`XX_FALLBACK_PROTOCOL_NAME`]): a name of at most 32 bytes is padded with zeros, a
+    /// longer one is hashed with SHA-256 (Noise spec §5.2); `ck` and the cipher key start
+    /// as that value.
+    #[must_use]
+    pub fn with_protocol_name(name: &[u8]) -> Self {
+        let mut init = [0u8; 32];
+        if name.len() <= 32 {
+            init[..name.len()].copy_from_slice(name);
+        } else {
+            init = Sha256::digest(name).into();
+        }
         let mut state = Self {
-            h: *PROTOCOL_NAME,
-            ck: *PROTOCOL_NAME,
-            cipher: CipherState::new(PROTOCOL_NAME),
+            h: init,
+            ck: init,
+            cipher: CipherState::new(&init),
         };
         state.mix_hash(&CONN_HEADER);
         state
@@ -489,6 +519,11 @@ impl ServerHandshake {
     /// connection header was consumed by the [`FrameDecoder`](super::FrameDecoder)) and
     /// appends our `HandshakeMessage{serverHello{ephemeral, static, payload}}` to `out`.
     ///
+    /// An IK hello (one carrying `static` and `payload`, shared/protocol/01 §6) is never
+    /// accepted here: it gets a real `Noise_XXfallback` reply, which the client completes
+    /// with a `ClientFinish` like XX. Use [`handle_client_hello_resumable`](Self::handle_client_hello_resumable)
+    /// to accept IK from known clients.
+    ///
     /// # Errors
     /// [`NoiseError::MalformedHandshake`], [`NoiseError::UnexpectedMessage`],
     /// [`NoiseError::MissingField`], [`NoiseError::BadLength`] (ephemeral not 32 bytes).
@@ -497,6 +532,45 @@ impl ServerHandshake {
         message: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<AwaitingClientFinish, NoiseError> {
+        match self.handle_client_hello_resumable(message, |_| false, out)? {
+            ServerHelloOutcome::AwaitFinish(next) => Ok(next),
+            // `accept` refused every key, so IK cannot have completed.
+            ServerHelloOutcome::Resumed(..) => Err(NoiseError::UnexpectedMessage {
+                expected: "clientHello without IK resume",
+            }),
+        }
+    }
+
+    /// Like [`handle_client_hello`](Self::handle_client_hello), but also answers Noise IK
+    /// (`Noise_IK_25519_AESGCM_SHA256`), as WhatsApp's server does for a registered client
+    /// that cached our static key (shared/protocol/01 §6; whatsapp-rust
+    /// `wacore/noise/src/handshake.rs` `IkHandshakeState`, mirroring WhatsApp Web).
+    ///
+    /// - A plain XX hello (`ephemeral` only): the XX `ServerHello`, then
+    ///   [`ServerHelloOutcome::AwaitFinish`].
+    /// - An IK hello (`ephemeral`, `static`, `payload`) whose static key decrypts under our
+    ///   static key, whose payload decrypts, and for whose static key `accept` returns true
+    ///   (a registered device): `ServerHello{ephemeral, payload}` (no `static`, which tells
+    ///   the client IK was accepted; the payload is the encrypted certificate chain), then
+    ///   [`ServerHelloOutcome::Resumed`] with the completed handshake and the `ClientPayload`.
+    ///   IK responder steps: pre-message `MixHash(S)`, `MixHash(ce)`, `MixKey(DH(S, ce))`,
+    ///   `cs = DecryptAndHash(static)`, `MixKey(DH(S, cs))`, `DecryptAndHash(payload)`;
+    ///   reply `MixHash(E)`, `MixKey(DH(E, ce))`, `MixKey(DH(E, cs))`,
+    ///   `EncryptAndHash(cert chain)`.
+    /// - Any other IK hello (the client cached an old static key, or the device is unknown):
+    ///   a real `Noise_XXfallback_25519_AESGCM_SHA256` reply: the state restarts from that
+    ///   name, `MixHash(prologue)`, `MixHash(ce)` (the pre-message), then exactly the XX
+    ///   `ServerHello`; the client answers with a `ClientFinish` carrying its payload again.
+    ///
+    /// # Errors
+    /// As [`handle_client_hello`](Self::handle_client_hello); a failed IK decryption is not
+    /// an error (it selects the fallback).
+    pub fn handle_client_hello_resumable(
+        self,
+        message: &[u8],
+        accept: impl FnOnce(&[u8; 32]) -> bool,
+        out: &mut Vec<u8>,
+    ) -> Result<ServerHelloOutcome, NoiseError> {
         let msg = HandshakeMessage::decode(message).map_err(NoiseError::MalformedHandshake)?;
         let hello = msg.client_hello.ok_or(NoiseError::UnexpectedMessage {
             expected: "clientHello",
@@ -506,13 +580,96 @@ impl ServerHandshake {
             .ok_or(NoiseError::MissingField("clientHello.ephemeral"))?;
         let remote_ephemeral = key32("clientHello.ephemeral", &ephemeral)?;
 
-        let mut st = SymmetricState::new();
-        st.mix_hash(&remote_ephemeral);
+        let st = match (hello.r#static, hello.payload) {
+            (Some(static_ct), Some(payload_ct)) => {
+                if let Some((st, client_static, payload)) =
+                    self.try_ik(&remote_ephemeral, &static_ct, &payload_ct, accept)
+                {
+                    return self.ik_reply(st, &remote_ephemeral, client_static, payload, out);
+                }
+                SymmetricState::with_protocol_name(XX_FALLBACK_PROTOCOL_NAME)
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                SymmetricState::with_protocol_name(XX_FALLBACK_PROTOCOL_NAME)
+            }
+            (None, None) => SymmetricState::new(),
+        };
+        self.xx_reply(st, &remote_ephemeral, out)
+            .map(ServerHelloOutcome::AwaitFinish)
+    }
+
+    /// Reads an IK hello: `Some` when both parts decrypt and `accept` knows the client.
+    fn try_ik(
+        &self,
+        remote_ephemeral: &[u8; 32],
+        static_ct: &[u8],
+        payload_ct: &[u8],
+        accept: impl FnOnce(&[u8; 32]) -> bool,
+    ) -> Option<(SymmetricState, [u8; 32], Vec<u8>)> {
+        let mut st = SymmetricState::with_protocol_name(IK_PROTOCOL_NAME);
+        st.mix_hash(self.static_key.public());
+        st.mix_hash(remote_ephemeral);
+        st.mix_key(self.static_key.dh(remote_ephemeral).as_ref());
+        let mut static_plain = Vec::with_capacity(32);
+        st.decrypt_and_hash(static_ct, &mut static_plain, "IK client static key")
+            .ok()?;
+        let client_static = key32("IK client static key", &static_plain).ok()?;
+        st.mix_key(self.static_key.dh(&client_static).as_ref());
+        let mut payload = Vec::with_capacity(payload_ct.len());
+        st.decrypt_and_hash(payload_ct, &mut payload, "IK client payload")
+            .ok()?;
+        accept(&client_static).then_some((st, client_static, payload))
+    }
+
+    /// Writes the IK `ServerHello{ephemeral, payload}` and completes the handshake.
+    fn ik_reply(
+        self,
+        mut st: SymmetricState,
+        remote_ephemeral: &[u8; 32],
+        client_static: [u8; 32],
+        payload: Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<ServerHelloOutcome, NoiseError> {
         st.mix_hash(self.ephemeral.public());
-        st.mix_key(self.ephemeral.dh(&remote_ephemeral).as_ref());
+        st.mix_key(self.ephemeral.dh(remote_ephemeral).as_ref());
+        st.mix_key(self.ephemeral.dh(&client_static).as_ref());
+        let mut payload_ct = Vec::with_capacity(self.cert_chain.len() + TAG_LEN);
+        st.encrypt_and_hash(&self.cert_chain, &mut payload_ct)?;
+        let msg = HandshakeMessage {
+            server_hello: Some(ServerHello {
+                ephemeral: Some(self.ephemeral.public().to_vec()),
+                r#static: None,
+                payload: Some(payload_ct),
+            }),
+            ..HandshakeMessage::default()
+        };
+        out.extend_from_slice(&msg.encode_to_vec());
+        Ok(ServerHelloOutcome::Resumed(
+            Handshake {
+                state: st,
+                role: Role::Responder,
+                remote_static: client_static,
+            },
+            ClientFinished {
+                client_static,
+                payload,
+            },
+        ))
+    }
+
+    /// Writes the XX (or XXfallback, by `st`'s name) `ServerHello{ephemeral, static, payload}`.
+    fn xx_reply(
+        self,
+        mut st: SymmetricState,
+        remote_ephemeral: &[u8; 32],
+        out: &mut Vec<u8>,
+    ) -> Result<AwaitingClientFinish, NoiseError> {
+        st.mix_hash(remote_ephemeral);
+        st.mix_hash(self.ephemeral.public());
+        st.mix_key(self.ephemeral.dh(remote_ephemeral).as_ref());
         let mut static_ct = Vec::with_capacity(32 + TAG_LEN);
         st.encrypt_and_hash(self.static_key.public(), &mut static_ct)?;
-        st.mix_key(self.static_key.dh(&remote_ephemeral).as_ref());
+        st.mix_key(self.static_key.dh(remote_ephemeral).as_ref());
         let mut payload_ct = Vec::with_capacity(self.cert_chain.len() + TAG_LEN);
         st.encrypt_and_hash(&self.cert_chain, &mut payload_ct)?;
 
@@ -530,6 +687,17 @@ impl ServerHandshake {
             ephemeral: self.ephemeral,
         })
     }
+}
+
+/// What [`ServerHandshake::handle_client_hello_resumable`] did with the client's hello.
+#[cfg(feature = "server-side")]
+#[derive(Debug)]
+pub enum ServerHelloOutcome {
+    /// XX or XXfallback: the `ServerHello` is written; a `ClientFinish` must follow.
+    AwaitFinish(AwaitingClientFinish),
+    /// IK accepted: the handshake is complete (no `ClientFinish` follows); the client's
+    /// static key and its `ClientPayload` came in the hello.
+    Resumed(Handshake, ClientFinished),
 }
 
 /// Server side, step 2: the `ServerHello` is sent; expecting the client's `ClientFinish`.

@@ -8,8 +8,9 @@
 //!   connection header, splitting a byte stream into frames;
 //! - [`ClientHandshake`] -> [`ServerHelloVerified`] -> [`Handshake`] (client, initiator) and
 //!   `ServerHandshake` -> `AwaitingClientFinish` -> [`Handshake`] (server, responder; feature
-//!   `server-side`), each step consuming the previous state; handshake messages are
-//!   `HandshakeMessage` protobuf bytes, framed by the caller;
+//!   `server-side`), each step consuming the previous state; the responder also answers a
+//!   resuming client's Noise IK hello (as IK, or with a real XXfallback: `ServerHelloOutcome`);
+//!   handshake messages are `HandshakeMessage` protobuf bytes, framed by the caller;
 //! - [`verify_cert_chain`] with a configurable [`TrustRoot`] (and `build_cert_chain` for a
 //!   simulated server, feature `server-side`);
 //! - [`Handshake::finish`] -> [`Transport`]: per-direction AES-256-GCM with counters.
@@ -33,8 +34,9 @@ pub use frame::{
     CONN_HEADER, FrameDecoder, FrameEncoder, LEN_PREFIX, MAX_FRAME_LEN, PRE_INTRO_MAGIC,
 };
 #[cfg(feature = "server-side")]
-pub use handshake::{AwaitingClientFinish, ClientFinished, ServerHandshake};
+pub use handshake::{AwaitingClientFinish, ClientFinished, ServerHandshake, ServerHelloOutcome};
 pub use handshake::{
-    ClientHandshake, Handshake, KeyPair, PROTOCOL_NAME, Role, ServerHelloVerified, SymmetricState,
+    ClientHandshake, Handshake, IK_PROTOCOL_NAME, KeyPair, PROTOCOL_NAME, Role,
+    ServerHelloVerified, SymmetricState, XX_FALLBACK_PROTOCOL_NAME,
 };
 pub use transport::{TAG_LEN, Transport};
