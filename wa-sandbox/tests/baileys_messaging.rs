@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
-use support::baileys::{Harness, STEP};
+use support::baileys::Harness;
+use support::peer::STEP;
 use wa_sandbox::{Sandbox, SandboxConfig};
 
 const ALICE: &str = "15551110001";
@@ -214,6 +215,18 @@ async fn baileys_gets_texts_sent_while_it_was_offline_in_order() -> anyhow::Resu
     assert_eq!(sandbox.faults().drop_connection(BOB, 1), 1);
     bob.until(|e| e["event"] == "connection" && e["connection"] == "close")
         .await?;
+    // Make sure no other socket of Bob's is still logged in: under load, the harness can
+    // have a second socket from the post-pairing restart (the sandbox leaves the paired
+    // socket open for `restart_close_grace`) that logged in before the refusals started.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sandbox.router().account(BOB)?.devices[0].connected {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "Bob still has a live connection"
+        );
+        sandbox.faults().drop_connection(BOB, 1);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let texts = ["one", "two", "three"];
     for (i, text) in texts.iter().enumerate() {

@@ -9,6 +9,7 @@
 pub mod baileys;
 pub mod device;
 pub mod interop;
+pub mod peer;
 pub mod whatsmeow;
 
 use std::collections::VecDeque;

@@ -4,19 +4,15 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use base64::Engine as _;
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::Command;
 use wa_sandbox::{Phone, SandboxHandle};
 
-/// How long one expected harness event may take.
-pub const STEP: Duration = Duration::from_secs(45);
+pub use super::peer::JsonLinesPeer;
 
 /// `wa-sandbox/interop/whatsmeow` (the Go module).
 pub fn source_dir() -> PathBuf {
@@ -103,11 +99,20 @@ pub fn ensure_built() -> PathBuf {
 
 /// A running whatsmeow harness.
 pub struct Whatsmeow {
-    pub name: &'static str,
-    pub child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-    /// Events read while waiting for another one (events race).
-    pub backlog: Vec<Value>,
+    peer: JsonLinesPeer,
+}
+
+impl std::ops::Deref for Whatsmeow {
+    type Target = JsonLinesPeer;
+    fn deref(&self) -> &JsonLinesPeer {
+        &self.peer
+    }
+}
+
+impl std::ops::DerefMut for Whatsmeow {
+    fn deref_mut(&mut self) -> &mut JsonLinesPeer {
+        &mut self.peer
+    }
 }
 
 impl Whatsmeow {
@@ -130,7 +135,8 @@ impl Whatsmeow {
         let bin = ensure_built();
         let root = base64::engine::general_purpose::STANDARD.encode(root);
         let log_level = std::env::var("WM_LOG_LEVEL").unwrap_or_else(|_| "warn".into());
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .arg("--ws-url")
             .arg(ws_url)
             .arg("--cert-root")
@@ -140,53 +146,10 @@ impl Whatsmeow {
             .arg("--push-name")
             .arg(name)
             .arg("--log-level")
-            .arg(log_level)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .context("spawning the whatsmeow harness")?;
-        let stdout = child.stdout.take().context("stdout")?;
+            .arg(log_level);
         Ok(Self {
-            name,
-            child,
-            lines: BufReader::new(stdout).lines(),
-            backlog: Vec::new(),
+            peer: JsonLinesPeer::spawn(name, command, "the whatsmeow harness")?,
         })
-    }
-
-    pub async fn event(&mut self) -> anyhow::Result<Value> {
-        let line = tokio::time::timeout(STEP, self.lines.next_line())
-            .await
-            .with_context(|| format!("no event from {} in time", self.name))??
-            .with_context(|| format!("{} stdout ended", self.name))?;
-        eprintln!("{}: {line}", self.name);
-        serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))
-    }
-
-    /// The first event (backlog first) that matches; others are kept for later calls.
-    pub async fn until(&mut self, mut pred: impl FnMut(&Value) -> bool) -> anyhow::Result<Value> {
-        if let Some(i) = self.backlog.iter().position(&mut pred) {
-            return Ok(self.backlog.remove(i));
-        }
-        loop {
-            let event = self.event().await?;
-            if pred(&event) {
-                return Ok(event);
-            }
-            self.backlog.push(event.clone());
-            if event["event"] == "exit" || event["event"] == "timeout" {
-                bail!("{} ended early: {event}", self.name);
-            }
-        }
-    }
-
-    pub async fn command(&mut self, cmd: Value) -> anyhow::Result<()> {
-        let stdin = self.child.stdin.as_mut().context("stdin")?;
-        stdin.write_all(format!("{cmd}\n").as_bytes()).await?;
-        stdin.flush().await?;
-        Ok(())
     }
 
     /// Pairs through the phone by QR, sees whatsmeow survive the 515 and log in; returns
