@@ -393,7 +393,7 @@ impl From<QueryRejection> for ApiError {
 
 impl From<SendError> for ApiError {
     /// The engine's request errors. Send-specific readings of server error codes (a group
-    /// that does not exist, a group we are not in) are in [`ApiError::from_send`].
+    /// that does not exist, a group we are not in) are in `ApiError::from_send`.
     fn from(e: SendError) -> Self {
         match e {
             SendError::NotConnected | SendError::NotLoggedIn | SendError::Closed(_) => {

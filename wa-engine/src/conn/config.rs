@@ -95,8 +95,8 @@ pub struct Config {
     /// Edge routing info from a previous connection's `<ib><edge_routing>`, sent in the
     /// `ED` pre-intro (01 §2.1). See [`Connection::routing_info`].
     pub routing_info: Option<Vec<u8>>,
-    /// One-time prekeys per upload ([`prekeys::UPLOAD_BATCH`](crate::prekeys::UPLOAD_BATCH),
-    /// 812, by default; 04 §4.3). Tests and many-client deployments may lower it.
+    /// One-time prekeys per upload (812 by default, as Baileys and WhatsApp Web send; 04 §4.3).
+    /// Tests and many-client deployments may lower it.
     pub prekey_batch: u32,
 }
 

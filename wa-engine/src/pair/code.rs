@@ -97,7 +97,7 @@ impl std::fmt::Display for PairingCode {
     }
 }
 
-/// Encode 5 bytes (40 bits) as 8 characters of [`CODE_ALPHABET`], 5 bits each, most
+/// Encode 5 bytes (40 bits) as 8 characters of `CODE_ALPHABET`, 5 bits each, most
 /// significant first (03 §5.2; Baileys `bytesToCrockford`).
 pub fn encode_code(bytes: [u8; 5]) -> String {
     let mut value = 0u64;

@@ -210,7 +210,7 @@ fn adv_mac(adv_secret: &AdvSecret, signed_identity: &[u8], hosted: bool) -> Hmac
     mac
 }
 
-/// The ADV HMAC: HMAC-SHA256(adv secret, [`HOSTED_ACCOUNT_SIGNATURE_PREFIX`] if hosted ||
+/// The ADV HMAC: HMAC-SHA256(adv secret, `HOSTED_ACCOUNT_SIGNATURE_PREFIX` if hosted ||
 /// serialized `ADVSignedDeviceIdentity`), 32 bytes (03 §4.7 step 3, §4.10 step 4).
 pub fn adv_hmac(adv_secret: &AdvSecret, signed_identity: &[u8], hosted: bool) -> [u8; 32] {
     adv_mac(adv_secret, signed_identity, hosted)

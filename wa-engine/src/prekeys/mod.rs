@@ -4,7 +4,7 @@
 //! Internal (public only with the `server-side` feature, for the sandbox, fuzz targets
 //! and vector tests): IQ builders take the IQ id; parsers take the
 //! `type="result"` IQ. The connection runs the policy (see [`MIN_PREKEY_COUNT`],
-//! [`UPLOAD_BATCH`], [`SIGNED_PREKEY_ROTATION`]).
+//! [`UPLOAD_BATCH`], `SIGNED_PREKEY_ROTATION`).
 
 use std::time::Duration;
 

@@ -11,7 +11,7 @@ use super::{BatchOp, Blob, RawRead, Store, StoreBatch, StoreError, forward_reads
 /// Nothing survives the process.
 ///
 /// One-time prekeys, the bulk of an idle device's state (a batch of 812 after the first
-/// login, 04 §4.3), are kept compactly: their records (at most [`PREKEY_INLINE`] bytes,
+/// login, 04 §4.3), are kept compactly: their records (at most 75 bytes,
 /// which the engine's always are) sit in fixed-size slots of one contiguous buffer, sorted
 /// by id, with no allocation per key. That is 80 bytes a key where an ordered map of
 /// heap-allocated keys and values took about 200 (and left the allocator fragmented),
