@@ -9,69 +9,26 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::json;
 use support::baileys::Harness;
-use wa_engine::{Client, Event, Events, Jid, MemoryStore, MessageStatus};
+use support::engine::{next_within, paired_engine};
+use wa_engine::{Client, Event, Events, Jid, MessageStatus};
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
 const ENGINE: &str = "15551250001";
 const BAILEYS: &str = "15551250002";
 const STEP: Duration = Duration::from_secs(30);
 
-async fn next<T>(
-    events: &mut Events,
-    mut pred: impl FnMut(&Event) -> Option<T>,
-) -> anyhow::Result<T> {
-    let deadline = tokio::time::Instant::now() + STEP;
-    loop {
-        let event = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .context("expected engine event not seen in time")?
-            .context("engine event stream ended")?;
-        if let Some(t) = pred(&event) {
-            return Ok(t);
-        }
-    }
+async fn next<T>(events: &mut Events, pred: impl FnMut(&Event) -> Option<T>) -> anyhow::Result<T> {
+    next_within(events, STEP, pred).await
 }
 
 /// Pairs an engine client to `number` by QR; returns it once connected.
 async fn engine(sandbox: &SandboxHandle, number: &str) -> anyhow::Result<(Client, Events, Jid)> {
-    let phone = sandbox.phone(number)?;
-    let (client, mut events) = Client::builder(Arc::new(MemoryStore::new()))
-        .url(sandbox.ws_url())
-        .trust_root(sandbox.trust_root())
-        .device_name("wa-rs")
-        .connect()
-        .await?;
-    let jid = next(&mut events, |e| match e {
-        Event::Qr { code, .. } => {
-            let _ = phone.scan(code);
-            None
-        }
-        Event::Connected { jid } => Some(jid.clone()),
-        _ => None,
-    })
-    .await?;
-    // Its prekeys are on the server before anyone fetches a bundle.
-    let deadline = tokio::time::Instant::now() + STEP;
-    while sandbox
-        .router()
-        .account(number)?
-        .devices
-        .first()
-        .map_or(0, |d| d.prekeys)
-        == 0
-    {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "engine never uploaded prekeys"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (client, events, jid, _) = paired_engine(sandbox, number, STEP).await?;
     Ok((client, events, jid))
 }
 

@@ -19,88 +19,28 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::json;
+use support::engine::{next_within, paired_engine, prekeys_uploaded};
 use support::whatsmeow::Whatsmeow;
 use wa_engine::store::{ProtocolAddress, StoreBatch};
-use wa_engine::{
-    Client, Event, Events, Jid, MemoryStore, MessageStatus, Store as _, UndecryptableReason,
-};
+use wa_engine::{Client, Event, Events, Jid, MessageStatus, Store as _, UndecryptableReason};
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
 const ENGINE: &str = "15551260001";
 const WHATSMEOW: &str = "15551260002";
 const STEP: Duration = Duration::from_secs(30);
 
-async fn next<T>(
-    events: &mut Events,
-    mut pred: impl FnMut(&Event) -> Option<T>,
-) -> anyhow::Result<T> {
-    let deadline = tokio::time::Instant::now() + STEP;
-    loop {
-        let event = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .context("expected engine event not seen in time")?
-            .context("engine event stream ended")?;
-        if let Some(t) = pred(&event) {
-            return Ok(t);
-        }
-    }
-}
-
-/// Waits until the first device of `number` has prekeys on the server.
-async fn prekeys_uploaded(sandbox: &SandboxHandle, number: &str) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + STEP;
-    while sandbox
-        .router()
-        .account(number)?
-        .devices
-        .first()
-        .map_or(0, |d| d.prekeys)
-        == 0
-    {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{number} never uploaded prekeys"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
+async fn next<T>(events: &mut Events, pred: impl FnMut(&Event) -> Option<T>) -> anyhow::Result<T> {
+    next_within(events, STEP, pred).await
 }
 
 /// Pairs an engine client to `number` by QR; returns it once connected.
 async fn engine(sandbox: &SandboxHandle, number: &str) -> anyhow::Result<(Client, Events, Jid)> {
-    let (client, events, jid, _) = engine_with_store(sandbox, number).await?;
+    let (client, events, jid, _) = paired_engine(sandbox, number, STEP).await?;
     Ok((client, events, jid))
-}
-
-/// As [`engine`], also returning the engine's store.
-async fn engine_with_store(
-    sandbox: &SandboxHandle,
-    number: &str,
-) -> anyhow::Result<(Client, Events, Jid, Arc<MemoryStore>)> {
-    let phone = sandbox.phone(number)?;
-    let store = Arc::new(MemoryStore::new());
-    let (client, mut events) = Client::builder(store.clone())
-        .url(sandbox.ws_url())
-        .trust_root(sandbox.trust_root())
-        .device_name("wa-rs")
-        .connect()
-        .await?;
-    let jid = next(&mut events, |e| match e {
-        Event::Qr { code, .. } => {
-            let _ = phone.scan(code);
-            None
-        }
-        Event::Connected { jid } => Some(jid.clone()),
-        _ => None,
-    })
-    .await?;
-    prekeys_uploaded(sandbox, number).await?;
-    Ok((client, events, jid, store))
 }
 
 fn init_tracing() {
@@ -129,7 +69,7 @@ async fn engine_and_whatsmeow_exchange_texts_with_delivery_receipts_both_ways() 
     let mut wm = Whatsmeow::spawn(&sandbox, data.path(), "whatsmeow")?;
     let wm_jid = wm.pair(&wm_phone).await?;
     assert!(wm_jid.starts_with(&format!("{WHATSMEOW}:")), "{wm_jid}");
-    prekeys_uploaded(&sandbox, WHATSMEOW).await?;
+    prekeys_uploaded(&sandbox, WHATSMEOW, STEP).await?;
 
     // Engine -> whatsmeow: the exact text arrives, from the engine's account.
     let id = client
@@ -200,7 +140,7 @@ async fn engine_and_whatsmeow_read_each_others_group_messages() -> anyhow::Resul
     let data = tempfile::tempdir()?;
     let mut wm = Whatsmeow::spawn(&sandbox, data.path(), "whatsmeow-group")?;
     wm.pair(&wm_phone).await?;
-    prekeys_uploaded(&sandbox, WHATSMEOW).await?;
+    prekeys_uploaded(&sandbox, WHATSMEOW, STEP).await?;
 
     // Our group, our sender key: whatsmeow processes our SKDM and skmsg.
     let group = client
@@ -261,11 +201,11 @@ async fn session_broken_on_the_engine_heals_through_whatsmeows_resend() -> anyho
     let sandbox = Sandbox::start(SandboxConfig::default().with_seed(28)).await?;
     sandbox.create_account(ENGINE)?;
     let wm_phone = sandbox.create_account(WHATSMEOW)?;
-    let (client, mut events, _, store) = engine_with_store(&sandbox, ENGINE).await?;
+    let (client, mut events, _, store) = paired_engine(&sandbox, ENGINE, STEP).await?;
     let data = tempfile::tempdir()?;
     let mut wm = Whatsmeow::spawn(&sandbox, data.path(), "whatsmeow-retry")?;
     let wm_jid: Jid = wm.pair(&wm_phone).await?.parse()?;
-    prekeys_uploaded(&sandbox, WHATSMEOW).await?;
+    prekeys_uploaded(&sandbox, WHATSMEOW, STEP).await?;
     let to_engine = format!("{ENGINE}@s.whatsapp.net");
 
     // Sessions both ways.

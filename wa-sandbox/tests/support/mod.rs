@@ -8,6 +8,7 @@
 
 pub mod baileys;
 pub mod device;
+pub mod engine;
 pub mod interop;
 pub mod peer;
 pub mod whatsmeow;

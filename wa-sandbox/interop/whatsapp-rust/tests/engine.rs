@@ -7,71 +7,29 @@
 //! (shared/protocol/01 §6), the 0.3-0.6 s pause before the post-pairing 515 (03 §6), answers
 //! for `abt` props and `w:sync:app:state` (wa-sandbox `peer_iq.rs`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use wa_engine::{Client, Event, Events, Jid, MemoryStore};
+use wa_engine::{Client, Event, Events, Jid};
 use wa_interop_whatsapp_rust::{PeerEvent, WaRust};
+
+// The engine side of the peer tests, shared with wa-sandbox's own interop tests.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../../tests/support/engine.rs"]
+mod engine_support;
+use engine_support::{next_within, paired_engine, prekeys_uploaded};
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
 const ENGINE: &str = "15551270001";
 const WARUST: &str = "15551270002";
 const STEP: Duration = Duration::from_secs(60);
 
-async fn next<T>(
-    events: &mut Events,
-    mut pred: impl FnMut(&Event) -> Option<T>,
-) -> anyhow::Result<T> {
-    let deadline = tokio::time::Instant::now() + STEP;
-    loop {
-        let event = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .context("expected engine event not seen in time")?
-            .context("engine event stream ended")?;
-        if let Some(t) = pred(&event) {
-            return Ok(t);
-        }
-    }
+async fn next<T>(events: &mut Events, pred: impl FnMut(&Event) -> Option<T>) -> anyhow::Result<T> {
+    next_within(events, STEP, pred).await
 }
 
-async fn prekeys_uploaded(sandbox: &SandboxHandle, number: &str) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + STEP;
-    while sandbox
-        .router()
-        .account(number)?
-        .devices
-        .first()
-        .map_or(0, |d| d.prekeys)
-        == 0
-    {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{number} never uploaded prekeys"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
+/// Pairs an engine client to `number` by QR; returns it once connected.
 async fn engine(sandbox: &SandboxHandle, number: &str) -> anyhow::Result<(Client, Events, Jid)> {
-    let phone = sandbox.phone(number)?;
-    let (client, mut events) = Client::builder(Arc::new(MemoryStore::new()))
-        .url(sandbox.ws_url())
-        .trust_root(sandbox.trust_root())
-        .device_name("wa-rs")
-        .connect()
-        .await?;
-    let jid = next(&mut events, |e| match e {
-        Event::Qr { code, .. } => {
-            let _ = phone.scan(code);
-            None
-        }
-        Event::Connected { jid } => Some(jid.clone()),
-        _ => None,
-    })
-    .await?;
-    prekeys_uploaded(sandbox, number).await?;
+    let (client, events, jid, _) = paired_engine(sandbox, number, STEP).await?;
     Ok((client, events, jid))
 }
 
@@ -110,7 +68,7 @@ async fn whatsapp_rust_pairs_and_exchanges_texts_with_the_engine_both_ways() -> 
     assert!(paired.starts_with(&format!("{WARUST}:")), "{paired}");
     peer.until(STEP, |e| (*e == PeerEvent::Connected).then_some(()))
         .await?;
-    prekeys_uploaded(&sandbox, WARUST).await?;
+    prekeys_uploaded(&sandbox, WARUST, STEP).await?;
 
     // Engine -> whatsapp-rust: the exact text, from the engine's account.
     let id = client
