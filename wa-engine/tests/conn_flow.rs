@@ -282,6 +282,36 @@ macro_rules! delegate_reads {
         fn app_keys(&self, ns: &str) -> Result<Vec<Vec<u8>>, StoreError> {
             self.0.app_keys(ns)
         }
+        fn lid_for_pn(&self, pn: &str) -> Result<Option<String>, StoreError> {
+            self.0.lid_for_pn(pn)
+        }
+        fn pn_for_lid(&self, lid: &str) -> Result<Option<String>, StoreError> {
+            self.0.pn_for_lid(lid)
+        }
+        fn app_state_sync_key(
+            &self,
+            id: &[u8],
+        ) -> Result<Option<wa_engine::store::Blob>, StoreError> {
+            self.0.app_state_sync_key(id)
+        }
+        fn app_state_sync_key_ids(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+            self.0.app_state_sync_key_ids()
+        }
+        fn app_state_collection(
+            &self,
+            name: &str,
+        ) -> Result<Option<wa_engine::store::Blob>, StoreError> {
+            self.0.app_state_collection(name)
+        }
+        fn tc_token(&self, jid: &str) -> Result<Option<wa_engine::store::Blob>, StoreError> {
+            self.0.tc_token(jid)
+        }
+        fn tc_token_jids(&self) -> Result<Vec<String>, StoreError> {
+            self.0.tc_token_jids()
+        }
+        fn nct_salt(&self) -> Result<Option<wa_engine::store::Blob>, StoreError> {
+            self.0.nct_salt()
+        }
         fn wipe(&self) -> Result<(), StoreError> {
             self.0.wipe()
         }

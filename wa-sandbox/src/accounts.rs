@@ -112,6 +112,20 @@ pub(crate) struct Account {
     pub(crate) adv_raw_id: u32,
     /// Unix seconds of the last device-list change (the `key-index-list` timestamp).
     pub(crate) devices_changed_at: u64,
+    /// The account's NCT salt (shared/protocol/07 §3.3, §5.3): provisioned to its companions
+    /// through app-state sync and history sync, and the key the server verifies a `<cstoken>`
+    /// from this account with. `None` for an account without a salt (a test switch).
+    pub(crate) nct_salt: Option<[u8; 32]>,
+}
+
+/// The NCT salt of an account, derived from its identity secret so that drawing it takes
+/// nothing from the sandbox's seeded RNG (existing transcripts stay the same).
+pub(crate) fn derive_nct_salt(identity_secret: &[u8; 32]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"wa-sandbox nct salt");
+    h.update(identity_secret);
+    h.finalize().into()
 }
 
 impl std::fmt::Debug for Account {
@@ -175,6 +189,7 @@ impl Directory {
         let identity_pub =
             x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*secret)).to_bytes();
         let adv_raw_id = u32::from_le_bytes([secret[0], secret[1], secret[2], secret[3]]);
+        let nct_salt = Some(derive_nct_salt(&secret));
         let account = Account {
             phone: phone.to_owned(),
             lid_user,
@@ -189,6 +204,7 @@ impl Directory {
             push_name: None,
             adv_raw_id,
             devices_changed_at: created,
+            nct_salt,
         };
         Ok(self.accounts.entry(phone.to_owned()).or_insert(account))
     }

@@ -76,6 +76,12 @@ struct AccountState {
     adv_raw_id: u32,
     devices_changed_at: u64,
     push_name: Option<String>,
+    /// NCT salt, base64; absent in older state files, which then get the derived salt.
+    #[serde(default)]
+    nct_salt: Option<String>,
+    /// The account has no NCT salt (a test switch); wins over `nct_salt`.
+    #[serde(default)]
+    no_nct_salt: bool,
     devices: Vec<DeviceState>,
 }
 
@@ -170,6 +176,8 @@ impl Router {
                 adv_raw_id: a.adv_raw_id,
                 devices_changed_at: a.devices_changed_at,
                 push_name: a.push_name.clone(),
+                nct_salt: a.nct_salt.map(|s| B64.encode(s)),
+                no_nct_salt: a.nct_salt.is_none(),
                 devices: a
                     .devices
                     .iter()
@@ -258,6 +266,11 @@ impl Router {
                     },
                 ));
             }
+            let nct_salt = match (&a.nct_salt, a.no_nct_salt) {
+                (_, true) => None,
+                (Some(b64), false) => Some(key("nct_salt", b64)?),
+                (None, false) => Some(crate::accounts::derive_nct_salt(&secret)),
+            };
             let account = Account {
                 phone: a.phone.clone(),
                 lid_user: a.lid_user.clone(),
@@ -272,6 +285,7 @@ impl Router {
                 push_name: a.push_name.clone(),
                 adv_raw_id: a.adv_raw_id,
                 devices_changed_at: a.devices_changed_at,
+                nct_salt,
             };
             accounts.push((account, published));
         }

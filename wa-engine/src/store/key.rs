@@ -29,6 +29,12 @@ const PREKEY_COUNTERS: u8 = 0x05;
 const SIGNED_PREKEY: u8 = 0x06;
 const SENDER_KEY: u8 = 0x07;
 const APP: u8 = 0x08;
+const LID_BY_PN: u8 = 0x09;
+const PN_BY_LID: u8 = 0x0a;
+const APP_STATE_SYNC_KEY: u8 = 0x0b;
+const APP_STATE_COLLECTION: u8 = 0x0c;
+const TC_TOKEN: u8 = 0x0d;
+const NCT_SALT: u8 = 0x0e;
 
 fn push_str(out: &mut Vec<u8>, s: &[u8]) {
     // A name longer than 4 GiB cannot be built in practice; saturating keeps the
@@ -136,6 +142,59 @@ pub(crate) fn app(namespace: &str, key: &[u8]) -> Vec<u8> {
     let mut k = app_prefix(namespace);
     k.extend_from_slice(key);
     k
+}
+
+/// Key of the LID user mapped to a PN user.
+pub(crate) fn lid_by_pn(pn_user: &str) -> Vec<u8> {
+    name_prefix(LID_BY_PN, pn_user)
+}
+
+/// Key of the PN user mapped to a LID user.
+pub(crate) fn pn_by_lid(lid_user: &str) -> Vec<u8> {
+    name_prefix(PN_BY_LID, lid_user)
+}
+
+/// Key of one app-state sync key (by its opaque key id).
+pub(crate) fn app_state_sync_key(key_id: &[u8]) -> Vec<u8> {
+    let mut k = vec![APP_STATE_SYNC_KEY];
+    k.extend_from_slice(key_id);
+    k
+}
+
+/// Prefix of all app-state sync keys.
+pub(crate) fn app_state_sync_key_prefix() -> Vec<u8> {
+    vec![APP_STATE_SYNC_KEY]
+}
+
+/// Key of one app-state collection's state.
+pub(crate) fn app_state_collection(name: &str) -> Vec<u8> {
+    name_prefix(APP_STATE_COLLECTION, name)
+}
+
+/// Key of the tctoken record of one peer (a user JID string).
+pub(crate) fn tc_token(jid: &str) -> Vec<u8> {
+    name_prefix(TC_TOKEN, jid)
+}
+
+/// Prefix of all tctoken records.
+pub(crate) fn tc_token_prefix() -> Vec<u8> {
+    vec![TC_TOKEN]
+}
+
+/// Reads the length-prefixed name after a one-byte tag (the inverse of `name_prefix`).
+pub(crate) fn name_of(key: &[u8], what: &'static str) -> Result<String, StoreError> {
+    let corrupt = || StoreError::Corrupt { what };
+    let rest = key.get(1..).ok_or_else(corrupt)?;
+    let (len, name) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    if usize::try_from(u32::from_be_bytes(*len)).ok() != Some(name.len()) {
+        return Err(corrupt());
+    }
+    String::from_utf8(name.to_vec()).map_err(|_| corrupt())
+}
+
+/// Key of the account's NCT salt.
+pub(crate) fn nct_salt() -> Vec<u8> {
+    vec![NCT_SALT]
 }
 
 /// Reads the trailing big-endian u32 of keys found under `prefix`, where each key is

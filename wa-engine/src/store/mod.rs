@@ -15,6 +15,11 @@
 //! | signed prekeys | `u32` id | serialized signed prekey record |
 //! | sender keys | [`SenderKeyName`] | serialized sender key record |
 //! | app values | namespace + key bytes | anything (e.g. wa-server's own state) |
+//! | LID map | PN user ⇄ LID user | the other user part (both directions kept) |
+//! | app-state sync keys | key id bytes | serialized key (shared/protocol/08 §2) |
+//! | app-state collections | collection name | serialized version, LTHash and value MACs (08 §6) |
+//! | tctokens | peer user JID | serialized token record (shared/protocol/07 §2.2) |
+//! | NCT salt | — (one record) | salt bytes (07 §3.3) |
 //!
 //! # Writes and durability
 //!
@@ -152,6 +157,56 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// [`StoreError::Backend`] on I/O failure.
     fn app_keys(&self, namespace: &str) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// The LID user mapped to a phone-number user (`"15551234567"` → `"123456789012345"`),
+    /// user parts without server or device (shared/protocol/07 §1.2).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the stored value is not UTF-8; [`StoreError::Backend`] on I/O failure.
+    fn lid_for_pn(&self, pn_user: &str) -> Result<Option<String>, StoreError>;
+
+    /// The phone-number user mapped to a LID user (the reverse of [`lid_for_pn`](Self::lid_for_pn)).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the stored value is not UTF-8; [`StoreError::Backend`] on I/O failure.
+    fn pn_for_lid(&self, lid_user: &str) -> Result<Option<String>, StoreError>;
+
+    /// An app-state sync key by its opaque key id (bytes as the engine put them).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn app_state_sync_key(&self, key_id: &[u8]) -> Result<Option<Blob>, StoreError>;
+
+    /// The ids of every stored app-state sync key, ascending bytewise.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn app_state_sync_key_ids(&self) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// The stored state of one app-state collection (`"regular_high"`, ...), bytes as the
+    /// engine put them.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn app_state_collection(&self, name: &str) -> Result<Option<Blob>, StoreError>;
+
+    /// The tctoken record stored for a peer (a device-less user JID string, LID preferred).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn tc_token(&self, jid: &str) -> Result<Option<Blob>, StoreError>;
+
+    /// Every peer JID with a stored tctoken record, ascending (for pruning, 07 §2.9).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] on a malformed key; [`StoreError::Backend`] on I/O failure.
+    fn tc_token_jids(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The account's NCT salt (07 §3.3), if one was synced.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] on I/O failure.
+    fn nct_salt(&self) -> Result<Option<Blob>, StoreError>;
 
     /// Applies every put and delete of `batch`, in order, atomically and durably:
     /// on `Ok` all of it is visible and flushed to stable storage (a crash right after
@@ -433,6 +488,56 @@ impl StoreBatch {
         self.delete(key::app(namespace, key))
     }
 
+    /// Records a PN ⇄ LID mapping (user parts, no server or device), both directions.
+    /// A PN that moves to another LID keeps no stale forward entry; the old reverse entry
+    /// is left to be overwritten (callers that know it may delete it with
+    /// [`delete_lid_mapping`](Self::delete_lid_mapping)).
+    pub fn put_lid_mapping(&mut self, pn_user: &str, lid_user: &str) -> &mut Self {
+        self.put(key::lid_by_pn(pn_user), Blob::from(lid_user.as_bytes()));
+        self.put(key::pn_by_lid(lid_user), Blob::from(pn_user.as_bytes()))
+    }
+
+    /// Deletes a PN ⇄ LID mapping, both directions.
+    pub fn delete_lid_mapping(&mut self, pn_user: &str, lid_user: &str) -> &mut Self {
+        self.delete(key::lid_by_pn(pn_user));
+        self.delete(key::pn_by_lid(lid_user))
+    }
+
+    /// Stores an app-state sync key under its key id.
+    pub fn put_app_state_sync_key(&mut self, key_id: &[u8], key: impl Into<Blob>) -> &mut Self {
+        self.put(key::app_state_sync_key(key_id), key.into())
+    }
+
+    /// Stores the state of one app-state collection.
+    pub fn put_app_state_collection(&mut self, name: &str, state: impl Into<Blob>) -> &mut Self {
+        self.put(key::app_state_collection(name), state.into())
+    }
+
+    /// Deletes the state of one app-state collection (a full resync starts from version 0).
+    pub fn delete_app_state_collection(&mut self, name: &str) -> &mut Self {
+        self.delete(key::app_state_collection(name))
+    }
+
+    /// Stores the tctoken record of a peer.
+    pub fn put_tc_token(&mut self, jid: &str, record: impl Into<Blob>) -> &mut Self {
+        self.put(key::tc_token(jid), record.into())
+    }
+
+    /// Deletes the tctoken record of a peer.
+    pub fn delete_tc_token(&mut self, jid: &str) -> &mut Self {
+        self.delete(key::tc_token(jid))
+    }
+
+    /// Stores the account's NCT salt.
+    pub fn put_nct_salt(&mut self, salt: impl Into<Blob>) -> &mut Self {
+        self.put(key::nct_salt(), salt.into())
+    }
+
+    /// Deletes the account's NCT salt (app-state REMOVE of `nct_salt_sync`, 07 §3.3).
+    pub fn delete_nct_salt(&mut self) -> &mut Self {
+        self.delete(key::nct_salt())
+    }
+
     /// The queued ops, for backends.
     pub(crate) fn into_ops(self) -> Vec<BatchOp> {
         self.ops
@@ -476,6 +581,21 @@ pub(crate) trait RawRead {
 
     fn read_ids(&self, prefix: &[u8], what: &'static str) -> Result<Vec<u32>, StoreError> {
         key::trailing_ids(prefix, self.raw_keys(prefix)?, what)
+    }
+
+    fn read_string(&self, key: &[u8], what: &'static str) -> Result<Option<String>, StoreError> {
+        self.raw_get(key)?
+            .map(|b| {
+                String::from_utf8(b.as_bytes().to_vec()).map_err(|_| StoreError::Corrupt { what })
+            })
+            .transpose()
+    }
+
+    fn read_tc_token_jids(&self) -> Result<Vec<String>, StoreError> {
+        self.raw_keys(&key::tc_token_prefix())?
+            .iter()
+            .map(|k| key::name_of(k, "tctoken key"))
+            .collect()
     }
 
     fn read_app_keys(&self, namespace: &str) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -526,6 +646,105 @@ macro_rules! forward_reads {
         fn app_keys(&self, namespace: &str) -> Result<Vec<Vec<u8>>, StoreError> {
             self.read_app_keys(namespace)
         }
+        fn lid_for_pn(&self, pn_user: &str) -> Result<Option<String>, StoreError> {
+            self.read_string(&key::lid_by_pn(pn_user), "LID mapping")
+        }
+        fn pn_for_lid(&self, lid_user: &str) -> Result<Option<String>, StoreError> {
+            self.read_string(&key::pn_by_lid(lid_user), "LID mapping")
+        }
+        fn app_state_sync_key(&self, key_id: &[u8]) -> Result<Option<Blob>, StoreError> {
+            self.raw_get(&key::app_state_sync_key(key_id))
+        }
+        fn app_state_sync_key_ids(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+            let prefix = key::app_state_sync_key_prefix();
+            key::strip_prefix(&prefix, self.raw_keys(&prefix)?)
+        }
+        fn app_state_collection(&self, name: &str) -> Result<Option<Blob>, StoreError> {
+            self.raw_get(&key::app_state_collection(name))
+        }
+        fn tc_token(&self, jid: &str) -> Result<Option<Blob>, StoreError> {
+            self.raw_get(&key::tc_token(jid))
+        }
+        fn tc_token_jids(&self) -> Result<Vec<String>, StoreError> {
+            self.read_tc_token_jids()
+        }
+        fn nct_salt(&self) -> Result<Option<Blob>, StoreError> {
+            self.raw_get(&key::nct_salt())
+        }
     };
 }
 use forward_reads;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 2026 concerns (LID map, app-state keys and collections, tctokens, NCT salt) read
+    /// back what a batch wrote, list in order and delete, on `store`.
+    fn new_concerns_round_trip(store: &dyn Store) {
+        let mut batch = StoreBatch::new();
+        batch
+            .put_lid_mapping("15551234567", "123456789012345")
+            .put_app_state_sync_key(b"\x00\x01", b"key".to_vec())
+            .put_app_state_sync_key(b"\x00", b"k0".to_vec())
+            .put_app_state_collection("regular_high", b"state".to_vec())
+            .put_tc_token("2@lid", b"t2".to_vec())
+            .put_tc_token("1@lid", b"t1".to_vec())
+            .put_nct_salt([7u8; 32]);
+        assert!(store.apply(batch).is_ok());
+        assert_eq!(
+            store.lid_for_pn("15551234567").ok().flatten().as_deref(),
+            Some("123456789012345")
+        );
+        assert_eq!(
+            store
+                .pn_for_lid("123456789012345")
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("15551234567")
+        );
+        assert_eq!(store.lid_for_pn("1555123456").ok().flatten(), None);
+        assert_eq!(
+            store.app_state_sync_key_ids().ok(),
+            Some(vec![vec![0], vec![0, 1]])
+        );
+        assert_eq!(
+            store.tc_token_jids().ok(),
+            Some(vec!["1@lid".to_owned(), "2@lid".to_owned()])
+        );
+        assert_eq!(
+            store.nct_salt().ok().flatten().map(|b| b.to_vec()),
+            Some(vec![7u8; 32])
+        );
+
+        let mut batch = StoreBatch::new();
+        batch
+            .delete_lid_mapping("15551234567", "123456789012345")
+            .delete_app_state_collection("regular_high")
+            .delete_tc_token("1@lid")
+            .delete_nct_salt();
+        assert!(store.apply(batch).is_ok());
+        assert_eq!(store.lid_for_pn("15551234567").ok().flatten(), None);
+        assert_eq!(store.pn_for_lid("123456789012345").ok().flatten(), None);
+        assert_eq!(
+            store.app_state_collection("regular_high").ok().flatten(),
+            None
+        );
+        assert_eq!(store.tc_token_jids().ok(), Some(vec!["2@lid".to_owned()]));
+        assert_eq!(store.nct_salt().ok().flatten(), None);
+    }
+
+    #[test]
+    fn new_concerns_round_trip_in_memory() {
+        new_concerns_round_trip(&MemoryStore::new());
+    }
+
+    #[cfg(feature = "sled")]
+    #[test]
+    fn new_concerns_round_trip_in_sled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path().join("s")).expect("open");
+        new_concerns_round_trip(&store);
+    }
+}
