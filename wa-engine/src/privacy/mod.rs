@@ -46,6 +46,50 @@ pub struct TcToken {
     pub sender_timestamp: Option<u64>,
 }
 
+/// Format version of [`TcToken::to_bytes`].
+const TC_TOKEN_RECORD_VERSION: u8 = 1;
+
+/// A stored tctoken record that does not decode ([`TcToken::from_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed tctoken record")]
+pub struct TcTokenRecordError;
+
+impl TcToken {
+    /// The record as the engine keeps it in the store (`Store::tc_token`): version byte `1`,
+    /// a flags byte (bit 0: `timestamp` present, bit 1: `sender_timestamp` present), the two
+    /// timestamps as u64 big-endian (unix seconds, 0 when absent), then the token bytes.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(18 + self.token.len());
+        out.push(TC_TOKEN_RECORD_VERSION);
+        out.push(
+            u8::from(self.timestamp.is_some()) | (u8::from(self.sender_timestamp.is_some()) << 1),
+        );
+        out.extend_from_slice(&self.timestamp.unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&self.sender_timestamp.unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&self.token);
+        out
+    }
+
+    /// Reads a record written by [`to_bytes`](Self::to_bytes).
+    ///
+    /// # Errors
+    /// [`TcTokenRecordError`] for another version, unknown flags or a short record.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TcTokenRecordError> {
+        let (&[version, flags], rest) = bytes.split_first_chunk::<2>().ok_or(TcTokenRecordError)?;
+        if version != TC_TOKEN_RECORD_VERSION || flags & !0b11 != 0 {
+            return Err(TcTokenRecordError);
+        }
+        let (ts, rest) = rest.split_first_chunk::<8>().ok_or(TcTokenRecordError)?;
+        let (sender_ts, token) = rest.split_first_chunk::<8>().ok_or(TcTokenRecordError)?;
+        Ok(Self {
+            token: token.to_vec(),
+            timestamp: (flags & 1 != 0).then(|| u64::from_be_bytes(*ts)),
+            sender_timestamp: (flags & 2 != 0).then(|| u64::from_be_bytes(*sender_ts)),
+        })
+    }
+}
+
 impl fmt::Debug for TcToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcToken")
@@ -137,4 +181,35 @@ pub fn choose(
             .map(PrivacyToken::CsToken);
     }
     None
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    #[test]
+    fn tc_token_record_round_trips_and_rejects_damage() {
+        for t in [
+            TcToken::default(),
+            TcToken {
+                token: vec![1, 2, 3],
+                timestamp: Some(1_700_000_000),
+                sender_timestamp: None,
+            },
+            TcToken {
+                token: Vec::new(),
+                timestamp: None,
+                sender_timestamp: Some(0),
+            },
+        ] {
+            let bytes = t.to_bytes();
+            assert_eq!(TcToken::from_bytes(&bytes), Ok(t.clone()));
+            assert_eq!(TcToken::from_bytes(&bytes[..17]), Err(TcTokenRecordError));
+        }
+        let mut bad = TcToken::default().to_bytes();
+        bad[1] = 4;
+        assert_eq!(TcToken::from_bytes(&bad), Err(TcTokenRecordError));
+        bad[0] = 2;
+        assert_eq!(TcToken::from_bytes(&bad), Err(TcTokenRecordError));
+    }
 }
