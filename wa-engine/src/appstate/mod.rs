@@ -55,6 +55,7 @@ pub mod iq;
 mod keys;
 mod lthash;
 mod mutation;
+mod record;
 mod state;
 mod sync_action;
 
@@ -67,6 +68,8 @@ pub use iq::{CollectionError, CollectionResponse};
 pub use keys::{EXPANDED_LEN, KeyRing, KeySource, MutationKeys, key_request};
 pub use lthash::{LTHASH_LEN, LtHash};
 pub use mutation::{EncodedRecord, Mutation, NewMutation, Operation, decode_record, encode_record};
+pub use actions::ChatAction;
+pub use record::{RecordError, StoredSyncKey};
 pub use state::{CollectionState, OutgoingPatch, missing_keys, patch_key_ids};
 pub use sync_action::SyncAction;
 

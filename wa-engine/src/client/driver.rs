@@ -30,6 +30,25 @@ pub(crate) struct Settings {
     pub(crate) timing: Timing,
     pub(crate) policy: ReconnectPolicy,
     pub(crate) prekey_batch: u32,
+    /// History-sync processing ([`Config::history`]).
+    pub(crate) history: crate::history::HistoryConfig,
+    /// The media transfer of the `Client`, for the connection's blob downloads.
+    pub(crate) media: Arc<crate::media::Transfer>,
+}
+
+/// What the driver's own background tasks (blob downloads) send back to it.
+enum Internal {
+    /// An IQ a download needs (`media_conn`), sent on the current connection.
+    Iq {
+        node: crate::binary::Node,
+        reply: oneshot::Sender<Result<crate::binary::Node, SendError>>,
+    },
+    /// A finished download of connection attempt `attempt`.
+    Downloaded {
+        attempt: u64,
+        id: conn::DownloadId,
+        result: Result<Vec<u8>, String>,
+    },
 }
 
 /// How one connection attempt ended.
@@ -56,6 +75,11 @@ pub(crate) struct Driver {
     commands_open: bool,
     /// Messaging caches handed from one connection to the next.
     caches: Option<conn::Caches>,
+    /// Background tasks (downloads) report here.
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    internal_rx: mpsc::UnboundedReceiver<Internal>,
+    /// Connection attempts so far: download results of an earlier one are dropped.
+    attempt: u64,
 }
 
 impl Driver {
@@ -66,7 +90,11 @@ impl Driver {
         status: watch::Sender<Status>,
         first: oneshot::Sender<Result<(), ConnectError>>,
     ) -> Self {
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         Self {
+            internal_tx,
+            internal_rx,
+            attempt: 0,
             settings,
             commands,
             events,
@@ -194,6 +222,7 @@ impl Driver {
             timing: self.settings.timing.clone(),
             routing_info: self.routing_info.clone(),
             prekey_batch: self.settings.prekey_batch,
+            history: self.settings.history.clone(),
         }
     }
 
@@ -202,6 +231,7 @@ impl Driver {
             Ok(ws) => ws,
             Err(e) => return AttemptEnd::ConnectFailed(e),
         };
+        self.attempt += 1;
         let mut conn = Connection::new(self.config(), self.settings.store.clone(), Instant::now());
         if let Some(caches) = self.caches.take() {
             conn.set_caches(caches);
@@ -317,6 +347,21 @@ impl Driver {
                     }
                 },
                 () = timer => conn.handle_timeout(Instant::now()),
+                Some(internal) = self.internal_rx.recv() => match internal {
+                    Internal::Iq { node, reply } => match conn.send(Instant::now(), Request::Iq(node)) {
+                        Ok(id) => {
+                            waiting.insert(id, super::Responder::Iq(reply));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    },
+                    Internal::Downloaded { attempt, id, result } => {
+                        if attempt == self.attempt {
+                            conn.handle_download(Instant::now(), id, result);
+                        }
+                    }
+                },
             }
         }
     }
@@ -340,6 +385,10 @@ impl Driver {
                 }
                 return;
             }
+            conn::Event::Download { id, media } => {
+                self.spawn_download(id, *media);
+                return;
+            }
             conn::Event::Public(event) => event,
         };
         match &event {
@@ -356,6 +405,42 @@ impl Driver {
             _ => {}
         }
         self.emit(event).await;
+    }
+}
+
+impl Driver {
+    /// Downloads a blob the connection asked for in the background (the `Client`'s media
+    /// path: `media_conn` over this driver, every host, verified), then hands the result to
+    /// the connection of the same attempt.
+    fn spawn_download(&self, id: conn::DownloadId, media: conn::BlobDownload) {
+        let transfer = self.settings.media.clone();
+        let tx = self.internal_tx.clone();
+        let attempt = self.attempt;
+        tokio::spawn(async move {
+            let iq_tx = tx.clone();
+            let fetch = move |node: crate::binary::Node| {
+                let iq_tx = iq_tx.clone();
+                async move {
+                    let (reply, rx) = oneshot::channel();
+                    iq_tx
+                        .send(Internal::Iq { node, reply })
+                        .map_err(|_| SendError::NotConnected)?;
+                    rx.await.unwrap_or(Err(SendError::NotConnected))
+                }
+            };
+            let result = transfer
+                .download(fetch, &media.0)
+                .await
+                .map_err(|e| e.to_string());
+            if let Err(reason) = &result {
+                tracing::warn!(%reason, "client: blob download failed");
+            }
+            let _ = tx.send(Internal::Downloaded {
+                attempt,
+                id,
+                result,
+            });
+        });
     }
 }
 

@@ -200,3 +200,40 @@ impl fmt::Debug for HistoryStream {
             .finish_non_exhaustive()
     }
 }
+
+/// Inflates an already verified compressed `HistorySync` (a downloaded and verified
+/// `md-msg-hist` plaintext, or an `initialHistBootstrapInlinePayload`) and hands each
+/// decoded top-level field to `each` as soon as it is complete: the inflated chunk is never
+/// held whole, only the field being assembled (one conversation), within
+/// [`HistoryConfig::max_inflated`] in total.
+///
+/// # Errors
+/// [`HistoryError::Inflate`], [`HistoryError::TooLarge`] (inflate bomb),
+/// [`HistoryError::TruncatedStream`], [`HistoryError::Malformed`],
+/// [`HistoryError::Protobuf`]; items handed out before an error stay handed out.
+pub fn inflate_items(
+    compressed: &[u8],
+    config: &HistoryConfig,
+    each: &mut dyn FnMut(HistoryItem),
+) -> Result<(), HistoryError> {
+    /// Compressed bytes fed per step, so the items of one step stay few.
+    const STEP: usize = 16 * 1024;
+    let mut inflater = Inflater::new(config.max_inflated);
+    let mut pending = Zeroizing::new(Vec::new());
+    let mut consumed = 0;
+    let mut items = Vec::new();
+    for piece in compressed.chunks(STEP) {
+        pump(&mut inflater, piece, &mut pending, &mut consumed, &mut items)?;
+        items.drain(..).for_each(&mut *each);
+        if inflater.is_done() {
+            break;
+        }
+    }
+    if !inflater.is_done() {
+        return Err(HistoryError::TruncatedStream);
+    }
+    if !pending.is_empty() {
+        return Err(HistoryError::Malformed { offset: consumed });
+    }
+    Ok(())
+}
