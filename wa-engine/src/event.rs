@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::Jid;
 use crate::appstate::{Collection, Operation, SyncAction};
-use crate::history::HistorySyncData;
 use crate::binary::Node;
+use crate::history::HistorySyncData;
 use crate::message::{IncomingMessage, MessageId, MessageInfo};
 use crate::pair::PairError;
 use crate::receipt::Receipt;

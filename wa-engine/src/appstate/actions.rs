@@ -182,7 +182,9 @@ impl ChatAction {
     pub fn mutations(&self, timestamp_ms: i64) -> Vec<NewMutation> {
         let range = || message_range(timestamp_ms / 1000, []);
         match self {
-            Self::MarkRead { chat, read } => vec![mark_chat_read(chat, *read, range(), timestamp_ms)],
+            Self::MarkRead { chat, read } => {
+                vec![mark_chat_read(chat, *read, range(), timestamp_ms)]
+            }
             Self::Archive { chat, archived } => {
                 let mut out = vec![archive(chat, *archived, range(), timestamp_ms)];
                 if *archived {

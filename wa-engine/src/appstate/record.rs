@@ -135,7 +135,11 @@ impl CollectionState {
             .ok_or(RecordError::Malformed)?;
         let count = u32::from_be_bytes(count) as usize;
         let body = &rest[at + 4..];
-        if body.len() != count.checked_mul(2 * MAC_LEN).ok_or(RecordError::Malformed)? {
+        if body.len()
+            != count
+                .checked_mul(2 * MAC_LEN)
+                .ok_or(RecordError::Malformed)?
+        {
             return Err(RecordError::Malformed);
         }
         let mut map = BTreeMap::new();

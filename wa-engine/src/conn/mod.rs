@@ -416,7 +416,12 @@ impl Connection {
 
     /// The result of an [`Event::Download`]: the verified plaintext, or why the download
     /// failed (for the logs). Unknown ids (e.g. of an earlier connection) are ignored.
-    pub fn handle_download(&mut self, now: Instant, id: DownloadId, result: Result<Vec<u8>, String>) {
+    pub fn handle_download(
+        &mut self,
+        now: Instant,
+        id: DownloadId,
+        result: Result<Vec<u8>, String>,
+    ) {
         if self.close_reason.is_some() {
             return;
         }
@@ -919,7 +924,9 @@ impl Connection {
                         }
                         // whatsapp-rust: syncd_app_state => re-sync all five (08 §8).
                         if kind == "syncd_app_state" {
-                            self.in_sync(now, |s, cx| s.sync(cx, &crate::appstate::Collection::ALL));
+                            self.in_sync(now, |s, cx| {
+                                s.sync(cx, &crate::appstate::Collection::ALL)
+                            });
                         }
                     }
                 }

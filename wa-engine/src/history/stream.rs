@@ -223,7 +223,13 @@ pub fn inflate_items(
     let mut consumed = 0;
     let mut items = Vec::new();
     for piece in compressed.chunks(STEP) {
-        pump(&mut inflater, piece, &mut pending, &mut consumed, &mut items)?;
+        pump(
+            &mut inflater,
+            piece,
+            &mut pending,
+            &mut consumed,
+            &mut items,
+        )?;
         items.drain(..).for_each(&mut *each);
         if inflater.is_done() {
             break;

@@ -141,9 +141,14 @@ impl Syncd {
     }
 
     /// Fetches `collections` from their local versions (one batched IQ). Collections already
-    /// being fetched are fetched again afterwards.
+    /// being fetched are fetched again afterwards. Nothing happens before our primary shared
+    /// a key: nothing could be decoded, and the first share syncs everything anyway.
     pub(crate) fn sync(&mut self, cx: &mut Context<'_>, collections: &[Collection]) {
         if cx.own.is_none() {
+            return;
+        }
+        if self.keys(cx).is_empty() {
+            tracing::debug!("sync: no app-state key yet, fetch deferred to the key share");
             return;
         }
         let mut list = Vec::new();
@@ -461,11 +466,9 @@ impl Syncd {
                         push_name_changed = true;
                     }
                 }
-                (Operation::Set, SyncAction::NctSalt(salt)) => {
-                    // whatsapp-rust ignores an empty salt.
-                    if !salt.is_empty() {
-                        batch.put_nct_salt(std::mem::take(salt));
-                    }
+                // whatsapp-rust ignores an empty salt.
+                (Operation::Set, SyncAction::NctSalt(salt)) if !salt.is_empty() => {
+                    batch.put_nct_salt(std::mem::take(salt));
                 }
                 (Operation::Remove, SyncAction::NctSalt(_)) => {
                     batch.delete_nct_salt();
@@ -473,10 +476,16 @@ impl Syncd {
                 (
                     Operation::Set,
                     SyncAction::Contact {
-                        jid, lid: Some(lid), pn, ..
+                        jid,
+                        lid: Some(lid),
+                        pn,
+                        ..
                     },
                 ) => {
-                    let pn = pn.as_ref().filter(|p| p.is_pn()).or(jid.is_pn().then_some(&*jid));
+                    let pn = pn
+                        .as_ref()
+                        .filter(|p| p.is_pn())
+                        .or(jid.is_pn().then_some(&*jid));
                     if let Some(pn) = pn {
                         batch.put_lid_mapping(pn.user(), lid.user());
                     }
@@ -644,14 +653,28 @@ impl Syncd {
                 match state.apply_patch(c, patch, None, &keys) {
                     Ok(mutations) => {
                         if !self.commit(cx, c, state, &mutations, false) {
-                            Self::done(cx, p.request, Err(SendError::Rejected { code: 409, text: None }));
+                            Self::done(
+                                cx,
+                                p.request,
+                                Err(SendError::Rejected {
+                                    code: 409,
+                                    text: None,
+                                }),
+                            );
                             return;
                         }
                     }
                     Err(AppStateError::StalePatch { .. }) => {}
                     Err(e) => {
                         tracing::warn!(collection = %c, error = %e, "sync: conflicting patch does not apply");
-                        Self::done(cx, p.request, Err(SendError::Rejected { code: 409, text: None }));
+                        Self::done(
+                            cx,
+                            p.request,
+                            Err(SendError::Rejected {
+                                code: 409,
+                                text: None,
+                            }),
+                        );
                         self.sync(cx, &[c]);
                         return;
                     }

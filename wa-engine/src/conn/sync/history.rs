@@ -40,8 +40,7 @@ impl Syncd {
         notification: HistorySyncNotification,
     ) {
         if let Some(own) = cx.own.clone() {
-            cx.wire
-                .send_internal(&history::receipt(&info.id, &own));
+            cx.wire.send_internal(&history::receipt(&info.id, &own));
         }
         if let Some(inline) = notification
             .initial_hist_bootstrap_inline_payload

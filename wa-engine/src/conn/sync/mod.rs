@@ -26,7 +26,8 @@
 //!   `<collection>`; those already at or past the announced version are skipped, as
 //!   whatsapp-rust does); `<ib><dirty type="syncd_app_state">` (all five, whatsapp-rust);
 //!   and login when sync keys are stored (resumes an interrupted sync; the server answers
-//!   an up-to-date collection with no patches).
+//!   an up-to-date collection with no patches). Before the first key share nothing is
+//!   fetched (whatsmeow would fetch and fail on the missing key): the share syncs all.
 //! - Push name (§10): once known (stored credentials at login, or `setting_pushName`), we
 //!   send `<presence type="available" name=…>` so peers get plain delivery receipts and a
 //!   `notify` name; `@` is stripped from the name as Baileys 7 does.
@@ -35,8 +36,6 @@
 
 mod appstate;
 mod history;
-#[cfg(test)]
-mod tests;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 

@@ -1,1 +1,0 @@
-//! Sans-IO tests of the sync room.
