@@ -169,6 +169,25 @@ fn child(mode: &str) -> anyhow::Result<()> {
             data.add(item, &config);
         }
         data
+    } else if mode == "engine" {
+        // The connection's path (conn::sync): the driver's verified download leaves the
+        // compressed plaintext in memory, then `inflate_items` decodes field by field.
+        let hash = |b: Option<&Vec<u8>>| b.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
+        let mut decryptor = wa_engine::media::Decryptor::new(
+            &MediaKey::from_bytes(MEDIA_KEY),
+            wa_engine::media::MediaType::History,
+            wa_engine::media::Expected {
+                file_sha256: hash(notification.file_sha256.as_ref()),
+                file_enc_sha256: hash(notification.file_enc_sha256.as_ref()),
+                file_length: notification.file_length,
+            },
+        );
+        let mut compressed = Vec::new();
+        read_pieces(&path, |p| Ok(decryptor.update(p, &mut compressed)?))?;
+        decryptor.finish(&mut compressed)?;
+        let mut data = HistorySyncData::default();
+        history::inflate_items(&compressed, &config, &mut |item| data.add(item, &config))?;
+        data
     } else {
         let mut inflater = BlobInflater::new(&notification, &config)?;
         read_pieces(&path, |p| Ok(inflater.update(p)?))?;
@@ -229,6 +248,13 @@ fn a_50_mib_history_chunk_streams_in_bounded_memory() -> anyhow::Result<()> {
 
     let (streamed_peak, streamed_count) = run_child(dir.path(), "stream")?;
     let (buffered_peak, buffered_count) = run_child(dir.path(), "buffered")?;
+    let (engine_peak, engine_count) = run_child(dir.path(), "engine")?;
+    assert_eq!(engine_count, count);
+    // The connection holds the compressed chunk, never the inflated one.
+    assert!(
+        engine_peak < (INFLATED_LEN / 1024) as u64 && engine_peak < buffered_peak,
+        "engine path peak {engine_peak} KiB holds the inflated chunk"
+    );
     assert_eq!(streamed_count, count);
     assert_eq!(buffered_count, count);
     // The buffered path holds the whole inflated chunk: the measurement sees it.
