@@ -820,13 +820,15 @@ fn history_sync_notification_is_receipted_downloaded_and_stored() {
         dl[0].1.0.direct_path.as_deref(),
         h["media"]["direct_path"].as_str()
     );
-    // The driver verifies the enc file; the connection gets the compressed plaintext.
+    // The driver streams the compressed plaintext in pieces, then says it verified.
+    let compressed = unhex(h["compressed"].as_str().expect("compressed"));
+    for piece in compressed.chunks(100) {
+        w.sim.client_mut().handle_download_data(dl[0].0, piece);
+    }
     let now = w.now();
-    w.sim.client_mut().handle_download(
-        now,
-        dl[0].0,
-        Ok(unhex(h["compressed"].as_str().expect("compressed"))),
-    );
+    w.sim
+        .client_mut()
+        .handle_download(now, dl[0].0, Ok(Vec::new()));
     w.sim.drive();
 
     let events = w.events();
@@ -909,4 +911,135 @@ fn inline_history_without_messages_still_keeps_tokens_and_salt() {
             .is_some()
     );
     assert!(w.store.nct_salt().expect("read").is_some());
+}
+
+/// Another device's patch on `state` (which it advances): `mutations` under key-1, version
+/// set as the server stores it.
+fn other_device_patch(
+    v: &Value,
+    state: &mut CollectionState,
+    c: Collection,
+    mutations: &[wa_engine::appstate::NewMutation],
+) -> Vec<u8> {
+    let mut ring = KeyRing::new();
+    let (id, k) = vector_key(v, 0);
+    ring.insert_at(id.clone(), &k.key_data, k.timestamp_ms);
+    let out = state
+        .encode_patch(c, &id, &ring, mutations, &mut || [7; 16])
+        .expect("encode");
+    let mut patch = out.patch;
+    patch.version = Some(wa::SyncdVersion {
+        version: Some(out.base_version + 1),
+    });
+    *state = out.state_after;
+    patch.encode_to_vec()
+}
+
+fn salt_mutation(
+    op: wa_engine::appstate::Operation,
+    salt: &[u8],
+) -> wa_engine::appstate::NewMutation {
+    wa_engine::appstate::NewMutation {
+        collection: Collection::RegularHigh,
+        operation: op,
+        index: vec!["nct_salt_sync".to_owned()],
+        value: wa::SyncActionValue {
+            timestamp: Some(1_700_000_000_000),
+            nct_salt_sync_action: Some(wa::NctSaltSyncAction {
+                salt: Some(salt.to_vec()),
+            }),
+            ..Default::default()
+        },
+        action_version: 1,
+    }
+}
+
+#[test]
+fn nct_salt_set_and_remove_follow_app_state() {
+    use wa_engine::appstate::Operation;
+    let v = app_state();
+    let mut w = World::new(prepared(&v, &[0]));
+    let iq = w.next_sync_iq();
+    let mut other = CollectionState::new();
+    let set = other_device_patch(
+        &v,
+        &mut other,
+        Collection::RegularHigh,
+        &[salt_mutation(Operation::Set, &[0x5a; 32])],
+    );
+    let mut answers = empty_answers(&iq, &["regular_high"]);
+    answers.push(collection("regular_high", 1, None, &[set]));
+    w.server_send(&sync_result(&iq, answers));
+    let applied = app_state_events(&w.events());
+    assert_eq!(applied.len(), 1);
+    assert_eq!(
+        applied[0].action,
+        SyncAction::NctSalt(Vec::new()),
+        "the salt is not handed out"
+    );
+    assert_eq!(
+        w.store.nct_salt().expect("read").map(|s| s.to_vec()),
+        Some(vec![0x5a; 32])
+    );
+    assert_eq!(w.stored_state(Collection::RegularHigh), other);
+
+    let remove = other_device_patch(
+        &v,
+        &mut other,
+        Collection::RegularHigh,
+        &[salt_mutation(Operation::Remove, &[0x5a; 32])],
+    );
+    w.server_send(
+        &Node::new("notification")
+            .attr("from", server_jid())
+            .attr("type", "server_sync")
+            .attr("id", "n2")
+            .with_children([Node::new("collection")
+                .attr("name", "regular_high")
+                .attr("version", "2")]),
+    );
+    let iq = w.next_sync_iq();
+    assert_eq!(
+        asked(&iq),
+        vec![(
+            "regular_high".to_owned(),
+            Some("1".to_owned()),
+            Some("false".to_owned())
+        )]
+    );
+    w.server_send(&sync_result(
+        &iq,
+        vec![collection("regular_high", 2, None, &[remove])],
+    ));
+    assert_eq!(w.store.nct_salt().expect("read"), None);
+    assert_eq!(w.stored_state(Collection::RegularHigh).version, 2);
+}
+
+#[test]
+fn a_failed_history_download_keeps_nothing() {
+    let h = history();
+    let mut w = World::new(|_| {});
+    let message =
+        wa::Message::decode(unhex(h["protocol_message"].as_str().expect("message")).as_slice())
+            .expect("message");
+    w.peer_message(&message);
+    let dl = downloads(&w.events());
+    // Most of the (unverified) plaintext streams in, then the download fails verification.
+    let compressed = unhex(h["compressed"].as_str().expect("compressed"));
+    w.sim
+        .client_mut()
+        .handle_download_data(dl[0].0, &compressed);
+    let now = w.now();
+    w.sim
+        .client_mut()
+        .handle_download(now, dl[0].0, Err("MAC mismatch".to_owned()));
+    w.sim.drive();
+    assert!(
+        !w.events()
+            .iter()
+            .any(|e| matches!(e, Event::Public(wa_engine::Event::HistorySync(_))))
+    );
+    assert_eq!(w.store.lid_for_pn("15551234567").expect("read"), None);
+    assert_eq!(w.store.nct_salt().expect("read"), None);
+    assert!(w.store.tc_token_jids().expect("read").is_empty());
 }

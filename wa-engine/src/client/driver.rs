@@ -43,11 +43,17 @@ enum Internal {
         node: crate::binary::Node,
         reply: oneshot::Sender<Result<crate::binary::Node, SendError>>,
     },
-    /// A finished download of connection attempt `attempt`.
+    /// Plaintext of a download of connection attempt `attempt`, not yet verified.
+    Data {
+        attempt: u64,
+        id: conn::DownloadId,
+        chunk: Vec<u8>,
+    },
+    /// The end of a download of connection attempt `attempt`: verified, or why not.
     Downloaded {
         attempt: u64,
         id: conn::DownloadId,
-        result: Result<Vec<u8>, String>,
+        result: Result<(), String>,
     },
 }
 
@@ -76,8 +82,9 @@ pub(crate) struct Driver {
     /// Messaging caches handed from one connection to the next.
     caches: Option<conn::Caches>,
     /// Background tasks (downloads) report here.
-    internal_tx: mpsc::UnboundedSender<Internal>,
-    internal_rx: mpsc::UnboundedReceiver<Internal>,
+    /// Bounded, so a download streams no faster than the connection decodes it.
+    internal_tx: mpsc::Sender<Internal>,
+    internal_rx: mpsc::Receiver<Internal>,
     /// Connection attempts so far: download results of an earlier one are dropped.
     attempt: u64,
 }
@@ -90,7 +97,7 @@ impl Driver {
         status: watch::Sender<Status>,
         first: oneshot::Sender<Result<(), ConnectError>>,
     ) -> Self {
-        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+        let (internal_tx, internal_rx) = mpsc::channel(16);
         Self {
             internal_tx,
             internal_rx,
@@ -356,9 +363,14 @@ impl Driver {
                             let _ = reply.send(Err(e));
                         }
                     },
+                    Internal::Data { attempt, id, chunk } => {
+                        if attempt == self.attempt {
+                            conn.handle_download_data(id, &chunk);
+                        }
+                    }
                     Internal::Downloaded { attempt, id, result } => {
                         if attempt == self.attempt {
-                            conn.handle_download(Instant::now(), id, result);
+                            conn.handle_download(Instant::now(), id, result.map(|()| Vec::new()));
                         }
                     }
                 },
@@ -410,9 +422,12 @@ impl Driver {
 
 impl Driver {
     /// Downloads a blob the connection asked for in the background (the `Client`'s media
-    /// path: `media_conn` over this driver, every host, verified), then hands the result to
-    /// the connection of the same attempt.
+    /// path: `media_conn` over this driver, every host, verified while streaming) and streams
+    /// its plaintext to the connection of the same attempt in pieces of at most 64 KiB, then
+    /// the verdict: a 50 MB history chunk is never whole in memory.
     fn spawn_download(&self, id: conn::DownloadId, media: conn::BlobDownload) {
+        use tokio::io::AsyncReadExt as _;
+        const PIECE: usize = 64 * 1024;
         let transfer = self.settings.media.clone();
         let tx = self.internal_tx.clone();
         let attempt = self.attempt;
@@ -424,22 +439,49 @@ impl Driver {
                     let (reply, rx) = oneshot::channel();
                     iq_tx
                         .send(Internal::Iq { node, reply })
+                        .await
                         .map_err(|_| SendError::NotConnected)?;
                     rx.await.unwrap_or(Err(SendError::NotConnected))
                 }
             };
-            let result = transfer
-                .download(fetch, &media.0)
-                .await
-                .map_err(|e| e.to_string());
+            let (writer, mut reader) = tokio::io::duplex(PIECE);
+            let download = async move {
+                let mut writer = writer;
+                let result = transfer.download_to(fetch, &media.0, &mut writer).await;
+                drop(writer);
+                result
+            };
+            let data_tx = tx.clone();
+            let forward = async move {
+                let mut buf = vec![0_u8; PIECE];
+                loop {
+                    match reader.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let chunk = buf[..n].to_vec();
+                            if data_tx
+                                .send(Internal::Data { attempt, id, chunk })
+                                .await
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                    }
+                }
+            };
+            let (result, ()) = tokio::join!(download, forward);
+            let result = result.map(drop).map_err(|e| e.to_string());
             if let Err(reason) = &result {
                 tracing::warn!(%reason, "client: blob download failed");
             }
-            let _ = tx.send(Internal::Downloaded {
-                attempt,
-                id,
-                result,
-            });
+            let _ = tx
+                .send(Internal::Downloaded {
+                    attempt,
+                    id,
+                    result,
+                })
+                .await;
         });
     }
 }

@@ -414,8 +414,21 @@ impl Connection {
         Ok(id)
     }
 
-    /// The result of an [`Event::Download`]: the verified plaintext, or why the download
-    /// failed (for the logs). Unknown ids (e.g. of an earlier connection) are ignored.
+    /// Plaintext of an [`Event::Download`] as it streams in, **before** it is verified: the
+    /// connection decodes history chunks as they arrive (bounded memory) but keeps nothing
+    /// until [`handle_download`](Self::handle_download) says the whole file verified.
+    /// Unknown ids are ignored.
+    pub fn handle_download_data(&mut self, id: DownloadId, chunk: &[u8]) {
+        if self.close_reason.is_none() {
+            self.sync.on_download_data(id, chunk);
+        }
+    }
+
+    /// The end of an [`Event::Download`]: `Ok` with the last plaintext bytes (all of it, or
+    /// what did not go through [`handle_download_data`](Self::handle_download_data)) once
+    /// the whole file verified (MAC, hashes, length), or why the download failed (for the
+    /// logs; everything streamed is then dropped). Unknown ids (e.g. of an earlier
+    /// connection) are ignored.
     pub fn handle_download(
         &mut self,
         now: Instant,

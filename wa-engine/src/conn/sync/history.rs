@@ -8,9 +8,11 @@
 //! - An `initialHistBootstrapInlinePayload` is inflated directly; otherwise the blob
 //!   (`md-msg-hist`) is downloaded through [`Event::Download`](crate::conn::Event::Download),
 //!   whose plaintext arrives verified (MAC, both hashes, length).
-//! - The compressed chunk is inflated and decoded field by field
-//!   ([`history::inflate_items`]): the inflated chunk is never whole in memory, and
-//!   inflating past `HistoryConfig::max_inflated` (64 MiB) fails (inflate bomb).
+//! - The compressed chunk is inflated and decoded field by field as its bytes stream in
+//!   ([`PlainHistoryStream`], fed by `Connection::handle_download_data`): neither the
+//!   compressed nor the inflated chunk is ever whole in memory, inflating past
+//!   `HistoryConfig::max_inflated` (64 MiB) fails (inflate bomb), and what was decoded is
+//!   kept only once the download verified.
 //! - PN↔LID mappings, trusted-contact tokens (key: the peer's LID user JID when the
 //!   conversation names it, 07 §2.2; value `privacy::TcToken::to_bytes`) and the NCT salt
 //!   are stored in one batch, always; then one [`crate::Event::HistorySync`] carries
@@ -21,7 +23,9 @@ use wa_proto::wa::message::HistorySyncNotification;
 use super::{Download, Syncd};
 use crate::conn::messaging::Context;
 use crate::event::HistorySyncEvent;
-use crate::history::{self, HistorySyncData};
+use crate::history::{
+    self, HistoryConfig, HistoryError, HistoryItem, HistorySyncData, PlainHistoryStream,
+};
 use crate::media::{MediaKey, MediaRef, MediaType};
 use crate::message::MessageInfo;
 use crate::privacy::TcToken;
@@ -68,17 +72,20 @@ impl Syncd {
             file_length: notification.file_length,
             mimetype: None,
         };
+        let progress = Box::new(HistoryProgress::new(self.history.clone()));
         self.download(
             cx,
             media,
             Download::History {
                 message_id: info.id.clone(),
                 notification: Box::new(notification),
+                progress,
             },
         );
     }
 
-    /// Inflates, decodes and applies one compressed (verified) history chunk.
+    /// Inflates, decodes and applies one compressed history chunk given whole (an inline
+    /// payload).
     pub(super) fn process_history(
         &mut self,
         cx: &mut Context<'_>,
@@ -86,14 +93,27 @@ impl Syncd {
         notification: &HistorySyncNotification,
         compressed: &[u8],
     ) {
-        let config = self.history.clone();
-        let mut data = HistorySyncData::default();
-        if let Err(e) = history::inflate_items(compressed, &config, &mut |item| {
-            data.add(item, &config);
-        }) {
-            tracing::warn!(error = %e, "sync: history chunk rejected");
-            return;
-        }
+        let mut progress = HistoryProgress::new(self.history.clone());
+        progress.feed(compressed);
+        self.finish_history(cx, message_id, notification, progress);
+    }
+
+    /// Ends a chunk whose bytes all arrived (and, for a download, verified): store what it
+    /// implies in one batch, then emit its event.
+    pub(super) fn finish_history(
+        &mut self,
+        cx: &mut Context<'_>,
+        message_id: &str,
+        notification: &HistorySyncNotification,
+        progress: HistoryProgress,
+    ) {
+        let mut data = match progress.finish() {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "sync: history chunk rejected");
+                return;
+            }
+        };
         let mut batch = StoreBatch::new();
         for m in &data.lid_mappings {
             batch.put_lid_mapping(m.pn.user(), m.lid.user());
@@ -129,5 +149,56 @@ impl Syncd {
                 message_id: message_id.to_owned(),
                 data,
             })));
+    }
+}
+
+/// A history chunk being inflated and decoded as its compressed bytes arrive. What it
+/// decodes is provisional until [`Self::finish`] and the download's verification.
+#[derive(Debug)]
+pub(super) struct HistoryProgress {
+    config: HistoryConfig,
+    stream: PlainHistoryStream,
+    items: Vec<HistoryItem>,
+    data: HistorySyncData,
+    error: Option<HistoryError>,
+}
+
+impl HistoryProgress {
+    pub(super) fn new(config: HistoryConfig) -> Self {
+        Self {
+            stream: PlainHistoryStream::new(&config),
+            config,
+            items: Vec::new(),
+            data: HistorySyncData::default(),
+            error: None,
+        }
+    }
+
+    /// Takes the next compressed bytes; the first error is kept for [`Self::finish`].
+    pub(super) fn feed(&mut self, compressed: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        match self.stream.update(compressed, &mut self.items) {
+            Ok(()) => {
+                for item in self.items.drain(..) {
+                    self.data.add(item, &self.config);
+                }
+            }
+            Err(e) => {
+                self.items.clear();
+                // Drop what was decoded: nothing of a bad chunk is kept.
+                self.data = HistorySyncData::default();
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn finish(self) -> Result<HistorySyncData, HistoryError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.stream.finish()?;
+        Ok(self.data)
     }
 }

@@ -93,7 +93,16 @@ enum Download {
     History {
         message_id: String,
         notification: Box<HistorySyncNotification>,
+        progress: Box<history::HistoryProgress>,
     },
+}
+
+/// A download in flight and the plaintext received so far.
+#[derive(Debug)]
+struct Downloading {
+    what: Download,
+    /// App-state blobs are small: buffered whole. History streams into its progress.
+    buffer: Vec<u8>,
 }
 
 /// One collection's fetch response being applied.
@@ -143,7 +152,7 @@ pub(crate) struct Syncd {
     /// Fetch IQs in flight: op → (collection, from version 0).
     fetches: HashMap<u64, Vec<(Collection, bool)>>,
     jobs: HashMap<Collection, Job>,
-    downloads: HashMap<u64, Download>,
+    downloads: HashMap<u64, Downloading>,
     patches: HashMap<u64, PatchOp>,
     next: u64,
     /// The push name of the last `<presence type="available">` sent.
@@ -211,29 +220,49 @@ impl Syncd {
         }
     }
 
-    /// A download finished (or failed).
+    /// More (unverified) plaintext of a download.
+    pub(crate) fn on_download_data(&mut self, id: DownloadId, chunk: &[u8]) {
+        let Some(d) = self.downloads.get_mut(&id.0) else {
+            return;
+        };
+        match &mut d.what {
+            Download::History { progress, .. } => progress.feed(chunk),
+            Download::Snapshot(_) | Download::External(_) => d.buffer.extend_from_slice(chunk),
+        }
+    }
+
+    /// A download finished: `Ok` with its last plaintext bytes once the whole file verified,
+    /// or why it failed.
     pub(crate) fn on_download(
         &mut self,
         cx: &mut Context<'_>,
         id: DownloadId,
         result: Result<Vec<u8>, String>,
     ) {
-        let Some(what) = self.downloads.remove(&id.0) else {
+        let Some(Downloading { what, mut buffer }) = self.downloads.remove(&id.0) else {
             tracing::debug!(id = id.0, "sync: result of an unknown download");
             return;
         };
         match what {
             Download::Snapshot(c) | Download::External(c) => {
                 let snapshot = matches!(what, Download::Snapshot(_));
+                let result = result.map(|rest| {
+                    buffer.extend_from_slice(&rest);
+                    buffer
+                });
                 self.on_app_state_blob(cx, c, snapshot, result);
             }
             Download::History {
                 message_id,
                 notification,
+                mut progress,
             } => match result {
-                Ok(plain) => self.process_history(cx, &message_id, &notification, &plain),
+                Ok(rest) => {
+                    progress.feed(&rest);
+                    self.finish_history(cx, &message_id, &notification, *progress);
+                }
                 Err(reason) => {
-                    tracing::warn!(%reason, "sync: history blob download failed");
+                    tracing::warn!(%reason, "sync: history blob download failed; its items are dropped");
                 }
             },
         }
@@ -242,7 +271,13 @@ impl Syncd {
     /// Queues a download of `media` for `what`.
     fn download(&mut self, cx: &mut Context<'_>, media: crate::media::MediaRef, what: Download) {
         let id = self.next_id();
-        self.downloads.insert(id, what);
+        self.downloads.insert(
+            id,
+            Downloading {
+                what,
+                buffer: Vec::new(),
+            },
+        );
         cx.events.push_back(super::Event::Download {
             id: DownloadId(id),
             media: Box::new(super::event::BlobDownload(media)),
