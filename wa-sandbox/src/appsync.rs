@@ -57,7 +57,11 @@ pub(crate) struct StoredPatch {
 impl StoredPatch {
     /// The version the patch was stored as (1-based).
     pub(crate) fn version(&self) -> u64 {
-        self.patch.version.as_ref().and_then(|v| v.version).unwrap_or(0)
+        self.patch
+            .version
+            .as_ref()
+            .and_then(|v| v.version)
+            .unwrap_or(0)
     }
 }
 
@@ -226,7 +230,14 @@ impl AppStateServer {
         for node in sync.children_by_tag("collection") {
             let name = node.get_attr_str("name").unwrap_or_default().to_owned();
             let Ok(c) = Collection::from_str(&name) else {
-                out.push(collection_error(&name, 400, "bad-request", None, &[], false));
+                out.push(collection_error(
+                    &name,
+                    400,
+                    "bad-request",
+                    None,
+                    &[],
+                    false,
+                ));
                 continue;
             };
             let version = node
@@ -268,10 +279,7 @@ impl AppStateServer {
     ) -> Node {
         let mut base = base;
         for p in patches {
-            let Some(patch) = p
-                .content_bytes()
-                .and_then(|b| SyncdPatch::decode(b).ok())
-            else {
+            let Some(patch) = p.content_bytes().and_then(|b| SyncdPatch::decode(b).ok()) else {
                 return collection_error(c.as_str(), 400, "bad-request", None, &[], false);
             };
             match self.submit(&dev.0, dev.1, c, base, patch) {
@@ -369,8 +377,9 @@ mod tests {
     }
 
     fn send_iq(name: &str, version: u64, p: &SyncdPatch) -> Node {
-        Node::new("iq").attr("type", "set").with_children([Node::new("sync")
-            .with_children([Node::new("collection")
+        Node::new("iq")
+            .attr("type", "set")
+            .with_children([Node::new("sync").with_children([Node::new("collection")
                 .attr("name", name.to_owned())
                 .attr("version", version.to_string())
                 .attr("return_snapshot", "false")
@@ -399,16 +408,34 @@ mod tests {
     fn send_stores_at_next_version_and_conflicts_return_the_winners() {
         let mut s = AppStateServer::default();
         let dev: DevKey = ("1555".into(), 1);
-        let out = s.answer(&dev, "1", &send_iq("regular_high", 0, &patch(1, SyncdOperation::Set)));
+        let out = s.answer(
+            &dev,
+            "1",
+            &send_iq("regular_high", 0, &patch(1, SyncdOperation::Set)),
+        );
         assert_eq!(out.accepted, [(Collection::RegularHigh, 1)]);
-        let c = out.reply.child_by_tag("sync").unwrap().child_by_tag("collection").unwrap();
+        let c = out
+            .reply
+            .child_by_tag("sync")
+            .unwrap()
+            .child_by_tag("collection")
+            .unwrap();
         assert_eq!(c.get_attr_str("version"), Some("1"));
         assert!(c.get_attr_str("type").is_none());
         // A second device at the stale base 0: 409 and patch 1 inside.
         let other: DevKey = ("1555".into(), 2);
-        let out = s.answer(&other, "2", &send_iq("regular_high", 0, &patch(2, SyncdOperation::Set)));
+        let out = s.answer(
+            &other,
+            "2",
+            &send_iq("regular_high", 0, &patch(2, SyncdOperation::Set)),
+        );
         assert!(out.accepted.is_empty());
-        let c = out.reply.child_by_tag("sync").unwrap().child_by_tag("collection").unwrap();
+        let c = out
+            .reply
+            .child_by_tag("sync")
+            .unwrap()
+            .child_by_tag("collection")
+            .unwrap();
         assert_eq!(c.get_attr_str("type"), Some("error"));
         assert_eq!(
             c.child_by_tag("error").unwrap().get_attr_str("code"),
@@ -416,7 +443,11 @@ mod tests {
         );
         assert_eq!(versions(c), [1]);
         // Rebuilt on version 1 it is accepted as 2; REMOVE drops the live record.
-        let out = s.answer(&other, "3", &send_iq("regular_high", 1, &patch(1, SyncdOperation::Remove)));
+        let out = s.answer(
+            &other,
+            "3",
+            &send_iq("regular_high", 1, &patch(1, SyncdOperation::Remove)),
+        );
         assert_eq!(out.accepted, [(Collection::RegularHigh, 2)]);
         let log = s.log("1555", Collection::RegularHigh).unwrap();
         assert!(log.records.is_empty());
@@ -427,11 +458,18 @@ mod tests {
     fn fetch_returns_all_patches_for_a_snapshot_and_newer_ones_otherwise() {
         let mut s = AppStateServer::default();
         for i in 0..3u8 {
-            s.submit("1555", 0, Collection::CriticalBlock, u64::from(i), patch(i, SyncdOperation::Set))
-                .unwrap();
+            s.submit(
+                "1555",
+                0,
+                Collection::CriticalBlock,
+                u64::from(i),
+                patch(i, SyncdOperation::Set),
+            )
+            .unwrap();
         }
-        let iq = Node::new("iq").attr("type", "set").with_children([Node::new("sync")
-            .with_children([
+        let iq = Node::new("iq")
+            .attr("type", "set")
+            .with_children([Node::new("sync").with_children([
                 Node::new("collection")
                     .attr("name", "critical_block")
                     .attr("return_snapshot", "true"),

@@ -131,8 +131,7 @@ pub use media_tls::MediaTlsError;
 pub use persist::{SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
 pub use primary::{
-    AppStateAction, AppStatePatchError, AppStateRecord, AppStateView, HistoryReceipt,
-    SyncSwitches,
+    AppStateAction, AppStatePatchError, AppStateRecord, AppStateView, HistoryReceipt, SyncSwitches,
 };
 pub use script::{Fault, StreamErrorKind, Target};
 pub use server::{WS_PATH, run};

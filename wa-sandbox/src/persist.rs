@@ -20,8 +20,8 @@ use zeroize::Zeroizing;
 
 use crate::accounts::{Account, Companion, Registration, SignedPreKey, validate_phone};
 use crate::appsync::CollectionLogState;
-use crate::primary::PhoneSyncState;
 use crate::keys::PublishedKeys;
+use crate::primary::PhoneSyncState;
 use crate::state::Router;
 
 /// Format version written by [`Router::export_state`]; anything else is refused.

@@ -187,6 +187,16 @@ impl Phone {
         Ok(st.phone_ctx().set_switches(&self.number, switches)?)
     }
 
+    /// The account's NCT salt (32 bytes; `None` for an account without one), the value the
+    /// phone provisions through app state and history sync (shared/protocol/07 §5.3).
+    pub fn nct_salt(&self) -> Option<[u8; 32]> {
+        self.router
+            .lock()
+            .directory
+            .get(&self.number)
+            .and_then(|a| a.nct_salt)
+    }
+
     /// The phone's sync switches.
     pub fn sync_switches(&self) -> SyncSwitches {
         self.router.lock().primaries.switches(&self.number)
@@ -206,7 +216,8 @@ impl Phone {
         if !st.directory.contains(&self.number) {
             return Err(PhoneError::NoSuchAccount(self.number.clone()));
         }
-        st.phone_ctx().add_contact(&self.number, contact, full_name)?;
+        st.phone_ctx()
+            .add_contact(&self.number, contact, full_name)?;
         Ok(())
     }
 

@@ -318,10 +318,8 @@ impl PhoneSync {
         let mut seed = [0u8; 32];
         seed.copy_from_slice(&digest);
         let identity = signal::PrivateKey::from_bytes(*account.identity_secret);
-        let identity_pair = wa_engine::store::KeyPair::new(
-            *identity.public_key().as_bytes(),
-            *identity.as_bytes(),
-        );
+        let identity_pair =
+            wa_engine::store::KeyPair::new(*identity.public_key().as_bytes(), *identity.as_bytes());
         let creds = Credentials::new(
             identity_pair.clone(),
             identity_pair,
@@ -643,7 +641,10 @@ impl PhoneCtx<'_> {
             .get(phone)
             .ok_or(PrimaryError::NoBundle(0))?;
         // Every account gets a push name (08 §10: without one clients never go "available").
-        let name = account.push_name.clone().unwrap_or_else(|| default_push_name(phone));
+        let name = account
+            .push_name
+            .clone()
+            .unwrap_or_else(|| default_push_name(phone));
         let salt = account.nct_salt;
         let push = NewMutation {
             collection: Collection::CriticalBlock,
@@ -656,7 +657,12 @@ impl PhoneCtx<'_> {
             },
             action_version: 1,
         };
-        self.upload(phone, Collection::CriticalBlock, vec![push], Some(new_device))?;
+        self.upload(
+            phone,
+            Collection::CriticalBlock,
+            vec![push],
+            Some(new_device),
+        )?;
         let p = self.phone(phone)?;
         let contacts: Vec<(String, String)> = p
             .contacts
@@ -803,11 +809,7 @@ impl PhoneCtx<'_> {
                 chat: c,
                 muted,
                 until_ms,
-            } => actions::mute(
-                &chat(c)?,
-                muted.then(|| until_ms.unwrap_or(-1)),
-                now_ms,
-            ),
+            } => actions::mute(&chat(c)?, muted.then(|| until_ms.unwrap_or(-1)), now_ms),
             AppStateAction::Archive { chat: c, archived } => {
                 actions::archive(&chat(c)?, *archived, range(), now_ms)
             }
@@ -815,7 +817,10 @@ impl PhoneCtx<'_> {
             AppStateAction::MarkRead { chat: c, read } => {
                 actions::mark_chat_read(&chat(c)?, *read, range(), now_ms)
             }
-            AppStateAction::Contact { phone: pn, full_name } => {
+            AppStateAction::Contact {
+                phone: pn,
+                full_name,
+            } => {
                 self.phone(phone)?
                     .contacts
                     .insert(pn.clone(), full_name.clone());
@@ -901,10 +906,7 @@ impl PhoneCtx<'_> {
             .push_name
             .clone()
             .unwrap_or_else(|| default_push_name(&dev.0));
-        let p = self
-            .phones
-            .get(&dev.0)
-            .ok_or(PrimaryError::NoBundle(0))?;
+        let p = self.phones.get(&dev.0).ok_or(PrimaryError::NoBundle(0))?;
         let contacts = p.contacts.clone();
         let history_salt = p.switches.nct_history_delivery;
         let mut sync = wa::HistorySync {
@@ -955,7 +957,8 @@ impl PhoneCtx<'_> {
         }
         let p = self.phone(&dev.0)?;
         let media_key = wa_engine::media::MediaKey::generate(&mut p.rng);
-        let (enc, info) = wa_engine::history::compress_and_encrypt(&sync.encode_to_vec(), media_key);
+        let (enc, info) =
+            wa_engine::history::compress_and_encrypt(&sync.encode_to_vec(), media_key);
         let direct_path = self.media.put_blob("md-msg-hist", &enc)?;
         let notification = wa::message::HistorySyncNotification {
             file_sha256: Some(info.file_sha256.to_vec()),
@@ -985,12 +988,21 @@ impl PhoneCtx<'_> {
 
     /// A `<message>` a companion addressed to its own phone (device 0): decrypts each `<enc>`
     /// and answers `APP_STATE_SYNC_KEY_REQUEST`s with a key share (unless withheld).
-    pub(crate) fn receive_peer(&mut self, sender: &DevKey, node: &Node) -> Result<(), PrimaryError> {
+    pub(crate) fn receive_peer(
+        &mut self,
+        sender: &DevKey,
+        node: &Node,
+    ) -> Result<(), PrimaryError> {
         let address = ProtocolAddress::new(sender.0.clone(), u32::from(sender.1));
         let mut messages = Vec::new();
         for enc in node.children_by_tag("enc") {
-            let Some(ct) = enc.content_bytes() else { continue };
-            let phone_keys = self.keys.phone(&sender.0).map(|k| k.private_prekeys.clone());
+            let Some(ct) = enc.content_bytes() else {
+                continue;
+            };
+            let phone_keys = self
+                .keys
+                .phone(&sender.0)
+                .map(|k| k.private_prekeys.clone());
             let p = self.phone(&sender.0)?;
             let plaintext = match enc.get_attr_str("type") {
                 Some("pkmsg") => {
@@ -1003,8 +1015,14 @@ impl PhoneCtx<'_> {
                         batch.put_prekey(id, record.to_bytes());
                         p.signal.apply(batch)?;
                     }
-                    signal::decrypt_pkmsg(&p.signal, &address, ct, TrustPolicy::AutoTrust, &mut p.rng)?
-                        .plaintext
+                    signal::decrypt_pkmsg(
+                        &p.signal,
+                        &address,
+                        ct,
+                        TrustPolicy::AutoTrust,
+                        &mut p.rng,
+                    )?
+                    .plaintext
                 }
                 Some("msg") => signal::decrypt_msg(&p.signal, &address, ct, &mut p.rng)?,
                 _ => continue,
@@ -1017,7 +1035,9 @@ impl PhoneCtx<'_> {
             }
         }
         for m in messages {
-            let Some(proto) = m.protocol_message else { continue };
+            let Some(proto) = m.protocol_message else {
+                continue;
+            };
             if let Some(request) = proto.app_state_sync_key_request {
                 let ids: Vec<Vec<u8>> = request
                     .key_ids
@@ -1056,10 +1076,7 @@ impl PhoneCtx<'_> {
         );
         for id in ids {
             if p.history_sent.contains_key(&id) {
-                p.hist_receipts.push(HistoryReceipt {
-                    device: from.1,
-                    id,
-                });
+                p.hist_receipts.push(HistoryReceipt { device: from.1, id });
             }
         }
     }
@@ -1085,7 +1102,11 @@ pub(crate) fn default_push_name(phone: &str) -> String {
 
 /// Decodes an account's app state with the phone's keys (replaying every stored patch from
 /// version 1 into a fresh state per collection).
-pub(crate) fn decode_view(phone: Option<&PhoneSync>, server: &AppStateServer, account: &str) -> AppStateView {
+pub(crate) fn decode_view(
+    phone: Option<&PhoneSync>,
+    server: &AppStateServer,
+    account: &str,
+) -> AppStateView {
     let b64 = base64::engine::general_purpose::STANDARD;
     let empty = KeyRing::new();
     let ring = phone.map_or(&empty, |p| &p.ring);
@@ -1095,7 +1116,9 @@ pub(crate) fn decode_view(phone: Option<&PhoneSync>, server: &AppStateServer, ac
         errors: Vec::new(),
     };
     for c in Collection::ALL {
-        let Some(log) = server.log(account, c) else { continue };
+        let Some(log) = server.log(account, c) else {
+            continue;
+        };
         view.versions.insert(c.as_str().to_owned(), log.version());
         let mut state = CollectionState::new();
         let mut live: BTreeMap<[u8; 32], AppStateRecord> = BTreeMap::new();
@@ -1144,7 +1167,9 @@ fn action_json(a: &SyncAction, b64: &base64::engine::GeneralPurpose) -> serde_js
             chat,
             muted,
             until_ms,
-        } => json!({"type": "mute", "chat": chat.to_string(), "muted": muted, "until_ms": until_ms}),
+        } => {
+            json!({"type": "mute", "chat": chat.to_string(), "muted": muted, "until_ms": until_ms})
+        }
         SyncAction::Pin { chat, pinned } => {
             json!({"type": "pin", "chat": chat.to_string(), "pinned": pinned})
         }

@@ -29,6 +29,7 @@ use wa_engine::binary::Node;
 use crate::accounts::{
     Account, AccountInfo, DevKey, DeviceInfo, Directory, PairPlan, Registration, validate_phone,
 };
+use crate::appsync::AppStateServer;
 use crate::config::{QrTiming, RouterConfig};
 use crate::connections::{ConnId, Connections, Push, Waker};
 use crate::error::PhoneError;
@@ -36,7 +37,6 @@ use crate::groups::{GroupOps, Groups};
 use crate::identity::{ROOT_SERIAL, ServerIdentity};
 use crate::keys::{self, KeyStore, Upload};
 use crate::media::MediaHost;
-use crate::appsync::AppStateServer;
 use crate::pairing::Pairing;
 use crate::primary::{PhoneCtx, Primaries};
 use crate::routing::{Courier, Routing};
