@@ -37,6 +37,7 @@ use crate::identity::{ROOT_SERIAL, ServerIdentity};
 use crate::keys::{self, KeyStore, Upload};
 use crate::media::MediaHost;
 use crate::pairing::Pairing;
+use crate::privacy::Privacy;
 use crate::routing::{Courier, Routing};
 use crate::script::{Fault, FaultState, StreamErrorKind, Target};
 use crate::stanzas::{self, Ids, attr_jid};
@@ -62,11 +63,13 @@ pub(crate) struct State {
     pub(crate) groups: Groups,
     /// Offline queues, phone inboxes, delivery log, contacts.
     pub(crate) routing: Routing,
+    /// Addressing and privacy-token settings, issued tokens, the admission rule (07 §5).
+    pub(crate) privacy: Privacy,
 }
 
 impl State {
     /// The rooms a routing step works in.
-    fn courier(&mut self) -> Courier<'_> {
+    pub(crate) fn courier(&mut self) -> Courier<'_> {
         Courier {
             routing: &mut self.routing,
             conns: &mut self.conns,
@@ -75,6 +78,7 @@ impl State {
             ids: &mut self.ids,
             rng: &mut self.rng,
             clock: self.config.clock,
+            privacy: &mut self.privacy,
         }
     }
 
@@ -313,6 +317,7 @@ impl Router {
                 keys: KeyStore::default(),
                 groups: Groups::default(),
                 routing: Routing::default(),
+                privacy: Privacy::default(),
             })),
             media: MediaHost::default(),
         }
