@@ -51,12 +51,19 @@ pub(crate) fn abt_props_reply(id: &str) -> Node {
     )
 }
 
-/// Adds `<client-props>` (07 §5.1 item 1) to the `<pair-success>` of a pair-success IQ.
+/// Adds `<client-props>ClientPairingProps{isChatDbLidMigrated: true}</client-props>` (07
+/// §5.1 item 1) to the `<pair-success>` of a pair-success IQ for a `lid_migrated` account.
+/// An unmigrated account's pair-success keeps the shape of the reference capture
+/// (shared/vectors/pairing/pair_success.json, which has no `<client-props>`); clients read
+/// an absent child as "not migrated" (whatsapp-rust `src/pair.rs`, `PairUtils::lid_migrated_update`).
 pub(crate) fn add_client_props(iq: &mut Node, lid_migrated: bool) {
+    if !lid_migrated {
+        return;
+    }
     if let Content::Nodes(children) = &mut iq.content {
         for child in children.iter_mut().filter(|c| c.tag == "pair-success") {
             if let Content::Nodes(inner) = &mut child.content {
-                inner.push(privacy::client_props(lid_migrated));
+                inner.push(privacy::client_props(true));
             }
         }
     }
