@@ -17,8 +17,8 @@ use crate::error::PhoneError;
 use crate::privacy::{
     self, GateConfig, IssuedToken, PrivacySettings, Refusal, TokenPolicy, timelock_active,
 };
-use crate::state::{Router, State};
 use crate::stanzas;
+use crate::state::{Router, State};
 
 /// Length of the token bytes the sandbox issues. Real lengths are not known (07 §7).
 const TOKEN_LEN: usize = 32;

@@ -132,9 +132,7 @@ pub use media::{MediaConfig, MediaHost};
 pub use media_tls::MediaTlsError;
 pub use persist::{SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
-pub use privacy::{
-    Capping, GateConfig, IssuedToken, PrivacySettings, Refusal, TokenPolicy,
-};
+pub use privacy::{Capping, GateConfig, IssuedToken, PrivacySettings, Refusal, TokenPolicy};
 pub use script::{Fault, StreamErrorKind, Target};
 pub use server::{WS_PATH, run};
 pub use session::{CloseKind, ServerSession};

@@ -475,12 +475,7 @@ pub(crate) fn capping_notification(id: &str, now: u64, c: &Capping) -> Node {
 /// sandbox does not simulate: the timelock pull (`data.xwa2_fetch_account_reachout_timelock`)
 /// and the capping pull (`data.xwa2_message_capping_info`; an account without capping gets
 /// an unlimited-looking `NONE` state with quota 0/0) (07 §3.6, §5.5).
-pub(crate) fn mex_answer(
-    id: &str,
-    query_id: &str,
-    s: &PrivacySettings,
-    now: u64,
-) -> Option<Node> {
+pub(crate) fn mex_answer(id: &str, query_id: &str, s: &PrivacySettings, now: u64) -> Option<Node> {
     let json = if query_id == MEX_TIMELOCK_QUERY {
         serde_json::json!({"data": {"xwa2_fetch_account_reachout_timelock": timelock_json(s, now)}})
     } else if MEX_CAPPING_QUERIES.contains(&query_id) {
@@ -585,8 +580,12 @@ mod tests {
     fn cstoken_is_checked_with_the_senders_salt_and_not_under_p2() {
         let mut p = Privacy::default();
         p.set_settings(B, with(TokenPolicy::Always, false));
-        let good = cstoken_for(&SALT, &format!("{B_LID}@lid")).expect("cstoken").0;
-        let other = cstoken_for(&[8; 32], &format!("{B_LID}@lid")).expect("cstoken").0;
+        let good = cstoken_for(&SALT, &format!("{B_LID}@lid"))
+            .expect("cstoken")
+            .0;
+        let other = cstoken_for(&[8; 32], &format!("{B_LID}@lid"))
+            .expect("cstoken")
+            .0;
         fn cs(b: &[u8]) -> Presented<'_> {
             Presented {
                 tctoken: None,
