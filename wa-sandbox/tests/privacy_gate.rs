@@ -600,7 +600,7 @@ async fn lid_addressing_routes_to_the_same_devices_with_the_alternate_ids() -> a
     let strict = message(
         "NS-STRICT",
         Jid::lid(bob_lid.clone()),
-        &[bob_dev_lid.clone()],
+        std::slice::from_ref(&bob_dev_lid),
         vec![],
     );
     assert_eq!(error_of(&send(&mut alice, &strict).await?), Some("400"));
