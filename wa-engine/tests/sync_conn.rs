@@ -88,6 +88,16 @@ impl World {
         batch.put_credentials(&creds);
         store.apply(batch).expect("store creds");
         prepare(&store);
+        Self::on_store(store, history, rng)
+    }
+
+    /// Logs in a new connection over `store` (already paired).
+    fn on_store(
+        store: Arc<MemoryStore>,
+        history: wa_engine::history::HistoryConfig,
+        mut rng: StdRng,
+    ) -> Self {
+        let creds = store.credentials().expect("read").expect("paired");
 
         // The primary: its own identity, with a session to the companion from its bundle.
         let primary = MemoryStore::new();
@@ -1042,4 +1052,62 @@ fn a_failed_history_download_keeps_nothing() {
     assert_eq!(w.store.lid_for_pn("15551234567").expect("read"), None);
     assert_eq!(w.store.nct_salt().expect("read"), None);
     assert!(w.store.tc_token_jids().expect("read").is_empty());
+}
+
+#[test]
+fn paging_follows_has_more_patches_and_a_restart_resumes_from_the_stored_version() {
+    let v = app_state();
+    let mut w = World::new(|_| {});
+    w.peer_message(&key_share(&v));
+    let iq = w.next_sync_iq();
+    // Page 1: the snapshot (v5) and patch v6, more to come.
+    let mut answers = empty_answers(&iq, &["regular_low"]);
+    answers.push(
+        collection(
+            "regular_low",
+            7,
+            Some(snapshot_ref(&v)),
+            &[patch_bytes(&v, 0)],
+        )
+        .attr("has_more_patches", "true"),
+    );
+    w.server_send(&sync_result(&iq, answers));
+    let dl = downloads(&w.events());
+    answer_snapshot_download(&mut w, &v, dl[0].0, &dl[0].1);
+    assert_eq!(w.stored_state(Collection::RegularLow).version, 6);
+    let next = w.next_sync_iq();
+    assert_eq!(
+        asked(&next),
+        vec![(
+            "regular_low".to_owned(),
+            Some("6".to_owned()),
+            Some("false".to_owned())
+        )]
+    );
+
+    // The connection dies before page 2; the next one resumes from version 6.
+    let store = w.store.clone();
+    drop(w);
+    let mut w = World::on_store(
+        store,
+        wa_engine::history::HistoryConfig::default(),
+        StdRng::seed_from_u64(43),
+    );
+    let iq = w.next_sync_iq();
+    assert!(asked(&iq).contains(&(
+        "regular_low".to_owned(),
+        Some("6".to_owned()),
+        Some("false".to_owned())
+    )));
+    let mut answers = empty_answers(&iq, &["regular_low"]);
+    answers.push(collection("regular_low", 7, None, &[patch_bytes(&v, 1)]));
+    w.server_send(&sync_result(&iq, answers));
+    assert_eq!(w.stored_state(Collection::RegularLow).version, 7);
+    assert_eq!(
+        w.stored_state(Collection::RegularLow)
+            .lthash
+            .as_bytes()
+            .to_vec(),
+        unhex(chain(&v)["final"]["lthash"].as_str().expect("lthash"))
+    );
 }
