@@ -790,12 +790,16 @@ fn own_mute_conflicts_then_is_rebuilt_on_the_winner_and_accepted() {
                 .attr("version", "2"),
         ],
     ));
-    let done = w.events().into_iter().find_map(|e| match e {
-        Event::RequestDone { id, result } if id == req => Some(result),
+    let events = w.events();
+    let done = events.iter().find_map(|e| match e {
+        Event::RequestDone { id, result } if *id == req => Some(result.clone()),
         _ => None,
     });
     assert_eq!(done, Some(Ok(Reply::Done)));
     assert_eq!(w.stored_state(Collection::RegularHigh), other);
+    let own = app_state_events(&events);
+    assert_eq!(own.len(), 1, "our own mutation is reported once accepted");
+    assert_eq!(own[0].version, 2);
 }
 
 fn history() -> Value {
@@ -1110,4 +1114,27 @@ fn paging_follows_has_more_patches_and_a_restart_resumes_from_the_stored_version
             .to_vec(),
         unhex(chain(&v)["final"]["lthash"].as_str().expect("lthash"))
     );
+}
+
+#[test]
+fn dirty_syncd_app_state_is_cleaned_and_resyncs_every_collection() {
+    let v = app_state();
+    let mut w = World::new(prepared(&v, &[0]));
+    let iq = w.next_sync_iq();
+    w.server_send(&sync_result(&iq, empty_answers(&iq, &[])));
+    w.server_send(
+        &Node::new("ib").with_children([Node::new("dirty")
+            .attr("type", "syncd_app_state")
+            .attr("timestamp", "1700000100")]),
+    );
+    let sent = w.received();
+    assert!(sent.iter().any(|n| {
+        n.child_by_tag("clean")
+            .is_some_and(|c| c.get_attr_str("type") == Some("syncd_app_state"))
+    }));
+    let fetch = sent
+        .iter()
+        .find(|n| n.get_attr_str("xmlns") == Some("w:sync:app:state"))
+        .expect("resync");
+    assert_eq!(asked(fetch).len(), 5);
 }

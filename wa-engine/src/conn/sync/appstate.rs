@@ -690,16 +690,23 @@ impl Syncd {
             }
             return;
         }
-        // Accepted: adopt the state we built, unless the collection moved meanwhile (then
-        // fetch: our patch comes back with the others).
+        // Accepted: apply our own patch as the server stored it (version base + 1), which
+        // gives the state we built plus one event per mutation, as for any other device's
+        // patch (whatsmeow re-fetches and dispatches it). If the collection moved meanwhile,
+        // fetch instead: our patch comes back with the others.
         if let Some(out) = p.outgoing.take() {
-            let current = self.state(cx, c).version;
-            if current == out.base_version {
-                if !self.commit(cx, c, out.state_after, &[], false) {
-                    self.sync(cx, &[c]);
-                }
-            } else {
-                self.sync(cx, &[c]);
+            let mut state = self.state(cx, c).clone();
+            let mut patch = out.patch;
+            patch.version = Some(wa_proto::wa::SyncdVersion {
+                version: Some(out.base_version + 1),
+            });
+            let keys = self.keys(cx).clone();
+            let applied = (state.version == out.base_version)
+                .then(|| state.apply_patch(c, &patch, None, &keys).ok())
+                .flatten();
+            match applied {
+                Some(mutations) if self.commit(cx, c, state, &mutations, false) => {}
+                _ => self.sync(cx, &[c]),
             }
         }
         Self::done(cx, p.request, Ok(Reply::Done));
