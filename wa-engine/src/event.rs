@@ -124,8 +124,8 @@ pub enum Event {
     /// `message`, `receipt`, `notification` and `call` have already been acked (03 §11).
     Stanza(Node),
     /// One app-state mutation was verified and applied (shared/protocol/08 §7): a setting,
-    /// contact or chat flag changed on another device of the account, or arrived with a full
-    /// sync. Its effects are already stored (push name, NCT salt, PN↔LID mappings, in the same
+    /// contact or chat flag changed on another device of the account, arrived with a full
+    /// sync, or is our own (`Client::mute_chat` and siblings) once the server accepted it. Its effects are already stored (push name, NCT salt, PN↔LID mappings, in the same
     /// batch as the collection state); the rest (mute, pin, archive, read, star, labels,
     /// contact names) is the embedder's to keep. Informational.
     AppState(Box<AppStateEvent>),
