@@ -181,3 +181,37 @@ async fn engine_syncs_from_the_sandbox_phone_and_its_own_patches_reach_it() -> a
     sandbox.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_withheld_key_share_is_asked_for_after_the_history_sync() -> anyhow::Result<()> {
+    const ME2: &str = "15551290011";
+    let sandbox =
+        Sandbox::start(SandboxConfig::default().with_seed(62).with_phone_sync(true)).await?;
+    let phone = sandbox.create_account(ME2)?;
+    phone.set_push_name("Ann Phone");
+    phone.set_sync_switches(wa_sandbox::SyncSwitches {
+        withhold_key_share: true,
+        ..wa_sandbox::SyncSwitches::default()
+    })?;
+    let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
+    let (client, mut events) = connect(&sandbox, store.clone()).await?;
+    wait(&mut events, &mut |e| match e {
+        Event::Qr { code, .. } => {
+            phone.scan(code).expect("scan");
+            None
+        }
+        Event::HistorySync(_) => Some(()),
+        _ => None,
+    })
+    .await?;
+    // No key arrived, so the history sync started a full sync, which parked on the
+    // phone's key: we asked our primary for it with a peer message it decrypted.
+    until(|| !phone.key_requests().is_empty()).await?;
+    let requests = phone.key_requests();
+    assert_eq!(requests[0].1, [vec![0, 0, 0, 0, 0, 1]], "{requests:?}");
+    assert_ne!(requests[0].0, 0);
+    assert!(store.app_state_sync_key_ids()?.is_empty());
+    client.shutdown().await;
+    sandbox.shutdown().await;
+    Ok(())
+}

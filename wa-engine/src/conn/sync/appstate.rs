@@ -144,11 +144,28 @@ impl Syncd {
     /// being fetched are fetched again afterwards. Nothing happens before our primary shared
     /// a key: nothing could be decoded, and the first share syncs everything anyway.
     pub(crate) fn sync(&mut self, cx: &mut Context<'_>, collections: &[Collection]) {
-        if cx.own.is_none() {
-            return;
-        }
         if self.keys(cx).is_empty() {
             tracing::debug!("sync: no app-state key yet, fetch deferred to the key share");
+            return;
+        }
+        self.fetch(cx, collections);
+    }
+
+    /// [`Self::sync`] even without any key: what a history sync triggers (Baileys 7 runs its
+    /// initial app-state sync after the first history sync). Without keys the collections
+    /// park on the first key id they need and our primary is asked for it, which recovers a
+    /// companion whose key share was lost.
+    pub(super) fn sync_even_without_keys(&mut self, cx: &mut Context<'_>) {
+        if self.keys(cx).is_empty() && self.parked.is_empty() {
+            tracing::info!(
+                "sync: history sync without app-state keys; fetching to learn which keys to ask for"
+            );
+            self.fetch(cx, &Collection::ALL);
+        }
+    }
+
+    fn fetch(&mut self, cx: &mut Context<'_>, collections: &[Collection]) {
+        if cx.own.is_none() {
             return;
         }
         let mut list = Vec::new();

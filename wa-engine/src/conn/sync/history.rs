@@ -13,6 +13,9 @@
 //!   compressed nor the inflated chunk is ever whole in memory, inflating past
 //!   `HistoryConfig::max_inflated` (64 MiB) fails (inflate bomb), and what was decoded is
 //!   kept only once the download verified.
+//! - With no app-state key yet (the key share was lost or withheld), a history sync also
+//!   starts a full app-state sync, as Baileys 7 syncs after the first history sync: the
+//!   collections park on the keys they need and our primary is asked for them.
 //! - PN↔LID mappings, trusted-contact tokens (key: the peer's LID user JID when the
 //!   conversation names it, 07 §2.2; value `privacy::TcToken::to_bytes`) and the NCT salt
 //!   are stored in one batch, always; then one [`crate::Event::HistorySync`] carries
@@ -46,6 +49,7 @@ impl Syncd {
         if let Some(own) = cx.own.clone() {
             cx.wire.send_internal(&history::receipt(&info.id, &own));
         }
+        self.sync_even_without_keys(cx);
         if let Some(inline) = notification
             .initial_hist_bootstrap_inline_payload
             .as_deref()
