@@ -27,7 +27,9 @@
 //!   whatsapp-rust does); `<ib><dirty type="syncd_app_state">` (all five, whatsapp-rust);
 //!   and login when sync keys are stored (resumes an interrupted sync; the server answers
 //!   an up-to-date collection with no patches). Before the first key share nothing is
-//!   fetched (whatsmeow would fetch and fail on the missing key): the share syncs all.
+//!   fetched on these triggers (nothing could be decoded; the share syncs all), except
+//!   after a history sync, which starts a full sync as in Baileys 7 so that a lost share is
+//!   asked for.
 //! - Push name (§10): once known (stored credentials at login, or `setting_pushName`), we
 //!   send `<presence type="available" name=…>` so peers get plain delivery receipts and a
 //!   `notify` name; `@` is stripped from the name as Baileys 7 does.
