@@ -197,6 +197,43 @@ impl Phone {
             .and_then(|a| a.nct_salt)
     }
 
+    /// Onboards companion `device` now, as the phone does after pairing when phone sync is on
+    /// (key share unless withheld, the account's initial patches once, history sync): for
+    /// tests that turn the sync on after the companion paired. Once per companion; the
+    /// companion must have uploaded prekeys (the phone needs its bundle).
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`], [`PhoneError::NoSuchDevice`], [`PhoneError::PhoneSync`].
+    pub fn onboard_companion(&self, device: u16) -> Result<(), PhoneError> {
+        let mut st = self.router.lock();
+        if st
+            .directory
+            .companion(&(self.number.clone(), device))
+            .is_none()
+        {
+            return Err(if st.directory.contains(&self.number) {
+                PhoneError::NoSuchDevice {
+                    phone: self.number.clone(),
+                    device,
+                }
+            } else {
+                PhoneError::NoSuchAccount(self.number.clone())
+            });
+        }
+        let mut ctx = st.phone_ctx();
+        let switches = ctx.switches(&self.number);
+        ctx.set_switches(
+            &self.number,
+            SyncSwitches {
+                enabled: Some(true),
+                ..switches
+            },
+        )?;
+        let result = ctx.onboard(&(self.number.clone(), device));
+        ctx.set_switches(&self.number, switches)?;
+        Ok(result?)
+    }
+
     /// The phone's sync switches.
     pub fn sync_switches(&self) -> SyncSwitches {
         self.router.lock().primaries.switches(&self.number)

@@ -544,6 +544,11 @@ impl PhoneCtx<'_> {
         self.phones.get_or_create(account, self.keys)
     }
 
+    /// An account's switches.
+    pub(crate) fn switches(&self, phone: &str) -> SyncSwitches {
+        self.phones.switches(phone)
+    }
+
     /// Sets an account's switches.
     pub(crate) fn set_switches(
         &mut self,
