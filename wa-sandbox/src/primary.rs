@@ -76,6 +76,10 @@ pub struct SyncSwitches {
     /// The next patch the phone uploads carries a wrong `patchMac` (one flipped bit); the
     /// switch then turns itself off. Clients must reject that patch (08 §6.5).
     pub break_next_patch_mac: bool,
+    /// The phone's own uploads send no `server_sync` (a lost notification): companions keep
+    /// a stale version until they sync for another reason, and their next patch meets a 409
+    /// with the phone's patches (08 §3.2, §11). Default false.
+    pub suppress_server_sync: bool,
 }
 
 impl Default for SyncSwitches {
@@ -86,6 +90,7 @@ impl Default for SyncSwitches {
             nct_syncd_delivery: true,
             nct_history_delivery: true,
             break_next_patch_mac: false,
+            suppress_server_sync: false,
         }
     }
 }
@@ -773,7 +778,9 @@ impl PhoneCtx<'_> {
                 current: e.current,
             })?;
         p.local.insert(c, out.state_after);
-        self.notify_server_sync(phone, 0, &[(c, version)], skip);
+        if !p.switches.suppress_server_sync {
+            self.notify_server_sync(phone, 0, &[(c, version)], skip);
+        }
         Ok(version)
     }
 
