@@ -157,9 +157,10 @@ impl Phone {
     }
 
     /// The stanzas the sandbox routed to this primary phone (device 0), oldest first (at
-    /// most the newest 1000). The phone decrypts nothing and answers nothing: it only
-    /// records, so clients that encrypt for their own or their peer's primary (as Baileys
-    /// does) can be checked.
+    /// most the newest 1000), so clients that encrypt for their own or their peer's primary
+    /// (as Baileys does) can be checked. The phone answers none of them, except that it
+    /// decrypts its own companions' peer messages and answers an
+    /// `APP_STATE_SYNC_KEY_REQUEST` with a key share ([`Self::key_requests`]).
     pub fn received(&self) -> Vec<wa_engine::binary::Node> {
         self.router.phone_inbox(&self.number)
     }
