@@ -58,6 +58,17 @@ pub enum PeerEvent {
         /// `ArchiveChatAction.archived`.
         archived: bool,
     },
+    /// A history-sync chunk whatsapp-rust inflated and decoded (`HistorySync`).
+    History {
+        /// `HistorySync.syncType`.
+        sync_type: i32,
+        /// Conversation ids.
+        conversations: Vec<String>,
+        /// `phoneNumberToLidMappings` as (pn, lid).
+        pn_lid: Vec<(String, String)>,
+        /// `HistorySync.nctSalt` (field 19).
+        nct_salt: Option<Vec<u8>>,
+    },
     /// A batched app-state sync left collections unsynced (`AppStateSyncFailed`, debug text).
     AppStateSyncFailed(String),
     /// A text message: id, chat JID, sender JID, text.
@@ -159,6 +170,21 @@ impl WaRust {
                         Event::ArchiveUpdate(a) => Some(PeerEvent::Archive {
                             jid: a.jid.to_string(),
                             archived: a.action.archived.unwrap_or(false),
+                        }),
+                        Event::HistorySync(h) => h.get().map(|d| PeerEvent::History {
+                            sync_type: h.sync_type(),
+                            conversations: d.conversations.iter().map(|c| c.id.clone()).collect(),
+                            pn_lid: d
+                                .phone_number_to_lid_mappings
+                                .iter()
+                                .map(|m| {
+                                    (
+                                        m.pn_jid.clone().unwrap_or_default(),
+                                        m.lid_jid.clone().unwrap_or_default(),
+                                    )
+                                })
+                                .collect(),
+                            nct_salt: d.nct_salt.clone(),
                         }),
                         Event::AppStateSyncFailed(f) => {
                             Some(PeerEvent::AppStateSyncFailed(format!("{f:?}")))
