@@ -365,3 +365,43 @@ async fn a_withheld_key_is_requested_by_whatsmeow_and_shared_by_the_phone() -> a
     sandbox.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn whatsmeow_pages_through_more_than_one_page_of_patches() -> anyhow::Result<()> {
+    const ME: &str = "15551270031";
+    const FRIEND: &str = "15551270032";
+    // One more than a page (wa-sandbox answers at most 500 patches per fetch, then
+    // `has_more_patches="true"`; whatsmeow fetches again from the version it reached).
+    const PATCHES: u64 = 503;
+    let (sandbox, phone) = setup(44, ME, FRIEND).await?;
+    let chat = format!("{FRIEND}@s.whatsapp.net");
+    for i in 0..PATCHES {
+        phone.app_state_mutation(&AppStateAction::Pin {
+            chat: chat.clone(),
+            pinned: i % 2 == 0,
+        })?;
+    }
+    let data = tempfile::tempdir()?;
+    let mut wm = Whatsmeow::spawn(&sandbox, data.path(), "whatsmeow")?;
+    wm.pair(&phone).await?;
+    wait_all_synced(&mut wm).await?;
+    wm.command(json!({"cmd": "get_state", "ref": 1})).await?;
+    let state = wm.until(|e| e["event"] == "state").await?;
+    assert_eq!(state["versions"]["regular_low"], PATCHES, "{state}");
+    // The last pin event whatsmeow emitted is the last patch's value.
+    let pins: Vec<&Value> = wm
+        .backlog
+        .iter()
+        .filter(|e| index_is(e, &["pin_v1", &chat]))
+        .collect();
+    assert_eq!(pins.len() as u64, PATCHES);
+    assert_eq!(
+        pins.last().context("pins")?["pinned"],
+        (PATCHES - 1) % 2 == 0
+    );
+
+    wm.command(json!({"cmd": "quit"})).await?;
+    tokio::time::timeout(STEP, wm.child.wait()).await??;
+    sandbox.shutdown().await;
+    Ok(())
+}
