@@ -378,7 +378,7 @@ async fn whatsmeow_pages_through_more_than_one_page_of_patches() -> anyhow::Resu
     for i in 0..PATCHES {
         phone.app_state_mutation(&AppStateAction::Pin {
             chat: chat.clone(),
-            pinned: i % 2 == 0,
+            pinned: i.is_multiple_of(2),
         })?;
     }
     let data = tempfile::tempdir()?;
@@ -397,7 +397,7 @@ async fn whatsmeow_pages_through_more_than_one_page_of_patches() -> anyhow::Resu
     assert_eq!(pins.len() as u64, PATCHES);
     assert_eq!(
         pins.last().context("pins")?["pinned"],
-        (PATCHES - 1) % 2 == 0
+        (PATCHES - 1).is_multiple_of(2)
     );
 
     wm.command(json!({"cmd": "quit"})).await?;
