@@ -99,6 +99,11 @@ pub enum ApiError {
     /// 400 `webhook_host_not_allowed`: the host is not in the configured allow-list.
     #[error("webhook host not allowed by the server configuration")]
     WebhookHostNotAllowed,
+    /// 400 `target_not_allowed`: a webhook or media URL points at (or resolves only to) a
+    /// non-public address (loopback, private, link-local, ...); the body's `allowed_by` names
+    /// the server flag that allows it (`--allow-private-targets`).
+    #[error("target not allowed: {0}")]
+    TargetNotAllowed(#[from] crate::egress::BlockedTarget),
     /// 400 `invalid_template`: an OTP template must contain `{code}`.
     #[error("the template must contain {{code}} and be at most 1024 characters")]
     InvalidTemplate,
@@ -208,6 +213,10 @@ pub struct ErrorDetail {
     /// (`GET /api/sessions/{id}/messages/{message_id}`) reads `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// For `target_not_allowed`: the server flag that allows such targets
+    /// (`--allow-private-targets`; environment `WA_ALLOW_PRIVATE_TARGETS=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_by: Option<String>,
 }
 
 impl ApiError {
@@ -222,6 +231,7 @@ impl ApiError {
             | Self::InvalidRecipient(_)
             | Self::InvalidWebhookUrl(_)
             | Self::WebhookHostNotAllowed
+            | Self::TargetNotAllowed(_)
             | Self::InvalidTemplate
             | Self::InvalidOtpSettings => StatusCode::BAD_REQUEST,
             Self::InvalidBody(_)
@@ -286,6 +296,7 @@ impl ApiError {
             Self::WebhookNotFound => "webhook_not_found",
             Self::InvalidWebhookUrl(_) => "invalid_webhook_url",
             Self::WebhookHostNotAllowed => "webhook_host_not_allowed",
+            Self::TargetNotAllowed(_) => "target_not_allowed",
             Self::InvalidTemplate => "invalid_template",
             Self::InvalidOtpSettings => "invalid_otp_settings",
             Self::RateLimited { .. } => "rate_limited",
@@ -342,6 +353,10 @@ impl IntoResponse for ApiError {
             Self::OtpInvalid { attempts_left } => Some(*attempts_left),
             _ => None,
         };
+        let allowed_by = match &this {
+            Self::TargetNotAllowed(blocked) => Some(blocked.flag().to_owned()),
+            _ => None,
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: this.code().to_owned(),
@@ -349,6 +364,7 @@ impl IntoResponse for ApiError {
                 retry_after,
                 attempts_left,
                 message_id,
+                allowed_by,
             },
         };
         let mut response = (status, Json(body)).into_response();

@@ -26,6 +26,7 @@
 mod auth;
 mod config;
 mod db;
+mod egress;
 mod error;
 mod events;
 mod fanout;
@@ -55,13 +56,15 @@ use axum::response::{IntoResponse, Response};
 
 pub use auth::Caller;
 pub use config::{
-    MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings, OtpConfig, Secret, ServerConfig,
-    Upstream, WebhookSettings,
+    EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings, OtpConfig, Secret,
+    ServerConfig, Upstream, WebhookSettings,
 };
 pub use db::DbError;
+pub use egress::{ALLOW_ENV, ALLOW_FLAG, BlockedTarget, CIDR_FLAG, classify};
 pub use error::MediaApiError;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use events::{EVENT_TYPES, Envelope};
+pub use ipnet::IpNet;
 pub use phone::{PhoneNumber, parse_recipient, valid_country_code};
 pub use render::{RenderError, qr_png, qr_svg};
 #[cfg(feature = "sandbox")]

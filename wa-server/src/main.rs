@@ -81,6 +81,14 @@ struct Cli {
     /// Comma-separated hosts webhook URLs may use (default: any).
     #[arg(long, env = "WA_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
     webhook_allowed_hosts: Option<Vec<String>>,
+    /// Let webhooks and media URLs reach non-public addresses (loopback, private, link-local
+    /// incl. cloud metadata, CGNAT, unique-local, ...): for receivers on this host or network.
+    #[arg(long, env = "WA_ALLOW_PRIVATE_TARGETS")]
+    allow_private_targets: bool,
+    /// Comma-separated CIDRs webhooks and media URLs may reach although non-public
+    /// (e.g. 10.1.0.0/16,fd00::/8); narrower than --allow-private-targets.
+    #[arg(long, env = "WA_ALLOWED_TARGET_CIDRS", value_delimiter = ',')]
+    allowed_target_cidrs: Vec<wa_server::IpNet>,
     /// Events waiting to be written to the webhook outbox and sent to SSE, all sessions
     /// together; when full, emitters wait (nothing is dropped).
     #[arg(long, env = "WA_EVENT_QUEUE", default_value_t = 1024)]
@@ -157,6 +165,8 @@ impl Cli {
         config.webhooks.max_attempts = self.webhook_max_attempts.max(1);
         config.webhooks.initial_backoff = Duration::from_millis(self.webhook_backoff_ms.max(1));
         config.webhooks.allowed_hosts = self.webhook_allowed_hosts;
+        config.egress.allow_private_targets = self.allow_private_targets;
+        config.egress.allowed_cidrs = self.allowed_target_cidrs;
         if self.media.media_max_bytes == 0 {
             bail!("--media-max-bytes must be positive");
         }

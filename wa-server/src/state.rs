@@ -161,8 +161,13 @@ struct Registry {
 struct Delivery {
     /// Wakes the worker when the outbox gains entries (or at shutdown).
     outbox: Notify,
-    /// The HTTP client deliveries are posted with.
+    /// The HTTP client deliveries are posted with (guarded resolver, no redirects).
     http: reqwest::Client,
+    /// The HTTP client media URLs are fetched with (guarded resolver; redirects are
+    /// followed by `crate::media::fetch`, one checked hop at a time).
+    fetch: reqwest::Client,
+    /// Which addresses both may reach (`crate::egress`).
+    guard: Arc<crate::egress::TargetGuard>,
     /// The worker task.
     worker: Mutex<Option<JoinHandle<()>>>,
     /// The event fan-out (outbox writes, SSE) off the sessions' event loops.
@@ -279,12 +284,26 @@ impl AppState {
             .map_err(|_| StartError::Config("store database open task failed"))?
             .map_err(StartError::Stores)?;
         let upstream = UpstreamLink::start(&config).await?;
-        let http = reqwest::Client::builder()
+        let guard = Arc::new(crate::egress::TargetGuard::new(&config.egress));
+        if config.egress.allow_private_targets {
+            tracing::warn!(
+                "--allow-private-targets: webhooks and media URLs may reach loopback, private \
+                 and link-local addresses (cloud metadata included)"
+            );
+        }
+        let user_agent = concat!("wa-server/", env!("CARGO_PKG_VERSION"));
+        let http = crate::egress::guarded(reqwest::Client::builder(), &guard, &config.egress)
             .timeout(config.webhooks.timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("wa-server/", env!("CARGO_PKG_VERSION")))
+            .user_agent(user_agent)
             .build()
             .map_err(|_| StartError::Config("HTTP client"))?;
+        let fetch = crate::egress::guarded(reqwest::Client::builder(), &guard, &config.egress)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(crate::media::fetch::CONNECT_TIMEOUT)
+            .user_agent(user_agent)
+            .build()
+            .map_err(|_| StartError::Config("media fetch HTTP client"))?;
         let (event_queue, inline_concurrency, inline_queue) = (
             config.event_queue,
             config.media.inline_concurrency,
@@ -308,6 +327,8 @@ impl AppState {
                 delivery: Delivery {
                     outbox: Notify::new(),
                     http,
+                    fetch,
+                    guard,
                     worker: Mutex::new(None),
                     fanout: crate::fanout::Fanout::new(event_queue),
                 },
@@ -469,6 +490,16 @@ impl AppState {
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.delivery.http
+    }
+
+    /// The client media URLs are fetched with (no redirects followed by itself).
+    pub(crate) fn fetch_client(&self) -> &reqwest::Client {
+        &self.inner.delivery.fetch
+    }
+
+    /// Which addresses webhook deliveries and media fetches may reach.
+    pub(crate) fn target_guard(&self) -> &crate::egress::TargetGuard {
+        &self.inner.delivery.guard
     }
 
     pub(crate) fn link_key(&self) -> &[u8; 32] {

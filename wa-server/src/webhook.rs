@@ -245,6 +245,13 @@ async fn attempt(state: &AppState, d: &Delivery) -> Outcome {
     let Some(hook) = hook else {
         return Outcome::Orphaned;
     };
+    // Checked again at each delivery: the server may have been restarted without the flag
+    // that allowed the URL, and an IP literal never reaches the guarded resolver.
+    if let Ok(url) = reqwest::Url::parse(&hook.url)
+        && let Err(blocked) = state.target_guard().check_url(&url)
+    {
+        return Outcome::Failed(format!("target not allowed: {blocked}"));
+    }
     let timestamp = now_ms() / 1000;
     let kind = serde_json::from_str::<serde_json::Value>(&d.body)
         .ok()
@@ -271,8 +278,11 @@ async fn attempt(state: &AppState, d: &Delivery) -> Outcome {
     match sent {
         Ok(resp) if resp.status().is_success() => Outcome::Delivered,
         Ok(resp) => Outcome::Failed(format!("HTTP {}", resp.status().as_u16())),
-        // Never log the URL: it may carry the receiver's own secret.
-        Err(e) => Outcome::Failed(e.without_url().to_string()),
+        Err(e) => match crate::egress::BlockedTarget::find_in(&e) {
+            Some(blocked) => Outcome::Failed(format!("target not allowed: {blocked}")),
+            // Never log the URL: it may carry the receiver's own secret.
+            None => Outcome::Failed(e.without_url().to_string()),
+        },
     }
 }
 
