@@ -211,6 +211,28 @@ pub struct EgressSettings {
     pub resolve: Vec<(String, Vec<std::net::IpAddr>)>,
 }
 
+/// `/metrics` settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MetricsSettings {
+    /// Per-session series (`session` label: state, messages, reconnects). Default `true`;
+    /// `--no-session-metrics` turns them off.
+    pub per_session: bool,
+    /// Sessions that get a `session` label of their own (the first ones counted); later
+    /// sessions share `session="_other"`, so a scrape stays bounded. Default 100
+    /// (`--session-metrics-limit`).
+    pub session_limit: usize,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            per_session: true,
+            session_limit: 100,
+        }
+    }
+}
+
 /// Everything the server needs to run. Build with [`ServerConfig::new`] and set fields.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -246,6 +268,8 @@ pub struct ServerConfig {
     pub media: MediaSettings,
     /// Which addresses webhook deliveries and media fetches may reach.
     pub egress: EgressSettings,
+    /// `/metrics` settings.
+    pub metrics: MetricsSettings,
     /// Backoff of the engine's reconnects and of the server's own retries of a first
     /// connection. Default the engine's (1 s doubling to 60 s).
     pub reconnect: ReconnectPolicy,
@@ -272,6 +296,7 @@ impl ServerConfig {
             webhooks: WebhookSettings::default(),
             media: MediaSettings::default(),
             egress: EgressSettings::default(),
+            metrics: MetricsSettings::default(),
             reconnect: ReconnectPolicy::default(),
             event_queue: crate::fanout::DEFAULT_QUEUE,
         }

@@ -89,6 +89,13 @@ struct Cli {
     /// (e.g. 10.1.0.0/16,fd00::/8); narrower than --allow-private-targets.
     #[arg(long, env = "WA_ALLOWED_TARGET_CIDRS", value_delimiter = ',')]
     allowed_target_cidrs: Vec<wa_server::IpNet>,
+    /// No per-session series in /metrics (`session` label: state, messages, reconnects).
+    #[arg(long, env = "WA_NO_SESSION_METRICS")]
+    no_session_metrics: bool,
+    /// Sessions that get their own `session` label in /metrics; later ones share
+    /// session="_other".
+    #[arg(long, env = "WA_SESSION_METRICS_LIMIT", default_value_t = 100)]
+    session_metrics_limit: usize,
     /// Events waiting to be written to the webhook outbox and sent to SSE, all sessions
     /// together; when full, emitters wait (nothing is dropped).
     #[arg(long, env = "WA_EVENT_QUEUE", default_value_t = 1024)]
@@ -167,6 +174,8 @@ impl Cli {
         config.webhooks.allowed_hosts = self.webhook_allowed_hosts;
         config.egress.allow_private_targets = self.allow_private_targets;
         config.egress.allowed_cidrs = self.allowed_target_cidrs;
+        config.metrics.per_session = !self.no_session_metrics;
+        config.metrics.session_limit = self.session_metrics_limit;
         if self.media.media_max_bytes == 0 {
             bail!("--media-max-bytes must be positive");
         }

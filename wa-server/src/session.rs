@@ -28,7 +28,6 @@ use wa_engine::{
 use crate::db::{SessionRecord, now_ms};
 use crate::events::Envelope;
 use crate::fanout;
-use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// Where a session stands.
@@ -92,8 +91,6 @@ pub(crate) struct Live {
     pub(crate) jid: Option<String>,
     pub(crate) push_name: Option<String>,
     pub(crate) last_error: Option<String>,
-    /// Has this session been connected before (to count reconnects)?
-    pub(crate) was_connected: bool,
 }
 
 /// Commands to the supervisor.
@@ -131,7 +128,6 @@ impl Session {
                 jid: None,
                 push_name: None,
                 last_error: None,
-                was_connected: false,
             }),
             control,
             events,
@@ -218,6 +214,7 @@ pub(crate) async fn supervise(
             Err(e) => {
                 tracing::warn!(session = %session.id, error = %e, "session: cannot connect");
                 session.update(|l| l.last_error = Some(e.to_string()));
+                state.metrics().reconnect(&session.id);
                 let policy = &state.config().reconnect;
                 let delay = policy
                     .initial
@@ -387,16 +384,10 @@ async fn handle_event(
                 .flatten()
                 .map(|c| c.push_name.clone())
                 .filter(|n| !n.is_empty());
-            let reconnect = session.update(|l| {
+            session.update(|l| {
                 l.jid = Some(jid.to_string());
                 l.push_name = push_name;
-                let again = l.was_connected;
-                l.was_connected = true;
-                again
             });
-            if reconnect {
-                Metrics::inc(&state.metrics().reconnects);
-            }
             // The sandbox has accepted the device's login: keep that too before reporting
             // `connected` (a SIGKILL right after must not lose it).
             state.save_sandbox().await;
@@ -408,6 +399,10 @@ async fn handle_event(
         } => {
             // The restart after pairing (515) is routine: not an error, not shown.
             let error = (reason != CloseReason::RestartRequired).then(|| reason.to_string());
+            if reconnecting && error.is_some() {
+                // The engine retries by itself, after a backoff.
+                state.metrics().reconnect(&session.id);
+            }
             if reconnecting {
                 set_status(state, session, SessionStatus::Connecting, error).await;
             } else if let Some(error) = error {
@@ -419,7 +414,6 @@ async fn handle_event(
             session.update(|l| {
                 l.jid = None;
                 l.push_name = None;
-                l.was_connected = false;
             });
             set_status(
                 state,
@@ -441,7 +435,7 @@ async fn handle_event(
                 tracing::trace!(session = %session.id, id = %message.info.id, "protocol message");
                 return;
             }
-            Metrics::inc(&state.metrics().messages_received);
+            state.metrics().message_received(&session.id);
             let data = crate::incoming::message_json(&message);
             // Media: store the download reference, add `download_url`; a file to put inline
             // goes to the download workers, which emit the event when it is done.

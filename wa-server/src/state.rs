@@ -304,6 +304,7 @@ impl AppState {
             .user_agent(user_agent)
             .build()
             .map_err(|_| StartError::Config("media fetch HTTP client"))?;
+        let metrics = Metrics::new(&config.metrics);
         let (event_queue, inline_concurrency, inline_queue) = (
             config.event_queue,
             config.media.inline_concurrency,
@@ -336,7 +337,7 @@ impl AppState {
                     inline_concurrency,
                     inline_queue,
                 ),
-                metrics: Metrics::default(),
+                metrics,
                 run: RunState {
                     ready: AtomicBool::new(false),
                     shutdown: watch::channel(false).0,
@@ -744,6 +745,7 @@ impl AppState {
         crate::webhook::remove_session(db, id)?;
         db.flush().await?;
         self.otp_window().remove(id);
+        self.inner.metrics.forget_session(id);
         self.remove_store(id).await
     }
 
@@ -837,14 +839,18 @@ impl AppState {
     /// Values for `/metrics`.
     pub(crate) fn gauges(&self) -> Gauges {
         let mut counts: HashMap<&'static str, u64> = HashMap::new();
+        let mut session_states = Vec::new();
         for s in self.read_sessions().values() {
-            *counts.entry(s.live().status.as_str()).or_default() += 1;
+            let status = s.live().status.as_str();
+            *counts.entry(status).or_default() += 1;
+            session_states.push((s.id.clone(), status));
         }
         Gauges {
             sessions: SessionStatus::ALL
                 .iter()
                 .map(|st| (st.as_str(), counts.get(st.as_str()).copied().unwrap_or(0)))
                 .collect(),
+            session_states,
             webhook_backlog: self.inner.storage.db.outbox.len() as u64,
             webhook_dead_letters: self.inner.storage.db.dead.len() as u64,
         }

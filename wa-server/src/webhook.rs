@@ -24,7 +24,7 @@ use crate::db::{
     DbError, Delivery, HookStats, ServerDb, WebhookRecord, decode, encode, key2, now_ms,
 };
 use crate::events::Envelope;
-use crate::metrics::Metrics;
+use crate::metrics::WebhookOutcome;
 use crate::state::AppState;
 
 /// Most deliveries taken from the outbox per round.
@@ -307,7 +307,7 @@ fn settle(state: &AppState, key: &[u8], mut d: Delivery, outcome: Outcome) -> Re
             db.outbox.remove(key)?;
             stats.delivered += 1;
             stats.last_delivered_at = Some(now_ms());
-            Metrics::inc(&state.metrics().webhook_delivered);
+            state.metrics().webhook(WebhookOutcome::Delivered);
             tracing::debug!(event = %d.event_id, hook = %d.hook_id, "webhook delivered");
         }
         Outcome::Failed(error) => {
@@ -315,12 +315,12 @@ fn settle(state: &AppState, key: &[u8], mut d: Delivery, outcome: Outcome) -> Re
             stats.failed_attempts += 1;
             stats.last_error = Some(error.clone());
             d.last_error = Some(error.clone());
-            Metrics::inc(&state.metrics().webhook_failed_attempts);
+            state.metrics().webhook(WebhookOutcome::Failed);
             let mut batch = sled::Batch::default();
             batch.remove(key);
             if d.attempts >= state.config().webhooks.max_attempts {
                 stats.dead += 1;
-                Metrics::inc(&state.metrics().webhook_dead);
+                state.metrics().webhook(WebhookOutcome::Dead);
                 tracing::warn!(event = %d.event_id, hook = %d.hook_id, %error, "webhook dead-lettered");
                 db.outbox.apply_batch(batch)?;
                 db.dead.insert(d.id.to_be_bytes(), encode(&d))?;

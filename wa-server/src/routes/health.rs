@@ -45,18 +45,19 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Health>,
     }))
 }
 
-/// Prometheus metrics (text format 0.0.4): sessions by state, messages sent/received/failed,
-/// webhook backlog, outcomes and latency, reconnects.
+/// Prometheus metrics (text format 0.0.4, encoded by `prometheus-client`): sessions by
+/// state, messages sent/received/failed, webhook backlog, outcomes and latency, connection
+/// retries (`wa_reconnects_total`, also against an unreachable upstream); per session
+/// (`session` label, at most `--session-metrics-limit` sessions, the rest as `_other`; off
+/// with `--no-session-metrics`): `wa_session_state`, `wa_session_messages_*_total`,
+/// `wa_session_reconnects_total`.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let text = state.metrics().render(&state.gauges());
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         text,
     )
         .into_response()
