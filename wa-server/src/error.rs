@@ -164,9 +164,16 @@ pub enum ApiError {
     /// 404 `not_found`: no such route.
     #[error("no such route")]
     NotFound,
+    /// 414 `uri_too_long`: the request target is longer than the HTTP server accepts
+    /// (65534 bytes; answered by `HttpListener`'s connections).
+    #[error("the request URI is too long")]
+    UriTooLong,
     /// 405 `method_not_allowed`.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// 503 `degraded`: `/ready?strict=true` while sessions cannot reach the WhatsApp server.
+    #[error("{0} session(s) cannot reach the WhatsApp server (see /ready)")]
+    Degraded(usize),
     /// 503 `shutting_down`.
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -260,9 +267,10 @@ impl ApiError {
             Self::OtpExpired => StatusCode::GONE,
             Self::RateLimited { .. } | Self::OtpAttemptsExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UpstreamRejected(_) | Self::UpstreamBadResponse => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::Degraded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Media(e) => e.status(),
             Self::SendFailed { inner, .. } => inner.status(),
@@ -314,7 +322,9 @@ impl ApiError {
             Self::UpstreamBadResponse => "upstream_bad_response",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::UriTooLong => "uri_too_long",
             Self::ShuttingDown => "shutting_down",
+            Self::Degraded(_) => "degraded",
             Self::Internal(_) => "internal",
             Self::Media(e) => e.code(),
             Self::SendFailed { inner, .. } => inner.code(),
@@ -375,6 +385,22 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The JSON error body of a plain `error` (no extra fields), for answers written outside
+/// axum (`crate::listener`).
+pub(crate) fn json_body(error: &ApiError) -> String {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: error.code().to_owned(),
+            message: error.to_string(),
+            retry_after: None,
+            attempts_left: None,
+            message_id: None,
+            allowed_by: None,
+        },
+    };
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 impl From<JsonRejection> for ApiError {

@@ -252,7 +252,7 @@ async fn main() -> anyhow::Result<()> {
         serde_json::json!({ "listening": format!("http://{local}"), "sandbox": state.runs_sandbox() })
     );
     let stopping = state.clone();
-    axum::serve(listener, app(state.clone()))
+    axum::serve(wa_server::HttpListener::new(listener), app(state.clone()))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down");

@@ -11,7 +11,7 @@ use crate::auth::{self, Caller};
 use crate::db::{SessionRecord, WebhookRecord, now_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::webhooks::{NewWebhook, WebhookInfo, validate_webhook};
-use crate::session::{Session, SessionStatus};
+use crate::session::{Retry, Session, SessionStatus};
 use crate::state::AppState;
 
 /// Most webhooks per session.
@@ -51,6 +51,9 @@ pub(crate) struct SessionInfo {
     pairing_code: Option<String>,
     /// Registered webhooks (secrets are never shown again).
     webhooks: Vec<WebhookInfo>,
+    /// Present while the session cannot reach the WhatsApp server and retries (status
+    /// `connecting`): attempts so far, the last failure, when it tries again.
+    retry: Option<Retry>,
 }
 
 impl SessionInfo {
@@ -67,6 +70,7 @@ impl SessionInfo {
             qr_expires_at: live.qr.map(|q| q.expires_at),
             pairing_code: live.pairing_code,
             webhooks: record.webhooks.iter().map(WebhookInfo::of).collect(),
+            retry: live.retry,
         }
     }
 }
