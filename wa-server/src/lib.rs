@@ -26,6 +26,7 @@
 mod auth;
 mod config;
 mod db;
+pub mod doctor;
 mod egress;
 mod error;
 mod error_page;

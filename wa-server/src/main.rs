@@ -100,6 +100,10 @@ struct Cli {
     /// together; when full, emitters wait (nothing is dropped).
     #[arg(long, env = "WA_EVENT_QUEUE", default_value_t = 1024)]
     event_queue: usize,
+    /// Run the start-up checks (versions, data directory, WhatsApp endpoint), print them
+    /// as JSON and exit: 0 when all passed, 1 otherwise. The server is not started.
+    #[arg(long)]
+    doctor: bool,
     #[command(flatten)]
     media: MediaFlags,
 }
@@ -222,7 +226,14 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let bind = cli.bind;
+    let doctor = cli.doctor;
     let config = cli.into_config()?;
+    if doctor {
+        let upstream = wa_server::doctor::configured_upstream(&config);
+        let report = wa_server::doctor::run(&config, upstream.as_deref()).await;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        std::process::exit(i32::from(!report.ok()));
+    }
     if config.api_key.is_none() && !bind.ip().is_loopback() {
         bail!(
             "refusing to listen on {bind} without an API key: set WA_API_KEY, or bind a loopback address"
@@ -240,7 +251,19 @@ async fn main() -> anyhow::Result<()> {
         }
         tracing::warn!(%bind, "weak API key, accepted on a loopback bind only: {weakness}");
     }
-    let state = AppState::start(config).await.context("starting")?;
+    let state = match AppState::start(config).await {
+        Ok(state) => state,
+        // Said plainly, without a cause chain: it is the operator's next step.
+        Err(e @ wa_server::StartError::DataDirInUse { .. }) => {
+            tracing::error!("{e}");
+            eprintln!("wa-server: {e}");
+            std::process::exit(1);
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("starting")),
+    };
+    // The start-up checks, logged (a failed one is a warning: sessions retry by themselves).
+    let (checked, url) = (state.config().clone(), state.upstream_url().to_owned());
+    tokio::spawn(async move { wa_server::doctor::run(&checked, Some(&url)).await.log() });
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

@@ -57,6 +57,53 @@ pub enum StartError {
     /// The configuration is inconsistent.
     #[error("configuration: {0}")]
     Config(&'static str),
+    /// Another process (another `wa-server` on the same `--data-dir`) holds the data
+    /// directory.
+    #[error(
+        "the data directory {} is already in use by another wa-server{}: stop that \
+         instance first, or give this one its own --data-dir",
+        path.display(),
+        pid.map_or_else(String::new, |p| format!(" (pid {p})"))
+    )]
+    DataDirInUse {
+        /// The data directory.
+        path: PathBuf,
+        /// The other process, when its lock file names it.
+        pid: Option<u32>,
+    },
+}
+
+/// Name of the lock file in the data directory.
+const LOCK_FILE: &str = "wa-server.lock";
+
+/// Takes the data directory's lock (`<data-dir>/wa-server.lock`, an exclusive OS file lock
+/// held while the returned file is open) and writes this process's id into it.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(StartError::DataDirInUse {
+                path: dir.to_owned(),
+                pid: text.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    file.sync_all()?;
+    Ok(file)
 }
 
 /// Shared state of the HTTP app: cheap to clone.
@@ -94,6 +141,8 @@ struct Inner {
     metrics: Metrics,
     /// Readiness and shutdown.
     run: RunState,
+    /// The data directory's lock, held while the state lives.
+    _lock: std::fs::File,
 }
 
 /// Where sessions connect, resolved from [`Upstream`] at start.
@@ -264,12 +313,32 @@ impl AppState {
         tokio::task::spawn_blocking(move || crate::fsmode::secure_tree(&data_dir))
             .await
             .map_err(|_| StartError::Config("data directory permission task failed"))??;
+        // One server per data directory: a second one stops here, with a clear message,
+        // before it touches anything (sled's own lock would say "could not acquire lock").
+        let lock_dir = config.data_dir.clone();
+        let lock = tokio::task::spawn_blocking(move || lock_data_dir(&lock_dir))
+            .await
+            .map_err(|_| StartError::Config("data directory lock task failed"))??;
         // Temporary media files left by a crash.
         let _ = std::fs::remove_dir_all(config.data_dir.join("tmp"));
         let db_dir = config.data_dir.join("server");
-        let db = tokio::task::spawn_blocking(move || ServerDb::open(&db_dir))
+        let db = match tokio::task::spawn_blocking(move || ServerDb::open(&db_dir))
             .await
-            .map_err(|_| StartError::Config("database open task failed"))??;
+            .map_err(|_| StartError::Config("database open task failed"))?
+        {
+            Ok(db) => db,
+            // A process that does not take our lock (an older version) holds sled's
+            // (sled 0.34 `Config::try_lock` reports it only in words).
+            Err(DbError::Sled(sled::Error::Io(e)))
+                if e.to_string().starts_with("could not acquire lock") =>
+            {
+                return Err(StartError::DataDirInUse {
+                    path: config.data_dir.clone(),
+                    pid: None,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         let interrupted = crate::db::fail_interrupted_sends(&db.messages)?;
         if interrupted > 0 {
             tracing::warn!(
@@ -342,6 +411,7 @@ impl AppState {
                     ready: AtomicBool::new(false),
                     shutdown: watch::channel(false).0,
                 },
+                _lock: lock,
             }),
         };
         let mut records = Vec::new();

@@ -62,6 +62,13 @@ pub(crate) async fn health() -> Json<Health> {
     })
 }
 
+/// Liveness at the path several existing clients call: the same answer as `/health`.
+#[utoipa::path(get, path = "/api/health", tag = "operations",
+    responses((status = 200, description = "Alive (as `/health`)", body = Health)))]
+pub(crate) async fn api_health() -> Json<Health> {
+    health().await
+}
+
 /// Readiness: started (database open, sessions restored) and not shutting down. Sessions
 /// that cannot reach the WhatsApp server are listed in `degraded` (status `degraded`);
 /// with `strict=true` they make it 503 `degraded`.
