@@ -14,6 +14,9 @@ pub enum Clock {
     System,
     /// A fixed unix time in seconds, for byte-exact tests.
     Fixed(u64),
+    /// The system clock plus this many seconds: what [`Clock::advanced`] makes of
+    /// [`Clock::System`] (token expiry and timelock tests on a live sandbox).
+    SystemPlus(u64),
 }
 
 impl Clock {
@@ -25,6 +28,18 @@ impl Clock {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             Self::Fixed(t) => *t,
+            Self::SystemPlus(offset) => Self::System.unix_now().saturating_add(*offset),
+        }
+    }
+
+    /// This clock moved `secs` seconds forward: a fixed clock stays fixed at the later
+    /// time, the system clock gets an offset.
+    #[must_use]
+    pub fn advanced(self, secs: u64) -> Self {
+        match self {
+            Self::System => Self::SystemPlus(secs),
+            Self::Fixed(t) => Self::Fixed(t.saturating_add(secs)),
+            Self::SystemPlus(o) => Self::SystemPlus(o.saturating_add(secs)),
         }
     }
 }
@@ -97,6 +112,13 @@ pub struct RouterConfig {
     pub restart_close_grace: Duration,
     /// Explicit server keys and chain; `None` draws them from the seed.
     pub server_keys: Option<ServerKeys>,
+    /// Whether the simulated phones onboard their companions after pairing: app-state sync
+    /// key share, initial app-state patches (push name, contacts, NCT salt) and the initial
+    /// history sync (shared/protocol/08 §11). Default `false`: the phone then sends its
+    /// companions nothing unasked, which keeps every transcript and offline queue of the
+    /// tests written before it the same. Per account:
+    /// [`SyncSwitches::enabled`](crate::SyncSwitches::enabled).
+    pub phone_sync: bool,
 }
 
 impl Default for RouterConfig {
@@ -110,6 +132,7 @@ impl Default for RouterConfig {
             restart_delay: (Duration::from_millis(300), Duration::from_millis(600)),
             restart_close_grace: Duration::from_millis(500),
             server_keys: None,
+            phone_sync: false,
         }
     }
 }
