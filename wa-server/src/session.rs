@@ -268,9 +268,10 @@ pub(crate) async fn supervise(
                     .saturating_mul(1u32 << failures.min(16))
                     .min(policy.max);
                 failures = failures.saturating_add(1);
-                let attempts = session.note_retry(format!("cannot connect: {e}"), |_| {
-                    now_ms().saturating_add(duration_ms(delay))
-                });
+                let attempts = session
+                    .note_retry(format!("cannot connect: {}", causes(&e)), |_| {
+                        now_ms().saturating_add(duration_ms(delay))
+                    });
                 tracing::warn!(session = %session.id, error = %e, attempts, ?delay, "session: cannot connect; retrying");
                 state.metrics().reconnect(&session.id);
                 tokio::select! {
@@ -564,6 +565,22 @@ fn undecryptable_reason(reason: UndecryptableReason) -> &'static str {
         UndecryptableReason::Store => "store",
         _ => "other",
     }
+}
+
+/// `error` and its causes, `: `-separated (a cause already in the text is not repeated):
+/// "WebSocket transport failed: IO error: Connection refused (os error 111)".
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 fn duration_ms(d: Duration) -> u64 {
