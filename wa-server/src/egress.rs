@@ -344,13 +344,17 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// `builder` with the guarded resolver of `settings`.
+/// `builder` with the guarded resolver of `settings`, and without the environment's
+/// proxies (`HTTP_PROXY`, `HTTPS_PROXY`): through a proxy the target's name would be
+/// resolved, and connected to, by the proxy, out of the guard's sight.
 pub(crate) fn guarded(
     builder: reqwest::ClientBuilder,
     guard: &Arc<TargetGuard>,
     settings: &EgressSettings,
 ) -> reqwest::ClientBuilder {
-    builder.dns_resolver(Arc::new(GuardedResolver::new(guard.clone(), settings)))
+    builder
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver::new(guard.clone(), settings)))
 }
 
 #[cfg(test)]
