@@ -152,7 +152,9 @@ pub(crate) async fn list(
     request_body = CreateSession,
     responses(
         (status = 201, body = CreatedSession),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, description = "`invalid_session_id`, or a webhook's `invalid_webhook_url`, \
+            `webhook_host_not_allowed`, `target_not_allowed` (a non-public target; `allowed_by` names the flag)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)),

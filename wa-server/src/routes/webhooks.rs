@@ -189,7 +189,8 @@ pub(crate) async fn list(
     params(("id" = String, Path, description = "Session id")),
     request_body = NewWebhook,
     responses((status = 201, body = CreatedWebhook),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, description = "`invalid_webhook_url`, `webhook_host_not_allowed`, `target_not_allowed` \
+            (a non-public IP literal or `localhost`; `allowed_by` names the flag that allows it)", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
