@@ -26,6 +26,9 @@ impl Secret {
     }
 }
 
+/// Default of [`ServerConfig::qr_max_refreshes`].
+pub const DEFAULT_QR_MAX_REFRESHES: u32 = 5;
+
 /// Fewest characters of an admin API key on a non-loopback bind.
 pub const MIN_API_KEY_LEN: usize = 24;
 /// Fewest distinct characters of such a key (refuses `aaaa...` and `abab...`).
@@ -277,6 +280,14 @@ pub struct ServerConfig {
     /// subscribers), all sessions together. Default 1024. When full, the emitter waits for
     /// room: no event is dropped.
     pub event_queue: usize,
+    /// `--qr-max-refreshes`: QR codes a session shows after its first one before it stops
+    /// its QR loop (status `stopped`, `last_error` `qr_refresh_limit: ...`) until it is
+    /// restarted (the pairing page's "new code" button, `POST .../restart` or
+    /// `POST .../qr/force`). `None`: until WhatsApp's own refs run out. Default `Some(5)`.
+    pub qr_max_refreshes: Option<u32>,
+    /// `--brand-name`, `--brand-logo-url`, `--brand-color`: the pairing page's branding
+    /// for every session (a session's `settings.branding` overrides it field by field).
+    pub branding: crate::session_meta::Branding,
 }
 
 impl ServerConfig {
@@ -299,6 +310,8 @@ impl ServerConfig {
             metrics: MetricsSettings::default(),
             reconnect: ReconnectPolicy::default(),
             event_queue: crate::fanout::DEFAULT_QUEUE,
+            qr_max_refreshes: Some(DEFAULT_QR_MAX_REFRESHES),
+            branding: crate::session_meta::Branding::default(),
         }
     }
 }

@@ -45,6 +45,15 @@ pub(crate) struct SessionRecord {
     /// SHA-256 of the session token, hex.
     pub(crate) token_hash: String,
     pub(crate) webhooks: Vec<WebhookRecord>,
+    /// Display name (`crate::session_meta`); absent in records of older versions.
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// Free-form operator data, a JSON object (`crate::session_meta::MAX_METADATA_BYTES`).
+    #[serde(default)]
+    pub(crate) metadata: serde_json::Map<String, serde_json::Value>,
+    /// Behaviour switches and pairing-page branding.
+    #[serde(default)]
+    pub(crate) settings: crate::session_meta::SessionSettings,
 }
 
 /// One webhook of a session.

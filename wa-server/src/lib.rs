@@ -46,6 +46,7 @@ mod routes;
 #[cfg(feature = "sandbox")]
 mod sandbox_state;
 mod session;
+mod session_meta;
 mod state;
 mod webhook;
 
@@ -60,7 +61,7 @@ use axum::response::{IntoResponse, Response};
 pub use auth::Caller;
 pub use config::{
     EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings, MetricsSettings,
-    OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings,
+    DEFAULT_QR_MAX_REFRESHES, OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings,
 };
 pub use db::DbError;
 pub use egress::{ALLOW_ENV, ALLOW_FLAG, BlockedTarget, CIDR_FLAG, classify};
@@ -74,6 +75,7 @@ pub use render::{RenderError, qr_png, qr_svg};
 #[cfg(feature = "sandbox")]
 pub use sandbox_state::SandboxStateError;
 pub use session::SessionStatus;
+pub use session_meta::Branding;
 pub use state::{AppState, StartError};
 pub use webhook::signature as webhook_signature;
 

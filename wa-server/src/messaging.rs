@@ -148,6 +148,7 @@ pub(crate) async fn send(
     {
         Ok(_) => {
             state.metrics().message_sent(&session.id);
+            crate::session::Counters::bump(&session.counters.messages_sent);
             state
                 .advance_message(session, &record.id, "sent", None, None)
                 .await;
@@ -155,6 +156,7 @@ pub(crate) async fn send(
         }
         Err(e) => {
             state.metrics().message_failed(&session.id);
+            crate::session::Counters::bump(&session.counters.messages_failed);
             tracing::info!(session = %session.id, id = %record.id, error = %e, "send failed");
             let error = ApiError::from_send(e, to);
             let why = format!("{}: {error}", error.code());

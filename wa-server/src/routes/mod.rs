@@ -45,7 +45,13 @@ pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(health::openapi))
         .routes(routes!(health::docs))
         .routes(routes!(sessions::list, sessions::create))
-        .routes(routes!(sessions::get, sessions::delete))
+        .routes(routes!(
+            sessions::get,
+            sessions::delete,
+            sessions::replace,
+            sessions::update
+        ))
+        .routes(routes!(sessions::force_qr))
         .routes(routes!(sessions::restart))
         .routes(routes!(sessions::logout))
         .routes(routes!(sessions::rotate_token))

@@ -114,6 +114,18 @@ fn current_qr(session: &Session) -> Result<(String, u64), ApiError> {
     }
 }
 
+/// The JSON answer for QR `code`, expiring at `expires_at` (unix ms).
+///
+/// # Errors
+/// [`ApiError::Internal`] if the PNG cannot be rendered.
+pub(crate) fn qr_response(code: String, expires_at: u64) -> Result<QrResponse, ApiError> {
+    Ok(QrResponse {
+        png_base64: png_b64(&code)?,
+        qr: code,
+        expires_at,
+    })
+}
+
 fn png_b64(code: &str) -> Result<String, ApiError> {
     let png = render::qr_png(code).map_err(ApiError::internal)?;
     Ok(base64::engine::general_purpose::STANDARD.encode(png))
