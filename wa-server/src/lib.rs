@@ -33,6 +33,7 @@ mod error_page;
 mod events;
 mod fanout;
 mod fsmode;
+mod i18n;
 mod incoming;
 mod listener;
 mod media;

@@ -106,6 +106,26 @@ struct Cli {
     doctor: bool,
     #[command(flatten)]
     media: MediaFlags,
+    #[command(flatten)]
+    page: PageFlags,
+}
+
+/// Pairing page flags: QR refresh cap and operator branding.
+#[derive(Debug, clap::Args)]
+struct PageFlags {
+    /// QR codes a session shows after its first one; then it stops its QR loop (status
+    /// `stopped`) until restarted (the page's "new code" button). 0 = the first QR only.
+    #[arg(long, env = "WA_QR_MAX_REFRESHES", default_value_t = wa_server::DEFAULT_QR_MAX_REFRESHES)]
+    qr_max_refreshes: u32,
+    /// Operator name on the pairing page (1-60 characters).
+    #[arg(long, env = "WA_BRAND_NAME")]
+    brand_name: Option<String>,
+    /// Logo URL (http or https) on the pairing page.
+    #[arg(long, env = "WA_BRAND_LOGO_URL")]
+    brand_logo_url: Option<String>,
+    /// Accent colour of the pairing page, #rrggbb.
+    #[arg(long, env = "WA_BRAND_COLOR")]
+    brand_color: Option<String>,
 }
 
 /// Media flags (kept together so the list above stays readable).
@@ -190,6 +210,15 @@ impl Cli {
         config.media.inline_queue = self.media.media_inline_queue.max(1);
         config.event_queue = self.event_queue.max(1);
         config.media.fetch_allowed_hosts = self.media.media_fetch_allowed_hosts;
+        config.qr_max_refreshes = Some(self.page.qr_max_refreshes);
+        let mut branding = wa_server::Branding::default();
+        branding.name = self.page.brand_name;
+        branding.logo_url = self.page.brand_logo_url;
+        branding.color = self.page.brand_color;
+        branding
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--brand-*: {e}"))?;
+        config.branding = branding;
         Ok(config)
     }
 }

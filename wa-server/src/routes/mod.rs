@@ -66,6 +66,7 @@ pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(pair::page_events))
         .routes(routes!(pair::page_simulate_scan))
         .routes(routes!(pair::page_restart))
+        .routes(routes!(pair::page_pairing_code))
         .routes(routes!(messages::send_text))
         .routes(routes!(messages::send_location))
         .routes(routes!(messages::send_contact))
