@@ -42,7 +42,7 @@ BASE="$("$PYTHON" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readli
 echo "wa-server at $BASE"
 # schemathesis keeps a cache in its working directory: run it in the temporary one.
 (cd "$DATA" && "$SCHEMATHESIS" run "$BASE/openapi.json" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,positive_data_acceptance \
     --header "x-api-key: $KEY" \
     --exclude-path-regex '/events$' \
     --max-examples "$MAX_EXAMPLES" \
