@@ -23,6 +23,7 @@
 //! Routes are listed in the OpenAPI document (`GET /openapi.json`, rendered at `/docs`).
 //! Every error is `{"error": {"code", "message"}}` with a stable code ([`ApiError::code`]).
 
+mod api_types;
 mod auth;
 mod config;
 mod db;

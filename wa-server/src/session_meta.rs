@@ -24,13 +24,16 @@ pub(crate) const MAX_METADATA_BYTES: usize = 8 * 1024;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Branding {
-    /// Name shown in the page title and heading, 1-60 characters.
-    #[schema(min_length = 1, max_length = 60)]
+    /// Name shown in the page title and heading, 1-60 characters, no control characters.
+    #[schema(min_length = 1, max_length = 60, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Logo shown above the heading: an `https://` (or `http://`) URL, at most 2048
     /// characters. The customer's browser loads it.
-    #[schema(max_length = 2048, pattern = "^https?://[^\\s\"'<>]+$")]
+    #[schema(
+        max_length = 2048,
+        pattern = "^https?://[^\\s\"'<>\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo_url: Option<String>,
     /// Accent colour of the page, `#rrggbb`.
@@ -79,7 +82,7 @@ pub(crate) fn valid_logo_url(url: &str) -> bool {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));
-    url.len() <= 2048
+    url.chars().count() <= 2048
         && rest.is_some_and(|r| {
             !r.is_empty()
                 && r.chars()
@@ -92,6 +95,28 @@ pub(crate) fn valid_color(color: &str) -> bool {
     color.len() == 7
         && color.starts_with('#')
         && color[1..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// An event type, for the document only (the server checks names against
+/// [`EVENT_TYPES`]; a unit test keeps the two lists equal).
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // only its schema is used
+pub(crate) enum EventName {
+    /// `qr`.
+    Qr,
+    /// `pairing_code`.
+    PairingCode,
+    /// `connection`.
+    Connection,
+    /// `message`.
+    Message,
+    /// `message_status`.
+    MessageStatus,
+    /// `message_undecryptable`.
+    MessageUndecryptable,
+    /// `logged_out`.
+    LoggedOut,
 }
 
 /// Per-session behaviour. Every field has a default, so a record written before settings
@@ -113,8 +138,8 @@ pub(crate) struct SessionSettings {
     /// carry only `download_url`. Applied. Default true.
     pub(crate) auto_download_media: bool,
     /// Event types this session emits to its webhooks (each webhook's own filter applies
-    /// too); `null` = all. Applied. Names as in `EVENT_TYPES` (`message`, `qr`, ...).
-    #[schema(max_items = 32)]
+    /// too); `null` = all. Applied.
+    #[schema(value_type = Option<Vec<EventName>>, max_items = 32)]
     pub(crate) webhook_events: Option<Vec<String>>,
     /// Branding of this session's pairing page (over the server's `--brand-*`). Applied.
     pub(crate) branding: Branding,
@@ -197,7 +222,7 @@ pub(crate) struct SettingsPatch {
     pub(crate) auto_download_media: Option<bool>,
     /// See [`SessionSettings`]; `null` = all events.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>, max_items = 32)]
+    #[schema(value_type = Option<Vec<EventName>>, max_items = 32)]
     pub(crate) webhook_events: Option<Option<Vec<String>>>,
     /// Replaces the session's branding as a whole.
     #[serde(default)]
@@ -245,6 +270,19 @@ pub(crate) fn validate_metadata(metadata: &Map<String, Value>) -> Result<(), Api
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_event_names_are_the_event_types() {
+        let schema = serde_json::to_value(<EventName as utoipa::PartialSchema>::schema())
+            .expect("schema");
+        let names: Vec<&str> = schema["enum"]
+            .as_array()
+            .expect("enum")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(names, EVENT_TYPES);
+    }
 
     #[test]
     fn branding_checks() {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Schema-driven fuzzing of the HTTP API: schemathesis (PyPI) reads /openapi.json from a
 # running `wa-server --sandbox` and sends generated requests to every operation; the run
-# fails on any 5xx (check `not_a_server_error`) and on responses that break the spec's
-# status codes. Webhook URLs are restricted to 127.0.0.1 (allowed with --allow-private-targets,
+# fails on any 5xx (check `not_a_server_error`), on responses that break the spec's status
+# codes, content types or response schemas, and on any schema-valid request the server
+# rejects (`positive_data_acceptance`: the spec says exactly what the server accepts; the
+# served document lists the --webhook-allowed-hosts in the webhook URL pattern). Webhook URLs are restricted to 127.0.0.1 (allowed with --allow-private-targets,
 # since loopback is a non-public target) so generated webhooks never target
 # another host; the SSE streams (endless by design) are excluded.
 # schemathesis is pinned and installed in a venv under target/ci-tools (ci_tools.sh).

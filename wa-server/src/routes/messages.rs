@@ -39,6 +39,7 @@ pub(crate) struct ReplyTo {
 pub(crate) struct SendText {
     /// Recipient: phone number (local numbers use the default country code) or JID
     /// (`...@s.whatsapp.net`, `...@g.us` for groups).
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// The text (1-65536 characters).
     #[schema(min_length = 1, max_length = 65536)]
@@ -47,7 +48,7 @@ pub(crate) struct SendText {
     reply_to: Option<ReplyTo>,
     /// Users to mention (numbers or JIDs); write them as `@<number>` in the text.
     #[serde(default)]
-    #[schema(max_items = 256)]
+    #[schema(value_type = Vec<crate::api_types::Recipient>, max_items = 256)]
     mentions: Vec<String>,
     /// Check the number is on WhatsApp first (422 `not_on_whatsapp` if not).
     #[serde(default)]
@@ -59,6 +60,7 @@ pub(crate) struct SendText {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SendLocation {
     /// Recipient (number or JID).
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// Degrees, -90..=90.
     #[schema(minimum = -90, maximum = 90)]
@@ -82,11 +84,13 @@ pub(crate) struct SendLocation {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SendContact {
     /// Recipient (number or JID).
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// The contact's display name (1-256 characters).
     #[schema(min_length = 1, max_length = 256)]
     name: String,
     /// The contact's phone number.
+    #[schema(value_type = crate::api_types::E164)]
     phone: String,
     /// Check the number is on WhatsApp first.
     #[serde(default)]
@@ -130,9 +134,13 @@ pub(crate) struct MessageStatus {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct FormatQuery {
-    /// A phone number in local or international form.
+    /// A phone number in local or international form (the international form always
+    /// parses; a local one can be refused as invalid or ambiguous).
+    #[param(pattern = "^\\+[1-9][0-9]{7,14}$")]
     number: String,
-    /// Country calling code for local numbers; default the server's.
+    /// Country calling code for local numbers (1-3 digits, `+` optional); default the
+    /// server's.
+    #[param(pattern = "^\\+?[1-9][0-9]{0,2}$")]
     country_code: Option<String>,
 }
 
@@ -152,7 +160,7 @@ pub(crate) struct FormattedPhone {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckNumbers {
     /// 1-50 phone numbers.
-    #[schema(min_items = 1, max_items = 50)]
+    #[schema(value_type = Vec<crate::api_types::E164>, min_items = 1, max_items = 50)]
     numbers: Vec<String>,
 }
 

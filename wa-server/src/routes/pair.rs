@@ -45,6 +45,7 @@ pub(crate) struct QrResponse {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PairingCodeRequest {
     /// The account's phone number (local numbers use the default country code).
+    #[schema(value_type = crate::api_types::E164)]
     phone: String,
 }
 
@@ -95,7 +96,7 @@ pub(crate) struct PageQuery {
 pub(crate) struct PagePairingCodeRequest {
     /// The account's phone number, with country code (`+62 812-3456-789`) or in the
     /// server's default country.
-    #[schema(min_length = 1, max_length = 32)]
+    #[schema(value_type = crate::api_types::E164)]
     phone: String,
 }
 

@@ -35,8 +35,8 @@ pub(crate) struct CreateSession {
     #[serde(default)]
     #[schema(max_items = 10)]
     webhooks: Vec<NewWebhook>,
-    /// Display name, 1-100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    /// Display name, 1-100 characters, no control characters.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     name: Option<String>,
     /// Free-form operator data: a JSON object of at most 8 KiB (compact JSON).
     #[serde(default)]
@@ -52,8 +52,8 @@ pub(crate) struct CreateSession {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReplaceSession {
-    /// Display name, 1-100 characters; absent or `null` removes it.
-    #[schema(min_length = 1, max_length = 100)]
+    /// Display name, 1-100 characters, no control characters; absent or `null` removes it.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     name: Option<String>,
     /// Free-form operator data (JSON object, at most 8 KiB).
     #[serde(default)]
@@ -71,7 +71,7 @@ pub(crate) struct ReplaceSession {
 pub(crate) struct UpdateSession {
     /// Display name, 1-100 characters; `null` removes it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
     name: Option<Option<String>>,
     /// Replaces the metadata object as a whole (at most 8 KiB).
     #[serde(default)]
