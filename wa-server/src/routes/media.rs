@@ -83,14 +83,19 @@ pub(crate) struct SendMediaUpload {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
     /// Caption (image, video, document).
+    #[schema(value_type = String, required = false)]
     caption: Option<String>,
     /// File name shown for a document (default: the part's file name).
+    #[schema(value_type = String, required = false)]
     file_name: Option<String>,
     /// Documents only: MIME type to announce when the type cannot be sniffed.
+    #[schema(value_type = String, required = false)]
     mimetype: Option<String>,
     /// Audio only: `true` sends a voice note.
+    #[schema(value_type = bool, required = false)]
     voice_note: Option<bool>,
     /// `true` checks the number is on WhatsApp first.
+    #[schema(value_type = bool, required = false)]
     check_number: Option<bool>,
 }
 

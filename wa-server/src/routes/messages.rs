@@ -30,6 +30,7 @@ pub(crate) struct ReplyTo {
     #[schema(min_length = 1, max_length = 128)]
     id: String,
     /// In groups: the quoted message's sender (number or JID).
+    #[schema(value_type = Option<crate::api_types::Recipient>)]
     participant: Option<String>,
 }
 

@@ -218,7 +218,9 @@ pub(crate) async fn qr_svg(
     responses((status = 200, body = PairingCodeResponse),
         (status = 400, description = "Bad request: `invalid_phone_number`, `ambiguous_phone_number` (digits valid both in the default country and as an international number: send `+CC...`), ...", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, description = "`not_on_whatsapp` (no account has this number), `invalid_body`", body = ErrorBody),
+        (status = 502, description = "`upstream_rejected`, `upstream_bad_response`", body = ErrorBody),
+        (status = 504, description = "`upstream_timeout`", body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn pairing_code(
     State(state): State<AppState>,
@@ -240,7 +242,14 @@ async fn request_code(
     else {
         return Err(ApiError::NotPairing);
     };
-    let code = client.request_pairing_code(phone.digits()).await?;
+    // WhatsApp answers 404 for a number without an account: the caller's mistake, not a
+    // failure of the upstream.
+    let code = match client.request_pairing_code(phone.digits()).await {
+        Err(wa_engine::SendError::Rejected { code: 404, .. }) => {
+            return Err(ApiError::NotOnWhatsApp);
+        }
+        other => other?,
+    };
     Ok(PairingCodeResponse {
         code,
         phone: phone.digits().to_owned(),
@@ -633,7 +642,10 @@ pub(crate) async fn page_restart(
         (status = 400, description = "`invalid_phone_number`, `ambiguous_phone_number`, `invalid_parameter`", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, description = "`session_not_pairing`", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "`not_on_whatsapp` (no account has this number), `invalid_body`", body = ErrorBody),
+        (status = 502, description = "`upstream_rejected`, `upstream_bad_response`", body = ErrorBody),
+        (status = 504, description = "`upstream_timeout`", body = ErrorBody)))]
 pub(crate) async fn page_pairing_code(
     State(state): State<AppState>,
     PageSession(session): PageSession,
