@@ -56,11 +56,13 @@ macro_rules! internal_mod {
 // curated surface is that work's call.
 pub mod appstate;
 pub mod binary;
+pub mod call;
 pub mod conn;
 pub mod history;
 pub mod media;
 pub mod message;
 pub mod noise;
+pub mod presence;
 pub mod privacy;
 pub mod signal;
 pub mod store;
@@ -81,6 +83,8 @@ mod event;
 mod jid;
 
 pub use binary::DecodeError;
+pub use call::{CallEvent, CallKind};
+pub use presence::{ChatState, ChatStateUpdate, LastSeen, PresenceUpdate};
 #[cfg(feature = "runtime")]
 pub use client::{
     Client, ClientBuilder, ConnectError, DEFAULT_URL, Events, ORIGIN, ReconnectPolicy,
