@@ -61,6 +61,10 @@ pub struct ControlState {
 /// | `PUT /contacts` | `{"from": pn, "to": pn, "value": bool}` | 200 `{from, to, value}` (`has_contact(from, to)`) |
 /// | `POST /clock/advance` | `{"seconds": N}` | 200 `{"now": unix_s}` |
 /// | `GET /refusals` | — | 200 `[{id, sender, to, code}]` (1:1 messages refused with 400/463/475/479) |
+/// | `POST /calls` | `{"from": pn, "to": pn, "video": bool?}` | 201 `{"call_id"}` (`from`'s phone rings every device of `to` with an `<offer>`) |
+/// | `GET /calls` | — | 200 `[{from, to, kind, call_id, call_creator, t}]` (every call stanza routed: offers, rejects, ...) |
+/// | `GET /min-version` | — | 200 `{"version": "2.3000.1"\|null}` |
+/// | `PUT /min-version` | `{"version": "2.3000.1"\|null}` | 200 `{"version"}` (lower `UserAgent.appVersion`s get `<failure reason="405"/>`, 07 §5.7) |
 ///
 /// Privacy settings (shared/protocol/07 §5) are `{policy: "off"|"p1"|"p2"|"p3", restricted,
 /// ends: unix_s|null, lid_migrated, capping: {total_quota, used_quota, cycle_start,
@@ -100,6 +104,8 @@ pub fn app(state: ControlState) -> axum::Router {
         .route("/contacts", put(set_contact))
         .route("/clock/advance", post(advance_clock))
         .route("/refusals", get(refusals))
+        .route("/calls", get(call_log).post(place_call))
+        .route("/min-version", get(get_min_version).put(set_min_version))
         .with_state(state)
 }
 
@@ -517,4 +523,57 @@ async fn advance_clock(
 
 async fn refusals(State(s): State<ControlState>) -> Json<Vec<Refusal>> {
     Json(s.router.refusals())
+}
+
+#[derive(Deserialize)]
+struct PlaceCall {
+    from: String,
+    to: String,
+    #[serde(default)]
+    video: bool,
+}
+
+async fn place_call(
+    State(s): State<ControlState>,
+    body: Result<Json<PlaceCall>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Json(body) = body?;
+    let call_id = s.router.place_call(&body.from, &body.to, body.video)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "call_id": call_id })),
+    ))
+}
+
+async fn call_log(State(s): State<ControlState>) -> Json<Vec<crate::calls::CallRecord>> {
+    Json(s.router.call_log())
+}
+
+#[derive(Deserialize)]
+struct MinVersion {
+    version: Option<String>,
+}
+
+fn version_json(version: Option<[u32; 3]>) -> Json<serde_json::Value> {
+    let text = version.map(|[a, b, c]| format!("{a}.{b}.{c}"));
+    Json(serde_json::json!({ "version": text }))
+}
+
+async fn get_min_version(State(s): State<ControlState>) -> Json<serde_json::Value> {
+    version_json(s.router.min_client_version())
+}
+
+async fn set_min_version(
+    State(s): State<ControlState>,
+    body: Result<Json<MinVersion>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    let version = match body.version.as_deref() {
+        None => None,
+        Some(text) => Some(wa_engine::conn::parse_app_version(text).ok_or_else(|| {
+            ApiError::BadRequest(format!("version {text:?} is not primary.secondary.tertiary"))
+        })?),
+    };
+    s.router.set_min_client_version(version);
+    Ok(version_json(version))
 }

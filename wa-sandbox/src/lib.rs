@@ -50,7 +50,11 @@
 //!   answers 1:1 messages without a valid `<tctoken>`/`<cstoken>` with `error="463"`, with
 //!   timelock and capping `mex` pushes (see [`Router::set_privacy`]).
 //!
-//! What it does not do (yet): presence subscriptions, chat states.
+//! - Presence, chat states and calls (shared/protocol/06 §5): presence subscriptions and
+//!   updates, chat states between accounts and in groups, `<call>` stanzas routed between
+//!   accounts, calls placed by a phone and a call log (control API `/calls`), and a minimum
+//!   client version answered with `<failure reason="405"/>` (07 §5.7,
+//!   [`RouterConfig::min_client_version`]).
 //!
 //! # Layout
 //!
@@ -68,9 +72,11 @@
 //!           queue (a device's offline queue), peer_iq (abt props),
 //!           appsync (syncd patches per account and collection: versions, records),
 //!           privacy (per-account LID and token admission settings, issued tokens, contacts,
-//!           the 1:1 admission rule and the token / mex notification shapes)
+//!           the 1:1 admission rule and the token / mex notification shapes),
+//!           presence (subscriptions, last presence, presence and chatstate pushes)
 //! routing   Routing (queues, phones' inboxes, delivery log, contacts) and Courier, one
-//!           routing step over the connections, the directory and the groups
+//!           routing step over the connections, the directory and the groups;
+//!           calls (call stanzas between accounts over the courier, the call log)
 //! primary   the phones' sync side: Signal peer messages, syncd keys and patches,
 //!           history sync (PhoneCtx over the courier, keys, appsync, media)
 //! state     State (every room under one lock) and the Router handle that composes them
@@ -98,6 +104,7 @@
 
 mod accounts;
 mod appsync;
+mod calls;
 mod config;
 mod connections;
 mod control;
@@ -111,6 +118,7 @@ mod media_tls;
 mod pairing;
 mod payload;
 mod peer_iq;
+mod presence;
 mod persist;
 mod phone;
 mod primary;
@@ -134,6 +142,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use accounts::{AccountInfo, DeviceInfo};
+pub use calls::CallRecord;
 pub use config::{Clock, QrTiming, RouterConfig};
 pub use connections::ConnId;
 pub use control::{ControlState, app as control_app};

@@ -77,6 +77,9 @@ struct Opening {
     transport: Transport,
     client_static: [u8; 32],
     hello: Hello,
+    /// The `UserAgent.appVersion` sent, when it is below the configured minimum
+    /// (07 §5.7): the session answers `<failure reason="405"/>`.
+    outdated: Option<[u32; 3]>,
 }
 
 struct Open {
@@ -350,11 +353,14 @@ impl ServerSession {
         match parse_hello(&finished.payload, finished.client_static) {
             Ok(hello) => {
                 let delay = self.router.first_stanza_delay();
+                let outdated = crate::payload::app_version(&finished.payload)
+                    .filter(|v| self.router.client_outdated(*v));
                 self.phase = Phase::Opening(Box::new(Opening {
                     due: now + delay,
                     transport,
                     client_static: finished.client_static,
                     hello,
+                    outdated,
                 }));
                 if delay.is_zero() {
                     self.finish_opening(now);
@@ -439,10 +445,33 @@ impl ServerSession {
                 transport,
                 client_static,
                 hello,
+                outdated,
                 ..
             } = *o;
+            if let Some(version) = outdated {
+                self.refuse_outdated(transport, version);
+                return;
+            }
             self.open(now, transport, client_static, hello);
         }
+    }
+
+    /// `<failure reason="405" location/>` and close: the client's version is below the
+    /// configured minimum (07 §5.7; whatsmeow `ConnectFailureClientOutdated`).
+    fn refuse_outdated(&mut self, transport: Transport, version: [u32; 3]) {
+        self.phase = Phase::Open(Box::new(Open {
+            transport,
+            role: Role::Login(LoggedIn::new(LoginGrant {
+                phone: String::new(),
+                lid_user: String::new(),
+                device: 0,
+                creation: 0,
+            })),
+        }));
+        debug!(conn = self.conn, ?version, "client outdated: failure 405");
+        let location = self.router.location();
+        self.send(&stanzas::failure(405).attr("location", location));
+        self.close(CloseKind::Graceful);
     }
 
     /// The handshake finished: start the registration or login flow (03 §3).
@@ -915,8 +944,14 @@ impl ServerSession {
                 if let Some(name) = node.get_attr_str("name") {
                     self.router.lock().set_push_name(&device.0, name);
                 }
+                self.router.lock().route_presence(device, node);
             }
-            class @ ("notification" | "call") => self.ack_client_stanza(class, node),
+            "chatstate" => self.router.lock().route_chat_state(device, node),
+            "call" => {
+                self.router.lock().route_call(device, node);
+                self.ack_client_stanza("call", node);
+            }
+            "notification" => self.ack_client_stanza("notification", node),
             // No reply to in-band stanzas (unified_session, offline_batch) or chat states
             // (03 §9, §11).
             _ => trace!(conn = self.conn, tag = %node.tag, "no reply"),
