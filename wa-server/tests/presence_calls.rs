@@ -25,6 +25,10 @@ async fn wait(events: &mut wa_engine::Events) -> Event {
 }
 
 async fn start() -> (AppState, Api, tempfile::TempDir) {
+    start_with(|_| {}).await
+}
+
+async fn start_with(tune: impl FnOnce(&mut ServerConfig)) -> (AppState, Api, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = ServerConfig::new(dir.path());
     config.api_key = Some(Secret::new(KEY));
@@ -32,6 +36,7 @@ async fn start() -> (AppState, Api, tempfile::TempDir) {
     config.webhooks.initial_backoff = Duration::from_millis(100);
     config.egress.allow_private_targets = true;
     config.auto_reject_calls = true;
+    tune(&mut config);
     let state = AppState::start(config).await.expect("start");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -172,4 +177,33 @@ async fn typing_presence_and_an_auto_rejected_call_cross_the_http_api() {
     })
     .await;
     peer.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_wa_version_stops_the_session_with_the_reason_and_keeps_it_paired() {
+    let (state, api, _dir) = start_with(|c| c.wa_version = Some([2, 2300, 1])).await;
+    let (status, created) = api.post("/api/sessions", &json!({ "id": "old" })).await;
+    assert_eq!(status, 201, "{created}");
+    api.wait_status("old", "qr").await;
+    let (status, scan) = api.post("/api/sessions/old/sandbox/scan", &json!({})).await;
+    assert_eq!(status, 200, "{scan}");
+    let connected = api.wait_status("old", "connected").await;
+
+    // WhatsApp (the sandbox) now requires a newer version than the one configured.
+    let sb = state.sandbox().expect("sandbox");
+    sb.router().set_min_client_version(Some([2, 3000, 0]));
+    let (status, body) = api.post("/api/sessions/old/restart", &json!({})).await;
+    assert!(status < 300, "{status} {body}");
+    let stopped = api.wait_status("old", "stopped").await;
+    let error = stopped["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("client outdated (405)"), "{stopped}");
+    assert!(error.contains("2.2300.1") && error.contains("--wa-version"), "{stopped}");
+    // Still paired: same account, and once the requirement is met again the same
+    // credentials log in without a QR.
+    assert_eq!(stopped["jid"], connected["jid"], "{stopped}");
+    sb.router().set_min_client_version(None);
+    let (status, body) = api.post("/api/sessions/old/restart", &json!({})).await;
+    assert!(status < 300, "{status} {body}");
+    let again = api.wait_status("old", "connected").await;
+    assert_eq!(again["jid"], connected["jid"]);
 }
