@@ -59,7 +59,8 @@ pub struct ControlState {
 /// Privacy settings (shared/protocol/07 §5) are `{policy: "off"|"p1"|"p2"|"p3", restricted,
 /// ends: unix_s|null, lid_migrated, capping: {total_quota, used_quota, cycle_start,
 /// cycle_end}|null}` (see [`PrivacySettings`], [`TokenPolicy`](crate::TokenPolicy)); the gate
-/// config is `{n_server, reject_mixed_namespaces, reject_unmigrated_lid}` ([`GateConfig`]).
+/// config is `{n_server, reject_mixed_namespaces, reject_unmigrated_lid, min_app_version:
+/// [primary, secondary, tertiary]|null}` ([`GateConfig`]).
 ///
 /// An account is `{phone, lid, identity_pub_b64, platform, business_name, devices: [{id, jid,
 /// lid, key_index, os, paired_at, connected, prekeys}]}`. Errors are 4xx with
@@ -321,6 +322,7 @@ struct GateBody {
     n_server: Option<u64>,
     reject_mixed_namespaces: Option<bool>,
     reject_unmigrated_lid: Option<bool>,
+    min_app_version: Option<(u32, u32, u32)>,
 }
 
 async fn set_gate(
@@ -340,6 +342,7 @@ async fn set_gate(
         reject_unmigrated_lid: body
             .reject_unmigrated_lid
             .unwrap_or(d.reject_unmigrated_lid),
+        min_app_version: body.min_app_version,
     };
     s.router.set_gate_config(config);
     Ok(Json(config))

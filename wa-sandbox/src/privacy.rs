@@ -136,6 +136,12 @@ pub struct GateConfig {
     /// because whatsmeow since 2026-07 sends every DM to the LID whatever the account's
     /// state, 07 §1.4).
     pub reject_unmigrated_lid: bool,
+    /// The lowest `ClientPayload.userAgent.appVersion` (primary, secondary, tertiary) allowed
+    /// to log in or register; an older one gets `<failure reason="405" location="sim"/>` and
+    /// the socket is closed (07 §4, §5.7; the real minimum is not known). `None` (the
+    /// default): no minimum.
+    #[serde(default)]
+    pub min_app_version: Option<(u32, u32, u32)>,
 }
 
 impl Default for GateConfig {
@@ -144,8 +150,15 @@ impl Default for GateConfig {
             n_server: DEFAULT_N_SERVER,
             reject_mixed_namespaces: true,
             reject_unmigrated_lid: false,
+            min_app_version: None,
         }
     }
+}
+
+/// Whether a client announcing `version` (absent parts count as 0; no user agent at all
+/// counts as (0, 0, 0)) is older than `min` (07 §5.7).
+pub(crate) fn outdated(version: Option<(u32, u32, u32)>, min: Option<(u32, u32, u32)>) -> bool {
+    min.is_some_and(|min| version.unwrap_or_default() < min)
 }
 
 /// The gate's record of one refused 1:1 message (for tests: a client may not report the

@@ -703,3 +703,45 @@ async fn usync_answers_lid_users_and_lid_addressed_contacts() -> anyhow::Result<
     sandbox.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_client_below_the_minimum_app_version_gets_failure_405() -> anyhow::Result<()> {
+    let sandbox = start(78).await?;
+    let router = sandbox.router();
+    let creds = support::Creds::seeded(18);
+    // The scripted client announces 2.3000.x (tests/support/mod.rs user_agent).
+    router.set_gate_config(GateConfig {
+        min_app_version: Some((2, 3001, 0)),
+        ..GateConfig::default()
+    });
+    let mut ws = support::WsClient::connect(
+        sandbox.ws_url(),
+        sandbox.trust_root_key(),
+        &creds.noise,
+        support::registration_payload(&creds),
+    )
+    .await?;
+    let (got, _) = ws.closed().await?;
+    let failure = got.first().context("a stanza before the close")?;
+    assert_eq!(failure.tag, "failure", "{got:?}");
+    assert_eq!(failure.get_attr_str("reason"), Some("405"));
+    assert_eq!(failure.get_attr_str("location"), Some("sim"));
+    assert!(got.iter().all(|n| n.tag != "iq"), "no pair-device: {got:?}");
+
+    // At the minimum: registration proceeds (pair-device).
+    router.set_gate_config(GateConfig {
+        min_app_version: Some((2, 3000, 0)),
+        ..GateConfig::default()
+    });
+    let mut ws = support::WsClient::connect(
+        sandbox.ws_url(),
+        sandbox.trust_root_key(),
+        &creds.noise,
+        support::registration_payload(&creds),
+    )
+    .await?;
+    let first = ws.recv().await?;
+    assert!(first.child_by_tag("pair-device").is_some(), "{first}");
+    sandbox.shutdown().await;
+    Ok(())
+}
