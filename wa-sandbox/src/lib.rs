@@ -36,6 +36,12 @@
 //!   `Connection`s against [`ServerSession`]s in memory, on simulated time, with seeded
 //!   latency, loss and reordering and a transcript of every frame.
 //!
+//! - App-state sync and history sync (shared/protocol/08 §11): the `w:sync:app:state` server
+//!   (patches stored per account and collection, 409 on a stale base, `server_sync` to the
+//!   other devices), and phones that, when [`RouterConfig::phone_sync`] is on, send their
+//!   companions Signal peer messages: the app-state sync key share, initial patches (push
+//!   name, contacts, NCT salt) and an INITIAL_BOOTSTRAP history sync on the media host.
+//!
 //! - LID addressing and privacy tokens (shared/protocol/07 §5): every account has a LID
 //!   (pair-success, `<success>`, usync `<lid/>` and `addressing_mode="lid"` contacts), a
 //!   device is reached under its PN or its LID, deliveries carry the other namespace
@@ -45,7 +51,7 @@
 //!   timelock and capping `mex` pushes (see [`Router::set_privacy`]), and an optional
 //!   minimum app version answered with `<failure reason="405"/>` ([`GateConfig`]).
 //!
-//! What it does not do (yet): app state, presence subscriptions, chat states.
+//! What it does not do (yet): presence subscriptions, chat states.
 //!
 //! # Layout
 //!
@@ -60,11 +66,14 @@
 //! rooms     connections (live connections, Push), keys (KeyStore), groups (Groups,
 //!           GroupOps), usync (device lists, phash), media (MediaHost, its own lock),
 //!           payload (ClientPayload parsing), pairing (QR refs, code pairings),
-//!           queue (a device's offline queue), peer_iq (abt props, syncd answers),
+//!           queue (a device's offline queue), peer_iq (abt props),
+//!           appsync (syncd patches per account and collection: versions, records),
 //!           privacy (per-account LID and token admission settings, issued tokens, contacts,
 //!           the 1:1 admission rule and the token / mex notification shapes)
 //! routing   Routing (queues, phones' inboxes, delivery log, contacts) and Courier, one
 //!           routing step over the connections, the directory and the groups
+//! primary   the phones' sync side: Signal peer messages, syncd keys and patches,
+//!           history sync (PhoneCtx over the courier, keys, appsync, media)
 //! state     State (every room under one lock) and the Router handle that composes them
 //! handles   phone (Phone; Router's account and group API), persist, gate (token
 //!           issuance, timelock pushes, MEX pulls, Router's privacy API), session
@@ -89,6 +98,7 @@
 //! ```
 
 mod accounts;
+mod appsync;
 mod config;
 mod connections;
 mod control;
@@ -104,6 +114,7 @@ mod payload;
 mod peer_iq;
 mod persist;
 mod phone;
+mod primary;
 mod privacy;
 mod queue;
 mod routing;
@@ -133,6 +144,9 @@ pub use media::{MediaConfig, MediaHost};
 pub use media_tls::MediaTlsError;
 pub use persist::{SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
+pub use primary::{
+    AppStateAction, AppStatePatchError, AppStateRecord, AppStateView, HistoryReceipt, SyncSwitches,
+};
 pub use privacy::{Capping, GateConfig, IssuedToken, PrivacySettings, Refusal, TokenPolicy};
 pub use script::{Fault, StreamErrorKind, Target};
 pub use server::{WS_PATH, run};
@@ -220,6 +234,14 @@ impl SandboxConfig {
     #[must_use]
     pub fn with_first_stanza_delay(mut self, delay: Duration) -> Self {
         self.router.first_stanza_delay = delay;
+        self
+    }
+
+    /// Turns the phones' companion onboarding on or off (see [`RouterConfig::phone_sync`];
+    /// default off).
+    #[must_use]
+    pub fn with_phone_sync(mut self, on: bool) -> Self {
+        self.router.phone_sync = on;
         self
     }
 
