@@ -9,11 +9,13 @@
 //!   (the sandbox advertises AB prop 10518), which the gate accepts and the engine decrypts.
 //!   whatsapp-rust's own fire-and-forget issuance IQ shows up as an issued token.
 //! - cstoken (P3): whatsapp-rust computes `HMAC(nct_salt, "<lid>@lid")` only once it holds
-//!   its account's salt, which the sandbox provisions through app-state / history sync (07
-//!   §5.3; branch `sbxsync`). Until the sandbox does, that test stops after checking that
-//!   whatsapp-rust has no salt and that its cold message is refused, and says so on stderr.
+//!   its account's salt, which the sandbox's phone provisions through app-state sync (07
+//!   §5.3, `RouterConfig::phone_sync`). Its first contact then carries its own cstoken and is
+//!   delivered; with the salt removed at the server the same kind of message is refused.
 
 use std::time::Duration;
+
+use anyhow::Context as _;
 
 use wa_engine::{Client, Event, Events, Jid};
 use wa_interop_whatsapp_rust::{PeerEvent, WaRust};
@@ -84,12 +86,18 @@ async fn engine_text(events: &mut Events, within: Duration) -> Option<(String, S
 
 async fn lid_migrated_peer_and_engine(
     seed: u64,
+    phone_sync: bool,
     engine_number: &str,
     peer_number: &str,
     dir: &std::path::Path,
 ) -> anyhow::Result<(SandboxHandle, Client, Events, WaRust)> {
     init_tracing();
-    let sandbox = Sandbox::start(SandboxConfig::default().with_seed(seed)).await?;
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .with_seed(seed)
+            .with_phone_sync(phone_sync),
+    )
+    .await?;
     sandbox.create_account(engine_number)?;
     sandbox.create_account(peer_number)?;
     sandbox.router().set_privacy(
@@ -111,7 +119,7 @@ async fn whatsapp_rust_is_refused_cold_and_passes_the_p1_gate_with_the_issued_tc
     const WARUST: &str = "15551280002";
     let dir = tempfile::tempdir()?;
     let (sandbox, client, mut events, peer) =
-        lid_migrated_peer_and_engine(281, ENGINE, WARUST, dir.path()).await?;
+        lid_migrated_peer_and_engine(281, false, ENGINE, WARUST, dir.path()).await?;
     let router = sandbox.router();
     router.set_privacy(
         ENGINE,
@@ -203,7 +211,7 @@ async fn whatsapp_rust_passes_the_p3_gate_with_its_own_cstoken() -> anyhow::Resu
     const WARUST: &str = "15551280012";
     let dir = tempfile::tempdir()?;
     let (sandbox, client, mut events, peer) =
-        lid_migrated_peer_and_engine(282, ENGINE, WARUST, dir.path()).await?;
+        lid_migrated_peer_and_engine(282, true, ENGINE, WARUST, dir.path()).await?;
     let router = sandbox.router();
     router.set_privacy(
         ENGINE,
@@ -215,26 +223,17 @@ async fn whatsapp_rust_passes_the_p3_gate_with_its_own_cstoken() -> anyhow::Resu
     let engine_lid = format!("{}@lid", router.account(ENGINE)?.lid);
     let salt = router.nct_salt(WARUST)?.expect("accounts have a salt");
 
-    // The salt reaches whatsapp-rust through app-state / history sync (07 §5.3), if the
-    // sandbox provisions it; give the sync a moment.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // The salt reaches whatsapp-rust through app-state sync (07 §5.3: the phone shares its
+    // app-state key and uploads `regular_high` `["nct_salt_sync"]`; RouterConfig::phone_sync).
+    // The history-sync channel is closed to this harness, whose HTTP client refuses every
+    // request (the blob is on the media host).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while peer.nct_salt().is_none() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let Some(held) = peer.nct_salt() else {
-        // Waiting for the sandbox's salt provisioning (branch sbxsync). What can be proven
-        // without it: no salt, no cstoken, so the cold message is refused.
-        let cold = peer.send_text(&engine_lid, "cold without salt").await?;
-        assert_eq!(refused(&sandbox, &cold).await?.0, "463");
-        eprintln!(
-            "WAITING: whatsapp-rust holds no NCT salt (the sandbox does not provision it yet: \
-             07 §5.3, branch sbxsync); the cstoken path was not exercised, only the 463 refusal"
-        );
-        peer.shutdown().await;
-        client.shutdown().await;
-        sandbox.shutdown().await;
-        return Ok(());
-    };
+    let held = peer
+        .nct_salt()
+        .context("whatsapp-rust never got its NCT salt through app-state sync")?;
     assert_eq!(held, salt.to_vec(), "the salt the sandbox provisioned");
 
     // With its salt, whatsapp-rust's first contact carries a cstoken and is delivered.
