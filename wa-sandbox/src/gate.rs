@@ -329,3 +329,48 @@ impl Router {
         self.lock().privacy.refusals()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    fn pair_success() -> Node {
+        Node::new("iq").with_children([Node::new("pair-success")
+            .with_children([Node::new("platform").attr("name", "android")])])
+    }
+
+    #[test]
+    fn client_props_carry_the_migration_flag_only_for_migrated_accounts() {
+        let mut plain = pair_success();
+        add_client_props(&mut plain, false);
+        assert_eq!(plain, pair_success(), "reference shape kept");
+        let mut migrated = pair_success();
+        add_client_props(&mut migrated, true);
+        let bytes = migrated
+            .child_path(&["pair-success", "client-props"])
+            .and_then(Node::content_bytes)
+            .expect("client-props");
+        let props = wa_proto::wa::ClientPairingProps::decode(bytes).expect("decodes");
+        assert_eq!(props.is_chat_db_lid_migrated, Some(true));
+    }
+
+    #[test]
+    fn abt_props_switch_token_sending_on() {
+        let reply = abt_props_reply("7");
+        let props: Vec<_> = reply
+            .child_by_tag("props")
+            .expect("props")
+            .children_by_tag("prop")
+            .map(|p| {
+                (
+                    p.get_attr_str("config_code").map(str::to_owned),
+                    p.get_attr_str("config_value").map(str::to_owned),
+                )
+            })
+            .collect();
+        assert!(props.contains(&(Some("10518".into()), Some("1".into()))));
+        assert!(props.contains(&(Some("24941".into()), Some("1".into()))));
+    }
+}
