@@ -147,17 +147,6 @@ impl State {
         let now = self.config.clock.unix_now();
         privacy::mex_answer(id, query_id, &self.privacy.settings(&actor.0), now)
     }
-
-    /// Pushes an account's timelock state to all its devices (07 §3.6, §5.5).
-    fn push_timelock(&mut self, phone: &str, settings: &PrivacySettings) {
-        let now = self.config.clock.unix_now();
-        let mut courier = self.courier();
-        for d in courier.dir.devices_of(phone) {
-            let id = courier.ids.fresh();
-            let node = privacy::timelock_notification(&id, now, settings);
-            courier.deliver(&(phone.to_owned(), d), node);
-        }
-    }
 }
 
 impl Router {
@@ -200,7 +189,7 @@ impl Router {
             && lock_state(&settings) != lock_state(&old)
             && (p2(&settings) || timelock_active(&old, now))
         {
-            st.push_timelock(phone, &settings);
+            st.courier().push_timelock(phone, &settings);
         }
         if settings.capping != old.capping
             && let Some(c) = settings.capping

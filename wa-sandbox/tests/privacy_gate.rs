@@ -745,3 +745,79 @@ async fn a_client_below_the_minimum_app_version_gets_failure_405() -> anyhow::Re
     sandbox.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_p2_account_is_timelocked_after_k_refusals() -> anyhow::Result<()> {
+    let sandbox = start(79).await?;
+    let router = sandbox.router();
+    router.set_gate_config(GateConfig {
+        timelock_after_refusals: Some(2),
+        timelock_seconds: 600,
+        ..GateConfig::default()
+    });
+    router.set_privacy(ALICE, settings(TokenPolicy::TimelockedSender, false))?;
+    router.set_privacy(BOB, settings(TokenPolicy::Always, false))?;
+    let mut alice = device(&sandbox, ALICE, 19).await?;
+    let bob = device(&sandbox, BOB, 20).await?;
+    let carol = device(&sandbox, CAROL, 21).await?;
+    let to_carol = message(
+        "K-CAROL-1",
+        Jid::pn(CAROL),
+        &[device_jid(CAROL, carol.id)],
+        vec![],
+    );
+    assert_eq!(
+        error_of(&send(&mut alice, &to_carol).await?),
+        None,
+        "not locked yet"
+    );
+
+    assert_eq!(
+        error_of(&to_bob(&mut alice, &bob, "K-1", vec![]).await?),
+        Some("463")
+    );
+    assert!(!router.privacy(ALICE)?.restricted, "one strike");
+    assert_eq!(
+        error_of(&to_bob(&mut alice, &bob, "K-2", vec![]).await?),
+        Some("463")
+    );
+    let locked = router.privacy(ALICE)?;
+    assert!(locked.restricted);
+    let note = alice
+        .recv_until(|n| n.tag == "notification" && n.get_attr_str("type") == Some("mex"))
+        .await?;
+    let lock = &mex_json(&note)?["data"]["xwa2_notify_account_reachout_timelock"];
+    assert_eq!(lock["is_active"], true);
+    assert_eq!(
+        lock["time_enforcement_ends"],
+        locked.ends.context("ends")?.to_string()
+    );
+    // Make Carol a cold contact again (her chat with Alice was opened above).
+    router.set_has_contact(ALICE, CAROL, false)?;
+    let again = message(
+        "K-CAROL-2",
+        Jid::pn(CAROL),
+        &[device_jid(CAROL, carol.id)],
+        vec![],
+    );
+    assert_eq!(
+        error_of(&send(&mut alice, &again).await?),
+        Some("463"),
+        "timelocked"
+    );
+    // The lock ends on the sandbox clock.
+    router.advance_clock(600);
+    let later = message(
+        "K-CAROL-3",
+        Jid::pn(CAROL),
+        &[device_jid(CAROL, carol.id)],
+        vec![],
+    );
+    assert_eq!(
+        error_of(&send(&mut alice, &later).await?),
+        None,
+        "lock over"
+    );
+    sandbox.shutdown().await;
+    Ok(())
+}
