@@ -98,6 +98,10 @@ pub struct Config {
     /// One-time prekeys per upload (812 by default, as Baileys and WhatsApp Web send; 04 §4.3).
     /// Tests and many-client deployments may lower it.
     pub prekey_batch: u32,
+    /// How history-sync chunks are processed (shared/protocol/08 §9.5): the inflate cap and
+    /// whether message bodies are kept for [`crate::Event::HistorySync`]. Tokens, PN↔LID
+    /// mappings and the NCT salt are stored either way.
+    pub history: crate::history::HistoryConfig,
 }
 
 impl Default for Config {
@@ -110,6 +114,7 @@ impl Default for Config {
             timing: Timing::default(),
             routing_info: None,
             prekey_batch: crate::prekeys::UPLOAD_BATCH,
+            history: crate::history::HistoryConfig::default(),
         }
     }
 }

@@ -36,6 +36,10 @@ pub(crate) enum Waiter {
     Active,
     /// `urn:xmpp:whatsapp:dirty` `<clean/>`.
     CleanDirty,
+    /// A `w:sync:app:state` fetch of sync operation `op` (conn::sync).
+    AppStateFetch(u64),
+    /// A `w:sync:app:state` patch upload of sync operation `op` (conn::sync).
+    AppStatePatch(u64),
 }
 
 #[derive(Debug, Default)]
