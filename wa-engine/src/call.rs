@@ -127,11 +127,7 @@ pub fn reject(id: &str, own: &Jid, caller: &Jid, call_id: &str) -> Node {
 /// as the server delivers a caller's offer (whatsmeow `call.go` reads these children). Used
 /// by the sandbox to place a call; a linked device never sends one.
 pub fn offer(id: &str, from: &Jid, to: &Jid, call_id: &str, t: u64, video: bool) -> Node {
-    let mut media = vec![
-        Node::new("audio")
-            .attr("enc", "opus")
-            .attr("rate", "16000"),
-    ];
+    let mut media = vec![Node::new("audio").attr("enc", "opus").attr("rate", "16000")];
     if video {
         media.push(Node::new("video").attr("enc", "vp8"));
     }
@@ -148,7 +144,14 @@ pub fn offer(id: &str, from: &Jid, to: &Jid, call_id: &str, t: u64, video: bool)
 
 /// `<call from to id t><terminate call-id call-creator [reason]/></call>`: the server's
 /// notice that a call ended. Used by the sandbox.
-pub fn terminate(id: &str, from: &Jid, to: &Jid, call_id: &str, t: u64, reason: Option<&str>) -> Node {
+pub fn terminate(
+    id: &str,
+    from: &Jid,
+    to: &Jid,
+    call_id: &str,
+    t: u64,
+    reason: Option<&str>,
+) -> Node {
     Node::new("call")
         .attr("from", from.clone())
         .attr("to", to.clone())
@@ -168,8 +171,8 @@ mod tests {
     fn offers_and_terminations_parse() {
         let caller = Jid::pn("15550002222");
         let me = Jid::pn("15550001111").with_device(2);
-        let got = parse_call(&offer("1", &caller, &me, "CALL1", 1_700_000_000, true))
-            .expect("parses");
+        let got =
+            parse_call(&offer("1", &caller, &me, "CALL1", 1_700_000_000, true)).expect("parses");
         assert_eq!(got.call_id, "CALL1");
         assert_eq!(got.call_creator, caller);
         assert_eq!(got.timestamp, 1_700_000_000);
@@ -180,8 +183,8 @@ mod tests {
                 group: false
             }
         );
-        let end = parse_call(&terminate("2", &caller, &me, "CALL1", 5, Some("timeout")))
-            .expect("parses");
+        let end =
+            parse_call(&terminate("2", &caller, &me, "CALL1", 5, Some("timeout"))).expect("parses");
         assert_eq!(
             end.kind,
             CallKind::Terminate {

@@ -84,7 +84,6 @@ mod jid;
 
 pub use binary::DecodeError;
 pub use call::{CallEvent, CallKind};
-pub use presence::{ChatState, ChatStateUpdate, LastSeen, PresenceUpdate};
 #[cfg(feature = "runtime")]
 pub use client::{
     Client, ClientBuilder, ConnectError, DEFAULT_URL, Events, ORIGIN, ReconnectPolicy,
@@ -105,6 +104,7 @@ pub use media::TransferError;
 pub use message::{IncomingMessage, MessageId, MessageInfo};
 pub use noise::NoiseError;
 pub use pair::PairError;
+pub use presence::{ChatState, ChatStateUpdate, LastSeen, PresenceUpdate};
 pub use receipt::{Receipt, ReceiptKind};
 pub use signal::SignalError;
 pub use stanza::{CloseReason, Reconnect};

@@ -102,7 +102,14 @@ pub fn own_presence(available: bool, push_name: Option<&str>) -> Node {
         .map(|n| n.replace('@', ""))
         .filter(|n| !n.is_empty());
     Node::new("presence")
-        .attr("type", if available { "available" } else { "unavailable" })
+        .attr(
+            "type",
+            if available {
+                "available"
+            } else {
+                "unavailable"
+            },
+        )
         .attr_opt("name", name)
 }
 
@@ -189,7 +196,11 @@ mod tests {
     #[test]
     fn chat_states_round_trip_through_their_stanzas() {
         let peer = Jid::pn("15550002222");
-        for state in [ChatState::Composing, ChatState::Recording, ChatState::Paused] {
+        for state in [
+            ChatState::Composing,
+            ChatState::Recording,
+            ChatState::Paused,
+        ] {
             let mut node = chat_state(&me(), &peer, state);
             assert_eq!(node.get_attr_str("from"), None, "a JID value, not a string");
             assert_eq!(node.get_attr_jid("from"), Some(&me().to_non_ad()));
@@ -212,7 +223,11 @@ mod tests {
             Some(&b"tok"[..])
         );
         assert!(subscribe(&peer, None).child_by_tag("tctoken").is_none());
-        assert!(subscribe(&peer, Some(b"")).child_by_tag("tctoken").is_none());
+        assert!(
+            subscribe(&peer, Some(b""))
+                .child_by_tag("tctoken")
+                .is_none()
+        );
     }
 
     #[test]
@@ -242,6 +257,9 @@ mod tests {
             parse_presence(&hidden).and_then(|p| p.last_seen),
             Some(LastSeen::Hidden)
         );
-        assert_eq!(own_presence(false, Some("A@b")).get_attr_str("name"), Some("Ab"));
+        assert_eq!(
+            own_presence(false, Some("A@b")).get_attr_str("name"),
+            Some("Ab")
+        );
     }
 }

@@ -68,7 +68,12 @@ fn user_jid(courier: &Courier<'_>, phone: &str, lid: bool) -> Option<Jid> {
 
 /// Routes a client's `<call>` from `from` to every device of the account it names. Returns
 /// `false` when `to` names no account (the caller acks it all the same).
-pub(crate) fn route(courier: &mut Courier<'_>, calls: &mut Calls, from: &DevKey, node: &Node) -> bool {
+pub(crate) fn route(
+    courier: &mut Courier<'_>,
+    calls: &mut Calls,
+    from: &DevKey,
+    node: &Node,
+) -> bool {
     let Some(to) = attr_jid(node, "to") else {
         return false;
     };
@@ -127,7 +132,12 @@ fn record(calls: &mut Calls, from: &str, to: &str, node: &Node, t: u64) {
     });
 }
 
-fn deliver_to_account(courier: &mut Courier<'_>, phone: &str, except: Option<&DevKey>, node: &Node) {
+fn deliver_to_account(
+    courier: &mut Courier<'_>,
+    phone: &str,
+    except: Option<&DevKey>,
+    node: &Node,
+) {
     for device in courier.dir.devices_of(phone) {
         let dev: DevKey = (phone.to_owned(), device);
         if Some(&dev) != except {

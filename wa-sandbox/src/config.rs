@@ -119,13 +119,6 @@ pub struct RouterConfig {
     /// tests written before it the same. Per account:
     /// [`SyncSwitches::enabled`](crate::SyncSwitches::enabled).
     pub phone_sync: bool,
-    /// The lowest WhatsApp Web version (`UserAgent.appVersion`) accepted at login and
-    /// registration: a lower one gets `<failure reason="405" location/>` and the socket
-    /// closes (shared/protocol/07 §5.7). Versions compare as (primary, secondary, tertiary).
-    /// Default `None`: any version. Changeable at run time
-    /// ([`Router::set_min_client_version`](crate::Router::set_min_client_version),
-    /// control API `PUT /min-version`).
-    pub min_client_version: Option<[u32; 3]>,
 }
 
 impl Default for RouterConfig {
@@ -140,7 +133,6 @@ impl Default for RouterConfig {
             restart_close_grace: Duration::from_millis(500),
             server_keys: None,
             phone_sync: false,
-            min_client_version: None,
         }
     }
 }

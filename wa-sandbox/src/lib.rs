@@ -48,13 +48,12 @@
 //!   (`sender_pn`/`sender_lid`, `peer_recipient_*`, `participant_*`), the privacy IQ issues
 //!   tokens and pushes them, and a switchable admission rule (P1/P2/P3, off by default)
 //!   answers 1:1 messages without a valid `<tctoken>`/`<cstoken>` with `error="463"`, with
-//!   timelock and capping `mex` pushes (see [`Router::set_privacy`]).
+//!   timelock and capping `mex` pushes (see [`Router::set_privacy`]), and an optional
+//!   minimum app version answered with `<failure reason="405"/>` ([`GateConfig`]).
 //!
 //! - Presence, chat states and calls (shared/protocol/06 §5): presence subscriptions and
 //!   updates, chat states between accounts and in groups, `<call>` stanzas routed between
-//!   accounts, calls placed by a phone and a call log (control API `/calls`), and a minimum
-//!   client version answered with `<failure reason="405"/>` (07 §5.7,
-//!   [`RouterConfig::min_client_version`]).
+//!   accounts, calls placed by a phone and a call log (control API `/calls`).
 //!
 //! # Layout
 //!
@@ -118,9 +117,9 @@ mod media_tls;
 mod pairing;
 mod payload;
 mod peer_iq;
-mod presence;
 mod persist;
 mod phone;
+mod presence;
 mod primary;
 mod privacy;
 mod queue;

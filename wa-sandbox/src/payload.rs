@@ -40,18 +40,6 @@ pub(crate) enum PayloadError {
     BadDevice,
 }
 
-/// `UserAgent.appVersion` (primary, secondary, tertiary) of a ClientPayload, if present
-/// (03 §2.2; missing parts count as 0).
-pub(crate) fn app_version(bytes: &[u8]) -> Option<[u32; 3]> {
-    let payload = ClientPayload::decode(bytes).ok()?;
-    let v = payload.user_agent?.app_version?;
-    Some([
-        v.primary.unwrap_or(0),
-        v.secondary.unwrap_or(0),
-        v.tertiary.unwrap_or(0),
-    ])
-}
-
 /// Parses a ClientPayload and classifies it. `noise_pub` is the client's Noise static key
 /// (from ClientFinish), recorded with a registration.
 pub(crate) fn parse_hello(bytes: &[u8], noise_pub: [u8; 32]) -> Result<Hello, PayloadError> {

@@ -77,9 +77,20 @@ struct Opening {
     transport: Transport,
     client_static: [u8; 32],
     hello: Hello,
-    /// The `UserAgent.appVersion` sent, when it is below the configured minimum
-    /// (07 §5.7): the session answers `<failure reason="405"/>`.
-    outdated: Option<[u32; 3]>,
+    /// `ClientPayload.userAgent.appVersion` (primary, secondary, tertiary), if given.
+    app_version: Option<(u32, u32, u32)>,
+}
+
+/// The `userAgent.appVersion` of a `ClientPayload` (03 §2.2), absent parts as 0.
+fn app_version_of(payload: &[u8]) -> Option<(u32, u32, u32)> {
+    use prost::Message as _;
+    let payload = wa_proto::wa::ClientPayload::decode(payload).ok()?;
+    let v = payload.user_agent?.app_version?;
+    Some((
+        v.primary.unwrap_or(0),
+        v.secondary.unwrap_or(0),
+        v.tertiary.unwrap_or(0),
+    ))
 }
 
 struct Open {
@@ -353,14 +364,12 @@ impl ServerSession {
         match parse_hello(&finished.payload, finished.client_static) {
             Ok(hello) => {
                 let delay = self.router.first_stanza_delay();
-                let outdated = crate::payload::app_version(&finished.payload)
-                    .filter(|v| self.router.client_outdated(*v));
                 self.phase = Phase::Opening(Box::new(Opening {
                     due: now + delay,
                     transport,
                     client_static: finished.client_static,
                     hello,
-                    outdated,
+                    app_version: app_version_of(&finished.payload),
                 }));
                 if delay.is_zero() {
                     self.finish_opening(now);
@@ -445,33 +454,33 @@ impl ServerSession {
                 transport,
                 client_static,
                 hello,
-                outdated,
+                app_version,
                 ..
             } = *o;
-            if let Some(version) = outdated {
-                self.refuse_outdated(transport, version);
+            let min = self.router.gate_config().min_app_version;
+            if crate::privacy::outdated(app_version, min) {
+                // Version gate (07 §4, §5.7): failure 405 instead of pair-device / success.
+                debug!(
+                    conn = self.conn,
+                    ?app_version,
+                    ?min,
+                    "client outdated: failure 405"
+                );
+                self.phase = Phase::Open(Box::new(Open {
+                    transport,
+                    role: Role::Login(LoggedIn::new(LoginGrant {
+                        phone: String::new(),
+                        lid_user: String::new(),
+                        device: 0,
+                        creation: 0,
+                    })),
+                }));
+                self.send(&stanzas::failure(405).attr("location", "sim"));
+                self.close(CloseKind::Graceful);
                 return;
             }
             self.open(now, transport, client_static, hello);
         }
-    }
-
-    /// `<failure reason="405" location/>` and close: the client's version is below the
-    /// configured minimum (07 §5.7; whatsmeow `ConnectFailureClientOutdated`).
-    fn refuse_outdated(&mut self, transport: Transport, version: [u32; 3]) {
-        self.phase = Phase::Open(Box::new(Open {
-            transport,
-            role: Role::Login(LoggedIn::new(LoginGrant {
-                phone: String::new(),
-                lid_user: String::new(),
-                device: 0,
-                creation: 0,
-            })),
-        }));
-        debug!(conn = self.conn, ?version, "client outdated: failure 405");
-        let location = self.router.location();
-        self.send(&stanzas::failure(405).attr("location", location));
-        self.close(CloseKind::Graceful);
     }
 
     /// The handshake finished: start the registration or login flow (03 §3).

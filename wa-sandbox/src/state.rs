@@ -503,22 +503,6 @@ impl Router {
         self.lock().routing.silent_device_changes = silent;
     }
 
-    /// Sets the lowest WhatsApp Web version accepted at login and registration (`None`:
-    /// any); see [`RouterConfig::min_client_version`]. Applies to new connections.
-    pub fn set_min_client_version(&self, version: Option<[u32; 3]>) {
-        self.lock().config.min_client_version = version;
-    }
-
-    /// The lowest accepted WhatsApp Web version, if one is set.
-    pub fn min_client_version(&self) -> Option<[u32; 3]> {
-        self.lock().config.min_client_version
-    }
-
-    /// Whether a client sending `version` is refused with `<failure reason="405"/>`.
-    pub(crate) fn client_outdated(&self, version: [u32; 3]) -> bool {
-        self.min_client_version().is_some_and(|min| version < min)
-    }
-
     /// Account `from`'s phone calls account `to` (an `<offer>` to every device of `to`,
     /// `call-id` drawn here): returns the call id.
     ///

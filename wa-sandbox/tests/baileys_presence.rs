@@ -109,7 +109,10 @@ async fn presence_typing_and_calls_cross_between_engine_and_baileys() -> anyhow:
             _ => None,
         })
         .await?;
-        assert_eq!((got.sender.clone(), got.state), (baileys_user.clone(), want));
+        assert_eq!(
+            (got.sender.clone(), got.state),
+            (baileys_user.clone(), want)
+        );
     }
 
     // Baileys' account calls us: we reject by ourselves, Baileys sees the reject.

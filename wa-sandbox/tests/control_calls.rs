@@ -1,6 +1,5 @@
-//! The control API's call and client-version routes: `POST /calls` places a call from one
-//! account's phone to another (logged in `GET /calls`), `PUT /min-version` sets the lowest
-//! accepted WhatsApp Web version (and rejects malformed ones).
+//! The control API's call routes: `POST /calls` places a call from one account's phone to
+//! another (logged in `GET /calls`).
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -8,7 +7,12 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use wa_sandbox::{ControlState, Router, RouterConfig, control_app};
 
-async fn call(router: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let app = control_app(ControlState {
         router: router.clone(),
         ws_url: "ws://127.0.0.1:1/ws/chat".into(),
@@ -34,12 +38,18 @@ async fn call(router: &Router, method: &str, uri: &str, body: Option<Value>) -> 
 }
 
 #[tokio::test]
-async fn calls_are_placed_and_logged_and_the_min_version_is_settable() {
+async fn calls_are_placed_and_logged() {
     let mut config = RouterConfig::default();
     config.seed = Some(5);
     let router = Router::new(config);
     for phone in ["15550400001", "15550400002"] {
-        let (s, v) = call(&router, "POST", "/accounts", Some(json!({ "phone": phone }))).await;
+        let (s, v) = call(
+            &router,
+            "POST",
+            "/accounts",
+            Some(json!({ "phone": phone })),
+        )
+        .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
     }
 
@@ -80,21 +90,4 @@ async fn calls_are_placed_and_logged_and_the_min_version_is_settable() {
     )
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
-
-    let (s, v) = call(&router, "GET", "/min-version", None).await;
-    assert_eq!((s, v), (StatusCode::OK, json!({ "version": null })));
-    let (s, v) = call(
-        &router,
-        "PUT",
-        "/min-version",
-        Some(json!({ "version": "2.3000.1020000000" })),
-    )
-    .await;
-    assert_eq!((s, v), (StatusCode::OK, json!({ "version": "2.3000.1020000000" })));
-    assert_eq!(router.min_client_version(), Some([2, 3000, 1_020_000_000]));
-    let (s, _) = call(&router, "PUT", "/min-version", Some(json!({ "version": "2.x.1" }))).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, v) = call(&router, "PUT", "/min-version", Some(json!({ "version": null }))).await;
-    assert_eq!((s, v), (StatusCode::OK, json!({ "version": null })));
-    assert_eq!(router.min_client_version(), None);
 }

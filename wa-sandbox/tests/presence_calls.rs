@@ -28,9 +28,10 @@ async fn an_outdated_client_stops_with_client_outdated_keeps_its_keys_and_a_newe
     client.shutdown().await;
 
     let old = [2, 2300, 1];
-    sandbox
-        .router()
-        .set_min_client_version(Some([2, 3000, 1_000_000_000]));
+    // The sandbox now requires a newer WhatsApp Web version (07 §5.7, its gate config).
+    let mut gate = sandbox.router().gate_config();
+    gate.min_app_version = Some((2, 3000, 1_000_000_000));
+    sandbox.router().set_gate_config(gate);
     let (client, mut events) = Client::builder(store.clone())
         .url(sandbox.ws_url())
         .trust_root(sandbox.trust_root())
@@ -56,7 +57,10 @@ async fn an_outdated_client_stops_with_client_outdated_keeps_its_keys_and_a_newe
         )
     );
     assert!(reason.0.to_string().contains("2.2300.1"), "{}", reason.0);
-    next_within(&mut events, STEP, |e| matches!(e, Event::Stopped).then_some(())).await?;
+    next_within(&mut events, STEP, |e| {
+        matches!(e, Event::Stopped).then_some(())
+    })
+    .await?;
     assert!(
         store.credentials()?.is_some_and(|c| c.account.is_some()),
         "credentials must survive a 405"
@@ -108,18 +112,26 @@ async fn presence_and_chat_states_reach_the_other_account() -> anyhow::Result<()
     assert!(matches!(offline.last_seen, Some(LastSeen::At(t)) if t > 0));
 
     // Alice types, records, pauses in Bob's chat; Bob sees each, in order.
-    for state in [ChatState::Composing, ChatState::Recording, ChatState::Paused] {
+    for state in [
+        ChatState::Composing,
+        ChatState::Recording,
+        ChatState::Paused,
+    ] {
         alice.send_chat_state(&bob_user, state).await?;
         let got = next_within(&mut bob_events, STEP, |e| match e {
             Event::ChatState(c) => Some(c.clone()),
             _ => None,
         })
         .await?;
-        assert_eq!((got.chat.clone(), got.sender.clone()), (alice_user.clone(), alice_user.clone()));
+        assert_eq!(
+            (got.chat.clone(), got.sender.clone()),
+            (alice_user.clone(), alice_user.clone())
+        );
         assert_eq!(got.state, state);
     }
     // And the other way round.
-    bob.send_chat_state(&alice_user, ChatState::Composing).await?;
+    bob.send_chat_state(&alice_user, ChatState::Composing)
+        .await?;
     let got = next_within(&mut alice_events, STEP, |e| match e {
         Event::ChatState(c) => Some(c.clone()),
         _ => None,

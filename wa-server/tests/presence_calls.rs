@@ -132,7 +132,10 @@ async fn typing_presence_and_an_auto_rejected_call_cross_the_http_api() {
     let typing = webhook(&hook, "chat_state", |d| d["state"] == "recording").await;
     assert_eq!(typing["data"]["sender"], format!("{PEER}@s.whatsapp.net"));
     let (status, body) = api
-        .post("/api/sessions/s1/presence/subscribe", &json!({ "to": PEER }))
+        .post(
+            "/api/sessions/s1/presence/subscribe",
+            &json!({ "to": PEER }),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     // The subscription is routed before the presence that follows it on another socket.
@@ -140,9 +143,16 @@ async fn typing_presence_and_an_auto_rejected_call_cross_the_http_api() {
     peer.set_presence(false).await.expect("presence");
     let presence = webhook(&hook, "presence", |d| d["presence"] == "unavailable").await;
     assert_eq!(presence["data"]["from"], format!("{PEER}@s.whatsapp.net"));
-    assert!(presence["data"]["last_seen"].as_u64().is_some_and(|t| t > 0));
+    assert!(
+        presence["data"]["last_seen"]
+            .as_u64()
+            .is_some_and(|t| t > 0)
+    );
     let (status, body) = api
-        .post("/api/sessions/s1/presence", &json!({ "presence": "available" }))
+        .post(
+            "/api/sessions/s1/presence",
+            &json!({ "presence": "available" }),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 
@@ -191,17 +201,23 @@ async fn a_refused_wa_version_stops_the_session_with_the_reason_and_keeps_it_pai
 
     // WhatsApp (the sandbox) now requires a newer version than the one configured.
     let sb = state.sandbox().expect("sandbox");
-    sb.router().set_min_client_version(Some([2, 3000, 0]));
+    let mut gate = sb.router().gate_config();
+    gate.min_app_version = Some((2, 3000, 0));
+    sb.router().set_gate_config(gate);
     let (status, body) = api.post("/api/sessions/old/restart", &json!({})).await;
     assert!(status < 300, "{status} {body}");
     let stopped = api.wait_status("old", "stopped").await;
     let error = stopped["last_error"].as_str().unwrap_or_default();
     assert!(error.contains("client outdated (405)"), "{stopped}");
-    assert!(error.contains("2.2300.1") && error.contains("--wa-version"), "{stopped}");
+    assert!(
+        error.contains("2.2300.1") && error.contains("--wa-version"),
+        "{stopped}"
+    );
     // Still paired: same account, and once the requirement is met again the same
     // credentials log in without a QR.
     assert_eq!(stopped["jid"], connected["jid"], "{stopped}");
-    sb.router().set_min_client_version(None);
+    gate.min_app_version = None;
+    sb.router().set_gate_config(gate);
     let (status, body) = api.post("/api/sessions/old/restart", &json!({})).await;
     assert!(status < 300, "{status} {body}");
     let again = api.wait_status("old", "connected").await;

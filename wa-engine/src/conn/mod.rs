@@ -426,7 +426,12 @@ impl Connection {
                     "",
                     &mut self.rng,
                 );
-                self.send_node(&crate::call::reject(msg_id.as_str(), &own, &caller, &call_id))?;
+                self.send_node(&crate::call::reject(
+                    msg_id.as_str(),
+                    &own,
+                    &caller,
+                    &call_id,
+                ))?;
                 self.done(id);
             }
             Request::Logout => {

@@ -155,7 +155,9 @@ pub(crate) async fn reject_call(
 ) -> Result<Json<Sent>, ApiError> {
     let caller = target(&state, &body.caller)?;
     if body.call_id.is_empty() || body.call_id.len() > 128 {
-        return Err(ApiError::InvalidBody("call_id must be 1-128 bytes".to_owned()));
+        return Err(ApiError::InvalidBody(
+            "call_id must be 1-128 bytes".to_owned(),
+        ));
     }
     session
         .connected_client()?
