@@ -120,7 +120,9 @@ pub enum Event {
         timestamp: u64,
     },
     /// A stanza for higher layers that the connection does not consume (notifications,
-    /// presence, calls, `<ib>` children it does not act on, server IQs it does not answer).
+    /// `<ib>` children it does not act on, server IQs it does not answer; a `<presence>`,
+    /// `<chatstate>` or `<call>` that does not parse into [`Event::Presence`],
+    /// [`Event::ChatState`] or [`Event::Call`]).
     /// `message`, `receipt`, `notification` and `call` have already been acked (03 §11).
     Stanza(Node),
     /// One app-state mutation was verified and applied (shared/protocol/08 §7): a setting,
