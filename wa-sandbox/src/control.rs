@@ -61,11 +61,15 @@ pub struct ControlState {
 /// | `PUT /contacts` | `{"from": pn, "to": pn, "value": bool}` | 200 `{from, to, value}` (`has_contact(from, to)`) |
 /// | `POST /clock/advance` | `{"seconds": N}` | 200 `{"now": unix_s}` |
 /// | `GET /refusals` | — | 200 `[{id, sender, to, code}]` (1:1 messages refused with 400/463/475/479) |
+/// | `POST /calls` | `{"from": pn, "to": pn, "video": bool?}` | 201 `{"call_id"}` (`from`'s phone rings every device of `to` with an `<offer>`) |
+/// | `GET /calls` | — | 200 `[{from, to, kind, call_id, call_creator, t}]` (every call stanza routed: offers, rejects, ...) |
 ///
 /// Privacy settings (shared/protocol/07 §5) are `{policy: "off"|"p1"|"p2"|"p3", restricted,
 /// ends: unix_s|null, lid_migrated, capping: {total_quota, used_quota, cycle_start,
 /// cycle_end}|null}` (see [`PrivacySettings`], [`TokenPolicy`](crate::TokenPolicy)); the gate
-/// config is `{n_server, reject_mixed_namespaces, reject_unmigrated_lid}` ([`GateConfig`]).
+/// config is `{n_server, reject_mixed_namespaces, reject_unmigrated_lid, min_app_version:
+/// [primary, secondary, tertiary]|null, timelock_after_refusals: K|null, timelock_seconds}`
+/// ([`GateConfig`]).
 ///
 /// An account is `{phone, lid, identity_pub_b64, platform, business_name, devices: [{id, jid,
 /// lid, key_index, os, paired_at, connected, prekeys}]}`. Errors are 4xx with
@@ -100,6 +104,7 @@ pub fn app(state: ControlState) -> axum::Router {
         .route("/contacts", put(set_contact))
         .route("/clock/advance", post(advance_clock))
         .route("/refusals", get(refusals))
+        .route("/calls", get(call_log).post(place_call))
         .with_state(state)
 }
 
@@ -391,32 +396,14 @@ async fn get_gate(State(s): State<ControlState>) -> Json<GateConfig> {
     Json(s.router.gate_config())
 }
 
-/// A gate config body: every field optional (missing = the default).
-#[derive(Deserialize)]
-struct GateBody {
-    n_server: Option<u64>,
-    reject_mixed_namespaces: Option<bool>,
-    reject_unmigrated_lid: Option<bool>,
-}
-
 async fn set_gate(
     State(s): State<ControlState>,
-    body: Result<Json<GateBody>, JsonRejection>,
+    body: Result<Json<GateConfig>, JsonRejection>,
 ) -> Result<Json<GateConfig>, ApiError> {
-    let Json(body) = body?;
-    let d = GateConfig::default();
-    if body.n_server == Some(0) {
+    let Json(config) = body?;
+    if config.n_server == 0 {
         return Err(ApiError::BadRequest("n_server must be at least 1".into()));
     }
-    let config = GateConfig {
-        n_server: body.n_server.unwrap_or(d.n_server),
-        reject_mixed_namespaces: body
-            .reject_mixed_namespaces
-            .unwrap_or(d.reject_mixed_namespaces),
-        reject_unmigrated_lid: body
-            .reject_unmigrated_lid
-            .unwrap_or(d.reject_unmigrated_lid),
-    };
     s.router.set_gate_config(config);
     Ok(Json(config))
 }
@@ -517,4 +504,28 @@ async fn advance_clock(
 
 async fn refusals(State(s): State<ControlState>) -> Json<Vec<Refusal>> {
     Json(s.router.refusals())
+}
+
+#[derive(Deserialize)]
+struct PlaceCall {
+    from: String,
+    to: String,
+    #[serde(default)]
+    video: bool,
+}
+
+async fn place_call(
+    State(s): State<ControlState>,
+    body: Result<Json<PlaceCall>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Json(body) = body?;
+    let call_id = s.router.place_call(&body.from, &body.to, body.video)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "call_id": call_id })),
+    ))
+}
+
+async fn call_log(State(s): State<ControlState>) -> Json<Vec<crate::calls::CallRecord>> {
+    Json(s.router.call_log())
 }
