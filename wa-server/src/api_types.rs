@@ -79,7 +79,9 @@ where
     whole
         .and_then(|u| T::try_from(u).ok())
         .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number in range, got {n}")))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("expected a whole number in range, got {n}"))
+        })
 }
 
 #[cfg(test)]

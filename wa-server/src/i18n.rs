@@ -32,10 +32,8 @@ impl Lang {
     /// match of `accept_language` (an `Accept-Language` header), else English. `pt`, `pt-PT`
     /// and `es-MX` map to `pt-BR` and `es`.
     pub(crate) fn negotiate(lang: Option<&str>, accept_language: Option<&str>) -> Self {
-        let available: Vec<LanguageIdentifier> = LANGUAGES
-            .iter()
-            .filter_map(|l| l.parse().ok())
-            .collect();
+        let available: Vec<LanguageIdentifier> =
+            LANGUAGES.iter().filter_map(|l| l.parse().ok()).collect();
         let requested: Vec<LanguageIdentifier> = match lang.and_then(|l| l.parse().ok()) {
             Some(l) => vec![l],
             None => fluent_langneg::accepted_languages::parse(accept_language.unwrap_or("")),
@@ -112,13 +110,22 @@ mod tests {
             (Some("xx"), Some("id"), "id"),
             (Some("!!"), None, "en"),
         ] {
-            assert_eq!(Lang::negotiate(query, header).tag(), want, "{query:?} {header:?}");
+            assert_eq!(
+                Lang::negotiate(query, header).tag(),
+                want,
+                "{query:?} {header:?}"
+            );
         }
     }
 
     #[test]
     fn every_language_has_every_key() {
-        let args = [("seconds", "1"), ("reason", "r"), ("attempt", "2"), ("brand", "B")];
+        let args = [
+            ("seconds", "1"),
+            ("reason", "r"),
+            ("attempt", "2"),
+            ("brand", "B"),
+        ];
         let en = Lang::negotiate(Some("en"), None);
         for tag in LANGUAGES {
             let lang = Lang::negotiate(Some(tag), None);

@@ -62,8 +62,8 @@ use axum::response::{IntoResponse, Response};
 
 pub use auth::Caller;
 pub use config::{
-    EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings, MetricsSettings,
-    DEFAULT_QR_MAX_REFRESHES, OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings,
+    DEFAULT_QR_MAX_REFRESHES, EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings,
+    MetricsSettings, OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings,
 };
 pub use db::DbError;
 pub use egress::{ALLOW_ENV, ALLOW_FLAG, BlockedTarget, CIDR_FLAG, classify};

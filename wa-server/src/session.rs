@@ -295,7 +295,15 @@ pub(crate) async fn supervise(
             l.qr_limit_reached = false;
         });
         set_status(&state, &session, SessionStatus::Connecting, None).await;
-        let connect = state.client_builder(store.clone()).connect();
+        // settings.reject_calls turns the engine's call rejection on for this session (the
+        // server-wide --auto-reject-calls turns it on for all); read at each connection.
+        let builder = state.client_builder(store.clone());
+        let builder = if session.record().settings.reject_calls {
+            builder.auto_reject_calls(true)
+        } else {
+            builder
+        };
+        let connect = builder.connect();
         let connected = tokio::select! {
             result = connect => result,
             cmd = control.recv() => match cmd {

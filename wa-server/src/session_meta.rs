@@ -3,9 +3,8 @@
 //! the pairing page's branding). Stored in the session's [`SessionRecord`](crate::db::SessionRecord)
 //! (the `sessions` tree), so they survive a restart.
 //!
-//! Which settings take effect today (see each field): `ignore_groups`, `auto_mark_read`,
-//! `auto_download_media`, `webhook_events` and `branding` are applied by the server;
-//! `reject_calls` is stored and shown, and takes effect when call handling lands.
+//! Every setting takes effect (see each field); `reject_calls` at the session's next
+//! connection (a restart), the others at once.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -25,7 +24,11 @@ pub(crate) const MAX_METADATA_BYTES: usize = 8 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct Branding {
     /// Name shown in the page title and heading, 1-60 characters, no control characters.
-    #[schema(min_length = 1, max_length = 60, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 60,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Logo shown above the heading: an `https://` (or `http://`) URL, at most 2048
@@ -51,12 +54,16 @@ impl Branding {
         if let Some(name) = &self.name {
             let n = name.chars().count();
             if n == 0 || n > 60 || name.chars().any(char::is_control) {
-                return Err("branding.name must be 1-60 characters without control characters".into());
+                return Err(
+                    "branding.name must be 1-60 characters without control characters".into(),
+                );
             }
         }
         if let Some(url) = &self.logo_url {
             if !valid_logo_url(url) {
-                return Err("branding.logo_url must be an http(s) URL of at most 2048 characters".into());
+                return Err(
+                    "branding.logo_url must be an http(s) URL of at most 2048 characters".into(),
+                );
             }
         }
         if let Some(color) = &self.color {
@@ -92,9 +99,7 @@ pub(crate) fn valid_logo_url(url: &str) -> bool {
 
 /// `#rrggbb`.
 pub(crate) fn valid_color(color: &str) -> bool {
-    color.len() == 7
-        && color.starts_with('#')
-        && color[1..].bytes().all(|b| b.is_ascii_hexdigit())
+    color.len() == 7 && color.starts_with('#') && color[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// An event type, for the document only (the server checks names against
@@ -127,8 +132,9 @@ pub(crate) struct SessionSettings {
     /// Send a read receipt for every incoming message as soon as it arrives (blue ticks).
     /// Applied. Default false.
     pub(crate) auto_mark_read: bool,
-    /// Reject incoming calls. Stored only: takes effect when the server handles calls.
-    /// Default false.
+    /// Reject incoming calls automatically (the `call` event still fires, with
+    /// `auto_rejected: true`), as `--auto-reject-calls` does for every session. Applied from
+    /// the session's next connection (`POST .../restart`). Default false.
     pub(crate) reject_calls: bool,
     /// Drop messages from groups: no `message` event (SSE or webhook), no auto read receipt.
     /// Applied. Default false.
@@ -273,8 +279,8 @@ mod tests {
 
     #[test]
     fn the_documented_event_names_are_the_event_types() {
-        let schema = serde_json::to_value(<EventName as utoipa::PartialSchema>::schema())
-            .expect("schema");
+        let schema =
+            serde_json::to_value(<EventName as utoipa::PartialSchema>::schema()).expect("schema");
         let names: Vec<&str> = schema["enum"]
             .as_array()
             .expect("enum")

@@ -2,7 +2,7 @@
 //! against the embedded sandbox: name, metadata and settings at create time, PUT and PATCH,
 //! all kept across a server restart; the paged, filtered list; `is_connected`, `me` and
 //! counters; the forced QR (on an unpaired and on a paired session); the session's
-//! `webhook_events` filter; the pairing page in four languages with branding, its
+//! `webhook_events` filter and `reject_calls`; the pairing page in four languages with branding, its
 //! phone-number form, and the QR refresh cap that stops a session's QR loop server-side.
 
 mod support;
@@ -137,7 +137,11 @@ async fn name_metadata_settings_list_force_qr_and_restart() {
             Some(&body),
         )
         .await;
-        assert_eq!((status, err["error"]["code"].as_str()), (422, Some(code)), "{body}");
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (422, Some(code)),
+            "{body}"
+        );
     }
 
     // PATCH merges settings, replaces metadata, keeps what is absent.
@@ -183,8 +187,10 @@ async fn name_metadata_settings_list_force_qr_and_restart() {
         &base,
         reqwest::Method::PUT,
         "/api/sessions/crm-1",
-        Some(&json!({ "name": "Toko Budi Jaya", "metadata": { "crm_id": 44 },
-                      "settings": { "auto_download_media": false, "reject_calls": true } })),
+        Some(
+            &json!({ "name": "Toko Budi Jaya", "metadata": { "crm_id": 44 },
+                      "settings": { "auto_download_media": false, "reject_calls": true } }),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{put}");
@@ -197,13 +203,8 @@ async fn name_metadata_settings_list_force_qr_and_restart() {
         let (status, _) = api.post("/api/sessions", &json!({ "id": id })).await;
         assert_eq!(status, 201);
     }
-    let (status, page1, headers) = call(
-        &base,
-        reqwest::Method::GET,
-        "/api/sessions?limit=2",
-        None,
-    )
-    .await;
+    let (status, page1, headers) =
+        call(&base, reqwest::Method::GET, "/api/sessions?limit=2", None).await;
     assert_eq!(status, 200);
     let ids = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -213,7 +214,10 @@ async fn name_metadata_settings_list_force_qr_and_restart() {
             .collect()
     };
     assert_eq!(ids(&page1), ["crm-1", "crm-2"]);
-    let cursor = headers["x-next-cursor"].to_str().expect("cursor").to_owned();
+    let cursor = headers["x-next-cursor"]
+        .to_str()
+        .expect("cursor")
+        .to_owned();
     let (_, page2, headers) = call(
         &base,
         reqwest::Method::GET,
@@ -255,14 +259,24 @@ async fn name_metadata_settings_list_force_qr_and_restart() {
     assert!(forced["png_base64"].as_str().is_some_and(|p| !p.is_empty()));
 
     // Paired: `is_connected`, `me`; then a forced QR logs it out and shows a fresh QR.
-    let (status, scan) = api.post("/api/sessions/crm-1/sandbox/scan", &json!({})).await;
+    let (status, scan) = api
+        .post("/api/sessions/crm-1/sandbox/scan", &json!({}))
+        .await;
     assert_eq!(status, 200, "{scan}");
     let info = api.wait_status("crm-1", "connected").await;
     assert_eq!(info["is_connected"], true);
     let phone = scan["phone"].as_str().expect("phone");
     assert_eq!(info["me"]["phone"], phone);
-    assert!(info["me"]["jid"].as_str().is_some_and(|j| j.starts_with(phone)));
-    assert!(info["counters"]["qr_codes"].as_u64().is_some_and(|n| n >= 2));
+    assert!(
+        info["me"]["jid"]
+            .as_str()
+            .is_some_and(|j| j.starts_with(phone))
+    );
+    assert!(
+        info["counters"]["qr_codes"]
+            .as_u64()
+            .is_some_and(|n| n >= 2)
+    );
     let (status, forced) = api
         .post("/api/sessions/crm-1/qr/force?wait_seconds=30", &json!({}))
         .await;
@@ -325,7 +339,12 @@ async fn pairing_page_languages_branding_and_phone_code() {
     for (query, header, lang, words) in [
         ("", "", "en", "Open WhatsApp on your phone"),
         ("", "id-ID,id;q=0.9", "id", "Buka WhatsApp di ponsel Anda"),
-        ("", "pt-BR,pt;q=0.9,en;q=0.5", "pt-BR", "Abra o WhatsApp no seu celular"),
+        (
+            "",
+            "pt-BR,pt;q=0.9,en;q=0.5",
+            "pt-BR",
+            "Abra o WhatsApp no seu celular",
+        ),
         ("", "es-419,es;q=0.9", "es", "Abre WhatsApp en tu teléfono"),
         ("&lang=id", "es", "id", "Pindai kode QR"),
         ("&lang=pt-BR", "", "pt-BR", "Escaneie o código QR"),
@@ -423,6 +442,54 @@ async fn the_qr_loop_stops_at_the_refresh_cap_until_a_new_code_is_asked_for() {
         .expect("request");
     assert_eq!(resp.status().as_u16(), 202);
     api.wait_status("capped", "qr").await;
+    tokio::time::timeout(Duration::from_secs(30), state.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+#[tokio::test]
+async fn the_reject_calls_setting_rejects_calls_of_that_session_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No --auto-reject-calls: only the session's setting rejects.
+    let state = AppState::start(config(dir.path())).await.expect("start");
+    let base = serve(&state).await;
+    let api = Api::new(base, Some(KEY));
+    let hook = Receiver::start(false).await;
+    let sb = state.sandbox().expect("sandbox");
+    const CALLER: &str = "15550007777";
+    sb.create_account(CALLER).expect("caller account");
+    let mut users = Vec::new();
+    for (id, reject) in [("rejects", true), ("rings", false)] {
+        let (status, created) = api
+            .post(
+                "/api/sessions",
+                &json!({ "id": id, "settings": { "reject_calls": reject },
+                         "webhooks": [{ "url": hook.url(), "events": ["call"] }] }),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        api.wait_status(id, "qr").await;
+        let (status, scan) = api
+            .post(&format!("/api/sessions/{id}/sandbox/scan"), &json!({}))
+            .await;
+        assert_eq!(status, 200, "{scan}");
+        let info = api.wait_status(id, "connected").await;
+        users.push(info["me"]["phone"].as_str().expect("phone").to_owned());
+    }
+    for (user, rejected) in users.iter().zip([true, false]) {
+        let call_id = sb
+            .router()
+            .place_call(CALLER, user, false)
+            .expect("call placed");
+        let call = eventually("the call webhook", || {
+            hook.received()
+                .into_iter()
+                .map(|r| r.envelope)
+                .find(|e| e["type"] == "call" && e["data"]["call_id"] == call_id.as_str())
+        })
+        .await;
+        assert_eq!(call["data"]["auto_rejected"], rejected, "{call}");
+    }
     tokio::time::timeout(Duration::from_secs(30), state.shutdown())
         .await
         .expect("shutdown");

@@ -22,11 +22,11 @@ use super::{ApiJson, ApiPath, ApiQuery, AuthorizedSession};
 use crate::auth::{self, Caller};
 use crate::db::now_ms;
 use crate::error::{ApiError, ErrorBody};
-use crate::phone::PhoneNumber;
 use crate::i18n::{self, Lang};
+use crate::phone::PhoneNumber;
 use crate::render;
-use crate::session_meta::Branding;
 use crate::session::{Session, SessionStatus};
+use crate::session_meta::Branding;
 use crate::state::AppState;
 
 /// The current QR.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use serde_json::{Map, Value};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiJson, ApiPath, ApiQuery, AuthorizedSession, valid_session_id};
@@ -36,7 +36,11 @@ pub(crate) struct CreateSession {
     #[schema(max_items = 10)]
     webhooks: Vec<NewWebhook>,
     /// Display name, 1-100 characters, no control characters.
-    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     name: Option<String>,
     /// Free-form operator data: a JSON object of at most 8 KiB (compact JSON).
     #[serde(default)]
@@ -53,7 +57,11 @@ pub(crate) struct CreateSession {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReplaceSession {
     /// Display name, 1-100 characters, no control characters; absent or `null` removes it.
-    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     name: Option<String>,
     /// Free-form operator data (JSON object, at most 8 KiB).
     #[serde(default)]
@@ -166,11 +174,7 @@ impl SessionInfo {
         let live = session.live();
         let record = session.record();
         let me = live.jid.as_ref().map(|jid| Me {
-            phone: jid
-                .split(['@', ':'])
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+            phone: jid.split(['@', ':']).next().unwrap_or_default().to_owned(),
             jid: jid.clone(),
             lid: live.lid.clone(),
             push_name: live.push_name.clone(),
@@ -294,12 +298,16 @@ pub(crate) async fn list(
         None => MAX_PAGE,
         Some(n) if (1..=1000).contains(&n) => usize::try_from(n).unwrap_or(MAX_PAGE),
         Some(_) => {
-            return Err(ApiError::InvalidParameter("limit must be 1-1000".to_owned()));
+            return Err(ApiError::InvalidParameter(
+                "limit must be 1-1000".to_owned(),
+            ));
         }
     };
     if let Some(cursor) = &query.cursor {
         if !valid_session_id(cursor) {
-            return Err(ApiError::InvalidParameter("cursor is not a session id".to_owned()));
+            return Err(ApiError::InvalidParameter(
+                "cursor is not a session id".to_owned(),
+            ));
         }
     }
     // `sessions()` is in id order (a BTreeMap).
