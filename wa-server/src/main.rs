@@ -220,10 +220,11 @@ impl Cli {
         config.event_queue = self.event_queue.max(1);
         config.media.fetch_allowed_hosts = self.media.media_fetch_allowed_hosts;
         config.qr_max_refreshes = Some(self.page.qr_max_refreshes);
-        let mut branding = wa_server::Branding::default();
-        branding.name = self.page.brand_name;
-        branding.logo_url = self.page.brand_logo_url;
-        branding.color = self.page.brand_color;
+        let branding = wa_server::Branding {
+            name: self.page.brand_name,
+            logo_url: self.page.brand_logo_url,
+            color: self.page.brand_color,
+        };
         branding
             .validate()
             .map_err(|e| anyhow::anyhow!("--brand-*: {e}"))?;

@@ -59,17 +59,17 @@ impl Branding {
                 );
             }
         }
-        if let Some(url) = &self.logo_url {
-            if !valid_logo_url(url) {
-                return Err(
-                    "branding.logo_url must be an http(s) URL of at most 2048 characters".into(),
-                );
-            }
+        if let Some(url) = &self.logo_url
+            && !valid_logo_url(url)
+        {
+            return Err(
+                "branding.logo_url must be an http(s) URL of at most 2048 characters".into(),
+            );
         }
-        if let Some(color) = &self.color {
-            if !valid_color(color) {
-                return Err("branding.color must be #rrggbb".into());
-            }
+        if let Some(color) = &self.color
+            && !valid_color(color)
+        {
+            return Err("branding.color must be #rrggbb".into());
         }
         Ok(())
     }

@@ -318,10 +318,11 @@ async fn name_metadata_settings_list_force_qr_and_restart() {
 async fn pairing_page_languages_branding_and_phone_code() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = config(dir.path());
-    let mut branding = Branding::default();
-    branding.name = Some("Acme CRM".to_owned());
-    branding.logo_url = Some("https://cdn.example.com/acme.png".to_owned());
-    config.branding = branding;
+    config.branding = Branding {
+        name: Some("Acme CRM".to_owned()),
+        logo_url: Some("https://cdn.example.com/acme.png".to_owned()),
+        color: None,
+    };
     let state = AppState::start(config).await.expect("start");
     let base = serve(&state).await;
     let api = Api::new(base.clone(), Some(KEY));

@@ -303,12 +303,12 @@ pub(crate) async fn list(
             ));
         }
     };
-    if let Some(cursor) = &query.cursor {
-        if !valid_session_id(cursor) {
-            return Err(ApiError::InvalidParameter(
-                "cursor is not a session id".to_owned(),
-            ));
-        }
+    if let Some(cursor) = &query.cursor
+        && !valid_session_id(cursor)
+    {
+        return Err(ApiError::InvalidParameter(
+            "cursor is not a session id".to_owned(),
+        ));
     }
     // `sessions()` is in id order (a BTreeMap).
     let mut matching = state
@@ -322,12 +322,11 @@ pub(crate) async fn list(
         .map(|s| SessionInfo::of(&s))
         .collect();
     let mut headers = HeaderMap::new();
-    if matching.next().is_some() {
-        if let Some(last) = page.last() {
-            if let Ok(v) = HeaderValue::from_str(&last.id) {
-                headers.insert("x-next-cursor", v);
-            }
-        }
+    if matching.next().is_some()
+        && let Some(last) = page.last()
+        && let Ok(v) = HeaderValue::from_str(&last.id)
+    {
+        headers.insert("x-next-cursor", v);
     }
     Ok((headers, Json(page)))
 }
