@@ -55,6 +55,15 @@ pub(crate) enum HookEventName {
     /// `logged_out`.
     #[schema(rename = "logged_out")]
     LoggedOut,
+    /// `presence`.
+    #[schema(rename = "presence")]
+    Presence,
+    /// `chat_state`.
+    #[schema(rename = "chat_state")]
+    ChatState,
+    /// `call`.
+    #[schema(rename = "call")]
+    Call,
 }
 
 /// An optional integer field that also takes a JSON number with a zero fraction (`564.0`),

@@ -122,6 +122,12 @@ pub(crate) enum EventName {
     MessageUndecryptable,
     /// `logged_out`.
     LoggedOut,
+    /// `presence`.
+    Presence,
+    /// `chat_state`.
+    ChatState,
+    /// `call`.
+    Call,
 }
 
 /// Per-session behaviour. Every field has a default, so a record written before settings
