@@ -194,6 +194,7 @@ impl Driver {
             timing: self.settings.timing.clone(),
             routing_info: self.routing_info.clone(),
             prekey_batch: self.settings.prekey_batch,
+            ..Config::default()
         }
     }
 

@@ -98,6 +98,12 @@ pub struct Config {
     /// One-time prekeys per upload (812 by default, as Baileys and WhatsApp Web send; 04 §4.3).
     /// Tests and many-client deployments may lower it.
     pub prekey_batch: u32,
+    /// Which namespace 1:1 stanzas use on the wire (07 §1.4); sessions are keyed by LID
+    /// either way. Default [`LidWire::Auto`].
+    pub lid_wire: super::LidWire,
+    /// Privacy-token gates and bucket sizes (07 §2, §3); default: both tokens on, WA Web's
+    /// 7-day × 4 buckets.
+    pub tokens: super::TokenPolicy,
 }
 
 impl Default for Config {
@@ -110,6 +116,8 @@ impl Default for Config {
             timing: Timing::default(),
             routing_info: None,
             prekey_batch: crate::prekeys::UPLOAD_BATCH,
+            lid_wire: super::LidWire::default(),
+            tokens: super::TokenPolicy::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 mod config;
 mod event;
 mod keys;
+pub(crate) mod lid;
 mod messaging;
 mod pairing;
 mod payload;
@@ -14,6 +15,7 @@ mod pending;
 mod request;
 mod state;
 mod timers;
+mod tokens;
 mod wire;
 
 use std::sync::Arc;
@@ -27,9 +29,11 @@ pub use config::{Config, DeviceConfig, Timing};
 use event::EventQueue;
 pub use event::{Event, MessageStatus, UndecryptableReason};
 pub use keys::generate_credentials;
+pub use lid::LidWire;
 pub use messaging::Caches;
 use messaging::Messaging;
 pub use request::{Reply, Request, RequestId, SendError};
+pub use tokens::TokenPolicy;
 
 use self::pairing::Registering;
 use self::pending::{Pending, Waiter};
@@ -535,6 +539,9 @@ impl Connection {
             Waiter::PreKeyUpload => {
                 self.in_messaging(now, |m, cx| m.on_prekey_upload(cx, false));
             }
+            Waiter::PrivacyIssue(op) => {
+                self.in_messaging(now, |m, cx| m.on_issue_result(cx, op, None));
+            }
             other => tracing::debug!(?other, "connection: internal IQ timed out"),
         }
     }
@@ -787,6 +794,16 @@ impl Connection {
                 let result = parsed.and_then(|n| {
                     crate::usync::parse_contacts(n).map_err(|e| SendError::BadResponse(e.into()))
                 });
+                if let Ok(list) = &result {
+                    // 07 §1.2: the number check also feeds the PN ⇄ LID map.
+                    self.in_messaging(now, |m, cx| {
+                        for c in list {
+                            if let (Some(jid), Some(lid)) = (&c.jid, &c.lid) {
+                                m.learn_pair(cx, jid, lid);
+                            }
+                        }
+                    });
+                }
                 self.events.push_back(Event::RequestDone {
                     id,
                     result: result.map(Reply::OnWhatsApp),
@@ -794,6 +811,9 @@ impl Connection {
             }
             Waiter::Group(op) => {
                 self.in_messaging(now, |m, cx| m.on_group_result(cx, op, parsed));
+            }
+            Waiter::PrivacyIssue(op) => {
+                self.in_messaging(now, |m, cx| m.on_issue_result(cx, op, parsed.ok()));
             }
             Waiter::Active | Waiter::CleanDirty => {
                 if let Err(e) = parsed {
@@ -825,13 +845,22 @@ impl Connection {
             Some(crate::binary::Value::String(s)) => Some(s.to_string()),
             None => None,
         };
-        if let (Some(lid), Some(creds)) = (lid, self.creds.as_mut())
-            && creds.lid.as_deref() != Some(lid.as_str())
-        {
-            creds.lid = Some(lid);
+        if let (Some(lid), Some(creds)) = (lid, self.creds.as_mut()) {
+            // 07 §1.2 (whatsmeow handleConnectSuccess): a different LID replaces the stored
+            // one; the own PN ⇄ LID pair goes into the same batch.
             let mut batch = StoreBatch::new();
-            batch.put_credentials(creds);
-            if let Err(e) = self.store.apply(batch) {
+            if creds.lid.as_deref() != Some(lid.as_str()) {
+                creds.lid = Some(lid);
+                batch.put_credentials(creds);
+            }
+            if let Some((pn, lid)) = lid::own_pair(creds.id.as_deref(), creds.lid.as_deref())
+                && let Err(e) = lid::learn(self.store.as_ref(), &mut batch, &pn, &lid)
+            {
+                tracing::warn!(error = %e, "connection: cannot read the LID map");
+            }
+            if !batch.is_empty()
+                && let Err(e) = self.store.apply(batch)
+            {
                 tracing::warn!(error = %e, "connection: cannot store the LID from <success>");
             }
         }
@@ -860,6 +889,8 @@ impl Connection {
         }
         let server_ms = self.server_unix_ms(now);
         self.send_internal(&iq::unified_session(server_ms));
+        // 07 §2.9: expired privacy-token records go when coming online (at most daily).
+        self.in_messaging(now, |m, cx| m.prune_tokens(cx));
         self.schedule_keepalive(now);
     }
 
@@ -999,6 +1030,8 @@ impl Connection {
             own,
             iq_timeout: self.config.timing.iq_timeout,
             prekey_batch: self.config.prekey_batch,
+            lid_wire: self.config.lid_wire,
+            tokens: self.config.tokens,
             store: self.store.as_ref(),
             rng: &mut self.rng,
             creds: &mut self.creds,

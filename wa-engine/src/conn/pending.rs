@@ -36,6 +36,8 @@ pub(crate) enum Waiter {
     Active,
     /// `urn:xmpp:whatsapp:dirty` `<clean/>`.
     CleanDirty,
+    /// Our privacy-token issuance (`privacy` set, 07 §2.5), operation `op` of the token state.
+    PrivacyIssue(u64),
 }
 
 #[derive(Debug, Default)]
