@@ -253,6 +253,26 @@ mod tests {
     }
 
     #[test]
+    fn migration_flag_comes_from_client_props_and_the_store() {
+        use prost::Message as _;
+        let props = wa_proto::wa::ClientPairingProps {
+            is_chat_db_lid_migrated: Some(true),
+            ..Default::default()
+        };
+        assert!(client_props_migrated(&props.encode_to_vec()));
+        assert!(!client_props_migrated(
+            &wa_proto::wa::ClientPairingProps::default().encode_to_vec()
+        ));
+        assert!(!client_props_migrated(&[0xff, 0xff]));
+        let store = MemoryStore::new();
+        assert!(!account_migrated(&store));
+        let mut batch = StoreBatch::new();
+        batch.put_app_value(NS, MIGRATED_KEY, vec![1]);
+        store.apply(batch).unwrap();
+        assert!(account_migrated(&store));
+    }
+
+    #[test]
     fn migrate_moves_without_overwriting_an_existing_lid_session() {
         let store = MemoryStore::new();
         let mut batch = StoreBatch::new();
