@@ -97,6 +97,13 @@ pub struct RouterConfig {
     pub restart_close_grace: Duration,
     /// Explicit server keys and chain; `None` draws them from the seed.
     pub server_keys: Option<ServerKeys>,
+    /// Whether the simulated phones onboard their companions after pairing: app-state sync
+    /// key share, initial app-state patches (push name, contacts, NCT salt) and the initial
+    /// history sync (shared/protocol/08 §11). Default `false`: the phone then sends its
+    /// companions nothing unasked, which keeps every transcript and offline queue of the
+    /// tests written before it the same. Per account:
+    /// [`SyncSwitches::enabled`](crate::SyncSwitches::enabled).
+    pub phone_sync: bool,
 }
 
 impl Default for RouterConfig {
@@ -110,6 +117,7 @@ impl Default for RouterConfig {
             restart_delay: (Duration::from_millis(300), Duration::from_millis(600)),
             restart_close_grace: Duration::from_millis(500),
             server_keys: None,
+            phone_sync: false,
         }
     }
 }

@@ -43,6 +43,12 @@ pub struct ControlState {
 /// | `POST /accounts/{pn}/code` | `{"code": "ABCD-1234"}` | 200 `{}` (primary_hello sent) |
 /// | `DELETE /accounts/{pn}/devices/{id}` | — | 204 |
 /// | `POST /faults` | a [`Fault`] | 200 `{"connections": N}` |
+/// | `GET /accounts/{pn}/app-state` | — | 200 [`AppStateView`](crate::AppStateView): the account's app state decoded with the phone's keys `{versions, records: [{collection, version, device, index, action_version, timestamp_ms, action}], errors}` |
+/// | `POST /accounts/{pn}/app-state` | an [`AppStateAction`](crate::AppStateAction), e.g. `{"action": "mute", "chat": "1555…@s.whatsapp.net"}`, `archive`, `pin`, `mark_read`, `contact` `{phone, full_name}`, `push_name` `{name}` | 200 `{"version": N}` (the phone's patch; companions get `server_sync`) |
+/// | `GET /accounts/{pn}/sync-switches` | — | 200 [`SyncSwitches`](crate::SyncSwitches) |
+/// | `PUT /accounts/{pn}/sync-switches` | [`SyncSwitches`](crate::SyncSwitches) (missing fields: defaults) `{enabled, withhold_key_share, nct_syncd_delivery, nct_history_delivery, break_next_patch_mac}` | 200 the switches |
+/// | `POST /accounts/{pn}/contacts` | `{"phone": "1555…", "full_name": "Ann Lee"}` | 201 `{}` (address-book entry: contact record, history conversation) |
+/// | `GET /accounts/{pn}/history-receipts` | — | 200 `[{device, id}]` (`hist_sync` receipts) |
 ///
 /// An account is `{phone, lid, identity_pub_b64, platform, business_name, devices: [{id, jid,
 /// lid, key_index, os, paired_at, connected, prekeys}]}`. Errors are 4xx with
@@ -57,6 +63,16 @@ pub fn app(state: ControlState) -> axum::Router {
         .route("/accounts/{pn}/code", post(enter_code))
         .route("/accounts/{pn}/devices/{id}", delete(remove_device))
         .route("/faults", post(inject_fault))
+        .route(
+            "/accounts/{pn}/app-state",
+            get(get_app_state).post(post_app_state),
+        )
+        .route(
+            "/accounts/{pn}/sync-switches",
+            get(get_switches).put(put_switches),
+        )
+        .route("/accounts/{pn}/contacts", post(add_contact))
+        .route("/accounts/{pn}/history-receipts", get(history_receipts))
         .with_state(state)
 }
 
@@ -111,6 +127,8 @@ impl IntoResponse for ApiError {
                         StatusCode::CONFLICT
                     }
                     PhoneError::RefExpired => StatusCode::GONE,
+                    PhoneError::AppStateConflict { .. } => StatusCode::CONFLICT,
+                    PhoneError::PhoneSync(_) => StatusCode::UNPROCESSABLE_ENTITY,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 (status, e.code(), e.to_string())
@@ -221,4 +239,62 @@ async fn inject_fault(
     Ok(Json(Injected {
         connections: s.router.inject(fault),
     }))
+}
+
+async fn get_app_state(
+    State(s): State<ControlState>,
+    Path(pn): Path<String>,
+) -> Result<Json<crate::AppStateView>, ApiError> {
+    Ok(Json(s.router.phone(&pn)?.app_state()))
+}
+
+async fn post_app_state(
+    State(s): State<ControlState>,
+    Path(pn): Path<String>,
+    body: Result<Json<crate::AppStateAction>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(action) = body?;
+    let version = s.router.phone(&pn)?.app_state_mutation(&action)?;
+    Ok(Json(serde_json::json!({ "version": version })))
+}
+
+async fn get_switches(
+    State(s): State<ControlState>,
+    Path(pn): Path<String>,
+) -> Result<Json<crate::SyncSwitches>, ApiError> {
+    Ok(Json(s.router.phone(&pn)?.sync_switches()))
+}
+
+async fn put_switches(
+    State(s): State<ControlState>,
+    Path(pn): Path<String>,
+    body: Result<Json<crate::SyncSwitches>, JsonRejection>,
+) -> Result<Json<crate::SyncSwitches>, ApiError> {
+    let Json(switches) = body?;
+    let phone = s.router.phone(&pn)?;
+    phone.set_sync_switches(switches)?;
+    Ok(Json(phone.sync_switches()))
+}
+
+#[derive(Deserialize)]
+struct Contact {
+    phone: String,
+    full_name: String,
+}
+
+async fn add_contact(
+    State(s): State<ControlState>,
+    Path(pn): Path<String>,
+    body: Result<Json<Contact>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Json(c) = body?;
+    s.router.phone(&pn)?.add_contact(&c.phone, &c.full_name)?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({}))))
+}
+
+async fn history_receipts(
+    State(s): State<ControlState>,
+    Path(pn): Path<String>,
+) -> Result<Json<Vec<crate::HistoryReceipt>>, ApiError> {
+    Ok(Json(s.router.phone(&pn)?.history_receipts()))
 }

@@ -92,6 +92,22 @@ pub enum PhoneError {
     /// A group subject is empty or longer than the sandbox accepts (100 characters).
     #[error("group subject empty or too long")]
     BadSubject,
+    /// The phone's app-state patch was refused: the collection moved on and the phone could
+    /// not catch up (a stored patch it cannot verify), shared/protocol/08 §3.3.
+    #[error("app-state conflict in {collection} (server version {current})")]
+    AppStateConflict {
+        /// The collection name.
+        collection: String,
+        /// The server's version.
+        current: u64,
+    },
+    /// A JID in an app-state action does not parse.
+    #[error("invalid JID {0:?}")]
+    BadJid(String),
+    /// A step of the phone's sync side failed (Signal session, media host, store); the
+    /// message says which.
+    #[error("phone sync failed: {0}")]
+    PhoneSync(String),
 }
 
 impl PhoneError {
@@ -113,6 +129,9 @@ impl PhoneError {
             Self::IdentityMismatch => "identity_mismatch",
             Self::NoSuchGroup(_) => "no_such_group",
             Self::BadSubject => "bad_subject",
+            Self::AppStateConflict { .. } => "app_state_conflict",
+            Self::BadJid(_) => "bad_jid",
+            Self::PhoneSync(_) => "phone_sync_failed",
         }
     }
 }

@@ -5,8 +5,8 @@
 //! [`KeyStore`] owns these keys: one [`PublishedKeys`] per linked companion and one
 //! [`PhoneKeys`] per account. The server only holds public keys. The simulated phones draw real key pairs with
 //! wa-engine's `signal` types (so a client can build a session with device 0, as Baileys
-//! 6.7.24 does for its own primary: interop BAILEYS_NOTES §11.1) and keep only the public
-//! halves; what is sent to a phone is recorded, never decrypted.
+//! 6.7.24 does for its own primary: interop BAILEYS_NOTES §11.1) and keep the private
+//! halves too, for the phone's own Signal store (`primary`: peer messages, 05 §13).
 
 use std::collections::BTreeMap;
 
@@ -231,6 +231,13 @@ fn skey_node(skey: &SignedPreKey) -> Node {
 /// (and every seeded transcript) is unchanged by them.
 pub(crate) struct PhoneKeys {
     pub(crate) published: PublishedKeys,
+    /// The signed prekey with its private half: the phone decrypts `pkmsg`s its companions
+    /// send it (key requests, shared/protocol/08 §2.2) with it (`primary`).
+    pub(crate) signed: wa_engine::signal::SignedPreKeyRecord,
+    /// Every one-time prekey the phone ever published, private halves included, by id: a
+    /// fetched (popped) key stays here until a `pkmsg` consumes it in the phone's own Signal
+    /// store. 50 records (75 bytes each) per refill.
+    pub(crate) private_prekeys: BTreeMap<u32, wa_engine::signal::PreKeyRecord>,
     next_prekey_id: u32,
     rng: StdRng,
 }
@@ -268,6 +275,8 @@ impl PhoneKeys {
                 },
                 prekeys: BTreeMap::new(),
             },
+            signed,
+            private_prekeys: BTreeMap::new(),
             next_prekey_id: 1,
             rng,
         };
@@ -292,6 +301,7 @@ impl PhoneKeys {
             self.published
                 .prekeys
                 .insert(id, *record.key_pair.public.as_bytes());
+            self.private_prekeys.insert(id, record);
         }
     }
 }
@@ -349,6 +359,31 @@ impl KeyStore {
         } else {
             self.companions.get(&(phone.to_owned(), device))
         }
+    }
+
+    /// A phone's keys, private halves included.
+    pub(crate) fn phone(&self, phone: &str) -> Option<&PhoneKeys> {
+        self.phones.get(phone)
+    }
+
+    /// A companion's prekey bundle for the phone's own Signal session with it (the phone
+    /// fetches it as any sender would: one one-time prekey is popped, 04 §4.4). `None` for a
+    /// device without keys.
+    pub(crate) fn take_companion_bundle(
+        &mut self,
+        dev: &DevKey,
+    ) -> Option<wa_engine::signal::PreKeyBundle> {
+        use wa_engine::signal::PublicKey;
+        let keys = self.companions.get_mut(dev)?;
+        let prekey = keys.prekeys.pop_first();
+        Some(wa_engine::signal::PreKeyBundle {
+            registration_id: keys.registration_id,
+            identity_key: PublicKey::from_bytes(keys.identity),
+            signed_prekey_id: keys.signed_prekey.id,
+            signed_prekey: PublicKey::from_bytes(keys.signed_prekey.public),
+            signed_prekey_signature: keys.signed_prekey.signature,
+            prekey: prekey.map(|(id, k)| (id, PublicKey::from_bytes(k))),
+        })
     }
 
     /// A companion's keys.

@@ -36,7 +36,13 @@
 //!   `Connection`s against [`ServerSession`]s in memory, on simulated time, with seeded
 //!   latency, loss and reordering and a transcript of every frame.
 //!
-//! What it does not do (yet): app state, presence subscriptions, chat states.
+//! - App-state sync and history sync (shared/protocol/08 §11): the `w:sync:app:state` server
+//!   (patches stored per account and collection, 409 on a stale base, `server_sync` to the
+//!   other devices), and phones that, when [`RouterConfig::phone_sync`] is on, send their
+//!   companions Signal peer messages: the app-state sync key share, initial patches (push
+//!   name, contacts, NCT salt) and an INITIAL_BOOTSTRAP history sync on the media host.
+//!
+//! What it does not do (yet): presence subscriptions, chat states.
 //!
 //! # Layout
 //!
@@ -51,9 +57,12 @@
 //! rooms     connections (live connections, Push), keys (KeyStore), groups (Groups,
 //!           GroupOps), usync (device lists, phash), media (MediaHost, its own lock),
 //!           payload (ClientPayload parsing), pairing (QR refs, code pairings),
-//!           queue (a device's offline queue), peer_iq (abt props, syncd answers)
+//!           queue (a device's offline queue), peer_iq (abt props),
+//!           appsync (syncd patches per account and collection: versions, records)
 //! routing   Routing (queues, phones' inboxes, delivery log, contacts) and Courier, one
 //!           routing step over the connections, the directory and the groups
+//! primary   the phones' sync side: Signal peer messages, syncd keys and patches,
+//!           history sync (PhoneCtx over the courier, keys, appsync, media)
 //! state     State (every room under one lock) and the Router handle that composes them
 //! handles   phone (Phone; Router's account and group API), persist, session
 //! drivers   server (tokio WebSocket loop), control (HTTP control API), sim (the
@@ -77,6 +86,7 @@
 //! ```
 
 mod accounts;
+mod appsync;
 mod config;
 mod connections;
 mod control;
@@ -91,6 +101,7 @@ mod payload;
 mod peer_iq;
 mod persist;
 mod phone;
+mod primary;
 mod queue;
 mod routing;
 mod script;
@@ -119,6 +130,9 @@ pub use media::{MediaConfig, MediaHost};
 pub use media_tls::MediaTlsError;
 pub use persist::{SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
+pub use primary::{
+    AppStateAction, AppStatePatchError, AppStateRecord, AppStateView, HistoryReceipt, SyncSwitches,
+};
 pub use script::{Fault, StreamErrorKind, Target};
 pub use server::{WS_PATH, run};
 pub use session::{CloseKind, ServerSession};
@@ -205,6 +219,14 @@ impl SandboxConfig {
     #[must_use]
     pub fn with_first_stanza_delay(mut self, delay: Duration) -> Self {
         self.router.first_stanza_delay = delay;
+        self
+    }
+
+    /// Turns the phones' companion onboarding on or off (see [`RouterConfig::phone_sync`];
+    /// default off).
+    #[must_use]
+    pub fn with_phone_sync(mut self, on: bool) -> Self {
+        self.router.phone_sync = on;
         self
     }
 

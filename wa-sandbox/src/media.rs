@@ -260,6 +260,36 @@ impl MediaHost {
         self.lock().blobs.get(key).map(|b| b.file.clone())
     }
 
+    /// Stores an enc file the simulated phone made itself (a history-sync blob, mms type
+    /// `md-msg-hist`: shared/protocol/08 §9.2) as if it had been uploaded: same bound, same
+    /// direct-path shape, downloadable like any upload (06 §2.7). Returns the direct path.
+    /// Synchronous file I/O (the blobs are small).
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::StorageFull`] when the host's storage bound is reached; I/O errors of
+    /// the blob directory.
+    pub(crate) fn put_blob(&self, mms: &str, enc: &[u8]) -> io::Result<String> {
+        let len = enc.len() as u64;
+        if !self.reserve(len) {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "the media host's storage bound is reached",
+            ));
+        }
+        let written = self.dir().and_then(|dir| {
+            let n: u64 = self.lock().rng.random();
+            let file = dir.join(format!("{n:016x}.enc"));
+            std::fs::write(&file, enc).map(|()| file)
+        });
+        match written {
+            Ok(file) => Ok(self.store(mms, file, len).1),
+            Err(e) => {
+                self.release(len);
+                Err(e)
+            }
+        }
+    }
+
     /// Flips one bit in the middle of the stored blob (fault injection for tamper tests).
     ///
     /// # Errors

@@ -4,7 +4,9 @@
 //!
 //! Only the durable part is kept: accounts (with the simulated phone's identity key, from
 //! which its Signal keys are derived again) and their companions (registration, published
-//! Signal keys and remaining one-time prekeys). Live connections, QR refs, pending
+//! Signal keys and remaining one-time prekeys), the account's app-state collections (every
+//! accepted patch with its device) and the phone's sync side (app-state sync keys, contacts,
+//! switches, its Signal sessions with companions). Live connections, QR refs, pending
 //! pairings, faults, offline queues and the phone's inbox are not. The server's own keys are
 //! not either: they come from the seed (same seed, same trust root), and clients do not pin
 //! the server's Noise key.
@@ -17,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::accounts::{Account, Companion, Registration, SignedPreKey, validate_phone};
+use crate::appsync::CollectionLogState;
 use crate::keys::PublishedKeys;
+use crate::primary::PhoneSyncState;
 use crate::state::Router;
 
 /// Format version written by [`Router::export_state`]; anything else is refused.
@@ -83,6 +87,13 @@ struct AccountState {
     #[serde(default)]
     no_nct_salt: bool,
     devices: Vec<DeviceState>,
+    /// The account's app-state collections on the server (absent in older files: empty).
+    #[serde(default)]
+    app_state: Vec<CollectionLogState>,
+    /// The phone's sync side: sync keys, contacts, switches, Signal sessions (absent in
+    /// older files: none yet).
+    #[serde(default)]
+    phone_sync: Option<PhoneSyncState>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -213,6 +224,13 @@ impl Router {
                         }
                     })
                     .collect(),
+                app_state: st
+                    .appsync
+                    .logs_of(&a.phone)
+                    .into_iter()
+                    .map(|(c, log)| CollectionLogState::save(c, log))
+                    .collect(),
+                phone_sync: st.primaries.save(&a.phone),
             })
             .collect();
         SandboxState {
@@ -287,11 +305,23 @@ impl Router {
                 devices_changed_at: a.devices_changed_at,
                 nct_salt,
             };
-            accounts.push((account, published));
+            let mut logs = Vec::with_capacity(a.app_state.len());
+            for saved in &a.app_state {
+                logs.push(saved.restore().ok_or(StateError::BadKey("app_state"))?);
+            }
+            accounts.push((account, published, logs, a.phone_sync.clone()));
         }
         let mut st = self.lock();
-        for (account, published) in accounts {
+        let st = &mut *st;
+        for (account, published, logs, phone_sync) in accounts {
+            let phone = account.phone.clone();
             st.replace_account(account, published);
+            for (c, log) in logs {
+                st.appsync.insert_log(&phone, c, log);
+            }
+            if let (Some(saved), Some(account)) = (phone_sync, st.directory.get(&phone)) {
+                st.primaries.restore(account, &st.keys, &saved);
+            }
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use wa_engine::pair::{AdvSecret, DeviceIdentityParams, QrCode};
 use crate::accounts::{DeviceInfo, PairPlan};
 use crate::connections::{ConnId, Push};
 use crate::error::PhoneError;
+use crate::primary::{AppStateAction, AppStateView, HistoryReceipt, SyncSwitches};
 use crate::state::{Router, State};
 
 /// A companion the phone accepted: pair-success is on its way to the registration
@@ -171,6 +172,102 @@ impl Phone {
             .directory
             .get(&self.number)
             .map(|a| a.identity_pub)
+    }
+
+    /// Sets the phone's sync switches (withhold the key share or the NCT salt, break the
+    /// next patch MAC, turn onboarding on or off for this account: [`SyncSwitches`]).
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`], [`PhoneError::PhoneSync`].
+    pub fn set_sync_switches(&self, switches: SyncSwitches) -> Result<(), PhoneError> {
+        let mut st = self.router.lock();
+        if !st.directory.contains(&self.number) {
+            return Err(PhoneError::NoSuchAccount(self.number.clone()));
+        }
+        Ok(st.phone_ctx().set_switches(&self.number, switches)?)
+    }
+
+    /// The account's NCT salt (32 bytes; `None` for an account without one), the value the
+    /// phone provisions through app state and history sync (shared/protocol/07 §5.3).
+    pub fn nct_salt(&self) -> Option<[u8; 32]> {
+        self.router
+            .lock()
+            .directory
+            .get(&self.number)
+            .and_then(|a| a.nct_salt)
+    }
+
+    /// The phone's sync switches.
+    pub fn sync_switches(&self) -> SyncSwitches {
+        self.router.lock().primaries.switches(&self.number)
+    }
+
+    /// Adds `contact` (a phone number, with or without an account) with `full_name` to the
+    /// phone's address book: one `["contact", pn]` record in `critical_unblock_low` and a
+    /// conversation in the history sync of the next companion (shared/protocol/08 §7, §11).
+    /// Once the account's initial patches are out, the record is uploaded at once.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`], [`PhoneError::InvalidPhoneNumber`] (for `contact`),
+    /// [`PhoneError::AppStateConflict`], [`PhoneError::PhoneSync`].
+    pub fn add_contact(&self, contact: &str, full_name: &str) -> Result<(), PhoneError> {
+        crate::accounts::validate_phone(contact)?;
+        let mut st = self.router.lock();
+        if !st.directory.contains(&self.number) {
+            return Err(PhoneError::NoSuchAccount(self.number.clone()));
+        }
+        st.phone_ctx()
+            .add_contact(&self.number, contact, full_name)?;
+        Ok(())
+    }
+
+    /// The phone changes the account's app state (mute, archive, pin, mark read, contact,
+    /// push name): one patch from device 0, and `server_sync` to every companion. Returns the
+    /// collection's new version. A push name also becomes the account's `notify` name.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`], [`PhoneError::BadJid`],
+    /// [`PhoneError::AppStateConflict`], [`PhoneError::PhoneSync`].
+    pub fn app_state_mutation(&self, action: &AppStateAction) -> Result<u64, PhoneError> {
+        let mut st = self.router.lock();
+        if !st.directory.contains(&self.number) {
+            return Err(PhoneError::NoSuchAccount(self.number.clone()));
+        }
+        let version = st.phone_ctx().mutate(&self.number, action)?;
+        if let AppStateAction::PushName { name } = action {
+            st.set_push_name(&self.number, name);
+        }
+        Ok(version)
+    }
+
+    /// The account's app state as the phone decodes it with its sync keys: every stored
+    /// patch (the phone's and its companions') replayed and verified (shared/protocol/08 §6),
+    /// failures listed in [`AppStateView::errors`].
+    pub fn app_state(&self) -> AppStateView {
+        let st = self.router.lock();
+        crate::primary::decode_view(st.primaries.get(&self.number), &st.appsync, &self.number)
+    }
+
+    /// The `<receipt type="hist_sync">`s companions sent for the phone's history-sync
+    /// notifications, in arrival order.
+    pub fn history_receipts(&self) -> Vec<HistoryReceipt> {
+        self.router
+            .lock()
+            .primaries
+            .get(&self.number)
+            .map(|p| p.hist_receipts.clone())
+            .unwrap_or_default()
+    }
+
+    /// The `APP_STATE_SYNC_KEY_REQUEST`s the phone decrypted: (companion device, requested
+    /// key ids), in arrival order.
+    pub fn key_requests(&self) -> Vec<(u16, Vec<Vec<u8>>)> {
+        self.router
+            .lock()
+            .primaries
+            .get(&self.number)
+            .map(|p| p.key_requests.clone())
+            .unwrap_or_default()
     }
 
     /// Sets the account's push name (sent as `notify` on its messages), as a

@@ -803,7 +803,15 @@ impl ServerSession {
             ("passive", Some("passive")) | ("urn:xmpp:whatsapp:dirty", Some("clean")) => {
                 self.send(&stanzas::iq_result(id, vec![]));
             }
-            // Other clients' post-login queries (abt props, app-state sync): peer_iq.rs.
+            // App-state sync (08 §3, §11): appsync.rs.
+            ("w:sync:app:state", Some("sync")) if !is_get => {
+                let reply = match self.logged_in().map(|g| (g.phone.clone(), g.device)) {
+                    Some(dev) => self.router.lock().app_state_iq(&dev, id, iq),
+                    None => stanzas::iq_error(id, 401, "not-authorized"),
+                };
+                self.send(&reply);
+            }
+            // Other clients' post-login queries (abt props): peer_iq.rs.
             _ if let Some(reply) = crate::peer_iq::answer(&xmlns, id, iq) => self.send(&reply),
             _ => {
                 // Real codes for unknown IQs are not determined (03 §12 step 9).

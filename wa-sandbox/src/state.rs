@@ -29,6 +29,7 @@ use wa_engine::binary::Node;
 use crate::accounts::{
     Account, AccountInfo, DevKey, DeviceInfo, Directory, PairPlan, Registration, validate_phone,
 };
+use crate::appsync::AppStateServer;
 use crate::config::{QrTiming, RouterConfig};
 use crate::connections::{ConnId, Connections, Push, Waker};
 use crate::error::PhoneError;
@@ -37,6 +38,7 @@ use crate::identity::{ROOT_SERIAL, ServerIdentity};
 use crate::keys::{self, KeyStore, Upload};
 use crate::media::MediaHost;
 use crate::pairing::Pairing;
+use crate::primary::{PhoneCtx, Primaries};
 use crate::routing::{Courier, Routing};
 use crate::script::{Fault, FaultState, StreamErrorKind, Target};
 use crate::stanzas::{self, Ids, attr_jid};
@@ -62,6 +64,13 @@ pub(crate) struct State {
     pub(crate) groups: Groups,
     /// Offline queues, phone inboxes, delivery log, contacts.
     pub(crate) routing: Routing,
+    /// The app-state server (versions, patches, live records per account and collection).
+    pub(crate) appsync: AppStateServer,
+    /// The simulated phones' sync side (Signal store, sync keys, switches).
+    pub(crate) primaries: Primaries,
+    /// The media host (a clone of the [`Router`]'s; it has its own lock): the phones store
+    /// their history-sync blobs there.
+    pub(crate) media: MediaHost,
 }
 
 impl State {
@@ -76,6 +85,35 @@ impl State {
             rng: &mut self.rng,
             clock: self.config.clock,
         }
+    }
+
+    /// The rooms a phone sync step works in (`primary`).
+    pub(crate) fn phone_ctx(&mut self) -> PhoneCtx<'_> {
+        PhoneCtx {
+            phones: &mut self.primaries,
+            courier: Courier {
+                routing: &mut self.routing,
+                conns: &mut self.conns,
+                dir: &self.directory,
+                groups: &self.groups,
+                ids: &mut self.ids,
+                rng: &mut self.rng,
+                clock: self.config.clock,
+            },
+            keys: &mut self.keys,
+            server: &mut self.appsync,
+            media: &self.media,
+            default_on: self.config.phone_sync,
+        }
+    }
+
+    /// Answers a `w:sync:app:state` IQ of device `dev` (shared/protocol/08 §3, §11) and sends
+    /// `server_sync` to the account's other devices for every accepted patch.
+    pub(crate) fn app_state_iq(&mut self, dev: &DevKey, id: &str, iq: &Node) -> Node {
+        let out = self.appsync.answer(dev, id, iq);
+        self.phone_ctx()
+            .notify_server_sync(&dev.0, dev.1, &out.accepted, None);
+        out.reply
     }
 
     /// Runs a group operation, then delivers the notifications it made, in order.
@@ -144,6 +182,8 @@ impl State {
         let phone = account.phone.clone();
         self.keys.forget_account(&phone);
         self.routing.forget_account(&phone);
+        self.primaries.forget(&phone);
+        self.appsync.forget_account(&phone);
         self.keys.add_phone(&phone, &account.identity_secret);
         for (device, published) in companions {
             self.keys.insert((phone.clone(), device), published);
@@ -154,7 +194,15 @@ impl State {
     /// Applies a prekey upload of device `dev` (04 §4.2) and returns its new one-time
     /// prekey count.
     pub(crate) fn prekey_upload(&mut self, dev: &DevKey, upload: Upload) -> usize {
-        self.keys.upload(dev, upload)
+        let count = self.keys.upload(dev, upload);
+        // The phone onboards a companion once it can build a session with it (its bundle has
+        // one-time prekeys): app-state key share, initial patches, history (`primary`).
+        if count > 0
+            && let Err(e) = self.phone_ctx().onboard(dev)
+        {
+            tracing::warn!(phone = %dev.0, device = dev.1, error = %e, "phone could not onboard a companion");
+        }
+        count
     }
 
     /// Answers a bundle fetch `<key><user jid/>…</key>` (04 §4.4, 05 §14 "Prekeys"): one
@@ -230,11 +278,30 @@ impl State {
 
     /// Routes a client `<message>` and returns the server ack (05 §14, §8).
     pub(crate) fn route_message(&mut self, sender: &DevKey, node: &Node) -> Option<Node> {
-        self.courier().route_message(sender, node)
+        let ack = self.courier().route_message(sender, node);
+        // A companion's message to its own phone (device 0; a peer message such as an
+        // app-state key request, 05 §13, 08 §2.2): the phone reads it.
+        let to_own_phone = attr_jid(node, "to").is_some_and(|to| {
+            to.device() == 0
+                && !to.is_group()
+                && self.directory.resolve_user(&to).as_deref() == Some(sender.0.as_str())
+        });
+        if sender.1 != 0
+            && to_own_phone
+            && node.child_by_tag("enc").is_some()
+            && ack.as_ref().is_some_and(|a| a.get_attr("error").is_none())
+            && let Err(e) = self.phone_ctx().receive_peer(sender, node)
+        {
+            tracing::debug!(phone = %sender.0, device = sender.1, error = %e, "phone could not read a peer message");
+        }
+        ack
     }
 
     /// Routes a `<receipt>` from device `from` (05 §14 "Receipts", §10.4).
     pub(crate) fn route_receipt(&mut self, from: &DevKey, node: &Node) {
+        if node.get_attr_str("type") == Some("hist_sync") {
+            self.phone_ctx().hist_receipt(from, node);
+        }
         self.courier().route_receipt(from, node);
     }
 
@@ -300,6 +367,7 @@ impl Router {
         };
         // Server IQ ids are decimal numbers (shared/protocol/03 §3, §10.1).
         let ids = Ids::starting_at(rng.random_range(100_000_000..1_000_000_000u64));
+        let media = MediaHost::default();
         Self {
             inner: Arc::new(Mutex::new(State {
                 config,
@@ -313,8 +381,11 @@ impl Router {
                 keys: KeyStore::default(),
                 groups: Groups::default(),
                 routing: Routing::default(),
+                appsync: AppStateServer::default(),
+                primaries: Primaries::default(),
+                media: media.clone(),
             })),
-            media: MediaHost::default(),
+            media,
         }
     }
 

@@ -27,12 +27,15 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/appstate"
 	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/proto/waSyncAction"
 	"go.mau.fi/whatsmeow/store"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	waLog "go.mau.fi/whatsmeow/util/log"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	// Pure-Go SQLite driver (registers "sqlite"): no cgo, no system library.
@@ -113,12 +116,87 @@ func sandboxHTTPClient(target *url.URL) *http.Client {
 	return &http.Client{Transport: &sandboxTransport{target: target, inner: inner}}
 }
 
+// mediaTransport sends whatsmeow's media requests (always https:// to the hosts media_conn
+// named) to the sandbox's media host over plain http, and only to loopback hosts.
+type mediaTransport struct {
+	inner http.RoundTripper
+}
+
+func (t *mediaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	host := req.URL.Hostname()
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("refusing non-loopback media host %q", host)
+	}
+	r := req.Clone(req.Context())
+	r.URL.Scheme = "http"
+	return t.inner.RoundTrip(r)
+}
+
 type command struct {
 	Cmd  string          `json:"cmd"`
 	To   string          `json:"to"`
 	Text string          `json:"text"`
 	ID   string          `json:"id"`
 	Ref  json.RawMessage `json:"ref"`
+	// app_state_send: "mute", "archive" or "pin"; fetch_app_state: a collection name.
+	Patch string `json:"patch"`
+	Name  string `json:"name"`
+	Full  bool   `json:"full"`
+}
+
+// unknownBytesField returns the bytes of field `num` among a message's unknown fields (our
+// pinned whatsmeow predates SyncActionValue.nctSaltSyncAction (80) and HistorySync.nctSalt
+// (19), so they arrive as unknown fields; whatsmeow keeps them, and we read them raw).
+func unknownBytesField(raw []byte, num protowire.Number) []byte {
+	for len(raw) > 0 {
+		n, typ, tagLen := protowire.ConsumeTag(raw)
+		if tagLen < 0 {
+			return nil
+		}
+		raw = raw[tagLen:]
+		valLen := protowire.ConsumeFieldValue(n, typ, raw)
+		if valLen < 0 {
+			return nil
+		}
+		if n == num && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(raw)
+			return v
+		}
+		raw = raw[valLen:]
+	}
+	return nil
+}
+
+// appStateFields describes what whatsmeow decoded from one app-state mutation.
+func appStateFields(index []string, v *waSyncAction.SyncActionValue) map[string]any {
+	f := map[string]any{"index": index, "timestamp": v.GetTimestamp()}
+	if a := v.GetPushNameSetting(); a != nil {
+		f["pushName"] = a.GetName()
+	}
+	if a := v.GetContactAction(); a != nil {
+		f["contactFullName"] = a.GetFullName()
+		f["contactFirstName"] = a.GetFirstName()
+		f["contactLid"] = a.GetLidJID()
+	}
+	if a := v.GetMuteAction(); a != nil {
+		f["muted"] = a.GetMuted()
+		f["muteEnd"] = a.GetMuteEndTimestamp()
+	}
+	if a := v.GetArchiveChatAction(); a != nil {
+		f["archived"] = a.GetArchived()
+	}
+	if a := v.GetPinAction(); a != nil {
+		f["pinned"] = a.GetPinned()
+	}
+	if a := v.GetMarkChatAsReadAction(); a != nil {
+		f["read"] = a.GetRead()
+	}
+	if inner := unknownBytesField(v.ProtoReflect().GetUnknown(), 80); inner != nil {
+		if salt := unknownBytesField(inner, 1); salt != nil {
+			f["nctSaltB64"] = base64.StdEncoding.EncodeToString(salt)
+		}
+	}
+	return f
 }
 
 type harness struct {
@@ -176,6 +254,38 @@ func (h *harness) onEvent(evt any) {
 			"retryCount":     v.RetryCount,
 			"addressingMode": string(v.Info.AddressingMode),
 		})
+	case *events.AppState:
+		if v.SyncActionValue != nil {
+			emit("app_state", appStateFields(v.Index, v.SyncActionValue))
+		}
+	case *events.AppStateSyncComplete:
+		emit("app_state_sync_complete", map[string]any{"name": string(v.Name)})
+	case *events.PushNameSetting:
+		emit("push_name_setting", map[string]any{"name": v.Action.GetName(), "fromFullSync": v.FromFullSync})
+	case *events.HistorySync:
+		d := v.Data
+		convs := []map[string]any{}
+		for _, c := range d.GetConversations() {
+			convs = append(convs, map[string]any{"id": c.GetID(), "name": c.GetName(), "pnJid": c.GetPnJID(), "lidJid": c.GetLidJID()})
+		}
+		names := []map[string]any{}
+		for _, p := range d.GetPushnames() {
+			names = append(names, map[string]any{"id": p.GetID(), "pushname": p.GetPushname()})
+		}
+		maps := []map[string]any{}
+		for _, m := range d.GetPhoneNumberToLidMappings() {
+			maps = append(maps, map[string]any{"pn": m.GetPnJID(), "lid": m.GetLidJID()})
+		}
+		fields := map[string]any{
+			"syncType":      d.GetSyncType().String(),
+			"conversations": convs,
+			"pushnames":     names,
+			"pnLidMappings": maps,
+		}
+		if salt := unknownBytesField(d.ProtoReflect().GetUnknown(), 19); salt != nil {
+			fields["nctSaltB64"] = base64.StdEncoding.EncodeToString(salt)
+		}
+		emit("history_sync", fields)
 	case *events.UndecryptableMessage:
 		emit("undecryptable", map[string]any{
 			"id":            v.Info.ID,
@@ -252,6 +362,69 @@ func (h *harness) run(ctx context.Context, c command) {
 			return
 		}
 		emit("sent", map[string]any{"id": resp.ID, "to": to.String(), "serverTimestamp": resp.Timestamp.Unix(), "ref": c.Ref})
+	case "app_state_send":
+		// whatsmeow builds and encrypts the patch itself (appstate.Build*), on its own state.
+		target, err := types.ParseJID(c.To)
+		if err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		var patch appstate.PatchInfo
+		switch c.Patch {
+		case "mute":
+			patch = appstate.BuildMute(target, true, 0)
+		case "archive":
+			patch = appstate.BuildArchive(target, true, time.Now(), nil)
+		case "pin":
+			patch = appstate.BuildPin(target, true)
+		default:
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": "unknown patch " + c.Patch, "ref": c.Ref})
+			return
+		}
+		if err := h.cli.SendAppState(ctx, patch); err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		emit("app_state_sent", map[string]any{"patch": c.Patch, "collection": string(patch.Type), "ref": c.Ref})
+	case "fetch_app_state":
+		// whatsmeow fetches (and verifies: MACs, LTHash) one collection; full = from scratch.
+		if err := h.cli.FetchAppState(ctx, appstate.WAPatchName(c.Name), c.Full, false); err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		version, _, err := h.cli.Store.AppState.GetAppStateVersion(ctx, c.Name)
+		if err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		emit("app_state_fetched", map[string]any{"name": c.Name, "version": version, "ref": c.Ref})
+	case "get_state":
+		// What whatsmeow's store holds now: push name, latest app-state key, versions.
+		keyID, err := h.cli.Store.AppStateKeys.GetLatestAppStateSyncKeyID(ctx)
+		if err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		versions := map[string]any{}
+		for _, name := range appstate.AllPatchNames {
+			v, _, err := h.cli.Store.AppState.GetAppStateVersion(ctx, string(name))
+			if err == nil {
+				versions[string(name)] = v
+			}
+		}
+		contacts := map[string]any{}
+		if all, err := h.cli.Store.Contacts.GetAllContacts(ctx); err == nil {
+			for jid, info := range all {
+				contacts[jid.String()] = info.FullName
+			}
+		}
+		emit("state", map[string]any{
+			"pushName":    h.cli.Store.PushName,
+			"latestKeyId": fmt.Sprintf("%X", keyID),
+			"versions":    versions,
+			"contacts":    contacts,
+			"ref":         c.Ref,
+		})
 	case "quit":
 		emit("exit", map[string]any{"reason": "quit", "ref": c.Ref})
 		h.cli.Disconnect()
@@ -313,6 +486,13 @@ func main() {
 	hc := sandboxHTTPClient(target)
 	cli.SetWebsocketHTTPClient(hc)
 	cli.SetPreLoginHTTPClient(hc)
+	cli.SetMediaHTTPClient(&http.Client{Transport: &mediaTransport{inner: &http.Transport{
+		Proxy:       nil,
+		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+	}}})
+	// One events.AppState per mutation also on full syncs, so the test sees what whatsmeow
+	// decoded (and verified) from the sandbox phone's patches.
+	cli.EmitAppStateEventsOnFullSync = true
 	cli.EnableAutoReconnect = true
 	h := &harness{cli: cli}
 	cli.AddEventHandler(h.onEvent)
