@@ -958,3 +958,32 @@ fn inbound_lid_message_exposes_both_identities_stores_the_map_and_receipts_the_l
         "receipt to the LID device"
     );
 }
+
+#[test]
+fn refresh_lid_on_an_ack_requeries_the_peer_and_takes_the_new_lid() {
+    let mut p = Pair::new(1_700_000_000, LidWire::Always);
+    p.devices.insert("15550002222".into(), vec![5]);
+    p.lids.insert(PEER_PN.into(), PEER_LID.into());
+    let (m, req) = p.send_text(&pn(PEER_PN), "one");
+    assert_eq!(m.get_attr_jid("to"), Some(&lid(PEER_LID)));
+    assert_eq!(p.usyncs, 1);
+    // The server says our LID for the peer is outdated.
+    let ack = Node::new("ack")
+        .attr("class", "message")
+        .attr("id", m.get_attr_str("id").expect("id").to_owned())
+        .attr("from", lid(PEER_LID))
+        .attr("refresh_lid", "true");
+    p.server_send(&ack);
+    assert!(p.take_events().iter().any(|e| matches!(
+        e,
+        Event::RequestDone { id, result: Ok(_) } if *id == req
+    )));
+    p.lids.insert(PEER_PN.into(), "123456789099999".into());
+    let (m, _) = p.send_text(&pn(PEER_PN), "two");
+    assert_eq!(p.usyncs, 2, "asked again");
+    assert_eq!(m.get_attr_jid("to"), Some(&lid("123456789099999")));
+    assert_eq!(
+        p.store.lid_for_pn(PEER_PN).expect("store").as_deref(),
+        Some("123456789099999")
+    );
+}

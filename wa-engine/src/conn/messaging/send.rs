@@ -735,6 +735,18 @@ impl Messaging {
             .get_attr_str("t")
             .and_then(|t| t.parse().ok())
             .unwrap_or(0);
+        // 07 §1.2: `refresh_lid="true"` says our LID for the peer is stale (whatsapp-rust
+        // maybe_refresh_lid_from_ack, #1313). Dropping the cached device lists makes the next
+        // send ask usync again by PN, devices and `<lid/>` together, and the answer replaces
+        // the mapping.
+        if ack.get_attr_str("refresh_lid") == Some("true") && !s.to.is_group() {
+            let pn = lid::to_pn_device(cx.store, &s.to).to_non_ad();
+            self.caches.lid_asked.remove(&pn);
+            self.caches.forget_devices(&pn);
+            if let Some(twin) = lid::twin(cx.store, &pn) {
+                self.caches.forget_devices(&twin);
+            }
+        }
         if let Some(server) = ack.get_attr_str("phash")
             && s.phash.as_deref() != Some(server)
         {
