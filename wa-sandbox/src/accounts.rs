@@ -219,6 +219,11 @@ impl Directory {
         self.accounts.get(phone)
     }
 
+    /// The account of a phone number, to change it.
+    pub(crate) fn get_mut(&mut self, phone: &str) -> Option<&mut Account> {
+        self.accounts.get_mut(phone)
+    }
+
     /// Whether an account has this phone number.
     pub(crate) fn contains(&self, phone: &str) -> bool {
         self.accounts.contains_key(phone)

@@ -14,6 +14,9 @@ pub enum Clock {
     System,
     /// A fixed unix time in seconds, for byte-exact tests.
     Fixed(u64),
+    /// The system clock plus this many seconds: what [`Clock::advanced`] makes of
+    /// [`Clock::System`] (token expiry and timelock tests on a live sandbox).
+    SystemPlus(u64),
 }
 
 impl Clock {
@@ -25,6 +28,18 @@ impl Clock {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             Self::Fixed(t) => *t,
+            Self::SystemPlus(offset) => Self::System.unix_now().saturating_add(*offset),
+        }
+    }
+
+    /// This clock moved `secs` seconds forward: a fixed clock stays fixed at the later
+    /// time, the system clock gets an offset.
+    #[must_use]
+    pub fn advanced(self, secs: u64) -> Self {
+        match self {
+            Self::System => Self::SystemPlus(secs),
+            Self::Fixed(t) => Self::Fixed(t.saturating_add(secs)),
+            Self::SystemPlus(o) => Self::SystemPlus(o.saturating_add(secs)),
         }
     }
 }

@@ -8,12 +8,13 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::AccountInfo;
 use crate::error::PhoneError;
+use crate::privacy::{GateConfig, PrivacySettings, Refusal};
 use crate::script::Fault;
 use crate::state::Router;
 
@@ -49,6 +50,22 @@ pub struct ControlState {
 /// | `PUT /accounts/{pn}/sync-switches` | [`SyncSwitches`](crate::SyncSwitches) (missing fields: defaults) `{enabled, withhold_key_share, nct_syncd_delivery, nct_history_delivery, break_next_patch_mac}` | 200 the switches |
 /// | `POST /accounts/{pn}/contacts` | `{"phone": "1555…", "full_name": "Ann Lee"}` | 201 `{}` (address-book entry: contact record, history conversation) |
 /// | `GET /accounts/{pn}/history-receipts` | — | 200 `[{device, id}]` (`hist_sync` receipts) |
+/// | `GET /accounts/{pn}/privacy` | — | 200 settings |
+/// | `PUT /accounts/{pn}/privacy` | settings (missing fields = defaults) | 200 settings (timelock / capping `mex` pushes as [`Router::set_privacy`]) |
+/// | `POST /accounts/{pn}/nct_salt` | `{}` (restore the account's own salt) or `{"salt_b64": "<32 bytes>"}` | 200 `{"salt_b64"}` |
+/// | `DELETE /accounts/{pn}/nct_salt` | — | 204 (its cstokens are refused from now on) |
+/// | `GET /gate` | — | 200 gate config |
+/// | `PUT /gate` | gate config (missing fields = defaults) | 200 gate config |
+/// | `GET /tokens` | — | 200 `[{issuer, holder, token_b64, t}]` |
+/// | `POST /tokens` | `{"issuer": pn, "holder": "<jid>", "t": unix_s?}` (t defaults to now) | 201 `{issuer, holder, token_b64, t}` (pushed to the holder as a privacy IQ from the issuer would) |
+/// | `PUT /contacts` | `{"from": pn, "to": pn, "value": bool}` | 200 `{from, to, value}` (`has_contact(from, to)`) |
+/// | `POST /clock/advance` | `{"seconds": N}` | 200 `{"now": unix_s}` |
+/// | `GET /refusals` | — | 200 `[{id, sender, to, code}]` (1:1 messages refused with 400/463/475/479) |
+///
+/// Privacy settings (shared/protocol/07 §5) are `{policy: "off"|"p1"|"p2"|"p3", restricted,
+/// ends: unix_s|null, lid_migrated, capping: {total_quota, used_quota, cycle_start,
+/// cycle_end}|null}` (see [`PrivacySettings`], [`TokenPolicy`](crate::TokenPolicy)); the gate
+/// config is `{n_server, reject_mixed_namespaces, reject_unmigrated_lid}` ([`GateConfig`]).
 ///
 /// An account is `{phone, lid, identity_pub_b64, platform, business_name, devices: [{id, jid,
 /// lid, key_index, os, paired_at, connected, prekeys}]}`. Errors are 4xx with
@@ -73,6 +90,16 @@ pub fn app(state: ControlState) -> axum::Router {
         )
         .route("/accounts/{pn}/contacts", post(add_contact))
         .route("/accounts/{pn}/history-receipts", get(history_receipts))
+        .route("/accounts/{pn}/privacy", get(get_privacy).put(set_privacy))
+        .route(
+            "/accounts/{pn}/nct_salt",
+            post(set_salt).delete(remove_salt),
+        )
+        .route("/gate", get(get_gate).put(set_gate))
+        .route("/tokens", get(list_tokens).post(issue_token))
+        .route("/contacts", put(set_contact))
+        .route("/clock/advance", post(advance_clock))
+        .route("/refusals", get(refusals))
         .with_state(state)
 }
 
@@ -297,4 +324,197 @@ async fn history_receipts(
     Path(pn): Path<String>,
 ) -> Result<Json<Vec<crate::HistoryReceipt>>, ApiError> {
     Ok(Json(s.router.phone(&pn)?.history_receipts()))
+}
+
+async fn get_privacy(
+    State(s): State<ControlState>,
+    Path(pn): Path<String>,
+) -> Result<Json<PrivacySettings>, ApiError> {
+    Ok(Json(s.router.privacy(&pn)?))
+}
+
+async fn set_privacy(
+    State(s): State<ControlState>,
+    Path(pn): Path<String>,
+    body: Result<Json<PrivacySettings>, JsonRejection>,
+) -> Result<Json<PrivacySettings>, ApiError> {
+    let Json(settings) = body?;
+    s.router.set_privacy(&pn, settings)?;
+    Ok(Json(s.router.privacy(&pn)?))
+}
+
+#[derive(Deserialize)]
+struct SaltBody {
+    #[serde(default)]
+    salt_b64: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SaltOut {
+    salt_b64: Option<String>,
+}
+
+async fn set_salt(
+    State(s): State<ControlState>,
+    Path(pn): Path<String>,
+    body: Result<Json<SaltBody>, JsonRejection>,
+) -> Result<Json<SaltOut>, ApiError> {
+    let Json(body) = body?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    match body.salt_b64 {
+        Some(text) => {
+            let salt: [u8; 32] = b64
+                .decode(text.as_bytes())
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| {
+                    ApiError::BadRequest("salt_b64 must be base64 of 32 bytes".into())
+                })?;
+            s.router.set_nct_salt(&pn, Some(salt))?;
+        }
+        None => s.router.restore_nct_salt(&pn)?,
+    }
+    Ok(Json(SaltOut {
+        salt_b64: s.router.nct_salt(&pn)?.map(|salt| b64.encode(salt)),
+    }))
+}
+
+async fn remove_salt(
+    State(s): State<ControlState>,
+    Path(pn): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.router.set_nct_salt(&pn, None)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_gate(State(s): State<ControlState>) -> Json<GateConfig> {
+    Json(s.router.gate_config())
+}
+
+/// A gate config body: every field optional (missing = the default).
+#[derive(Deserialize)]
+struct GateBody {
+    n_server: Option<u64>,
+    reject_mixed_namespaces: Option<bool>,
+    reject_unmigrated_lid: Option<bool>,
+}
+
+async fn set_gate(
+    State(s): State<ControlState>,
+    body: Result<Json<GateBody>, JsonRejection>,
+) -> Result<Json<GateConfig>, ApiError> {
+    let Json(body) = body?;
+    let d = GateConfig::default();
+    if body.n_server == Some(0) {
+        return Err(ApiError::BadRequest("n_server must be at least 1".into()));
+    }
+    let config = GateConfig {
+        n_server: body.n_server.unwrap_or(d.n_server),
+        reject_mixed_namespaces: body
+            .reject_mixed_namespaces
+            .unwrap_or(d.reject_mixed_namespaces),
+        reject_unmigrated_lid: body
+            .reject_unmigrated_lid
+            .unwrap_or(d.reject_unmigrated_lid),
+    };
+    s.router.set_gate_config(config);
+    Ok(Json(config))
+}
+
+#[derive(Serialize)]
+struct TokenOut {
+    issuer: String,
+    holder: String,
+    token_b64: String,
+    t: u64,
+}
+
+async fn list_tokens(State(s): State<ControlState>) -> Json<Vec<TokenOut>> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Json(
+        s.router
+            .issued_tokens()
+            .into_iter()
+            .map(|i| TokenOut {
+                issuer: i.issuer,
+                holder: i.holder,
+                token_b64: b64.encode(&i.token),
+                t: i.t,
+            })
+            .collect(),
+    )
+}
+
+#[derive(Deserialize)]
+struct IssueBody {
+    issuer: String,
+    holder: String,
+    t: Option<u64>,
+}
+
+async fn issue_token(
+    State(s): State<ControlState>,
+    body: Result<Json<IssueBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<TokenOut>), ApiError> {
+    let Json(body) = body?;
+    let holder: wa_engine::Jid = body
+        .holder
+        .parse()
+        .map_err(|e| ApiError::BadRequest(format!("holder: {e}")))?;
+    if !(holder.is_pn() || holder.is_lid()) {
+        return Err(ApiError::BadRequest(
+            "holder must be a PN or LID user JID".into(),
+        ));
+    }
+    let t = body.t.unwrap_or_else(|| s.router.unix_now());
+    let token = s.router.issue_token(&body.issuer, &holder, t)?;
+    let holder_phone = s
+        .router
+        .issued_tokens()
+        .into_iter()
+        .find(|i| i.issuer == body.issuer && i.token == token)
+        .map_or_else(|| holder.user().to_owned(), |i| i.holder);
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenOut {
+            issuer: body.issuer,
+            holder: holder_phone,
+            token_b64: base64::engine::general_purpose::STANDARD.encode(&token),
+            t,
+        }),
+    ))
+}
+
+#[derive(Deserialize, Serialize)]
+struct ContactBody {
+    from: String,
+    to: String,
+    value: bool,
+}
+
+async fn set_contact(
+    State(s): State<ControlState>,
+    body: Result<Json<ContactBody>, JsonRejection>,
+) -> Result<Json<ContactBody>, ApiError> {
+    let Json(body) = body?;
+    s.router.set_has_contact(&body.from, &body.to, body.value)?;
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+struct Advance {
+    seconds: u64,
+}
+
+async fn advance_clock(
+    State(s): State<ControlState>,
+    body: Result<Json<Advance>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    let now = s.router.advance_clock(body.seconds);
+    Ok(Json(serde_json::json!({ "now": now })))
+}
+
+async fn refusals(State(s): State<ControlState>) -> Json<Vec<Refusal>> {
+    Json(s.router.refusals())
 }

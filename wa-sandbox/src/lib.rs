@@ -42,6 +42,14 @@
 //!   companions Signal peer messages: the app-state sync key share, initial patches (push
 //!   name, contacts, NCT salt) and an INITIAL_BOOTSTRAP history sync on the media host.
 //!
+//! - LID addressing and privacy tokens (shared/protocol/07 §5): every account has a LID
+//!   (pair-success, `<success>`, usync `<lid/>` and `addressing_mode="lid"` contacts), a
+//!   device is reached under its PN or its LID, deliveries carry the other namespace
+//!   (`sender_pn`/`sender_lid`, `peer_recipient_*`, `participant_*`), the privacy IQ issues
+//!   tokens and pushes them, and a switchable admission rule (P1/P2/P3, off by default)
+//!   answers 1:1 messages without a valid `<tctoken>`/`<cstoken>` with `error="463"`, with
+//!   timelock and capping `mex` pushes (see [`Router::set_privacy`]).
+//!
 //! What it does not do (yet): presence subscriptions, chat states.
 //!
 //! # Layout
@@ -58,13 +66,16 @@
 //!           GroupOps), usync (device lists, phash), media (MediaHost, its own lock),
 //!           payload (ClientPayload parsing), pairing (QR refs, code pairings),
 //!           queue (a device's offline queue), peer_iq (abt props),
-//!           appsync (syncd patches per account and collection: versions, records)
+//!           appsync (syncd patches per account and collection: versions, records),
+//!           privacy (per-account LID and token admission settings, issued tokens, contacts,
+//!           the 1:1 admission rule and the token / mex notification shapes)
 //! routing   Routing (queues, phones' inboxes, delivery log, contacts) and Courier, one
 //!           routing step over the connections, the directory and the groups
 //! primary   the phones' sync side: Signal peer messages, syncd keys and patches,
 //!           history sync (PhoneCtx over the courier, keys, appsync, media)
 //! state     State (every room under one lock) and the Router handle that composes them
-//! handles   phone (Phone; Router's account and group API), persist, session
+//! handles   phone (Phone; Router's account and group API), persist, gate (token
+//!           issuance, timelock pushes, MEX pulls, Router's privacy API), session
 //! drivers   server (tokio WebSocket loop), control (HTTP control API), sim (the
 //!           deterministic test kit, feature `sim`), this file
 //! ```
@@ -91,6 +102,7 @@ mod config;
 mod connections;
 mod control;
 mod error;
+mod gate;
 mod groups;
 mod identity;
 mod keys;
@@ -102,6 +114,7 @@ mod peer_iq;
 mod persist;
 mod phone;
 mod primary;
+mod privacy;
 mod queue;
 mod routing;
 mod script;
@@ -133,6 +146,7 @@ pub use phone::{PendingLink, Phone};
 pub use primary::{
     AppStateAction, AppStatePatchError, AppStateRecord, AppStateView, HistoryReceipt, SyncSwitches,
 };
+pub use privacy::{Capping, GateConfig, IssuedToken, PrivacySettings, Refusal, TokenPolicy};
 pub use script::{Fault, StreamErrorKind, Target};
 pub use server::{WS_PATH, run};
 pub use session::{CloseKind, ServerSession};

@@ -29,6 +29,9 @@ use crate::accounts::{DevKey, Directory};
 use crate::config::Clock;
 use crate::connections::{ConnId, Connections, Push};
 use crate::groups::Groups;
+use crate::privacy::{
+    self, ERR_ADDRESSING, ERR_SMAX_INVALID, Parties, Presented, Privacy, Refusal,
+};
 use crate::queue::Queue;
 use crate::stanzas::{self, Ids, attr_jid, device_jid};
 use crate::usync::{Usync, phash};
@@ -48,8 +51,11 @@ const ERR_INVALID: &str = "479";
 #[derive(Debug, Clone)]
 struct Delivery {
     sender: DevKey,
-    /// The chat as the sender sees it: the group, or the recipient user.
+    /// The chat as the sender sees it: the group, or the recipient user (in the namespace
+    /// the message was addressed in).
     chat: Jid,
+    /// The message was LID-addressed: receipts name their devices by LID too (07 §1.6).
+    lid: bool,
 }
 
 /// Routing memory shared by all connections.
@@ -162,6 +168,17 @@ pub(crate) struct Courier<'a> {
     pub(crate) rng: &'a mut StdRng,
     /// Stanza timestamps.
     pub(crate) clock: Clock,
+    /// Addressing settings, issued tokens, contacts: the 1:1 admission rule (07 §5.4).
+    pub(crate) privacy: &'a mut Privacy,
+}
+
+/// The AD JID of a device in the LID namespace: `lid@lid` for device 0, `lid:d@lid` else.
+pub(crate) fn lid_device_jid(lid_user: &str, device: u16) -> Jid {
+    if device == 0 {
+        Jid::lid(lid_user.to_owned())
+    } else {
+        Jid::lid(lid_user.to_owned()).with_device(device)
+    }
 }
 
 impl Courier<'_> {
@@ -282,13 +299,110 @@ impl Courier<'_> {
         let result = if to.is_group() {
             self.route_group(sender, &to, outgoing)
         } else if to.is_pn() || to.is_lid() {
-            self.route_direct(sender, &to, outgoing)
+            self.gate_direct(sender, &to, &outgoing)
+                .and_then(|admitted| {
+                    let phash = self.route_direct(sender, &to, outgoing)?;
+                    if let Some(recipient) = admitted {
+                        self.admitted(&sender.0, &recipient);
+                    }
+                    Ok(phash)
+                })
         } else {
             Err(ERR_INVALID)
         };
         match result {
             Ok(phash) => Some(message_ack(&id, to_value.clone(), t).attr_opt("phash", phash)),
-            Err(code) => refuse(code),
+            Err(code) => {
+                self.privacy.log_refusal(Refusal {
+                    id: id.clone(),
+                    sender: sender.0.clone(),
+                    to: to.to_string(),
+                    code: code.to_owned(),
+                });
+                refuse(code)
+            }
+        }
+    }
+
+    /// The checks a 1:1 stanza passes before it is routed (07 §5.1 item 4, §5.4): one
+    /// namespace for `to` and every `<to jid>` (else 400), LID addressing only from a
+    /// `lid_migrated` account when [`GateConfig::reject_unmigrated_lid`] is set (else 400),
+    /// no `<tctoken>` on a peer message (479), then the privacy-token admission rule (463)
+    /// and new-chat capping (475). Peer messages, messages to the own account and retry
+    /// re-sends (`to` a device, or `device_fanout="false"`: 05 §9.4) are never token-checked.
+    /// Returns the recipient account when the admission rule was applied and passed (the
+    /// caller then records the contact).
+    ///
+    /// [`GateConfig::reject_unmigrated_lid`]: crate::GateConfig::reject_unmigrated_lid
+    fn gate_direct(
+        &mut self,
+        sender: &DevKey,
+        to: &Jid,
+        out: &Outgoing<'_>,
+    ) -> Result<Option<String>, &'static str> {
+        let config = self.privacy.config;
+        if config.reject_mixed_namespaces
+            && out
+                .listed
+                .iter()
+                .any(|(jid, _)| (jid.is_lid() || jid.is_pn()) && jid.is_lid() != to.is_lid())
+        {
+            return Err(ERR_ADDRESSING);
+        }
+        let peer = out.node.get_attr_str("category") == Some("peer");
+        if peer {
+            if out.node.child_by_tag("tctoken").is_some() {
+                return Err(ERR_SMAX_INVALID);
+            }
+            return Ok(None);
+        }
+        if config.reject_unmigrated_lid && to.is_lid() && !self.privacy.lid_migrated(&sender.0) {
+            return Err(ERR_ADDRESSING);
+        }
+        let Some(recipient) = self.dir.resolve_user(to) else {
+            return Err("404");
+        };
+        let retry = out.node.get_attr_str("device_fanout") == Some("false") || to.is_ad();
+        if recipient == sender.0 || retry {
+            return Ok(None);
+        }
+        let (Some(a), Some(b)) = (self.dir.get(&sender.0), self.dir.get(&recipient)) else {
+            return Err("404");
+        };
+        let token = |tag: &str| out.node.child_by_tag(tag).and_then(Node::content_bytes);
+        let now = self.clock.unix_now();
+        self.privacy.admit(
+            Parties {
+                sender: &a.phone,
+                sender_salt: a.nct_salt.as_ref(),
+                recipient: &b.phone,
+                recipient_lid: &b.lid_user,
+            },
+            Presented {
+                tctoken: token("tctoken"),
+                cstoken: token("cstoken"),
+            },
+            now,
+        )?;
+        Ok(Some(recipient))
+    }
+
+    /// A gated 1:1 message was routed: `has_contact(A, B) := true`, and a changed capping
+    /// quota is pushed to A's devices (07 §5.4, §5.5).
+    fn admitted(&mut self, a: &str, b: &str) {
+        if let Some(capping) = self.privacy.accepted(a, b) {
+            self.push_capping(a, capping);
+        }
+    }
+
+    /// Pushes the `MessageCappingInfoNotification` `mex` update to every device of `phone`
+    /// (07 §3.6).
+    pub(crate) fn push_capping(&mut self, phone: &str, capping: privacy::Capping) {
+        let t = self.clock.unix_now();
+        for d in self.dir.devices_of(phone) {
+            let id = self.ids.fresh();
+            let node = privacy::capping_notification(&id, t, &capping);
+            self.deliver(&(phone.to_owned(), d), node);
         }
     }
 
@@ -351,15 +465,39 @@ impl Courier<'_> {
             }
         }
         let push_name = self.dir.push_name(own);
-        let sender_jid = device_jid(&sender.0, sender.1);
-        let chat = Jid::pn(recipient.clone());
+        // Delivery in the namespace of the incoming stanza, with the other namespace as the
+        // alternate (07 §5.1 item 5; real-log shapes in whatsapp-rust `src/message/tests.rs`).
+        let lid = to.is_lid();
+        let own_lid = self.dir.get(own).map(|a| a.lid_user.clone());
+        let peer_lid = self.dir.get(&recipient).map(|a| a.lid_user.clone());
+        let sender_jid = match (&own_lid, lid) {
+            (Some(l), true) => lid_device_jid(l, sender.1),
+            _ => device_jid(&sender.0, sender.1),
+        };
+        let chat = match (&peer_lid, lid) {
+            (Some(l), true) => Jid::lid(l.clone()),
+            _ => Jid::pn(recipient.clone()),
+        };
         for (dev, encs) in per_device {
-            let mut msg = Node::new("message")
-                .attr("from", sender_jid.clone())
+            let mut msg = Node::new("message").attr("from", sender_jid.clone());
+            if dev.0 != *own {
+                // sender_pn on a LID-addressed message, sender_lid (device-less) on a PN one.
+                msg = match (lid, &own_lid) {
+                    (true, _) => msg.attr("sender_pn", Jid::pn(own.clone())),
+                    (false, Some(l)) => msg.attr("sender_lid", Jid::lid(l.clone())),
+                    (false, None) => msg,
+                };
+            }
+            msg = msg
                 .attr("type", out.kind.to_owned())
                 .attr("id", out.id.to_owned());
             if dev.0 == *own && recipient != *own {
                 msg = msg.attr("recipient", chat.clone());
+                msg = match (lid, &peer_lid) {
+                    (true, _) => msg.attr("peer_recipient_pn", Jid::pn(recipient.clone())),
+                    (false, Some(l)) => msg.attr("peer_recipient_lid", Jid::lid(l.clone())),
+                    (false, None) => msg,
+                };
             } else if dev.0 != *own
                 && let Some(name) = &push_name
             {
@@ -373,6 +511,7 @@ impl Courier<'_> {
                 Delivery {
                     sender: sender.clone(),
                     chat: chat.clone(),
+                    lid,
                 },
             );
             self.deliver(&dev, msg);
@@ -420,12 +559,24 @@ impl Courier<'_> {
             }
         }
         let push_name = self.dir.push_name(&sender.0);
-        let sender_jid = device_jid(&sender.0, sender.1);
         let addressing = out
             .node
             .get_attr_str("addressing_mode")
             .unwrap_or("pn")
             .to_owned();
+        // `addressing_mode="lid"`: `participant` is the LID device plus `participant_pn`;
+        // otherwise the PN device plus `participant_lid` (07 §1.2, §5.1 item 5).
+        let lid = addressing == "lid";
+        let sender_lid = self.dir.get(&sender.0).map(|a| a.lid_user.clone());
+        let sender_jid = match (&sender_lid, lid) {
+            (Some(l), true) => lid_device_jid(l, sender.1),
+            _ => device_jid(&sender.0, sender.1),
+        };
+        let alternate = match (&sender_lid, lid) {
+            (_, true) => Some(("participant_pn", Jid::pn(sender.0.clone()))),
+            (Some(l), false) => Some(("participant_lid", Jid::lid(l.clone()))),
+            (None, false) => None,
+        };
         for dev in member_devices {
             if dev == *sender || only.as_ref().is_some_and(|o| *o != dev) {
                 continue;
@@ -441,7 +592,11 @@ impl Courier<'_> {
             }
             let mut msg = Node::new("message")
                 .attr("from", to.to_non_ad())
-                .attr("participant", sender_jid.clone())
+                .attr("participant", sender_jid.clone());
+            if let Some((key, jid)) = &alternate {
+                msg = msg.attr(*key, jid.clone());
+            }
+            msg = msg
                 .attr("type", out.kind.to_owned())
                 .attr("id", out.id.to_owned())
                 .attr("t", out.t.to_string());
@@ -458,6 +613,7 @@ impl Courier<'_> {
                 Delivery {
                     sender: sender.clone(),
                     chat: to.to_non_ad(),
+                    lid,
                 },
             );
             self.deliver(&dev, msg);
@@ -487,6 +643,9 @@ impl Courier<'_> {
             q.remove_messages(&ids);
         }
         let logged = self.routing.log.get(&(id.clone(), from.clone())).cloned();
+        let lid = logged.as_ref().is_some_and(|d| d.lid)
+            || to.as_ref().is_some_and(|j| j.is_lid())
+            || participant.as_ref().is_some_and(|j| j.is_lid());
         let (sender, chat) = match logged {
             Some(d) => (Some(d.sender), Some(d.chat)),
             None => match &to {
@@ -514,7 +673,10 @@ impl Courier<'_> {
             Content::Nodes(n) if !n.is_empty() => Some(n.clone()),
             _ => None,
         };
-        let from_jid = device_jid(&from.0, from.1);
+        let from_jid = match (lid, self.dir.get(&from.0)) {
+            (true, Some(a)) => lid_device_jid(&a.lid_user, from.1),
+            _ => device_jid(&from.0, from.1),
+        };
         let build = |with_recipient: Option<Jid>| {
             let mut r = Node::new("receipt");
             if group {

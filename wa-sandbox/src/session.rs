@@ -647,7 +647,7 @@ impl ServerSession {
         let t = self.router.unix_now();
         let jid = Jid::pn(plan.phone.clone()).with_device(plan.device);
         let lid = Jid::lid(plan.lid_user.clone()).with_device(plan.device);
-        let node = wa_engine::pair::build_pair_success(
+        let mut node = wa_engine::pair::build_pair_success(
             &id,
             t,
             &plan.device_identity_hmac,
@@ -656,6 +656,7 @@ impl ServerSession {
             Some(&lid),
             plan.business_name.as_deref(),
         );
+        crate::gate::add_client_props(&mut node, self.router.lid_migrated(&plan.phone));
         reg.refs.clear();
         reg.pending = Some((id, plan, now + PAIR_REPLY_TIMEOUT));
         self.send(&node);
@@ -778,6 +779,25 @@ impl ServerSession {
                 self.send(&reply);
             }
             ("encrypt", Some("rotate")) if !is_get => self.handle_prekey_upload(id, iq),
+            // Privacy-token issuance (07 §5.2).
+            ("privacy", Some("tokens")) if !is_get => {
+                let reply = match self.logged_in().map(|g| (g.phone.clone(), g.device)) {
+                    Some(dev) => self.router.lock().privacy_iq(&dev, id, iq),
+                    None => stanzas::iq_error(id, 401, "not-authorized"),
+                };
+                self.send(&reply);
+            }
+            // Reach-out timelock and capping pulls (07 §3.6); other MEX queries fall through.
+            ("w:mex", Some("query"))
+                if let Some(reply) = self
+                    .logged_in()
+                    .map(|g| (g.phone.clone(), g.device))
+                    .and_then(|dev| self.router.lock().mex_query(&dev, id, iq)) =>
+            {
+                self.send(&reply);
+            }
+            // A/B props with the privacy-token props on (gate.rs AB_PROPS).
+            ("abt", Some("props")) if is_get => self.send(&crate::gate::abt_props_reply(id)),
             ("usync", Some("usync")) if is_get => {
                 let reply = self.router.lock().usync(id, iq);
                 self.send(&reply);

@@ -39,6 +39,7 @@ use crate::keys::{self, KeyStore, Upload};
 use crate::media::MediaHost;
 use crate::pairing::Pairing;
 use crate::primary::{PhoneCtx, Primaries};
+use crate::privacy::Privacy;
 use crate::routing::{Courier, Routing};
 use crate::script::{Fault, FaultState, StreamErrorKind, Target};
 use crate::stanzas::{self, Ids, attr_jid};
@@ -71,11 +72,13 @@ pub(crate) struct State {
     /// The media host (a clone of the [`Router`]'s; it has its own lock): the phones store
     /// their history-sync blobs there.
     pub(crate) media: MediaHost,
+    /// Addressing and privacy-token settings, issued tokens, the admission rule (07 §5).
+    pub(crate) privacy: Privacy,
 }
 
 impl State {
     /// The rooms a routing step works in.
-    fn courier(&mut self) -> Courier<'_> {
+    pub(crate) fn courier(&mut self) -> Courier<'_> {
         Courier {
             routing: &mut self.routing,
             conns: &mut self.conns,
@@ -84,6 +87,7 @@ impl State {
             ids: &mut self.ids,
             rng: &mut self.rng,
             clock: self.config.clock,
+            privacy: &mut self.privacy,
         }
     }
 
@@ -99,6 +103,7 @@ impl State {
                 ids: &mut self.ids,
                 rng: &mut self.rng,
                 clock: self.config.clock,
+                privacy: &mut self.privacy,
             },
             keys: &mut self.keys,
             server: &mut self.appsync,
@@ -384,6 +389,7 @@ impl Router {
                 appsync: AppStateServer::default(),
                 primaries: Primaries::default(),
                 media: media.clone(),
+                privacy: Privacy::default(),
             })),
             media,
         }

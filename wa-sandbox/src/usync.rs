@@ -127,9 +127,14 @@ impl Usync<'_> {
 
     /// Answers a usync IQ (05 §5, 06 §4). Each `<user>` of the list is answered with the
     /// protocols of `<query>` in their order: `devices`, `contact` (`type="in"` when the
-    /// number has an account, else `"out"`, echoing the input), `lid`; other protocols
-    /// (status, business, disappearing_mode, …) are left out, which clients read as "no
-    /// data".
+    /// number has an account, else `"out"`, echoing the input), `lid` (`<lid val>`); other
+    /// protocols (status, business, disappearing_mode, …) are left out, which clients read
+    /// as "no data".
+    ///
+    /// LID addressing (07 §1.2, §1.5, §5.1 item 2): a `<user jid="…@lid">` is answered under
+    /// that LID with the same devices as its PN; a query with `<contact
+    /// addressing_mode="lid"/>` answers each known number as `<user jid="<lid>@lid"
+    /// pn_jid="<pn>@s.whatsapp.net">` (whatsmeow `user.go` IsOnWhatsApp).
     pub(crate) fn reply(&mut self, id: &str, iq: &Node) -> Node {
         let Some(usync) = iq.child_by_tag("usync") else {
             return stanzas::iq_error(id, 400, "bad-request");
@@ -138,6 +143,11 @@ impl Usync<'_> {
             .child_by_tag("query")
             .map(|q| q.children().iter().map(|c| c.tag.to_string()).collect())
             .unwrap_or_default();
+        let contact_by_lid = usync
+            .child_by_tag("query")
+            .and_then(|q| q.child_by_tag("contact"))
+            .and_then(|c| c.get_attr_str("addressing_mode"))
+            == Some("lid");
         let mut users = Vec::new();
         for user in usync
             .child_by_tag("list")
@@ -159,7 +169,14 @@ impl Usync<'_> {
                 }
                 (None, None) => None,
             };
+            let lid_of = |p: &String| self.dir.get(p).map(|a| Jid::lid(a.lid_user.clone()));
+            let mut pn_jid = None;
             let jid = match (&phone, &by_jid, &contact_input) {
+                (Some(_), Some(j), _) if j.is_lid() => j.to_non_ad(),
+                (Some(p), None, Some(_)) if contact_by_lid && lid_of(p).is_some() => {
+                    pn_jid = Some(Jid::pn(p.clone()));
+                    lid_of(p).unwrap_or_else(|| Jid::pn(p.clone()))
+                }
                 (Some(p), _, _) => Jid::pn(p.clone()),
                 (None, Some(j), _) => j.to_non_ad(),
                 (None, None, Some(input)) => Jid::pn(normalise_number(input)),
@@ -185,7 +202,12 @@ impl Usync<'_> {
                     other => debug!(protocol = other, "usync protocol not simulated; left out"),
                 }
             }
-            users.push(Node::new("user").attr("jid", jid).with_children(children));
+            users.push(
+                Node::new("user")
+                    .attr("jid", jid)
+                    .attr_opt("pn_jid", pn_jid)
+                    .with_children(children),
+            );
         }
         let mut reply = Node::new("usync");
         for key in ["sid", "mode", "last", "index", "context"] {
