@@ -987,3 +987,35 @@ fn refresh_lid_on_an_ack_requeries_the_peer_and_takes_the_new_lid() {
         Some("123456789099999")
     );
 }
+
+#[test]
+fn login_prunes_dead_records_and_keeps_a_live_sender_timestamp() {
+    let now = 1_700_000_000;
+    let cutoff = expiration_cutoff(now, BucketConfig::DEFAULT);
+    let store = store_with_credentials();
+    let rec = |token: &[u8], ts: Option<u64>, sender: Option<u64>| TcToken {
+        token: token.to_vec(),
+        timestamp: ts,
+        sender_timestamp: sender,
+    };
+    let mut batch = StoreBatch::new();
+    batch
+        .put_tc_token(
+            "1@lid",
+            rec(b"dead", Some(cutoff - 1), Some(cutoff - 1)).to_bytes(),
+        )
+        .put_tc_token(
+            "2@lid",
+            rec(b"expired", Some(cutoff - 1), Some(now)).to_bytes(),
+        )
+        .put_tc_token("3@lid", rec(b"live", Some(now), None).to_bytes());
+    store.apply(batch).expect("store");
+    let p = Pair::with_store(store, now, LidWire::Auto);
+    assert_eq!(p.record("1@lid"), None, "token and sender state expired");
+    assert_eq!(
+        p.record("2@lid"),
+        Some(rec(b"", Some(cutoff - 1), Some(now))),
+        "kept as a placeholder for the issuance rate limit"
+    );
+    assert_eq!(p.record("3@lid"), Some(rec(b"live", Some(now), None)));
+}

@@ -773,7 +773,7 @@ impl Messaging {
         // 07 §2.5: after an accepted 1:1 send, issue our token to the peer (fire and forget,
         // at most once per sender bucket).
         if let Some(wire_to) = &s.wire_to
-            && !is_peer_message(&s.message)
+            && !is_protocol_message(&s.message)
         {
             self.issue_after_send(cx, wire_to);
         }
@@ -1060,7 +1060,7 @@ impl Messaging {
 
 /// Protocol messages (revoke, app-state key share, …) issue no token (Baileys skips them,
 /// 07 §2.5).
-fn is_peer_message(message: &wa::Message) -> bool {
+fn is_protocol_message(message: &wa::Message) -> bool {
     message.protocol_message.is_some()
 }
 
