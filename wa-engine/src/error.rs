@@ -249,6 +249,10 @@ pub enum InvalidInput {
     /// A read receipt names no message id.
     #[error("no message ids given")]
     NoMessageIds,
+    /// An app-state patch needs a sync key, and our primary phone has not shared one yet
+    /// (shared/protocol/08 §2.2: companions never create keys).
+    #[error("no app-state sync key yet")]
+    NoAppStateKey,
 }
 
 /// How the server broke the protocol: the cause of

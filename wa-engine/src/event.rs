@@ -11,7 +11,9 @@
 use std::time::Duration;
 
 use crate::Jid;
+use crate::appstate::{Collection, Operation, SyncAction};
 use crate::binary::Node;
+use crate::history::HistorySyncData;
 use crate::message::{IncomingMessage, MessageId, MessageInfo};
 use crate::pair::PairError;
 use crate::receipt::Receipt;
@@ -122,6 +124,17 @@ pub enum Event {
     /// presence, calls, `<ib>` children it does not act on, server IQs it does not answer).
     /// `message`, `receipt`, `notification` and `call` have already been acked (03 §11).
     Stanza(Node),
+    /// One app-state mutation was verified and applied (shared/protocol/08 §7): a setting,
+    /// contact or chat flag changed on another device of the account, arrived with a full
+    /// sync, or is our own (`Client::mute_chat` and siblings) once the server accepted it. Its effects are already stored (push name, NCT salt, PN↔LID mappings, in the same
+    /// batch as the collection state); the rest (mute, pin, archive, read, star, labels,
+    /// contact names) is the embedder's to keep. Informational.
+    AppState(Box<AppStateEvent>),
+    /// A history-sync chunk from our primary phone was processed (08 §9): conversations (with
+    /// their messages unless the connection's `HistoryConfig::keep_messages` is off), contacts'
+    /// push names and PN↔LID mappings. Trusted-contact tokens, mappings and the NCT salt were
+    /// stored before this event and are not repeated in it. Informational.
+    HistorySync(Box<HistorySyncEvent>),
     /// The server announced a reach-out timelock change (`mex` notification
     /// `NotificationUserReachoutTimelockUpdate`, 07 §3.6). While `is_active`, the account may
     /// not start new chats: 1:1 sends to new contacts fail with
@@ -171,4 +184,35 @@ pub enum MessageStatus {
     Read,
     /// The recipient played it (`played`, voice / view-once).
     Played,
+}
+
+/// One applied app-state mutation ([`Event::AppState`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AppStateEvent {
+    /// The collection it came in.
+    pub collection: Collection,
+    /// The collection version that carried it.
+    pub version: u64,
+    /// SET or REMOVE (a REMOVE of `nct_salt_sync` cleared the salt, of a contact deleted it).
+    pub operation: Operation,
+    /// What it says. For [`SyncAction::NctSalt`] the salt bytes are left out (empty): the
+    /// salt is a key and is in the store.
+    pub action: SyncAction,
+    /// `SyncActionValue.timestamp`, unix ms, when set.
+    pub timestamp_ms: Option<i64>,
+    /// Whether it arrived while the collection was synced from scratch (a snapshot, or all
+    /// patches from version 1), rather than as a change on another device.
+    pub from_full_sync: bool,
+}
+
+/// One processed history-sync chunk ([`Event::HistorySync`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct HistorySyncEvent {
+    /// Id of the peer message that announced the chunk.
+    pub message_id: String,
+    /// What the chunk holds. `tc_tokens` and `nct_salt` are always empty here (stored, not
+    /// handed out); `conversations` lack messages when the application opted out.
+    pub data: HistorySyncData,
 }

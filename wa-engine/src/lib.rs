@@ -92,7 +92,7 @@ pub use client::{SendMediaError, SentMedia};
 pub use client::{SendOptions, SendResponse};
 pub use conn::SendError;
 pub use error::{Error, InvalidInput, ProtocolViolation, ResponseError};
-pub use event::{Event, MessageStatus, UndecryptableReason};
+pub use event::{AppStateEvent, Event, HistorySyncEvent, MessageStatus, UndecryptableReason};
 pub use group::{GroupInfo, GroupParticipant, ParticipantAction};
 pub use jid::{Jid, JidError, Server};
 pub use media::MediaError;

@@ -169,6 +169,40 @@ fn child(mode: &str) -> anyhow::Result<()> {
             data.add(item, &config);
         }
         data
+    } else if mode == "engine" {
+        // The engine's path (client driver + conn::sync): the verified download streams its
+        // plaintext in pieces (`Connection::handle_download_data`), a `PlainHistoryStream`
+        // decodes each as it comes, and the result is kept once the file verified.
+        let hash = |b: Option<&Vec<u8>>| b.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
+        let mut decryptor = wa_engine::media::Decryptor::new(
+            &MediaKey::from_bytes(MEDIA_KEY),
+            wa_engine::media::MediaType::History,
+            wa_engine::media::Expected {
+                file_sha256: hash(notification.file_sha256.as_ref()),
+                file_enc_sha256: hash(notification.file_enc_sha256.as_ref()),
+                file_length: notification.file_length,
+            },
+        );
+        let mut stream = history::PlainHistoryStream::new(&config);
+        let mut data = HistorySyncData::default();
+        let (mut plain, mut items) = (Vec::new(), Vec::new());
+        read_pieces(&path, |p| {
+            plain.clear();
+            decryptor.update(p, &mut plain)?;
+            stream.update(&plain, &mut items)?;
+            for item in items.drain(..) {
+                data.add(item, &config);
+            }
+            Ok(())
+        })?;
+        plain.clear();
+        decryptor.finish(&mut plain)?;
+        stream.update(&plain, &mut items)?;
+        stream.finish()?;
+        for item in items.drain(..) {
+            data.add(item, &config);
+        }
+        data
     } else {
         let mut inflater = BlobInflater::new(&notification, &config)?;
         read_pieces(&path, |p| Ok(inflater.update(p)?))?;
@@ -229,6 +263,13 @@ fn a_50_mib_history_chunk_streams_in_bounded_memory() -> anyhow::Result<()> {
 
     let (streamed_peak, streamed_count) = run_child(dir.path(), "stream")?;
     let (buffered_peak, buffered_count) = run_child(dir.path(), "buffered")?;
+    let (engine_peak, engine_count) = run_child(dir.path(), "engine")?;
+    assert_eq!(engine_count, count);
+    // The engine's download path is bounded like the two-pass stream.
+    assert!(
+        engine_peak < PEAK_BOUND_KIB,
+        "engine path peak {engine_peak} KiB for a {INFLATED_LEN}-byte chunk exceeds {PEAK_BOUND_KIB} KiB"
+    );
     assert_eq!(streamed_count, count);
     assert_eq!(buffered_count, count);
     // The buffered path holds the whole inflated chunk: the measurement sees it.

@@ -47,7 +47,7 @@ pub struct ControlState {
 /// | `GET /accounts/{pn}/app-state` | — | 200 [`AppStateView`](crate::AppStateView): the account's app state decoded with the phone's keys `{versions, records: [{collection, version, device, index, action_version, timestamp_ms, action}], errors}` |
 /// | `POST /accounts/{pn}/app-state` | an [`AppStateAction`](crate::AppStateAction), e.g. `{"action": "mute", "chat": "1555…@s.whatsapp.net"}`, `archive`, `pin`, `mark_read`, `contact` `{phone, full_name}`, `push_name` `{name}` | 200 `{"version": N}` (the phone's patch; companions get `server_sync`) |
 /// | `GET /accounts/{pn}/sync-switches` | — | 200 [`SyncSwitches`](crate::SyncSwitches) |
-/// | `PUT /accounts/{pn}/sync-switches` | [`SyncSwitches`](crate::SyncSwitches) (missing fields: defaults) `{enabled, withhold_key_share, nct_syncd_delivery, nct_history_delivery, break_next_patch_mac}` | 200 the switches |
+/// | `PUT /accounts/{pn}/sync-switches` | [`SyncSwitches`](crate::SyncSwitches) (missing fields: defaults) `{enabled, withhold_key_share, nct_syncd_delivery, nct_history_delivery, break_next_patch_mac, suppress_server_sync, inline_history}` | 200 the switches |
 /// | `POST /accounts/{pn}/contacts` | `{"phone": "1555…", "full_name": "Ann Lee"}` | 201 `{}` (address-book entry: contact record, history conversation) |
 /// | `GET /accounts/{pn}/history-receipts` | — | 200 `[{device, id}]` (`hist_sync` receipts) |
 /// | `GET /accounts/{pn}/privacy` | — | 200 settings |

@@ -61,6 +61,11 @@ struct Args {
     /// Do not stop when stdin closes.
     #[arg(long)]
     ignore_stdin: bool,
+    /// The simulated phones onboard their companions after pairing: app-state sync key
+    /// share, initial app-state patches, history sync (shared/protocol/08 §11). Per account:
+    /// `PUT /accounts/{pn}/sync-switches`.
+    #[arg(long)]
+    phone_sync: bool,
 }
 
 #[tokio::main]
@@ -91,7 +96,8 @@ async fn main() -> anyhow::Result<()> {
         .with_first_stanza_delay(Duration::from_millis(args.first_stanza_delay_ms))
         .with_restart_delay(restart_min, restart_max)
         .with_restart_close_grace(Duration::from_millis(args.restart_close_grace_ms))
-        .with_media_tls(args.media_tls);
+        .with_media_tls(args.media_tls)
+        .with_phone_sync(args.phone_sync);
     if let Some(seed) = args.seed {
         config = config.with_seed(seed);
     }

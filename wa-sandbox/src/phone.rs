@@ -157,9 +157,10 @@ impl Phone {
     }
 
     /// The stanzas the sandbox routed to this primary phone (device 0), oldest first (at
-    /// most the newest 1000). The phone decrypts nothing and answers nothing: it only
-    /// records, so clients that encrypt for their own or their peer's primary (as Baileys
-    /// does) can be checked.
+    /// most the newest 1000), so clients that encrypt for their own or their peer's primary
+    /// (as Baileys does) can be checked. The phone answers none of them, except that it
+    /// decrypts its own companions' peer messages and answers an
+    /// `APP_STATE_SYNC_KEY_REQUEST` with a key share ([`Self::key_requests`]).
     pub fn received(&self) -> Vec<wa_engine::binary::Node> {
         self.router.phone_inbox(&self.number)
     }
@@ -195,6 +196,43 @@ impl Phone {
             .directory
             .get(&self.number)
             .and_then(|a| a.nct_salt)
+    }
+
+    /// Onboards companion `device` now, as the phone does after pairing when phone sync is on
+    /// (key share unless withheld, the account's initial patches once, history sync): for
+    /// tests that turn the sync on after the companion paired. Once per companion; the
+    /// companion must have uploaded prekeys (the phone needs its bundle).
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`], [`PhoneError::NoSuchDevice`], [`PhoneError::PhoneSync`].
+    pub fn onboard_companion(&self, device: u16) -> Result<(), PhoneError> {
+        let mut st = self.router.lock();
+        if st
+            .directory
+            .companion(&(self.number.clone(), device))
+            .is_none()
+        {
+            return Err(if st.directory.contains(&self.number) {
+                PhoneError::NoSuchDevice {
+                    phone: self.number.clone(),
+                    device,
+                }
+            } else {
+                PhoneError::NoSuchAccount(self.number.clone())
+            });
+        }
+        let mut ctx = st.phone_ctx();
+        let switches = ctx.switches(&self.number);
+        ctx.set_switches(
+            &self.number,
+            SyncSwitches {
+                enabled: Some(true),
+                ..switches
+            },
+        )?;
+        let result = ctx.onboard(&(self.number.clone(), device));
+        ctx.set_switches(&self.number, switches)?;
+        Ok(result?)
     }
 
     /// The phone's sync switches.

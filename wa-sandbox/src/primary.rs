@@ -76,6 +76,15 @@ pub struct SyncSwitches {
     /// The next patch the phone uploads carries a wrong `patchMac` (one flipped bit); the
     /// switch then turns itself off. Clients must reject that patch (08 §6.5).
     pub break_next_patch_mac: bool,
+    /// The phone's own uploads send no `server_sync` (a lost notification): companions keep
+    /// a stale version until they sync for another reason, and their next patch meets a 409
+    /// with the phone's patches (08 §3.2, §11). Default false.
+    pub suppress_server_sync: bool,
+    /// Send the history sync inline (`initialHistBootstrapInlinePayload`, field 11: the zlib
+    /// blob itself, no media download; whatsmeow `DownloadHistorySync` and whatsapp-rust
+    /// accept it, 08 §9.2) instead of on the media host. For clients without a media HTTP
+    /// path (the sans-IO test kit). Default false.
+    pub inline_history: bool,
 }
 
 impl Default for SyncSwitches {
@@ -86,6 +95,8 @@ impl Default for SyncSwitches {
             nct_syncd_delivery: true,
             nct_history_delivery: true,
             break_next_patch_mac: false,
+            suppress_server_sync: false,
+            inline_history: false,
         }
     }
 }
@@ -544,6 +555,11 @@ impl PhoneCtx<'_> {
         self.phones.get_or_create(account, self.keys)
     }
 
+    /// An account's switches.
+    pub(crate) fn switches(&self, phone: &str) -> SyncSwitches {
+        self.phones.switches(phone)
+    }
+
     /// Sets an account's switches.
     pub(crate) fn set_switches(
         &mut self,
@@ -768,7 +784,9 @@ impl PhoneCtx<'_> {
                 current: e.current,
             })?;
         p.local.insert(c, out.state_after);
-        self.notify_server_sync(phone, 0, &[(c, version)], skip);
+        if !p.switches.suppress_server_sync {
+            self.notify_server_sync(phone, 0, &[(c, version)], skip);
+        }
         Ok(version)
     }
 
@@ -956,20 +974,30 @@ impl PhoneCtx<'_> {
             sync.nct_salt = Some(salt.to_vec());
         }
         let p = self.phone(&dev.0)?;
-        let media_key = wa_engine::media::MediaKey::generate(&mut p.rng);
-        let (enc, info) =
-            wa_engine::history::compress_and_encrypt(&sync.encode_to_vec(), media_key);
-        let direct_path = self.media.put_blob("md-msg-hist", &enc)?;
-        let notification = wa::message::HistorySyncNotification {
-            file_sha256: Some(info.file_sha256.to_vec()),
-            file_length: Some(info.file_length),
-            media_key: Some(info.media_key.as_bytes().to_vec()),
-            file_enc_sha256: Some(info.file_enc_sha256.to_vec()),
-            direct_path: Some(direct_path),
+        let base = wa::message::HistorySyncNotification {
             sync_type: Some(wa::message::HistorySyncType::InitialBootstrap as i32),
             chunk_order: Some(0),
             progress: Some(100),
             ..wa::message::HistorySyncNotification::default()
+        };
+        let notification = if p.switches.inline_history {
+            wa::message::HistorySyncNotification {
+                initial_hist_bootstrap_inline_payload: Some(zlib(&sync.encode_to_vec())?),
+                ..base
+            }
+        } else {
+            let media_key = wa_engine::media::MediaKey::generate(&mut p.rng);
+            let (enc, info) =
+                wa_engine::history::compress_and_encrypt(&sync.encode_to_vec(), media_key);
+            let direct_path = self.media.put_blob("md-msg-hist", &enc)?;
+            wa::message::HistorySyncNotification {
+                file_sha256: Some(info.file_sha256.to_vec()),
+                file_length: Some(info.file_length),
+                media_key: Some(info.media_key.as_bytes().to_vec()),
+                file_enc_sha256: Some(info.file_enc_sha256.to_vec()),
+                direct_path: Some(direct_path),
+                ..base
+            }
         };
         let message = wa::Message {
             protocol_message: Some(Box::new(wa::message::ProtocolMessage {
@@ -1080,6 +1108,17 @@ impl PhoneCtx<'_> {
             }
         }
     }
+}
+
+/// zlib (RFC 1950) of `bytes`, as history-sync blobs are compressed (08 §9.2).
+fn zlib(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(bytes.len() / 2 + 64),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(bytes)?;
+    encoder.finish()
 }
 
 /// `Message{protocolMessage{type = APP_STATE_SYNC_KEY_SHARE, appStateSyncKeyShare}}`.

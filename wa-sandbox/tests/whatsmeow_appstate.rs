@@ -13,7 +13,9 @@
 //!    (`SendAppState(BuildMute)`), which the phone decodes with its keys; and the phone
 //!    archives a chat, which reaches whatsmeow through `server_sync`.
 //! 2. Switches: the salt withheld from both channels, and a phone patch with a broken MAC,
-//!    which whatsmeow refuses.
+//!    which whatsmeow refuses. A lost `server_sync` leaves whatsmeow a version behind: its
+//!    next patch gets the server's 409 with the phone's patch, which whatsmeow applies
+//!    before resending successfully (its `sendAppState` retry).
 //! 3. The key share withheld: whatsmeow cannot decode, asks the phone for the key with an
 //!    `APP_STATE_SYNC_KEY_REQUEST` peer message (which the phone decrypts), and the phone's
 //!    answer lets it sync.
@@ -228,8 +230,8 @@ async fn whatsmeow_decodes_the_phones_app_state_and_history_and_the_phone_decode
 }
 
 #[tokio::test]
-async fn salt_can_be_withheld_and_a_broken_patch_mac_is_refused_by_whatsmeow() -> anyhow::Result<()>
-{
+async fn salt_withheld_conflict_resolved_and_broken_patch_mac_refused_by_whatsmeow()
+-> anyhow::Result<()> {
     const ME: &str = "15551270011";
     const FRIEND: &str = "15551270012";
     let (sandbox, phone) = setup(42, ME, FRIEND).await?;
@@ -252,7 +254,40 @@ async fn salt_can_be_withheld_and_a_broken_patch_mac_is_refused_by_whatsmeow() -
     let state = wm.until(|e| e["event"] == "state").await?;
     assert_eq!(state["versions"]["regular_high"], 0, "{state}");
 
-    // The next phone patch has a broken MAC: whatsmeow refuses it and stays at version 0.
+    // A lost server_sync: the phone mutes a chat (regular_high v1) without telling whatsmeow,
+    // whose mute of another chat is built on v0: 409 with the phone's patch, which whatsmeow
+    // applies (verifying it) and then resends on top of it.
+    phone.set_sync_switches(SyncSwitches {
+        suppress_server_sync: true,
+        ..phone.sync_switches()
+    })?;
+    let other = "15551279999@s.whatsapp.net";
+    phone.app_state_mutation(&AppStateAction::Mute {
+        chat: other.to_owned(),
+        muted: true,
+        until_ms: None,
+    })?;
+    wm.command(json!({"cmd": "app_state_send", "patch": "mute", "to": format!("{FRIEND}@s.whatsapp.net"), "ref": 3}))
+        .await?;
+    let sent = wm
+        .until(|e| e["event"] == "app_state_sent" || e["event"] == "error")
+        .await?;
+    assert_eq!(sent["event"], "app_state_sent", "{sent}");
+    let winner = wm.until(|e| index_is(e, &["mute", other])).await?;
+    assert_eq!(winner["muted"], true, "{winner}");
+    let view = phone.app_state();
+    assert!(view.errors.is_empty(), "{:?}", view.errors);
+    assert_eq!(view.versions["regular_high"], 2);
+    let mutes: Vec<_> = view
+        .records
+        .iter()
+        .filter(|r| r.index[0] == "mute")
+        .collect();
+    assert_eq!(mutes.len(), 2, "{mutes:?}");
+    assert!(mutes.iter().any(|r| r.device == 0 && r.version == 1));
+    assert!(mutes.iter().any(|r| r.device != 0 && r.version == 2));
+
+    // The next phone patch has a broken MAC: whatsmeow refuses it and stays at version 2.
     phone.set_sync_switches(SyncSwitches {
         break_next_patch_mac: true,
         ..phone.sync_switches()
@@ -278,6 +313,10 @@ async fn salt_can_be_withheld_and_a_broken_patch_mac_is_refused_by_whatsmeow() -
     let view = phone.app_state();
     assert_eq!(view.errors.len(), 1, "{:?}", view.errors);
     assert_eq!(view.errors[0].collection, "regular_high");
+    assert_eq!(view.errors[0].version, 3);
+    wm.command(json!({"cmd": "get_state", "ref": 4})).await?;
+    let state = wm.until(|e| e["event"] == "state").await?;
+    assert_eq!(state["versions"]["regular_high"], 2, "{state}");
 
     wm.command(json!({"cmd": "quit"})).await?;
     tokio::time::timeout(STEP, wm.child.wait()).await??;
@@ -320,6 +359,46 @@ async fn a_withheld_key_is_requested_by_whatsmeow_and_shared_by_the_phone() -> a
     assert_eq!(requests[0].1, [vec![0, 0, 0, 0, 0, 1]], "{requests:?}");
     let push = wm.until(|e| index_is(e, &["setting_pushName"])).await?;
     assert_eq!(push["pushName"], "Ann Phone", "{push}");
+
+    wm.command(json!({"cmd": "quit"})).await?;
+    tokio::time::timeout(STEP, wm.child.wait()).await??;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn whatsmeow_pages_through_more_than_one_page_of_patches() -> anyhow::Result<()> {
+    const ME: &str = "15551270031";
+    const FRIEND: &str = "15551270032";
+    // One more than a page (wa-sandbox answers at most 500 patches per fetch, then
+    // `has_more_patches="true"`; whatsmeow fetches again from the version it reached).
+    const PATCHES: u64 = 503;
+    let (sandbox, phone) = setup(44, ME, FRIEND).await?;
+    let chat = format!("{FRIEND}@s.whatsapp.net");
+    for i in 0..PATCHES {
+        phone.app_state_mutation(&AppStateAction::Pin {
+            chat: chat.clone(),
+            pinned: i.is_multiple_of(2),
+        })?;
+    }
+    let data = tempfile::tempdir()?;
+    let mut wm = Whatsmeow::spawn(&sandbox, data.path(), "whatsmeow")?;
+    wm.pair(&phone).await?;
+    wait_all_synced(&mut wm).await?;
+    wm.command(json!({"cmd": "get_state", "ref": 1})).await?;
+    let state = wm.until(|e| e["event"] == "state").await?;
+    assert_eq!(state["versions"]["regular_low"], PATCHES, "{state}");
+    // The last pin event whatsmeow emitted is the last patch's value.
+    let pins: Vec<&Value> = wm
+        .backlog
+        .iter()
+        .filter(|e| index_is(e, &["pin_v1", &chat]))
+        .collect();
+    assert_eq!(pins.len() as u64, PATCHES);
+    assert_eq!(
+        pins.last().context("pins")?["pinned"],
+        (PATCHES - 1).is_multiple_of(2)
+    );
 
     wm.command(json!({"cmd": "quit"})).await?;
     tokio::time::timeout(STEP, wm.child.wait()).await??;

@@ -193,6 +193,46 @@ impl Default for MediaSettings {
     }
 }
 
+/// Which addresses the server's own requests to caller-given URLs (webhook deliveries, media
+/// URLs and their redirects) may reach; see `crate::egress` for the checks. Non-public
+/// ranges (loopback, private, unique-local, link-local, CGNAT, unspecified, multicast,
+/// documentation, ...) are refused unless allowed here.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct EgressSettings {
+    /// `--allow-private-targets`: allow every range (a self-hosted receiver on the same
+    /// host or network). Default `false`.
+    pub allow_private_targets: bool,
+    /// `--allowed-target-cidrs`: ranges allowed although non-public, e.g. `10.1.0.0/16`
+    /// for a receiver in the operator's own network. Default empty.
+    pub allowed_cidrs: Vec<ipnet::IpNet>,
+    /// Host names answered from this list instead of DNS (like `curl --resolve`), for tests
+    /// and split-horizon setups; the addresses are still checked. Default empty.
+    pub resolve: Vec<(String, Vec<std::net::IpAddr>)>,
+}
+
+/// `/metrics` settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MetricsSettings {
+    /// Per-session series (`session` label: state, messages, reconnects). Default `true`;
+    /// `--no-session-metrics` turns them off.
+    pub per_session: bool,
+    /// Sessions that get a `session` label of their own (the first ones counted); later
+    /// sessions share `session="_other"`, so a scrape stays bounded. Default 100
+    /// (`--session-metrics-limit`).
+    pub session_limit: usize,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            per_session: true,
+            session_limit: 100,
+        }
+    }
+}
+
 /// Everything the server needs to run. Build with [`ServerConfig::new`] and set fields.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -226,6 +266,10 @@ pub struct ServerConfig {
     pub webhooks: WebhookSettings,
     /// Media settings.
     pub media: MediaSettings,
+    /// Which addresses webhook deliveries and media fetches may reach.
+    pub egress: EgressSettings,
+    /// `/metrics` settings.
+    pub metrics: MetricsSettings,
     /// Backoff of the engine's reconnects and of the server's own retries of a first
     /// connection. Default the engine's (1 s doubling to 60 s).
     pub reconnect: ReconnectPolicy,
@@ -251,6 +295,8 @@ impl ServerConfig {
             otp: OtpConfig::default(),
             webhooks: WebhookSettings::default(),
             media: MediaSettings::default(),
+            egress: EgressSettings::default(),
+            metrics: MetricsSettings::default(),
             reconnect: ReconnectPolicy::default(),
             event_queue: crate::fanout::DEFAULT_QUEUE,
         }

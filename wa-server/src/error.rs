@@ -99,6 +99,11 @@ pub enum ApiError {
     /// 400 `webhook_host_not_allowed`: the host is not in the configured allow-list.
     #[error("webhook host not allowed by the server configuration")]
     WebhookHostNotAllowed,
+    /// 400 `target_not_allowed`: a webhook or media URL points at (or resolves only to) a
+    /// non-public address (loopback, private, link-local, ...); the body's `allowed_by` names
+    /// the server flag that allows it (`--allow-private-targets`).
+    #[error("target not allowed: {0}")]
+    TargetNotAllowed(#[from] crate::egress::BlockedTarget),
     /// 400 `invalid_template`: an OTP template must contain `{code}`.
     #[error("the template must contain {{code}} and be at most 1024 characters")]
     InvalidTemplate,
@@ -159,9 +164,16 @@ pub enum ApiError {
     /// 404 `not_found`: no such route.
     #[error("no such route")]
     NotFound,
+    /// 414 `uri_too_long`: the request target is longer than the HTTP server accepts
+    /// (65534 bytes; answered by `HttpListener`'s connections).
+    #[error("the request URI is too long")]
+    UriTooLong,
     /// 405 `method_not_allowed`.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// 503 `degraded`: `/ready?strict=true` while sessions cannot reach the WhatsApp server.
+    #[error("{0} session(s) cannot reach the WhatsApp server (see /ready)")]
+    Degraded(usize),
     /// 503 `shutting_down`.
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -208,6 +220,10 @@ pub struct ErrorDetail {
     /// (`GET /api/sessions/{id}/messages/{message_id}`) reads `failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// For `target_not_allowed`: the server flag that allows such targets
+    /// (`--allow-private-targets`; environment `WA_ALLOW_PRIVATE_TARGETS=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_by: Option<String>,
 }
 
 impl ApiError {
@@ -222,6 +238,7 @@ impl ApiError {
             | Self::InvalidRecipient(_)
             | Self::InvalidWebhookUrl(_)
             | Self::WebhookHostNotAllowed
+            | Self::TargetNotAllowed(_)
             | Self::InvalidTemplate
             | Self::InvalidOtpSettings => StatusCode::BAD_REQUEST,
             Self::InvalidBody(_)
@@ -250,9 +267,10 @@ impl ApiError {
             Self::OtpExpired => StatusCode::GONE,
             Self::RateLimited { .. } | Self::OtpAttemptsExceeded => StatusCode::TOO_MANY_REQUESTS,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UpstreamRejected(_) | Self::UpstreamBadResponse => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::Degraded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Media(e) => e.status(),
             Self::SendFailed { inner, .. } => inner.status(),
@@ -286,6 +304,7 @@ impl ApiError {
             Self::WebhookNotFound => "webhook_not_found",
             Self::InvalidWebhookUrl(_) => "invalid_webhook_url",
             Self::WebhookHostNotAllowed => "webhook_host_not_allowed",
+            Self::TargetNotAllowed(_) => "target_not_allowed",
             Self::InvalidTemplate => "invalid_template",
             Self::InvalidOtpSettings => "invalid_otp_settings",
             Self::RateLimited { .. } => "rate_limited",
@@ -303,7 +322,9 @@ impl ApiError {
             Self::UpstreamBadResponse => "upstream_bad_response",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::UriTooLong => "uri_too_long",
             Self::ShuttingDown => "shutting_down",
+            Self::Degraded(_) => "degraded",
             Self::Internal(_) => "internal",
             Self::Media(e) => e.code(),
             Self::SendFailed { inner, .. } => inner.code(),
@@ -342,6 +363,10 @@ impl IntoResponse for ApiError {
             Self::OtpInvalid { attempts_left } => Some(*attempts_left),
             _ => None,
         };
+        let allowed_by = match &this {
+            Self::TargetNotAllowed(blocked) => Some(blocked.flag().to_owned()),
+            _ => None,
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: this.code().to_owned(),
@@ -349,6 +374,7 @@ impl IntoResponse for ApiError {
                 retry_after,
                 attempts_left,
                 message_id,
+                allowed_by,
             },
         };
         let mut response = (status, Json(body)).into_response();
@@ -359,6 +385,22 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The JSON error body of a plain `error` (no extra fields), for answers written outside
+/// axum (`crate::listener`).
+pub(crate) fn json_body(error: &ApiError) -> String {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: error.code().to_owned(),
+            message: error.to_string(),
+            retry_after: None,
+            attempts_left: None,
+            message_id: None,
+            allowed_by: None,
+        },
+    };
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 impl From<JsonRejection> for ApiError {

@@ -5,11 +5,11 @@
 //! ```no_run
 //! # #[cfg(feature = "sandbox")]
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use wa_server::{AppState, ServerConfig, Upstream, app};
+//! use wa_server::{AppState, HttpListener, ServerConfig, Upstream, app};
 //! let mut config = ServerConfig::new("./wa-data");
 //! config.upstream = Upstream::Sandbox; // offline: an embedded simulated WhatsApp server
 //! let state = AppState::start(config).await?;
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let listener = HttpListener::new(tokio::net::TcpListener::bind("127.0.0.1:8080").await?);
 //! axum::serve(listener, app(state.clone()))
 //!     .with_graceful_shutdown(state.shutting_down())
 //!     .await?;
@@ -26,11 +26,15 @@
 mod auth;
 mod config;
 mod db;
+pub mod doctor;
+mod egress;
 mod error;
+mod error_page;
 mod events;
 mod fanout;
 mod fsmode;
 mod incoming;
+mod listener;
 mod media;
 mod messaging;
 mod metrics;
@@ -55,13 +59,16 @@ use axum::response::{IntoResponse, Response};
 
 pub use auth::Caller;
 pub use config::{
-    MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings, OtpConfig, Secret, ServerConfig,
-    Upstream, WebhookSettings,
+    EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings, MetricsSettings,
+    OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings,
 };
 pub use db::DbError;
+pub use egress::{ALLOW_ENV, ALLOW_FLAG, BlockedTarget, CIDR_FLAG, classify};
 pub use error::MediaApiError;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use events::{EVENT_TYPES, Envelope};
+pub use ipnet::IpNet;
+pub use listener::{GuardedIo, HttpListener};
 pub use phone::{PhoneNumber, parse_recipient, valid_country_code};
 pub use render::{RenderError, qr_png, qr_svg};
 #[cfg(feature = "sandbox")]
@@ -71,13 +78,16 @@ pub use state::{AppState, StartError};
 pub use webhook::signature as webhook_signature;
 
 /// The HTTP application: every route, the body size limit, JSON errors for everything
-/// (including unknown routes and the body limit), request logging without query strings.
+/// (including unknown routes and the body limit; HTML pages instead for a browser opening
+/// a page under `/sessions/`), request logging without query strings. Serve it on an
+/// [`HttpListener`] so that an over-long URI gets the JSON error too.
 pub fn app(state: AppState) -> Router {
     let (router, _) = routes::router(state.config()).split_for_parts();
     router
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::map_response(json_errors))
+        .layer(middleware::from_fn(error_page::html_errors))
         .layer(middleware::from_fn(log_requests))
         .with_state(state)
 }

@@ -81,10 +81,29 @@ struct Cli {
     /// Comma-separated hosts webhook URLs may use (default: any).
     #[arg(long, env = "WA_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
     webhook_allowed_hosts: Option<Vec<String>>,
+    /// Let webhooks and media URLs reach non-public addresses (loopback, private, link-local
+    /// incl. cloud metadata, CGNAT, unique-local, ...): for receivers on this host or network.
+    #[arg(long, env = "WA_ALLOW_PRIVATE_TARGETS")]
+    allow_private_targets: bool,
+    /// Comma-separated CIDRs webhooks and media URLs may reach although non-public
+    /// (e.g. 10.1.0.0/16,fd00::/8); narrower than --allow-private-targets.
+    #[arg(long, env = "WA_ALLOWED_TARGET_CIDRS", value_delimiter = ',')]
+    allowed_target_cidrs: Vec<wa_server::IpNet>,
+    /// No per-session series in /metrics (`session` label: state, messages, reconnects).
+    #[arg(long, env = "WA_NO_SESSION_METRICS")]
+    no_session_metrics: bool,
+    /// Sessions that get their own `session` label in /metrics; later ones share
+    /// session="_other".
+    #[arg(long, env = "WA_SESSION_METRICS_LIMIT", default_value_t = 100)]
+    session_metrics_limit: usize,
     /// Events waiting to be written to the webhook outbox and sent to SSE, all sessions
     /// together; when full, emitters wait (nothing is dropped).
     #[arg(long, env = "WA_EVENT_QUEUE", default_value_t = 1024)]
     event_queue: usize,
+    /// Run the start-up checks (versions, data directory, WhatsApp endpoint), print them
+    /// as JSON and exit: 0 when all passed, 1 otherwise. The server is not started.
+    #[arg(long)]
+    doctor: bool,
     #[command(flatten)]
     media: MediaFlags,
 }
@@ -157,6 +176,10 @@ impl Cli {
         config.webhooks.max_attempts = self.webhook_max_attempts.max(1);
         config.webhooks.initial_backoff = Duration::from_millis(self.webhook_backoff_ms.max(1));
         config.webhooks.allowed_hosts = self.webhook_allowed_hosts;
+        config.egress.allow_private_targets = self.allow_private_targets;
+        config.egress.allowed_cidrs = self.allowed_target_cidrs;
+        config.metrics.per_session = !self.no_session_metrics;
+        config.metrics.session_limit = self.session_metrics_limit;
         if self.media.media_max_bytes == 0 {
             bail!("--media-max-bytes must be positive");
         }
@@ -203,7 +226,14 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let bind = cli.bind;
+    let doctor = cli.doctor;
     let config = cli.into_config()?;
+    if doctor {
+        let upstream = wa_server::doctor::configured_upstream(&config);
+        let report = wa_server::doctor::run(&config, upstream.as_deref()).await;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        std::process::exit(i32::from(!report.ok()));
+    }
     if config.api_key.is_none() && !bind.ip().is_loopback() {
         bail!(
             "refusing to listen on {bind} without an API key: set WA_API_KEY, or bind a loopback address"
@@ -221,7 +251,19 @@ async fn main() -> anyhow::Result<()> {
         }
         tracing::warn!(%bind, "weak API key, accepted on a loopback bind only: {weakness}");
     }
-    let state = AppState::start(config).await.context("starting")?;
+    let state = match AppState::start(config).await {
+        Ok(state) => state,
+        // Said plainly, without a cause chain: it is the operator's next step.
+        Err(e @ wa_server::StartError::DataDirInUse { .. }) => {
+            tracing::error!("{e}");
+            eprintln!("wa-server: {e}");
+            std::process::exit(1);
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("starting")),
+    };
+    // The start-up checks, logged (a failed one is a warning: sessions retry by themselves).
+    let (checked, url) = (state.config().clone(), state.upstream_url().to_owned());
+    tokio::spawn(async move { wa_server::doctor::run(&checked, Some(&url)).await.log() });
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
@@ -233,7 +275,7 @@ async fn main() -> anyhow::Result<()> {
         serde_json::json!({ "listening": format!("http://{local}"), "sandbox": state.runs_sandbox() })
     );
     let stopping = state.clone();
-    axum::serve(listener, app(state.clone()))
+    axum::serve(wa_server::HttpListener::new(listener), app(state.clone()))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down");

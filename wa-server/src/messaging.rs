@@ -12,7 +12,6 @@ use wa_proto::wa;
 
 use crate::db::{MessageRecord, ServerDb, key2, now_ms};
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 use crate::session::Session;
 use crate::state::AppState;
 
@@ -148,14 +147,14 @@ pub(crate) async fn send(
         .await
     {
         Ok(_) => {
-            Metrics::inc(&state.metrics().messages_sent);
+            state.metrics().message_sent(&session.id);
             state
                 .advance_message(session, &record.id, "sent", None, None)
                 .await;
             Ok(ServerDb::get(&state.db().messages, &key, "message")?.unwrap_or(record))
         }
         Err(e) => {
-            Metrics::inc(&state.metrics().messages_failed);
+            state.metrics().message_failed(&session.id);
             tracing::info!(session = %session.id, id = %record.id, error = %e, "send failed");
             let error = ApiError::from_send(e, to);
             let why = format!("{}: {error}", error.code());

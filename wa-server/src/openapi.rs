@@ -16,8 +16,11 @@ use crate::config::ServerConfig;
         title = "wa-server",
         description = "Self-hosted WhatsApp Web multi-device gateway: sessions, QR pairing, \
                        messages, OTP, webhooks. Errors are `{\"error\": {\"code\", \"message\"}}` \
-                       with stable codes. Authenticate with `x-api-key` or \
-                       `Authorization: Bearer` (admin key or a session token)."
+                       with stable codes (a browser opening a page under `/sessions/` gets an \
+                       HTML page instead). Authenticate with `x-api-key` or \
+                       `Authorization: Bearer` (admin key or a session token). Webhook and media \
+                       URLs may not reach non-public addresses unless the server runs with \
+                       `--allow-private-targets` or `--allowed-target-cidrs`."
     ),
     components(schemas(crate::events::Envelope)),
     modifiers(&Security),

@@ -19,16 +19,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use utoipa::ToSchema;
 use wa_engine::{
-    Client, CloseReason, Event, Events, MessageStatus as EngineStatus, Store, UndecryptableReason,
+    Client, CloseReason, Event, Events, MessageStatus as EngineStatus, Reconnect, Store,
+    UndecryptableReason,
 };
 
 use crate::db::{SessionRecord, now_ms};
 use crate::events::Envelope;
 use crate::fanout;
-use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// Where a session stands.
@@ -82,6 +82,20 @@ pub(crate) struct CurrentQr {
     pub(crate) expires_at: u64,
 }
 
+/// A session that cannot reach the WhatsApp server and is retrying ("degraded").
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct Retry {
+    /// Failed connection attempts in a row.
+    pub(crate) attempts: u32,
+    /// Why the last attempt failed, e.g. `could not open the WebSocket: Connection refused`.
+    pub(crate) reason: String,
+    /// When the next attempt starts, unix ms. For the engine's own reconnects (after a
+    /// connection was lost) this is the upper bound of its jittered backoff.
+    pub(crate) retry_at: u64,
+    /// Unix ms of the first failure of this run.
+    pub(crate) since: u64,
+}
+
 /// Live state of a session (behind a mutex; never held across an await).
 #[derive(Debug, Clone)]
 pub(crate) struct Live {
@@ -92,8 +106,9 @@ pub(crate) struct Live {
     pub(crate) jid: Option<String>,
     pub(crate) push_name: Option<String>,
     pub(crate) last_error: Option<String>,
-    /// Has this session been connected before (to count reconnects)?
-    pub(crate) was_connected: bool,
+    /// Set while connection attempts fail (the upstream is unreachable); cleared by the
+    /// next state change (connected, QR, stopped, ...).
+    pub(crate) retry: Option<Retry>,
 }
 
 /// Commands to the supervisor.
@@ -113,6 +128,9 @@ pub(crate) struct Session {
     live: Mutex<Live>,
     control: mpsc::UnboundedSender<Control>,
     events: broadcast::Sender<Arc<Envelope>>,
+    /// Bumped when the live state changes without an event (a retry): the pairing page
+    /// listens to it besides the events.
+    changed: watch::Sender<u64>,
 }
 
 impl Session {
@@ -131,10 +149,11 @@ impl Session {
                 jid: None,
                 push_name: None,
                 last_error: None,
-                was_connected: false,
+                retry: None,
             }),
             control,
             events,
+            changed: watch::channel(0).0,
         });
         (session, rx)
     }
@@ -168,6 +187,33 @@ impl Session {
             (Some(c), SessionStatus::Connected) => Ok(c.clone()),
             _ => Err(crate::error::ApiError::NotConnected),
         })
+    }
+
+    /// Changes of the live state that come without an event (retries).
+    pub(crate) fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Records a failed connection attempt, the next one at `retry_at` (unix ms), and
+    /// tells the pairing page. Returns the attempt count.
+    fn note_retry(&self, reason: String, retry_at: impl FnOnce(u32) -> u64) -> u32 {
+        let attempts = self.update(|l| {
+            let now = now_ms();
+            let (attempts, since) = l
+                .retry
+                .as_ref()
+                .map_or((1, now), |r| (r.attempts.saturating_add(1), r.since));
+            l.last_error = Some(reason.clone());
+            l.retry = Some(Retry {
+                attempts,
+                reason,
+                retry_at: retry_at(attempts),
+                since,
+            });
+            attempts
+        });
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        attempts
     }
 
     /// Live events of this session.
@@ -216,18 +262,26 @@ pub(crate) async fn supervise(
         let (client, events) = match connected {
             Ok(pair) => pair,
             Err(e) => {
-                tracing::warn!(session = %session.id, error = %e, "session: cannot connect");
-                session.update(|l| l.last_error = Some(e.to_string()));
                 let policy = &state.config().reconnect;
                 let delay = policy
                     .initial
                     .saturating_mul(1u32 << failures.min(16))
                     .min(policy.max);
                 failures = failures.saturating_add(1);
+                let attempts = session
+                    .note_retry(format!("cannot connect: {}", causes(&e)), |_| {
+                        now_ms().saturating_add(duration_ms(delay))
+                    });
+                tracing::warn!(session = %session.id, error = %e, attempts, ?delay, "session: cannot connect; retrying");
+                state.metrics().reconnect(&session.id);
                 tokio::select! {
                     () = tokio::time::sleep(delay) => continue,
                     cmd = control.recv() => match cmd {
-                        Some(Control::Restart) => { failures = 0; continue; }
+                        Some(Control::Restart) => {
+                            failures = 0;
+                            session.update(|l| l.retry = None);
+                            continue;
+                        }
                         Some(Control::Stop(done)) => { let _ = done.send(()); return; }
                         None => return,
                     },
@@ -316,6 +370,9 @@ async fn set_status(
     let (changed, jid, last_error) = session.update(|l| {
         let changed = l.status != status;
         l.status = status;
+        if status != SessionStatus::Connecting {
+            l.retry = None;
+        }
         if error.is_some() {
             l.last_error.clone_from(&error);
         }
@@ -387,16 +444,10 @@ async fn handle_event(
                 .flatten()
                 .map(|c| c.push_name.clone())
                 .filter(|n| !n.is_empty());
-            let reconnect = session.update(|l| {
+            session.update(|l| {
                 l.jid = Some(jid.to_string());
                 l.push_name = push_name;
-                let again = l.was_connected;
-                l.was_connected = true;
-                again
             });
-            if reconnect {
-                Metrics::inc(&state.metrics().reconnects);
-            }
             // The sandbox has accepted the device's login: keep that too before reporting
             // `connected` (a SIGKILL right after must not lose it).
             state.save_sandbox().await;
@@ -408,6 +459,24 @@ async fn handle_event(
         } => {
             // The restart after pairing (515) is routine: not an error, not shown.
             let error = (reason != CloseReason::RestartRequired).then(|| reason.to_string());
+            if let (true, Some(error)) = (reconnecting, &error) {
+                // The engine retries by itself after a jittered backoff of at most this.
+                let policy = state.config().reconnect.clone();
+                let long = reason.reconnect() == Reconnect::LongBackoff;
+                session.note_retry(error.clone(), |attempts| {
+                    let bound = policy
+                        .initial
+                        .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+                        .min(policy.max);
+                    let bound = if long {
+                        bound.max(policy.rate_limited)
+                    } else {
+                        bound
+                    };
+                    now_ms().saturating_add(duration_ms(bound))
+                });
+                state.metrics().reconnect(&session.id);
+            }
             if reconnecting {
                 set_status(state, session, SessionStatus::Connecting, error).await;
             } else if let Some(error) = error {
@@ -419,7 +488,6 @@ async fn handle_event(
             session.update(|l| {
                 l.jid = None;
                 l.push_name = None;
-                l.was_connected = false;
             });
             set_status(
                 state,
@@ -441,7 +509,7 @@ async fn handle_event(
                 tracing::trace!(session = %session.id, id = %message.info.id, "protocol message");
                 return;
             }
-            Metrics::inc(&state.metrics().messages_received);
+            state.metrics().message_received(&session.id);
             let data = crate::incoming::message_json(&message);
             // Media: store the download reference, add `download_url`; a file to put inline
             // goes to the download workers, which emit the event when it is done.
@@ -497,6 +565,22 @@ fn undecryptable_reason(reason: UndecryptableReason) -> &'static str {
         UndecryptableReason::Store => "store",
         _ => "other",
     }
+}
+
+/// `error` and its causes, `: `-separated (a cause already in the text is not repeated):
+/// "WebSocket transport failed: IO error: Connection refused (os error 111)".
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 fn duration_ms(d: Duration) -> u64 {

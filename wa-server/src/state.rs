@@ -57,6 +57,53 @@ pub enum StartError {
     /// The configuration is inconsistent.
     #[error("configuration: {0}")]
     Config(&'static str),
+    /// Another process (another `wa-server` on the same `--data-dir`) holds the data
+    /// directory.
+    #[error(
+        "the data directory {} is already in use by another wa-server{}: stop that \
+         instance first, or give this one its own --data-dir",
+        path.display(),
+        pid.map_or_else(String::new, |p| format!(" (pid {p})"))
+    )]
+    DataDirInUse {
+        /// The data directory.
+        path: PathBuf,
+        /// The other process, when its lock file names it.
+        pid: Option<u32>,
+    },
+}
+
+/// Name of the lock file in the data directory.
+const LOCK_FILE: &str = "wa-server.lock";
+
+/// Takes the data directory's lock (`<data-dir>/wa-server.lock`, an exclusive OS file lock
+/// held while the returned file is open) and writes this process's id into it.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(StartError::DataDirInUse {
+                path: dir.to_owned(),
+                pid: text.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    file.sync_all()?;
+    Ok(file)
 }
 
 /// Shared state of the HTTP app: cheap to clone.
@@ -94,6 +141,8 @@ struct Inner {
     metrics: Metrics,
     /// Readiness and shutdown.
     run: RunState,
+    /// The data directory's lock, held while the state lives.
+    _lock: std::fs::File,
 }
 
 /// Where sessions connect, resolved from [`Upstream`] at start.
@@ -161,8 +210,13 @@ struct Registry {
 struct Delivery {
     /// Wakes the worker when the outbox gains entries (or at shutdown).
     outbox: Notify,
-    /// The HTTP client deliveries are posted with.
+    /// The HTTP client deliveries are posted with (guarded resolver, no redirects).
     http: reqwest::Client,
+    /// The HTTP client media URLs are fetched with (guarded resolver; redirects are
+    /// followed by `crate::media::fetch`, one checked hop at a time).
+    fetch: reqwest::Client,
+    /// Which addresses both may reach (`crate::egress`).
+    guard: Arc<crate::egress::TargetGuard>,
     /// The worker task.
     worker: Mutex<Option<JoinHandle<()>>>,
     /// The event fan-out (outbox writes, SSE) off the sessions' event loops.
@@ -259,12 +313,32 @@ impl AppState {
         tokio::task::spawn_blocking(move || crate::fsmode::secure_tree(&data_dir))
             .await
             .map_err(|_| StartError::Config("data directory permission task failed"))??;
+        // One server per data directory: a second one stops here, with a clear message,
+        // before it touches anything (sled's own lock would say "could not acquire lock").
+        let lock_dir = config.data_dir.clone();
+        let lock = tokio::task::spawn_blocking(move || lock_data_dir(&lock_dir))
+            .await
+            .map_err(|_| StartError::Config("data directory lock task failed"))??;
         // Temporary media files left by a crash.
         let _ = std::fs::remove_dir_all(config.data_dir.join("tmp"));
         let db_dir = config.data_dir.join("server");
-        let db = tokio::task::spawn_blocking(move || ServerDb::open(&db_dir))
+        let db = match tokio::task::spawn_blocking(move || ServerDb::open(&db_dir))
             .await
-            .map_err(|_| StartError::Config("database open task failed"))??;
+            .map_err(|_| StartError::Config("database open task failed"))?
+        {
+            Ok(db) => db,
+            // A process that does not take our lock (an older version) holds sled's
+            // (sled 0.34 `Config::try_lock` reports it only in words).
+            Err(DbError::Sled(sled::Error::Io(e)))
+                if e.to_string().starts_with("could not acquire lock") =>
+            {
+                return Err(StartError::DataDirInUse {
+                    path: config.data_dir.clone(),
+                    pid: None,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         let interrupted = crate::db::fail_interrupted_sends(&db.messages)?;
         if interrupted > 0 {
             tracing::warn!(
@@ -279,12 +353,27 @@ impl AppState {
             .map_err(|_| StartError::Config("store database open task failed"))?
             .map_err(StartError::Stores)?;
         let upstream = UpstreamLink::start(&config).await?;
-        let http = reqwest::Client::builder()
+        let guard = Arc::new(crate::egress::TargetGuard::new(&config.egress));
+        if config.egress.allow_private_targets {
+            tracing::warn!(
+                "--allow-private-targets: webhooks and media URLs may reach loopback, private \
+                 and link-local addresses (cloud metadata included)"
+            );
+        }
+        let user_agent = concat!("wa-server/", env!("CARGO_PKG_VERSION"));
+        let http = crate::egress::guarded(reqwest::Client::builder(), &guard, &config.egress)
             .timeout(config.webhooks.timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("wa-server/", env!("CARGO_PKG_VERSION")))
+            .user_agent(user_agent)
             .build()
             .map_err(|_| StartError::Config("HTTP client"))?;
+        let fetch = crate::egress::guarded(reqwest::Client::builder(), &guard, &config.egress)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(crate::media::fetch::CONNECT_TIMEOUT)
+            .user_agent(user_agent)
+            .build()
+            .map_err(|_| StartError::Config("media fetch HTTP client"))?;
+        let metrics = Metrics::new(&config.metrics);
         let (event_queue, inline_concurrency, inline_queue) = (
             config.event_queue,
             config.media.inline_concurrency,
@@ -308,6 +397,8 @@ impl AppState {
                 delivery: Delivery {
                     outbox: Notify::new(),
                     http,
+                    fetch,
+                    guard,
                     worker: Mutex::new(None),
                     fanout: crate::fanout::Fanout::new(event_queue),
                 },
@@ -315,11 +406,12 @@ impl AppState {
                     inline_concurrency,
                     inline_queue,
                 ),
-                metrics: Metrics::default(),
+                metrics,
                 run: RunState {
                     ready: AtomicBool::new(false),
                     shutdown: watch::channel(false).0,
                 },
+                _lock: lock,
             }),
         };
         let mut records = Vec::new();
@@ -469,6 +561,16 @@ impl AppState {
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.delivery.http
+    }
+
+    /// The client media URLs are fetched with (no redirects followed by itself).
+    pub(crate) fn fetch_client(&self) -> &reqwest::Client {
+        &self.inner.delivery.fetch
+    }
+
+    /// Which addresses webhook deliveries and media fetches may reach.
+    pub(crate) fn target_guard(&self) -> &crate::egress::TargetGuard {
+        &self.inner.delivery.guard
     }
 
     pub(crate) fn link_key(&self) -> &[u8; 32] {
@@ -713,6 +815,7 @@ impl AppState {
         crate::webhook::remove_session(db, id)?;
         db.flush().await?;
         self.otp_window().remove(id);
+        self.inner.metrics.forget_session(id);
         self.remove_store(id).await
     }
 
@@ -806,14 +909,18 @@ impl AppState {
     /// Values for `/metrics`.
     pub(crate) fn gauges(&self) -> Gauges {
         let mut counts: HashMap<&'static str, u64> = HashMap::new();
+        let mut session_states = Vec::new();
         for s in self.read_sessions().values() {
-            *counts.entry(s.live().status.as_str()).or_default() += 1;
+            let status = s.live().status.as_str();
+            *counts.entry(status).or_default() += 1;
+            session_states.push((s.id.clone(), status));
         }
         Gauges {
             sessions: SessionStatus::ALL
                 .iter()
                 .map(|st| (st.as_str(), counts.get(st.as_str()).copied().unwrap_or(0)))
                 .collect(),
+            session_states,
             webhook_backlog: self.inner.storage.db.outbox.len() as u64,
             webhook_dead_letters: self.inner.storage.db.dead.len() as u64,
         }

@@ -24,7 +24,7 @@ use crate::db::{
     DbError, Delivery, HookStats, ServerDb, WebhookRecord, decode, encode, key2, now_ms,
 };
 use crate::events::Envelope;
-use crate::metrics::Metrics;
+use crate::metrics::WebhookOutcome;
 use crate::state::AppState;
 
 /// Most deliveries taken from the outbox per round.
@@ -245,6 +245,13 @@ async fn attempt(state: &AppState, d: &Delivery) -> Outcome {
     let Some(hook) = hook else {
         return Outcome::Orphaned;
     };
+    // Checked again at each delivery: the server may have been restarted without the flag
+    // that allowed the URL, and an IP literal never reaches the guarded resolver.
+    if let Ok(url) = reqwest::Url::parse(&hook.url)
+        && let Err(blocked) = state.target_guard().check_url(&url)
+    {
+        return Outcome::Failed(format!("target not allowed: {blocked}"));
+    }
     let timestamp = now_ms() / 1000;
     let kind = serde_json::from_str::<serde_json::Value>(&d.body)
         .ok()
@@ -271,8 +278,11 @@ async fn attempt(state: &AppState, d: &Delivery) -> Outcome {
     match sent {
         Ok(resp) if resp.status().is_success() => Outcome::Delivered,
         Ok(resp) => Outcome::Failed(format!("HTTP {}", resp.status().as_u16())),
-        // Never log the URL: it may carry the receiver's own secret.
-        Err(e) => Outcome::Failed(e.without_url().to_string()),
+        Err(e) => match crate::egress::BlockedTarget::find_in(&e) {
+            Some(blocked) => Outcome::Failed(format!("target not allowed: {blocked}")),
+            // Never log the URL: it may carry the receiver's own secret.
+            None => Outcome::Failed(e.without_url().to_string()),
+        },
     }
 }
 
@@ -297,7 +307,7 @@ fn settle(state: &AppState, key: &[u8], mut d: Delivery, outcome: Outcome) -> Re
             db.outbox.remove(key)?;
             stats.delivered += 1;
             stats.last_delivered_at = Some(now_ms());
-            Metrics::inc(&state.metrics().webhook_delivered);
+            state.metrics().webhook(WebhookOutcome::Delivered);
             tracing::debug!(event = %d.event_id, hook = %d.hook_id, "webhook delivered");
         }
         Outcome::Failed(error) => {
@@ -305,12 +315,12 @@ fn settle(state: &AppState, key: &[u8], mut d: Delivery, outcome: Outcome) -> Re
             stats.failed_attempts += 1;
             stats.last_error = Some(error.clone());
             d.last_error = Some(error.clone());
-            Metrics::inc(&state.metrics().webhook_failed_attempts);
+            state.metrics().webhook(WebhookOutcome::Failed);
             let mut batch = sled::Batch::default();
             batch.remove(key);
             if d.attempts >= state.config().webhooks.max_attempts {
                 stats.dead += 1;
-                Metrics::inc(&state.metrics().webhook_dead);
+                state.metrics().webhook(WebhookOutcome::Dead);
                 tracing::warn!(event = %d.event_id, hook = %d.hook_id, %error, "webhook dead-lettered");
                 db.outbox.apply_batch(batch)?;
                 db.dead.insert(d.id.to_be_bytes(), encode(&d))?;

@@ -41,6 +41,8 @@ async fn start() -> (AppState, Api, tempfile::TempDir) {
     config.api_key = Some(Secret::new(KEY));
     config.upstream = Upstream::Sandbox;
     config.webhooks.initial_backoff = Duration::from_millis(100);
+    // The test receivers and file servers listen on 127.0.0.1 (a non-public target).
+    config.egress.allow_private_targets = true;
     let state = AppState::start(config).await.expect("start");
     let base = serve(&state).await;
     (state, Api::new(base, Some(KEY)), dir)

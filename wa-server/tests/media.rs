@@ -55,6 +55,8 @@ async fn connected_server() -> Server {
     config.media.fetch_timeout = Duration::from_secs(2);
     config.media.fetch_allowed_hosts = Some(vec!["127.0.0.1".to_owned()]);
     config.webhooks.initial_backoff = Duration::from_millis(100);
+    // The test receivers and file servers listen on 127.0.0.1 (a non-public target).
+    config.egress.allow_private_targets = true;
     let state = AppState::start(config).await.expect("start");
     let base = serve_router(app(state.clone())).await;
     let api = Api::new(base, Some(KEY));
@@ -758,6 +760,8 @@ async fn spawn_server(sb: &SandboxHandle, dir: &std::path::Path, args: &[&str]) 
     let root = base64::engine::general_purpose::STANDARD.encode(sb.trust_root_key());
     let mut child = Command::new(env!("CARGO_BIN_EXE_wa-server"))
         .args(["--bind", "127.0.0.1:0", "--webhook-backoff-ms", "100"])
+        // The test receivers listen on 127.0.0.1 (a non-public target).
+        .arg("--allow-private-targets")
         .args(["--wa-url", sb.ws_url(), "--wa-trust-root", &root])
         .arg("--data-dir")
         .arg(dir)

@@ -103,6 +103,8 @@ async fn setup(tune: impl FnOnce(&mut ServerConfig)) -> Setup {
     config.upstream = Upstream::Sandbox;
     config.media.inline_max_bytes = 8192;
     config.webhooks.initial_backoff = Duration::from_millis(100);
+    // The test receivers and file servers listen on 127.0.0.1 (a non-public target).
+    config.egress.allow_private_targets = true;
     tune(&mut config);
     let state = AppState::start(config).await.expect("start");
     let api = Api::new(serve_router(app(state.clone())).await, Some(KEY));

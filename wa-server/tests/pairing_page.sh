@@ -2,7 +2,7 @@
 # The pairing page in headless chromium (see browser/pairing_page.py). Installs what it
 # needs (ci_tools.sh): Debian's chromium (apt) and Playwright (pinned, in a venv under
 # target/ci-tools; it drives the system chromium, no browser download).
-# Screenshots: $ARTIFACTS/pairing-page-qr.png and $ARTIFACTS/pairing-page-connected.png
+# Screenshots: $ARTIFACTS/pairing-page-{qr,connected,invalid-link,upstream-down}.png
 # (default ARTIFACTS=target/artifacts). Uses $WA_SERVER_BIN if set (the Rust wrapper
 # tests/scripts.rs passes its own build), else builds it.
 set -euo pipefail
@@ -10,7 +10,8 @@ cd "$(dirname "$0")/../.."
 source wa-server/tests/ci_tools.sh
 ARTIFACTS="${ARTIFACTS:-$PWD/target/artifacts}"
 mkdir -p "$ARTIFACTS"
-rm -f "$ARTIFACTS/pairing-page-qr.png" "$ARTIFACTS/pairing-page-connected.png"
+SHOTS="pairing-page-qr.png pairing-page-connected.png pairing-page-invalid-link.png pairing-page-upstream-down.png"
+for shot in $SHOTS; do rm -f "$ARTIFACTS/$shot"; done
 ensure_chromium
 PYTHON="$(ensure_venv)"
 BIN="${WA_SERVER_BIN:-}"
@@ -19,7 +20,7 @@ if [ -z "$BIN" ]; then
     BIN="$PWD/target/debug/wa-server"
 fi
 "$PYTHON" wa-server/tests/browser/pairing_page.py --bin "$BIN" --out "$ARTIFACTS"
-for shot in pairing-page-qr.png pairing-page-connected.png; do
+for shot in $SHOTS; do
     [ -s "$ARTIFACTS/$shot" ] || ci_die "screenshot $ARTIFACTS/$shot is missing"
 done
-echo "screenshots: $ARTIFACTS/pairing-page-qr.png $ARTIFACTS/pairing-page-connected.png"
+echo "screenshots in $ARTIFACTS: $SHOTS"

@@ -31,6 +31,8 @@ async fn spawn_server(sb: &SandboxHandle, dir: &Path) -> (Child, String) {
 async fn spawn_with(dir: &Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wa-server"))
         .args(["--bind", "127.0.0.1:0", "--webhook-backoff-ms", "100"])
+        // The test receivers listen on 127.0.0.1 (a non-public target).
+        .arg("--allow-private-targets")
         .arg("--data-dir")
         .arg(dir)
         .args(args)

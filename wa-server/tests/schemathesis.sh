@@ -2,7 +2,8 @@
 # Schema-driven fuzzing of the HTTP API: schemathesis (PyPI) reads /openapi.json from a
 # running `wa-server --sandbox` and sends generated requests to every operation; the run
 # fails on any 5xx (check `not_a_server_error`) and on responses that break the spec's
-# status codes. Webhook URLs are restricted to 127.0.0.1 so generated webhooks never target
+# status codes. Webhook URLs are restricted to 127.0.0.1 (allowed with --allow-private-targets,
+# since loopback is a non-public target) so generated webhooks never target
 # another host; the SSE streams (endless by design) are excluded.
 # schemathesis is pinned and installed in a venv under target/ci-tools (ci_tools.sh).
 # Uses $WA_SERVER_BIN if set, else builds it. The JUnit report goes to
@@ -24,7 +25,7 @@ DATA="$(mktemp -d)"
 OUT="$DATA/stdout"
 KEY="schemathesis-admin-key-0123456789"
 WA_API_KEY="$KEY" RUST_LOG="${RUST_LOG:-warn}" "$BIN" --sandbox --bind 127.0.0.1:0 \
-    --data-dir "$DATA/wa" --webhook-allowed-hosts 127.0.0.1 --max-sessions 500 \
+    --data-dir "$DATA/wa" --webhook-allowed-hosts 127.0.0.1 --allow-private-targets --max-sessions 500 \
     --default-country-code 62 >"$OUT" &
 PID=$!
 cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$DATA"; }

@@ -7,7 +7,7 @@
 //! fails the test with the reason.
 //!
 //! Each script's output goes to `target/artifacts/<script>.log`; the screenshots to
-//! `target/artifacts/pairing-page-qr.png` and `target/artifacts/pairing-page-connected.png`,
+//! `target/artifacts/pairing-page-{qr,connected,invalid-link,upstream-down}.png`,
 //! the schemathesis JUnit report to `target/artifacts/schemathesis/`.
 
 use std::path::{Path, PathBuf};
@@ -65,7 +65,12 @@ fn run(script: &str) {
 #[test]
 fn pairing_page_shows_the_qr_then_connected_in_headless_chromium() {
     run("pairing_page.sh");
-    for shot in ["pairing-page-qr.png", "pairing-page-connected.png"] {
+    for shot in [
+        "pairing-page-qr.png",
+        "pairing-page-connected.png",
+        "pairing-page-invalid-link.png",
+        "pairing-page-upstream-down.png",
+    ] {
         let path = artifacts().join(shot);
         let bytes = std::fs::read(&path)
             .unwrap_or_else(|e| panic!("screenshot {} missing: {e}", path.display()));

@@ -28,6 +28,8 @@ async fn spawn_with_open_umask(dir: &Path) -> (Child, String) {
             "--sandbox",
             "--webhook-backoff-ms",
             "100",
+            // The test receiver listens on 127.0.0.1 (a non-public target).
+            "--allow-private-targets",
         ])
         .arg("--data-dir")
         .arg(dir)

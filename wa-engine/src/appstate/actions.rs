@@ -125,3 +125,75 @@ pub fn mark_chat_read(
         action_version: 3,
     }
 }
+
+/// A change to one chat that this device makes through app-state sync (shared/protocol/08
+/// §3.3, §7): what `Request::ChatAction` and the `Client` methods (`mark_chat_read`,
+/// `archive_chat`, `mute_chat`, `pin_chat`) send. [`Self::mutations`] turns it into the
+/// mutations of one patch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChatAction {
+    /// `["markChatAsRead", chat]`: read (`true`) or marked unread (`false`).
+    MarkRead {
+        /// The chat.
+        chat: Jid,
+        /// Read or unread.
+        read: bool,
+    },
+    /// `["archive", chat]`; archiving also unpins (whatsmeow `BuildArchive`).
+    Archive {
+        /// The chat.
+        chat: Jid,
+        /// Archived or not.
+        archived: bool,
+    },
+    /// `["mute", chat]`: muted until `until_ms` (unix ms, -1 = forever) or unmuted (`None`).
+    Mute {
+        /// The chat.
+        chat: Jid,
+        /// End of the mute, unix ms; -1 = forever; `None` unmutes.
+        until_ms: Option<i64>,
+    },
+    /// `["pin_v1", chat]`.
+    Pin {
+        /// The chat.
+        chat: Jid,
+        /// Pinned or not.
+        pinned: bool,
+    },
+}
+
+impl ChatAction {
+    /// The collection its patch goes to.
+    #[must_use]
+    pub fn collection(&self) -> Collection {
+        match self {
+            Self::Mute { .. } => Collection::RegularHigh,
+            Self::MarkRead { .. } | Self::Archive { .. } | Self::Pin { .. } => {
+                Collection::RegularLow
+            }
+        }
+    }
+
+    /// The mutations of its patch at `timestamp_ms` (unix ms, also used as the message
+    /// range's last-message time in seconds: the engine keeps no message database, and
+    /// whatsmeow falls back to "now" the same way when it has no last message).
+    #[must_use]
+    pub fn mutations(&self, timestamp_ms: i64) -> Vec<NewMutation> {
+        let range = || message_range(timestamp_ms / 1000, []);
+        match self {
+            Self::MarkRead { chat, read } => {
+                vec![mark_chat_read(chat, *read, range(), timestamp_ms)]
+            }
+            Self::Archive { chat, archived } => {
+                let mut out = vec![archive(chat, *archived, range(), timestamp_ms)];
+                if *archived {
+                    out.push(pin(chat, false, timestamp_ms));
+                }
+                out
+            }
+            Self::Mute { chat, until_ms } => vec![mute(chat, *until_ms, timestamp_ms)],
+            Self::Pin { chat, pinned } => vec![pin(chat, *pinned, timestamp_ms)],
+        }
+    }
+}

@@ -55,18 +55,21 @@ pub mod iq;
 mod keys;
 mod lthash;
 mod mutation;
+mod record;
 mod state;
 mod sync_action;
 
 use std::fmt;
 use std::str::FromStr;
 
+pub use actions::ChatAction;
 pub use blob::{decode_external_mutations, decode_snapshot_blob, decrypt_blob};
 pub use error::AppStateError;
 pub use iq::{CollectionError, CollectionResponse};
 pub use keys::{EXPANDED_LEN, KeyRing, KeySource, MutationKeys, key_request};
 pub use lthash::{LTHASH_LEN, LtHash};
 pub use mutation::{EncodedRecord, Mutation, NewMutation, Operation, decode_record, encode_record};
+pub use record::{RecordError, StoredSyncKey};
 pub use state::{CollectionState, OutgoingPatch, missing_keys, patch_key_ids};
 pub use sync_action::SyncAction;
 

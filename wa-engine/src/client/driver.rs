@@ -30,6 +30,31 @@ pub(crate) struct Settings {
     pub(crate) timing: Timing,
     pub(crate) policy: ReconnectPolicy,
     pub(crate) prekey_batch: u32,
+    /// History-sync processing ([`Config::history`]).
+    pub(crate) history: crate::history::HistoryConfig,
+    /// The media transfer of the `Client`, for the connection's blob downloads.
+    pub(crate) media: Arc<crate::media::Transfer>,
+}
+
+/// What the driver's own background tasks (blob downloads) send back to it.
+enum Internal {
+    /// An IQ a download needs (`media_conn`), sent on the current connection.
+    Iq {
+        node: crate::binary::Node,
+        reply: oneshot::Sender<Result<crate::binary::Node, SendError>>,
+    },
+    /// Plaintext of a download of connection attempt `attempt`, not yet verified.
+    Data {
+        attempt: u64,
+        id: conn::DownloadId,
+        chunk: Vec<u8>,
+    },
+    /// The end of a download of connection attempt `attempt`: verified, or why not.
+    Downloaded {
+        attempt: u64,
+        id: conn::DownloadId,
+        result: Result<(), String>,
+    },
 }
 
 /// How one connection attempt ended.
@@ -56,6 +81,12 @@ pub(crate) struct Driver {
     commands_open: bool,
     /// Messaging caches handed from one connection to the next.
     caches: Option<conn::Caches>,
+    /// Background tasks (downloads) report here.
+    /// Bounded, so a download streams no faster than the connection decodes it.
+    internal_tx: mpsc::Sender<Internal>,
+    internal_rx: mpsc::Receiver<Internal>,
+    /// Connection attempts so far: download results of an earlier one are dropped.
+    attempt: u64,
 }
 
 impl Driver {
@@ -66,7 +97,11 @@ impl Driver {
         status: watch::Sender<Status>,
         first: oneshot::Sender<Result<(), ConnectError>>,
     ) -> Self {
+        let (internal_tx, internal_rx) = mpsc::channel(16);
         Self {
+            internal_tx,
+            internal_rx,
+            attempt: 0,
             settings,
             commands,
             events,
@@ -194,6 +229,7 @@ impl Driver {
             timing: self.settings.timing.clone(),
             routing_info: self.routing_info.clone(),
             prekey_batch: self.settings.prekey_batch,
+            history: self.settings.history.clone(),
             ..Config::default()
         }
     }
@@ -203,6 +239,7 @@ impl Driver {
             Ok(ws) => ws,
             Err(e) => return AttemptEnd::ConnectFailed(e),
         };
+        self.attempt += 1;
         let mut conn = Connection::new(self.config(), self.settings.store.clone(), Instant::now());
         if let Some(caches) = self.caches.take() {
             conn.set_caches(caches);
@@ -318,6 +355,26 @@ impl Driver {
                     }
                 },
                 () = timer => conn.handle_timeout(Instant::now()),
+                Some(internal) = self.internal_rx.recv() => match internal {
+                    Internal::Iq { node, reply } => match conn.send(Instant::now(), Request::Iq(node)) {
+                        Ok(id) => {
+                            waiting.insert(id, super::Responder::Iq(reply));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    },
+                    Internal::Data { attempt, id, chunk } => {
+                        if attempt == self.attempt {
+                            conn.handle_download_data(id, &chunk);
+                        }
+                    }
+                    Internal::Downloaded { attempt, id, result } => {
+                        if attempt == self.attempt {
+                            conn.handle_download(Instant::now(), id, result.map(|()| Vec::new()));
+                        }
+                    }
+                },
             }
         }
     }
@@ -341,6 +398,10 @@ impl Driver {
                 }
                 return;
             }
+            conn::Event::Download { id, media } => {
+                self.spawn_download(id, *media);
+                return;
+            }
             conn::Event::Public(event) => event,
         };
         match &event {
@@ -357,6 +418,72 @@ impl Driver {
             _ => {}
         }
         self.emit(event).await;
+    }
+}
+
+impl Driver {
+    /// Downloads a blob the connection asked for in the background (the `Client`'s media
+    /// path: `media_conn` over this driver, every host, verified while streaming) and streams
+    /// its plaintext to the connection of the same attempt in pieces of at most 64 KiB, then
+    /// the verdict: a 50 MB history chunk is never whole in memory.
+    fn spawn_download(&self, id: conn::DownloadId, media: conn::BlobDownload) {
+        use tokio::io::AsyncReadExt as _;
+        const PIECE: usize = 64 * 1024;
+        let transfer = self.settings.media.clone();
+        let tx = self.internal_tx.clone();
+        let attempt = self.attempt;
+        tokio::spawn(async move {
+            let iq_tx = tx.clone();
+            let fetch = move |node: crate::binary::Node| {
+                let iq_tx = iq_tx.clone();
+                async move {
+                    let (reply, rx) = oneshot::channel();
+                    iq_tx
+                        .send(Internal::Iq { node, reply })
+                        .await
+                        .map_err(|_| SendError::NotConnected)?;
+                    rx.await.unwrap_or(Err(SendError::NotConnected))
+                }
+            };
+            let (writer, mut reader) = tokio::io::duplex(PIECE);
+            let download = async move {
+                let mut writer = writer;
+                let result = transfer.download_to(fetch, &media.0, &mut writer).await;
+                drop(writer);
+                result
+            };
+            let data_tx = tx.clone();
+            let forward = async move {
+                let mut buf = vec![0_u8; PIECE];
+                loop {
+                    match reader.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let chunk = buf[..n].to_vec();
+                            if data_tx
+                                .send(Internal::Data { attempt, id, chunk })
+                                .await
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                    }
+                }
+            };
+            let (result, ()) = tokio::join!(download, forward);
+            let result = result.map(drop).map_err(|e| e.to_string());
+            if let Err(reason) = &result {
+                tracing::warn!(%reason, "client: blob download failed");
+            }
+            let _ = tx
+                .send(Internal::Downloaded {
+                    attempt,
+                    id,
+                    result,
+                })
+                .await;
+        });
     }
 }
 

@@ -179,6 +179,7 @@ pub struct ClientBuilder {
     event_capacity: usize,
     media: crate::media::TransferConfig,
     prekey_batch: u32,
+    history: crate::history::HistoryConfig,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -274,6 +275,16 @@ impl ClientBuilder {
         self
     }
 
+    /// How history-sync chunks are processed: the inflate cap and whether message bodies are
+    /// kept in [`Event::HistorySync`](crate::Event::HistorySync) (`keep_messages = false`
+    /// opts out of message history; tokens, PN↔LID mappings and the NCT salt are stored
+    /// either way). Default: 64 MiB cap, messages kept.
+    #[must_use]
+    pub fn history(mut self, history: crate::history::HistoryConfig) -> Self {
+        self.history = history;
+        self
+    }
+
     /// Capacity of the event channel (default 64). The driver waits when it is full.
     #[must_use]
     pub fn event_capacity(mut self, capacity: usize) -> Self {
@@ -315,6 +326,8 @@ impl ClientBuilder {
                 timing: self.timing,
                 policy: self.reconnect,
                 prekey_batch: self.prekey_batch,
+                history: self.history,
+                media: media.clone(),
             },
             cmd_rx,
             ev_tx,
@@ -363,6 +376,7 @@ impl Client {
             event_capacity: 64,
             media: crate::media::TransferConfig::default(),
             prekey_batch: crate::prekeys::UPLOAD_BATCH,
+            history: crate::history::HistoryConfig::default(),
         }
     }
 
@@ -615,6 +629,82 @@ impl Client {
             Responder::Participants,
         )
         .await
+    }
+
+    /// Marks a chat read (`true`) or unread on every device of the account, through
+    /// app-state sync (`["markChatAsRead", chat]`, shared/protocol/08 §7). Unlike
+    /// [`mark_read`](Self::mark_read) this sends no receipt to the sender.
+    ///
+    /// # Errors
+    /// As [`chat_action`](Self::chat_action).
+    pub async fn mark_chat_read(&self, chat: &Jid, read: bool) -> Result<(), SendError> {
+        self.chat_action(crate::appstate::ChatAction::MarkRead {
+            chat: chat.clone(),
+            read,
+        })
+        .await
+    }
+
+    /// Archives (also unpins) or unarchives a chat through app-state sync.
+    ///
+    /// # Errors
+    /// As [`chat_action`](Self::chat_action).
+    pub async fn archive_chat(&self, chat: &Jid, archived: bool) -> Result<(), SendError> {
+        self.chat_action(crate::appstate::ChatAction::Archive {
+            chat: chat.clone(),
+            archived,
+        })
+        .await
+    }
+
+    /// Mutes a chat for `duration` (`Some(Duration::MAX)` = forever) or unmutes it (`None`),
+    /// through app-state sync; the end time is computed from this machine's clock.
+    ///
+    /// # Errors
+    /// As [`chat_action`](Self::chat_action).
+    pub async fn mute_chat(
+        &self,
+        chat: &Jid,
+        duration: Option<std::time::Duration>,
+    ) -> Result<(), SendError> {
+        let until_ms = duration.map(|d| {
+            if d == std::time::Duration::MAX {
+                -1
+            } else {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                i64::try_from((now + d).as_millis()).unwrap_or(i64::MAX)
+            }
+        });
+        self.chat_action(crate::appstate::ChatAction::Mute {
+            chat: chat.clone(),
+            until_ms,
+        })
+        .await
+    }
+
+    /// Pins or unpins a chat through app-state sync.
+    ///
+    /// # Errors
+    /// As [`chat_action`](Self::chat_action).
+    pub async fn pin_chat(&self, chat: &Jid, pinned: bool) -> Result<(), SendError> {
+        self.chat_action(crate::appstate::ChatAction::Pin {
+            chat: chat.clone(),
+            pinned,
+        })
+        .await
+    }
+
+    /// Sends one app-state chat change and waits until the server accepted it
+    /// ([`Request::ChatAction`]: built on the local state, rebuilt on a 409 conflict).
+    ///
+    /// # Errors
+    /// [`SendError::InvalidInput`] before our primary shared a sync key,
+    /// [`SendError::Rejected`], [`SendError::Timeout`], [`SendError::NotLoggedIn`].
+    pub async fn chat_action(&self, action: crate::appstate::ChatAction) -> Result<(), SendError> {
+        self.request(Request::ChatAction(action), Responder::Done)
+            .await
     }
 
     /// Send a stanza without waiting for a response (low-level).

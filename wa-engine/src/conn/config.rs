@@ -98,6 +98,10 @@ pub struct Config {
     /// One-time prekeys per upload (812 by default, as Baileys and WhatsApp Web send; 04 §4.3).
     /// Tests and many-client deployments may lower it.
     pub prekey_batch: u32,
+    /// How history-sync chunks are processed (shared/protocol/08 §9.5): the inflate cap and
+    /// whether message bodies are kept for [`crate::Event::HistorySync`]. Tokens, PN↔LID
+    /// mappings and the NCT salt are stored either way.
+    pub history: crate::history::HistoryConfig,
     /// Which namespace 1:1 stanzas use on the wire (07 §1.4); sessions are keyed by LID
     /// either way. Default [`LidWire::Auto`].
     pub lid_wire: super::LidWire,
@@ -116,6 +120,7 @@ impl Default for Config {
             timing: Timing::default(),
             routing_info: None,
             prekey_batch: crate::prekeys::UPLOAD_BATCH,
+            history: crate::history::HistoryConfig::default(),
             lid_wire: super::LidWire::default(),
             tokens: super::TokenPolicy::default(),
         }

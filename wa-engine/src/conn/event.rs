@@ -33,6 +33,18 @@ pub enum Event {
         /// Its outcome.
         result: Result<Reply, SendError>,
     },
+    /// The connection needs a media blob: an app-state snapshot or external mutations
+    /// (`md-app-state`, 08 §4) or a history-sync chunk (`md-msg-hist`, 08 §9.2). Download
+    /// and verify it (the tokio `Client` does, through its media download path) and pass the
+    /// verified plaintext, or the failure, to
+    /// [`Connection::handle_download`](super::Connection::handle_download) with this `id`.
+    /// A result for a closed connection is simply dropped.
+    Download {
+        /// Which download.
+        id: DownloadId,
+        /// Where it is and how to decrypt and verify it.
+        media: Box<BlobDownload>,
+    },
     /// An event for the embedder; a driver forwards it as is. Never one of the
     /// *driver only* variants ([`crate::Event::Disconnected`], [`crate::Event::LoggedOut`],
     /// [`crate::Event::Stopped`]).
@@ -59,5 +71,29 @@ impl EventQueue {
     /// The oldest queued event.
     pub(crate) fn pop_front(&mut self) -> Option<Event> {
         self.0.pop_front()
+    }
+}
+
+/// Identifies one [`Event::Download`] of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DownloadId(pub u64);
+
+/// The blob of an [`Event::Download`]: a [`MediaRef`](crate::media::MediaRef) (media type
+/// `AppState` or `History`, direct path, key, hashes, length). Two are equal when they name
+/// the same file with the same key.
+#[derive(Debug, Clone)]
+pub struct BlobDownload(pub crate::media::MediaRef);
+
+impl PartialEq for BlobDownload {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq as _;
+        let (a, b) = (&self.0, &other.0);
+        a.media_type == b.media_type
+            && a.direct_path == b.direct_path
+            && a.url == b.url
+            && a.file_sha256 == b.file_sha256
+            && a.file_enc_sha256 == b.file_enc_sha256
+            && a.file_length == b.file_length
+            && bool::from(a.media_key.as_bytes().ct_eq(b.media_key.as_bytes()))
     }
 }

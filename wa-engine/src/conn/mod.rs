@@ -14,6 +14,7 @@ mod payload;
 mod pending;
 mod request;
 mod state;
+mod sync;
 mod timers;
 mod tokens;
 mod wire;
@@ -27,7 +28,7 @@ use rand::{RngExt as _, SeedableRng as _};
 
 pub use config::{Config, DeviceConfig, Timing};
 use event::EventQueue;
-pub use event::{Event, MessageStatus, UndecryptableReason};
+pub use event::{BlobDownload, DownloadId, Event, MessageStatus, UndecryptableReason};
 pub use keys::generate_credentials;
 pub use lid::LidWire;
 pub use messaging::Caches;
@@ -111,6 +112,8 @@ pub struct Connection {
     routing_info: Option<Vec<u8>>,
     last_received: Option<Instant>,
     messaging: Messaging,
+    /// App-state and history sync (conn::sync).
+    sync: sync::Syncd,
 }
 
 impl std::fmt::Debug for Connection {
@@ -151,6 +154,7 @@ impl Connection {
             routing_info: config.routing_info.clone(),
             last_received: None,
             messaging: Messaging::default(),
+            sync: sync::Syncd::new(config.history.clone()),
             config,
         };
         let Ok(creds) = conn.load_or_create_credentials() else {
@@ -396,6 +400,10 @@ impl Connection {
                     )
                 })?;
             }
+            Request::ChatAction(action) => {
+                self.require_logged_in()?;
+                self.in_sync(now, |s, cx| s.start_patch(cx, id, action))?;
+            }
             Request::Logout => {
                 let jid = match &self.state {
                     State::Connected(c) => c.jid.clone(),
@@ -408,6 +416,33 @@ impl Connection {
             }
         }
         Ok(id)
+    }
+
+    /// Plaintext of an [`Event::Download`] as it streams in, **before** it is verified: the
+    /// connection decodes history chunks as they arrive (bounded memory) but keeps nothing
+    /// until [`handle_download`](Self::handle_download) says the whole file verified.
+    /// Unknown ids are ignored.
+    pub fn handle_download_data(&mut self, id: DownloadId, chunk: &[u8]) {
+        if self.close_reason.is_none() {
+            self.sync.on_download_data(id, chunk);
+        }
+    }
+
+    /// The end of an [`Event::Download`]: `Ok` with the last plaintext bytes (all of it, or
+    /// what did not go through [`handle_download_data`](Self::handle_download_data)) once
+    /// the whole file verified (MAC, hashes, length), or why the download failed (for the
+    /// logs; everything streamed is then dropped). Unknown ids (e.g. of an earlier
+    /// connection) are ignored.
+    pub fn handle_download(
+        &mut self,
+        now: Instant,
+        id: DownloadId,
+        result: Result<Vec<u8>, String>,
+    ) {
+        if self.close_reason.is_some() {
+            return;
+        }
+        self.in_sync(now, |s, cx| s.on_download(cx, id, result));
     }
 
     fn require_logged_in(&self) -> Result<(), SendError> {
@@ -541,6 +576,12 @@ impl Connection {
             }
             Waiter::PrivacyIssue(op) => {
                 self.in_messaging(now, |m, cx| m.on_issue_result(cx, op, None));
+            }
+            Waiter::AppStateFetch(op) => {
+                self.in_sync(now, |s, cx| s.on_fetch_response(cx, op, None));
+            }
+            Waiter::AppStatePatch(op) => {
+                self.in_sync(now, |s, cx| s.on_patch_response(cx, op, None));
             }
             other => tracing::debug!(?other, "connection: internal IQ timed out"),
         }
@@ -676,6 +717,9 @@ impl Connection {
                 } else {
                     if matches!(self.state, State::Connected(_)) {
                         self.in_messaging(now, |m, cx| m.handle_messaging_notification(cx, &node));
+                        if node.get_attr_str("type") == Some("server_sync") {
+                            self.in_sync(now, |s, cx| s.on_server_sync(cx, &node));
+                        }
                     }
                     self.events.push_back(crate::Event::Stanza(node));
                 }
@@ -683,7 +727,10 @@ impl Connection {
             // 05 §9: acked after processing (the ack goes out after the decrypted state
             // is stored), not on arrival.
             "message" => {
-                self.in_messaging(now, |m, cx| m.handle_message(cx, &node));
+                let sync = self.in_messaging(now, |m, cx| m.handle_message(cx, &node));
+                for p in sync {
+                    self.in_sync(now, |s, cx| s.on_protocol(cx, p));
+                }
             }
             "receipt" => {
                 self.send_ack(&node);
@@ -815,6 +862,12 @@ impl Connection {
             Waiter::PrivacyIssue(op) => {
                 self.in_messaging(now, |m, cx| m.on_issue_result(cx, op, parsed.ok()));
             }
+            Waiter::AppStateFetch(op) => {
+                self.in_sync(now, |s, cx| s.on_fetch_response(cx, op, Some(node)));
+            }
+            Waiter::AppStatePatch(op) => {
+                self.in_sync(now, |s, cx| s.on_patch_response(cx, op, Some(node)));
+            }
             Waiter::Active | Waiter::CleanDirty => {
                 if let Err(e) = parsed {
                     tracing::debug!(error = %e, ?waiter, "connection: IQ rejected");
@@ -892,6 +945,7 @@ impl Connection {
         // 07 §2.9: expired privacy-token records go when coming online (at most daily).
         self.in_messaging(now, |m, cx| m.prune_tokens(cx));
         self.schedule_keepalive(now);
+        self.in_sync(now, |s, cx| s.on_login(cx));
     }
 
     fn handle_ib(&mut self, now: Instant, node: Node) {
@@ -911,6 +965,12 @@ impl Connection {
                                 Waiter::CleanDirty,
                                 now + self.config.timing.iq_timeout,
                             );
+                        }
+                        // whatsapp-rust: syncd_app_state => re-sync all five (08 §8).
+                        if kind == "syncd_app_state" {
+                            self.in_sync(now, |s, cx| {
+                                s.sync(cx, &crate::appstate::Collection::ALL)
+                            });
                         }
                     }
                 }
@@ -1052,6 +1112,32 @@ impl Connection {
         f(messaging, &mut cx)
     }
 
+    /// Runs `f` on the sync room with the messaging context at `now`.
+    fn in_sync<R>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut sync::Syncd, &mut messaging::Context<'_>) -> R,
+    ) -> R {
+        let own = self.own_jid();
+        let server_ms = self.server_unix_ms(now);
+        let mut cx = messaging::Context {
+            now,
+            server_ms,
+            own,
+            iq_timeout: self.config.timing.iq_timeout,
+            prekey_batch: self.config.prekey_batch,
+            lid_wire: self.config.lid_wire,
+            tokens: self.config.tokens,
+            store: self.store.as_ref(),
+            rng: &mut self.rng,
+            creds: &mut self.creds,
+            wire: &mut self.wire,
+            pending: &mut self.pending,
+            events: &mut self.events,
+        };
+        f(&mut self.sync, &mut cx)
+    }
+
     /// Own AD JID while logged in.
     fn own_jid(&self) -> Option<Jid> {
         match &self.state {
@@ -1095,6 +1181,9 @@ impl Connection {
                 Waiter::Group(op) => {
                     self.messaging
                         .fail_group_closed(&mut self.events, op, &reason);
+                }
+                Waiter::AppStatePatch(op) => {
+                    self.sync.fail_patch_closed(&mut self.events, op, &reason);
                 }
                 _ => {}
             }

@@ -38,6 +38,10 @@ pub(crate) enum Waiter {
     CleanDirty,
     /// Our privacy-token issuance (`privacy` set, 07 §2.5), operation `op` of the token state.
     PrivacyIssue(u64),
+    /// A `w:sync:app:state` fetch of sync operation `op` (conn::sync).
+    AppStateFetch(u64),
+    /// A `w:sync:app:state` patch upload of sync operation `op` (conn::sync).
+    AppStatePatch(u64),
 }
 
 #[derive(Debug, Default)]

@@ -73,6 +73,13 @@ pub enum Request {
     Logout,
     /// Close with [`CloseReason::LocalClose`].
     Close,
+    /// Change a chat through app-state sync from this device (mark read, archive, mute, pin;
+    /// shared/protocol/08 §3.3): the patch is built on the local collection state with the
+    /// newest shared sync key, uploaded, rebuilt and resent on a 409 conflict (up to 3
+    /// times), and the new state stored once the server accepts it: [`Reply::Done`].
+    /// [`SendError::InvalidInput`] when no sync key has been shared yet,
+    /// [`SendError::Rejected`] when the server refuses it.
+    ChatAction(crate::appstate::ChatAction),
 }
 
 /// Identifies one [`Request`] passed to

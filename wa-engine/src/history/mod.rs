@@ -25,7 +25,7 @@ pub use decode::{
     HistoryItem, HistoryItems, HistorySyncData, HistoryTcToken, LidMapping, PushName, decode,
 };
 pub use error::HistoryError;
-pub use stream::{BlobVerifier, HistoryStream};
+pub use stream::{BlobVerifier, HistoryStream, PlainHistoryStream, inflate_items};
 
 use crate::Jid;
 use crate::binary::Node;

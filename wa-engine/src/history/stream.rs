@@ -200,3 +200,105 @@ impl fmt::Debug for HistoryStream {
             .finish_non_exhaustive()
     }
 }
+
+/// Inflates and decodes a compressed `HistorySync` handed over in pieces (the plaintext of an
+/// `md-msg-hist` download as it streams in, or an `initialHistBootstrapInlinePayload`), one
+/// top-level field at a time: holds only the field being assembled (one conversation) and
+/// fixed buffers, and fails once the inflated total passes [`HistoryConfig::max_inflated`]
+/// (inflate bomb).
+///
+/// **Items are unverified while a download streams**: fold them somewhere provisional and
+/// keep them only if the download then verified (the engine's connection does so).
+pub struct PlainHistoryStream {
+    inflater: Inflater,
+    pending: Zeroizing<Vec<u8>>,
+    consumed: usize,
+}
+
+impl PlainHistoryStream {
+    /// A stream capped by `config`.
+    #[must_use]
+    pub fn new(config: &HistoryConfig) -> Self {
+        Self {
+            inflater: Inflater::new(config.max_inflated),
+            pending: Zeroizing::new(Vec::new()),
+            consumed: 0,
+        }
+    }
+
+    /// Takes the next compressed bytes and appends every field they complete to `items`.
+    /// Bytes after the end of the zlib stream are ignored.
+    ///
+    /// # Errors
+    /// [`HistoryError::Inflate`], [`HistoryError::TooLarge`], [`HistoryError::Malformed`],
+    /// [`HistoryError::Protobuf`]. After an error, drop the stream.
+    pub fn update(
+        &mut self,
+        compressed: &[u8],
+        items: &mut Vec<HistoryItem>,
+    ) -> Result<(), HistoryError> {
+        if self.inflater.is_done() {
+            return Ok(());
+        }
+        for piece in compressed.chunks(16 * 1024) {
+            pump(
+                &mut self.inflater,
+                piece,
+                &mut self.pending,
+                &mut self.consumed,
+                items,
+            )?;
+            if self.inflater.is_done() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the stream: the zlib stream and its last field must be complete.
+    ///
+    /// # Errors
+    /// [`HistoryError::TruncatedStream`]; [`HistoryError::Malformed`] for a cut-off field.
+    pub fn finish(self) -> Result<(), HistoryError> {
+        if !self.inflater.is_done() {
+            return Err(HistoryError::TruncatedStream);
+        }
+        if !self.pending.is_empty() {
+            return Err(HistoryError::Malformed {
+                offset: self.consumed,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for PlainHistoryStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlainHistoryStream")
+            .field("consumed", &self.consumed)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Inflates an already verified compressed `HistorySync` (a downloaded and verified
+/// `md-msg-hist` plaintext, or an `initialHistBootstrapInlinePayload`) and hands each
+/// decoded top-level field to `each` as soon as it is complete ([`PlainHistoryStream`] over
+/// the whole input).
+///
+/// # Errors
+/// Those of [`PlainHistoryStream::update`] and [`PlainHistoryStream::finish`]; items handed
+/// out before an error stay handed out.
+pub fn inflate_items(
+    compressed: &[u8],
+    config: &HistoryConfig,
+    each: &mut dyn FnMut(HistoryItem),
+) -> Result<(), HistoryError> {
+    let mut stream = PlainHistoryStream::new(config);
+    let mut items = Vec::new();
+    for piece in compressed.chunks(16 * 1024) {
+        stream.update(piece, &mut items)?;
+        items.drain(..).for_each(&mut *each);
+    }
+    stream.finish()
+}

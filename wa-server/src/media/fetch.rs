@@ -1,9 +1,10 @@
 //! Fetching a media URL into a temporary file, with the server-side request checks: only
 //! absolute http(s) URLs, every hop (the first URL and each redirect) checked against
-//! [`MediaSettings::fetch_allowed_hosts`](crate::MediaSettings), at most [`MAX_REDIRECTS`]
-//! redirects, the configured timeout from start to last byte, and the size limit.
+//! [`MediaSettings::fetch_allowed_hosts`](crate::MediaSettings) and the SSRF guard
+//! (`crate::egress`: IP literals here, resolved names in the client's resolver), at most
+//! [`MAX_REDIRECTS`] redirects, the configured timeout from start to last byte, and the
+//! size limit.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::http::header;
@@ -18,28 +19,18 @@ pub(crate) const MAX_REDIRECTS: usize = 5;
 /// Longest media URL, characters.
 const MAX_URL: usize = 4096;
 /// Connect timeout of URL fetches.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The HTTP client of URL fetches. It follows no redirect itself: [`fetch`] does, checking
-/// each hop like the first URL.
-fn fetch_client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("wa-server/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "media fetch client settings rejected; defaults");
-                reqwest::Client::new()
-            })
-    })
-}
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Checks the host of a media URL (the first one and every redirect) against
-/// [`MediaSettings::fetch_allowed_hosts`](crate::MediaSettings).
-fn check_host(state: &AppState, url: &reqwest::Url) -> Result<(), MediaApiError> {
+/// [`MediaSettings::fetch_allowed_hosts`](crate::MediaSettings), then against the SSRF
+/// guard (IP literals and `localhost`; names are checked when they resolve).
+fn check_host(state: &AppState, url: &reqwest::Url) -> Result<(), ApiError> {
+    check_allow_list(state, url)?;
+    state.target_guard().check_url(url)?;
+    Ok(())
+}
+
+fn check_allow_list(state: &AppState, url: &reqwest::Url) -> Result<(), MediaApiError> {
     let Some(allowed) = &state.config().media.fetch_allowed_hosts else {
         return Ok(());
     };
@@ -70,8 +61,11 @@ pub(crate) fn parse_url(raw: &str) -> Result<reqwest::Url, MediaApiError> {
 }
 
 /// Why a fetch failed, in words that carry no secrets (the URL is not repeated: its query
-/// may hold a token).
-fn fetch_error(e: &reqwest::Error) -> MediaApiError {
+/// may hold a token); `target_not_allowed` when the guarded resolver dropped every address.
+fn fetch_error(e: &reqwest::Error) -> ApiError {
+    if let Some(blocked) = crate::egress::BlockedTarget::find_in(e) {
+        return blocked.clone().into();
+    }
     let why = if e.is_timeout() {
         "timed out".to_owned()
     } else if e.is_connect() {
@@ -81,7 +75,7 @@ fn fetch_error(e: &reqwest::Error) -> MediaApiError {
     } else {
         "the transfer failed".to_owned()
     };
-    MediaApiError::Fetch(why)
+    MediaApiError::Fetch(why).into()
 }
 
 /// Fetches `url` into a temporary file; also returns the last path segment of the final URL
@@ -98,7 +92,8 @@ pub(crate) async fn fetch(
         let mut hops = 0;
         let mut response = loop {
             check_host(state, &url)?;
-            let response = fetch_client()
+            let response = state
+                .fetch_client()
                 .get(url.clone())
                 .send()
                 .await

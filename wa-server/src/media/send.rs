@@ -4,7 +4,6 @@
 use crate::db::{MessageRecord, ServerDb, key2};
 use crate::error::ApiError;
 use crate::messaging::{self, Outgoing};
-use crate::metrics::Metrics;
 use crate::phone::parse_recipient;
 use crate::session::Session;
 use crate::state::AppState;
@@ -66,7 +65,7 @@ pub(crate) async fn send(
     let message = match upload_and_build(&client, kind, &received, mimetype.clone(), fields).await {
         Ok(message) => message,
         Err(e) => {
-            Metrics::inc(&state.metrics().messages_failed);
+            state.metrics().message_failed(id);
             return Err(e);
         }
     };

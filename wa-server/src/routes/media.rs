@@ -43,7 +43,10 @@ const BODY_SLACK: usize = 256 * 1024;
 pub(crate) struct SendMediaJson {
     /// Recipient: phone number (local numbers use the default country code) or JID.
     to: String,
-    /// An `http`/`https` URL the server fetches the file from.
+    /// An `http`/`https` URL the server fetches the file from. Non-public targets
+    /// (loopback, private, link-local, CGNAT, unique-local, ...; also after a redirect or
+    /// when a name resolves to one) are refused with 400 `target_not_allowed` unless the
+    /// server runs with `--allow-private-targets` or `--allowed-target-cidrs`.
     #[schema(max_length = 4096)]
     url: Option<String>,
     /// The file as base64 (standard alphabet, padding optional), or a `data:` URL.
@@ -180,7 +183,8 @@ macro_rules! send_route {
             ),
             responses((status = 201, body = SentMediaMessage),
                 (status = 400, description = "`invalid_base64`, `missing_media`, `invalid_media_url`, \
-                    `media_fetch_failed`, `malformed_multipart`, `invalid_phone_number`, ...", body = ErrorBody),
+                    `media_fetch_failed`, `target_not_allowed` (a non-public URL target; `allowed_by` names the flag), \
+                    `malformed_multipart`, `invalid_phone_number`, ...", body = ErrorBody),
                 (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
                 (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
                 (status = 413, description = "`media_too_large` or `payload_too_large`", body = ErrorBody),

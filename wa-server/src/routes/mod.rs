@@ -39,6 +39,7 @@ pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
     let limit = config.body_limit;
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
+        .routes(routes!(health::api_health))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
         .routes(routes!(health::openapi))

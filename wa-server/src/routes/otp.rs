@@ -14,7 +14,6 @@ use crate::auth::random_b64;
 use crate::db::{DbError, OtpRecord, ServerDb, decode, encode, key2, now_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::messaging::{self, Outgoing};
-use crate::metrics::Metrics;
 use crate::otp;
 use crate::phone::PhoneNumber;
 use crate::state::AppState;
@@ -169,7 +168,7 @@ pub(crate) async fn send(
     .await;
     match sent {
         Ok(message) => {
-            Metrics::inc(&state.metrics().otp_sent);
+            state.metrics().otp_sent();
             Ok((
                 StatusCode::CREATED,
                 Json(OtpSent {
@@ -270,6 +269,6 @@ pub(crate) async fn verify(
     };
     state.db().flush().await?;
     outcome?;
-    Metrics::inc(&state.metrics().otp_verified);
+    state.metrics().otp_verified();
     Ok(Json(OtpVerified { verified: true }))
 }

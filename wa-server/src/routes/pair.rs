@@ -295,6 +295,16 @@ struct PageState {
     expires_in_ms: Option<u64>,
     sandbox: bool,
     last_error: Option<String>,
+    /// While the WhatsApp server cannot be reached: "cannot reach WhatsApp, retrying in N s".
+    retry: Option<PageRetry>,
+}
+
+/// The retry state as the page shows it.
+#[derive(Debug, Serialize)]
+struct PageRetry {
+    attempts: u32,
+    reason: String,
+    retry_in_ms: u64,
 }
 
 fn page_state(state: &AppState, session: &Session) -> PageState {
@@ -315,6 +325,11 @@ fn page_state(state: &AppState, session: &Session) -> PageState {
         expires_in_ms,
         sandbox: state.runs_sandbox(),
         last_error: live.last_error,
+        retry: live.retry.map(|r| PageRetry {
+            attempts: r.attempts,
+            reason: r.reason,
+            retry_in_ms: r.retry_at.saturating_sub(now_ms()),
+        }),
     }
 }
 
@@ -335,10 +350,24 @@ pub(crate) async fn page_events(
     PageSession(session): PageSession,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let first = state_event(&state, &session);
+    // Events of the session, and changes that come without one (connection retries).
+    let retries = futures_util::stream::unfold(
+        (session.watch_changes(), state.shutdown_watch()),
+        |(mut changes, mut shutdown)| async move {
+            if *shutdown.borrow() {
+                return None;
+            }
+            tokio::select! {
+                r = changes.changed() => r.ok().map(|()| ((), (changes, shutdown))),
+                _ = shutdown.changed() => None,
+            }
+        },
+    );
     let updates = {
         let state = state.clone();
         let session = session.clone();
-        session_stream(&state, &session).map(move |_| Ok(state_event(&state, &session)))
+        futures_util::stream::select(session_stream(&state, &session).map(|_| ()), retries)
+            .map(move |()| Ok(state_event(&state, &session)))
     };
     let stream = futures_util::stream::once(async move { Ok(first) }).chain(updates);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

@@ -11,7 +11,7 @@ use crate::auth::{self, Caller};
 use crate::db::{SessionRecord, WebhookRecord, now_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::webhooks::{NewWebhook, WebhookInfo, validate_webhook};
-use crate::session::{Session, SessionStatus};
+use crate::session::{Retry, Session, SessionStatus};
 use crate::state::AppState;
 
 /// Most webhooks per session.
@@ -51,6 +51,9 @@ pub(crate) struct SessionInfo {
     pairing_code: Option<String>,
     /// Registered webhooks (secrets are never shown again).
     webhooks: Vec<WebhookInfo>,
+    /// Present while the session cannot reach the WhatsApp server and retries (status
+    /// `connecting`): attempts so far, the last failure, when it tries again.
+    retry: Option<Retry>,
 }
 
 impl SessionInfo {
@@ -67,6 +70,7 @@ impl SessionInfo {
             qr_expires_at: live.qr.map(|q| q.expires_at),
             pairing_code: live.pairing_code,
             webhooks: record.webhooks.iter().map(WebhookInfo::of).collect(),
+            retry: live.retry,
         }
     }
 }
@@ -148,7 +152,9 @@ pub(crate) async fn list(
     request_body = CreateSession,
     responses(
         (status = 201, body = CreatedSession),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, description = "`invalid_session_id`, or a webhook's `invalid_webhook_url`, \
+            `webhook_host_not_allowed`, `target_not_allowed` (a non-public target; `allowed_by` names the flag)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)),

@@ -19,7 +19,11 @@ use crate::webhook;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewWebhook {
-    /// Absolute `http` or `https` URL receiving `POST`s.
+    /// Absolute `http` or `https` URL receiving `POST`s. Non-public targets (loopback,
+    /// private, link-local, CGNAT, unique-local, ... IPv4 and IPv6) are refused with 400
+    /// `target_not_allowed` (IP literals and `localhost` here; names that resolve only to
+    /// such addresses at delivery) unless the server runs with `--allow-private-targets`
+    /// or `--allowed-target-cidrs`. Redirects are not followed.
     #[schema(format = "uri", max_length = 2048)]
     url: String,
     /// Event types to deliver (`qr`, `pairing_code`, `connection`, `message`,
@@ -107,6 +111,7 @@ pub(crate) struct Requeued {
 ///
 /// # Errors
 /// [`ApiError::InvalidWebhookUrl`], [`ApiError::WebhookHostNotAllowed`],
+/// [`ApiError::TargetNotAllowed`] (a non-public IP literal or `localhost`),
 /// [`ApiError::InvalidBody`] for an unknown event type or a bad secret.
 pub(crate) fn validate_webhook(
     state: &AppState,
@@ -131,6 +136,8 @@ pub(crate) fn validate_webhook(
     {
         return Err(ApiError::WebhookHostNotAllowed);
     }
+    // IP literals and `localhost` now; names are checked each time they resolve.
+    state.target_guard().check_url(&url)?;
     if let Some(bad) = hook.events.iter().find(|e| !is_event_type(e)) {
         let shown: String = bad.chars().take(40).collect();
         return Err(ApiError::InvalidBody(format!(
@@ -182,7 +189,8 @@ pub(crate) async fn list(
     params(("id" = String, Path, description = "Session id")),
     request_body = NewWebhook,
     responses((status = 201, body = CreatedWebhook),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, description = "`invalid_webhook_url`, `webhook_host_not_allowed`, `target_not_allowed` \
+            (a non-public IP literal or `localhost`; `allowed_by` names the flag that allows it)", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]

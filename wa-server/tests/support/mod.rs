@@ -1,5 +1,5 @@
 //! Shared helpers of the wa-server tests: a JSON HTTP client over loopback, a webhook
-//! receiver on 127.0.0.1 that checks signatures independently, and polling.
+//! receiver (on 127.0.0.1 unless told) that checks signatures independently, and polling.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -77,6 +77,11 @@ async fn receive(State(s): State<RxState>, headers: HeaderMap, body: Bytes) -> S
 
 impl Receiver {
     pub(crate) async fn start(failing: bool) -> Self {
+        Self::start_on("127.0.0.1:0", failing).await
+    }
+
+    /// A receiver listening on `addr` (e.g. `127.0.0.2:0` or `[::1]:0`).
+    pub(crate) async fn start_on(addr: &str, failing: bool) -> Self {
         let log = Arc::new(Mutex::new(Vec::new()));
         let failing = Arc::new(AtomicBool::new(failing));
         let app = axum::Router::new()
@@ -85,7 +90,7 @@ impl Receiver {
                 log: log.clone(),
                 failing: failing.clone(),
             });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("bind receiver");
         let addr = listener.local_addr().expect("addr");

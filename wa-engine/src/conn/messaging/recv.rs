@@ -56,8 +56,25 @@ fn is_skdm_only(m: &wa::Message) -> bool {
 }
 
 impl Messaging {
-    /// An incoming `<message>` stanza.
-    pub(crate) fn handle_message(&mut self, cx: &mut Context<'_>, node: &Node) {
+    /// An incoming `<message>` stanza. Returns the protocol messages for the sync room
+    /// (`conn::sync::take_sync_protocol`: app-state key shares, history-sync notifications),
+    /// which are not emitted as messages.
+    pub(crate) fn handle_message(
+        &mut self,
+        cx: &mut Context<'_>,
+        node: &Node,
+    ) -> Vec<crate::conn::sync::SyncProtocol> {
+        let mut sync = Vec::new();
+        self.handle_message_inner(cx, node, &mut sync);
+        sync
+    }
+
+    fn handle_message_inner(
+        &mut self,
+        cx: &mut Context<'_>,
+        node: &Node,
+        sync: &mut Vec<crate::conn::sync::SyncProtocol>,
+    ) {
         let Some(own) = cx.own.clone() else {
             cx.wire.send_ack(node);
             return;
@@ -128,10 +145,15 @@ impl Messaging {
         }
         self.caches.retry_done(&info.id);
         if !duplicate || !contents.is_empty() {
-            for (message, chat) in contents {
+            for (mut message, chat) in contents {
                 let mut info = info.clone();
                 if let Some(chat) = chat {
                     info.chat = chat;
+                }
+                // Sync hook (conn::sync): key shares and history notifications.
+                if let Some(p) = crate::conn::sync::take_sync_protocol(&info, &mut message) {
+                    sync.push(p);
+                    continue;
                 }
                 cx.events
                     .push_back(Event::Message(Box::new(IncomingMessage {

@@ -35,6 +35,42 @@ pub enum PeerEvent {
     Connected,
     /// The connection dropped.
     Disconnected,
+    /// Our own push name from app state (`SelfPushNameUpdated.new_name`).
+    PushName(String),
+    /// A `contact` app-state record: the contact's JID and full name (`ContactUpdate`).
+    Contact {
+        /// The contact's JID.
+        jid: String,
+        /// `ContactAction.fullName`.
+        full_name: Option<String>,
+    },
+    /// A `mute` app-state record (`MuteUpdate`).
+    Mute {
+        /// The chat.
+        jid: String,
+        /// `MuteAction.muted`.
+        muted: bool,
+    },
+    /// An `archive` app-state record (`ArchiveUpdate`).
+    Archive {
+        /// The chat.
+        jid: String,
+        /// `ArchiveChatAction.archived`.
+        archived: bool,
+    },
+    /// A history-sync chunk whatsapp-rust inflated and decoded (`HistorySync`).
+    History {
+        /// `HistorySync.syncType`.
+        sync_type: i32,
+        /// Conversation ids.
+        conversations: Vec<String>,
+        /// `phoneNumberToLidMappings` as (pn, lid).
+        pn_lid: Vec<(String, String)>,
+        /// `HistorySync.nctSalt` (field 19).
+        nct_salt: Option<Vec<u8>>,
+    },
+    /// A batched app-state sync left collections unsynced (`AppStateSyncFailed`, debug text).
+    AppStateSyncFailed(String),
     /// A text message: id, chat JID, sender JID, text.
     Text {
         /// Message id.
@@ -120,6 +156,39 @@ impl WaRust {
                         Event::PairSuccess(p) => Some(PeerEvent::PairSuccess(p.id.to_string())),
                         Event::Connected(_) => Some(PeerEvent::Connected),
                         Event::Disconnected(_) => Some(PeerEvent::Disconnected),
+                        Event::SelfPushNameUpdated(p) => {
+                            Some(PeerEvent::PushName(p.new_name.clone()))
+                        }
+                        Event::ContactUpdate(c) => Some(PeerEvent::Contact {
+                            jid: c.jid.to_string(),
+                            full_name: c.action.full_name.clone(),
+                        }),
+                        Event::MuteUpdate(m) => Some(PeerEvent::Mute {
+                            jid: m.jid.to_string(),
+                            muted: m.action.muted.unwrap_or(false),
+                        }),
+                        Event::ArchiveUpdate(a) => Some(PeerEvent::Archive {
+                            jid: a.jid.to_string(),
+                            archived: a.action.archived.unwrap_or(false),
+                        }),
+                        Event::HistorySync(h) => h.get().map(|d| PeerEvent::History {
+                            sync_type: h.sync_type(),
+                            conversations: d.conversations.iter().map(|c| c.id.clone()).collect(),
+                            pn_lid: d
+                                .phone_number_to_lid_mappings
+                                .iter()
+                                .map(|m| {
+                                    (
+                                        m.pn_jid.clone().unwrap_or_default(),
+                                        m.lid_jid.clone().unwrap_or_default(),
+                                    )
+                                })
+                                .collect(),
+                            nct_salt: d.nct_salt.clone(),
+                        }),
+                        Event::AppStateSyncFailed(f) => {
+                            Some(PeerEvent::AppStateSyncFailed(format!("{f:?}")))
+                        }
                         _ => None,
                     };
                     let mut all: Vec<PeerEvent> = out.into_iter().collect();

@@ -5,7 +5,7 @@
 //!
 //! Sandbox behaviour this needs (each a fix with its source): Noise IK resume / XXfallback
 //! (shared/protocol/01 §6), the 0.3-0.6 s pause before the post-pairing 515 (03 §6), answers
-//! for `abt` props and `w:sync:app:state` (wa-sandbox `peer_iq.rs`).
+//! for `abt` props (wa-sandbox `peer_iq.rs`) and `w:sync:app:state` (wa-sandbox `appsync.rs`).
 
 use std::time::Duration;
 
