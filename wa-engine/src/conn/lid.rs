@@ -17,7 +17,7 @@
 //! Group sender keys keep the name they were distributed under (the group's addressing).
 
 use crate::Jid;
-use crate::store::{ProtocolAddress, Store, StoreBatch, StoreError};
+use crate::store::{Credentials, ProtocolAddress, Store, StoreBatch, StoreError};
 
 /// Which namespace a 1:1 stanza (`to` and every `<participants><to jid>`, own devices
 /// included) uses on the wire (07 §1.4). Sessions are keyed by LID in every mode (07 §1.3).
@@ -217,10 +217,26 @@ pub(crate) fn migrate(
 }
 
 /// The own account's PN ⇄ LID pair from the credentials (`id` and `lid`, AD JID strings).
-pub(crate) fn own_pair(id: Option<&str>, lid: Option<&str>) -> Option<(Jid, Jid)> {
-    let pn: Jid = id?.parse().ok()?;
-    let lid: Jid = lid?.parse().ok()?;
+pub(crate) fn own_pair(creds: Option<&Credentials>) -> Option<(Jid, Jid)> {
+    let creds = creds?;
+    let pn: Jid = creds.id.as_deref()?.parse().ok()?;
+    let lid: Jid = creds.lid.as_deref()?.parse().ok()?;
     (pn.is_pn() && lid.is_lid()).then(|| (pn.to_non_ad(), lid.to_non_ad()))
+}
+
+/// Our own account in the other namespace (no device) when `jid` is our own PN or LID user,
+/// from the credentials (pair-success `<device jid lid>`, `<success lid>`; 07 §1.2). The own
+/// pair is not written to the map of peers: the credentials are its one source, and a
+/// peer's digits may equal ours in the other namespace (07 §1.1).
+pub(crate) fn own_twin(creds: Option<&Credentials>, jid: &Jid) -> Option<Jid> {
+    let (pn, lid) = own_pair(creds)?;
+    if jid.same_user(&pn) {
+        Some(lid)
+    } else if jid.same_user(&lid) {
+        Some(pn)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -898,22 +898,16 @@ impl Connection {
             Some(crate::binary::Value::String(s)) => Some(s.to_string()),
             None => None,
         };
-        if let (Some(lid), Some(creds)) = (lid, self.creds.as_mut()) {
-            // 07 §1.2 (whatsmeow handleConnectSuccess): a different LID replaces the stored
-            // one; the own PN ⇄ LID pair goes into the same batch.
+        // 07 §1.2 (whatsmeow handleConnectSuccess): a different LID replaces the stored one.
+        // Our own PN ⇄ LID pair lives in the credentials; the engine resolves its own account
+        // from there (conn::lid::own_twin), not from the map of peers.
+        if let (Some(lid), Some(creds)) = (lid, self.creds.as_mut())
+            && creds.lid.as_deref() != Some(lid.as_str())
+        {
+            creds.lid = Some(lid);
             let mut batch = StoreBatch::new();
-            if creds.lid.as_deref() != Some(lid.as_str()) {
-                creds.lid = Some(lid);
-                batch.put_credentials(creds);
-            }
-            if let Some((pn, lid)) = lid::own_pair(creds.id.as_deref(), creds.lid.as_deref())
-                && let Err(e) = lid::learn(self.store.as_ref(), &mut batch, &pn, &lid)
-            {
-                tracing::warn!(error = %e, "connection: cannot read the LID map");
-            }
-            if !batch.is_empty()
-                && let Err(e) = self.store.apply(batch)
-            {
+            batch.put_credentials(creds);
+            if let Err(e) = self.store.apply(batch) {
                 tracing::warn!(error = %e, "connection: cannot store the LID from <success>");
             }
         }

@@ -219,12 +219,10 @@ impl Registering {
             &ProtocolAddress::new(signal_address_name(primary), 0),
             verified.primary_identity_pub.to_vec(),
         );
-        // 07 §1.2: our own PN ⇄ LID pair (whatsmeow handlePairSuccess) and the account's
-        // 1:1 LID-migration flag from `<client-props>` (whatsapp-rust `src/pair.rs`), in the
-        // same batch as the credentials.
-        if let Some(lid) = &verified.lid {
-            batch.put_lid_mapping(verified.jid.user(), lid.user());
-        }
+        // 07 §1.2: our own PN ⇄ LID pair is kept in the credentials (`id`, `lid`, above; the
+        // engine resolves its own account from there, see conn::lid::own_twin), and the
+        // account's 1:1 LID-migration flag from `<client-props>` (whatsapp-rust `src/pair.rs`)
+        // goes into the same batch.
         let migrated = node
             .child_path(&["pair-success", "client-props"])
             .and_then(Node::content_bytes)

@@ -208,6 +208,15 @@ impl Messaging {
         cx: &mut Context<'_>,
         device: &Jid,
     ) -> Result<ProtocolAddress, crate::store::StoreError> {
+        // Our own devices: the LID from the credentials (07 §1.2), never the map.
+        if let Some(own_lid) = lid::own_twin(cx.creds.as_ref(), device) {
+            if device.is_pn() {
+                return Ok(crate::conn::signal_address(&lid::with_device_of(
+                    &own_lid, device,
+                )));
+            }
+            return Ok(crate::conn::signal_address(device));
+        }
         let Some(lid) = lid::lid_of(cx.store, device) else {
             return Ok(crate::conn::signal_address(device));
         };

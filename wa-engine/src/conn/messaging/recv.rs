@@ -328,7 +328,9 @@ impl Messaging {
             self.learn_pair(cx, &pn, &lid);
         }
         let sender = r.sender.to_non_ad();
-        if let Some(twin) = lid::twin(cx.store, &sender) {
+        let twin =
+            lid::own_twin(cx.creds.as_ref(), &sender).or_else(|| lid::twin(cx.store, &sender));
+        if let Some(twin) = twin {
             if twin.is_pn() {
                 r.sender_pn.get_or_insert(twin);
             } else {
@@ -484,7 +486,9 @@ impl Messaging {
             self.learn_pair(cx, &chat, &alt);
         }
         let sender = info.sender.to_non_ad();
-        if let Some(twin) = lid::twin(cx.store, &sender) {
+        let twin =
+            lid::own_twin(cx.creds.as_ref(), &sender).or_else(|| lid::twin(cx.store, &sender));
+        if let Some(twin) = twin {
             if twin.is_pn() {
                 info.sender_pn.get_or_insert(twin);
             } else {
@@ -502,6 +506,12 @@ impl Messaging {
         let Some((pn, lid_user)) = lid::pair_of(a, b) else {
             return;
         };
+        // Our own pair lives in the credentials only (see lid::own_twin).
+        if lid::own_twin(cx.creds.as_ref(), a).is_some()
+            || lid::own_twin(cx.creds.as_ref(), b).is_some()
+        {
+            return;
+        }
         let mut batch = crate::store::StoreBatch::new();
         let result = lid::learn(cx.store, &mut batch, a, b).and_then(|learned| {
             if learned {
