@@ -103,7 +103,7 @@ pub struct Config {
     /// mappings and the NCT salt are stored either way.
     pub history: crate::history::HistoryConfig,
     /// Which namespace 1:1 stanzas use on the wire (07 §1.4); sessions are keyed by LID
-    /// either way. Default [`LidWire::Auto`].
+    /// either way. Default [`LidWire::Auto`](super::LidWire::Auto).
     pub lid_wire: super::LidWire,
     /// Privacy-token gates and bucket sizes (07 §2, §3); default: both tokens on, WA Web's
     /// 7-day × 4 buckets.
