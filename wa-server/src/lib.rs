@@ -62,8 +62,7 @@ use axum::response::{IntoResponse, Response};
 pub use auth::Caller;
 pub use config::{
     EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings, MessageLogSettings,
-    MetricsSettings, OtpConfig, Secret, SendLimitSettings, ServerConfig, Upstream,
-    WebhookSettings,
+    MetricsSettings, OtpConfig, Secret, SendLimitSettings, ServerConfig, Upstream, WebhookSettings,
 };
 pub use db::DbError;
 pub use egress::{ALLOW_ENV, ALLOW_FLAG, BlockedTarget, CIDR_FLAG, classify};

@@ -222,9 +222,7 @@ impl Limits {
                 .unwrap_or(u64::MAX),
             daily_quota: settings.daily_quota,
             sent_today,
-            daily_remaining: settings
-                .daily_quota
-                .map(|q| q.saturating_sub(sent_today)),
+            daily_remaining: settings.daily_quota.map(|q| q.saturating_sub(sent_today)),
             day_resets_at: next_midnight(now),
         })
     }
@@ -272,7 +270,10 @@ mod tests {
         }
         let (c, wait) = code(limits.admit(&s, &db, "a", "r9")).expect("refused");
         assert_eq!(c, "send_rate_limited");
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
         assert_eq!(code(limits.admit(&s, &db, "b", "r0")), None, "per session");
         let view = limits.view(&s, &db, "a").expect("view");
         assert_eq!(view.minute_remaining, Some(0));

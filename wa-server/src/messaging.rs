@@ -153,11 +153,7 @@ pub(crate) async fn send(
     state.db().flush().await?;
     tracing::debug!(session = %session.id, %to, kind, id = %record.id, "sending");
     match client
-        .send_message_with(
-            to,
-            message,
-            wa_engine::SendOptions::default().id(id),
-        )
+        .send_message_with(to, message, wa_engine::SendOptions::default().id(id))
         .await
     {
         Ok(_) => {

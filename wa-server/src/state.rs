@@ -351,7 +351,10 @@ impl AppState {
         }
         let indexed = crate::msglog::migrate(&db)?;
         if indexed > 0 {
-            tracing::info!(count = indexed, "message log: indexed messages of an older version");
+            tracing::info!(
+                count = indexed,
+                "message log: indexed messages of an older version"
+            );
         }
         let stores_dir = config.data_dir.join("engine");
         let stores = tokio::task::spawn_blocking(move || SledDatabase::open(&stores_dir))

@@ -280,11 +280,9 @@ pub(crate) fn decode_content(record: &MessageRecord) -> Option<wa::Message> {
 pub(crate) fn record_incoming(db: &ServerDb, session: &str, message: &IncomingMessage) {
     let info = &message.info;
     let content = Content::of(&message.message);
-    let created_at = if info.timestamp > 0 {
-        info.timestamp.saturating_mul(1000)
-    } else {
-        now_ms()
-    };
+    // When the server got it (the sender's timestamp has whole seconds only, and an offline
+    // message arrives later): the log's order is the order the session saw messages in.
+    let created_at = now_ms();
     let (direction, status) = if info.from_me {
         ("out", "sent")
     } else {
@@ -525,9 +523,8 @@ pub(crate) async fn run_cleanup(state: crate::state::AppState) {
     }
     let mut shutdown = state.shutdown_watch();
     loop {
-        let cutoff = now_ms().saturating_sub(
-            u64::try_from(settings.retention.as_millis()).unwrap_or(u64::MAX),
-        );
+        let cutoff = now_ms()
+            .saturating_sub(u64::try_from(settings.retention.as_millis()).unwrap_or(u64::MAX));
         let db = state.db().clone();
         match tokio::task::spawn_blocking(move || sweep(&db, cutoff)).await {
             Ok(Ok(0)) => {}
@@ -556,8 +553,18 @@ mod tests {
         assert_eq!(day_of(0), "1970-01-01");
         assert_eq!(day_of(1_772_841_600_000), "2026-03-07");
         assert_eq!(parse_day("2026-03-07"), Some(1_772_841_600_000));
-        assert_eq!(parse_day("2024-02-29").map(day_of).as_deref(), Some("2024-02-29"));
-        for bad in ["2026-02-30", "2026-13-01", "26-01-01", "2026-1-01", "x", "1969-12-31"] {
+        assert_eq!(
+            parse_day("2024-02-29").map(day_of).as_deref(),
+            Some("2024-02-29")
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "26-01-01",
+            "2026-1-01",
+            "x",
+            "1969-12-31",
+        ] {
             assert_eq!(parse_day(bad), None, "{bad}");
         }
         assert_eq!(next_midnight(1_772_841_600_001), 1_772_841_600_000 + DAY_MS);
@@ -633,9 +640,12 @@ mod tests {
         let (page, next) = list(&db, "s", &filter, None, 2).expect("list");
         let ids: Vec<_> = page.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["m4", "m3"]);
-        let (page, next) = list(&db, "s", &filter, parse_cursor(&next.expect("more")), 2)
-            .expect("list");
-        assert_eq!(page.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["m1"]);
+        let (page, next) =
+            list(&db, "s", &filter, parse_cursor(&next.expect("more")), 2).expect("list");
+        assert_eq!(
+            page.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["m1"]
+        );
         assert_eq!(next, None);
         let range = Filter {
             since: Some(2000),
@@ -643,10 +653,16 @@ mod tests {
             ..Filter::default()
         };
         let (page, _) = list(&db, "s", &range, None, 10).expect("list");
-        assert_eq!(page.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["m3", "m2"]);
+        assert_eq!(
+            page.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["m3", "m2"]
+        );
         assert_eq!(sweep(&db, 3000).expect("sweep"), 2);
         let (page, _) = list(&db, "s", &Filter::default(), None, 10).expect("list");
-        assert_eq!(page.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["m4", "m3"]);
+        assert_eq!(
+            page.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["m4", "m3"]
+        );
         assert!(db.messages.get(key2("s", "m1")).expect("get").is_none());
     }
 }

@@ -161,7 +161,8 @@ pub(crate) async fn list(
         .chat
         .as_deref()
         .map(|c| {
-            parse_recipient(c, state.config().default_country_code.as_deref()).map(|j| j.to_string())
+            parse_recipient(c, state.config().default_country_code.as_deref())
+                .map(|j| j.to_string())
         })
         .transpose()?;
     let filter = Filter {
@@ -291,13 +292,17 @@ pub(crate) async fn retry(
     ApiPath((_, message_id)): ApiPath<(String, String)>,
 ) -> Result<(StatusCode, Json<MessageStatus>), ApiError> {
     let key = key2(&session.id, &message_id);
-    let record: MessageRecord = ServerDb::get(&state.db().messages, &key, "message")?
-        .ok_or(ApiError::MessageNotFound)?;
+    let record: MessageRecord =
+        ServerDb::get(&state.db().messages, &key, "message")?.ok_or(ApiError::MessageNotFound)?;
     if record.direction != "out" || record.status != "failed" {
-        return Err(ApiError::NotRetryable("only a failed sent message can be retried"));
+        return Err(ApiError::NotRetryable(
+            "only a failed sent message can be retried",
+        ));
     }
     if record.retried_as.is_some() {
-        return Err(ApiError::NotRetryable("it was already retried (see retried_as)"));
+        return Err(ApiError::NotRetryable(
+            "it was already retried (see retried_as)",
+        ));
     }
     let message = super::decode_content(&record).ok_or(ApiError::NotRetryable(
         "its content was not kept (OTP codes never are)",
@@ -342,7 +347,11 @@ fn link(state: &AppState, session: &str, old: &str, new: &str) -> Result<Message
         ServerDb::get(&db.messages, &key, "message")?.ok_or(ApiError::MessageNotFound)?;
     record.retry_of = Some(old.to_owned());
     ServerDb::put(&db.messages, &key, &record)?;
-    if let Some(media) = db.media.get(key2(session, old)).map_err(crate::db::DbError::from)? {
+    if let Some(media) = db
+        .media
+        .get(key2(session, old))
+        .map_err(crate::db::DbError::from)?
+    {
         db.media
             .insert(key2(session, new), media)
             .map_err(crate::db::DbError::from)?;

@@ -123,7 +123,7 @@ pub(crate) struct MessageStatus {
     status: String,
     /// Why it failed: `<error code>: <message>`, e.g. `recipient_unreachable: ...`.
     error: Option<String>,
-    /// Unix ms (a received message: its sender's timestamp).
+    /// Unix ms (a received message: when the server received it).
     created_at: u64,
     /// Unix ms.
     updated_at: u64,
