@@ -54,7 +54,7 @@ pub(crate) struct Quote {
     pub(crate) id: String,
     pub(crate) participant: Option<Jid>,
     /// The quoted content, when the message log has it (shown above the reply).
-    pub(crate) message: Option<wa::Message>,
+    pub(crate) message: Option<Box<wa::Message>>,
 }
 
 impl Outgoing {
@@ -90,7 +90,7 @@ pub(crate) fn build_message(content: &Outgoing) -> wa::Message {
             let quote = reply_to.as_ref().map(|q| builders::Quote {
                 id: q.id.clone(),
                 sender: q.participant.clone(),
-                message: q.message.clone(),
+                message: q.message.as_deref().cloned(),
             });
             builders::extended_text(body.clone(), quote, mentions)
         }

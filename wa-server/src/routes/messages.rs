@@ -322,7 +322,10 @@ pub(crate) async fn send_text(
             Some(Quote {
                 id: r.id,
                 participant,
-                message: logged.as_ref().and_then(crate::msglog::decode_content),
+                message: logged
+                    .as_ref()
+                    .and_then(crate::msglog::decode_content)
+                    .map(Box::new),
             })
         }
         None => None,
