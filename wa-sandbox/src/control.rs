@@ -65,7 +65,9 @@ pub struct ControlState {
 /// Privacy settings (shared/protocol/07 §5) are `{policy: "off"|"p1"|"p2"|"p3", restricted,
 /// ends: unix_s|null, lid_migrated, capping: {total_quota, used_quota, cycle_start,
 /// cycle_end}|null}` (see [`PrivacySettings`], [`TokenPolicy`](crate::TokenPolicy)); the gate
-/// config is `{n_server, reject_mixed_namespaces, reject_unmigrated_lid}` ([`GateConfig`]).
+/// config is `{n_server, reject_mixed_namespaces, reject_unmigrated_lid, min_app_version:
+/// [primary, secondary, tertiary]|null, timelock_after_refusals: K|null, timelock_seconds}`
+/// ([`GateConfig`]).
 ///
 /// An account is `{phone, lid, identity_pub_b64, platform, business_name, devices: [{id, jid,
 /// lid, key_index, os, paired_at, connected, prekeys}]}`. Errors are 4xx with
@@ -391,32 +393,14 @@ async fn get_gate(State(s): State<ControlState>) -> Json<GateConfig> {
     Json(s.router.gate_config())
 }
 
-/// A gate config body: every field optional (missing = the default).
-#[derive(Deserialize)]
-struct GateBody {
-    n_server: Option<u64>,
-    reject_mixed_namespaces: Option<bool>,
-    reject_unmigrated_lid: Option<bool>,
-}
-
 async fn set_gate(
     State(s): State<ControlState>,
-    body: Result<Json<GateBody>, JsonRejection>,
+    body: Result<Json<GateConfig>, JsonRejection>,
 ) -> Result<Json<GateConfig>, ApiError> {
-    let Json(body) = body?;
-    let d = GateConfig::default();
-    if body.n_server == Some(0) {
+    let Json(config) = body?;
+    if config.n_server == 0 {
         return Err(ApiError::BadRequest("n_server must be at least 1".into()));
     }
-    let config = GateConfig {
-        n_server: body.n_server.unwrap_or(d.n_server),
-        reject_mixed_namespaces: body
-            .reject_mixed_namespaces
-            .unwrap_or(d.reject_mixed_namespaces),
-        reject_unmigrated_lid: body
-            .reject_unmigrated_lid
-            .unwrap_or(d.reject_unmigrated_lid),
-    };
     s.router.set_gate_config(config);
     Ok(Json(config))
 }

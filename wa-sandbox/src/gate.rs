@@ -147,17 +147,6 @@ impl State {
         let now = self.config.clock.unix_now();
         privacy::mex_answer(id, query_id, &self.privacy.settings(&actor.0), now)
     }
-
-    /// Pushes an account's timelock state to all its devices (07 §3.6, §5.5).
-    fn push_timelock(&mut self, phone: &str, settings: &PrivacySettings) {
-        let now = self.config.clock.unix_now();
-        let mut courier = self.courier();
-        for d in courier.dir.devices_of(phone) {
-            let id = courier.ids.fresh();
-            let node = privacy::timelock_notification(&id, now, settings);
-            courier.deliver(&(phone.to_owned(), d), node);
-        }
-    }
 }
 
 impl Router {
@@ -200,7 +189,7 @@ impl Router {
             && lock_state(&settings) != lock_state(&old)
             && (p2(&settings) || timelock_active(&old, now))
         {
-            st.push_timelock(phone, &settings);
+            st.courier().push_timelock(phone, &settings);
         }
         if settings.capping != old.capping
             && let Some(c) = settings.capping
@@ -327,5 +316,50 @@ impl Router {
     /// The 1:1 messages the sandbox refused so far (at most the newest 1000), oldest first.
     pub fn refusals(&self) -> Vec<Refusal> {
         self.lock().privacy.refusals()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    fn pair_success() -> Node {
+        Node::new("iq").with_children([Node::new("pair-success")
+            .with_children([Node::new("platform").attr("name", "android")])])
+    }
+
+    #[test]
+    fn client_props_carry_the_migration_flag_only_for_migrated_accounts() {
+        let mut plain = pair_success();
+        add_client_props(&mut plain, false);
+        assert_eq!(plain, pair_success(), "reference shape kept");
+        let mut migrated = pair_success();
+        add_client_props(&mut migrated, true);
+        let bytes = migrated
+            .child_path(&["pair-success", "client-props"])
+            .and_then(Node::content_bytes)
+            .expect("client-props");
+        let props = wa_proto::wa::ClientPairingProps::decode(bytes).expect("decodes");
+        assert_eq!(props.is_chat_db_lid_migrated, Some(true));
+    }
+
+    #[test]
+    fn abt_props_switch_token_sending_on() {
+        let reply = abt_props_reply("7");
+        let props: Vec<_> = reply
+            .child_by_tag("props")
+            .expect("props")
+            .children_by_tag("prop")
+            .map(|p| {
+                (
+                    p.get_attr_str("config_code").map(str::to_owned),
+                    p.get_attr_str("config_value").map(str::to_owned),
+                )
+            })
+            .collect();
+        assert!(props.contains(&(Some("10518".into()), Some("1".into()))));
+        assert!(props.contains(&(Some("24941".into()), Some("1".into()))));
     }
 }

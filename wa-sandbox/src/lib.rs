@@ -48,7 +48,8 @@
 //!   (`sender_pn`/`sender_lid`, `peer_recipient_*`, `participant_*`), the privacy IQ issues
 //!   tokens and pushes them, and a switchable admission rule (P1/P2/P3, off by default)
 //!   answers 1:1 messages without a valid `<tctoken>`/`<cstoken>` with `error="463"`, with
-//!   timelock and capping `mex` pushes (see [`Router::set_privacy`]).
+//!   timelock and capping `mex` pushes (see [`Router::set_privacy`]), and an optional
+//!   minimum app version answered with `<failure reason="405"/>` ([`GateConfig`]).
 //!
 //! What it does not do (yet): presence subscriptions, chat states.
 //!

@@ -123,8 +123,10 @@ pub struct IssuedToken {
     pub t: u64,
 }
 
-/// Server-wide switches of the gate and the addressing checks.
+/// Server-wide switches of the gate and the addressing checks (JSON: missing fields take
+/// their defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GateConfig {
     /// Buckets a tctoken stays valid at the server (`N_server`, 07 §5.4; default 26).
     pub n_server: u64,
@@ -136,6 +138,25 @@ pub struct GateConfig {
     /// because whatsmeow since 2026-07 sends every DM to the LID whatever the account's
     /// state, 07 §1.4).
     pub reject_unmigrated_lid: bool,
+    /// The lowest `ClientPayload.userAgent.appVersion` (primary, secondary, tertiary) allowed
+    /// to log in or register; an older one gets `<failure reason="405" location="sim"/>` and
+    /// the socket is closed (07 §4, §5.7; the real minimum is not known). `None` (the
+    /// default): no minimum.
+    #[serde(default)]
+    pub min_app_version: Option<(u32, u32, u32)>,
+    /// Automatic reach-out timelock of P2 accounts (07 §5.5 "after K 463s"): after this many
+    /// `463` refusals of its messages, a [`TokenPolicy::TimelockedSender`] account becomes
+    /// restricted for [`Self::timelock_seconds`] and is pushed the timelock `mex` update.
+    /// `None` (the default): only the control API restricts accounts.
+    #[serde(default)]
+    pub timelock_after_refusals: Option<u32>,
+    /// How long an automatic timelock lasts, seconds (default 86400).
+    #[serde(default = "default_timelock_seconds")]
+    pub timelock_seconds: u64,
+}
+
+fn default_timelock_seconds() -> u64 {
+    86_400
 }
 
 impl Default for GateConfig {
@@ -144,8 +165,17 @@ impl Default for GateConfig {
             n_server: DEFAULT_N_SERVER,
             reject_mixed_namespaces: true,
             reject_unmigrated_lid: false,
+            min_app_version: None,
+            timelock_after_refusals: None,
+            timelock_seconds: default_timelock_seconds(),
         }
     }
+}
+
+/// Whether a client announcing `version` (absent parts count as 0; no user agent at all
+/// counts as (0, 0, 0)) is older than `min` (07 §5.7).
+pub(crate) fn outdated(version: Option<(u32, u32, u32)>, min: Option<(u32, u32, u32)>) -> bool {
+    min.is_some_and(|min| version.unwrap_or_default() < min)
 }
 
 /// The gate's record of one refused 1:1 message (for tests: a client may not report the
@@ -198,6 +228,8 @@ pub(crate) struct Privacy {
     contacts: BTreeSet<(String, String)>,
     /// Server-wide switches.
     pub(crate) config: GateConfig,
+    /// 463 refusals per sending account since its last automatic timelock.
+    strikes: BTreeMap<String, u32>,
     /// Recent refusals, oldest first.
     refusals: Vec<Refusal>,
 }
@@ -263,6 +295,27 @@ impl Privacy {
     /// The refusals so far, oldest first.
     pub(crate) fn refusals(&self) -> Vec<Refusal> {
         self.refusals.clone()
+    }
+
+    /// Counts a 463 refusal of `sender`'s message; when a P2 account reaches
+    /// [`GateConfig::timelock_after_refusals`], it becomes restricted until `now +
+    /// timelock_seconds` and its new settings are returned (to be pushed).
+    pub(crate) fn strike(&mut self, sender: &str, now: u64) -> Option<PrivacySettings> {
+        let k = self.config.timelock_after_refusals?;
+        let mut s = self.settings(sender);
+        if s.policy != TokenPolicy::TimelockedSender || timelock_active(&s, now) {
+            return None;
+        }
+        let count = self.strikes.entry(sender.to_owned()).or_insert(0);
+        *count += 1;
+        if *count < k.max(1) {
+            return None;
+        }
+        self.strikes.remove(sender);
+        s.restricted = true;
+        s.ends = Some(now.saturating_add(self.config.timelock_seconds));
+        self.set_settings(sender, s);
+        Some(s)
     }
 
     /// Whether A and B have a chat: either wrote to the other.

@@ -313,6 +313,11 @@ impl Courier<'_> {
         match result {
             Ok(phash) => Some(message_ack(&id, to_value.clone(), t).attr_opt("phash", phash)),
             Err(code) => {
+                if code == privacy::ERR_TOKEN
+                    && let Some(locked) = self.privacy.strike(&sender.0, t)
+                {
+                    self.push_timelock(&sender.0, &locked);
+                }
                 self.privacy.log_refusal(Refusal {
                     id: id.clone(),
                     sender: sender.0.clone(),
@@ -392,6 +397,17 @@ impl Courier<'_> {
     fn admitted(&mut self, a: &str, b: &str) {
         if let Some(capping) = self.privacy.accepted(a, b) {
             self.push_capping(a, capping);
+        }
+    }
+
+    /// Pushes the `NotificationUserReachoutTimelockUpdate` `mex` update to every device of
+    /// `phone` (07 §3.6, §5.5).
+    pub(crate) fn push_timelock(&mut self, phone: &str, settings: &privacy::PrivacySettings) {
+        let t = self.clock.unix_now();
+        for d in self.dir.devices_of(phone) {
+            let id = self.ids.fresh();
+            let node = privacy::timelock_notification(&id, t, settings);
+            self.deliver(&(phone.to_owned(), d), node);
         }
     }
 

@@ -77,6 +77,20 @@ struct Opening {
     transport: Transport,
     client_static: [u8; 32],
     hello: Hello,
+    /// `ClientPayload.userAgent.appVersion` (primary, secondary, tertiary), if given.
+    app_version: Option<(u32, u32, u32)>,
+}
+
+/// The `userAgent.appVersion` of a `ClientPayload` (03 §2.2), absent parts as 0.
+fn app_version_of(payload: &[u8]) -> Option<(u32, u32, u32)> {
+    use prost::Message as _;
+    let payload = wa_proto::wa::ClientPayload::decode(payload).ok()?;
+    let v = payload.user_agent?.app_version?;
+    Some((
+        v.primary.unwrap_or(0),
+        v.secondary.unwrap_or(0),
+        v.tertiary.unwrap_or(0),
+    ))
 }
 
 struct Open {
@@ -355,6 +369,7 @@ impl ServerSession {
                     transport,
                     client_static: finished.client_static,
                     hello,
+                    app_version: app_version_of(&finished.payload),
                 }));
                 if delay.is_zero() {
                     self.finish_opening(now);
@@ -439,8 +454,31 @@ impl ServerSession {
                 transport,
                 client_static,
                 hello,
+                app_version,
                 ..
             } = *o;
+            let min = self.router.gate_config().min_app_version;
+            if crate::privacy::outdated(app_version, min) {
+                // Version gate (07 §4, §5.7): failure 405 instead of pair-device / success.
+                debug!(
+                    conn = self.conn,
+                    ?app_version,
+                    ?min,
+                    "client outdated: failure 405"
+                );
+                self.phase = Phase::Open(Box::new(Open {
+                    transport,
+                    role: Role::Login(LoggedIn::new(LoginGrant {
+                        phone: String::new(),
+                        lid_user: String::new(),
+                        device: 0,
+                        creation: 0,
+                    })),
+                }));
+                self.send(&stanzas::failure(405).attr("location", "sim"));
+                self.close(CloseKind::Graceful);
+                return;
+            }
             self.open(now, transport, client_static, hello);
         }
     }

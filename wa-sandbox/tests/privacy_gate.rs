@@ -703,3 +703,121 @@ async fn usync_answers_lid_users_and_lid_addressed_contacts() -> anyhow::Result<
     sandbox.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_client_below_the_minimum_app_version_gets_failure_405() -> anyhow::Result<()> {
+    let sandbox = start(78).await?;
+    let router = sandbox.router();
+    let creds = support::Creds::seeded(18);
+    // The scripted client announces 2.3000.x (tests/support/mod.rs user_agent).
+    router.set_gate_config(GateConfig {
+        min_app_version: Some((2, 3001, 0)),
+        ..GateConfig::default()
+    });
+    let mut ws = support::WsClient::connect(
+        sandbox.ws_url(),
+        sandbox.trust_root_key(),
+        &creds.noise,
+        support::registration_payload(&creds),
+    )
+    .await?;
+    let (got, _) = ws.closed().await?;
+    let failure = got.first().context("a stanza before the close")?;
+    assert_eq!(failure.tag, "failure", "{got:?}");
+    assert_eq!(failure.get_attr_str("reason"), Some("405"));
+    assert_eq!(failure.get_attr_str("location"), Some("sim"));
+    assert!(got.iter().all(|n| n.tag != "iq"), "no pair-device: {got:?}");
+
+    // At the minimum: registration proceeds (pair-device).
+    router.set_gate_config(GateConfig {
+        min_app_version: Some((2, 3000, 0)),
+        ..GateConfig::default()
+    });
+    let mut ws = support::WsClient::connect(
+        sandbox.ws_url(),
+        sandbox.trust_root_key(),
+        &creds.noise,
+        support::registration_payload(&creds),
+    )
+    .await?;
+    let first = ws.recv().await?;
+    assert!(first.child_by_tag("pair-device").is_some(), "{first}");
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_p2_account_is_timelocked_after_k_refusals() -> anyhow::Result<()> {
+    let sandbox = start(79).await?;
+    let router = sandbox.router();
+    router.set_gate_config(GateConfig {
+        timelock_after_refusals: Some(2),
+        timelock_seconds: 600,
+        ..GateConfig::default()
+    });
+    router.set_privacy(ALICE, settings(TokenPolicy::TimelockedSender, false))?;
+    router.set_privacy(BOB, settings(TokenPolicy::Always, false))?;
+    let mut alice = device(&sandbox, ALICE, 19).await?;
+    let bob = device(&sandbox, BOB, 20).await?;
+    let carol = device(&sandbox, CAROL, 21).await?;
+    let to_carol = message(
+        "K-CAROL-1",
+        Jid::pn(CAROL),
+        &[device_jid(CAROL, carol.id)],
+        vec![],
+    );
+    assert_eq!(
+        error_of(&send(&mut alice, &to_carol).await?),
+        None,
+        "not locked yet"
+    );
+
+    assert_eq!(
+        error_of(&to_bob(&mut alice, &bob, "K-1", vec![]).await?),
+        Some("463")
+    );
+    assert!(!router.privacy(ALICE)?.restricted, "one strike");
+    assert_eq!(
+        error_of(&to_bob(&mut alice, &bob, "K-2", vec![]).await?),
+        Some("463")
+    );
+    let locked = router.privacy(ALICE)?;
+    assert!(locked.restricted);
+    let note = alice
+        .recv_until(|n| n.tag == "notification" && n.get_attr_str("type") == Some("mex"))
+        .await?;
+    let lock = &mex_json(&note)?["data"]["xwa2_notify_account_reachout_timelock"];
+    assert_eq!(lock["is_active"], true);
+    assert_eq!(
+        lock["time_enforcement_ends"],
+        locked.ends.context("ends")?.to_string()
+    );
+    // Make Carol a cold contact again (her chat with Alice was opened above).
+    router.set_has_contact(ALICE, CAROL, false)?;
+    let again = message(
+        "K-CAROL-2",
+        Jid::pn(CAROL),
+        &[device_jid(CAROL, carol.id)],
+        vec![],
+    );
+    assert_eq!(
+        error_of(&send(&mut alice, &again).await?),
+        Some("463"),
+        "timelocked"
+    );
+    // The lock ends on the sandbox clock.
+    router.advance_clock(600);
+    let later = message(
+        "K-CAROL-3",
+        Jid::pn(CAROL),
+        &[device_jid(CAROL, carol.id)],
+        vec![],
+    );
+    assert_eq!(
+        error_of(&send(&mut alice, &later).await?),
+        None,
+        "lock over"
+    );
+    sandbox.shutdown().await;
+    Ok(())
+}

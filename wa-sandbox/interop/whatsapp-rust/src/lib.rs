@@ -259,6 +259,16 @@ impl WaRust {
         Ok(sent.message_id)
     }
 
+    /// The NCT salt whatsapp-rust holds (learned from app-state `nct_salt_sync` or history
+    /// sync field 19: shared/protocol/07 §3.3), if any: without it, it sends no `<cstoken>`.
+    pub fn nct_salt(&self) -> Option<Vec<u8>> {
+        self.client
+            .persistence_manager()
+            .get_device_snapshot()
+            .nct_salt
+            .clone()
+    }
+
     /// Disconnects and waits for the bot to stop.
     pub async fn shutdown(mut self) {
         if let Some(handle) = self.handle.take() {
