@@ -271,6 +271,11 @@ pub struct SendLimitSettings {
     /// reset it); `None` for no quota. Default `None` (`--daily-send-quota`). Refused with
     /// `daily_quota_exceeded` until the next UTC midnight.
     pub daily_quota: Option<u64>,
+    /// Queue instead of refusing: a send over the rate limit or the recipient pacing is
+    /// accepted with status `queued` and sent when the limits allow, in order (kept in the
+    /// server database: a restart resumes it). OTPs and the daily quota still refuse.
+    /// Default `false` (`--queue-limited-sends`).
+    pub queue: bool,
 }
 
 impl Default for SendLimitSettings {
@@ -279,6 +284,7 @@ impl Default for SendLimitSettings {
             per_minute: 30,
             recipient_interval: Duration::ZERO,
             daily_quota: None,
+            queue: false,
         }
     }
 }
@@ -290,6 +296,7 @@ impl SendLimitSettings {
             per_minute: 0,
             recipient_interval: Duration::ZERO,
             daily_quota: None,
+            queue: false,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! | `hook_stats` | session id `\0` webhook id | [`HookStats`] |
 //! | `messages` | session id `\0` message id | [`MessageRecord`] (sent and received: the message log) |
 //! | `msg_index` | session id `\0` created at (unix ms, u64 BE) ++ message id | empty (`crate::msglog`) |
+//! | `send_queue` | queued at (unix ms, u64 BE) ++ session id `\0` message id | empty (`crate::sendqueue`) |
 //! | `msg_stats` | session id `\0` UTC day `YYYY-MM-DD` | `crate::msglog::DayStats` (counters, daily quota) |
 //! | `otp` | session id `\0` recipient digits | [`OtpRecord`] |
 //! | `media` | session id `\0` message id | `media::record::StoredMedia` (download reference) |
@@ -141,7 +142,7 @@ fn out() -> String {
 /// One step of a message's status timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct StatusChange {
-    /// The status reached (`pending`, `sent`, `delivered`, `read`, `played`, `failed`,
+    /// The status reached (`queued`, `pending`, `sent`, `delivered`, `read`, `played`, `failed`,
     /// `received`).
     pub(crate) status: String,
     /// Unix ms.
@@ -199,6 +200,7 @@ pub(crate) struct ServerDb {
     pub(crate) media: sled::Tree,
     pub(crate) msg_index: sled::Tree,
     pub(crate) msg_stats: sled::Tree,
+    pub(crate) send_queue: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -242,6 +244,7 @@ impl ServerDb {
             media: db.open_tree("media")?,
             msg_index: db.open_tree("msg_index")?,
             msg_stats: db.open_tree("msg_stats")?,
+            send_queue: db.open_tree("send_queue")?,
             meta: db.open_tree("meta")?,
             db,
         })
@@ -356,7 +359,7 @@ pub(crate) fn now_ms() -> u64 {
 /// connection).
 pub(crate) fn status_rank(status: &str) -> u8 {
     match status {
-        "pending" => 0,
+        "queued" | "pending" => 0,
         "sent" => 1,
         "delivered" => 2,
         "read" => 3,

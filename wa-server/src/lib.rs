@@ -47,6 +47,7 @@ mod render;
 mod routes;
 #[cfg(feature = "sandbox")]
 mod sandbox_state;
+mod sendqueue;
 mod session;
 mod state;
 mod webhook;

@@ -75,6 +75,8 @@ pub(crate) struct Limits {
     rates: Mutex<HashMap<String, Arc<SessionRate>>>,
     /// Last admitted send per (session, recipient user JID); the admission lock.
     recipients: Mutex<HashMap<(String, String), Instant>>,
+    /// Wakes the send queue's worker (`crate::sendqueue`).
+    pub(crate) queued: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Limits {

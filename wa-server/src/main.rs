@@ -129,6 +129,11 @@ struct LogFlags {
     /// `daily_quota_exceeded` with Retry-After until midnight UTC.
     #[arg(long, env = "WA_DAILY_SEND_QUOTA")]
     daily_send_quota: Option<u64>,
+    /// Queue sends over the rate limit or the recipient pacing (status `queued`, sent when
+    /// allowed, kept across restarts) instead of answering 429. OTPs and the daily quota
+    /// still refuse.
+    #[arg(long, env = "WA_QUEUE_LIMITED_SENDS")]
+    queue_limited_sends: bool,
 }
 
 /// Media flags (kept together so the list above stays readable).
@@ -219,6 +224,7 @@ impl Cli {
         config.send_limits.recipient_interval =
             Duration::from_millis(self.log.recipient_interval_ms);
         config.send_limits.daily_quota = self.log.daily_send_quota;
+        config.send_limits.queue = self.log.queue_limited_sends;
         Ok(config)
     }
 }

@@ -112,7 +112,9 @@ pub(crate) fn build_message(content: &Outgoing) -> wa::Message {
 /// and in the message log (`crate::msglog`: with its text and content, except for OTPs).
 ///
 /// The send limits (`crate::limits`) are checked first: every send of the server comes
-/// through here, so none escapes them.
+/// through here, so none escapes them. With `SendLimitSettings::queue`, a send over the
+/// rate or the recipient pacing is recorded `queued` instead and returned at once; the send
+/// queue (`crate::sendqueue`) sends it later.
 ///
 /// The id is drawn here and the record written (and flushed) as `pending` *before* the
 /// engine sees the message, so a crash or a failure never leaves a sent message without
@@ -136,7 +138,17 @@ pub(crate) async fn send(
     kind: &str,
 ) -> Result<MessageRecord, ApiError> {
     let own = client.jid().ok_or(ApiError::NotConnected)?;
-    state.admit_send(&session.id, to)?;
+    let queue = match state.admit_send(&session.id, to) {
+        Ok(()) => false,
+        Err(ApiError::SendLimited { limit, .. })
+            if state.config().send_limits.queue
+                && kind != "otp"
+                && limit != crate::limits::SendLimit::DailyQuota =>
+        {
+            true
+        }
+        Err(e) => return Err(e),
+    };
     let id = MessageId::generate(now_ms() / 1000, own.user(), &mut rand::rng());
     let message = build_message(content);
     let mut record = MessageRecord::outgoing(id.0.clone(), to.to_string(), kind.to_owned());
@@ -147,11 +159,44 @@ pub(crate) async fn send(
             .map(str::to_owned);
         record.content = Some(crate::msglog::encode_content(&message));
     }
+    if queue {
+        record.status = "queued".to_owned();
+        for change in &mut record.timeline {
+            change.status = "queued".to_owned();
+        }
+    }
     let key = key2(&session.id, &record.id);
     ServerDb::put(&state.db().messages, &key, &record)?;
     crate::msglog::index(state.db(), &session.id, &record)?;
+    if queue {
+        crate::sendqueue::push(state.db(), &session.id, &record)?;
+    }
     state.db().flush().await?;
+    if queue {
+        tracing::debug!(session = %session.id, %to, kind, id = %record.id, "queued");
+        state.limits().queued.notify_one();
+        return Ok(record);
+    }
+    dispatch(state, session, client, to, message, record).await
+}
+
+/// Hands an already recorded (and flushed) `pending` message to the engine under its
+/// record's id, then records `sent` or `failed` (see [`send`]).
+///
+/// # Errors
+/// As [`send`], after the record was written.
+pub(crate) async fn dispatch(
+    state: &AppState,
+    session: &Session,
+    client: &Client,
+    to: &Jid,
+    message: wa::Message,
+    record: MessageRecord,
+) -> Result<MessageRecord, ApiError> {
+    let key = key2(&session.id, &record.id);
+    let kind = record.kind.as_str();
     tracing::debug!(session = %session.id, %to, kind, id = %record.id, "sending");
+    let id = MessageId(record.id.clone());
     match client
         .send_message_with(to, message, wa_engine::SendOptions::default().id(id))
         .await

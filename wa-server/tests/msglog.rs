@@ -624,3 +624,94 @@ async fn messages_past_the_retention_are_removed() {
     assert_eq!(ids(&page), Vec::<String>::new());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn queued_sends_go_out_paced_in_order_and_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queue = |interval: Duration| {
+        move |c: &mut ServerConfig| {
+            let mut l = SendLimitSettings::unlimited();
+            l.recipient_interval = interval;
+            l.queue = true;
+            c.send_limits = l;
+        }
+    };
+    let server = Server::start(dir.path(), queue(Duration::from_millis(1500))).await;
+    let api = server.api.clone();
+    connected_session(&api, "q").await;
+    let mut peer = Peer::pair(&server.state, "15550008101").await;
+    let mut sent = Vec::new();
+    for text in ["one", "two", "three"] {
+        let (status, m) = api
+            .post(
+                "/api/sessions/q/messages/text",
+                &json!({ "to": "15550008101", "text": text }),
+            )
+            .await;
+        assert_eq!(status, 201, "{m}");
+        sent.push((
+            m["id"].as_str().expect("id").to_owned(),
+            m["status"].clone(),
+        ));
+    }
+    assert_eq!(sent[0].1, "sent");
+    assert_eq!(
+        (&sent[1].1, &sent[2].1),
+        (&json!("queued"), &json!("queued"))
+    );
+    for (i, text) in ["one", "two", "three"].into_iter().enumerate() {
+        let got = peer.next_message().await;
+        assert_eq!(
+            (got.info.id.as_str(), got.text()),
+            (sent[i].0.as_str(), Some(text))
+        );
+    }
+    let third = wait_message(&api, "q", &sent[2].0, |m| m["status"] == "delivered").await;
+    assert_eq!(statuses(&third), ["queued", "pending", "sent", "delivered"]);
+    let first = wait_message(&api, "q", &sent[0].0, |m| m["status"] == "delivered").await;
+    let went = |m: &Value| {
+        m["timeline"]
+            .as_array()
+            .and_then(|t| t.iter().find(|c| c["status"] == "pending"))
+            .and_then(|c| c["at"].as_u64())
+            .expect("pending at")
+    };
+    assert!(
+        went(&third) - went(&first) >= 2 * 1500 - 50,
+        "paced 1.5 s apart: {first} {third}"
+    );
+    peer.client.shutdown().await;
+    server.stop().await;
+
+    // Queued when the server stops: sent after the restart (to a number without WhatsApp,
+    // so it fails there, which shows it was tried).
+    let server = Server::start(dir.path(), queue(Duration::from_secs(30))).await;
+    let api = server.api.clone();
+    api.wait_status("q", "connected").await;
+    let body = json!({ "to": "15550009201", "text": "later" });
+    assert_eq!(
+        api.post("/api/sessions/q/messages/text", &body).await.0,
+        422
+    );
+    let (status, queued) = api.post("/api/sessions/q/messages/text", &body).await;
+    assert_eq!(
+        (status, &queued["status"]),
+        (201, &json!("queued")),
+        "{queued}"
+    );
+    let id = queued["id"].as_str().expect("id").to_owned();
+    let (_, listed) = api.get("/api/sessions/q/messages?status=queued").await;
+    assert_eq!(ids(&listed), [id.as_str()]);
+    server.stop().await;
+    let server = Server::start(dir.path(), queue(Duration::from_secs(30))).await;
+    let api = server.api.clone();
+    let done = wait_message(&api, "q", &id, |m| m["status"] == "failed").await;
+    assert_eq!(statuses(&done), ["queued", "pending", "failed"]);
+    assert!(
+        done["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("recipient_unreachable")),
+        "{done}"
+    );
+    server.stop().await;
+}

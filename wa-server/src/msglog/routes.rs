@@ -26,7 +26,8 @@ const MAX_LIMIT: usize = 500;
 const MAX_DAYS: u64 = 366;
 
 /// Statuses a message of the log can have.
-const STATUSES: [&str; 7] = [
+const STATUSES: [&str; 8] = [
+    "queued",
     "pending",
     "sent",
     "delivered",
@@ -44,7 +45,7 @@ pub(crate) struct ListQuery {
     chat: Option<String>,
     /// Only `in` (received) or `out` (sent) messages.
     direction: Option<String>,
-    /// Only messages in this status: `pending`, `sent`, `delivered`, `read`, `played`,
+    /// Only messages in this status: `queued`, `pending`, `sent`, `delivered`, `read`, `played`,
     /// `failed`, `received`.
     status: Option<String>,
     /// Only messages created at or after this time, unix ms.
@@ -145,7 +146,7 @@ pub(crate) async fn list(
         && !STATUSES.contains(&s.as_str())
     {
         return Err(bad(
-            "status must be one of pending, sent, delivered, read, played, failed, received",
+            "status must be one of queued, pending, sent, delivered, read, played, failed, received",
         ));
     }
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);

@@ -99,7 +99,8 @@ pub(crate) struct SentMessage {
     /// Message id; follow it at `GET /api/sessions/{id}/messages/{message_id}`.
     id: String,
     /// `sent`: the server acknowledged it (or already `delivered`/`read` if a receipt came
-    /// first). Later changes: `GET .../messages/{message_id}` or `message_status` events.
+    /// first); `queued` when a send limit held it back and the server queues such sends
+    /// (`--queue-limited-sends`): it goes out when the limits allow. Later changes: `GET .../messages/{message_id}` or `message_status` events.
     status: String,
     /// The normalised recipient JID.
     to: String,
@@ -117,7 +118,8 @@ pub(crate) struct MessageStatus {
     /// event.
     #[serde(rename = "type")]
     kind: String,
-    /// Sent: `pending` (recorded, being sent) -> `sent` (server ack) -> `delivered` ->
+    /// Sent: (`queued`: waiting for the send limits, with `--queue-limited-sends`) ->
+    /// `pending` (recorded, being sent) -> `sent` (server ack) -> `delivered` ->
     /// `read` (-> `played` for voice notes), or `failed` (before `delivered`). Received:
     /// `received`.
     status: String,
