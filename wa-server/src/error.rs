@@ -119,7 +119,7 @@ pub enum ApiError {
     /// 429 `send_rate_limited` (the session's sends per minute), `recipient_rate_limited`
     /// (pacing per recipient) or `daily_quota_exceeded` (the session's sends per UTC day),
     /// with `Retry-After` (`crate::limits`).
-    #[error("{limit}; retry after {} s", retry_after.as_secs())]
+    #[error("{limit} (see retry_after)")]
     SendLimited {
         /// Which limit refused the send.
         limit: crate::limits::SendLimit,
