@@ -120,7 +120,9 @@ pub enum Event {
         timestamp: u64,
     },
     /// A stanza for higher layers that the connection does not consume (notifications,
-    /// presence, calls, `<ib>` children it does not act on, server IQs it does not answer).
+    /// `<ib>` children it does not act on, server IQs it does not answer; a `<presence>`,
+    /// `<chatstate>` or `<call>` that does not parse into [`Event::Presence`],
+    /// [`Event::ChatState`] or [`Event::Call`]).
     /// `message`, `receipt`, `notification` and `call` have already been acked (03 §11).
     Stanza(Node),
     /// One app-state mutation was verified and applied (shared/protocol/08 §7): a setting,
@@ -134,6 +136,18 @@ pub enum Event {
     /// push names and PN↔LID mappings. Trusted-contact tokens, mappings and the NCT salt were
     /// stored before this event and are not repeated in it. Informational.
     HistorySync(Box<HistorySyncEvent>),
+    /// A contact's presence changed (`<presence from>`, 06 §5.1): online, or offline with
+    /// its last-seen time. Arrives for contacts subscribed to with
+    /// `Client::subscribe_presence` (the subscription lasts for the connection).
+    /// Informational.
+    Presence(crate::presence::PresenceUpdate),
+    /// A contact is typing, recording or stopped, in a 1:1 chat or a group (`<chatstate>`,
+    /// 06 §5.2). Informational.
+    ChatState(crate::presence::ChatStateUpdate),
+    /// A call stanza arrived (offer, accept, reject, terminate, ...); already acked. With the
+    /// connection's `auto_reject_calls` an offer has been rejected before this event
+    /// (`auto_rejected`); otherwise reject it with `Client::reject_call`.
+    Call(Box<crate::call::CallEvent>),
     /// *Driver only.* The client stopped for good (shutdown, logout, or a reason that forbids
     /// reconnecting). The stream ends after this.
     Stopped,

@@ -56,11 +56,13 @@ macro_rules! internal_mod {
 // curated surface is that work's call.
 pub mod appstate;
 pub mod binary;
+pub mod call;
 pub mod conn;
 pub mod history;
 pub mod media;
 pub mod message;
 pub mod noise;
+pub mod presence;
 pub mod privacy;
 pub mod signal;
 pub mod store;
@@ -81,6 +83,7 @@ mod event;
 mod jid;
 
 pub use binary::DecodeError;
+pub use call::{CallEvent, CallKind};
 #[cfg(feature = "runtime")]
 pub use client::{
     Client, ClientBuilder, ConnectError, DEFAULT_URL, Events, ORIGIN, ReconnectPolicy,
@@ -101,6 +104,7 @@ pub use media::TransferError;
 pub use message::{IncomingMessage, MessageId, MessageInfo};
 pub use noise::NoiseError;
 pub use pair::PairError;
+pub use presence::{ChatState, ChatStateUpdate, LastSeen, PresenceUpdate};
 pub use receipt::{Receipt, ReceiptKind};
 pub use signal::SignalError;
 pub use stanza::{CloseReason, Reconnect};

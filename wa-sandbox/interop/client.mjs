@@ -309,6 +309,36 @@ function start() {
   thisSock.ev.on('messages.upsert', current(onMessagesUpsert));
   thisSock.ev.on('messages.update', current(onMessagesUpdate));
   thisSock.ev.on('message-receipt.update', current(onMessageReceiptUpdate));
+  thisSock.ev.on('presence.update', current(onPresenceUpdate));
+  thisSock.ev.on('call', current(onCall));
+}
+
+// Presence and chat states: Baileys' presence.update {id, presences: {participant:
+// {lastKnownPresence, lastSeen}}}, one event per participant.
+function onPresenceUpdate({ id, presences }) {
+  for (const [participant, p] of Object.entries(presences ?? {})) {
+    emit({
+      event: 'presence',
+      id: id ?? null,
+      participant,
+      lastKnownPresence: p?.lastKnownPresence ?? null,
+      lastSeen: p?.lastSeen ?? null,
+    });
+  }
+}
+
+// Calls: Baileys' call event, one per call stanza (offer, reject, terminate, ...).
+function onCall(calls) {
+  for (const c of calls ?? []) {
+    emit({
+      event: 'call',
+      chatId: c.chatId ?? null,
+      from: c.from ?? null,
+      id: c.id ?? null,
+      status: c.status ?? null,
+      isVideo: c.isVideo ?? null,
+    });
+  }
 }
 
 async function runCommand(command) {
@@ -376,6 +406,30 @@ async function runCommand(command) {
       }
       const result = await downloadMedia(msg, config.mediaBase);
       emit({ event: 'media', id: command.id, ...result, ref });
+      return;
+    }
+    case 'send_presence': {
+      if (!isOpen) {
+        throw new CommandError('not connected (wait for {"event":"connection","connection":"open"})');
+      }
+      await sock.sendPresenceUpdate(command.type, command.to);
+      emit({ event: 'presence_sent', type: command.type, to: command.to ?? null, ref });
+      return;
+    }
+    case 'presence_subscribe': {
+      if (!isOpen) {
+        throw new CommandError('not connected (wait for {"event":"connection","connection":"open"})');
+      }
+      await sock.presenceSubscribe(command.to);
+      emit({ event: 'subscribed', to: command.to, ref });
+      return;
+    }
+    case 'reject_call': {
+      if (!isOpen) {
+        throw new CommandError('not connected (wait for {"event":"connection","connection":"open"})');
+      }
+      await sock.rejectCall(command.id, command.to);
+      emit({ event: 'call_rejected', id: command.id, to: command.to, ref });
       return;
     }
     default:

@@ -61,6 +61,8 @@ pub struct ControlState {
 /// | `PUT /contacts` | `{"from": pn, "to": pn, "value": bool}` | 200 `{from, to, value}` (`has_contact(from, to)`) |
 /// | `POST /clock/advance` | `{"seconds": N}` | 200 `{"now": unix_s}` |
 /// | `GET /refusals` | — | 200 `[{id, sender, to, code}]` (1:1 messages refused with 400/463/475/479) |
+/// | `POST /calls` | `{"from": pn, "to": pn, "video": bool?}` | 201 `{"call_id"}` (`from`'s phone rings every device of `to` with an `<offer>`) |
+/// | `GET /calls` | — | 200 `[{from, to, kind, call_id, call_creator, t}]` (every call stanza routed: offers, rejects, ...) |
 ///
 /// Privacy settings (shared/protocol/07 §5) are `{policy: "off"|"p1"|"p2"|"p3", restricted,
 /// ends: unix_s|null, lid_migrated, capping: {total_quota, used_quota, cycle_start,
@@ -102,6 +104,7 @@ pub fn app(state: ControlState) -> axum::Router {
         .route("/contacts", put(set_contact))
         .route("/clock/advance", post(advance_clock))
         .route("/refusals", get(refusals))
+        .route("/calls", get(call_log).post(place_call))
         .with_state(state)
 }
 
@@ -501,4 +504,28 @@ async fn advance_clock(
 
 async fn refusals(State(s): State<ControlState>) -> Json<Vec<Refusal>> {
     Json(s.router.refusals())
+}
+
+#[derive(Deserialize)]
+struct PlaceCall {
+    from: String,
+    to: String,
+    #[serde(default)]
+    video: bool,
+}
+
+async fn place_call(
+    State(s): State<ControlState>,
+    body: Result<Json<PlaceCall>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Json(body) = body?;
+    let call_id = s.router.place_call(&body.from, &body.to, body.video)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "call_id": call_id })),
+    ))
+}
+
+async fn call_log(State(s): State<ControlState>) -> Json<Vec<crate::calls::CallRecord>> {
+    Json(s.router.call_log())
 }

@@ -51,7 +51,9 @@
 //!   timelock and capping `mex` pushes (see [`Router::set_privacy`]), and an optional
 //!   minimum app version answered with `<failure reason="405"/>` ([`GateConfig`]).
 //!
-//! What it does not do (yet): presence subscriptions, chat states.
+//! - Presence, chat states and calls (shared/protocol/06 §5): presence subscriptions and
+//!   updates, chat states between accounts and in groups, `<call>` stanzas routed between
+//!   accounts, calls placed by a phone and a call log (control API `/calls`).
 //!
 //! # Layout
 //!
@@ -69,9 +71,11 @@
 //!           queue (a device's offline queue), peer_iq (abt props),
 //!           appsync (syncd patches per account and collection: versions, records),
 //!           privacy (per-account LID and token admission settings, issued tokens, contacts,
-//!           the 1:1 admission rule and the token / mex notification shapes)
+//!           the 1:1 admission rule and the token / mex notification shapes),
+//!           presence (subscriptions, last presence, presence and chatstate pushes)
 //! routing   Routing (queues, phones' inboxes, delivery log, contacts) and Courier, one
-//!           routing step over the connections, the directory and the groups
+//!           routing step over the connections, the directory and the groups;
+//!           calls (call stanzas between accounts over the courier, the call log)
 //! primary   the phones' sync side: Signal peer messages, syncd keys and patches,
 //!           history sync (PhoneCtx over the courier, keys, appsync, media)
 //! state     State (every room under one lock) and the Router handle that composes them
@@ -99,6 +103,7 @@
 
 mod accounts;
 mod appsync;
+mod calls;
 mod config;
 mod connections;
 mod control;
@@ -114,6 +119,7 @@ mod payload;
 mod peer_iq;
 mod persist;
 mod phone;
+mod presence;
 mod primary;
 mod privacy;
 mod queue;
@@ -135,6 +141,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use accounts::{AccountInfo, DeviceInfo};
+pub use calls::CallRecord;
 pub use config::{Clock, QrTiming, RouterConfig};
 pub use connections::ConnId;
 pub use control::{ControlState, app as control_app};

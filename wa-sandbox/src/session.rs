@@ -953,8 +953,14 @@ impl ServerSession {
                 if let Some(name) = node.get_attr_str("name") {
                     self.router.lock().set_push_name(&device.0, name);
                 }
+                self.router.lock().route_presence(device, node);
             }
-            class @ ("notification" | "call") => self.ack_client_stanza(class, node),
+            "chatstate" => self.router.lock().route_chat_state(device, node),
+            "call" => {
+                self.router.lock().route_call(device, node);
+                self.ack_client_stanza("call", node);
+            }
+            "notification" => self.ack_client_stanza("notification", node),
             // No reply to in-band stanzas (unified_session, offline_batch) or chat states
             // (03 §9, §11).
             _ => trace!(conn = self.conn, tag = %node.tag, "no reply"),

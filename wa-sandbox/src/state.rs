@@ -30,6 +30,7 @@ use crate::accounts::{
     Account, AccountInfo, DevKey, DeviceInfo, Directory, PairPlan, Registration, validate_phone,
 };
 use crate::appsync::AppStateServer;
+use crate::calls::{CallRecord, Calls};
 use crate::config::{QrTiming, RouterConfig};
 use crate::connections::{ConnId, Connections, Push, Waker};
 use crate::error::PhoneError;
@@ -38,6 +39,7 @@ use crate::identity::{ROOT_SERIAL, ServerIdentity};
 use crate::keys::{self, KeyStore, Upload};
 use crate::media::MediaHost;
 use crate::pairing::Pairing;
+use crate::presence::{PresenceCtx, Presences};
 use crate::primary::{PhoneCtx, Primaries};
 use crate::privacy::Privacy;
 use crate::routing::{Courier, Routing};
@@ -74,9 +76,40 @@ pub(crate) struct State {
     pub(crate) media: MediaHost,
     /// Addressing and privacy-token settings, issued tokens, the admission rule (07 §5).
     pub(crate) privacy: Privacy,
+    /// Presence subscriptions and each account's last presence (06 §5).
+    pub(crate) presences: Presences,
+    /// The log of routed call stanzas.
+    pub(crate) calls: Calls,
 }
 
 impl State {
+    /// A client's `<presence>` (own presence or a subscription; 06 §5.1).
+    pub(crate) fn route_presence(&mut self, from: &DevKey, node: &Node) {
+        self.presence_ctx().on_presence(from, node);
+    }
+
+    /// A client's `<chatstate>` (06 §5.2).
+    pub(crate) fn route_chat_state(&mut self, from: &DevKey, node: &Node) {
+        self.presence_ctx().on_chat_state(from, node);
+    }
+
+    /// A client's `<call>` (offer, reject, ...), to the other account's devices.
+    pub(crate) fn route_call(&mut self, from: &DevKey, node: &Node) {
+        let mut calls = std::mem::take(&mut self.calls);
+        crate::calls::route(&mut self.courier(), &mut calls, from, node);
+        self.calls = calls;
+    }
+
+    fn presence_ctx(&mut self) -> PresenceCtx<'_> {
+        PresenceCtx {
+            presences: &mut self.presences,
+            dir: &self.directory,
+            conns: &mut self.conns,
+            groups: &self.groups,
+            now: self.config.clock.unix_now(),
+        }
+    }
+
     /// The rooms a routing step works in.
     pub(crate) fn courier(&mut self) -> Courier<'_> {
         Courier {
@@ -390,6 +423,8 @@ impl Router {
                 primaries: Primaries::default(),
                 media: media.clone(),
                 privacy: Privacy::default(),
+                presences: Presences::default(),
+                calls: Calls::default(),
             })),
             media,
         }
@@ -468,6 +503,36 @@ impl Router {
         self.lock().routing.silent_device_changes = silent;
     }
 
+    /// Account `from`'s phone calls account `to` (an `<offer>` to every device of `to`,
+    /// `call-id` drawn here): returns the call id.
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`] when either account is unknown.
+    pub fn place_call(&self, from: &str, to: &str, video: bool) -> Result<String, PhoneError> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        for phone in [from, to] {
+            if !st.directory.contains(phone) {
+                return Err(PhoneError::NoSuchAccount(phone.to_owned()));
+            }
+        }
+        let mut raw = [0u8; 16];
+        st.rng.fill_bytes(&mut raw);
+        let call_id: String = raw.iter().map(|b| format!("{b:02X}")).collect();
+        let mut calls = std::mem::take(&mut st.calls);
+        let placed = crate::calls::place(&mut st.courier(), &mut calls, from, to, video, &call_id);
+        st.calls = calls;
+        placed
+            .map(|()| call_id)
+            .ok_or_else(|| PhoneError::NoSuchAccount(to.to_owned()))
+    }
+
+    /// Every call stanza routed so far (offers placed, client offers, rejections, ...),
+    /// oldest first.
+    pub fn call_log(&self) -> Vec<CallRecord> {
+        self.lock().calls.log()
+    }
+
     /// Applies a fault (see [`Fault`]). Returns how many live connections it reached
     /// (0 for the global faults `DelayFrames` / `RefuseConnections`).
     pub fn inject(&self, fault: Fault) -> usize {
@@ -529,6 +594,9 @@ impl Router {
     /// Forgets a closed connection: its refs, pending code pairings and device binding.
     pub(crate) fn close_connection(&self, conn: ConnId) {
         let mut st = self.lock();
+        if let Some(dev) = st.conns.device_of(conn) {
+            st.presences.unsubscribe_all(&dev);
+        }
         st.conns.close(conn);
         st.pairing.forget(conn);
     }

@@ -323,6 +323,13 @@ pub struct ServerConfig {
     pub max_sessions: usize,
     /// Device name shown in the phone's list of linked devices. Default `wa-server`.
     pub device_name: String,
+    /// The WhatsApp Web version sent at login (`--wa-version`); `None`: the engine's
+    /// default. A session whose version the server refuses stops with `client outdated
+    /// (405)` in its `last_error` (credentials kept); restart with a newer one.
+    pub wa_version: Option<[u32; 3]>,
+    /// Reject incoming calls automatically (`--auto-reject-calls`); the `call` event still
+    /// fires, with `auto_rejected: true`. Default off.
+    pub auto_reject_calls: bool,
     /// Public base URL (e.g. `https://wa.example.com`) used to build absolute signed
     /// pairing links; without it links are paths.
     pub public_url: Option<String>,
@@ -362,6 +369,8 @@ impl ServerConfig {
             body_limit: 1024 * 1024,
             max_sessions: 1000,
             device_name: "wa-server".to_owned(),
+            wa_version: None,
+            auto_reject_calls: false,
             public_url: None,
             link_ttl: Duration::from_secs(15 * 60),
             otp: OtpConfig::default(),

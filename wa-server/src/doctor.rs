@@ -76,7 +76,9 @@ pub async fn run(config: &ServerConfig, upstream_url: Option<&str>) -> Report {
         detail: format!(
             "wa-server {}, announcing WhatsApp Web {}",
             env!("CARGO_PKG_VERSION"),
-            whatsapp_version()
+            config
+                .wa_version
+                .map_or_else(whatsapp_version, |[a, b, c]| format!("{a}.{b}.{c}"))
         ),
     }];
     let dir = config.data_dir.clone();

@@ -12,6 +12,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "message_status",
     "message_undecryptable",
     "logged_out",
+    "presence",
+    "chat_state",
+    "call",
 ];
 
 /// Whether `name` is one of [`EVENT_TYPES`] (or `*` for all).
@@ -32,7 +35,12 @@ pub struct Envelope {
     /// Event type, one of `qr`, `pairing_code`, `connection`, `message` (received; body as
     /// described in `incoming.rs`), `message_status` (a sent message moved on),
     /// `message_undecryptable` (a message that could not be decrypted; the engine asked the
-    /// sender to re-send it), `logged_out`.
+    /// sender to re-send it), `logged_out`, `presence` (a subscribed contact went online or
+    /// offline: `{from, presence: "available"|"unavailable", last_seen: unix_s|null,
+    /// last_seen_hidden}`), `chat_state` (`{chat, sender, state:
+    /// "composing"|"recording"|"paused"}`), `call` (`{from, call_id, call_creator, kind:
+    /// "offer"|"accept"|"reject"|"terminate"|..., video, group, reason, auto_rejected,
+    /// timestamp}`).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.

@@ -51,6 +51,13 @@ struct Cli {
     /// Device name shown on the phone.
     #[arg(long, env = "WA_DEVICE_NAME", default_value = "wa-server")]
     device_name: String,
+    /// WhatsApp Web version sent at login, `2.3000.x` (default: the engine's built-in one).
+    /// Set a newer one when sessions stop with "client outdated (405)".
+    #[arg(long, env = "WA_VERSION", value_parser = parse_wa_version)]
+    wa_version: Option<[u32; 3]>,
+    /// Reject incoming voice and video calls automatically (the `call` event still fires).
+    #[arg(long, env = "WA_AUTO_REJECT_CALLS")]
+    auto_reject_calls: bool,
     /// Public base URL for absolute pairing links (e.g. https://wa.example.com).
     #[arg(long, env = "WA_PUBLIC_URL")]
     public_url: Option<String>,
@@ -186,6 +193,8 @@ impl Cli {
         config.body_limit = self.body_limit;
         config.max_sessions = self.max_sessions;
         config.device_name = self.device_name;
+        config.wa_version = self.wa_version;
+        config.auto_reject_calls = self.auto_reject_calls;
         config.public_url = self.public_url;
         config.otp.digits = self.otp_digits;
         config.otp.ttl = Duration::from_secs(self.otp_ttl);
@@ -227,6 +236,12 @@ impl Cli {
         config.send_limits.queue = self.log.queue_limited_sends;
         Ok(config)
     }
+}
+
+/// `--wa-version`: `primary.secondary.tertiary`.
+fn parse_wa_version(text: &str) -> Result<[u32; 3], String> {
+    wa_engine::conn::parse_app_version(text)
+        .ok_or_else(|| format!("{text:?} is not a version like 2.3000.1045649367"))
 }
 
 async fn shutdown_signal() {

@@ -28,6 +28,7 @@ use crate::config::ServerConfig;
         (name = "sessions", description = "Create and manage sessions (one linked device each)"),
         (name = "pairing", description = "QR, pairing codes, the pairing page"),
         (name = "messages", description = "Send messages and follow their status"),
+        (name = "presence", description = "Own presence, presence subscriptions, typing indicators, call rejection"),
         (name = "media", description = "Send images, video, audio, documents, stickers; download received media"),
         (name = "otp", description = "One-time codes over WhatsApp"),
         (name = "webhooks", description = "Durable, signed event delivery"),

@@ -547,6 +547,11 @@ async fn handle_event(
         Event::Stanza(node) => {
             tracing::trace!(session = %session.id, tag = %node.tag, "stanza for higher layers");
         }
+        Event::Presence(_) | Event::ChatState(_) | Event::Call(_) => {
+            if let Some((kind, data)) = crate::routes::presence::event_json(&event) {
+                fanout::enqueue(state, session, kind, data).await;
+            }
+        }
         other => {
             tracing::debug!(session = %session.id, ?other, "unhandled engine event");
         }

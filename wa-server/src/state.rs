@@ -642,7 +642,12 @@ impl AppState {
             .url(self.inner.upstream.url.clone())
             .trust_root(self.inner.upstream.trust_root)
             .device_name(self.inner.config.device_name.clone())
-            .reconnect_policy(self.inner.config.reconnect.clone());
+            .reconnect_policy(self.inner.config.reconnect.clone())
+            .auto_reject_calls(self.inner.config.auto_reject_calls);
+        let builder = match self.inner.config.wa_version {
+            Some(version) => builder.app_version(version),
+            None => builder,
+        };
         // A plain `ws://` server is a sandbox, whose media host speaks plain HTTP too.
         if self.inner.upstream.url.starts_with("ws://") {
             builder.media_scheme(wa_engine::media::Scheme::Http)

@@ -32,6 +32,8 @@ pub(crate) struct Settings {
     pub(crate) prekey_batch: u32,
     /// History-sync processing ([`Config::history`]).
     pub(crate) history: crate::history::HistoryConfig,
+    /// Reject incoming call offers by themselves ([`Config::auto_reject_calls`]).
+    pub(crate) auto_reject_calls: bool,
     /// The media transfer of the `Client`, for the connection's blob downloads.
     pub(crate) media: Arc<crate::media::Transfer>,
 }
@@ -230,6 +232,7 @@ impl Driver {
             routing_info: self.routing_info.clone(),
             prekey_batch: self.settings.prekey_batch,
             history: self.settings.history.clone(),
+            auto_reject_calls: self.settings.auto_reject_calls,
         }
     }
 

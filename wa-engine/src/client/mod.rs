@@ -180,6 +180,7 @@ pub struct ClientBuilder {
     media: crate::media::TransferConfig,
     prekey_batch: u32,
     history: crate::history::HistoryConfig,
+    auto_reject_calls: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -234,6 +235,27 @@ impl ClientBuilder {
     #[must_use]
     pub fn device(mut self, device: DeviceConfig) -> Self {
         self.device = device;
+        self
+    }
+
+    /// The WhatsApp Web version sent in the login and registration payloads
+    /// (`UserAgent.appVersion`, 03 §2.2): `[primary, secondary, tertiary]`, e.g.
+    /// `[2, 3000, 1_045_649_367]` (the default). When the server answers
+    /// `<failure reason="405"/>` the client stops with
+    /// [`CloseReason::ClientOutdated`], credentials kept; set a newer version here and
+    /// connect again. [`crate::conn::parse_app_version`] reads the `2.3000.x` form.
+    #[must_use]
+    pub fn app_version(mut self, version: [u32; 3]) -> Self {
+        self.device.app_version = version;
+        self
+    }
+
+    /// Reject every incoming call offer at once (`<call><reject>`, whatsmeow `RejectCall`);
+    /// the offer is still reported as [`Event::Call`](crate::Event::Call) with
+    /// `auto_rejected`. Default off.
+    #[must_use]
+    pub fn auto_reject_calls(mut self, reject: bool) -> Self {
+        self.auto_reject_calls = reject;
         self
     }
 
@@ -327,6 +349,7 @@ impl ClientBuilder {
                 policy: self.reconnect,
                 prekey_batch: self.prekey_batch,
                 history: self.history,
+                auto_reject_calls: self.auto_reject_calls,
                 media: media.clone(),
             },
             cmd_rx,
@@ -377,6 +400,7 @@ impl Client {
             media: crate::media::TransferConfig::default(),
             prekey_batch: crate::prekeys::UPLOAD_BATCH,
             history: crate::history::HistoryConfig::default(),
+            auto_reject_calls: false,
         }
     }
 
@@ -705,6 +729,66 @@ impl Client {
     pub async fn chat_action(&self, action: crate::appstate::ChatAction) -> Result<(), SendError> {
         self.request(Request::ChatAction(action), Responder::Done)
             .await
+    }
+
+    /// Announce this device available (online) or unavailable, with the stored push name
+    /// (`<presence>`, whatsmeow `SendPresence`). The client already announces itself
+    /// available once per connection when the push name is known; call this to go
+    /// offline (peers then see "last seen") or back online.
+    ///
+    /// # Errors
+    /// [`SendError::NotLoggedIn`], [`SendError::NotConnected`].
+    pub async fn set_presence(&self, available: bool) -> Result<(), SendError> {
+        self.request(Request::SetPresence { available }, Responder::Done)
+            .await
+    }
+
+    /// Subscribe to a contact's presence (`<presence type="subscribe">`, with the
+    /// trusted-contact token held for it, 07 §2.8). Updates arrive as
+    /// [`Event::Presence`](crate::Event::Presence) for the rest of the connection.
+    ///
+    /// # Errors
+    /// [`SendError::NotLoggedIn`], [`SendError::NotConnected`].
+    pub async fn subscribe_presence(&self, contact: &Jid) -> Result<(), SendError> {
+        self.request(Request::SubscribePresence(contact.clone()), Responder::Done)
+            .await
+    }
+
+    /// Show typing, recording or paused in a chat (`<chatstate>`, whatsmeow
+    /// `SendChatPresence`).
+    ///
+    /// # Errors
+    /// [`SendError::NotLoggedIn`], [`SendError::NotConnected`].
+    pub async fn send_chat_state(
+        &self,
+        chat: &Jid,
+        state: crate::presence::ChatState,
+    ) -> Result<(), SendError> {
+        self.request(
+            Request::ChatState {
+                to: chat.clone(),
+                state,
+            },
+            Responder::Done,
+        )
+        .await
+    }
+
+    /// Reject an incoming call (`<call><reject call-id call-creator count="0">`, whatsmeow
+    /// `RejectCall`, Baileys `rejectCall`): `caller` and `call_id` as in the
+    /// [`Event::Call`](crate::Event::Call) of the offer.
+    ///
+    /// # Errors
+    /// [`SendError::NotLoggedIn`], [`SendError::NotConnected`].
+    pub async fn reject_call(&self, caller: &Jid, call_id: &str) -> Result<(), SendError> {
+        self.request(
+            Request::RejectCall {
+                caller: caller.clone(),
+                call_id: call_id.to_owned(),
+            },
+            Responder::Done,
+        )
+        .await
     }
 
     /// Send a stanza without waiting for a response (low-level).

@@ -62,6 +62,15 @@ pub struct DeviceConfig {
     pub push_name: Option<String>,
 }
 
+/// Parses a WhatsApp Web version `primary.secondary.tertiary` (e.g. `2.3000.1045649367`,
+/// the form web.whatsapp.com publishes) into [`DeviceConfig::app_version`]. `None` unless it
+/// is exactly three decimal numbers.
+pub fn parse_app_version(text: &str) -> Option<[u32; 3]> {
+    let mut parts = text.trim().split('.').map(|p| p.parse::<u32>().ok());
+    let version = [parts.next()??, parts.next()??, parts.next()??];
+    parts.next().is_none().then_some(version)
+}
+
 impl Default for DeviceConfig {
     fn default() -> Self {
         Self {
@@ -102,6 +111,9 @@ pub struct Config {
     /// whether message bodies are kept for [`crate::Event::HistorySync`]. Tokens, PN↔LID
     /// mappings and the NCT salt are stored either way.
     pub history: crate::history::HistoryConfig,
+    /// Reject every incoming call offer at once (`<call><reject>`), before reporting it as
+    /// [`crate::Event::Call`] with `auto_rejected`. Default off.
+    pub auto_reject_calls: bool,
 }
 
 impl Default for Config {
@@ -115,6 +127,7 @@ impl Default for Config {
             routing_info: None,
             prekey_batch: crate::prekeys::UPLOAD_BATCH,
             history: crate::history::HistoryConfig::default(),
+            auto_reject_calls: false,
         }
     }
 }

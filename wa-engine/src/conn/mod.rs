@@ -24,7 +24,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 
-pub use config::{Config, DeviceConfig, Timing};
+pub use config::{Config, DeviceConfig, Timing, parse_app_version};
 use event::EventQueue;
 pub use event::{BlobDownload, DownloadId, Event, MessageStatus, UndecryptableReason};
 pub use keys::generate_credentials;
@@ -400,6 +400,40 @@ impl Connection {
                 self.require_logged_in()?;
                 self.in_sync(now, |s, cx| s.start_patch(cx, id, action))?;
             }
+            Request::SetPresence { available } => {
+                self.require_logged_in()?;
+                let name = self.creds.as_ref().map(|c| c.push_name.clone());
+                self.send_node(&crate::presence::own_presence(available, name.as_deref()))?;
+                self.done(id);
+            }
+            Request::SubscribePresence(to) => {
+                self.require_logged_in()?;
+                let token = self.stored_tc_token(&to);
+                self.send_node(&crate::presence::subscribe(&to, token.as_deref()))?;
+                self.done(id);
+            }
+            Request::ChatState { to, state } => {
+                self.require_logged_in()?;
+                let own = self.own_jid().ok_or(SendError::NotLoggedIn)?;
+                self.send_node(&crate::presence::chat_state(&own, &to, state))?;
+                self.done(id);
+            }
+            Request::RejectCall { caller, call_id } => {
+                self.require_logged_in()?;
+                let own = self.own_jid().ok_or(SendError::NotLoggedIn)?;
+                let msg_id = crate::message::MessageId::generate(
+                    self.server_unix_ms(now) / 1000,
+                    "",
+                    &mut self.rng,
+                );
+                self.send_node(&crate::call::reject(
+                    msg_id.as_str(),
+                    &own,
+                    &caller,
+                    &call_id,
+                ))?;
+                self.done(id);
+            }
             Request::Logout => {
                 let jid = match &self.state {
                     State::Connected(c) => c.jid.clone(),
@@ -673,11 +707,14 @@ impl Connection {
             "iq" => self.handle_iq(now, node),
             "success" => self.handle_success(now, &node),
             "failure" => {
-                let reason = CloseReason::from_failure(
+                let mut reason = CloseReason::from_failure(
                     node.get_attr_str("reason"),
                     node.get_attr_str("code"),
                     node.get_attr_str("expire"),
                 );
+                if let CloseReason::ClientOutdated { sent_version } = &mut reason {
+                    *sent_version = Some(self.config.device.app_version);
+                }
                 tracing::info!(%reason, "connection: login failure");
                 self.close(reason);
             }
@@ -729,6 +766,7 @@ impl Connection {
                 self.send_ack(&node);
                 self.in_messaging(now, |m, cx| m.handle_receipt(cx, &node));
             }
+            "presence" | "chatstate" | "call" => self.handle_presence_or_call(now, node),
             tag => {
                 if ack::needs_ack(tag) {
                     self.send_ack(&node);
@@ -1101,6 +1139,61 @@ impl Connection {
             events: &mut self.events,
         };
         f(&mut self.sync, &mut cx)
+    }
+
+    /// Answers a request that completes once its stanza is queued.
+    fn done(&mut self, id: RequestId) {
+        self.events.push_back(Event::RequestDone {
+            id,
+            result: Ok(Reply::Done),
+        });
+    }
+
+    /// The trusted-contact token we hold for `peer` (07 §2.8), if any and readable.
+    fn stored_tc_token(&self, peer: &Jid) -> Option<Vec<u8>> {
+        let raw = self
+            .store
+            .tc_token(&peer.to_non_ad().to_string())
+            .map_err(|e| tracing::warn!(error = %e, "presence: tctoken read failed"))
+            .ok()??;
+        crate::privacy::TcToken::from_bytes(&raw)
+            .ok()
+            .map(|t| t.token)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// `<presence>`, `<chatstate>` and `<call>` from the server (06 §5; whatsmeow
+    /// `presence.go`, `call.go`): typed events; calls are acked, and an offer is rejected
+    /// first when `Config::auto_reject_calls` is on. What does not parse stays raw.
+    fn handle_presence_or_call(&mut self, now: Instant, node: Node) {
+        let event = match node.tag.as_ref() {
+            "presence" => crate::presence::parse_presence(&node).map(crate::Event::Presence),
+            "chatstate" => crate::presence::parse_chat_state(&node).map(crate::Event::ChatState),
+            _ => {
+                self.send_ack(&node);
+                crate::call::parse_call(&node).map(|mut call| {
+                    if self.config.auto_reject_calls
+                        && matches!(call.kind, crate::call::CallKind::Offer { .. })
+                        && let Some(own) = self.own_jid()
+                    {
+                        let msg_id = crate::message::MessageId::generate(
+                            self.server_unix_ms(now) / 1000,
+                            "",
+                            &mut self.rng,
+                        );
+                        let reject =
+                            crate::call::reject(msg_id.as_str(), &own, &call.call_creator, &call.call_id);
+                        call.auto_rejected = self.send_internal(&reject);
+                        tracing::info!(call_id = %call.call_id, "call: offer rejected automatically");
+                    }
+                    crate::Event::Call(Box::new(call))
+                })
+            }
+        };
+        match event {
+            Some(event) => self.events.push_back(event),
+            None => self.events.push_back(crate::Event::Stanza(node)),
+        }
     }
 
     /// Own AD JID while logged in.

@@ -80,6 +80,30 @@ pub enum Request {
     /// [`SendError::InvalidInput`] when no sync key has been shared yet,
     /// [`SendError::Rejected`] when the server refuses it.
     ChatAction(crate::appstate::ChatAction),
+    /// Announce ourselves available or unavailable with the stored push name
+    /// (`<presence type name>`, whatsmeow `SendPresence`): [`Reply::Done`]. Without a
+    /// push name yet the `name` is left out (as Baileys does).
+    SetPresence {
+        /// Available (online) or unavailable.
+        available: bool,
+    },
+    /// Subscribe to a contact's presence (`<presence type="subscribe">` with the stored
+    /// tctoken, 07 §2.8): [`Reply::Done`]; updates arrive as `Event::Presence`.
+    SubscribePresence(Jid),
+    /// Send a chat state (typing, recording, paused) to a chat: [`Reply::Done`].
+    ChatState {
+        /// The user or group.
+        to: Jid,
+        /// What to show.
+        state: crate::presence::ChatState,
+    },
+    /// Reject an incoming call (`<call><reject>`, whatsmeow `RejectCall`): [`Reply::Done`].
+    RejectCall {
+        /// The caller (`call-creator` of the offer).
+        caller: Jid,
+        /// The `call-id` of the offer.
+        call_id: String,
+    },
 }
 
 /// Identifies one [`Request`] passed to

@@ -39,8 +39,17 @@ pub enum CloseReason {
     InternalServerError,
     /// Stream error `429`: rate limited. Reconnect with a long backoff (whatsapp-rust).
     RateLimited,
-    /// `<failure reason="405"/>`: this client's version is outdated. Stop.
-    ClientOutdated,
+    /// `<failure reason="405"/>`: the WhatsApp Web version in our login payload
+    /// (`UserAgent.appVersion`, 03 §2.2) is older than the server accepts. Stop without
+    /// wiping: the credentials stay valid, and a restart with a newer version
+    /// (`DeviceConfig::app_version`, `ClientBuilder::app_version`, wa-server
+    /// `--wa-version`) logs in again. whatsmeow: `ConnectFailureClientOutdated`.
+    ClientOutdated {
+        /// The version we sent (`primary.secondary.tertiary`); `None` only when the reason
+        /// was built from the stanza alone ([`CloseReason::from_failure`]), the connection
+        /// always fills it in.
+        sent_version: Option<[u32; 3]>,
+    },
     /// `<failure reason="402"/>`: the account is temporarily banned. Stop.
     TemporarilyBanned {
         /// Ban reason code (101 too many messages to non-contacts, 102 blocked by users, 103 too
@@ -133,7 +142,7 @@ impl CloseReason {
                     .and_then(|e| e.parse::<u64>().ok())
                     .map(Duration::from_secs),
             },
-            405 => Self::ClientOutdated,
+            405 => Self::ClientOutdated { sent_version: None },
             500 => Self::InternalServerError,
             503 => Self::ServiceUnavailable,
             reason => Self::Failure { reason },
@@ -154,7 +163,7 @@ impl CloseReason {
             Self::RateLimited => Reconnect::LongBackoff,
             Self::LoggedOut { .. }
             | Self::Replaced
-            | Self::ClientOutdated
+            | Self::ClientOutdated { .. }
             | Self::TemporarilyBanned { .. }
             | Self::Failure { .. }
             | Self::StreamError { .. }
@@ -187,7 +196,18 @@ impl std::fmt::Display for CloseReason {
             Self::ServiceUnavailable => f.write_str("service unavailable (503)"),
             Self::InternalServerError => f.write_str("internal server error (500)"),
             Self::RateLimited => f.write_str("rate limited (429)"),
-            Self::ClientOutdated => f.write_str("client outdated (405)"),
+            Self::ClientOutdated { sent_version } => {
+                f.write_str("client outdated (405): the server refused WhatsApp Web version ")?;
+                match sent_version {
+                    Some([a, b, c]) => write!(f, "{a}.{b}.{c}")?,
+                    None => f.write_str("(unknown)")?,
+                }
+                f.write_str(
+                    "; set a newer one (e.g. 2.3000.x from web.whatsapp.com's sw.js) with \
+                     DeviceConfig::app_version / ClientBuilder::app_version, or wa-server \
+                     --wa-version",
+                )
+            }
             Self::TemporarilyBanned { code, expire } => {
                 write!(f, "temporarily banned (402")?;
                 if let Some(code) = code {
@@ -326,7 +346,12 @@ mod tests {
             ("400", C::Failure { reason: 400 }, Reconnect::Never, false),
             ("401", C::LoggedOut { code: 401 }, Reconnect::Never, true),
             ("403", C::LoggedOut { code: 403 }, Reconnect::Never, true),
-            ("405", C::ClientOutdated, Reconnect::Never, false),
+            (
+                "405",
+                C::ClientOutdated { sent_version: None },
+                Reconnect::Never,
+                false,
+            ),
             ("406", C::LoggedOut { code: 406 }, Reconnect::Never, true),
             ("409", C::Failure { reason: 409 }, Reconnect::Never, false),
             ("415", C::Failure { reason: 415 }, Reconnect::Never, false),
@@ -341,6 +366,18 @@ mod tests {
             assert_eq!(got.reconnect(), *reconnect, "{reason}");
             assert_eq!(got.wipes_credentials(), *wipe, "{reason}");
         }
+    }
+
+    #[test]
+    fn client_outdated_names_the_version_sent_and_the_remedy() {
+        let r = CloseReason::ClientOutdated {
+            sent_version: Some([2, 2300, 7]),
+        };
+        let text = r.to_string();
+        assert!(text.contains("2.2300.7"), "{text}");
+        assert!(text.contains("--wa-version"), "{text}");
+        assert!(!r.wipes_credentials());
+        assert!(!r.should_reconnect());
     }
 
     #[test]

@@ -274,6 +274,20 @@ export function parseCommand(line) {
     }
     case 'download_media':
       return { cmd, id: requireString(obj, 'id', cmd), ref };
+    case 'send_presence': {
+      // Baileys sendPresenceUpdate(type, to): available/unavailable are global, the chat
+      // states need "to".
+      const type = requireString(obj, 'type', cmd);
+      if (!['available', 'unavailable', 'composing', 'recording', 'paused'].includes(type)) {
+        throw new CommandError(`send_presence: unknown type ${JSON.stringify(type)}`);
+      }
+      const global = type === 'available' || type === 'unavailable';
+      return { cmd, type, to: global ? undefined : requireJid(obj, 'to', cmd), ref };
+    }
+    case 'presence_subscribe':
+      return { cmd, to: requireJid(obj, 'to', cmd), ref };
+    case 'reject_call':
+      return { cmd, id: requireString(obj, 'id', cmd), to: requireJid(obj, 'to', cmd), ref };
     case 'quit':
       return { cmd, ref };
     case undefined:

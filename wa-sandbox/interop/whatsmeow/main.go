@@ -294,6 +294,25 @@ func (h *harness) onEvent(evt any) {
 			"isUnavailable": v.IsUnavailable,
 			"failType":      string(v.DecryptFailMode),
 		})
+	case *events.Presence:
+		var lastSeen any
+		if !v.LastSeen.IsZero() {
+			lastSeen = v.LastSeen.Unix()
+		}
+		emit("presence", map[string]any{"from": v.From.String(), "unavailable": v.Unavailable, "lastSeen": lastSeen})
+	case *events.ChatPresence:
+		emit("chat_presence", map[string]any{
+			"chat":   v.Chat.String(),
+			"sender": v.Sender.String(),
+			"state":  string(v.State),
+			"media":  string(v.Media),
+		})
+	case *events.CallOffer:
+		emit("call_offer", map[string]any{"from": v.From.String(), "callId": v.CallID, "callCreator": v.CallCreator.String()})
+	case *events.CallReject:
+		emit("call_reject", map[string]any{"from": v.From.String(), "callId": v.CallID, "callCreator": v.CallCreator.String()})
+	case *events.CallTerminate:
+		emit("call_terminate", map[string]any{"from": v.From.String(), "callId": v.CallID, "reason": v.Reason})
 	case *events.Receipt:
 		ty := string(v.Type)
 		if v.Type == types.ReceiptTypeDelivered {
@@ -425,6 +444,63 @@ func (h *harness) run(ctx context.Context, c command) {
 			"contacts":    contacts,
 			"ref":         c.Ref,
 		})
+	case "send_presence":
+		// whatsmeow refuses to send presence without a push name (ErrNoPushName); the
+		// sandbox phone shares none unless phone sync is on, so set a default one.
+		if h.cli.Store.PushName == "" {
+			h.cli.Store.PushName = "whatsmeow-harness"
+		}
+		state := types.PresenceAvailable
+		if c.Text == "unavailable" {
+			state = types.PresenceUnavailable
+		}
+		if err := h.cli.SendPresence(ctx, state); err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		emit("presence_sent", map[string]any{"state": string(state), "ref": c.Ref})
+	case "subscribe_presence":
+		to, err := types.ParseJID(c.To)
+		if err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		if err := h.cli.SubscribePresence(ctx, to); err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		emit("subscribed", map[string]any{"to": to.String(), "ref": c.Ref})
+	case "send_chat_presence":
+		// text: composing | recording | paused.
+		to, err := types.ParseJID(c.To)
+		if err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		state, media := types.ChatPresenceComposing, types.ChatPresenceMediaText
+		switch c.Text {
+		case "recording":
+			media = types.ChatPresenceMediaAudio
+		case "paused":
+			state = types.ChatPresencePaused
+		}
+		if err := h.cli.SendChatPresence(ctx, to, state, media); err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		emit("chat_presence_sent", map[string]any{"to": to.String(), "state": c.Text, "ref": c.Ref})
+	case "reject_call":
+		// to: the caller (call-creator), id: the call id.
+		from, err := types.ParseJID(c.To)
+		if err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		if err := h.cli.RejectCall(ctx, from, c.ID); err != nil {
+			emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+			return
+		}
+		emit("call_rejected", map[string]any{"to": from.String(), "callId": c.ID, "ref": c.Ref})
 	case "quit":
 		emit("exit", map[string]any{"reason": "quit", "ref": c.Ref})
 		h.cli.Disconnect()

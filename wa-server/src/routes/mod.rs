@@ -7,6 +7,7 @@ pub(crate) mod media;
 pub(crate) mod messages;
 pub(crate) mod otp;
 pub(crate) mod pair;
+pub(crate) mod presence;
 pub(crate) mod sessions;
 pub(crate) mod webhooks;
 
@@ -72,6 +73,10 @@ pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(crate::msglog::routes::retry))
         .routes(routes!(messages::check_numbers))
         .routes(routes!(messages::format_phone))
+        .routes(routes!(presence::set_presence))
+        .routes(routes!(presence::subscribe))
+        .routes(routes!(presence::chat_state))
+        .routes(routes!(presence::reject_call))
         .routes(routes!(otp::send))
         .routes(routes!(otp::verify))
         .routes(routes!(webhooks::list, webhooks::add))

@@ -213,9 +213,7 @@ impl Syncd {
         if cx.own.is_none() || self.presence_sent.as_deref() == Some(name.as_str()) {
             return;
         }
-        let node = Node::new("presence")
-            .attr("type", "available")
-            .attr("name", name.clone());
+        let node = crate::presence::own_presence(true, Some(&name));
         if cx.wire.send_internal(&node) {
             tracing::debug!("sync: presence available sent");
             self.presence_sent = Some(name);
