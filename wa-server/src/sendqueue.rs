@@ -21,6 +21,8 @@ use crate::state::AppState;
 
 /// How often the worker looks again while a session is not connected (or nothing wakes it).
 const IDLE: Duration = Duration::from_secs(1);
+/// How long the worker sleeps on an empty queue unless woken.
+const EMPTY: Duration = Duration::from_secs(60);
 
 /// `queued at (BE) ++ session \0 id`.
 fn queue_key(at: u64, session: &str, id: &str) -> Vec<u8> {
@@ -79,6 +81,10 @@ async fn drain(state: &AppState) -> Duration {
         .keys()
         .filter_map(|k| k.ok().map(|k| k.to_vec()))
         .collect();
+    if entries.is_empty() {
+        // Nothing queued: a new entry wakes the worker (`Limits::queued`).
+        return EMPTY;
+    }
     let mut wait = IDLE;
     let mut held_sessions = HashSet::new();
     let mut held_recipients: HashMap<String, HashSet<String>> = HashMap::new();
@@ -172,7 +178,7 @@ async fn drain(state: &AppState) -> Duration {
 }
 
 /// The worker: drains the queue whenever a send is queued or the next one may pass, until
-/// shutdown.
+/// shutdown. It runs whether or not queueing is on, so what an earlier run queued still goes.
 pub(crate) async fn run(state: AppState) {
     let mut shutdown = state.shutdown_watch();
     loop {

@@ -451,9 +451,8 @@ impl AppState {
         state.inner.delivery.fanout.start(&state);
         state.inner.inline_downloads.start(&state);
         tokio::spawn(crate::msglog::run_cleanup(state.clone()));
-        if state.inner.config.send_limits.queue {
-            tokio::spawn(crate::sendqueue::run(state.clone()));
-        }
+        // Always: messages queued by an earlier run go out even if queueing is now off.
+        tokio::spawn(crate::sendqueue::run(state.clone()));
         let worker = tokio::spawn(crate::webhook::run(state.clone()));
         *state
             .inner

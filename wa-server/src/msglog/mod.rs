@@ -507,7 +507,10 @@ pub(crate) fn migrate(db: &ServerDb) -> Result<usize, DbError> {
         let Some(session) = key.split(|b| *b == 0).next() else {
             continue;
         };
-        let record: MessageRecord = decode(&value, "message")?;
+        // A damaged record is left out of the index (and of the list), not fatal to start.
+        let Ok(record) = decode::<MessageRecord>(&value, "message") else {
+            continue;
+        };
         index(db, &String::from_utf8_lossy(session), &record)?;
         count += 1;
     }
