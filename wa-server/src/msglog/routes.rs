@@ -44,9 +44,11 @@ pub(crate) struct ListQuery {
     /// Only this chat: a JID (`...@s.whatsapp.net`, `...@g.us`) or a phone number.
     chat: Option<String>,
     /// Only `in` (received) or `out` (sent) messages.
+    #[param(pattern = "^(in|out)$")]
     direction: Option<String>,
     /// Only messages in this status: `queued`, `pending`, `sent`, `delivered`, `read`, `played`,
     /// `failed`, `received`.
+    #[param(pattern = "^(queued|pending|sent|delivered|read|played|failed|received)$")]
     status: Option<String>,
     /// Only messages created at or after this time, unix ms.
     since: Option<u64>,
@@ -56,6 +58,7 @@ pub(crate) struct ListQuery {
     #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]+-.+$")]
     cursor: Option<String>,
 }
 
@@ -73,8 +76,10 @@ pub(crate) struct MessagePage {
 #[into_params(parameter_in = Query)]
 pub(crate) struct StatsQuery {
     /// First UTC day, `YYYY-MM-DD` (default 29 days before `to`).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     from: Option<String>,
     /// Last UTC day, `YYYY-MM-DD` (default today). At most 366 days in all.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     to: Option<String>,
 }
 
