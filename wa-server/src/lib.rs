@@ -36,10 +36,12 @@ mod fanout;
 mod fsmode;
 mod i18n;
 mod incoming;
+mod limits;
 mod listener;
 mod media;
 mod messaging;
 mod metrics;
+mod msglog;
 mod openapi;
 mod otp;
 mod phone;
@@ -47,6 +49,7 @@ mod render;
 mod routes;
 #[cfg(feature = "sandbox")]
 mod sandbox_state;
+mod sendqueue;
 mod session;
 mod session_meta;
 mod state;
@@ -63,7 +66,8 @@ use axum::response::{IntoResponse, Response};
 pub use auth::Caller;
 pub use config::{
     DEFAULT_QR_MAX_REFRESHES, EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings,
-    MetricsSettings, OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings,
+    MessageLogSettings, MetricsSettings, OtpConfig, Secret, SendLimitSettings, ServerConfig,
+    Upstream, WebhookSettings,
 };
 pub use db::DbError;
 pub use egress::{ALLOW_ENV, ALLOW_FLAG, BlockedTarget, CIDR_FLAG, classify};
@@ -71,6 +75,7 @@ pub use error::MediaApiError;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use events::{EVENT_TYPES, Envelope};
 pub use ipnet::IpNet;
+pub use limits::SendLimit;
 pub use listener::{GuardedIo, HttpListener};
 pub use phone::{PhoneNumber, parse_recipient, valid_country_code};
 pub use render::{RenderError, qr_png, qr_svg};
