@@ -86,8 +86,9 @@ impl EventLog {
             .collect()
     }
 
-    /// The first [`Event::AppState`] at index `>= from` that is not from a full sync and
-    /// whose action `pred` accepts.
+    /// The first [`Event::AppState`] at index `>= from` whose action `pred` accepts. (Its
+    /// `from_full_sync` may be set: a collection fetched from version 0, such as an empty
+    /// `regular_low` that gets its first patch, counts as a full sync in the engine.)
     pub async fn app_state_change(
         &self,
         from: usize,
@@ -96,7 +97,7 @@ impl EventLog {
     ) -> anyhow::Result<AppStateEvent> {
         let (_, event) = self
             .find_from(from, within, |e| match e {
-                Event::AppState(a) if !a.from_full_sync && pred(&a.action) => Some((**a).clone()),
+                Event::AppState(a) if pred(&a.action) => Some((**a).clone()),
                 _ => None,
             })
             .await?;
