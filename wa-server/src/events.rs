@@ -15,6 +15,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "presence",
     "chat_state",
     "call",
+    "app_state",
+    "history_sync",
 ];
 
 /// Whether `name` is one of [`EVENT_TYPES`] (or `*` for all).
@@ -40,7 +42,12 @@ pub struct Envelope {
     /// last_seen_hidden}`), `chat_state` (`{chat, sender, state:
     /// "composing"|"recording"|"paused"}`), `call` (`{from, call_id, call_creator, kind:
     /// "offer"|"accept"|"reject"|"terminate"|..., video, group, reason, auto_rejected,
-    /// timestamp}`).
+    /// timestamp}`), `app_state` (an app-state mutation applied, from another device of the
+    /// account or our own once accepted: `{collection, version, operation: "set"|"remove",
+    /// action: {type: "mute"|"pin"|"archive"|"mark_chat_read"|"contact"|"push_name"|...,
+    /// chat, ...}, timestamp_ms, from_full_sync}`), `history_sync` (a history-sync chunk
+    /// processed: `{sync_type, chunk_order, progress, conversations, messages, push_names,
+    /// lid_mappings: [{pn, lid}]}`).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.

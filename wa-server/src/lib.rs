@@ -47,6 +47,7 @@ mod routes;
 mod sandbox_state;
 mod session;
 mod state;
+mod sync_events;
 mod webhook;
 
 use std::time::Instant;

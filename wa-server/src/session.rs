@@ -551,6 +551,11 @@ async fn handle_event(
                 fanout::enqueue(state, session, kind, data).await;
             }
         }
+        Event::AppState(_) | Event::HistorySync(_) => {
+            if let Some((kind, data)) = crate::sync_events::event_json(&event) {
+                fanout::enqueue(state, session, kind, data).await;
+            }
+        }
         other => {
             tracing::debug!(session = %session.id, ?other, "unhandled engine event");
         }
