@@ -19,7 +19,7 @@ pub(crate) fn event_json(event: &Event) -> Option<(&'static str, Value)> {
 /// `{collection, version, operation: "set"|"remove", action: {type, ...}, timestamp_ms,
 /// from_full_sync}`; `action.type` is the mutation's kind (`mute`, `pin`, `archive`,
 /// `mark_chat_read`, `star`, `delete_message_for_me`, `delete_chat`, `clear_chat`,
-/// `contact`, `lid_contact`, `push_name`, `nct_salt` (without the salt), `label_edit`,
+/// `contact`, `lid_contact`, `push_name`, `nct_salt` (the salt itself is never included), `label_edit`,
 /// `label_chat`, `pn_for_lid_chat`, or `other` with the index `name`).
 fn app_state_json(a: &AppStateEvent) -> Value {
     let operation = match a.operation {
@@ -87,8 +87,9 @@ fn action_json(action: &SyncAction) -> Value {
         } => json!({"type": "lid_contact", "lid": s(lid), "full_name": full_name,
                     "first_name": first_name}),
         SyncAction::PushName(name) => json!({"type": "push_name", "name": name}),
-        // The salt is a key: never forwarded.
-        SyncAction::NctSalt(salt) => json!({"type": "nct_salt", "present": !salt.is_empty()}),
+        // The salt is a key: the engine leaves it out of the event and it is never forwarded;
+        // `operation` says whether it was set or removed.
+        SyncAction::NctSalt(_) => json!({"type": "nct_salt"}),
         SyncAction::LabelEdit {
             label_id,
             name,
@@ -151,7 +152,7 @@ mod tests {
         assert_eq!(v["type"], "mark_chat_read");
         assert_eq!(v["read"], false);
         let v = action_json(&SyncAction::NctSalt(vec![7; 32]));
-        assert_eq!(v, json!({"type": "nct_salt", "present": true}));
+        assert_eq!(v, json!({"type": "nct_salt"}));
         assert!(!v.to_string().contains("7,7"));
     }
 }
