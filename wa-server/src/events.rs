@@ -17,6 +17,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "call",
     "app_state",
     "history_sync",
+    "reachout_timelock",
+    "new_chat_capping",
 ];
 
 /// Whether `name` is one of [`EVENT_TYPES`] (or `*` for all).
@@ -47,7 +49,10 @@ pub struct Envelope {
     /// action: {type: "mute"|"pin"|"archive"|"mark_chat_read"|"contact"|"push_name"|...,
     /// chat, ...}, timestamp_ms, from_full_sync}`), `history_sync` (a history-sync chunk
     /// processed: `{sync_type, chunk_order, progress, conversations, messages, push_names,
-    /// lid_mappings: [{pn, lid}]}`).
+    /// lid_mappings: [{pn, lid}]}`), `reachout_timelock` (WhatsApp locked or unlocked the
+    /// account's new chats: `{active, ends: unix_s|null, enforcement_type}`),
+    /// `new_chat_capping` (the account's new-chat quota: `{capped, total_quota, used_quota,
+    /// cycle_end: unix_s|null, status}`).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.

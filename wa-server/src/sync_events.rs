@@ -1,7 +1,11 @@
 //! Server events for the engine's app-state and history sync (issue 11): an applied
 //! app-state mutation becomes an `app_state` event, a processed history-sync chunk a
 //! `history_sync` event (a summary: counts, push names and PN↔LID mappings; message
-//! history itself is not forwarded). Keys, the NCT salt and tokens never appear.
+//! history itself is not forwarded). Keys, the NCT salt and tokens never appear. The
+//! privacy-gate announcements of 07 §3.6 become `reachout_timelock` (`{active, ends,
+//! enforcement_type}`: while active, sends to new contacts answer 429
+//! `reachout_timelocked`) and `new_chat_capping` (`{capped, total_quota, used_quota,
+//! cycle_end, status}`: while capped, new chats answer 429 `message_capping`).
 
 use serde_json::{Value, json};
 use wa_engine::appstate::{Operation, SyncAction};
@@ -12,6 +16,16 @@ pub(crate) fn event_json(event: &Event) -> Option<(&'static str, Value)> {
     match event {
         Event::AppState(a) => Some(("app_state", app_state_json(a))),
         Event::HistorySync(h) => Some(("history_sync", history_sync_json(h))),
+        Event::ReachoutTimelock(t) => Some((
+            "reachout_timelock",
+            json!({"active": t.is_active, "ends": t.ends, "enforcement_type": t.enforcement_type}),
+        )),
+        Event::NewChatCapping(c) => Some((
+            "new_chat_capping",
+            json!({"capped": c.is_capped(), "total_quota": c.total_quota,
+                   "used_quota": c.used_quota, "cycle_end": c.cycle_end,
+                   "status": c.capping_status}),
+        )),
         _ => None,
     }
 }

@@ -9,6 +9,9 @@
 //! - A session on an account whose phone withholds the salt on both channels gets WhatsApp's
 //!   463 for the same kind of send: the API answers 422 `recipient_requires_token` with a
 //!   message that says what to do.
+//! - The sandbox timelocks the first account (P2): `reachout_timelock` webhook with the end,
+//!   429 `reachout_timelocked` with `locked_until`; then caps its new chats: a
+//!   `new_chat_capping` webhook and 429 `message_capping` (WhatsApp's 475).
 
 mod support;
 
@@ -18,7 +21,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::{Api, Receiver, eventually};
 use wa_engine::{Client, Event, Jid, MemoryStore, Store};
-use wa_sandbox::{PrivacySettings, SyncSwitches, TokenPolicy};
+use wa_sandbox::{Capping, PrivacySettings, SyncSwitches, TokenPolicy};
 use wa_server::{AppState, Secret, ServerConfig, Upstream, app};
 
 const KEY: &str = "privacy-admin-key-abcdefgh";
@@ -195,6 +198,65 @@ async fn cold_send_with_synced_salt_is_delivered_and_without_it_answers_recipien
     assert!(text.contains("463"), "{text}");
     assert!(text.contains("message this account first"), "{text}");
     assert!(text.contains("sync"), "{text}");
+
+    // 3. The sandbox timelocks s1's account (P2, pushed as a mex notification): the
+    //    `reachout_timelock` webhook carries the end, and a send to a new contact answers 429
+    //    `reachout_timelocked` with `locked_until`.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let ends = now + 3600;
+    sb.router()
+        .set_privacy(
+            me.user(),
+            PrivacySettings {
+                policy: TokenPolicy::TimelockedSender,
+                restricted: true,
+                ends: Some(ends),
+                ..PrivacySettings::default()
+            },
+        )
+        .expect("timelock");
+    let lock = webhook(&hook, "reachout_timelock", |d| d["active"] == true).await;
+    assert_eq!(lock["data"]["ends"], ends, "{lock}");
+    let (status, refused) = api
+        .post(
+            "/api/sessions/s1/messages/text",
+            &json!({ "to": SALTLESS, "text": "Your code is 222333" }),
+        )
+        .await;
+    assert_eq!(status, 429, "{refused}");
+    assert_eq!(refused["error"]["code"], "reachout_timelocked", "{refused}");
+    assert_eq!(refused["error"]["locked_until"], ends, "{refused}");
+
+    // 4. Lifted, but the new-chat quota is used up: `new_chat_capping` webhook, then 475 →
+    //    429 `message_capping`.
+    sb.router()
+        .set_privacy(
+            me.user(),
+            PrivacySettings {
+                capping: Some(Capping {
+                    total_quota: 1,
+                    used_quota: 1,
+                    cycle_start: now,
+                    cycle_end: now + 86_400,
+                }),
+                ..PrivacySettings::default()
+            },
+        )
+        .expect("capping");
+    webhook(&hook, "reachout_timelock", |d| d["active"] == false).await;
+    let capping = webhook(&hook, "new_chat_capping", |d| d["capped"] == true).await;
+    assert_eq!(capping["data"]["cycle_end"], now + 86_400, "{capping}");
+    let (status, refused) = api
+        .post(
+            "/api/sessions/s1/messages/text",
+            &json!({ "to": SALTLESS, "text": "Your code is 444555" }),
+        )
+        .await;
+    assert_eq!(status, 429, "{refused}");
+    assert_eq!(refused["error"]["code"], "message_capping", "{refused}");
 
     peer.shutdown().await;
 }
