@@ -5,7 +5,8 @@
 //!   snapshot with the NCT salt, history sync) sends an OTP to a cold contact: its message
 //!   carries a cstoken, the API answers 201 and the contact receives the exact text. The
 //!   contact's reply reaches the session's webhook with both of its identities (`from_pn`,
-//!   `from_lid`), and the session's webhooks saw `app_state` / `history_sync` events.
+//!   `from_lid`) and so does the message API's record of it; the session's webhooks saw
+//!   `app_state` / `history_sync` events.
 //! - A session on an account whose phone withholds the salt on both channels gets WhatsApp's
 //!   463 for the same kind of send: the API answers 422 `recipient_requires_token` with a
 //!   message that says what to do.
@@ -161,6 +162,20 @@ async fn cold_send_with_synced_salt_is_delivered_and_without_it_answers_recipien
     assert_eq!(data["chat_pn"], format!("{PEER}@s.whatsapp.net"), "{msg}");
     assert_eq!(data["chat_lid"], format!("{peer_lid}@lid"), "{msg}");
     assert_ne!(my_lid, peer_lid);
+    // So does the message API (the message log's record of the received message).
+    let thanks_id = data["id"].as_str().expect("id");
+    let (status, logged) = api
+        .get(&format!("/api/sessions/s1/messages/{thanks_id}"))
+        .await;
+    assert_eq!(status, 200, "{logged}");
+    assert_eq!(logged["direction"], "in", "{logged}");
+    assert_eq!(
+        logged["sender_pn"],
+        format!("{PEER}@s.whatsapp.net"),
+        "{logged}"
+    );
+    assert_eq!(logged["sender_lid"], format!("{peer_lid}@lid"), "{logged}");
+    assert_eq!(logged["chat_lid"], format!("{peer_lid}@lid"), "{logged}");
 
     // 2. Session s2 on an account whose phone withholds the salt on both channels.
     let (status, created) = api.post("/api/sessions", &json!({ "id": "s2" })).await;

@@ -143,6 +143,19 @@ pub(crate) struct MessageStatus {
     retry_of: Option<String>,
     /// The message that retried this one.
     retried_as: Option<String>,
+    /// Received: the sender's phone-number user JID, when known (LID-first addressing,
+    /// 07 §1.7: `sender` and `chat` may be LIDs; key customers by this one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_pn: Option<String>,
+    /// Received: the sender's LID user JID, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_lid: Option<String>,
+    /// Received 1:1: the chat's phone-number JID, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chat_pn: Option<String>,
+    /// Received 1:1: the chat's LID, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chat_lid: Option<String>,
 }
 
 impl From<MessageRecord> for MessageStatus {
@@ -171,6 +184,10 @@ impl From<MessageRecord> for MessageStatus {
             timeline,
             retry_of: r.retry_of,
             retried_as: r.retried_as,
+            sender_pn: r.sender_pn,
+            sender_lid: r.sender_lid,
+            chat_pn: r.chat_pn,
+            chat_lid: r.chat_lid,
         }
     }
 }
