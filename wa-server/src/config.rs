@@ -317,6 +317,12 @@ pub struct ServerConfig {
     pub api_key: Option<Secret>,
     /// Which server the sessions connect to.
     pub upstream: Upstream,
+    /// With [`Upstream::Sandbox`]: whether the embedded sandbox's simulated phones do the
+    /// 2026 companion onboarding (`wa_sandbox::SandboxConfig::with_phone_sync`): share the
+    /// app-state keys after pairing, push the initial app-state snapshot (push name,
+    /// contacts, NCT salt) and upload a history-sync blob, so sessions learn the salt that
+    /// privacy tokens (cstokens) need. Default `false` (the sandbox before issue 11).
+    pub sandbox_phone_sync: bool,
     /// Country calling code for numbers given in local form (`0812...` with `62` ->
     /// `62812...`), digits only. Default `None`: local numbers are rejected.
     pub default_country_code: Option<String>,
@@ -376,6 +382,7 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             api_key: None,
             upstream: Upstream::WhatsApp,
+            sandbox_phone_sync: false,
             default_country_code: None,
             body_limit: 1024 * 1024,
             max_sessions: 1000,

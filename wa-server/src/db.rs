@@ -142,6 +142,18 @@ pub(crate) struct MessageRecord {
     /// The message that retried this failed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) retried_as: Option<String>,
+    /// A received message's sender as a phone-number user JID, when known (07 §1.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sender_pn: Option<String>,
+    /// A received message's sender as a LID user JID, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sender_lid: Option<String>,
+    /// A received 1:1 message's chat as a phone-number JID, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) chat_pn: Option<String>,
+    /// A received 1:1 message's chat as a LID, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) chat_lid: Option<String>,
 }
 
 fn out() -> String {
@@ -180,6 +192,10 @@ impl MessageRecord {
             content: None,
             retry_of: None,
             retried_as: None,
+            sender_pn: None,
+            sender_lid: None,
+            chat_pn: None,
+            chat_lid: None,
         }
     }
 }

@@ -15,6 +15,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "presence",
     "chat_state",
     "call",
+    "app_state",
+    "history_sync",
+    "reachout_timelock",
+    "new_chat_capping",
 ];
 
 /// Whether `name` is one of [`EVENT_TYPES`] (or `*` for all).
@@ -40,7 +44,15 @@ pub struct Envelope {
     /// last_seen_hidden}`), `chat_state` (`{chat, sender, state:
     /// "composing"|"recording"|"paused"}`), `call` (`{from, call_id, call_creator, kind:
     /// "offer"|"accept"|"reject"|"terminate"|..., video, group, reason, auto_rejected,
-    /// timestamp}`).
+    /// timestamp}`), `app_state` (an app-state mutation applied, from another device of the
+    /// account or our own once accepted: `{collection, version, operation: "set"|"remove",
+    /// action: {type: "mute"|"pin"|"archive"|"mark_chat_read"|"contact"|"push_name"|...,
+    /// chat, ...}, timestamp_ms, from_full_sync}`), `history_sync` (a history-sync chunk
+    /// processed: `{sync_type, chunk_order, progress, conversations, messages, push_names,
+    /// lid_mappings: [{pn, lid}]}`), `reachout_timelock` (WhatsApp locked or unlocked the
+    /// account's new chats: `{active, ends: unix_s|null, enforcement_type}`),
+    /// `new_chat_capping` (the account's new-chat quota: `{capped, total_quota, used_quota,
+    /// cycle_end: unix_s|null, status}`).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.

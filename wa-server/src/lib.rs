@@ -53,6 +53,7 @@ mod sendqueue;
 mod session;
 mod session_meta;
 mod state;
+mod sync_events;
 mod webhook;
 
 use std::time::Instant;

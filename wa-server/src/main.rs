@@ -33,6 +33,12 @@ struct Cli {
     #[cfg(feature = "sandbox")]
     #[arg(long, env = "WA_SANDBOX", conflicts_with = "wa_url")]
     sandbox: bool,
+    /// With --sandbox: the simulated phones onboard each session as the 2026 service does
+    /// (app-state keys, initial app-state with the NCT salt, history sync), so sessions can
+    /// attach privacy tokens to first messages.
+    #[cfg(feature = "sandbox")]
+    #[arg(long, env = "WA_SANDBOX_PHONE_SYNC", requires = "sandbox")]
+    sandbox_phone_sync: bool,
     /// Connect sessions to this WebSocket URL instead (e.g. a separate wa-sandbox).
     #[arg(long, env = "WA_URL", requires = "wa_trust_root")]
     wa_url: Option<String>,
@@ -207,6 +213,10 @@ impl Cli {
             }
             _ => Upstream::WhatsApp,
         };
+        #[cfg(feature = "sandbox")]
+        {
+            config.sandbox_phone_sync = self.sandbox_phone_sync;
+        }
         config.default_country_code = self
             .default_country_code
             .map(|c| c.trim_start_matches('+').to_owned());

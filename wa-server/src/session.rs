@@ -661,6 +661,14 @@ async fn handle_event(
                 fanout::enqueue(state, session, kind, data).await;
             }
         }
+        Event::AppState(_)
+        | Event::HistorySync(_)
+        | Event::ReachoutTimelock(_)
+        | Event::NewChatCapping(_) => {
+            if let Some((kind, data)) = crate::sync_events::event_json(&event) {
+                fanout::enqueue(state, session, kind, data).await;
+            }
+        }
         other => {
             tracing::debug!(session = %session.id, ?other, "unhandled engine event");
         }

@@ -148,6 +148,19 @@ pub(crate) struct MessageStatus {
     retry_of: Option<String>,
     /// The message that retried this one.
     retried_as: Option<String>,
+    /// Received: the sender's phone-number user JID, when known (LID-first addressing,
+    /// 07 §1.7: `sender` and `chat` may be LIDs; key customers by this one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_pn: Option<String>,
+    /// Received: the sender's LID user JID, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_lid: Option<String>,
+    /// Received 1:1: the chat's phone-number JID, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chat_pn: Option<String>,
+    /// Received 1:1: the chat's LID, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chat_lid: Option<String>,
 }
 
 impl From<MessageRecord> for MessageStatus {
@@ -176,6 +189,10 @@ impl From<MessageRecord> for MessageStatus {
             timeline,
             retry_of: r.retry_of,
             retried_as: r.retried_as,
+            sender_pn: r.sender_pn,
+            sender_lid: r.sender_lid,
+            chat_pn: r.chat_pn,
+            chat_lid: r.chat_lid,
         }
     }
 }
@@ -264,7 +281,12 @@ async fn send(
 ///
 /// The message is recorded as `pending` before it is sent, then `sent` on the server's ack
 /// (or `failed`). Errors: 409 `session_not_connected`, 422 `not_on_whatsapp` (with
-/// `check_number`), 422 `recipient_unreachable` (no device to encrypt for), 404
+/// `check_number`), 422 `recipient_unreachable` (no device to encrypt for), 422
+/// `recipient_requires_token` (WhatsApp refused a first message to this contact without a
+/// privacy token, error 463: have the recipient message the account first, or let the
+/// session finish app-state/history sync for the account's NCT salt), 429
+/// `reachout_timelocked` (the account may not start new chats until `locked_until`), 429
+/// `message_capping` (new-chat quota of this cycle used up, error 475), 404
 /// `group_not_found`, 403 `not_group_member`, 502 `upstream_rejected` /
 /// `upstream_bad_response`, 504 `upstream_timeout`.
 #[utoipa::path(post, path = "/api/sessions/{id}/messages/text", tag = "messages",
@@ -273,8 +295,8 @@ async fn send(
     responses((status = 201, body = SentMessage),
         (status = 400, description = "Bad request: `invalid_phone_number`, `ambiguous_phone_number` (digits valid both in the default country and as an international number: send `+CC...`), ...", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, description = "A send limit refused it: `send_rate_limited`, `recipient_rate_limited` or `daily_quota_exceeded`, with `Retry-After`", body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, description = "`not_on_whatsapp`, `recipient_unreachable`, or `recipient_requires_token` (WhatsApp error 463: the recipient accepts a first message only with a privacy token; have the recipient message this account first, or let the session finish app-state/history sync so the account's NCT salt gives a token), ...", body = ErrorBody),
+        (status = 429, description = "A send limit refused it: `send_rate_limited`, `recipient_rate_limited` or `daily_quota_exceeded`, with `Retry-After`; or WhatsApp did: `reachout_timelocked` (no new chats until `locked_until`, unix s), `message_capping` (error 475, new-chat quota of the cycle used up)", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_text(
