@@ -664,9 +664,7 @@ async fn handle_event(
                 fanout::enqueue(state, session, kind, data).await;
             }
         }
-        Event::HistorySync(_)
-        | Event::ReachoutTimelock(_)
-        | Event::NewChatCapping(_) => {
+        Event::HistorySync(_) | Event::ReachoutTimelock(_) | Event::NewChatCapping(_) => {
             if let Some((kind, data)) = crate::sync_events::event_json(&event) {
                 fanout::enqueue(state, session, kind, data).await;
             }
