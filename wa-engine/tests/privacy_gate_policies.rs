@@ -231,3 +231,52 @@ async fn timelocked_sender_gets_the_event_and_a_typed_error_without_retries() ->
     sb.shutdown().await;
     Ok(())
 }
+
+/// The cstoken is gated by the server's A/B prop 24941 (07 §3.1, `conn::abprops`): with the
+/// prop off, a client holding the synced salt attaches nothing to a cold contact and gets
+/// the typed 463; with it on again (next login), the same send carries the cstoken.
+#[tokio::test]
+async fn cstoken_follows_the_servers_ab_prop() -> anyhow::Result<()> {
+    let sb = synced_sandbox(93).await?;
+    sb.router().set_gate_config(wa_sandbox::GateConfig {
+        cstoken_sending_prop: false,
+        ..wa_sandbox::GateConfig::default()
+    });
+    let alice = pair(&sb, ALICE).await?;
+    let mut bob = pair(&sb, BOB).await?;
+    sb.router().set_privacy(BOB, always())?;
+    let salt = sb.router().nct_salt(ALICE)?.expect("salt");
+    salt_synced(&alice, salt).await?;
+    let refused = tokio::time::timeout(STEP, alice.client.send_text(&bob.user(), "code 1")).await?;
+    assert_eq!(
+        refused,
+        Err(SendError::RecipientRequiresToken {
+            to: bob.user(),
+            attached: None,
+        })
+    );
+
+    // The prop on again; a new connection of the same device reads it after login.
+    sb.router()
+        .set_gate_config(wa_sandbox::GateConfig::default());
+    let store = alice.store.clone();
+    alice.shutdown().await;
+    let (client, mut events) = msg_support::connect(&sb, store).await?;
+    msg_support::wait(&mut events, &mut |e| {
+        matches!(e, Event::Connected { .. }).then_some(())
+    })
+    .await?;
+    // Give the props answer a moment to arrive after <success>.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = client.send_text(&bob.user(), "code 2").await?;
+    let got = bob.next_message().await?;
+    assert_eq!(
+        (got.info.id.as_str(), got.text()),
+        (id.0.as_str(), Some("code 2"))
+    );
+
+    client.shutdown().await;
+    bob.shutdown().await;
+    sb.shutdown().await;
+    Ok(())
+}

@@ -68,8 +68,9 @@ pub struct ControlState {
 /// ends: unix_s|null, lid_migrated, capping: {total_quota, used_quota, cycle_start,
 /// cycle_end}|null}` (see [`PrivacySettings`], [`TokenPolicy`](crate::TokenPolicy)); the gate
 /// config is `{n_server, reject_mixed_namespaces, reject_unmigrated_lid, min_app_version:
-/// [primary, secondary, tertiary]|null, timelock_after_refusals: K|null, timelock_seconds}`
-/// ([`GateConfig`]).
+/// [primary, secondary, tertiary]|null, timelock_after_refusals: K|null, timelock_seconds,
+/// tctoken_sending_prop, cstoken_sending_prop}` ([`GateConfig`]; the last two are the values of
+/// A/B props 10518 and 24941 in the `abt` answer).
 ///
 /// An account is `{phone, lid, identity_pub_b64, platform, business_name, devices: [{id, jid,
 /// lid, key_index, os, paired_at, connected, prekeys}]}`. Errors are 4xx with

@@ -29,11 +29,20 @@ const TOKEN_LEN: usize = 32;
 /// so without them whatsapp-rust 0.7 attaches neither `<tctoken>` nor `<cstoken>`
 /// (`src/send/tctoken_lifecycle.rs` maybe_include_tc_token). whatsmeow ignores the props and
 /// Baileys defaults 10518 to true (07 §2.4, §3.1).
-pub(crate) const AB_PROPS: [(u32, &str); 2] = [(10518, "1"), (24941, "1")];
+/// Their values come from [`GateConfig::tctoken_sending_prop`] and
+/// [`GateConfig::cstoken_sending_prop`] (both on by default).
+pub(crate) const AB_PROPS: [u32; 2] = [10518, 24941];
 
 /// `<iq type="result"><props protocol="1" ab_key="" hash="" refresh="86400"><prop
 /// config_code config_value/>…</props></iq>` (whatsapp-rust `wacore/src/iq/props.rs`).
-pub(crate) fn abt_props_reply(id: &str) -> Node {
+pub(crate) fn abt_props_reply(id: &str, config: &GateConfig) -> Node {
+    let value = |code: u32| {
+        let on = match code {
+            10518 => config.tctoken_sending_prop,
+            _ => config.cstoken_sending_prop,
+        };
+        if on { "1" } else { "0" }
+    };
     stanzas::iq_result(
         id,
         vec![
@@ -42,10 +51,10 @@ pub(crate) fn abt_props_reply(id: &str) -> Node {
                 .attr("ab_key", "")
                 .attr("hash", "")
                 .attr("refresh", "86400")
-                .with_children(AB_PROPS.iter().map(|(code, value)| {
+                .with_children(AB_PROPS.iter().map(|code| {
                     Node::new("prop")
                         .attr("config_code", code.to_string())
-                        .attr("config_value", (*value).to_owned())
+                        .attr("config_value", value(*code).to_owned())
                 })),
         ],
     )
@@ -347,7 +356,7 @@ mod tests {
 
     #[test]
     fn abt_props_switch_token_sending_on() {
-        let reply = abt_props_reply("7");
+        let reply = abt_props_reply("7", &GateConfig::default());
         let props: Vec<_> = reply
             .child_by_tag("props")
             .expect("props")

@@ -153,6 +153,19 @@ pub struct GateConfig {
     /// How long an automatic timelock lasts, seconds (default 86400).
     #[serde(default = "default_timelock_seconds")]
     pub timelock_seconds: u64,
+    /// The value the `abt` answer gives A/B prop 10518
+    /// (`privacy_token_sending_on_all_1_on_1_messages`, 07 §2.4): whether clients that follow
+    /// the props attach tctokens (default true).
+    #[serde(default = "default_true")]
+    pub tctoken_sending_prop: bool,
+    /// The value the `abt` answer gives A/B prop 24941 (`wa_nct_token_send_enabled`, 07
+    /// §3.1): whether clients that follow the props attach cstokens (default true).
+    #[serde(default = "default_true")]
+    pub cstoken_sending_prop: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_timelock_seconds() -> u64 {
@@ -168,6 +181,8 @@ impl Default for GateConfig {
             min_app_version: None,
             timelock_after_refusals: None,
             timelock_seconds: default_timelock_seconds(),
+            tctoken_sending_prop: true,
+            cstoken_sending_prop: true,
         }
     }
 }

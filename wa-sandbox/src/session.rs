@@ -834,8 +834,11 @@ impl ServerSession {
             {
                 self.send(&reply);
             }
-            // A/B props with the privacy-token props on (gate.rs AB_PROPS).
-            ("abt", Some("props")) if is_get => self.send(&crate::gate::abt_props_reply(id)),
+            // A/B props: the privacy-token props (gate.rs AB_PROPS, values from GateConfig).
+            ("abt", Some("props")) if is_get => {
+                let config = self.router.gate_config();
+                self.send(&crate::gate::abt_props_reply(id, &config));
+            }
             ("usync", Some("usync")) if is_get => {
                 let reply = self.router.lock().usync(id, iq);
                 self.send(&reply);

@@ -120,6 +120,10 @@ pub struct Config {
     /// Privacy-token gates and bucket sizes (07 §2, §3); default: both tokens on, WA Web's
     /// 7-day × 4 buckets.
     pub tokens: super::TokenPolicy,
+    /// Ask the server's A/B props after login and let them set [`tokens`](Self::tokens)'
+    /// gates and buckets (props 10518, 24941, 865/909, 996/997; 07 §2.4, §2.6, §3.1). A prop
+    /// the server does not send keeps the configured value. Default on.
+    pub tokens_from_ab_props: bool,
 }
 
 impl Default for Config {
@@ -136,6 +140,7 @@ impl Default for Config {
             auto_reject_calls: false,
             lid_wire: super::LidWire::default(),
             tokens: super::TokenPolicy::default(),
+            tokens_from_ab_props: true,
         }
     }
 }

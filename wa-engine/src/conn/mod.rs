@@ -4,6 +4,7 @@
 //! A low-level layer, public on purpose: the tokio driver in `client` runs it, and so can any
 //! other runtime. See [`Connection`] for the contract.
 
+mod abprops;
 mod config;
 mod event;
 mod keys;
@@ -906,6 +907,12 @@ impl Connection {
             Waiter::AppStatePatch(op) => {
                 self.in_sync(now, |s, cx| s.on_patch_response(cx, op, Some(node)));
             }
+            Waiter::AbProps => {
+                if parsed.is_ok() {
+                    self.config.tokens = abprops::apply(self.config.tokens, node);
+                    tracing::debug!(tokens = ?self.config.tokens, "connection: token policy from A/B props");
+                }
+            }
             Waiter::Active | Waiter::CleanDirty => {
                 if let Err(e) = parsed {
                     tracing::debug!(error = %e, ?waiter, "connection: IQ rejected");
@@ -974,6 +981,17 @@ impl Connection {
         }
         let server_ms = self.server_unix_ms(now);
         self.send_internal(&iq::unified_session(server_ms));
+        // 07 §2.4, §3.1: the token gates and buckets follow the server's A/B props.
+        if self.config.tokens_from_ab_props {
+            let props_id = self.next_iq_id();
+            if self.send_internal(&abprops::request(&props_id)) {
+                self.pending.insert(
+                    props_id,
+                    Waiter::AbProps,
+                    now + self.config.timing.iq_timeout,
+                );
+            }
+        }
         // 07 §2.9: expired privacy-token records go when coming online (at most daily).
         self.in_messaging(now, |m, cx| m.prune_tokens(cx));
         self.schedule_keepalive(now);
