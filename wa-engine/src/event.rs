@@ -148,6 +148,11 @@ pub enum Event {
     /// connection's `auto_reject_calls` an offer has been rejected before this event
     /// (`auto_rejected`); otherwise reject it with `Client::reject_call`.
     Call(Box<crate::call::CallEvent>),
+    /// A vote on a poll we know (sent by us or received since the store was created) was
+    /// decrypted with the poll's message secret; carries the voter's choice and the tally
+    /// over every voter's latest vote (`message::rich`, whatsmeow `msgsecret.go`). The vote
+    /// message itself is also reported as [`Event::Message`] (kind `PollVote`).
+    PollVote(Box<crate::message::rich::PollVoteEvent>),
     /// *Driver only.* The client stopped for good (shutdown, logout, or a reason that forbids
     /// reconnecting). The stream ends after this.
     Stopped,

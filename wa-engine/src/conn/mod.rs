@@ -5,6 +5,7 @@
 //! other runtime. See [`Connection`] for the contract.
 
 mod config;
+mod dedup;
 mod event;
 mod keys;
 mod messaging;

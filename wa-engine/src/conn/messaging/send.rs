@@ -433,6 +433,16 @@ impl Messaging {
             )?
         };
         let (node, phash) = node;
+        // Rich-message hook (message::rich): `edit` attribute, poll `<meta>`, and our own
+        // polls remembered (with their secret) so votes on them can be decrypted.
+        let node = crate::message::rich::decorate_stanza(&message, node);
+        let mut polls = crate::store::StoreBatch::new();
+        crate::message::rich::remember_poll(&mut polls, &to, &id, own, &message);
+        if !polls.is_empty()
+            && let Err(e) = cx.store.apply(polls)
+        {
+            tracing::warn!(error = %e, "cannot store sent poll");
+        }
         cx.wire.send_node(&node)?;
         if !follow_up {
             self.caches.remember_sent(&id, to, message);
