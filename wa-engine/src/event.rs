@@ -151,7 +151,8 @@ pub enum Event {
     /// A vote on a poll we know (sent by us or received since the store was created) was
     /// decrypted with the poll's message secret; carries the voter's choice and the tally
     /// over every voter's latest vote (`message::rich`, whatsmeow `msgsecret.go`). The vote
-    /// message itself is also reported as [`Event::Message`] (kind `PollVote`).
+    /// message itself is also reported as [`Event::Message`] (kind `PollVote`). Our own votes
+    /// (`Client::vote_poll`) produce this event too, once sent.
     PollVote(Box<crate::message::rich::PollVoteEvent>),
     /// *Driver only.* The client stopped for good (shutdown, logout, or a reason that forbids
     /// reconnecting). The stream ends after this.

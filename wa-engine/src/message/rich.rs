@@ -593,6 +593,23 @@ pub(crate) fn on_incoming(
     let info = &msg.info;
     let m = super::content::unwrap(&msg.message);
     remember_poll(batch, &info.chat, &info.id, &info.sender, m);
+    apply_vote(store, batch, &info.chat, &info.sender, &info.id, m)
+}
+
+/// Decrypts a vote (`message`, unwrapped) by `voter` in `chat` on a poll we know, stores it
+/// in `batch` and returns it with the tally; `Ok(None)` for anything else. Used for
+/// received votes and for our own (so both sides count the same).
+///
+/// # Errors
+/// [`StoreError`] reading the store.
+pub(crate) fn apply_vote(
+    store: &dyn Store,
+    batch: &mut StoreBatch,
+    chat: &Jid,
+    voter: &Jid,
+    vote_id: &str,
+    m: &wa::Message,
+) -> Result<Option<PollVoteEvent>, StoreError> {
     let Some(update) = m.poll_update_message.as_ref() else {
         return Ok(None);
     };
@@ -603,11 +620,11 @@ pub(crate) fn on_incoming(
     else {
         return Ok(None);
     };
-    let Some((poll, options)) = load_poll(store, &info.chat, poll_id)? else {
+    let Some((poll, options)) = load_poll(store, chat, poll_id)? else {
         tracing::debug!(poll_id, "vote on an unknown poll");
         return Ok(None);
     };
-    let voter = info.sender.to_non_ad();
+    let voter = voter.to_non_ad();
     let Some(vote) = update.vote.as_ref() else {
         return Ok(None);
     };
@@ -618,7 +635,7 @@ pub(crate) fn on_incoming(
             return Ok(None);
         }
     };
-    let vote_prefix = format!("{}\0{poll_id}\0", info.chat.to_non_ad());
+    let vote_prefix = format!("{}\0{poll_id}\0", chat.to_non_ad());
     let voter_key = format!("{vote_prefix}{voter}").into_bytes();
     batch.put_app_value(VOTE_NS, &voter_key, hashes.concat());
     // Tally: stored votes of the other voters plus this one.
@@ -649,10 +666,10 @@ pub(crate) fn on_incoming(
         })
         .collect();
     Ok(Some(PollVoteEvent {
-        chat: info.chat.to_non_ad(),
+        chat: chat.to_non_ad(),
         poll_id: poll_id.to_owned(),
         voter,
-        vote_id: info.id.clone(),
+        vote_id: vote_id.to_owned(),
         selected,
         tally: options.into_iter().zip(counts).collect(),
     }))

@@ -438,6 +438,16 @@ impl Messaging {
         let node = crate::message::rich::decorate_stanza(&message, node);
         let mut polls = crate::store::StoreBatch::new();
         crate::message::rich::remember_poll(&mut polls, &to, &id, own, &message);
+        let own_vote = if follow_up {
+            None
+        } else {
+            crate::message::rich::apply_vote(cx.store, &mut polls, &to, own, &id, &message)
+                .unwrap_or_default()
+        };
+        if let Some(vote) = own_vote {
+            cx.events
+                .push_back(crate::Event::PollVote(Box::new(vote)));
+        }
         if !polls.is_empty()
             && let Err(e) = cx.store.apply(polls)
         {
