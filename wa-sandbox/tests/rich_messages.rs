@@ -62,12 +62,15 @@ async fn reactions_edits_revokes_and_polls_between_two_engines() -> anyhow::Resu
     );
 
     // Alice edits it; Bob sees the new text for that id.
-    alice.edit_message(&bob_user, &hello.0, "hello, edited").await?;
+    alice
+        .edit_message(&bob_user, &hello.0, "hello, edited")
+        .await?;
     let e = next_message(&mut bob_events, ContentKind::Edit).await?;
     let edit = e.content().edit().expect("edit");
     assert_eq!(edit.message_id, hello.0);
     assert_eq!(
-        edit.new_content.and_then(wa_engine::message::content::text_of),
+        edit.new_content
+            .and_then(wa_engine::message::content::text_of),
         Some("hello, edited")
     );
 

@@ -445,8 +445,7 @@ impl Messaging {
                 .unwrap_or_default()
         };
         if let Some(vote) = own_vote {
-            cx.events
-                .push_back(crate::Event::PollVote(Box::new(vote)));
+            cx.events.push_back(crate::Event::PollVote(Box::new(vote)));
         }
         if !polls.is_empty()
             && let Err(e) = cx.store.apply(polls)
