@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use crate::Jid;
 use crate::binary::{DecodeError, EncodeError};
 use crate::group::GroupError;
 use crate::jid::JidError;
@@ -17,6 +18,7 @@ use crate::media::MediaError;
 use crate::noise::NoiseError;
 use crate::pair::PairError;
 use crate::prekeys::BundleError;
+use crate::privacy::TokenKind;
 use crate::signal::SignalError;
 use crate::stanza::CloseReason;
 use crate::store::StoreError;
@@ -89,6 +91,58 @@ pub enum SendError {
     /// in wa-engine, never expected.
     #[error("the connection answered with the reply of another request")]
     ReplyMismatch,
+    /// The server refused a 1:1 message with ack error **463** (shared/protocol/07 §3.4):
+    /// the recipient does not accept a first message from an account it has not been in
+    /// contact with unless it carries a valid privacy token, and this one carried none (or
+    /// one the server did not accept). Nothing was delivered, and the engine does not re-send
+    /// (a retry counts as another reach-out; Baileys #2517): it only asked the server once to
+    /// issue our own token to the recipient.
+    ///
+    /// What to do: have the recipient message this account first (its `privacy_token`
+    /// notification then gives us a tctoken that the next send carries), or let app-state /
+    /// history sync deliver the account's NCT salt so sends carry a cstoken; then send again.
+    /// If the account is reach-out timelocked, see [`SendError::ReachoutTimelocked`].
+    #[error(
+        "the server refused the message with 463: {to} only accepts a first message with a \
+         privacy token (attached: {attached:?}); have the recipient message this account first, \
+         or sync app state so the NCT salt gives a cstoken, then send again"
+    )]
+    RecipientRequiresToken {
+        /// The recipient as addressed on the wire (user JID).
+        to: Jid,
+        /// The token the refused message carried, if any.
+        attached: Option<TokenKind>,
+    },
+    /// The server refused a 1:1 message with 463 while the account is under a **reach-out
+    /// timelock** (07 §3.6, announced by [`crate::Event::ReachoutTimelock`]): it may not
+    /// start new chats until the lock ends; existing chats still work. Not re-sent.
+    ///
+    /// What to do: wait until `until` (unix seconds; 0 when the server named no end), then
+    /// send again; do not retry in a loop, each attempt counts as another reach-out.
+    #[error(
+        "the account is reach-out timelocked until {until} (unix seconds; 0 = unknown): new \
+         chats are refused with 463; wait for the lock to end"
+    )]
+    ReachoutTimelocked {
+        /// The recipient as addressed on the wire (user JID).
+        to: Jid,
+        /// When the lock ends, unix seconds (0 when unknown).
+        until: u64,
+    },
+    /// The server refused a 1:1 message with ack error **475** (WA Web nack
+    /// `NewChatMessagesCapped`, whatsapp-rust `wacore/src/protocol/nack.rs`; 07 §3.4): the
+    /// account used up its quota of new chats for this cycle (new-chat message capping,
+    /// [`crate::Event::NewChatCapping`]). Not re-sent.
+    ///
+    /// What to do: wait for the next cycle (the capping event's `cycle_end`) or write to
+    /// contacts with an existing chat.
+    #[error(
+        "the server refused the message with 475: the account's new-chat quota is used up; wait for the next cycle"
+    )]
+    NewChatsCapped {
+        /// The recipient as addressed on the wire (user JID).
+        to: Jid,
+    },
 }
 
 impl PartialEq for SendError {
@@ -116,6 +170,21 @@ impl PartialEq for SendError {
             (Self::Noise(a), Self::Noise(b)) => Arc::ptr_eq(a, b),
             (Self::Store(a), Self::Store(b)) => Arc::ptr_eq(a, b),
             (Self::Signal(a), Self::Signal(b)) => Arc::ptr_eq(a, b),
+            (
+                Self::RecipientRequiresToken { to, attached },
+                Self::RecipientRequiresToken {
+                    to: to2,
+                    attached: attached2,
+                },
+            ) => to == to2 && attached == attached2,
+            (
+                Self::ReachoutTimelocked { to, until },
+                Self::ReachoutTimelocked {
+                    to: to2,
+                    until: until2,
+                },
+            ) => to == to2 && until == until2,
+            (Self::NewChatsCapped { to }, Self::NewChatsCapped { to: to2 }) => to == to2,
             _ => false,
         }
     }

@@ -94,8 +94,9 @@ pub enum Event {
     /// asked the sender to re-send it (retry receipt, up to 5 times); when that works the
     /// message arrives as [`Event::Message`] with the same id. Informational: nothing to do.
     UndecryptableMessage {
-        /// Who sent it, where, id and time.
-        info: MessageInfo,
+        /// Who sent it, where, id and time (boxed: it carries both identities of the
+        /// sender, 07 §1.7).
+        info: Box<MessageInfo>,
         /// Why it failed.
         reason: UndecryptableReason,
         /// The retry count of the receipt sent (0 = none sent).
@@ -154,6 +155,17 @@ pub enum Event {
     /// message itself is also reported as [`Event::Message`] (kind `PollVote`). Our own votes
     /// (`Client::vote_poll`) produce this event too, once sent.
     PollVote(Box<crate::message::rich::PollVoteEvent>),
+    /// The server announced a reach-out timelock change (`mex` notification
+    /// `NotificationUserReachoutTimelockUpdate`, 07 §3.6). While `is_active`, the account may
+    /// not start new chats: 1:1 sends to new contacts fail with
+    /// [`SendError::ReachoutTimelocked`](crate::SendError::ReachoutTimelocked) (not re-sent);
+    /// existing chats still work. What to do: hold new-contact sends until `ends` (unix
+    /// seconds, when given); `is_active: false` lifts the lock.
+    ReachoutTimelock(crate::privacy::ReachoutTimelock),
+    /// The server updated the account's new-chat message capping (`mex`
+    /// `MessageCappingInfoNotification`, 07 §3.6). When it says capped, new chats fail with
+    /// [`SendError::NewChatsCapped`](crate::SendError::NewChatsCapped) until the cycle ends.
+    NewChatCapping(crate::privacy::MessageCapping),
     /// *Driver only.* The client stopped for good (shutdown, logout, or a reason that forbids
     /// reconnecting). The stream ends after this.
     Stopped,

@@ -5,7 +5,17 @@ mod msg_support;
 
 use msg_support::{pair, sandbox};
 use wa_engine::store::{ProtocolAddress, StoreBatch};
-use wa_engine::{Event, UndecryptableReason};
+use wa_engine::{Event, Jid, UndecryptableReason};
+
+/// Where `peer` keeps its session with `device`: under the device's LID address once `peer`
+/// knows that LID (07 §1.3), else under its phone number.
+fn session_address(peer: &msg_support::Peer, device: &Jid) -> anyhow::Result<ProtocolAddress> {
+    let name = match peer.store.lid_for_pn(device.user())? {
+        Some(lid) => format!("{lid}_1"),
+        None => device.user().to_owned(),
+    };
+    Ok(ProtocolAddress::new(name, u32::from(device.device())))
+}
 
 #[tokio::test]
 async fn session_deleted_on_the_receiver_heals_through_a_retry_receipt() -> anyhow::Result<()> {
@@ -19,7 +29,7 @@ async fn session_deleted_on_the_receiver_heals_through_a_retry_receipt() -> anyh
     assert_eq!(alice.next_message().await?.text(), Some("two"));
 
     // Bob loses his session with Alice's device; Alice still has hers and sends a `msg`.
-    let address = ProtocolAddress::new(alice.jid.user(), u32::from(alice.jid.device()));
+    let address = session_address(&bob, &alice.jid)?;
     let mut batch = StoreBatch::new();
     batch.delete_session(&address);
     bob.store.apply(batch)?;
@@ -64,12 +74,12 @@ async fn session_rolled_back_on_the_receiver_heals_on_the_second_retry() -> anyh
     let sb = sandbox(32).await?;
     let mut alice = pair(&sb, "15550000061").await?;
     let mut bob = pair(&sb, "15550000062").await?;
-    let address = ProtocolAddress::new(alice.jid.user(), u32::from(alice.jid.device()));
 
     alice.client.send_text(&bob.user(), "one").await?;
     assert_eq!(bob.next_message().await?.text(), Some("one"));
     bob.client.send_text(&alice.user(), "two").await?;
     assert_eq!(alice.next_message().await?.text(), Some("two"));
+    let address = session_address(&bob, &alice.jid)?;
     // Bob's state as it was (e.g. a restored backup); then both ratchets step past it.
     let snapshot = bob.store.session(&address)?.expect("session");
     alice.client.send_text(&bob.user(), "three").await?;

@@ -206,7 +206,12 @@ fn scenario(seed: u64, conditions: Option<Conditions>) -> (String, Devices) {
 
     // Bob loses his session with Alice's device: the next message cannot be decrypted, his
     // retry receipt carries fresh keys, Alice re-sends on a new session.
-    let address = ProtocolAddress::new(jid.user(), u32::from(jid.device()));
+    // Sessions live under Alice's LID address once Bob knows her LID (07 §1.3).
+    let name = match w.device(bob).store.lid_for_pn(jid.user()).expect("store") {
+        Some(lid) => format!("{lid}_1"),
+        None => jid.user().to_owned(),
+    };
+    let address = ProtocolAddress::new(name, u32::from(jid.device()));
     let mut batch = StoreBatch::new();
     batch.delete_session(&address);
     w.device(bob).store.apply(batch).expect("store");

@@ -231,7 +231,12 @@ async fn session_broken_on_the_engine_heals_through_whatsmeows_resend() -> anyho
 
     // The engine loses its session with whatsmeow's device; whatsmeow still has its own
     // and sends a `msg`.
-    let address = ProtocolAddress::new(wm_jid.user(), u32::from(wm_jid.device()));
+    // The engine keys the session by whatsmeow's LID once it knows it (07 §1.3).
+    let name = match store.lid_for_pn(wm_jid.user())? {
+        Some(lid) => format!("{lid}_1"),
+        None => wm_jid.user().to_owned(),
+    };
+    let address = ProtocolAddress::new(name, u32::from(wm_jid.device()));
     let mut batch = StoreBatch::new();
     batch.delete_session(&address);
     store.apply(batch)?;

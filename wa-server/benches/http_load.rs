@@ -70,6 +70,8 @@ impl Server {
             .arg("--data-dir")
             .arg(dir.path())
             .args(["--max-sessions", &max_sessions.to_string()])
+            // Load figures, not the account-protecting send limit (default 30/min).
+            .args(["--send-rate-per-minute", "0"])
             .env("WA_API_KEY", KEY)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

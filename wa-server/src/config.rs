@@ -233,6 +233,74 @@ impl Default for MetricsSettings {
     }
 }
 
+/// The message log (`crate::msglog`): every message sent and received, with its status
+/// timeline, listed at `GET /api/sessions/{id}/messages`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MessageLogSettings {
+    /// How long messages (and their day counters) are kept, counted from their creation;
+    /// zero keeps them for ever. Default 90 days (`--message-retention-days`).
+    pub retention: Duration,
+    /// How often messages past the retention are removed (also once at start). Default 1 h.
+    pub cleanup_interval: Duration,
+}
+
+impl Default for MessageLogSettings {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(90 * 86_400),
+            cleanup_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Send limits that protect a session's account (`crate::limits`); each refusal is a 429
+/// with `Retry-After` and its own code. They apply to every send: text, location, contact,
+/// media, OTP and retries.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SendLimitSettings {
+    /// Sends per minute per session (GCRA: bursts up to this many, then one every
+    /// 60 s / n); 0 turns the limit off. Default 30 (`--send-rate-per-minute`).
+    /// Refused with `send_rate_limited`.
+    pub per_minute: u32,
+    /// Least time between two sends of one session to one recipient; zero turns pacing off.
+    /// Default zero (`--recipient-interval-ms`). Refused with `recipient_rate_limited`.
+    pub recipient_interval: Duration,
+    /// Sends per session per UTC day, counted in the server database (a restart does not
+    /// reset it); `None` for no quota. Default `None` (`--daily-send-quota`). Refused with
+    /// `daily_quota_exceeded` until the next UTC midnight.
+    pub daily_quota: Option<u64>,
+    /// Queue instead of refusing: a send over the rate limit or the recipient pacing is
+    /// accepted with status `queued` and sent when the limits allow, in order (kept in the
+    /// server database: a restart resumes it). OTPs and the daily quota still refuse.
+    /// Default `false` (`--queue-limited-sends`).
+    pub queue: bool,
+}
+
+impl Default for SendLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_minute: 30,
+            recipient_interval: Duration::ZERO,
+            daily_quota: None,
+            queue: false,
+        }
+    }
+}
+
+impl SendLimitSettings {
+    /// No limit at all (tests and benchmarks that send in bursts).
+    pub fn unlimited() -> Self {
+        Self {
+            per_minute: 0,
+            recipient_interval: Duration::ZERO,
+            daily_quota: None,
+            queue: false,
+        }
+    }
+}
+
 /// Everything the server needs to run. Build with [`ServerConfig::new`] and set fields.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -284,6 +352,10 @@ pub struct ServerConfig {
     /// subscribers), all sessions together. Default 1024. When full, the emitter waits for
     /// room: no event is dropped.
     pub event_queue: usize,
+    /// The message log's retention.
+    pub message_log: MessageLogSettings,
+    /// Send limits per session.
+    pub send_limits: SendLimitSettings,
 }
 
 impl ServerConfig {
@@ -308,6 +380,8 @@ impl ServerConfig {
             metrics: MetricsSettings::default(),
             reconnect: ReconnectPolicy::default(),
             event_queue: crate::fanout::DEFAULT_QUEUE,
+            message_log: MessageLogSettings::default(),
+            send_limits: SendLimitSettings::default(),
         }
     }
 }

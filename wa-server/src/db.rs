@@ -10,7 +10,10 @@
 //! | `outbox` | due time (unix ms, u64 BE) ++ delivery id (u64 BE) | [`Delivery`] |
 //! | `dead` | delivery id (u64 BE) | [`Delivery`] |
 //! | `hook_stats` | session id `\0` webhook id | [`HookStats`] |
-//! | `messages` | session id `\0` message id | [`MessageRecord`] |
+//! | `messages` | session id `\0` message id | [`MessageRecord`] (sent and received: the message log) |
+//! | `msg_index` | session id `\0` created at (unix ms, u64 BE) ++ message id | empty (`crate::msglog`) |
+//! | `send_queue` | queued at (unix ms, u64 BE) ++ session id `\0` message id | empty (`crate::sendqueue`) |
+//! | `msg_stats` | session id `\0` UTC day `YYYY-MM-DD` | `crate::msglog::DayStats` (counters, daily quota) |
 //! | `otp` | session id `\0` recipient digits | [`OtpRecord`] |
 //! | `media` | session id `\0` message id | `media::record::StoredMedia` (download reference) |
 //! | `meta` | name | secrets of this installation (link signing key, OTP pepper) |
@@ -95,16 +98,81 @@ pub(crate) struct HookStats {
     pub(crate) last_delivered_at: Option<u64>,
 }
 
-/// An outgoing message and its status.
+/// A message of the log (`crate::msglog`): one sent through the API (and its status) or
+/// one received. Fields after `updated_at` were added with the message log; records written
+/// before it read with their defaults (an outgoing message without a timeline).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct MessageRecord {
     pub(crate) id: String,
+    /// The chat: the recipient of an outgoing message, the chat of a received one.
     pub(crate) to: String,
     pub(crate) kind: String,
     pub(crate) status: String,
     pub(crate) error: Option<String>,
     pub(crate) created_at: u64,
     pub(crate) updated_at: u64,
+    /// `out` (sent by this session, or by the account's phone) or `in` (received).
+    #[serde(default = "out")]
+    pub(crate) direction: String,
+    /// Who sent it (a received message's sender JID; `None` for the session's own sends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sender: Option<String>,
+    /// Every status reached, in order, with its time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) timeline: Vec<StatusChange>,
+    /// The text (or caption) when there is one; never for OTPs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) text: Option<String>,
+    /// The `wa::Message` protobuf, base64 (for retries and for quoting it in a reply);
+    /// never for OTPs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) content: Option<String>,
+    /// The failed message this one retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) retry_of: Option<String>,
+    /// The message that retried this failed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) retried_as: Option<String>,
+}
+
+fn out() -> String {
+    "out".to_owned()
+}
+
+/// One step of a message's status timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct StatusChange {
+    /// The status reached (`queued`, `pending`, `sent`, `delivered`, `read`, `played`, `failed`,
+    /// `received`).
+    pub(crate) status: String,
+    /// Unix ms.
+    pub(crate) at: u64,
+}
+
+impl MessageRecord {
+    /// A new outgoing record in status `pending`, created now.
+    pub(crate) fn outgoing(id: String, to: String, kind: String) -> Self {
+        let now = now_ms();
+        Self {
+            id,
+            to,
+            kind,
+            status: "pending".to_owned(),
+            error: None,
+            created_at: now,
+            updated_at: now,
+            direction: out(),
+            sender: None,
+            timeline: vec![StatusChange {
+                status: "pending".to_owned(),
+                at: now,
+            }],
+            text: None,
+            content: None,
+            retry_of: None,
+            retried_as: None,
+        }
+    }
 }
 
 /// A pending one-time code: only its keyed hash is stored.
@@ -130,6 +198,9 @@ pub(crate) struct ServerDb {
     pub(crate) messages: sled::Tree,
     pub(crate) otp: sled::Tree,
     pub(crate) media: sled::Tree,
+    pub(crate) msg_index: sled::Tree,
+    pub(crate) msg_stats: sled::Tree,
+    pub(crate) send_queue: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -171,6 +242,9 @@ impl ServerDb {
             messages: db.open_tree("messages")?,
             otp: db.open_tree("otp")?,
             media: db.open_tree("media")?,
+            msg_index: db.open_tree("msg_index")?,
+            msg_stats: db.open_tree("msg_stats")?,
+            send_queue: db.open_tree("send_queue")?,
             meta: db.open_tree("meta")?,
             db,
         })
@@ -285,7 +359,7 @@ pub(crate) fn now_ms() -> u64 {
 /// connection).
 pub(crate) fn status_rank(status: &str) -> u8 {
     match status {
-        "pending" => 0,
+        "queued" | "pending" => 0,
         "sent" => 1,
         "delivered" => 2,
         "read" => 3,
@@ -307,7 +381,8 @@ pub(crate) const INTERRUPTED: &str =
 ///
 /// # Errors
 /// [`DbError::Sled`].
-pub(crate) fn fail_interrupted_sends(tree: &sled::Tree) -> Result<usize, DbError> {
+pub(crate) fn fail_interrupted_sends(db: &ServerDb) -> Result<usize, DbError> {
+    let tree = &db.messages;
     let mut stale = Vec::new();
     for item in tree.iter() {
         let (key, value) = item?;
@@ -322,7 +397,14 @@ pub(crate) fn fail_interrupted_sends(tree: &sled::Tree) -> Result<usize, DbError
         record.status = "failed".to_owned();
         record.error = Some(INTERRUPTED.to_owned());
         record.updated_at = now_ms();
-        tree.insert(key, encode(&record))?;
+        record.timeline.push(StatusChange {
+            status: record.status.clone(),
+            at: record.updated_at,
+        });
+        tree.insert(&key, encode(&record))?;
+        if let Some(session) = key.split(|b| *b == 0).next() {
+            crate::msglog::count_transition(db, &String::from_utf8_lossy(session), &record);
+        }
     }
     Ok(count)
 }
@@ -360,6 +442,10 @@ pub(crate) fn advance_message(
         record.status = status.to_owned();
         record.error = error.map(str::to_owned);
         record.updated_at = now_ms();
+        record.timeline.push(StatusChange {
+            status: record.status.clone(),
+            at: record.updated_at,
+        });
         let bytes = encode(&record);
         changed = Some(record);
         Some(bytes)
@@ -372,15 +458,9 @@ mod tests {
     use super::*;
 
     fn record(status: &str) -> MessageRecord {
-        MessageRecord {
-            id: "m1".into(),
-            to: "1@s.whatsapp.net".into(),
-            kind: "text".into(),
-            status: status.into(),
-            error: None,
-            created_at: 0,
-            updated_at: 0,
-        }
+        let mut r = MessageRecord::outgoing("m1".into(), "1@s.whatsapp.net".into(), "text".into());
+        r.status = status.into();
+        r
     }
 
     #[test]
@@ -389,7 +469,7 @@ mod tests {
         let db = ServerDb::open(dir.path()).expect("db");
         ServerDb::put(&db.messages, key2("s", "m1"), &record("pending")).expect("put");
         ServerDb::put(&db.messages, key2("s", "m2"), &record("sent")).expect("put");
-        assert_eq!(fail_interrupted_sends(&db.messages).expect("sweep"), 1);
+        assert_eq!(fail_interrupted_sends(&db).expect("sweep"), 1);
         let get = |id: &str| {
             ServerDb::get::<MessageRecord>(&db.messages, key2("s", id), "message")
                 .expect("get")
@@ -398,7 +478,7 @@ mod tests {
         assert_eq!(get("m1").status, "failed");
         assert_eq!(get("m1").error.as_deref(), Some(INTERRUPTED));
         assert_eq!(get("m2").status, "sent", "only pending records are touched");
-        assert_eq!(fail_interrupted_sends(&db.messages).expect("sweep"), 0);
+        assert_eq!(fail_interrupted_sends(&db).expect("sweep"), 0);
     }
 
     #[test]

@@ -116,6 +116,23 @@ pub enum ApiError {
         /// How long until a request may succeed.
         retry_after: Duration,
     },
+    /// 429 `send_rate_limited` (the session's sends per minute), `recipient_rate_limited`
+    /// (pacing per recipient) or `daily_quota_exceeded` (the session's sends per UTC day),
+    /// with `Retry-After` (`crate::limits`).
+    #[error("{limit} (see retry_after)")]
+    SendLimited {
+        /// Which limit refused the send.
+        limit: crate::limits::SendLimit,
+        /// How long until a send may pass it.
+        retry_after: Duration,
+    },
+    /// 409 `message_not_retryable`: only a `failed` message sent through the API that kept
+    /// its content (not an OTP, not a received message) can be retried, once.
+    #[error("this message cannot be retried: {0}")]
+    NotRetryable(&'static str),
+    /// 501 `not_implemented`: the route is reserved for a feature not available yet.
+    #[error("not implemented: {0}")]
+    NotImplemented(&'static str),
     /// 404 `otp_not_found`: no code is pending for this recipient.
     #[error("no code is pending for this recipient")]
     OtpNotFound,
@@ -210,7 +227,8 @@ pub struct ErrorDetail {
     pub code: String,
     /// Short human-readable text (may change between versions).
     pub message: String,
-    /// For `rate_limited`: seconds until a retry may succeed (also in `Retry-After`).
+    /// For `rate_limited`, `send_rate_limited`, `recipient_rate_limited` and
+    /// `daily_quota_exceeded`: seconds until a retry may succeed (also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
     /// For `otp_invalid`: guesses left.
@@ -265,7 +283,11 @@ impl ApiError {
             | Self::QrNotAvailable
             | Self::Sandbox { .. } => StatusCode::CONFLICT,
             Self::OtpExpired => StatusCode::GONE,
-            Self::RateLimited { .. } | Self::OtpAttemptsExceeded => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::SendLimited { .. } | Self::OtpAttemptsExceeded => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::NotRetryable(_) => StatusCode::CONFLICT,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UpstreamRejected(_) | Self::UpstreamBadResponse => StatusCode::BAD_GATEWAY,
@@ -308,6 +330,9 @@ impl ApiError {
             Self::InvalidTemplate => "invalid_template",
             Self::InvalidOtpSettings => "invalid_otp_settings",
             Self::RateLimited { .. } => "rate_limited",
+            Self::SendLimited { limit, .. } => limit.code(),
+            Self::NotRetryable(_) => "message_not_retryable",
+            Self::NotImplemented(_) => "not_implemented",
             Self::OtpNotFound => "otp_not_found",
             Self::OtpExpired => "otp_expired",
             Self::OtpInvalid { .. } => "otp_invalid",
@@ -351,7 +376,7 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match &this {
             // Round up: a client waiting the advertised time must succeed.
-            Self::RateLimited { retry_after } => Some(
+            Self::RateLimited { retry_after } | Self::SendLimited { retry_after, .. } => Some(
                 retry_after
                     .as_secs()
                     .saturating_add(u64::from(retry_after.subsec_nanos() > 0))

@@ -34,10 +34,12 @@ mod events;
 mod fanout;
 mod fsmode;
 mod incoming;
+mod limits;
 mod listener;
 mod media;
 mod messaging;
 mod metrics;
+mod msglog;
 mod openapi;
 mod otp;
 mod phone;
@@ -45,6 +47,7 @@ mod render;
 mod routes;
 #[cfg(feature = "sandbox")]
 mod sandbox_state;
+mod sendqueue;
 mod session;
 mod state;
 mod webhook;
@@ -59,8 +62,8 @@ use axum::response::{IntoResponse, Response};
 
 pub use auth::Caller;
 pub use config::{
-    EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings, MetricsSettings,
-    OtpConfig, Secret, ServerConfig, Upstream, WebhookSettings,
+    EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings, MessageLogSettings,
+    MetricsSettings, OtpConfig, Secret, SendLimitSettings, ServerConfig, Upstream, WebhookSettings,
 };
 pub use db::DbError;
 pub use egress::{ALLOW_ENV, ALLOW_FLAG, BlockedTarget, CIDR_FLAG, classify};
@@ -68,6 +71,7 @@ pub use error::MediaApiError;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use events::{EVENT_TYPES, Envelope};
 pub use ipnet::IpNet;
+pub use limits::SendLimit;
 pub use listener::{GuardedIo, HttpListener};
 pub use phone::{PhoneNumber, parse_recipient, valid_country_code};
 pub use render::{RenderError, qr_png, qr_svg};

@@ -113,6 +113,34 @@ struct Cli {
     doctor: bool,
     #[command(flatten)]
     media: MediaFlags,
+    #[command(flatten)]
+    log: LogFlags,
+}
+
+/// Message log and send limit flags.
+#[derive(Debug, clap::Args)]
+struct LogFlags {
+    /// Days the message log keeps messages (sent and received) and their day counters;
+    /// 0 keeps them for ever. Older ones are removed hourly.
+    #[arg(long, env = "WA_MESSAGE_RETENTION_DAYS", default_value_t = 90)]
+    message_retention_days: u64,
+    /// Sends per minute per session (bursts up to this many); 0: no limit. Over it: 429
+    /// `send_rate_limited` with Retry-After.
+    #[arg(long, env = "WA_SEND_RATE_PER_MINUTE", default_value_t = 30)]
+    send_rate_per_minute: u32,
+    /// Least milliseconds between two sends of a session to one recipient; 0: no pacing.
+    /// Sooner: 429 `recipient_rate_limited` with Retry-After.
+    #[arg(long, env = "WA_RECIPIENT_INTERVAL_MS", default_value_t = 0)]
+    recipient_interval_ms: u64,
+    /// Sends per session per UTC day (kept across restarts); unset: no quota. Over it: 429
+    /// `daily_quota_exceeded` with Retry-After until midnight UTC.
+    #[arg(long, env = "WA_DAILY_SEND_QUOTA")]
+    daily_send_quota: Option<u64>,
+    /// Queue sends over the rate limit or the recipient pacing (status `queued`, sent when
+    /// allowed, kept across restarts) instead of answering 429. OTPs and the daily quota
+    /// still refuse.
+    #[arg(long, env = "WA_QUEUE_LIMITED_SENDS")]
+    queue_limited_sends: bool,
 }
 
 /// Media flags (kept together so the list above stays readable).
@@ -199,6 +227,13 @@ impl Cli {
         config.media.inline_queue = self.media.media_inline_queue.max(1);
         config.event_queue = self.event_queue.max(1);
         config.media.fetch_allowed_hosts = self.media.media_fetch_allowed_hosts;
+        config.message_log.retention =
+            Duration::from_secs(self.log.message_retention_days.saturating_mul(86_400));
+        config.send_limits.per_minute = self.log.send_rate_per_minute;
+        config.send_limits.recipient_interval =
+            Duration::from_millis(self.log.recipient_interval_ms);
+        config.send_limits.daily_quota = self.log.daily_send_quota;
+        config.send_limits.queue = self.log.queue_limited_sends;
         Ok(config)
     }
 }

@@ -40,13 +40,21 @@ pub(crate) enum Outgoing {
         kind: &'static str,
         message: Box<wa::Message>,
     },
+    /// A message kept in the message log, sent again by a retry (`crate::msglog`); `kind`
+    /// is its record's `type`.
+    Stored {
+        kind: &'static str,
+        message: Box<wa::Message>,
+    },
 }
 
 /// The message a reply quotes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Quote {
     pub(crate) id: String,
     pub(crate) participant: Option<Jid>,
+    /// The quoted content, when the message log has it (shown above the reply).
+    pub(crate) message: Option<Box<wa::Message>>,
 }
 
 impl Outgoing {
@@ -56,7 +64,7 @@ impl Outgoing {
             Self::Text { .. } => "text",
             Self::Location { .. } => "location",
             Self::Contact { .. } => "contact",
-            Self::Media { kind, .. } => kind,
+            Self::Media { kind, .. } | Self::Stored { kind, .. } => kind,
         }
     }
 }
@@ -77,12 +85,12 @@ pub(crate) fn build_message(content: &Outgoing) -> wa::Message {
             reply_to,
             mentions,
         } => {
-            // The API knows only the quoted id (and, in groups, its sender), not the quoted
-            // content: the reply threads, without a copy of the quoted text.
+            // The quoted content comes from the message log when it has the message
+            // (`routes::messages::send_text`); without it the reply still threads.
             let quote = reply_to.as_ref().map(|q| builders::Quote {
                 id: q.id.clone(),
                 sender: q.participant.clone(),
-                message: None,
+                message: q.message.as_deref().cloned(),
             });
             builders::extended_text(body.clone(), quote, mentions)
         }
@@ -92,7 +100,7 @@ pub(crate) fn build_message(content: &Outgoing) -> wa::Message {
             name,
             address,
         } => builders::location(*latitude, *longitude, name.clone(), address.clone()),
-        Outgoing::Media { message, .. } => (**message).clone(),
+        Outgoing::Media { message, .. } | Outgoing::Stored { message, .. } => (**message).clone(),
         Outgoing::Contact { name, phone } => {
             builders::contact(name.clone(), builders::vcard(name, phone))
         }
@@ -100,7 +108,13 @@ pub(crate) fn build_message(content: &Outgoing) -> wa::Message {
 }
 
 /// Sends `content` to `to` (a user or a group: the engine distributes sender keys) and
-/// records it as the message status resource `GET /api/sessions/{id}/messages/{msg_id}`.
+/// records it as the message status resource `GET /api/sessions/{id}/messages/{msg_id}`
+/// and in the message log (`crate::msglog`: with its text and content, except for OTPs).
+///
+/// The send limits (`crate::limits`) are checked first: every send of the server comes
+/// through here, so none escapes them. With `SendLimitSettings::queue`, a send over the
+/// rate or the recipient pacing is recorded `queued` instead and returned at once; the send
+/// queue (`crate::sendqueue`) sends it later.
 ///
 /// The id is drawn here and the record written (and flushed) as `pending` *before* the
 /// engine sees the message, so a crash or a failure never leaves a sent message without
@@ -110,7 +124,8 @@ pub(crate) fn build_message(content: &Outgoing) -> wa::Message {
 /// stands after the ack.
 ///
 /// # Errors
-/// The engine's `SendError` mapped by [`ApiError::from_send`] (409 `session_not_connected`,
+/// [`ApiError::SendLimited`] (nothing recorded, nothing sent);
+/// the engine's `SendError` mapped by [`ApiError::from_send`] (409 `session_not_connected`,
 /// 422 `recipient_unreachable`, 404 `group_not_found`, 403 `not_group_member`, 502/504
 /// upstream errors); [`ApiError::Internal`] when the record cannot be written (nothing was
 /// sent then).
@@ -123,27 +138,67 @@ pub(crate) async fn send(
     kind: &str,
 ) -> Result<MessageRecord, ApiError> {
     let own = client.jid().ok_or(ApiError::NotConnected)?;
-    let id = MessageId::generate(now_ms() / 1000, own.user(), &mut rand::rng());
-    let now = now_ms();
-    let record = MessageRecord {
-        id: id.0.clone(),
-        to: to.to_string(),
-        kind: kind.to_owned(),
-        status: "pending".to_owned(),
-        error: None,
-        created_at: now,
-        updated_at: now,
+    let queue = match state.admit_send(&session.id, to) {
+        Ok(()) => false,
+        Err(ApiError::SendLimited { limit, .. })
+            if state.config().send_limits.queue
+                && kind != "otp"
+                && limit != crate::limits::SendLimit::DailyQuota =>
+        {
+            true
+        }
+        Err(e) => return Err(e),
     };
+    let id = MessageId::generate(now_ms() / 1000, own.user(), &mut rand::rng());
+    let message = build_message(content);
+    let mut record = MessageRecord::outgoing(id.0.clone(), to.to_string(), kind.to_owned());
+    // An OTP's text is its code: never kept (only its hash is, in the `otp` tree).
+    if kind != "otp" {
+        record.text = wa_engine::message::Content::of(&message)
+            .text()
+            .map(str::to_owned);
+        record.content = Some(crate::msglog::encode_content(&message));
+    }
+    if queue {
+        record.status = "queued".to_owned();
+        for change in &mut record.timeline {
+            change.status = "queued".to_owned();
+        }
+    }
     let key = key2(&session.id, &record.id);
     ServerDb::put(&state.db().messages, &key, &record)?;
+    crate::msglog::index(state.db(), &session.id, &record)?;
+    if queue {
+        crate::sendqueue::push(state.db(), &session.id, &record)?;
+    }
     state.db().flush().await?;
+    if queue {
+        tracing::debug!(session = %session.id, %to, kind, id = %record.id, "queued");
+        state.limits().queued.notify_one();
+        return Ok(record);
+    }
+    dispatch(state, session, client, to, message, record).await
+}
+
+/// Hands an already recorded (and flushed) `pending` message to the engine under its
+/// record's id, then records `sent` or `failed` (see [`send`]).
+///
+/// # Errors
+/// As [`send`], after the record was written.
+pub(crate) async fn dispatch(
+    state: &AppState,
+    session: &Session,
+    client: &Client,
+    to: &Jid,
+    message: wa::Message,
+    record: MessageRecord,
+) -> Result<MessageRecord, ApiError> {
+    let key = key2(&session.id, &record.id);
+    let kind = record.kind.as_str();
     tracing::debug!(session = %session.id, %to, kind, id = %record.id, "sending");
+    let id = MessageId(record.id.clone());
     match client
-        .send_message_with(
-            to,
-            build_message(content),
-            wa_engine::SendOptions::default().id(id),
-        )
+        .send_message_with(to, message, wa_engine::SendOptions::default().id(id))
         .await
     {
         Ok(_) => {
@@ -203,6 +258,7 @@ mod tests {
             reply_to: Some(Quote {
                 id: "3EB0ABC".into(),
                 participant: None,
+                message: None,
             }),
             mentions: vec![Jid::pn("628123456789")],
         });
@@ -221,6 +277,7 @@ mod tests {
             reply_to: Some(Quote {
                 id: "3EB0DEF".into(),
                 participant: Some(Jid::pn("628111111111").with_device(2)),
+                message: None,
             }),
             mentions: vec![Jid::pn("628123456789").with_device(7)],
         });

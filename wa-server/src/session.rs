@@ -510,6 +510,7 @@ async fn handle_event(
                 return;
             }
             state.metrics().message_received(&session.id);
+            crate::msglog::record_incoming(state.db(), &session.id, &message);
             let data = crate::incoming::message_json(&message);
             // Media: store the download reference, add `download_url`; a file to put inline
             // goes to the download workers, which emit the event when it is done.

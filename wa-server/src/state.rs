@@ -139,6 +139,8 @@ struct Inner {
     /// HMAC key of signed pairing links (kept in the server database).
     link_key: Zeroizing<[u8; 32]>,
     metrics: Metrics,
+    /// Send limits' in-memory state (`crate::limits`).
+    limits: crate::limits::Limits,
     /// Readiness and shutdown.
     run: RunState,
     /// The data directory's lock, held while the state lives.
@@ -339,13 +341,20 @@ impl AppState {
             }
             Err(e) => return Err(e.into()),
         };
-        let interrupted = crate::db::fail_interrupted_sends(&db.messages)?;
+        let interrupted = crate::db::fail_interrupted_sends(&db)?;
         if interrupted > 0 {
             tracing::warn!(
                 count = interrupted,
                 "sends interrupted by the last stop marked failed"
             );
             db.flush().await?;
+        }
+        let indexed = crate::msglog::migrate(&db)?;
+        if indexed > 0 {
+            tracing::info!(
+                count = indexed,
+                "message log: indexed messages of an older version"
+            );
         }
         let stores_dir = config.data_dir.join("engine");
         let stores = tokio::task::spawn_blocking(move || SledDatabase::open(&stores_dir))
@@ -407,6 +416,7 @@ impl AppState {
                     inline_queue,
                 ),
                 metrics,
+                limits: crate::limits::Limits::default(),
                 run: RunState {
                     ready: AtomicBool::new(false),
                     shutdown: watch::channel(false).0,
@@ -440,6 +450,9 @@ impl AppState {
         // Events of the sessions restored above wait in the queues until now.
         state.inner.delivery.fanout.start(&state);
         state.inner.inline_downloads.start(&state);
+        tokio::spawn(crate::msglog::run_cleanup(state.clone()));
+        // Always: messages queued by an earlier run go out even if queueing is now off.
+        tokio::spawn(crate::sendqueue::run(state.clone()));
         let worker = tokio::spawn(crate::webhook::run(state.clone()));
         *state
             .inner
@@ -553,6 +566,25 @@ impl AppState {
 
     pub(crate) fn db(&self) -> &ServerDb {
         &self.inner.storage.db
+    }
+
+    /// The send limits (`crate::limits`).
+    pub(crate) fn limits(&self) -> &crate::limits::Limits {
+        &self.inner.limits
+    }
+
+    /// Admits one send of `session` to `to` under the configured send limits
+    /// (`crate::limits::Limits::admit`).
+    ///
+    /// # Errors
+    /// [`ApiError::SendLimited`], [`ApiError::Internal`].
+    pub(crate) fn admit_send(&self, session: &str, to: &wa_engine::Jid) -> Result<(), ApiError> {
+        self.inner.limits.admit(
+            &self.inner.config.send_limits,
+            &self.inner.storage.db,
+            session,
+            &to.to_non_ad().to_string(),
+        )
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {
@@ -814,12 +846,20 @@ impl AppState {
             let _ = task.await;
         }
         let prefix = crate::db::prefix(id);
-        for tree in [&db.messages, &db.otp, &db.hook_stats, &db.media] {
+        for tree in [
+            &db.messages,
+            &db.otp,
+            &db.hook_stats,
+            &db.media,
+            &db.msg_index,
+            &db.msg_stats,
+        ] {
             ServerDb::remove_prefix(tree, &prefix)?;
         }
         crate::webhook::remove_session(db, id)?;
         db.flush().await?;
         self.otp_window().remove(id);
+        self.inner.limits.forget(id);
         self.inner.metrics.forget_session(id);
         self.remove_store(id).await
     }
@@ -892,7 +932,10 @@ impl AppState {
             status,
             error,
         ) {
-            Ok(Some(record)) => record,
+            Ok(Some(record)) => {
+                crate::msglog::count_transition(&self.inner.storage.db, &session.id, &record);
+                record
+            }
             Ok(None) => return None,
             Err(e) => {
                 tracing::error!(session = %session.id, id, error = %e, "cannot record a message status");

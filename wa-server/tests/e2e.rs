@@ -36,6 +36,11 @@ async fn serve(state: &AppState) -> String {
 }
 
 async fn start() -> (AppState, Api, tempfile::TempDir) {
+    start_with(|_| {}).await
+}
+
+/// [`start`] with a change to the configuration.
+async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> (AppState, Api, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = ServerConfig::new(dir.path());
     config.api_key = Some(Secret::new(KEY));
@@ -43,6 +48,7 @@ async fn start() -> (AppState, Api, tempfile::TempDir) {
     config.webhooks.initial_backoff = Duration::from_millis(100);
     // The test receivers and file servers listen on 127.0.0.1 (a non-public target).
     config.egress.allow_private_targets = true;
+    adjust(&mut config);
     let state = AppState::start(config).await.expect("start");
     let base = serve(&state).await;
     (state, Api::new(base, Some(KEY)), dir)
@@ -768,7 +774,9 @@ async fn text_reply_mentions_location_contact_and_group_arrive_with_their_exact_
 #[tokio::test]
 async fn concurrent_sends_all_complete_and_each_arrives_once() {
     const N: usize = 48;
-    let (state, api, _dir) = start().await;
+    // More sends than the default send limit (30 per minute) allows: lift it here.
+    let (state, api, _dir) =
+        start_with(|c| c.send_limits = wa_server::SendLimitSettings::unlimited()).await;
     connected_session(&api, "burst", None).await;
     let mut peer = Peer::pair(&state, "15550007003").await;
     let to = peer.user().to_string();

@@ -233,6 +233,7 @@ impl Driver {
             prekey_batch: self.settings.prekey_batch,
             history: self.settings.history.clone(),
             auto_reject_calls: self.settings.auto_reject_calls,
+            ..Config::default()
         }
     }
 

@@ -114,6 +114,12 @@ pub struct Config {
     /// Reject every incoming call offer at once (`<call><reject>`), before reporting it as
     /// [`crate::Event::Call`] with `auto_rejected`. Default off.
     pub auto_reject_calls: bool,
+    /// Which namespace 1:1 stanzas use on the wire (07 §1.4); sessions are keyed by LID
+    /// either way. Default [`LidWire::Auto`](super::LidWire::Auto).
+    pub lid_wire: super::LidWire,
+    /// Privacy-token gates and bucket sizes (07 §2, §3); default: both tokens on, WA Web's
+    /// 7-day × 4 buckets.
+    pub tokens: super::TokenPolicy,
 }
 
 impl Default for Config {
@@ -128,6 +134,8 @@ impl Default for Config {
             prekey_batch: crate::prekeys::UPLOAD_BATCH,
             history: crate::history::HistoryConfig::default(),
             auto_reject_calls: false,
+            lid_wire: super::LidWire::default(),
+            tokens: super::TokenPolicy::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ mod config;
 mod dedup;
 mod event;
 mod keys;
+pub(crate) mod lid;
 mod messaging;
 mod pairing;
 mod payload;
@@ -16,6 +17,7 @@ mod request;
 mod state;
 mod sync;
 mod timers;
+mod tokens;
 mod wire;
 
 use std::sync::Arc;
@@ -29,9 +31,11 @@ pub use config::{Config, DeviceConfig, Timing, parse_app_version};
 use event::EventQueue;
 pub use event::{BlobDownload, DownloadId, Event, MessageStatus, UndecryptableReason};
 pub use keys::generate_credentials;
+pub use lid::LidWire;
 pub use messaging::Caches;
 use messaging::Messaging;
 pub use request::{Reply, Request, RequestId, SendError};
+pub use tokens::TokenPolicy;
 
 use self::pairing::Registering;
 use self::pending::{Pending, Waiter};
@@ -605,6 +609,9 @@ impl Connection {
             Waiter::PreKeyUpload => {
                 self.in_messaging(now, |m, cx| m.on_prekey_upload(cx, false));
             }
+            Waiter::PrivacyIssue(op) => {
+                self.in_messaging(now, |m, cx| m.on_issue_result(cx, op, None));
+            }
             Waiter::AppStateFetch(op) => {
                 self.in_sync(now, |s, cx| s.on_fetch_response(cx, op, None));
             }
@@ -873,6 +880,16 @@ impl Connection {
                 let result = parsed.and_then(|n| {
                     crate::usync::parse_contacts(n).map_err(|e| SendError::BadResponse(e.into()))
                 });
+                if let Ok(list) = &result {
+                    // 07 §1.2: the number check also feeds the PN ⇄ LID map.
+                    self.in_messaging(now, |m, cx| {
+                        for c in list {
+                            if let (Some(jid), Some(lid)) = (&c.jid, &c.lid) {
+                                m.learn_pair(cx, jid, lid);
+                            }
+                        }
+                    });
+                }
                 self.events.push_back(Event::RequestDone {
                     id,
                     result: result.map(Reply::OnWhatsApp),
@@ -880,6 +897,9 @@ impl Connection {
             }
             Waiter::Group(op) => {
                 self.in_messaging(now, |m, cx| m.on_group_result(cx, op, parsed));
+            }
+            Waiter::PrivacyIssue(op) => {
+                self.in_messaging(now, |m, cx| m.on_issue_result(cx, op, parsed.ok()));
             }
             Waiter::AppStateFetch(op) => {
                 self.in_sync(now, |s, cx| s.on_fetch_response(cx, op, Some(node)));
@@ -917,6 +937,9 @@ impl Connection {
             Some(crate::binary::Value::String(s)) => Some(s.to_string()),
             None => None,
         };
+        // 07 §1.2 (whatsmeow handleConnectSuccess): a different LID replaces the stored one.
+        // Our own PN ⇄ LID pair lives in the credentials; the engine resolves its own account
+        // from there (conn::lid::own_twin), not from the map of peers.
         if let (Some(lid), Some(creds)) = (lid, self.creds.as_mut())
             && creds.lid.as_deref() != Some(lid.as_str())
         {
@@ -952,6 +975,8 @@ impl Connection {
         }
         let server_ms = self.server_unix_ms(now);
         self.send_internal(&iq::unified_session(server_ms));
+        // 07 §2.9: expired privacy-token records go when coming online (at most daily).
+        self.in_messaging(now, |m, cx| m.prune_tokens(cx));
         self.schedule_keepalive(now);
         self.in_sync(now, |s, cx| s.on_login(cx));
     }
@@ -1098,6 +1123,8 @@ impl Connection {
             own,
             iq_timeout: self.config.timing.iq_timeout,
             prekey_batch: self.config.prekey_batch,
+            lid_wire: self.config.lid_wire,
+            tokens: self.config.tokens,
             store: self.store.as_ref(),
             rng: &mut self.rng,
             creds: &mut self.creds,
@@ -1132,6 +1159,8 @@ impl Connection {
             own,
             iq_timeout: self.config.timing.iq_timeout,
             prekey_batch: self.config.prekey_batch,
+            lid_wire: self.config.lid_wire,
+            tokens: self.config.tokens,
             store: self.store.as_ref(),
             rng: &mut self.rng,
             creds: &mut self.creds,

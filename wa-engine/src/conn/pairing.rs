@@ -219,6 +219,19 @@ impl Registering {
             &ProtocolAddress::new(signal_address_name(primary), 0),
             verified.primary_identity_pub.to_vec(),
         );
+        // 07 §1.2: our own PN ⇄ LID pair is kept in the credentials (`id`, `lid`, above; the
+        // engine resolves its own account from there, see conn::lid::own_twin), and the
+        // account's 1:1 LID-migration flag from `<client-props>` (whatsapp-rust `src/pair.rs`)
+        // goes into the same batch.
+        let migrated = node
+            .child_path(&["pair-success", "client-props"])
+            .and_then(Node::content_bytes)
+            .is_some_and(super::lid::client_props_migrated);
+        batch.put_app_value(
+            super::lid::NS,
+            super::lid::MIGRATED_KEY,
+            vec![u8::from(migrated)],
+        );
         if let Err(e) = cx.store.apply(batch) {
             tracing::error!(error = %e, "connection: cannot store pairing");
             let error = PairError::Missing("stored credentials");

@@ -36,6 +36,8 @@ pub(crate) enum Waiter {
     Active,
     /// `urn:xmpp:whatsapp:dirty` `<clean/>`.
     CleanDirty,
+    /// Our privacy-token issuance (`privacy` set, 07 §2.5), operation `op` of the token state.
+    PrivacyIssue(u64),
     /// A `w:sync:app:state` fetch of sync operation `op` (conn::sync).
     AppStateFetch(u64),
     /// A `w:sync:app:state` patch upload of sync operation `op` (conn::sync).

@@ -51,6 +51,40 @@ pub struct MessageInfo {
     pub offline: bool,
     /// `category` (`peer` for messages between own devices, 05 §13).
     pub category: Option<String>,
+    /// The sender's phone-number user JID (no device), when known: `sender` itself when it
+    /// is a PN, else from the stanza (`sender_pn`, `participant_pn`) or the PN ⇄ LID map
+    /// (07 §1.7; whatsmeow `MessageSource.SenderAlt`).
+    pub sender_pn: Option<Jid>,
+    /// The sender's LID user JID (no device), when known: `sender` itself when it is a LID,
+    /// else from the stanza (`sender_lid`, `participant_lid`) or the PN ⇄ LID map.
+    pub sender_lid: Option<Jid>,
+    /// The 1:1 chat in the other namespace (the peer's LID when `chat` is a PN and the
+    /// reverse), when known (`peer_recipient_pn` / `peer_recipient_lid` on own-device
+    /// copies, or the map); `None` for groups (whatsmeow `RecipientAlt`, Baileys
+    /// `remoteJidAlt`).
+    pub chat_alt: Option<Jid>,
+    /// `addressing_mode` of group messages (`pn` or `lid`), if the server sent it.
+    pub addressing_mode: Option<String>,
+}
+
+impl MessageInfo {
+    /// The chat's phone-number JID, when known (`chat` or [`chat_alt`](Self::chat_alt)).
+    #[must_use]
+    pub fn chat_pn(&self) -> Option<&Jid> {
+        [Some(&self.chat), self.chat_alt.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|j| j.is_pn())
+    }
+
+    /// The chat's LID, when known (`chat` or [`chat_alt`](Self::chat_alt)).
+    #[must_use]
+    pub fn chat_lid(&self) -> Option<&Jid> {
+        [Some(&self.chat), self.chat_alt.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|j| j.is_lid())
+    }
 }
 
 /// A decrypted incoming message. Read it through its classified view,

@@ -92,6 +92,26 @@ fn jid_attr(node: &Node, key: &'static str) -> Result<Option<Jid>, MessageError>
 /// [`MessageError::MissingAttribute`] for a missing `from`, `id` or `t`, or a group message
 /// without `participant` (whatsmeow NACKs these with 487).
 pub fn parse_message(node: &Node, own: &Jid) -> Result<(MessageInfo, Vec<Enc>), MessageError> {
+    parse_message_for(node, own, None)
+}
+
+/// [`parse_message`] for an account that may also be addressed by its LID `own_lid`
+/// (messages from our own devices can come from the own LID, 07 §1.2), reading the
+/// alternate identities the stanza names (07 §1.2, §1.7; whatsmeow `message.go`
+/// parseMessageSource, Baileys `decode-wa-message.ts` extractAddressingContext):
+/// `sender_pn` / `sender_lid` (1:1), `participant_pn` / `participant_lid` (groups),
+/// `peer_recipient_pn` / `peer_recipient_lid` / `recipient_pn` / `recipient_lid` (own-device
+/// copies), `addressing_mode`.
+///
+/// # Errors
+/// As [`parse_message`].
+pub fn parse_message_for(
+    node: &Node,
+    own: &Jid,
+    own_lid: Option<&Jid>,
+) -> Result<(MessageInfo, Vec<Enc>), MessageError> {
+    let is_own = |j: &Jid| j.same_user(own) || own_lid.is_some_and(|l| l.same_user(j));
+    let alt = |key: &'static str| jid_attr(node, key).ok().flatten().map(|j| j.to_non_ad());
     let from = jid_attr(node, "from")?.ok_or(MessageError::MissingAttribute("from"))?;
     let id = node
         .get_attr_str("id")
@@ -108,15 +128,39 @@ pub fn parse_message(node: &Node, own: &Jid) -> Result<(MessageInfo, Vec<Enc>), 
     let (chat, sender) = if is_group {
         let p = participant.ok_or(MessageError::MissingAttribute("participant"))?;
         (from.clone(), p)
-    } else if from.same_user(own) {
+    } else if is_own(&from) {
         (
-            recipient.map_or_else(|| from.to_non_ad(), |r| r.to_non_ad()),
+            recipient
+                .as_ref()
+                .map_or_else(|| from.to_non_ad(), Jid::to_non_ad),
             from.clone(),
         )
     } else {
         (from.to_non_ad(), from.clone())
     };
-    let from_me = sender.same_user(own);
+    let from_me = is_own(&sender);
+    let sender_alt = if is_group {
+        alt("participant_pn").or_else(|| alt("participant_lid"))
+    } else {
+        alt("sender_pn").or_else(|| alt("sender_lid"))
+    };
+    let pick = |want_lid: bool| {
+        [Some(sender.to_non_ad()), sender_alt.clone()]
+            .into_iter()
+            .flatten()
+            .find(|j| if want_lid { j.is_lid() } else { j.is_pn() })
+    };
+    let chat_alt = if is_group {
+        None
+    } else if from_me && recipient.is_some() {
+        ["peer_recipient_pn", "peer_recipient_lid", "recipient_pn", "recipient_lid"]
+            .into_iter()
+            .filter_map(alt)
+            .find(|j| j.server() != chat.server())
+    } else {
+        sender_alt.clone().filter(|j| j.server() != chat.server())
+    };
+    let (sender_pn, sender_lid) = (pick(false), pick(true));
     let info = MessageInfo {
         id,
         chat,
@@ -130,6 +174,10 @@ pub fn parse_message(node: &Node, own: &Jid) -> Result<(MessageInfo, Vec<Enc>), 
             .map(str::to_owned),
         offline: node.get_attr("offline").is_some(),
         category: node.get_attr_str("category").map(str::to_owned),
+        sender_pn,
+        sender_lid,
+        chat_alt,
+        addressing_mode: node.get_attr_str("addressing_mode").map(str::to_owned),
     };
     let encs = node
         .children_by_tag("enc")

@@ -19,12 +19,17 @@
 //! (tests/privacy_token_vectors.rs).
 
 mod cstoken;
+mod mex;
 mod stanza;
 mod tctoken;
 
 use std::fmt;
 
 pub use cstoken::{CSTOKEN_LEN, CsToken, CsTokenError, cstoken, cstoken_for};
+pub use mex::{
+    DEFAULT_LOCK_SECS, MESSAGE_CAPPING_OP, MessageCapping, MexUpdate, REACHOUT_TIMELOCK_OP,
+    ReachoutTimelock, parse_mex_update,
+};
 pub use stanza::{
     PrivacyTokenError, PrivacyTokenNotification, ReceivedToken, issue_request, parse_notification,
     should_store,
@@ -130,7 +135,25 @@ pub enum PrivacyToken {
     CsToken(CsToken),
 }
 
+/// Which kind of token a message carried (no bytes; for errors and logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// A `<tctoken>` (the peer's trusted-contact token).
+    TcToken,
+    /// A `<cstoken>` (HMAC of the recipient's LID under our NCT salt).
+    CsToken,
+}
+
 impl PrivacyToken {
+    /// Which kind of token this is.
+    #[must_use]
+    pub fn kind(&self) -> TokenKind {
+        match self {
+            Self::TcToken(_) => TokenKind::TcToken,
+            Self::CsToken(_) => TokenKind::CsToken,
+        }
+    }
+
     /// The child node for the `<message>` stanza: `<tctoken>BYTES</tctoken>` or
     /// `<cstoken>BYTES</cstoken>`, no attributes; append it last (whatsmeow sendDM).
     #[must_use]

@@ -87,6 +87,11 @@ pub struct Receipt {
     pub timestamp: u64,
     /// Sent by another device of our own account.
     pub from_me: bool,
+    /// The sender's phone-number user JID (no device), when known (`sender` itself, the
+    /// stanza's `sender_pn` / `participant_pn`, or the engine's PN ⇄ LID map; 07 §1.7).
+    pub sender_pn: Option<Jid>,
+    /// The sender's LID user JID (no device), when known.
+    pub sender_lid: Option<Jid>,
 }
 
 fn jid_attr(node: &Node, key: &str) -> Option<Jid> {
@@ -98,6 +103,14 @@ fn jid_attr(node: &Node, key: &str) -> Option<Jid> {
 
 /// Reads a `<receipt>` (05 §10.4); `None` without `from` or `id`.
 pub fn parse_receipt(node: &Node, own: &Jid) -> Option<Receipt> {
+    parse_receipt_for(node, own, None)
+}
+
+/// [`parse_receipt`] for an account also addressed by its LID `own_lid` (07 §1.2), reading
+/// the sender's other identity from `sender_pn` / `sender_lid` / `participant_pn` /
+/// `participant_lid` when present.
+pub fn parse_receipt_for(node: &Node, own: &Jid, own_lid: Option<&Jid>) -> Option<Receipt> {
+    let is_own = |j: &Jid| j.same_user(own) || own_lid.is_some_and(|l| l.same_user(j));
     let from = jid_attr(node, "from")?;
     let id = node.get_attr_str("id")?.to_owned();
     let participant = jid_attr(node, "participant");
@@ -106,7 +119,7 @@ pub fn parse_receipt(node: &Node, own: &Jid) -> Option<Receipt> {
         (from.clone(), participant.unwrap_or_else(|| from.clone()))
     } else {
         let chat = match &recipient {
-            Some(r) if from.same_user(own) => r.to_non_ad(),
+            Some(r) if is_own(&from) => r.to_non_ad(),
             _ => from.to_non_ad(),
         };
         (chat, from)
@@ -119,8 +132,21 @@ pub fn parse_receipt(node: &Node, own: &Jid) -> Option<Receipt> {
                 .map(str::to_owned),
         );
     }
+    let alt = ["sender_pn", "sender_lid", "participant_pn", "participant_lid"]
+        .into_iter()
+        .find_map(|k| jid_attr(node, k))
+        .map(|j| j.to_non_ad());
+    let pick = |want_lid: bool| {
+        [Some(sender.to_non_ad()), alt.clone()]
+            .into_iter()
+            .flatten()
+            .find(|j| if want_lid { j.is_lid() } else { j.is_pn() })
+    };
+    let (sender_pn, sender_lid) = (pick(false), pick(true));
     Some(Receipt {
-        from_me: sender.same_user(own),
+        from_me: is_own(&sender),
+        sender_pn,
+        sender_lid,
         chat,
         sender,
         ids,

@@ -37,12 +37,15 @@ fn usync_iq(id: &str, context: &'static str, query: Vec<Node>, users: Vec<Node>)
     )
 }
 
-/// Device-list query for `users` (non-AD user JIDs), context `message` (05 §5.1).
+/// Device-list query for `users` (non-AD user JIDs), context `message` (05 §5.1), with the
+/// `lid` protocol so the same answer names each user's LID (07 §1.2; whatsmeow `user.go`
+/// GetUserInfo asks `<devices version="2"/>` and `<lid/>` together, and its send path uses
+/// that answer to resolve a DM's LID).
 pub(crate) fn devices_query(id: &str, users: &[Jid]) -> Node {
     usync_iq(
         id,
         "message",
-        vec![Node::new("devices").attr("version", "2")],
+        vec![Node::new("devices").attr("version", "2"), Node::new("lid")],
         users
             .iter()
             .map(|u| Node::new("user").attr("jid", u.to_non_ad()))
@@ -57,6 +60,9 @@ pub struct UserDevices {
     pub user: Jid,
     /// Device ids, ascending; 0 = primary phone. Hosted devices are left out (05 §5.2).
     pub devices: Vec<u16>,
+    /// The user's account LID (`<lid val>`, 07 §1.2), when the query asked for it and the
+    /// server knows one.
+    pub lid: Option<Jid>,
 }
 
 impl UserDevices {
@@ -111,9 +117,20 @@ pub fn parse_devices(result: &Node) -> Result<Vec<UserDevices>, UsyncError> {
             Some(UserDevices {
                 user: user.to_non_ad(),
                 devices,
+                lid: lid_val(u),
             })
         })
         .collect())
+}
+
+/// The `<lid val>` child of a usync `<user>` (07 §1.2), as a device-less LID.
+fn lid_val(user: &Node) -> Option<Jid> {
+    let lid = user.child_by_tag("lid")?;
+    let jid = lid
+        .get_attr_jid("val")
+        .cloned()
+        .or_else(|| lid.get_attr_str("val")?.parse().ok())?;
+    (jid.is_lid() && !jid.user().is_empty()).then(|| jid.to_non_ad())
 }
 
 /// Contact query for phone numbers (06 §4): each number is sent as `+<digits>` (Baileys,
@@ -122,7 +139,7 @@ pub(crate) fn contacts_query(id: &str, phones: &[String]) -> Node {
     usync_iq(
         id,
         "interactive",
-        vec![Node::new("contact")],
+        vec![Node::new("contact"), Node::new("lid")],
         phones
             .iter()
             .map(|p| {
@@ -147,6 +164,9 @@ pub struct ContactStatus {
     pub jid: Option<Jid>,
     /// `contact@type == "in"`: registered (06 §4).
     pub registered: bool,
+    /// The account's LID (`<lid val>`, or the `jid` itself when the server answered in the
+    /// LID namespace), when known (07 §1.2).
+    pub lid: Option<Jid>,
 }
 
 /// Reads a contact-query result (06 §4).
@@ -170,6 +190,11 @@ pub fn parse_contacts(result: &Node) -> Result<Vec<ContactStatus>, UsyncError> {
                     .cloned()
                     .or_else(|| u.get_attr_str("jid")?.parse().ok()),
                 registered: contact.and_then(|c| c.get_attr_str("type")) == Some("in"),
+                lid: lid_val(u).or_else(|| {
+                    u.get_attr_jid("jid")
+                        .filter(|j| j.is_lid())
+                        .map(Jid::to_non_ad)
+                }),
             }
         })
         .collect())
@@ -199,12 +224,30 @@ mod tests {
                         ])])])])])]);
         let users = parse_devices(&result).unwrap();
         assert_eq!(users.len(), 1);
+        assert_eq!(users[0].lid, None);
         assert_eq!(users[0].devices, vec![0, 3]);
         let jids: Vec<String> = users[0].jids().map(|j| j.to_string()).collect();
         assert_eq!(
             jids,
             ["15551234567@s.whatsapp.net", "15551234567:3@s.whatsapp.net"]
         );
+    }
+
+    #[test]
+    fn device_query_asks_for_the_lid_and_reads_it() {
+        let q = devices_query("1", &[Jid::pn("15551234567")]);
+        assert!(q.child_path(&["usync", "query", "lid"]).is_some());
+        let result = Node::new("iq").with_children([Node::new("usync").with_children([
+            Node::new("list").with_children([Node::new("user")
+                .attr("jid", Jid::pn("15551234567"))
+                .with_children([
+                    Node::new("devices").with_children([Node::new("device-list")
+                        .with_children([Node::new("device").attr("id", "0")])]),
+                    Node::new("lid").attr("val", Jid::lid("900000000000001")),
+                ])]),
+        ])]);
+        let users = parse_devices(&result).unwrap();
+        assert_eq!(users[0].lid, Some(Jid::lid("900000000000001")));
     }
 
     #[test]

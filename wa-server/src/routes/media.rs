@@ -189,8 +189,9 @@ macro_rules! send_route {
                 (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
                 (status = 413, description = "`media_too_large` or `payload_too_large`", body = ErrorBody),
                 (status = 415, description = "`media_type_not_allowed` or `unsupported_media_type`", body = ErrorBody),
-                (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
-                (status = 504, body = ErrorBody)),
+                (status = 422, body = ErrorBody),
+                (status = 429, description = "A send limit refused it: `send_rate_limited`, `recipient_rate_limited` or `daily_quota_exceeded`, with `Retry-After`", body = ErrorBody),
+                (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
             security(("api_key" = []), ("bearer" = [])))]
         pub(crate) async fn $name(
             State(state): State<AppState>,

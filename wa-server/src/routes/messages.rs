@@ -99,31 +99,80 @@ pub(crate) struct SentMessage {
     /// Message id; follow it at `GET /api/sessions/{id}/messages/{message_id}`.
     id: String,
     /// `sent`: the server acknowledged it (or already `delivered`/`read` if a receipt came
-    /// first). Later changes: `GET .../messages/{message_id}` or `message_status` events.
+    /// first); `queued` when a send limit held it back and the server queues such sends
+    /// (`--queue-limited-sends`): it goes out when the limits allow. Later changes: `GET .../messages/{message_id}` or `message_status` events.
     status: String,
     /// The normalised recipient JID.
     to: String,
 }
 
-/// Status of a sent message.
+/// A message of the log: one sent through the API (with its status) or one received.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct MessageStatus {
     /// Message id.
     id: String,
-    /// Recipient JID.
+    /// The chat: recipient JID of a sent message, chat JID of a received one.
     to: String,
-    /// `text`, `location`, `contact` or `otp`.
+    /// `text`, `location`, `contact`, `otp`, a media type (`image`, `video`, `audio`,
+    /// `document`, `sticker`, ...), or for received messages the `type` of the `message`
+    /// event.
     #[serde(rename = "type")]
     kind: String,
-    /// `pending` (recorded, being sent) -> `sent` (server ack) -> `delivered` -> `read`
-    /// (-> `played` for voice notes), or `failed` (before `delivered`).
+    /// Sent: (`queued`: waiting for the send limits, with `--queue-limited-sends`) ->
+    /// `pending` (recorded, being sent) -> `sent` (server ack) -> `delivered` ->
+    /// `read` (-> `played` for voice notes), or `failed` (before `delivered`). Received:
+    /// `received`.
     status: String,
     /// Why it failed: `<error code>: <message>`, e.g. `recipient_unreachable: ...`.
     error: Option<String>,
-    /// Unix ms.
+    /// Unix ms (a received message: when the server received it).
     created_at: u64,
     /// Unix ms.
     updated_at: u64,
+    /// `out` (sent by this session, or by the account's phone) or `in` (received).
+    direction: String,
+    /// The chat JID (same as `to`).
+    chat: String,
+    /// Sender's user JID of a received message; `null` for this session's sends.
+    sender: Option<String>,
+    /// The text or caption, when there is one (never for OTPs).
+    text: Option<String>,
+    /// Every status reached, in order, with its time (unix ms), from the receipts.
+    timeline: Vec<crate::db::StatusChange>,
+    /// The failed message this one retries.
+    retry_of: Option<String>,
+    /// The message that retried this one.
+    retried_as: Option<String>,
+}
+
+impl From<MessageRecord> for MessageStatus {
+    fn from(r: MessageRecord) -> Self {
+        let timeline = if r.timeline.is_empty() {
+            // Written before the message log: only the current status is known.
+            vec![crate::db::StatusChange {
+                status: r.status.clone(),
+                at: r.updated_at,
+            }]
+        } else {
+            r.timeline
+        };
+        Self {
+            chat: r.to.clone(),
+            id: r.id,
+            to: r.to,
+            kind: r.kind,
+            status: r.status,
+            error: r.error,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            direction: r.direction,
+            sender: r.sender,
+            text: r.text,
+            timeline,
+            retry_of: r.retry_of,
+            retried_as: r.retried_as,
+        }
+    }
 }
 
 /// `GET /api/phone/format` query.
@@ -200,6 +249,10 @@ async fn send(
 
 /// Send a text (optionally a reply, with mentions) to a user or group.
 ///
+/// A reply to a message in the message log carries the quoted message's content (shown
+/// above the reply) and its sender. Every send passes the session's send limits first
+/// (429 `send_rate_limited`, `recipient_rate_limited`, `daily_quota_exceeded`).
+///
 /// The message is recorded as `pending` before it is sent, then `sent` on the server's ack
 /// (or `failed`). Errors: 409 `session_not_connected`, 422 `not_on_whatsapp` (with
 /// `check_number`), 422 `recipient_unreachable` (no device to encrypt for), 404
@@ -211,8 +264,9 @@ async fn send(
     responses((status = 201, body = SentMessage),
         (status = 400, description = "Bad request: `invalid_phone_number`, `ambiguous_phone_number` (digits valid both in the default country and as an international number: send `+CC...`), ...", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "A send limit refused it: `send_rate_limited`, `recipient_rate_limited` or `daily_quota_exceeded`, with `Retry-After`", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_text(
     State(state): State<AppState>,
@@ -248,9 +302,32 @@ pub(crate) async fn send_text(
                 .as_deref()
                 .map(|p| parse_recipient(p, default_cc(&state)))
                 .transpose()?;
+            let logged = ServerDb::get::<MessageRecord>(
+                &state.db().messages,
+                key2(&session.id, &r.id),
+                "message",
+            )?;
+            // The quoted message as the log has it: its content (shown above the reply) and,
+            // unless given, its sender (official clients always name it).
+            let participant = match (participant, &logged) {
+                (Some(p), _) => Some(p),
+                (None, Some(l)) if l.direction == "in" => {
+                    l.sender.as_deref().and_then(|s| s.parse::<Jid>().ok())
+                }
+                (None, Some(_)) => session
+                    .live()
+                    .jid
+                    .and_then(|j| j.parse::<Jid>().ok())
+                    .map(|j| j.to_non_ad()),
+                (None, None) => None,
+            };
             Some(Quote {
                 id: r.id,
                 participant,
+                message: logged
+                    .as_ref()
+                    .and_then(crate::msglog::decode_content)
+                    .map(Box::new),
             })
         }
         None => None,
@@ -270,8 +347,9 @@ pub(crate) async fn send_text(
     responses((status = 201, body = SentMessage),
         (status = 400, description = "Bad request: `invalid_phone_number`, `ambiguous_phone_number` (digits valid both in the default country and as an international number: send `+CC...`), ...", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "A send limit refused it: `send_rate_limited`, `recipient_rate_limited` or `daily_quota_exceeded`, with `Retry-After`", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_location(
     State(state): State<AppState>,
@@ -306,8 +384,9 @@ pub(crate) async fn send_location(
     responses((status = 201, body = SentMessage),
         (status = 400, description = "Bad request: `invalid_phone_number`, `ambiguous_phone_number` (digits valid both in the default country and as an international number: send `+CC...`), ...", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 504, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, description = "A send limit refused it: `send_rate_limited`, `recipient_rate_limited` or `daily_quota_exceeded`, with `Retry-After`", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_contact(
     State(state): State<AppState>,
@@ -329,7 +408,7 @@ pub(crate) async fn send_contact(
     send(&state, &session, to, body.check_number, content).await
 }
 
-/// Status of a sent message.
+/// A message of the log: status and timeline of a sent message, or a received one.
 #[utoipa::path(get, path = "/api/sessions/{id}/messages/{message_id}", tag = "messages",
     params(("id" = String, Path, description = "Session id"), ("message_id" = String, Path, description = "Message id")),
     responses((status = 200, body = MessageStatus),
@@ -346,15 +425,7 @@ pub(crate) async fn status(
         "message",
     )?
     .ok_or(ApiError::MessageNotFound)?;
-    Ok(Json(MessageStatus {
-        id: record.id,
-        to: record.to,
-        kind: record.kind,
-        status: record.status,
-        error: record.error,
-        created_at: record.created_at,
-        updated_at: record.updated_at,
-    }))
+    Ok(Json(MessageStatus::from(record)))
 }
 
 /// Check which numbers are on WhatsApp.

@@ -64,7 +64,13 @@ pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(messages::send_text))
         .routes(routes!(messages::send_location))
         .routes(routes!(messages::send_contact))
-        .routes(routes!(messages::status))
+        .routes(routes!(crate::msglog::routes::list))
+        .routes(routes!(crate::msglog::routes::stats))
+        .routes(routes!(
+            messages::status,
+            crate::msglog::routes::delete_for_everyone
+        ))
+        .routes(routes!(crate::msglog::routes::retry))
         .routes(routes!(messages::check_numbers))
         .routes(routes!(messages::format_phone))
         .routes(routes!(presence::set_presence))

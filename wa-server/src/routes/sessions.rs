@@ -54,9 +54,22 @@ pub(crate) struct SessionInfo {
     /// Present while the session cannot reach the WhatsApp server and retries (status
     /// `connecting`): attempts so far, the last failure, when it tries again.
     retry: Option<Retry>,
+    /// The send limits and their use today (`GET /api/sessions/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limits: Option<crate::limits::LimitsView>,
 }
 
 impl SessionInfo {
+    /// Adds the send limits and their current use.
+    pub(crate) fn with_limits(mut self, state: &AppState) -> Result<Self, ApiError> {
+        self.limits = Some(state.limits().view(
+            &state.config().send_limits,
+            state.db(),
+            &self.id,
+        )?);
+        Ok(self)
+    }
+
     pub(crate) fn of(session: &Session) -> Self {
         let live = session.live();
         let record = session.record();
@@ -71,6 +84,7 @@ impl SessionInfo {
             pairing_code: live.pairing_code,
             webhooks: record.webhooks.iter().map(WebhookInfo::of).collect(),
             retry: live.retry,
+            limits: None,
         }
     }
 }
@@ -199,7 +213,7 @@ pub(crate) async fn create(
     ))
 }
 
-/// Get a session.
+/// Get a session, with its send limits and their use today (`limits`).
 #[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions",
     params(("id" = String, Path, description = "Session id")),
     responses(
@@ -208,9 +222,10 @@ pub(crate) async fn create(
         (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn get(
+    State(state): State<AppState>,
     AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Json<SessionInfo>, ApiError> {
-    Ok(Json(SessionInfo::of(&session)))
+    Ok(Json(SessionInfo::of(&session).with_limits(&state)?))
 }
 
 /// Delete a session (admin): unlinks the device (unless `logout=false`), stops it and

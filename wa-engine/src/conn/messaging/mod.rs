@@ -20,6 +20,7 @@ use rand::rngs::StdRng;
 use wa_proto::wa;
 
 use super::event::{EventQueue, MessageStatus};
+use super::lid;
 use super::pending::Pending;
 use super::request::RequestId;
 use super::wire::Wire;
@@ -58,6 +59,10 @@ pub(crate) struct Context<'a> {
     pub(crate) iq_timeout: Duration,
     /// One-time prekeys per upload.
     pub(crate) prekey_batch: u32,
+    /// Wire namespace policy for 1:1 sends (07 §1.4).
+    pub(crate) lid_wire: crate::conn::LidWire,
+    /// Privacy-token gates and buckets (07 §2, §3).
+    pub(crate) tokens: crate::conn::TokenPolicy,
     pub(crate) store: &'a dyn Store,
     pub(crate) rng: &'a mut StdRng,
     /// The device credentials; a signed-prekey rotation replaces them.
@@ -102,6 +107,15 @@ pub struct Caches {
     sent_order: VecDeque<String>,
     /// Retry receipts we sent, per message id (requester side, 05 §9.3).
     pub(super) retries_sent: HashMap<String, u32>,
+    /// Phone-number users whose sessions were already moved to their LID address
+    /// (07 §1.3; whatsmeow caches its MigratePNToLID calls the same way).
+    pub(super) migrated: HashSet<String>,
+    /// Phone-number users we asked the server for a LID (usync `<lid/>`) without getting
+    /// one: not asked again on this connection chain.
+    pub(super) lid_asked: HashSet<Jid>,
+    /// Privacy-token state (07 §2, §3): issuances in flight, 463 recoveries, pruning, the
+    /// reach-out timelock.
+    pub(super) tokens: super::tokens::TokenState,
 }
 
 impl Caches {
@@ -178,6 +192,49 @@ impl Ops {
     pub(super) fn next_id(&mut self) -> u64 {
         self.next += 1;
         self.next
+    }
+}
+
+impl Messaging {
+    /// The Signal address to use for `device` (07 §1.3): the LID address when the device is
+    /// a phone-number device whose LID is known, after moving the PN sessions of that
+    /// account there (once per account and connection chain, [`crate::conn::lid::migrate`]);
+    /// otherwise the device's own address.
+    ///
+    /// # Errors
+    /// A store failure while reading or moving sessions.
+    pub(crate) fn session_address(
+        &mut self,
+        cx: &mut Context<'_>,
+        device: &Jid,
+    ) -> Result<ProtocolAddress, crate::store::StoreError> {
+        // Our own devices: the LID from the credentials (07 §1.2), never the map.
+        if let Some(own_lid) = lid::own_twin(cx.creds.as_ref(), device) {
+            if device.is_pn() {
+                return Ok(crate::conn::signal_address(&lid::with_device_of(
+                    &own_lid, device,
+                )));
+            }
+            return Ok(crate::conn::signal_address(device));
+        }
+        let Some(lid) = lid::lid_of(cx.store, device) else {
+            return Ok(crate::conn::signal_address(device));
+        };
+        let pn_user = device.user().to_owned();
+        if !self.caches.migrated.contains(&pn_user) {
+            let mut batch = crate::store::StoreBatch::new();
+            let (from, _) = lid::migrate(cx.store, &mut batch, &pn_user, lid.user())?;
+            if !batch.is_empty() {
+                cx.store.apply(batch)?;
+            }
+            for address in from {
+                self.caches.sessions.remove(&address);
+            }
+            self.caches.migrated.insert(pn_user);
+        }
+        Ok(crate::conn::signal_address(&lid::with_device_of(
+            &lid, device,
+        )))
     }
 }
 

@@ -9,7 +9,7 @@ use super::{Context, Messaging};
 use super::{MAX_RETRIES, message_id};
 use crate::Jid;
 use crate::binary::Node;
-use crate::conn::signal_address;
+use crate::conn::{lid, signal_address};
 use crate::event::{Event, MessageStatus, UndecryptableReason};
 use crate::group::{self, GroupChange};
 use crate::message::stanza::{self, Enc};
@@ -79,7 +79,8 @@ impl Messaging {
             cx.wire.send_ack(node);
             return;
         };
-        let (info, encs) = match stanza::parse_message(node, &own) {
+        let own_lid = own_lid(cx);
+        let (mut info, encs) = match stanza::parse_message_for(node, &own, own_lid.as_ref()) {
             Ok(parsed) => parsed,
             Err(e) => {
                 tracing::debug!(error = %e, "unreadable message stanza");
@@ -89,9 +90,12 @@ impl Messaging {
                 return;
             }
         };
+        // 07 §1.2: whatsmeow stores (SenderAlt, Sender) / (RecipientAlt, Chat) before it
+        // decrypts; the move of the sender's PN sessions to its LID rides in the same batch.
+        self.learn_identities(cx, &mut info);
         if encs.iter().all(|e| e.kind.is_none()) {
             cx.events.push_back(Event::UndecryptableMessage {
-                info,
+                info: Box::new(info),
                 reason: UndecryptableReason::Unavailable,
                 retry_count: 0,
             });
@@ -120,7 +124,7 @@ impl Messaging {
             let reason = reason_of(&e);
             let count = self.send_retry_receipt(cx, node, &info, retry_count_in, &e);
             cx.events.push_back(Event::UndecryptableMessage {
-                info,
+                info: Box::new(info),
                 reason,
                 retry_count: count,
             });
@@ -130,7 +134,7 @@ impl Messaging {
         }
         if bad_plaintext && contents.is_empty() {
             cx.events.push_back(Event::UndecryptableMessage {
-                info,
+                info: Box::new(info),
                 reason: UndecryptableReason::InvalidPlaintext,
                 retry_count: 0,
             });
@@ -217,7 +221,10 @@ impl Messaging {
         let Some(kind) = enc.kind else {
             return Ok(Decrypted::Nothing);
         };
-        let address = signal_address(&info.sender);
+        // Pairwise sessions by LID (07 §1.3); group sender keys keep the name the sender
+        // distributed them under (the group's addressing).
+        let address = self.session_address(cx, &info.sender)?;
+        let sender_key_address = signal_address(&info.sender);
         let padded = match kind {
             EncType::PkMsg => {
                 let out = signal::decrypt_pkmsg(
@@ -232,7 +239,7 @@ impl Messaging {
             }
             EncType::Msg => signal::decrypt_msg(cx.store, &address, &enc.ciphertext, &mut *cx.rng)?,
             EncType::SkMsg => {
-                let name = SenderKeyName::new(info.chat.to_string(), address.clone());
+                let name = SenderKeyName::new(info.chat.to_string(), sender_key_address.clone());
                 signal::decrypt_group(cx.store, &name, &enc.ciphertext)?
             }
         };
@@ -250,7 +257,7 @@ impl Messaging {
                 .clone()
                 .filter(|g| !g.is_empty())
                 .unwrap_or_else(|| info.chat.to_string());
-            let name = SenderKeyName::new(group, address.clone());
+            let name = SenderKeyName::new(group, sender_key_address.clone());
             if let Err(e) = signal::process_sender_key_distribution(cx.store, &name, bytes) {
                 tracing::debug!(error = %e, "bad sender key distribution");
             }
@@ -347,9 +354,24 @@ impl Messaging {
             self.handle_retry_request(cx, retry);
             return;
         }
-        let Some(r) = receipt::parse_receipt(node, &own) else {
+        let own_lid = own_lid(cx);
+        let Some(mut r) = receipt::parse_receipt_for(node, &own, own_lid.as_ref()) else {
             return;
         };
+        if let (Some(pn), Some(lid)) = (&r.sender_pn, &r.sender_lid) {
+            let (pn, lid) = (pn.clone(), lid.clone());
+            self.learn_pair(cx, &pn, &lid);
+        }
+        let sender = r.sender.to_non_ad();
+        let twin =
+            lid::own_twin(cx.creds.as_ref(), &sender).or_else(|| lid::twin(cx.store, &sender));
+        if let Some(twin) = twin {
+            if twin.is_pn() {
+                r.sender_pn.get_or_insert(twin);
+            } else {
+                r.sender_lid.get_or_insert(twin);
+            }
+        }
         let status = match r.kind {
             ReceiptKind::Delivered | ReceiptKind::Inactive => Some(MessageStatus::Delivered),
             ReceiptKind::Read => Some(MessageStatus::Read),
@@ -394,12 +416,22 @@ impl Messaging {
                     && !from.user().is_empty()
                 {
                     self.forget_user_sessions(cx, &from);
+                    // 07 §2.7: the peer re-registered; re-issue our token (stored `t`).
+                    self.reissue_after_identity_change(cx, &from);
                 }
             }
             Some("devices") => {
                 if let Some(from) = node.get_attr_jid("from").cloned() {
+                    // May come from a LID (whatsmeow commit 590a915a): drop both forms.
+                    if let Some(twin) = lid::twin(cx.store, &from) {
+                        self.caches.forget_devices(&twin);
+                    }
                     self.caches.forget_devices(&from);
                 }
+            }
+            Some("privacy_token") => self.handle_privacy_token(cx, node),
+            Some("mex") => {
+                self.handle_mex(cx, node);
             }
             Some("w:gp2") => {
                 if let Some(n) = group::parse_notification(node) {
@@ -460,6 +492,85 @@ impl Messaging {
 enum DecryptError {
     Signal(SignalError),
     Plaintext,
+}
+
+impl From<crate::store::StoreError> for DecryptError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Signal(SignalError::Store(e))
+    }
+}
+
+/// Our own LID device JID from the credentials, if known.
+pub(crate) fn own_lid(cx: &Context<'_>) -> Option<Jid> {
+    cx.creds
+        .as_ref()
+        .and_then(|c| c.lid.as_deref())
+        .and_then(|l| l.parse().ok())
+}
+
+impl Messaging {
+    /// Stores the PN ⇄ LID pairs an incoming message names (sender and chat), moving the
+    /// sender's PN sessions to its LID in the same batch, then fills the message's missing
+    /// alternate identities from the map (07 §1.2, §1.7).
+    fn learn_identities(&mut self, cx: &mut Context<'_>, info: &mut MessageInfo) {
+        if let (Some(pn), Some(lid)) = (info.sender_pn.clone(), info.sender_lid.clone()) {
+            self.learn_pair(cx, &pn, &lid);
+        }
+        if let Some(alt) = info.chat_alt.clone() {
+            let chat = info.chat.clone();
+            self.learn_pair(cx, &chat, &alt);
+        }
+        let sender = info.sender.to_non_ad();
+        let twin =
+            lid::own_twin(cx.creds.as_ref(), &sender).or_else(|| lid::twin(cx.store, &sender));
+        if let Some(twin) = twin {
+            if twin.is_pn() {
+                info.sender_pn.get_or_insert(twin);
+            } else {
+                info.sender_lid.get_or_insert(twin);
+            }
+        }
+        if !info.is_group && info.chat_alt.is_none() {
+            info.chat_alt = lid::twin(cx.store, &info.chat);
+        }
+    }
+
+    /// Stores the pair (`a`, `b`) (a PN and a LID of one account) if new, together with the
+    /// move of that account's PN sessions to the LID address, in one batch.
+    pub(crate) fn learn_pair(&mut self, cx: &mut Context<'_>, a: &Jid, b: &Jid) {
+        let Some((pn, lid_user)) = lid::pair_of(a, b) else {
+            return;
+        };
+        // Our own pair lives in the credentials only (see lid::own_twin).
+        if lid::own_twin(cx.creds.as_ref(), a).is_some()
+            || lid::own_twin(cx.creds.as_ref(), b).is_some()
+        {
+            return;
+        }
+        let mut batch = crate::store::StoreBatch::new();
+        let result = lid::learn(cx.store, &mut batch, a, b).and_then(|learned| {
+            if learned {
+                let moved = lid::migrate(cx.store, &mut batch, &pn, &lid_user)?;
+                Ok(Some(moved))
+            } else {
+                Ok(None)
+            }
+        });
+        match result {
+            Ok(Some((from, _))) => {
+                if let Err(e) = cx.store.apply(batch) {
+                    tracing::warn!(error = %e, "cannot store a PN/LID mapping");
+                    return;
+                }
+                for address in from {
+                    self.caches.sessions.remove(&address);
+                }
+                self.caches.migrated.insert(pn);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the LID map"),
+        }
+    }
 }
 
 impl From<SignalError> for DecryptError {

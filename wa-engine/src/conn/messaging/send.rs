@@ -17,7 +17,7 @@ use crate::binary::{Node, Value};
 use crate::conn::event::{Event, MessageStatus};
 use crate::conn::pending::Waiter;
 use crate::conn::request::{Reply, RequestId, SendError};
-use crate::conn::signal_address;
+use crate::conn::{lid, signal_address};
 use crate::message::{MessageId, content, pad, phash, stanza};
 use crate::prekeys;
 use crate::signal::{self, EncType, SignalError, TrustPolicy};
@@ -57,6 +57,11 @@ pub(crate) struct SendOp {
     /// mismatch in its ack): only devices outside `sent_to` are targets, the stanza says
     /// `device_fanout="false"`, and its ack emits nothing.
     pub(crate) follow_up: bool,
+    /// The 1:1 recipient as it goes on the wire (07 §1.4), set once the namespace is
+    /// chosen; `None` for groups and before.
+    pub(crate) wire_to: Option<Jid>,
+    /// The privacy token the stanza carried (07 §3.1).
+    pub(crate) token: Option<crate::privacy::TokenKind>,
 }
 
 fn encode(message: &wa::Message) -> Vec<u8> {
@@ -95,6 +100,8 @@ impl Messaging {
                 phash: None,
                 sent_to: Vec::new(),
                 follow_up: false,
+                wire_to: None,
+                token: None,
             },
         );
         self.advance_send(cx, op);
@@ -165,7 +172,7 @@ impl Messaging {
         cx: &mut Context<'_>,
         device: &Jid,
     ) -> Result<bool, SendError> {
-        let address = signal_address(device);
+        let address = self.session_address(cx, device)?;
         if self.caches.sessions.contains(&address) {
             return Ok(true);
         }
@@ -191,10 +198,14 @@ impl Messaging {
             self.send_op_iq(cx, op, Phase::Group, crate::group::metadata_iq(&id, &to));
             return;
         };
-        // 2. Device lists (05 §5).
+        // 2. Device lists (05 §5), and the 1:1 recipient's LID when unknown (07 §1.4: the
+        // same usync asks `<lid/>`; whatsmeow's sendDM queries GetUserInfo for it).
         let missing: Vec<Jid> = users
             .iter()
-            .filter(|u| !self.caches.devices.contains_key(*u))
+            .filter(|u| {
+                !self.caches.devices.contains_key(*u)
+                    || (!to.is_group() && **u == to && self.lid_unknown(cx, u))
+            })
             .cloned()
             .collect();
         if !missing.is_empty() {
@@ -202,11 +213,35 @@ impl Messaging {
             self.send_op_iq(cx, op, Phase::Devices, usync::devices_query(&id, &missing));
             return;
         }
-        // 3. Sessions (04 §4.4): pairwise targets without one.
+        // 3. Sessions (04 §4.4): pairwise targets without one, in the wire namespace
+        // (07 §1.4: `to` and every `<to jid>`, own devices included, share one).
         let mut targets = match self.pairwise_targets(&to, &own, &users) {
             Ok(t) => t,
             Err(e) => return self.fail_send(cx, op, e),
         };
+        if !to.is_group() {
+            let wire_to = self.wire_recipient(cx, &to);
+            if wire_to.is_lid() {
+                let own_lid = super::recv::own_lid(cx);
+                targets = targets
+                    .into_iter()
+                    .map(|d| match &own_lid {
+                        Some(own_lid) if d.same_user(&own) => {
+                            lid::with_device_of(&own_lid.to_non_ad(), &d)
+                        }
+                        _ => lid::to_lid_device(cx.store, &d),
+                    })
+                    .collect();
+            } else {
+                targets = targets
+                    .into_iter()
+                    .map(|d| lid::to_pn_device(cx.store, &d))
+                    .collect();
+            }
+            if let Some(s) = self.ops.sends.get_mut(&op) {
+                s.wire_to = Some(wire_to);
+            }
+        }
         if let Some(s) = self.ops.sends.get(&op)
             && s.follow_up
         {
@@ -295,10 +330,25 @@ impl Messaging {
                     .and_then(|s| cx.own.clone().and_then(|own| self.send_users(&s.to, &own)))
                     .unwrap_or_default();
                 for u in list {
+                    if let Some(lid) = &u.lid {
+                        // 07 §1.2: the usync `<lid>` answer feeds the map; the devices are the
+                        // same under either namespace (07 §1.5), so cache them under both.
+                        self.learn_pair(cx, &u.user, lid);
+                        if u.user.is_pn() {
+                            self.caches.devices.insert(lid.clone(), u.devices.clone());
+                        }
+                    }
+                    if let Some(twin) = lid::twin(cx.store, &u.user) {
+                        self.caches.devices.insert(twin, u.devices.clone());
+                    }
                     self.caches.devices.insert(u.user.clone(), u.devices);
                 }
-                // Users the server did not list have no devices.
+                // Users the server did not list have no devices; PN users it named no LID
+                // for are not asked again.
                 for u in asked {
+                    if u.is_pn() && lid::lid_of(cx.store, &u).is_none() {
+                        self.caches.lid_asked.insert(u.clone());
+                    }
                     self.caches.devices.entry(u).or_default();
                 }
             }
@@ -335,7 +385,13 @@ impl Messaging {
                     if self.has_session_cached(cx, &device).unwrap_or(false) {
                         continue;
                     }
-                    let address = signal_address(&device);
+                    let address = match self.session_address(cx, &device) {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot resolve a session address");
+                            continue;
+                        }
+                    };
                     match signal::process_prekey_bundle(
                         cx.store,
                         &address,
@@ -369,7 +425,7 @@ impl Messaging {
         plaintext: &[u8],
     ) -> Result<Option<(EncType, Vec<u8>)>, SendError> {
         let padded = pad::pad(plaintext.to_vec(), &mut *cx.rng);
-        let address = signal_address(device);
+        let address = self.session_address(cx, device)?;
         match signal::encrypt(cx.store, &address, &padded) {
             Ok(out) => Ok(Some(out)),
             Err(SignalError::NoSession) => {
@@ -402,12 +458,16 @@ impl Messaging {
         let Some(s) = self.ops.sends.get(&op) else {
             return Ok(());
         };
-        let (to, id, message) = (s.to.clone(), s.id.clone(), s.message.clone());
+        let (to, id, message) = (
+            s.wire_to.clone().unwrap_or_else(|| s.to.clone()),
+            s.id.clone(),
+            s.message.clone(),
+        );
         let follow_up = s.follow_up;
         let stanza_type = content::stanza_type(&message);
         let media_type = content::media_type(&message);
         let node = if to.is_group() {
-            self.build_group_send(
+            let (node, hash) = self.build_group_send(
                 cx,
                 &to,
                 &id,
@@ -417,7 +477,8 @@ impl Messaging {
                 targets,
                 stanza_type,
                 media_type,
-            )?
+            )?;
+            (node, hash, None)
         } else {
             self.build_direct_send(
                 cx,
@@ -432,16 +493,18 @@ impl Messaging {
                 follow_up,
             )?
         };
-        let (node, phash) = node;
+        let (node, phash, token) = node;
         // Rich-message hook (message::rich): `edit` attribute, poll `<meta>`, and our own
-        // polls remembered (with their secret) so votes on them can be decrypted.
+        // polls remembered (with their secret, under the chat as the caller named it) so
+        // votes on them can be decrypted; our own votes counted.
         let node = crate::message::rich::decorate_stanza(&message, node);
+        let chat = self.ops.sends.get(&op).map_or(to.clone(), |s| s.to.clone());
         let mut polls = crate::store::StoreBatch::new();
-        crate::message::rich::remember_poll(&mut polls, &to, &id, own, &message);
+        crate::message::rich::remember_poll(&mut polls, &chat, &id, own, &message);
         let own_vote = if follow_up {
             None
         } else {
-            crate::message::rich::apply_vote(cx.store, &mut polls, &to, own, &id, &message)
+            crate::message::rich::apply_vote(cx.store, &mut polls, &chat, own, &id, &message)
                 .unwrap_or_default()
         };
         if let Some(vote) = own_vote {
@@ -454,13 +517,15 @@ impl Messaging {
         }
         cx.wire.send_node(&node)?;
         if !follow_up {
-            self.caches.remember_sent(&id, to, message);
+            let chat = self.ops.sends.get(&op).map_or(to, |s| s.to.clone());
+            self.caches.remember_sent(&id, chat, message);
         }
         let sent_to = stanza_targets(&node);
         if let Some(s) = self.ops.sends.get_mut(&op) {
             s.phase = Phase::Ack;
             s.phash = phash;
             s.sent_to.extend(sent_to);
+            s.token = token;
         }
         cx.pending
             .insert(id, Waiter::MessageAck(op), cx.now + cx.iq_timeout);
@@ -480,8 +545,10 @@ impl Messaging {
         stanza_type: &'static str,
         media_type: Option<&'static str>,
         follow_up: bool,
-    ) -> Result<(Node, Option<String>), SendError> {
+    ) -> Result<(Node, Option<String>, Option<crate::privacy::TokenKind>), SendError> {
         let plain = encode(message);
+        let own_lid = super::recv::own_lid(cx);
+        let is_own = |d: &Jid| d.same_user(own) || own_lid.as_ref().is_some_and(|l| l.same_user(d));
         let dsm = encode(&wa::Message {
             device_sent_message: Some(Box::new(wa::message::DeviceSentMessage {
                 destination_jid: Some(to.to_string()),
@@ -494,8 +561,9 @@ impl Messaging {
         let mut encs = Vec::with_capacity(targets.len());
         let mut any_pkmsg = false;
         let mut recipient_reached = false;
+        let to_self = is_own(to);
         for device in targets {
-            let own_device = device.same_user(own) && !to.same_user(own);
+            let own_device = is_own(&device) && !to_self;
             let payload = if own_device { &dsm } else { &plain };
             if let Some((kind, ct)) = self.encrypt_for(cx, &device, payload)? {
                 any_pkmsg |= kind == EncType::PkMsg;
@@ -511,11 +579,29 @@ impl Messaging {
         }
         // A follow-up goes to the listed devices only; the server skips its drift check
         // (as for retry re-sends, 05 §9.4, §14 step 6).
-        let attrs = if follow_up {
+        let mut attrs = if follow_up {
             vec![("device_fanout", Value::from("false"))]
         } else {
             Vec::new()
         };
+        // whatsmeow ≥ 2026-07-13 (`send.go` prepareMessageNode): a DM addressed to a LID
+        // names the recipient's PN when known. The server accepts it; whether it needs it is
+        // not known (07 §7).
+        if to.is_lid()
+            && !to_self
+            && let Some(pn) = lid::pn_of(cx.store, to)
+        {
+            attrs.push(("peer_recipient_pn", Value::from(pn)));
+        }
+        // 07 §2.4, §3.1: `<tctoken>` or `<cstoken>` last (whatsmeow sendDM appends it after
+        // everything else); never on follow-ups to missed devices (like retry re-sends,
+        // Baileys is1on1Send), peer messages or messages to ourselves.
+        let token = if follow_up || to_self {
+            None
+        } else {
+            self.token_for_send(cx, to)
+        };
+        let kind = crate::conn::tokens::kind_of(token.as_ref());
         // 05 §7.4: 1:1 stanzas carry no phash; we keep one (recipient + own devices, as
         // whatsmeow) to compare with a phash in the ack.
         let all = self.cached_devices(users);
@@ -533,10 +619,59 @@ impl Messaging {
                 attrs,
                 encs,
                 identity.as_deref(),
-                Vec::new(),
+                token
+                    .iter()
+                    .map(crate::privacy::PrivacyToken::to_node)
+                    .collect(),
             ),
             Some(hash),
+            kind,
         ))
+    }
+
+    /// Whether the LID of the 1:1 recipient `user` (a PN) is unknown and not yet asked for
+    /// on this connection chain.
+    fn lid_unknown(&self, cx: &Context<'_>, user: &Jid) -> bool {
+        user.is_pn()
+            && !self.caches.lid_asked.contains(user)
+            && cx
+                .own
+                .as_ref()
+                .is_none_or(|own| !crate::conn::tokens::is_own(cx, own, user))
+            && lid::lid_of(cx.store, user).is_none()
+    }
+
+    /// The namespace a 1:1 stanza to `to` goes out in (07 §1.4, [`crate::conn::LidWire`]):
+    /// the LID when the recipient's LID is known and the account is LID-migrated (or the
+    /// policy says always) and our own LID is known (own devices must share the namespace,
+    /// whatsapp-rust #730); a recipient given as a LID stays a LID unless the account is
+    /// unmigrated and its PN is known (whatsapp-rust resolve_dm_wire_jid: "an unmigrated
+    /// account's LID stanza is 400-nacked"); otherwise the PN.
+    fn wire_recipient(&self, cx: &Context<'_>, to: &Jid) -> Jid {
+        use crate::conn::LidWire;
+        let own_lid_known = super::recv::own_lid(cx).is_some();
+        let migrated = match cx.lid_wire {
+            LidWire::Always => true,
+            LidWire::Never => false,
+            LidWire::Auto => lid::account_migrated(cx.store),
+        };
+        if to.is_pn() {
+            if migrated
+                && own_lid_known
+                && let Some(lid) = lid::lid_of(cx.store, to)
+            {
+                return lid;
+            }
+            return to.clone();
+        }
+        if to.is_lid()
+            && matches!(cx.lid_wire, LidWire::Auto)
+            && !(migrated && own_lid_known)
+            && let Some(pn) = lid::pn_of(cx.store, to)
+        {
+            return pn;
+        }
+        to.clone()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -621,6 +756,18 @@ impl Messaging {
             .get_attr_str("t")
             .and_then(|t| t.parse().ok())
             .unwrap_or(0);
+        // 07 §1.2: `refresh_lid="true"` says our LID for the peer is stale (whatsapp-rust
+        // maybe_refresh_lid_from_ack, #1313). Dropping the cached device lists makes the next
+        // send ask usync again by PN, devices and `<lid/>` together, and the answer replaces
+        // the mapping.
+        if ack.get_attr_str("refresh_lid") == Some("true") && !s.to.is_group() {
+            let pn = lid::to_pn_device(cx.store, &s.to).to_non_ad();
+            self.caches.lid_asked.remove(&pn);
+            self.caches.forget_devices(&pn);
+            if let Some(twin) = lid::twin(cx.store, &pn) {
+                self.caches.forget_devices(&twin);
+            }
+        }
         if let Some(server) = ack.get_attr_str("phash")
             && s.phash.as_deref() != Some(server)
         {
@@ -634,13 +781,22 @@ impl Messaging {
         if let Some(code) = ack.get_attr_str("error").filter(|e| *e != "0") {
             let code = code.parse().unwrap_or(0);
             self.caches.sent.remove(&s.id);
+            let error = self.rejection(cx, &s, code);
+            tracing::debug!(id = %s.id, code, %error, "message refused by the server");
             if let Some(request) = s.request {
                 cx.events.push_back(Event::RequestDone {
                     id: request,
-                    result: Err(SendError::Rejected { code, text: None }),
+                    result: Err(error),
                 });
             }
             return;
+        }
+        // 07 §2.5: after an accepted 1:1 send, issue our token to the peer (fire and forget,
+        // at most once per sender bucket).
+        if let Some(wire_to) = &s.wire_to
+            && !is_protocol_message(&s.message)
+        {
+            self.issue_after_send(cx, wire_to);
         }
         if let Some(sent) = self.caches.sent.get_mut(&s.id) {
             sent.status = Some(MessageStatus::Sent);
@@ -660,6 +816,28 @@ impl Messaging {
                     timestamp,
                 }),
             });
+        }
+    }
+
+    /// The typed error of a refused send (07 §3.4). 463 on a 1:1 send starts the one
+    /// recovery issuance per peer (Baileys #2517) and is reported as
+    /// [`SendError::ReachoutTimelocked`] while a reach-out timelock is known to be active, else
+    /// as [`SendError::RecipientRequiresToken`]; 475 is [`SendError::NewChatsCapped`]. The
+    /// message is never re-sent here.
+    fn rejection(&mut self, cx: &mut Context<'_>, s: &SendOp, code: u16) -> SendError {
+        let Some(to) = s.wire_to.clone() else {
+            return SendError::Rejected { code, text: None };
+        };
+        match code {
+            463 => match self.on_token_rejection(cx, &to) {
+                Some(until) => SendError::ReachoutTimelocked { to, until },
+                None => SendError::RecipientRequiresToken {
+                    to,
+                    attached: s.token,
+                },
+            },
+            475 => SendError::NewChatsCapped { to },
+            _ => SendError::Rejected { code, text: None },
         }
     }
 
@@ -687,6 +865,8 @@ impl Messaging {
                 phash: None,
                 sent_to: sent.sent_to.clone(),
                 follow_up: true,
+                wire_to: sent.wire_to.clone(),
+                token: None,
             },
         );
         self.advance_send(cx, op);
@@ -731,7 +911,13 @@ impl Messaging {
             return;
         }
         let requester = request.receipt.sender.clone();
-        let address = signal_address(&requester);
+        let address = match self.session_address(cx, &requester) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot resolve the requester's session address");
+                return;
+            }
+        };
         match request.bundle {
             Some(Ok(bundle)) => {
                 match signal::process_prekey_bundle(
@@ -863,26 +1049,40 @@ impl Messaging {
     }
 
     /// Forgets what we know about a user's sessions (identity change, 04 §4.6).
+    /// Sessions live under the LID when it is known (07 §1.3), so both namespaces' records
+    /// go.
     pub(crate) fn forget_user_sessions(&mut self, cx: &mut Context<'_>, user: &Jid) {
-        let name = crate::conn::signal_address_name(user);
         let mut batch = crate::store::StoreBatch::new();
-        let devices: HashSet<u32> = cx
-            .store
-            .session_devices(&name)
-            .unwrap_or_default()
-            .into_iter()
-            .chain(cx.store.identity_devices(&name).unwrap_or_default())
-            .collect();
-        for d in devices {
-            let address = crate::store::ProtocolAddress::new(name.clone(), d);
-            batch.delete_session(&address).delete_identity(&address);
-            self.caches.sessions.remove(&address);
+        let twin = lid::twin(cx.store, user);
+        for who in std::iter::once(user.to_non_ad()).chain(twin.clone()) {
+            let name = crate::conn::signal_address_name(&who);
+            let devices: HashSet<u32> = cx
+                .store
+                .session_devices(&name)
+                .unwrap_or_default()
+                .into_iter()
+                .chain(cx.store.identity_devices(&name).unwrap_or_default())
+                .collect();
+            for d in devices {
+                let address = crate::store::ProtocolAddress::new(name.clone(), d);
+                batch.delete_session(&address).delete_identity(&address);
+                self.caches.sessions.remove(&address);
+            }
         }
         if let Err(e) = cx.store.apply(batch) {
             tracing::warn!(error = %e, "cannot delete sessions after identity change");
         }
         self.caches.forget_devices(user);
+        if let Some(twin) = twin {
+            self.caches.forget_devices(&twin);
+        }
     }
+}
+
+/// Protocol messages (revoke, app-state key share, …) issue no token (Baileys skips them,
+/// 07 §2.5).
+fn is_protocol_message(message: &wa::Message) -> bool {
+    message.protocol_message.is_some()
 }
 
 /// The devices a message stanza carries an `<enc>` for (`<participants><to jid>`).
