@@ -15,6 +15,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "presence",
     "chat_state",
     "call",
+    "message_reaction",
+    "message_edited",
+    "message_revoked",
+    "poll_vote",
 ];
 
 /// Whether `name` is one of [`EVENT_TYPES`] (or `*` for all).
@@ -40,7 +44,11 @@ pub struct Envelope {
     /// last_seen_hidden}`), `chat_state` (`{chat, sender, state:
     /// "composing"|"recording"|"paused"}`), `call` (`{from, call_id, call_creator, kind:
     /// "offer"|"accept"|"reject"|"terminate"|..., video, group, reason, auto_rejected,
-    /// timestamp}`).
+    /// timestamp}`), `message_reaction` (message fields plus `{message_id, emoji}`; empty
+    /// `emoji` = reaction removed), `message_edited` (plus `{message_id, text,
+    /// edited_at_ms}`), `message_revoked` (plus `{message_id, participant}`), `poll_vote`
+    /// (`{chat, poll_id, voter, vote_id, selected: [option], tally: [{option, votes}]}`,
+    /// also for our own votes). A received poll is a `message` of type `poll`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.
