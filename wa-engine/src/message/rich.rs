@@ -650,10 +650,11 @@ pub(crate) fn apply_vote(
     };
     count(&hashes.concat());
     for key in store.app_keys(VOTE_NS)? {
-        if key.starts_with(vote_prefix.as_bytes()) && key != voter_key {
-            if let Some(v) = store.app_value(VOTE_NS, &key)? {
-                count(v.as_bytes());
-            }
+        if key.starts_with(vote_prefix.as_bytes())
+            && key != voter_key
+            && let Some(v) = store.app_value(VOTE_NS, &key)?
+        {
+            count(v.as_bytes());
         }
     }
     let selected = hashes
