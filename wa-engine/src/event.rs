@@ -155,6 +155,10 @@ pub enum Event {
     /// message itself is also reported as [`Event::Message`] (kind `PollVote`). Our own votes
     /// (`Client::vote_poll`) produce this event too, once sent.
     PollVote(Box<crate::message::rich::PollVoteEvent>),
+    /// A typed `<notification>` (group change, account sync, picture, status, devices,
+    /// identity change, prekey count, media retry; the table is in
+    /// [`notification`](crate::notification)), already acked and acted on. Informational.
+    Notification(Box<crate::notification::NotificationEvent>),
     /// The server announced a reach-out timelock change (`mex` notification
     /// `NotificationUserReachoutTimelockUpdate`, 07 §3.6). While `is_active`, the account may
     /// not start new chats: 1:1 sends to new contacts fail with

@@ -62,6 +62,7 @@ pub mod history;
 pub mod media;
 pub mod message;
 pub mod noise;
+pub mod notification;
 pub mod presence;
 pub mod privacy;
 pub mod signal;
