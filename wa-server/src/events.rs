@@ -19,6 +19,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "message_edited",
     "message_revoked",
     "poll_vote",
+    "notification",
 ];
 
 /// Whether `name` is one of [`EVENT_TYPES`] (or `*` for all).
@@ -49,6 +50,9 @@ pub struct Envelope {
     /// edited_at_ms}`), `message_revoked` (plus `{message_id, participant}`), `poll_vote`
     /// (`{chat, poll_id, voter, vote_id, selected: [option], tally: [{option, votes}]}`,
     /// also for our own votes). A received poll is a `message` of type `poll`.
+    /// `notification` (`{from, timestamp, kind: "group"|"account_sync"|"picture"|"status"|
+    /// "devices"|"identity_change"|"prekey_count"|"media_retry", ...}`: a typed server
+    /// notification; fields per kind in `routes/rich.rs` `notification_event`).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.

@@ -552,6 +552,10 @@ async fn handle_event(
         Event::Stanza(node) => {
             tracing::trace!(session = %session.id, tag = %node.tag, "stanza for higher layers");
         }
+        Event::Notification(n) => {
+            let data = crate::routes::rich::notification_event(&n);
+            fanout::enqueue(state, session, "notification", data).await;
+        }
         Event::PollVote(vote) => {
             let data = crate::routes::rich::vote_event(&vote);
             fanout::enqueue(state, session, "poll_vote", data).await;

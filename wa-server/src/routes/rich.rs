@@ -344,3 +344,90 @@ pub(crate) fn vote_event(vote: &wa_engine::message::rich::PollVoteEvent) -> Valu
             .collect::<Vec<_>>(),
     })
 }
+
+/// The `notification` event of a typed engine notification (`wa_engine::notification`):
+/// `{from, timestamp, kind, ...}` with `kind` one of `group` (`{group, actor, changes:
+/// [tag], description, announce, locked, invite_code, ephemeral_secs}`), `account_sync`
+/// (`{what}`), `picture` (`{jid, picture_id, removed}`), `status` (`{text}`), `devices`,
+/// `identity_change`, `prekey_count` (`{count}`), `media_retry` (`{message_id}`).
+pub(crate) fn notification_event(n: &wa_engine::notification::NotificationEvent) -> Value {
+    use wa_engine::GroupChange;
+    use wa_engine::notification::{AccountSync, NotificationKind};
+    let (kind, extra) = match &n.kind {
+        NotificationKind::Group(g, x) => {
+            let changes: Vec<Value> = g
+                .changes
+                .iter()
+                .map(|c| match c {
+                    GroupChange::Created(_) => json!({"change": "create"}),
+                    GroupChange::Added(j) => json!({"change": "add", "participants": jids(j)}),
+                    GroupChange::Removed(j) => {
+                        json!({"change": "remove", "participants": jids(j)})
+                    }
+                    GroupChange::Promoted(j) => {
+                        json!({"change": "promote", "participants": jids(j)})
+                    }
+                    GroupChange::Demoted(j) => {
+                        json!({"change": "demote", "participants": jids(j)})
+                    }
+                    GroupChange::Subject(s) => json!({"change": "subject", "subject": s}),
+                    GroupChange::Other(t) => json!({"change": t}),
+                    _ => json!({"change": "other"}),
+                })
+                .collect();
+            (
+                "group",
+                json!({
+                    "group": g.group.to_string(),
+                    "actor": g.actor.as_ref().map(ToString::to_string),
+                    "changes": changes,
+                    "description": x.description,
+                    "announce": x.announce,
+                    "locked": x.locked,
+                    "invite_code": x.invite_code,
+                    "ephemeral_secs": x.ephemeral_secs,
+                }),
+            )
+        }
+        NotificationKind::AccountSync(what) => (
+            "account_sync",
+            json!({ "what": match what {
+                AccountSync::Devices => "devices".to_owned(),
+                AccountSync::Privacy => "privacy".to_owned(),
+                AccountSync::Picture => "picture".to_owned(),
+                AccountSync::Blocklist => "blocklist".to_owned(),
+                AccountSync::Other(t) => t.clone(),
+                _ => "other".to_owned(),
+            }}),
+        ),
+        NotificationKind::Picture {
+            jid,
+            picture_id,
+            removed,
+        } => (
+            "picture",
+            json!({"jid": jid.as_ref().map(ToString::to_string), "picture_id": picture_id, "removed": removed}),
+        ),
+        NotificationKind::Status { text } => ("status", json!({ "text": text })),
+        NotificationKind::Devices => ("devices", json!({})),
+        NotificationKind::IdentityChange => ("identity_change", json!({})),
+        NotificationKind::PreKeyCount(c) => ("prekey_count", json!({ "count": c })),
+        NotificationKind::MediaRetry { message_id } => {
+            ("media_retry", json!({ "message_id": message_id }))
+        }
+        _ => ("other", json!({})),
+    };
+    let mut data = json!({
+        "from": n.from.as_ref().map(ToString::to_string),
+        "timestamp": n.timestamp,
+        "kind": kind,
+    });
+    if let (Value::Object(map), Value::Object(extra)) = (&mut data, extra) {
+        map.extend(extra);
+    }
+    data
+}
+
+fn jids(list: &[Jid]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
+}
