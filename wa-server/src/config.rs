@@ -26,6 +26,9 @@ impl Secret {
     }
 }
 
+/// Default of [`ServerConfig::qr_max_refreshes`].
+pub const DEFAULT_QR_MAX_REFRESHES: u32 = 5;
+
 /// Fewest characters of an admin API key on a non-loopback bind.
 pub const MIN_API_KEY_LEN: usize = 24;
 /// Fewest distinct characters of such a key (refuses `aaaa...` and `abab...`).
@@ -314,6 +317,12 @@ pub struct ServerConfig {
     pub api_key: Option<Secret>,
     /// Which server the sessions connect to.
     pub upstream: Upstream,
+    /// With [`Upstream::Sandbox`]: whether the embedded sandbox's simulated phones do the
+    /// 2026 companion onboarding (`wa_sandbox::SandboxConfig::with_phone_sync`): share the
+    /// app-state keys after pairing, push the initial app-state snapshot (push name,
+    /// contacts, NCT salt) and upload a history-sync blob, so sessions learn the salt that
+    /// privacy tokens (cstokens) need. Default `false` (the sandbox before issue 11).
+    pub sandbox_phone_sync: bool,
     /// Country calling code for numbers given in local form (`0812...` with `62` ->
     /// `62812...`), digits only. Default `None`: local numbers are rejected.
     pub default_country_code: Option<String>,
@@ -352,6 +361,14 @@ pub struct ServerConfig {
     /// subscribers), all sessions together. Default 1024. When full, the emitter waits for
     /// room: no event is dropped.
     pub event_queue: usize,
+    /// `--qr-max-refreshes`: QR codes a session shows after its first one before it stops
+    /// its QR loop (status `stopped`, `last_error` `qr_refresh_limit: ...`) until it is
+    /// restarted (the pairing page's "new code" button, `POST .../restart` or
+    /// `POST .../qr/force`). `None`: until WhatsApp's own refs run out. Default `Some(5)`.
+    pub qr_max_refreshes: Option<u32>,
+    /// `--brand-name`, `--brand-logo-url`, `--brand-color`: the pairing page's branding
+    /// for every session (a session's `settings.branding` overrides it field by field).
+    pub branding: crate::session_meta::Branding,
     /// The message log's retention.
     pub message_log: MessageLogSettings,
     /// Send limits per session.
@@ -365,6 +382,7 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             api_key: None,
             upstream: Upstream::WhatsApp,
+            sandbox_phone_sync: false,
             default_country_code: None,
             body_limit: 1024 * 1024,
             max_sessions: 1000,
@@ -380,6 +398,8 @@ impl ServerConfig {
             metrics: MetricsSettings::default(),
             reconnect: ReconnectPolicy::default(),
             event_queue: crate::fanout::DEFAULT_QUEUE,
+            qr_max_refreshes: Some(DEFAULT_QR_MAX_REFRESHES),
+            branding: crate::session_meta::Branding::default(),
             message_log: MessageLogSettings::default(),
             send_limits: SendLimitSettings::default(),
         }

@@ -48,6 +48,15 @@ pub(crate) struct SessionRecord {
     /// SHA-256 of the session token, hex.
     pub(crate) token_hash: String,
     pub(crate) webhooks: Vec<WebhookRecord>,
+    /// Display name (`crate::session_meta`); absent in records of older versions.
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// Free-form operator data, a JSON object (`crate::session_meta::MAX_METADATA_BYTES`).
+    #[serde(default)]
+    pub(crate) metadata: serde_json::Map<String, serde_json::Value>,
+    /// Behaviour switches and pairing-page branding.
+    #[serde(default)]
+    pub(crate) settings: crate::session_meta::SessionSettings,
 }
 
 /// One webhook of a session.
@@ -133,6 +142,18 @@ pub(crate) struct MessageRecord {
     /// The message that retried this failed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) retried_as: Option<String>,
+    /// A received message's sender as a phone-number user JID, when known (07 §1.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sender_pn: Option<String>,
+    /// A received message's sender as a LID user JID, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sender_lid: Option<String>,
+    /// A received 1:1 message's chat as a phone-number JID, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) chat_pn: Option<String>,
+    /// A received 1:1 message's chat as a LID, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) chat_lid: Option<String>,
 }
 
 fn out() -> String {
@@ -171,6 +192,10 @@ impl MessageRecord {
             content: None,
             retry_of: None,
             retried_as: None,
+            sender_pn: None,
+            sender_lid: None,
+            chat_pn: None,
+            chat_lid: None,
         }
     }
 }

@@ -169,6 +169,46 @@ pub enum ApiError {
     /// for (no account, or no device published keys).
     #[error("the recipient has no reachable device (not on WhatsApp?)")]
     RecipientUnreachable,
+    /// 422 `recipient_requires_token`: the WhatsApp server refused a 1:1 message with 463
+    /// (shared/protocol/07 §3.4): the recipient accepts a first message from this account only
+    /// with a privacy token, and the message carried none the server accepted. Nothing was
+    /// delivered and the engine did not re-send. 422 (not 429): retrying the same request
+    /// fails the same way until the session's state changes.
+    #[error(
+        "{to} accepts a first message from this account only with a privacy token, and none \
+         could be attached (WhatsApp error 463). Have the recipient message this account \
+         first (its reply gives the session a trusted-contact token), or let the session \
+         finish app-state / history sync with its phone (which delivers the account's NCT \
+         salt for a cstoken), then send again. Do not retry in a loop: every attempt counts \
+         as another reach-out"
+    )]
+    RecipientRequiresToken {
+        /// The recipient as addressed on the wire.
+        to: String,
+    },
+    /// 429 `reachout_timelocked`: the account is under a reach-out timelock (07 §3.6) and may
+    /// not start new chats until `until` (unix seconds; 0 = the server named no end; also in
+    /// the body's `locked_until` and, when known, `Retry-After`). Existing chats still work.
+    #[error(
+        "this account may not start new chats until {until} (unix seconds; 0 = unknown): \
+         WhatsApp put it under a reach-out timelock (error 463). Existing chats still work; \
+         send to new contacts after the lock ends, and do not retry in a loop"
+    )]
+    ReachoutTimelocked {
+        /// When the lock ends, unix seconds (0 when unknown).
+        until: u64,
+    },
+    /// 429 `message_capping`: the WhatsApp server refused a 1:1 message with 475 (new-chat
+    /// message capping, 07 §3.4): the account used up its quota of new chats for the current
+    /// cycle. 429 because it is a quota that frees up with time (the session's
+    /// `new_chat_capping` event carries the cycle end); no `Retry-After`, since the error
+    /// itself does not say when.
+    #[error(
+        "this account used up its quota of new chats for the current cycle (WhatsApp error \
+         475); write to contacts with an existing chat, or wait for the next cycle (see the \
+         `new_chat_capping` event)"
+    )]
+    MessageCapping,
     /// 404 `group_not_found`: the WhatsApp server knows no such group.
     #[error("no such group")]
     GroupNotFound,
@@ -242,6 +282,10 @@ pub struct ErrorDetail {
     /// (`--allow-private-targets`; environment `WA_ALLOW_PRIVATE_TARGETS=true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_by: Option<String>,
+    /// For `reachout_timelocked`: when the lock ends, unix seconds (0 = the server named no
+    /// end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<u64>,
 }
 
 impl ApiError {
@@ -262,6 +306,7 @@ impl ApiError {
             Self::InvalidBody(_)
             | Self::NotOnWhatsApp
             | Self::RecipientUnreachable
+            | Self::RecipientRequiresToken { .. }
             | Self::OtpInvalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -283,9 +328,11 @@ impl ApiError {
             | Self::QrNotAvailable
             | Self::Sandbox { .. } => StatusCode::CONFLICT,
             Self::OtpExpired => StatusCode::GONE,
-            Self::RateLimited { .. } | Self::SendLimited { .. } | Self::OtpAttemptsExceeded => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::RateLimited { .. }
+            | Self::SendLimited { .. }
+            | Self::OtpAttemptsExceeded
+            | Self::ReachoutTimelocked { .. }
+            | Self::MessageCapping => StatusCode::TOO_MANY_REQUESTS,
             Self::NotRetryable(_) => StatusCode::CONFLICT,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -342,6 +389,9 @@ impl ApiError {
             Self::UpstreamRejected(_) => "upstream_rejected",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::RecipientUnreachable => "recipient_unreachable",
+            Self::RecipientRequiresToken { .. } => "recipient_requires_token",
+            Self::ReachoutTimelocked { .. } => "reachout_timelocked",
+            Self::MessageCapping => "message_capping",
             Self::GroupNotFound => "group_not_found",
             Self::NotGroupMember => "not_group_member",
             Self::UpstreamBadResponse => "upstream_bad_response",
@@ -382,6 +432,14 @@ impl IntoResponse for ApiError {
                     .saturating_add(u64::from(retry_after.subsec_nanos() > 0))
                     .max(1),
             ),
+            Self::ReachoutTimelocked { until } if *until > 0 => {
+                let now = crate::db::now_ms() / 1000;
+                Some(until.saturating_sub(now).max(1))
+            }
+            _ => None,
+        };
+        let locked_until = match &this {
+            Self::ReachoutTimelocked { until } => Some(*until),
             _ => None,
         };
         let attempts_left = match &this {
@@ -400,6 +458,7 @@ impl IntoResponse for ApiError {
                 attempts_left,
                 message_id,
                 allowed_by,
+                locked_until,
             },
         };
         let mut response = (status, Json(body)).into_response();
@@ -423,6 +482,7 @@ pub(crate) fn json_body(error: &ApiError) -> String {
             attempts_left: None,
             message_id: None,
             allowed_by: None,
+            locked_until: None,
         },
     };
     serde_json::to_string(&body).unwrap_or_default()
@@ -475,6 +535,11 @@ impl From<SendError> for ApiError {
                 Self::InvalidRecipient("not a user or group JID".to_owned())
             }
             SendError::BadResponse(_) => Self::UpstreamBadResponse,
+            SendError::RecipientRequiresToken { to, .. } => {
+                Self::RecipientRequiresToken { to: to.to_string() }
+            }
+            SendError::ReachoutTimelocked { until, .. } => Self::ReachoutTimelocked { until },
+            SendError::NewChatsCapped { .. } => Self::MessageCapping,
             other => Self::internal(other),
         }
     }

@@ -10,6 +10,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::i18n::{Lang, escape};
+
 /// Largest JSON error body read back (ours are a few hundred bytes).
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -25,9 +27,26 @@ fn wants_page(request: &Request) -> bool {
             .any(|v| v.contains("text/html"))
 }
 
-/// Middleware: turns a JSON error answer to a browser's page request into an HTML page.
+/// The page language: `?lang=` (a `lang` query pair), else `Accept-Language`.
+fn language(request: &Request) -> Lang {
+    let query_lang = request.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|pair| pair.strip_prefix("lang="))
+            .next()
+            .map(str::to_owned)
+    });
+    let accept = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    Lang::negotiate(query_lang.as_deref(), accept)
+}
+
+/// Middleware: turns a JSON error answer to a browser's page request into an HTML page
+/// in the person's language ([`crate::i18n`]).
 pub(crate) async fn html_errors(request: Request, next: Next) -> Response {
     let page = wants_page(&request);
+    let lang = page.then(|| language(&request));
     let response = next.run(request).await;
     let status = response.status();
     if !page || !(status.is_client_error() || status.is_server_error()) {
@@ -40,7 +59,11 @@ pub(crate) async fn html_errors(request: Request, next: Next) -> Response {
     let error: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let code = error["error"]["code"].as_str().unwrap_or("error");
     let message = error["error"]["message"].as_str().unwrap_or_default();
-    let mut out = (status, render(status, code, message)).into_response();
+    let lang = lang.unwrap_or_else(|| Lang::negotiate(None, None));
+    let mut out = (status, render(&lang, status, code, message)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&lang.tag()) {
+        out.headers_mut().insert(header::CONTENT_LANGUAGE, v);
+    }
     let headers = out.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -57,63 +80,29 @@ pub(crate) async fn html_errors(request: Request, next: Next) -> Response {
     out
 }
 
-/// Title and advice for a person, per error code.
+/// The translation keys of the title and advice for a person, per error code.
 fn wording(code: &str) -> (&'static str, &'static str) {
     match code {
-        "invalid_link" => (
-            "This link has expired",
-            "Pairing links work for a limited time, and this one is no longer valid. \
-             Ask the person or company that sent it for a new link.",
-        ),
-        "auth_required" | "invalid_credentials" | "forbidden" => (
-            "This page needs a pairing link",
-            "Open the complete link you were sent: it ends with a token. \
-             If you do not have one, ask for a new link.",
-        ),
-        "session_not_found" => (
-            "This link is no longer valid",
-            "The WhatsApp connection this link was made for does not exist any more. \
-             Ask for a new link.",
-        ),
-        "invalid_parameter" | "invalid_session_id" | "uri_too_long" => (
-            "This link is not complete",
-            "Part of the link may be missing or changed. Copy the whole link again and \
-             open it.",
-        ),
-        "not_found" | "method_not_allowed" => (
-            "Page not found",
-            "There is no page at this address. Check the link you were sent.",
-        ),
-        "shutting_down" | "degraded" => {
-            ("The service is restarting", "Please try again in a minute.")
+        "invalid_link" => ("error-invalid-link-title", "error-invalid-link-advice"),
+        "auth_required" | "invalid_credentials" | "forbidden" => {
+            ("error-auth-title", "error-auth-advice")
         }
-        "rate_limited" => ("Too many attempts", "Please wait a moment and try again."),
-        _ => (
-            "Something went wrong",
-            "The page could not be shown. Please try again later, or ask for a new link.",
-        ),
-    }
-}
-
-/// `text` with `& < > " '` escaped for HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+        "session_not_found" => ("error-session-title", "error-session-advice"),
+        "invalid_parameter" | "invalid_session_id" | "uri_too_long" => {
+            ("error-bad-link-title", "error-bad-link-advice")
         }
+        "not_found" | "method_not_allowed" => ("error-not-found-title", "error-not-found-advice"),
+        "shutting_down" | "degraded" => ("error-restarting-title", "error-restarting-advice"),
+        "rate_limited" => ("error-rate-title", "error-rate-advice"),
+        _ => ("error-other-title", "error-other-advice"),
     }
-    out
 }
 
 /// The page.
-fn render(status: StatusCode, code: &str, message: &str) -> String {
+fn render(lang: &Lang, status: StatusCode, code: &str, message: &str) -> String {
     let (title, advice) = wording(code);
+    let (title, advice) = (escape(&lang.text(title)), escape(&lang.text(advice)));
+    let (label, tag) = (escape(&lang.text("error-code")), escape(&lang.tag()));
     let code = escape(code);
     let detail = if message.is_empty() {
         String::new()
@@ -122,7 +111,7 @@ fn render(status: StatusCode, code: &str, message: &str) -> String {
     };
     format!(
         r#"<!doctype html>
-<html lang="en">
+<html lang="{tag}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -142,7 +131,7 @@ fn render(status: StatusCode, code: &str, message: &str) -> String {
   <h1>{title}</h1>
   <p>{advice}</p>
   {detail}
-  <p class="code">Error {status}: {code}</p>
+  <p class="code">{label} {status}: {code}</p>
 </main>
 </body>
 </html>
@@ -158,6 +147,7 @@ mod tests {
     #[test]
     fn pages_escape_what_they_show() {
         let page = render(
+            &Lang::negotiate(None, None),
             StatusCode::UNAUTHORIZED,
             "invalid_link",
             "<script>alert(1)</script>",
@@ -166,5 +156,16 @@ mod tests {
         assert!(page.contains("data-code=\"invalid_link\""));
         assert!(!page.contains("<script>alert"));
         assert!(page.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn pages_speak_the_persons_language() {
+        let id = Lang::negotiate(None, Some("id-ID,id;q=0.9"));
+        let page = render(&id, StatusCode::UNAUTHORIZED, "invalid_link", "");
+        assert!(page.contains("Tautan ini sudah kedaluwarsa"), "{page}");
+        assert!(page.contains("<html lang=\"id\">"));
+        let es = Lang::negotiate(Some("es"), Some("id"));
+        let page = render(&es, StatusCode::NOT_FOUND, "session_not_found", "");
+        assert!(page.contains("Este enlace ya no es válido"));
     }
 }

@@ -15,6 +15,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "presence",
     "chat_state",
     "call",
+    "app_state",
+    "history_sync",
+    "reachout_timelock",
+    "new_chat_capping",
     "message_reaction",
     "message_edited",
     "message_revoked",
@@ -45,7 +49,16 @@ pub struct Envelope {
     /// last_seen_hidden}`), `chat_state` (`{chat, sender, state:
     /// "composing"|"recording"|"paused"}`), `call` (`{from, call_id, call_creator, kind:
     /// "offer"|"accept"|"reject"|"terminate"|..., video, group, reason, auto_rejected,
-    /// timestamp}`), `message_reaction` (message fields plus `{message_id, emoji}`; empty
+    /// timestamp}`), `app_state` (an app-state mutation applied, from another device of the
+    /// account or our own once accepted: `{collection, version, operation: "set"|"remove",
+    /// action: {type: "mute"|"pin"|"archive"|"mark_chat_read"|"contact"|"push_name"|...,
+    /// chat, ...}, timestamp_ms, from_full_sync}`), `history_sync` (a history-sync chunk
+    /// processed: `{sync_type, chunk_order, progress, conversations, messages, push_names,
+    /// lid_mappings: [{pn, lid}]}`), `reachout_timelock` (WhatsApp locked or unlocked the
+    /// account's new chats: `{active, ends: unix_s|null, enforcement_type}`),
+    /// `new_chat_capping` (the account's new-chat quota: `{capped, total_quota, used_quota,
+    /// cycle_end: unix_s|null, status}`),
+    /// `message_reaction` (message fields plus `{message_id, emoji}`; empty
     /// `emoji` = reaction removed), `message_edited` (plus `{message_id, text,
     /// edited_at_ms}`), `message_revoked` (plus `{message_id, participant}`), `poll_vote`
     /// (`{chat, poll_id, voter, vote_id, selected: [option], tally: [{option, votes}]}`,

@@ -146,10 +146,13 @@ async fn submit(
     done: Option<oneshot::Sender<()>>,
 ) -> bool {
     let envelope = Arc::new(Envelope::new(kind, &session.id, data));
-    let hooks: Vec<WebhookRecord> = session
-        .record()
+    let record = session.record();
+    // The session's own filter (settings.webhook_events) first, then each webhook's.
+    let emits = record.settings.emits_to_webhooks(kind);
+    let hooks: Vec<WebhookRecord> = record
         .webhooks
         .into_iter()
+        .filter(|_| emits)
         .filter(|h| h.events.is_empty() || h.events.iter().any(|e| e == kind || e == "*"))
         .collect();
     let job = Job {

@@ -4,6 +4,8 @@
 //! {
 //!   "id": "3EB0...", "chat": "628123456789@s.whatsapp.net",
 //!   "sender": "628123456789:2@s.whatsapp.net", "sender_user": "628123456789@s.whatsapp.net",
+//!   "from_pn": "628123456789@s.whatsapp.net", "from_lid": "81234567890123@lid",
+//!   "chat_pn": "628123456789@s.whatsapp.net", "chat_lid": "81234567890123@lid",
 //!   "from_me": false, "is_group": false, "timestamp": 1700000000, "push_name": "Budi",
 //!   "offline": false,
 //!   "type": "text", "text": "hello @15551234567",
@@ -30,6 +32,12 @@
 //! `seconds` and `gif` for video, `animated` for stickers; `download_url` is absolute with
 //! `--public-url`, needs the same credentials as the API, and works as long as the media
 //! host keeps the file; `base64` only for files up to `--media-inline-max-bytes`.
+//!
+//! LID-first addressing (shared/protocol/07 §1.7): `chat` and `sender` are as the server
+//! addressed the message, which is more and more often a LID (`...@lid`). `from_pn` /
+//! `from_lid` are the sender's phone-number and LID user JIDs, `chat_pn` / `chat_lid` the
+//! 1:1 chat's (`null` for groups), each when known (from the stanza or the session's PN ⇄
+//! LID map); key customers by `from_pn`.
 //!
 //! `type` is `text`, `location`, `live_location`, `contact`, `contacts`, `reaction`, a media
 //! type from the engine's classification (`image`, `video`, `gif`, `audio`, `ptt`,
@@ -74,6 +82,10 @@ pub(crate) fn info_json(info: &MessageInfo) -> Value {
         "chat": info.chat.to_string(),
         "sender": info.sender.to_string(),
         "sender_user": info.sender.to_non_ad().to_string(),
+        "from_pn": info.sender_pn.as_ref().map(ToString::to_string),
+        "from_lid": info.sender_lid.as_ref().map(ToString::to_string),
+        "chat_pn": info.chat_pn().map(ToString::to_string),
+        "chat_lid": info.chat_lid().map(ToString::to_string),
         "from_me": info.from_me,
         "is_group": info.is_group,
         "timestamp": info.timestamp,

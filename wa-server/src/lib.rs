@@ -23,6 +23,7 @@
 //! Routes are listed in the OpenAPI document (`GET /openapi.json`, rendered at `/docs`).
 //! Every error is `{"error": {"code", "message"}}` with a stable code ([`ApiError::code`]).
 
+mod api_types;
 mod auth;
 mod config;
 mod db;
@@ -33,6 +34,7 @@ mod error_page;
 mod events;
 mod fanout;
 mod fsmode;
+mod i18n;
 mod incoming;
 mod limits;
 mod listener;
@@ -49,7 +51,9 @@ mod routes;
 mod sandbox_state;
 mod sendqueue;
 mod session;
+mod session_meta;
 mod state;
+mod sync_events;
 mod webhook;
 
 use std::time::Instant;
@@ -62,8 +66,9 @@ use axum::response::{IntoResponse, Response};
 
 pub use auth::Caller;
 pub use config::{
-    EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings, MessageLogSettings,
-    MetricsSettings, OtpConfig, Secret, SendLimitSettings, ServerConfig, Upstream, WebhookSettings,
+    DEFAULT_QR_MAX_REFRESHES, EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings,
+    MessageLogSettings, MetricsSettings, OtpConfig, Secret, SendLimitSettings, ServerConfig,
+    Upstream, WebhookSettings,
 };
 pub use db::DbError;
 pub use egress::{ALLOW_ENV, ALLOW_FLAG, BlockedTarget, CIDR_FLAG, classify};
@@ -78,6 +83,7 @@ pub use render::{RenderError, qr_png, qr_svg};
 #[cfg(feature = "sandbox")]
 pub use sandbox_state::SandboxStateError;
 pub use session::SessionStatus;
+pub use session_meta::Branding;
 pub use state::{AppState, StartError};
 pub use webhook::signature as webhook_signature;
 

@@ -33,6 +33,12 @@ struct Cli {
     #[cfg(feature = "sandbox")]
     #[arg(long, env = "WA_SANDBOX", conflicts_with = "wa_url")]
     sandbox: bool,
+    /// With --sandbox: the simulated phones onboard each session as the 2026 service does
+    /// (app-state keys, initial app-state with the NCT salt, history sync), so sessions can
+    /// attach privacy tokens to first messages.
+    #[cfg(feature = "sandbox")]
+    #[arg(long, env = "WA_SANDBOX_PHONE_SYNC", requires = "sandbox")]
+    sandbox_phone_sync: bool,
     /// Connect sessions to this WebSocket URL instead (e.g. a separate wa-sandbox).
     #[arg(long, env = "WA_URL", requires = "wa_trust_root")]
     wa_url: Option<String>,
@@ -114,7 +120,27 @@ struct Cli {
     #[command(flatten)]
     media: MediaFlags,
     #[command(flatten)]
+    page: PageFlags,
+    #[command(flatten)]
     log: LogFlags,
+}
+
+/// Pairing page flags: QR refresh cap and operator branding.
+#[derive(Debug, clap::Args)]
+struct PageFlags {
+    /// QR codes a session shows after its first one; then it stops its QR loop (status
+    /// `stopped`) until restarted (the page's "new code" button). 0 = the first QR only.
+    #[arg(long, env = "WA_QR_MAX_REFRESHES", default_value_t = wa_server::DEFAULT_QR_MAX_REFRESHES)]
+    qr_max_refreshes: u32,
+    /// Operator name on the pairing page (1-60 characters).
+    #[arg(long, env = "WA_BRAND_NAME")]
+    brand_name: Option<String>,
+    /// Logo URL (http or https) on the pairing page.
+    #[arg(long, env = "WA_BRAND_LOGO_URL")]
+    brand_logo_url: Option<String>,
+    /// Accent colour of the pairing page, #rrggbb.
+    #[arg(long, env = "WA_BRAND_COLOR")]
+    brand_color: Option<String>,
 }
 
 /// Message log and send limit flags.
@@ -187,6 +213,10 @@ impl Cli {
             }
             _ => Upstream::WhatsApp,
         };
+        #[cfg(feature = "sandbox")]
+        {
+            config.sandbox_phone_sync = self.sandbox_phone_sync;
+        }
         config.default_country_code = self
             .default_country_code
             .map(|c| c.trim_start_matches('+').to_owned());
@@ -227,6 +257,16 @@ impl Cli {
         config.media.inline_queue = self.media.media_inline_queue.max(1);
         config.event_queue = self.event_queue.max(1);
         config.media.fetch_allowed_hosts = self.media.media_fetch_allowed_hosts;
+        config.qr_max_refreshes = Some(self.page.qr_max_refreshes);
+        let branding = wa_server::Branding {
+            name: self.page.brand_name,
+            logo_url: self.page.brand_logo_url,
+            color: self.page.brand_color,
+        };
+        branding
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--brand-*: {e}"))?;
+        config.branding = branding;
         config.message_log.retention =
             Duration::from_secs(self.log.message_retention_days.saturating_mul(86_400));
         config.send_limits.per_minute = self.log.send_rate_per_minute;

@@ -203,6 +203,7 @@ pub(crate) async fn dispatch(
     {
         Ok(_) => {
             state.metrics().message_sent(&session.id);
+            crate::session::Counters::bump(&session.counters.messages_sent);
             state
                 .advance_message(session, &record.id, "sent", None, None)
                 .await;
@@ -210,6 +211,7 @@ pub(crate) async fn dispatch(
         }
         Err(e) => {
             state.metrics().message_failed(&session.id);
+            crate::session::Counters::bump(&session.counters.messages_failed);
             tracing::info!(session = %session.id, id = %record.id, error = %e, "send failed");
             let error = ApiError::from_send(e, to);
             let why = format!("{}: {error}", error.code());

@@ -67,3 +67,37 @@ pub(crate) fn spec_json() -> String {
     })
     .clone()
 }
+
+/// The document as this server serves it: [`spec_json`] with what depends on the
+/// configuration made exact. With `--webhook-allowed-hosts` a webhook URL must name one of
+/// those hosts (any other is refused with `webhook_host_not_allowed`), so the `url` pattern
+/// of `NewWebhook` lists them.
+pub(crate) fn served_spec_json(config: &ServerConfig) -> String {
+    let Some(hosts) = &config.webhooks.allowed_hosts else {
+        return spec_json();
+    };
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&spec_json()) else {
+        return spec_json();
+    };
+    let alternatives: Vec<String> = hosts.iter().map(|h| regex_escape(h)).collect();
+    let pattern = format!(
+        "^https?://({})(:[1-9][0-9]{{0,3}})?([/?#][!-~]*)?$",
+        alternatives.join("|")
+    );
+    if let Some(url) = doc.pointer_mut("/components/schemas/NewWebhook/properties/url") {
+        url["pattern"] = serde_json::Value::String(pattern);
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec_json())
+}
+
+/// `text` with the regular-expression metacharacters escaped.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}/".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -14,6 +14,7 @@
 //! without a QR (the 515 after pairing is handled inside the engine and never shown). Only
 //! the engine wipes a store, and only when the device was unlinked.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ use crate::fanout;
 use crate::state::AppState;
 
 /// Where a session stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     /// Opening a connection (first start, after a loss, or logging in after pairing).
@@ -109,6 +110,39 @@ pub(crate) struct Live {
     /// Set while connection attempts fail (the upstream is unreachable); cleared by the
     /// next state change (connected, QR, stopped, ...).
     pub(crate) retry: Option<Retry>,
+    /// Own LID (`...@lid`), from the stored credentials once logged in.
+    pub(crate) lid: Option<String>,
+    /// QR codes shown since the client last started (the `--qr-max-refreshes` cap).
+    pub(crate) qr_shown: u32,
+    /// Set when the session stopped its QR loop at the cap; cleared by a restart.
+    pub(crate) qr_limit_reached: bool,
+}
+
+/// Counters of a session since the server started (`counters` in the session resource).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Messages sent successfully.
+    pub(crate) messages_sent: AtomicU64,
+    /// Sends that failed.
+    pub(crate) messages_failed: AtomicU64,
+    /// User-visible messages received.
+    pub(crate) messages_received: AtomicU64,
+    /// Failed connection attempts and lost connections.
+    pub(crate) reconnects: AtomicU64,
+    /// QR codes shown.
+    pub(crate) qr_codes: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to `counter`.
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads `counter`.
+    pub(crate) fn read(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
 }
 
 /// Commands to the supervisor.
@@ -131,6 +165,8 @@ pub(crate) struct Session {
     /// Bumped when the live state changes without an event (a retry): the pairing page
     /// listens to it besides the events.
     changed: watch::Sender<u64>,
+    /// Since the server started.
+    pub(crate) counters: Counters,
 }
 
 impl Session {
@@ -150,10 +186,14 @@ impl Session {
                 push_name: None,
                 last_error: None,
                 retry: None,
+                lid: None,
+                qr_shown: 0,
+                qr_limit_reached: false,
             }),
             control,
             events,
             changed: watch::channel(0).0,
+            counters: Counters::default(),
         });
         (session, rx)
     }
@@ -249,8 +289,21 @@ pub(crate) async fn supervise(
 ) {
     let mut failures: u32 = 0;
     loop {
+        // A new client run: the QR cap counts again.
+        session.update(|l| {
+            l.qr_shown = 0;
+            l.qr_limit_reached = false;
+        });
         set_status(&state, &session, SessionStatus::Connecting, None).await;
-        let connect = state.client_builder(store.clone()).connect();
+        // settings.reject_calls turns the engine's call rejection on for this session (the
+        // server-wide --auto-reject-calls turns it on for all); read at each connection.
+        let builder = state.client_builder(store.clone());
+        let builder = if session.record().settings.reject_calls {
+            builder.auto_reject_calls(true)
+        } else {
+            builder
+        };
+        let connect = builder.connect();
         let connected = tokio::select! {
             result = connect => result,
             cmd = control.recv() => match cmd {
@@ -274,6 +327,7 @@ pub(crate) async fn supervise(
                     });
                 tracing::warn!(session = %session.id, error = %e, attempts, ?delay, "session: cannot connect; retrying");
                 state.metrics().reconnect(&session.id);
+                Counters::bump(&session.counters.reconnects);
                 tokio::select! {
                     () = tokio::time::sleep(delay) => continue,
                     cmd = control.recv() => match cmd {
@@ -338,7 +392,26 @@ async fn run_client(
                     }
                     return Ended::ClientStopped;
                 }
-                Some(event) => handle_event(state, session, store, event).await,
+                Some(event) => {
+                    handle_event(state, session, store, event).await;
+                    if session.live().qr_limit_reached {
+                        // `--qr-max-refreshes`: end the QR loop server-side.
+                        drop(events);
+                        client.shutdown().await;
+                        session.update(|l| {
+                            l.client = None;
+                            l.pairing_code = None;
+                        });
+                        set_status(
+                            state,
+                            session,
+                            SessionStatus::Stopped,
+                            Some(QR_LIMIT_ERROR.to_owned()),
+                        )
+                        .await;
+                        return Ended::ClientStopped;
+                    }
+                }
             },
             cmd = control.recv() => {
                 // Dropping the event stream first lets the driver finish without waiting on
@@ -404,6 +477,22 @@ async fn handle_event(
 ) {
     match event {
         Event::Qr { code, expires_in } => {
+            let cap = state.config().qr_max_refreshes;
+            let shown = session.update(|l| {
+                l.qr_shown = l.qr_shown.saturating_add(1);
+                l.qr_shown
+            });
+            // The first QR plus `cap` refreshes; the next one is not shown: the supervisor
+            // shuts the client down (`qr_limit_reached`) and waits for a restart.
+            if cap.is_some_and(|cap| shown > cap.saturating_add(1)) {
+                tracing::info!(session = %session.id, shown, "QR refresh cap reached; stopping the QR loop");
+                session.update(|l| {
+                    l.qr_limit_reached = true;
+                    l.qr = None;
+                });
+                return;
+            }
+            Counters::bump(&session.counters.qr_codes);
             let expires_at = now_ms().saturating_add(duration_ms(expires_in));
             // The QR first, so a reader that sees `qr` status finds it.
             session.update(|l| {
@@ -438,15 +527,16 @@ async fn handle_event(
             session.update(|l| l.last_error = Some(error.to_string()));
         }
         Event::Connected { jid } => {
-            let push_name = store
-                .credentials()
-                .ok()
-                .flatten()
+            let creds = store.credentials().ok().flatten();
+            let push_name = creds
+                .as_ref()
                 .map(|c| c.push_name.clone())
                 .filter(|n| !n.is_empty());
+            let lid = creds.and_then(|c| c.lid.clone());
             session.update(|l| {
                 l.jid = Some(jid.to_string());
                 l.push_name = push_name;
+                l.lid = lid;
             });
             // The sandbox has accepted the device's login: keep that too before reporting
             // `connected` (a SIGKILL right after must not lose it).
@@ -476,6 +566,7 @@ async fn handle_event(
                     now_ms().saturating_add(duration_ms(bound))
                 });
                 state.metrics().reconnect(&session.id);
+                Counters::bump(&session.counters.reconnects);
             }
             if reconnecting {
                 set_status(state, session, SessionStatus::Connecting, error).await;
@@ -488,6 +579,7 @@ async fn handle_event(
             session.update(|l| {
                 l.jid = None;
                 l.push_name = None;
+                l.lid = None;
             });
             set_status(
                 state,
@@ -514,7 +606,17 @@ async fn handle_event(
                 tracing::trace!(session = %session.id, id = %message.info.id, "protocol message");
                 return;
             }
+            let group = message.info.is_group;
+            let settings = session.record().settings;
+            if group && settings.ignore_groups {
+                tracing::trace!(session = %session.id, id = %message.info.id, "group message ignored (settings.ignore_groups)");
+                return;
+            }
             state.metrics().message_received(&session.id);
+            Counters::bump(&session.counters.messages_received);
+            if settings.auto_mark_read && !message.info.from_me {
+                mark_read(session, &message.info);
+            }
             crate::msglog::record_incoming(state.db(), &session.id, &message);
             let data = crate::incoming::message_json(&message);
             // Media: store the download reference, add `download_url`; a file to put inline
@@ -565,10 +667,46 @@ async fn handle_event(
                 fanout::enqueue(state, session, kind, data).await;
             }
         }
+        Event::AppState(_)
+        | Event::HistorySync(_)
+        | Event::ReachoutTimelock(_)
+        | Event::NewChatCapping(_) => {
+            // Our own push name arrives with app-state sync (`setting_pushName`).
+            if let Event::AppState(change) = &event
+                && let wa_engine::appstate::SyncAction::PushName(name) = &change.action
+            {
+                let name = (!name.is_empty()).then(|| name.clone());
+                session.update(|l| l.push_name = name);
+            }
+            if let Some((kind, data)) = crate::sync_events::event_json(&event) {
+                fanout::enqueue(state, session, kind, data).await;
+            }
+        }
         other => {
             tracing::debug!(session = %session.id, ?other, "unhandled engine event");
         }
     }
+}
+
+/// `last_error` of a session that stopped at the QR refresh cap (`--qr-max-refreshes`).
+pub(crate) const QR_LIMIT_ERROR: &str =
+    "qr_refresh_limit: the QR code was not scanned; restart the session for a new one";
+
+/// `settings.auto_mark_read`: sends the read receipt of `info` without holding up the
+/// event loop (a failure is logged).
+fn mark_read(session: &Session, info: &wa_engine::MessageInfo) {
+    let Some(client) = session.live().client else {
+        return;
+    };
+    let chat = info.chat.clone();
+    let sender = info.is_group.then(|| info.sender.clone());
+    let ids = vec![wa_engine::MessageId(info.id.clone())];
+    let id = session.id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = client.mark_read(&chat, sender.as_ref(), &ids).await {
+            tracing::debug!(session = %id, error = %e, "auto mark-read failed");
+        }
+    });
 }
 
 /// The stable snake_case name of an [`UndecryptableReason`] (the engine's variants).

@@ -168,7 +168,8 @@ impl UpstreamLink {
             Upstream::Custom { url, trust_root } => Self::remote(url.clone(), *trust_root),
             #[cfg(feature = "sandbox")]
             Upstream::Sandbox => {
-                let sandbox = EmbeddedSandbox::start(&config.data_dir).await?;
+                let sandbox =
+                    EmbeddedSandbox::start(&config.data_dir, config.sandbox_phone_sync).await?;
                 Self {
                     url: sandbox.handle.ws_url().to_owned(),
                     trust_root: sandbox.handle.trust_root(),
@@ -253,9 +254,10 @@ struct EmbeddedSandbox {
 
 #[cfg(feature = "sandbox")]
 impl EmbeddedSandbox {
-    /// Starts the sandbox and restores its saved accounts from `data_dir`.
-    async fn start(data_dir: &std::path::Path) -> Result<Self, StartError> {
-        let handle = Sandbox::start(SandboxConfig::default()).await?;
+    /// Starts the sandbox (its phones' app-state/history onboarding on with `phone_sync`)
+    /// and restores its saved accounts from `data_dir`.
+    async fn start(data_dir: &std::path::Path, phone_sync: bool) -> Result<Self, StartError> {
+        let handle = Sandbox::start(SandboxConfig::default().with_phone_sync(phone_sync)).await?;
         tracing::info!(ws_url = %handle.ws_url(), control_url = %handle.control_url(), "embedded sandbox started");
         let file = Arc::new(SandboxFile::new(data_dir));
         let (loader, router) = (file.clone(), handle.router().clone());

@@ -92,3 +92,28 @@ ensure_venv() {
     [ -x "$CI_VENV/bin/python" ] || ci_die "$CI_VENV/bin/python is missing"
     echo "$CI_VENV/bin/python"
 }
+
+# Prints the path of axe.min.js (axe-core, pinned in wa-server/tests/browser/package-lock.json),
+# installed with `npm ci` under target/ci-tools/axe; reinstalled when the lock file changes.
+# Called as "$(ensure_axe)": every step checks its own status.
+ensure_axe() {
+    local src="$PWD/wa-server/tests/browser" dir="$CI_TOOLS_DIR/axe" want
+    local stamp="$dir/.lock.sha256"
+    [ -f "$src/package-lock.json" ] || ci_die "$src/package-lock.json is missing"
+    want="$(sha256sum "$src/package-lock.json" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        ci_lock npm
+        if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+            command -v npm >/dev/null 2>&1 || ci_die "npm is not installed (needed for axe-core)"
+            rm -rf "$dir"
+            mkdir -p "$dir"
+            cp "$src/package.json" "$src/package-lock.json" "$dir/"
+            (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) >&2 ||
+                ci_die "npm ci of axe-core failed"
+            echo "$want" >"$stamp"
+        fi
+        ci_unlock
+    fi
+    [ -s "$dir/node_modules/axe-core/axe.min.js" ] || ci_die "axe-core is missing from $dir"
+    echo "$dir/node_modules/axe-core/axe.min.js"
+}

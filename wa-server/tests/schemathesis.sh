@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Schema-driven fuzzing of the HTTP API: schemathesis (PyPI) reads /openapi.json from a
 # running `wa-server --sandbox` and sends generated requests to every operation; the run
-# fails on any 5xx (check `not_a_server_error`) and on responses that break the spec's
-# status codes. Webhook URLs are restricted to 127.0.0.1 (allowed with --allow-private-targets,
+# fails on any 5xx (check `not_a_server_error`), on responses that break the spec's status
+# codes, content types or response schemas, and on any schema-valid request the server
+# rejects (`positive_data_acceptance`: the spec says exactly what the server accepts; the
+# served document lists the --webhook-allowed-hosts in the webhook URL pattern). Webhook URLs are restricted to 127.0.0.1 (allowed with --allow-private-targets,
 # since loopback is a non-public target) so generated webhooks never target
 # another host; the SSE streams (endless by design) are excluded.
 # schemathesis is pinned and installed in a venv under target/ci-tools (ci_tools.sh).
@@ -13,6 +15,8 @@ cd "$(dirname "$0")/../.."
 source wa-server/tests/ci_tools.sh
 ARTIFACTS="${ARTIFACTS:-$PWD/target/artifacts}"
 MAX_EXAMPLES="${MAX_EXAMPLES:-40}"
+# Per-operation check settings (which operations skip positive_data_acceptance, and why).
+CONFIG="$PWD/wa-server/tests/schemathesis.toml"
 mkdir -p "$ARTIFACTS/schemathesis"
 PYTHON="$(ensure_venv)"
 SCHEMATHESIS="$(dirname "$PYTHON")/schemathesis"
@@ -41,8 +45,8 @@ BASE="$("$PYTHON" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readli
     ci_die "unexpected first line from wa-server: $(head -c 300 "$OUT")"
 echo "wa-server at $BASE"
 # schemathesis keeps a cache in its working directory: run it in the temporary one.
-(cd "$DATA" && "$SCHEMATHESIS" run "$BASE/openapi.json" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance \
+(cd "$DATA" && "$SCHEMATHESIS" --config-file "$CONFIG" run "$BASE/openapi.json" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,positive_data_acceptance \
     --header "x-api-key: $KEY" \
     --exclude-path-regex '/events$' \
     --max-examples "$MAX_EXAMPLES" \

@@ -7,7 +7,9 @@
 //! fails the test with the reason.
 //!
 //! Each script's output goes to `target/artifacts/<script>.log`; the screenshots to
-//! `target/artifacts/pairing-page-{qr,connected,invalid-link,upstream-down}.png`,
+//! `target/artifacts/pairing-page-*.png` (QR, connected, each language, error pages,
+//! upstream down, the pairing-code flow, branding), the axe-core reports
+//! `target/artifacts/axe-*.json`,
 //! the schemathesis JUnit report to `target/artifacts/schemathesis/`.
 
 use std::path::{Path, PathBuf};
@@ -70,6 +72,17 @@ fn pairing_page_shows_the_qr_then_connected_in_headless_chromium() {
         "pairing-page-connected.png",
         "pairing-page-invalid-link.png",
         "pairing-page-upstream-down.png",
+        "pairing-page-lang-en.png",
+        "pairing-page-lang-id.png",
+        "pairing-page-lang-pt-BR.png",
+        "pairing-page-lang-es.png",
+        "pairing-page-error-no-token.png",
+        "pairing-page-error-invalid-link-id.png",
+        "pairing-page-error-not-found-es.png",
+        "pairing-page-code-form.png",
+        "pairing-page-code-shown.png",
+        "pairing-page-code-connected.png",
+        "pairing-page-branded.png",
     ] {
         let path = artifacts().join(shot);
         let bytes = std::fs::read(&path)

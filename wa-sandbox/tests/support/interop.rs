@@ -101,3 +101,63 @@ pub(crate) fn ensure_interop_installed() {
         panic!("Baileys interop harness unavailable: {e}");
     }
 }
+
+/// `wa-sandbox/interop/baileys7`: the Baileys 7.0.0-rc14 harness, a sibling package with its
+/// own pins and lockfile (the 6.7.24 harness in [`interop_dir`] keeps its own).
+pub(crate) fn baileys7_dir() -> PathBuf {
+    interop_dir().join("baileys7")
+}
+
+/// As [`ensure_interop_installed`] for [`baileys7_dir`]: Node >= 20 and npm present, `npm ci`
+/// run there (once per process, under an exclusive file lock, only when `node_modules` is
+/// older than the manifest or lockfile). Panics with a clear message on any failure.
+pub(crate) fn ensure_baileys7_installed() -> PathBuf {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let dir = baileys7_dir();
+    let result = DONE.get_or_init(|| {
+        let node = tool_version("node");
+        let major: u32 = node
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        if major < 20 {
+            return Err(format!("Node >= 20 is required, found {node}"));
+        }
+        tool_version("npm");
+        let lock_path = dir.join(".npm-ci.lock");
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| format!("creating {}: {e}", lock_path.display()))?;
+        lock.lock()
+            .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
+        if needs_npm_ci(&dir) {
+            eprintln!("running `npm ci` in {}", dir.display());
+            let out = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .output()
+                .map_err(|e| format!("spawning npm ci: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "`npm ci` in {} failed ({}):\n{}\n{}",
+                    dir.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        if !dir.join("node_modules/baileys/package.json").is_file() {
+            return Err(format!(
+                "Baileys 7 is missing from {}/node_modules after `npm ci`",
+                dir.display()
+            ));
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("Baileys 7 interop harness unavailable: {e}");
+    }
+    dir
+}

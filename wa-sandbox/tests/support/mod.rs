@@ -6,6 +6,7 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod appsync;
 pub mod baileys;
 pub mod device;
 pub mod engine;

@@ -95,7 +95,11 @@ fn reference(
     };
     let mut out = serde_json::Map::new();
     out.insert("download_url".to_owned(), json!(url));
-    let limit = state.config().media.inline_max_bytes;
+    // A session with `settings.auto_download_media` off never puts files inline.
+    let limit = match state.session(session) {
+        Ok(s) if !s.record().settings.auto_download_media => 0,
+        _ => state.config().media.inline_max_bytes,
+    };
     let small = stored.file_length.is_some_and(|n| n <= limit);
     let inline = match (limit > 0 && small, stored.to_ref()) {
         (false, _) => Inline::No,

@@ -306,6 +306,10 @@ pub(crate) fn record_incoming(db: &ServerDb, session: &str, message: &IncomingMe
         content: Some(encode_content(&message.message)),
         retry_of: None,
         retried_as: None,
+        sender_pn: info.sender_pn.as_ref().map(ToString::to_string),
+        sender_lid: info.sender_lid.as_ref().map(ToString::to_string),
+        chat_pn: info.chat_pn().map(ToString::to_string),
+        chat_lid: info.chat_lid().map(ToString::to_string),
     };
     let result = (|| -> Result<bool, DbError> {
         let key = key2(session, &record.id);

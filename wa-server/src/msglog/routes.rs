@@ -41,7 +41,9 @@ const STATUSES: [&str; 8] = [
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
-    /// Only this chat: a JID (`...@s.whatsapp.net`, `...@g.us`) or a phone number.
+    /// Only this chat: a JID (`...@s.whatsapp.net`, `...@g.us`) or a phone number (the
+    /// pattern shows the forms that always parse).
+    #[param(pattern = "^(\\+[1-9][0-9]{7,14}|[1-9][0-9]{7,14}@s\\.whatsapp\\.net)$")]
     chat: Option<String>,
     /// Only `in` (received) or `out` (sent) messages.
     #[param(pattern = "^(in|out)$")]
@@ -57,8 +59,8 @@ pub(crate) struct ListQuery {
     /// Page size, 1-500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = "^[0-9]+-.+$")]
+    /// `next_cursor` of the previous page (`<unix ms>-<message id>`).
+    #[param(pattern = "^[0-9]{1,19}-.+$")]
     cursor: Option<String>,
 }
 
@@ -75,11 +77,12 @@ pub(crate) struct MessagePage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct StatsQuery {
-    /// First UTC day, `YYYY-MM-DD` (default 29 days before `to`).
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    /// First UTC day, `YYYY-MM-DD` from 1970 on (default 29 days before `to`). The
+    /// pattern shows the days that always parse (the 29th-31st do where they exist).
+    #[param(pattern = "^(19[7-9][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$")]
     from: Option<String>,
-    /// Last UTC day, `YYYY-MM-DD` (default today). At most 366 days in all.
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    /// Last UTC day, `YYYY-MM-DD` from 1970 on (default today). At most 366 days in all.
+    #[param(pattern = "^(19[7-9][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$")]
     to: Option<String>,
 }
 

@@ -133,10 +133,10 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
 /// The OpenAPI 3.1 document of this API.
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "OpenAPI document", content_type = "application/json", body = Object)))]
-pub(crate) async fn openapi() -> Response {
+pub(crate) async fn openapi(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::spec_json(),
+        crate::openapi::served_spec_json(state.config()),
     )
         .into_response()
 }

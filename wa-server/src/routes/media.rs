@@ -42,6 +42,7 @@ const BODY_SLACK: usize = 256 * 1024;
 #[serde(deny_unknown_fields)]
 pub(crate) struct SendMediaJson {
     /// Recipient: phone number (local numbers use the default country code) or JID.
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// An `http`/`https` URL the server fetches the file from. Non-public targets
     /// (loopback, private, link-local, CGNAT, unique-local, ...; also after a redirect or
@@ -71,23 +72,30 @@ pub(crate) struct SendMediaJson {
 
 /// `POST .../messages/{kind}` multipart form: the file in part `file`, the other fields
 /// as text parts.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)] // the form refuses parts it does not know
 #[allow(dead_code)] // Documents the form for the OpenAPI document only.
 pub(crate) struct SendMediaUpload {
     /// Recipient: phone number or JID.
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// The file.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
     /// Caption (image, video, document).
+    #[schema(value_type = String, required = false)]
     caption: Option<String>,
     /// File name shown for a document (default: the part's file name).
+    #[schema(value_type = String, required = false)]
     file_name: Option<String>,
     /// Documents only: MIME type to announce when the type cannot be sniffed.
+    #[schema(value_type = String, required = false)]
     mimetype: Option<String>,
     /// Audio only: `true` sends a voice note.
+    #[schema(value_type = bool, required = false)]
     voice_note: Option<bool>,
     /// `true` checks the number is on WhatsApp first.
+    #[schema(value_type = bool, required = false)]
     check_number: Option<bool>,
 }
 

@@ -30,6 +30,7 @@ pub(crate) struct ReplyTo {
     #[schema(min_length = 1, max_length = 128)]
     id: String,
     /// In groups: the quoted message's sender (number or JID).
+    #[schema(value_type = Option<crate::api_types::Recipient>)]
     participant: Option<String>,
 }
 
@@ -39,6 +40,7 @@ pub(crate) struct ReplyTo {
 pub(crate) struct SendText {
     /// Recipient: phone number (local numbers use the default country code) or JID
     /// (`...@s.whatsapp.net`, `...@g.us` for groups).
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// The text (1-65536 characters).
     #[schema(min_length = 1, max_length = 65536)]
@@ -47,7 +49,7 @@ pub(crate) struct SendText {
     reply_to: Option<ReplyTo>,
     /// Users to mention (numbers or JIDs); write them as `@<number>` in the text.
     #[serde(default)]
-    #[schema(max_items = 256)]
+    #[schema(value_type = Vec<crate::api_types::Recipient>, max_items = 256)]
     mentions: Vec<String>,
     /// Check the number is on WhatsApp first (422 `not_on_whatsapp` if not).
     #[serde(default)]
@@ -59,6 +61,7 @@ pub(crate) struct SendText {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SendLocation {
     /// Recipient (number or JID).
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// Degrees, -90..=90.
     #[schema(minimum = -90, maximum = 90)]
@@ -82,11 +85,13 @@ pub(crate) struct SendLocation {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SendContact {
     /// Recipient (number or JID).
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// The contact's display name (1-256 characters).
     #[schema(min_length = 1, max_length = 256)]
     name: String,
     /// The contact's phone number.
+    #[schema(value_type = crate::api_types::E164)]
     phone: String,
     /// Check the number is on WhatsApp first.
     #[serde(default)]
@@ -143,6 +148,19 @@ pub(crate) struct MessageStatus {
     retry_of: Option<String>,
     /// The message that retried this one.
     retried_as: Option<String>,
+    /// Received: the sender's phone-number user JID, when known (LID-first addressing,
+    /// 07 §1.7: `sender` and `chat` may be LIDs; key customers by this one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_pn: Option<String>,
+    /// Received: the sender's LID user JID, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_lid: Option<String>,
+    /// Received 1:1: the chat's phone-number JID, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chat_pn: Option<String>,
+    /// Received 1:1: the chat's LID, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chat_lid: Option<String>,
 }
 
 impl From<MessageRecord> for MessageStatus {
@@ -171,6 +189,10 @@ impl From<MessageRecord> for MessageStatus {
             timeline,
             retry_of: r.retry_of,
             retried_as: r.retried_as,
+            sender_pn: r.sender_pn,
+            sender_lid: r.sender_lid,
+            chat_pn: r.chat_pn,
+            chat_lid: r.chat_lid,
         }
     }
 }
@@ -179,9 +201,13 @@ impl From<MessageRecord> for MessageStatus {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct FormatQuery {
-    /// A phone number in local or international form.
+    /// A phone number in local or international form (the international form always
+    /// parses; a local one can be refused as invalid or ambiguous).
+    #[param(pattern = "^\\+[1-9][0-9]{7,14}$")]
     number: String,
-    /// Country calling code for local numbers; default the server's.
+    /// Country calling code for local numbers (1-3 digits, `+` optional); default the
+    /// server's.
+    #[param(pattern = "^\\+?[1-9][0-9]{0,2}$")]
     country_code: Option<String>,
 }
 
@@ -201,7 +227,7 @@ pub(crate) struct FormattedPhone {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckNumbers {
     /// 1-50 phone numbers.
-    #[schema(min_items = 1, max_items = 50)]
+    #[schema(value_type = Vec<crate::api_types::E164>, min_items = 1, max_items = 50)]
     numbers: Vec<String>,
 }
 
@@ -255,7 +281,12 @@ async fn send(
 ///
 /// The message is recorded as `pending` before it is sent, then `sent` on the server's ack
 /// (or `failed`). Errors: 409 `session_not_connected`, 422 `not_on_whatsapp` (with
-/// `check_number`), 422 `recipient_unreachable` (no device to encrypt for), 404
+/// `check_number`), 422 `recipient_unreachable` (no device to encrypt for), 422
+/// `recipient_requires_token` (WhatsApp refused a first message to this contact without a
+/// privacy token, error 463: have the recipient message the account first, or let the
+/// session finish app-state/history sync for the account's NCT salt), 429
+/// `reachout_timelocked` (the account may not start new chats until `locked_until`), 429
+/// `message_capping` (new-chat quota of this cycle used up, error 475), 404
 /// `group_not_found`, 403 `not_group_member`, 502 `upstream_rejected` /
 /// `upstream_bad_response`, 504 `upstream_timeout`.
 #[utoipa::path(post, path = "/api/sessions/{id}/messages/text", tag = "messages",
@@ -264,8 +295,8 @@ async fn send(
     responses((status = 201, body = SentMessage),
         (status = 400, description = "Bad request: `invalid_phone_number`, `ambiguous_phone_number` (digits valid both in the default country and as an international number: send `+CC...`), ...", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, description = "A send limit refused it: `send_rate_limited`, `recipient_rate_limited` or `daily_quota_exceeded`, with `Retry-After`", body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, description = "`not_on_whatsapp`, `recipient_unreachable`, or `recipient_requires_token` (WhatsApp error 463: the recipient accepts a first message only with a privacy token; have the recipient message this account first, or let the session finish app-state/history sync so the account's NCT salt gives a token), ...", body = ErrorBody),
+        (status = 429, description = "A send limit refused it: `send_rate_limited`, `recipient_rate_limited` or `daily_quota_exceeded`, with `Retry-After`; or WhatsApp did: `reachout_timelocked` (no new chats until `locked_until`, unix s), `message_capping` (error 475, new-chat quota of the cycle used up)", body = ErrorBody),
         (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn send_text(

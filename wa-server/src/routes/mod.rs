@@ -47,7 +47,13 @@ pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(health::openapi))
         .routes(routes!(health::docs))
         .routes(routes!(sessions::list, sessions::create))
-        .routes(routes!(sessions::get, sessions::delete))
+        .routes(routes!(
+            sessions::get,
+            sessions::delete,
+            sessions::replace,
+            sessions::update
+        ))
+        .routes(routes!(sessions::force_qr))
         .routes(routes!(sessions::restart))
         .routes(routes!(sessions::logout))
         .routes(routes!(sessions::rotate_token))
@@ -62,6 +68,7 @@ pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(pair::page_events))
         .routes(routes!(pair::page_simulate_scan))
         .routes(routes!(pair::page_restart))
+        .routes(routes!(pair::page_pairing_code))
         .routes(routes!(messages::send_text))
         .routes(routes!(messages::send_location))
         .routes(routes!(messages::send_contact))

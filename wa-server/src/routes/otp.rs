@@ -23,11 +23,14 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(crate) struct OtpRequest {
     /// Recipient phone number (local numbers use the default country code).
+    #[schema(value_type = crate::api_types::E164)]
     to: String,
     /// Digits of the code, 4-10; default the server's (6).
+    #[serde(default, deserialize_with = "crate::api_types::opt_int")]
     #[schema(minimum = 4, maximum = 10)]
     digits: Option<u8>,
     /// Validity in seconds, 30-3600; default the server's (300).
+    #[serde(default, deserialize_with = "crate::api_types::opt_int")]
     #[schema(minimum = 30, maximum = 3600)]
     ttl_seconds: Option<u64>,
     /// Message text with `{code}` (and optionally `{minutes}`); default the server's.
@@ -54,6 +57,7 @@ pub(crate) struct OtpSent {
 #[serde(deny_unknown_fields)]
 pub(crate) struct OtpVerify {
     /// The recipient the code was sent to.
+    #[schema(value_type = crate::api_types::E164)]
     to: String,
     /// The code the user typed.
     #[schema(min_length = 1, max_length = 32)]

@@ -22,9 +22,11 @@ use super::{ApiJson, ApiPath, ApiQuery, AuthorizedSession};
 use crate::auth::{self, Caller};
 use crate::db::now_ms;
 use crate::error::{ApiError, ErrorBody};
+use crate::i18n::{self, Lang};
 use crate::phone::PhoneNumber;
 use crate::render;
 use crate::session::{Session, SessionStatus};
+use crate::session_meta::Branding;
 use crate::state::AppState;
 
 /// The current QR.
@@ -43,6 +45,7 @@ pub(crate) struct QrResponse {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PairingCodeRequest {
     /// The account's phone number (local numbers use the default country code).
+    #[schema(value_type = crate::api_types::E164)]
     phone: String,
 }
 
@@ -75,12 +78,26 @@ pub(crate) struct PairLink {
     expires_at: u64,
 }
 
-/// Token of a signed link (`?token=`).
+/// Token of a signed link (`?token=`), and the page's language.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
     /// Token from `POST /api/sessions/{id}/pair-link`; not needed with API credentials.
     token: Option<String>,
+    /// Language of the page: `en`, `id`, `pt-BR` or `es` (overrides `Accept-Language`;
+    /// anything else falls back to it, then to English).
+    #[param(max_length = 35)]
+    lang: Option<String>,
+}
+
+/// `POST /sessions/{id}/pair/code` body (the pairing page's phone-number form).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PagePairingCodeRequest {
+    /// The account's phone number, with country code (`+62 812-3456-789`) or in the
+    /// server's default country.
+    #[schema(value_type = crate::api_types::E164)]
+    phone: String,
 }
 
 /// What the sandbox phone did.
@@ -112,6 +129,18 @@ fn current_qr(session: &Session) -> Result<(String, u64), ApiError> {
         }
         _ => Err(ApiError::QrNotAvailable),
     }
+}
+
+/// The JSON answer for QR `code`, expiring at `expires_at` (unix ms).
+///
+/// # Errors
+/// [`ApiError::Internal`] if the PNG cannot be rendered.
+pub(crate) fn qr_response(code: String, expires_at: u64) -> Result<QrResponse, ApiError> {
+    Ok(QrResponse {
+        png_base64: png_b64(&code)?,
+        qr: code,
+        expires_at,
+    })
 }
 
 fn png_b64(code: &str) -> Result<String, ApiError> {
@@ -189,24 +218,42 @@ pub(crate) async fn qr_svg(
     responses((status = 200, body = PairingCodeResponse),
         (status = 400, description = "Bad request: `invalid_phone_number`, `ambiguous_phone_number` (digits valid both in the default country and as an international number: send `+CC...`), ...", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 415, body = ErrorBody), (status = 422, description = "`not_on_whatsapp` (no account has this number), `invalid_body`", body = ErrorBody),
+        (status = 502, description = "`upstream_rejected`, `upstream_bad_response`", body = ErrorBody),
+        (status = 504, description = "`upstream_timeout`", body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn pairing_code(
     State(state): State<AppState>,
     AuthorizedSession(session): AuthorizedSession,
     ApiJson(body): ApiJson<PairingCodeRequest>,
 ) -> Result<Json<PairingCodeResponse>, ApiError> {
-    let phone = PhoneNumber::parse(&body.phone, state.config().default_country_code.as_deref())?;
+    request_code(&state, &session, &body.phone).await.map(Json)
+}
+
+/// Asks the engine for a pairing code for `phone` (the API route and the page's form).
+async fn request_code(
+    state: &AppState,
+    session: &Session,
+    phone: &str,
+) -> Result<PairingCodeResponse, ApiError> {
+    let phone = PhoneNumber::parse(phone, state.config().default_country_code.as_deref())?;
     let live = session.live();
     let (Some(client), SessionStatus::Qr | SessionStatus::PairingCode) = (live.client, live.status)
     else {
         return Err(ApiError::NotPairing);
     };
-    let code = client.request_pairing_code(phone.digits()).await?;
-    Ok(Json(PairingCodeResponse {
+    // WhatsApp answers 404 for a number without an account: the caller's mistake, not a
+    // failure of the upstream.
+    let code = match client.request_pairing_code(phone.digits()).await {
+        Err(wa_engine::SendError::Rejected { code: 404, .. }) => {
+            return Err(ApiError::NotOnWhatsApp);
+        }
+        other => other?,
+    };
+    Ok(PairingCodeResponse {
         code,
         phone: phone.digits().to_owned(),
-    }))
+    })
 }
 
 /// Create a short-lived signed link to this session's pairing page, to hand to an end
@@ -269,21 +316,165 @@ impl FromRequestParts<AppState> for PageSession {
     }
 }
 
-/// The pairing page: shows the QR with its countdown, live (SSE), then "connected". In
-/// sandbox mode it has a "simulate scan" button.
+/// The texts of the pairing page (keys of `assets/i18n/*/pairing.ftl`).
+pub(crate) const PAGE_KEYS: [&str; 33] = [
+    "page-title",
+    "heading",
+    "heading-brand",
+    "step-open",
+    "step-menu",
+    "step-scan",
+    "qr-alt",
+    "loading",
+    "status-connecting",
+    "status-qr",
+    "status-pairing-code",
+    "status-connected",
+    "status-logged-out",
+    "status-stopped",
+    "status-qr-limit",
+    "refreshes-in",
+    "refreshing",
+    "waiting-upstream",
+    "retry-in",
+    "retry-now",
+    "retry-reason",
+    "connected",
+    "simulate",
+    "new-code",
+    "lost",
+    "phone-heading",
+    "phone-label",
+    "phone-submit",
+    "phone-code-intro",
+    "language",
+    "logo-alt",
+    "error-code",
+    "error-other-title",
+];
+
+/// Names of the page languages in themselves (the language links).
+const LANGUAGE_NAMES: [(&str, &str); 4] = [
+    ("en", "English"),
+    ("id", "Bahasa Indonesia"),
+    ("pt-BR", "Português (Brasil)"),
+    ("es", "Español"),
+];
+
+/// Default accent colour of the page (WhatsApp's green, 5:1 against white text).
+const DEFAULT_ACCENT: &str = "#008069";
+
+/// The pairing page in `lang` with `branding`.
+pub(crate) fn render_page(lang: &Lang, branding: &Branding) -> String {
+    let brand = branding.name.as_deref();
+    let text = |key: &str| -> String {
+        match key {
+            "refreshes-in" | "retry-in" => lang.text_with(key, &[("seconds", "{s}")]),
+            "retry-reason" => {
+                lang.text_with(key, &[("reason", "{reason}"), ("attempt", "{attempt}")])
+            }
+            "heading-brand" | "logo-alt" => {
+                lang.text_with(key, &[("brand", brand.unwrap_or("WhatsApp"))])
+            }
+            _ => lang.text(key),
+        }
+    };
+    let strings: serde_json::Map<String, serde_json::Value> = PAGE_KEYS
+        .iter()
+        .map(|k| ((*k).to_owned(), serde_json::Value::String(text(k))))
+        .collect();
+    // Inside <script>: no `<` (no `</script>`), JSON stays valid with `\u003c`.
+    let strings = serde_json::Value::Object(strings)
+        .to_string()
+        .replace('<', "\\u003c");
+    let heading = if brand.is_some() {
+        text("heading-brand")
+    } else {
+        text("heading")
+    };
+    let title = match brand {
+        Some(b) => format!("{} · {b}", text("page-title")),
+        None => text("page-title"),
+    };
+    let logo = match &branding.logo_url {
+        Some(url) => format!(
+            "<img id=\"brand-logo\" src=\"{}\" alt=\"{}\">",
+            i18n::escape(url),
+            i18n::escape(&text("logo-alt"))
+        ),
+        None => String::new(),
+    };
+    let current = lang.tag();
+    let links: String = LANGUAGE_NAMES
+        .iter()
+        .map(|(tag, name)| {
+            let current = if *tag == current {
+                " aria-current=\"true\""
+            } else {
+                ""
+            };
+            format!(
+                "<a data-lang=\"{tag}\" href=\"?lang={tag}\" hreflang=\"{tag}\" lang=\"{tag}\"{current}>{name}</a>"
+            )
+        })
+        .collect();
+    let accent = branding.color.as_deref().unwrap_or(DEFAULT_ACCENT);
+    let mut html = include_str!("../../assets/qr.html")
+        .replace("{{lang}}", &i18n::escape(&current))
+        .replace("{{title}}", &i18n::escape(&title))
+        .replace("{{heading}}", &i18n::escape(&heading))
+        .replace("{{accent}}", accent)
+        .replace("{{brand_logo}}", &logo)
+        .replace("{{lang_links}}", &links)
+        .replace("{{strings}}", &strings);
+    for key in PAGE_KEYS {
+        html = html.replace(&format!("{{{{{key}}}}}"), &i18n::escape(&text(key)));
+    }
+    html
+}
+
+/// The branding of `session`'s page: its settings over the server's flags.
+fn branding_of(state: &AppState, session: &Session) -> Branding {
+    session
+        .record()
+        .settings
+        .branding
+        .over(&state.config().branding)
+}
+
+/// The pairing page: shows the QR with its countdown, live (SSE), then "connected"; a
+/// phone-number form for a pairing code instead; "new code" after the QR refresh cap. In
+/// the language of `?lang=` or `Accept-Language` (en, id, pt-BR, es), with the operator's
+/// branding. In sandbox mode it has a "simulate scan" button.
 #[utoipa::path(get, path = "/sessions/{id}/pair", tag = "pairing",
-    params(("id" = String, Path, description = "Session id"), PageQuery),
+    params(("id" = String, Path, description = "Session id"), PageQuery,
+        ("accept-language" = Option<String>, Header, description = "Preferred languages")),
     responses((status = 200, content_type = "text/html", body = String),
+        (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub(crate) async fn page(_: PageSession) -> Response {
-    (
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    ApiQuery(query): ApiQuery<PageQuery>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = Lang::negotiate(query.lang.as_deref(), accept);
+    let html = render_page(&lang, &branding_of(&state, &session));
+    let mut response = (
         [
             (header::CACHE_CONTROL, "no-store"),
             (header::REFERRER_POLICY, "no-referrer"),
         ],
-        Html(include_str!("../../assets/qr.html")),
+        Html(html),
     )
-        .into_response()
+        .into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&lang.tag()) {
+        response.headers_mut().insert(header::CONTENT_LANGUAGE, v);
+    }
+    response
 }
 
 /// What the pairing page shows.
@@ -297,6 +488,10 @@ struct PageState {
     last_error: Option<String>,
     /// While the WhatsApp server cannot be reached: "cannot reach WhatsApp, retrying in N s".
     retry: Option<PageRetry>,
+    /// The session stopped its QR loop at the refresh cap: the page asks for "new code".
+    qr_limit: bool,
+    /// The pairing code while `status` is `pairing_code`.
+    pairing_code: Option<String>,
 }
 
 /// The retry state as the page shows it.
@@ -324,6 +519,8 @@ fn page_state(state: &AppState, session: &Session) -> PageState {
         qr_png,
         expires_in_ms,
         sandbox: state.runs_sandbox(),
+        qr_limit: live.qr_limit_reached,
+        pairing_code: live.pairing_code,
         last_error: live.last_error,
         retry: live.retry.map(|r| PageRetry {
             attempts: r.attempts,
@@ -434,6 +631,27 @@ pub(crate) async fn page_restart(
         }
         _ => Err(ApiError::NotPairing),
     }
+}
+
+/// Pairing page: link by phone number instead of the QR. Returns the code to type on the
+/// phone (WhatsApp > Linked devices > Link with phone number instead).
+#[utoipa::path(post, path = "/sessions/{id}/pair/code", tag = "pairing",
+    params(("id" = String, Path, description = "Session id"), PageQuery),
+    request_body = PagePairingCodeRequest,
+    responses((status = 200, body = PairingCodeResponse),
+        (status = 400, description = "`invalid_phone_number`, `ambiguous_phone_number`, `invalid_parameter`", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "`session_not_pairing`", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "`not_on_whatsapp` (no account has this number), `invalid_body`", body = ErrorBody),
+        (status = 502, description = "`upstream_rejected`, `upstream_bad_response`", body = ErrorBody),
+        (status = 504, description = "`upstream_timeout`", body = ErrorBody)))]
+pub(crate) async fn page_pairing_code(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    ApiJson(body): ApiJson<PagePairingCodeRequest>,
+) -> Result<Json<PairingCodeResponse>, ApiError> {
+    request_code(&state, &session, &body.phone).await.map(Json)
 }
 
 /// Sandbox mode: the simulated phone scans the session's current QR.

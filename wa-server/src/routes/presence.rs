@@ -27,6 +27,7 @@ pub(crate) struct SetPresence {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Subscribe {
     /// The contact: phone number (local numbers use the default country code) or JID.
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
 }
 
@@ -35,6 +36,7 @@ pub(crate) struct Subscribe {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SendChatState {
     /// The chat: phone number, user JID or group JID.
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// `composing` (typing), `recording` (voice note) or `paused`.
     #[schema(pattern = "^(composing|recording|paused)$")]
@@ -49,6 +51,7 @@ pub(crate) struct RejectCall {
     #[schema(min_length = 1, max_length = 128)]
     call_id: String,
     /// `call_creator` of the offer (a JID or phone number).
+    #[schema(value_type = crate::api_types::Recipient)]
     caller: String,
 }
 
@@ -79,6 +82,7 @@ fn target(state: &AppState, input: &str) -> Result<Jid, ApiError> {
     responses((status = 200, body = Sent), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn set_presence(
@@ -104,6 +108,7 @@ pub(crate) async fn set_presence(
     responses((status = 200, body = Sent), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn subscribe(
@@ -122,6 +127,7 @@ pub(crate) async fn subscribe(
     responses((status = 200, body = Sent), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn chat_state(
@@ -146,6 +152,7 @@ pub(crate) async fn chat_state(
     responses((status = 200, body = Sent), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn reject_call(

@@ -1,9 +1,13 @@
-//! `/api/sessions`: create, list, get, restart, logout, delete, token rotation.
+//! `/api/sessions`: create, list (paged, filtered), get, update (PUT/PATCH: name, metadata,
+//! settings), restart, logout, forced QR, delete, token rotation.
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiJson, ApiPath, ApiQuery, AuthorizedSession, valid_session_id};
@@ -11,7 +15,10 @@ use crate::auth::{self, Caller};
 use crate::db::{SessionRecord, WebhookRecord, now_ms};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::webhooks::{NewWebhook, WebhookInfo, validate_webhook};
-use crate::session::{Retry, Session, SessionStatus};
+use crate::session::{Counters, Retry, Session, SessionStatus};
+use crate::session_meta::{
+    SessionSettings, SettingsPatch, present, validate_metadata, validate_name,
+};
 use crate::state::AppState;
 
 /// Most webhooks per session.
@@ -28,6 +35,99 @@ pub(crate) struct CreateSession {
     #[serde(default)]
     #[schema(max_items = 10)]
     webhooks: Vec<NewWebhook>,
+    /// Display name, 1-100 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    name: Option<String>,
+    /// Free-form operator data: a JSON object of at most 8 KiB (compact JSON).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    metadata: Map<String, Value>,
+    /// Behaviour and branding; absent fields take their defaults.
+    #[serde(default)]
+    settings: SessionSettings,
+}
+
+/// `PUT /api/sessions/{id}` body: replaces name, metadata and settings as a whole (absent =
+/// none / empty / defaults).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReplaceSession {
+    /// Display name, 1-100 characters, no control characters; absent or `null` removes it.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
+    name: Option<String>,
+    /// Free-form operator data (JSON object, at most 8 KiB).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    metadata: Map<String, Value>,
+    /// All settings (absent fields take their defaults).
+    #[serde(default)]
+    settings: SessionSettings,
+}
+
+/// `PATCH /api/sessions/{id}` body: each field present replaces the stored one; `settings`
+/// is merged field by field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateSession {
+    /// Display name, 1-100 characters; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")]
+    name: Option<Option<String>>,
+    /// Replaces the metadata object as a whole (at most 8 KiB).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Map<String, Value>>,
+    /// The settings to change.
+    #[serde(default)]
+    settings: Option<SettingsPatch>,
+}
+
+/// The own account of a paired session.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Me {
+    /// Phone number, E.164 digits (`628123456789`).
+    phone: String,
+    /// Own device JID, e.g. `628123456789:12@s.whatsapp.net`.
+    jid: String,
+    /// Own LID (`...@lid`) once the server has assigned one (credentials).
+    lid: Option<String>,
+    /// Own push name: from pairing, then from app-state sync (`setting_pushName`).
+    push_name: Option<String>,
+}
+
+/// Counters of a session since the server started.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionCounters {
+    /// Messages sent successfully.
+    messages_sent: u64,
+    /// Sends that failed.
+    messages_failed: u64,
+    /// User-visible messages received (after `ignore_groups`).
+    messages_received: u64,
+    /// Failed connection attempts and lost connections.
+    reconnects: u64,
+    /// QR codes shown.
+    qr_codes: u64,
+}
+
+impl SessionCounters {
+    fn of(c: &Counters) -> Self {
+        Self {
+            messages_sent: Counters::read(&c.messages_sent),
+            messages_failed: Counters::read(&c.messages_failed),
+            messages_received: Counters::read(&c.messages_received),
+            reconnects: Counters::read(&c.reconnects),
+            qr_codes: Counters::read(&c.qr_codes),
+        }
+    }
 }
 
 /// A session as the API shows it.
@@ -54,6 +154,19 @@ pub(crate) struct SessionInfo {
     /// Present while the session cannot reach the WhatsApp server and retries (status
     /// `connecting`): attempts so far, the last failure, when it tries again.
     retry: Option<Retry>,
+    /// Display name.
+    name: Option<String>,
+    /// Free-form operator data.
+    #[schema(value_type = Object)]
+    metadata: Map<String, Value>,
+    /// Behaviour and branding.
+    settings: SessionSettings,
+    /// `status` is `connected`.
+    is_connected: bool,
+    /// The own account, once paired.
+    me: Option<Me>,
+    /// Counters since the server started.
+    counters: SessionCounters,
     /// The send limits and their use today (`GET /api/sessions/{id}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     limits: Option<crate::limits::LimitsView>,
@@ -73,9 +186,21 @@ impl SessionInfo {
     pub(crate) fn of(session: &Session) -> Self {
         let live = session.live();
         let record = session.record();
+        let me = live.jid.as_ref().map(|jid| Me {
+            phone: jid.split(['@', ':']).next().unwrap_or_default().to_owned(),
+            jid: jid.clone(),
+            lid: live.lid.clone(),
+            push_name: live.push_name.clone(),
+        });
         Self {
             id: session.id.clone(),
             status: live.status,
+            is_connected: live.status == SessionStatus::Connected,
+            me,
+            counters: SessionCounters::of(&session.counters),
+            name: record.name.clone(),
+            metadata: record.metadata.clone(),
+            settings: record.settings.clone(),
             jid: live.jid,
             push_name: live.push_name,
             last_error: live.last_error,
@@ -132,6 +257,30 @@ pub(crate) struct TokenResponse {
     token: String,
 }
 
+/// `GET /api/sessions` options.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Most sessions in the answer (1-1000, default 1000). When more follow, the answer
+    /// has an `x-next-cursor` header: pass it as `cursor` for the next page.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// `x-next-cursor` of the previous page (sessions come in id order, after this id).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    cursor: Option<String>,
+    /// Only sessions in this state.
+    status: Option<SessionStatus>,
+}
+
+/// `POST /api/sessions/{id}/qr/force` options.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ForceQuery {
+    /// How long to wait for the new QR, seconds (1-60, default 20).
+    #[param(minimum = 1, maximum = 60)]
+    wait_seconds: Option<u64>,
+}
+
 /// `DELETE /api/sessions/{id}` options.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -140,24 +289,60 @@ pub(crate) struct DeleteQuery {
     logout: Option<bool>,
 }
 
-/// List sessions (admin).
+/// Most sessions in one page of the list.
+const MAX_PAGE: usize = 1000;
+
+/// List sessions (admin), in id order, optionally one `status` only, `limit` at a time:
+/// when more follow, the `x-next-cursor` header holds the `cursor` of the next page.
 #[utoipa::path(get, path = "/api/sessions", tag = "sessions",
+    params(ListQuery),
     responses(
-        (status = 200, body = Vec<SessionInfo>),
+        (status = 200, body = Vec<SessionInfo>, headers(
+            ("x-next-cursor" = String, description = "Present when more sessions follow: the `cursor` of the next page"))),
+        (status = 400, description = "`invalid_parameter` (limit, cursor, status)", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<(HeaderMap, Json<Vec<SessionInfo>>), ApiError> {
     caller.require_admin()?;
-    Ok(Json(
-        state
-            .sessions()
-            .iter()
-            .map(|s| SessionInfo::of(s))
-            .collect(),
-    ))
+    let limit = match query.limit {
+        None => MAX_PAGE,
+        Some(n) if (1..=1000).contains(&n) => usize::try_from(n).unwrap_or(MAX_PAGE),
+        Some(_) => {
+            return Err(ApiError::InvalidParameter(
+                "limit must be 1-1000".to_owned(),
+            ));
+        }
+    };
+    if let Some(cursor) = &query.cursor
+        && !valid_session_id(cursor)
+    {
+        return Err(ApiError::InvalidParameter(
+            "cursor is not a session id".to_owned(),
+        ));
+    }
+    // `sessions()` is in id order (a BTreeMap).
+    let mut matching = state
+        .sessions()
+        .into_iter()
+        .filter(|s| query.cursor.as_deref().is_none_or(|c| s.id.as_str() > c))
+        .filter(|s| query.status.is_none_or(|st| s.live().status == st));
+    let page: Vec<SessionInfo> = matching
+        .by_ref()
+        .take(limit)
+        .map(|s| SessionInfo::of(&s))
+        .collect();
+    let mut headers = HeaderMap::new();
+    if matching.next().is_some()
+        && let Some(last) = page.last()
+        && let Ok(v) = HeaderValue::from_str(&last.id)
+    {
+        headers.insert("x-next-cursor", v);
+    }
+    Ok((headers, Json(page)))
 }
 
 /// Create a session (admin). It starts connecting at once: watch `status` go to `qr`, then
@@ -194,12 +379,20 @@ pub(crate) async fn create(
         .into_iter()
         .map(|h| validate_webhook(&state, h))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(name) = &body.name {
+        validate_name(name)?;
+    }
+    validate_metadata(&body.metadata)?;
+    body.settings.validate()?;
     let (token, token_hash) = auth::new_session_token(&id);
     let record = SessionRecord {
         id,
         created_at: now_ms(),
         token_hash,
         webhooks,
+        name: body.name,
+        metadata: body.metadata,
+        settings: body.settings,
     };
     let created: Vec<CreatedWebhook> = record.webhooks.iter().map(CreatedWebhook::of).collect();
     let session = state.create_session(record).await?;
@@ -226,6 +419,136 @@ pub(crate) async fn get(
     AuthorizedSession(session): AuthorizedSession,
 ) -> Result<Json<SessionInfo>, ApiError> {
     Ok(Json(SessionInfo::of(&session).with_limits(&state)?))
+}
+
+/// Replace a session's name, metadata and settings (absent fields are cleared / reset to
+/// their defaults). Webhooks and token are unchanged.
+#[utoipa::path(put, path = "/api/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = ReplaceSession,
+    responses(
+        (status = 200, body = SessionInfo),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 422, description = "`invalid_body`: name, metadata size, an unknown event type, branding", body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn replace(
+    State(state): State<AppState>,
+    AuthorizedSession(session): AuthorizedSession,
+    ApiJson(body): ApiJson<ReplaceSession>,
+) -> Result<Json<SessionInfo>, ApiError> {
+    if let Some(name) = &body.name {
+        validate_name(name)?;
+    }
+    validate_metadata(&body.metadata)?;
+    body.settings.validate()?;
+    let mut record = session.record();
+    record.name = body.name;
+    record.metadata = body.metadata;
+    record.settings = body.settings;
+    state.save_record(&session, record).await?;
+    Ok(Json(SessionInfo::of(&session)))
+}
+
+/// Change some of a session's name, metadata and settings (fields present replace the
+/// stored ones; `settings` merges field by field).
+#[utoipa::path(patch, path = "/api/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = UpdateSession,
+    responses(
+        (status = 200, body = SessionInfo),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 422, description = "`invalid_body`: name, metadata size, an unknown event type, branding", body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    AuthorizedSession(session): AuthorizedSession,
+    ApiJson(body): ApiJson<UpdateSession>,
+) -> Result<Json<SessionInfo>, ApiError> {
+    let mut record = session.record();
+    if let Some(name) = body.name {
+        if let Some(name) = &name {
+            validate_name(name)?;
+        }
+        record.name = name;
+    }
+    if let Some(metadata) = body.metadata {
+        validate_metadata(&metadata)?;
+        record.metadata = metadata;
+    }
+    if let Some(patch) = body.settings {
+        let settings = record.settings.patched(patch);
+        settings.validate()?;
+        record.settings = settings;
+    }
+    state.save_record(&session, record).await?;
+    Ok(Json(SessionInfo::of(&session)))
+}
+
+/// Force a fresh QR (a CRM's "generate QR" button): a paired session is logged out first
+/// (unlinked from the phone, credentials wiped), then the session restarts and the new QR
+/// is returned as soon as it is shown. Waits at most `wait_seconds`.
+#[utoipa::path(post, path = "/api/sessions/{id}/qr/force", tag = "pairing",
+    params(("id" = String, Path, description = "Session id"), ForceQuery),
+    responses(
+        (status = 200, body = crate::routes::pair::QrResponse),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 504, description = "`upstream_timeout`: no QR within `wait_seconds` (the session keeps trying; see its `retry`)", body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn force_qr(
+    AuthorizedSession(session): AuthorizedSession,
+    ApiQuery(query): ApiQuery<ForceQuery>,
+) -> Result<Json<crate::routes::pair::QrResponse>, ApiError> {
+    let wait = match query.wait_seconds {
+        None => 20,
+        Some(w) if (1..=60).contains(&w) => w,
+        Some(_) => {
+            return Err(ApiError::InvalidParameter(
+                "wait_seconds must be 1-60".to_owned(),
+            ));
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    let old = session.live().qr.map(|q| q.code);
+    let mut restarted = false;
+    let mut logged_out = false;
+    loop {
+        let live = session.live();
+        match live.status {
+            SessionStatus::Connected if !logged_out => {
+                if let Some(client) = live.client {
+                    client.logout().await?;
+                }
+                logged_out = true;
+            }
+            SessionStatus::Qr if restarted => {
+                if let Some(qr) = live.qr.filter(|q| Some(&q.code) != old.as_ref()) {
+                    return crate::routes::pair::qr_response(qr.code, qr.expires_at).map(Json);
+                }
+            }
+            SessionStatus::Qr
+            | SessionStatus::PairingCode
+            | SessionStatus::LoggedOut
+            | SessionStatus::Stopped
+                if !restarted =>
+            {
+                session.restart();
+                restarted = true;
+            }
+            _ => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::UpstreamTimeout);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Delete a session (admin): unlinks the device (unless `logout=false`), stops it and

@@ -24,11 +24,16 @@ pub(crate) struct NewWebhook {
     /// `target_not_allowed` (IP literals and `localhost` here; names that resolve only to
     /// such addresses at delivery) unless the server runs with `--allow-private-targets`
     /// or `--allowed-target-cidrs`. Redirects are not followed.
-    #[schema(format = "uri", max_length = 2048)]
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        pattern = "^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,252})(:[1-9][0-9]{0,3})?([/?#][!-~]*)?$"
+    )]
     url: String,
     /// Event types to deliver (`qr`, `pairing_code`, `connection`, `message`,
     /// `message_status`, `message_undecryptable`, `logged_out`, or `*`); empty or absent = all.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::api_types::HookEventName>, max_items = 8)]
     events: Vec<String>,
     /// Signing secret (16-256 characters); generated when absent.
     #[schema(min_length = 16, max_length = 256)]

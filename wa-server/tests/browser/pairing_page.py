@@ -6,7 +6,11 @@ makes a signed pairing link, opens it in chromium and checks: the page shows a Q
 with a countdown, the "simulate scan" button (sandbox phone) links the device, and the page
 then shows "Connected" without a reload; a forged link shows the friendly HTML error page;
 and a second server whose WhatsApp endpoint is a closed port shows "Cannot reach WhatsApp,
-retrying in N s" with the reason. Screenshots go to --out (test artifacts).
+retrying in N s" with the reason. Then (issue 14, feature 4): the page in each language
+(`?lang=` and the browser's Accept-Language), the error pages in the person's language, the
+phone-number pairing-code flow (the sandbox phone types the code shown), the operator's
+branding, and axe-core (--axe, pinned by npm) on every one of those pages: no serious or
+critical violation. Screenshots and axe reports (axe-NAME.json) go to --out (test artifacts).
 
 Run by wa-server/tests/pairing_page.sh (which installs chromium and playwright). Every wait
 is bounded; any failure raises, the script exits non-zero and the server is killed.
@@ -69,10 +73,49 @@ def wait_status(base, sid, want, timeout=60):
     raise AssertionError(f"session {sid} never reached {want}: {last}")
 
 
+LANG_WORDS = {
+    "en": ("Link a device to WhatsApp", "Open WhatsApp on your phone"),
+    "id": ("Tautkan perangkat ke WhatsApp", "Buka WhatsApp di ponsel Anda"),
+    "pt-BR": ("Conecte um aparelho ao WhatsApp", "Abra o WhatsApp no seu celular"),
+    "es": ("Vincula un dispositivo a WhatsApp", "Abre WhatsApp en tu teléfono"),
+}
+
+
+def axe_check(page, axe_path, out, name):
+    """Runs axe-core on the page; saves the violations; fails on serious or critical ones."""
+    page.add_script_tag(path=axe_path)
+    violations = page.evaluate(
+        "async () => (await axe.run(document, { resultTypes: ['violations'] })).violations"
+        ".map(v => ({ id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) }))")
+    with open(os.path.join(out, f"axe-{name}.json"), "w") as f:
+        json.dump(violations, f, indent=2)
+    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not serious, f"axe-core: serious violations on {name}: {json.dumps(serious, indent=2)}"
+    print(f"ok: axe-core finds no serious violation on {name} ({len(violations)} minor)")
+
+
+def wait_qr(page):
+    page.wait_for_function(
+        "() => { const i = document.getElementById('qr');"
+        " return i && i.style.display === 'block' && i.complete && i.naturalWidth > 100; }",
+        timeout=30000)
+
+
+def control(url, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data, method=method)
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.status, json.loads(resp.read() or b"null")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--axe", required=True, help="path of axe.min.js (axe-core)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -82,7 +125,8 @@ def main():
 
     data = tempfile.mkdtemp(prefix="wa-server-browser-")
     data_down = tempfile.mkdtemp(prefix="wa-server-browser-down-")
-    server, base = start_server(args.bin, data, ["--sandbox"])
+    server, base = start_server(args.bin, data, [
+        "--sandbox", "--brand-name", "Acme CRM", "--brand-color", "#0b5394"])
     # A server whose WhatsApp endpoint is a closed port (the upstream is down).
     down, base_down = start_server(args.bin, data_down, [
         "--wa-url", f"ws://127.0.0.1:{closed_port()}/ws/chat",
@@ -113,6 +157,7 @@ def main():
             assert page.get_attribute("#status", "data-status") == "qr"
             page.screenshot(path=os.path.join(args.out, "pairing-page-qr.png"))
             print("ok: the page shows a QR image with a countdown")
+            axe_check(page, args.axe, args.out, "qr")
             page.click("#simulate")
             page.wait_for_selector("#connected", state="visible", timeout=30000)
             assert page.get_attribute("#status", "data-status") == "connected"
@@ -121,6 +166,7 @@ def main():
             assert text.startswith("Connected"), text
             page.screenshot(path=os.path.join(args.out, "pairing-page-connected.png"))
             print("ok: the page shows 'connected' after the sandbox scan")
+            axe_check(page, args.axe, args.out, "connected")
 
             # A forged (or expired) link: a friendly page, not raw JSON.
             resp = page.goto(base + "/sessions/browser/pair?token=1900000000.forged", timeout=30000)
@@ -130,6 +176,105 @@ def main():
             assert title == "This link has expired", title
             page.screenshot(path=os.path.join(args.out, "pairing-page-invalid-link.png"))
             print("ok: a forged link shows the HTML error page")
+            axe_check(page, args.axe, args.out, "error-invalid-link")
+
+            # Each language, by ?lang= (the browser asks for English).
+            code, created = api(base, "POST", "/api/sessions", {"id": "langs"})
+            assert code == 201, created
+            wait_status(base, "langs", "qr")
+            code, link = api(base, "POST", "/api/sessions/langs/pair-link?ttl_seconds=600")
+            assert code == 200, link
+            for lang, (heading, step) in LANG_WORDS.items():
+                page.goto(base + link["path"] + "&lang=" + lang, timeout=30000)
+                wait_qr(page)
+                assert page.get_attribute("html", "lang") == lang, lang
+                # Branded by the server flags: the heading names the operator.
+                h1 = page.inner_text("h1")
+                assert "Acme CRM" in h1, h1
+                assert step in page.inner_text("#steps"), lang
+                assert page.get_attribute("nav a[aria-current]", "data-lang") == lang
+                page.screenshot(path=os.path.join(args.out, f"pairing-page-lang-{lang}.png"))
+                axe_check(page, args.axe, args.out, f"lang-{lang}")
+            print("ok: the page speaks en, id, pt-BR and es (?lang=)")
+
+            # The browser's language (Accept-Language) without ?lang=, and the error pages.
+            for locale, lang in (("id-ID", "id"), ("pt-BR", "pt-BR"), ("es-MX", "es")):
+                ctx = browser.new_context(locale=locale, viewport={"width": 600, "height": 820})
+                p2 = ctx.new_page()
+                p2.goto(base + link["path"], timeout=30000)
+                wait_qr(p2)
+                assert p2.get_attribute("html", "lang") == lang, (locale, p2.get_attribute("html", "lang"))
+                if lang == "id":
+                    resp = p2.goto(base + "/sessions/langs/pair?token=1900000000.forged", timeout=30000)
+                    assert resp.status == 401
+                    p2.wait_for_selector("#error-page[data-code=invalid_link]", timeout=10000)
+                    assert p2.inner_text("h1") == "Tautan ini sudah kedaluwarsa", p2.inner_text("h1")
+                    p2.screenshot(path=os.path.join(args.out, "pairing-page-error-invalid-link-id.png"))
+                    axe_check(p2, args.axe, args.out, "error-invalid-link-id")
+                if lang == "es":
+                    resp = p2.goto(base + "/sessions/nosuch/pair", timeout=30000)
+                    assert resp.status in (401, 404), resp.status
+                    p2.wait_for_selector("#error-page", timeout=10000)
+                    resp = p2.goto(base + "/sessions/langs/pair/nothing-here", timeout=30000)
+                    assert resp.status == 404, resp.status
+                    p2.wait_for_selector("#error-page[data-code=not_found]", timeout=10000)
+                    assert p2.inner_text("h1") == "Página no encontrada", p2.inner_text("h1")
+                    p2.screenshot(path=os.path.join(args.out, "pairing-page-error-not-found-es.png"))
+                    axe_check(p2, args.axe, args.out, "error-not-found-es")
+                ctx.close()
+            print("ok: Accept-Language picks the language; error pages follow it")
+            resp = page.goto(base + "/sessions/langs/pair", timeout=30000)
+            assert resp.status == 401, resp.status
+            page.wait_for_selector("#error-page[data-code=auth_required]", timeout=10000)
+            page.screenshot(path=os.path.join(args.out, "pairing-page-error-no-token.png"))
+            axe_check(page, args.axe, args.out, "error-no-token")
+            print("ok: a link without its token shows the HTML error page")
+
+            # Per-session branding over the server's, with a logo.
+            code, body = api(base, "PATCH", "/api/sessions/langs", {"settings": {"branding": {
+                "name": "Toko Budi", "color": "#6a1b9a",
+                "logo_url": "data:image/gif;base64,R0lGODlhAQABAAAAACw="}}})
+            assert code == 422, body  # data: URLs are refused (http/https only)
+            code, body = api(base, "PATCH", "/api/sessions/langs", {"settings": {"branding": {
+                "name": "Toko Budi", "color": "#6a1b9a"}}})
+            assert code == 200, body
+            page.goto(base + link["path"] + "&lang=id", timeout=30000)
+            wait_qr(page)
+            assert "Toko Budi" in page.inner_text("h1")
+            accent = page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--accent').trim()")
+            assert accent == "#6a1b9a", accent
+            page.screenshot(path=os.path.join(args.out, "pairing-page-branded.png"))
+            axe_check(page, args.axe, args.out, "branded")
+            print("ok: per-session branding")
+
+            # The pairing-code flow: the person types their number, the page shows the code,
+            # the (sandbox) phone types it, the page says connected.
+            code, sandbox = api(base, "GET", "/api/sandbox")
+            assert code == 200, sandbox
+            number = "15550004321"
+            control(sandbox["control_url"], "POST", "/accounts", {"phone": number})
+            code, created = api(base, "POST", "/api/sessions", {"id": "bycode"})
+            assert code == 201, created
+            wait_status(base, "bycode", "qr")
+            code, link = api(base, "POST", "/api/sessions/bycode/pair-link?ttl_seconds=600")
+            assert code == 200, link
+            page.goto(base + link["path"] + "&lang=pt-BR", timeout=30000)
+            wait_qr(page)
+            page.wait_for_selector("#phone-section", state="visible", timeout=10000)
+            page.fill("#phone", "+1 555 000 4321")
+            page.screenshot(path=os.path.join(args.out, "pairing-page-code-form.png"))
+            axe_check(page, args.axe, args.out, "code-form")
+            page.click("#phone-submit")
+            page.wait_for_selector("#pair-code-box", state="visible", timeout=30000)
+            pair_code = page.inner_text("#pair-code").strip()
+            assert len(pair_code) == 9 and pair_code[4] == "-", pair_code
+            page.screenshot(path=os.path.join(args.out, "pairing-page-code-shown.png"))
+            axe_check(page, args.axe, args.out, "code-shown")
+            control(sandbox["control_url"], "POST", f"/accounts/{number}/code", {"code": pair_code})
+            page.wait_for_selector("#connected", state="visible", timeout=30000)
+            assert page.get_attribute("#status", "data-status") == "connected"
+            page.screenshot(path=os.path.join(args.out, "pairing-page-code-connected.png"))
+            print("ok: the pairing-code flow links the device from the page")
 
             # WhatsApp unreachable: the reason and the retry countdown, not "Connecting..."
             code, created = api(base_down, "POST", "/api/sessions", {"id": "down"})
@@ -147,6 +292,7 @@ def main():
             assert page.get_attribute("#status", "data-status") == "connecting"
             page.screenshot(path=os.path.join(args.out, "pairing-page-upstream-down.png"))
             print("ok: an unreachable WhatsApp shows the reason and the retry countdown")
+            axe_check(page, args.axe, args.out, "upstream-down")
             browser.close()
         info = wait_status(base, "browser", "connected")
         assert info["jid"], info
@@ -154,7 +300,7 @@ def main():
         assert server.wait(timeout=30) == 0, "graceful shutdown exits 0"
         down.send_signal(signal.SIGTERM)
         assert down.wait(timeout=30) == 0, "graceful shutdown exits 0"
-        print("4 passed, 0 failed")
+        print("9 passed, 0 failed")
     finally:
         for proc in (server, down):
             if proc.poll() is None:
