@@ -648,6 +648,16 @@ async fn handle_event(
                 .advance_message_queued(session, id.as_str(), status, by.map(|j| j.to_string()))
                 .await;
         }
+        Event::AppState(ref change) => {
+            // Our own push name arrives with app-state sync (`setting_pushName`).
+            if let wa_engine::appstate::SyncAction::PushName(name) = &change.action {
+                let name = (!name.is_empty()).then(|| name.clone());
+                session.update(|l| l.push_name = name);
+            }
+            if let Some((kind, data)) = crate::sync_events::event_json(&event) {
+                fanout::enqueue(state, session, kind, data).await;
+            }
+        }
         Event::Receipt(receipt) => {
             tracing::trace!(session = %session.id, ?receipt, "receipt");
         }
@@ -667,17 +677,7 @@ async fn handle_event(
                 fanout::enqueue(state, session, kind, data).await;
             }
         }
-        Event::AppState(_)
-        | Event::HistorySync(_)
-        | Event::ReachoutTimelock(_)
-        | Event::NewChatCapping(_) => {
-            // Our own push name arrives with app-state sync (`setting_pushName`).
-            if let Event::AppState(change) = &event
-                && let wa_engine::appstate::SyncAction::PushName(name) = &change.action
-            {
-                let name = (!name.is_empty()).then(|| name.clone());
-                session.update(|l| l.push_name = name);
-            }
+        Event::HistorySync(_) | Event::ReachoutTimelock(_) | Event::NewChatCapping(_) => {
             if let Some((kind, data)) = crate::sync_events::event_json(&event) {
                 fanout::enqueue(state, session, kind, data).await;
             }
