@@ -253,6 +253,13 @@ pub enum InvalidInput {
     /// (shared/protocol/08 §2.2: companions never create keys).
     #[error("no app-state sync key yet")]
     NoAppStateKey,
+    /// A poll with fewer than two options, duplicate options, or more selectable options
+    /// than it has (`Client::send_poll`).
+    #[error("invalid poll")]
+    InvalidPoll,
+    /// A vote on a poll this store does not know (no message secret; `Client::vote_poll`).
+    #[error("unknown poll")]
+    UnknownPoll,
 }
 
 /// How the server broke the protocol: the cause of

@@ -149,6 +149,16 @@ pub enum Event {
     /// connection's `auto_reject_calls` an offer has been rejected before this event
     /// (`auto_rejected`); otherwise reject it with `Client::reject_call`.
     Call(Box<crate::call::CallEvent>),
+    /// A vote on a poll we know (sent by us or received since the store was created) was
+    /// decrypted with the poll's message secret; carries the voter's choice and the tally
+    /// over every voter's latest vote (`message::rich`, whatsmeow `msgsecret.go`). The vote
+    /// message itself is also reported as [`Event::Message`] (kind `PollVote`). Our own votes
+    /// (`Client::vote_poll`) produce this event too, once sent.
+    PollVote(Box<crate::message::rich::PollVoteEvent>),
+    /// A typed `<notification>` (group change, account sync, picture, status, devices,
+    /// identity change, prekey count, media retry; the table is in
+    /// [`notification`](crate::notification)), already acked and acted on. Informational.
+    Notification(Box<crate::notification::NotificationEvent>),
     /// The server announced a reach-out timelock change (`mex` notification
     /// `NotificationUserReachoutTimelockUpdate`, 07 §3.6). While `is_active`, the account may
     /// not start new chats: 1:1 sends to new contacts fail with

@@ -62,6 +62,7 @@ pub mod history;
 pub mod media;
 pub mod message;
 pub mod noise;
+pub mod notification;
 pub mod presence;
 pub mod privacy;
 pub mod signal;
@@ -96,7 +97,7 @@ pub use client::{SendOptions, SendResponse};
 pub use conn::SendError;
 pub use error::{Error, InvalidInput, ProtocolViolation, ResponseError};
 pub use event::{AppStateEvent, Event, HistorySyncEvent, MessageStatus, UndecryptableReason};
-pub use group::{GroupInfo, GroupParticipant, ParticipantAction};
+pub use group::{GroupChange, GroupInfo, GroupNotification, GroupParticipant, ParticipantAction};
 pub use jid::{Jid, JidError, Server};
 pub use media::MediaError;
 #[cfg(feature = "runtime")]

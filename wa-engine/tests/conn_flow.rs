@@ -753,3 +753,69 @@ fn phone_code_pairing_derives_the_adv_secret_and_pairs() {
     .expect("device signature verifies");
     assert!(stored(store.as_ref()).is_paired());
 }
+
+/// Issue 13 item 1: typed notifications are acked and reported as `Event::Notification`;
+/// unknown types stay raw (`Event::Stanza`).
+#[test]
+fn typed_notifications_are_acked_and_classified() {
+    use wa_engine::notification::{AccountSync, NotificationKind};
+    let mut sandbox = Sandbox::new(13);
+    let (mut p, _) = logged_in(&mut sandbox);
+    let group: wa_engine::Jid = "120363000000000009@g.us".parse().expect("group");
+    let added: wa_engine::Jid = "15550001234@s.whatsapp.net".parse().expect("jid");
+    let gp2 = Node::new("notification")
+        .attr("from", group.clone())
+        .attr("type", "w:gp2")
+        .attr("id", "g1")
+        .attr("t", "1700000000")
+        .with_children([
+            Node::new("add").with_children([Node::new("participant").attr("jid", added.clone())]),
+            Node::new("invite").attr("code", "AbCd"),
+        ]);
+    p.server_send(&gp2);
+    let sent = p.take_received();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].tag, "ack");
+    let events = p.take_events();
+    let Some(Event::Public(wa_engine::Event::Notification(n))) = events.first() else {
+        panic!("expected a typed notification, got {events:?}");
+    };
+    let NotificationKind::Group(g, x) = &n.kind else {
+        panic!("expected a group notification: {n:?}");
+    };
+    assert_eq!(g.group, group);
+    assert_eq!(
+        g.changes,
+        vec![wa_engine::GroupChange::Added(vec![added])]
+            .into_iter()
+            .chain([wa_engine::GroupChange::Other("invite".into())])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(x.invite_code.as_deref(), Some("AbCd"));
+    assert_eq!(n.timestamp, Some(1_700_000_000));
+
+    let acct = Node::new("notification")
+        .attr("from", server_jid())
+        .attr("type", "account_sync")
+        .attr("id", "a1")
+        .with_children([Node::new("privacy")]);
+    p.server_send(&acct);
+    p.take_received();
+    match p.take_events().first() {
+        Some(Event::Public(wa_engine::Event::Notification(n))) => {
+            assert_eq!(n.kind, NotificationKind::AccountSync(AccountSync::Privacy));
+        }
+        other => panic!("expected account_sync: {other:?}"),
+    }
+
+    let unknown = Node::new("notification")
+        .attr("from", server_jid())
+        .attr("type", "brand_new_kind")
+        .attr("id", "u1");
+    p.server_send(&unknown);
+    assert_eq!(p.take_received()[0].tag, "ack");
+    assert_eq!(
+        p.take_events(),
+        vec![Event::Public(wa_engine::Event::Stanza(unknown))]
+    );
+}

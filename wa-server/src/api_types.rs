@@ -64,6 +64,33 @@ pub(crate) enum HookEventName {
     /// `call`.
     #[schema(rename = "call")]
     Call,
+    /// `app_state`.
+    #[schema(rename = "app_state")]
+    AppState,
+    /// `history_sync`.
+    #[schema(rename = "history_sync")]
+    HistorySync,
+    /// `reachout_timelock`.
+    #[schema(rename = "reachout_timelock")]
+    ReachoutTimelock,
+    /// `new_chat_capping`.
+    #[schema(rename = "new_chat_capping")]
+    NewChatCapping,
+    /// `message_reaction`.
+    #[schema(rename = "message_reaction")]
+    MessageReaction,
+    /// `message_edited`.
+    #[schema(rename = "message_edited")]
+    MessageEdited,
+    /// `message_revoked`.
+    #[schema(rename = "message_revoked")]
+    MessageRevoked,
+    /// `poll_vote`.
+    #[schema(rename = "poll_vote")]
+    PollVote,
+    /// `notification`.
+    #[schema(rename = "notification")]
+    Notification,
 }
 
 /// An optional integer field that also takes a JSON number with a zero fraction (`564.0`),

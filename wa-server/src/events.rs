@@ -19,6 +19,11 @@ pub const EVENT_TYPES: &[&str] = &[
     "history_sync",
     "reachout_timelock",
     "new_chat_capping",
+    "message_reaction",
+    "message_edited",
+    "message_revoked",
+    "poll_vote",
+    "notification",
 ];
 
 /// Whether `name` is one of [`EVENT_TYPES`] (or `*` for all).
@@ -52,7 +57,15 @@ pub struct Envelope {
     /// lid_mappings: [{pn, lid}]}`), `reachout_timelock` (WhatsApp locked or unlocked the
     /// account's new chats: `{active, ends: unix_s|null, enforcement_type}`),
     /// `new_chat_capping` (the account's new-chat quota: `{capped, total_quota, used_quota,
-    /// cycle_end: unix_s|null, status}`).
+    /// cycle_end: unix_s|null, status}`),
+    /// `message_reaction` (message fields plus `{message_id, emoji}`; empty
+    /// `emoji` = reaction removed), `message_edited` (plus `{message_id, text,
+    /// edited_at_ms}`), `message_revoked` (plus `{message_id, participant}`), `poll_vote`
+    /// (`{chat, poll_id, voter, vote_id, selected: [option], tally: [{option, votes}]}`,
+    /// also for our own votes). A received poll is a `message` of type `poll`.
+    /// `notification` (`{from, timestamp, kind: "group"|"account_sync"|"picture"|"status"|
+    /// "devices"|"identity_change"|"prekey_count"|"media_retry", ...}`: a typed server
+    /// notification; fields per kind in `routes/rich.rs` `notification_event`).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.

@@ -70,6 +70,7 @@ pub(crate) fn kind(content: &Content<'_>) -> &'static str {
         ContentKind::Contact => "contact",
         ContentKind::Contacts => "contacts",
         ContentKind::Reaction => "reaction",
+        ContentKind::Poll => "poll",
         _ => "other",
     }
 }
@@ -166,7 +167,16 @@ pub(crate) fn content_json(message: &wa::Message) -> Value {
         ),
         ("media", media_json(content.message())),
     ];
-    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    let mut map: serde_json::Map<String, Value> =
+        fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    // Polls (type `poll`): `{name, options, selectable}` (routes::rich); only when present.
+    if let Some(p) = content.poll() {
+        map.insert(
+            "poll".to_owned(),
+            json!({ "name": p.name, "options": p.options, "selectable": p.selectable }),
+        );
+    }
+    Value::Object(map)
 }
 
 /// Media fields of an `image`, `video`, `audio`, `document` or `sticker` message (`m` is

@@ -597,6 +597,11 @@ async fn handle_event(
             .await;
         }
         Event::Message(message) => {
+            // Reactions, edits, revokes: their own events (routes::rich).
+            if let Some((kind, data)) = crate::routes::rich::message_event(&message) {
+                fanout::enqueue(state, session, kind, data).await;
+                return;
+            }
             if !crate::incoming::is_user_visible(&message.message) {
                 tracing::trace!(session = %session.id, id = %message.info.id, "protocol message");
                 return;
@@ -658,6 +663,14 @@ async fn handle_event(
         }
         Event::Stanza(node) => {
             tracing::trace!(session = %session.id, tag = %node.tag, "stanza for higher layers");
+        }
+        Event::Notification(n) => {
+            let data = crate::routes::rich::notification_event(&n);
+            fanout::enqueue(state, session, "notification", data).await;
+        }
+        Event::PollVote(vote) => {
+            let data = crate::routes::rich::vote_event(&vote);
+            fanout::enqueue(state, session, "poll_vote", data).await;
         }
         Event::Presence(_) | Event::ChatState(_) | Event::Call(_) => {
             if let Some((kind, data)) = crate::routes::presence::event_json(&event) {

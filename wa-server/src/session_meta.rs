@@ -128,6 +128,24 @@ pub(crate) enum EventName {
     ChatState,
     /// `call`.
     Call,
+    /// `app_state`.
+    AppState,
+    /// `history_sync`.
+    HistorySync,
+    /// `reachout_timelock`.
+    ReachoutTimelock,
+    /// `new_chat_capping`.
+    NewChatCapping,
+    /// `message_reaction`.
+    MessageReaction,
+    /// `message_edited`.
+    MessageEdited,
+    /// `message_revoked`.
+    MessageRevoked,
+    /// `poll_vote`.
+    PollVote,
+    /// `notification`.
+    Notification,
 }
 
 /// Per-session behaviour. Every field has a default, so a record written before settings

@@ -26,6 +26,7 @@ mod driver;
 mod events;
 mod media;
 mod reconnect;
+mod rich;
 mod transport;
 
 use std::sync::Arc;
@@ -338,6 +339,7 @@ impl ClientBuilder {
         });
         let (first_tx, first_rx) = oneshot::channel();
         let media = Arc::new(crate::media::Transfer::new(&self.media));
+        let store = self.store.clone();
         let driver = driver::Driver::new(
             driver::Settings {
                 store: self.store,
@@ -364,6 +366,7 @@ impl ClientBuilder {
                     commands: cmd_tx,
                     status: status_rx,
                     media,
+                    store: rich::StoreHandle(store),
                 },
                 Events { rx: ev_rx },
             )),
@@ -382,6 +385,8 @@ pub struct Client {
     status: watch::Receiver<Status>,
     /// HTTP client and cached `media_conn`, shared by the clones of this handle.
     media: Arc<crate::media::Transfer>,
+    /// The store, read by the poll builders (a poll's message secret, `client::rich`).
+    store: rich::StoreHandle,
 }
 
 impl Client {

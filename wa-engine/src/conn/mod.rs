@@ -6,6 +6,7 @@
 
 mod abprops;
 mod config;
+mod dedup;
 mod event;
 mod keys;
 pub(crate) mod lid;
@@ -759,7 +760,8 @@ impl Connection {
                             self.in_sync(now, |s, cx| s.on_server_sync(cx, &node));
                         }
                     }
-                    self.events.push_back(crate::Event::Stanza(node));
+                    // Typed event, or raw for sync/privacy and unknown types (notification.rs).
+                    self.events.push_back(crate::notification::classify(node));
                 }
             }
             // 05 §9: acked after processing (the ack goes out after the decrypted state

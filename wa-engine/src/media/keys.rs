@@ -72,11 +72,16 @@ pub enum MediaType {
     StickerPack,
     /// A sticker pack's thumbnail, encrypted with the pack's media key.
     StickerPackThumbnail,
+    /// A payment background image (Baileys `payment-bg-image`: HKDF info `WhatsApp Payment
+    /// Background Keys`); download only.
+    PaymentBgImage,
+    /// A catalog product image (Baileys `product`: image keys); download only.
+    Product,
 }
 
 impl MediaType {
     /// Every media type, in declaration order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::Image,
         Self::Sticker,
         Self::Video,
@@ -90,13 +95,16 @@ impl MediaType {
         Self::DocumentThumbnail,
         Self::StickerPack,
         Self::StickerPackThumbnail,
+        Self::PaymentBgImage,
+        Self::Product,
     ];
 
     /// The HKDF info string the media key is expanded with, e.g. `WhatsApp Image Keys`.
     #[must_use]
     pub fn hkdf_info(self) -> &'static str {
         match self {
-            Self::Image | Self::Sticker => "WhatsApp Image Keys",
+            Self::Image | Self::Sticker | Self::Product => "WhatsApp Image Keys",
+            Self::PaymentBgImage => "WhatsApp Payment Background Keys",
             Self::Video => "WhatsApp Video Keys",
             Self::Audio => "WhatsApp Audio Keys",
             Self::Document => "WhatsApp Document Keys",
@@ -124,7 +132,11 @@ impl MediaType {
             Self::History => Some("md-msg-hist"),
             Self::AppState => Some("md-app-state"),
             Self::LinkThumbnail => Some("thumbnail-link"),
-            Self::ImageThumbnail | Self::VideoThumbnail | Self::DocumentThumbnail => None,
+            Self::ImageThumbnail
+            | Self::VideoThumbnail
+            | Self::DocumentThumbnail
+            | Self::PaymentBgImage
+            | Self::Product => None,
             Self::StickerPack => Some("sticker-pack"),
             Self::StickerPackThumbnail => Some("thumbnail-sticker-pack"),
         }
@@ -142,7 +154,11 @@ impl MediaType {
             Self::History => Some("/mms/md-msg-hist"),
             Self::AppState => Some("/mms/md-app-state"),
             Self::LinkThumbnail => Some("/mms/thumbnail-link"),
-            Self::ImageThumbnail | Self::VideoThumbnail | Self::DocumentThumbnail => None,
+            Self::ImageThumbnail
+            | Self::VideoThumbnail
+            | Self::DocumentThumbnail
+            | Self::PaymentBgImage
+            | Self::Product => None,
             Self::StickerPack => Some("/mms/sticker-pack"),
             Self::StickerPackThumbnail => Some("/mms/thumbnail-sticker-pack"),
         }
@@ -165,6 +181,8 @@ impl MediaType {
             Self::DocumentThumbnail => "thumbnail-document",
             Self::StickerPack => "sticker-pack",
             Self::StickerPackThumbnail => "thumbnail-sticker-pack",
+            Self::PaymentBgImage => "payment-bg-image",
+            Self::Product => "product",
         }
     }
 
@@ -303,5 +321,21 @@ impl ExpandedMediaKey {
 impl fmt::Debug for ExpandedMediaKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ExpandedMediaKey(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 13 item 7: Baileys' `payment-bg-image` and `product` kinds (Baileys
+    /// `MEDIA_HKDF_KEY_MAPPING`: `Payment Background`, `Image`), download only.
+    #[test]
+    fn payment_background_and_product_kinds() {
+        let bg = MediaType::from_name("payment-bg-image").expect("payment-bg-image");
+        assert_eq!(bg.hkdf_info(), "WhatsApp Payment Background Keys");
+        let product = MediaType::from_name("product").expect("product");
+        assert_eq!(product.hkdf_info(), "WhatsApp Image Keys");
+        assert_eq!((bg.upload_path(), product.mms_type()), (None, None));
     }
 }

@@ -203,12 +203,15 @@ pub fn media_type(message: &wa::Message) -> Option<&'static str> {
     }
 }
 
-/// The stanza `type` (05 §6.3): `reaction`, `media` when a media type applies (`url`
+/// The stanza `type` (05 §6.3): `reaction`, `poll` (whatsmeow `getTypeFromMessage`), `media` when a media type applies (`url`
 /// previews stay `text`, as whatsmeow), else `text`.
 pub fn stanza_type(message: &wa::Message) -> &'static str {
     let m = unwrap(message);
     if m.reaction_message.is_some() {
         return "reaction";
+    }
+    if m.poll_update_message.is_some() || super::rich::poll_of(m).is_some() {
+        return "poll";
     }
     match media_type(m) {
         Some("url") | None => "text",

@@ -18,4 +18,12 @@ pub enum MessageError {
     /// The JID cannot be addressed (not a user, group or own device).
     #[error("cannot address this JID")]
     InvalidJid,
+    /// A poll with fewer than two options, duplicate options, or more selectable options
+    /// than it has ([`rich::poll_creation`](super::rich::poll_creation)).
+    #[error("invalid poll")]
+    InvalidPoll,
+    /// A poll vote that does not decrypt with the poll's message secret (wrong secret,
+    /// creator or voter, or a corrupt payload; whatsmeow `msgsecret.go`).
+    #[error("cannot decrypt poll vote")]
+    PollVoteDecrypt,
 }

@@ -28,7 +28,16 @@ pub enum ContentKind {
     Contacts,
     /// A reaction to another message ([`Content::reaction`]).
     Reaction,
-    /// A `protocolMessage` (revoke, ephemeral setting, history-sync notice, app-state key
+    /// An edit of an earlier message ([`Content::edit`]; `protocolMessage` MESSAGE_EDIT).
+    Edit,
+    /// A delete-for-everyone of an earlier message ([`Content::revoke`]).
+    Revoke,
+    /// A poll ([`Content::poll`]).
+    Poll,
+    /// A vote on a poll ([`Content::poll_update`]; decrypted votes arrive as
+    /// [`Event::PollVote`](crate::Event::PollVote)).
+    PollVote,
+    /// Any other `protocolMessage` (ephemeral setting, history-sync notice, app-state key
     /// share, ...): bookkeeping with nothing for a user to see.
     Protocol,
     /// Anything else, e.g. a sender key distribution alone: nothing for a user to see.
@@ -187,6 +196,10 @@ impl<'a> Content<'a> {
     #[must_use]
     pub fn kind(&self) -> ContentKind {
         let m = self.inner;
+        // Rich kinds (edit, revoke, poll, vote): message::rich.
+        if let Some(kind) = super::rich::kind_of(m) {
+            return kind;
+        }
         if m.protocol_message.is_some() {
             return ContentKind::Protocol;
         }

@@ -11,6 +11,7 @@ pub mod content;
 mod error;
 mod id;
 mod incoming;
+pub mod rich;
 internal_mod! {
     pad;
     phash;

@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -142,6 +143,14 @@ type command struct {
 	Patch string `json:"patch"`
 	Name  string `json:"name"`
 	Full  bool   `json:"full"`
+	// Rich messages (issue 13 item 5): send_reaction (target, sender, emoji), send_edit
+	// (target, text), send_revoke (target), send_poll (name, options, selectable),
+	// vote_poll (target = a poll received earlier, options).
+	Target     string   `json:"target"`
+	Sender     string   `json:"sender"`
+	Emoji      string   `json:"emoji"`
+	Options    []string `json:"options"`
+	Selectable int      `json:"selectable"`
 }
 
 // unknownBytesField returns the bytes of field `num` among a message's unknown fields (our
@@ -201,6 +210,48 @@ func appStateFields(index []string, v *waSyncAction.SyncActionValue) map[string]
 
 type harness struct {
 	cli *whatsmeow.Client
+	// Infos of received messages by id (vote_poll needs the poll's).
+	infosMu sync.Mutex
+	infos   map[string]types.MessageInfo
+}
+
+// richFields adds what a reaction, edit, revoke, poll or poll vote carries to a message
+// event (issue 13 item 5).
+func (h *harness) richFields(v *events.Message, fields map[string]any) {
+	m := v.Message
+	if r := m.GetReactionMessage(); r != nil {
+		fields["reaction"] = map[string]any{"emoji": r.GetText(), "target": r.GetKey().GetID()}
+	}
+	if p := m.GetProtocolMessage(); p != nil {
+		fields["protocol"] = map[string]any{
+			"type":       p.GetType().String(),
+			"target":     p.GetKey().GetID(),
+			"editedText": textOf(p.GetEditedMessage()),
+		}
+	}
+	poll := m.GetPollCreationMessage()
+	if poll == nil {
+		poll = m.GetPollCreationMessageV3()
+	}
+	if poll != nil {
+		names := []string{}
+		for _, o := range poll.GetOptions() {
+			names = append(names, o.GetOptionName())
+		}
+		fields["poll"] = map[string]any{"name": poll.GetName(), "options": names, "selectable": poll.GetSelectableOptionsCount()}
+	}
+	if m.GetPollUpdateMessage() != nil {
+		vote, err := h.cli.DecryptPollVote(context.Background(), v)
+		if err != nil {
+			fields["pollVoteError"] = err.Error()
+		} else {
+			hashes := []string{}
+			for _, o := range vote.GetSelectedOptions() {
+				hashes = append(hashes, hex.EncodeToString(o))
+			}
+			fields["pollVote"] = map[string]any{"target": m.GetPollUpdateMessage().GetPollCreationMessageKey().GetID(), "selected": hashes}
+		}
+	}
 }
 
 func (h *harness) onEvent(evt any) {
@@ -239,7 +290,7 @@ func (h *harness) onEvent(evt any) {
 	case *events.OfflineSyncCompleted:
 		emit("offline_sync_completed", map[string]any{"count": v.Count})
 	case *events.Message:
-		emit("message", map[string]any{
+		fields := map[string]any{
 			"id":             v.Info.ID,
 			"chat":           v.Info.Chat.String(),
 			"sender":         v.Info.Sender.String(),
@@ -253,7 +304,15 @@ func (h *harness) onEvent(evt any) {
 			"unavailable":    v.UnavailableRequestID != "",
 			"retryCount":     v.RetryCount,
 			"addressingMode": string(v.Info.AddressingMode),
-		})
+		}
+		h.richFields(v, fields)
+		h.infosMu.Lock()
+		if h.infos == nil {
+			h.infos = map[string]types.MessageInfo{}
+		}
+		h.infos[v.Info.ID] = v.Info
+		h.infosMu.Unlock()
+		emit("message", fields)
 	case *events.AppState:
 		if v.SyncActionValue != nil {
 			emit("app_state", appStateFields(v.Index, v.SyncActionValue))
@@ -381,6 +440,8 @@ func (h *harness) run(ctx context.Context, c command) {
 			return
 		}
 		emit("sent", map[string]any{"id": resp.ID, "to": to.String(), "serverTimestamp": resp.Timestamp.Unix(), "ref": c.Ref})
+	case "send_reaction", "send_edit", "send_revoke", "send_poll", "vote_poll":
+		h.sendRich(ctx, c)
 	case "app_state_send":
 		// whatsmeow builds and encrypts the patch itself (appstate.Build*), on its own state.
 		target, err := types.ParseJID(c.To)
@@ -620,4 +681,71 @@ func main() {
 	}
 	// stdin closed: keep running until the overall timeout (as the Baileys harness does).
 	select {}
+}
+
+// sendRich builds a reaction, edit, revoke, poll or poll vote with whatsmeow's own builders
+// (send.go, msgsecret.go) and sends it; emits "sent" or "error".
+func (h *harness) sendRich(ctx context.Context, c command) {
+	fail := func(msg string) {
+		emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": msg, "ref": c.Ref})
+	}
+	if !h.cli.IsLoggedIn() {
+		fail("not logged in")
+		return
+	}
+	to, err := types.ParseJID(c.To)
+	if err != nil {
+		fail(err.Error())
+		return
+	}
+	var msg *waE2E.Message
+	switch c.Cmd {
+	case "send_reaction":
+		sender := types.EmptyJID
+		if c.Sender != "" {
+			if sender, err = types.ParseJID(c.Sender); err != nil {
+				fail(err.Error())
+				return
+			}
+		}
+		msg = h.cli.BuildReaction(to, sender, c.Target, c.Emoji)
+	case "send_edit":
+		msg = h.cli.BuildEdit(to, c.Target, &waE2E.Message{Conversation: proto.String(c.Text)})
+	case "send_revoke":
+		msg = h.cli.BuildRevoke(to, types.EmptyJID, c.Target)
+	case "send_poll":
+		msg = h.cli.BuildPollCreation(c.Name, c.Options, c.Selectable)
+	case "vote_poll":
+		h.infosMu.Lock()
+		info, ok := h.infos[c.Target]
+		h.infosMu.Unlock()
+		if !ok {
+			fail("unknown poll " + c.Target)
+			return
+		}
+		if msg, err = h.cli.BuildPollVote(ctx, &info, c.Options); err != nil {
+			fail(err.Error())
+			return
+		}
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, 40*time.Second)
+	defer cancel()
+	resp, err := h.cli.SendMessage(sendCtx, to, msg)
+	if err != nil {
+		fail(err.Error())
+		return
+	}
+	if c.Cmd == "send_poll" && h.cli.Store.ID != nil {
+		// Our own poll, so vote_poll can name it too.
+		h.infosMu.Lock()
+		if h.infos == nil {
+			h.infos = map[string]types.MessageInfo{}
+		}
+		h.infos[resp.ID] = types.MessageInfo{
+			MessageSource: types.MessageSource{Chat: to, Sender: h.cli.Store.ID.ToNonAD(), IsFromMe: true},
+			ID:            resp.ID,
+		}
+		h.infosMu.Unlock()
+	}
+	emit("sent", map[string]any{"id": resp.ID, "to": to.String(), "serverTimestamp": resp.Timestamp.Unix(), "ref": c.Ref})
 }

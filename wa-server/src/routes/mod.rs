@@ -8,6 +8,7 @@ pub(crate) mod messages;
 pub(crate) mod otp;
 pub(crate) mod pair;
 pub(crate) mod presence;
+pub(crate) mod rich;
 pub(crate) mod sessions;
 pub(crate) mod webhooks;
 
@@ -80,6 +81,11 @@ pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(crate::msglog::routes::retry))
         .routes(routes!(messages::check_numbers))
         .routes(routes!(messages::format_phone))
+        .routes(routes!(rich::react))
+        .routes(routes!(rich::edit))
+        .routes(routes!(rich::revoke))
+        .routes(routes!(rich::poll))
+        .routes(routes!(rich::vote))
         .routes(routes!(presence::set_presence))
         .routes(routes!(presence::subscribe))
         .routes(routes!(presence::chat_state))

@@ -155,11 +155,18 @@ impl Messaging {
                     sync.push(p);
                     continue;
                 }
-                cx.events
-                    .push_back(Event::Message(Box::new(IncomingMessage {
-                        info,
-                        message: *message,
-                    })));
+                let msg = IncomingMessage {
+                    info,
+                    message: *message,
+                };
+                // Dedup and rich-message hooks (conn::dedup, message::rich).
+                let Some(vote) = Self::before_report(cx, &msg) else {
+                    continue;
+                };
+                cx.events.push_back(Event::Message(Box::new(msg)));
+                if let Some(vote) = vote {
+                    cx.events.push_back(Event::PollVote(Box::new(vote)));
+                }
             }
         }
         let kind = if info.category.as_deref() == Some("peer") {
@@ -175,6 +182,34 @@ impl Messaging {
         cx.wire
             .send_internal(&receipt::delivery_receipt(node, &kind));
         cx.wire.send_ack(node);
+    }
+
+    /// Before a message is reported: `None` when (chat, sender, id) was already reported
+    /// (conn::dedup); else the decrypted poll vote it carries, if any (message::rich). The
+    /// dedup key and poll state are written in one batch.
+    fn before_report(
+        cx: &mut Context<'_>,
+        msg: &IncomingMessage,
+    ) -> Option<Option<crate::message::rich::PollVoteEvent>> {
+        let mut batch = crate::store::StoreBatch::new();
+        let now = cx.server_ms / 1000;
+        match crate::conn::dedup::check_and_record(cx.store, &mut batch, &msg.info, now) {
+            Ok(true) => {
+                tracing::debug!(id = %msg.info.id, sender = %msg.info.sender, "duplicate message dropped");
+                return None;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "dedup lookup failed"),
+        }
+        let vote =
+            crate::message::rich::on_incoming(cx.store, &mut batch, msg).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "poll state lookup failed");
+                None
+            });
+        if let Err(e) = cx.store.apply(batch) {
+            tracing::warn!(error = %e, "cannot store dedup/poll state");
+        }
+        Some(vote)
     }
 
     fn decrypt_enc(

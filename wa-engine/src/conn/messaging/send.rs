@@ -494,6 +494,27 @@ impl Messaging {
             )?
         };
         let (node, phash, token) = node;
+        // Rich-message hook (message::rich): `edit` attribute, poll `<meta>`, and our own
+        // polls remembered (with their secret, under the chat as the caller named it) so
+        // votes on them can be decrypted; our own votes counted.
+        let node = crate::message::rich::decorate_stanza(&message, node);
+        let chat = self.ops.sends.get(&op).map_or(to.clone(), |s| s.to.clone());
+        let mut polls = crate::store::StoreBatch::new();
+        crate::message::rich::remember_poll(&mut polls, &chat, &id, own, &message);
+        let own_vote = if follow_up {
+            None
+        } else {
+            crate::message::rich::apply_vote(cx.store, &mut polls, &chat, own, &id, &message)
+                .unwrap_or_default()
+        };
+        if let Some(vote) = own_vote {
+            cx.events.push_back(crate::Event::PollVote(Box::new(vote)));
+        }
+        if !polls.is_empty()
+            && let Err(e) = cx.store.apply(polls)
+        {
+            tracing::warn!(error = %e, "cannot store sent poll");
+        }
         cx.wire.send_node(&node)?;
         if !follow_up {
             let chat = self.ops.sends.get(&op).map_or(to, |s| s.to.clone());
