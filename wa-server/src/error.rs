@@ -130,6 +130,10 @@ pub enum ApiError {
     /// its content (not an OTP, not a received message) can be retried, once.
     #[error("this message cannot be retried: {0}")]
     NotRetryable(&'static str),
+    /// 409 `message_not_revocable`: only a message this session sent can be deleted for
+    /// everyone.
+    #[error("only a message this session sent can be deleted for everyone")]
+    MessageNotRevocable,
     /// 501 `not_implemented`: the route is reserved for a feature not available yet.
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),
@@ -333,7 +337,7 @@ impl ApiError {
             | Self::OtpAttemptsExceeded
             | Self::ReachoutTimelocked { .. }
             | Self::MessageCapping => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotRetryable(_) => StatusCode::CONFLICT,
+            Self::NotRetryable(_) | Self::MessageNotRevocable => StatusCode::CONFLICT,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
@@ -379,6 +383,7 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::SendLimited { limit, .. } => limit.code(),
             Self::NotRetryable(_) => "message_not_retryable",
+            Self::MessageNotRevocable => "message_not_revocable",
             Self::NotImplemented(_) => "not_implemented",
             Self::OtpNotFound => "otp_not_found",
             Self::OtpExpired => "otp_expired",

@@ -459,7 +459,8 @@ async fn the_log_lists_sent_and_received_messages_retries_and_survives_a_restart
         .await;
     assert_eq!(status, 404);
 
-    // Delete for everyone needs the engine's revoke: a clear 501 until then.
+    // Delete for everyone: the peer gets a revoke of exactly that message; a received
+    // message cannot be revoked.
     let http = reqwest::Client::new();
     let resp = http
         .delete(format!("{}/api/sessions/shop/messages/{first}", api.base))
@@ -467,9 +468,23 @@ async fn the_log_lists_sent_and_received_messages_retries_and_survives_a_restart
         .send()
         .await
         .expect("delete");
-    assert_eq!(resp.status().as_u16(), 501);
+    assert_eq!(resp.status().as_u16(), 204);
+    let got = peer.next_message().await;
+    let revoke = got.content().revoke().expect("a revoke");
+    assert_eq!(revoke.message_id, first);
+    assert!(revoke.from_me);
+    let resp = http
+        .delete(format!(
+            "{}/api/sessions/shop/messages/{incoming}",
+            api.base
+        ))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status().as_u16(), 409);
     let body: Value = serde_json::from_slice(&resp.bytes().await.expect("body")).expect("json");
-    assert_eq!(body["error"]["code"], "not_implemented");
+    assert_eq!(body["error"]["code"], "message_not_revocable");
 
     // A restart keeps the log, the timelines and the counters.
     wait_message(&api, "shop", &retry_id, |m| m["status"] == "delivered").await;

@@ -368,26 +368,42 @@ fn link(state: &AppState, session: &str, old: &str, new: &str) -> Result<Message
     Ok(record)
 }
 
-/// Delete a sent message for everyone (revoke). Not available yet: answers 501
-/// `not_implemented` until the engine can send a revoke.
+/// Delete a sent message for everyone: sends a revoke (protocol message REVOKE with the
+/// message's key, whatsmeow `BuildRevoke`) to the message's chat. Only messages this
+/// session sent can be revoked (409 `message_not_revocable` otherwise); the log keeps the
+/// record.
 #[utoipa::path(delete, path = "/api/sessions/{id}/messages/{message_id}", tag = "messages",
     params(("id" = String, Path, description = "Session id"), ("message_id" = String, Path, description = "Message id")),
     responses(
+        (status = 204, description = "The revoke was sent"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 501, description = "`not_implemented`: the engine cannot revoke messages yet", body = ErrorBody)),
+        (status = 409, description = "`message_not_revocable` (a received message), or the session is not connected", body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn delete_for_everyone(
     State(state): State<AppState>,
     AuthorizedSession(session): AuthorizedSession,
     ApiPath((_, message_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    ServerDb::get::<MessageRecord>(
+    let record = ServerDb::get::<MessageRecord>(
         &state.db().messages,
         key2(&session.id, &message_id),
         "message",
     )?
     .ok_or(ApiError::MessageNotFound)?;
-    Err(ApiError::NotImplemented(
-        "deleting a message for everyone needs the engine's revoke, which is not available yet",
-    ))
+    if record.direction != "out" {
+        return Err(ApiError::MessageNotRevocable);
+    }
+    let chat: wa_engine::Jid = record
+        .to
+        .parse()
+        .map_err(|_| ApiError::MessageNotRevocable)?;
+    let target = wa_engine::message::rich::TargetKey {
+        chat,
+        id: message_id,
+        from_me: true,
+        sender: None,
+    };
+    session.connected_client()?.revoke_message(&target).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
