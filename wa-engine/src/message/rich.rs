@@ -1,9 +1,9 @@
 //! Rich messages: reactions, edits, revokes and polls, both ways.
 //!
 //! Builders return plain `wa::Message`s that [`Client::send_message`](crate::Client) sends;
-//! the stanza gets its `edit` attribute and poll `<meta>` from [`decorate_stanza`]. Incoming
-//! ones are classified by [`Content`](super::Content) ([`ContentKind::Edit`],
-//! [`ContentKind::Revoke`], [`ContentKind::Poll`], [`ContentKind::PollVote`]).
+//! the stanza gets its `edit` attribute and poll `<meta>` from `decorate_stanza`. Incoming
+//! ones are classified by [`Content`](super::Content) ([`ContentKind::Edit`](super::ContentKind::Edit),
+//! [`ContentKind::Revoke`](super::ContentKind::Revoke), [`ContentKind::Poll`](super::ContentKind::Poll), [`ContentKind::PollVote`](super::ContentKind::PollVote)).
 //!
 //! Sources (facts only, our own code):
 //! - whatsmeow `send.go` (`BuildReaction`, `BuildEdit`, `BuildRevoke`, `BuildPollCreation`,

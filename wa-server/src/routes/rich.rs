@@ -24,6 +24,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub(crate) struct React {
     /// The chat: phone number, user JID or group JID (`chat` of the message event).
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// Id of the message reacted to.
     #[schema(min_length = 1, max_length = 128)]
@@ -33,6 +34,7 @@ pub(crate) struct React {
     from_me: bool,
     /// In groups, the message's sender (`sender_user` of the message event).
     #[serde(default)]
+    #[schema(value_type = Option<crate::api_types::Recipient>)]
     sender: Option<String>,
     /// The emoji; empty removes our reaction.
     #[schema(max_length = 64)]
@@ -44,6 +46,7 @@ pub(crate) struct React {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Edit {
     /// The chat the message was sent to.
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// Id of our message (from its send response).
     #[schema(min_length = 1, max_length = 128)]
@@ -58,12 +61,14 @@ pub(crate) struct Edit {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Revoke {
     /// The chat.
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// Id of the message.
     #[schema(min_length = 1, max_length = 128)]
     message_id: String,
     /// Someone else's message in a group we administer: its sender. Absent = our own.
     #[serde(default)]
+    #[schema(value_type = Option<crate::api_types::Recipient>)]
     sender: Option<String>,
 }
 
@@ -72,11 +77,13 @@ pub(crate) struct Revoke {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Poll {
     /// Recipient: phone number, user JID or group JID.
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// The question.
     #[schema(min_length = 1, max_length = 256)]
     name: String,
-    /// 2 to 12 distinct options.
+    /// 2 to 12 distinct options of 1-100 characters.
+    #[schema(min_items = 2, max_items = 12)]
     options: Vec<String>,
     /// How many options a voter may choose; 0 (default) = any number.
     #[serde(default)]
@@ -88,6 +95,7 @@ pub(crate) struct Poll {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Vote {
     /// The chat of the poll.
+    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// Id of the poll message (a poll this session sent or received).
     #[schema(min_length = 1, max_length = 128)]
@@ -140,6 +148,7 @@ fn created(id: wa_engine::message::MessageId) -> (StatusCode, Json<RichSent>) {
     responses((status = 201, body = RichSent), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
@@ -175,6 +184,7 @@ pub(crate) async fn react(
     responses((status = 201, body = RichSent), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
@@ -203,6 +213,7 @@ pub(crate) async fn edit(
     responses((status = 201, body = RichSent), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
@@ -233,6 +244,7 @@ pub(crate) async fn revoke(
     responses((status = 201, body = RichSent), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
@@ -268,6 +280,7 @@ pub(crate) async fn poll(
     responses((status = 201, body = RichSent), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
         (status = 504, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
