@@ -339,7 +339,7 @@ impl ClientBuilder {
         });
         let (first_tx, first_rx) = oneshot::channel();
         let media = Arc::new(crate::media::Transfer::new(&self.media));
-        let store = self.store.clone();
+        let store = Arc::downgrade(&self.store);
         let driver = driver::Driver::new(
             driver::Settings {
                 store: self.store,

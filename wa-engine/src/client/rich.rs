@@ -10,9 +10,11 @@ use crate::error::InvalidInput;
 use crate::message::rich::{self, TargetKey};
 use crate::message::{MessageId, content};
 
-/// The client's store, shared with the driver (read for poll secrets).
+/// The client's store, read for poll secrets. Weak: the driver owns the store, so once it
+/// stopped (shutdown, logout) the store is released even while `Client` handles live (a
+/// restarted process can reopen a sled store at once).
 #[derive(Clone)]
-pub(super) struct StoreHandle(pub(super) std::sync::Arc<dyn crate::store::Store>);
+pub(super) struct StoreHandle(pub(super) std::sync::Weak<dyn crate::store::Store>);
 
 impl std::fmt::Debug for StoreHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,7 +96,8 @@ impl Client {
     ///
     /// # Errors
     /// [`SendError::InvalidInput`] ([`InvalidInput::UnknownPoll`]) for an unknown poll or a
-    /// name that is not one of its options, [`SendError::NotLoggedIn`]; else as
+    /// name that is not one of its options, [`SendError::NotLoggedIn`],
+    /// [`SendError::NotConnected`] after the client stopped; else as
     /// [`send_text`](Self::send_text).
     pub async fn vote_poll(
         &self,
@@ -104,7 +107,8 @@ impl Client {
     ) -> Result<MessageId, SendError> {
         let own = self.jid().ok_or(SendError::NotLoggedIn)?;
         let unknown = || SendError::InvalidInput(InvalidInput::UnknownPoll);
-        let (mut poll, options) = rich::load_poll(self.store.0.as_ref(), chat, poll_id)
+        let store = self.store.0.upgrade().ok_or(SendError::NotConnected)?;
+        let (mut poll, options) = rich::load_poll(store.as_ref(), chat, poll_id)
             .ok()
             .flatten()
             .ok_or_else(unknown)?;
