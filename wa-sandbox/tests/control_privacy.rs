@@ -92,7 +92,7 @@ async fn privacy_settings_gate_tokens_contacts_clock_and_errors() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        json!({"n_server": 4, "reject_mixed_namespaces": true, "reject_unmigrated_lid": false, "min_app_version": null, "timelock_after_refusals": null, "timelock_seconds": 86400})
+        json!({"n_server": 4, "reject_mixed_namespaces": true, "reject_unmigrated_lid": false, "min_app_version": null, "timelock_after_refusals": null, "timelock_seconds": 86400, "tctoken_sending_prop": true, "cstoken_sending_prop": true})
     );
     assert_eq!(r.gate_config().n_server, 4);
     let (status, _) = call(&r, "PUT", "/gate", Some(json!({"n_server": 0}))).await;
