@@ -176,6 +176,21 @@ pub fn parse_recipient(input: &str, default_cc: Option<&str>) -> Result<Jid, Api
     Ok(PhoneNumber::parse(input, default_cc)?.jid())
 }
 
+/// A chat as the server's events name it: any JID that parses is taken as it is (group
+/// JIDs, LIDs and the other forms that arrive in `message` events, so a client can echo
+/// them back), anything else is read by [`parse_recipient`].
+///
+/// # Errors
+/// As [`parse_recipient`].
+pub(crate) fn parse_chat(input: &str, default_cc: Option<&str>) -> Result<Jid, ApiError> {
+    if input.contains('@')
+        && let Ok(jid) = input.parse::<Jid>()
+    {
+        return Ok(jid);
+    }
+    parse_recipient(input, default_cc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

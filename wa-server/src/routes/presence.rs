@@ -10,7 +10,7 @@ use wa_engine::{ChatState, Jid};
 
 use super::{ApiJson, AuthorizedSession};
 use crate::error::{ApiError, ErrorBody};
-use crate::phone::parse_recipient;
+use crate::phone::parse_chat;
 use crate::state::AppState;
 
 /// `POST /api/sessions/{id}/presence` body.
@@ -68,12 +68,7 @@ fn default_cc(state: &AppState) -> Option<&str> {
 
 /// A recipient, accepting group JIDs and LIDs as they come in events.
 fn target(state: &AppState, input: &str) -> Result<Jid, ApiError> {
-    if input.contains('@')
-        && let Ok(jid) = input.parse::<Jid>()
-    {
-        return Ok(jid);
-    }
-    parse_recipient(input, default_cc(state))
+    parse_chat(input, default_cc(state))
 }
 
 #[utoipa::path(post, path = "/api/sessions/{id}/presence", tag = "presence",

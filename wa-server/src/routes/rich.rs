@@ -16,7 +16,7 @@ use wa_engine::message::{ContentKind, IncomingMessage, content};
 
 use super::{ApiJson, AuthorizedSession};
 use crate::error::{ApiError, ErrorBody};
-use crate::phone::parse_recipient;
+use crate::phone::parse_chat;
 use crate::state::AppState;
 
 /// The message a reaction or revoke refers to, as the `message` event named it.
@@ -112,12 +112,7 @@ pub(crate) struct RichSent {
 }
 
 fn jid_or_phone(state: &AppState, input: &str) -> Result<Jid, ApiError> {
-    if input.contains('@')
-        && let Ok(jid) = input.parse::<Jid>()
-    {
-        return Ok(jid);
-    }
-    parse_recipient(input, state.config().default_country_code.as_deref())
+    parse_chat(input, state.config().default_country_code.as_deref())
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
