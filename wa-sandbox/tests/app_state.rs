@@ -4,11 +4,13 @@
 //! `export_state` / `import_state` (shared/protocol/08 §11). Clients' view of the same
 //! patches is checked by whatsmeow in `whatsmeow_appstate.rs`.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use serde_json::{Value, json};
-use tower::ServiceExt as _;
-use wa_sandbox::{AppStateAction, ControlState, Router, RouterConfig, SyncSwitches, control_app};
+use axum::http::StatusCode;
+use serde_json::json;
+use wa_sandbox::{AppStateAction, Router, RouterConfig, SyncSwitches};
+
+#[path = "support/control.rs"]
+mod control_api;
+use control_api::call;
 
 const PN: &str = "15551280001";
 
@@ -16,36 +18,6 @@ fn router() -> Router {
     let mut config = RouterConfig::default();
     config.seed = Some(5);
     Router::new(config)
-}
-
-async fn call(
-    router: &Router,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let app = control_app(ControlState {
-        router: router.clone(),
-        ws_url: "ws://127.0.0.1:1/ws/chat".into(),
-        control_url: "http://127.0.0.1:2".into(),
-    });
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .expect("request");
-    let resp = app.oneshot(req).await.expect("infallible");
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
-    };
-    (status, value)
 }
 
 #[tokio::test]

@@ -1,51 +1,17 @@
 //! The HTTP control API, driven with `oneshot` (no socket), plus one test over a real port.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use serde_json::{Value, json};
-use tower::ServiceExt as _;
-use wa_sandbox::{ControlState, Fault, Router, RouterConfig, Target, control_app};
+use axum::http::StatusCode;
+use serde_json::json;
+use wa_sandbox::{Fault, Router, RouterConfig, Target};
+
+#[path = "support/control.rs"]
+mod control_api;
+use control_api::call;
 
 fn router() -> Router {
     let mut config = RouterConfig::default();
     config.seed = Some(1);
     Router::new(config)
-}
-
-fn app(router: &Router) -> axum::Router {
-    control_app(ControlState {
-        router: router.clone(),
-        ws_url: "ws://127.0.0.1:1/ws/chat".into(),
-        control_url: "http://127.0.0.1:2".into(),
-    })
-}
-
-async fn call(
-    router: &Router,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(match body {
-            Some(b) => Body::from(b.to_string()),
-            None => Body::empty(),
-        })
-        .expect("request");
-    let resp = app(router).oneshot(req).await.expect("infallible");
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
-    };
-    (status, value)
 }
 
 #[tokio::test]

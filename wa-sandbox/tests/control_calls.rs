@@ -1,41 +1,13 @@
 //! The control API's call routes: `POST /calls` places a call from one account's phone to
 //! another (logged in `GET /calls`).
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use serde_json::{Value, json};
-use tower::ServiceExt as _;
-use wa_sandbox::{ControlState, Router, RouterConfig, control_app};
+use axum::http::StatusCode;
+use serde_json::json;
+use wa_sandbox::{Router, RouterConfig};
 
-async fn call(
-    router: &Router,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let app = control_app(ControlState {
-        router: router.clone(),
-        ws_url: "ws://127.0.0.1:1/ws/chat".into(),
-        control_url: "http://127.0.0.1:2".into(),
-    });
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .expect("request");
-    let resp = app.oneshot(req).await.expect("infallible");
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON")
-    };
-    (status, value)
-}
+#[path = "support/control.rs"]
+mod control_api;
+use control_api::call;
 
 #[tokio::test]
 async fn calls_are_placed_and_logged() {

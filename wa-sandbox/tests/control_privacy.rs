@@ -1,52 +1,18 @@
 //! The control API of the privacy gate (shared/protocol/07 §5), driven with `oneshot`.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use serde_json::{Value, json};
-use tower::ServiceExt as _;
-use wa_sandbox::{Clock, ControlState, Router, RouterConfig, TokenPolicy, control_app};
+use axum::http::StatusCode;
+use serde_json::json;
+use wa_sandbox::{Clock, Router, RouterConfig, TokenPolicy};
+
+#[path = "support/control.rs"]
+mod control_api;
+use control_api::call;
 
 fn router() -> Router {
     let mut config = RouterConfig::default();
     config.seed = Some(1);
     config.clock = Clock::Fixed(1_767_225_600);
     Router::new(config)
-}
-
-fn app(router: &Router) -> axum::Router {
-    control_app(ControlState {
-        router: router.clone(),
-        ws_url: "ws://127.0.0.1:1/ws/chat".into(),
-        control_url: "http://127.0.0.1:2".into(),
-    })
-}
-
-async fn call(
-    router: &Router,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(match body {
-            Some(b) => Body::from(b.to_string()),
-            None => Body::empty(),
-        })
-        .expect("request");
-    let resp = app(router).oneshot(req).await.expect("infallible");
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
-    };
-    (status, value)
 }
 
 const A: &str = "15551250001";
