@@ -91,6 +91,9 @@ pub(crate) enum HookEventName {
     /// `notification`.
     #[schema(rename = "notification")]
     Notification,
+    /// `chat_ephemeral`.
+    #[schema(rename = "chat_ephemeral")]
+    ChatEphemeral,
 }
 
 /// An optional integer field that also takes a JSON number with a zero fraction (`564.0`),

@@ -24,6 +24,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "message_revoked",
     "poll_vote",
     "notification",
+    "chat_ephemeral",
 ];
 
 /// Whether `name` is one of [`EVENT_TYPES`] (or `*` for all).
@@ -66,6 +67,11 @@ pub struct Envelope {
     /// `notification` (`{from, timestamp, kind: "group"|"account_sync"|"picture"|"status"|
     /// "devices"|"identity_change"|"prekey_count"|"media_retry", ...}`: a typed server
     /// notification; fields per kind in `routes/rich.rs` `notification_event`).
+    /// `chat_ephemeral` (a disappearing-messages timer change in a 1:1 chat, the peer's or
+    /// ours from another device: message fields plus `{expiration_secs (0 = off),
+    /// setting_timestamp: unix_s|null}`). A received `message` also says `view_once`
+    /// (`true` for view-once media) and `ephemeral_expiration` (the timer it was sent
+    /// with, seconds, or null).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.

@@ -146,6 +146,8 @@ pub(crate) enum EventName {
     PollVote,
     /// `notification`.
     Notification,
+    /// `chat_ephemeral`.
+    ChatEphemeral,
 }
 
 /// Per-session behaviour. Every field has a default, so a record written before settings
