@@ -371,6 +371,40 @@ async fn disappearing_view_once_and_delete_for_me_cross_the_http_api() {
     assert_eq!(m["data"]["ephemeral_expiration"], 86_400, "{m}");
     assert_eq!(m["data"]["text"], "look once", "{m}");
 
+    // A view-once image from the session (`view_once` on the media route).
+    let png_b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(
+            hex::decode("89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a730000001149444154789c63f8cfc0004460e23f03001df003fda03309890000000049454e44ae426082")
+                .expect("hex"),
+        )
+    };
+    let (status, body) = api
+        .post(
+            "/api/sessions/s2/messages/image",
+            &json!({ "to": peer_number, "base64": png_b64, "caption": "once from the API",
+                "view_once": true }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let v = next_of(&mut events, ContentKind::Media(wa_engine::message::MediaKind::Image)).await;
+    assert_eq!(v.info.id, body["id"].as_str().expect("id"));
+    assert_eq!(
+        v.content().view_once(),
+        Some(wa_engine::message::view_once::ViewOnceKind::V2)
+    );
+    assert_eq!(v.text(), Some("once from the API"));
+    // The session follows the peer's 24 h timer.
+    assert_eq!(v.content().expiration(), Some(86_400));
+    // Only images and videos can be view-once.
+    let (status, body) = api
+        .post(
+            "/api/sessions/s2/messages/document",
+            &json!({ "to": peer_number, "base64": png_b64, "view_once": true }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
     // Delete for me: an app-state change, reported back once the server accepted it.
     let body = json!({ "to": peer_number, "message_id": hello.0, "from_me": false,
         "message_timestamp": 1_700_000_000 });
