@@ -99,14 +99,14 @@ async fn disappearing_timers_ephemeral_messages_and_view_once_cross_with_whatsme
     next_kind(&mut events, ContentKind::Text).await?;
 
     // Our timer (7 days) → whatsmeow reads the setting; our next text carries it.
-    let set = client.set_disappearing_timer(&wm_user, TIMER_7_DAYS).await?;
+    let set = client
+        .set_disappearing_timer(&wm_user, TIMER_7_DAYS)
+        .await?;
     let m = wm_message(&mut wm, &set.0).await?;
     assert_eq!(m["protocol"]["type"], "EPHEMERAL_SETTING", "{m}");
     assert_eq!(m["ephemeralSetting"]["expiration"], 604_800, "{m}");
     assert_eq!(
-        client
-            .disappearing_timer(&wm_user)?
-            .map(|t| t.expiration),
+        client.disappearing_timer(&wm_user)?.map(|t| t.expiration),
         Some(604_800)
     );
     let t = client.send_text(&wm_user, "vanishing from engine").await?;
@@ -127,17 +127,17 @@ async fn disappearing_timers_ephemeral_messages_and_view_once_cross_with_whatsme
     assert_eq!(setting.expiration, 86_400);
     assert!(setting.setting_timestamp.is_some());
     assert_eq!(
-        client
-            .disappearing_timer(&wm_user)?
-            .map(|t| t.expiration),
+        client.disappearing_timer(&wm_user)?.map(|t| t.expiration),
         Some(86_400)
     );
 
     // whatsmeow's ephemeral texts: contextInfo form and the older wrapper.
     for (wrap, text) in [(false, "eph plain"), (true, "eph wrapped")] {
-        wm.command(json!({"cmd": "send_ephemeral_text", "to": engine_user, "text": text,
-            "seconds": 86_400, "wrap": wrap}))
-            .await?;
+        wm.command(
+            json!({"cmd": "send_ephemeral_text", "to": engine_user, "text": text,
+            "seconds": 86_400, "wrap": wrap}),
+        )
+        .await?;
         let id = sent(&mut wm).await?;
         let m = next_kind(&mut events, ContentKind::Text).await?;
         assert_eq!(m.info.id, id);

@@ -387,7 +387,11 @@ async fn disappearing_view_once_and_delete_for_me_cross_the_http_api() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let v = next_of(&mut events, ContentKind::Media(wa_engine::message::MediaKind::Image)).await;
+    let v = next_of(
+        &mut events,
+        ContentKind::Media(wa_engine::message::MediaKind::Image),
+    )
+    .await;
     assert_eq!(v.info.id, body["id"].as_str().expect("id"));
     assert_eq!(
         v.content().view_once(),
@@ -429,7 +433,10 @@ async fn disappearing_view_once_and_delete_for_me_cross_the_http_api() {
     assert_eq!(a["data"]["collection"], "regular_high", "{a}");
     assert_eq!(a["data"]["action"]["message_id"], hello.0.as_str(), "{a}");
     assert_eq!(a["data"]["action"]["from_me"], false, "{a}");
-    assert_eq!(a["data"]["action"]["message_timestamp"], 1_700_000_000, "{a}");
+    assert_eq!(
+        a["data"]["action"]["message_timestamp"], 1_700_000_000,
+        "{a}"
+    );
 
     peer.shutdown().await;
 }

@@ -127,7 +127,7 @@ impl Client {
 
     /// Deletes a message for this account only ("delete for me"): an app-state
     /// `deleteMessageForMe` mutation in `regular_high`
-    /// ([`appstate::delete_message_for_me`](crate::appstate::delete_message_for_me)), which
+    /// ([`appstate::actions::delete_message_for_me`](crate::appstate::actions::delete_message_for_me)), which
     /// our other devices apply; the peer keeps the message. `message_timestamp` is the
     /// message's time (unix seconds; `None` = now), as official clients record it.
     ///
@@ -171,7 +171,8 @@ impl Client {
         if chat.is_group() {
             return Err(SendError::InvalidRecipient);
         }
-        let secs = u32::try_from(timer.as_secs()).map_err(|_| SendError::InvalidInput(InvalidInput::InvalidTimer))?;
+        let secs = u32::try_from(timer.as_secs())
+            .map_err(|_| SendError::InvalidInput(InvalidInput::InvalidTimer))?;
         self.send_message(chat, ephemeral::setting(secs, now_ms() / 1000))
             .await
     }

@@ -87,7 +87,9 @@ pub fn setting(expiration: u32, setting_ts: i64) -> wa::Message {
 /// unwrapping).
 #[must_use]
 pub fn setting_of(message: &wa::Message) -> Option<EphemeralSetting> {
-    let p = super::content::unwrap(message).protocol_message.as_deref()?;
+    let p = super::content::unwrap(message)
+        .protocol_message
+        .as_deref()?;
     if p.r#type != Some(protocol_message::Type::EphemeralSetting as i32) {
         return None;
     }
@@ -357,10 +359,7 @@ mod tests {
         // Protocol messages and reactions stay as they are; 0 changes nothing.
         let s = setting(0, 1);
         assert_eq!(with_expiration(s.clone(), 86_400), s);
-        assert_eq!(
-            with_expiration(content::text("x"), 0),
-            content::text("x")
-        );
+        assert_eq!(with_expiration(content::text("x"), 0), content::text("x"));
         // The older wrapper form is read too.
         let wrapped = wa::Message {
             ephemeral_message: Some(Box::new(wa::message::FutureProofMessage {

@@ -159,7 +159,10 @@ mod tests {
         assert_eq!(c.kind(), ContentKind::Media(MediaKind::Image));
         assert_eq!(c.view_once(), Some(ViewOnceKind::V2));
         assert_eq!(c.text(), Some("once"));
-        assert_eq!(c.message().image_message.as_ref().unwrap().view_once, Some(true));
+        assert_eq!(
+            c.message().image_message.as_ref().unwrap().view_once,
+            Some(true)
+        );
         assert_eq!(content::stanza_type(&m), "media");
         assert_eq!(content::media_type(&m), Some("image"));
         // Text is not view-once.

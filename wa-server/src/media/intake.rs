@@ -149,8 +149,7 @@ async fn read_multipart(
                     parse_bool(&text_field(field, "check_number").await?, "check_number")?;
             }
             "view_once" => {
-                fields.view_once =
-                    parse_bool(&text_field(field, "view_once").await?, "view_once")?;
+                fields.view_once = parse_bool(&text_field(field, "view_once").await?, "view_once")?;
             }
             _ => {
                 return Err(ApiError::InvalidBody(format!(

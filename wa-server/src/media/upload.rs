@@ -79,7 +79,6 @@ pub(crate) async fn upload_and_build(
                 height: dims.map(|d| d.1),
                 jpeg_thumbnail: thumbnail,
                 view_once: fields.view_once,
-                ..Default::default()
             };
             let up = upload(client, kind, path).await?;
             message::image(&up, options)
