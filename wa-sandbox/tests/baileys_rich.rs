@@ -10,7 +10,12 @@
 //! against it before sending (interop/lib/rich.mjs). Baileys 6.7.24 rather than 7: it is the
 //! harness with the full command set, and both versions share the same poll code.
 //!
-//! Needs Node >= 20 and npm on PATH; `npm ci` runs on first use. Fails, never skips.
+//! A second test is the three-way poll: whatsmeow creates a poll in a group with our engine
+//! and Baileys, both vote, and whatsmeow's tally (its own `DecryptPollVote`, counted by the
+//! harness), our engine's `PollVote` tally and Baileys' aggregate agree exactly.
+//!
+//! Needs Node >= 20 and npm on PATH (`npm ci` runs on first use), and Go >= 1.24 for the
+//! second test (the whatsmeow harness is built on first use). Fails, never skips.
 
 mod support;
 
@@ -20,6 +25,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 use support::baileys::Harness;
 use support::engine::{next_within, paired_engine};
+use support::whatsmeow::Whatsmeow;
 use wa_engine::message::rich::{PollVoteEvent, TargetKey, option_hash};
 use wa_engine::message::{ContentKind, IncomingMessage, content};
 use wa_engine::{Event, Events, Jid};
@@ -117,7 +123,11 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
     let m = baileys
         .until(|e| e["event"] == "message" && e["fromMe"] == false && e["reaction"].is_object())
         .await?;
-    assert_eq!(m["reaction"], json!({"text": "😂", "target": theirs}), "{m}");
+    assert_eq!(
+        m["reaction"],
+        json!({"text": "😂", "target": theirs}),
+        "{m}"
+    );
     assert_eq!(m["from"], engine_user.as_str());
     client.send_reaction(&their_key, "").await?;
     let m = baileys
@@ -141,7 +151,11 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         .edit_message(&baileys_user, &ours.0, "edited by engine")
         .await?;
     let m = baileys
-        .until(|e| e["event"] == "message" && e["fromMe"] == false && e["protocol"]["type"] == "MESSAGE_EDIT")
+        .until(|e| {
+            e["event"] == "message"
+                && e["fromMe"] == false
+                && e["protocol"]["type"] == "MESSAGE_EDIT"
+        })
         .await?;
     assert_eq!(
         m["protocol"],
@@ -166,14 +180,18 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         })
         .await?;
     let m = baileys
-        .until(|e| e["event"] == "message" && e["fromMe"] == false && e["protocol"]["type"] == "REVOKE")
+        .until(|e| {
+            e["event"] == "message" && e["fromMe"] == false && e["protocol"]["type"] == "REVOKE"
+        })
         .await?;
     assert_eq!(m["protocol"]["target"], ours.0.as_str(), "{m}");
 
     // Baileys' poll (single choice): we vote "b", Baileys votes "c".
     baileys
-        .command(json!({"cmd": "send_poll", "to": engine_user, "name": "which?",
-            "options": ["a", "b", "c"], "selectable": 1}))
+        .command(
+            json!({"cmd": "send_poll", "to": engine_user, "name": "which?",
+            "options": ["a", "b", "c"], "selectable": 1}),
+        )
         .await?;
     let their_poll = sent(&mut baileys).await?;
     let p = next_kind(&mut events, ContentKind::Poll).await?;
@@ -256,7 +274,9 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
     let own = next_vote(&mut events).await?;
     assert_eq!(own.tally, tally(&[("x", 1), ("y", 1)]));
     let v = baileys
-        .until(|e| e["event"] == "poll_vote" && e["own"].is_null() && e["pollId"] == our_poll.0.as_str())
+        .until(|e| {
+            e["event"] == "poll_vote" && e["own"].is_null() && e["pollId"] == our_poll.0.as_str()
+        })
         .await?;
     assert_eq!(v["voter"], engine_user.as_str(), "{v}");
     assert_eq!(v["selected"], json!([hash_hex("x")]), "{v}");
@@ -267,6 +287,180 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
     );
 
     baileys.command(json!({"cmd": "quit"})).await?;
+    client.shutdown().await;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+/// A tally as the harnesses report it, `[{name, voters}]`, with each voter list sorted.
+fn sorted_tally(t: &Value) -> Vec<(String, Vec<String>)> {
+    t.as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            let mut voters: Vec<String> = o["voters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            voters.sort();
+            (o["name"].as_str().unwrap_or_default().to_owned(), voters)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn whatsmeow_group_poll_gets_votes_from_engine_and_baileys_and_all_tallies_agree()
+-> anyhow::Result<()> {
+    const ENGINE: &str = "15551290011";
+    const BAILEYS: &str = "15551290012";
+    const WHATSMEOW: &str = "15551290013";
+    support::whatsmeow::ensure_built();
+    let sandbox = Sandbox::start(SandboxConfig::default().with_seed(30)).await?;
+    sandbox.create_account(ENGINE)?;
+    let baileys_phone = sandbox.create_account(BAILEYS)?;
+    let wm_phone = sandbox.create_account(WHATSMEOW)?;
+    let (client, mut events, _, _) = paired_engine(&sandbox, ENGINE, STEP).await?;
+    let (auth, wm_data) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut baileys = Harness::spawn(&sandbox, auth.path(), "baileys")?;
+    baileys.pair(&baileys_phone).await?;
+    let mut wm = Whatsmeow::spawn(&sandbox, wm_data.path(), "whatsmeow")?;
+    wm.pair(&wm_phone).await?;
+    let (engine_user, baileys_user, wm_user) = (
+        format!("{ENGINE}@s.whatsapp.net"),
+        format!("{BAILEYS}@s.whatsapp.net"),
+        format!("{WHATSMEOW}@s.whatsapp.net"),
+    );
+    let group = sandbox
+        .router()
+        .create_group(WHATSMEOW, "Lunch", &[ENGINE, BAILEYS])?;
+    let group_jid = group.to_string();
+
+    // whatsmeow's poll (any number of choices) reaches both.
+    let options = ["pizza", "sushi", "tacos"];
+    wm.command(
+        json!({"cmd": "send_poll", "to": group_jid, "name": "lunch?",
+        "options": options, "selectable": 0}),
+    )
+    .await?;
+    let r = wm
+        .until(|e| e["event"] == "sent" || e["event"] == "error")
+        .await?;
+    anyhow::ensure!(r["event"] == "sent", "whatsmeow poll failed: {r}");
+    let poll_id = r["id"].as_str().context("poll id")?.to_owned();
+    let p = next_kind(&mut events, ContentKind::Poll).await?;
+    assert_eq!(
+        (p.info.id.as_str(), &p.info.chat),
+        (poll_id.as_str(), &group)
+    );
+    assert!(p.info.sender.user() == WHATSMEOW, "{:?}", p.info.sender);
+    let poll = p.content().poll().context("poll")?;
+    assert_eq!(
+        (poll.name, poll.options.clone(), poll.selectable),
+        (Some("lunch?"), options.to_vec(), 0)
+    );
+    let m = baileys
+        .until(|e| e["event"] == "message" && e["id"] == poll_id.as_str())
+        .await?;
+    assert_eq!(
+        m["poll"],
+        json!({"name": "lunch?", "options": options, "selectable": 0}),
+        "{m}"
+    );
+    assert_eq!(m["from"], group_jid.as_str());
+
+    // Our engine votes sushi; whatsmeow and Baileys decrypt it.
+    client.vote_poll(&group, &poll_id, &["sushi"]).await?;
+    let own = next_vote(&mut events).await?;
+    assert_eq!(
+        own.tally,
+        tally(&[("pizza", 0), ("sushi", 1), ("tacos", 0)])
+    );
+    let m = wm
+        .until(|e| {
+            e["event"] == "message" && (e["pollVote"].is_object() || e["pollVoteError"].is_string())
+        })
+        .await?;
+    assert_eq!(
+        m["pollVote"],
+        json!({"target": poll_id, "selected": [hash_hex("sushi")]}),
+        "{m}"
+    );
+    assert!(
+        m["sender"].as_str().is_some_and(|s| s.starts_with(ENGINE)),
+        "{m}"
+    );
+    let v = baileys
+        .until(|e| e["event"] == "poll_vote" && e["own"].is_null())
+        .await?;
+    assert_eq!(
+        (&v["pollId"], &v["voter"], &v["selected"]),
+        (
+            &json!(poll_id),
+            &json!(engine_user),
+            &json!([hash_hex("sushi")])
+        ),
+        "{v}"
+    );
+
+    // Baileys votes pizza and sushi; whatsmeow and our engine decrypt it.
+    baileys
+        .command(json!({"cmd": "vote_poll", "target": poll_id, "options": ["pizza", "sushi"]}))
+        .await?;
+    sent(&mut baileys).await?;
+    let vote = next_vote(&mut events).await?;
+    assert_eq!(vote.voter, Jid::pn(BAILEYS));
+    assert_eq!(
+        (vote.chat.clone(), vote.poll_id.clone()),
+        (group.clone(), poll_id.clone())
+    );
+    assert_eq!(vote.selected, vec!["pizza".to_owned(), "sushi".to_owned()]);
+    let expected = tally(&[("pizza", 1), ("sushi", 2), ("tacos", 0)]);
+    assert_eq!(vote.tally, expected, "our engine's tally");
+    let m = wm
+        .until(|e| {
+            e["event"] == "message" && (e["pollVote"].is_object() || e["pollVoteError"].is_string())
+        })
+        .await?;
+    assert_eq!(
+        m["pollVote"],
+        json!({"target": poll_id, "selected": [hash_hex("pizza"), hash_hex("sushi")]}),
+        "{m}"
+    );
+    assert!(
+        m["sender"].as_str().is_some_and(|s| s.starts_with(BAILEYS)),
+        "{m}"
+    );
+
+    // The three tallies, exactly.
+    let want = vec![
+        ("pizza".to_owned(), vec![baileys_user.clone()]),
+        ("sushi".to_owned(), {
+            let mut v = vec![engine_user.clone(), baileys_user.clone()];
+            v.sort();
+            v
+        }),
+        ("tacos".to_owned(), vec![]),
+    ];
+    wm.command(json!({"cmd": "poll_tally", "target": poll_id, "options": options}))
+        .await?;
+    let t = wm.until(|e| e["event"] == "poll_tally").await?;
+    assert_eq!(sorted_tally(&t["tally"]), want, "whatsmeow's tally: {t}");
+    baileys
+        .command(json!({"cmd": "poll_tally", "target": poll_id}))
+        .await?;
+    let t = baileys.until(|e| e["event"] == "poll_tally").await?;
+    assert_eq!(sorted_tally(&t["tally"]), want, "Baileys' tally: {t}");
+    let engine_counts: Vec<(String, u32)> = want
+        .iter()
+        .map(|(o, v)| (o.clone(), u32::try_from(v.len()).unwrap_or(u32::MAX)))
+        .collect();
+    assert_eq!(vote.tally, engine_counts);
+    assert!(!want.iter().any(|(_, v)| v.contains(&wm_user)));
+
+    baileys.command(json!({"cmd": "quit"})).await?;
+    wm.command(json!({"cmd": "quit"})).await?;
     client.shutdown().await;
     sandbox.shutdown().await;
     Ok(())
