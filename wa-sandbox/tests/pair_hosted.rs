@@ -100,6 +100,18 @@ async fn hosted_accounts_pair_baileys_engine_and_whatsmeow() -> anyhow::Result<(
         );
     }
 
+    // Messages flow between the hosted accounts (the engine's pkmsg carries its 06 06
+    // device identity).
+    for (to, peer) in [(BAILEYS, &mut *baileys), (WHATSMEOW, &mut *wm)] {
+        let id = client
+            .send_text(&wa_engine::Jid::pn(to), "hello hosted")
+            .await?;
+        let got = peer
+            .until(|e| e["event"] == "message" && e["id"] == id.0.as_str())
+            .await?;
+        assert_eq!(got["text"], "hello hosted", "{got}");
+    }
+
     baileys.command(serde_json::json!({"cmd": "quit"})).await?;
     wm.command(serde_json::json!({"cmd": "quit"})).await?;
     client.shutdown().await;
