@@ -50,3 +50,23 @@ test('rich fields name the target and content', () => {
     { type: 'MESSAGE_EDIT', target: 'C', editedText: 'new' });
   assert.deepEqual(richFields({ conversation: 'x' }), {});
 });
+
+test('rich commands parse, and bad ones are refused', async () => {
+  const { parseCommand, CommandError } = await import('../lib/protocol.mjs');
+  const parse = (o) => parseCommand(JSON.stringify(o));
+  assert.deepEqual(parse({ cmd: 'send_reaction', to: OTHER, target: 'A', emoji: '' }),
+    { cmd: 'send_reaction', to: OTHER, target: 'A', fromMe: false, participant: undefined, emoji: '', ref: undefined });
+  assert.equal(parse({ cmd: 'send_poll', to: OTHER, name: 'q', options: ['a', 'b'] }).selectable, 0);
+  assert.deepEqual(parse({ cmd: 'vote_poll', target: 'P', options: [] }).options, []);
+  for (const bad of [
+    { cmd: 'send_reaction', to: OTHER, target: 'A' },
+    { cmd: 'send_reaction', to: OTHER, target: 'A', emoji: 'x', fromMe: 'yes' },
+    { cmd: 'send_edit', to: OTHER, target: 'A' },
+    { cmd: 'send_poll', to: OTHER, name: 'q', options: ['a'], selectable: 2 },
+    { cmd: 'send_poll', to: OTHER, name: 'q', options: [] },
+    { cmd: 'vote_poll', target: 'P', options: [1] },
+    { cmd: 'poll_tally' },
+  ]) {
+    assert.throws(() => parse(bad), CommandError, JSON.stringify(bad));
+  }
+});
