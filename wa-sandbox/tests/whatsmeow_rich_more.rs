@@ -6,6 +6,7 @@
 //!   (`contextInfo.expiration`; from whatsmeow also in the older `ephemeralMessage` wrapper);
 //! - view-once images both ways, uploaded for real to the sandbox's media host, downloaded
 //!   and verified by the other side (SHA-256 of the bytes), wrapper and flag exact;
+//! - link previews both ways (the card as given: `matchedText`, `title`, `description`);
 //! - delete for me between two companions of one account (sandbox with phone sync): our
 //!   `deleteMessageForMe` patch decoded by whatsmeow (`events.DeleteForMe`), and whatsmeow's
 //!   (built by the harness; whatsmeow has a parser but no builder) decoded by our engine.
@@ -26,6 +27,7 @@ use wa_engine::appstate::{Collection, SyncAction};
 use wa_engine::media::Scheme;
 use wa_engine::media::message::ImageOptions;
 use wa_engine::message::ephemeral::{TIMER_7_DAYS, TIMER_OFF};
+use wa_engine::message::link_preview::LinkPreview;
 use wa_engine::message::rich::TargetKey;
 use wa_engine::message::view_once::ViewOnceKind;
 use wa_engine::message::{ContentKind, IncomingMessage, MediaKind};
@@ -185,6 +187,45 @@ async fn disappearing_timers_ephemeral_messages_and_view_once_cross_with_whatsme
     assert_eq!(m.text(), Some("once from whatsmeow"));
     let media = m.media()?.expect("media ref");
     assert_eq!(client.download(&media).await?, png);
+
+    // Link previews both ways (the card as given; nothing fetched).
+    let card = client
+        .send_link_preview(
+            &wm_user,
+            "read https://example.org/a",
+            LinkPreview {
+                url: "https://example.org/a".into(),
+                title: Some("Example A".into()),
+                description: Some("First page".into()),
+                jpeg_thumbnail: None,
+            },
+        )
+        .await?;
+    let m = wm_message(&mut wm, &card.0).await?;
+    assert_eq!(m["text"], "read https://example.org/a", "{m}");
+    assert_eq!(
+        m["linkPreview"],
+        json!({"matchedText": "https://example.org/a", "title": "Example A",
+            "description": "First page"}),
+        "{m}"
+    );
+    wm.command(json!({"cmd": "send_link_preview", "to": engine_user,
+        "text": "look https://example.org/b", "target": "https://example.org/b",
+        "name": "Example B", "options": ["Second page"]}))
+        .await?;
+    let id = sent(&mut wm).await?;
+    let m = next_kind(&mut events, ContentKind::Text).await?;
+    assert_eq!(m.info.id, id);
+    assert_eq!(m.text(), Some("look https://example.org/b"));
+    let p = m.content().link_preview().expect("preview");
+    assert_eq!(
+        (p.url, p.title, p.description),
+        (
+            Some("https://example.org/b"),
+            Some("Example B"),
+            Some("Second page")
+        )
+    );
 
     // Timer off: the setting says 0 and texts carry no expiration.
     let off = client.set_disappearing_timer(&wm_user, TIMER_OFF).await?;

@@ -70,8 +70,8 @@ pub struct Envelope {
     /// `chat_ephemeral` (a disappearing-messages timer change in a 1:1 chat, the peer's or
     /// ours from another device: message fields plus `{expiration_secs (0 = off),
     /// setting_timestamp: unix_s|null}`). A received `message` also says `view_once`
-    /// (`true` for view-once media) and `ephemeral_expiration` (the timer it was sent
-    /// with, seconds, or null).
+    /// (`true` for view-once media), `ephemeral_expiration` (the timer it was sent
+    /// with, seconds, or null) and `link_preview` (`{url, title, description}` or null).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.

@@ -11,7 +11,7 @@ use crate::Jid;
 use crate::conn::SendError;
 use crate::error::InvalidInput;
 use crate::message::rich::{self, TargetKey};
-use crate::message::{MessageId, content, ephemeral, view_once};
+use crate::message::{MessageId, content, ephemeral, link_preview, view_once};
 
 /// The client's store, read for poll secrets. Weak: the driver owns the store, so once it
 /// stopped (shutdown, logout) the store is released even while `Client` handles live (a
@@ -190,6 +190,22 @@ impl Client {
         let store = self.store.0.upgrade().ok_or(SendError::NotConnected)?;
         ephemeral::chat_timer(store.as_ref(), chat)
             .map_err(|e| SendError::Store(std::sync::Arc::new(e)))
+    }
+
+    /// Sends `text` with a link preview card (`extendedTextMessage` with `matchedText`,
+    /// `title`, `description`, `jpegThumbnail`; [`link_preview::with_preview`]). Nothing is
+    /// fetched: the caller supplies the card. `text` should contain `preview.url`.
+    ///
+    /// # Errors
+    /// As [`send_text`](Self::send_text).
+    pub async fn send_link_preview(
+        &self,
+        to: &Jid,
+        text: impl Into<String>,
+        preview: link_preview::LinkPreview,
+    ) -> Result<MessageId, SendError> {
+        self.send_message(to, link_preview::with_preview(text, preview))
+            .await
     }
 
     /// Sends an image, video or voice note as view-once: `media` (e.g. from

@@ -12,6 +12,7 @@ pub mod ephemeral;
 mod error;
 mod id;
 mod incoming;
+pub mod link_preview;
 pub mod rich;
 pub mod view_once;
 internal_mod! {

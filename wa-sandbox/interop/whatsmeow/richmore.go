@@ -27,6 +27,8 @@ import (
 //     contextInfo.expiration = seconds; wrap = in the older ephemeralMessage wrapper;
 //   - send_view_once {to, dataB64, mimetype, text (caption)}: the image uploaded with
 //     whatsmeow's Upload and sent as viewOnceMessageV2 { imageMessage { viewOnce: true } };
+//   - send_link_preview {to, text, target (the URL), name (title), options[0]
+//     (description)}: an extendedTextMessage with a preview card;
 //   - delete_for_me {to (chat), target (message id), fromMe, sender}: an app-state
 //     ["deleteMessageForMe", chat, id, fromMe, sender] mutation (regular_high, version 3),
 //     built by hand: this whatsmeow has no builder for it, only the parser.
@@ -41,7 +43,7 @@ type commandMore struct {
 // runMore runs the commands above; false for any other command.
 func (h *harness) runMore(ctx context.Context, c command) bool {
 	switch c.Cmd {
-	case "set_disappearing", "send_ephemeral_text", "send_view_once", "delete_for_me":
+	case "set_disappearing", "send_ephemeral_text", "send_view_once", "delete_for_me", "send_link_preview":
 	default:
 		return false
 	}
@@ -103,6 +105,18 @@ func (h *harness) runMore(ctx context.Context, c command) bool {
 		if c.Wrap {
 			msg = &waE2E.Message{EphemeralMessage: &waE2E.FutureProofMessage{Message: msg}}
 		}
+	case "send_link_preview":
+		// text with a preview card for `target` (the URL): title = name, description =
+		// options[0] when given.
+		ext := &waE2E.ExtendedTextMessage{
+			Text:        proto.String(c.Text),
+			MatchedText: proto.String(c.Target),
+			Title:       proto.String(c.Name),
+		}
+		if len(c.Options) > 0 {
+			ext.Description = proto.String(c.Options[0])
+		}
+		msg = &waE2E.Message{ExtendedTextMessage: ext}
 	case "send_view_once":
 		data, err := base64.StdEncoding.DecodeString(c.DataB64)
 		if err != nil {
@@ -170,6 +184,13 @@ func (h *harness) richMoreFields(v *events.Message, fields map[string]any) {
 		fields["ephemeralSetting"] = map[string]any{
 			"expiration": p.GetEphemeralExpiration(),
 			"timestamp":  p.GetEphemeralSettingTimestamp(),
+		}
+	}
+	if ext := m.GetExtendedTextMessage(); ext != nil && (ext.MatchedText != nil || ext.Title != nil) {
+		fields["linkPreview"] = map[string]any{
+			"matchedText": ext.GetMatchedText(),
+			"title":       ext.GetTitle(),
+			"description": ext.GetDescription(),
 		}
 	}
 	if img := m.GetImageMessage(); img != nil {
