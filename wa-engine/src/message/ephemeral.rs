@@ -242,7 +242,8 @@ pub(crate) fn remember(
 }
 
 /// For a received message: a 1:1 `EPHEMERAL_SETTING` (the peer's, or ours from another
-/// device) updates the chat's stored timer. Group timers come with group notifications and
+/// device) updates the chat's stored timer, under the chat and its other name (PN ⇄ LID)
+/// when known. Group timers come with group notifications and
 /// metadata instead (not handled here). Returns the setting when it was recorded.
 ///
 /// # Errors
@@ -264,7 +265,13 @@ pub(crate) fn on_incoming(
             .setting_timestamp
             .unwrap_or_else(|| i64::try_from(msg.info.timestamp).unwrap_or(i64::MAX)),
     };
-    Ok(remember(store, batch, &msg.info.chat, timer)?.then_some(s))
+    let recorded = remember(store, batch, &msg.info.chat, timer)?;
+    // LID-first addressing: the chat may arrive as the peer's LID while we send to its PN
+    // (or the reverse); the timer holds for both names.
+    if recorded && let Some(alt) = &msg.info.chat_alt {
+        remember(store, batch, alt, timer)?;
+    }
+    Ok(recorded.then_some(s))
 }
 
 /// What goes out for `message` to `chat`: a media message flagged `viewOnce` wrapped in
