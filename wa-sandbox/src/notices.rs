@@ -254,9 +254,7 @@ fn jid(value: &str, group: bool) -> Result<Jid, String> {
     if group && !value.contains('@') {
         return Ok(Jid::group(value.to_owned()));
     }
-    value
-        .parse()
-        .map_err(|e| format!("bad JID {value:?}: {e}"))
+    value.parse().map_err(|e| format!("bad JID {value:?}: {e}"))
 }
 
 /// The `w:gp2` envelope (the shape `groups` sends: `from` group, `participant` actor,
@@ -438,7 +436,10 @@ impl Notice {
                 )?)
             }
             Self::AccountSync { what } => {
-                if !matches!(what.as_str(), "devices" | "privacy" | "picture" | "blocklist") {
+                if !matches!(
+                    what.as_str(),
+                    "devices" | "privacy" | "picture" | "blocklist"
+                ) {
                     return Err(format!(
                         "account_sync what {what:?}: devices, privacy, picture or blocklist"
                     ));
@@ -452,7 +453,10 @@ impl Notice {
                     vec![child],
                 ))
             }
-            Self::Picture { jid: who, picture_id } => {
+            Self::Picture {
+                jid: who,
+                picture_id,
+            } => {
                 let who = jid(who, false)?;
                 let child = match picture_id {
                     Some(pid) => Node::new("set")

@@ -667,6 +667,10 @@ async fn handle_event(
         Event::Notification(n) => {
             let data = crate::routes::rich::notification_event(&n);
             fanout::enqueue(state, session, "notification", data).await;
+            // One specific event per kind besides (notices.rs).
+            for (kind, data) in crate::notices::notification_events(&n) {
+                fanout::enqueue(state, session, kind, data).await;
+            }
         }
         Event::PollVote(vote) => {
             let data = crate::routes::rich::vote_event(&vote);
@@ -679,6 +683,16 @@ async fn handle_event(
         }
         Event::HistorySync(_) | Event::ReachoutTimelock(_) | Event::NewChatCapping(_) => {
             if let Some((kind, data)) = crate::sync_events::event_json(&event) {
+                fanout::enqueue(state, session, kind, data).await;
+            }
+        }
+        Event::ServerSync { .. }
+        | Event::PrivacyToken(_)
+        | Event::Dirty { .. }
+        | Event::OfflineSyncPreview(_)
+        | Event::OfflineSyncCompleted { .. }
+        | Event::EdgeRoutingUpdated { .. } => {
+            if let Some((kind, data)) = crate::notices::event_json(&event) {
                 fanout::enqueue(state, session, kind, data).await;
             }
         }

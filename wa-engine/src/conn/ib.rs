@@ -102,11 +102,8 @@ impl Connection {
         let id = self.next_iq_id();
         let clean = iq::clean_dirty(&id, kind, ts);
         if self.send_internal(&clean) {
-            self.pending.insert(
-                id,
-                Waiter::CleanDirty,
-                now + self.config.timing.iq_timeout,
-            );
+            self.pending
+                .insert(id, Waiter::CleanDirty, now + self.config.timing.iq_timeout);
         }
         if kind == "syncd_app_state" {
             self.in_sync(now, |s, cx| {
