@@ -198,13 +198,6 @@ pub enum Event {
         /// The `timestamp` attribute, unix seconds.
         timestamp: u64,
     },
-    /// A `server_sync` notification: these app-state collections changed on another device;
-    /// fetching them has started (their mutations follow as [`Event::AppState`]). The stanza
-    /// also comes as [`Event::Stanza`]. Informational.
-    ServerSync {
-        /// The collections named.
-        collections: Vec<crate::appstate::Collection>,
-    },
     /// A `privacy_token` notification: a contact issued us trusted-contact tokens, now stored
     /// (07 §2.2). Carries no token bytes. The stanza also comes as [`Event::Stanza`].
     /// Informational.

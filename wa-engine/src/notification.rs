@@ -15,8 +15,10 @@
 //! | anything else | logged once per type | [`Event::Stanza`](crate::Event::Stanza) |
 //!
 //! The sync and privacy types keep their raw [`Event::Stanza`](crate::Event::Stanza) and get
-//! their own typed events besides: `server_sync` → [`Event::ServerSync`](crate::Event::ServerSync)
-//! (the collections; the fetched mutations follow as `Event::AppState`), `privacy_token` →
+//! their own typed events besides: `server_sync` starts an app-state fetch whose mutations
+//! follow as [`Event::AppState`](crate::Event::AppState) (its stanza is only
+//! [`Event::Stanza`](crate::Event::Stanza); read the collections with
+//! [`appstate::iq::parse_server_sync`](crate::appstate::iq::parse_server_sync)), `privacy_token` →
 //! [`Event::PrivacyToken`](crate::Event::PrivacyToken) (who issued how many tokens; never the
 //! token bytes), `mex` → [`Event::ReachoutTimelock`](crate::Event::ReachoutTimelock) /
 //! [`Event::NewChatCapping`](crate::Event::NewChatCapping).
@@ -147,20 +149,13 @@ pub struct PrivacyTokenNotice {
     pub newest_timestamp: Option<u64>,
 }
 
-/// The typed events a `<notification>` produces besides [`classify`]'s: [`Event::ServerSync`]
-/// for `server_sync`, [`Event::PrivacyToken`] for a parsable `privacy_token`.
+/// The typed event a `<notification>` produces besides [`classify`]'s: [`Event::PrivacyToken`]
+/// for a parsable `privacy_token`.
 ///
-/// [`Event::ServerSync`]: crate::Event::ServerSync
 /// [`Event::PrivacyToken`]: crate::Event::PrivacyToken
 #[must_use]
 pub fn side_event(node: &Node) -> Option<crate::Event> {
     match node.get_attr_str("type")? {
-        "server_sync" => Some(crate::Event::ServerSync {
-            collections: crate::appstate::iq::parse_server_sync(node)
-                .into_iter()
-                .map(|(c, _)| c)
-                .collect(),
-        }),
         "privacy_token" => {
             let p = crate::privacy::parse_notification(node).ok()?;
             Some(crate::Event::PrivacyToken(Box::new(PrivacyTokenNotice {

@@ -242,9 +242,15 @@ async fn every_notification_type_arrives_as_its_typed_event() -> anyhow::Result<
         ALICE,
         json!({"kind": "server_sync", "collections": ["regular_high", "critical_block"]}),
     )?;
+    // server_sync starts an app-state fetch; its stanza is passed up raw.
     let collections = alice
         .wait(|e| match e {
-            Event::ServerSync { collections } => Some(collections.clone()),
+            Event::Stanza(n) if n.get_attr_str("type") == Some("server_sync") => Some(
+                wa_engine::appstate::iq::parse_server_sync(n)
+                    .into_iter()
+                    .map(|(c, _)| c)
+                    .collect::<Vec<_>>(),
+            ),
             _ => None,
         })
         .await?;

@@ -138,13 +138,22 @@ pub(crate) fn notification_events(n: &NotificationEvent) -> Vec<(&'static str, V
     }
 }
 
-/// The event for an `<ib>` or sync/privacy notification event, if `event` is one.
+/// The `server_sync` event for a raw `server_sync` notification (the engine passes it up as
+/// `Event::Stanza` and fetches the collections; their mutations become `app_state` events).
+pub(crate) fn stanza_json(node: &wa_engine::binary::Node) -> Option<(&'static str, Value)> {
+    if node.tag != "notification" || node.get_attr_str("type") != Some("server_sync") {
+        return None;
+    }
+    let collections: Vec<&str> = wa_engine::appstate::iq::parse_server_sync(node)
+        .into_iter()
+        .map(|(c, _)| c.as_str())
+        .collect();
+    Some(("server_sync", json!({ "collections": collections })))
+}
+
+/// The event for an `<ib>` or privacy-token engine event, if `event` is one.
 pub(crate) fn event_json(event: &Event) -> Option<(&'static str, Value)> {
     match event {
-        Event::ServerSync { collections } => Some((
-            "server_sync",
-            json!({"collections": collections.iter().map(|c| c.as_str()).collect::<Vec<_>>()}),
-        )),
         Event::PrivacyToken(t) => Some((
             "privacy_token",
             json!({"from": jid(&t.from), "sender_lid": t.sender_lid.as_ref().map(jid),

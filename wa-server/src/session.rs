@@ -663,6 +663,9 @@ async fn handle_event(
         }
         Event::Stanza(node) => {
             tracing::trace!(session = %session.id, tag = %node.tag, "stanza for higher layers");
+            if let Some((kind, data)) = crate::notices::stanza_json(&node) {
+                fanout::enqueue(state, session, kind, data).await;
+            }
         }
         Event::Notification(n) => {
             let data = crate::routes::rich::notification_event(&n);
@@ -686,8 +689,7 @@ async fn handle_event(
                 fanout::enqueue(state, session, kind, data).await;
             }
         }
-        Event::ServerSync { .. }
-        | Event::PrivacyToken(_)
+        Event::PrivacyToken(_)
         | Event::Dirty { .. }
         | Event::OfflineSyncPreview(_)
         | Event::OfflineSyncCompleted { .. }

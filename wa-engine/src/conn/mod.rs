@@ -766,12 +766,13 @@ impl Connection {
                             self.in_sync(now, |s, cx| s.on_server_sync(cx, &node));
                         }
                     }
-                    // server_sync / privacy_token: their own typed event (notification.rs).
-                    if let Some(side) = crate::notification::side_event(&node) {
-                        self.events.push_back(side);
-                    }
+                    // privacy_token: its own typed event after the raw one (notification.rs).
+                    let side = crate::notification::side_event(&node);
                     // Typed event, or raw for sync/privacy and unknown types (notification.rs).
                     self.events.push_back(crate::notification::classify(node));
+                    if let Some(side) = side {
+                        self.events.push_back(side);
+                    }
                 }
             }
             // 05 §9: acked after processing (the ack goes out after the decrypted state
