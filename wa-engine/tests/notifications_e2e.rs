@@ -378,11 +378,10 @@ async fn edge_routing_is_stored_survives_restart_and_515_and_is_sent_in_ed() -> 
 
     let route = b"\x01edge-route\xff1302".to_vec();
     let b64 = base64::engine::general_purpose::STANDARD.encode(&route);
-    push(
-        &sb,
-        ALICE,
-        json!({"kind": "edge_routing", "routing_info_b64": b64}),
-    )?;
+    // Through the account's phone handle this time (same path as the router's).
+    let notice: Notice =
+        serde_json::from_value(json!({"kind": "edge_routing", "routing_info_b64": b64}))?;
+    assert_eq!(sb.phone(ALICE)?.push_notification(&notice)?, 2);
     alice
         .wait(|e| match e {
             Event::EdgeRoutingUpdated { stored: true, .. } => Some(()),
