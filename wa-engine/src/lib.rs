@@ -93,11 +93,16 @@ pub use client::{
 #[cfg(feature = "runtime")]
 pub use client::{SendMediaError, SentMedia};
 #[cfg(feature = "runtime")]
+pub use client::PushNameSync;
+#[cfg(feature = "runtime")]
 pub use client::{SendOptions, SendResponse};
 pub use conn::SendError;
 pub use error::{Error, InvalidInput, ProtocolViolation, ResponseError};
 pub use event::{AppStateEvent, Event, HistorySyncEvent, MessageStatus, UndecryptableReason};
-pub use group::{GroupChange, GroupInfo, GroupNotification, GroupParticipant, ParticipantAction};
+pub use group::{
+    GroupChange, GroupDescription, GroupInfo, GroupNotification, GroupParticipant, GroupSetting,
+    IqError, ParticipantAction, ParticipantRole, ProfilePicture, StatusText,
+};
 pub use jid::{Jid, JidError, Server};
 pub use media::MediaError;
 #[cfg(feature = "runtime")]

@@ -161,6 +161,13 @@ pub enum ChatAction {
         /// Pinned or not.
         pinned: bool,
     },
+    /// `["setting_pushName"]` in `critical_block`: the account's own push name (whatsmeow
+    /// `BuildSettingPushName`, action version 1). Applying it updates the stored credentials
+    /// and re-announces presence with the new name.
+    PushName {
+        /// The new name.
+        name: String,
+    },
 }
 
 impl ChatAction {
@@ -169,6 +176,7 @@ impl ChatAction {
     pub fn collection(&self) -> Collection {
         match self {
             Self::Mute { .. } => Collection::RegularHigh,
+            Self::PushName { .. } => Collection::CriticalBlock,
             Self::MarkRead { .. } | Self::Archive { .. } | Self::Pin { .. } => {
                 Collection::RegularLow
             }
@@ -194,6 +202,19 @@ impl ChatAction {
             }
             Self::Mute { chat, until_ms } => vec![mute(chat, *until_ms, timestamp_ms)],
             Self::Pin { chat, pinned } => vec![pin(chat, *pinned, timestamp_ms)],
+            Self::PushName { name } => vec![NewMutation {
+                collection: Collection::CriticalBlock,
+                operation: Operation::Set,
+                index: vec!["setting_pushName".to_owned()],
+                value: SyncActionValue {
+                    timestamp: Some(timestamp_ms),
+                    push_name_setting: Some(wa_proto::wa::PushNameSetting {
+                        name: Some(name.clone()),
+                    }),
+                    ..SyncActionValue::default()
+                },
+                action_version: 1,
+            }],
         }
     }
 }
