@@ -86,14 +86,14 @@ mod jid;
 pub use binary::DecodeError;
 pub use call::{CallEvent, CallKind};
 #[cfg(feature = "runtime")]
+pub use client::PushNameSync;
+#[cfg(feature = "runtime")]
 pub use client::{
     Client, ClientBuilder, ConnectError, DEFAULT_URL, Events, ORIGIN, ReconnectPolicy,
     TransportError,
 };
 #[cfg(feature = "runtime")]
 pub use client::{SendMediaError, SentMedia};
-#[cfg(feature = "runtime")]
-pub use client::PushNameSync;
 #[cfg(feature = "runtime")]
 pub use client::{SendOptions, SendResponse};
 pub use conn::SendError;

@@ -122,6 +122,7 @@ mod phone;
 mod presence;
 mod primary;
 mod privacy;
+mod profile;
 mod queue;
 mod routing;
 mod script;

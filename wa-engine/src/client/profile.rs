@@ -136,7 +136,11 @@ impl Client {
         self.set_picture(None, None).await.map(drop)
     }
 
-    async fn set_picture(&self, target: Option<&Jid>, jpeg: Option<&[u8]>) -> Result<String, IqError> {
+    async fn set_picture(
+        &self,
+        target: Option<&Jid>,
+        jpeg: Option<&[u8]>,
+    ) -> Result<String, IqError> {
         let result = self.send_iq(set_picture_iq(target, jpeg)).await?;
         Ok(parse_set_picture(&result).unwrap_or_else(|| "remove".to_owned()))
     }
