@@ -101,7 +101,8 @@ pub use error::{Error, InvalidInput, ProtocolViolation, ResponseError};
 pub use event::{AppStateEvent, Event, HistorySyncEvent, MessageStatus, UndecryptableReason};
 pub use group::{
     GroupChange, GroupDescription, GroupInfo, GroupNotification, GroupParticipant, GroupSetting,
-    IqError, ParticipantAction, ParticipantRole, ProfilePicture, StatusText,
+    INVITE_LINK_PREFIX, IqError, ParticipantAction, ParticipantRole, ProfilePicture, StatusText,
+    invite_code as group_invite_code,
 };
 pub use jid::{Jid, JidError, Server};
 pub use media::MediaError;

@@ -29,6 +29,8 @@ use crate::config::ServerConfig;
         (name = "pairing", description = "QR, pairing codes, the pairing page"),
         (name = "messages", description = "Send messages and follow their status"),
         (name = "presence", description = "Own presence, presence subscriptions, typing indicators, call rejection"),
+        (name = "groups", description = "Group lifecycle: create, list, info, participants, subject, description, settings, invite links, join, leave"),
+        (name = "profile", description = "Own push name, status text and picture; contacts' pictures"),
         (name = "media", description = "Send images, video, audio, documents, stickers; download received media"),
         (name = "otp", description = "One-time codes over WhatsApp"),
         (name = "webhooks", description = "Durable, signed event delivery"),

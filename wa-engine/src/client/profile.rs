@@ -42,7 +42,6 @@ impl Client {
     /// [`IqError::NotAcceptable`] for an empty name or one over [`MAX_PUSH_NAME_CHARS`]
     /// characters (checked here; nothing is sent); [`IqError::Send`].
     pub async fn set_push_name(&self, name: &str) -> Result<PushNameSync, IqError> {
-        let name = name.trim();
         if name.is_empty() || name.chars().count() > MAX_PUSH_NAME_CHARS {
             return Err(IqError::NotAcceptable);
         }
