@@ -71,7 +71,9 @@ async fn group_changes_cross_between_engine_and_whatsmeow() -> anyhow::Result<()
     let wm_user = Jid::pn(WHATSMEOW);
 
     // Our engine creates the group; whatsmeow learns it joined (`<create>` → JoinedGroup).
-    let group = client.create_group("Interop", &[wm_user.clone()]).await?;
+    let group = client
+        .create_group("Interop", std::slice::from_ref(&wm_user))
+        .await?;
     let joined = wm.until(|e| e["event"] == "joined_group").await?;
     assert_eq!(joined["jid"], json!(group.jid.to_string()));
     assert_eq!(joined["name"], "Interop");
@@ -85,7 +87,7 @@ async fn group_changes_cross_between_engine_and_whatsmeow() -> anyhow::Result<()
     assert_eq!(upd["name"], "Interop 2");
     assert_eq!(upd["unknown"], 0);
     client
-        .promote_participants(&group.jid, &[wm_user.clone()])
+        .promote_participants(&group.jid, std::slice::from_ref(&wm_user))
         .await?;
     let upd = wm
         .until(|e| {

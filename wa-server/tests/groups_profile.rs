@@ -292,7 +292,10 @@ async fn group_lifecycle_and_profile_over_http() {
     assert_eq!(status, 200, "{p}");
     assert_eq!(p["jid"], json!(me.to_string()));
     assert_eq!(p["status"], "Open 9-5");
-    let statuses = bob.status_texts(&[me.clone()]).await.expect("status");
+    let statuses = bob
+        .status_texts(std::slice::from_ref(&me))
+        .await
+        .expect("status");
     assert_eq!(statuses[0].text.as_deref(), Some("Open 9-5"));
 
     // Picture: none, set, read by the session and by Bob (same bytes), removed.

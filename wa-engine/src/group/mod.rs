@@ -280,6 +280,9 @@ pub fn parse_participants_result(
 }
 
 /// One change in a `w:gp2` notification (06 §1.5).
+// `Created` carries the whole metadata; notifications travel boxed
+// (`Event::Notification(Box<_>)`), so the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GroupChange {
