@@ -39,7 +39,7 @@ impl Client {
     /// presence is sent ([`PushNameSync::PresenceOnly`]).
     ///
     /// # Errors
-    /// [`IqError::NotAcceptable`] for an empty name or one over [`MAX_PUSH_NAME_CHARS`]
+    /// [`IqError::NotAcceptable`] for an empty name or one over 25
     /// characters (checked here; nothing is sent); [`IqError::Send`].
     pub async fn set_push_name(&self, name: &str) -> Result<PushNameSync, IqError> {
         if name.is_empty() || name.chars().count() > MAX_PUSH_NAME_CHARS {

@@ -1,5 +1,5 @@
 //! [`Client`] methods for group management (whatsmeow `group.go`): each sends one IQ built
-//! in [`manage`](super::manage) and reads its result. IQ error codes the caller can act on
+//! in the group module and reads its result. IQ error codes the caller can act on
 //! come back typed ([`IqError`]).
 
 use crate::Jid;
@@ -28,8 +28,8 @@ impl Client {
     /// (`<participating>`, whatsmeow `GetJoinedGroups`).
     ///
     /// # Errors
-    /// [`IqError::Send`] ([`SendError::Timeout`], [`SendError::NotLoggedIn`],
-    /// [`SendError::BadResponse`] without `<groups>`).
+    /// [`IqError::Send`] ([`SendError::Timeout`](crate::SendError::Timeout), [`SendError::NotLoggedIn`](crate::SendError::NotLoggedIn),
+    /// [`SendError::BadResponse`](crate::SendError::BadResponse) without `<groups>`).
     pub async fn joined_groups(&self) -> Result<Vec<GroupInfo>, IqError> {
         let result = self.iq(participating_iq()).await?;
         Ok(parse_participating(&result)?)
