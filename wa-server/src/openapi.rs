@@ -22,7 +22,7 @@ use crate::config::ServerConfig;
                        URLs may not reach non-public addresses unless the server runs with \
                        `--allow-private-targets` or `--allowed-target-cidrs`."
     ),
-    components(schemas(crate::events::Envelope)),
+    components(schemas(crate::events::Envelope, crate::routes::groups::GroupId)),
     modifiers(&Security),
     tags(
         (name = "sessions", description = "Create and manage sessions (one linked device each)"),
