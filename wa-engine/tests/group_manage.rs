@@ -292,6 +292,29 @@ async fn profile_status_picture_and_push_name() -> anyhow::Result<()> {
             .is_none()
     );
 
+    // A group picture: set by a member, seen by the others (`picture` notification from
+    // the group), as the preview too.
+    let group = bob.client.create_group("Pics", &[alice.user()]).await?;
+    let gid = bob.client.set_group_picture(&group.jid, JPEG).await?;
+    let (who, notified) = notification(&mut alice, |k| match k {
+        NotificationKind::Picture {
+            jid, picture_id, ..
+        } if jid.as_ref().is_some_and(Jid::is_group) => Some((jid.clone(), picture_id.clone())),
+        _ => None,
+    })
+    .await?;
+    assert_eq!(who, Some(group.jid.clone()));
+    assert_eq!(notified.as_deref(), Some(gid.as_str()));
+    let seen = alice
+        .client
+        .profile_picture(&group.jid, true)
+        .await?
+        .expect("group picture");
+    assert_eq!(
+        (seen.id.as_str(), seen.kind.as_str()),
+        (gid.as_str(), "preview")
+    );
+
     // Push name: without an app-state key only the presence carries it; the server (and
     // so the `notify` of Bob's next notifications) has the new name.
     let how = bob.client.set_push_name("Bobby").await?;
