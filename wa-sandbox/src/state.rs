@@ -83,6 +83,8 @@ pub(crate) struct State {
     pub(crate) calls: Calls,
     /// Status texts and profile pictures (`profile`).
     pub(crate) profiles: Profiles,
+    /// Edge routing issued per account and received per device (`notices`).
+    pub(crate) edge: crate::notices::EdgeBook,
 }
 
 impl State {
@@ -430,6 +432,7 @@ impl Router {
                 presences: Presences::default(),
                 calls: Calls::default(),
                 profiles: Profiles::default(),
+                edge: crate::notices::EdgeBook::default(),
             })),
             media,
         }
