@@ -219,6 +219,12 @@ pub enum ChatAction {
         message_timestamp: Option<i64>,
         /// Also delete the downloaded media file on the other devices.
         delete_media: bool,
+    /// `["setting_pushName"]` in `critical_block`: the account's own push name (whatsmeow
+    /// `BuildSettingPushName`, action version 1). Applying it updates the stored credentials
+    /// and re-announces presence with the new name.
+    PushName {
+        /// The new name.
+        name: String,
     },
 }
 
@@ -228,6 +234,8 @@ impl ChatAction {
     pub fn collection(&self) -> Collection {
         match self {
             Self::Mute { .. } | Self::DeleteForMe { .. } => Collection::RegularHigh,
+            Self::Mute { .. } => Collection::RegularHigh,
+            Self::PushName { .. } => Collection::CriticalBlock,
             Self::MarkRead { .. } | Self::Archive { .. } | Self::Pin { .. } => {
                 Collection::RegularLow
             }
@@ -269,6 +277,19 @@ impl ChatAction {
                 *delete_media,
                 timestamp_ms,
             )],
+            Self::PushName { name } => vec![NewMutation {
+                collection: Collection::CriticalBlock,
+                operation: Operation::Set,
+                index: vec!["setting_pushName".to_owned()],
+                value: SyncActionValue {
+                    timestamp: Some(timestamp_ms),
+                    push_name_setting: Some(wa_proto::wa::PushNameSetting {
+                        name: Some(name.clone()),
+                    }),
+                    ..SyncActionValue::default()
+                },
+                action_version: 1,
+            }],
         }
     }
 }
