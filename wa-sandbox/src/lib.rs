@@ -149,7 +149,7 @@ pub use error::{PhoneError, SandboxError};
 pub use identity::ServerKeys;
 pub use media::{MediaConfig, MediaHost};
 pub use media_tls::MediaTlsError;
-pub use persist::{SandboxState, StateError};
+pub use persist::{Durability, SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
 pub use primary::{
     AppStateAction, AppStatePatchError, AppStateRecord, AppStateView, HistoryReceipt, SyncSwitches,
