@@ -81,6 +81,8 @@ pub(crate) struct State {
     pub(crate) presences: Presences,
     /// The log of routed call stanzas.
     pub(crate) calls: Calls,
+    /// Edge routing issued per account and received per device (`notices`).
+    pub(crate) edge: crate::notices::EdgeBook,
 }
 
 impl State {
@@ -429,6 +431,7 @@ impl Router {
                 privacy: Privacy::default(),
                 presences: Presences::default(),
                 calls: Calls::default(),
+                edge: crate::notices::EdgeBook::default(),
             })),
             media,
             durability: Arc::default(),
