@@ -18,6 +18,12 @@ const KEY: &str = "evo-global-key-abcdefghijk";
 const PEER: &str = "15550300077";
 
 async fn start() -> (AppState, String, tempfile::TempDir) {
+    start_at("/evolution").await
+}
+
+/// The server with the dialect under `base_path` (`/`: at the root); returns the dialect's
+/// base URL (no trailing slash).
+async fn start_at(base_path: &str) -> (AppState, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = ServerConfig::new(dir.path());
     config.api_key = Some(Secret::new(KEY));
@@ -25,7 +31,7 @@ async fn start() -> (AppState, String, tempfile::TempDir) {
     config.webhooks.initial_backoff = Duration::from_millis(100);
     config.egress.allow_private_targets = true;
     config.send_limits = wa_server::SendLimitSettings::unlimited();
-    config.dialects.evolution = Some("/evolution".to_owned());
+    config.dialects.evolution = Some(base_path.to_owned());
     let state = AppState::start(config).await.expect("start");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -38,7 +44,8 @@ async fn start() -> (AppState, String, tempfile::TempDir) {
             .with_graceful_shutdown(stop)
             .await;
     });
-    (state, format!("http://{addr}/evolution"), dir)
+    let base = format!("http://{addr}{}", base_path.trim_end_matches('/'));
+    (state, base, dir)
 }
 
 /// One request with `apikey: key` (none when `None`).
@@ -287,11 +294,19 @@ async fn auth_and_error_shapes_follow_evolution() {
 }
 
 async fn hook_event(hook: &Receiver, event: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    hook_delivery(hook, event, pred).await.envelope
+}
+
+/// The first delivery of Evolution event `event` (wire name) whose `data` matches.
+async fn hook_delivery(
+    hook: &Receiver,
+    event: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> support::Received {
     eventually(&format!("a {event} webhook"), || {
         hook.received()
             .into_iter()
-            .map(|r| r.envelope)
-            .find(|e| e["event"] == event && pred(&e["data"]))
+            .find(|r| r.envelope["event"] == event && pred(&r.envelope["data"]))
     })
     .await
 }
@@ -511,5 +526,227 @@ async fn an_instance_pairs_sends_reads_back_and_delivers_evolution_webhooks() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    state.shutdown().await;
+}
+
+/// The venv of the pinned Evolution clients (`target/ci-tools/evo-venv`), built once per
+/// content of `requirements-evolution.txt` (a stamp file holds the content it was built
+/// from). Returns its python.
+fn evolution_venv() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let reqs = root.join("wa-server/tests/requirements-evolution.txt");
+    let want = std::fs::read_to_string(&reqs).expect("requirements-evolution.txt");
+    let venv = root.join("target/ci-tools/evo-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("requirements.stamp");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) && python.exists() {
+        return python;
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let ok = std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .expect("python3 -m venv")
+        .success();
+    assert!(ok, "cannot create {}", venv.display());
+    let ok = std::process::Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&reqs)
+        .status()
+        .expect("pip install")
+        .success();
+    assert!(ok, "pip install -r {} failed", reqs.display());
+    std::fs::write(&stamp, want).expect("stamp");
+    python
+}
+
+/// The published Python clients drive the dialect end to end (`tests/evolution_clients.py`:
+/// responses parse into pyevolutionapi's pydantic models); the webhooks it configured arrive
+/// in Evolution's envelope on per-event URLs (`webhookByEvents`), field by field as in
+/// `evolution-v2.md` §7.
+#[tokio::test]
+async fn python_clients_drive_the_dialect() {
+    let python = tokio::task::spawn_blocking(evolution_venv)
+        .await
+        .expect("venv task");
+    // pyevolutionapi 0.1.1 joins paths with `urljoin(base_url.rstrip("/"), ...)`, which
+    // drops any path of the base URL: it only works with the dialect at the root.
+    let (state, base, _dir) = start_at("/").await;
+    let hook = Receiver::start(false).await;
+    let sb = state.sandbox().expect("sandbox");
+    let phone = sb.create_account(PEER).expect("account");
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (peer, mut events) = Client::builder(store)
+        .url(sb.ws_url())
+        .trust_root(sb.trust_root())
+        .prekey_batch(30)
+        .connect()
+        .await
+        .expect("peer connects");
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("peer event")
+            .expect("open");
+        match e {
+            Event::Qr { code, .. } => {
+                phone.scan(&code).expect("scan");
+            }
+            Event::Connected { .. } => break,
+            _ => {}
+        }
+    }
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/evolution_clients.py");
+    let root = base.clone();
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .env("EVO_BASE", format!("{base}/"))
+        .env("EVO_ROOT", &root)
+        .env("EVO_KEY", KEY)
+        .env("EVO_PEER", PEER)
+        .env("EVO_HOOK", hook.url())
+        .output()
+        .await
+        .expect("run the driver");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "driver failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("driver output {stdout:?}: {e}"));
+    let text_id = result["text_id"].as_str().expect("text_id").to_owned();
+
+    // Per-event URLs and Evolution's envelope, field by field (evolution-v2.md §7).
+    let hook_url = hook.url();
+    let hook_base = hook_url.trim_end_matches('/');
+    let delivery = hook_delivery(&hook, "send.message", |d| {
+        d["key"]["id"] == text_id.as_str()
+    })
+    .await;
+    assert_eq!(delivery.path, "/hook/send-message");
+    let sent = delivery.envelope;
+    assert_eq!(
+        sent["destination"],
+        format!("{hook_base}/send-message"),
+        "{sent}"
+    );
+    let keys: Vec<&str> = sent
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut keys = keys;
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "apikey",
+            "data",
+            "date_time",
+            "destination",
+            "event",
+            "instance",
+            "sender",
+            "server_url"
+        ]
+    );
+    let data = &sent["data"];
+    for field in [
+        "key",
+        "pushName",
+        "status",
+        "message",
+        "messageType",
+        "messageTimestamp",
+        "instanceId",
+        "source",
+    ] {
+        assert!(
+            data.get(field).is_some(),
+            "SEND_MESSAGE data lacks {field}: {data}"
+        );
+    }
+    assert_eq!(data["key"]["fromMe"], true);
+    assert_eq!(data["message"]["conversation"], "hello from pyevolutionapi");
+    let update = hook_event(&hook, "messages.update", |d| d["keyId"] == text_id.as_str()).await;
+    assert_eq!(
+        update["destination"],
+        format!("{hook_base}/messages-update")
+    );
+    let d = &update["data"];
+    for field in [
+        "keyId",
+        "remoteJid",
+        "fromMe",
+        "participant",
+        "status",
+        "instanceId",
+    ] {
+        assert!(
+            d.get(field).is_some(),
+            "MESSAGES_UPDATE data lacks {field}: {d}"
+        );
+    }
+    assert!(
+        ["SERVER_ACK", "DELIVERY_ACK", "READ"].contains(&d["status"].as_str().unwrap_or_default())
+    );
+    let conn = hook_event(&hook, "connection.update", |d| d["state"] == "open").await;
+    assert_eq!(
+        conn["destination"],
+        format!("{hook_base}/connection-update")
+    );
+    for field in [
+        "instance",
+        "wuid",
+        "profileName",
+        "profilePictureUrl",
+        "state",
+        "statusReason",
+    ] {
+        assert!(
+            conn["data"].get(field).is_some(),
+            "CONNECTION_UPDATE data lacks {field}: {conn}"
+        );
+    }
+    let qr = hook_event(&hook, "qrcode.updated", |_| true).await;
+    assert_eq!(qr["destination"], format!("{hook_base}/qrcode-updated"));
+    for field in ["instance", "pairingCode", "code", "base64"] {
+        assert!(
+            qr["data"]["qrcode"].get(field).is_some(),
+            "QRCODE_UPDATED lacks {field}: {qr}"
+        );
+    }
+    // An incoming message: MESSAGES_UPSERT on its own URL.
+    let me: wa_engine::Jid = conn["data"]["wuid"]
+        .as_str()
+        .expect("wuid")
+        .parse()
+        .expect("jid");
+    peer.send_text(&me, "reply from peer")
+        .await
+        .expect("peer sends");
+    let up = hook_event(&hook, "messages.upsert", |d| {
+        d["message"]["conversation"] == "reply from peer"
+    })
+    .await;
+    assert_eq!(up["destination"], format!("{hook_base}/messages-upsert"));
+    assert_eq!(
+        up["data"]["key"]["remoteJid"],
+        format!("{PEER}@s.whatsapp.net")
+    );
+    assert_eq!(up["data"]["key"]["fromMe"], false);
+    assert_eq!(up["data"]["status"], "DELIVERY_ACK");
     state.shutdown().await;
 }

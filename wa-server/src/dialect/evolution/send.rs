@@ -50,7 +50,19 @@ async fn row_of(state: &AppState, session: &Session, record: &MessageRecord) -> 
     if let Value::Object(m) = &mut row {
         m.insert("status".to_owned(), json!("PENDING"));
     }
-    Ok(row)
+    Ok(with_key_in_message(row))
+}
+
+/// A send answer whose `message` object also carries a copy of `key`: an addition to the
+/// server's shape (clients reading `message.conversation` are unaffected) that lets typed
+/// clients modelling `message` as `{key, message, ...}` parse it (pyevolutionapi 0.1.1's
+/// `MessageResponse`, which the real server's answer fails).
+fn with_key_in_message(mut row: Value) -> Value {
+    let key = row.get("key").cloned();
+    if let (Some(key), Some(Value::Object(message))) = (key, row.get_mut("message")) {
+        message.insert("key".to_owned(), key);
+    }
+    row
 }
 
 async fn send_outgoing(
@@ -250,8 +262,10 @@ pub(crate) async fn send_media(
     let fields = Fields {
         to: None,
         caption: body.caption.filter(|_| kind != Kind::Audio),
-        file_name: body.file_name,
-        mimetype: body.mimetype,
+        // The native intake takes a file name for documents only (Evolution ignores it for
+        // the other types too).
+        file_name: body.file_name.filter(|_| kind == Kind::Document),
+        mimetype: body.mimetype.filter(|_| kind == Kind::Document),
         voice_note: false,
         check_number: false,
     };
@@ -341,7 +355,7 @@ pub(crate) struct ReactionBody {
 }
 
 fn rich_row(instance_id: &str, to: &Jid, id: &str, kind: &str, message: Value) -> Value {
-    json!({
+    with_key_in_message(json!({
         "key": { "remoteJid": to.to_string(), "fromMe": true, "id": id },
         "pushName": "",
         "status": "PENDING",
@@ -351,7 +365,7 @@ fn rich_row(instance_id: &str, to: &Jid, id: &str, kind: &str, message: Value) -
         "messageTimestamp": crate::db::now_ms() / 1000,
         "instanceId": instance_id,
         "source": "unknown",
-    })
+    }))
 }
 
 /// `POST /message/sendReaction/{i}` (`""` removes our reaction).
