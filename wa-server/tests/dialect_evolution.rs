@@ -493,6 +493,80 @@ async fn an_instance_pairs_sends_reads_back_and_delivers_evolution_webhooks() {
     assert!(up["data"]["instanceId"].is_string());
     assert!(up["data"]["messageTimestamp"].is_u64());
 
+    // group/*: create with the peer, list, read.
+    let (status, group) = call(
+        "POST",
+        &format!("{base}/group/create/evo2"),
+        Some(&token),
+        Some(json!({"subject": "Evo team", "participants": [PEER]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{group}");
+    let gid = group["id"].as_str().expect("group id").to_owned();
+    assert!(gid.ends_with("@g.us"));
+    assert_eq!(group["subject"], "Evo team");
+    let (status, all) = call(
+        "GET",
+        &format!("{base}/group/fetchAllGroups/evo2?getParticipants=false"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{all}");
+    assert!(
+        all.as_array().is_some_and(|g| g
+            .iter()
+            .any(|g| g["id"] == gid.as_str() && g.get("participants").is_none())),
+        "{all}"
+    );
+    let (status, _) = call(
+        "GET",
+        &format!("{base}/group/fetchAllGroups/evo2"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, info) = call(
+        "GET",
+        &format!(
+            "{base}/group/findGroupInfos/evo2?groupJid={}",
+            gid.trim_end_matches("@g.us")
+        ),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{info}");
+    assert!(
+        info["participants"].as_array().is_some_and(|p| p
+            .iter()
+            .any(|p| p["id"] == format!("{PEER}@s.whatsapp.net"))),
+        "{info}"
+    );
+    let (status, parts) = call(
+        "GET",
+        &format!("{base}/group/participants/evo2?groupJid={gid}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{parts}");
+    assert!(
+        parts["participants"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["admin"] == "superadmin")),
+        "{parts}"
+    );
+    let (status, body) = call(
+        "GET",
+        &format!("{base}/group/inviteCode/evo2?groupJid={gid}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 501, "{body}");
+
     // findMessages from the message log.
     let (status, found) = call("POST", &format!("{base}/chat/findMessages/evo2"), Some(&token),
         Some(json!({"where": {"key": {"remoteJid": format!("{PEER}@s.whatsapp.net")}}, "page": 1, "offset": 10}))).await;

@@ -143,6 +143,14 @@ def main():
     presence = inst.chat.send_presence(NAME, PEER, "composing", 0)
     check(presence.get("presence") == "composing", f"sendPresence {presence}")
 
+    # Groups: create with the peer, list, read its participants.
+    group = inst.group.create(NAME, "Evo team", participants=[PEER])
+    groups = inst.group.fetch_all_groups(NAME, get_participants=True)
+    check(any(g.subject == "Evo team" for g in groups), f"fetchAllGroups {groups}")
+    gid = next(g.id for g in groups if g.subject == "Evo team")
+    parts = inst.group.get_participants(NAME, gid)
+    check(any(p["id"] == f"{PEER}@s.whatsapp.net" for p in parts["participants"]), f"participants {parts}")
+
     # The other client: evolutionapi (raw dicts).
     other = EvoClient2(base_url=BASE.rstrip("/"), api_token=KEY)
     info = other.instances.fetch_instances()

@@ -12,6 +12,7 @@
 //! digest is kept).
 
 pub(crate) mod chat;
+pub(crate) mod group;
 pub(crate) mod hooks;
 pub(crate) mod instance;
 pub(crate) mod rows;
@@ -259,7 +260,7 @@ async fn not_found(method: axum::http::Method, uri: Uri) -> EvoError {
 /// A route Evolution has that this dialect answers with 501 (README, "From Evolution API").
 macro_rules! unsupported {
     ($what:literal) => {
-        || async { EvoError::not_implemented($what) }
+        |_: EvoInstance| async { EvoError::not_implemented($what) }
     };
 }
 
@@ -331,6 +332,48 @@ pub(crate) fn router(with_fallback: bool) -> Router<AppState> {
         .route(
             "/message/sendStatus/{instance}",
             post(unsupported!("sendStatus")),
+        )
+        .route("/group/create/{instance}", post(group::create))
+        .route(
+            "/group/fetchAllGroups/{instance}",
+            get(group::fetch_all_groups),
+        )
+        .route(
+            "/group/findGroupInfos/{instance}",
+            get(group::find_group_infos),
+        )
+        .route("/group/participants/{instance}", get(group::participants))
+        .route(
+            "/group/updateParticipant/{instance}",
+            post(group::update_participant),
+        )
+        .route(
+            "/group/updateSetting/{instance}",
+            post(unsupported!("group/updateSetting")),
+        )
+        .route(
+            "/group/inviteCode/{instance}",
+            get(unsupported!("group/inviteCode")),
+        )
+        .route(
+            "/group/revokeInviteCode/{instance}",
+            post(unsupported!("group/revokeInviteCode")),
+        )
+        .route(
+            "/group/leaveGroup/{instance}",
+            delete(unsupported!("group/leaveGroup")),
+        )
+        .route(
+            "/group/updateGroupSubject/{instance}",
+            post(unsupported!("group/updateGroupSubject")),
+        )
+        .route(
+            "/group/updateGroupDescription/{instance}",
+            post(unsupported!("group/updateGroupDescription")),
+        )
+        .route(
+            "/group/updateGroupPicture/{instance}",
+            post(unsupported!("group/updateGroupPicture")),
         )
         .route("/proxy/set/{instance}", post(unsupported!("proxy/set")))
         .route("/proxy/find/{instance}", get(unsupported!("proxy/find")));

@@ -54,6 +54,9 @@ pub(crate) struct EvoData {
     pub(crate) number: Option<String>,
     pub(crate) settings: EvoSettings,
     pub(crate) webhook: Option<EvoWebhook>,
+    /// Groups created through the dialect (`fetchAllGroups` lists them).
+    #[serde(default)]
+    pub(crate) groups: Vec<String>,
     /// Unix ms.
     pub(crate) created_at: u64,
     /// Unix ms.
@@ -71,6 +74,7 @@ impl EvoData {
             number: None,
             settings: EvoSettings::default(),
             webhook: None,
+            groups: Vec::new(),
             created_at: now,
             updated_at: now,
         }
