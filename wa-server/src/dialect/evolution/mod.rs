@@ -15,6 +15,7 @@ pub(crate) mod chat;
 pub(crate) mod group;
 pub(crate) mod hooks;
 pub(crate) mod instance;
+pub(crate) mod openapi;
 pub(crate) mod rows;
 pub(crate) mod send;
 pub(crate) mod store;
@@ -264,12 +265,23 @@ macro_rules! unsupported {
     };
 }
 
-/// Every route of the dialect, relative to its base path. `with_fallback`: answer unknown
-/// routes with Evolution's 404 (not at the root, where the native API's fallback answers).
+/// Every route of the dialect, relative to its base path. `with_fallback` (nested under a
+/// base path): answer unknown routes with Evolution's 404 and serve the document at
+/// `openapi.json`; at the root the native API's fallback answers and the document is
+/// `/openapi.evolution.json`.
 pub(crate) fn router(with_fallback: bool) -> Router<AppState> {
     let r = Router::new()
         .route("/", get(instance::welcome))
         .route("/verify-creds", post(instance::verify_creds))
+        // At the root `/openapi.json` is the native document's.
+        .route(
+            if with_fallback {
+                "/openapi.json"
+            } else {
+                "/openapi.evolution.json"
+            },
+            get(openapi::serve),
+        )
         .route("/instance/create", post(instance::create))
         .route("/instance/fetchInstances", get(instance::fetch_instances))
         .route("/instance/connect/{instance}", get(instance::connect))
