@@ -550,8 +550,18 @@ impl ServerSession {
                             grant.creation,
                             &enc_static,
                         ));
+                        // Edge routing (notify): record the client's `ED` pre-intro, send
+                        // the account's routing info if it has one issued.
+                        let edge = self.router.edge_routing_at_login(
+                            &grant.phone,
+                            grant.device,
+                            self.decoder.routing_info(),
+                        );
                         if let Phase::Open(open) = &mut self.phase {
                             open.role = Role::Login(LoggedIn::new(grant));
+                        }
+                        if let Some(ib) = edge {
+                            self.send(&ib);
                         }
                         if !passive {
                             // Not held back: deliver the queue at once (03 §7.2).
@@ -841,6 +851,21 @@ impl ServerSession {
             }
             ("usync", Some("usync")) if is_get => {
                 let reply = self.router.lock().usync(id, iq);
+                self.send(&reply);
+            }
+            // Profile: own status text, pictures (profile.rs).
+            ("status", Some("status")) if !is_get => {
+                let reply = match self.logged_in().map(|g| (g.phone.clone(), g.device)) {
+                    Some(dev) => self.router.lock().status_iq(&dev, id, iq),
+                    None => stanzas::iq_error(id, 401, "not-authorized"),
+                };
+                self.send(&reply);
+            }
+            ("w:profile:picture", _) => {
+                let reply = match self.logged_in().map(|g| (g.phone.clone(), g.device)) {
+                    Some(dev) => self.router.lock().picture_iq(&dev, id, iq),
+                    None => stanzas::iq_error(id, 401, "not-authorized"),
+                };
                 self.send(&reply);
             }
             ("w:g2", _) => {
