@@ -219,6 +219,7 @@ pub enum ChatAction {
         message_timestamp: Option<i64>,
         /// Also delete the downloaded media file on the other devices.
         delete_media: bool,
+    },
     /// `["setting_pushName"]` in `critical_block`: the account's own push name (whatsmeow
     /// `BuildSettingPushName`, action version 1). Applying it updates the stored credentials
     /// and re-announces presence with the new name.

@@ -268,6 +268,7 @@ pub(crate) async fn send_media(
         mimetype: body.mimetype.filter(|_| kind == Kind::Document),
         voice_note: false,
         check_number: false,
+        view_once: false,
     };
     send_file(&state, &session, kind, &body.number, body.media, fields).await
 }
@@ -293,6 +294,7 @@ pub(crate) async fn send_audio(
         mimetype: None,
         voice_note: true,
         check_number: false,
+        view_once: false,
     };
     send_file(
         &state,
@@ -325,6 +327,7 @@ pub(crate) async fn send_sticker(
         mimetype: None,
         voice_note: false,
         check_number: false,
+        view_once: false,
     };
     send_file(
         &state,
