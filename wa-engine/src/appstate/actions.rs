@@ -235,7 +235,6 @@ impl ChatAction {
     pub fn collection(&self) -> Collection {
         match self {
             Self::Mute { .. } | Self::DeleteForMe { .. } => Collection::RegularHigh,
-            Self::Mute { .. } => Collection::RegularHigh,
             Self::PushName { .. } => Collection::CriticalBlock,
             Self::MarkRead { .. } | Self::Archive { .. } | Self::Pin { .. } => {
                 Collection::RegularLow
