@@ -17,6 +17,7 @@
 //! | `otp` | session id `\0` recipient digits | [`OtpRecord`] |
 //! | `media` | session id `\0` message id | `media::record::StoredMedia` (download reference) |
 //! | `meta` | name | secrets of this installation (link signing key, OTP pepper) |
+//! | `dialects` | session id `\0` dialect name | that dialect's own per-session state (`crate::dialect`) |
 
 use std::path::Path;
 
@@ -94,6 +95,28 @@ pub(crate) struct Delivery {
     pub(crate) last_error: Option<String>,
     /// Unix ms.
     pub(crate) created_at: u64,
+    /// Set for a delivery rendered by a dialect (`crate::dialect`): where and how to POST
+    /// it instead of the session webhook `hook_id` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) target: Option<DeliveryTarget>,
+}
+
+/// Where a dialect's delivery goes: its own URL (with a per-event suffix, for example),
+/// extra headers, and the event type for the `x-wa-event-type` header.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct DeliveryTarget {
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) event: String,
+}
+
+impl std::fmt::Debug for DeliveryTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL or the headers: they may carry the receiver's secret.
+        f.debug_struct("DeliveryTarget")
+            .field("event", &self.event)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Delivery counters of one webhook.
@@ -226,6 +249,7 @@ pub(crate) struct ServerDb {
     pub(crate) msg_index: sled::Tree,
     pub(crate) msg_stats: sled::Tree,
     pub(crate) send_queue: sled::Tree,
+    pub(crate) dialects: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -270,6 +294,7 @@ impl ServerDb {
             msg_index: db.open_tree("msg_index")?,
             msg_stats: db.open_tree("msg_stats")?,
             send_queue: db.open_tree("send_queue")?,
+            dialects: db.open_tree("dialects")?,
             meta: db.open_tree("meta")?,
             db,
         })

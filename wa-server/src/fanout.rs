@@ -44,6 +44,8 @@ struct Job {
     envelope: Arc<Envelope>,
     /// The webhooks subscribed to this event type (may be empty).
     hooks: Vec<WebhookRecord>,
+    /// Deliveries rendered by the enabled dialects (`crate::dialect`), may be empty.
+    prepared: Vec<crate::dialect::Prepared>,
     /// Told once the event is durable and broadcast ([`emit`] waits on it).
     done: Option<oneshot::Sender<()>>,
 }
@@ -155,11 +157,13 @@ async fn submit(
         .filter(|_| emits)
         .filter(|h| h.events.is_empty() || h.events.iter().any(|e| e == kind || e == "*"))
         .collect();
+    let prepared = crate::dialect::render(state, session, &envelope);
     let job = Job {
         session: session.id.clone(),
         subscribers: session.subscribers(),
         envelope,
         hooks,
+        prepared,
         done,
     };
     let job = match state.fanout().sender() {
@@ -202,6 +206,18 @@ async fn finish(state: &AppState, jobs: Vec<Job>) {
         }
     }
     drop(events);
+    let prepared: Vec<crate::dialect::Prepared> = jobs
+        .iter()
+        .flat_map(|j| j.prepared.iter().cloned())
+        .collect();
+    if !prepared.is_empty() {
+        match crate::webhook::enqueue_prepared(state.db(), &prepared).await {
+            Ok(()) => state.outbox_notify().notify_one(),
+            Err(e) => {
+                tracing::error!(events = prepared.len(), error = %e, "cannot queue dialect webhooks")
+            }
+        }
+    }
     for job in jobs {
         // No subscribers is fine.
         let _ = job.subscribers.send(job.envelope);

@@ -123,6 +123,20 @@ struct Cli {
     page: PageFlags,
     #[command(flatten)]
     log: LogFlags,
+    #[command(flatten)]
+    dialects: DialectFlags,
+}
+
+/// Drop-in dialects of other servers' APIs.
+#[derive(Debug, clap::Args)]
+struct DialectFlags {
+    /// Serve the Evolution API v2 dialect (global `apikey` = --api-key, per-instance tokens)
+    /// under --evolution-base-path.
+    #[arg(long, env = "WA_EVOLUTION")]
+    evolution: bool,
+    /// Base path of the Evolution dialect; `/` serves it at the root.
+    #[arg(long, env = "WA_EVOLUTION_BASE_PATH", default_value = "/evolution")]
+    evolution_base_path: String,
 }
 
 /// Pairing page flags: QR refresh cap and operator branding.
@@ -274,6 +288,9 @@ impl Cli {
             Duration::from_millis(self.log.recipient_interval_ms);
         config.send_limits.daily_quota = self.log.daily_send_quota;
         config.send_limits.queue = self.log.queue_limited_sends;
+        if self.dialects.evolution {
+            config.dialects.evolution = Some(self.dialects.evolution_base_path);
+        }
         Ok(config)
     }
 }

@@ -859,6 +859,7 @@ impl AppState {
             &db.media,
             &db.msg_index,
             &db.msg_stats,
+            &db.dialects,
         ] {
             ServerDb::remove_prefix(tree, &prefix)?;
         }

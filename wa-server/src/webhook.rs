@@ -82,9 +82,43 @@ pub(crate) async fn enqueue_many(
                 attempts: 0,
                 last_error: None,
                 created_at: now,
+                target: None,
             };
             batch.insert(&outbox_key(now, id)[..], encode(&delivery));
         }
+    }
+    db.outbox.apply_batch(batch)?;
+    db.flush().await
+}
+
+/// Queues deliveries a dialect rendered itself (`crate::dialect`: its own body, URL and
+/// headers), `(session, hook id for the stats, event id, body, target)`, then flushes once.
+///
+/// # Errors
+/// [`DbError`]; then none of them was queued.
+pub(crate) async fn enqueue_prepared(
+    db: &ServerDb,
+    items: &[crate::dialect::Prepared],
+) -> Result<(), DbError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut batch = sled::Batch::default();
+    for item in items {
+        let id = db.next_id()?;
+        let delivery = Delivery {
+            id,
+            session: item.session.clone(),
+            hook_id: item.hook_id.clone(),
+            event_id: item.event_id.clone(),
+            body: item.body.clone(),
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+            target: Some(item.target.clone()),
+        };
+        batch.insert(&outbox_key(now, id)[..], encode(&delivery));
     }
     db.outbox.apply_batch(batch)?;
     db.flush().await
@@ -238,6 +272,9 @@ pub(crate) async fn run(state: AppState) {
 }
 
 async fn attempt(state: &AppState, d: &Delivery) -> Outcome {
+    if let Some(target) = &d.target {
+        return attempt_target(state, d, target).await;
+    }
     let hook = state
         .session(&d.session)
         .ok()
@@ -281,6 +318,46 @@ async fn attempt(state: &AppState, d: &Delivery) -> Outcome {
         Err(e) => match crate::egress::BlockedTarget::find_in(&e) {
             Some(blocked) => Outcome::Failed(format!("target not allowed: {blocked}")),
             // Never log the URL: it may carry the receiver's own secret.
+            None => Outcome::Failed(e.without_url().to_string()),
+        },
+    }
+}
+
+/// A dialect's delivery (`crate::dialect`): its own URL and headers, no signature (the
+/// dialect's receivers do not expect one); orphaned once the session is gone.
+async fn attempt_target(
+    state: &AppState,
+    d: &Delivery,
+    target: &crate::db::DeliveryTarget,
+) -> Outcome {
+    if state.session(&d.session).is_err() {
+        return Outcome::Orphaned;
+    }
+    if let Ok(url) = reqwest::Url::parse(&target.url)
+        && let Err(blocked) = state.target_guard().check_url(&url)
+    {
+        return Outcome::Failed(format!("target not allowed: {blocked}"));
+    }
+    let mut request = state
+        .http()
+        .post(&target.url)
+        .header("content-type", "application/json")
+        .header("x-wa-event-id", &d.event_id)
+        .header("x-wa-event-type", &target.event)
+        .header("x-wa-timestamp", (now_ms() / 1000).to_string());
+    for (name, value) in &target.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let started = Instant::now();
+    let sent = request.body(d.body.clone()).send().await;
+    state
+        .metrics()
+        .observe_webhook_latency(started.elapsed().as_secs_f64());
+    match sent {
+        Ok(resp) if resp.status().is_success() => Outcome::Delivered,
+        Ok(resp) => Outcome::Failed(format!("HTTP {}", resp.status().as_u16())),
+        Err(e) => match crate::egress::BlockedTarget::find_in(&e) {
+            Some(blocked) => Outcome::Failed(format!("target not allowed: {blocked}")),
             None => Outcome::Failed(e.without_url().to_string()),
         },
     }

@@ -24,6 +24,8 @@ pub(crate) struct Received {
     pub(crate) envelope: Value,
     /// Whether the receiver answered 2xx.
     pub(crate) accepted: bool,
+    /// The path it was POSTed to (`/hook`, or `/hook/<suffix>` for per-event URLs).
+    pub(crate) path: String,
 }
 
 impl Received {
@@ -51,7 +53,12 @@ struct RxState {
     failing: Arc<AtomicBool>,
 }
 
-async fn receive(State(s): State<RxState>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(s): State<RxState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let h = |n: &str| {
         headers
             .get(n)
@@ -67,6 +74,7 @@ async fn receive(State(s): State<RxState>, headers: HeaderMap, body: Bytes) -> S
         envelope: serde_json::from_slice(&body).unwrap_or(Value::Null),
         body: body.to_vec(),
         accepted,
+        path: uri.path().to_owned(),
     });
     if accepted {
         StatusCode::NO_CONTENT
@@ -86,6 +94,7 @@ impl Receiver {
         let failing = Arc::new(AtomicBool::new(failing));
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
+            .route("/hook/{*event}", axum::routing::post(receive))
             .with_state(RxState {
                 log: log.clone(),
                 failing: failing.clone(),
