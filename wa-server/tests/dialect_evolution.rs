@@ -558,6 +558,65 @@ async fn an_instance_pairs_sends_reads_back_and_delivers_evolution_webhooks() {
             .is_some_and(|p| p.iter().any(|p| p["admin"] == "superadmin")),
         "{parts}"
     );
+    // Admin changes: promote and demote the peer, each answering its per-member status.
+    for action in ["promote", "demote"] {
+        let (status, body) = call(
+            "POST",
+            &format!("{base}/group/updateParticipant/evo2?groupJid={gid}"),
+            Some(&token),
+            Some(json!({"action": action, "participants": [PEER]})),
+        )
+        .await;
+        assert_eq!(status, 201, "{action}: {body}");
+        assert_eq!(body["updateParticipants"][0]["status"], "200", "{body}");
+        let (_, parts) = call(
+            "GET",
+            &format!("{base}/group/participants/evo2?groupJid={gid}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        let peer_role = parts["participants"]
+            .as_array()
+            .and_then(|p| {
+                p.iter()
+                    .find(|p| p["id"] == format!("{PEER}@s.whatsapp.net"))
+            })
+            .map(|p| p["admin"].clone());
+        let want = if action == "promote" {
+            json!("admin")
+        } else {
+            Value::Null
+        };
+        assert_eq!(peer_role, Some(want), "{action}: {parts}");
+    }
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/group/updateParticipant/evo2?groupJid={gid}"),
+        Some(&token),
+        Some(json!({"action": "crown", "participants": [PEER]})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // Settings.
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/group/updateSetting/evo2?groupJid={gid}"),
+        Some(&token),
+        Some(json!({"action": "announcement"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body.get("updateSetting").is_some(), "{body}");
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/group/updateSetting/evo2?groupJid={gid}"),
+        Some(&token),
+        Some(json!({"action": "loud"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // Invite code, then a revoke that changes it.
     let (status, body) = call(
         "GET",
         &format!("{base}/group/inviteCode/evo2?groupJid={gid}"),
@@ -565,7 +624,69 @@ async fn an_instance_pairs_sends_reads_back_and_delivers_evolution_webhooks() {
         None,
     )
     .await;
-    assert_eq!(status, 501, "{body}");
+    assert_eq!(status, 200, "{body}");
+    let code = body["inviteCode"].as_str().expect("inviteCode").to_owned();
+    assert!(!code.is_empty(), "{body}");
+    assert_eq!(
+        body["inviteUrl"],
+        format!("https://chat.whatsapp.com/{code}"),
+        "{body}"
+    );
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/group/revokeInviteCode/evo2?groupJid={gid}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["revoked"], true, "{body}");
+    let fresh = body["inviteCode"].as_str().expect("new inviteCode");
+    assert!(!fresh.is_empty() && fresh != code, "{body}");
+    // Subject, description, picture.
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/group/updateGroupSubject/evo2?groupJid={gid}"),
+        Some(&token),
+        Some(json!({"subject": "Evo renamed"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["update"], "success");
+    let (_, info) = call(
+        "GET",
+        &format!("{base}/group/findGroupInfos/evo2?groupJid={gid}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(info["subject"], "Evo renamed", "{info}");
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/group/updateGroupDescription/evo2?groupJid={gid}"),
+        Some(&token),
+        Some(json!({"description": "What the team is for"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["update"], "success");
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/group/updateGroupPicture/evo2?groupJid={gid}"),
+        Some(&token),
+        Some(json!({"image": "/9j/4AAQSkZJRgABAQAAAQABAAD/2Q=="})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["update"], "success");
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/group/updateGroupPicture/evo2?groupJid={gid}"),
+        Some(&token),
+        Some(json!({"image": "aGVsbG8="})),
+    )
+    .await;
+    assert_eq!(status, 400, "not a JPEG: {body}");
 
     // findMessages from the message log.
     let (status, found) = call("POST", &format!("{base}/chat/findMessages/evo2"), Some(&token),
@@ -590,6 +711,30 @@ async fn an_instance_pairs_sends_reads_back_and_delivers_evolution_webhooks() {
         c.iter()
             .any(|c| c["remoteJid"] == format!("{PEER}@s.whatsapp.net"))
     }));
+
+    // Leave the group: it is gone from fetchAllGroups and its info is refused.
+    let (status, body) = call(
+        "DELETE",
+        &format!("{base}/group/leaveGroup/evo2?groupJid={gid}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"groupJid": gid, "leave": true}));
+    let (status, all) = call(
+        "GET",
+        &format!("{base}/group/fetchAllGroups/evo2?getParticipants=false"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{all}");
+    assert!(
+        all.as_array()
+            .is_some_and(|g| g.iter().all(|g| g["id"] != gid.as_str())),
+        "{all}"
+    );
 
     // delete
     let (status, body) = call(

@@ -332,7 +332,7 @@ pub(crate) struct Joined {
 
 /// The engine's error for a group route: the group is missing (404), we may not do this
 /// (403; the server's 401 for invite links by non-admins too), or a concurrent change (409).
-fn group_error(e: IqError) -> ApiError {
+pub(crate) fn group_error(e: IqError) -> ApiError {
     match e {
         IqError::NotFound => ApiError::GroupNotFound,
         IqError::Forbidden | IqError::NotAuthorized => ApiError::GroupForbidden,

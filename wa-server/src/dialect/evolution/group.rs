@@ -1,16 +1,16 @@
-//! `/group/*` (`api/routes/group.router.ts`) over the engine's group methods (create,
-//! metadata, add and remove members), which is what this branch has; the native group
-//! routes (`routes/groups.rs`) are landing separately, and the routes needing more
-//! (promote/demote, settings, invite codes, leave, subject/description/picture) answer 501
-//! until they do. `fetchAllGroups` lists the groups this instance created through the
-//! dialect or has messages from (there is no "participating groups" query yet).
+//! `/group/*` (`api/routes/group.router.ts`) over the engine's group methods: create,
+//! metadata, membership changes (add, remove, promote, demote), settings, invite links,
+//! leave, subject, description and picture. Engine errors map as the native group routes'
+//! do (`routes::groups::group_error`: 404 unknown group, 403 not an admin, 409 conflict).
+//! `fetchAllGroups` lists the groups this instance created through the dialect or has
+//! messages from (there is no "participating groups" query yet).
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wa_engine::{GroupInfo, Jid};
+use wa_engine::{GroupInfo, GroupSetting, IqError, Jid, ParticipantAction};
 
 use super::{EvoError, EvoInstance, EvoJson, EvoResult, store};
 use crate::state::AppState;
@@ -195,8 +195,8 @@ pub(crate) struct UpdateBody {
     participants: Vec<String>,
 }
 
-/// `POST /group/updateParticipant/{i}?groupJid=`: `add` and `remove` (`promote`/`demote`:
-/// 501 until the engine has them). 201.
+/// `POST /group/updateParticipant/{i}?groupJid=`: `add`, `remove`, `promote` or `demote`;
+/// each member's result code as `status` (`"200"` when done). 201.
 pub(crate) async fn update_participant(
     State(state): State<AppState>,
     EvoInstance(session): EvoInstance,
@@ -206,21 +206,21 @@ pub(crate) async fn update_participant(
     let jid = group_jid(q.group_jid.as_deref())?;
     let users = members(&state, &body.participants)?;
     let client = session.connected_client()?;
-    let result = match body.action.as_str() {
-        "add" => client.add_participants(&jid, &users).await,
-        "remove" => client.remove_participants(&jid, &users).await,
-        "promote" | "demote" => {
-            return Err(EvoError::not_implemented(
-                "updateParticipant promote/demote",
-            ));
-        }
+    let action = match body.action.as_str() {
+        "add" => ParticipantAction::Add,
+        "remove" => ParticipantAction::Remove,
+        "promote" => ParticipantAction::Promote,
+        "demote" => ParticipantAction::Demote,
         _ => {
             return Err(EvoError::bad_request(
                 "action is not one of enum values: add,remove,promote,demote",
             ));
         }
-    }
-    .map_err(crate::error::ApiError::from)?;
+    };
+    let result = client
+        .change_participants(&jid, action, &users)
+        .await
+        .map_err(gerr)?;
     let list: Vec<Value> = result
         .iter()
         .map(|p| {
@@ -234,4 +234,191 @@ pub(crate) async fn update_participant(
         StatusCode::CREATED,
         Json(json!({ "updateParticipants": list })),
     ))
+}
+
+/// An engine group error as Evolution's error body, with the native routes' statuses.
+fn gerr(e: IqError) -> EvoError {
+    crate::routes::groups::group_error(e).into()
+}
+
+/// `updateSetting` body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SettingBody {
+    action: String,
+}
+
+/// `POST /group/updateSetting/{i}?groupJid=`: `announcement`, `not_announcement`, `locked`
+/// or `unlocked`. 201 `{updateSetting: {action}}` (Evolution returns Baileys'
+/// `groupSettingUpdate` result, which is void; the action done is more useful and keeps the
+/// key).
+pub(crate) async fn update_setting(
+    EvoInstance(session): EvoInstance,
+    Query(q): Query<GroupQuery>,
+    EvoJson(body): EvoJson<SettingBody>,
+) -> EvoResult<(StatusCode, Json<Value>)> {
+    let jid = group_jid(q.group_jid.as_deref())?;
+    let setting = match body.action.as_str() {
+        "announcement" => GroupSetting::Announce(true),
+        "not_announcement" => GroupSetting::Announce(false),
+        "locked" => GroupSetting::Locked(true),
+        "unlocked" => GroupSetting::Locked(false),
+        _ => {
+            return Err(EvoError::bad_request(
+                "action is not one of enum values: announcement,not_announcement,locked,unlocked",
+            ));
+        }
+    };
+    session
+        .connected_client()?
+        .set_group_setting(&jid, setting)
+        .await
+        .map_err(gerr)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "updateSetting": { "action": body.action } })),
+    ))
+}
+
+/// The code part of an invite link.
+fn code_of(link: &str) -> &str {
+    link.strip_prefix(wa_engine::INVITE_LINK_PREFIX)
+        .unwrap_or(link)
+}
+
+/// `GET /group/inviteCode/{i}?groupJid=`: `{inviteUrl, inviteCode}`. 200.
+pub(crate) async fn invite_code(
+    EvoInstance(session): EvoInstance,
+    Query(q): Query<GroupQuery>,
+) -> EvoResult<Json<Value>> {
+    let jid = group_jid(q.group_jid.as_deref())?;
+    let link = session
+        .connected_client()?
+        .group_invite_link(&jid)
+        .await
+        .map_err(gerr)?;
+    Ok(Json(
+        json!({ "inviteUrl": link, "inviteCode": code_of(&link) }),
+    ))
+}
+
+/// `POST /group/revokeInviteCode/{i}?groupJid=`: `{revoked: true, inviteCode}` with the new
+/// code. 201.
+pub(crate) async fn revoke_invite_code(
+    EvoInstance(session): EvoInstance,
+    Query(q): Query<GroupQuery>,
+) -> EvoResult<(StatusCode, Json<Value>)> {
+    let jid = group_jid(q.group_jid.as_deref())?;
+    let link = session
+        .connected_client()?
+        .revoke_group_invite(&jid)
+        .await
+        .map_err(gerr)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "revoked": true, "inviteCode": code_of(&link) })),
+    ))
+}
+
+/// `DELETE /group/leaveGroup/{i}?groupJid=`: `{groupJid, leave: true}`. 200.
+pub(crate) async fn leave_group(
+    State(state): State<AppState>,
+    EvoInstance(session): EvoInstance,
+    Query(q): Query<GroupQuery>,
+) -> EvoResult<Json<Value>> {
+    let jid = group_jid(q.group_jid.as_deref())?;
+    session
+        .connected_client()?
+        .leave_group(&jid)
+        .await
+        .map_err(gerr)?;
+    let mut data = store::load_or_init(state.db(), &session.id).await?;
+    let id = jid.to_string();
+    if data.groups.contains(&id) {
+        data.groups.retain(|g| g != &id);
+        store::save(state.db(), &session.id, &data).await?;
+    }
+    Ok(Json(json!({ "groupJid": id, "leave": true })))
+}
+
+/// `updateGroupSubject` body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SubjectBody {
+    subject: String,
+}
+
+/// `POST /group/updateGroupSubject/{i}?groupJid=`: `{update: "success"}`. 201.
+pub(crate) async fn update_subject(
+    EvoInstance(session): EvoInstance,
+    Query(q): Query<GroupQuery>,
+    EvoJson(body): EvoJson<SubjectBody>,
+) -> EvoResult<(StatusCode, Json<Value>)> {
+    let jid = group_jid(q.group_jid.as_deref())?;
+    if body.subject.trim().is_empty() {
+        return Err(EvoError::bad_request("subject is required"));
+    }
+    session
+        .connected_client()?
+        .set_group_subject(&jid, &body.subject)
+        .await
+        .map_err(gerr)?;
+    Ok((StatusCode::CREATED, Json(json!({ "update": "success" }))))
+}
+
+/// `updateGroupDescription` body (empty removes the description).
+#[derive(Debug, Deserialize)]
+pub(crate) struct DescriptionBody {
+    description: String,
+}
+
+/// `POST /group/updateGroupDescription/{i}?groupJid=`: `{update: "success"}`. 201.
+pub(crate) async fn update_description(
+    EvoInstance(session): EvoInstance,
+    Query(q): Query<GroupQuery>,
+    EvoJson(body): EvoJson<DescriptionBody>,
+) -> EvoResult<(StatusCode, Json<Value>)> {
+    let jid = group_jid(q.group_jid.as_deref())?;
+    session
+        .connected_client()?
+        .set_group_description(&jid, &body.description)
+        .await
+        .map_err(gerr)?;
+    Ok((StatusCode::CREATED, Json(json!({ "update": "success" }))))
+}
+
+/// `updateGroupPicture` body: `image` as base64 (optionally a `data:` URL) of a JPEG.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PictureBody {
+    image: String,
+}
+
+/// `POST /group/updateGroupPicture/{i}?groupJid=`: `{update: "success"}`. 201. Evolution
+/// also takes an `http(s)` URL and fetches it; here a URL answers 501 (base64 only).
+pub(crate) async fn update_picture(
+    EvoInstance(session): EvoInstance,
+    Query(q): Query<GroupQuery>,
+    EvoJson(body): EvoJson<PictureBody>,
+) -> EvoResult<(StatusCode, Json<Value>)> {
+    use base64::Engine as _;
+    let jid = group_jid(q.group_jid.as_deref())?;
+    let image = body.image.trim();
+    if image.starts_with("http://") || image.starts_with("https://") {
+        return Err(EvoError::not_implemented("updateGroupPicture from a URL"));
+    }
+    let raw = image.split_once(";base64,").map_or(image, |(_, b64)| b64);
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    let jpeg = engine
+        .decode(raw.as_bytes())
+        .map_err(|e| EvoError::bad_request(format!("image: {e}")))?;
+    if jpeg.len() < 3 || jpeg[..3] != [0xFF, 0xD8, 0xFF] {
+        return Err(EvoError::bad_request("image: not a JPEG"));
+    }
+    session
+        .connected_client()?
+        .set_group_picture(&jid, &jpeg)
+        .await
+        .map_err(gerr)?;
+    Ok((StatusCode::CREATED, Json(json!({ "update": "success" }))))
 }

@@ -361,31 +361,25 @@ pub(crate) fn router(with_fallback: bool) -> Router<AppState> {
         )
         .route(
             "/group/updateSetting/{instance}",
-            post(unsupported!("group/updateSetting")),
+            post(group::update_setting),
         )
-        .route(
-            "/group/inviteCode/{instance}",
-            get(unsupported!("group/inviteCode")),
-        )
+        .route("/group/inviteCode/{instance}", get(group::invite_code))
         .route(
             "/group/revokeInviteCode/{instance}",
-            post(unsupported!("group/revokeInviteCode")),
+            post(group::revoke_invite_code),
         )
-        .route(
-            "/group/leaveGroup/{instance}",
-            delete(unsupported!("group/leaveGroup")),
-        )
+        .route("/group/leaveGroup/{instance}", delete(group::leave_group))
         .route(
             "/group/updateGroupSubject/{instance}",
-            post(unsupported!("group/updateGroupSubject")),
+            post(group::update_subject),
         )
         .route(
             "/group/updateGroupDescription/{instance}",
-            post(unsupported!("group/updateGroupDescription")),
+            post(group::update_description),
         )
         .route(
             "/group/updateGroupPicture/{instance}",
-            post(unsupported!("group/updateGroupPicture")),
+            post(group::update_picture),
         )
         .route("/proxy/set/{instance}", post(unsupported!("proxy/set")))
         .route("/proxy/find/{instance}", get(unsupported!("proxy/find")));
