@@ -331,9 +331,16 @@ pub(crate) mod media_send {
     /// The multipart body of `kind`: the `file` part and the kind's fields, nothing else.
     pub(crate) fn form_body(kind: Kind) -> Value {
         let mut p = fields(kind);
+        // A file of the kind as the example (the smallest the sniffer takes; all in ASCII).
+        let example = match kind {
+            Kind::Image | Kind::Sticker => "RIFF    WEBPVP8 ",
+            Kind::Video => "\0\0\0 ftypisom",
+            Kind::Audio => "OggS                        OpusHead",
+            Kind::Document => "%PDF-1.4\n",
+        };
         p.insert(
             "file".into(),
-            json!({ "type": "string", "format": "binary",
+            json!({ "type": "string", "format": "binary", "example": example,
                 "description": "The file (its type is sniffed from the bytes: 415 if not of the kind)." }),
         );
         if kind == Kind::Audio {
@@ -498,6 +505,34 @@ mod tests {
                 pattern.starts_with("^(") && pattern.ends_with('$'),
                 "{pattern}"
             );
+        }
+    }
+
+    #[test]
+    fn media_form_examples_are_files_of_the_kind() {
+        use crate::media::Kind;
+        use crate::media::intake::{Fields, checked_mimetype};
+        for kind in [
+            Kind::Image,
+            Kind::Video,
+            Kind::Audio,
+            Kind::Document,
+            Kind::Sticker,
+        ] {
+            let form = media_send::form_body(kind);
+            let example = form["properties"]["file"]["example"]
+                .as_str()
+                .expect("example");
+            for voice in [false, kind == Kind::Audio] {
+                let fields = Fields {
+                    voice_note: voice,
+                    ..Fields::default()
+                };
+                assert!(
+                    checked_mimetype(kind, &fields, example.as_bytes()).is_ok(),
+                    "{kind:?} (voice {voice}): {example:?}"
+                );
+            }
         }
     }
 
