@@ -359,31 +359,17 @@ pub(crate) mod media_send {
     }
 }
 
-/// Defines the per-kind media body schema types `$json` and `$form` for `Kind::$kind`.
-macro_rules! media_bodies {
-    ($($kind:ident: $json:ident, $form:ident;)*) => {$(
-        #[doc = concat!("JSON body of a ", stringify!($kind), " send (built by [`media_send::json_body`]).")]
-        pub(crate) struct $json;
-        impl utoipa::PartialSchema for $json {
+/// Defines a media body schema type: `$name`, whose schema is `$builder(Kind::$kind)`.
+macro_rules! media_body {
+    ($($name:ident = $builder:ident($kind:ident), $what:literal;)*) => {$(
+        #[doc = concat!($what, " of a ", stringify!($kind), " send ([`media_send::", stringify!($builder), "`]).")]
+        pub(crate) struct $name;
+        impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                media_send::to_schema(media_send::json_body(crate::media::Kind::$kind))
+                media_send::to_schema(media_send::$builder(crate::media::Kind::$kind))
             }
         }
-        impl ToSchema for $json {
-            fn schemas(
-                schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
-            ) {
-                schemas.push(("Recipient".to_owned(), <Recipient as utoipa::PartialSchema>::schema()));
-            }
-        }
-        #[doc = concat!("Multipart body of a ", stringify!($kind), " send (built by [`media_send::form_body`]).")]
-        pub(crate) struct $form;
-        impl utoipa::PartialSchema for $form {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                media_send::to_schema(media_send::form_body(crate::media::Kind::$kind))
-            }
-        }
-        impl ToSchema for $form {
+        impl ToSchema for $name {
             fn schemas(
                 schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
             ) {
@@ -393,12 +379,17 @@ macro_rules! media_bodies {
     )*};
 }
 
-media_bodies! {
-    Image: SendImageJson, SendImageForm;
-    Video: SendVideoJson, SendVideoForm;
-    Audio: SendAudioJson, SendAudioForm;
-    Document: SendDocumentJson, SendDocumentForm;
-    Sticker: SendStickerJson, SendStickerForm;
+media_body! {
+    SendImageJson = json_body(Image), "JSON body";
+    SendImageForm = form_body(Image), "Multipart body";
+    SendVideoJson = json_body(Video), "JSON body";
+    SendVideoForm = form_body(Video), "Multipart body";
+    SendAudioJson = json_body(Audio), "JSON body";
+    SendAudioForm = form_body(Audio), "Multipart body";
+    SendDocumentJson = json_body(Document), "JSON body";
+    SendDocumentForm = form_body(Document), "Multipart body";
+    SendStickerJson = json_body(Sticker), "JSON body";
+    SendStickerForm = form_body(Sticker), "Multipart body";
 }
 
 /// An optional integer field that also takes a JSON number with a zero fraction (`564.0`),
@@ -452,6 +443,15 @@ mod tests {
         assert!(serde_json::from_str::<T>(r#"{"n": 300}"#).is_err());
         assert!(serde_json::from_str::<T>(r#"{"n": -1}"#).is_err());
     }
+
+    /// Every media kind.
+    const KINDS: [crate::media::Kind; 5] = [
+        crate::media::Kind::Image,
+        crate::media::Kind::Video,
+        crate::media::Kind::Audio,
+        crate::media::Kind::Document,
+        crate::media::Kind::Sticker,
+    ];
 
     /// Every string the `base64` pattern of a kind allows decodes to a file the kind
     /// accepts: random characters from each position's set, then random whole groups.
@@ -512,13 +512,7 @@ mod tests {
     fn media_form_examples_are_files_of_the_kind() {
         use crate::media::Kind;
         use crate::media::intake::{Fields, checked_mimetype};
-        for kind in [
-            Kind::Image,
-            Kind::Video,
-            Kind::Audio,
-            Kind::Document,
-            Kind::Sticker,
-        ] {
+        for kind in KINDS {
             let form = media_send::form_body(kind);
             let example = form["properties"]["file"]["example"]
                 .as_str()
@@ -539,13 +533,7 @@ mod tests {
     #[test]
     fn media_bodies_are_json_schemas() {
         use crate::media::Kind;
-        for kind in [
-            Kind::Image,
-            Kind::Video,
-            Kind::Audio,
-            Kind::Document,
-            Kind::Sticker,
-        ] {
+        for kind in KINDS {
             let json = serde_json::to_value(media_send::to_schema(media_send::json_body(kind)))
                 .expect("json");
             let variants = json["oneOf"].as_array().expect("oneOf");

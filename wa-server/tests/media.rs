@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::http::{StatusCode, header};
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::{Api, Receiver, eventually};
+use support::{Api, Receiver, eventually, serve_router};
 use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, Command};
 use wa_engine::media::Scheme;
@@ -27,17 +27,6 @@ const MAX: u64 = 256 * 1024;
 /// The peer account.
 const PEER: &str = "15550002222";
 const STEP: Duration = Duration::from_secs(30);
-
-async fn serve_router(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    format!("http://{addr}")
-}
 
 struct Server {
     state: AppState,

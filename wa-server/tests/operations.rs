@@ -24,15 +24,8 @@ async fn api_health_is_an_alias_of_health() {
     let state = AppState::start(ServerConfig::new(dir.path()))
         .await
         .expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    let api = Api::new(format!("http://{addr}"), None);
+    let base = support::serve_router(app(state.clone())).await;
+    let api = Api::new(base.clone(), None);
     let (status, health) = api.get("/health").await;
     let (api_status, api_health) = api.get("/api/health").await;
     assert_eq!(
