@@ -347,3 +347,27 @@ pub(crate) async fn link_peer(
     }
     (peer, events)
 }
+
+/// Spawns `command` (a `wa-server` run with `--bind 127.0.0.1:0`; its stderr as the caller
+/// set it) with stdout piped, killed when dropped, and waits (60 s at most) for the
+/// `{"listening": URL}` line it prints once bound: the child and that base URL.
+pub(crate) async fn spawn_listening(
+    mut command: tokio::process::Command,
+) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn wa-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("wa-server prints its address")
+        .expect("read")
+        .expect("a line");
+    let v: Value = serde_json::from_str(&line).expect("JSON line");
+    let base = v["listening"].as_str().expect("listening").to_owned();
+    (child, base)
+}
