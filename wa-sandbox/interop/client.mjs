@@ -12,13 +12,16 @@ import './lib/stdio.mjs';
 import { createInterface } from 'node:readline';
 import makeWASocket, {
   DisconnectReason,
+  generateMessageIDV2,
   getContentType,
+  jidNormalizedUser,
   normalizeMessageContent,
   proto,
   useMultiFileAuthState,
 } from '@whiskeysockets/baileys';
 import pino from 'pino';
 import { describeMedia, downloadMedia, downloadWithBaileys, sandboxMediaAgent } from './lib/media.mjs';
+import { encryptPollVote, PollBook, richFields } from './lib/rich.mjs';
 import {
   CommandError,
   encodeEvent,
@@ -75,6 +78,14 @@ let reconnectTimer;
 const seenMessages = new Map();
 /** Messages we sent, by id: Baileys' getMessage for retry receipts. */
 const sentMessages = new Map();
+/** Polls sent or received, with their decrypted votes (lib/rich.mjs). */
+const polls = new PollBook();
+
+/** Our own account as a non-AD user JID (poll vote key material). */
+function meNorm() {
+  const id = auth.state.creds.me?.id;
+  return id ? jidNormalizedUser(id) : undefined;
+}
 
 function finish(code, event) {
   if (finishing) {
@@ -212,6 +223,7 @@ function onMessagesUpsert({ messages, type }) {
     }
     const content = normalizeMessageContent(msg.message);
     const media = describeMedia(msg);
+    polls.remember(msg.key, content);
     emit({
       event: 'message',
       upsertType: type,
@@ -233,7 +245,13 @@ function onMessagesUpsert({ messages, type }) {
             directPath: media.media.directPath ?? null,
           }
         : null,
+      ...richFields(content),
     });
+    if (content?.pollUpdateMessage) {
+      // Baileys 6.7.24 leaves vote decryption to the app (process-message.js); do it the
+      // documented way: decryptPollVote + updateMessageWithPollUpdate + aggregate.
+      emit({ event: 'poll_vote', id: id ?? null, from: msg.key?.remoteJid ?? null, ...polls.applyReceived(msg, content, meNorm()) });
+    }
   }
 }
 
@@ -432,9 +450,97 @@ async function runCommand(command) {
       emit({ event: 'call_rejected', id: command.id, to: command.to, ref });
       return;
     }
+    case 'send_reaction':
+    case 'send_edit':
+    case 'send_revoke':
+    case 'send_poll':
+    case 'vote_poll':
+      await sendRich(command);
+      return;
+    case 'poll_tally':
+      emit({ event: 'poll_tally', pollId: command.target, tally: polls.tally(command.target, meNorm()), ref });
+      return;
     default:
       throw new CommandError(`unhandled cmd ${cmd}`);
   }
+}
+
+/**
+ * Reactions, edits, revokes and polls with Baileys' own `sendMessage` content (`react`,
+ * `edit`, `delete`, `poll`); poll votes, which Baileys 6.7.24 cannot build, encrypted by
+ * lib/rich.mjs and sent with `relayMessage` plus `<meta polltype="vote"/>` (as whatsmeow's
+ * send.go does). Emits `sent` with the message id.
+ */
+async function sendRich(command) {
+  const { cmd, ref } = command;
+  if (!isOpen) {
+    throw new CommandError('not connected (wait for {"event":"connection","connection":"open"})');
+  }
+  const targetKey = () => ({
+    remoteJid: command.to,
+    fromMe: Boolean(command.fromMe),
+    id: command.target,
+    ...(command.participant ? { participant: command.participant } : {}),
+  });
+  let content;
+  switch (cmd) {
+    case 'send_reaction':
+      content = { react: { text: command.emoji, key: targetKey() } };
+      break;
+    case 'send_edit':
+      content = { text: command.text, edit: { ...targetKey(), fromMe: true }, linkPreview: null };
+      break;
+    case 'send_revoke':
+      content = { delete: targetKey() };
+      break;
+    case 'send_poll':
+      content = { poll: { name: command.name, values: command.options, selectableCount: command.selectable } };
+      break;
+    case 'vote_poll': {
+      const poll = polls.polls.get(command.target);
+      if (!poll) {
+        throw new CommandError(`vote_poll: no poll with id ${JSON.stringify(command.target)}`);
+      }
+      const me = meNorm();
+      const chat = poll.key.remoteJid;
+      const vote = encryptPollVote(command.options, {
+        pollEncKey: poll.message.messageContextInfo?.messageSecret,
+        pollCreatorJid: PollBook.creatorOf(poll.key, me),
+        pollMsgId: command.target,
+        voterJid: me,
+      });
+      const message = {
+        pollUpdateMessage: {
+          pollCreationMessageKey: {
+            remoteJid: chat,
+            fromMe: Boolean(poll.key.fromMe),
+            id: command.target,
+            ...(poll.key.participant ? { participant: poll.key.participant } : {}),
+          },
+          vote,
+          senderTimestampMs: Date.now(),
+        },
+      };
+      const messageId = generateMessageIDV2(sock.user?.id);
+      await sock.relayMessage(chat, message, {
+        messageId,
+        additionalNodes: [{ tag: 'meta', attrs: { polltype: 'vote' } }],
+      });
+      sentMessages.set(messageId, message);
+      const result = polls.applyOwn(command.target, { remoteJid: chat, id: messageId }, command.options, me);
+      emit({ event: 'sent', id: messageId, to: chat, ref });
+      emit({ event: 'poll_vote', id: messageId, from: chat, own: true, ...result });
+      return;
+    }
+    default:
+      throw new CommandError(`unhandled cmd ${cmd}`);
+  }
+  const msg = await sock.sendMessage(command.to, content);
+  sentMessages.set(msg.key.id, msg.message);
+  if (cmd === 'send_poll') {
+    polls.remember(msg.key, msg.message);
+  }
+  emit({ event: 'sent', id: msg.key.id, to: msg.key.remoteJid, ref });
 }
 
 const stdin = createInterface({ input: process.stdin, crlfDelay: Infinity });

@@ -116,6 +116,10 @@ pub(crate) struct Account {
     /// through app-state sync and history sync, and the key the server verifies a `<cstoken>`
     /// from this account with. `None` for an account without a salt (a test switch).
     pub(crate) nct_salt: Option<[u8; 32]>,
+    /// A hosted (business-hosted) account: the phone builds companions' device identities
+    /// with `ADVEncryptionType::HOSTED` and the `06 05` prefixes, and accepts `06 06` device
+    /// signatures (wa_engine::pair::success module docs). Off unless a test sets it.
+    pub(crate) hosted: bool,
 }
 
 /// The NCT salt of an account, derived from its identity secret so that drawing it takes
@@ -205,6 +209,7 @@ impl Directory {
             adv_raw_id,
             devices_changed_at: created,
             nct_salt,
+            hosted: false,
         };
         Ok(self.accounts.entry(phone.to_owned()).or_insert(account))
     }

@@ -86,6 +86,9 @@ struct AccountState {
     /// The account has no NCT salt (a test switch); wins over `nct_salt`.
     #[serde(default)]
     no_nct_salt: bool,
+    /// A hosted account (absent in older files and for ordinary accounts: not hosted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    hosted: bool,
     devices: Vec<DeviceState>,
     /// The account's app-state collections on the server (absent in older files: empty).
     #[serde(default)]
@@ -189,6 +192,7 @@ impl Router {
                 push_name: a.push_name.clone(),
                 nct_salt: a.nct_salt.map(|s| B64.encode(s)),
                 no_nct_salt: a.nct_salt.is_none(),
+                hosted: a.hosted,
                 devices: a
                     .devices
                     .iter()
@@ -304,6 +308,7 @@ impl Router {
                 adv_raw_id: a.adv_raw_id,
                 devices_changed_at: a.devices_changed_at,
                 nct_salt,
+                hosted: a.hosted,
             };
             let mut logs = Vec::with_capacity(a.app_state.len());
             for saved in &a.app_state {

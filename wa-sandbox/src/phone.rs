@@ -313,6 +313,23 @@ impl Phone {
     pub fn set_push_name(&self, name: &str) {
         self.router.lock().set_push_name(&self.number, name);
     }
+
+    /// Makes the account hosted (business-hosted, `ADVEncryptionType::HOSTED`) or ordinary
+    /// for the companions it pairs from now on: a hosted phone signs the account signature
+    /// and the HMAC with `06 05` and accepts a `06 06` (or `06 01`) device signature; an
+    /// ordinary one only `06 01` (wa_engine::pair::success module docs).
+    ///
+    /// # Errors
+    /// [`PhoneError::NoSuchAccount`].
+    pub fn set_hosted(&self, hosted: bool) -> Result<(), PhoneError> {
+        let mut st = self.router.lock();
+        let account = st
+            .directory
+            .get_mut(&self.number)
+            .ok_or_else(|| PhoneError::NoSuchAccount(self.number.clone()))?;
+        account.hosted = hosted;
+        Ok(())
+    }
 }
 
 impl Router {
@@ -436,7 +453,7 @@ pub(crate) fn build_plan(
             raw_id,
             timestamp,
             key_index,
-            hosted: false,
+            hosted: account.hosted,
         },
         &signature_random,
     );

@@ -1,12 +1,27 @@
 //! pair-success: the companion's checks and reply (shared/protocol/03 §4.5-§4.9) and the
 //! phone's construction and reply check (03 §4.10).
 //!
-//! Choices where implementations differ (03 §4.7), following whatsmeow pair.go:
-//! - the HMAC is prefixed with `06 05` when the *outer* `accountType` is HOSTED;
+//! Choices where implementations differ (03 §4.7):
+//! - the HMAC is prefixed with `06 05` when the *outer* `accountType` is HOSTED (whatsmeow
+//!   pair.go, Baileys, whatsapp-rust all agree);
 //! - the account signature uses `06 05` when the *inner* `ADVDeviceIdentity.deviceType` is
-//!   HOSTED, else `06 00` (whatsapp-rust looks at the outer type);
-//! - the device signature always uses `06 01` (Baileys 6.7.x and whatsapp-rust use `06 06` for
-//!   hosted accounts);
+//!   HOSTED, else `06 00` (whatsmeow `verifyAccountSignature`, Baileys 7). whatsapp-rust looks
+//!   at the outer `accountType` instead, so when only the outer type says HOSTED both `06 05`
+//!   and `06 00` are accepted (see [`AdvFamily`]);
+//! - the device signature uses the **same prefix family** as the account signature that
+//!   verified: `06 01` for E2EE accounts, `06 06` ([`HOSTED_DEVICE_SIGNATURE_PREFIX`]) for
+//!   hosted ones. whatsmeow defines `AdvHostedDeviceSignaturePrefix` but never uses it (its
+//!   hosted support is unfinished: `//cli.Store.IsHosted = true`) and always signs `06 01`, as
+//!   Baileys 7 does; whatsapp-rust (mirroring WhatsApp Web's `WAWebAdvSignatureConstants`) and
+//!   Baileys 6.7.24 sign `06 06` for hosted accounts. WhatsApp Web's
+//!   `validateADVwithIdentityKey` (as whatsapp-rust documents it) only trusts a device identity
+//!   whose account *and* device signatures verify under one family, so a hosted account
+//!   signature (`06 05`) next to a `06 01` device signature would not validate for other
+//!   clients: we follow the family rule, i.e. what the real client and hosted accounts use;
+//! - the phone (`verify_pair_device_sign`, feature `server-side`) accepts `06 01` for E2EE
+//!   accounts and, for hosted accounts (as the `deviceType` it wrote says), `06 06` as well as
+//!   `06 01` (whatsmeow and Baileys 7 send `06 01` there; whether the real server refuses it is
+//!   not known, 03 §13);
 //! - the reply's `ADVSignedDeviceIdentity` carries fields 1, 3, 4 only (no account key), as in
 //!   the real reply captured by whatsapp-rust-bridge.
 
@@ -29,8 +44,51 @@ pub(crate) const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
 pub(crate) const DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 1];
 /// Prefix of the account signature (and HMAC) for hosted accounts.
 pub(crate) const HOSTED_ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 5];
-/// Prefix of the device signature for hosted accounts (not used by us; see module docs).
+/// Prefix of the device signature for hosted accounts (module docs: same family as the
+/// hosted account signature `06 05`).
 pub const HOSTED_DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 6];
+
+/// The ADV signature prefix family of an account (03 §4.7 constants): E2EE (`06 00` account,
+/// `06 01` device) or hosted (`06 05` account and HMAC, `06 06` device).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdvFamily {
+    /// An end-to-end encrypted (ordinary) account.
+    E2ee,
+    /// A hosted (business-hosted, Cloud API) account: `ADVEncryptionType::HOSTED`.
+    Hosted,
+}
+
+impl AdvFamily {
+    /// `Hosted` for `true`.
+    #[must_use]
+    pub fn from_hosted(hosted: bool) -> Self {
+        if hosted { Self::Hosted } else { Self::E2ee }
+    }
+
+    /// Whether this is the hosted family.
+    #[must_use]
+    pub fn is_hosted(self) -> bool {
+        self == Self::Hosted
+    }
+
+    /// Prefix of the account signature message: `06 00` or `06 05`.
+    #[must_use]
+    pub fn account_prefix(self) -> [u8; 2] {
+        match self {
+            Self::E2ee => ACCOUNT_SIGNATURE_PREFIX,
+            Self::Hosted => HOSTED_ACCOUNT_SIGNATURE_PREFIX,
+        }
+    }
+
+    /// Prefix of the device signature message: `06 01` or `06 06`.
+    #[must_use]
+    pub fn device_prefix(self) -> [u8; 2] {
+        match self {
+            Self::E2ee => DEVICE_SIGNATURE_PREFIX,
+            Self::Hosted => HOSTED_DEVICE_SIGNATURE_PREFIX,
+        }
+    }
+}
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -124,6 +182,9 @@ impl PairSuccess {
 /// A pair-success that passed every check, with everything to persist and the reply to send.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VerifiedPairing {
+    /// The prefix family the account signature verified in, and that our device signature
+    /// uses (hosted accounts: `06 05` / `06 06`).
+    pub family: AdvFamily,
     /// The pair-success IQ id (the reply's id).
     pub iq_id: String,
     /// Own phone-number device JID.
@@ -152,6 +213,7 @@ pub struct VerifiedPairing {
 impl std::fmt::Debug for VerifiedPairing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifiedPairing")
+            .field("family", &self.family)
             .field("iq_id", &self.iq_id)
             .field("jid", &self.jid)
             .field("lid", &self.lid)
@@ -182,15 +244,32 @@ pub fn account_signature_message(
     [&prefix[..], details, companion_identity_pub].concat()
 }
 
-/// The message the device signature covers:
+/// The message the device signature of an E2EE account covers:
 /// `06 01 || details || companion identity pub || primary identity pub`.
 pub fn device_signature_message(
     details: &[u8],
     companion_identity_pub: &[u8; 32],
     primary_identity_pub: &[u8; 32],
 ) -> Vec<u8> {
+    device_signature_message_for(
+        AdvFamily::E2ee,
+        details,
+        companion_identity_pub,
+        primary_identity_pub,
+    )
+}
+
+/// The message the device signature covers in `family`:
+/// `06 01` (E2EE) or `06 06` (hosted) `|| details || companion identity pub || primary identity
+/// pub`.
+pub fn device_signature_message_for(
+    family: AdvFamily,
+    details: &[u8],
+    companion_identity_pub: &[u8; 32],
+    primary_identity_pub: &[u8; 32],
+) -> Vec<u8> {
     [
-        &DEVICE_SIGNATURE_PREFIX[..],
+        &family.device_prefix()[..],
         details,
         companion_identity_pub,
         primary_identity_pub,
@@ -276,12 +355,25 @@ pub fn verify_pair_success<R: rand_core::CryptoRng + ?Sized>(
         PairError::InvalidAccountKey,
     )?;
     let inner_hosted = identity.device_type == Some(AdvEncryptionType::Hosted as i32);
-    let message = account_signature_message(&details, identity_pub, inner_hosted);
-    if !xeddsa::verify(&primary_identity_pub, &message, &account_signature) {
-        return Err(PairError::AccountSignatureMismatch);
-    }
+    // whatsmeow: the inner deviceType decides; whatsapp-rust: the outer accountType. Both are
+    // tried when they disagree (module docs).
+    let candidates: &[AdvFamily] = match (inner_hosted, outer_hosted) {
+        (true, _) => &[AdvFamily::Hosted],
+        (false, true) => &[AdvFamily::Hosted, AdvFamily::E2ee],
+        (false, false) => &[AdvFamily::E2ee],
+    };
+    let family = candidates
+        .iter()
+        .copied()
+        .find(|f| {
+            let message = account_signature_message(&details, identity_pub, f.is_hosted());
+            xeddsa::verify(&primary_identity_pub, &message, &account_signature)
+        })
+        .ok_or(PairError::AccountSignatureMismatch)?;
 
-    let device_message = device_signature_message(&details, identity_pub, &primary_identity_pub);
+    // The device signature in the family the account signature verified in.
+    let device_message =
+        device_signature_message_for(family, &details, identity_pub, &primary_identity_pub);
     let device_signature = xeddsa::sign_with_rng(identity_private, &device_message, rng);
     signed.device_signature = Some(device_signature.to_vec());
     let account = signed.encode_to_vec();
@@ -289,6 +381,7 @@ pub fn verify_pair_success<R: rand_core::CryptoRng + ?Sized>(
     let reply_identity = signed.encode_to_vec();
 
     Ok(VerifiedPairing {
+        family,
         iq_id: pair_success.id.clone(),
         jid: pair_success.jid.clone(),
         lid: pair_success.lid.clone(),
@@ -471,11 +564,17 @@ pub struct SignedByCompanion {
     pub key_index: Option<u32>,
     /// The companion's device signature (64 bytes), verified.
     pub device_signature: [u8; 64],
+    /// The prefix the device signature verified with: `06 01`, or `06 06` for a hosted
+    /// account.
+    pub device_signature_prefix: [u8; 2],
 }
 
 /// Phone side of 03 §4.10 step 6: parse the companion's reply to pair-success, check it is a
 /// result carrying the unchanged details and a device signature that verifies with the
-/// companion's identity key over `06 01 || Dd || I || P.pub`.
+/// companion's identity key over `prefix || Dd || I || P.pub`. The accepted prefixes depend on
+/// the account type the phone itself wrote into `Dd` (`ADVDeviceIdentity.deviceType`, module
+/// docs): `06 01` for an E2EE account; `06 06` (WhatsApp Web, whatsapp-rust, Baileys 6.7.24,
+/// our engine) or `06 01` (whatsmeow, Baileys 7) for a hosted one.
 ///
 /// # Errors
 /// [`PairError::NotAResult`] for an error reply, [`PairError::Missing`],
@@ -512,12 +611,28 @@ pub fn verify_pair_device_sign(
         signed.device_signature.as_deref(),
         PairError::DeviceSignatureMismatch,
     )?;
-    let message = device_signature_message(details, companion_identity_pub, primary_identity_pub);
-    if !xeddsa::verify(companion_identity_pub, &message, &device_signature) {
-        return Err(PairError::DeviceSignatureMismatch);
-    }
+    let hosted = AdvDeviceIdentity::decode(expected_details)
+        .is_ok_and(|d| d.device_type == Some(AdvEncryptionType::Hosted as i32));
+    let families: &[AdvFamily] = match AdvFamily::from_hosted(hosted) {
+        AdvFamily::E2ee => &[AdvFamily::E2ee],
+        AdvFamily::Hosted => &[AdvFamily::Hosted, AdvFamily::E2ee],
+    };
+    let family = families
+        .iter()
+        .copied()
+        .find(|f| {
+            let message = device_signature_message_for(
+                *f,
+                details,
+                companion_identity_pub,
+                primary_identity_pub,
+            );
+            xeddsa::verify(companion_identity_pub, &message, &device_signature)
+        })
+        .ok_or(PairError::DeviceSignatureMismatch)?;
     Ok(SignedByCompanion {
         key_index,
         device_signature,
+        device_signature_prefix: family.device_prefix(),
     })
 }

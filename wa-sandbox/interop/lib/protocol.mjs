@@ -55,6 +55,12 @@ stdin commands (one JSON object per line):
   {"cmd":"send_text","to":"<jid>","text":"...","ref":<any>?}
   {"cmd":"send_image","to":"<jid>","path":"<file>","mimetype":"image/png"?,"caption":"..."?,"ref":<any>?}
   {"cmd":"download_media","id":"<message id>","ref":<any>?}
+  {"cmd":"send_reaction","to":"<chat>","target":"<id>","fromMe":false,"participant":"<jid>"?,"emoji":"👍"}  ("" removes)
+  {"cmd":"send_edit","to":"<chat>","target":"<our id>","text":"..."}
+  {"cmd":"send_revoke","to":"<chat>","target":"<id>","fromMe":true,"participant":"<jid>"?}
+  {"cmd":"send_poll","to":"<chat>","name":"...","options":["a","b"],"selectable":0}
+  {"cmd":"vote_poll","target":"<poll id>","options":["a"]}  ([] withdraws)
+  {"cmd":"poll_tally","target":"<poll id>"}
   {"cmd":"quit"}
 `;
 
@@ -230,6 +236,28 @@ function requireJid(obj, key, cmd) {
   return v;
 }
 
+/** An array of strings (non-empty unless `allowEmpty`). */
+function requireStrings(obj, key, cmd, allowEmpty = false) {
+  const v = obj[key];
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string') || (!allowEmpty && v.length === 0)) {
+    throw new CommandError(`${cmd}: "${key}" must be an array of strings`);
+  }
+  return v;
+}
+
+/** The message a reaction or revoke names: chat `to`, id `target`, `fromMe`, `participant`. */
+function targetOf(obj, cmd) {
+  if (obj.fromMe !== undefined && typeof obj.fromMe !== 'boolean') {
+    throw new CommandError(`${cmd}: "fromMe" must be a boolean`);
+  }
+  return {
+    to: requireJid(obj, 'to', cmd),
+    target: requireString(obj, 'target', cmd),
+    fromMe: Boolean(obj.fromMe),
+    participant: obj.participant === undefined ? undefined : requireJid(obj, 'participant', cmd),
+  };
+}
+
 /**
  * Parses one stdin line into a command. Blank lines return null (ignored).
  * Throws CommandError with a message naming the problem.
@@ -288,6 +316,32 @@ export function parseCommand(line) {
       return { cmd, to: requireJid(obj, 'to', cmd), ref };
     case 'reject_call':
       return { cmd, id: requireString(obj, 'id', cmd), to: requireJid(obj, 'to', cmd), ref };
+    case 'send_reaction':
+      // emoji "" removes our reaction.
+      if (typeof obj.emoji !== 'string') {
+        throw new CommandError('send_reaction: "emoji" must be a string ("" removes the reaction)');
+      }
+      return { cmd, ...targetOf(obj, cmd), emoji: obj.emoji, ref };
+    case 'send_edit':
+      if (typeof obj.text !== 'string') {
+        throw new CommandError('send_edit: "text" must be a string');
+      }
+      return { cmd, to: requireJid(obj, 'to', cmd), target: requireString(obj, 'target', cmd), text: obj.text, ref };
+    case 'send_revoke':
+      return { cmd, ...targetOf(obj, cmd), ref };
+    case 'send_poll': {
+      const options = requireStrings(obj, 'options', cmd);
+      const selectable = obj.selectable ?? 0;
+      if (!Number.isInteger(selectable) || selectable < 0 || selectable > options.length) {
+        throw new CommandError('send_poll: "selectable" must be an integer from 0 to the number of options');
+      }
+      return { cmd, to: requireJid(obj, 'to', cmd), name: requireString(obj, 'name', cmd), options, selectable, ref };
+    }
+    case 'vote_poll':
+      // options may be empty: withdraws the vote.
+      return { cmd, target: requireString(obj, 'target', cmd), options: requireStrings(obj, 'options', cmd, true), ref };
+    case 'poll_tally':
+      return { cmd, target: requireString(obj, 'target', cmd), ref };
     case 'quit':
       return { cmd, ref };
     case undefined:

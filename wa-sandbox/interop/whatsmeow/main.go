@@ -250,6 +250,7 @@ func (h *harness) richFields(v *events.Message, fields map[string]any) {
 				hashes = append(hashes, hex.EncodeToString(o))
 			}
 			fields["pollVote"] = map[string]any{"target": m.GetPollUpdateMessage().GetPollCreationMessageKey().GetID(), "selected": hashes}
+			recordPollVote(m.GetPollUpdateMessage().GetPollCreationMessageKey().GetID(), v.Info.Sender, vote.GetSelectedOptions())
 		}
 	}
 }
@@ -442,6 +443,9 @@ func (h *harness) run(ctx context.Context, c command) {
 		emit("sent", map[string]any{"id": resp.ID, "to": to.String(), "serverTimestamp": resp.Timestamp.Unix(), "ref": c.Ref})
 	case "send_reaction", "send_edit", "send_revoke", "send_poll", "vote_poll":
 		h.sendRich(ctx, c)
+	case "poll_tally":
+		// target: a poll id, options: its option names in order (polltally.go).
+		h.pollTally(c)
 	case "app_state_send":
 		// whatsmeow builds and encrypts the patch itself (appstate.Build*), on its own state.
 		target, err := types.ParseJID(c.To)
@@ -734,6 +738,9 @@ func (h *harness) sendRich(ctx context.Context, c command) {
 	if err != nil {
 		fail(err.Error())
 		return
+	}
+	if c.Cmd == "vote_poll" && h.cli.Store.ID != nil {
+		recordPollVote(c.Target, *h.cli.Store.ID, whatsmeow.HashPollOptions(c.Options))
 	}
 	if c.Cmd == "send_poll" && h.cli.Store.ID != nil {
 		// Our own poll, so vote_poll can name it too.
