@@ -178,7 +178,7 @@ pub(crate) mod media_send {
     /// signature.
     pub(super) fn char_sets(sig: &[SigByte]) -> Vec<Vec<u8>> {
         let mut sig = sig.to_vec();
-        while sig.len() % 3 != 0 {
+        while !sig.len().is_multiple_of(3) {
             sig.push(None);
         }
         let mut out = Vec::new();
