@@ -170,6 +170,38 @@ pub enum Event {
     /// `MessageCappingInfoNotification`, 07 §3.6). When it says capped, new chats fail with
     /// [`SendError::NewChatsCapped`](crate::SendError::NewChatsCapped) until the cycle ends.
     NewChatCapping(crate::privacy::MessageCapping),
+    /// `<ib><offline_preview>`: the server is about to replay what it held while we were
+    /// offline; the counts say how much (whatsmeow `OfflineSyncPreview`). Informational.
+    OfflineSyncPreview(crate::notification::OfflinePreview),
+    /// `<ib><offline count>`: the offline queue is drained; `count` stanzas were replayed
+    /// (whatsmeow `OfflineSyncCompleted`). Events after this one are live. Informational.
+    OfflineSyncCompleted {
+        /// Stanzas replayed (`count`; 0 when absent).
+        count: u32,
+    },
+    /// `<ib><edge_routing><routing_info>`: the server sent edge-routing info. It is stored
+    /// (surviving restarts; only a logout wipes it) and sent in the `ED` pre-intro of every
+    /// later connection (`noise::FrameEncoder::client_with_routing_info`). The bytes are not
+    /// in the event. Informational.
+    EdgeRoutingUpdated {
+        /// Length of the routing info, bytes.
+        len: usize,
+        /// Whether it reached the store (false: kept for this process only).
+        stored: bool,
+    },
+    /// `<ib><dirty type timestamp>`: the server marked a kind of account data dirty; the
+    /// clean IQ has been sent (and for `syncd_app_state` all collections re-synced).
+    /// Informational.
+    Dirty {
+        /// The dirty type (`account_sync`, `groups`, `syncd_app_state`, ...).
+        kind: String,
+        /// The `timestamp` attribute, unix seconds.
+        timestamp: u64,
+    },
+    /// A `privacy_token` notification: a contact issued us trusted-contact tokens, now stored
+    /// (07 §2.2). Carries no token bytes. The stanza also comes as [`Event::Stanza`].
+    /// Informational.
+    PrivacyToken(Box<crate::notification::PrivacyTokenNotice>),
     /// *Driver only.* The client stopped for good (shutdown, logout, or a reason that forbids
     /// reconnecting). The stream ends after this.
     Stopped,

@@ -14,6 +14,22 @@
 //! | `server_sync`, `privacy_token`, `mex` (timelock, capping) | app-state sync, privacy tokens (conn::sync, conn::messaging) | their own events; the stanza stays [`Event::Stanza`](crate::Event::Stanza) |
 //! | anything else | logged once per type | [`Event::Stanza`](crate::Event::Stanza) |
 //!
+//! The sync and privacy types keep their raw [`Event::Stanza`](crate::Event::Stanza) and get
+//! their own typed events besides: `server_sync` starts an app-state fetch whose mutations
+//! follow as [`Event::AppState`](crate::Event::AppState) (its stanza is only
+//! [`Event::Stanza`](crate::Event::Stanza); read the collections with
+//! [`appstate::iq::parse_server_sync`](crate::appstate::iq::parse_server_sync)), `privacy_token` →
+//! [`Event::PrivacyToken`](crate::Event::PrivacyToken) (who issued how many tokens; never the
+//! token bytes), `mex` → [`Event::ReachoutTimelock`](crate::Event::ReachoutTimelock) /
+//! [`Event::NewChatCapping`](crate::Event::NewChatCapping).
+//!
+//! `<ib>` children (`conn::ib`): `dirty` → [`Event::Dirty`](crate::Event::Dirty), `offline_preview`
+//! → [`Event::OfflineSyncPreview`](crate::Event::OfflineSyncPreview) ([`OfflinePreview`]),
+//! `offline` → [`Event::OfflineSyncCompleted`](crate::Event::OfflineSyncCompleted),
+//! `edge_routing` → stored, then [`Event::EdgeRoutingUpdated`](crate::Event::EdgeRoutingUpdated)
+//! (whatsmeow `connectionevents.go` `handleIB`; edge routing from whatsapp-rust, which
+//! whatsmeow ignores).
+//!
 //! Sources: whatsmeow `notification.go` (`handleNotification` switch, `parseGroupNotification`
 //! in `group.go`, `handleAccountSyncNotification`, `handlePictureNotification`,
 //! `handleStatusNotification`, `handleEncryptNotification`, `handleMediaRetryNotification`).
@@ -74,6 +90,83 @@ pub enum NotificationKind {
         /// The message id (the stanza `id`).
         message_id: Option<String>,
     },
+}
+
+/// `<ib><offline_preview count appdata message notification receipt/>`: what the server
+/// holds for us before it replays the offline queue ([`Event::OfflineSyncPreview`]; whatsmeow
+/// `events.OfflineSyncPreview`). Missing attributes read as 0.
+///
+/// [`Event::OfflineSyncPreview`]: crate::Event::OfflineSyncPreview
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OfflinePreview {
+    /// Stanzas in all (`count`).
+    pub total: u32,
+    /// App-state changes (`appdata`).
+    pub app_data: u32,
+    /// Messages (`message`).
+    pub messages: u32,
+    /// Notifications (`notification`).
+    pub notifications: u32,
+    /// Receipts (`receipt`).
+    pub receipts: u32,
+}
+
+impl OfflinePreview {
+    /// Reads the `<offline_preview>` element (unparsable counts read as 0).
+    #[must_use]
+    pub fn parse(node: &Node) -> Self {
+        let n = |k: &str| {
+            node.get_attr_str(k)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Self {
+            total: n("count"),
+            app_data: n("appdata"),
+            messages: n("message"),
+            notifications: n("notification"),
+            receipts: n("receipt"),
+        }
+    }
+}
+
+/// A `privacy_token` notification, summarised ([`Event::PrivacyToken`]): who issued how
+/// many trusted-contact tokens. The token bytes are stored (conn::tokens) and never appear
+/// here.
+///
+/// [`Event::PrivacyToken`]: crate::Event::PrivacyToken
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PrivacyTokenNotice {
+    /// The issuer (`from`).
+    pub from: Jid,
+    /// The issuer's LID (`sender_lid`), when sent.
+    pub sender_lid: Option<Jid>,
+    /// Usable `trusted_contact` tokens in the stanza.
+    pub tokens: usize,
+    /// The newest token's timestamp, unix seconds.
+    pub newest_timestamp: Option<u64>,
+}
+
+/// The typed event a `<notification>` produces besides [`classify`]'s: [`Event::PrivacyToken`]
+/// for a parsable `privacy_token`.
+///
+/// [`Event::PrivacyToken`]: crate::Event::PrivacyToken
+#[must_use]
+pub fn side_event(node: &Node) -> Option<crate::Event> {
+    match node.get_attr_str("type")? {
+        "privacy_token" => {
+            let p = crate::privacy::parse_notification(node).ok()?;
+            Some(crate::Event::PrivacyToken(Box::new(PrivacyTokenNotice {
+                newest_timestamp: p.tokens.iter().map(|t| t.timestamp).max(),
+                tokens: p.tokens.len(),
+                from: p.from,
+                sender_lid: p.sender_lid,
+            })))
+        }
+        _ => None,
+    }
 }
 
 /// Group details beyond [`crate::group::GroupChange`] (whatsmeow `group.go`

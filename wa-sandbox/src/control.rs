@@ -62,6 +62,8 @@ pub struct ControlState {
 /// | `POST /clock/advance` | `{"seconds": N}` | 200 `{"now": unix_s}` |
 /// | `GET /refusals` | — | 200 `[{id, sender, to, code}]` (1:1 messages refused with 400/463/475/479) |
 /// | `POST /calls` | `{"from": pn, "to": pn, "video": bool?}` | 201 `{"call_id"}` (`from`'s phone rings every device of `to` with an `<offer>`) |
+/// | `POST /accounts/{pn}/notifications` | a [`Notice`](crate::Notice), e.g. `{"kind": "group_subject", "group": "120363…@g.us", "subject": "New"}` | 200 `{"devices": N}` (pushed to the account's devices) |
+/// | `GET /accounts/{pn}/edge-routing` | — | 200 [`EdgeRoutingView`](crate::EdgeRoutingView) `{issued_b64, received: [{device, routing_info_b64, connections}]}` |
 /// | `GET /calls` | — | 200 `[{from, to, kind, call_id, call_creator, t}]` (every call stanza routed: offers, rejects, ...) |
 ///
 /// Privacy settings (shared/protocol/07 §5) are `{policy: "off"|"p1"|"p2"|"p3", restricted,
@@ -106,6 +108,8 @@ pub fn app(state: ControlState) -> axum::Router {
         .route("/clock/advance", post(advance_clock))
         .route("/refusals", get(refusals))
         .route("/calls", get(call_log).post(place_call))
+        .route("/accounts/{pn}/notifications", post(push_notification))
+        .route("/accounts/{pn}/edge-routing", get(edge_routing))
         .with_state(state)
 }
 
@@ -529,4 +533,23 @@ async fn place_call(
 
 async fn call_log(State(s): State<ControlState>) -> Json<Vec<crate::calls::CallRecord>> {
     Json(s.router.call_log())
+}
+
+async fn push_notification(
+    State(s): State<ControlState>,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<crate::Notice>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Path(pn) = path?;
+    let Json(notice) = body?;
+    let devices = s.router.push_notification(&pn, &notice)?;
+    Ok(Json(serde_json::json!({ "devices": devices })))
+}
+
+async fn edge_routing(
+    State(s): State<ControlState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<crate::EdgeRoutingView>, ApiError> {
+    let Path(pn) = path?;
+    Ok(Json(s.router.edge_routing(&pn)?))
 }

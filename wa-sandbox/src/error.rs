@@ -108,6 +108,10 @@ pub enum PhoneError {
     /// message says which.
     #[error("phone sync failed: {0}")]
     PhoneSync(String),
+    /// A pushed notification ([`Notice`](crate::Notice)) has a field that does not parse
+    /// (a JID, base64); the message says which.
+    #[error("bad notification: {0}")]
+    BadNotice(String),
 }
 
 impl PhoneError {
@@ -132,6 +136,7 @@ impl PhoneError {
             Self::AppStateConflict { .. } => "app_state_conflict",
             Self::BadJid(_) => "bad_jid",
             Self::PhoneSync(_) => "phone_sync_failed",
+            Self::BadNotice(_) => "bad_notice",
         }
     }
 }

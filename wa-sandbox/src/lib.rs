@@ -72,7 +72,8 @@
 //!           appsync (syncd patches per account and collection: versions, records),
 //!           privacy (per-account LID and token admission settings, issued tokens, contacts,
 //!           the 1:1 admission rule and the token / mex notification shapes),
-//!           presence (subscriptions, last presence, presence and chatstate pushes)
+//!           presence (subscriptions, last presence, presence and chatstate pushes),
+//!           notices (typed notifications on demand and their stanzas, the edge book)
 //! routing   Routing (queues, phones' inboxes, delivery log, contacts) and Courier, one
 //!           routing step over the connections, the directory and the groups;
 //!           calls (call stanzas between accounts over the courier, the call log)
@@ -80,7 +81,8 @@
 //!           history sync (PhoneCtx over the courier, keys, appsync, media)
 //! state     State (every room under one lock) and the Router handle that composes them
 //! handles   phone (Phone; Router's account and group API), persist, gate (token
-//!           issuance, timelock pushes, MEX pulls, Router's privacy API), session
+//!           issuance, timelock pushes, MEX pulls, Router's privacy API), notify (Router's
+//!           notification push and edge routing), session
 //! drivers   server (tokio WebSocket loop), control (HTTP control API), sim (the
 //!           deterministic test kit, feature `sim`), this file
 //! ```
@@ -114,6 +116,8 @@ mod identity;
 mod keys;
 mod media;
 mod media_tls;
+mod notices;
+mod notify;
 mod pairing;
 mod payload;
 mod peer_iq;
@@ -149,6 +153,8 @@ pub use error::{PhoneError, SandboxError};
 pub use identity::ServerKeys;
 pub use media::{MediaConfig, MediaHost};
 pub use media_tls::MediaTlsError;
+pub use notices::{DeviceAction, Notice, ParticipantAction};
+pub use notify::{EdgeRoutingSeen, EdgeRoutingView};
 pub use persist::{SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
 pub use primary::{

@@ -522,3 +522,14 @@ pub(crate) fn finish_code_pairing(
         &finished.adv_secret,
     )
 }
+
+/// Notifications (issue 13; `notify`).
+impl Phone {
+    /// Pushes `notice` to this account's devices: [`Router::push_notification`].
+    ///
+    /// # Errors
+    /// As [`Router::push_notification`].
+    pub fn push_notification(&self, notice: &crate::Notice) -> Result<usize, PhoneError> {
+        self.router.push_notification(&self.number, notice)
+    }
+}

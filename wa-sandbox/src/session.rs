@@ -550,8 +550,18 @@ impl ServerSession {
                             grant.creation,
                             &enc_static,
                         ));
+                        // Edge routing (notify): record the client's `ED` pre-intro, send
+                        // the account's routing info if it has one issued.
+                        let edge = self.router.edge_routing_at_login(
+                            &grant.phone,
+                            grant.device,
+                            self.decoder.routing_info(),
+                        );
                         if let Phase::Open(open) = &mut self.phase {
                             open.role = Role::Login(LoggedIn::new(grant));
+                        }
+                        if let Some(ib) = edge {
+                            self.send(&ib);
                         }
                         if !passive {
                             // Not held back: deliver the queue at once (03 §7.2).

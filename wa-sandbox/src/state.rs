@@ -80,6 +80,8 @@ pub(crate) struct State {
     pub(crate) presences: Presences,
     /// The log of routed call stanzas.
     pub(crate) calls: Calls,
+    /// Edge routing issued per account and received per device (`notices`).
+    pub(crate) edge: crate::notices::EdgeBook,
 }
 
 impl State {
@@ -425,6 +427,7 @@ impl Router {
                 privacy: Privacy::default(),
                 presences: Presences::default(),
                 calls: Calls::default(),
+                edge: crate::notices::EdgeBook::default(),
             })),
             media,
         }

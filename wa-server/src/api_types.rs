@@ -91,6 +91,51 @@ pub(crate) enum HookEventName {
     /// `notification`.
     #[schema(rename = "notification")]
     Notification,
+    /// `group_update`.
+    #[schema(rename = "group_update")]
+    GroupUpdate,
+    /// `group_participants`.
+    #[schema(rename = "group_participants")]
+    GroupParticipants,
+    /// `account_sync`.
+    #[schema(rename = "account_sync")]
+    AccountSync,
+    /// `contact_picture`.
+    #[schema(rename = "contact_picture")]
+    ContactPicture,
+    /// `contact_status`.
+    #[schema(rename = "contact_status")]
+    ContactStatus,
+    /// `contact_devices`.
+    #[schema(rename = "contact_devices")]
+    ContactDevices,
+    /// `identity_changed`.
+    #[schema(rename = "identity_changed")]
+    IdentityChanged,
+    /// `prekey_count`.
+    #[schema(rename = "prekey_count")]
+    PrekeyCount,
+    /// `media_retry`.
+    #[schema(rename = "media_retry")]
+    MediaRetry,
+    /// `server_sync`.
+    #[schema(rename = "server_sync")]
+    ServerSync,
+    /// `privacy_token`.
+    #[schema(rename = "privacy_token")]
+    PrivacyToken,
+    /// `dirty`.
+    #[schema(rename = "dirty")]
+    Dirty,
+    /// `offline_preview`.
+    #[schema(rename = "offline_preview")]
+    OfflinePreview,
+    /// `offline_sync`.
+    #[schema(rename = "offline_sync")]
+    OfflineSync,
+    /// `edge_routing`.
+    #[schema(rename = "edge_routing")]
+    EdgeRouting,
 }
 
 /// The options of a new poll: 2-12 distinct strings of 1-100 characters.

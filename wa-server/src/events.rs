@@ -24,6 +24,21 @@ pub const EVENT_TYPES: &[&str] = &[
     "message_revoked",
     "poll_vote",
     "notification",
+    "group_update",
+    "group_participants",
+    "account_sync",
+    "contact_picture",
+    "contact_status",
+    "contact_devices",
+    "identity_changed",
+    "prekey_count",
+    "media_retry",
+    "server_sync",
+    "privacy_token",
+    "dirty",
+    "offline_preview",
+    "offline_sync",
+    "edge_routing",
 ];
 
 /// Whether `name` is one of [`EVENT_TYPES`] (or `*` for all).
@@ -65,7 +80,20 @@ pub struct Envelope {
     /// also for our own votes). A received poll is a `message` of type `poll`.
     /// `notification` (`{from, timestamp, kind: "group"|"account_sync"|"picture"|"status"|
     /// "devices"|"identity_change"|"prekey_count"|"media_retry", ...}`: a typed server
-    /// notification; fields per kind in `routes/rich.rs` `notification_event`).
+    /// notification; fields per kind in `routes/rich.rs` `notification_event`). Each typed
+    /// notification also has its own event (`notices.rs`): `group_update` (`{group, actor,
+    /// timestamp, changes: [tag], subject, description, description_removed, announce, locked,
+    /// invite_code, ephemeral_secs}`), `group_participants` (`{group, actor, timestamp,
+    /// action: "add"|"remove"|"promote"|"demote", participants: [jid]}`), `account_sync`
+    /// (`{from, timestamp, what: "devices"|"privacy"|"picture"|"blocklist"}`),
+    /// `contact_picture` (`{jid, from, timestamp, picture_id, removed}`), `contact_status`
+    /// (`{jid, timestamp, text}`), `contact_devices` (`{jid, timestamp}`), `identity_changed`
+    /// (`{jid, timestamp}`), `prekey_count` (`{count}`), `media_retry` (`{message_id,
+    /// timestamp}`), `server_sync` (`{collections: [name]}`), `privacy_token` (`{from,
+    /// sender_lid, tokens, newest_timestamp}`, never the token), and for the server's `<ib>`
+    /// stanzas `dirty` (`{type, timestamp}`), `offline_preview` (`{total, messages,
+    /// notifications, receipts, app_data}`), `offline_sync` (the offline backlog is
+    /// delivered: `{count}`), `edge_routing` (`{length, stored}`, never the routing bytes).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.

@@ -42,6 +42,7 @@ mod media;
 mod messaging;
 mod metrics;
 mod msglog;
+mod notices;
 mod openapi;
 mod otp;
 mod phone;

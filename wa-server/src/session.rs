@@ -663,10 +663,17 @@ async fn handle_event(
         }
         Event::Stanza(node) => {
             tracing::trace!(session = %session.id, tag = %node.tag, "stanza for higher layers");
+            if let Some((kind, data)) = crate::notices::stanza_json(&node) {
+                fanout::enqueue(state, session, kind, data).await;
+            }
         }
         Event::Notification(n) => {
             let data = crate::routes::rich::notification_event(&n);
             fanout::enqueue(state, session, "notification", data).await;
+            // One specific event per kind besides (notices.rs).
+            for (kind, data) in crate::notices::notification_events(&n) {
+                fanout::enqueue(state, session, kind, data).await;
+            }
         }
         Event::PollVote(vote) => {
             let data = crate::routes::rich::vote_event(&vote);
@@ -679,6 +686,15 @@ async fn handle_event(
         }
         Event::HistorySync(_) | Event::ReachoutTimelock(_) | Event::NewChatCapping(_) => {
             if let Some((kind, data)) = crate::sync_events::event_json(&event) {
+                fanout::enqueue(state, session, kind, data).await;
+            }
+        }
+        Event::PrivacyToken(_)
+        | Event::Dirty { .. }
+        | Event::OfflineSyncPreview(_)
+        | Event::OfflineSyncCompleted { .. }
+        | Event::EdgeRoutingUpdated { .. } => {
+            if let Some((kind, data)) = crate::notices::event_json(&event) {
                 fanout::enqueue(state, session, kind, data).await;
             }
         }

@@ -146,6 +146,36 @@ pub(crate) enum EventName {
     PollVote,
     /// `notification`.
     Notification,
+    /// `group_update`.
+    GroupUpdate,
+    /// `group_participants`.
+    GroupParticipants,
+    /// `account_sync`.
+    AccountSync,
+    /// `contact_picture`.
+    ContactPicture,
+    /// `contact_status`.
+    ContactStatus,
+    /// `contact_devices`.
+    ContactDevices,
+    /// `identity_changed`.
+    IdentityChanged,
+    /// `prekey_count`.
+    PrekeyCount,
+    /// `media_retry`.
+    MediaRetry,
+    /// `server_sync`.
+    ServerSync,
+    /// `privacy_token`.
+    PrivacyToken,
+    /// `dirty`.
+    Dirty,
+    /// `offline_preview`.
+    OfflinePreview,
+    /// `offline_sync`.
+    OfflineSync,
+    /// `edge_routing`.
+    EdgeRouting,
 }
 
 /// Per-session behaviour. Every field has a default, so a record written before settings

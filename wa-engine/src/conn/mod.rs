@@ -8,6 +8,7 @@ mod abprops;
 mod config;
 mod dedup;
 mod event;
+mod ib;
 mod keys;
 pub(crate) mod lid;
 mod messaging;
@@ -136,7 +137,12 @@ impl Connection {
     pub fn new(config: Config, store: Arc<dyn Store>, now: Instant) -> Self {
         let mut rng = StdRng::from_seed(config.rng_seed);
         let id_prefix = format!("{}.{}-", rng.random::<u8>(), rng.random::<u8>());
-        let frames_out = match &config.routing_info {
+        // The driver's copy, else the stored one (conn::ib): sent in the `ED` pre-intro.
+        let routing_info = config
+            .routing_info
+            .clone()
+            .or_else(|| ib::load_routing_info(store.as_ref()));
+        let frames_out = match &routing_info {
             Some(info) => FrameEncoder::client_with_routing_info(info),
             None => FrameEncoder::client(),
         };
@@ -153,7 +159,7 @@ impl Connection {
             pending: Pending::default(),
             next_request: 0,
             close_reason: None,
-            routing_info: config.routing_info.clone(),
+            routing_info,
             last_received: None,
             messaging: Messaging::default(),
             sync: sync::Syncd::new(config.history.clone()),
@@ -760,8 +766,13 @@ impl Connection {
                             self.in_sync(now, |s, cx| s.on_server_sync(cx, &node));
                         }
                     }
+                    // privacy_token: its own typed event after the raw one (notification.rs).
+                    let side = crate::notification::side_event(&node);
                     // Typed event, or raw for sync/privacy and unknown types (notification.rs).
                     self.events.push_back(crate::notification::classify(node));
+                    if let Some(side) = side {
+                        self.events.push_back(side);
+                    }
                 }
             }
             // 05 §9: acked after processing (the ack goes out after the decrypted state
@@ -998,48 +1009,6 @@ impl Connection {
         self.in_messaging(now, |m, cx| m.prune_tokens(cx));
         self.schedule_keepalive(now);
         self.in_sync(now, |s, cx| s.on_login(cx));
-    }
-
-    fn handle_ib(&mut self, now: Instant, node: Node) {
-        let mut unhandled = false;
-        for child in node.children() {
-            match child.tag.as_ref() {
-                "dirty" => {
-                    if let (Some(kind), Some(ts)) =
-                        (child.get_attr_str("type"), child.get_attr_str("timestamp"))
-                        && matches!(self.state, State::Connected(_))
-                    {
-                        let id = self.next_iq_id();
-                        let clean = iq::clean_dirty(&id, kind, ts);
-                        if self.send_internal(&clean) {
-                            self.pending.insert(
-                                id,
-                                Waiter::CleanDirty,
-                                now + self.config.timing.iq_timeout,
-                            );
-                        }
-                        // whatsapp-rust: syncd_app_state => re-sync all five (08 §8).
-                        if kind == "syncd_app_state" {
-                            self.in_sync(now, |s, cx| {
-                                s.sync(cx, &crate::appstate::Collection::ALL)
-                            });
-                        }
-                    }
-                }
-                "edge_routing" => {
-                    if let Some(info) = child
-                        .child_by_tag("routing_info")
-                        .and_then(Node::content_bytes)
-                    {
-                        self.routing_info = Some(info.to_vec());
-                    }
-                }
-                _ => unhandled = true,
-            }
-        }
-        if unhandled {
-            self.events.push_back(crate::Event::Stanza(node));
-        }
     }
 
     // -----------------------------------------------------------------------------------------
