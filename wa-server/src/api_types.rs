@@ -136,6 +136,9 @@ pub(crate) enum HookEventName {
     /// `edge_routing`.
     #[schema(rename = "edge_routing")]
     EdgeRouting,
+    /// `chat_ephemeral`.
+    #[schema(rename = "chat_ephemeral")]
+    ChatEphemeral,
 }
 
 /// The options of a new poll: 2-12 distinct strings of 1-100 characters.
@@ -307,6 +310,13 @@ pub(crate) mod media_send {
             f.insert(
                 "caption".into(),
                 json!({ "type": "string", "maxLength": MAX_CAPTION, "description": "Caption." }),
+            );
+        }
+        if matches!(kind, Kind::Image | Kind::Video) {
+            f.insert(
+                "view_once".into(),
+                json!({ "type": "boolean", "description":
+                    "View once: the recipient can open it once (sent as `viewOnceMessageV2`)." }),
             );
         }
         if kind == Kind::Document {

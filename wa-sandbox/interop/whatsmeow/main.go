@@ -151,6 +151,8 @@ type command struct {
 	Emoji      string   `json:"emoji"`
 	Options    []string `json:"options"`
 	Selectable int      `json:"selectable"`
+	// Disappearing timers, ephemeral texts, view-once images, delete for me (richmore.go).
+	commandMore
 }
 
 // unknownBytesField returns the bytes of field `num` among a message's unknown fields (our
@@ -256,6 +258,7 @@ func (h *harness) richFields(v *events.Message, fields map[string]any) {
 }
 
 func (h *harness) onEvent(evt any) {
+	h.onEventMore(evt)
 	switch v := evt.(type) {
 	case *events.QR:
 		code := ""
@@ -307,6 +310,7 @@ func (h *harness) onEvent(evt any) {
 			"addressingMode": string(v.Info.AddressingMode),
 		}
 		h.richFields(v, fields)
+		h.richMoreFields(v, fields)
 		h.infosMu.Lock()
 		if h.infos == nil {
 			h.infos = map[string]types.MessageInfo{}
@@ -417,6 +421,9 @@ func textOf(m *waE2E.Message) any {
 }
 
 func (h *harness) run(ctx context.Context, c command) {
+	if h.runMore(ctx, c) {
+		return
+	}
 	switch c.Cmd {
 	case "send_text":
 		if !h.cli.IsLoggedIn() {

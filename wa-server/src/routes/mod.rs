@@ -86,6 +86,8 @@ pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(rich::revoke))
         .routes(routes!(rich::poll))
         .routes(routes!(rich::vote))
+        .routes(routes!(rich::delete_for_me))
+        .routes(routes!(rich::disappearing))
         .routes(routes!(presence::set_presence))
         .routes(routes!(presence::subscribe))
         .routes(routes!(presence::chat_state))
