@@ -220,6 +220,13 @@ pub enum ChatAction {
         /// Also delete the downloaded media file on the other devices.
         delete_media: bool,
     },
+    /// `["setting_pushName"]` in `critical_block`: the account's own push name (whatsmeow
+    /// `BuildSettingPushName`, action version 1). Applying it updates the stored credentials
+    /// and re-announces presence with the new name.
+    PushName {
+        /// The new name.
+        name: String,
+    },
 }
 
 impl ChatAction {
@@ -228,6 +235,7 @@ impl ChatAction {
     pub fn collection(&self) -> Collection {
         match self {
             Self::Mute { .. } | Self::DeleteForMe { .. } => Collection::RegularHigh,
+            Self::PushName { .. } => Collection::CriticalBlock,
             Self::MarkRead { .. } | Self::Archive { .. } | Self::Pin { .. } => {
                 Collection::RegularLow
             }
@@ -269,6 +277,19 @@ impl ChatAction {
                 *delete_media,
                 timestamp_ms,
             )],
+            Self::PushName { name } => vec![NewMutation {
+                collection: Collection::CriticalBlock,
+                operation: Operation::Set,
+                index: vec!["setting_pushName".to_owned()],
+                value: SyncActionValue {
+                    timestamp: Some(timestamp_ms),
+                    push_name_setting: Some(wa_proto::wa::PushNameSetting {
+                        name: Some(name.clone()),
+                    }),
+                    ..SyncActionValue::default()
+                },
+                action_version: 1,
+            }],
         }
     }
 }
