@@ -373,6 +373,17 @@ pub struct ServerConfig {
     pub message_log: MessageLogSettings,
     /// Send limits per session.
     pub send_limits: SendLimitSettings,
+    /// Drop-in dialects of other servers' APIs (`--waha`); all off by default.
+    pub dialects: DialectSettings,
+}
+
+/// Which drop-in dialects (`crate::dialect`) are served, and where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DialectSettings {
+    /// The WAHA dialect's base path (`--waha`, `--waha-base-path`, default `/waha`; `/`
+    /// mounts it at the root). `None`: off.
+    pub waha: Option<String>,
 }
 
 impl ServerConfig {
@@ -402,6 +413,7 @@ impl ServerConfig {
             branding: crate::session_meta::Branding::default(),
             message_log: MessageLogSettings::default(),
             send_limits: SendLimitSettings::default(),
+            dialects: DialectSettings::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ mod api_types;
 mod auth;
 mod config;
 mod db;
+mod dialect;
 pub mod doctor;
 mod egress;
 mod error;
@@ -67,9 +68,9 @@ use axum::response::{IntoResponse, Response};
 
 pub use auth::Caller;
 pub use config::{
-    DEFAULT_QR_MAX_REFRESHES, EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings,
-    MessageLogSettings, MetricsSettings, OtpConfig, Secret, SendLimitSettings, ServerConfig,
-    Upstream, WebhookSettings,
+    DEFAULT_QR_MAX_REFRESHES, DialectSettings, EgressSettings, MIN_API_KEY_DISTINCT,
+    MIN_API_KEY_LEN, MediaSettings, MessageLogSettings, MetricsSettings, OtpConfig, Secret,
+    SendLimitSettings, ServerConfig, Upstream, WebhookSettings,
 };
 pub use db::DbError;
 pub use egress::{ALLOW_ENV, ALLOW_FLAG, BlockedTarget, CIDR_FLAG, classify};
@@ -94,7 +95,7 @@ pub use webhook::signature as webhook_signature;
 /// [`HttpListener`] so that an over-long URI gets the JSON error too.
 pub fn app(state: AppState) -> Router {
     let (router, _) = routes::router(state.config()).split_for_parts();
-    router
+    dialect::mount(router, state.config())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::map_response(json_errors))

@@ -123,6 +123,19 @@ struct Cli {
     page: PageFlags,
     #[command(flatten)]
     log: LogFlags,
+    #[command(flatten)]
+    dialects: DialectFlags,
+}
+
+/// Drop-in dialects of other servers' APIs.
+#[derive(Debug, clap::Args)]
+struct DialectFlags {
+    /// Serve the WAHA dialect (`X-Api-Key` = --api-key) under --waha-base-path.
+    #[arg(long, env = "WA_WAHA")]
+    waha: bool,
+    /// Base path of the WAHA dialect (not `/`: WAHA's paths are the native API's).
+    #[arg(long, env = "WA_WAHA_BASE_PATH", default_value = "/waha")]
+    waha_base_path: String,
 }
 
 /// Pairing page flags: QR refresh cap and operator branding.
@@ -274,6 +287,18 @@ impl Cli {
             Duration::from_millis(self.log.recipient_interval_ms);
         config.send_limits.daily_quota = self.log.daily_send_quota;
         config.send_limits.queue = self.log.queue_limited_sends;
+        if self.dialects.waha {
+            anyhow::ensure!(
+                !self
+                    .dialects
+                    .waha_base_path
+                    .trim()
+                    .trim_matches('/')
+                    .is_empty(),
+                "--waha-base-path / would clash with the native /api routes: give a base path such as /waha"
+            );
+            config.dialects.waha = Some(self.dialects.waha_base_path);
+        }
         Ok(config)
     }
 }
