@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use wa_engine::message::ContentKind;
-use wa_engine::{Client, Event, MemoryStore, Store};
+use wa_engine::message::{ContentKind, MediaKind};
+use wa_engine::{Client, Event, Jid, MemoryStore, Store};
 use wa_server::{AppState, DialectSettings, Secret, ServerConfig, Upstream, app};
 
 const KEY: &str = "waha-admin-key-abcdefghijk";
@@ -301,7 +301,7 @@ async fn waha_sessions_pairing_and_sending() {
             _ => {}
         }
     }
-    let _ = &peer;
+    let me_jid: Jid = format!("{OWN}@s.whatsapp.net").parse().expect("jid");
 
     // check-exists.
     let (s, found) = waha
@@ -415,6 +415,78 @@ async fn waha_sessions_pairing_and_sending() {
         )
         .await;
     assert_error(s, &body, 501, "not_supported");
+
+    // Media (base64 BinaryFile), a poll, typing, read receipts.
+    let (s, img) = waha
+        .post(
+            "/api/sendImage",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us"), "caption": "the qr",
+                     "file": { "mimetype": "image/png", "filename": "qr.png",
+                               "data": base64::engine::general_purpose::STANDARD.encode(&png) } }),
+        )
+        .await;
+    assert_eq!(s, 201, "{img}");
+    assert_eq!(
+        (img["hasMedia"].as_bool(), img["body"].as_str()),
+        (Some(true), Some("the qr")),
+        "{img}"
+    );
+    assert!(
+        img["mediaUrl"]
+            .as_str()
+            .is_some_and(|u| u.contains("/media")),
+        "{img}"
+    );
+    let got = next_of(&mut events, ContentKind::Media(MediaKind::Image)).await;
+    assert!(
+        img["id"]
+            .as_str()
+            .is_some_and(|id| id.ends_with(&got.info.id)),
+        "{img}"
+    );
+    let (s, poll) = waha
+        .post(
+            "/api/sendPoll",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us"),
+                     "poll": { "name": "Lunch?", "options": ["yes", "no"], "multipleAnswers": false } }),
+        )
+        .await;
+    assert_eq!((s, poll["body"].as_str()), (201, Some("Lunch?")), "{poll}");
+    let got = next_of(&mut events, ContentKind::Poll).await;
+    assert!(
+        poll["id"]
+            .as_str()
+            .is_some_and(|id| id.ends_with(&got.info.id)),
+        "{poll}"
+    );
+    for route in ["/api/startTyping", "/api/stopTyping"] {
+        let (s, body) = waha
+            .post(
+                route,
+                &json!({ "session": "default", "chatId": format!("{PEER}@c.us") }),
+            )
+            .await;
+        assert_eq!(s, 201, "{route}: {body}");
+    }
+    let incoming = peer
+        .send_text(&me_jid, "read me")
+        .await
+        .expect("peer sends");
+    let (s, body) = waha
+        .post(
+            "/api/sendSeen",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us"),
+                     "messageIds": [format!("false_{PEER}@c.us_{}", incoming.0)] }),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = waha
+        .post(
+            "/api/sendSeen",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us") }),
+        )
+        .await;
+    assert_error(s, &body, 400, "invalid_body");
 
     // A send to an unknown session: 404; a bad body: 400.
     let (s, body) = waha

@@ -56,6 +56,14 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/sendText", post(send::send_text))
         .route("/api/sendLocation", post(send::send_location))
         .route("/api/sendContactVcard", post(send::send_contact_vcard))
+        .route("/api/sendImage", post(send::send_image))
+        .route("/api/sendFile", post(send::send_file))
+        .route("/api/sendVoice", post(send::send_voice))
+        .route("/api/sendVideo", post(send::send_video))
+        .route("/api/sendPoll", post(send::send_poll))
+        .route("/api/sendSeen", post(send::send_seen))
+        .route("/api/startTyping", post(send::start_typing))
+        .route("/api/stopTyping", post(send::stop_typing))
         .route("/api/reaction", put(send::reaction))
 }
 

@@ -61,6 +61,17 @@ fn ack_of(status: &str) -> (i8, &'static str) {
 }
 
 impl WaMessage {
+    /// A message the engine sent without a native message record (polls), acked by the
+    /// server: `text` is its body.
+    fn unrecorded(session: &Session, to: &wa_engine::Jid, id: &str, text: String) -> Self {
+        let record = MessageRecord {
+            text: Some(text),
+            status: "sent".to_owned(),
+            ..MessageRecord::outgoing(id.to_owned(), to.to_string(), "poll".to_owned())
+        };
+        Self::sent(session, &record)
+    }
+
     fn sent(session: &Session, record: &MessageRecord) -> Self {
         let to = chat_id(&record.to);
         let from = session.live().jid.map(|j| chat_id(&j)).unwrap_or_default();
@@ -287,6 +298,244 @@ pub(crate) async fn reaction(
         .await
         .map_err(ApiError::from)?;
     Ok(Json(json!({})))
+}
+
+/// WAHA's `RemoteFile{mimetype, url, filename?}` or `BinaryFile{mimetype, data, filename?}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct WahaFile {
+    #[serde(default)]
+    mimetype: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default)]
+    filename: Option<String>,
+}
+
+/// `POST /api/sendImage|sendFile|sendVoice|sendVideo` body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SendMedia {
+    session: String,
+    #[serde(rename = "chatId")]
+    chat_id: String,
+    file: WahaFile,
+    #[serde(default)]
+    caption: Option<String>,
+}
+
+/// Sends a WAHA media body as a native `kind` message (the native media intake: URL fetch
+/// behind the SSRF guard, or base64; MIME sniffing; upload) and answers 201 `WAMessage`
+/// with `hasMedia` and the native download path as `mediaUrl`.
+async fn send_media(
+    state: &AppState,
+    key: &Key,
+    kind: crate::media::Kind,
+    body: &[u8],
+    voice_note: bool,
+) -> Result<(StatusCode, Json<WaMessage>), WahaError> {
+    let body: SendMedia = parse(body)?;
+    let session = key.session(state, &body.session)?;
+    // The native intake takes a phone number or an `@s.whatsapp.net` JID.
+    let to = parse_chat_id(state, &body.chat_id)?;
+    let fields = crate::media::intake::Fields {
+        to: Some(to.to_string()),
+        caption: body
+            .caption
+            .filter(|c| !c.is_empty() && kind != crate::media::Kind::Audio),
+        // WAHA sends a file name with every kind; the native intake takes it for documents.
+        file_name: body
+            .file
+            .filename
+            .filter(|_| kind == crate::media::Kind::Document),
+        // Likewise the MIME type (other kinds are sniffed natively).
+        mimetype: body
+            .file
+            .mimetype
+            .filter(|_| kind == crate::media::Kind::Document),
+        voice_note,
+        check_number: false,
+    };
+    let (fields, received) =
+        crate::media::intake::from_json(state, kind, fields, body.file.url, body.file.data).await?;
+    let sent = crate::media::send::send(state, &session, kind, fields, received).await?;
+    let mut message = WaMessage::sent(&session, &sent.record);
+    message.has_media = true;
+    message.media_url = sent.download_url;
+    Ok((StatusCode::CREATED, Json(message)))
+}
+
+/// `POST /api/sendImage`.
+pub(crate) async fn send_image(
+    State(state): State<AppState>,
+    key: Key,
+    body: Bytes,
+) -> Result<(StatusCode, Json<WaMessage>), WahaError> {
+    send_media(&state, &key, crate::media::Kind::Image, &body, false).await
+}
+
+/// `POST /api/sendFile` (a document).
+pub(crate) async fn send_file(
+    State(state): State<AppState>,
+    key: Key,
+    body: Bytes,
+) -> Result<(StatusCode, Json<WaMessage>), WahaError> {
+    send_media(&state, &key, crate::media::Kind::Document, &body, false).await
+}
+
+/// `POST /api/sendVoice` (a voice note; `convert` is ignored: send OGG/Opus).
+pub(crate) async fn send_voice(
+    State(state): State<AppState>,
+    key: Key,
+    body: Bytes,
+) -> Result<(StatusCode, Json<WaMessage>), WahaError> {
+    send_media(&state, &key, crate::media::Kind::Audio, &body, true).await
+}
+
+/// `POST /api/sendVideo` (`convert` and `asNote` are ignored: send MP4).
+pub(crate) async fn send_video(
+    State(state): State<AppState>,
+    key: Key,
+    body: Bytes,
+) -> Result<(StatusCode, Json<WaMessage>), WahaError> {
+    send_media(&state, &key, crate::media::Kind::Video, &body, false).await
+}
+
+/// WAHA's `poll`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Poll {
+    name: String,
+    options: Vec<String>,
+    #[serde(default)]
+    multiple_answers: bool,
+}
+
+/// `POST /api/sendPoll` body.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SendPoll {
+    session: String,
+    #[serde(rename = "chatId")]
+    chat_id: String,
+    poll: Poll,
+}
+
+/// `POST /api/sendPoll` (`Client::send_poll`; `multipleAnswers` false = one choice): 201
+/// `WAMessage` whose `body` is the question.
+pub(crate) async fn send_poll(
+    State(state): State<AppState>,
+    key: Key,
+    body: Bytes,
+) -> Result<(StatusCode, Json<WaMessage>), WahaError> {
+    let body: SendPoll = parse(&body)?;
+    let session = key.session(&state, &body.session)?;
+    let options = body.poll.options.len();
+    if body.poll.name.is_empty() || !(2..=12).contains(&options) {
+        return Err(WahaError::bad_request(
+            "poll.name must not be empty and poll.options must hold 2-12 entries",
+        ));
+    }
+    let to = parse_chat_id(&state, &body.chat_id)?;
+    let selectable = if body.poll.multiple_answers {
+        u32::try_from(options).unwrap_or(12)
+    } else {
+        1
+    };
+    let id = session
+        .connected_client()?
+        .send_poll(&to, &body.poll.name, &body.poll.options, selectable)
+        .await
+        .map_err(|e| ApiError::from_send(e, &to))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(WaMessage::unrecorded(&session, &to, &id.0, body.poll.name)),
+    ))
+}
+
+/// WAHA's `ChatRequest` (typing) and `SendSeenRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ChatRequest {
+    session: String,
+    chat_id: String,
+    #[serde(default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    message_ids: Option<Vec<String>>,
+    #[serde(default)]
+    participant: Option<String>,
+}
+
+async fn chat_state(
+    state: &AppState,
+    key: &Key,
+    body: &[u8],
+    chat_state: wa_engine::ChatState,
+) -> Result<(StatusCode, Json<Value>), WahaError> {
+    let body: ChatRequest = parse(body)?;
+    let session = key.session(state, &body.session)?;
+    let to = parse_chat_id(state, &body.chat_id)?;
+    session
+        .connected_client()?
+        .send_chat_state(&to, chat_state)
+        .await
+        .map_err(ApiError::from)?;
+    Ok((StatusCode::CREATED, Json(json!({}))))
+}
+
+/// `POST /api/startTyping`: 201 `{}`.
+pub(crate) async fn start_typing(
+    State(state): State<AppState>,
+    key: Key,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), WahaError> {
+    chat_state(&state, &key, &body, wa_engine::ChatState::Composing).await
+}
+
+/// `POST /api/stopTyping`: 201 `{}`.
+pub(crate) async fn stop_typing(
+    State(state): State<AppState>,
+    key: Key,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), WahaError> {
+    chat_state(&state, &key, &body, wa_engine::ChatState::Paused).await
+}
+
+/// `POST /api/sendSeen`: read receipts for `messageId`/`messageIds` (WAHA ids or bare
+/// ids) in `chatId` (`participant` = their sender in a group). WAHA without ids marks the
+/// whole chat read; that needs the chat's unread ids, which wa-server does not track: 400.
+pub(crate) async fn send_seen(
+    State(state): State<AppState>,
+    key: Key,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), WahaError> {
+    let body: ChatRequest = parse(&body)?;
+    let session = key.session(&state, &body.session)?;
+    let chat = parse_chat_id(&state, &body.chat_id)?;
+    let ids: Vec<wa_engine::MessageId> = body
+        .message_id
+        .into_iter()
+        .chain(body.message_ids.unwrap_or_default())
+        .filter_map(|raw| {
+            split_message_id(&raw).map(|(_, _, id, _)| wa_engine::MessageId(id.to_owned()))
+        })
+        .collect();
+    if ids.is_empty() {
+        return Err(WahaError::bad_request(
+            "give messageId or messageIds (marking a whole chat read is not supported)",
+        ));
+    }
+    let sender = body
+        .participant
+        .as_deref()
+        .map(|p| parse_chat_id(&state, p))
+        .transpose()?;
+    session
+        .connected_client()?
+        .mark_read(&chat, sender.as_ref(), &ids)
+        .await
+        .map_err(ApiError::from)?;
+    Ok((StatusCode::CREATED, Json(json!({}))))
 }
 
 /// `GET /api/contacts/check-exists` query.
