@@ -260,6 +260,14 @@ pub enum InvalidInput {
     /// A vote on a poll this store does not know (no message secret; `Client::vote_poll`).
     #[error("unknown poll")]
     UnknownPoll,
+    /// A disappearing-messages timer over `u32::MAX` seconds
+    /// (`Client::set_disappearing_timer`).
+    #[error("invalid disappearing timer")]
+    InvalidTimer,
+    /// View-once content that is not an image, video or audio message
+    /// (`Client::send_view_once`).
+    #[error("only images, videos and audio can be view-once")]
+    NotViewOnceMedia,
 }
 
 /// How the server broke the protocol: the cause of

@@ -86,6 +86,8 @@ mod jid;
 pub use binary::DecodeError;
 pub use call::{CallEvent, CallKind};
 #[cfg(feature = "runtime")]
+pub use client::PushNameSync;
+#[cfg(feature = "runtime")]
 pub use client::{
     Client, ClientBuilder, ConnectError, DEFAULT_URL, Events, ORIGIN, ReconnectPolicy,
     TransportError,
@@ -97,7 +99,11 @@ pub use client::{SendOptions, SendResponse};
 pub use conn::SendError;
 pub use error::{Error, InvalidInput, ProtocolViolation, ResponseError};
 pub use event::{AppStateEvent, Event, HistorySyncEvent, MessageStatus, UndecryptableReason};
-pub use group::{GroupChange, GroupInfo, GroupNotification, GroupParticipant, ParticipantAction};
+pub use group::{
+    GroupChange, GroupDescription, GroupInfo, GroupNotification, GroupParticipant, GroupSetting,
+    INVITE_LINK_PREFIX, IqError, ParticipantAction, ParticipantRole, ProfilePicture, StatusText,
+    invite_code as group_invite_code,
+};
 pub use jid::{Jid, JidError, Server};
 pub use media::MediaError;
 #[cfg(feature = "runtime")]

@@ -23,6 +23,12 @@ use crate::stanzas::{self, Ids, attr_jid};
 /// server (06 §1.3); Baileys users often send longer ones, so the sandbox allows 100.
 const MAX_SUBJECT_CHARS: usize = 100;
 
+/// Longest description accepted, in characters (the official apps allow 2048).
+const MAX_DESCRIPTION_CHARS: usize = 2048;
+
+/// Invite codes are 22 characters of base62 (as in `chat.whatsapp.com/<code>` links).
+const INVITE_CODE_LEN: usize = 22;
+
 /// A participant's rank (`type` attribute of `<participant>`: 06 §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rank {
@@ -57,6 +63,24 @@ pub(crate) struct Group {
     pub(crate) announcement: bool,
     /// Only admins may edit the group info (`<locked/>`).
     locked: bool,
+    /// The description, if set.
+    description: Option<Description>,
+    /// Disappearing-messages timer, seconds (0 = off).
+    ephemeral: u32,
+    /// The current invite code (made on first request, replaced on revoke).
+    invite_code: Option<String>,
+    /// Version of the announcement setting (`v_id`/`a_v_id`; whatsmeow requires `v_id` on
+    /// `<announcement>` notifications): bumped on each change.
+    announce_version: u64,
+}
+
+/// A group description (06 §1.2: `<description id participant t><body>`).
+#[derive(Debug, Clone)]
+struct Description {
+    id: String,
+    body: String,
+    setter: String,
+    t: u64,
 }
 
 impl Group {
@@ -70,6 +94,12 @@ impl Group {
         self.participants
             .iter()
             .any(|(p, r)| p == phone && *r != Rank::Member)
+    }
+
+    /// Whether the account may change the group's info (subject, description, picture):
+    /// any member, or only admins once the group is locked.
+    pub(crate) fn may_edit_info(&self, phone: &str) -> bool {
+        self.is_member(phone) && (!self.locked || self.is_admin(phone))
     }
 
     /// The participants' phone numbers, in join order.
@@ -95,6 +125,18 @@ impl Group {
         if self.locked {
             children.push(Node::new("locked"));
         }
+        if let Some(d) = &self.description {
+            children.push(
+                Node::new("description")
+                    .attr("id", d.id.clone())
+                    .attr("participant", Jid::pn(d.setter.clone()))
+                    .attr("t", d.t.to_string())
+                    .with_children([Node::new("body").with_bytes(d.body.as_bytes().to_vec())]),
+            );
+        }
+        if self.ephemeral > 0 {
+            children.push(Node::new("ephemeral").attr("expiration", self.ephemeral.to_string()));
+        }
         Node::new("group")
             .attr("id", self.id.clone())
             .attr("subject", self.subject.clone())
@@ -104,6 +146,7 @@ impl Group {
             .attr("creator", Jid::pn(self.creator.clone()))
             .attr("size", self.participants.len().to_string())
             .attr("addressing_mode", "pn")
+            .attr("a_v_id", self.announce_version.to_string())
             .with_children(children)
     }
 }
@@ -213,6 +256,8 @@ impl GroupOps<'_> {
                 result_from(id, from, vec![Node::new("groups").with_children(groups)])
             }
             (false, "create", None) => self.create_group(actor, id, from, child),
+            (_, "invite", Some(gid)) => self.invite_code(actor, id, from, &gid, !is_get),
+            (_, "invite", None) => self.join_by_code(actor, id, from, child, !is_get),
             (false, "leave", None) => {
                 for g in child.children_by_tag("group") {
                     if let Some(gid) =
@@ -306,6 +351,10 @@ impl GroupOps<'_> {
             participants: vec![(actor.0.clone(), Rank::SuperAdmin)],
             announcement,
             locked,
+            description: None,
+            ephemeral: 0,
+            invite_code: None,
+            announce_version: 1,
         };
         let mut failed = Vec::new();
         for jid in listed {
@@ -362,13 +411,26 @@ impl GroupOps<'_> {
             return error_from(id, from, 403, "forbidden");
         }
         let tag = change.tag.to_string();
-        let membership = matches!(tag.as_str(), "add" | "remove" | "promote" | "demote");
-        if (membership || group.locked) && !group.is_admin(&actor.0) {
+        // Membership and the send/edit settings are admin-only; the rest (subject,
+        // description, disappearing timer) too once the group is locked (06 §1.7 items 3-4).
+        let admin_only = matches!(
+            tag.as_str(),
+            "add"
+                | "remove"
+                | "promote"
+                | "demote"
+                | "announcement"
+                | "not_announcement"
+                | "locked"
+                | "unlocked"
+        );
+        if (admin_only || group.locked) && !group.is_admin(&actor.0) {
             return error_from(id, from, 403, "forbidden");
         }
         let before = group.member_phones();
         let mut results = Vec::new();
         let mut changed: Vec<String> = Vec::new();
+        let mut description_change: Option<(String, Option<String>)> = None;
         let resolved: Vec<(Jid, Option<String>)> = listed_participants(change)
             .into_iter()
             .map(|j| {
@@ -435,8 +497,56 @@ impl GroupOps<'_> {
                 group.subject_time = self.clock.unix_now();
                 group.subject_owner = actor.0.clone();
             }
-            "announcement" => group.announcement = true,
-            "not_announcement" => group.announcement = false,
+            "description" => {
+                let current = group.description.as_ref().map(|d| d.id.clone());
+                if let Some(prev) = change.get_attr_str("prev")
+                    && current.as_deref() != Some(prev)
+                {
+                    return error_from(id, from, 409, "conflict");
+                }
+                let new_id = change
+                    .get_attr_str("id")
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("{:016X}", self.rng.random::<u64>()));
+                let body = change
+                    .child_by_tag("body")
+                    .and_then(Node::content_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                if body.chars().count() > MAX_DESCRIPTION_CHARS {
+                    return error_from(id, from, 406, "not-acceptable");
+                }
+                if change.get_attr_str("delete") == Some("true") || body.is_empty() {
+                    group.description = None;
+                    description_change = Some((new_id, None));
+                } else {
+                    group.description = Some(Description {
+                        id: new_id.clone(),
+                        body: body.clone(),
+                        setter: actor.0.clone(),
+                        t: self.clock.unix_now(),
+                    });
+                    description_change = Some((new_id, Some(body)));
+                }
+            }
+            "ephemeral" => {
+                match change
+                    .get_attr_str("expiration")
+                    .and_then(|e| e.parse::<u32>().ok())
+                {
+                    Some(e) if e > 0 => group.ephemeral = e,
+                    _ => return error_from(id, from, 400, "bad-request"),
+                }
+            }
+            "not_ephemeral" => group.ephemeral = 0,
+            "announcement" => {
+                group.announcement = true;
+                group.announce_version += 1;
+            }
+            "not_announcement" => {
+                group.announcement = false;
+                group.announce_version += 1;
+            }
             "locked" => group.locked = true,
             "unlocked" => group.locked = false,
             other => {
@@ -490,7 +600,29 @@ impl GroupOps<'_> {
                     .attr("s_o", Jid::pn(group.subject_owner.clone()));
                 self.notify_group(gid, actor, vec![notice], &group.member_phones());
             }
-            "announcement" | "not_announcement" | "locked" | "unlocked" => {
+            "description" => {
+                if let Some((did, body)) = description_change {
+                    let child = match body {
+                        Some(b) => Node::new("body").with_bytes(b.into_bytes()),
+                        None => Node::new("delete"),
+                    };
+                    let notice = Node::new("description")
+                        .attr("id", did)
+                        .with_children([child]);
+                    self.notify_group(gid, actor, vec![notice], &group.member_phones());
+                }
+            }
+            "ephemeral" => {
+                let notice = Node::new("ephemeral").attr("expiration", group.ephemeral.to_string());
+                self.notify_group(gid, actor, vec![notice], &group.member_phones());
+            }
+            "announcement" | "not_announcement" => {
+                // whatsmeow parseGroupChange requires `v_id` on these.
+                let notice =
+                    Node::new(tag.clone()).attr("v_id", group.announce_version.to_string());
+                self.notify_group(gid, actor, vec![notice], &group.member_phones());
+            }
+            "not_ephemeral" | "locked" | "unlocked" => {
                 self.notify_group(
                     gid,
                     actor,
@@ -504,6 +636,113 @@ impl GroupOps<'_> {
             result_from(id, from, vec![])
         } else {
             result_from(id, from, vec![Node::new(tag).with_children(results)])
+        }
+    }
+
+    /// `<invite/>` on a group (whatsmeow `GetGroupInviteLink`): `get` answers the current
+    /// code (made on first use), `set` revokes it and answers a new one, and the members
+    /// get `<invite code>`. Admins only: 401 for other members (whatsmeow
+    /// `ErrGroupInviteLinkUnauthorized`), 403 for non-members, 404 for no such group.
+    fn invite_code(
+        &mut self,
+        actor: &DevKey,
+        id: &str,
+        from: Option<Value>,
+        gid: &str,
+        reset: bool,
+    ) -> Node {
+        let fresh = self.fresh_code();
+        let Some(group) = self.groups.get_mut(gid) else {
+            return error_from(id, from, 404, "item-not-found");
+        };
+        if !group.is_member(&actor.0) {
+            return error_from(id, from, 403, "forbidden");
+        }
+        if !group.is_admin(&actor.0) {
+            return error_from(id, from, 401, "not-authorized");
+        }
+        if reset || group.invite_code.is_none() {
+            group.invite_code = Some(fresh);
+        }
+        let code = group.invite_code.clone().unwrap_or_default();
+        let members = group.member_phones();
+        if reset {
+            let notice = Node::new("invite").attr("code", code.clone());
+            self.notify_group(gid, actor, vec![notice], &members);
+        }
+        result_from(id, from, vec![Node::new("invite").attr("code", code)])
+    }
+
+    /// `<invite code/>` to `g.us` (whatsmeow `JoinGroupWithLink` / `GetGroupInfoFromLink`):
+    /// `set` joins (answer `<group jid/>`; existing members get `<add reason="invite">`, the
+    /// joiner's devices `<create reason="invite">`), `get` answers the metadata. 406 for an
+    /// unknown code (whatsmeow `ErrInviteLinkInvalid`); a revoked code is unknown too.
+    fn join_by_code(
+        &mut self,
+        actor: &DevKey,
+        id: &str,
+        from: Option<Value>,
+        invite: &Node,
+        join: bool,
+    ) -> Node {
+        let Some(code) = invite.get_attr_str("code").filter(|c| !c.is_empty()) else {
+            return error_from(id, from, 400, "bad-request");
+        };
+        let Some(gid) = self
+            .groups
+            .values()
+            .find(|g| g.invite_code.as_deref() == Some(code))
+            .map(|g| g.id.clone())
+        else {
+            return error_from(id, from, 406, "not-acceptable");
+        };
+        let Some(group) = self.groups.get_mut(&gid) else {
+            return error_from(id, from, 406, "not-acceptable");
+        };
+        if !join {
+            return result_from(id, from, vec![group.metadata()]);
+        }
+        if !group.is_member(&actor.0) {
+            let before = group.member_phones();
+            group.participants.push((actor.0.clone(), Rank::Member));
+            let metadata = group.metadata();
+            let joiner = Jid::pn(actor.0.clone());
+            self.notify_group(
+                &gid,
+                actor,
+                vec![
+                    Node::new("add")
+                        .attr("reason", "invite")
+                        .with_children([Node::new("participant").attr("jid", joiner)]),
+                ],
+                &before,
+            );
+            let create = Node::new("create")
+                .attr("reason", "invite")
+                .with_children([metadata]);
+            self.notify_group(&gid, actor, vec![create], std::slice::from_ref(&actor.0));
+        }
+        result_from(
+            id,
+            from,
+            vec![Node::new("group").attr("jid", Jid::group(gid))],
+        )
+    }
+
+    /// A fresh invite code no group uses.
+    fn fresh_code(&mut self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        loop {
+            let code: String = (0..INVITE_CODE_LEN)
+                .map(|_| char::from(ALPHABET[self.rng.random_range(0..ALPHABET.len())]))
+                .collect();
+            if !self
+                .groups
+                .values()
+                .any(|g| g.invite_code.as_deref() == Some(&code))
+            {
+                return code;
+            }
         }
     }
 

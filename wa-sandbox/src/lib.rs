@@ -126,6 +126,7 @@ mod phone;
 mod presence;
 mod primary;
 mod privacy;
+mod profile;
 mod queue;
 mod routing;
 mod script;

@@ -260,6 +260,14 @@ impl MediaHost {
         self.lock().blobs.get(key).map(|b| b.file.clone())
     }
 
+    /// The download URL of a stored blob's direct path (this host, its scheme).
+    pub(crate) fn blob_url(&self, direct_path: &str) -> String {
+        let st = self.lock();
+        let host = st.public_host.clone().unwrap_or_default();
+        let scheme = if st.tls { "https" } else { "http" };
+        format!("{scheme}://{host}{direct_path}")
+    }
+
     /// Stores an enc file the simulated phone made itself (a history-sync blob, mms type
     /// `md-msg-hist`: shared/protocol/08 §9.2) as if it had been uploaded: same bound, same
     /// direct-path shape, downloadable like any upload (06 §2.7). Returns the direct path.

@@ -768,7 +768,7 @@ impl Courier<'_> {
 
     /// Every device of the account's users who hear about its device changes: its own
     /// devices, its 1:1 chat partners' and its group co-members' (05 §14 "Notifications").
-    fn device_watchers(&self, phone: &str) -> Vec<DevKey> {
+    pub(crate) fn device_watchers(&self, phone: &str) -> Vec<DevKey> {
         let mut users: BTreeSet<String> = BTreeSet::new();
         users.insert(phone.to_owned());
         if let Some(c) = self.routing.contacts.get(phone) {
@@ -807,6 +807,7 @@ impl Courier<'_> {
         let key_index_list = Usync {
             dir: self.dir,
             rng: &mut *self.rng,
+            profiles: None,
         }
         .key_index_list(phone);
         let t = self.clock.unix_now();

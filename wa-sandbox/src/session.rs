@@ -853,6 +853,21 @@ impl ServerSession {
                 let reply = self.router.lock().usync(id, iq);
                 self.send(&reply);
             }
+            // Profile: own status text, pictures (profile.rs).
+            ("status", Some("status")) if !is_get => {
+                let reply = match self.logged_in().map(|g| (g.phone.clone(), g.device)) {
+                    Some(dev) => self.router.lock().status_iq(&dev, id, iq),
+                    None => stanzas::iq_error(id, 401, "not-authorized"),
+                };
+                self.send(&reply);
+            }
+            ("w:profile:picture", _) => {
+                let reply = match self.logged_in().map(|g| (g.phone.clone(), g.device)) {
+                    Some(dev) => self.router.lock().picture_iq(&dev, id, iq),
+                    None => stanzas::iq_error(id, 401, "not-authorized"),
+                };
+                self.send(&reply);
+            }
             ("w:g2", _) => {
                 let reply = match self.logged_in().map(|g| (g.phone.clone(), g.device)) {
                     Some(dev) => self.router.lock().group_iq(&dev, id, iq),

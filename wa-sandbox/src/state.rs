@@ -42,6 +42,7 @@ use crate::pairing::Pairing;
 use crate::presence::{PresenceCtx, Presences};
 use crate::primary::{PhoneCtx, Primaries};
 use crate::privacy::Privacy;
+use crate::profile::Profiles;
 use crate::routing::{Courier, Routing};
 use crate::script::{Fault, FaultState, StreamErrorKind, Target};
 use crate::stanzas::{self, Ids, attr_jid};
@@ -80,6 +81,8 @@ pub(crate) struct State {
     pub(crate) presences: Presences,
     /// The log of routed call stanzas.
     pub(crate) calls: Calls,
+    /// Status texts and profile pictures (`profile`).
+    pub(crate) profiles: Profiles,
     /// Edge routing issued per account and received per device (`notices`).
     pub(crate) edge: crate::notices::EdgeBook,
 }
@@ -297,6 +300,7 @@ impl State {
         Usync {
             dir: &self.directory,
             rng: &mut self.rng,
+            profiles: Some(&self.profiles),
         }
         .reply(id, iq)
     }
@@ -427,6 +431,7 @@ impl Router {
                 privacy: Privacy::default(),
                 presences: Presences::default(),
                 calls: Calls::default(),
+                profiles: Profiles::default(),
                 edge: crate::notices::EdgeBook::default(),
             })),
             media,

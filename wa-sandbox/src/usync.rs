@@ -50,6 +50,8 @@ pub(crate) struct Usync<'a> {
     pub(crate) dir: &'a Directory,
     /// Signing randomness.
     pub(crate) rng: &'a mut StdRng,
+    /// Status texts (the `status` protocol).
+    pub(crate) profiles: Option<&'a crate::profile::Profiles>,
 }
 
 impl Usync<'_> {
@@ -199,6 +201,10 @@ impl Usync<'_> {
                                 .push(Node::new("lid").attr("val", Jid::lid(a.lid_user.clone())));
                         }
                     }
+                    "status" => children.push(crate::profile::usync_status(
+                        self.profiles,
+                        phone.as_deref(),
+                    )),
                     other => debug!(protocol = other, "usync protocol not simulated; left out"),
                 }
             }

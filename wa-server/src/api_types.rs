@@ -136,6 +136,9 @@ pub(crate) enum HookEventName {
     /// `edge_routing`.
     #[schema(rename = "edge_routing")]
     EdgeRouting,
+    /// `chat_ephemeral`.
+    #[schema(rename = "chat_ephemeral")]
+    ChatEphemeral,
 }
 
 /// An optional integer field that also takes a JSON number with a zero fraction (`564.0`),

@@ -219,6 +219,18 @@ pub enum ApiError {
     /// 403 `not_group_member`: the session's account is not a member of the group.
     #[error("the session's account is not a member of this group")]
     NotGroupMember,
+    /// 403 `group_forbidden`: the WhatsApp server refused a group change: the session's
+    /// account is not a member, or not an admin where one must be (membership, settings,
+    /// invite links; subject and description once the group is locked).
+    #[error("not a member of this group, or not an admin where one must be")]
+    GroupForbidden,
+    /// 404 `invite_not_found`: no group has this invite code (unknown, or revoked).
+    #[error("no group has this invite code (unknown or revoked)")]
+    InviteNotFound,
+    /// 409 `group_conflict`: the group changed at the same time (e.g. its description was
+    /// replaced in between); read it again and retry.
+    #[error("the group changed at the same time; read it again and retry")]
+    GroupConflict,
     /// 502 `upstream_bad_response`: the WhatsApp server's answer could not be read.
     #[error("unexpected response from the WhatsApp server")]
     UpstreamBadResponse,
@@ -317,7 +329,9 @@ impl ApiError {
             Self::AuthRequired | Self::InvalidCredentials | Self::InvalidLink => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::Forbidden | Self::NotGroupMember => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::NotGroupMember | Self::GroupForbidden => StatusCode::FORBIDDEN,
+            Self::InviteNotFound => StatusCode::NOT_FOUND,
+            Self::GroupConflict => StatusCode::CONFLICT,
             Self::SessionNotFound
             | Self::MessageNotFound
             | Self::WebhookNotFound
@@ -399,6 +413,9 @@ impl ApiError {
             Self::MessageCapping => "message_capping",
             Self::GroupNotFound => "group_not_found",
             Self::NotGroupMember => "not_group_member",
+            Self::GroupForbidden => "group_forbidden",
+            Self::InviteNotFound => "invite_not_found",
+            Self::GroupConflict => "group_conflict",
             Self::UpstreamBadResponse => "upstream_bad_response",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",

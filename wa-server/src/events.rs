@@ -39,6 +39,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "offline_preview",
     "offline_sync",
     "edge_routing",
+    "chat_ephemeral",
 ];
 
 /// Whether `name` is one of [`EVENT_TYPES`] (or `*` for all).
@@ -94,6 +95,11 @@ pub struct Envelope {
     /// stanzas `dirty` (`{type, timestamp}`), `offline_preview` (`{total, messages,
     /// notifications, receipts, app_data}`), `offline_sync` (the offline backlog is
     /// delivered: `{count}`), `edge_routing` (`{length, stored}`, never the routing bytes).
+    /// `chat_ephemeral` (a disappearing-messages timer change in a 1:1 chat, the peer's or
+    /// ours from another device: message fields plus `{expiration_secs (0 = off),
+    /// setting_timestamp: unix_s|null}`). A received `message` also says `view_once`
+    /// (`true` for view-once media), `ephemeral_expiration` (the timer it was sent
+    /// with, seconds, or null) and `link_preview` (`{url, title, description}` or null).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Session id.

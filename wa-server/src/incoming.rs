@@ -104,7 +104,9 @@ pub(crate) fn message_json(m: &IncomingMessage) -> Value {
 }
 
 /// The content part of a `message` event: `type`, `text`, `reply_to`, `mentions`,
-/// `location`, `contact`, `contacts`, `reaction`, `media`, read from the engine's
+/// `location`, `contact`, `contacts`, `reaction`, `media`, `view_once`,
+/// `ephemeral_expiration`, `link_preview` (`{url, title, description}` or null), read from
+/// the engine's
 /// classified view ([`Content`]).
 pub(crate) fn content_json(message: &wa::Message) -> Value {
     let content = Content::of(message);
@@ -166,6 +168,17 @@ pub(crate) fn content_json(message: &wa::Message) -> Value {
             ),
         ),
         ("media", media_json(content.message())),
+        // View-once media and the disappearing timer it was sent with
+        // (wa_engine::message::{view_once, ephemeral}).
+        ("view_once", json!(content.view_once().is_some())),
+        ("ephemeral_expiration", json!(content.expiration())),
+        (
+            "link_preview",
+            content.link_preview().map_or(
+                Value::Null,
+                |p| json!({ "url": p.url, "title": p.title, "description": p.description }),
+            ),
+        ),
     ];
     let mut map: serde_json::Map<String, Value> =
         fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();

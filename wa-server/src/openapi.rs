@@ -22,13 +22,15 @@ use crate::config::ServerConfig;
                        URLs may not reach non-public addresses unless the server runs with \
                        `--allow-private-targets` or `--allowed-target-cidrs`."
     ),
-    components(schemas(crate::events::Envelope)),
+    components(schemas(crate::events::Envelope, crate::routes::groups::GroupId)),
     modifiers(&Security),
     tags(
         (name = "sessions", description = "Create and manage sessions (one linked device each)"),
         (name = "pairing", description = "QR, pairing codes, the pairing page"),
         (name = "messages", description = "Send messages and follow their status"),
         (name = "presence", description = "Own presence, presence subscriptions, typing indicators, call rejection"),
+        (name = "groups", description = "Group lifecycle: create, list, info, participants, subject, description, settings, invite links, join, leave"),
+        (name = "profile", description = "Own push name, status text and picture; contacts' pictures"),
         (name = "media", description = "Send images, video, audio, documents, stickers; download received media"),
         (name = "otp", description = "One-time codes over WhatsApp"),
         (name = "webhooks", description = "Durable, signed event delivery"),

@@ -218,6 +218,11 @@ impl Session {
             .clone()
     }
 
+    /// Records the account's push name after the profile route changed it.
+    pub(crate) fn set_push_name(&self, name: &str) {
+        self.update(|l| l.push_name = Some(name.to_owned()));
+    }
+
     /// The connected client.
     ///
     /// # Errors

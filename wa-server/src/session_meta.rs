@@ -176,6 +176,8 @@ pub(crate) enum EventName {
     OfflineSync,
     /// `edge_routing`.
     EdgeRouting,
+    /// `chat_ephemeral`.
+    ChatEphemeral,
 }
 
 /// Per-session behaviour. Every field has a default, so a record written before settings

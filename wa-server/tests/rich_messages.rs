@@ -245,3 +245,198 @@ async fn reactions_edits_revokes_and_polls_cross_the_http_api() {
 
     peer.shutdown().await;
 }
+
+/// Disappearing timers, ephemeral and view-once messages, and delete for me over HTTP: the
+/// session sets a timer through `/messages/disappearing` (the peer engine reads the setting),
+/// the peer's timer arrives as `chat_ephemeral`, the peer's messages carry
+/// `ephemeral_expiration` and `view_once` on the `message` webhook, and
+/// `/messages/delete-for-me` is an app-state change reported back as `app_state`
+/// (`delete_message_for_me`). The embedded sandbox runs with phone sync, so the session
+/// holds an app-state key.
+#[tokio::test]
+async fn disappearing_view_once_and_delete_for_me_cross_the_http_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = ServerConfig::new(dir.path());
+    config.api_key = Some(Secret::new(KEY));
+    config.upstream = Upstream::Sandbox;
+    config.sandbox_phone_sync = true;
+    config.webhooks.initial_backoff = Duration::from_millis(100);
+    config.egress.allow_private_targets = true;
+    let state = AppState::start(config).await.expect("start");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = app(state.clone());
+    let stop = state.shutting_down();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await;
+    });
+    let api = Api::new(format!("http://{addr}"), Some(KEY));
+    let hook = Receiver::start(false).await;
+    let (status, created) = api
+        .post(
+            "/api/sessions",
+            &json!({ "id": "s2", "webhooks": [{ "url": hook.url() }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    api.wait_status("s2", "qr").await;
+    let (status, scan) = api.post("/api/sessions/s2/sandbox/scan", &json!({})).await;
+    assert_eq!(status, 200, "{scan}");
+    let info = api.wait_status("s2", "connected").await;
+    let me: Jid = info["jid"].as_str().expect("jid").parse().expect("JID");
+    let me = me.to_non_ad();
+
+    let sb = state.sandbox().expect("sandbox");
+    let peer_number = "15550300014";
+    let phone = sb.create_account(peer_number).expect("account");
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (peer, mut events) = Client::builder(store)
+        .url(sb.ws_url())
+        .trust_root(sb.trust_root())
+        .media_scheme(wa_engine::media::Scheme::Http)
+        .prekey_batch(30)
+        .connect()
+        .await
+        .expect("peer connects");
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("peer event")
+            .expect("open");
+        match e {
+            Event::Qr { code, .. } => {
+                phone.scan(&code).expect("scan");
+            }
+            Event::Connected { .. } => break,
+            _ => {}
+        }
+    }
+    let hello = peer.send_text(&me, "hello").await.expect("send");
+    webhook(&hook, "message", |d| d["id"] == hello.0.as_str()).await;
+
+    // Our timer through the API.
+    let (status, body) = api
+        .post(
+            "/api/sessions/s2/messages/disappearing",
+            &json!({ "to": peer_number, "seconds": 604_800 }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let s = next_of(&mut events, ContentKind::EphemeralSetting).await;
+    assert_eq!(s.info.id, body["id"].as_str().expect("id"));
+    assert_eq!(
+        s.content().ephemeral_setting().map(|s| s.expiration),
+        Some(604_800)
+    );
+    // Groups are refused.
+    let (status, body) = api
+        .post(
+            "/api/sessions/s2/messages/disappearing",
+            &json!({ "to": "120363000000000001@g.us", "seconds": 86_400 }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    // The peer's timer and an ephemeral, view-once image.
+    peer.set_disappearing_timer(&me, wa_engine::message::ephemeral::TIMER_24_HOURS)
+        .await
+        .expect("timer");
+    let e = webhook(&hook, "chat_ephemeral", |d| d["expiration_secs"] == 86_400).await;
+    assert_eq!(e["data"]["chat"], format!("{peer_number}@s.whatsapp.net"));
+    assert!(e["data"]["setting_timestamp"].is_u64(), "{e}");
+    let png = [
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R', 0,
+        0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 0,
+    ]
+    .to_vec();
+    let sent = peer
+        .send_image(
+            &me,
+            png,
+            wa_engine::media::message::ImageOptions {
+                caption: Some("look once".into()),
+                view_once: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("image");
+    let m = webhook(&hook, "message", |d| d["id"] == sent.id.0.as_str()).await;
+    assert_eq!(m["data"]["type"], "image", "{m}");
+    assert_eq!(m["data"]["view_once"], true, "{m}");
+    assert_eq!(m["data"]["ephemeral_expiration"], 86_400, "{m}");
+    assert_eq!(m["data"]["text"], "look once", "{m}");
+
+    // A view-once image from the session (`view_once` on the media route).
+    let png_b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(
+            hex::decode("89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a730000001149444154789c63f8cfc0004460e23f03001df003fda03309890000000049454e44ae426082")
+                .expect("hex"),
+        )
+    };
+    let (status, body) = api
+        .post(
+            "/api/sessions/s2/messages/image",
+            &json!({ "to": peer_number, "base64": png_b64, "caption": "once from the API",
+                "view_once": true }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let v = next_of(
+        &mut events,
+        ContentKind::Media(wa_engine::message::MediaKind::Image),
+    )
+    .await;
+    assert_eq!(v.info.id, body["id"].as_str().expect("id"));
+    assert_eq!(
+        v.content().view_once(),
+        Some(wa_engine::message::view_once::ViewOnceKind::V2)
+    );
+    assert_eq!(v.text(), Some("once from the API"));
+    // The session follows the peer's 24 h timer.
+    assert_eq!(v.content().expiration(), Some(86_400));
+    // Only images and videos can be view-once.
+    let (status, body) = api
+        .post(
+            "/api/sessions/s2/messages/document",
+            &json!({ "to": peer_number, "base64": png_b64, "view_once": true }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    // Delete for me: an app-state change, reported back once the server accepted it.
+    let body = json!({ "to": peer_number, "message_id": hello.0, "from_me": false,
+        "message_timestamp": 1_700_000_000 });
+    let mut tries = 0;
+    loop {
+        let (status, reply) = api
+            .post("/api/sessions/s2/messages/delete-for-me", &body)
+            .await;
+        if status == 204 {
+            break;
+        }
+        // Before the phone's key share arrived: 422 "no app-state sync key yet".
+        assert_eq!(status, 422, "{reply}");
+        tries += 1;
+        assert!(tries < 50, "no app-state key: {reply}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let a = webhook(&hook, "app_state", |d| {
+        d["action"]["type"] == "delete_message_for_me"
+    })
+    .await;
+    assert_eq!(a["data"]["collection"], "regular_high", "{a}");
+    assert_eq!(a["data"]["action"]["message_id"], hello.0.as_str(), "{a}");
+    assert_eq!(a["data"]["action"]["from_me"], false, "{a}");
+    assert_eq!(
+        a["data"]["action"]["message_timestamp"], 1_700_000_000,
+        "{a}"
+    );
+
+    peer.shutdown().await;
+}

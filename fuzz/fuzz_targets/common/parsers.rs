@@ -103,6 +103,12 @@ fn parse_stanza(node: &Node) {
         let _ = group::parse_participants_result(node, action);
     }
     let _ = group::parse_notification(node);
+    let _ = group::parse_participating(node);
+    let _ = group::parse_invite_code(node);
+    let _ = group::parse_joined(node);
+    let _ = group::parse_picture(node);
+    let _ = group::parse_set_picture(node);
+    let _ = group::parse_status(node);
     if let Ok(ps) = PairSuccess::parse(node) {
         let _ = pair::verify_pair_success(
             &mut FuzzRng::new(4),

@@ -62,6 +62,12 @@ pub enum SyncAction {
         message_id: String,
         /// Whether we sent the message.
         from_me: bool,
+        /// Its sender (someone else's message in a group; `"0"` in the index = none).
+        sender: Option<Jid>,
+        /// Whether the downloaded media goes too (`deleteMedia`).
+        delete_media: bool,
+        /// The message's time, unix seconds, when given.
+        message_timestamp: Option<i64>,
     },
     /// `["deleteChat", chat, …]`.
     DeleteChat {
@@ -186,6 +192,15 @@ impl Mutation {
                     chat,
                     message_id: id.clone(),
                     from_me: arg(3).is_some_and(|f| f == "1"),
+                    sender: arg(4).filter(|s| *s != "0").and_then(|s| jid(Some(s))),
+                    delete_media: v
+                        .delete_message_for_me_action
+                        .as_ref()
+                        .is_some_and(|a| a.delete_media()),
+                    message_timestamp: v
+                        .delete_message_for_me_action
+                        .as_ref()
+                        .and_then(|a| a.message_timestamp),
                 }),
                 _ => None,
             },

@@ -25,6 +25,7 @@
 mod driver;
 mod events;
 mod media;
+mod profile;
 mod reconnect;
 mod rich;
 mod transport;
@@ -35,6 +36,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use events::Events;
 pub use media::{SendMediaError, SentMedia};
+pub use profile::PushNameSync;
 pub use reconnect::ReconnectPolicy;
 pub use transport::{DEFAULT_URL, ORIGIN, TransportError};
 

@@ -9,6 +9,11 @@ use crate::Jid;
 use crate::binary::{Node, Value};
 use crate::jid::Server;
 
+mod manage;
+pub use manage::*;
+#[cfg(feature = "runtime")]
+mod client;
+
 /// A group IQ result or notification that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -57,6 +62,33 @@ pub struct GroupInfo {
     pub creation: u64,
     /// The participants.
     pub participants: Vec<GroupParticipant>,
+    /// Who set the subject last (`s_o`), if given.
+    pub subject_owner: Option<Jid>,
+    /// When the subject was set, unix seconds (`s_t`; 0 if absent).
+    pub subject_time: u64,
+    /// The description (`<description id participant t><body>`), if set.
+    pub description: Option<GroupDescription>,
+    /// Only admins may send (`<announcement/>`).
+    pub announce: bool,
+    /// Only admins may edit the group info (`<locked/>`).
+    pub locked: bool,
+    /// Disappearing-messages timer in seconds (`<ephemeral expiration>`), if on.
+    pub ephemeral: Option<u32>,
+}
+
+/// A group's description (topic), as in the metadata (whatsmeow `group.go` parseGroupNode:
+/// `<description id participant t><body>text</body></description>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupDescription {
+    /// The description id; pass it as `prev` when changing the description.
+    pub id: String,
+    /// The text.
+    pub body: String,
+    /// Who set it, if given.
+    pub set_by: Option<Jid>,
+    /// When, unix seconds (0 if absent).
+    pub set_at: u64,
 }
 
 /// A membership change (06 §1.4).
@@ -187,6 +219,36 @@ pub fn parse_group(group: &Node) -> Result<GroupInfo, GroupError> {
             .children_by_tag("participant")
             .filter_map(parse_participant)
             .collect(),
+        subject_owner: jid_attr(group, "s_o"),
+        subject_time: group
+            .get_attr_str("s_t")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        description: group.child_by_tag("description").and_then(|d| {
+            let body = d.child_by_tag("body")?;
+            Some(GroupDescription {
+                id: d.get_attr_str("id").unwrap_or_default().to_owned(),
+                body: body
+                    .content_str()
+                    .map(str::to_owned)
+                    .or_else(|| {
+                        body.content_bytes()
+                            .map(|b| String::from_utf8_lossy(b).into_owned())
+                    })
+                    .unwrap_or_default(),
+                set_by: jid_attr(d, "participant"),
+                set_at: d
+                    .get_attr_str("t")
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0),
+            })
+        }),
+        announce: group.child_by_tag("announcement").is_some(),
+        locked: group.child_by_tag("locked").is_some(),
+        ephemeral: group
+            .child_by_tag("ephemeral")
+            .and_then(|e| e.get_attr_str("expiration"))
+            .and_then(|e| e.parse().ok()),
     })
 }
 
@@ -218,6 +280,9 @@ pub fn parse_participants_result(
 }
 
 /// One change in a `w:gp2` notification (06 §1.5).
+// `Created` carries the whole metadata; notifications travel boxed
+// (`Event::Notification(Box<_>)`), so the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GroupChange {

@@ -124,29 +124,39 @@ pub(crate) fn vcard_phones(vcard: &str) -> Vec<String> {
         .collect()
 }
 
+/// How many wrappers [`unwrap`] looks through at most: official clients nest two or three
+/// (device-sent, ephemeral, view-once); the bound keeps a hostile deeply nested message
+/// from costing more.
+pub const MAX_UNWRAP_DEPTH: usize = 8;
+
 /// The message inside wrappers: `deviceSentMessage`, view-once, ephemeral, edited,
-/// document-with-caption (05 §2.1 "unwrap before classifying").
+/// document-with-caption (05 §2.1 "unwrap before classifying"), at most
+/// [`MAX_UNWRAP_DEPTH`] levels deep.
 pub fn unwrap(message: &wa::Message) -> &wa::Message {
-    let inner = message
-        .device_sent_message
-        .as_ref()
-        .and_then(|d| d.message.as_deref())
-        .or_else(|| {
-            [
-                &message.ephemeral_message,
-                &message.view_once_message,
-                &message.view_once_message_v2,
-                &message.view_once_message_v2_extension,
-                &message.document_with_caption_message,
-                &message.edited_message,
-            ]
-            .into_iter()
-            .find_map(|w| w.as_ref().and_then(|f| f.message.as_deref()))
-        });
-    match inner {
-        Some(m) => unwrap(m),
-        None => message,
+    let mut current = message;
+    for _ in 0..MAX_UNWRAP_DEPTH {
+        let inner = current
+            .device_sent_message
+            .as_ref()
+            .and_then(|d| d.message.as_deref())
+            .or_else(|| {
+                [
+                    &current.ephemeral_message,
+                    &current.view_once_message,
+                    &current.view_once_message_v2,
+                    &current.view_once_message_v2_extension,
+                    &current.document_with_caption_message,
+                    &current.edited_message,
+                ]
+                .into_iter()
+                .find_map(|w| w.as_ref().and_then(|f| f.message.as_deref()))
+            });
+        match inner {
+            Some(m) => current = m,
+            None => break,
+        }
     }
+    current
 }
 
 /// The text of a message: `conversation`, `extendedTextMessage.text`, or a media caption;
@@ -275,5 +285,30 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(text_of(&dsm), Some("inner"));
+    }
+
+    #[test]
+    fn unwrap_depth_is_bounded() {
+        let mut m = text("deep");
+        for _ in 0..(MAX_UNWRAP_DEPTH + 2) {
+            m = wa::Message {
+                ephemeral_message: Some(Box::new(wa::message::FutureProofMessage {
+                    message: Some(Box::new(m)),
+                })),
+                ..Default::default()
+            };
+        }
+        // Too deep: the text is not reached (and nothing recursed without bound).
+        assert_eq!(text_of(&m), None);
+        let mut ok = text("shallow");
+        for _ in 0..MAX_UNWRAP_DEPTH {
+            ok = wa::Message {
+                ephemeral_message: Some(Box::new(wa::message::FutureProofMessage {
+                    message: Some(Box::new(ok)),
+                })),
+                ..Default::default()
+            };
+        }
+        assert_eq!(text_of(&ok), Some("shallow"));
     }
 }

@@ -37,8 +37,12 @@ pub enum ContentKind {
     /// A vote on a poll ([`Content::poll_update`]; decrypted votes arrive as
     /// [`Event::PollVote`](crate::Event::PollVote)).
     PollVote,
-    /// Any other `protocolMessage` (ephemeral setting, history-sync notice, app-state key
-    /// share, ...): bookkeeping with nothing for a user to see.
+    /// A disappearing-messages timer change in a 1:1 chat
+    /// ([`Content::ephemeral_setting`]; `protocolMessage` EPHEMERAL_SETTING). Official
+    /// clients show it as a line in the chat.
+    EphemeralSetting,
+    /// Any other `protocolMessage` (history-sync notice, app-state key share, ...):
+    /// bookkeeping with nothing for a user to see.
     Protocol,
     /// Anything else, e.g. a sender key distribution alone: nothing for a user to see.
     Other,
@@ -200,6 +204,9 @@ impl<'a> Content<'a> {
         if let Some(kind) = super::rich::kind_of(m) {
             return kind;
         }
+        if super::ephemeral::setting_of(m).is_some() {
+            return ContentKind::EphemeralSetting;
+        }
         if m.protocol_message.is_some() {
             return ContentKind::Protocol;
         }
@@ -309,8 +316,18 @@ impl<'a> Content<'a> {
         })
     }
 
+    /// The message as given (wrappers included).
+    pub(crate) fn outer(&self) -> &'a wa::Message {
+        self.outer
+    }
+
     /// The `contextInfo` of whichever content the message carries (text, location,
-    /// contact, media): replies and mentions live there (05 §2.2).
+    /// contact, media): replies, mentions and the disappearing timer live there (05 §2.2).
+    #[must_use]
+    pub fn context_info(&self) -> Option<&'a wa::ContextInfo> {
+        self.context()
+    }
+
     fn context(&self) -> Option<&'a wa::ContextInfo> {
         let m = self.inner;
         [

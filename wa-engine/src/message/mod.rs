@@ -8,10 +8,13 @@
 //! only with the `server-side` feature (fuzz targets and vector tests).
 
 pub mod content;
+pub mod ephemeral;
 mod error;
 mod id;
 mod incoming;
+pub mod link_preview;
 pub mod rich;
+pub mod view_once;
 internal_mod! {
     pad;
     phash;

@@ -151,6 +151,11 @@ type command struct {
 	Emoji      string   `json:"emoji"`
 	Options    []string `json:"options"`
 	Selectable int      `json:"selectable"`
+	// Disappearing timers, ephemeral texts, view-once images, delete for me (richmore.go).
+	commandMore
+	// Groups (issue 13, group lifecycle): group_info (to = group JID), set_group_name (to,
+	// text), update_group_participants (to, patch = add|remove|promote|demote, options =
+	// user JIDs).
 }
 
 // unknownBytesField returns the bytes of field `num` among a message's unknown fields (our
@@ -256,6 +261,7 @@ func (h *harness) richFields(v *events.Message, fields map[string]any) {
 }
 
 func (h *harness) onEvent(evt any) {
+	h.onEventMore(evt)
 	switch v := evt.(type) {
 	case *events.QR:
 		code := ""
@@ -307,6 +313,7 @@ func (h *harness) onEvent(evt any) {
 			"addressingMode": string(v.Info.AddressingMode),
 		}
 		h.richFields(v, fields)
+		h.richMoreFields(v, fields)
 		h.infosMu.Lock()
 		if h.infos == nil {
 			h.infos = map[string]types.MessageInfo{}
@@ -373,6 +380,38 @@ func (h *harness) onEvent(evt any) {
 		emit("call_reject", map[string]any{"from": v.From.String(), "callId": v.CallID, "callCreator": v.CallCreator.String()})
 	case *events.CallTerminate:
 		emit("call_terminate", map[string]any{"from": v.From.String(), "callId": v.CallID, "reason": v.Reason})
+	case *events.GroupInfo:
+		var name any
+		if v.Name != nil {
+			name = v.Name.Name
+		}
+		joined := make([]string, 0, len(v.Join))
+		for _, j := range v.Join {
+			joined = append(joined, j.String())
+		}
+		promoted := make([]string, 0, len(v.Promote))
+		for _, j := range v.Promote {
+			promoted = append(promoted, j.String())
+		}
+		var announce, topic any
+		if v.Announce != nil {
+			announce = v.Announce.IsAnnounce
+		}
+		if v.Topic != nil {
+			topic = v.Topic.Topic
+		}
+		emit("group_update", map[string]any{
+			"announce": announce,
+			"topic":    topic,
+			"jid":      v.JID.String(),
+			"sender":   jidPtrOrNil(v.Sender),
+			"name":     name,
+			"join":     joined,
+			"promote":  promoted,
+			"unknown":  len(v.UnknownChanges),
+		})
+	case *events.JoinedGroup:
+		emit("joined_group", map[string]any{"jid": v.JID.String(), "name": v.Name, "reason": v.Reason})
 	case *events.Receipt:
 		ty := string(v.Type)
 		if v.Type == types.ReceiptTypeDelivered {
@@ -390,6 +429,13 @@ func (h *harness) onEvent(evt any) {
 
 func jidOrNil(j types.JID) any {
 	if j.IsEmpty() {
+		return nil
+	}
+	return j.String()
+}
+
+func jidPtrOrNil(j *types.JID) any {
+	if j == nil || j.IsEmpty() {
 		return nil
 	}
 	return j.String()
@@ -417,6 +463,9 @@ func textOf(m *waE2E.Message) any {
 }
 
 func (h *harness) run(ctx context.Context, c command) {
+	if h.runMore(ctx, c) {
+		return
+	}
 	switch c.Cmd {
 	case "send_text":
 		if !h.cli.IsLoggedIn() {
@@ -566,6 +615,8 @@ func (h *harness) run(ctx context.Context, c command) {
 			return
 		}
 		emit("call_rejected", map[string]any{"to": from.String(), "callId": c.ID, "ref": c.Ref})
+	case "group_info", "set_group_name", "update_group_participants":
+		h.groupCommand(ctx, c)
 	case "quit":
 		emit("exit", map[string]any{"reason": "quit", "ref": c.Ref})
 		h.cli.Disconnect()
@@ -755,4 +806,65 @@ func (h *harness) sendRich(ctx context.Context, c command) {
 		h.infosMu.Unlock()
 	}
 	emit("sent", map[string]any{"id": resp.ID, "to": to.String(), "serverTimestamp": resp.Timestamp.Unix(), "ref": c.Ref})
+}
+
+// groupCommand runs the group commands (whatsmeow group.go: GetGroupInfo, SetGroupName,
+// UpdateGroupParticipants) and emits "group_info", "group_name_set" or
+// "group_participants_updated", or "error".
+func (h *harness) groupCommand(ctx context.Context, c command) {
+	fail := func(err error) {
+		emit("error", map[string]any{"source": "command", "cmd": c.Cmd, "message": err.Error(), "ref": c.Ref})
+	}
+	group, err := types.ParseJID(c.To)
+	if err != nil {
+		fail(err)
+		return
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	switch c.Cmd {
+	case "group_info":
+		info, err := h.cli.GetGroupInfo(reqCtx, group)
+		if err != nil {
+			fail(err)
+			return
+		}
+		participants := make([]map[string]any, 0, len(info.Participants))
+		for _, p := range info.Participants {
+			participants = append(participants, map[string]any{
+				"jid": p.JID.String(), "isAdmin": p.IsAdmin, "isSuperAdmin": p.IsSuperAdmin,
+			})
+		}
+		emit("group_info", map[string]any{
+			"jid": info.JID.String(), "name": info.Name, "nameSetBy": jidOrNil(info.NameSetBy),
+			"topic": info.Topic, "announce": info.IsAnnounce, "locked": info.IsLocked,
+			"participants": participants, "ref": c.Ref,
+		})
+	case "set_group_name":
+		if err := h.cli.SetGroupName(reqCtx, group, c.Text); err != nil {
+			fail(err)
+			return
+		}
+		emit("group_name_set", map[string]any{"jid": group.String(), "name": c.Text, "ref": c.Ref})
+	case "update_group_participants":
+		users := make([]types.JID, 0, len(c.Options))
+		for _, o := range c.Options {
+			u, err := types.ParseJID(o)
+			if err != nil {
+				fail(err)
+				return
+			}
+			users = append(users, u)
+		}
+		out, err := h.cli.UpdateGroupParticipants(reqCtx, group, users, whatsmeow.ParticipantChange(c.Patch))
+		if err != nil {
+			fail(err)
+			return
+		}
+		results := make([]map[string]any, 0, len(out))
+		for _, p := range out {
+			results = append(results, map[string]any{"jid": p.JID.String(), "error": p.Error})
+		}
+		emit("group_participants_updated", map[string]any{"jid": group.String(), "action": c.Patch, "participants": results, "ref": c.Ref})
+	}
 }

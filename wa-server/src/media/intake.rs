@@ -37,6 +37,8 @@ pub(crate) struct Fields {
     pub(crate) voice_note: bool,
     /// Check the number is on WhatsApp first.
     pub(crate) check_number: bool,
+    /// Send an image or video as view-once (the engine wraps it in `viewOnceMessageV2`).
+    pub(crate) view_once: bool,
 }
 /// Decodes base64 (or a `data:` URL) into a temporary file.
 async fn decode_base64(state: &AppState, text: String) -> Result<Received, ApiError> {
@@ -146,6 +148,9 @@ async fn read_multipart(
                 fields.check_number =
                     parse_bool(&text_field(field, "check_number").await?, "check_number")?;
             }
+            "view_once" => {
+                fields.view_once = parse_bool(&text_field(field, "view_once").await?, "view_once")?;
+            }
             _ => {
                 return Err(ApiError::InvalidBody(format!(
                     "unknown field `{}`",
@@ -181,6 +186,11 @@ pub(crate) fn valid_mimetype(m: &str) -> bool {
 
 /// Checks the fields that do not depend on the file.
 fn check_fields(kind: Kind, fields: &Fields) -> Result<(), ApiError> {
+    if fields.view_once && !matches!(kind, Kind::Image | Kind::Video) {
+        return Err(ApiError::InvalidBody(
+            "view_once is for images and videos only".to_owned(),
+        ));
+    }
     if fields.voice_note && kind != Kind::Audio {
         return Err(ApiError::InvalidBody(
             "voice_note is for audio only".to_owned(),

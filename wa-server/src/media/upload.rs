@@ -78,7 +78,7 @@ pub(crate) async fn upload_and_build(
                 width: dims.map(|d| d.0),
                 height: dims.map(|d| d.1),
                 jpeg_thumbnail: thumbnail,
-                ..Default::default()
+                view_once: fields.view_once,
             };
             let up = upload(client, kind, path).await?;
             message::image(&up, options)
@@ -87,6 +87,7 @@ pub(crate) async fn upload_and_build(
             let options = VideoOptions {
                 mimetype,
                 caption: fields.caption,
+                view_once: fields.view_once,
                 ..Default::default()
             };
             message::video(&upload(client, kind, path).await?, options)

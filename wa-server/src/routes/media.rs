@@ -68,6 +68,10 @@ pub(crate) struct SendMediaJson {
     /// Check the number is on WhatsApp first (422 `not_on_whatsapp` if not).
     #[serde(default)]
     check_number: bool,
+    /// Images and videos only: view once (the recipient can open it once; sent as
+    /// `viewOnceMessageV2` with `viewOnce: true`).
+    #[serde(default)]
+    view_once: bool,
 }
 
 /// `POST .../messages/{kind}` multipart form: the file in part `file`, the other fields
@@ -97,6 +101,9 @@ pub(crate) struct SendMediaUpload {
     /// `true` checks the number is on WhatsApp first.
     #[schema(value_type = bool, required = false)]
     check_number: Option<bool>,
+    /// Images and videos only: `true` sends it view-once.
+    #[schema(value_type = bool, required = false)]
+    view_once: Option<bool>,
 }
 
 /// A media message accepted by the server.
@@ -160,6 +167,7 @@ async fn send(
                 mimetype: body.mimetype,
                 voice_note: body.voice_note,
                 check_number: body.check_number,
+                view_once: body.view_once,
             };
             intake::from_json(&state, kind, fields, body.url, body.base64).await?
         }

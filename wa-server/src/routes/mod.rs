@@ -2,12 +2,14 @@
 //! [`ApiError`].
 
 pub(crate) mod events;
+pub(crate) mod groups;
 pub(crate) mod health;
 pub(crate) mod media;
 pub(crate) mod messages;
 pub(crate) mod otp;
 pub(crate) mod pair;
 pub(crate) mod presence;
+pub(crate) mod profile;
 pub(crate) mod rich;
 pub(crate) mod sessions;
 pub(crate) mod webhooks;
@@ -86,10 +88,33 @@ pub(crate) fn router(config: &ServerConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(rich::revoke))
         .routes(routes!(rich::poll))
         .routes(routes!(rich::vote))
+        .routes(routes!(rich::delete_for_me))
+        .routes(routes!(rich::disappearing))
         .routes(routes!(presence::set_presence))
         .routes(routes!(presence::subscribe))
         .routes(routes!(presence::chat_state))
         .routes(routes!(presence::reject_call))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::join))
+        .routes(routes!(groups::info))
+        .routes(routes!(
+            groups::add_participants,
+            groups::remove_participants
+        ))
+        .routes(routes!(groups::promote))
+        .routes(routes!(groups::demote))
+        .routes(routes!(groups::subject))
+        .routes(routes!(groups::description))
+        .routes(routes!(groups::settings))
+        .routes(routes!(groups::invite, groups::revoke_invite))
+        .routes(routes!(groups::leave))
+        .routes(routes!(profile::get, profile::update))
+        .routes(routes!(
+            profile::get_picture,
+            profile::set_picture,
+            profile::remove_picture
+        ))
+        .routes(routes!(profile::contact_picture))
         .routes(routes!(otp::send))
         .routes(routes!(otp::verify))
         .routes(routes!(webhooks::list, webhooks::add))

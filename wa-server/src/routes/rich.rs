@@ -1,8 +1,11 @@
-//! `/api/sessions/{id}/messages/{react,edit,revoke,poll,poll/vote}`: reactions, edits,
-//! deletes for everyone, polls and votes (issue 13 item 5; the engine's
-//! `wa_engine::message::rich`). Incoming ones arrive as the `message_reaction`,
-//! `message_edited`, `message_revoked`, `message` (type `poll`) and `poll_vote` events
-//! ([`event_json`]). These go straight to the engine (no send queue or message log).
+//! `/api/sessions/{id}/messages/{react,edit,revoke,poll,poll/vote,delete-for-me,disappearing}`:
+//! reactions, edits, deletes for everyone and for me, polls and votes, disappearing-message
+//! timers (issue 13 item 5; the engine's `wa_engine::message::{rich, ephemeral, view_once}`).
+//! Incoming ones arrive as the `message_reaction`, `message_edited`, `message_revoked`,
+//! `message` (type `poll`), `poll_vote` and `chat_ephemeral` events ([`message_event`]);
+//! a delete for me made on another device of the account arrives as `app_state` with
+//! `action.type` `delete_message_for_me`. These go straight to the engine (no send queue
+//! or message log).
 
 use axum::Json;
 use axum::extract::State;
@@ -12,7 +15,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use wa_engine::Jid;
 use wa_engine::message::rich::TargetKey;
-use wa_engine::message::{ContentKind, IncomingMessage, content};
+use wa_engine::message::{ContentKind, IncomingMessage, content, ephemeral};
 
 use super::{ApiJson, AuthorizedSession};
 use crate::error::{ApiError, ErrorBody};
@@ -102,6 +105,43 @@ pub(crate) struct Vote {
     poll_id: String,
     /// Chosen option names; empty withdraws the vote.
     options: Vec<String>,
+}
+
+/// `POST .../messages/delete-for-me` body: the message disappears from this account's
+/// devices only (app-state `deleteMessageForMe`); the chat partner keeps it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeleteForMe {
+    /// The chat: phone number, user JID or group JID (`chat` of the message event).
+    #[schema(value_type = crate::api_types::Recipient)]
+    to: String,
+    /// Id of the message.
+    #[schema(min_length = 1, max_length = 128)]
+    message_id: String,
+    /// Whether the message is our own (`from_me` of the message event).
+    #[serde(default)]
+    from_me: bool,
+    /// In groups, the sender of someone else's message (`sender_user` of the message event).
+    #[serde(default)]
+    #[schema(value_type = Option<crate::api_types::Recipient>)]
+    sender: Option<String>,
+    /// The message's time, unix seconds (`timestamp` of the message event); default now.
+    #[serde(default, deserialize_with = "crate::api_types::opt_int")]
+    #[schema(minimum = 0)]
+    message_timestamp: Option<u64>,
+}
+
+/// `POST .../messages/disappearing` body: the disappearing-messages timer of a 1:1 chat.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Disappearing {
+    /// The chat: phone number or user JID (groups are not supported yet: 400).
+    #[schema(value_type = crate::api_types::Recipient)]
+    to: String,
+    /// Seconds after which messages disappear: 0 turns the timer off. Official clients
+    /// accept 86400 (24 h), 604800 (7 days) and 7776000 (90 days) and ignore other values
+    /// (whatsmeow `SetDisappearingTimer`), which are still sent as given.
+    seconds: u32,
 }
 
 /// The message went out.
@@ -295,10 +335,82 @@ pub(crate) async fn vote(
     Ok(created(id))
 }
 
+#[utoipa::path(post, path = "/api/sessions/{id}/messages/delete-for-me", tag = "messages",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = DeleteForMe,
+    responses((status = 204, description = "The app-state change was accepted by the server"),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn delete_for_me(
+    State(state): State<AppState>,
+    AuthorizedSession(session): AuthorizedSession,
+    ApiJson(body): ApiJson<DeleteForMe>,
+) -> Result<StatusCode, ApiError> {
+    check_id(&body.message_id)?;
+    let target = TargetKey {
+        chat: jid_or_phone(&state, &body.to)?,
+        id: body.message_id,
+        from_me: body.from_me,
+        sender: body
+            .sender
+            .as_deref()
+            .map(|s| jid_or_phone(&state, s))
+            .transpose()?,
+    };
+    let ts = body
+        .message_timestamp
+        .map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+    session
+        .connected_client()?
+        .delete_message_for_me(&target, ts)
+        .await
+        .map_err(send_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/sessions/{id}/messages/disappearing", tag = "messages",
+    params(("id" = String, Path, description = "Session id")),
+    request_body = Disappearing,
+    responses((status = 201, body = RichSent), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 504, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub(crate) async fn disappearing(
+    State(state): State<AppState>,
+    AuthorizedSession(session): AuthorizedSession,
+    ApiJson(body): ApiJson<Disappearing>,
+) -> Result<(StatusCode, Json<RichSent>), ApiError> {
+    let timer = std::time::Duration::from_secs(u64::from(body.seconds));
+    if !ephemeral::is_standard_timer(timer) {
+        tracing::debug!(seconds = body.seconds, "non-standard disappearing timer");
+    }
+    let chat = jid_or_phone(&state, &body.to)?;
+    if chat.is_group() {
+        return Err(ApiError::InvalidBody(
+            "disappearing timers of groups are not supported yet".to_owned(),
+        ));
+    }
+    let id = session
+        .connected_client()?
+        .set_disappearing_timer(&chat, timer)
+        .await
+        .map_err(send_error)?;
+    Ok(created(id))
+}
+
 /// The webhook event of a received reaction, edit or revoke (`message_reaction`,
 /// `message_edited`, `message_revoked`: the message's `info` fields plus what it refers
-/// to), or of a decrypted poll vote (`poll_vote`); `None` for anything else (a poll itself
-/// is a `message` of type `poll`).
+/// to), or of a disappearing-timer change in a 1:1 chat (`chat_ephemeral`: `info` fields
+/// plus `expiration_secs` (0 = off) and `setting_timestamp`, unix seconds or null); `None`
+/// for anything else (a poll itself is a `message` of type `poll`).
 pub(crate) fn message_event(message: &IncomingMessage) -> Option<(&'static str, Value)> {
     let c = message.content();
     let (kind, extra) = match c.kind() {
@@ -325,6 +437,16 @@ pub(crate) fn message_event(message: &IncomingMessage) -> Option<(&'static str, 
             (
                 "message_revoked",
                 json!({ "message_id": r.message_id, "participant": r.participant }),
+            )
+        }
+        ContentKind::EphemeralSetting => {
+            let s = c.ephemeral_setting()?;
+            (
+                "chat_ephemeral",
+                json!({
+                    "expiration_secs": s.expiration,
+                    "setting_timestamp": s.setting_timestamp,
+                }),
             )
         }
         _ => return None,

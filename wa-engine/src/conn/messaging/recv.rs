@@ -206,6 +206,10 @@ impl Messaging {
                 tracing::warn!(error = %e, "poll state lookup failed");
                 None
             });
+        // Disappearing-timer settings (message::ephemeral): the chat's timer follows.
+        if let Err(e) = crate::message::ephemeral::on_incoming(cx.store, &mut batch, msg) {
+            tracing::warn!(error = %e, "chat timer lookup failed");
+        }
         if let Err(e) = cx.store.apply(batch) {
             tracing::warn!(error = %e, "cannot store dedup/poll state");
         }

@@ -87,6 +87,16 @@ impl Messaging {
             Some(id) => id.0,
             None => MessageId::generate(cx.server_ms / 1000, own.user(), &mut *cx.rng).0,
         };
+        // View-once wrapper and the chat's disappearing timer (message::ephemeral); a
+        // timer setting we send is remembered for the chat.
+        let now_s = i64::try_from(cx.server_ms / 1000).unwrap_or(i64::MAX);
+        let (message, timer) =
+            crate::message::ephemeral::prepare_outgoing(cx.store, &to, message, now_s);
+        if let Some(batch) = timer
+            && let Err(e) = cx.store.apply(batch)
+        {
+            tracing::warn!(error = %e, "cannot store chat timer");
+        }
         let op = self.ops.next_id();
         self.ops.sends.insert(
             op,
