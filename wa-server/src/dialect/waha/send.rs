@@ -355,6 +355,7 @@ async fn send_media(
             .filter(|_| kind == crate::media::Kind::Document),
         voice_note,
         check_number: false,
+        ..Default::default()
     };
     let (fields, received) =
         crate::media::intake::from_json(state, kind, fields, body.file.url, body.file.data).await?;
