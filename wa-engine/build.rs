@@ -113,13 +113,22 @@ fn main() {
         let _ = writeln!(out, "    {s:?},");
     }
     out.push_str("];\n");
+    // Per slot: the key's hash fingerprint (high half, 0 when empty) and its code (low).
     let _ = writeln!(
         out,
-        "static SLOT_CODES: [u16; {}] = [",
+        "static SLOT_META: [u32; {}] = [",
         table.slot_codes.len()
     );
-    for (_, code) in &table.slot_codes {
-        let _ = writeln!(out, "    {code:#06x},");
+    for (s, code) in &table.slot_codes {
+        let fp = if s.is_empty() {
+            0
+        } else {
+            u32::from(token_hash::fingerprint(token_hash::hash(
+                table.seed,
+                s.as_bytes(),
+            )))
+        };
+        let _ = writeln!(out, "    {:#010x},", fp << 16 | u32::from(*code));
     }
     out.push_str("];\n");
 

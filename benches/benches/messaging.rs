@@ -11,20 +11,41 @@
 //!    idle in this process; the figure is the growth of this process's resident set
 //!    (`VmRSS`) divided by the number of clients.
 //!
+//! The throughput figure also reports **heap allocations per message**: a counting global
+//! allocator (over the system allocator) counts every `alloc`/`realloc` in the whole process
+//! (both clients, the sandbox, the runtime) from the first send until the last message was
+//! decrypted, divided by `N`. It is what one message costs the process end to end: the
+//! sender's encrypt and send, the server's routing, the receiver's decrypt, receipt and ack.
+//!
 //! Run: `cargo bench -p wa-benches --bench messaging` (env `WA_BENCH_MSGS`,
 //! `WA_BENCH_WINDOW`, `WA_BENCH_CLIENTS`, `WA_BENCH_PREKEYS` override the sizes).
 
+use std::alloc::System;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use wa_engine::noise::TrustRoot;
 use wa_engine::{Client, Event, Events, Jid, MemoryStore, Store};
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
 const CHILD_ENV: &str = "WA_BENCH_SANDBOX_CHILD";
+
+/// The system allocator, counting allocations and allocated bytes (stats_alloc).
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// (allocations, bytes) so far in this process.
+fn alloc_counts() -> (u64, u64) {
+    let stats = GLOBAL.stats();
+    (
+        (stats.allocations + stats.reallocations) as u64,
+        (stats.bytes_allocated + stats.bytes_reallocated.max(0) as usize) as u64,
+    )
+}
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -159,6 +180,7 @@ async fn throughput(n: usize, window: usize) -> anyhow::Result<()> {
         }
         Ok((Instant::now(), bob))
     });
+    let (allocs_before, bytes_before) = alloc_counts();
     let start = Instant::now();
     let mut inflight = tokio::task::JoinSet::new();
     for i in 0..n {
@@ -177,6 +199,7 @@ async fn throughput(n: usize, window: usize) -> anyhow::Result<()> {
     let acked = start.elapsed();
     let (end, bob) = receiver.await??;
     let elapsed = end - start;
+    let (allocs_after, bytes_after) = alloc_counts();
     println!(
         "messaging/1:1 throughput: {n} messages, window {window}: {:.0} msg/s decrypted by the receiver \
          ({:.1} µs/msg; all server-acked after {:.3} s, last decrypted after {:.3} s)",
@@ -184,6 +207,14 @@ async fn throughput(n: usize, window: usize) -> anyhow::Result<()> {
         elapsed.as_secs_f64() * 1e6 / n as f64,
         acked.as_secs_f64(),
         elapsed.as_secs_f64(),
+    );
+    // Counted until the receiver task saw the last message (a few allocations of the
+    // sender's later acks may fall outside).
+    println!(
+        "messaging/1:1 allocations: {:.1} heap allocations/msg, {:.0} bytes allocated/msg \
+         (whole process: sender, sandbox, receiver)",
+        (allocs_after - allocs_before) as f64 / n as f64,
+        (bytes_after - bytes_before) as f64 / n as f64,
     );
     alice.client.shutdown().await;
     bob.client.shutdown().await;

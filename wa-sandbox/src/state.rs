@@ -19,7 +19,7 @@
 //! done by the sessions, which are given `now: Instant`. Unix timestamps (stanza `t`, ADV
 //! timestamps) come from the configured [`Clock`](crate::Clock).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -39,6 +39,7 @@ use crate::identity::{ROOT_SERIAL, ServerIdentity};
 use crate::keys::{self, KeyStore, Upload};
 use crate::media::MediaHost;
 use crate::pairing::Pairing;
+use crate::persist::Durability;
 use crate::presence::{PresenceCtx, Presences};
 use crate::primary::{PhoneCtx, Primaries};
 use crate::privacy::Privacy;
@@ -390,6 +391,9 @@ pub struct Router {
     inner: Arc<Mutex<State>>,
     /// The media host (its own lock): answers `media_conn`, stores uploads.
     media: MediaHost,
+    /// Where linked devices are made durable before the server answers (none: in memory
+    /// only). Its own lock, never taken with `inner` held.
+    durability: Arc<RwLock<Option<Arc<dyn Durability>>>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -435,6 +439,33 @@ impl Router {
                 edge: crate::notices::EdgeBook::default(),
             })),
             media,
+            durability: Arc::default(),
+        }
+    }
+
+    /// Installs (or, with `None`, removes) the hook that makes the durable state
+    /// ([`export_state`](Self::export_state)) durable whenever a device is linked (before the
+    /// server answers the pair-device-sign), unlinked, or an account is created (see
+    /// [`Durability`]).
+    pub fn set_durability(&self, durability: Option<Arc<dyn Durability>>) {
+        *self
+            .durability
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = durability;
+    }
+
+    /// Runs the [`Durability`] hook, if any; `what` names the change for the log. Must not
+    /// be called with the state lock held.
+    fn make_durable(&self, what: &'static str) {
+        let hook = self
+            .durability
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(hook) = hook
+            && let Err(e) = hook.persist(self)
+        {
+            tracing::error!(error = %e, what, "sandbox: cannot make the state durable");
         }
     }
 
@@ -471,11 +502,14 @@ impl Router {
     /// Creates an account (its phone handle is made by [`Router::create_account`]).
     pub(crate) fn new_account(&self, phone: &str) -> Result<(), PhoneError> {
         validate_phone(phone)?;
-        let mut st = self.lock();
-        let st = &mut *st;
-        let created = st.config.clock.unix_now();
-        let account = st.directory.create(phone, &mut st.rng, created)?;
-        st.keys.add_phone(phone, &account.identity_secret);
+        {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            let created = st.config.clock.unix_now();
+            let account = st.directory.create(phone, &mut st.rng, created)?;
+            st.keys.add_phone(phone, &account.identity_secret);
+        }
+        self.make_durable("account created");
         Ok(())
     }
 
@@ -686,20 +720,25 @@ impl Router {
         self.lock().pairing.expire_ref(r);
     }
 
-    /// Records a companion whose pair-device-sign verified and tells the device watchers.
-    /// Returns false if the account vanished meanwhile.
+    /// Records a companion whose pair-device-sign verified and tells the device watchers,
+    /// then makes it durable ([`Durability`]) before returning, so the caller answers (515)
+    /// only once a crash can no longer lose the device. Returns false if the account
+    /// vanished meanwhile.
     pub(crate) fn record_companion(&self, plan: &PairPlan, registration: Registration) -> bool {
-        let mut st = self.lock();
-        let paired_at = st.config.clock.unix_now();
-        let dev = (plan.phone.clone(), plan.device);
-        let keys = registration.clone();
-        if !st.directory.link(plan, registration, paired_at) {
-            return false;
+        {
+            let mut st = self.lock();
+            let paired_at = st.config.clock.unix_now();
+            let dev = (plan.phone.clone(), plan.device);
+            let keys = registration.clone();
+            if !st.directory.link(plan, registration, paired_at) {
+                return false;
+            }
+            st.keys.link(dev.clone(), &keys);
+            st.routing.reset_queue(&dev);
+            st.courier()
+                .notify_device_change(&plan.phone, plan.device, true);
         }
-        st.keys.link(dev.clone(), &keys);
-        st.routing.reset_queue(&dev);
-        st.courier()
-            .notify_device_change(&plan.phone, plan.device, true);
+        self.make_durable("device linked");
         true
     }
 
@@ -788,6 +827,8 @@ impl Router {
         st.courier()
             .notify_device_removed(phone, device, removed.key_index);
         st.evict(&dev, None, &StreamErrorKind::DeviceRemoved);
+        drop(st);
+        self.make_durable("device unlinked");
         Ok(())
     }
 

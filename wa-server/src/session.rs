@@ -522,9 +522,6 @@ async fn handle_event(
         }
         Event::PairSuccess { jid, .. } => {
             session.update(|l| l.jid = Some(jid.to_string()));
-            // The sandbox now knows the device: keep that across a server restart before
-            // the session reports `connected`.
-            state.save_sandbox().await;
             // The engine restarts the connection (515) and logs in by itself.
             set_status(state, session, SessionStatus::Connecting, None).await;
         }
@@ -543,9 +540,9 @@ async fn handle_event(
                 l.push_name = push_name;
                 l.lid = lid;
             });
-            // The sandbox has accepted the device's login: keep that too before reporting
-            // `connected` (a SIGKILL right after must not lose it).
-            state.save_sandbox().await;
+            // In `--sandbox` mode the device is already on disk: the embedded sandbox wrote
+            // it before it answered the pairing (`crate::sandbox_state`), so nothing is
+            // exported here (a restart of many sessions would export the state once each).
             set_status(state, session, SessionStatus::Connected, None).await;
         }
         Event::Disconnected {
@@ -580,7 +577,6 @@ async fn handle_event(
             }
         }
         Event::LoggedOut { reason } => {
-            state.save_sandbox().await;
             session.update(|l| {
                 l.jid = None;
                 l.push_name = None;

@@ -265,6 +265,10 @@ impl EmbeddedSandbox {
             .await
             .map_err(|_| StartError::Config("sandbox state load task failed"))??;
         tracing::info!(accounts, "sandbox state restored");
+        // From now on a linked device is on disk before the sandbox answers its pairing.
+        handle
+            .router()
+            .set_durability(Some(file.clone() as Arc<dyn wa_sandbox::Durability>));
         Ok(Self {
             handle,
             file,

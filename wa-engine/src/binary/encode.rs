@@ -178,6 +178,8 @@ fn write_list_header(out: &mut Vec<u8>, size: usize) {
 }
 
 /// Which packed alphabet a string fits, if any (shared/protocol/02 §4.1 steps 3–4).
+/// The two-pass reference for [`try_write_packed`], kept for its test.
+#[cfg(test)]
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Packing {
     Nibble,
@@ -187,7 +189,7 @@ pub(crate) enum Packing {
 /// The packing the encoder picks for `s`: NIBBLE_8 if every char is in
 /// `0-9 - .`, else HEX_8 if every char is in `0-9 A-F` (uppercase only), for
 /// 1..=127 characters.
-#[inline]
+#[cfg(test)]
 pub(crate) fn packing(s: &str) -> Option<Packing> {
     let bytes = s.as_bytes();
     if bytes.is_empty() || bytes.len() > PACKED_MAX_CHARS {
@@ -217,7 +219,7 @@ pub(crate) fn packing(s: &str) -> Option<Packing> {
     })
 }
 
-#[inline]
+#[cfg(test)]
 fn nibble_value(b: u8) -> u8 {
     match b {
         b'-' => 10,
@@ -227,6 +229,7 @@ fn nibble_value(b: u8) -> u8 {
     }
 }
 
+#[cfg(test)]
 fn write_packed(out: &mut Vec<u8>, s: &[u8], packing: Packing) {
     out.push(match packing {
         Packing::Nibble => tags::NIBBLE_8,
@@ -264,13 +267,76 @@ fn write_str(out: &mut Vec<u8>, s: &str) -> Result<(), EncodeError> {
         }
         None => {}
     }
-    match packing(s) {
-        Some(p) => {
-            write_packed(out, s.as_bytes(), p);
-            Ok(())
-        }
-        None => write_raw(out, s.as_bytes()),
+    if try_write_packed(out, s.as_bytes()) {
+        return Ok(());
     }
+    write_raw(out, s.as_bytes())
+}
+
+/// Character classes for [`try_write_packed`]: the nibble value in the low four bits, plus
+/// [`HEX_ONLY`] (`A-F`), [`NIBBLE_ONLY`] (`-`, `.`) or [`UNPACKABLE`].
+const PACK_CLASS: [u8; 256] = {
+    let mut t = [UNPACKABLE; 256];
+    let mut d = 0;
+    while d < 10 {
+        t[b'0' as usize + d] = d as u8;
+        d += 1;
+    }
+    t[b'-' as usize] = 10 | NIBBLE_ONLY;
+    t[b'.' as usize] = 11 | NIBBLE_ONLY;
+    let mut x = 0;
+    while x < 6 {
+        t[b'A' as usize + x] = (10 + x as u8) | HEX_ONLY;
+        x += 1;
+    }
+    t
+};
+/// [`PACK_CLASS`] flag: only in the HEX_8 alphabet.
+const HEX_ONLY: u8 = 0x10;
+/// [`PACK_CLASS`] flag: only in the NIBBLE_8 alphabet.
+const NIBBLE_ONLY: u8 = 0x20;
+/// [`PACK_CLASS`] flag: in neither alphabet.
+const UNPACKABLE: u8 = 0x40;
+
+/// Writes `s` as NIBBLE_8 or HEX_8 in one pass, as [`packing`] decides (the same rules:
+/// 1..=127 characters, NIBBLE_8 when every character is in `0-9 - .`, else HEX_8 when every
+/// one is in `0-9 A-F`). Returns false, leaving `out` as it was, when `s` fits neither.
+#[inline]
+fn try_write_packed(out: &mut Vec<u8>, s: &[u8]) -> bool {
+    let n = s.len();
+    if n == 0 || n > PACKED_MAX_CHARS {
+        return false;
+    }
+    let start = out.len();
+    let odd = n % 2 == 1;
+    out.reserve(2 + n.div_ceil(2));
+    // Placeholder tag, fixed once the alphabet is known.
+    out.push(tags::NIBBLE_8);
+    out.push(n.div_ceil(2) as u8 | if odd { 0x80 } else { 0 });
+    let mut flags = 0u8;
+    let mut pairs = s.chunks_exact(2);
+    for pair in &mut pairs {
+        let (hi, lo) = (
+            PACK_CLASS[usize::from(pair[0])],
+            PACK_CLASS[usize::from(pair[1])],
+        );
+        flags |= hi | lo;
+        out.push((hi << 4) | (lo & 0x0F));
+    }
+    if let [last] = pairs.remainder() {
+        let hi = PACK_CLASS[usize::from(*last)];
+        flags |= hi;
+        // Pad value 15 in the low nibble (shared/protocol/02 §4.3).
+        out.push((hi << 4) | 0x0F);
+    }
+    if flags & UNPACKABLE != 0 || flags & (HEX_ONLY | NIBBLE_ONLY) == HEX_ONLY | NIBBLE_ONLY {
+        out.truncate(start);
+        return false;
+    }
+    if flags & HEX_ONLY != 0 {
+        out[start] = tags::HEX_8;
+    }
+    true
 }
 
 /// BINARY_8 / BINARY_20 / BINARY_32 length prefix and bytes (shared/protocol/02 §5).
@@ -346,6 +412,51 @@ fn write_jid(out: &mut Vec<u8>, j: &Jid) -> Result<(), EncodeError> {
             } else {
                 write_str(out, &j.to_string())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass packer writes exactly what the two-pass reference writes, and refuses
+    /// exactly what it refuses, over every string of up to 3 characters from an alphabet
+    /// around the packed ones, plus long and mixed strings.
+    #[test]
+    fn one_pass_packing_matches_the_reference() {
+        let alphabet: Vec<u8> = b"0159-.AFafGZ/:@ ".to_vec();
+        let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut level = vec![Vec::new()];
+        for _ in 0..3 {
+            let mut next = Vec::new();
+            for s in &level {
+                for &c in &alphabet {
+                    let mut t: Vec<u8> = s.clone();
+                    t.push(c);
+                    next.push(t);
+                }
+            }
+            strings.extend(next.iter().cloned());
+            level = next;
+        }
+        for n in [126, 127, 128, 200] {
+            strings.push(vec![b'7'; n]);
+            strings.push(vec![b'C'; n]);
+        }
+        strings.push(b"3EB0C5A1F2D3E4B5A6C7".to_vec());
+        strings.push(b"15551234567.0:12".to_vec());
+        strings.push(b"1A-2".to_vec());
+        for s in strings {
+            let text = std::str::from_utf8(&s).expect("ascii");
+            let mut want = vec![0xAA];
+            if let Some(p) = packing(text) {
+                write_packed(&mut want, &s, p);
+            }
+            let mut got = vec![0xAA];
+            let packed = try_write_packed(&mut got, &s);
+            assert_eq!(packed, packing(text).is_some(), "{text:?}");
+            assert_eq!(got, want, "{text:?}");
         }
     }
 }

@@ -68,14 +68,17 @@ pub fn lookup(s: &str) -> Option<Token> {
     if s.is_empty() || s.len() > MAX_TOKEN_LEN {
         return None;
     }
-    let (g, f1, f2) = token_hash::split(token_hash::hash(HASH_SEED, s.as_bytes()));
+    let h = token_hash::hash(HASH_SEED, s.as_bytes());
+    let (g, f1, f2) = token_hash::split(h);
     let (d1, d2) = DISPLACEMENTS[g as usize];
     let slot = token_hash::slot(f1, f2, u32::from(d1), u32::from(d2)) as usize;
-    if SLOT_STRS[slot] != s {
+    // The fingerprint (8 KiB table) rejects almost every non-token without touching the
+    // 32 KiB string table; a match is still confirmed by comparing the strings.
+    let meta = SLOT_META[slot];
+    if (meta >> 16) as u16 != token_hash::fingerprint(h) || SLOT_STRS[slot] != s {
         return None;
     }
-    let code = SLOT_CODES[slot];
-    let [prefix, index] = code.to_be_bytes();
+    let [prefix, index] = (meta as u16).to_be_bytes();
     Some(if prefix == 0 {
         Token::Single(index)
     } else {

@@ -78,3 +78,11 @@ pub(crate) fn split(h: u64) -> (u32, u32, u32) {
 pub(crate) fn slot(f1: u32, f2: u32, d1: u32, d2: u32) -> u32 {
     f1.wrapping_add(d1.wrapping_mul(f2)).wrapping_add(d2) & (SLOTS - 1)
 }
+
+/// A 15-bit fingerprint of a hash with the top bit set (so it is never 0, the mark of an
+/// empty slot): most strings that are not tokens are rejected by comparing it with the
+/// slot's, from a table small enough to stay in L1, before any string is compared.
+#[inline]
+pub(crate) fn fingerprint(h: u64) -> u16 {
+    ((h >> 40) as u16 & 0x7FFF) | 0x8000
+}
