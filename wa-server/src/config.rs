@@ -373,7 +373,7 @@ pub struct ServerConfig {
     pub message_log: MessageLogSettings,
     /// Send limits per session.
     pub send_limits: SendLimitSettings,
-    /// Drop-in dialects of other servers' APIs (`--evolution`); all off by default.
+    /// Drop-in dialects of other servers' APIs (`--evolution`, `--waha`); all off by default.
     pub dialects: DialectSettings,
 }
 
@@ -384,6 +384,9 @@ pub struct DialectSettings {
     /// The Evolution API v2 dialect's base path (`--evolution`, `--evolution-base-path`,
     /// default `/evolution`; `/` mounts it at the root). `None`: off.
     pub evolution: Option<String>,
+    /// The WAHA dialect's base path (`--waha`, `--waha-base-path`, default `/waha`; `/`
+    /// mounts it at the root). `None`: off.
+    pub waha: Option<String>,
 }
 
 impl ServerConfig {

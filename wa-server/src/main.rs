@@ -137,6 +137,12 @@ struct DialectFlags {
     /// Base path of the Evolution dialect; `/` serves it at the root.
     #[arg(long, env = "WA_EVOLUTION_BASE_PATH", default_value = "/evolution")]
     evolution_base_path: String,
+    /// Serve the WAHA dialect (`X-Api-Key` = --api-key) under --waha-base-path.
+    #[arg(long, env = "WA_WAHA")]
+    waha: bool,
+    /// Base path of the WAHA dialect (not `/`: WAHA's paths are the native API's).
+    #[arg(long, env = "WA_WAHA_BASE_PATH", default_value = "/waha")]
+    waha_base_path: String,
 }
 
 /// Pairing page flags: QR refresh cap and operator branding.
@@ -290,6 +296,18 @@ impl Cli {
         config.send_limits.queue = self.log.queue_limited_sends;
         if self.dialects.evolution {
             config.dialects.evolution = Some(self.dialects.evolution_base_path);
+        }
+        if self.dialects.waha {
+            anyhow::ensure!(
+                !self
+                    .dialects
+                    .waha_base_path
+                    .trim()
+                    .trim_matches('/')
+                    .is_empty(),
+                "--waha-base-path / would clash with the native /api routes: give a base path such as /waha"
+            );
+            config.dialects.waha = Some(self.dialects.waha_base_path);
         }
         Ok(config)
     }

@@ -8,32 +8,15 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::{Api, Receiver, eventually};
-use tokio::sync::mpsc;
-use wa_engine::{Client, Event, IncomingMessage, Jid, MemoryStore, Store};
-use wa_server::{AppState, Secret, ServerConfig, Upstream, app};
+use support::{Api, Peer, Receiver, eventually};
+use wa_engine::Jid;
+use wa_server::{AppState, ServerConfig};
 
 const KEY: &str = "e2e-admin-key-abcdefghijkl";
-
-async fn serve(state: &AppState) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    let stop = state.shutting_down();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await;
-    });
-    format!("http://{addr}")
-}
 
 async fn start() -> (AppState, Api, tempfile::TempDir) {
     start_with(|_| {}).await
@@ -41,17 +24,7 @@ async fn start() -> (AppState, Api, tempfile::TempDir) {
 
 /// [`start`] with a change to the configuration.
 async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> (AppState, Api, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = ServerConfig::new(dir.path());
-    config.api_key = Some(Secret::new(KEY));
-    config.upstream = Upstream::Sandbox;
-    config.webhooks.initial_backoff = Duration::from_millis(100);
-    // The test receivers and file servers listen on 127.0.0.1 (a non-public target).
-    config.egress.allow_private_targets = true;
-    adjust(&mut config);
-    let state = AppState::start(config).await.expect("start");
-    let base = serve(&state).await;
-    (state, Api::new(base, Some(KEY)), dir)
+    support::start_sandbox(KEY, adjust).await
 }
 
 /// Reads an SSE response until `until` appears in the accumulated text (30 s at most).
@@ -250,86 +223,6 @@ async fn phone_number_pairing_code_links_the_device() {
         .expect("shutdown");
 }
 
-/// A second WhatsApp account with its own wa-engine client, paired to the server's embedded
-/// sandbox. Its events are drained into a channel at once, so the client never waits on the
-/// test (its delivery receipts go out while the test polls HTTP).
-struct Peer {
-    client: Client,
-    events: mpsc::UnboundedReceiver<Event>,
-    jid: Jid,
-}
-
-impl Peer {
-    async fn pair(state: &AppState, number: &str) -> Self {
-        let sb = state.sandbox().expect("sandbox");
-        let phone = sb.create_account(number).expect("account");
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let (client, mut stream) = Client::builder(store.clone())
-            .url(sb.ws_url())
-            .trust_root(sb.trust_root())
-            .device_name("e2e-peer")
-            .prekey_batch(30)
-            .connect()
-            .await
-            .expect("peer connects");
-        let (tx, events) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Some(e) = stream.recv().await {
-                if tx.send(e).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut peer = Self {
-            client,
-            events,
-            jid: Jid::pn(number),
-        };
-        peer.jid = peer
-            .wait("the peer to connect", |e| match e {
-                Event::Qr { code, .. } => {
-                    phone.scan(code).expect("the peer's phone scans");
-                    None
-                }
-                Event::Connected { jid } => Some(jid.clone()),
-                _ => None,
-            })
-            .await;
-        // Its prekeys must be on the server before anyone can open a session with it.
-        eventually("the peer's prekeys uploaded", || {
-            let counters = store.prekey_counters().expect("store")?;
-            (counters.first_unuploaded_id > 1).then_some(())
-        })
-        .await;
-        peer
-    }
-
-    fn user(&self) -> Jid {
-        self.jid.to_non_ad()
-    }
-
-    async fn wait<T>(&mut self, what: &str, mut pred: impl FnMut(&Event) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .unwrap_or_else(|_| panic!("the peer saw no {what} within 30 s"))
-                .expect("peer event stream open");
-            if let Some(t) = pred(&event) {
-                return t;
-            }
-        }
-    }
-
-    async fn next_message(&mut self) -> IncomingMessage {
-        self.wait("message", |e| match e {
-            Event::Message(m) => Some((**m).clone()),
-            _ => None,
-        })
-        .await
-    }
-}
-
 /// Creates session `id` (with webhooks to `hook`, if any), scans its QR with the sandbox
 /// phone and waits until it is connected; returns the creation response and the session's
 /// own user JID.
@@ -386,7 +279,7 @@ async fn otp_reaches_a_second_account_verifies_once_and_its_status_reaches_deliv
         .as_str()
         .expect("secret")
         .to_owned();
-    let mut peer = Peer::pair(&state, "15550007001").await;
+    let mut peer = Peer::pair(&state, "15550007001", "e2e-peer").await;
 
     let (status, sent) = api
         .post(
@@ -552,7 +445,7 @@ async fn otp_reaches_a_second_account_verifies_once_and_its_status_reaches_deliv
 async fn text_reply_mentions_location_contact_and_group_arrive_with_their_exact_content() {
     let (state, api, _dir) = start().await;
     let (_, server_user) = connected_session(&api, "shop", None).await;
-    let mut peer = Peer::pair(&state, "15550007002").await;
+    let mut peer = Peer::pair(&state, "15550007002", "e2e-peer").await;
     let peer_user = peer.user().to_string();
     let mut sse = reqwest::Client::new()
         .get(format!("{}/api/sessions/shop/events", api.base))
@@ -778,7 +671,7 @@ async fn concurrent_sends_all_complete_and_each_arrives_once() {
     let (state, api, _dir) =
         start_with(|c| c.send_limits = wa_server::SendLimitSettings::unlimited()).await;
     connected_session(&api, "burst", None).await;
-    let mut peer = Peer::pair(&state, "15550007003").await;
+    let mut peer = Peer::pair(&state, "15550007003", "e2e-peer").await;
     let to = peer.user().to_string();
     let sends = (0..N).map(|i| {
         let api = &api;

@@ -12,31 +12,14 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use support::Api;
 use wa_engine::{Client, Event, Jid, MemoryStore, ParticipantRole, Store};
-use wa_server::{AppState, Secret, ServerConfig, Upstream, app};
+use wa_server::AppState;
 
 const KEY: &str = "groups-admin-key-abcdefghijk";
 const PEER: &str = "15550300021";
 const THIRD: &str = "15550300022";
 
 async fn start() -> (AppState, Api, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = ServerConfig::new(dir.path());
-    config.api_key = Some(Secret::new(KEY));
-    config.upstream = Upstream::Sandbox;
-    config.egress.allow_private_targets = true;
-    let state = AppState::start(config).await.expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    let stop = state.shutting_down();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await;
-    });
-    (state, Api::new(format!("http://{addr}"), Some(KEY)), dir)
+    support::start_sandbox(KEY, |_| {}).await
 }
 
 /// Any method with an optional JSON body.

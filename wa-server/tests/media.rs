@@ -11,8 +11,7 @@ use std::time::Duration;
 use axum::http::{StatusCode, header};
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::{Api, Receiver, eventually};
-use tokio::io::AsyncBufReadExt as _;
+use support::{Api, Receiver, eventually, serve_router};
 use tokio::process::{Child, Command};
 use wa_engine::media::Scheme;
 use wa_engine::media::message::{DocumentOptions, ImageOptions};
@@ -27,17 +26,6 @@ const MAX: u64 = 256 * 1024;
 /// The peer account.
 const PEER: &str = "15550002222";
 const STEP: Duration = Duration::from_secs(30);
-
-async fn serve_router(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    format!("http://{addr}")
-}
 
 struct Server {
     state: AppState,
@@ -758,7 +746,8 @@ async fn bad_media_uploads_are_clear_4xx_errors() {
 /// and its base URL.
 async fn spawn_server(sb: &SandboxHandle, dir: &std::path::Path, args: &[&str]) -> (Child, String) {
     let root = base64::engine::general_purpose::STANDARD.encode(sb.trust_root_key());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wa-server"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wa-server"));
+    command
         .args(["--bind", "127.0.0.1:0", "--webhook-backoff-ms", "100"])
         // The test receivers listen on 127.0.0.1 (a non-public target).
         .arg("--allow-private-targets")
@@ -768,23 +757,8 @@ async fn spawn_server(sb: &SandboxHandle, dir: &std::path::Path, args: &[&str]) 
         .args(args)
         .env("WA_API_KEY", KEY)
         .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn wa-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("wa-server prints its address")
-        .expect("read")
-        .expect("a line");
-    let v: Value = serde_json::from_str(&line).expect("JSON line");
-    (
-        child,
-        v["listening"].as_str().expect("listening").to_owned(),
-    )
+        .stderr(std::process::Stdio::inherit());
+    support::spawn_listening(command).await
 }
 
 /// The `media` object of the first `message` webhook of `kind`.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use support::{Api, Receiver, eventually};
+use support::{Api, Receiver, eventually, serve_router};
 use wa_engine::media::message::{self, ImageOptions};
 use wa_engine::media::{MediaSource, MediaType, Scheme};
 use wa_engine::{Client, Event, Jid, MemoryStore, Store};
@@ -31,17 +31,6 @@ const BURST: usize = 200;
 /// A generous bound for "promptly": far below the old path's 200 × 30 s.
 const PROMPT: Duration = Duration::from_secs(60);
 const STEP: Duration = Duration::from_secs(30);
-
-async fn serve_router(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    format!("http://{addr}")
-}
 
 /// Links an engine client to a new sandbox account `number`; its events are drained in the
 /// background so its own driver never waits on them.

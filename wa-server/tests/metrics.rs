@@ -28,15 +28,8 @@ async fn server(url: String, trust_root: TrustRoot) -> (AppState, Api, tempfile:
         rate_limited: Duration::from_millis(100),
     };
     let state = AppState::start(config).await.expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (state, Api::new(format!("http://{addr}"), Some(KEY)), dir)
+    let base = support::serve_router(app(state.clone())).await;
+    (state, Api::new(base.clone(), Some(KEY)), dir)
 }
 
 /// The value of the series `series` (name plus labels, exactly as exposed), if present.

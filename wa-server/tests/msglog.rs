@@ -9,15 +9,13 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Api, eventually};
-use tokio::sync::mpsc;
+use support::{Api, Peer};
 use tokio::task::JoinHandle;
-use wa_engine::{Client, Event, IncomingMessage, Jid, MemoryStore, Store};
-use wa_server::{AppState, Secret, SendLimitSettings, ServerConfig, StartError, Upstream, app};
+use wa_engine::Jid;
+use wa_server::{AppState, Secret, SendLimitSettings, ServerConfig, StartError, Upstream};
 
 const KEY: &str = "msglog-admin-key-abcdefghijkl";
 
@@ -45,19 +43,9 @@ impl Server {
                 Err(e) => panic!("start: {e}"),
             }
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let router = app(state.clone());
-        let stop = state.shutting_down();
-        let serving = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(stop)
-                .await;
-        });
+        let (base, serving) = support::serve_task(&state).await;
         Self {
-            api: Api::new(format!("http://{addr}"), Some(KEY)),
+            api: Api::new(base, Some(KEY)),
             state,
             serving,
         }
@@ -69,82 +57,6 @@ impl Server {
             .await
             .expect("shutdown");
         let _ = tokio::time::timeout(Duration::from_secs(10), self.serving).await;
-    }
-}
-
-/// A second account's wa-engine client on the server's embedded sandbox.
-struct Peer {
-    client: Client,
-    events: mpsc::UnboundedReceiver<Event>,
-    jid: Jid,
-}
-
-impl Peer {
-    async fn pair(state: &AppState, number: &str) -> Self {
-        let sb = state.sandbox().expect("sandbox");
-        let phone = match sb.create_account(number) {
-            Ok(phone) => phone,
-            Err(e) => panic!("account {number}: {e}"),
-        };
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let (client, mut stream) = Client::builder(store.clone())
-            .url(sb.ws_url())
-            .trust_root(sb.trust_root())
-            .device_name("msglog-peer")
-            .prekey_batch(30)
-            .connect()
-            .await
-            .expect("peer connects");
-        let (tx, events) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Some(e) = stream.recv().await {
-                if tx.send(e).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut peer = Self {
-            client,
-            events,
-            jid: Jid::pn(number),
-        };
-        peer.jid = peer
-            .wait("the peer to connect", |e| match e {
-                Event::Qr { code, .. } => {
-                    phone.scan(code).expect("the peer's phone scans");
-                    None
-                }
-                Event::Connected { jid } => Some(jid.clone()),
-                _ => None,
-            })
-            .await;
-        eventually("the peer's prekeys uploaded", || {
-            let counters = store.prekey_counters().expect("store")?;
-            (counters.first_unuploaded_id > 1).then_some(())
-        })
-        .await;
-        peer
-    }
-
-    async fn wait<T>(&mut self, what: &str, mut pred: impl FnMut(&Event) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let event = tokio::time::timeout_at(deadline, self.events.recv())
-                .await
-                .unwrap_or_else(|_| panic!("the peer saw no {what} within 30 s"))
-                .expect("peer event stream open");
-            if let Some(t) = pred(&event) {
-                return t;
-            }
-        }
-    }
-
-    async fn next_message(&mut self) -> IncomingMessage {
-        self.wait("message", |e| match e {
-            Event::Message(m) => Some((**m).clone()),
-            _ => None,
-        })
-        .await
     }
 }
 
@@ -205,7 +117,7 @@ async fn the_log_lists_sent_and_received_messages_retries_and_survives_a_restart
     let server = Server::start(dir.path(), |_| {}).await;
     let api = server.api.clone();
     let own = connected_session(&api, "shop").await;
-    let mut peer = Peer::pair(&server.state, "15550008001").await;
+    let mut peer = Peer::pair(&server.state, "15550008001", "msglog-peer").await;
 
     // A sent text reaches delivered, then read (the peer's receipts): its timeline says so.
     let (status, sent) = api
@@ -406,7 +318,7 @@ async fn the_log_lists_sent_and_received_messages_retries_and_survives_a_restart
         (409, Some("message_not_retryable")),
         "{err}"
     );
-    let mut stranger = Peer::pair(&server.state, "15550008999").await;
+    let mut stranger = Peer::pair(&server.state, "15550008999", "msglog-peer").await;
     // The session's client remembers that the number had no devices: a restart of the
     // session forgets that (the log is the server's and stays).
     let (status, _) = api.post("/api/sessions/shop/restart", &json!({})).await;
@@ -654,7 +566,7 @@ async fn queued_sends_go_out_paced_in_order_and_survive_a_restart() {
     let server = Server::start(dir.path(), queue(Duration::from_millis(1500))).await;
     let api = server.api.clone();
     connected_session(&api, "q").await;
-    let mut peer = Peer::pair(&server.state, "15550008101").await;
+    let mut peer = Peer::pair(&server.state, "15550008101", "msglog-peer").await;
     let mut sent = Vec::new();
     for text in ["one", "two", "three"] {
         let (status, m) = api

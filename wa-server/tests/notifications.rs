@@ -5,69 +5,21 @@
 
 mod support;
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::{Api, Receiver, eventually};
-use wa_engine::Jid;
+use support::{Receiver, pair_session, webhook};
 use wa_sandbox::Notice;
-use wa_server::{AppState, Secret, ServerConfig, Upstream, app};
 
 const KEY: &str = "notify-admin-key-abcdefgh";
 const BOB: &str = "15550401302";
 const GROUP: &str = "120363000000001401@g.us";
 
-async fn start() -> (AppState, Api, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = ServerConfig::new(dir.path());
-    config.api_key = Some(Secret::new(KEY));
-    config.upstream = Upstream::Sandbox;
-    config.webhooks.initial_backoff = Duration::from_millis(100);
-    config.egress.allow_private_targets = true;
-    let state = AppState::start(config).await.expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    let stop = state.shutting_down();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await;
-    });
-    (state, Api::new(format!("http://{addr}"), Some(KEY)), dir)
-}
-
-/// The first webhook of `kind` whose data satisfies `pred`.
-async fn webhook(hook: &Receiver, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    eventually(&format!("a {kind} webhook"), || {
-        hook.received()
-            .into_iter()
-            .map(|r| r.envelope)
-            .find(|e| e["type"] == kind && pred(&e["data"]))
-    })
-    .await
-}
-
 #[tokio::test]
 async fn each_notification_type_becomes_its_webhook_event() {
-    let (state, api, _dir) = start().await;
+    let (state, api, _dir) = support::start_sandbox(KEY, |_| {}).await;
     let sb = state.sandbox().expect("sandbox");
     let hook = Receiver::start(false).await;
-    let (status, created) = api
-        .post(
-            "/api/sessions",
-            &json!({ "id": "n1", "webhooks": [{ "url": hook.url() }] }),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    api.wait_status("n1", "qr").await;
-    let (status, scan) = api.post("/api/sessions/n1/sandbox/scan", &json!({})).await;
-    assert_eq!(status, 200, "{scan}");
-    let info = api.wait_status("n1", "connected").await;
-    let me: Jid = info["jid"].as_str().expect("jid").parse().expect("JID");
+    let me = pair_session(&api, "n1", &hook.url()).await;
     let phone = me.user().to_owned();
     sb.create_account(BOB).expect("bob");
     let bob = format!("{BOB}@s.whatsapp.net");

@@ -24,15 +24,8 @@ async fn api_health_is_an_alias_of_health() {
     let state = AppState::start(ServerConfig::new(dir.path()))
         .await
         .expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    let api = Api::new(format!("http://{addr}"), None);
+    let base = support::serve_router(app(state.clone())).await;
+    let api = Api::new(base.clone(), None);
     let (status, health) = api.get("/health").await;
     let (api_status, api_health) = api.get("/api/health").await;
     assert_eq!(
@@ -58,29 +51,15 @@ async fn api_health_is_an_alias_of_health() {
 /// Starts `wa-server --sandbox` on `dir` with `RUST_LOG=info`; the child (stderr piped),
 /// and its base URL.
 async fn spawn(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wa-server"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wa-server"));
+    command
         .args(["--bind", "127.0.0.1:0", "--sandbox", "--data-dir"])
         .arg(dir)
         .env("WA_API_KEY", KEY)
         .env("RUST_LOG", "info,sled=warn")
         .env_remove("RUST_BACKTRACE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn wa-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("wa-server prints its address")
-        .expect("read")
-        .expect("a line");
-    let v: Value = serde_json::from_str(&line).expect("JSON line");
-    (
-        child,
-        v["listening"].as_str().expect("listening").to_owned(),
-    )
+        .stderr(Stdio::piped());
+    support::spawn_listening(command).await
 }
 
 /// Reads `child`'s stderr until a line contains each of `wanted` (30 s at most).

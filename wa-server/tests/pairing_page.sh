@@ -3,7 +3,7 @@
 # needs (ci_tools.sh): Debian's chromium (apt) and Playwright (pinned, in a venv under
 # target/ci-tools; it drives the system chromium, no browser download).
 # Screenshots: $ARTIFACTS/pairing-page-*.png (QR, connected, each language, the error pages,
-# the upstream-down state, the pairing-code flow) and axe-core reports $ARTIFACTS/axe-*.json
+# the upstream-down state, the pairing-code flow, the QR refresh cap) and axe-core reports $ARTIFACTS/axe-*.json
 # (default ARTIFACTS=target/artifacts); axe-core is pinned in browser/package-lock.json. Uses $WA_SERVER_BIN if set (the Rust wrapper
 # tests/scripts.rs passes its own build), else builds it.
 set -euo pipefail
@@ -14,7 +14,8 @@ mkdir -p "$ARTIFACTS"
 SHOTS="pairing-page-qr.png pairing-page-connected.png pairing-page-invalid-link.png pairing-page-upstream-down.png
 pairing-page-lang-en.png pairing-page-lang-id.png pairing-page-lang-pt-BR.png pairing-page-lang-es.png
 pairing-page-error-no-token.png pairing-page-error-invalid-link-id.png pairing-page-error-not-found-es.png
-pairing-page-code-form.png pairing-page-code-shown.png pairing-page-code-connected.png pairing-page-branded.png"
+pairing-page-code-form.png pairing-page-code-shown.png pairing-page-code-connected.png pairing-page-branded.png
+pairing-page-qr-limit.png"
 for shot in $SHOTS; do rm -f "$ARTIFACTS/$shot"; done
 ensure_chromium
 PYTHON="$(ensure_venv)"

@@ -6,59 +6,26 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{Api, Receiver, eventually};
-use wa_engine::{ChatState, Client, Event, Jid, MemoryStore, Store};
-use wa_server::{AppState, Secret, ServerConfig, Upstream, app};
+use serde_json::json;
+use support::{Receiver, connect_peer, eventually, next_event as wait, pair_session, webhook};
+use wa_engine::{ChatState, Event};
+use wa_server::{AppState, ServerConfig};
 
 const KEY: &str = "presence-admin-key-abcdefgh";
 const PEER: &str = "15550300001";
 
-async fn wait(events: &mut wa_engine::Events) -> Event {
-    tokio::time::timeout(Duration::from_secs(30), events.recv())
-        .await
-        .expect("peer event in time")
-        .expect("peer stream open")
-}
-
-async fn start() -> (AppState, Api, tempfile::TempDir) {
+async fn start() -> (AppState, support::Api, tempfile::TempDir) {
     start_with(|_| {}).await
 }
 
-async fn start_with(tune: impl FnOnce(&mut ServerConfig)) -> (AppState, Api, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = ServerConfig::new(dir.path());
-    config.api_key = Some(Secret::new(KEY));
-    config.upstream = Upstream::Sandbox;
-    config.webhooks.initial_backoff = Duration::from_millis(100);
-    config.egress.allow_private_targets = true;
-    config.auto_reject_calls = true;
-    tune(&mut config);
-    let state = AppState::start(config).await.expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    let stop = state.shutting_down();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await;
-    });
-    (state, Api::new(format!("http://{addr}"), Some(KEY)), dir)
-}
-
-/// The first webhook of `kind` whose data satisfies `pred`.
-async fn webhook(hook: &Receiver, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    eventually(&format!("a {kind} webhook"), || {
-        hook.received()
-            .into_iter()
-            .map(|r| r.envelope)
-            .find(|e| e["type"] == kind && pred(&e["data"]))
+async fn start_with(
+    tune: impl FnOnce(&mut ServerConfig),
+) -> (AppState, support::Api, tempfile::TempDir) {
+    support::start_sandbox(KEY, |config| {
+        config.auto_reject_calls = true;
+        tune(config);
     })
     .await
 }
@@ -67,40 +34,11 @@ async fn webhook(hook: &Receiver, kind: &str, pred: impl Fn(&Value) -> bool) -> 
 async fn typing_presence_and_an_auto_rejected_call_cross_the_http_api() {
     let (state, api, _dir) = start().await;
     let hook = Receiver::start(false).await;
-    let (status, created) = api
-        .post(
-            "/api/sessions",
-            &json!({ "id": "s1", "webhooks": [{ "url": hook.url() }] }),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    api.wait_status("s1", "qr").await;
-    let (status, scan) = api.post("/api/sessions/s1/sandbox/scan", &json!({})).await;
-    assert_eq!(status, 200, "{scan}");
-    let info = api.wait_status("s1", "connected").await;
-    let me: Jid = info["jid"].as_str().expect("jid").parse().expect("JID");
-    let me = me.to_non_ad();
+    let me = pair_session(&api, "s1", &hook.url()).await;
 
     // The peer: another account with its own engine client.
     let sb = state.sandbox().expect("sandbox");
-    let phone = sb.create_account(PEER).expect("account");
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (peer, mut events) = Client::builder(store)
-        .url(sb.ws_url())
-        .trust_root(sb.trust_root())
-        .prekey_batch(30)
-        .connect()
-        .await
-        .expect("peer connects");
-    loop {
-        match wait(&mut events).await {
-            Event::Qr { code, .. } => {
-                phone.scan(&code).expect("scan");
-            }
-            Event::Connected { .. } => break,
-            _ => {}
-        }
-    }
+    let (peer, mut events) = connect_peer(&state, PEER).await;
 
     // Session -> peer: typing.
     let (status, body) = api

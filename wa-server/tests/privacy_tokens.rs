@@ -16,58 +16,18 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use serde_json::{Value, json};
-use support::{Api, Receiver, eventually};
-use wa_engine::{Client, Event, Jid, MemoryStore, Store};
+use serde_json::json;
+use support::{Api, Receiver, eventually, next_event as wait, pair_session, webhook};
+use wa_engine::Event;
 use wa_sandbox::{Capping, PrivacySettings, SyncSwitches, TokenPolicy};
-use wa_server::{AppState, Secret, ServerConfig, Upstream, app};
+use wa_server::AppState;
 
 const KEY: &str = "privacy-admin-key-abcdefgh";
 const PEER: &str = "15550400001";
 const SALTLESS: &str = "15550400002";
 
 async fn start() -> (AppState, Api, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = ServerConfig::new(dir.path());
-    config.api_key = Some(Secret::new(KEY));
-    config.upstream = Upstream::Sandbox;
-    config.sandbox_phone_sync = true;
-    config.webhooks.initial_backoff = Duration::from_millis(100);
-    config.egress.allow_private_targets = true;
-    let state = AppState::start(config).await.expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    let stop = state.shutting_down();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await;
-    });
-    (state, Api::new(format!("http://{addr}"), Some(KEY)), dir)
-}
-
-async fn wait(events: &mut wa_engine::Events) -> Event {
-    tokio::time::timeout(Duration::from_secs(30), events.recv())
-        .await
-        .expect("peer event in time")
-        .expect("peer stream open")
-}
-
-/// The first webhook of `kind` whose data satisfies `pred`.
-async fn webhook(hook: &Receiver, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    eventually(&format!("a {kind} webhook"), || {
-        hook.received()
-            .into_iter()
-            .map(|r| r.envelope)
-            .find(|e| e["type"] == kind && pred(&e["data"]))
-    })
-    .await
+    support::start_sandbox(KEY, |config| config.sandbox_phone_sync = true).await
 }
 
 #[tokio::test]
@@ -77,19 +37,7 @@ async fn cold_send_with_synced_salt_is_delivered_and_without_it_answers_recipien
     let hook = Receiver::start(false).await;
 
     // Session s1: paired by the sandbox phone, which onboards it (keys, salt, history).
-    let (status, created) = api
-        .post(
-            "/api/sessions",
-            &json!({ "id": "s1", "webhooks": [{ "url": hook.url() }] }),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    api.wait_status("s1", "qr").await;
-    let (status, scan) = api.post("/api/sessions/s1/sandbox/scan", &json!({})).await;
-    assert_eq!(status, 200, "{scan}");
-    let info = api.wait_status("s1", "connected").await;
-    let me: Jid = info["jid"].as_str().expect("jid").parse().expect("JID");
-    let me = me.to_non_ad();
+    let me = pair_session(&api, "s1", &hook.url()).await;
     let my_lid = sb.router().account(me.user()).expect("account").lid;
     // The salt arrived through app-state sync (reported as an app_state webhook, without
     // the salt itself) and history sync.
@@ -115,23 +63,7 @@ async fn cold_send_with_synced_salt_is_delivered_and_without_it_answers_recipien
             },
         )
         .expect("privacy");
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (peer, mut events) = Client::builder(store)
-        .url(sb.ws_url())
-        .trust_root(sb.trust_root())
-        .prekey_batch(30)
-        .connect()
-        .await
-        .expect("peer connects");
-    loop {
-        match wait(&mut events).await {
-            Event::Qr { code, .. } => {
-                phone.scan(&code).expect("scan");
-            }
-            Event::Connected { .. } => break,
-            _ => {}
-        }
-    }
+    let (peer, mut events) = support::link_peer(&state, &phone).await;
 
     // 1. With the synced salt: 201 and delivered, exact text.
     let otp = "Your code is 482913";

@@ -15,7 +15,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::json;
 use support::{Api, Receiver, eventually};
-use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, Command};
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
@@ -29,7 +28,8 @@ async fn spawn_server(sb: &SandboxHandle, dir: &Path) -> (Child, String) {
 
 /// Starts `wa-server` on 127.0.0.1:0 with `args`; returns the child and its base URL.
 async fn spawn_with(dir: &Path, args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wa-server"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wa-server"));
+    command
         .args(["--bind", "127.0.0.1:0", "--webhook-backoff-ms", "100"])
         // The test receivers listen on 127.0.0.1 (a non-public target).
         .arg("--allow-private-targets")
@@ -38,21 +38,8 @@ async fn spawn_with(dir: &Path, args: &[&str]) -> (Child, String) {
         .args(args)
         .env("WA_API_KEY", KEY)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn wa-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("wa-server prints its address")
-        .expect("read")
-        .expect("a line");
-    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
-    let base = v["listening"].as_str().expect("listening").to_owned();
-    (child, base)
+        .stderr(Stdio::inherit());
+    support::spawn_listening(command).await
 }
 
 #[tokio::test]

@@ -9,55 +9,18 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{Api, Receiver, eventually};
+use serde_json::json;
+use support::{Receiver, connect_peer, pair_session, webhook};
 use wa_engine::message::ContentKind;
 use wa_engine::message::rich::TargetKey;
-use wa_engine::{Client, Event, Jid, MemoryStore, Store};
-use wa_server::{AppState, Secret, ServerConfig, Upstream, app};
+use wa_engine::{Client, Event, MemoryStore, Store};
 
 const KEY: &str = "rich-admin-key-abcdefghijk";
 const PEER: &str = "15550300013";
 
-async fn start() -> (AppState, Api, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = ServerConfig::new(dir.path());
-    config.api_key = Some(Secret::new(KEY));
-    config.upstream = Upstream::Sandbox;
-    config.webhooks.initial_backoff = Duration::from_millis(100);
-    config.egress.allow_private_targets = true;
-    let state = AppState::start(config).await.expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    let stop = state.shutting_down();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await;
-    });
-    (state, Api::new(format!("http://{addr}"), Some(KEY)), dir)
-}
-
-async fn webhook(hook: &Receiver, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    eventually(&format!("a {kind} webhook"), || {
-        hook.received()
-            .into_iter()
-            .map(|r| r.envelope)
-            .find(|e| e["type"] == kind && pred(&e["data"]))
-    })
-    .await
-}
-
 async fn next_of(events: &mut wa_engine::Events, kind: ContentKind) -> wa_engine::IncomingMessage {
     loop {
-        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
-            .await
-            .expect("peer event in time")
-            .expect("peer stream open");
-        if let Event::Message(m) = e
+        if let Event::Message(m) = support::next_event(events).await
             && m.content().kind() == kind
         {
             return *m;
@@ -67,45 +30,11 @@ async fn next_of(events: &mut wa_engine::Events, kind: ContentKind) -> wa_engine
 
 #[tokio::test]
 async fn reactions_edits_revokes_and_polls_cross_the_http_api() {
-    let (state, api, _dir) = start().await;
+    let (state, api, _dir) = support::start_sandbox(KEY, |_| {}).await;
     let hook = Receiver::start(false).await;
-    let (status, created) = api
-        .post(
-            "/api/sessions",
-            &json!({ "id": "s1", "webhooks": [{ "url": hook.url() }] }),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    api.wait_status("s1", "qr").await;
-    let (status, scan) = api.post("/api/sessions/s1/sandbox/scan", &json!({})).await;
-    assert_eq!(status, 200, "{scan}");
-    let info = api.wait_status("s1", "connected").await;
-    let me: Jid = info["jid"].as_str().expect("jid").parse().expect("JID");
-    let me = me.to_non_ad();
+    let me = pair_session(&api, "s1", &hook.url()).await;
 
-    let sb = state.sandbox().expect("sandbox");
-    let phone = sb.create_account(PEER).expect("account");
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (peer, mut events) = Client::builder(store)
-        .url(sb.ws_url())
-        .trust_root(sb.trust_root())
-        .prekey_batch(30)
-        .connect()
-        .await
-        .expect("peer connects");
-    loop {
-        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
-            .await
-            .expect("peer event")
-            .expect("open");
-        match e {
-            Event::Qr { code, .. } => {
-                phone.scan(&code).expect("scan");
-            }
-            Event::Connected { .. } => break,
-            _ => {}
-        }
-    }
+    let (peer, mut events) = connect_peer(&state, PEER).await;
 
     // Peer -> session: a text, then the session reacts through the API.
     let hello = peer.send_text(&me, "hello").await.expect("send");
@@ -255,40 +184,10 @@ async fn reactions_edits_revokes_and_polls_cross_the_http_api() {
 /// holds an app-state key.
 #[tokio::test]
 async fn disappearing_view_once_and_delete_for_me_cross_the_http_api() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = ServerConfig::new(dir.path());
-    config.api_key = Some(Secret::new(KEY));
-    config.upstream = Upstream::Sandbox;
-    config.sandbox_phone_sync = true;
-    config.webhooks.initial_backoff = Duration::from_millis(100);
-    config.egress.allow_private_targets = true;
-    let state = AppState::start(config).await.expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    let stop = state.shutting_down();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await;
-    });
-    let api = Api::new(format!("http://{addr}"), Some(KEY));
+    let (state, api, _dir) =
+        support::start_sandbox(KEY, |config| config.sandbox_phone_sync = true).await;
     let hook = Receiver::start(false).await;
-    let (status, created) = api
-        .post(
-            "/api/sessions",
-            &json!({ "id": "s2", "webhooks": [{ "url": hook.url() }] }),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    api.wait_status("s2", "qr").await;
-    let (status, scan) = api.post("/api/sessions/s2/sandbox/scan", &json!({})).await;
-    assert_eq!(status, 200, "{scan}");
-    let info = api.wait_status("s2", "connected").await;
-    let me: Jid = info["jid"].as_str().expect("jid").parse().expect("JID");
-    let me = me.to_non_ad();
+    let me = pair_session(&api, "s2", &hook.url()).await;
 
     let sb = state.sandbox().expect("sandbox");
     let peer_number = "15550300014";
@@ -303,11 +202,7 @@ async fn disappearing_view_once_and_delete_for_me_cross_the_http_api() {
         .await
         .expect("peer connects");
     loop {
-        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
-            .await
-            .expect("peer event")
-            .expect("open");
-        match e {
+        match support::next_event(&mut events).await {
             Event::Qr { code, .. } => {
                 phone.scan(&code).expect("scan");
             }

@@ -8,7 +8,7 @@
 //!
 //! Each script's output goes to `target/artifacts/<script>.log`; the screenshots to
 //! `target/artifacts/pairing-page-*.png` (QR, connected, each language, error pages,
-//! upstream down, the pairing-code flow, branding), the axe-core reports
+//! upstream down, the pairing-code flow, branding, the QR refresh cap), the axe-core reports
 //! `target/artifacts/axe-*.json`,
 //! the schemathesis JUnit report to `target/artifacts/schemathesis/`.
 
@@ -83,6 +83,7 @@ fn pairing_page_shows_the_qr_then_connected_in_headless_chromium() {
         "pairing-page-code-shown.png",
         "pairing-page-code-connected.png",
         "pairing-page-branded.png",
+        "pairing-page-qr-limit.png",
     ] {
         let path = artifacts().join(shot);
         let bytes = std::fs::read(&path)

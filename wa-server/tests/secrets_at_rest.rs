@@ -19,7 +19,8 @@ const KEY: &str = "secrets-at-rest-admin-key-0123456789";
 
 /// Starts `wa-server --sandbox` under `umask 000` on `dir`; the child and its base URL.
 async fn spawn_with_open_umask(dir: &Path) -> (Child, String) {
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .args(["-c", "umask 000 && exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_wa-server"))
         .args([
@@ -35,23 +36,8 @@ async fn spawn_with_open_umask(dir: &Path) -> (Child, String) {
         .arg(dir)
         .env("WA_API_KEY", KEY)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn wa-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("wa-server prints its address")
-        .expect("read")
-        .expect("a line");
-    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
-    (
-        child,
-        v["listening"].as_str().expect("listening").to_owned(),
-    )
+        .stderr(Stdio::inherit());
+    support::spawn_listening(command).await
 }
 
 /// Every path under `dir` (and `dir`), without following links.

@@ -10,34 +10,14 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Api, Receiver, eventually};
+use support::{Api, Receiver, eventually, serve};
 use wa_sandbox::{Sandbox, SandboxConfig};
-use wa_server::{AppState, Branding, Secret, ServerConfig, Upstream, app};
+use wa_server::{AppState, Branding, ServerConfig, Upstream};
 
 const KEY: &str = "session-resource-admin-key-0123456789";
 
-async fn serve(state: &AppState) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    let stop = state.shutting_down();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await;
-    });
-    format!("http://{addr}")
-}
-
 fn config(dir: &std::path::Path) -> ServerConfig {
-    let mut config = ServerConfig::new(dir);
-    config.api_key = Some(Secret::new(KEY));
-    config.upstream = Upstream::Sandbox;
-    config.webhooks.initial_backoff = Duration::from_millis(100);
-    config.egress.allow_private_targets = true;
-    config
+    support::sandbox_config(dir, KEY)
 }
 
 /// A request with the admin key and an optional JSON body: status, JSON, headers.

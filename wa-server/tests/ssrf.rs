@@ -97,15 +97,8 @@ async fn server(tune: impl FnOnce(&mut ServerConfig)) -> Server {
     ];
     tune(&mut config);
     let state = AppState::start(config).await.expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = app(state.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    let api = Api::new(format!("http://{addr}"), Some(KEY));
+    let base = support::serve_router(app(state.clone())).await;
+    let api = Api::new(base.clone(), Some(KEY));
     state
         .sandbox()
         .expect("sandbox")

@@ -13,9 +13,11 @@
 //! called by the event fan-out): the outbox then delivers them with its retries and its
 //! crash safety, to the dialect's URL and in the dialect's envelope.
 //!
-//! Dialects: [`evolution`] (Evolution API v2, `--evolution`).
+//! Dialects: [`evolution`] (Evolution API v2, `--evolution`) and [`waha`] (WAHA, `--waha`;
+//! its webhooks are not rendered yet: `config.webhooks` answers 501).
 
 pub(crate) mod evolution;
+pub(crate) mod waha;
 
 use axum::Router;
 
@@ -48,8 +50,9 @@ pub(crate) fn base_path(raw: &str) -> Option<String> {
     (!trimmed.is_empty()).then(|| format!("/{trimmed}"))
 }
 
-/// `router` with every enabled dialect mounted under its base path (merged at the root for
-/// a base path of `/`).
+/// `router` with every enabled dialect mounted under its base path (Evolution is merged at
+/// the root for a base path of `/`; WAHA is never mounted at the root, its paths are the
+/// native API's).
 pub(crate) fn mount(router: Router<AppState>, config: &ServerConfig) -> Router<AppState> {
     let mut router = router;
     if let Some(base) = &config.dialects.evolution {
@@ -63,6 +66,14 @@ pub(crate) fn mount(router: Router<AppState>, config: &ServerConfig) -> Router<A
                 .nest(&base, evolution::router(true)),
             None => router.merge(evolution::router(false)),
         };
+    }
+    if let Some(base) = &config.dialects.waha {
+        // WAHA's paths (`/api/sessions`, ...) are the native ones: at the root they would
+        // clash, so the WAHA dialect needs a base path (`main` refuses `/`).
+        match base_path(base) {
+            Some(base) => router = router.nest(&base, waha::router()),
+            None => tracing::error!("the WAHA dialect needs a base path other than /; not mounted"),
+        }
     }
     router
 }
@@ -85,6 +96,7 @@ mod tests {
     fn base_paths_are_normalised() {
         assert_eq!(base_path("/evolution").as_deref(), Some("/evolution"));
         assert_eq!(base_path("evolution/").as_deref(), Some("/evolution"));
+        assert_eq!(base_path("waha/").as_deref(), Some("/waha"));
         assert_eq!(base_path("/a/b/").as_deref(), Some("/a/b"));
         assert_eq!(base_path("/"), None);
         assert_eq!(base_path(""), None);

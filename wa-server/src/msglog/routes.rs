@@ -78,10 +78,13 @@ pub(crate) struct MessagePage {
 #[into_params(parameter_in = Query)]
 pub(crate) struct StatsQuery {
     /// First UTC day, `YYYY-MM-DD` from 1970 on (default 29 days before `to`). The
-    /// pattern shows the days that always parse (the 29th-31st do where they exist).
+    /// pattern shows the days that always parse (the 29th-31st do where they exist). A
+    /// `from` more than 365 days before `to` is moved up to `to` minus 365 days (the answer
+    /// covers at most 366 days); a `from` after `to` gives no days and zero totals.
     #[param(pattern = "^(19[7-9][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$")]
     from: Option<String>,
-    /// Last UTC day, `YYYY-MM-DD` from 1970 on (default today). At most 366 days in all.
+    /// Last UTC day, `YYYY-MM-DD` from 1970 on (default today). At most 366 days are
+    /// answered (the last 366 up to `to`).
     #[param(pattern = "^(19[7-9][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$")]
     to: Option<String>,
 }
@@ -122,7 +125,8 @@ impl DayCounters {
 /// Message statistics of a session.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct MessageStats {
-    /// Every day from `from` to `to`, oldest first (days without messages are zeros).
+    /// Every day from `from` (moved up to at most 365 days before `to`) to `to`, oldest
+    /// first (days without messages are zeros); empty when `from` is after `to`.
     days: Vec<DayCounters>,
     /// The sum over those days.
     total: DayStats,
@@ -197,7 +201,7 @@ pub(crate) async fn list(
 #[utoipa::path(get, path = "/api/sessions/{id}/messages/stats", tag = "messages",
     params(("id" = String, Path, description = "Session id"), StatsQuery),
     responses((status = 200, body = MessageStats),
-        (status = 400, description = "`invalid_parameter`: a day is not `YYYY-MM-DD`, `from` is after `to`, or more than 366 days", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: a day is not a `YYYY-MM-DD` date", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub(crate) async fn stats(
@@ -217,11 +221,10 @@ pub(crate) async fn stats(
         Some(f) => day(f)?,
         None => to.saturating_sub(29 * DAY),
     };
-    if from > to || (to - from) / DAY >= MAX_DAYS {
-        return Err(ApiError::InvalidParameter(
-            "from must not be after to, and at most 366 days".to_owned(),
-        ));
-    }
+    // A range longer than MAX_DAYS keeps its last MAX_DAYS days; `from` after `to` is an
+    // empty range (no days, zero totals). Neither is refused: both are well-formed queries
+    // (two parameters' relation that a schema cannot state), answered as documented.
+    let from = from.max(to.saturating_sub((MAX_DAYS - 1) * DAY));
     let (days, total) = super::stats(state.db(), &session.id, from, to)?;
     Ok(Json(MessageStats {
         days: days

@@ -38,29 +38,26 @@ use crate::state::AppState;
 const BODY_SLACK: usize = 256 * 1024;
 
 /// `POST .../messages/{kind}` JSON body: the file by `url` or by `base64` (exactly one).
-#[derive(Debug, Deserialize, ToSchema)]
+/// Its OpenAPI schema is per kind ([`crate::api_types::media_send::json_body`]): each kind
+/// lists only its own fields.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SendMediaJson {
     /// Recipient: phone number (local numbers use the default country code) or JID.
-    #[schema(value_type = crate::api_types::Recipient)]
     to: String,
     /// An `http`/`https` URL the server fetches the file from. Non-public targets
     /// (loopback, private, link-local, CGNAT, unique-local, ...; also after a redirect or
     /// when a name resolves to one) are refused with 400 `target_not_allowed` unless the
     /// server runs with `--allow-private-targets` or `--allowed-target-cidrs`.
-    #[schema(max_length = 4096)]
     url: Option<String>,
     /// The file as base64 (standard alphabet, padding optional), or a `data:` URL.
     base64: Option<String>,
     /// Caption (image, video, document).
-    #[schema(max_length = 65536)]
     caption: Option<String>,
     /// File name shown for a document (default: from the URL's path).
-    #[schema(max_length = 255)]
     file_name: Option<String>,
     /// Documents only: the MIME type to announce when the file's type cannot be sniffed
     /// from its bytes (e.g. `text/csv`). Other kinds are always sniffed.
-    #[schema(max_length = 255)]
     mimetype: Option<String>,
     /// Audio only: send as a voice note (push-to-talk; the file must be Ogg Opus).
     #[serde(default)]
@@ -72,38 +69,6 @@ pub(crate) struct SendMediaJson {
     /// `viewOnceMessageV2` with `viewOnce: true`).
     #[serde(default)]
     view_once: bool,
-}
-
-/// `POST .../messages/{kind}` multipart form: the file in part `file`, the other fields
-/// as text parts.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)] // the form refuses parts it does not know
-#[allow(dead_code)] // Documents the form for the OpenAPI document only.
-pub(crate) struct SendMediaUpload {
-    /// Recipient: phone number or JID.
-    #[schema(value_type = crate::api_types::Recipient)]
-    to: String,
-    /// The file.
-    #[schema(value_type = String, format = Binary)]
-    file: Vec<u8>,
-    /// Caption (image, video, document).
-    #[schema(value_type = String, required = false)]
-    caption: Option<String>,
-    /// File name shown for a document (default: the part's file name).
-    #[schema(value_type = String, required = false)]
-    file_name: Option<String>,
-    /// Documents only: MIME type to announce when the type cannot be sniffed.
-    #[schema(value_type = String, required = false)]
-    mimetype: Option<String>,
-    /// Audio only: `true` sends a voice note.
-    #[schema(value_type = bool, required = false)]
-    voice_note: Option<bool>,
-    /// `true` checks the number is on WhatsApp first.
-    #[schema(value_type = bool, required = false)]
-    check_number: Option<bool>,
-    /// Images and videos only: `true` sends it view-once.
-    #[schema(value_type = bool, required = false)]
-    view_once: Option<bool>,
 }
 
 /// A media message accepted by the server.
@@ -188,14 +153,17 @@ async fn send(
 }
 
 macro_rules! send_route {
-    ($name:ident, $kind:expr, $path:literal, $summary:literal) => {
+    ($name:ident, $kind:expr, $json:ty, $form:ty, $path:literal, $summary:literal) => {
         #[doc = $summary]
         #[utoipa::path(post, path = $path, tag = "media",
             params(("id" = String, Path, description = "Session id")),
             request_body(
-                description = "The file by `url` or `base64` (JSON), or as the `file` part of a \
-                               multipart form. Its type is sniffed from the bytes.",
-                content((SendMediaJson = "application/json"), (SendMediaUpload = "multipart/form-data"))
+                description = "The file by `url` or `base64` (JSON, exactly one), or as the `file` \
+                               part of a multipart form; only the kind's own fields. Its type is \
+                               sniffed from the bytes (the part's `Content-Type` is not trusted).",
+                content(($json = "application/json"), ($form = "multipart/form-data",
+                    encoding(("file" = (content_type = crate::api_types::media_send::part_types($kind)
+                        .unwrap_or("application/octet-stream"))))))
             ),
             responses((status = 201, body = SentMediaMessage),
                 (status = 400, description = "`invalid_base64`, `missing_media`, `invalid_media_url`, \
@@ -222,30 +190,40 @@ macro_rules! send_route {
 send_route!(
     send_image,
     Kind::Image,
+    crate::api_types::SendImageJson,
+    crate::api_types::SendImageForm,
     "/api/sessions/{id}/messages/image",
     "Send an image (JPEG, PNG, WebP) with an optional caption."
 );
 send_route!(
     send_video,
     Kind::Video,
+    crate::api_types::SendVideoJson,
+    crate::api_types::SendVideoForm,
     "/api/sessions/{id}/messages/video",
     "Send a video (MP4, 3GPP) with an optional caption."
 );
 send_route!(
     send_audio,
     Kind::Audio,
+    crate::api_types::SendAudioJson,
+    crate::api_types::SendAudioForm,
     "/api/sessions/{id}/messages/audio",
     "Send an audio file, or a voice note (`voice_note`, Ogg Opus)."
 );
 send_route!(
     send_document,
     Kind::Document,
+    crate::api_types::SendDocumentJson,
+    crate::api_types::SendDocumentForm,
     "/api/sessions/{id}/messages/document",
     "Send a document (any file) with a file name and optional caption."
 );
 send_route!(
     send_sticker,
     Kind::Sticker,
+    crate::api_types::SendStickerJson,
+    crate::api_types::SendStickerForm,
     "/api/sessions/{id}/messages/sticker",
     "Send a sticker (WebP)."
 );

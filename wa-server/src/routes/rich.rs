@@ -86,11 +86,13 @@ pub(crate) struct Poll {
     #[schema(min_length = 1, max_length = 256)]
     name: String,
     /// 2 to 12 distinct options of 1-100 characters.
-    #[schema(min_items = 2, max_items = 12)]
+    #[schema(schema_with = crate::api_types::poll_options)]
     options: Vec<String>,
-    /// How many options a voter may choose; 0 (default) = any number.
-    #[serde(default)]
-    selectable: u32,
+    /// How many options a voter may choose; 0 (default) = any number, as is a number
+    /// above the count of options.
+    #[serde(default, deserialize_with = "crate::api_types::opt_int")]
+    #[schema(value_type = Option<u32>)]
+    selectable: Option<u32>,
 }
 
 /// `POST .../messages/poll/vote` body.
@@ -103,7 +105,8 @@ pub(crate) struct Vote {
     /// Id of the poll message (a poll this session sent or received).
     #[schema(min_length = 1, max_length = 128)]
     poll_id: String,
-    /// Chosen option names; empty withdraws the vote.
+    /// Chosen option names (each one of the poll's options); empty withdraws the vote.
+    #[schema(schema_with = crate::api_types::vote_options)]
     options: Vec<String>,
 }
 
@@ -301,9 +304,14 @@ pub(crate) async fn poll(
         ));
     }
     let to = jid_or_phone(&state, &body.to)?;
+    // A limit above the number of options is no limit (0); the engine refuses it as given.
+    let selectable = body
+        .selectable
+        .filter(|&n| usize::try_from(n).is_ok_and(|n| n <= body.options.len()))
+        .unwrap_or(0);
     let id = session
         .connected_client()?
-        .send_poll(&to, &body.name, &body.options, body.selectable)
+        .send_poll(&to, &body.name, &body.options, selectable)
         .await
         .map_err(send_error)?;
     Ok(created(id))

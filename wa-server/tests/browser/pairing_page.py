@@ -9,8 +9,9 @@ and a second server whose WhatsApp endpoint is a closed port shows "Cannot reach
 retrying in N s" with the reason. Then (issue 14, feature 4): the page in each language
 (`?lang=` and the browser's Accept-Language), the error pages in the person's language, the
 phone-number pairing-code flow (the sandbox phone types the code shown), the operator's
-branding, and axe-core (--axe, pinned by npm) on every one of those pages: no serious or
-critical violation. Screenshots and axe reports (axe-NAME.json) go to --out (test artifacts).
+branding, the QR refresh cap (a third server with --qr-max-refreshes 0: the page says the
+code expired and offers "new code", which brings a new QR), and axe-core (--axe, pinned by
+npm) on every one of those pages: no serious or critical violation. Screenshots and axe reports (axe-NAME.json) go to --out (test artifacts).
 
 Run by wa-server/tests/pairing_page.sh (which installs chromium and playwright). Every wait
 is bounded; any failure raises, the script exits non-zero and the server is killed.
@@ -125,13 +126,20 @@ def main():
 
     data = tempfile.mkdtemp(prefix="wa-server-browser-")
     data_down = tempfile.mkdtemp(prefix="wa-server-browser-down-")
+    data_capped = tempfile.mkdtemp(prefix="wa-server-browser-capped-")
     server, base = start_server(args.bin, data, [
         "--sandbox", "--brand-name", "Acme CRM", "--brand-color", "#0b5394"])
     # A server whose WhatsApp endpoint is a closed port (the upstream is down).
     down, base_down = start_server(args.bin, data_down, [
         "--wa-url", f"ws://127.0.0.1:{closed_port()}/ws/chat",
         "--wa-trust-root", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="])
+    # A server whose sessions show one QR and no refresh (--qr-max-refreshes 0): its
+    # session stops when that QR expires (the sandbox's first QR window, 60 s), by the time
+    # the other pages are done, and the page then asks for a new code.
+    capped, base_capped = start_server(args.bin, data_capped, ["--sandbox", "--qr-max-refreshes", "0"])
     try:
+        code, created = api(base_capped, "POST", "/api/sessions", {"id": "capped"})
+        assert code == 201, created
         code, created = api(base, "POST", "/api/sessions", {"id": "browser"})
         assert code == 201, created
         wait_status(base, "browser", "qr")
@@ -293,6 +301,24 @@ def main():
             page.screenshot(path=os.path.join(args.out, "pairing-page-upstream-down.png"))
             print("ok: an unreachable WhatsApp shows the reason and the retry countdown")
             axe_check(page, args.axe, args.out, "upstream-down")
+
+            # The QR refresh cap: the session stopped its QR loop; the page says so and
+            # offers "new code", which starts a new round of QR codes.
+            stopped = wait_status(base_capped, "capped", "stopped", timeout=150)
+            assert stopped["last_error"].startswith("qr_refresh_limit"), stopped
+            code, link = api(base_capped, "POST", "/api/sessions/capped/pair-link?ttl_seconds=600")
+            assert code == 200, link
+            page.goto(base_capped + link["path"] + "&lang=en", timeout=30000)
+            page.wait_for_selector("#status[data-qr-limit=true][data-status=stopped]", timeout=30000)
+            page.wait_for_selector("#restart", state="visible", timeout=10000)
+            assert not page.is_visible("#qr")
+            assert page.inner_text("#restart").strip() != ""
+            page.screenshot(path=os.path.join(args.out, "pairing-page-qr-limit.png"))
+            axe_check(page, args.axe, args.out, "qr-limit")
+            page.click("#restart")
+            wait_qr(page)
+            assert page.get_attribute("#status", "data-status") == "qr"
+            print("ok: at the QR refresh cap the page asks for a new code, which brings a new QR")
             browser.close()
         info = wait_status(base, "browser", "connected")
         assert info["jid"], info
@@ -300,13 +326,16 @@ def main():
         assert server.wait(timeout=30) == 0, "graceful shutdown exits 0"
         down.send_signal(signal.SIGTERM)
         assert down.wait(timeout=30) == 0, "graceful shutdown exits 0"
-        print("9 passed, 0 failed")
+        capped.send_signal(signal.SIGTERM)
+        assert capped.wait(timeout=30) == 0, "graceful shutdown exits 0"
+        print("10 passed, 0 failed")
     finally:
-        for proc in (server, down):
+        for proc in (server, down, capped):
             if proc.poll() is None:
                 proc.kill()
         shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(data_down, ignore_errors=True)
+        shutil.rmtree(data_capped, ignore_errors=True)
 
 
 if __name__ == "__main__":

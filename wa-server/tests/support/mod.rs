@@ -1,6 +1,13 @@
 //! Shared helpers of the wa-server tests: a JSON HTTP client over loopback, a webhook
-//! receiver (on 127.0.0.1 unless told) that checks signatures independently, and polling.
+//! receiver (on 127.0.0.1 unless told) that checks signatures independently, polling,
+//! serving a router or a server on 127.0.0.1:0, a server on its embedded sandbox with a
+//! session paired by the sandbox phone, and a second account's engine client.
 #![allow(dead_code)]
+
+mod peer;
+
+#[allow(unused_imports)] // not every test uses it
+pub(crate) use peer::Peer;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +20,8 @@ use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
+use wa_engine::{Client, Event, Jid, MemoryStore, Store};
+use wa_server::{AppState, Secret, ServerConfig, Upstream, app};
 
 /// One POST the receiver got.
 #[derive(Debug, Clone)]
@@ -207,4 +216,167 @@ pub(crate) async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) 
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Serves `router` on 127.0.0.1:0 until `stop` resolves: the base URL and the serving task.
+pub(crate) async fn serve_router_until(
+    router: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let serving = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await;
+    });
+    (format!("http://{addr}"), serving)
+}
+
+/// Serves `router` on 127.0.0.1:0 for the rest of the test: its base URL.
+pub(crate) async fn serve_router(router: axum::Router) -> String {
+    serve_router_until(router, std::future::pending()).await.0
+}
+
+/// Serves `state`'s API on 127.0.0.1:0 until the server shuts down: the base URL and the
+/// serving task.
+pub(crate) async fn serve_task(state: &AppState) -> (String, tokio::task::JoinHandle<()>) {
+    serve_router_until(app(state.clone()), state.shutting_down()).await
+}
+
+/// Serves `state`'s API on 127.0.0.1:0 until the server shuts down: its base URL.
+pub(crate) async fn serve(state: &AppState) -> String {
+    serve_task(state).await.0
+}
+
+/// The configuration of a test server on its embedded sandbox: admin key `key`, webhooks
+/// retried after 100 ms, and private targets allowed (the test receivers and file servers
+/// listen on 127.0.0.1, a non-public target).
+pub(crate) fn sandbox_config(dir: &std::path::Path, key: &str) -> ServerConfig {
+    let mut config = ServerConfig::new(dir);
+    config.api_key = Some(Secret::new(key));
+    config.upstream = Upstream::Sandbox;
+    config.webhooks.initial_backoff = Duration::from_millis(100);
+    config.egress.allow_private_targets = true;
+    config
+}
+
+/// A served server on [`sandbox_config`] (admin key `key`) changed by `tune`, with its
+/// data directory (removed when dropped).
+pub(crate) async fn start_sandbox(
+    key: &str,
+    tune: impl FnOnce(&mut ServerConfig),
+) -> (AppState, Api, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = sandbox_config(dir.path(), key);
+    tune(&mut config);
+    let state = AppState::start(config).await.expect("start");
+    let base = serve(&state).await;
+    (state, Api::new(base, Some(key)), dir)
+}
+
+/// Creates session `id` with a webhook to `hook_url`, has the sandbox phone scan its QR and
+/// waits until it is connected: the session's own JID (without device).
+pub(crate) async fn pair_session(api: &Api, id: &str, hook_url: &str) -> Jid {
+    let (status, created) = api
+        .post(
+            "/api/sessions",
+            &serde_json::json!({ "id": id, "webhooks": [{ "url": hook_url }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    api.wait_status(id, "qr").await;
+    let (status, scan) = api
+        .post(
+            &format!("/api/sessions/{id}/sandbox/scan"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{scan}");
+    let info = api.wait_status(id, "connected").await;
+    let me: Jid = info["jid"].as_str().expect("jid").parse().expect("JID");
+    me.to_non_ad()
+}
+
+/// The first webhook `hook` received of type `kind` whose data satisfies `pred` (60 s).
+pub(crate) async fn webhook(hook: &Receiver, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    eventually(&format!("a {kind} webhook"), || {
+        hook.received()
+            .into_iter()
+            .map(|r| r.envelope)
+            .find(|e| e["type"] == kind && pred(&e["data"]))
+    })
+    .await
+}
+
+/// The next event of an engine client (30 s at most).
+pub(crate) async fn next_event(events: &mut wa_engine::Events) -> Event {
+    tokio::time::timeout(Duration::from_secs(30), events.recv())
+        .await
+        .expect("peer event in time")
+        .expect("peer stream open")
+}
+
+/// A new account `number` on `state`'s embedded sandbox and its own wa-engine client,
+/// linked by that account's phone and connected.
+pub(crate) async fn connect_peer(state: &AppState, number: &str) -> (Client, wa_engine::Events) {
+    let phone = state
+        .sandbox()
+        .expect("sandbox")
+        .create_account(number)
+        .expect("account");
+    link_peer(state, &phone).await
+}
+
+/// A wa-engine client on `state`'s embedded sandbox linked by `phone` (an account's phone)
+/// and connected.
+pub(crate) async fn link_peer(
+    state: &AppState,
+    phone: &wa_sandbox::Phone,
+) -> (Client, wa_engine::Events) {
+    let sb = state.sandbox().expect("sandbox");
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (peer, mut events) = Client::builder(store)
+        .url(sb.ws_url())
+        .trust_root(sb.trust_root())
+        .prekey_batch(30)
+        .connect()
+        .await
+        .expect("peer connects");
+    loop {
+        match next_event(&mut events).await {
+            Event::Qr { code, .. } => {
+                phone.scan(&code).expect("scan");
+            }
+            Event::Connected { .. } => break,
+            _ => {}
+        }
+    }
+    (peer, events)
+}
+
+/// Spawns `command` (a `wa-server` run with `--bind 127.0.0.1:0`; its stderr as the caller
+/// set it) with stdout piped, killed when dropped, and waits (60 s at most) for the
+/// `{"listening": URL}` line it prints once bound: the child and that base URL.
+pub(crate) async fn spawn_listening(
+    mut command: tokio::process::Command,
+) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn wa-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("wa-server prints its address")
+        .expect("read")
+        .expect("a line");
+    let v: Value = serde_json::from_str(&line).expect("JSON line");
+    let base = v["listening"].as_str().expect("listening").to_owned();
+    (child, base)
 }

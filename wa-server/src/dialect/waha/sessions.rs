@@ -1,0 +1,344 @@
+//! WAHA `/api/sessions`: list, create, get, update, delete, `start|stop|logout|restart`,
+//! `me`, over the native sessions (`AppState::create_session`, `save_record`,
+//! `delete_session`, `Session::restart`, `Client::logout`).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Key, WahaError, chat_id, parse, waha_status};
+use crate::auth;
+use crate::db::{SessionRecord, now_ms};
+use crate::routes::valid_session_id;
+use crate::session::{Session, SessionStatus};
+use crate::session_meta::{SessionSettings, validate_metadata};
+use crate::state::AppState;
+
+/// WAHA's `SessionConfig`: `metadata` is kept (as the native session metadata); `webhooks`
+/// are not offered yet (answered 501); the engine options (`proxy`, `debug`, `noweb`, ...)
+/// are ignored.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SessionConfig {
+    /// String-to-string operator data.
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
+    /// `WebhookConfig[]`.
+    #[serde(default)]
+    webhooks: Option<Vec<Value>>,
+}
+
+/// `POST /api/sessions` body (`SessionCreateRequest`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct CreateRequest {
+    /// Session name (default `default`).
+    name: Option<String>,
+    /// WAHA: start at once (default true). wa-server sessions always start.
+    #[serde(default)]
+    start: Option<bool>,
+    /// Session configuration.
+    #[serde(default)]
+    config: Option<SessionConfig>,
+}
+
+/// `PUT /api/sessions/{session}` body (`SessionUpdateRequest`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct UpdateRequest {
+    /// Session configuration (replaces the metadata when present).
+    #[serde(default)]
+    config: Option<SessionConfig>,
+}
+
+/// WAHA `MeInfo`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MeInfo {
+    /// `<digits>@c.us`.
+    id: String,
+    /// Own push name (`""` until known).
+    push_name: String,
+    /// Own LID, once assigned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lid: Option<String>,
+    /// Own device JID.
+    jid: String,
+}
+
+impl MeInfo {
+    /// The own account of `session`, once paired.
+    pub(crate) fn of(session: &Session) -> Option<Self> {
+        let live = session.live();
+        let jid = live.jid?;
+        Some(Self {
+            id: chat_id(&jid),
+            push_name: live.push_name.unwrap_or_default(),
+            lid: live.lid,
+            jid,
+        })
+    }
+}
+
+/// WAHA `SessionConfig` as shown.
+#[derive(Debug, Serialize)]
+struct ConfigView {
+    metadata: Map<String, Value>,
+    webhooks: Vec<Value>,
+}
+
+/// WAHA `SessionDTO`.
+#[derive(Debug, Serialize)]
+pub(crate) struct SessionDto {
+    name: String,
+    status: &'static str,
+    config: ConfigView,
+}
+
+/// WAHA `SessionInfo`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SessionInfo {
+    name: String,
+    status: &'static str,
+    /// WAHA's presence object; wa-server keeps no own presence (always `null`).
+    presence: Option<Value>,
+    /// `{activity}`: unix ms of the session's creation (wa-server keeps no activity time).
+    timestamps: Timestamps,
+    me: Option<MeInfo>,
+    config: ConfigView,
+}
+
+#[derive(Debug, Serialize)]
+struct Timestamps {
+    activity: u64,
+}
+
+fn config_of(record: &SessionRecord) -> ConfigView {
+    ConfigView {
+        metadata: record.metadata.clone(),
+        webhooks: Vec::new(),
+    }
+}
+
+fn dto(session: &Session) -> SessionDto {
+    SessionDto {
+        name: session.id.clone(),
+        status: waha_status(session.live().status),
+        config: config_of(&session.record()),
+    }
+}
+
+fn info(session: &Session) -> SessionInfo {
+    let record = session.record();
+    SessionInfo {
+        name: session.id.clone(),
+        status: waha_status(session.live().status),
+        presence: None,
+        timestamps: Timestamps {
+            activity: record.created_at,
+        },
+        me: MeInfo::of(session),
+        config: config_of(&record),
+    }
+}
+
+/// The metadata of a WAHA config, validated natively; `None` when absent.
+fn metadata_of(config: Option<&SessionConfig>) -> Result<Option<Map<String, Value>>, WahaError> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    if config.webhooks.as_ref().is_some_and(|w| !w.is_empty()) {
+        return Err(WahaError::not_supported(
+            "config.webhooks is not supported by wa-server's WAHA dialect yet; \
+             register webhooks with POST /api/sessions/{id}/webhooks",
+        ));
+    }
+    if let Some(metadata) = &config.metadata {
+        validate_metadata(metadata)?;
+    }
+    Ok(config.metadata.clone())
+}
+
+/// `GET /api/sessions` options.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    /// Include `STOPPED` sessions.
+    #[serde(default)]
+    all: Option<bool>,
+}
+
+/// `GET /api/sessions`: `[SessionInfo]`, without `STOPPED` ones unless `all=true`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    key: Key,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<SessionInfo>>, WahaError> {
+    key.0.require_admin()?;
+    let all = query.all.unwrap_or(false);
+    Ok(Json(
+        state
+            .sessions()
+            .iter()
+            .map(|s| info(s))
+            .filter(|i| all || i.status != "STOPPED")
+            .collect(),
+    ))
+}
+
+/// `POST /api/sessions`: 201 `SessionDTO`. The session starts connecting at once.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    key: Key,
+    body: Bytes,
+) -> Result<(StatusCode, Json<SessionDto>), WahaError> {
+    key.0.require_admin()?;
+    let body: CreateRequest = parse(&body)?;
+    let name = body.name.unwrap_or_else(|| "default".to_owned());
+    if !valid_session_id(&name) {
+        return Err(WahaError::bad_request(
+            "name must be 1-64 of A-Z a-z 0-9 _ -",
+        ));
+    }
+    if body.start == Some(false) {
+        tracing::debug!(session = %name, "waha: start=false ignored; sessions always start");
+    }
+    let metadata = metadata_of(body.config.as_ref())?.unwrap_or_default();
+    let (_token, token_hash) = auth::new_session_token(&name);
+    let record = SessionRecord {
+        id: name,
+        created_at: now_ms(),
+        token_hash,
+        webhooks: Vec::new(),
+        name: None,
+        metadata,
+        settings: SessionSettings::default(),
+    };
+    let session = state.create_session(record).await?;
+    Ok((StatusCode::CREATED, Json(dto(&session))))
+}
+
+/// `GET /api/sessions/{session}`: `SessionInfo`.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    key: Key,
+    Path(name): Path<String>,
+) -> Result<Json<SessionInfo>, WahaError> {
+    let session = key.session(&state, &name)?;
+    Ok(Json(info(&session)))
+}
+
+/// `PUT /api/sessions/{session}`: replaces the metadata when `config.metadata` is given;
+/// `SessionDTO`.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    key: Key,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<SessionDto>, WahaError> {
+    let session = key.session(&state, &name)?;
+    let body: UpdateRequest = parse(&body)?;
+    if let Some(metadata) = metadata_of(body.config.as_ref())? {
+        let mut record = session.record();
+        record.metadata = metadata;
+        state.save_record(&session, record).await?;
+    }
+    Ok(Json(dto(&session)))
+}
+
+/// `DELETE /api/sessions/{session}` (admin): unlinks the device, removes the session.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    key: Key,
+    Path(name): Path<String>,
+) -> Result<StatusCode, WahaError> {
+    key.0.require_admin()?;
+    state.delete_session(&name, true).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `POST /api/sessions/{session}/start`: a logged-out or stopped session connects again
+/// (a new QR when unpaired); a running one is left as it is. 201 `SessionDTO`.
+pub(crate) async fn start(
+    State(state): State<AppState>,
+    key: Key,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<SessionDto>), WahaError> {
+    let session = key.session(&state, &name)?;
+    if matches!(
+        session.live().status,
+        SessionStatus::LoggedOut | SessionStatus::Stopped
+    ) {
+        session.restart();
+        wait_until(&session, |s| {
+            !matches!(s, SessionStatus::LoggedOut | SessionStatus::Stopped)
+        })
+        .await;
+    }
+    Ok((StatusCode::CREATED, Json(dto(&session))))
+}
+
+/// `POST /api/sessions/{session}/stop`: not offered (a wa-server session runs until it is
+/// logged out or deleted): 501 `not_supported`.
+pub(crate) async fn stop(
+    State(state): State<AppState>,
+    key: Key,
+    Path(name): Path<String>,
+) -> Result<Json<SessionDto>, WahaError> {
+    key.session(&state, &name)?;
+    Err(WahaError::not_supported(
+        "stop is not supported: a wa-server session runs until logout or DELETE /api/sessions/{session}",
+    ))
+}
+
+/// `POST /api/sessions/{session}/logout`: unlinks the device (status `STOPPED`). 201
+/// `SessionDTO`.
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    key: Key,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<SessionDto>), WahaError> {
+    let session = key.session(&state, &name)?;
+    let client = session.connected_client()?;
+    client
+        .logout()
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    wait_until(&session, |s| s == SessionStatus::LoggedOut).await;
+    Ok((StatusCode::CREATED, Json(dto(&session))))
+}
+
+/// `POST /api/sessions/{session}/restart`: reconnects with the stored credentials. 201
+/// `SessionDTO`.
+pub(crate) async fn restart(
+    State(state): State<AppState>,
+    key: Key,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<SessionDto>), WahaError> {
+    let session = key.session(&state, &name)?;
+    session.restart();
+    Ok((StatusCode::CREATED, Json(dto(&session))))
+}
+
+/// `GET /api/sessions/{session}/me`: `MeInfo`, or `null` before pairing.
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    key: Key,
+    Path(name): Path<String>,
+) -> Result<Json<Option<MeInfo>>, WahaError> {
+    let session = key.session(&state, &name)?;
+    Ok(Json(MeInfo::of(&session)))
+}
+
+/// Waits (1 s at most) for the supervisor to record a state `done` accepts, so the answer
+/// shows it.
+async fn wait_until(session: &Session, done: impl Fn(SessionStatus) -> bool) {
+    for _ in 0..50 {
+        if done(session.live().status) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,607 @@
+//! The WAHA dialect (`--waha`, issue 15) over HTTP with the embedded sandbox: `X-Api-Key`
+//! auth and WAHA's error shape, the `/api/sessions` resource and its WAHA statuses, the QR
+//! in its three forms, pairing by `auth/request-code`, `contacts/check-exists`, `sendText`
+//! with WAHA's `WAMessage` answer (received by a second account), `sendLocation`,
+//! `sendContactVcard`, `PUT /api/reaction`, logout/start/delete.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use wa_engine::message::{ContentKind, MediaKind};
+use wa_engine::{Client, Event, Jid, MemoryStore, Store};
+use wa_server::{AppState, DialectSettings, Secret, ServerConfig, Upstream, app};
+
+const KEY: &str = "waha-admin-key-abcdefghijk";
+const OWN: &str = "15550400021";
+const PEER: &str = "15550400022";
+
+struct Waha {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Waha {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+        accept: Option<&str>,
+    ) -> (u16, Value, Vec<u8>, String) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(k) = key {
+            req = req.header("X-Api-Key", k);
+        }
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = resp.bytes().await.expect("body").to_vec();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, json, bytes, ctype)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let (s, v, _, _) = self
+            .call(reqwest::Method::GET, path, Some(KEY), None, None)
+            .await;
+        (s, v)
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let (s, v, _, _) = self.call(method, path, Some(KEY), Some(body), None).await;
+        (s, v)
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    /// Polls `GET /api/sessions/{name}` until its WAHA `status` is `want`.
+    async fn wait_status(&self, name: &str, want: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (code, v) = self.get(&format!("/api/sessions/{name}")).await;
+            if code == 200 && v["status"] == want {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "session {name} never reached {want}; last: {code} {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn start(base_path: &str) -> (AppState, Waha, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = ServerConfig::new(dir.path());
+    config.api_key = Some(Secret::new(KEY));
+    config.upstream = Upstream::Sandbox;
+    let mut dialects = DialectSettings::default();
+    dialects.waha = Some(base_path.to_owned());
+    config.dialects = dialects;
+    let state = AppState::start(config).await.expect("start");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = app(state.clone());
+    let stop = state.shutting_down();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await;
+    });
+    let root = format!("http://{addr}");
+    let prefix = base_path.trim_end_matches('/');
+    let waha = Waha {
+        base: format!("{root}{prefix}"),
+        http: reqwest::Client::new(),
+    };
+    (state, waha, root, dir)
+}
+
+/// Asserts WAHA's error shape and status.
+fn assert_error(status: u16, body: &Value, want: u16, code: &str) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["statusCode"], want, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["message"].is_string() && body["error"].is_string(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn waha_sessions_pairing_and_sending() {
+    let (state, waha, root, _dir) = start("/waha").await;
+    let sb = state.sandbox().expect("sandbox");
+    let own_phone = sb.create_account(OWN).expect("own account");
+
+    // Auth: no key, a wrong key → 401 in WAHA's shape; the native API is unchanged.
+    let (s, body, _, _) = waha
+        .call(reqwest::Method::GET, "/api/sessions", None, None, None)
+        .await;
+    assert_error(s, &body, 401, "auth_required");
+    let (s, body, _, _) = waha
+        .call(
+            reqwest::Method::GET,
+            "/api/sessions",
+            Some("wrong-key-0123456789abcdef"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, body["statusCode"].as_u64()), (401, Some(401)), "{body}");
+
+    // config.webhooks is not offered yet: 501, nothing created.
+    let (s, body) = waha
+        .post(
+            "/api/sessions",
+            &json!({ "name": "default", "config": { "webhooks": [{ "url": "http://example.com", "events": ["message"] }] } }),
+        )
+        .await;
+    assert_error(s, &body, 501, "not_supported");
+    let (s, body) = waha.get("/api/sessions/default").await;
+    assert_error(s, &body, 404, "session_not_found");
+
+    // Create: 201 SessionDTO; unknown keys (apps, engine options) are accepted.
+    let (s, created) = waha
+        .post(
+            "/api/sessions",
+            &json!({ "name": "default", "start": true, "apps": null,
+                     "config": { "metadata": { "user.id": "42" }, "debug": false, "noweb": { "store": { "enabled": true } } } }),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(created["name"], "default");
+    assert!(
+        ["STARTING", "SCAN_QR_CODE"].contains(&created["status"].as_str().unwrap_or_default()),
+        "{created}"
+    );
+    assert_eq!(created["config"]["metadata"]["user.id"], "42");
+    let (s, dup) = waha
+        .post("/api/sessions", &json!({ "name": "default" }))
+        .await;
+    assert_eq!((s, dup["statusCode"].as_u64()), (409, Some(409)), "{dup}");
+
+    let info = waha.wait_status("default", "SCAN_QR_CODE").await;
+    assert_eq!(info["name"], "default");
+    assert!(
+        info["timestamps"]["activity"]
+            .as_u64()
+            .is_some_and(|t| t > 0),
+        "{info}"
+    );
+    assert!(info["me"].is_null(), "{info}");
+    let (s, me) = waha.get("/api/sessions/default/me").await;
+    assert_eq!((s, me), (200, Value::Null));
+
+    // The QR in its three forms, all the same code as the native API's.
+    let (s, raw) = waha.get("/api/default/auth/qr?format=raw").await;
+    assert_eq!(s, 200, "{raw}");
+    let value = raw["value"].as_str().expect("value").to_owned();
+    let native_qr: Value = reqwest::Client::new()
+        .get(format!("{root}/api/sessions/default/qr"))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .expect("native qr")
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice(&b).unwrap_or(Value::Null))
+        .expect("body");
+    assert_eq!(
+        native_qr["qr"].as_str(),
+        Some(value.as_str()),
+        "{native_qr}"
+    );
+    let (s, _, png, ctype) = waha
+        .call(
+            reqwest::Method::GET,
+            "/api/default/auth/qr",
+            Some(KEY),
+            None,
+            Some("image/png"),
+        )
+        .await;
+    assert_eq!((s, ctype.as_str()), (200, "image/png"));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let (s, b64, _, _) = waha
+        .call(
+            reqwest::Method::GET,
+            "/api/default/auth/qr?format=image",
+            Some(KEY),
+            None,
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(s, 200, "{b64}");
+    assert_eq!(b64["mimetype"], "image/png");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64["data"].as_str().expect("data"))
+        .expect("base64");
+    assert!(decoded.starts_with(b"\x89PNG"));
+    let (s, body) = waha.get("/api/default/auth/qr?format=svg").await;
+    assert_error(s, &body, 400, "invalid_body");
+
+    // Pairing by code: sms/voice registration is not offered; a web pairing code links.
+    let (s, body) = waha
+        .post(
+            "/api/default/auth/request-code",
+            &json!({ "phoneNumber": OWN, "method": "sms" }),
+        )
+        .await;
+    assert_error(s, &body, 501, "not_supported");
+    let (s, code) = waha
+        .post(
+            "/api/default/auth/request-code",
+            &json!({ "phoneNumber": format!("+{OWN}") }),
+        )
+        .await;
+    assert_eq!(s, 201, "{code}");
+    let code = code["code"].as_str().expect("code").to_owned();
+    assert_eq!(code.len(), 9, "XXXX-XXXX");
+    own_phone
+        .enter_code(&code)
+        .expect("the phone accepts the code");
+    let info = waha.wait_status("default", "WORKING").await;
+    assert_eq!(info["me"]["id"], format!("{OWN}@c.us"), "{info}");
+    let (s, me) = waha.get("/api/sessions/default/me").await;
+    assert_eq!(s, 200);
+    assert_eq!(me["id"], format!("{OWN}@c.us"));
+    assert!(
+        me["jid"]
+            .as_str()
+            .is_some_and(|j| j.starts_with(&format!("{OWN}:"))),
+        "{me}"
+    );
+    let (s, body) = waha.get("/api/default/auth/qr?format=raw").await;
+    assert_error(s, &body, 409, "session_not_pairing");
+
+    // A second account with its own engine client.
+    let peer_phone = sb.create_account(PEER).expect("peer account");
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (peer, mut events) = Client::builder(store)
+        .url(sb.ws_url())
+        .trust_root(sb.trust_root())
+        .prekey_batch(30)
+        .connect()
+        .await
+        .expect("peer connects");
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("peer event")
+            .expect("open");
+        match e {
+            Event::Qr { code, .. } => {
+                peer_phone.scan(&code).expect("scan");
+            }
+            Event::Connected { .. } => break,
+            _ => {}
+        }
+    }
+    let me_jid: Jid = format!("{OWN}@s.whatsapp.net").parse().expect("jid");
+
+    // check-exists.
+    let (s, found) = waha
+        .get(&format!(
+            "/api/contacts/check-exists?phone={PEER}&session=default"
+        ))
+        .await;
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(
+        found,
+        json!({ "numberExists": true, "chatId": format!("{PEER}@c.us") })
+    );
+    let (s, missing) = waha
+        .get("/api/contacts/check-exists?phone=15550409999&session=default")
+        .await;
+    assert_eq!((s, missing), (200, json!({ "numberExists": false })));
+
+    // sendText: 201 WAMessage with every required field; the peer gets the text.
+    let (s, sent) = waha
+        .post(
+            "/api/sendText",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us"), "text": "hello from waha",
+                     "linkPreview": true }),
+        )
+        .await;
+    assert_eq!(s, 201, "{sent}");
+    for field in [
+        "id",
+        "timestamp",
+        "from",
+        "fromMe",
+        "source",
+        "to",
+        "participant",
+        "body",
+        "hasMedia",
+        "mediaUrl",
+        "ack",
+        "ackName",
+    ] {
+        assert!(sent.get(field).is_some(), "WAMessage lacks {field}: {sent}");
+    }
+    assert_eq!(sent["from"], format!("{OWN}@c.us"));
+    assert_eq!(sent["to"], format!("{PEER}@c.us"));
+    assert_eq!(
+        (sent["fromMe"].as_bool(), sent["source"].as_str()),
+        (Some(true), Some("api"))
+    );
+    assert_eq!(sent["body"], "hello from waha");
+    assert_eq!(
+        (sent["ack"].as_i64(), sent["ackName"].as_str()),
+        (Some(1), Some("SERVER"))
+    );
+    let waha_id = sent["id"].as_str().expect("id").to_owned();
+    let prefix = format!("true_{PEER}@c.us_");
+    assert!(waha_id.starts_with(&prefix), "{waha_id}");
+    let msg_id = waha_id[prefix.len()..].to_owned();
+    let got = next_of(&mut events, ContentKind::Text).await;
+    assert_eq!(got.info.id, msg_id);
+    assert_eq!(got.content().text(), Some("hello from waha"));
+
+    // The native message status resource knows the same message.
+    let status = reqwest::Client::new()
+        .get(format!("{root}/api/sessions/default/messages/{msg_id}"))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .expect("status");
+    assert_eq!(status.status().as_u16(), 200);
+
+    // Reaction on that message.
+    let (s, body) = waha
+        .send(
+            reqwest::Method::PUT,
+            "/api/reaction",
+            &json!({ "session": "default", "messageId": waha_id, "reaction": "👍" }),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let r = next_of(&mut events, ContentKind::Reaction).await;
+    let reaction = r.content().reaction().expect("reaction");
+    assert_eq!(
+        (reaction.emoji, reaction.message_id),
+        (Some("👍"), Some(msg_id.as_str()))
+    );
+
+    // Location and contact card.
+    let (s, loc) = waha
+        .post(
+            "/api/sendLocation",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us"),
+                     "latitude": 38.8937255, "longitude": -77.0969763, "title": "Our office" }),
+        )
+        .await;
+    assert_eq!(s, 201, "{loc}");
+    next_of(&mut events, ContentKind::Location).await;
+    let (s, card) = waha
+        .post(
+            "/api/sendContactVcard",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us"),
+                     "contacts": [{ "fullName": "John Doe", "phoneNumber": "+15550400099", "organization": "x" }] }),
+        )
+        .await;
+    assert_eq!(s, 201, "{card}");
+    next_of(&mut events, ContentKind::Contact).await;
+    let (s, body) = waha
+        .post(
+            "/api/sendContactVcard",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us"),
+                     "contacts": [{ "vcard": "BEGIN:VCARD\nEND:VCARD" }] }),
+        )
+        .await;
+    assert_error(s, &body, 501, "not_supported");
+
+    // Media (base64 BinaryFile), a poll, typing, read receipts.
+    let (s, img) = waha
+        .post(
+            "/api/sendImage",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us"), "caption": "the qr",
+                     "file": { "mimetype": "image/png", "filename": "qr.png",
+                               "data": base64::engine::general_purpose::STANDARD.encode(&png) } }),
+        )
+        .await;
+    assert_eq!(s, 201, "{img}");
+    assert_eq!(
+        (img["hasMedia"].as_bool(), img["body"].as_str()),
+        (Some(true), Some("the qr")),
+        "{img}"
+    );
+    assert!(
+        img["mediaUrl"]
+            .as_str()
+            .is_some_and(|u| u.contains("/media")),
+        "{img}"
+    );
+    let got = next_of(&mut events, ContentKind::Media(MediaKind::Image)).await;
+    assert!(
+        img["id"]
+            .as_str()
+            .is_some_and(|id| id.ends_with(&got.info.id)),
+        "{img}"
+    );
+    let (s, poll) = waha
+        .post(
+            "/api/sendPoll",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us"),
+                     "poll": { "name": "Lunch?", "options": ["yes", "no"], "multipleAnswers": false } }),
+        )
+        .await;
+    assert_eq!((s, poll["body"].as_str()), (201, Some("Lunch?")), "{poll}");
+    let got = next_of(&mut events, ContentKind::Poll).await;
+    assert!(
+        poll["id"]
+            .as_str()
+            .is_some_and(|id| id.ends_with(&got.info.id)),
+        "{poll}"
+    );
+    for route in ["/api/startTyping", "/api/stopTyping"] {
+        let (s, body) = waha
+            .post(
+                route,
+                &json!({ "session": "default", "chatId": format!("{PEER}@c.us") }),
+            )
+            .await;
+        assert_eq!(s, 201, "{route}: {body}");
+    }
+    let incoming = peer
+        .send_text(&me_jid, "read me")
+        .await
+        .expect("peer sends");
+    let (s, body) = waha
+        .post(
+            "/api/sendSeen",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us"),
+                     "messageIds": [format!("false_{PEER}@c.us_{}", incoming.0)] }),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = waha
+        .post(
+            "/api/sendSeen",
+            &json!({ "session": "default", "chatId": format!("{PEER}@c.us") }),
+        )
+        .await;
+    assert_error(s, &body, 400, "invalid_body");
+
+    // A send to an unknown session: 404; a bad body: 400.
+    let (s, body) = waha
+        .post(
+            "/api/sendText",
+            &json!({ "session": "nope", "chatId": "1@c.us", "text": "x" }),
+        )
+        .await;
+    assert_error(s, &body, 404, "session_not_found");
+    let (s, body) = waha
+        .post(
+            "/api/sendText",
+            &json!({ "session": "default", "text": "x" }),
+        )
+        .await;
+    assert_error(s, &body, 400, "invalid_body");
+
+    // Update metadata; list; stop is not offered.
+    let (s, upd) = waha
+        .send(
+            reqwest::Method::PUT,
+            "/api/sessions/default",
+            &json!({ "config": { "metadata": { "user.id": "43" } } }),
+        )
+        .await;
+    assert_eq!(s, 200, "{upd}");
+    assert_eq!(
+        (
+            upd["status"].as_str(),
+            upd["config"]["metadata"]["user.id"].as_str()
+        ),
+        (Some("WORKING"), Some("43"))
+    );
+    let (s, list) = waha.get("/api/sessions").await;
+    assert_eq!(s, 200);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["status"], "WORKING");
+    let (s, body) = waha.post("/api/sessions/default/stop", &json!({})).await;
+    assert_error(s, &body, 501, "not_supported");
+
+    // Logout → STOPPED (hidden from the list unless all=true); start → a new QR.
+    let (s, out) = waha.post("/api/sessions/default/logout", &json!({})).await;
+    assert_eq!((s, out["status"].as_str()), (201, Some("STOPPED")), "{out}");
+    let (_, list) = waha.get("/api/sessions").await;
+    assert_eq!(list, json!([]));
+    let (_, list) = waha.get("/api/sessions?all=true").await;
+    assert_eq!(list[0]["status"], "STOPPED", "{list}");
+    let (s, started) = waha.post("/api/sessions/default/start", &json!({})).await;
+    assert_eq!(s, 201, "{started}");
+    waha.wait_status("default", "SCAN_QR_CODE").await;
+    let (s, restarted) = waha.post("/api/sessions/default/restart", &json!({})).await;
+    assert_eq!(s, 201, "{restarted}");
+
+    // Delete.
+    let (s, _, _, _) = waha
+        .call(
+            reqwest::Method::DELETE,
+            "/api/sessions/default",
+            Some(KEY),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, body) = waha.get("/api/sessions/default").await;
+    assert_error(s, &body, 404, "session_not_found");
+
+    tokio::time::timeout(Duration::from_secs(30), state.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// The base path is configurable; the dialect is off unless configured.
+#[tokio::test]
+async fn waha_base_path_is_configurable() {
+    let (state, waha, root, _dir) = start("/w/").await;
+    assert_eq!(waha.base, format!("{root}/w"));
+    let (s, list) = waha.get("/api/sessions").await;
+    assert_eq!((s, list), (200, json!([])));
+    let (s, body) = waha
+        .get("/api/contacts/check-exists?phone=15550400022&session=x")
+        .await;
+    assert_error(s, &body, 404, "session_not_found");
+    tokio::time::timeout(Duration::from_secs(30), state.shutdown())
+        .await
+        .expect("shutdown");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = ServerConfig::new(dir.path());
+    config.api_key = Some(Secret::new(KEY));
+    config.upstream = Upstream::Sandbox;
+    let state = AppState::start(config).await.expect("start");
+    let resp = tower::ServiceExt::oneshot(
+        app(state.clone()),
+        axum::http::Request::get("/waha/api/sessions")
+            .header("x-api-key", KEY)
+            .body(axum::body::Body::empty())
+            .expect("request"),
+    )
+    .await
+    .expect("response");
+    assert_eq!(resp.status().as_u16(), 404, "off by default");
+    state.shutdown().await;
+}
+
+async fn next_of(events: &mut wa_engine::Events, kind: ContentKind) -> wa_engine::IncomingMessage {
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("peer event in time")
+            .expect("peer stream open");
+        if let Event::Message(m) = e
+            && m.content().kind() == kind
+        {
+            return *m;
+        }
+    }
+}
