@@ -202,7 +202,9 @@ pub enum AccountSync {
     Other(String),
 }
 
-fn group_extras(node: &Node) -> GroupExtras {
+/// The details of a `w:gp2` notification beyond the membership changes (also read by the
+/// connection, which stores a group's disappearing timer from them).
+pub(crate) fn group_extras(node: &Node) -> GroupExtras {
     let mut x = GroupExtras::default();
     for c in node.children() {
         match c.tag.as_ref() {

@@ -149,6 +149,20 @@ async fn group_lifecycle_seen_by_every_member() -> anyhow::Result<()> {
     })
     .await?;
     assert!(announce);
+    // The timer's notification makes Bob store the group's timer: his next group message
+    // (he is an admin, so the announce setting lets him) carries `contextInfo.expiration`.
+    let timer = notification(&mut bob, |k| match k {
+        NotificationKind::Group(_, x) => x.ephemeral_secs,
+        _ => None,
+    })
+    .await?;
+    assert_eq!(timer, 86_400);
+    bob.client
+        .send_text(&group.jid, "this one disappears")
+        .await?;
+    let m = alice.next_message().await?;
+    assert_eq!(m.text(), Some("this one disappears"));
+    assert_eq!(m.content().expiration(), Some(86_400));
 
     // Invite link: Carol looks the group up, joins, and the link is revoked.
     let link = alice.client.group_invite_link(&group.jid).await?;

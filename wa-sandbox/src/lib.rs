@@ -66,7 +66,8 @@
 //!           RouterConfig), stanzas (builders, readers, stanza ids)
 //! accounts  Directory: accounts and their linked devices; DevKey, Registration, PairPlan
 //! rooms     connections (live connections, Push), keys (KeyStore), groups (Groups,
-//!           GroupOps), usync (device lists, phash), media (MediaHost, its own lock),
+//!           GroupOps), profile (status texts and pictures of accounts and groups),
+//!           usync (device lists, phash), media (MediaHost, its own lock),
 //!           payload (ClientPayload parsing), pairing (QR refs, code pairings),
 //!           queue (a device's offline queue), peer_iq (abt props),
 //!           appsync (syncd patches per account and collection: versions, records),
@@ -79,10 +80,12 @@
 //!           calls (call stanzas between accounts over the courier, the call log)
 //! primary   the phones' sync side: Signal peer messages, syncd keys and patches,
 //!           history sync (PhoneCtx over the courier, keys, appsync, media)
-//! state     State (every room under one lock) and the Router handle that composes them
+//! state     State (every room under one lock), the Router handle that composes them and
+//!           its Durability hook
 //! handles   phone (Phone; Router's account and group API), persist, gate (token
 //!           issuance, timelock pushes, MEX pulls, Router's privacy API), notify (Router's
-//!           notification push and edge routing), session
+//!           notification push and edge routing), profile_iq (status and picture IQs and
+//!           their notifications), session
 //! drivers   server (tokio WebSocket loop), control (HTTP control API), sim (the
 //!           deterministic test kit, feature `sim`), this file
 //! ```
@@ -127,6 +130,7 @@ mod presence;
 mod primary;
 mod privacy;
 mod profile;
+mod profile_iq;
 mod queue;
 mod routing;
 mod script;
@@ -156,7 +160,7 @@ pub use media::{MediaConfig, MediaHost};
 pub use media_tls::MediaTlsError;
 pub use notices::{DeviceAction, Notice, ParticipantAction};
 pub use notify::{EdgeRoutingSeen, EdgeRoutingView};
-pub use persist::{Durability, SandboxState, StateError};
+pub use persist::{SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
 pub use primary::{
     AppStateAction, AppStatePatchError, AppStateRecord, AppStateView, HistoryReceipt, SyncSwitches,
@@ -165,7 +169,7 @@ pub use privacy::{Capping, GateConfig, IssuedToken, PrivacySettings, Refusal, To
 pub use script::{Fault, StreamErrorKind, Target};
 pub use server::{WS_PATH, run};
 pub use session::{CloseKind, ServerSession};
-pub use state::{Faults, Router};
+pub use state::{Durability, Faults, Router};
 pub use usync::phash;
 
 /// Settings for [`Sandbox::start`].

@@ -12,7 +12,7 @@
 //! the server's Noise key.
 //!
 //! # Durable before it answers
-//! A host that keeps this state on disk installs a [`Durability`] with
+//! A host that keeps this state on disk installs a [`Durability`](crate::Durability) (defined with the [`Router`] in `state.rs`) with
 //! [`Router::set_durability`]. The sandbox then calls it, synchronously and outside its
 //! lock, whenever a device is linked, before the server answers the pair-device-sign (with
 //! the 515 that sends the companion to log in), and after a device is unlinked or an account
@@ -35,24 +35,6 @@ use crate::appsync::CollectionLogState;
 use crate::keys::PublishedKeys;
 use crate::primary::PhoneSyncState;
 use crate::state::Router;
-
-/// Makes the sandbox's durable state ([`Router::export_state`]) durable, e.g. by writing it
-/// to a file and syncing it. Installed with [`Router::set_durability`].
-///
-/// Called on the thread of the connection whose request changed the state (a tokio worker in
-/// [`Sandbox::start`](crate::Sandbox::start)), never under the sandbox's lock, so an
-/// implementation may call [`Router::export_state`]; it blocks that connection until it
-/// returns, which is the point. Calls from several connections may overlap: an
-/// implementation serialises its writes and exports after taking its own lock, so a newer
-/// state is never overwritten by an older one.
-pub trait Durability: Send + Sync {
-    /// Writes `router`'s state durably (returns once it is on stable storage).
-    ///
-    /// # Errors
-    /// Whatever the storage reports; the sandbox logs it and goes on (a simulator has no
-    /// better answer: the real service would refuse the pairing).
-    fn persist(&self, router: &Router) -> std::io::Result<()>;
-}
 
 /// Format version written by [`Router::export_state`]; anything else is refused.
 const STATE_VERSION: u32 = 1;

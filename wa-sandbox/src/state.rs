@@ -39,7 +39,6 @@ use crate::identity::{ROOT_SERIAL, ServerIdentity};
 use crate::keys::{self, KeyStore, Upload};
 use crate::media::MediaHost;
 use crate::pairing::Pairing;
-use crate::persist::Durability;
 use crate::presence::{PresenceCtx, Presences};
 use crate::primary::{PhoneCtx, Primaries};
 use crate::privacy::Privacy;
@@ -378,6 +377,24 @@ impl State {
             self.conns.bind(conn, None);
         }
     }
+}
+
+/// Makes the sandbox's durable state ([`Router::export_state`]) durable, e.g. by writing it
+/// to a file and syncing it. Installed with [`Router::set_durability`].
+///
+/// Called on the thread of the connection whose request changed the state (a tokio worker in
+/// [`Sandbox::start`](crate::Sandbox::start)), never under the sandbox's lock, so an
+/// implementation may call [`Router::export_state`]; it blocks that connection until it
+/// returns, which is the point. Calls from several connections may overlap: an
+/// implementation serialises its writes and exports after taking its own lock, so a newer
+/// state is never overwritten by an older one.
+pub trait Durability: Send + Sync {
+    /// Writes `router`'s state durably (returns once it is on stable storage).
+    ///
+    /// # Errors
+    /// Whatever the storage reports; the sandbox logs it and goes on (a simulator has no
+    /// better answer: the real service would refuse the pairing).
+    fn persist(&self, router: &Router) -> std::io::Result<()>;
 }
 
 /// The sandbox's shared state. Cheap to clone (an `Arc`).

@@ -441,6 +441,7 @@ impl Messaging {
                 if let Some(n) = group::parse_notification(node) {
                     self.on_group_notification(cx, &n);
                 }
+                self.remember_group_timer(cx, node);
             }
             _ => {}
         }
@@ -468,6 +469,37 @@ impl Messaging {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// A `w:gp2` `<ephemeral expiration>` / `<not_ephemeral>` sets the group's disappearing
+    /// timer: stored like a 1:1 chat's ([`crate::message::ephemeral`]), so our next group
+    /// sends carry `contextInfo.expiration` (whatsmeow `group.go` parseGroupChange reads the
+    /// same element; the setting time is the stanza's `t`, unix seconds).
+    fn remember_group_timer(&mut self, cx: &mut Context<'_>, node: &Node) {
+        let Some(expiration) = crate::notification::group_extras(node).ephemeral_secs else {
+            return;
+        };
+        let Some(group) = node.get_attr_jid("from").filter(|j| j.is_group()).cloned() else {
+            return;
+        };
+        let setting_timestamp = node
+            .get_attr_str("t")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| i64::try_from(cx.server_ms / 1000).unwrap_or(i64::MAX));
+        let timer = crate::message::ephemeral::ChatTimer {
+            expiration,
+            setting_timestamp,
+        };
+        let mut batch = crate::store::StoreBatch::new();
+        match crate::message::ephemeral::remember(cx.store, &mut batch, &group, timer) {
+            Ok(true) => {
+                if let Err(e) = cx.store.apply(batch) {
+                    tracing::warn!(error = %e, "cannot store the group's timer");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the group's timer"),
         }
     }
 
