@@ -6,12 +6,10 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{Receiver, eventually};
-use wa_engine::{Client, Event, MemoryStore, Store};
 use wa_server::{AppState, Secret, ServerConfig, Upstream, app};
 
 const KEY: &str = "evo-global-key-abcdefghijk";
@@ -385,29 +383,7 @@ async fn an_instance_pairs_sends_reads_back_and_delivers_evolution_webhooks() {
     assert_eq!(st["instance"]["state"], "open");
 
     // A second account with a connected client.
-    let sb = state.sandbox().expect("sandbox");
-    let phone = sb.create_account(PEER).expect("account");
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (_peer, mut events) = Client::builder(store)
-        .url(sb.ws_url())
-        .trust_root(sb.trust_root())
-        .prekey_batch(30)
-        .connect()
-        .await
-        .expect("peer connects");
-    loop {
-        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
-            .await
-            .expect("peer event")
-            .expect("open");
-        match e {
-            Event::Qr { code, .. } => {
-                phone.scan(&code).expect("scan");
-            }
-            Event::Connected { .. } => break,
-            _ => {}
-        }
-    }
+    let (_peer, _events) = support::connect_peer(&state, PEER).await;
 
     // whatsappNumbers
     let (status, nums) = call(
@@ -800,29 +776,7 @@ async fn python_clients_drive_the_dialect() {
     // drops any path of the base URL: it only works with the dialect at the root.
     let (state, base, _dir) = start_at("/").await;
     let hook = Receiver::start(false).await;
-    let sb = state.sandbox().expect("sandbox");
-    let phone = sb.create_account(PEER).expect("account");
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (peer, mut events) = Client::builder(store)
-        .url(sb.ws_url())
-        .trust_root(sb.trust_root())
-        .prekey_batch(30)
-        .connect()
-        .await
-        .expect("peer connects");
-    loop {
-        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
-            .await
-            .expect("peer event")
-            .expect("open");
-        match e {
-            Event::Qr { code, .. } => {
-                phone.scan(&code).expect("scan");
-            }
-            Event::Connected { .. } => break,
-            _ => {}
-        }
-    }
+    let (peer, _events) = support::connect_peer(&state, PEER).await;
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/evolution_clients.py");
     let root = base.clone();

@@ -6,13 +6,12 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 use wa_engine::message::{ContentKind, MediaKind};
-use wa_engine::{Client, Event, Jid, MemoryStore, Store};
+use wa_engine::{Event, Jid};
 use wa_server::{AppState, DialectSettings, Secret, ServerConfig, Upstream, app};
 
 const KEY: &str = "waha-admin-key-abcdefghijk";
@@ -279,28 +278,7 @@ async fn waha_sessions_pairing_and_sending() {
     assert_error(s, &body, 409, "session_not_pairing");
 
     // A second account with its own engine client.
-    let peer_phone = sb.create_account(PEER).expect("peer account");
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (peer, mut events) = Client::builder(store)
-        .url(sb.ws_url())
-        .trust_root(sb.trust_root())
-        .prekey_batch(30)
-        .connect()
-        .await
-        .expect("peer connects");
-    loop {
-        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
-            .await
-            .expect("peer event")
-            .expect("open");
-        match e {
-            Event::Qr { code, .. } => {
-                peer_phone.scan(&code).expect("scan");
-            }
-            Event::Connected { .. } => break,
-            _ => {}
-        }
-    }
+    let (peer, mut events) = support::connect_peer(&state, PEER).await;
     let me_jid: Jid = format!("{OWN}@s.whatsapp.net").parse().expect("jid");
 
     // check-exists.

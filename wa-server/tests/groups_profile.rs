@@ -5,13 +5,10 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use base64::Engine as _;
 use serde_json::{Value, json};
 use support::Api;
-use wa_engine::{Client, Event, Jid, MemoryStore, ParticipantRole, Store};
+use wa_engine::{Jid, ParticipantRole};
 use wa_server::AppState;
 
 const KEY: &str = "groups-admin-key-abcdefghijk";
@@ -41,33 +38,6 @@ async fn call(api: &Api, method: reqwest::Method, path: &str, body: Option<Value
     )
 }
 
-async fn peer(state: &AppState, number: &str) -> (Client, wa_engine::Events) {
-    let sb = state.sandbox().expect("sandbox");
-    let phone = sb.create_account(number).expect("account");
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (client, mut events) = Client::builder(store)
-        .url(sb.ws_url())
-        .trust_root(sb.trust_root())
-        .prekey_batch(30)
-        .connect()
-        .await
-        .expect("peer connects");
-    loop {
-        let e = tokio::time::timeout(Duration::from_secs(30), events.recv())
-            .await
-            .expect("peer event")
-            .expect("open");
-        match e {
-            Event::Qr { code, .. } => {
-                phone.scan(&code).expect("scan");
-            }
-            Event::Connected { .. } => break,
-            _ => {}
-        }
-    }
-    (client, events)
-}
-
 #[tokio::test]
 async fn group_lifecycle_and_profile_over_http() {
     let (state, api, _dir) = start().await;
@@ -79,8 +49,8 @@ async fn group_lifecycle_and_profile_over_http() {
     let info = api.wait_status("g1", "connected").await;
     let me: Jid = info["jid"].as_str().expect("jid").parse().expect("JID");
     let me = me.to_non_ad();
-    let (bob, _bob_events) = peer(&state, PEER).await;
-    let (carol, _carol_events) = peer(&state, THIRD).await;
+    let (bob, _bob_events) = support::connect_peer(&state, PEER).await;
+    let (carol, _carol_events) = support::connect_peer(&state, THIRD).await;
 
     // Create with Bob and a number without an account.
     let (status, group) = api
