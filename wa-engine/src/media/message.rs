@@ -451,33 +451,9 @@ impl<'a> Fields<'a> {
 }
 
 /// The message inside device-sent, ephemeral, view-once, edited and document-with-caption
-/// wrappers (shared/protocol/05 §2.1).
+/// wrappers (shared/protocol/05 §2.1): [`crate::message::content::unwrap`], bounded depth.
 fn unwrap(message: &wa::Message) -> &wa::Message {
-    let mut current = message;
-    // Wrappers nest a few levels at most; the bound stops a hostile deep nesting.
-    for _ in 0..8 {
-        let inner = current
-            .device_sent_message
-            .as_ref()
-            .and_then(|d| d.message.as_deref())
-            .or_else(|| {
-                [
-                    &current.ephemeral_message,
-                    &current.view_once_message,
-                    &current.view_once_message_v2,
-                    &current.view_once_message_v2_extension,
-                    &current.document_with_caption_message,
-                    &current.edited_message,
-                ]
-                .into_iter()
-                .find_map(|w| w.as_ref().and_then(|f| f.message.as_deref()))
-            });
-        match inner {
-            Some(inner) => current = inner,
-            None => break,
-        }
-    }
-    current
+    crate::message::content::unwrap(message)
 }
 
 #[cfg(test)]
