@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use support::{Receiver, eventually};
 use wa_engine::message::{ContentKind, MediaKind};
 use wa_engine::{Event, Jid};
 use wa_server::{AppState, DialectSettings, Secret, ServerConfig, Upstream, app};
@@ -95,6 +96,8 @@ async fn start(base_path: &str) -> (AppState, Waha, String, tempfile::TempDir) {
     let mut config = ServerConfig::new(dir.path());
     config.api_key = Some(Secret::new(KEY));
     config.upstream = Upstream::Sandbox;
+    // The webhook receiver listens on 127.0.0.1.
+    config.egress.allow_private_targets = true;
     let mut dialects = DialectSettings::default();
     dialects.waha = Some(base_path.to_owned());
     config.dialects = dialects;
@@ -152,14 +155,14 @@ async fn waha_sessions_pairing_and_sending() {
         .await;
     assert_eq!((s, body["statusCode"].as_u64()), (401, Some(401)), "{body}");
 
-    // config.webhooks is not offered yet: 501, nothing created.
+    // A webhook WAHA's schema rejects (unknown event): 400, nothing created.
     let (s, body) = waha
         .post(
             "/api/sessions",
-            &json!({ "name": "default", "config": { "webhooks": [{ "url": "http://example.com", "events": ["message"] }] } }),
+            &json!({ "name": "default", "config": { "webhooks": [{ "url": "http://example.com", "events": ["nope"] }] } }),
         )
         .await;
-    assert_error(s, &body, 501, "not_supported");
+    assert_error(s, &body, 400, "invalid_body");
     let (s, body) = waha.get("/api/sessions/default").await;
     assert_error(s, &body, 404, "session_not_found");
 
@@ -582,4 +585,253 @@ async fn next_of(events: &mut wa_engine::Events, kind: ContentKind) -> wa_engine
             return *m;
         }
     }
+}
+
+const HOOK_OWN: &str = "15550400031";
+const HOOK_PEER: &str = "15550400032";
+const HMAC_KEY: &str = "waha-hmac-key-0123";
+
+/// The first delivery of WAHA event `event` whose `payload` matches.
+async fn waha_hook(
+    hook: &Receiver,
+    event: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> support::Received {
+    eventually(&format!("a WAHA {event} webhook"), || {
+        hook.received()
+            .into_iter()
+            .find(|r| r.envelope["event"] == event && pred(&r.envelope["payload"]))
+    })
+    .await
+}
+
+/// The envelope fields WAHA's examples (shared/compat/waha.md §6) show, the custom header
+/// and a valid `X-Webhook-Hmac` (HMAC-SHA512 of the raw body).
+fn check_delivery(r: &support::Received, event: &str) {
+    use hmac::{Hmac, KeyInit, Mac};
+    let e = &r.envelope;
+    assert_eq!(r.path, "/hook/waha", "{e}");
+    let id = e["id"].as_str().expect("id");
+    assert!(
+        id.len() == 30
+            && id.starts_with("evt_")
+            && id[4..]
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()),
+        "evt_<lower-case ULID>: {id}"
+    );
+    assert!(
+        e["timestamp"]
+            .as_u64()
+            .is_some_and(|t| t > 1_600_000_000_000),
+        "ms: {e}"
+    );
+    assert_eq!(e["event"], event);
+    assert_eq!(e["session"], "hooked");
+    assert_eq!(e["engine"], "GOWS");
+    assert_eq!(e["metadata"]["tenant"], "t1", "{e}");
+    assert_eq!(e["environment"]["engine"], "GOWS", "{e}");
+    assert_eq!(e["environment"]["tier"], "CORE", "{e}");
+    assert!(e["environment"]["version"].is_string(), "{e}");
+    assert!(
+        e["environment"]["platform"]
+            .as_str()
+            .is_some_and(|p| p.contains('/')),
+        "{e}"
+    );
+    assert!(e["environment"]["worker"].is_object(), "{e}");
+    assert!(e.get("payload").is_some(), "{e}");
+    let header = |name: &str| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} header on {e}"))
+    };
+    assert_eq!(header("x-tenant"), "t1");
+    assert_eq!(header("x-webhook-request-id"), id);
+    assert!(header("x-webhook-timestamp").parse::<u64>().is_ok());
+    assert_eq!(header("x-webhook-hmac-algorithm"), "sha512");
+    let mut mac =
+        <Hmac<sha2::Sha512> as KeyInit>::new_from_slice(HMAC_KEY.as_bytes()).expect("key");
+    mac.update(&r.body);
+    assert_eq!(
+        header("x-webhook-hmac"),
+        hex::encode(mac.finalize().into_bytes()),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn waha_webhooks_deliver_signed_envelopes() {
+    let (state, waha, _root, _dir) = start("/waha").await;
+    let sb = state.sandbox().expect("sandbox");
+    let own_phone = sb.create_account(HOOK_OWN).expect("own account");
+    let hook = Receiver::start(false).await;
+    let url = format!("{}/waha", hook.url());
+
+    let (s, created) = waha
+        .post(
+            "/api/sessions",
+            &json!({ "name": "hooked", "config": {
+                "metadata": { "tenant": "t1" },
+                "webhooks": [{
+                    "url": url,
+                    "events": ["message", "message.any", "message.ack", "session.status"],
+                    "hmac": { "key": HMAC_KEY },
+                    "retries": { "policy": "constant", "delaySeconds": 2, "attempts": 3 },
+                    "customHeaders": [{ "name": "X-Tenant", "value": "t1" }],
+                }],
+            } }),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    // The stored config is shown, the HMAC key is not.
+    let (s, info) = waha.get("/api/sessions/hooked").await;
+    assert_eq!(s, 200, "{info}");
+    let shown = &info["config"]["webhooks"][0];
+    assert_eq!(shown["url"], url.as_str(), "{info}");
+    assert_eq!(shown["events"].as_array().map(Vec::len), Some(4), "{info}");
+    assert_eq!(shown["retries"]["policy"], "constant", "{info}");
+    assert_eq!(shown["customHeaders"][0]["name"], "X-Tenant", "{info}");
+    assert!(
+        shown["hmac"].is_object() && shown["hmac"]["key"].is_null(),
+        "{info}"
+    );
+    assert!(!info.to_string().contains(HMAC_KEY));
+
+    // session.status: SCAN_QR_CODE, then WORKING once linked, with the recent statuses.
+    let qr = waha_hook(&hook, "session.status", |p| p["status"] == "SCAN_QR_CODE").await;
+    check_delivery(&qr, "session.status");
+    assert_eq!(qr.envelope["payload"]["name"], "hooked");
+    assert!(qr.envelope["payload"]["data"].is_null());
+    let (s, code) = waha
+        .post(
+            "/api/hooked/auth/request-code",
+            &json!({ "phoneNumber": HOOK_OWN }),
+        )
+        .await;
+    assert_eq!(s, 201, "{code}");
+    own_phone
+        .enter_code(code["code"].as_str().expect("code"))
+        .expect("the phone accepts the code");
+    waha.wait_status("hooked", "WORKING").await;
+    let working = waha_hook(&hook, "session.status", |p| p["status"] == "WORKING").await;
+    check_delivery(&working, "session.status");
+    let statuses = working.envelope["payload"]["statuses"]
+        .as_array()
+        .expect("statuses")
+        .clone();
+    assert!((1..=3).contains(&statuses.len()), "{statuses:?}");
+    assert_eq!(
+        statuses.last().map(|s| s["status"].clone()),
+        Some(json!("WORKING"))
+    );
+    assert!(
+        statuses.iter().all(|s| s["timestamp"].as_u64().is_some()),
+        "{statuses:?}"
+    );
+    assert_eq!(working.envelope["me"]["id"], format!("{HOOK_OWN}@c.us"));
+
+    // Incoming: `message` and `message.any`, as WAHA's WAMessage.
+    let (peer, _events) = support::connect_peer(&state, HOOK_PEER).await;
+    let me: Jid = format!("{HOOK_OWN}@s.whatsapp.net").parse().expect("jid");
+    peer.send_text(&me, "hi waha hook")
+        .await
+        .expect("peer sends");
+    let incoming = waha_hook(&hook, "message", |p| p["body"] == "hi waha hook").await;
+    check_delivery(&incoming, "message");
+    let p = &incoming.envelope["payload"];
+    assert_eq!(p["from"], format!("{HOOK_PEER}@c.us"), "{p}");
+    assert_eq!(p["to"], format!("{HOOK_OWN}@c.us"), "{p}");
+    assert_eq!(
+        (p["fromMe"].as_bool(), p["hasMedia"].as_bool()),
+        (Some(false), Some(false)),
+        "{p}"
+    );
+    assert!(
+        p["id"]
+            .as_str()
+            .is_some_and(|i| i.starts_with(&format!("false_{HOOK_PEER}@c.us_"))),
+        "{p}"
+    );
+    assert!(
+        p["timestamp"]
+            .as_u64()
+            .is_some_and(|t| t > 1_600_000_000 && t < 10_000_000_000),
+        "{p}"
+    );
+    assert_eq!(
+        (p["ack"].as_i64(), p["ackName"].as_str()),
+        (Some(2), Some("DEVICE")),
+        "{p}"
+    );
+    assert_eq!(p["source"], "app");
+    let any_in = waha_hook(&hook, "message.any", |p| p["body"] == "hi waha hook").await;
+    check_delivery(&any_in, "message.any");
+    assert_ne!(any_in.envelope["id"], incoming.envelope["id"]);
+
+    // Outgoing: `message.any` (fromMe, source api) and `message.ack`, not `message`.
+    let (s, sent) = waha
+        .post(
+            "/api/sendText",
+            &json!({ "session": "hooked", "chatId": format!("{HOOK_PEER}@c.us"), "text": "out via hook" }),
+        )
+        .await;
+    assert_eq!(s, 201, "{sent}");
+    let any_out = waha_hook(&hook, "message.any", |p| p["body"] == "out via hook").await;
+    check_delivery(&any_out, "message.any");
+    let p = &any_out.envelope["payload"];
+    assert_eq!(
+        (p["fromMe"].as_bool(), p["source"].as_str()),
+        (Some(true), Some("api")),
+        "{p}"
+    );
+    assert_eq!(p["id"], sent["id"], "{p}");
+    let ack = waha_hook(&hook, "message.ack", |p| p["id"] == sent["id"]).await;
+    check_delivery(&ack, "message.ack");
+    let p = &ack.envelope["payload"];
+    assert_eq!(p["from"], format!("{HOOK_PEER}@c.us"), "{p}");
+    assert_eq!(p["to"], format!("{HOOK_OWN}@c.us"), "{p}");
+    assert!(p["participant"].is_null() && p["fromMe"] == true, "{p}");
+    assert!(
+        ["SERVER", "DEVICE", "READ"].contains(&p["ackName"].as_str().unwrap_or_default()),
+        "{p}"
+    );
+    assert!(
+        !hook
+            .received()
+            .iter()
+            .any(|r| r.envelope["event"] == "message"
+                && r.envelope["payload"]["body"] == "out via hook"),
+        "an outgoing message is not a `message` event"
+    );
+
+    // PUT replaces the webhooks; an `hmac` without key keeps the stored key.
+    let mut again = shown.clone();
+    again["events"] = json!(["session.status"]);
+    let (s, dto) = waha
+        .send(
+            reqwest::Method::PUT,
+            "/api/sessions/hooked",
+            &json!({ "config": { "webhooks": [again] } }),
+        )
+        .await;
+    assert_eq!(s, 200, "{dto}");
+    assert_eq!(
+        dto["config"]["webhooks"][0]["events"],
+        json!(["session.status"])
+    );
+    assert_eq!(dto["config"]["metadata"]["tenant"], "t1", "{dto}");
+    let before = hook.received().len();
+    let (s, restarted) = waha.post("/api/sessions/hooked/restart", &json!({})).await;
+    assert_eq!(s, 201, "{restarted}");
+    let later = eventually("a session.status after the PUT", || {
+        hook.received()
+            .into_iter()
+            .skip(before)
+            .find(|r| r.envelope["event"] == "session.status")
+    })
+    .await;
+    check_delivery(&later, "session.status");
 }

@@ -14,7 +14,7 @@
 //! crash safety, to the dialect's URL and in the dialect's envelope.
 //!
 //! Dialects: [`evolution`] (Evolution API v2, `--evolution`) and [`waha`] (WAHA, `--waha`;
-//! its webhooks are not rendered yet: `config.webhooks` answers 501).
+//! webhooks from a session's `config.webhooks`, [`waha::hooks`]).
 
 pub(crate) mod evolution;
 pub(crate) mod waha;
@@ -84,6 +84,9 @@ pub(crate) fn render(state: &AppState, session: &Session, envelope: &Envelope) -
     let mut out = Vec::new();
     if state.config().dialects.evolution.is_some() {
         out.extend(evolution::hooks::render(state, session, envelope));
+    }
+    if state.config().dialects.waha.is_some() {
+        out.extend(waha::hooks::render(state, session, envelope));
     }
     out
 }

@@ -35,6 +35,8 @@ pub(crate) struct Received {
     pub(crate) accepted: bool,
     /// The path it was POSTed to (`/hook`, or `/hook/<suffix>` for per-event URLs).
     pub(crate) path: String,
+    /// Every header, names in lower case.
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Received {
@@ -84,6 +86,15 @@ async fn receive(
         body: body.to_vec(),
         accepted,
         path: uri.path().to_owned(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
     });
     if accepted {
         StatusCode::NO_CONTENT

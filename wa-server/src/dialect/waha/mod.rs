@@ -10,10 +10,13 @@
 //! - Sending ([`send`]): `POST /api/send*` with `session` in the body, through
 //!   [`crate::messaging::send`] (so the send limits, the message log and the message status
 //!   resource are the native ones); the answer is WAHA's `WAMessage`.
+//! - Webhooks ([`hooks`]): `config.webhooks[]` of a session, delivered by the native outbox
+//!   in WAHA's envelope with its HMAC-SHA512 headers.
 //!
 //! Errors are WAHA's (NestJS) shape `{statusCode, message, error}` plus the native stable
 //! code in `code` ([`WahaError`]).
 
+pub(crate) mod hooks;
 pub(crate) mod pairing;
 pub(crate) mod send;
 pub(crate) mod sessions;

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Key, WahaError, chat_id, parse, waha_status};
+use super::{Key, WahaError, chat_id, hooks, parse, waha_status};
 use crate::auth;
 use crate::db::{SessionRecord, now_ms};
 use crate::routes::valid_session_id;
@@ -20,7 +20,7 @@ use crate::session_meta::{SessionSettings, validate_metadata};
 use crate::state::AppState;
 
 /// WAHA's `SessionConfig`: `metadata` is kept (as the native session metadata); `webhooks`
-/// are not offered yet (answered 501); the engine options (`proxy`, `debug`, `noweb`, ...)
+/// are kept by the dialect ([`super::hooks`]) and delivered; the engine options (`proxy`, `debug`, `noweb`, ...)
 /// are ignored.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct SessionConfig {
@@ -116,22 +116,32 @@ struct Timestamps {
     activity: u64,
 }
 
-fn config_of(record: &SessionRecord) -> ConfigView {
+/// The config shown: the native metadata and the stored webhooks (HMAC keys hidden).
+fn config_of(state: &AppState, record: &SessionRecord) -> ConfigView {
+    let webhooks = match hooks::load(state.db(), &record.id) {
+        Ok(data) => data
+            .map(|d| d.webhooks.iter().map(hooks::WebhookConfig::view).collect())
+            .unwrap_or_default(),
+        Err(e) => {
+            tracing::error!(session = %record.id, error = %e, "cannot read the WAHA webhooks");
+            Vec::new()
+        }
+    };
     ConfigView {
         metadata: record.metadata.clone(),
-        webhooks: Vec::new(),
+        webhooks,
     }
 }
 
-fn dto(session: &Session) -> SessionDto {
+fn dto(state: &AppState, session: &Session) -> SessionDto {
     SessionDto {
         name: session.id.clone(),
         status: waha_status(session.live().status),
-        config: config_of(&session.record()),
+        config: config_of(state, &session.record()),
     }
 }
 
-fn info(session: &Session) -> SessionInfo {
+fn info(state: &AppState, session: &Session) -> SessionInfo {
     let record = session.record();
     SessionInfo {
         name: session.id.clone(),
@@ -141,7 +151,7 @@ fn info(session: &Session) -> SessionInfo {
             activity: record.created_at,
         },
         me: MeInfo::of(session),
-        config: config_of(&record),
+        config: config_of(state, &record),
     }
 }
 
@@ -150,16 +160,21 @@ fn metadata_of(config: Option<&SessionConfig>) -> Result<Option<Map<String, Valu
     let Some(config) = config else {
         return Ok(None);
     };
-    if config.webhooks.as_ref().is_some_and(|w| !w.is_empty()) {
-        return Err(WahaError::not_supported(
-            "config.webhooks is not supported by wa-server's WAHA dialect yet; \
-             register webhooks with POST /api/sessions/{id}/webhooks",
-        ));
-    }
     if let Some(metadata) = &config.metadata {
         validate_metadata(metadata)?;
     }
     Ok(config.metadata.clone())
+}
+
+/// The webhooks of a WAHA config, checked ([`hooks::parse_webhooks`]); `None` when absent.
+fn webhooks_of(
+    config: Option<&SessionConfig>,
+    previous: &[hooks::WebhookConfig],
+) -> Result<Option<Vec<hooks::WebhookConfig>>, WahaError> {
+    config
+        .and_then(|c| c.webhooks.as_deref())
+        .map(|raw| hooks::parse_webhooks(raw, previous))
+        .transpose()
 }
 
 /// `GET /api/sessions` options.
@@ -182,7 +197,7 @@ pub(crate) async fn list(
         state
             .sessions()
             .iter()
-            .map(|s| info(s))
+            .map(|s| info(&state, s))
             .filter(|i| all || i.status != "STOPPED")
             .collect(),
     ))
@@ -206,9 +221,10 @@ pub(crate) async fn create(
         tracing::debug!(session = %name, "waha: start=false ignored; sessions always start");
     }
     let metadata = metadata_of(body.config.as_ref())?.unwrap_or_default();
+    let webhooks = webhooks_of(body.config.as_ref(), &[])?;
     let (_token, token_hash) = auth::new_session_token(&name);
     let record = SessionRecord {
-        id: name,
+        id: name.clone(),
         created_at: now_ms(),
         token_hash,
         webhooks: Vec::new(),
@@ -216,8 +232,25 @@ pub(crate) async fn create(
         metadata,
         settings: SessionSettings::default(),
     };
-    let session = state.create_session(record).await?;
-    Ok((StatusCode::CREATED, Json(dto(&session))))
+    if let Some(webhooks) = webhooks {
+        // Stored before the session starts, so its first statuses are delivered.
+        if state.session(&name).is_ok() {
+            return Err(crate::error::ApiError::SessionExists.into());
+        }
+        hooks::save_webhooks(state.db(), &name, webhooks)
+            .await
+            .map_err(crate::error::ApiError::from)?;
+    }
+    let session = match state.create_session(record).await {
+        Ok(session) => session,
+        Err(e) => {
+            if let Err(e) = hooks::remove(state.db(), &name) {
+                tracing::error!(session = %name, error = %e, "cannot remove the WAHA webhooks");
+            }
+            return Err(e.into());
+        }
+    };
+    Ok((StatusCode::CREATED, Json(dto(&state, &session))))
 }
 
 /// `GET /api/sessions/{session}`: `SessionInfo`.
@@ -227,11 +260,11 @@ pub(crate) async fn get(
     Path(name): Path<String>,
 ) -> Result<Json<SessionInfo>, WahaError> {
     let session = key.session(&state, &name)?;
-    Ok(Json(info(&session)))
+    Ok(Json(info(&state, &session)))
 }
 
-/// `PUT /api/sessions/{session}`: replaces the metadata when `config.metadata` is given;
-/// `SessionDTO`.
+/// `PUT /api/sessions/{session}`: replaces the metadata when `config.metadata` is given and
+/// the webhooks when `config.webhooks` is; `SessionDTO`.
 pub(crate) async fn update(
     State(state): State<AppState>,
     key: Key,
@@ -240,12 +273,22 @@ pub(crate) async fn update(
 ) -> Result<Json<SessionDto>, WahaError> {
     let session = key.session(&state, &name)?;
     let body: UpdateRequest = parse(&body)?;
-    if let Some(metadata) = metadata_of(body.config.as_ref())? {
+    let metadata = metadata_of(body.config.as_ref())?;
+    let previous = hooks::load(state.db(), &session.id)
+        .map_err(crate::error::ApiError::from)?
+        .map(|d| d.webhooks)
+        .unwrap_or_default();
+    if let Some(webhooks) = webhooks_of(body.config.as_ref(), &previous)? {
+        hooks::save_webhooks(state.db(), &session.id, webhooks)
+            .await
+            .map_err(crate::error::ApiError::from)?;
+    }
+    if let Some(metadata) = metadata {
         let mut record = session.record();
         record.metadata = metadata;
         state.save_record(&session, record).await?;
     }
-    Ok(Json(dto(&session)))
+    Ok(Json(dto(&state, &session)))
 }
 
 /// `DELETE /api/sessions/{session}` (admin): unlinks the device, removes the session.
@@ -277,7 +320,7 @@ pub(crate) async fn start(
         })
         .await;
     }
-    Ok((StatusCode::CREATED, Json(dto(&session))))
+    Ok((StatusCode::CREATED, Json(dto(&state, &session))))
 }
 
 /// `POST /api/sessions/{session}/stop`: not offered (a wa-server session runs until it is
@@ -307,7 +350,7 @@ pub(crate) async fn logout(
         .await
         .map_err(crate::error::ApiError::from)?;
     wait_until(&session, |s| s == SessionStatus::LoggedOut).await;
-    Ok((StatusCode::CREATED, Json(dto(&session))))
+    Ok((StatusCode::CREATED, Json(dto(&state, &session))))
 }
 
 /// `POST /api/sessions/{session}/restart`: reconnects with the stored credentials. 201
@@ -319,7 +362,7 @@ pub(crate) async fn restart(
 ) -> Result<(StatusCode, Json<SessionDto>), WahaError> {
     let session = key.session(&state, &name)?;
     session.restart();
-    Ok((StatusCode::CREATED, Json(dto(&session))))
+    Ok((StatusCode::CREATED, Json(dto(&state, &session))))
 }
 
 /// `GET /api/sessions/{session}/me`: `MeInfo`, or `null` before pairing.
