@@ -2,7 +2,8 @@
 //! auth and WAHA's error shape, the `/api/sessions` resource and its WAHA statuses, the QR
 //! in its three forms, pairing by `auth/request-code`, `contacts/check-exists`, `sendText`
 //! with WAHA's `WAMessage` answer (received by a second account), `sendLocation`,
-//! `sendContactVcard`, `PUT /api/reaction`, logout/start/delete.
+//! `sendContactVcard`, `PUT /api/reaction`, logout/start/delete; `config.webhooks`
+//! delivered to a receiver in WAHA's envelope with a valid HMAC-SHA512.
 
 mod support;
 
