@@ -24,32 +24,17 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use support::baileys::Harness;
-use support::engine::{next_within, paired_engine};
+use support::engine::paired_engine;
+use support::rich::{next_kind, next_vote};
 use support::whatsmeow::Whatsmeow;
-use wa_engine::message::rich::{PollVoteEvent, TargetKey, option_hash};
-use wa_engine::message::{ContentKind, IncomingMessage, content};
-use wa_engine::{Event, Events, Jid};
+use wa_engine::Jid;
+use wa_engine::message::rich::{TargetKey, option_hash};
+use wa_engine::message::{ContentKind, content};
 use wa_sandbox::{Sandbox, SandboxConfig};
 
 const ENGINE: &str = "15551290001";
 const BAILEYS: &str = "15551290002";
 const STEP: Duration = Duration::from_secs(30);
-
-async fn next_kind(events: &mut Events, kind: ContentKind) -> anyhow::Result<IncomingMessage> {
-    next_within(events, STEP, |e| match e {
-        Event::Message(m) if m.content().kind() == kind => Some((**m).clone()),
-        _ => None,
-    })
-    .await
-}
-
-async fn next_vote(events: &mut Events) -> anyhow::Result<PollVoteEvent> {
-    next_within(events, STEP, |e| match e {
-        Event::PollVote(v) => Some((**v).clone()),
-        _ => None,
-    })
-    .await
-}
 
 async fn sent(b: &mut Harness) -> anyhow::Result<String> {
     let r = b
@@ -89,7 +74,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         .command(json!({"cmd": "send_text", "to": engine_user, "text": "from baileys"}))
         .await?;
     let theirs = sent(&mut baileys).await?;
-    let m = next_kind(&mut events, ContentKind::Text).await?;
+    let m = next_kind(STEP, &mut events, ContentKind::Text).await?;
     assert_eq!(m.info.id, theirs);
 
     // Reactions: Baileys reacts to ours, then takes it back.
@@ -97,7 +82,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         .command(json!({"cmd": "send_reaction", "to": engine_user, "target": ours.0, "fromMe": false, "emoji": "❤️"}))
         .await?;
     sent(&mut baileys).await?;
-    let r = next_kind(&mut events, ContentKind::Reaction).await?;
+    let r = next_kind(STEP, &mut events, ContentKind::Reaction).await?;
     let reaction = r.content().reaction().context("reaction")?;
     assert_eq!(
         (reaction.emoji, reaction.message_id),
@@ -107,7 +92,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         .command(json!({"cmd": "send_reaction", "to": engine_user, "target": ours.0, "fromMe": false, "emoji": ""}))
         .await?;
     sent(&mut baileys).await?;
-    let r = next_kind(&mut events, ContentKind::Reaction).await?;
+    let r = next_kind(STEP, &mut events, ContentKind::Reaction).await?;
     let reaction = r.content().reaction().context("reaction removal")?;
     assert_eq!(reaction.message_id, Some(ours.0.as_str()));
     assert!(reaction.emoji.is_none_or(str::is_empty), "{reaction:?}");
@@ -140,7 +125,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         .command(json!({"cmd": "send_edit", "to": engine_user, "target": theirs, "text": "edited by baileys"}))
         .await?;
     sent(&mut baileys).await?;
-    let e = next_kind(&mut events, ContentKind::Edit).await?;
+    let e = next_kind(STEP, &mut events, ContentKind::Edit).await?;
     let edit = e.content().edit().context("edit")?;
     assert_eq!(edit.message_id, theirs);
     assert_eq!(
@@ -168,7 +153,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         .command(json!({"cmd": "send_revoke", "to": engine_user, "target": theirs, "fromMe": true}))
         .await?;
     sent(&mut baileys).await?;
-    let v = next_kind(&mut events, ContentKind::Revoke).await?;
+    let v = next_kind(STEP, &mut events, ContentKind::Revoke).await?;
     let revoke = v.content().revoke().context("revoke")?;
     assert_eq!((revoke.message_id, revoke.from_me), (theirs.as_str(), true));
     client
@@ -194,7 +179,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         )
         .await?;
     let their_poll = sent(&mut baileys).await?;
-    let p = next_kind(&mut events, ContentKind::Poll).await?;
+    let p = next_kind(STEP, &mut events, ContentKind::Poll).await?;
     assert_eq!(p.info.id, their_poll);
     let poll = p.content().poll().context("poll")?;
     assert_eq!(
@@ -202,7 +187,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         (Some("which?"), vec!["a", "b", "c"], 1)
     );
     client.vote_poll(&baileys_user, &their_poll, &["b"]).await?;
-    let own = next_vote(&mut events).await?;
+    let own = next_vote(STEP, &mut events).await?;
     assert_eq!(own.selected, vec!["b".to_owned()]);
     let v = baileys
         .until(|e| e["event"] == "poll_vote" && e["own"].is_null())
@@ -220,7 +205,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         .command(json!({"cmd": "vote_poll", "target": their_poll, "options": ["c"]}))
         .await?;
     sent(&mut baileys).await?;
-    let vote = next_vote(&mut events).await?;
+    let vote = next_vote(STEP, &mut events).await?;
     assert_eq!(
         (vote.poll_id.as_str(), &vote.voter),
         (their_poll.as_str(), &baileys_user)
@@ -256,7 +241,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         .command(json!({"cmd": "vote_poll", "target": our_poll.0, "options": ["x", "y"]}))
         .await?;
     sent(&mut baileys).await?;
-    let vote = next_vote(&mut events).await?;
+    let vote = next_vote(STEP, &mut events).await?;
     assert_eq!(
         (vote.poll_id.as_str(), &vote.voter),
         (our_poll.0.as_str(), &baileys_user)
@@ -267,11 +252,11 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_baileys() ->
         .command(json!({"cmd": "vote_poll", "target": our_poll.0, "options": ["y"]}))
         .await?;
     sent(&mut baileys).await?;
-    let vote = next_vote(&mut events).await?;
+    let vote = next_vote(STEP, &mut events).await?;
     assert_eq!(vote.selected, vec!["y".to_owned()]);
     assert_eq!(vote.tally, tally(&[("x", 0), ("y", 1)]));
     client.vote_poll(&baileys_user, &our_poll.0, &["x"]).await?;
-    let own = next_vote(&mut events).await?;
+    let own = next_vote(STEP, &mut events).await?;
     assert_eq!(own.tally, tally(&[("x", 1), ("y", 1)]));
     let v = baileys
         .until(|e| {
@@ -349,7 +334,7 @@ async fn whatsmeow_group_poll_gets_votes_from_engine_and_baileys_and_all_tallies
         .await?;
     anyhow::ensure!(r["event"] == "sent", "whatsmeow poll failed: {r}");
     let poll_id = r["id"].as_str().context("poll id")?.to_owned();
-    let p = next_kind(&mut events, ContentKind::Poll).await?;
+    let p = next_kind(STEP, &mut events, ContentKind::Poll).await?;
     assert_eq!(
         (p.info.id.as_str(), &p.info.chat),
         (poll_id.as_str(), &group)
@@ -372,7 +357,7 @@ async fn whatsmeow_group_poll_gets_votes_from_engine_and_baileys_and_all_tallies
 
     // Our engine votes sushi; whatsmeow and Baileys decrypt it.
     client.vote_poll(&group, &poll_id, &["sushi"]).await?;
-    let own = next_vote(&mut events).await?;
+    let own = next_vote(STEP, &mut events).await?;
     assert_eq!(
         own.tally,
         tally(&[("pizza", 0), ("sushi", 1), ("tacos", 0)])
@@ -409,7 +394,7 @@ async fn whatsmeow_group_poll_gets_votes_from_engine_and_baileys_and_all_tallies
         .command(json!({"cmd": "vote_poll", "target": poll_id, "options": ["pizza", "sushi"]}))
         .await?;
     sent(&mut baileys).await?;
-    let vote = next_vote(&mut events).await?;
+    let vote = next_vote(STEP, &mut events).await?;
     assert_eq!(vote.voter, Jid::pn(BAILEYS));
     assert_eq!(
         (vote.chat.clone(), vote.poll_id.clone()),

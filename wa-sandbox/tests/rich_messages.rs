@@ -6,12 +6,13 @@ mod support;
 
 use std::time::Duration;
 
-use wa_engine::message::rich::{PollVoteEvent, TargetKey};
+use wa_engine::message::rich::TargetKey;
 use wa_engine::message::{ContentKind, IncomingMessage};
 use wa_engine::{Event, Events, Jid};
 use wa_sandbox::{Sandbox, SandboxConfig};
 
 use support::engine::{next_within, paired_engine};
+use support::rich::next_vote;
 
 const ALICE: &str = "15550130001";
 const BOB: &str = "15550130002";
@@ -20,14 +21,6 @@ const STEP: Duration = Duration::from_secs(20);
 async fn next_message(events: &mut Events, kind: ContentKind) -> anyhow::Result<IncomingMessage> {
     next_within(events, STEP, |e| match e {
         Event::Message(m) if m.content().kind() == kind => Some((**m).clone()),
-        _ => None,
-    })
-    .await
-}
-
-async fn next_vote(events: &mut Events) -> anyhow::Result<PollVoteEvent> {
-    next_within(events, STEP, |e| match e {
-        Event::PollVote(v) => Some((**v).clone()),
         _ => None,
     })
     .await
@@ -100,19 +93,19 @@ async fn reactions_edits_revokes_and_polls_between_two_engines() -> anyhow::Resu
     );
 
     bob.vote_poll(&alice_user, &poll_id.0, &["blue"]).await?;
-    let own = next_vote(&mut bob_events).await?;
+    let own = next_vote(STEP, &mut bob_events).await?;
     assert_eq!(own.selected, vec!["blue".to_owned()]);
-    let at_alice = next_vote(&mut alice_events).await?;
+    let at_alice = next_vote(STEP, &mut alice_events).await?;
     assert_eq!(at_alice.poll_id, poll_id.0);
     assert_eq!(at_alice.voter, bob_user);
     assert_eq!(at_alice.selected, vec!["blue".to_owned()]);
 
     alice.vote_poll(&bob_user, &poll_id.0, &["red"]).await?;
-    next_vote(&mut alice_events).await?;
-    next_vote(&mut bob_events).await?;
+    next_vote(STEP, &mut alice_events).await?;
+    next_vote(STEP, &mut bob_events).await?;
     alice.vote_poll(&bob_user, &poll_id.0, &["blue"]).await?;
-    let alice_tally = next_vote(&mut alice_events).await?.tally;
-    let bob_tally = next_vote(&mut bob_events).await?.tally;
+    let alice_tally = next_vote(STEP, &mut alice_events).await?.tally;
+    let bob_tally = next_vote(STEP, &mut bob_events).await?.tally;
     let expected = vec![
         ("red".to_owned(), 0),
         ("blue".to_owned(), 2),

@@ -13,31 +13,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::engine::{next_within, prekeys_uploaded};
+use support::rich::{next_kind, next_vote};
 use support::whatsmeow::Whatsmeow;
-use wa_engine::message::rich::{PollVoteEvent, TargetKey, option_hash};
-use wa_engine::message::{ContentKind, IncomingMessage, content};
-use wa_engine::{Client, Event, Events, Jid, MemoryStore};
+use wa_engine::message::rich::{TargetKey, option_hash};
+use wa_engine::message::{ContentKind, content};
+use wa_engine::{Client, Event, Jid, MemoryStore};
 use wa_sandbox::{Sandbox, SandboxConfig};
 
 const ENGINE: &str = "15551280001";
 const WHATSMEOW: &str = "15551280002";
 const STEP: Duration = Duration::from_secs(30);
-
-async fn next_kind(events: &mut Events, kind: ContentKind) -> anyhow::Result<IncomingMessage> {
-    next_within(events, STEP, |e| match e {
-        Event::Message(m) if m.content().kind() == kind => Some((**m).clone()),
-        _ => None,
-    })
-    .await
-}
-
-async fn next_vote(events: &mut Events) -> anyhow::Result<PollVoteEvent> {
-    next_within(events, STEP, |e| match e {
-        Event::PollVote(v) => Some((**v).clone()),
-        _ => None,
-    })
-    .await
-}
 
 async fn sent(wm: &mut Whatsmeow) -> anyhow::Result<String> {
     let r = wm
@@ -86,7 +71,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_whatsmeow() 
     wm.command(json!({"cmd": "send_text", "to": engine_user, "text": "from whatsmeow"}))
         .await?;
     let theirs = sent(&mut wm).await?;
-    next_kind(&mut events, ContentKind::Text).await?;
+    next_kind(STEP, &mut events, ContentKind::Text).await?;
 
     // Reactions: whatsmeow reacts to ours, we react to theirs.
     wm.command(
@@ -95,7 +80,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_whatsmeow() 
     )
     .await?;
     sent(&mut wm).await?;
-    let r = next_kind(&mut events, ContentKind::Reaction).await?;
+    let r = next_kind(STEP, &mut events, ContentKind::Reaction).await?;
     let reaction = r.content().reaction().expect("reaction");
     assert_eq!(
         (reaction.emoji, reaction.message_id),
@@ -125,7 +110,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_whatsmeow() 
     wm.command(json!({"cmd": "send_edit", "to": engine_user, "target": theirs, "text": "edited by whatsmeow"}))
         .await?;
     sent(&mut wm).await?;
-    let e = next_kind(&mut events, ContentKind::Edit).await?;
+    let e = next_kind(STEP, &mut events, ContentKind::Edit).await?;
     let edit = e.content().edit().expect("edit");
     assert_eq!(edit.message_id, theirs);
     assert_eq!(
@@ -145,7 +130,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_whatsmeow() 
     wm.command(json!({"cmd": "send_revoke", "to": engine_user, "target": theirs}))
         .await?;
     sent(&mut wm).await?;
-    let v = next_kind(&mut events, ContentKind::Revoke).await?;
+    let v = next_kind(STEP, &mut events, ContentKind::Revoke).await?;
     assert_eq!(v.content().revoke().expect("revoke").message_id, theirs);
     client
         .revoke_message(&TargetKey {
@@ -167,7 +152,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_whatsmeow() 
     )
     .await?;
     let wm_poll = sent(&mut wm).await?;
-    let p = next_kind(&mut events, ContentKind::Poll).await?;
+    let p = next_kind(STEP, &mut events, ContentKind::Poll).await?;
     assert_eq!(p.info.id, wm_poll);
     let poll = p.content().poll().expect("poll");
     assert_eq!(
@@ -175,7 +160,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_whatsmeow() 
         (Some("which?"), vec!["a", "b", "c"], 1)
     );
     client.vote_poll(&wm_user, &wm_poll, &["b"]).await?;
-    let own = next_vote(&mut events).await?;
+    let own = next_vote(STEP, &mut events).await?;
     assert_eq!(own.selected, vec!["b".to_owned()]);
     let m = wm
         .until(|e| {
@@ -191,7 +176,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_whatsmeow() 
     wm.command(json!({"cmd": "vote_poll", "to": engine_user, "target": wm_poll, "options": ["b"]}))
         .await?;
     sent(&mut wm).await?;
-    let tally = next_vote(&mut events).await?;
+    let tally = next_vote(STEP, &mut events).await?;
     assert_eq!(tally.voter, wm_user);
     assert_eq!(tally.selected, vec!["b".to_owned()]);
     assert_eq!(
@@ -219,7 +204,7 @@ async fn reactions_edits_revokes_and_polls_cross_between_engine_and_whatsmeow() 
     )
     .await?;
     sent(&mut wm).await?;
-    let vote = next_vote(&mut events).await?;
+    let vote = next_vote(STEP, &mut events).await?;
     assert_eq!(vote.poll_id, our_poll.0);
     assert_eq!(vote.voter, wm_user);
     assert_eq!(vote.selected, vec!["x".to_owned(), "y".to_owned()]);

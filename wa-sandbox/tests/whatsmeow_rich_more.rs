@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::appsync::synced_engine;
 use support::engine::{next_within, prekeys_uploaded};
+use support::rich::next_kind;
 use support::whatsmeow::Whatsmeow;
 use wa_engine::appstate::{Collection, SyncAction};
 use wa_engine::media::Scheme;
@@ -30,8 +31,8 @@ use wa_engine::message::ephemeral::{TIMER_7_DAYS, TIMER_OFF};
 use wa_engine::message::link_preview::LinkPreview;
 use wa_engine::message::rich::TargetKey;
 use wa_engine::message::view_once::ViewOnceKind;
-use wa_engine::message::{ContentKind, IncomingMessage, MediaKind};
-use wa_engine::{Client, Event, Events, Jid, MemoryStore};
+use wa_engine::message::{ContentKind, MediaKind};
+use wa_engine::{Client, Event, Jid, MemoryStore};
 use wa_sandbox::{Sandbox, SandboxConfig};
 
 const ENGINE: &str = "15551290001";
@@ -42,14 +43,6 @@ const STEP: Duration = Duration::from_secs(30);
 
 /// A 2×2 RGB PNG.
 const PNG_HEX: &str = "89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a730000001149444154789c63f8cfc0004460e23f03001df003fda03309890000000049454e44ae426082";
-
-async fn next_kind(events: &mut Events, kind: ContentKind) -> anyhow::Result<IncomingMessage> {
-    next_within(events, STEP, |e| match e {
-        Event::Message(m) if m.content().kind() == kind => Some((**m).clone()),
-        _ => None,
-    })
-    .await
-}
 
 async fn sent(wm: &mut Whatsmeow) -> anyhow::Result<String> {
     let r = wm
@@ -98,7 +91,7 @@ async fn disappearing_timers_ephemeral_messages_and_view_once_cross_with_whatsme
     wm.command(json!({"cmd": "send_text", "to": engine_user, "text": "hi"}))
         .await?;
     sent(&mut wm).await?;
-    next_kind(&mut events, ContentKind::Text).await?;
+    next_kind(STEP, &mut events, ContentKind::Text).await?;
 
     // Our timer (7 days) → whatsmeow reads the setting; our next text carries it.
     let set = client
@@ -124,7 +117,7 @@ async fn disappearing_timers_ephemeral_messages_and_view_once_cross_with_whatsme
         .until(|e| e["event"] == "disappearing_set" || e["event"] == "error")
         .await?;
     assert_eq!(r["event"], "disappearing_set", "{r}");
-    let s = next_kind(&mut events, ContentKind::EphemeralSetting).await?;
+    let s = next_kind(STEP, &mut events, ContentKind::EphemeralSetting).await?;
     let setting = s.content().ephemeral_setting().expect("setting");
     assert_eq!(setting.expiration, 86_400);
     assert!(setting.setting_timestamp.is_some());
@@ -141,7 +134,7 @@ async fn disappearing_timers_ephemeral_messages_and_view_once_cross_with_whatsme
         )
         .await?;
         let id = sent(&mut wm).await?;
-        let m = next_kind(&mut events, ContentKind::Text).await?;
+        let m = next_kind(STEP, &mut events, ContentKind::Text).await?;
         assert_eq!(m.info.id, id);
         assert_eq!(m.text(), Some(text));
         assert_eq!(m.content().expiration(), Some(86_400));
@@ -181,7 +174,7 @@ async fn disappearing_timers_ephemeral_messages_and_view_once_cross_with_whatsme
         "dataB64": base64_std(&png), "mimetype": "image/png", "text": "once from whatsmeow"}))
         .await?;
     let id = sent(&mut wm).await?;
-    let m = next_kind(&mut events, ContentKind::Media(MediaKind::Image)).await?;
+    let m = next_kind(STEP, &mut events, ContentKind::Media(MediaKind::Image)).await?;
     assert_eq!(m.info.id, id);
     assert_eq!(m.content().view_once(), Some(ViewOnceKind::V2));
     assert_eq!(m.text(), Some("once from whatsmeow"));
@@ -214,7 +207,7 @@ async fn disappearing_timers_ephemeral_messages_and_view_once_cross_with_whatsme
         "name": "Example B", "options": ["Second page"]}))
         .await?;
     let id = sent(&mut wm).await?;
-    let m = next_kind(&mut events, ContentKind::Text).await?;
+    let m = next_kind(STEP, &mut events, ContentKind::Text).await?;
     assert_eq!(m.info.id, id);
     assert_eq!(m.text(), Some("look https://example.org/b"));
     let p = m.content().link_preview().expect("preview");

@@ -12,6 +12,7 @@ pub mod device;
 pub mod engine;
 pub mod interop;
 pub mod peer;
+pub mod rich;
 pub mod whatsmeow;
 
 use std::collections::VecDeque;
