@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use wa_engine::message::rich::TargetKey;
 
+use super::hooks::ack_of;
 use super::{Key, WahaError, chat_id, parse, parse_chat_id};
 use crate::db::MessageRecord;
 use crate::error::ApiError;
@@ -46,18 +47,6 @@ pub(crate) struct WaMessage {
     v_cards: Vec<String>,
     #[serde(rename = "_data")]
     data: Map<String, Value>,
-}
-
-/// WAHA's ack number and name for a native message status.
-fn ack_of(status: &str) -> (i8, &'static str) {
-    match status {
-        "sent" => (1, "SERVER"),
-        "delivered" => (2, "DEVICE"),
-        "read" => (3, "READ"),
-        "played" => (4, "PLAYED"),
-        "failed" => (-1, "ERROR"),
-        _ => (0, "PENDING"),
-    }
 }
 
 impl WaMessage {
