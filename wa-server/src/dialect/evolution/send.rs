@@ -288,13 +288,8 @@ pub(crate) async fn send_audio(
     EvoJson(body): EvoJson<AudioBody>,
 ) -> EvoResult<Created> {
     let fields = Fields {
-        to: None,
-        caption: None,
-        file_name: None,
-        mimetype: None,
         voice_note: true,
-        check_number: false,
-        view_once: false,
+        ..Fields::default()
     };
     send_file(
         &state,
@@ -320,15 +315,7 @@ pub(crate) async fn send_sticker(
     EvoInstance(session): EvoInstance,
     EvoJson(body): EvoJson<StickerBody>,
 ) -> EvoResult<Created> {
-    let fields = Fields {
-        to: None,
-        caption: None,
-        file_name: None,
-        mimetype: None,
-        voice_note: false,
-        check_number: false,
-        view_once: false,
-    };
+    let fields = Fields::default();
     send_file(
         &state,
         &session,
