@@ -1082,6 +1082,38 @@ async fn waha_groups_chats_events_and_stop() {
     check_delivery(&r, "group.v2.update");
     assert_eq!(r.envelope["payload"]["group"]["id"], gid.as_str());
 
+    // A text to the group: `message.ack.group` (not `message.ack`) as members' receipts
+    // come.
+    let (s, to_group) = waha
+        .post(
+            "/api/sendText",
+            &json!({ "session": "hooked", "chatId": gid, "text": "hello team" }),
+        )
+        .await;
+    assert_eq!(s, 201, "{to_group}");
+    assert!(
+        to_group["id"]
+            .as_str()
+            .is_some_and(|i| i.starts_with(&format!("true_{gid}_"))),
+        "{to_group}"
+    );
+    let r = waha_hook(&hook, "message.ack.group", |p| p["id"] == to_group["id"]).await;
+    check_delivery(&r, "message.ack.group");
+    let p = &r.envelope["payload"];
+    assert_eq!(
+        (p["from"].as_str(), p["to"].as_str(), p["fromMe"].as_bool()),
+        (Some(gid.as_str()), Some(own_id.as_str()), Some(true)),
+        "{p}"
+    );
+    assert!(
+        !hook
+            .received()
+            .iter()
+            .any(|r| r.envelope["event"] == "message.ack"
+                && r.envelope["payload"]["id"] == to_group["id"]),
+        "a group message's acks are message.ack.group"
+    );
+
     // Subject, description, settings, invite code.
     let subject = |path: &str, body: Value| (format!("/api/hooked/groups/{gid}/{path}"), body);
     for (path, body) in [

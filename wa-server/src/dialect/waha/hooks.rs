@@ -10,7 +10,8 @@
 //!
 //! Native event → WAHA event (payloads as WAHA's `WAHAWebhook*` schemas and events doc):
 //! - `message` → `message` (incoming only) and `message.any` (`WAMessage`,
-//!   [`super::message::Facts`]); `message_status` → `message.ack` and, when an outgoing
+//!   [`super::message::Facts`]); `message_status` → `message.ack` (`message.ack.group` in a
+//!   group, `participant` the member whose receipt moved the status) and, when an outgoing
 //!   message reaches `sent`, `message.any` (the row of the message log, as `sendText`
 //!   answered it);
 //! - `connection` → `session.status` (WAHA's state names, [`super::waha_status`], with the
@@ -27,7 +28,7 @@
 //!   typing/recording/paused); `call` offer/accept/reject → `call.received`/
 //!   `call.accepted`/`call.rejected` (`CallData`).
 //!
-//! The other WAHA events (`message.ack.group`, `message.waiting`, `state.change`,
+//! The other WAHA events (`message.waiting`, `state.change`,
 //! `poll.vote.failed`, `chat.archive`, `label.*`, `event.response*`, `engine.event`,
 //! `group.v2.participants.join-request`) are accepted in `events` and never delivered.
 //!
@@ -367,14 +368,24 @@ fn translate(
             let status = text("status").unwrap_or_default();
             let (ack, ack_name) = ack_of(status);
             let to = chat_id(to);
+            // In a group the receipts are the members' (`message.ack.group`, `participant`
+            // the member whose receipt moved the status, when known).
+            let (event, participant) = if to.ends_with("@g.us") {
+                (
+                    "message.ack.group",
+                    text("by").map(chat_id).map_or(Value::Null, Value::String),
+                )
+            } else {
+                ("message.ack", Value::Null)
+            };
             // As WAHA's example: `from` is the chat, `to` the own account.
             let mut out = vec![(
-                "message.ack",
+                event,
                 json!({
                     "id": format!("true_{to}_{id}"),
                     "from": to,
                     "to": me_id(session),
-                    "participant": null,
+                    "participant": participant,
                     "fromMe": true,
                     "ack": ack,
                     "ackName": ack_name,
