@@ -42,6 +42,7 @@ use std::ops::Deref;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+mod commit;
 mod credentials;
 mod error;
 mod key;
@@ -50,14 +51,20 @@ mod memory;
 mod seal;
 #[cfg(feature = "sled")]
 mod sled;
+mod staged;
 
 #[cfg(feature = "sled")]
 pub use self::sled::{MAX_STORE_NAME_LEN, SHARED_CACHE_BYTES, SledDatabase, SledStore};
+#[cfg(feature = "runtime")]
+pub use commit::BlockingPersist;
+pub use commit::{Persist, PersistFuture};
 pub use credentials::{
     CREDENTIALS_RECORD_VERSION, Credentials, KeyPair, PreKeyCounters, SignedPreKey,
 };
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub(crate) use staged::Staged;
+pub use staged::{Persistence, WriteBatch};
 
 /// On-disk schema version of persistent backends (the key layout and record formats).
 ///
