@@ -30,6 +30,11 @@
 //! ciphertext leaves, new prekeys before they are uploaded (shared/protocol/04-signal.md
 //! §4.2, §8.4).
 //!
+//! The async side of the same contract is [`Persist`] (module `commit`): a driver
+//! hands a batch over and awaits its durability without blocking a tokio worker, and
+//! a [`GroupCommitter`] makes many sessions' batches durable with one flush, through
+//! [`Store::apply_unflushed`], [`DurableFlush`] and [`Store::mark_flushed`].
+//!
 //! # Backends
 //!
 //! - [`MemoryStore`]: always compiled; for tests and examples. Nothing survives the process.
@@ -57,7 +62,10 @@ mod staged;
 pub use self::sled::{MAX_STORE_NAME_LEN, SHARED_CACHE_BYTES, SledDatabase, SledStore};
 #[cfg(feature = "runtime")]
 pub use commit::BlockingPersist;
-pub use commit::{Persist, PersistFuture};
+pub use commit::{
+    CommitStats, DurableFlush, GroupCommitConfig, GroupCommitter, InlinePersist, Persist,
+    PersistFuture,
+};
 pub use credentials::{
     CREDENTIALS_RECORD_VERSION, Credentials, KeyPair, PreKeyCounters, SignedPreKey,
 };
@@ -224,6 +232,35 @@ pub trait Store: Send + Sync {
     /// of the batch is visible (write failed) or all of it is but its durability is
     /// unknown (flush failed); treat the error as fatal for the connection.
     fn apply(&self, batch: StoreBatch) -> Result<(), StoreError>;
+
+    /// Applies `batch` like [`apply`](Self::apply), atomically and visibly to readers,
+    /// but without waiting for stable storage: it becomes durable with the next
+    /// [`DurableFlush::flush`] of the store's database. Used by a [`GroupCommitter`],
+    /// which flushes once for many batches and then calls
+    /// [`mark_flushed`](Self::mark_flushed). Default: [`apply`](Self::apply) (durable
+    /// at once, which is never wrong).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the backend cannot write; then none of the batch is
+    /// visible.
+    fn apply_unflushed(&self, batch: StoreBatch) -> Result<(), StoreError> {
+        self.apply(batch)
+    }
+
+    /// Told by a committer, after a [`DurableFlush::flush`] of this store's database
+    /// returned `Ok`, that every batch this store took through
+    /// [`apply_unflushed`](Self::apply_unflushed) so far is durable. Backends that keep
+    /// a durability marker advance it here (`SledStore` writes its seal). Default:
+    /// nothing.
+    ///
+    /// A committer calls it from the thread that applies the store's unflushed
+    /// batches, with no such batch in between the flush and this call.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the marker cannot be written.
+    fn mark_flushed(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Deletes everything in every concern (credentials, keys, sessions, app values),
     /// atomically and durably; the store stays usable and empty. Used only when the
@@ -403,6 +440,18 @@ impl StoreBatch {
     /// True if no op is queued.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// Bytes of keys and values queued (what a [`GroupCommitConfig::max_bytes`] limit
+    /// counts; backend overhead not included).
+    pub fn byte_len(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                BatchOp::Put(k, v) => k.len() + v.len(),
+                BatchOp::Delete(k) => k.len(),
+            })
+            .sum()
     }
 
     fn put(&mut self, key: Vec<u8>, value: Blob) -> &mut Self {
