@@ -12,8 +12,10 @@ the server (dialect at /waha) with the embedded sandbox and passes:
 
 Two sessions are created through the client: `pywaha` (under test, paired by QR: the
 sandbox phone scans the QR the client fetched) and `pypeer` (paired by code: the sandbox
-phone types the code the client requested). The script runs its own webhook receiver on
-127.0.0.1 and checks WAHA's envelope and its HMAC-SHA512 header.
+phone types the code the client requested). `pywaha` checks numbers, sends every kind of
+message to the peer, gets its reply and reaction, creates a group with it and reads groups,
+chats, messages and contacts back. The script runs its own webhook receiver on 127.0.0.1
+and checks WAHA's envelope and its HMAC-SHA512 header.
 
 A step the client cannot express is done with plain HTTP (httpx) and says why where it
 happens; the sandbox's control API (the phones) is always plain HTTP, it is no WAHA route.
@@ -89,8 +91,20 @@ KNOWN_MODEL_DEFECTS = {
         and err["input"] is None,
         lambda value: "",
     ),
+    # ChatSummary.name and .picture: `nullable: true` in WAHA's document (a chat without a
+    # name or picture is null there); waha-py's generator dropped `nullable` (required str).
+    "ChatSummary.name|picture": (
+        lambda cls, err: cls is M.ChatSummary
+        and err["type"] == "string_type"
+        and err["loc"] in (("name",), ("picture",))
+        and err["input"] is None,
+        lambda value: "",
+    ),
 }
 DEFECTS_SEEN = set()
+# Where wa-server's answers are known to fall short of WAHA's models (each reported to the
+# dialect's authors); the Rust side accepts only the gaps it lists.
+SERVER_GAPS = set()
 
 
 def _set_at(value, loc, new):
@@ -172,7 +186,7 @@ class Hooks:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/waha-hook"
 
-    def find(self, event, pred=lambda envelope: True):
+    def find(self, event, pred=lambda envelope: True, session=NAME):
         """The first delivery of `event` whose envelope matches, checked: WAHA's headers, the
         HMAC-SHA512 of the raw body, the envelope's fields and its payload parsed into
         waha-py's model. Returns the envelope."""
@@ -182,11 +196,17 @@ class Hooks:
                 items = list(self.received)
             for path, headers, raw in items:
                 envelope = json.loads(raw)
-                if envelope.get("event") == event and pred(envelope):
+                if envelope.get("event") == event and envelope.get("session") == session and pred(envelope):
                     return path, headers, raw, envelope
             return None
 
-        path, headers, raw, envelope = wait(f"a {event} webhook", look)
+        try:
+            path, headers, raw, envelope = wait(f"a {event} webhook", look)
+        except AssertionError as e:
+            with self.lock:
+                seen = [json.loads(raw) for _, _, raw in self.received]
+            summary = [(x.get("event"), json.dumps(x.get("payload"))[:300]) for x in seen if x.get("event") == event]
+            raise AssertionError(f"{e}; {event} deliveries seen: {summary}; all events: {[x.get('event') for x in seen]}")
         check(path == "/waha-hook", f"{event}: delivered to {path}")
         want = hmac.new(HMAC_KEY.encode(), raw, hashlib.sha512).hexdigest()
         check(headers.get("x-webhook-hmac") == want, f"{event}: X-Webhook-Hmac {headers.get('x-webhook-hmac')} != {want}")
@@ -202,7 +222,6 @@ class Hooks:
             check(field in envelope, f"{event}: the envelope lacks {field}: {envelope}")
         check(envelope["id"].startswith("evt_") and envelope["id"] == envelope["id"].lower(), f"{event}: id {envelope['id']}")
         check(isinstance(envelope["timestamp"], int) and envelope["timestamp"] > 1_600_000_000_000, f"{event}: ms timestamp")
-        check(envelope["session"] == NAME, f"{event}: session {envelope['session']}")
         M.Engine(envelope["engine"])
         check(envelope.get("metadata", {}).get("client") == "waha-py", f"{event}: metadata {envelope.get('metadata')}")
         env = envelope["environment"]
@@ -213,6 +232,85 @@ class Hooks:
         return envelope
 
 
+def groups_and_listing(client, ids):
+    """Groups, chats, messages and contacts; `ids` are the WAHA ids of the messages sent
+    and received so far, by kind. Returns the group's id."""
+    # Groups: create with the peer, send to it, list, read one, its participants, count.
+    # WAHA documents no model for the group object (it "depends on the engine"): its fields
+    # are checked here; participants/v2 and count have models.
+    group = client.groups.create_group(
+        NAME, M.CreateGroupRequest(name="waha-py team", participants=[M.Participant(id=PEER_ID)])
+    )
+    check(isinstance(group, dict) and str(group.get("id", "")).endswith("@g.us"), f"create_group: {group!r}")
+    gid = group["id"]
+    check(group.get("subject") == "waha-py team", f"create_group subject: {group!r}")
+    # The peer was added: its session's webhook gets group.v2.join.
+    joined = HOOKS.find(
+        "group.v2.join", lambda e: e["payload"].get("group", {}).get("id") == gid, session=PEER_NAME
+    )
+    try:
+        model(M.GroupV2JoinEvent, joined["payload"], "group.v2.join payload")
+    except AssertionError:
+        # KNOWN SERVER GAP (reported): wa-server's group.v2.join carries the group's id only,
+        # where WAHA's GroupV2JoinEvent requires the whole GroupInfo (subject, description,
+        # participants, the three settings). Anything else wrong with the payload fails.
+        payload = joined["payload"]
+        check(
+            set(payload) == {"timestamp", "group", "_data"} and payload["group"] == {"id": gid},
+            f"group.v2.join payload: {payload}",
+        )
+        SERVER_GAPS.add("group.v2.join.group")
+    step("groups.create")
+    groups = client.groups.get_groups(NAME)
+    check(isinstance(groups, list) and any(g.get("id") == gid for g in groups), f"get_groups: {groups!r}")
+    one = client.groups.get_group(NAME, gid)
+    check(isinstance(one, dict) and one.get("subject") == "waha-py team", f"get_group: {one!r}")
+    count = model(M.CountResponse, client.groups.get_groups_count(NAME), "groups.get_groups_count")
+    check(count.count >= 1, f"count: {count}")
+    step("groups.list")
+    members = models(M.GroupParticipant, client.groups.get_group_participants(NAME, gid), "participants/v2")
+    roles = {p.id: p.role for p in members}
+    check(roles.get(PEER_ID) == M.Role1.participant, f"participants/v2: {members}")
+    check(roles.get(OWN_ID) in (M.Role1.superadmin, M.Role1.admin), f"participants/v2 own: {members}")
+    step("groups.participants")
+    in_group = model(
+        M.WAMessage,
+        client.chatting.send_text({"session": NAME, "chatId": gid, "text": "hello group"}),
+        "chatting.send_text (group)",
+    )
+    check(in_group.to == gid, f"group send: {in_group}")
+    step("send.text.group")
+
+    # Reading back: the chat's messages (newest first), one message, the legacy listing.
+    msgs = models(
+        M.WAMessage, client.chats.get_chat_messages(NAME, PEER_ID, params={"limit": 50}), "chats.get_chat_messages"
+    )
+    have = {m.id for m in msgs}
+    lacking = {k: v for k, v in ids.items() if v not in have}
+    check(not lacking, f"get_chat_messages lacks {lacking}: {have}")
+    one_msg = model(M.WAMessage, client.chats.get_chat_message(NAME, PEER_ID, ids["text"]), "chats.get_chat_message")
+    check(one_msg.id == ids["text"] and one_msg.body == "hello from waha-py", f"get_chat_message: {one_msg}")
+    legacy = models(
+        M.WAMessage,
+        client.chatting.get_messages(params={"session": NAME, "chatId": PEER_ID, "limit": 50}),
+        "chatting.get_messages",
+    )
+    check(set(ids.values()) <= {m.id for m in legacy}, f"get_messages: {legacy}")
+    step("messages.list")
+    chats = client.chats.get_chats(NAME)
+    chat_ids = {c.get("id") for c in chats} if isinstance(chats, list) else set()
+    check({PEER_ID, gid} <= chat_ids, f"get_chats: {chats!r}")
+    overview = models(M.ChatSummary, client.chats.get_chats_overview(NAME), "chats.get_chats_overview")
+    check(PEER_ID in {c.id for c in overview}, f"overview: {overview}")
+    step("chats.list")
+    contacts = client.contacts.get_all(params={"session": NAME})
+    check(isinstance(contacts, list) and any(c.get("id") == PEER_ID for c in contacts), f"contacts.get_all: {contacts!r}")
+    contact = client.contacts.get(params={"contactId": PEER_ID, "session": NAME})
+    check(isinstance(contact, dict) and contact.get("id") == PEER_ID, f"contacts.get: {contact!r}")
+    step("contacts.list")
+    return gid
+
+
 def fail_http(e):
     """The request and answer of a failed client call, for the report."""
     req = e.request
@@ -220,15 +318,19 @@ def fail_http(e):
     return f"{req.method} {req.url} {body} -> {e.response.status_code} {e.response.text}"
 
 
+HOOKS = None
+
+
 def main():
-    hooks = Hooks()
+    global HOOKS
+    hooks = HOOKS = Hooks()
     client = WahaClient(BASE, api_key=KEY, timeout=30)
     phones = httpx.Client(base_url=CONTROL, timeout=30)
 
     # Sessions: create (with the webhook and its HMAC key), list, get.
     webhook = {
         "url": hooks.url,
-        "events": ["session.status", "message", "message.any", "message.ack"],
+        "events": ["session.status", "message", "message.any", "message.ack", "message.reaction"],
         "hmac": {"key": HMAC_KEY},
         "retries": {"policy": "constant", "delaySeconds": 1, "attempts": 3},
         "customHeaders": [{"name": "X-From-Waha-Py", "value": "yes"}],
@@ -246,14 +348,29 @@ def main():
     check(created.status in (M.Status.STARTING, M.Status.SCAN_QR_CODE), f"create: status {created.status}")
     check(created.config and created.config.webhooks and created.config.webhooks[0].url == hooks.url, f"create: {created}")
     check(created.config.webhooks[0].hmac is None or created.config.webhooks[0].hmac.key is None, "the HMAC key is echoed")
-    step("session.create (with config.webhooks, hmac, customHeaders)")
+    step("session.create")
 
     # The peer: a second session, created from a model (M.SessionCreateRequest, dumped by the
-    # client with its null fields).
+    # client with its null fields), with a webhook for the groups it is added to.
     peer_created = model(
         M.SessionDTO,
-        client.sessions.create(M.SessionCreateRequest(name=PEER_NAME, start=True)),
+        client.sessions.create(
+            M.SessionCreateRequest(
+                name=PEER_NAME,
+                start=True,
+                config=M.SessionConfig(metadata={"client": "waha-py"}),
+            )
+        ),
         "sessions.create (peer)",
+    )
+    # PUT with the webhook as a dict (see above: waha-py's WebhookConfig cannot hold names).
+    model(
+        M.SessionDTO,
+        client.sessions.update(
+            PEER_NAME,
+            {"config": {"metadata": {"client": "waha-py"}, "webhooks": [dict(webhook, events=["group.v2.join"])]}},
+        ),
+        "sessions.update (peer)",
     )
     check(peer_created.name == PEER_NAME, f"create peer: {peer_created}")
 
@@ -276,7 +393,7 @@ def main():
     r = phones.post(f"/accounts/{OWN}/scan", json={"qr": qr.value})
     check(r.status_code == 200, f"sandbox scan: {r.status_code} {r.text}")
     wait("WORKING", lambda: status_of(NAME) == M.Status.WORKING)
-    step("pair by QR (auth.get_qr raw+image; the sandbox phone scans)")
+    step("pair.qr")
 
     # Pairing by code: the client requests the code; the peer's sandbox phone types it.
     check(phones.post("/accounts", json={"phone": PEER}).status_code == 201, "sandbox: peer account")
@@ -286,7 +403,7 @@ def main():
     r = phones.post(f"/accounts/{PEER}/code", json={"code": code["code"]})
     check(r.status_code == 200, f"sandbox code: {r.status_code} {r.text}")
     wait("peer WORKING", lambda: status_of(PEER_NAME) == M.Status.WORKING)
-    step("pair by code (auth.request_code; the sandbox phone types it)")
+    step("pair.code")
 
     me = model(M.MeInfo, client.sessions.get_me(NAME), "sessions.get_me")
     check(me.id == OWN_ID, f"me: {me}")
@@ -301,7 +418,7 @@ def main():
         "sessions.update",
     )
     check(updated.config.metadata == {"client": "waha-py"}, f"update: {updated}")
-    step("session.update (config.webhooks)")
+    step("session.update")
 
     # check-exists.
     exists = model(
@@ -414,6 +531,11 @@ def main():
         "chatting.send_text (peer)",
     )
     check(reply.fromMe, f"peer send_text: {reply}")
+    # The peer reacts to our text (its id as the peer sees it: not from it, in our chat).
+    bare = text.id.rsplit("_", 1)[1]
+    client.chatting.set_reaction(
+        M.MessageReactionRequest(session=PEER_NAME, messageId=f"false_{OWN_ID}_{bare}", reaction="🎉")
+    )
     seen_id = None
 
     # Webhooks: WAHA's envelope, HMAC-SHA512, payloads in waha-py's models.
@@ -429,10 +551,27 @@ def main():
     got = model(M.WAMessage, incoming["payload"], "message payload")
     check(not got.fromMe and got.from_ == PEER_ID, f"message: {got}")
     seen_id = got.id
-    step("webhook (session.status, message, message.any, message.ack; HMAC verified)")
+    reacted = hooks.find("message.reaction", lambda e: e["payload"].get("reaction", {}).get("text") == "🎉")
+    r = model(M.WAMessageReaction, reacted["payload"], "message.reaction payload")
+    check(r.reaction.messageId == text.id and r.from_ == PEER_ID and not r.fromMe, f"message.reaction: {r}")
+    step("webhooks")
 
     client.chatting.send_seen(M.SendSeenRequest(session=NAME, chatId=PEER_ID, messageIds=[seen_id]))
     step("send.seen")
+
+    gid = groups_and_listing(
+        client,
+        # The poll is left out: polls (and reactions) go out through the engine's rich
+        # senders, which do not write the message log the listings read, natively too.
+        {
+            "text": text.id,
+            "image": image_msg.id,
+            "file": file_msg.id,
+            "location": loc.id,
+            "vcard": card.id,
+            "incoming": seen_id,
+        },
+    )
 
     # Delete both sessions; they are gone.
     client.sessions.delete(PEER_NAME)
@@ -446,7 +585,7 @@ def main():
         check(e.response.status_code == 404, f"get after delete: {fail_http(e)}")
     step("session.delete")
 
-    print(json.dumps({"steps": STEPS, "model_defects": sorted(DEFECTS_SEEN), "text_id": text.id, "incoming_id": seen_id}))
+    print(json.dumps({"steps": STEPS, "model_defects": sorted(DEFECTS_SEEN), "server_gaps": sorted(SERVER_GAPS), "group": gid, "text_id": text.id, "incoming_id": seen_id}))
     sys.stdout.flush()
 
 
