@@ -648,7 +648,8 @@ fn group_participants(session: &Session, d: &Value) -> Vec<(&'static str, Value)
 
 /// `group.v2.update` of a native `group_update` event: the group's id and the fields that
 /// changed (`subject`, `description` (`""` when removed), `membersCanSendMessages`,
-/// `invite`); a group created (`create`) is `group.v2.join` with its subject.
+/// `invite`); a group created with us in it (`create`) is `group.v2.join` (and the
+/// deprecated `group.join`) with the same payload.
 fn group_update(d: &Value) -> Vec<(&'static str, Value)> {
     let group = d.get("group").and_then(Value::as_str).unwrap_or_default();
     let timestamp = d

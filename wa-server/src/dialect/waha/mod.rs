@@ -10,8 +10,13 @@
 //! - Sending ([`send`]): `POST /api/send*` with `session` in the body, through
 //!   [`crate::messaging::send`] (so the send limits, the message log and the message status
 //!   resource are the native ones); the answer is WAHA's `WAMessage`.
+//! - Groups ([`groups`]): `/api/{session}/groups...` over the engine's group calls, as the
+//!   native group routes make them.
+//! - Chats, messages, contacts ([`chats`]): read from the native message log.
+//! - `WAMessage` ([`message`]): one rendering for webhooks, send answers and listings.
 //! - Webhooks ([`hooks`]): `config.webhooks[]` of a session, delivered by the native outbox
 //!   in WAHA's envelope with its HMAC-SHA512 headers.
+//! - The dialect's OpenAPI document ([`openapi`]): `GET <base>/openapi.json`.
 //!
 //! Errors are WAHA's (NestJS) shape `{statusCode, message, error}` plus the native stable
 //! code in `code` ([`WahaError`]).

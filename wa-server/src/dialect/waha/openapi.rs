@@ -1,18 +1,17 @@
-//! The dialect's own OpenAPI document (`GET <base>/openapi.json`, no key; tag `waha`):
-//! every WAHA route served with its method and path parameters, the `api_key` security
-//! scheme (`X-Api-Key`, WAHA's name for it), WAHA's error body, and which routes answer
-//! 501. Bodies and answers are WAHA's (shared/compat/waha.md) and described as free-form
-//! JSON. A test (`tests/dialect_waha.rs`) checks that every path listed here is routed.
+//! The dialect's own OpenAPI 3.1 document (`GET <base>/openapi.json`, no key; tag `waha`):
+//! every WAHA route served, with its success status and answer shape, every error status
+//! it can answer (in WAHA's error body `{statusCode, message, error, code}`), the `api_key`
+//! security scheme (`X-Api-Key`, WAHA's name for it), and which routes answer 501.
+//!
+//! Request bodies list the fields WAHA's schemas require (`shared/compat/waha.md`), with
+//! their types; other keys are accepted, as WAHA accepts them. Answers are described by
+//! their JSON type (object, array, boolean, string, or `null` where the server answers
+//! `null`); their fields are WAHA's. A test (`tests/dialect_waha.rs`) checks that every
+//! path listed here is routed; `schemathesis.sh` (`DIALECT=waha`) checks the server
+//! against it.
 
 use axum::Json;
-use serde_json::Value;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
-use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, ObjectBuilder, OpenApiBuilder, Paths, Required,
-};
+use serde_json::{Map, Value, json};
 
 /// Whether a route does what WAHA's does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,95 +260,351 @@ pub(crate) const ROUTES: &[(&str, &str, &str, Support)] = &[
     ("get", "/api/{session}/contacts/{id}", "A contact", Yes),
 ];
 
-fn json_content() -> utoipa::openapi::Content {
-    ContentBuilder::new()
-        .schema(Some(ObjectBuilder::new().build()))
-        .build()
+fn string() -> Value {
+    json!({ "type": "string" })
 }
 
-fn response(description: &str) -> utoipa::openapi::Response {
-    ResponseBuilder::new()
-        .description(description)
-        .content("application/json", json_content())
-        .build()
+fn text() -> Value {
+    json!({ "type": "string", "minLength": 1 })
 }
 
-fn string_schema() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(utoipa::openapi::Type::String)
+fn boolean() -> Value {
+    json!({ "type": "boolean" })
+}
+
+fn number() -> Value {
+    json!({ "type": "number" })
+}
+
+/// An object with `required` fields among `props` (other keys allowed).
+fn object(required: &[&str], props: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": props })
+}
+
+/// WAHA's `[Participant{id}]`.
+fn participants() -> Value {
+    json!({ "type": "array", "items": object(&["id"], json!({ "id": text() })) })
+}
+
+/// `RemoteFile{mimetype, url}` or `BinaryFile{mimetype, data}` (`filename` optional).
+fn file() -> Value {
+    object(
+        &[],
+        json!({ "mimetype": string(), "url": string(), "data": string(), "filename": string() }),
+    )
+}
+
+/// The JSON body of `method path` as WAHA's schema requires it (`None`: no body read).
+fn request_body(method: &str, path: &str) -> Option<Value> {
+    let send = |extra: &[&str], props: Value| {
+        let mut required = vec!["session", "chatId"];
+        required.extend_from_slice(extra);
+        let mut all = json!({ "session": text(), "chatId": text() });
+        if let (Value::Object(a), Value::Object(b)) = (&mut all, props) {
+            a.extend(b);
+        }
+        object(&required, all)
+    };
+    Some(match (method, path) {
+        ("post", "/api/sessions") | ("put", "/api/sessions/{session}") => object(
+            &[],
+            json!({ "name": string(), "start": boolean(), "config": { "type": "object" } }),
+        ),
+        ("post", "/api/{session}/auth/request-code") => object(
+            &["phoneNumber"],
+            json!({ "phoneNumber": text(), "method": string() }),
+        ),
+        ("post", "/api/sendText") => send(
+            &["text"],
+            json!({ "text": text(), "reply_to": string(), "mentions": { "type": "array", "items": string() } }),
+        ),
+        ("post", "/api/sendImage" | "/api/sendFile" | "/api/sendVoice" | "/api/sendVideo") => {
+            send(&["file"], json!({ "file": file(), "caption": string() }))
+        }
+        ("post", "/api/sendLocation") => send(
+            &["latitude", "longitude"],
+            json!({ "latitude": number(), "longitude": number(), "title": string() }),
+        ),
+        ("post", "/api/sendContactVcard") => send(
+            &["contacts"],
+            json!({ "contacts": { "type": "array", "items": { "type": "object" } } }),
+        ),
+        ("post", "/api/sendPoll") => send(
+            &["poll"],
+            json!({ "poll": object(&["name", "options"], json!({
+                "name": text(), "options": { "type": "array", "items": string() },
+                "multipleAnswers": boolean() })) }),
+        ),
+        ("post", "/api/sendSeen") => send(
+            &[],
+            json!({ "messageId": string(), "messageIds": { "type": "array", "items": string() },
+                    "participant": string() }),
+        ),
+        ("post", "/api/startTyping" | "/api/stopTyping") => send(&[], json!({})),
+        ("put", "/api/reaction") => object(
+            &["session", "messageId", "reaction"],
+            json!({ "session": text(), "messageId": text(), "reaction": string() }),
+        ),
+        ("post", "/api/{session}/groups") => object(
+            &["name", "participants"],
+            json!({ "name": text(), "participants": participants() }),
+        ),
+        ("post", "/api/{session}/groups/join") => object(&["code"], json!({ "code": text() })),
+        (
+            "post",
+            "/api/{session}/groups/{id}/participants/add"
+            | "/api/{session}/groups/{id}/participants/remove"
+            | "/api/{session}/groups/{id}/admin/promote"
+            | "/api/{session}/groups/{id}/admin/demote",
+        ) => object(&["participants"], json!({ "participants": participants() })),
+        ("put", "/api/{session}/groups/{id}/subject") => {
+            object(&["subject"], json!({ "subject": text() }))
+        }
+        ("put", "/api/{session}/groups/{id}/description") => {
+            object(&["description"], json!({ "description": string() }))
+        }
+        ("put", p) if p.contains("/settings/security/") => {
+            object(&["adminsOnly"], json!({ "adminsOnly": boolean() }))
+        }
+        ("put", "/api/{session}/groups/{id}/picture") => {
+            object(&["file"], json!({ "file": file() }))
+        }
+        ("post", "/api/{session}/chats/overview") => object(
+            &[],
+            json!({ "pagination": object(&[], json!({ "limit": number(), "offset": number() })),
+                    "filter": object(&[], json!({ "ids": { "type": "array", "items": string() } })) }),
+        ),
+        ("post", _) => json!({ "type": "object" }),
+        _ => return None,
+    })
+}
+
+/// The query parameters of `method path`: `(name, required, schema)`.
+fn query(method: &str, path: &str) -> Vec<(&'static str, bool, Value)> {
+    let order = json!({ "type": "string", "enum": ["desc", "asc"] });
+    let page = |sort: &[&str]| {
+        vec![
+            ("sortBy", false, json!({ "type": "string", "enum": sort })),
+            ("sortOrder", false, order.clone()),
+            ("limit", false, json!({ "type": "integer", "minimum": 0 })),
+            ("offset", false, json!({ "type": "integer", "minimum": 0 })),
+        ]
+    };
+    let messages = || {
+        let mut out = page(&["timestamp", "messageTimestamp"]);
+        out.extend([
+            ("downloadMedia", false, boolean()),
+            ("filter.timestamp.lte", false, json!({ "type": "integer", "minimum": 0 })),
+            ("filter.timestamp.gte", false, json!({ "type": "integer", "minimum": 0 })),
+            ("filter.fromMe", false, boolean()),
+            (
+                "filter.ack",
+                false,
+                json!({ "type": "string", "enum": ["ERROR", "PENDING", "SERVER", "DEVICE", "READ", "PLAYED"] }),
+            ),
+        ]);
+        out
+    };
+    match (method, path) {
+        ("get", "/api/sessions") => vec![("all", false, boolean())],
+        ("get", "/api/{session}/auth/qr") => vec![(
+            "format",
+            false,
+            json!({ "type": "string", "enum": ["image", "raw"] }),
+        )],
+        ("get", "/api/contacts/check-exists") => {
+            vec![("phone", true, text()), ("session", true, text())]
+        }
+        ("get", "/api/{session}/groups") => {
+            let mut out = page(&["id", "subject"]);
+            out.push((
+                "exclude",
+                false,
+                json!({ "type": "array", "items": { "type": "string", "enum": ["", "participants"] } }),
+            ));
+            out
+        }
+        ("get", "/api/{session}/groups/join-info") => vec![("code", true, text())],
+        ("get", "/api/{session}/chats") => page(&["conversationTimestamp", "id", "name"]),
+        ("get", "/api/{session}/chats/overview") => vec![
+            ("limit", false, json!({ "type": "integer", "minimum": 0 })),
+            ("offset", false, json!({ "type": "integer", "minimum": 0 })),
+        ],
+        ("get", "/api/{session}/chats/{chatId}/messages") => messages(),
+        ("get", "/api/messages") => {
+            let mut out = messages();
+            out.push(("session", true, text()));
+            out.push(("chatId", true, text()));
+            out
+        }
+        ("get", "/api/contacts/all") => {
+            let mut out = page(&["id", "name"]);
+            out.push(("session", true, text()));
+            out
+        }
+        ("get", "/api/contacts") => vec![("contactId", true, text()), ("session", true, text())],
+        _ => Vec::new(),
+    }
+}
+
+/// The success status of `method path` and its answer's JSON schema (`None`: no body).
+fn success(method: &str, path: &str) -> (u16, Option<Value>) {
+    let obj = || Some(json!({ "type": "object" }));
+    let arr = || Some(json!({ "type": "array" }));
+    match (method, path) {
+        ("delete", "/api/sessions/{session}") => (200, None),
+        ("get", "/api/sessions/{session}/me") => (200, Some(json!({ "type": ["object", "null"] }))),
+        (
+            "get",
+            "/api/sessions"
+            | "/api/{session}/groups"
+            | "/api/{session}/chats"
+            | "/api/{session}/chats/overview"
+            | "/api/{session}/chats/{chatId}/messages"
+            | "/api/messages"
+            | "/api/contacts/all",
+        ) => (200, arr()),
+        ("get", p) if p.ends_with("/participants") || p.ends_with("/participants/v2") => {
+            (200, arr())
+        }
+        ("get", p) if p.ends_with("/invite-code") => (200, Some(string())),
+        ("post", p) if p.ends_with("/invite-code/revoke") => (200, Some(string())),
+        ("put", p)
+            if p.contains("/subject")
+                || p.contains("/description")
+                || p.contains("/settings/security/") =>
+        {
+            (200, Some(boolean()))
+        }
+        ("post", p) if p.contains("/participants/") || p.contains("/admin/") => (200, arr()),
+        ("post", "/api/{session}/chats/overview") => (201, arr()),
+        (
+            "post",
+            "/api/{session}/groups/refresh"
+            | "/api/{session}/groups/join"
+            | "/api/{session}/groups/{id}/leave",
+        ) => (200, obj()),
+        ("post", _) => (201, obj()),
+        _ => (200, obj()),
+    }
+}
+
+/// WAHA's (NestJS's) error body plus the native stable `code`.
+fn error_body() -> Value {
+    object(
+        &["statusCode", "message", "error", "code"],
+        json!({ "statusCode": { "type": "integer" }, "message": string(), "error": string(),
+                "code": string() }),
+    )
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+/// The error statuses of a route, with what each means.
+fn errors(path: &str, support: Support) -> Vec<(u16, &'static str)> {
+    let mut out = vec![
+        (400, "Invalid body or query"),
+        (401, "Missing or wrong X-Api-Key"),
+        (403, "Another session's token; not a group admin or member"),
+        (404, "Unknown session, group, message or invite"),
+        (
+            409,
+            "Not connected, not pairing, a name taken, or a conflicting group change",
+        ),
+        (
+            422,
+            "Refused by the native checks (no WhatsApp account, unreachable recipient)",
+        ),
+        (429, "Send limits"),
+        (502, "The WhatsApp server refused the request"),
+        (503, "Shutting down"),
+        (504, "The WhatsApp server did not answer"),
+    ];
+    if matches!(
+        path,
+        "/api/sendImage" | "/api/sendFile" | "/api/sendVoice" | "/api/sendVideo"
+    ) {
+        out.push((413, "File past --max-media-bytes"));
+        out.push((415, "A file type this kind does not take"));
+    }
+    if support != Yes {
+        out.push((501, "Not supported by this dialect (code not_supported)"));
+    }
+    out.sort_unstable();
+    out
+}
+
+fn operation(method: &str, path: &str, summary: &str, support: Support) -> Value {
+    let mut responses = Map::new();
+    if support != No {
+        let (status, schema) = success(method, path);
+        let mut answer = json!({ "description": "WAHA's answer" });
+        if let Some(schema) = schema {
+            let mut content = json!({ "application/json": { "schema": schema } });
+            if path == "/api/{session}/auth/qr" {
+                content["image/png"] =
+                    json!({ "schema": { "type": "string", "format": "binary" } });
+            }
+            answer["content"] = content;
+        }
+        responses.insert(status.to_string(), answer);
+    }
+    for (status, what) in errors(path, support) {
+        responses.insert(status.to_string(), json_response(what, error_body()));
+    }
+    let mut params = Vec::new();
+    for segment in path.split('/') {
+        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            params.push(json!({ "name": name, "in": "path", "required": true,
+                                "schema": { "type": "string", "minLength": 1 } }));
+        }
+    }
+    for (name, required, schema) in query(method, path) {
+        params.push(json!({ "name": name, "in": "query", "required": required, "schema": schema }));
+    }
+    let mut op = json!({
+        "tags": ["waha"],
+        "summary": summary,
+        "operationId": format!("waha_{method}_{}",
+            path.trim_start_matches('/').replace(['/', '{', '}', '-', '.'], "_")),
+        "parameters": params,
+        "responses": responses,
+        "security": [{ "api_key": [] }],
+    });
+    if let Some(body) = request_body(method, path) {
+        op["requestBody"] = json!({ "required": true,
+                                    "content": { "application/json": { "schema": body } } });
+    }
+    op
 }
 
 /// The document, its paths under `base` (`/waha` by default).
-pub(crate) fn document(base: &str) -> utoipa::openapi::OpenApi {
-    let mut paths = Paths::new();
+pub(crate) fn document(base: &str) -> Value {
+    let mut paths = Map::new();
     for (method, path, summary, support) in ROUTES {
-        let method = match *method {
-            "get" => HttpMethod::Get,
-            "put" => HttpMethod::Put,
-            "delete" => HttpMethod::Delete,
-            _ => HttpMethod::Post,
-        };
-        let mut op = OperationBuilder::new()
-            .tag("waha")
-            .summary(Some(*summary))
-            .response("200", response("WAHA's answer"))
-            .response(
-                "201",
-                response("Created (WAHA answers most POSTs with 201)"),
-            )
-            .response("400", response("{statusCode, message, error, code}"))
-            .response("401", response("No or a wrong X-Api-Key"))
-            .response("403", response("Another session's token"))
-            .response("404", response("Unknown session, group or message"))
-            .response("409", response("Not connected, or a conflict"))
-            .security(SecurityRequirement::new("api_key", Vec::<String>::new()));
-        if *support != Yes {
-            op = op.response(
-                "501",
-                response("Not supported by this dialect (code not_supported)"),
-            );
-        }
-        for segment in path.split('/') {
-            if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                op = op.parameter(
-                    ParameterBuilder::new()
-                        .name(name)
-                        .parameter_in(ParameterIn::Path)
-                        .required(Required::True)
-                        .schema(Some(string_schema().build())),
-                );
-            }
-        }
-        if matches!(method, HttpMethod::Post | HttpMethod::Put) {
-            op = op.request_body(Some(
-                RequestBodyBuilder::new()
-                    .content("application/json", json_content())
-                    .build(),
-            ));
-        }
-        let full = format!("{base}{path}");
-        paths.add_path_operation(full, vec![method], op.build());
+        let item = paths
+            .entry(format!("{base}{path}"))
+            .or_insert_with(|| json!({}));
+        item[*method] = operation(method, path, summary, *support);
     }
-    OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title("wa-server: WAHA dialect")
-                .version(env!("CARGO_PKG_VERSION"))
-                .description(Some(
-                    "WAHA (WhatsApp HTTP API, 2026.7.1) served over wa-server's sessions. See \
-                     the README, \"From WAHA\".",
-                ))
-                .build(),
-        )
-        .paths(paths)
-        .components(Some(
-            ComponentsBuilder::new()
-                .security_scheme(
-                    "api_key",
-                    SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
-                )
-                .build(),
-        ))
-        .build()
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "wa-server: WAHA dialect",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "WAHA (WhatsApp HTTP API, 2026.7.1) served over wa-server's sessions. \
+                            See the README, \"From WAHA\".",
+        },
+        "tags": [{ "name": "waha", "description": "WAHA's API" }],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "api_key": { "type": "apiKey", "in": "header", "name": "X-Api-Key" },
+            },
+        },
+    })
 }
 
 /// `GET <base>/openapi.json` (no key).
@@ -363,7 +618,7 @@ pub(crate) async fn serve(
         .as_deref()
         .and_then(crate::dialect::base_path)
         .unwrap_or_default();
-    Json(serde_json::to_value(document(&base)).unwrap_or(Value::Null))
+    Json(document(&base))
 }
 
 #[cfg(test)]
@@ -372,7 +627,7 @@ mod tests {
 
     #[test]
     fn every_route_is_in_the_document_once() {
-        let doc = serde_json::to_value(document("/waha")).expect("json");
+        let doc = document("/waha");
         let mut count = 0;
         for (method, path, _, support) in ROUTES {
             let op = &doc["paths"][format!("/waha{path}")][*method];
