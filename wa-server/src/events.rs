@@ -84,7 +84,8 @@ pub struct Envelope {
     /// notification; fields per kind in `routes/rich.rs` `notification_event`). Each typed
     /// notification also has its own event (`notices.rs`): `group_update` (`{group, actor,
     /// timestamp, changes: [tag], subject, description, description_removed, announce, locked,
-    /// invite_code, ephemeral_secs}`), `group_participants` (`{group, actor, timestamp,
+    /// invite_code, ephemeral_secs, created}`; `created` is the group as `GET .../groups/{group}`
+    /// shows it when the change is its creation, else null), `group_participants` (`{group, actor, timestamp,
     /// action: "add"|"remove"|"promote"|"demote", participants: [jid]}`), `account_sync`
     /// (`{from, timestamp, what: "devices"|"privacy"|"picture"|"blocklist"}`),
     /// `contact_picture` (`{jid, from, timestamp, picture_id, removed}`), `contact_status`

@@ -46,6 +46,7 @@ pub(crate) fn notification_events(n: &NotificationEvent) -> Vec<(&'static str, V
             let mut out = Vec::new();
             let mut tags = Vec::new();
             let mut subject = None;
+            let mut created = None;
             for c in &g.changes {
                 let (action, list) = match c {
                     GroupChange::Added(l) => ("add", l),
@@ -57,7 +58,13 @@ pub(crate) fn notification_events(n: &NotificationEvent) -> Vec<(&'static str, V
                         tags.push("subject".to_owned());
                         continue;
                     }
-                    GroupChange::Created(_) => {
+                    GroupChange::Created(info) => {
+                        // The whole metadata comes with a creation: passed on (as the
+                        // native group routes show a group) for those added by it.
+                        created = serde_json::to_value(crate::routes::groups::GroupView::from(
+                            info.clone(),
+                        ))
+                        .ok();
                         tags.push("create".to_owned());
                         continue;
                     }
@@ -91,6 +98,7 @@ pub(crate) fn notification_events(n: &NotificationEvent) -> Vec<(&'static str, V
                         "locked": x.locked,
                         "invite_code": x.invite_code,
                         "ephemeral_secs": x.ephemeral_secs,
+                        "created": created,
                     }),
                 ));
             }

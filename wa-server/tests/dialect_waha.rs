@@ -1356,6 +1356,35 @@ async fn waha_groups_chats_events_and_stop() {
         "{p}"
     );
 
+    // A group a creates with us in it: `group.v2.join` with WAHA's whole GroupInfo (the
+    // creation notification carries the metadata).
+    let theirs = peer_a
+        .create_group("a's group", std::slice::from_ref(&me))
+        .await
+        .expect("a creates a group");
+    let theirs_id = theirs.jid.to_string();
+    let r = waha_hook(&hook, "group.v2.join", |p| {
+        p["group"]["id"] == theirs_id.as_str()
+    })
+    .await;
+    check_delivery(&r, "group.v2.join");
+    let g = &r.envelope["payload"]["group"];
+    assert_eq!(g["subject"], "a's group", "{g}");
+    for field in [
+        "description",
+        "membersCanAddNewMember",
+        "membersCanSendMessages",
+        "newMembersApprovalRequired",
+    ] {
+        assert!(!g[field].is_null(), "GroupInfo requires {field}: {g}");
+    }
+    let members = g["participants"].as_array().expect("participants");
+    assert!(
+        members.contains(&json!({ "id": a_id, "role": "superadmin" }))
+            && members.contains(&json!({ "id": own_id, "role": "participant" })),
+        "{g}"
+    );
+
     // Removed by a: `group.v2.leave` (and the deprecated `group.leave`); added back:
     // `group.v2.join`; then leaving through the API answers 200.
     peer_a

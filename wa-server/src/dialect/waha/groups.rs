@@ -4,13 +4,12 @@
 //! 404 unknown group, 403 not an admin or not a member, 409 conflict).
 //!
 //! WAHA leaves the group object to the engine ("depends on the engine you use"); wa-server
-//! answers with the one engine-independent shape WAHA documents, the `group` of its
-//! `group.v2.join` event: `{id, subject, description, invite, membersCanAddNewMember,
-//! membersCanSendMessages, newMembersApprovalRequired, participants: [GroupParticipant]}`
-//! (`invite`, `membersCanAddNewMember` and `newMembersApprovalRequired` are `null`: the
-//! metadata does not carry them), plus `owner`, `creation` (unix s) and `size`. Participants
-//! are `GroupParticipant{id, role}` with `role` `participant|admin|superadmin`, as
-//! `participants/v2` answers everywhere.
+//! answers with the one engine-independent shape WAHA documents, its `GroupInfo` (the
+//! `group` of its `group.v2.join` event, [`group_info`]): `{id, subject, description,
+//! membersCanAddNewMember, membersCanSendMessages, newMembersApprovalRequired,
+//! participants: [GroupParticipant]}`, plus `owner`, `creation` (unix s) and `size`.
+//! Participants are `GroupParticipant{id, role}` with `role` `participant|admin|superadmin`,
+//! as `participants/v2` answers everywhere.
 //!
 //! Not offered (501 `not_supported`): `DELETE /api/{session}/groups/{id}` (WhatsApp deletes
 //! no plain group; leave it instead), `DELETE .../picture` and `PUT .../picture` from a URL
@@ -121,23 +120,51 @@ fn participants_json(g: &GroupInfo) -> Vec<Value> {
         .collect()
 }
 
+/// WAHA's `GroupInfo{id, subject, description, membersCanAddNewMember,
+/// membersCanSendMessages, newMembersApprovalRequired, participants}` (all required by its
+/// schema): `description` `""` when none; `membersCanAddNewMember` `true` and
+/// `newMembersApprovalRequired` `false`, WhatsApp's defaults for a new group (the metadata
+/// read here does not carry those two settings); `invite` left out (optional, and not in
+/// the metadata).
+pub(crate) fn group_info(
+    id: &str,
+    subject: &str,
+    description: Option<&str>,
+    announce: bool,
+    participants: Vec<Value>,
+) -> Value {
+    json!({
+        "id": id,
+        "subject": subject,
+        "description": description.unwrap_or_default(),
+        "membersCanAddNewMember": true,
+        "membersCanSendMessages": !announce,
+        "newMembersApprovalRequired": false,
+        "participants": participants,
+    })
+}
+
 /// The group object (see the module docs).
 pub(crate) fn group_json(g: &GroupInfo, with_participants: bool) -> Value {
     let participants = participants_json(g);
-    let mut out = json!({
-        "id": g.jid.to_string(),
-        "subject": g.subject,
-        "description": g.description.as_ref().map(|d| d.body.clone()),
-        "invite": null,
-        "membersCanAddNewMember": null,
-        "membersCanSendMessages": !g.announce,
-        "newMembersApprovalRequired": null,
-        "owner": g.creator.as_ref().map(|j| chat_id(&j.to_string())),
-        "creation": g.creation,
-        "size": participants.len(),
-    });
-    if with_participants && let Value::Object(m) = &mut out {
-        m.insert("participants".to_owned(), Value::Array(participants));
+    let size = participants.len();
+    let mut out = group_info(
+        &g.jid.to_string(),
+        &g.subject,
+        g.description.as_ref().map(|d| d.body.as_str()),
+        g.announce,
+        participants,
+    );
+    if let Value::Object(m) = &mut out {
+        m.insert(
+            "owner".to_owned(),
+            json!(g.creator.as_ref().map(|j| chat_id(&j.to_string()))),
+        );
+        m.insert("creation".to_owned(), json!(g.creation));
+        m.insert("size".to_owned(), json!(size));
+        if !with_participants {
+            m.remove("participants");
+        }
     }
     out
 }

@@ -660,7 +660,7 @@ fn group_participants(session: &Session, d: &Value) -> Vec<(&'static str, Value)
 /// `group.v2.update` of a native `group_update` event: the group's id and the fields that
 /// changed (`subject`, `description` (`""` when removed), `membersCanSendMessages`,
 /// `invite`); a group created with us in it (`create`) is `group.v2.join` (and the
-/// deprecated `group.join`) with the same payload.
+/// deprecated `group.join`) with the whole `GroupInfo` (the notification carries it).
 fn group_update(d: &Value) -> Vec<(&'static str, Value)> {
     let group = d.get("group").and_then(Value::as_str).unwrap_or_default();
     let timestamp = d
@@ -691,10 +691,41 @@ fn group_update(d: &Value) -> Vec<(&'static str, Value)> {
             json!(format!("{}{code}", wa_engine::INVITE_LINK_PREFIX)),
         );
     }
-    let payload = json!({ "group": Value::Object(info), "timestamp": timestamp, "_data": {} });
     if changes.contains(&"create") {
+        // A group created with us in it: its whole metadata came with the notification.
+        let group = d.get("created").filter(|c| c.is_object()).map_or_else(
+            || Value::Object(info.clone()),
+            |c| {
+                let text = |k: &str| c.get(k).and_then(Value::as_str);
+                let participants = c
+                    .get("participants")
+                    .and_then(Value::as_array)
+                    .map(|list| {
+                        list.iter()
+                            .map(|p| {
+                                let role = match p.get("role").and_then(Value::as_str) {
+                                    Some("admin") => "admin",
+                                    Some("superadmin") => "superadmin",
+                                    _ => "participant",
+                                };
+                                json!({ "id": chat_id(p.get("jid").and_then(Value::as_str).unwrap_or_default()), "role": role })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                super::groups::group_info(
+                    group,
+                    text("subject").unwrap_or_default(),
+                    text("description"),
+                    c.get("announce").and_then(Value::as_bool).unwrap_or(false),
+                    participants,
+                )
+            },
+        );
+        let payload = json!({ "group": group, "timestamp": timestamp, "_data": {} });
         return vec![("group.v2.join", payload.clone()), ("group.join", payload)];
     }
+    let payload = json!({ "group": Value::Object(info), "timestamp": timestamp, "_data": {} });
     vec![("group.v2.update", payload)]
 }
 
