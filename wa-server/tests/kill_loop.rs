@@ -258,7 +258,7 @@ async fn sender(shared: Arc<Sending>) {
         if n >= shared.params.messages {
             return;
         }
-        let (from, to_session, to_user) = if n % 2 == 0 {
+        let (from, to_session, to_user) = if n.is_multiple_of(2) {
             ("a", "b", &shared.users[1])
         } else {
             ("b", "a", &shared.users[0])
