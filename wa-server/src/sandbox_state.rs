@@ -363,4 +363,35 @@ mod tests {
         ));
         sb.shutdown().await;
     }
+
+    #[tokio::test]
+    async fn written_queues_load_again_and_a_damaged_queues_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sb = wa_sandbox::Sandbox::start(wa_sandbox::SandboxConfig::default())
+            .await
+            .expect("sandbox");
+        sb.create_account("15550002222").expect("account");
+        let saver = SandboxFile::new(dir.path());
+        assert!(saver.save_if_changed(sb.router()).expect("save"));
+        wa_sandbox::Durability::persist_queues(&saver, sb.router()).expect("persist queues");
+        assert!(saver.queues_path.exists(), "queues written");
+        assert_eq!(saver.queues.lock().expect("writer").covered, 1);
+        sb.shutdown().await;
+
+        let again = wa_sandbox::Sandbox::start(wa_sandbox::SandboxConfig::default())
+            .await
+            .expect("sandbox");
+        assert_eq!(
+            SandboxFile::new(dir.path())
+                .load(again.router())
+                .expect("load"),
+            1
+        );
+        write_atomically(&saver.queues_path, b"{not json").expect("write");
+        assert!(matches!(
+            SandboxFile::new(dir.path()).load(again.router()),
+            Err(SandboxStateError::Invalid { .. })
+        ));
+        again.shutdown().await;
+    }
 }
