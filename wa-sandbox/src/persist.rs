@@ -7,9 +7,10 @@
 //! Signal keys and remaining one-time prekeys), the account's app-state collections (every
 //! accepted patch with its device) and the phone's sync side (app-state sync keys, contacts,
 //! switches, its Signal sessions with companions). Live connections, QR refs, pending
-//! pairings, faults, offline queues and the phone's inbox are not. The server's own keys are
-//! not either: they come from the seed (same seed, same trust root), and clients do not pin
-//! the server's Noise key.
+//! pairings, faults and the phone's inbox are not; nor are the server's own keys: they come
+//! from the seed (same seed, same trust root), and clients do not pin the server's Noise
+//! key. The companions' offline queues are kept apart ([`QueuesState`],
+//! [`Router::export_queues`]) because they change with every message.
 //!
 //! # Durable before it answers
 //! A host that keeps this state on disk installs a [`Durability`](crate::Durability) (defined with the [`Router`] in `state.rs`) with
