@@ -160,7 +160,7 @@ pub use media::{MediaConfig, MediaHost};
 pub use media_tls::MediaTlsError;
 pub use notices::{DeviceAction, Notice, ParticipantAction};
 pub use notify::{EdgeRoutingSeen, EdgeRoutingView};
-pub use persist::{SandboxState, StateError};
+pub use persist::{QueuesState, SandboxState, StateError};
 pub use phone::{PendingLink, Phone};
 pub use primary::{
     AppStateAction, AppStatePatchError, AppStateRecord, AppStateView, HistoryReceipt, SyncSwitches,

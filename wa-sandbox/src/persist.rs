@@ -7,9 +7,10 @@
 //! Signal keys and remaining one-time prekeys), the account's app-state collections (every
 //! accepted patch with its device) and the phone's sync side (app-state sync keys, contacts,
 //! switches, its Signal sessions with companions). Live connections, QR refs, pending
-//! pairings, faults, offline queues and the phone's inbox are not. The server's own keys are
-//! not either: they come from the seed (same seed, same trust root), and clients do not pin
-//! the server's Noise key.
+//! pairings, faults and the phone's inbox are not; nor are the server's own keys: they come
+//! from the seed (same seed, same trust root), and clients do not pin the server's Noise
+//! key. The companions' offline queues are kept apart ([`QueuesState`],
+//! [`Router::export_queues`]) because they change with every message.
 //!
 //! # Durable before it answers
 //! A host that keeps this state on disk installs a [`Durability`](crate::Durability) (defined with the [`Router`] in `state.rs`) with
@@ -184,7 +185,105 @@ fn key<const N: usize>(field: &'static str, b64: &str) -> Result<[u8; N], StateE
         .map_err(|_| StateError::BadKey(field))
 }
 
+/// Format version written by [`Router::export_queues`]; anything else is refused.
+const QUEUES_VERSION: u32 = 1;
+
+/// The companions' offline queues (05 §14): every stanza a linked device has not
+/// acknowledged yet, as plain serde data ([`Router::export_queues`]). Kept apart from
+/// [`SandboxState`] because it changes with every message: a host writes it (through
+/// [`Durability::persist_queues`](crate::Durability::persist_queues)) before the server acks
+/// a routed message, as WhatsApp's servers store a message before they acknowledge it, so a
+/// message whose sender was told "received by the server" survives a crash of the server.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct QueuesState {
+    version: u32,
+    queues: Vec<QueueState>,
+}
+
+impl std::fmt::Debug for QueuesState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueuesState")
+            .field("version", &self.version)
+            .field("stanzas", &self.len())
+            .finish()
+    }
+}
+
+impl QueuesState {
+    /// How many stanzas wait in all queues together.
+    pub fn len(&self) -> usize {
+        self.queues.iter().map(|q| q.stanzas.len()).sum()
+    }
+
+    /// Whether no stanza waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct QueueState {
+    phone: String,
+    device: u16,
+    /// The stanzas, oldest first: base64 of their binary encoding (shared/protocol/02).
+    stanzas: Vec<String>,
+}
+
 impl Router {
+    /// The companions' offline queues: what [`import_queues`](Self::import_queues) restores.
+    pub fn export_queues(&self) -> QueuesState {
+        let queued = self.lock().routing.queued();
+        QueuesState {
+            version: QUEUES_VERSION,
+            queues: queued
+                .into_iter()
+                .map(|((phone, device), nodes)| QueueState {
+                    phone,
+                    device,
+                    stanzas: nodes
+                        .iter()
+                        .map(|n| B64.encode(wa_engine::binary::encode_node(n)))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Restores the offline queues saved by [`export_queues`](Self::export_queues), after
+    /// [`import_state`](Self::import_state) (which empties the imported accounts' queues).
+    /// A queue of a device this sandbox does not know is skipped. Returns how many stanzas
+    /// were restored; nothing changes on error.
+    ///
+    /// # Errors
+    /// [`StateError::Version`] for another format version, [`StateError::BadKey`] for a
+    /// stanza that is not base64 of a binary node.
+    pub fn import_queues(&self, state: &QueuesState) -> Result<usize, StateError> {
+        if state.version != QUEUES_VERSION {
+            return Err(StateError::Version(state.version));
+        }
+        let mut decoded = Vec::with_capacity(state.queues.len());
+        for q in &state.queues {
+            let mut nodes = Vec::with_capacity(q.stanzas.len());
+            for b64 in &q.stanzas {
+                let bytes = B64.decode(b64).map_err(|_| StateError::BadKey("queues"))?;
+                let node = wa_engine::binary::decode_node(&bytes)
+                    .map_err(|_| StateError::BadKey("queues"))?;
+                nodes.push(node);
+            }
+            decoded.push(((q.phone.clone(), q.device), nodes));
+        }
+        let mut st = self.lock();
+        let mut restored = 0;
+        for (dev, nodes) in decoded {
+            if st.directory.companion(&dev).is_none() {
+                continue;
+            }
+            restored += nodes.len();
+            st.routing.restore_queue(dev, nodes);
+        }
+        Ok(restored)
+    }
+
     /// The durable part of the state: accounts and their linked devices.
     pub fn export_state(&self) -> SandboxState {
         let st = self.lock();

@@ -56,6 +56,11 @@ impl Queue {
         self.items.len()
     }
 
+    /// The queued stanzas, oldest first (as queued: without the replay's `offline` mark).
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.items.iter().map(|q| &q.node)
+    }
+
     /// Appends a stanza; a full queue drops its oldest one first.
     pub(crate) fn push(&mut self, node: Node) {
         if self.items.len() >= QUEUE_LIMIT {

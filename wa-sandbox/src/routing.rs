@@ -96,6 +96,25 @@ impl Routing {
         self.phone_inboxes.remove(phone);
     }
 
+    /// Every non-empty companion queue: the device and its stanzas, oldest first
+    /// ([`Router::export_queues`](crate::Router::export_queues)).
+    pub(crate) fn queued(&self) -> Vec<(DevKey, Vec<Node>)> {
+        self.queues
+            .iter()
+            .filter(|(_, q)| q.len() > 0)
+            .map(|(dev, q)| (dev.clone(), q.nodes().cloned().collect()))
+            .collect()
+    }
+
+    /// Replaces a companion's queue with `nodes` (a restored queue, oldest first).
+    pub(crate) fn restore_queue(&mut self, dev: DevKey, nodes: Vec<Node>) {
+        let mut queue = Queue::default();
+        for node in nodes {
+            queue.push(node);
+        }
+        self.queues.insert(dev, queue);
+    }
+
     /// The stanzas routed to an account's phone, oldest first.
     pub(crate) fn phone_inbox(&self, phone: &str) -> Vec<Node> {
         self.phone_inboxes

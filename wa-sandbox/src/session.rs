@@ -968,6 +968,12 @@ impl ServerSession {
             "message" => {
                 let ack = self.router.lock().route_message(device, node);
                 if let Some(ack) = ack {
+                    // Stored before acknowledged (05 §14): the recipients' queues are made
+                    // durable first (a host's `Durability`), so the sender's "sent" holds
+                    // across a crash of the server.
+                    if ack.get_attr("error").is_none() {
+                        self.router.make_queues_durable();
+                    }
                     self.send(&ack);
                 }
             }

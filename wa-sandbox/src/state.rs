@@ -395,6 +395,21 @@ pub trait Durability: Send + Sync {
     /// Whatever the storage reports; the sandbox logs it and goes on (a simulator has no
     /// better answer: the real service would refuse the pairing).
     fn persist(&self, router: &Router) -> std::io::Result<()>;
+
+    /// Writes `router`'s offline queues ([`Router::export_queues`]) durably. Called after a
+    /// client `<message>` was routed into its recipients' queues and before the server acks
+    /// it to the sender, so an acked message survives a crash of the server (as on
+    /// WhatsApp's servers, which store a message before they acknowledge it). Calls come
+    /// from every connection, one per message: an implementation should let one write
+    /// cover the calls that arrived while the previous write ran (a group commit). The
+    /// default keeps nothing (queues in memory only).
+    ///
+    /// # Errors
+    /// As [`persist`](Self::persist).
+    fn persist_queues(&self, router: &Router) -> std::io::Result<()> {
+        let _ = router;
+        Ok(())
+    }
 }
 
 /// The sandbox's shared state. Cheap to clone (an `Arc`).
@@ -483,6 +498,21 @@ impl Router {
             && let Err(e) = hook.persist(self)
         {
             tracing::error!(error = %e, what, "sandbox: cannot make the state durable");
+        }
+    }
+
+    /// Runs the [`Durability`] hook's [`persist_queues`](Durability::persist_queues), if a
+    /// hook is installed. Must not be called with the state lock held.
+    pub(crate) fn make_queues_durable(&self) {
+        let hook = self
+            .durability
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(hook) = hook
+            && let Err(e) = hook.persist_queues(self)
+        {
+            tracing::error!(error = %e, "sandbox: cannot make the offline queues durable");
         }
     }
 

@@ -1,6 +1,8 @@
 //! A sandbox restarted from saved state (`Router::export_state` -> JSON -> `import_state`)
 //! still knows the device that paired with it: the same store logs in without a QR.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -144,5 +146,81 @@ async fn a_linked_device_is_durable_before_the_companion_is_sent_to_log_in() {
     assert!(
         matches!(next(&mut events).await, Event::Connected { .. }),
         "logs in to the restarted sandbox without a QR"
+    );
+}
+
+/// A disk that keeps the last offline queues written through `persist_queues`.
+#[derive(Default)]
+struct QueueDisk {
+    queues: Mutex<Option<String>>,
+}
+
+impl Durability for QueueDisk {
+    fn persist(&self, _router: &Router) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn persist_queues(&self, router: &Router) -> std::io::Result<()> {
+        let json = serde_json::to_string(&router.export_queues()).map_err(std::io::Error::other)?;
+        *self.queues.lock().expect("lock") = Some(json);
+        Ok(())
+    }
+}
+
+/// issue 12 (kill loop): the sandbox makes a routed message durable (its recipients' offline
+/// queues, `Durability::persist_queues`) before it acks it to the sender, and a sandbox
+/// restarted from the saved state and queues delivers it to the recipient, which was
+/// offline when it was sent.
+#[tokio::test]
+async fn an_acked_message_is_in_the_durable_queues_and_a_restarted_sandbox_delivers_it() {
+    const BOB: &str = "15553334444";
+    let disk = Arc::new(QueueDisk::default());
+    let sb = start().await;
+    sb.router().set_durability(Some(disk.clone()));
+    sb.create_account(PHONE).expect("alice");
+    sb.create_account(BOB).expect("bob");
+    let within = Duration::from_secs(20);
+    let (alice, _alice_events, _, _) = support::engine::paired_engine(&sb, PHONE, within)
+        .await
+        .expect("alice paired");
+    let (bob, bob_events, bob_jid, bob_store) = support::engine::paired_engine(&sb, BOB, within)
+        .await
+        .expect("bob paired");
+    // Bob goes offline: the message waits in his queue.
+    bob.shutdown().await;
+    drop(bob_events);
+    let id = alice
+        .send_text(&bob_jid.to_non_ad(), "kept across a crash")
+        .await
+        .expect("sent and acked");
+    let queues = disk
+        .queues
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("queues written before the ack");
+    let saved: wa_sandbox::QueuesState = serde_json::from_str(&queues).expect("deserialize");
+    assert!(!saved.is_empty(), "the message is in the written queues");
+    let state = sb.router().export_state();
+    sb.shutdown().await;
+
+    // "Crash": a new sandbox from what was on disk.
+    let sb = start().await;
+    sb.router().import_state(&state).expect("import state");
+    assert!(
+        sb.router().import_queues(&saved).expect("import queues") >= 1,
+        "the message is restored"
+    );
+    let store: Arc<dyn Store> = bob_store;
+    let mut events = connect(&sb, store).await;
+    let message = support::engine::next_within(&mut events, within, |e| match e {
+        Event::Message(m) if m.info.id == id.0 => Some(m.clone()),
+        _ => None,
+    })
+    .await
+    .expect("bob gets the message from the restarted sandbox");
+    assert_eq!(
+        message.message.conversation.as_deref(),
+        Some("kept across a crash")
     );
 }

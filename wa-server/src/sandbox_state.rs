@@ -15,11 +15,23 @@
 //! `tests/kill_after_pair.rs`). The rest (prekey uploads, app-state) changes without a
 //! notification, so a background task also exports the state at an interval (at least
 //! [`MIN_INTERVAL`], longer when exporting is slow) and writes it when the bytes differ from
-//! the last write. Not kept (as in wa-sandbox): groups, offline queues, live connections.
+//! the last write. Not kept (as in wa-sandbox): groups, live connections.
+//!
+//! The companions' offline queues (every stanza a linked device has not acknowledged yet,
+//! `wa_sandbox::QueuesState`) live in `<data-dir>/sandbox/queues.json`. The sandbox calls
+//! [`Durability::persist_queues`](wa_sandbox::Durability::persist_queues) after it routed a
+//! message and before it acks it to the sender, so a message a session answered `201` for
+//! (the server's ack) is on disk until its recipient acknowledged it, whatever instant a
+//! SIGKILL lands on; after a restart the recipient gets it in its offline replay (issue 12,
+//! kill loop `tests/kill_loop.rs`: before, a SIGKILL lost every message the sandbox had
+//! acked but the recipient's session had not processed yet, e.g. all those sent while the
+//! recipient was reconnecting). One write covers every message routed while the previous
+//! write ran (a group commit); the background task writes acknowledged removals.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wa_sandbox::Router;
@@ -54,14 +66,34 @@ pub enum SandboxStateError {
 pub(crate) struct SandboxFile {
     path: PathBuf,
     last: Mutex<Vec<u8>>,
+    /// `<data_dir>/sandbox/queues.json`.
+    queues_path: PathBuf,
+    /// Calls of `persist_queues` so far: a write whose export started after call `n`
+    /// counted itself here covers call `n`.
+    queue_calls: AtomicU64,
+    /// The queue writer (one at a time).
+    queues: Mutex<QueueWriter>,
+}
+
+/// What the queue writer knows about `queues.json`.
+#[derive(Debug, Default)]
+struct QueueWriter {
+    /// Every `persist_queues` call up to this one is on disk.
+    covered: u64,
+    /// The bytes last written (or loaded).
+    last: Vec<u8>,
 }
 
 impl SandboxFile {
     /// The file `<data_dir>/sandbox/state.json`.
     pub(crate) fn new(data_dir: &Path) -> Self {
+        let dir = data_dir.join("sandbox");
         Self {
-            path: data_dir.join("sandbox").join("state.json"),
+            path: dir.join("state.json"),
             last: Mutex::new(Vec::new()),
+            queues_path: dir.join("queues.json"),
+            queue_calls: AtomicU64::new(0),
+            queues: Mutex::new(QueueWriter::default()),
         }
     }
 
@@ -93,7 +125,60 @@ impl SandboxFile {
             .map_err(|e| invalid(e.to_string()))?;
         let accounts = router.accounts().len();
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
+        self.load_queues(router)?;
         Ok(accounts)
+    }
+
+    /// Restores the offline queues saved in `queues.json`, if any (after the accounts).
+    fn load_queues(&self, router: &Router) -> Result<(), SandboxStateError> {
+        let bytes = match std::fs::read(&self.queues_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(SandboxStateError::Io {
+                    path: self.queues_path.clone(),
+                    source,
+                });
+            }
+        };
+        let invalid = |reason: String| SandboxStateError::Invalid {
+            path: self.queues_path.clone(),
+            reason,
+        };
+        let queues: wa_sandbox::QueuesState =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let restored = router
+            .import_queues(&queues)
+            .map_err(|e| invalid(e.to_string()))?;
+        tracing::info!(stanzas = restored, "sandbox offline queues restored");
+        self.queues.lock().unwrap_or_else(|e| e.into_inner()).last = bytes;
+        Ok(())
+    }
+
+    /// Exports the offline queues and writes them if they changed since the last write.
+    /// Blocking; returns whether it wrote. The caller holds the writer.
+    fn write_queues(&self, writer: &mut QueueWriter, router: &Router) -> std::io::Result<bool> {
+        // Serializing plain serde data to JSON cannot fail.
+        let bytes = serde_json::to_vec(&router.export_queues()).unwrap_or_default();
+        if bytes.is_empty() || bytes == writer.last {
+            return Ok(false);
+        }
+        write_atomically(&self.queues_path, &bytes)?;
+        writer.last = bytes;
+        Ok(true)
+    }
+
+    /// Writes the offline queues if they changed (acknowledged stanzas left them). Blocking.
+    ///
+    /// # Errors
+    /// [`SandboxStateError::Io`].
+    fn save_queues_if_changed(&self, router: &Router) -> Result<bool, SandboxStateError> {
+        let mut writer = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        self.write_queues(&mut writer, router)
+            .map_err(|source| SandboxStateError::Io {
+                path: self.queues_path.clone(),
+                source,
+            })
     }
 
     /// Exports the sandbox state and writes it if it changed since the last write.
@@ -121,7 +206,12 @@ impl SandboxFile {
     pub(crate) async fn save_now(self: &std::sync::Arc<Self>, router: &Router) {
         let this = self.clone();
         let router = router.clone();
-        match tokio::task::spawn_blocking(move || this.save_if_changed(&router)).await {
+        let saved = tokio::task::spawn_blocking(move || {
+            this.save_if_changed(&router)
+                .and_then(|state| Ok(this.save_queues_if_changed(&router)? || state))
+        })
+        .await;
+        match saved {
             Ok(Ok(true)) => tracing::debug!("sandbox state saved"),
             Ok(Ok(false)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "cannot save the sandbox state"),
@@ -160,6 +250,37 @@ impl wa_sandbox::Durability for SandboxFile {
             Err(SandboxStateError::Io { source, .. }) => Err(source),
             Err(e) => Err(std::io::Error::other(e.to_string())),
         }
+    }
+
+    /// Group commit: the call counts itself, then waits for the writer; if a write that
+    /// began exporting after this call counted itself already finished, it covers this
+    /// call's message and nothing is written.
+    fn persist_queues(&self, router: &Router) -> std::io::Result<()> {
+        let mine = self.queue_calls.fetch_add(1, Ordering::SeqCst) + 1;
+        blocking(|| {
+            let mut writer = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+            if writer.covered >= mine {
+                return Ok(());
+            }
+            // Every call counted so far changed the queues before it counted itself, so
+            // the export below holds their messages.
+            let upto = self.queue_calls.load(Ordering::SeqCst);
+            self.write_queues(&mut writer, router)?;
+            writer.covered = upto;
+            Ok(())
+        })
+    }
+}
+
+/// Runs blocking `f` (a synced write) on the calling thread; on a multi-threaded tokio
+/// runtime through `block_in_place`, so the worker's other tasks move to another thread
+/// meanwhile (the sandbox calls its hook from a connection's task).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
@@ -241,5 +362,36 @@ mod tests {
             Err(SandboxStateError::Invalid { .. })
         ));
         sb.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn written_queues_load_again_and_a_damaged_queues_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sb = wa_sandbox::Sandbox::start(wa_sandbox::SandboxConfig::default())
+            .await
+            .expect("sandbox");
+        sb.create_account("15550002222").expect("account");
+        let saver = SandboxFile::new(dir.path());
+        assert!(saver.save_if_changed(sb.router()).expect("save"));
+        wa_sandbox::Durability::persist_queues(&saver, sb.router()).expect("persist queues");
+        assert!(saver.queues_path.exists(), "queues written");
+        assert_eq!(saver.queues.lock().expect("writer").covered, 1);
+        sb.shutdown().await;
+
+        let again = wa_sandbox::Sandbox::start(wa_sandbox::SandboxConfig::default())
+            .await
+            .expect("sandbox");
+        assert_eq!(
+            SandboxFile::new(dir.path())
+                .load(again.router())
+                .expect("load"),
+            1
+        );
+        write_atomically(&saver.queues_path, b"{not json").expect("write");
+        assert!(matches!(
+            SandboxFile::new(dir.path()).load(again.router()),
+            Err(SandboxStateError::Invalid { .. })
+        ));
+        again.shutdown().await;
     }
 }
