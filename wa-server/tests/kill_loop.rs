@@ -68,9 +68,11 @@ const ENGINE_COMMITS_BEFORE_THE_EMBEDDER: bool = true;
 /// is in its `queues.json`), but the ratchet is past it: `DuplicateMessage`, which the
 /// engine treats as "already reported" and acks without an event. While this is `true`, a
 /// lost message the engine never committed but the sandbox had durably queued at a kill is
-/// counted as `lost_replayed_as_duplicate` and reported, not failed. Set it to `false` once
-/// the engine commits the ratchet, the dedup key and the event in one batch.
-const ENGINE_SPLITS_RATCHET_AND_DEDUP: bool = true;
+/// counted as `lost_replayed_as_duplicate` and reported, not failed. Now `false`: the
+/// client stages every write of one stanza (ratchet and dedup key) in its connection and
+/// commits them as one batch (`store::Persistence::Deferred`), so this split cannot happen
+/// and any such loss fails the test.
+const ENGINE_SPLITS_RATCHET_AND_DEDUP: bool = false;
 
 /// Ids of the `<message>` stanzas in the sandbox's saved offline queues
 /// (`<data>/sandbox/queues.json`, written by the server; read while it is dead).
