@@ -72,7 +72,10 @@ fn sessions() -> Vec<(ProtocolAddress, Vec<u8>)> {
     vec![
         (ProtocolAddress::new("559984726662", 0), bytes(20, 900)),
         (ProtocolAddress::new("559984726662", 12), bytes(21, 640)),
-        (ProtocolAddress::new("236395184570386_1", 3), bytes(22, 1200)),
+        (
+            ProtocolAddress::new("236395184570386_1", 3),
+            bytes(22, 1200),
+        ),
     ]
 }
 
@@ -116,7 +119,11 @@ fn sender_keys() -> Vec<(SenderKeyName, Vec<u8>)> {
 
 fn app_values() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
     vec![
-        ("wa-server", b"webhook".to_vec(), b"{\"url\":\"x\"}".to_vec()),
+        (
+            "wa-server",
+            b"webhook".to_vec(),
+            b"{\"url\":\"x\"}".to_vec(),
+        ),
         ("wa-server", vec![0, 1, 2], bytes(80, 50)),
         ("wa.engine", b"abprops".to_vec(), bytes(81, 64)),
     ]
@@ -319,7 +326,11 @@ fn copy_dir(from: &Path, to: &Path) {
 #[ignore = "writes the checked-in fixture; run by hand only"]
 fn generate_fixture() {
     let out = PathBuf::from(std::env::var_os(OUT_ENV).expect("set WA_STORE_FIXTURE_OUT"));
-    assert!(!out.exists(), "{} exists; pick a new directory", out.display());
+    assert!(
+        !out.exists(),
+        "{} exists; pick a new directory",
+        out.display()
+    );
     {
         let store = SledStore::open(out.join("dedicated")).expect("open dedicated");
         write_contents(&store);

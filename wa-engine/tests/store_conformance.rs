@@ -405,7 +405,10 @@ fn check_lid_app_state_tokens_and_salt(store: &dyn Store) {
         Some("123456789012345")
     );
     assert_eq!(
-        store.pn_for_lid("100000000000000").expect("read").as_deref(),
+        store
+            .pn_for_lid("100000000000000")
+            .expect("read")
+            .as_deref(),
         Some("15550000000")
     );
     assert_eq!(store.lid_for_pn("1555123456").expect("read"), None);
@@ -422,10 +425,7 @@ fn check_lid_app_state_tokens_and_salt(store: &dyn Store) {
         Some(b"state".to_vec())
     );
     assert_eq!(store.tc_token_jids().expect("list"), ["1@lid", "2@lid"]);
-    assert_eq!(
-        bytes(store.nct_salt().expect("read")),
-        Some(vec![7u8; 32])
-    );
+    assert_eq!(bytes(store.nct_salt().expect("read")), Some(vec![7u8; 32]));
     apply(store, |b| {
         b.delete_lid_mapping("15551234567", "123456789012345")
             .delete_app_state_collection("regular_high")
@@ -477,7 +477,12 @@ fn check_wipe(store: &dyn Store) {
     assert!(store.lid_for_pn("1").expect("read").is_none());
     assert!(store.pn_for_lid("2").expect("read").is_none());
     assert!(store.app_state_sync_key_ids().expect("list").is_empty());
-    assert!(store.app_state_collection("regular").expect("read").is_none());
+    assert!(
+        store
+            .app_state_collection("regular")
+            .expect("read")
+            .is_none()
+    );
     assert!(store.tc_token_jids().expect("list").is_empty());
     assert!(store.nct_salt().expect("read").is_none());
     // Still usable afterwards.

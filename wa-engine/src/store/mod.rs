@@ -56,6 +56,7 @@ mod memory;
 mod seal;
 #[cfg(feature = "sled")]
 mod sled;
+mod staged;
 
 #[cfg(feature = "sled")]
 pub use self::sled::{MAX_STORE_NAME_LEN, SHARED_CACHE_BYTES, SledDatabase, SledStore};
@@ -70,6 +71,8 @@ pub use credentials::{
 };
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub(crate) use staged::Staged;
+pub use staged::{Persistence, WriteBatch};
 
 /// On-disk schema version of persistent backends (the key layout and record formats).
 ///
@@ -594,6 +597,43 @@ impl StoreBatch {
     /// The queued ops, for backends.
     pub(crate) fn into_ops(self) -> Vec<BatchOp> {
         self.ops
+    }
+
+    /// The queued ops in order, in the engine's raw key layout, for a [`Store`] or
+    /// [`Persist`] implemented outside this crate (e.g. a network database that keeps
+    /// `(key, value)` rows). Keys are opaque bytes: compare and order them bytewise,
+    /// never interpret them. Later ops on the same key win.
+    pub fn raw_ops(&self) -> impl Iterator<Item = RawOp<'_>> + '_ {
+        self.ops.iter().map(|op| match op {
+            BatchOp::Put(k, v) => RawOp::Put(k, v.as_bytes()),
+            BatchOp::Delete(k) => RawOp::Delete(k),
+        })
+    }
+
+    /// Queues a put of `value` under a raw `key` taken from [`raw_ops`](Self::raw_ops) or
+    /// read back from a backend that stored them (loading a cache from a network
+    /// database). A key not made by this crate is never read by the engine.
+    pub fn put_raw(&mut self, key: Vec<u8>, value: impl Into<Blob>) -> &mut Self {
+        self.put(key, value.into())
+    }
+}
+
+/// One write of a [`StoreBatch`] in the raw key layout ([`StoreBatch::raw_ops`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RawOp<'a> {
+    /// Insert or replace `value` under `key`.
+    Put(&'a [u8], &'a [u8]),
+    /// Remove `key` (no-op if absent).
+    Delete(&'a [u8]),
+}
+
+impl fmt::Debug for RawOp<'_> {
+    /// Lengths only: keys name peers and values hold key material.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Put(k, v) => write!(f, "Put({} byte key, {} byte value)", k.len(), v.len()),
+            Self::Delete(k) => write!(f, "Delete({} byte key)", k.len()),
+        }
     }
 }
 

@@ -124,11 +124,7 @@ impl SledStore {
         tracing::debug!(path = %seal_dir.display(), seq, "store opened");
         Ok(Self {
             tree,
-            commit: Mutex::new(Commit {
-                seq,
-                sealed,
-                seal,
-            }),
+            commit: Mutex::new(Commit { seq, sealed, seal }),
             path: seal_dir.to_path_buf(),
             claim,
         })
