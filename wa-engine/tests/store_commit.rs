@@ -143,7 +143,11 @@ fn max_delay_gathers_batches_that_arrive_later() {
     let persist = committer.persist_for(store.clone());
     let first = persist.persist(batch(b"a", 1));
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(flush.flushes.load(Ordering::SeqCst), 0, "flushed before max_delay");
+    assert_eq!(
+        flush.flushes.load(Ordering::SeqCst),
+        0,
+        "flushed before max_delay"
+    );
     let second = persist.persist(batch(b"b", 2));
     rt.block_on(first).expect("first");
     rt.block_on(second).expect("second");
@@ -235,7 +239,10 @@ fn a_failed_flush_reaches_every_waiter_of_its_group() {
     assert_eq!(results.len(), 40);
     for result in results {
         let err = result.expect_err("a waiter was released without a durable flush");
-        assert!(matches!(err, StoreError::Backend { op: "flush", .. }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::Backend { op: "flush", .. }),
+            "{err:?}"
+        );
         assert!(chain_mentions(&err, "disk on fire"), "cause lost: {err:?}");
     }
     let stats = committer.stats();
@@ -258,7 +265,9 @@ fn a_dead_committer_fails_its_waiters_and_later_calls_instead_of_hanging() {
     let flush = Arc::new(PanickingFlush(AtomicBool::new(false)));
     let committer = GroupCommitter::spawn(flush.clone(), GroupCommitConfig::default());
     let persist = committer.persist_for(Arc::new(MemoryStore::new()));
-    let pending: Vec<_> = (0..10u64).map(|i| persist.persist(batch(b"k", i))).collect();
+    let pending: Vec<_> = (0..10u64)
+        .map(|i| persist.persist(batch(b"k", i)))
+        .collect();
     rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(30), async {
             for done in pending {
