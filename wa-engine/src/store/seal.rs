@@ -120,6 +120,22 @@ impl Seal {
         self.write_slot(offset, seq)
     }
 
+    /// Records `seq` like [`commit`](Self::commit) but without the fsync: the slot
+    /// reaches the OS (it survives the process being killed) and the disk with the
+    /// kernel's next write-back. For group commit, where one fsync per store per group
+    /// would cost more than the shared sled flush saves. Safe because the caller
+    /// writes it only after sled's flush of `seq` returned: a power loss can leave the
+    /// seal behind sled (a weaker damage check for the last commits), never ahead.
+    pub(crate) fn record(&mut self, seq: u64) -> io::Result<()> {
+        let offset = if seq.is_multiple_of(2) {
+            0
+        } else {
+            SLOT_STRIDE
+        };
+        self.file.seek(SeekFrom::Start(offset))?;
+        self.file.write_all(&encode(seq))
+    }
+
     fn write_slot(&mut self, offset: u64, seq: u64) -> io::Result<()> {
         self.file.seek(SeekFrom::Start(offset))?;
         self.file.write_all(&encode(seq))?;
