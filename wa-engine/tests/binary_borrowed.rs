@@ -269,8 +269,13 @@ fn multibyte_text_reads_back() {
         .attr("jid", Jid::new("ü", Server::from_name("srv")));
     let bytes = binary::encode_node(&node);
     let tree = binary::decode_node_ref(&bytes).expect("decodes");
-    assert_eq!(tree.get_attr("name").and_then(|v| v.as_str()).as_deref(), Some("Zoë 👋"));
-    let jid = tree.get_attr("jid").and_then(|v| v.as_jid().map(|j| j.to_jid()));
+    assert_eq!(
+        tree.get_attr("name").and_then(|v| v.as_str()).as_deref(),
+        Some("Zoë 👋")
+    );
+    let jid = tree
+        .get_attr("jid")
+        .and_then(|v| v.as_jid().map(|j| j.to_jid()));
     assert_eq!(jid, Some(Jid::new("ü", Server::from_name("srv"))));
     assert_eq!(tree.to_owned(), node);
 }

@@ -476,7 +476,9 @@ impl<'a> Reader<'a> {
             tags::DICTIONARY_0..=tags::DICTIONARY_3 => {
                 let index = self.byte()?;
                 Ok(RawStr::Token(
-                    DOUBLE_BYTE_CODE + (u16::from(tag - tags::DICTIONARY_0) << 8) + u16::from(index),
+                    DOUBLE_BYTE_CODE
+                        + (u16::from(tag - tags::DICTIONARY_0) << 8)
+                        + u16::from(index),
                 ))
             }
             tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
