@@ -60,7 +60,8 @@ pub fn decode_node(bytes: &[u8]) -> Result<Node, DecodeError> {
 /// For a frame, strip the flags byte (and inflate) with [`unpack`] first.
 ///
 /// # Errors
-/// As [`decode_node`].
+/// As [`decode_node`], plus [`DecodeError::InputTooLong`] for input over
+/// `u32::MAX` bytes (the arena stores `u32` offsets).
 pub fn decode_node_ref(bytes: &[u8]) -> Result<NodeRef<'_>, DecodeError> {
     // Arena offsets are u32 (node_ref.rs); frames are at most 16 MiB.
     if u32::try_from(bytes.len()).is_err() {
