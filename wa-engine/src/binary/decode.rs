@@ -14,7 +14,10 @@ use crate::jid::Server;
 use super::encode::PACKED_MAX_CHARS;
 use super::error::DecodeError;
 use super::node::{Attrs, Content, Node, Value};
-use super::node_ref::{ContentRef, JidRef, NodeRef, Str, ValueRef};
+use super::node_ref::{
+    DOUBLE_BYTE_CODE, JidRef, NodeRef, RawContent, RawJid, RawNode, RawStr, RawValue, Slot, Str,
+    ValueRef,
+};
 use super::tags;
 use super::token;
 
@@ -57,22 +60,38 @@ pub fn decode_node(bytes: &[u8]) -> Result<Node, DecodeError> {
 /// For a frame, strip the flags byte (and inflate) with [`unpack`] first.
 ///
 /// # Errors
-/// As [`decode_node`].
+/// As [`decode_node`], plus [`DecodeError::InputTooLong`] for input over
+/// `u32::MAX` bytes (the arena stores `u32` offsets).
 pub fn decode_node_ref(bytes: &[u8]) -> Result<NodeRef<'_>, DecodeError> {
+    // Arena offsets are u32 (node_ref.rs); frames are at most 16 MiB.
+    if u32::try_from(bytes.len()).is_err() {
+        return Err(DecodeError::InputTooLong {
+            len: bytes.len(),
+            limit: u32::MAX as usize,
+        });
+    }
     let mut r = Reader {
         data: bytes,
         pos: 0,
         base: 0,
         depth: 0,
     };
-    let node = r.read_node_ref().map_err(|e| *e)?;
+    let mut slots = Vec::with_capacity(arena_capacity(bytes.len()));
+    r.read_node_slots(&mut slots).map_err(|e| *e)?;
     if r.pos < bytes.len() {
         return Err(DecodeError::TrailingBytes {
             offset: r.offset(),
             count: bytes.len() - r.pos,
         });
     }
-    Ok(node)
+    Ok(NodeRef::from_arena(bytes, slots))
+}
+
+/// First guess of the arena slots a body of `len` bytes needs (one per node
+/// and per attribute): typical stanzas spend 5 to 8 bytes per slot, so this
+/// rarely grows; capped so large media-bearing frames start small.
+fn arena_capacity(len: usize) -> usize {
+    (len / 4 + 4).min(4096)
 }
 
 /// Strips the flags byte of a frame and inflates the body if `flags & 2`.
@@ -351,52 +370,222 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn read_node_ref(&mut self) -> R<NodeRef<'a>> {
+    /// Reads a node into the arena (node_ref.rs): its slot, one slot per
+    /// attribute, then the children's subtrees. Same checks, in the same order,
+    /// as [`Self::read_node`].
+    fn read_node_slots(&mut self, slots: &mut Vec<Slot>) -> R<()> {
         let size = self.node_header()?;
-        let tag = self.node_tag()?;
+        let offset = self.offset();
+        let tag_byte = self.byte()?;
+        let tag = self.read_raw_str(tag_byte, offset, "string")?;
+        if tag.is_empty() {
+            return Err(Box::new(DecodeError::EmptyTag { offset }));
+        }
+        let idx = slots.len();
+        slots.push(Slot::Pending);
         let attr_count = (size - 1) >> 1;
-        let mut attrs = Vec::with_capacity(attr_count.min(self.remaining() / 2));
         for _ in 0..attr_count {
-            let key = self.read_plain_str()?;
-            let value = self.read_value()?;
-            attrs.push((key, value));
+            let offset = self.offset();
+            let key_byte = self.byte()?;
+            let key = self.read_raw_str(key_byte, offset, "string")?;
+            let value = self.read_raw_value()?;
+            slots.push(Slot::Attr(key, value));
         }
         let content = if size % 2 == 0 {
             self.depth += 1;
-            let content = self.read_content_ref();
+            let content = self.read_content_slots(slots);
             self.depth -= 1;
             content?
         } else {
-            ContentRef::None
+            RawContent::None
         };
-        Ok(NodeRef {
+        let node = Slot::Node(RawNode {
             tag,
-            attrs,
+            // size <= 0xFFFF, so attr_count < 0x8000.
+            attrs: attr_count as u16,
+            // At most one slot per input byte, and the input fits u32.
+            end: slots.len() as u32,
             content,
-        })
+        });
+        if let Some(slot) = slots.get_mut(idx) {
+            *slot = node;
+        }
+        Ok(())
     }
 
-    fn read_content_ref(&mut self) -> R<ContentRef<'a>> {
+    fn read_content_slots(&mut self, slots: &mut Vec<Slot>) -> R<RawContent> {
         let offset = self.offset();
         let tag = self.byte()?;
         match tag {
-            tags::LIST_EMPTY => Ok(ContentRef::Nodes(Vec::new())),
+            tags::LIST_EMPTY => Ok(RawContent::Nodes(0)),
             tags::LIST_8 | tags::LIST_16 => {
-                let (size, reserve) = self.child_count(tag)?;
-                let mut children = Vec::with_capacity(reserve);
+                let (size, _) = self.child_count(tag)?;
                 for _ in 0..size {
-                    children.push(self.read_node_ref()?);
+                    self.read_node_slots(slots)?;
                 }
-                Ok(ContentRef::Nodes(children))
+                // LIST_16 sizes fit u16.
+                Ok(RawContent::Nodes(size as u16))
             }
             tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
                 let n = self.binary_len(tag)?;
-                Ok(ContentRef::Bytes(self.take(n)?))
+                let off = self.pos;
+                self.take(n)?;
+                // The input fits u32 (checked in decode_node_ref).
+                Ok(RawContent::Bytes {
+                    off: off as u32,
+                    len: n as u32,
+                })
             }
             tags::JID_PAIR | tags::AD_JID | tags::FB_JID | tags::INTEROP_JID => {
-                Ok(ContentRef::Jid(self.read_jid(tag, offset)?))
+                Ok(RawContent::Jid(self.read_raw_jid(tag, offset)?))
             }
-            _ => Ok(ContentRef::String(self.read_str(tag, offset, "content")?)),
+            _ => Ok(RawContent::Str(self.read_raw_str(tag, offset, "content")?)),
+        }
+    }
+
+    #[inline(always)]
+    fn read_raw_value(&mut self) -> R<RawValue> {
+        let offset = self.offset();
+        let tag = self.byte()?;
+        match tag {
+            tags::JID_PAIR | tags::AD_JID | tags::FB_JID | tags::INTEROP_JID => {
+                Ok(RawValue::Jid(self.read_raw_jid(tag, offset)?))
+            }
+            _ => Ok(RawValue::Str(self.read_raw_str(
+                tag,
+                offset,
+                "attribute value",
+            )?)),
+        }
+    }
+
+    /// A string that may not be a JID, for the arena.
+    #[inline]
+    fn read_raw_plain_str(&mut self) -> R<RawStr> {
+        let offset = self.offset();
+        let tag = self.byte()?;
+        self.read_raw_str(tag, offset, "string")
+    }
+
+    /// [`Self::read_str`] for the arena: the same checks (UTF-8 included), but
+    /// the result is a token code or a position in the input.
+    #[inline(always)]
+    fn read_raw_str(&mut self, tag: u8, offset: usize, expected: &'static str) -> R<RawStr> {
+        match tag {
+            // 0 is the empty string; every byte 1..=235 is a single-byte token.
+            0..=235 => Ok(RawStr::Token(u16::from(tag))),
+            tags::DICTIONARY_0..=tags::DICTIONARY_3 => {
+                let index = self.byte()?;
+                Ok(RawStr::Token(
+                    DOUBLE_BYTE_CODE
+                        + (u16::from(tag - tags::DICTIONARY_0) << 8)
+                        + u16::from(index),
+                ))
+            }
+            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
+                let n = self.binary_len(tag)?;
+                let off = self.pos;
+                let bytes = self.take(n)?;
+                if !bytes.is_ascii() && std::str::from_utf8(bytes).is_err() {
+                    return Err(Box::new(DecodeError::InvalidUtf8 {
+                        offset: self.base + off,
+                    }));
+                }
+                // The input fits u32 (checked in decode_node_ref).
+                Ok(RawStr::Text {
+                    off: off as u32,
+                    len: n as u32,
+                })
+            }
+            tags::NIBBLE_8 | tags::HEX_8 => {
+                let (data, hex, chars) = self.read_packed_bytes(tag)?;
+                let off = (self.pos - data.len()) as u32;
+                // chars <= 2 * 127.
+                let chars = chars as u8;
+                Ok(if hex {
+                    RawStr::Hex { off, chars }
+                } else {
+                    RawStr::Nibble { off, chars }
+                })
+            }
+            tags::JID_PAIR | tags::AD_JID | tags::FB_JID | tags::INTEROP_JID => {
+                Err(Box::new(DecodeError::UnexpectedJid { offset }))
+            }
+            _ => Err(Box::new(DecodeError::InvalidTag {
+                offset,
+                byte: tag,
+                expected,
+            })),
+        }
+    }
+
+    /// [`Self::read_jid`] for the arena.
+    fn read_raw_jid(&mut self, tag: u8, offset: usize) -> R<RawJid> {
+        match tag {
+            tags::JID_PAIR => {
+                let user = self.read_raw_plain_str()?;
+                let server = self.read_raw_plain_str()?;
+                if server.is_empty() {
+                    return Err(Box::new(DecodeError::MissingJidServer { offset }));
+                }
+                Ok(RawJid {
+                    user,
+                    server,
+                    device: 0,
+                    integrator: 0,
+                    agent: 0,
+                    has_device: false,
+                })
+            }
+            tags::AD_JID => {
+                let domain = self.byte()?;
+                let device = self.byte()?;
+                let user = self.read_raw_plain_str()?;
+                let (server, agent) = ad_jid_domain(domain);
+                Ok(RawJid {
+                    user,
+                    server: RawStr::server(server),
+                    device: u16::from(device),
+                    integrator: 0,
+                    agent,
+                    has_device: true,
+                })
+            }
+            tags::FB_JID => {
+                let user = self.read_raw_plain_str()?;
+                let device = self.u16()?;
+                let server = self.read_raw_plain_str()?;
+                if !server.is(self.data, Server::Messenger.as_str()) {
+                    return Err(Box::new(DecodeError::UnexpectedJidServer { offset }));
+                }
+                Ok(RawJid {
+                    user,
+                    server: RawStr::MSGR,
+                    device,
+                    integrator: 0,
+                    agent: 0,
+                    has_device: true,
+                })
+            }
+            _ => {
+                let user = self.read_raw_plain_str()?;
+                let device = self.u16()?;
+                let integrator = self.u16()?;
+                // Optional trailing server string: see `read_jid`.
+                let mark = self.pos;
+                match self.read_raw_plain_str() {
+                    Ok(server) if server.is(self.data, Server::Interop.as_str()) => {}
+                    _ => self.pos = mark,
+                }
+                Ok(RawJid {
+                    user,
+                    server: RawStr::INTEROP,
+                    device,
+                    integrator,
+                    agent: 0,
+                    has_device: true,
+                })
+            }
         }
     }
 
@@ -475,6 +664,14 @@ impl<'a> Reader<'a> {
     /// A NIBBLE_8 / HEX_8 body (tag already read): length byte, packed bytes.
     /// Validated here; unpacked only when read.
     fn read_packed(&mut self, tag: u8) -> R<Str<'a>> {
+        let (data, hex, chars) = self.read_packed_bytes(tag)?;
+        Ok(Str::packed(data, hex, chars))
+    }
+
+    /// The validated bytes of a NIBBLE_8 / HEX_8 body, whether it is hex, and
+    /// its number of characters.
+    #[inline]
+    fn read_packed_bytes(&mut self, tag: u8) -> R<(&'a [u8], bool, usize)> {
         let len_offset = self.offset();
         let header = self.byte()?;
         let n = usize::from(header & 0x7F);
@@ -507,7 +704,7 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        Ok(Str::packed(data, hex, 2 * n - usize::from(odd)))
+        Ok((data, hex, 2 * n - usize::from(odd)))
     }
 
     /// A JID item whose tag byte (`tag`, at `offset`) was just read (shared/protocol/02 §6).
@@ -531,15 +728,8 @@ impl<'a> Reader<'a> {
                 let domain = self.byte()?;
                 let device = self.byte()?;
                 let user = self.read_plain_str()?;
-                // Domain byte -> server (whatsmeow types/jid.go `NewADJID`):
-                // unknown bytes are a raw agent on s.whatsapp.net.
-                let (server, agent) = match domain {
-                    0 => ("s.whatsapp.net", 0),
-                    1 => ("lid", 0),
-                    128 => ("hosted", 0),
-                    129 => ("hosted.lid", 0),
-                    agent => ("s.whatsapp.net", agent),
-                };
+                let (server, agent) = ad_jid_domain(domain);
+                let server = AD_JID_SERVERS[usize::from(server)];
                 Ok(JidRef {
                     user,
                     server: Str::token(server),
@@ -584,5 +774,22 @@ impl<'a> Reader<'a> {
                 })
             }
         }
+    }
+}
+
+/// AD_JID server names by the index [`ad_jid_domain`] returns.
+const AD_JID_SERVERS: [&str; 4] = ["s.whatsapp.net", "lid", "hosted", "hosted.lid"];
+
+/// Domain byte of an AD_JID -> (index in [`AD_JID_SERVERS`], raw agent)
+/// (whatsmeow types/jid.go `NewADJID`): unknown bytes are a raw agent on
+/// s.whatsapp.net.
+#[inline]
+fn ad_jid_domain(domain: u8) -> (u16, u8) {
+    match domain {
+        0 => (0, 0),
+        1 => (1, 0),
+        128 => (2, 0),
+        129 => (3, 0),
+        agent => (0, agent),
     }
 }

@@ -109,6 +109,15 @@ pub enum DecodeError {
         /// Offset of the JID tag byte.
         offset: usize,
     },
+    /// Input to [`decode_node_ref`](super::decode_node_ref) longer than its
+    /// limit (`u32::MAX` bytes; frames are at most 16 MiB).
+    #[error("input of {len} bytes is longer than the {limit} bytes the borrowed decoder takes")]
+    InputTooLong {
+        /// Length of the input.
+        len: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// Nodes nested deeper than [`MAX_DEPTH`](super::MAX_DEPTH).
     #[error("nodes nested deeper than {limit} at offset {offset}")]
     TooDeep {

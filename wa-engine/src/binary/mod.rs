@@ -40,7 +40,7 @@ pub use encode::{
 };
 pub use error::{AttrError, AttrErrors, DecodeError, EncodeError};
 pub use node::{Attrs, Content, Node, Value};
-pub use node_ref::{ContentRef, JidRef, NodeRef, Str, ValueRef};
+pub use node_ref::{AttrsRef, Children, ContentRef, JidRef, NodeRef, NodeView, Str, ValueRef};
 
 /// Tag bytes (shared/protocol/02 §2; whatsmeow binary/token/token.go,
 /// Baileys constants.ts `TAGS`).

@@ -59,6 +59,21 @@ pub fn double_byte(dict: u8, index: u8) -> Option<&'static str> {
         .map(|d| d[usize::from(index)])
 }
 
+/// The token for a code of the borrowed decoder's arena: `0..=235` the
+/// single-byte list (0 is the empty string), `256 + 256 * dict + index` the
+/// double-byte dictionaries; `""` for any other code.
+#[inline]
+pub(crate) fn by_code(code: u16) -> &'static str {
+    let code = usize::from(code);
+    if code < 256 {
+        SINGLE_BYTE.get(code).copied().unwrap_or("")
+    } else {
+        DOUBLE_BYTE
+            .get((code - 256) >> 8)
+            .map_or("", |d| d[code & 0xFF])
+    }
+}
+
 /// Finds the token for `s`, if `s` is exactly (case-sensitively) one.
 ///
 /// The empty string is never a token (index 0 of the single-byte list is a
