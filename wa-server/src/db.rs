@@ -239,6 +239,8 @@ pub(crate) struct OtpRecord {
 #[derive(Debug, Clone)]
 pub(crate) struct ServerDb {
     db: sled::Db,
+    /// Shares one sled flush among concurrent [`ServerDb::flush`] callers.
+    flusher: GroupFlush,
     pub(crate) sessions: sled::Tree,
     pub(crate) outbox: sled::Tree,
     pub(crate) dead: sled::Tree,
@@ -296,24 +298,25 @@ impl ServerDb {
             send_queue: db.open_tree("send_queue")?,
             dialects: db.open_tree("dialects")?,
             meta: db.open_tree("meta")?,
+            flusher: GroupFlush::spawn(),
             db,
         })
     }
 
-    /// Writes everything to stable storage (sled's blocking flush on the blocking pool).
+    /// Writes everything written before the call to stable storage: returns after a
+    /// sled flush that started after the call returned (group commit, as
+    /// `wa_engine::store::GroupCommitter`: concurrent callers share one flush on the
+    /// `wa-server-flush` thread instead of paying one each; see [`GroupFlush`]).
     ///
     /// Not `sled::Db::flush_async`: in sled 0.34 concurrent `flush_async` futures can
     /// never be woken (spacejam/sled #1241, #1308), which hung every send of a session
     /// under 40 concurrent requests (`cargo bench -p wa-server --bench http_load`).
     ///
     /// # Errors
-    /// [`DbError::Sled`] on I/O failure; [`DbError::Join`] if the flush task panicked.
+    /// [`DbError::Sled`] on I/O failure (every caller sharing that flush gets it);
+    /// [`DbError::Join`] if the flush thread is gone.
     pub(crate) async fn flush(&self) -> Result<(), DbError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|_| DbError::Join)??;
-        Ok(())
+        self.flusher.flush(&self.db).await
     }
 
     /// Writes everything to stable storage (blocking form, for shutdown).
@@ -567,5 +570,72 @@ mod tests {
                 .map(|r| r.status),
             None
         );
+    }
+}
+
+/// Group flush for [`ServerDb`]: one thread takes the first queued flush request, takes
+/// every request queued behind it (no added delay), runs one `sled::Db::flush` and
+/// answers them all. A request is queued after its caller's writes, and the flush
+/// starts after the request is taken, so it covers them; a caller is answered only
+/// after that flush returned. A failed flush fails every caller of its group.
+///
+/// The trade is the engine's (`wa_engine::store` module `commit`): one fsync serves
+/// every request that arrived while the previous one ran, so under load the flushes
+/// per request fall towards zero, at the cost of waiting for at most one flush already
+/// under way. The thread holds no database handle between groups (each request carries
+/// one), so dropping the last `ServerDb` releases sled's lock as before; it exits when
+/// the last `ServerDb` clone is dropped.
+#[derive(Debug, Clone)]
+struct GroupFlush {
+    tx: std::sync::mpsc::Sender<FlushRequest>,
+}
+
+struct FlushRequest {
+    db: sled::Db,
+    reply: tokio::sync::oneshot::Sender<Result<(), sled::Error>>,
+}
+
+impl std::fmt::Debug for FlushRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlushRequest").finish_non_exhaustive()
+    }
+}
+
+impl GroupFlush {
+    fn spawn() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<FlushRequest>();
+        let spawned = std::thread::Builder::new()
+            .name("wa-server-flush".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut group = vec![first];
+                    group.extend(rx.try_iter());
+                    let result = group[0].db.flush().map(drop);
+                    if let Err(e) = &result {
+                        tracing::warn!(error = %e, callers = group.len(), "server database flush failed");
+                    }
+                    for request in group {
+                        let _ = request.reply.send(result.clone());
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            // Without the thread every flush fails with `Join` (its sender finds no
+            // receiver) instead of hanging.
+            tracing::error!(error = %e, "cannot start the server database flush thread");
+        }
+        Self { tx }
+    }
+
+    async fn flush(&self, db: &sled::Db) -> Result<(), DbError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(FlushRequest {
+                db: db.clone(),
+                reply,
+            })
+            .map_err(|_| DbError::Join)?;
+        answer.await.map_err(|_| DbError::Join)??;
+        Ok(())
     }
 }
