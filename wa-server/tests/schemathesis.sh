@@ -16,8 +16,8 @@
 #   and schemathesis_evolution.toml makes most generated `{instance}` values name it, so the
 #   requests reach the handlers rather than the instance guard's 404.
 # - `waha`: `/waha/openapi.json` of a server started with `--waha`, key in `X-Api-Key`; a
-#   session `fuzz` is created and paired first (schemathesis_waha.toml, when present, binds
-#   `{session}` to it).
+#   session `fuzz` is created through the dialect and paired first, and
+#   schemathesis_waha.toml binds most `{session}` values to it.
 #
 # The dialect runs check `not_a_server_error`, `status_code_conformance`,
 # `content_type_conformance`, `response_schema_conformance` (every status and content type
@@ -108,7 +108,9 @@ if [ "$DIALECT" != native ]; then
         # Logout and delete name this one (schemathesis_evolution.toml).
         api POST /evolution/instance/create "$AUTH_HEADER" '{"instanceName":"fuzz-spare"}' >/dev/null
     else
-        api POST /waha/api/sessions "$AUTH_HEADER" '{"name":"fuzz","start":true}' >/dev/null
+        api POST /waha/api/sessions "$AUTH_HEADER" '{"name":"fuzz"}' >/dev/null
+        # Delete, logout and stop name this one (schemathesis_waha.toml).
+        api POST /waha/api/sessions "$AUTH_HEADER" '{"name":"fuzz-spare"}' >/dev/null
     fi
     for _ in $(seq 1 100); do
         curl -fsS --max-time 10 -X POST -H "x-api-key: $KEY" -H 'content-type: application/json' \

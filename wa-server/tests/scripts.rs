@@ -1,7 +1,8 @@
 //! Runs the script-based checks that need software from Debian and PyPI: the pairing page
 //! in headless chromium (`pairing_page.sh`), and schemathesis fuzz runs (`schemathesis.sh`)
 //! against `/openapi.json` and against each dialect's document (`DIALECT=evolution`:
-//! `/evolution/openapi.json` of a server started with `--evolution`). The scripts install what they need themselves
+//! `/evolution/openapi.json` of a server started with `--evolution`; `DIALECT=waha`:
+//! `/waha/openapi.json` with `--waha`). The scripts install what they need themselves
 //! (`ci_tools.sh`: `apt-get install chromium` as root or via `sudo -n`, pinned Python
 //! packages from `requirements.txt` in a venv under `target/ci-tools`), so these tests run
 //! in `cargo test --workspace` on a fresh Debian machine; they never skip: a failed install
@@ -119,4 +120,11 @@ fn schemathesis_finds_no_server_errors_in_the_evolution_dialect() {
         "schemathesis.sh-evolution",
         &[("DIALECT", "evolution")],
     );
+}
+
+/// The WAHA dialect's document (`DIALECT=waha`): no 5xx besides the documented 501s, every
+/// status and content type documented, the documented 401 without the key.
+#[test]
+fn schemathesis_finds_no_server_errors_in_the_waha_dialect() {
+    run_with("schemathesis.sh", "schemathesis.sh-waha", &[("DIALECT", "waha")]);
 }
