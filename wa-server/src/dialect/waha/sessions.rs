@@ -103,12 +103,23 @@ pub(crate) struct SessionDto {
 pub(crate) struct SessionInfo {
     name: String,
     status: &'static str,
-    /// WAHA's presence object; wa-server keeps no own presence (always `null`).
+    /// WAHA's presence object, required by its schema (`SessionInfo.presence`, type
+    /// `object`; waha-py's `SessionInfo` rejects `null`). wa-server keeps no own presence:
+    /// `None` is written as `{}`.
+    #[serde(serialize_with = "object_or_empty")]
     presence: Option<Value>,
     /// `{activity}`: unix ms of the session's creation (wa-server keeps no activity time).
     timestamps: Timestamps,
     me: Option<MeInfo>,
     config: ConfigView,
+}
+
+/// Writes `None` as `{}` (an object where WAHA's schema requires one).
+fn object_or_empty<S: serde::Serializer>(value: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => v.serialize(s),
+        None => Map::new().serialize(s),
+    }
 }
 
 #[derive(Debug, Serialize)]
