@@ -126,5 +126,9 @@ fn schemathesis_finds_no_server_errors_in_the_evolution_dialect() {
 /// status and content type documented, the documented 401 without the key.
 #[test]
 fn schemathesis_finds_no_server_errors_in_the_waha_dialect() {
-    run_with("schemathesis.sh", "schemathesis.sh-waha", &[("DIALECT", "waha")]);
+    run_with(
+        "schemathesis.sh",
+        "schemathesis.sh-waha",
+        &[("DIALECT", "waha")],
+    );
 }
