@@ -22,6 +22,14 @@ async fn start() -> (AppState, String, tempfile::TempDir) {
 /// The server with the dialect under `base_path` (`/`: at the root); returns the dialect's
 /// base URL (no trailing slash).
 async fn start_at(base_path: &str) -> (AppState, String, tempfile::TempDir) {
+    start_with(base_path, |_| {}).await
+}
+
+/// [`start_at`] with `tweak` applied to the configuration last.
+async fn start_with(
+    base_path: &str,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> (AppState, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = ServerConfig::new(dir.path());
     config.api_key = Some(Secret::new(KEY));
@@ -30,6 +38,7 @@ async fn start_at(base_path: &str) -> (AppState, String, tempfile::TempDir) {
     config.egress.allow_private_targets = true;
     config.send_limits = wa_server::SendLimitSettings::unlimited();
     config.dialects.evolution = Some(base_path.to_owned());
+    tweak(&mut config);
     let state = AppState::start(config).await.expect("start");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -921,5 +930,551 @@ async fn python_clients_drive_the_dialect() {
     );
     assert_eq!(up["data"]["key"]["fromMe"], false);
     assert_eq!(up["data"]["status"], "DELIVERY_ACK");
+    state.shutdown().await;
+}
+
+/// The examples of `../shared/compat/evolution-v2.md`, by name: each event of §7's `data`
+/// table (`QRCODE_UPDATED`, `CONNECTION_UPDATE`, ...: the table's example column),
+/// `SEND_MESSAGE` (§3's send response, which §7 points to) and `ENVELOPE` (§7's envelope,
+/// its `data` placeholder `{…}` read as `{}`).
+fn compat_examples() -> std::collections::HashMap<String, Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/compat/evolution-v2.md");
+    let doc = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut out = std::collections::HashMap::new();
+    // The first ```json block after `marker`.
+    let block_after = |marker: &str| -> Value {
+        let from = doc.find(marker).unwrap_or_else(|| panic!("no {marker:?}"));
+        let rest = &doc[from..];
+        let start = rest.find("```json\n").expect("a json block") + "```json\n".len();
+        let end = rest[start..].find("```").expect("block end");
+        let text = rest[start..start + end].replace("{…}", "{}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{marker}: {e}\n{text}"))
+    };
+    out.insert("ENVELOPE".to_owned(), block_after("**Envelope**"));
+    out.insert("SEND_MESSAGE".to_owned(), block_after("Send response"));
+    let table = &doc[doc.find("**`data` shapes**").expect("the data table")..];
+    for line in table.lines().filter(|l| l.starts_with("| ")) {
+        let name = line[2..].split(' ').next().unwrap_or_default();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+            continue;
+        }
+        let cell = line.trim_end().trim_end_matches('|').trim_end();
+        let Some(cell) = cell.strip_suffix('`') else {
+            continue; // "see §3"
+        };
+        let start = cell.rfind('`').expect("example start") + 1;
+        let example: Value = serde_json::from_str(&cell[start..])
+            .unwrap_or_else(|e| panic!("{name} example: {e}\n{}", &cell[start..]));
+        out.insert(name.to_owned(), example);
+    }
+    out
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Compares `ours` with `example` field by field: every field of the example is present
+/// with the same JSON type (an example `null` allows any type; paths in `nullable` may be
+/// `null` in ours, the value being unknown here), recursively, an example array's first
+/// item against each of ours. Problems go to `missing`; fields the example lacks to `extra`.
+fn compare_fields(
+    example: &Value,
+    ours: &Value,
+    path: &str,
+    nullable: &[&str],
+    missing: &mut Vec<String>,
+    extra: &mut Vec<String>,
+) {
+    match (example, ours) {
+        (Value::Null, _) => {}
+        (_, Value::Null) if nullable.contains(&path) => {}
+        (Value::Object(e), Value::Object(o)) => {
+            for (k, ev) in e {
+                let p = format!("{path}.{k}");
+                match o.get(k) {
+                    Some(ov) => compare_fields(ev, ov, &p, nullable, missing, extra),
+                    None => missing.push(format!("{p} absent")),
+                }
+            }
+            for k in o.keys().filter(|k| !e.contains_key(*k)) {
+                extra.push(format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(e), Value::Array(o)) => {
+            if let Some(first) = e.first() {
+                if o.is_empty() {
+                    missing.push(format!("{path}[] empty"));
+                }
+                for item in o {
+                    compare_fields(first, item, &format!("{path}[]"), nullable, missing, extra);
+                }
+            }
+        }
+        (e, o) if json_type(e) != json_type(o) => missing.push(format!(
+            "{path}: {} in the example, {} here ({o})",
+            json_type(e),
+            json_type(o)
+        )),
+        _ => {}
+    }
+}
+
+/// `ours` (the `data` of event `name`, or the whole envelope for `ENVELOPE`) against the
+/// compat example: no field missing or of another type, and exactly `extra` fields added.
+fn assert_like_example(
+    examples: &std::collections::HashMap<String, Value>,
+    name: &str,
+    ours: &Value,
+    nullable: &[&str],
+    extra: &[&str],
+) {
+    let example = examples
+        .get(name)
+        .unwrap_or_else(|| panic!("evolution-v2.md has no {name} example"));
+    let (mut missing, mut added) = (Vec::new(), Vec::new());
+    // The envelope's example leaves `data` out (each event's is compared on its own).
+    let mut ours = ours.clone();
+    if name == "ENVELOPE" {
+        ours["data"] = json!({});
+    }
+    let ours = &ours;
+    compare_fields(example, ours, "", nullable, &mut missing, &mut added);
+    assert!(
+        missing.is_empty(),
+        "{name} differs from the compat example: {missing:?}\nexample: {example}\nours: {ours}"
+    );
+    added.sort();
+    added.dedup();
+    let mut want: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+    want.sort();
+    assert_eq!(
+        added, want,
+        "{name}: fields beyond the example\nours: {ours}"
+    );
+}
+
+/// Every Evolution event the dialect emits for which `../shared/compat/evolution-v2.md` has
+/// an example, compared with it field by field (`compare_fields`): the envelope,
+/// QRCODE_UPDATED, CONNECTION_UPDATE, SEND_MESSAGE, MESSAGES_UPDATE, MESSAGES_UPSERT,
+/// GROUPS_UPSERT (a group the peer creates with this account), GROUP_PARTICIPANTS_UPDATE
+/// (the peer adds a third account) and CALL (the peer's phone calls). The fields we add
+/// are listed per event.
+#[tokio::test]
+async fn webhook_payloads_match_the_compat_examples_field_by_field() {
+    let examples = compat_examples();
+    let (state, base, _dir) = start().await;
+    let hook = Receiver::start(false).await;
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/instance/create"),
+        Some(KEY),
+        Some(json!({ "instanceName": "cmp", "qrcode": true,
+                     "webhook": { "url": hook.url(), "enabled": true, "events": [] } })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let qr = hook_event(&hook, "qrcode.updated", |_| true).await;
+    // `apikey` is null (the example allows it: the token is only kept as a digest);
+    // `sender` is the instance's own JID, which it has once paired (checked below).
+    assert_like_example(&examples, "ENVELOPE", &qr, &[".apikey", ".sender"], &[]);
+    // No pairing code in a QR round: `pairingCode` is null, as the example has it.
+    assert_like_example(&examples, "QRCODE_UPDATED", &qr["data"], &[], &[]);
+
+    let http = reqwest::Client::new();
+    let root = base.trim_end_matches("/evolution");
+    let resp = http
+        .post(format!("{root}/api/sessions/cmp/sandbox/scan"))
+        .header("x-api-key", KEY)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(resp.status().as_u16(), 200);
+    let open = hook_event(&hook, "connection.update", |d| d["state"] == "open").await;
+    assert_like_example(&examples, "ENVELOPE", &open, &[".apikey"], &[]);
+    // The sandbox account has no push name until one is set: `profileName` may be null.
+    assert_like_example(
+        &examples,
+        "CONNECTION_UPDATE",
+        &open["data"],
+        &[".profileName"],
+        &[],
+    );
+    let me: wa_engine::Jid = open["data"]["wuid"]
+        .as_str()
+        .expect("wuid")
+        .parse()
+        .expect("jid");
+
+    let (peer, _events) = support::connect_peer(&state, PEER).await;
+    let (status, sent) = call(
+        "POST",
+        &format!("{base}/message/sendText/cmp"),
+        Some(KEY),
+        Some(json!({"number": PEER, "text": "compare me"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sent}");
+    let id = sent["key"]["id"].as_str().expect("id").to_owned();
+    // The send answer itself is §3's row (plus `message.key`, see `with_key_in_message`).
+    assert_like_example(&examples, "SEND_MESSAGE", &sent, &[], &[".message.key"]);
+    let send = hook_event(&hook, "send.message", |d| d["key"]["id"] == id.as_str()).await;
+    assert_like_example(&examples, "SEND_MESSAGE", &send["data"], &[], &[]);
+    let update = hook_event(&hook, "messages.update", |d| d["keyId"] == id.as_str()).await;
+    assert_like_example(&examples, "MESSAGES_UPDATE", &update["data"], &[], &[]);
+
+    peer.send_text(&me, "incoming to compare")
+        .await
+        .expect("peer sends");
+    let up = hook_event(&hook, "messages.upsert", |d| {
+        d["message"]["conversation"] == "incoming to compare"
+    })
+    .await;
+    // Our rows carry `contextInfo` (null) as the send rows of §3 do.
+    assert_like_example(
+        &examples,
+        "MESSAGES_UPSERT",
+        &up["data"],
+        &[],
+        &[".contextInfo"],
+    );
+
+    // The peer creates a group with this account: GROUPS_UPSERT.
+    let group = peer
+        .create_group("Compare", std::slice::from_ref(&me))
+        .await
+        .expect("group created");
+    let gid = group.jid.to_string();
+    let upsert = hook_event(&hook, "groups.upsert", |d| d[0]["id"] == gid.as_str()).await;
+    // Baileys' GroupMetadata carries more than the example shows; we send its fields
+    // (as fetchAllGroups does) and `author`. A member's `admin` is null (evolution-v2.md §5:
+    // `admin: null|"admin"|"superadmin"`).
+    assert_like_example(
+        &examples,
+        "GROUPS_UPSERT",
+        &upsert["data"],
+        &["[].participants[].admin"],
+        &[
+            "[].announce",
+            "[].author",
+            "[].desc",
+            "[].descId",
+            "[].isCommunity",
+            "[].isCommunityAnnounce",
+            "[].linkedParent",
+            "[].pictureUrl",
+            "[].restrict",
+            "[].size",
+            "[].subjectOwner",
+            "[].subjectTime",
+        ],
+    );
+    assert_eq!(upsert["data"][0]["subject"], "Compare", "{upsert}");
+
+    // The peer adds a third account: GROUP_PARTICIPANTS_UPDATE.
+    let third = "15550300078";
+    state
+        .sandbox()
+        .expect("sandbox")
+        .create_account(third)
+        .expect("third account");
+    let third_jid = wa_engine::Jid::pn(third);
+    peer.add_participants(&group.jid, std::slice::from_ref(&third_jid))
+        .await
+        .expect("added");
+    let added = hook_event(&hook, "group-participants.update", |d| {
+        d["action"] == "add" && d["id"] == gid.as_str()
+    })
+    .await;
+    assert_like_example(
+        &examples,
+        "GROUP_PARTICIPANTS_UPDATE",
+        &added["data"],
+        &[],
+        &[],
+    );
+    assert_eq!(
+        added["data"]["participants"],
+        json!([third_jid.to_string()]),
+        "{added}"
+    );
+
+    // The peer's phone calls: CALL.
+    let call_id = state
+        .sandbox()
+        .expect("sandbox")
+        .router()
+        .place_call(PEER, me.user(), false)
+        .expect("call placed");
+    let ring = hook_event(&hook, "call", |d| d["id"] == call_id.as_str()).await;
+    assert_like_example(&examples, "CALL", &ring["data"], &[], &[]);
+    assert_eq!(ring["data"]["status"], "offer", "{ring}");
+    assert_eq!(ring["data"]["from"], format!("{PEER}@s.whatsapp.net"));
+    state.shutdown().await;
+}
+
+/// Creates instance `name` and pairs it through the sandbox phone; returns its own JID.
+async fn paired_instance(base: &str, name: &str) -> wa_engine::Jid {
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/instance/create"),
+        Some(KEY),
+        Some(json!({ "instanceName": name })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let root = base.trim_end_matches("/evolution");
+    // 409 until the session shows its first QR.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let resp = reqwest::Client::new()
+            .post(format!("{root}/api/sessions/{name}/sandbox/scan"))
+            .header("x-api-key", KEY)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("scan");
+        if resp.status().as_u16() == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "scan: {}",
+            resp.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let jid = loop {
+        let bytes = reqwest::Client::new()
+            .get(format!("{root}/api/sessions/{name}"))
+            .header("x-api-key", KEY)
+            .send()
+            .await
+            .expect("session")
+            .bytes()
+            .await
+            .expect("session body");
+        let v: Value = serde_json::from_slice(&bytes).expect("session JSON");
+        if v["status"] == "connected"
+            && let Some(jid) = v["jid"].as_str()
+        {
+            break jid.to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} connects: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    jid.parse::<wa_engine::Jid>().expect("jid").to_non_ad()
+}
+
+/// A multipart POST with `apikey: KEY`: `fields` as text parts, `file` as the `file` part.
+async fn multipart(
+    url: &str,
+    fields: &[(&str, &str)],
+    file: Option<(&str, Vec<u8>)>,
+) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in fields {
+        form = form.text((*k).to_owned(), (*v).to_owned());
+    }
+    if let Some((name, bytes)) = file {
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+    }
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("apikey", KEY)
+        .multipart(form)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let body = serde_json::from_slice(&resp.bytes().await.expect("body")).unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// A small PDF (sniffed as `application/pdf`).
+fn pdf() -> Vec<u8> {
+    let mut v = b"%PDF-1.4\n1 0 obj << /Type /Pages /Count 1 >> endobj\n".to_vec();
+    v.extend((0..2000u32).map(|i| b'a' + (i % 26) as u8));
+    v.extend_from_slice(b"\n%%EOF\n");
+    v
+}
+
+/// The smallest JPEG the sandbox takes as a picture (SOI, APP0, EOI).
+fn jpeg() -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode("/9j/4AAQSkZJRgABAQAAAQABAAD/2Q==")
+        .expect("jpeg")
+}
+
+/// A local server for picture URLs: `/pic.jpg` (a JPEG), `/note.txt` (not one).
+async fn picture_server() -> String {
+    use axum::routing::get;
+    let router = axum::Router::new()
+        .route(
+            "/pic.jpg",
+            get(|| async { ([("content-type", "image/jpeg")], jpeg()) }),
+        )
+        .route("/note.txt", get(|| async { "not a picture" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{addr}")
+}
+
+/// `sendMedia` as multipart/form-data (Evolution's `file` part with the JSON body's fields
+/// as text parts): a document keeps the part's file name, an image its caption, and both
+/// reach the peer; the missing-file and bad-type answers are Evolution's 400 and the
+/// native 415. `updateGroupPicture` from an http(s) URL: fetched (here from 127.0.0.1,
+/// allowed by `allow_private_targets`) and set; a URL serving something other than a JPEG
+/// is 400.
+#[tokio::test]
+async fn multipart_media_and_group_pictures_from_urls() {
+    let (state, base, _dir) = start().await;
+    let _me = paired_instance(&base, "evo3").await;
+    let (peer, mut events) = support::connect_peer(&state, PEER).await;
+    let url = format!("{base}/message/sendMedia/evo3");
+    let (status, body) = multipart(
+        &url,
+        &[("number", PEER), ("mediatype", "document"), ("delay", "0")],
+        Some(("report.pdf", pdf())),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["messageType"], "documentMessage", "{body}");
+    assert_eq!(body["key"]["fromMe"], true, "{body}");
+    let doc_id = body["key"]["id"].as_str().expect("id").to_owned();
+    let (status, body) = multipart(
+        &url,
+        &[
+            ("number", PEER),
+            ("mediatype", "image"),
+            ("caption", "a picture"),
+        ],
+        Some(("pic.jpg", jpeg())),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["messageType"], "imageMessage", "{body}");
+    let image_id = body["key"]["id"].as_str().expect("id").to_owned();
+    // Both arrive at the peer, the document with the part's file name, the image with
+    // its caption.
+    let (mut doc_seen, mut image_seen) = (false, false);
+    while !(doc_seen && image_seen) {
+        let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .expect("the peer receives both media messages")
+            .expect("events open");
+        if let wa_engine::Event::Message(m) = event {
+            if m.info.id == doc_id {
+                let doc = m.message.document_message.as_ref().expect("a document");
+                assert_eq!(doc.file_name.as_deref(), Some("report.pdf"));
+                doc_seen = true;
+            } else if m.info.id == image_id {
+                let image = m.message.image_message.as_ref().expect("an image");
+                assert_eq!(image.caption.as_deref(), Some("a picture"));
+                image_seen = true;
+            }
+        }
+    }
+    drop(peer);
+    // No file and no `media`: Evolution's 400; a file of a type the kind does not take: 415.
+    let (status, body) = multipart(&url, &[("number", PEER), ("mediatype", "image")], None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_error(&body, 400, "Bad Request");
+    let (status, body) = multipart(
+        &url,
+        &[("number", PEER), ("mediatype", "image")],
+        Some(("doc.pdf", pdf())),
+    )
+    .await;
+    assert_eq!(status, 415, "{body}");
+    assert_eq!(body["status"], 415, "{body}");
+
+    // updateGroupPicture from a URL.
+    let (status, group) = call(
+        "POST",
+        &format!("{base}/group/create/evo3"),
+        Some(KEY),
+        Some(json!({"subject": "Pictures", "participants": [PEER]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{group}");
+    let gid = group["id"].as_str().expect("group id").to_owned();
+    let files = picture_server().await;
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/group/updateGroupPicture/evo3?groupJid={gid}"),
+        Some(KEY),
+        Some(json!({"image": format!("{files}/pic.jpg")})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["update"], "success", "{body}");
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/group/updateGroupPicture/evo3?groupJid={gid}"),
+        Some(KEY),
+        Some(json!({"image": format!("{files}/note.txt")})),
+    )
+    .await;
+    assert_eq!(status, 400, "not a JPEG: {body}");
+    state.shutdown().await;
+}
+
+/// The picture URL goes through the SSRF guard: without `allow_private_targets` a loopback
+/// URL is refused with 400 `target_not_allowed` before anything is fetched.
+#[tokio::test]
+async fn group_picture_urls_pass_the_ssrf_guard() {
+    let (state, base, _dir) = start_with("/evolution", |c| {
+        c.egress.allow_private_targets = false;
+    })
+    .await;
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/instance/create"),
+        Some(KEY),
+        Some(json!({ "instanceName": "evo4" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let files = picture_server().await;
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/group/updateGroupPicture/evo4?groupJid=120363000000000001"),
+        Some(KEY),
+        Some(json!({"image": format!("{files}/pic.jpg")})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["response"]["message"][0]
+            .as_str()
+            .is_some_and(|m| m.starts_with("target_not_allowed")),
+        "{body}"
+    );
     state.shutdown().await;
 }

@@ -1,6 +1,8 @@
 //! Runs the script-based checks that need software from Debian and PyPI: the pairing page
-//! in headless chromium (`pairing_page.sh`), and a schemathesis fuzz run against
-//! `/openapi.json` (`schemathesis.sh`). The scripts install what they need themselves
+//! in headless chromium (`pairing_page.sh`), and schemathesis fuzz runs (`schemathesis.sh`)
+//! against `/openapi.json` and against each dialect's document (`DIALECT=evolution`:
+//! `/evolution/openapi.json` of a server started with `--evolution`; `DIALECT=waha`:
+//! `/waha/openapi.json` with `--waha`). The scripts install what they need themselves
 //! (`ci_tools.sh`: `apt-get install chromium` as root or via `sudo -n`, pinned Python
 //! packages from `requirements.txt` in a venv under `target/ci-tools`), so these tests run
 //! in `cargo test --workspace` on a fresh Debian machine; they never skip: a failed install
@@ -10,7 +12,9 @@
 //! `target/artifacts/pairing-page-*.png` (QR, connected, each language, error pages,
 //! upstream down, the pairing-code flow, branding, the QR refresh cap), the axe-core reports
 //! `target/artifacts/axe-*.json`,
-//! the schemathesis JUnit report to `target/artifacts/schemathesis/`.
+//! the schemathesis JUnit reports to `target/artifacts/schemathesis/` (native) and
+//! `target/artifacts/schemathesis-<dialect>/`; a dialect run's log is
+//! `target/artifacts/schemathesis.sh-<dialect>.log`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,11 +27,16 @@ fn artifacts() -> PathBuf {
 }
 
 fn run(script: &str) {
+    run_with(script, script, &[]);
+}
+
+/// Runs `script` with `env` added, its output in `target/artifacts/<log>.log`.
+fn run_with(script: &str, log: &str, env: &[(&str, &str)]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let artifacts = artifacts();
     std::fs::create_dir_all(&artifacts)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", artifacts.display()));
-    let log_path = artifacts.join(format!("{script}.log"));
+    let log_path = artifacts.join(format!("{log}.log"));
     let log = std::fs::File::create(&log_path)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
     let log_err = log
@@ -42,6 +51,7 @@ fn run(script: &str) {
         .arg(root.join("tests").join(script))
         .env("WA_SERVER_BIN", env!("CARGO_BIN_EXE_wa-server"))
         .env("ARTIFACTS", &artifacts)
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log_err)
@@ -99,4 +109,26 @@ fn pairing_page_shows_the_qr_then_connected_in_headless_chromium() {
 #[test]
 fn schemathesis_finds_no_server_errors() {
     run("schemathesis.sh");
+}
+
+/// The Evolution dialect's document (`DIALECT=evolution`): no 5xx besides the documented
+/// 501 of the routes it does not implement, every status and content type documented.
+#[test]
+fn schemathesis_finds_no_server_errors_in_the_evolution_dialect() {
+    run_with(
+        "schemathesis.sh",
+        "schemathesis.sh-evolution",
+        &[("DIALECT", "evolution")],
+    );
+}
+
+/// The WAHA dialect's document (`DIALECT=waha`): no 5xx besides the documented 501s, every
+/// status and content type documented, the documented 401 without the key.
+#[test]
+fn schemathesis_finds_no_server_errors_in_the_waha_dialect() {
+    run_with(
+        "schemathesis.sh",
+        "schemathesis.sh-waha",
+        &[("DIALECT", "waha")],
+    );
 }

@@ -63,8 +63,8 @@ pub(crate) fn mount(router: Router<AppState>, config: &ServerConfig) -> Router<A
                     &format!("{base}/"),
                     axum::routing::get(evolution::instance::welcome),
                 )
-                .nest(&base, evolution::router(true)),
-            None => router.merge(evolution::router(false)),
+                .nest(&base, evolution::router(config, true)),
+            None => router.merge(evolution::router(config, false)),
         };
     }
     if let Some(base) = &config.dialects.waha {

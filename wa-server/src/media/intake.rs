@@ -184,8 +184,9 @@ pub(crate) fn valid_mimetype(m: &str) -> bool {
     m.len() <= 255 && ok(parts.next()) && ok(parts.next()) && HeaderValue::from_str(m).is_ok()
 }
 
-/// Checks the fields that do not depend on the file.
-fn check_fields(kind: Kind, fields: &Fields) -> Result<(), ApiError> {
+/// Checks the fields that do not depend on the file (also the Evolution dialect's multipart
+/// `sendMedia`).
+pub(crate) fn check_fields(kind: Kind, fields: &Fields) -> Result<(), ApiError> {
     if fields.view_once && !matches!(kind, Kind::Image | Kind::Video) {
         return Err(ApiError::InvalidBody(
             "view_once is for images and videos only".to_owned(),

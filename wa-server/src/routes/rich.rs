@@ -485,7 +485,9 @@ pub(crate) fn vote_event(vote: &wa_engine::message::rich::PollVoteEvent) -> Valu
 
 /// The `notification` event of a typed engine notification (`wa_engine::notification`):
 /// `{from, timestamp, kind, ...}` with `kind` one of `group` (`{group, actor, changes:
-/// [tag], description, announce, locked, invite_code, ephemeral_secs}`), `account_sync`
+/// [{change, ...}], description, announce, locked, invite_code, ephemeral_secs}`; a
+/// `create` change also carries the group: `subject, creator, creation, participants:
+/// [{jid, role}]`), `account_sync`
 /// (`{what}`), `picture` (`{jid, picture_id, removed}`), `status` (`{text}`), `devices`,
 /// `identity_change`, `prekey_count` (`{count}`), `media_retry` (`{message_id}`).
 pub(crate) fn notification_event(n: &wa_engine::notification::NotificationEvent) -> Value {
@@ -497,7 +499,21 @@ pub(crate) fn notification_event(n: &wa_engine::notification::NotificationEvent)
                 .changes
                 .iter()
                 .map(|c| match c {
-                    GroupChange::Created(_) => json!({"change": "create"}),
+                    // The group as joined (dialects render it: Evolution's GROUPS_UPSERT).
+                    GroupChange::Created(info) => json!({
+                        "change": "create",
+                        "subject": info.subject,
+                        "creator": info.creator.as_ref().map(ToString::to_string),
+                        "creation": info.creation,
+                        "participants": info.participants.iter().map(|p| json!({
+                            "jid": p.jid.to_string(),
+                            "role": match p.role {
+                                wa_engine::ParticipantRole::SuperAdmin => "superadmin",
+                                wa_engine::ParticipantRole::Admin => "admin",
+                                _ => "member",
+                            },
+                        })).collect::<Vec<_>>(),
+                    }),
                     GroupChange::Added(j) => json!({"change": "add", "participants": jids(j)}),
                     GroupChange::Removed(j) => {
                         json!({"change": "remove", "participants": jids(j)})

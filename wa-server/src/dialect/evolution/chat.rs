@@ -231,7 +231,6 @@ pub(crate) async fn mark_message_as_read(
     EvoJson(body): EvoJson<ReadBody>,
 ) -> EvoResult<(StatusCode, Json<Value>)> {
     let client = session.connected_client()?;
-    let cc = state.config().default_country_code.as_deref();
     let mut groups: BTreeMap<(String, Option<String>), Vec<MessageId>> = BTreeMap::new();
     for k in body.read_messages.into_iter().filter(|k| !k.from_me) {
         groups
@@ -240,10 +239,8 @@ pub(crate) async fn mark_message_as_read(
             .push(MessageId(k.id));
     }
     for ((chat, sender), ids) in groups {
-        let chat = crate::phone::parse_chat(&chat, cc)?;
-        let sender = sender
-            .map(|s| crate::phone::parse_chat(&s, cc))
-            .transpose()?;
+        let chat = super::chat_jid(&state, &chat)?;
+        let sender = sender.map(|s| super::chat_jid(&state, &s)).transpose()?;
         client
             .mark_read(&chat, sender.as_ref(), &ids)
             .await
@@ -273,8 +270,7 @@ pub(crate) async fn send_presence(
 ) -> EvoResult<(StatusCode, Json<Value>)> {
     use wa_engine::presence::ChatState;
     let client = session.connected_client()?;
-    let cc = state.config().default_country_code.as_deref();
-    let chat: Jid = crate::phone::parse_chat(&body.number, cc)?;
+    let chat: Jid = super::chat_jid(&state, &body.number)?;
     let chat_state = match body.presence.as_str() {
         "composing" => Some(ChatState::Composing),
         "recording" => Some(ChatState::Recording),

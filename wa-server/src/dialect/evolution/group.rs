@@ -6,13 +6,13 @@
 //! messages from (there is no "participating groups" query yet).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wa_engine::{GroupInfo, GroupSetting, IqError, Jid, ParticipantAction};
 
-use super::{EvoError, EvoInstance, EvoJson, EvoResult, store};
+use super::{EvoError, EvoInstance, EvoJson, EvoQuery, EvoResult, store};
 use crate::state::AppState;
 
 /// `?groupJid=` (`@g.us` appended when missing, as Evolution does).
@@ -32,9 +32,14 @@ fn group_jid(raw: Option<&str>) -> EvoResult<Jid> {
     } else {
         format!("{raw}@g.us")
     };
+    // A group id is digits, or digits-digits (older groups: creator-timestamp).
+    let digits = |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit());
     full.parse::<Jid>()
         .ok()
-        .filter(Jid::is_group)
+        .filter(|j| {
+            let mut parts = j.user().splitn(2, '-');
+            j.is_group() && parts.next().is_some_and(digits) && parts.next().is_none_or(digits)
+        })
         .ok_or_else(|| EvoError::bad_request(format!("{full} is not a group id")))
 }
 
@@ -86,10 +91,7 @@ pub(crate) struct CreateBody {
 }
 
 fn members(state: &AppState, raw: &[String]) -> EvoResult<Vec<Jid>> {
-    let cc = state.config().default_country_code.as_deref();
-    raw.iter()
-        .map(|p| crate::phone::parse_chat(p, cc).map_err(EvoError::from))
-        .collect()
+    raw.iter().map(|p| super::chat_jid(state, p)).collect()
 }
 
 /// `POST /group/create/{i}`: the new group's metadata. 201.
@@ -121,28 +123,28 @@ pub(crate) async fn create(
 /// `GET /group/findGroupInfos/{i}?groupJid=`.
 pub(crate) async fn find_group_infos(
     EvoInstance(session): EvoInstance,
-    Query(q): Query<GroupQuery>,
+    EvoQuery(q): EvoQuery<GroupQuery>,
 ) -> EvoResult<Json<Value>> {
     let jid = group_jid(q.group_jid.as_deref())?;
     let info = session
         .connected_client()?
         .group_metadata(&jid)
         .await
-        .map_err(crate::error::ApiError::from)?;
+        .map_err(|e| crate::error::ApiError::from_send(e, &jid))?;
     Ok(Json(group_json(&info, true)))
 }
 
 /// `GET /group/participants/{i}?groupJid=`.
 pub(crate) async fn participants(
     EvoInstance(session): EvoInstance,
-    Query(q): Query<GroupQuery>,
+    EvoQuery(q): EvoQuery<GroupQuery>,
 ) -> EvoResult<Json<Value>> {
     let jid = group_jid(q.group_jid.as_deref())?;
     let info = session
         .connected_client()?
         .group_metadata(&jid)
         .await
-        .map_err(crate::error::ApiError::from)?;
+        .map_err(|e| crate::error::ApiError::from_send(e, &jid))?;
     let list: Vec<Value> = info
         .participants
         .iter()
@@ -155,7 +157,7 @@ pub(crate) async fn participants(
 pub(crate) async fn fetch_all_groups(
     State(state): State<AppState>,
     EvoInstance(session): EvoInstance,
-    Query(q): Query<GroupQuery>,
+    EvoQuery(q): EvoQuery<GroupQuery>,
 ) -> EvoResult<Json<Vec<Value>>> {
     let with = match q.get_participants.as_deref() {
         Some("true") => true,
@@ -200,7 +202,7 @@ pub(crate) struct UpdateBody {
 pub(crate) async fn update_participant(
     State(state): State<AppState>,
     EvoInstance(session): EvoInstance,
-    Query(q): Query<GroupQuery>,
+    EvoQuery(q): EvoQuery<GroupQuery>,
     EvoJson(body): EvoJson<UpdateBody>,
 ) -> EvoResult<(StatusCode, Json<Value>)> {
     let jid = group_jid(q.group_jid.as_deref())?;
@@ -237,8 +239,14 @@ pub(crate) async fn update_participant(
 }
 
 /// An engine group error as Evolution's error body, with the native routes' statuses.
+/// An engine group error as the native group routes map it; the server's 404 for a group id
+/// it does not know (answered at the stanza level) is the same 404 "group not found".
 fn gerr(e: IqError) -> EvoError {
-    crate::routes::groups::group_error(e).into()
+    match crate::routes::groups::group_error(e) {
+        crate::error::ApiError::UpstreamRejected(404) => crate::error::ApiError::GroupNotFound,
+        other => other,
+    }
+    .into()
 }
 
 /// `updateSetting` body.
@@ -253,7 +261,7 @@ pub(crate) struct SettingBody {
 /// key).
 pub(crate) async fn update_setting(
     EvoInstance(session): EvoInstance,
-    Query(q): Query<GroupQuery>,
+    EvoQuery(q): EvoQuery<GroupQuery>,
     EvoJson(body): EvoJson<SettingBody>,
 ) -> EvoResult<(StatusCode, Json<Value>)> {
     let jid = group_jid(q.group_jid.as_deref())?;
@@ -288,7 +296,7 @@ fn code_of(link: &str) -> &str {
 /// `GET /group/inviteCode/{i}?groupJid=`: `{inviteUrl, inviteCode}`. 200.
 pub(crate) async fn invite_code(
     EvoInstance(session): EvoInstance,
-    Query(q): Query<GroupQuery>,
+    EvoQuery(q): EvoQuery<GroupQuery>,
 ) -> EvoResult<Json<Value>> {
     let jid = group_jid(q.group_jid.as_deref())?;
     let link = session
@@ -305,7 +313,7 @@ pub(crate) async fn invite_code(
 /// code. 201.
 pub(crate) async fn revoke_invite_code(
     EvoInstance(session): EvoInstance,
-    Query(q): Query<GroupQuery>,
+    EvoQuery(q): EvoQuery<GroupQuery>,
 ) -> EvoResult<(StatusCode, Json<Value>)> {
     let jid = group_jid(q.group_jid.as_deref())?;
     let link = session
@@ -323,7 +331,7 @@ pub(crate) async fn revoke_invite_code(
 pub(crate) async fn leave_group(
     State(state): State<AppState>,
     EvoInstance(session): EvoInstance,
-    Query(q): Query<GroupQuery>,
+    EvoQuery(q): EvoQuery<GroupQuery>,
 ) -> EvoResult<Json<Value>> {
     let jid = group_jid(q.group_jid.as_deref())?;
     session
@@ -349,7 +357,7 @@ pub(crate) struct SubjectBody {
 /// `POST /group/updateGroupSubject/{i}?groupJid=`: `{update: "success"}`. 201.
 pub(crate) async fn update_subject(
     EvoInstance(session): EvoInstance,
-    Query(q): Query<GroupQuery>,
+    EvoQuery(q): EvoQuery<GroupQuery>,
     EvoJson(body): EvoJson<SubjectBody>,
 ) -> EvoResult<(StatusCode, Json<Value>)> {
     let jid = group_jid(q.group_jid.as_deref())?;
@@ -373,7 +381,7 @@ pub(crate) struct DescriptionBody {
 /// `POST /group/updateGroupDescription/{i}?groupJid=`: `{update: "success"}`. 201.
 pub(crate) async fn update_description(
     EvoInstance(session): EvoInstance,
-    Query(q): Query<GroupQuery>,
+    EvoQuery(q): EvoQuery<GroupQuery>,
     EvoJson(body): EvoJson<DescriptionBody>,
 ) -> EvoResult<(StatusCode, Json<Value>)> {
     let jid = group_jid(q.group_jid.as_deref())?;
@@ -385,33 +393,44 @@ pub(crate) async fn update_description(
     Ok((StatusCode::CREATED, Json(json!({ "update": "success" }))))
 }
 
-/// `updateGroupPicture` body: `image` as base64 (optionally a `data:` URL) of a JPEG.
+/// `updateGroupPicture` body: `image`, an `http(s)` URL or base64 (optionally a `data:`
+/// URL) of a JPEG.
 #[derive(Debug, Deserialize)]
 pub(crate) struct PictureBody {
     image: String,
 }
 
-/// `POST /group/updateGroupPicture/{i}?groupJid=`: `{update: "success"}`. 201. Evolution
-/// also takes an `http(s)` URL and fetches it; here a URL answers 501 (base64 only).
+/// `POST /group/updateGroupPicture/{i}?groupJid=`: `{update: "success"}`. 201. A URL is
+/// fetched as Evolution does (through the media fetch and its SSRF guard: a private or
+/// disallowed target is refused with 400 `target_not_allowed`, a failed fetch with 400); the
+/// picture must be a JPEG (400 otherwise), as WhatsApp takes.
 pub(crate) async fn update_picture(
+    State(state): State<AppState>,
     EvoInstance(session): EvoInstance,
-    Query(q): Query<GroupQuery>,
+    EvoQuery(q): EvoQuery<GroupQuery>,
     EvoJson(body): EvoJson<PictureBody>,
 ) -> EvoResult<(StatusCode, Json<Value>)> {
     use base64::Engine as _;
     let jid = group_jid(q.group_jid.as_deref())?;
     let image = body.image.trim();
-    if image.starts_with("http://") || image.starts_with("https://") {
-        return Err(EvoError::not_implemented("updateGroupPicture from a URL"));
-    }
-    let raw = image.split_once(";base64,").map_or(image, |(_, b64)| b64);
-    let engine = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
-    );
-    let jpeg = engine
-        .decode(raw.as_bytes())
-        .map_err(|e| EvoError::bad_request(format!("image: {e}")))?;
+    let jpeg = if image.starts_with("http://") || image.starts_with("https://") {
+        // Fetched as a media URL is: the configured host allow-list, the SSRF guard on
+        // every hop (`crate::egress`), the redirect cap, the timeout and the size limit.
+        let url = crate::media::fetch::parse_url(image).map_err(crate::error::ApiError::from)?;
+        let (file, _) = crate::media::fetch::fetch(&state, url).await?;
+        tokio::fs::read(file.temp.path())
+            .await
+            .map_err(crate::error::ApiError::internal)?
+    } else {
+        let raw = image.split_once(";base64,").map_or(image, |(_, b64)| b64);
+        let engine = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+        );
+        engine
+            .decode(raw.as_bytes())
+            .map_err(|e| EvoError::bad_request(format!("image: {e}")))?
+    };
     if jpeg.len() < 3 || jpeg[..3] != [0xFF, 0xD8, 0xFF] {
         return Err(EvoError::bad_request("image: not a JPEG"));
     }

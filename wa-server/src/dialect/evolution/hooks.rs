@@ -8,8 +8,9 @@
 //! `CONNECTION_UPDATE`; `message` → `MESSAGES_UPSERT`; `message_status` → `MESSAGES_UPDATE`
 //! and, when an outgoing message reaches `sent`, `SEND_MESSAGE` (the row from the message
 //! log); `message_reaction` → `MESSAGES_UPSERT` (a `reactionMessage`); `call` → `CALL`;
-//! `logged_out` → `LOGOUT_INSTANCE`; group notifications → `GROUPS_UPSERT` /
-//! `GROUP_PARTICIPANTS_UPDATE`. Delivery is the native outbox's: durable, retried with its
+//! `logged_out` → `LOGOUT_INSTANCE`; a group `notification` with a `create` change →
+//! `GROUPS_UPSERT`; `group_participants` → `GROUP_PARTICIPANTS_UPDATE`; `group_update` →
+//! `GROUP_UPDATE` (wire `groups.update`). Delivery is the native outbox's: durable, retried with its
 //! backoff (not Evolution's in-memory retries).
 
 use axum::Json;
@@ -201,6 +202,12 @@ pub(crate) async fn webhook_find(
     })))
 }
 
+/// `GET /proxy/find/{i}`: `null`, Evolution's answer for an instance without a proxy: the
+/// server connects without one (`proxy/set` answers 501).
+pub(crate) async fn proxy_find(_: EvoInstance) -> Json<Value> {
+    Json(Value::Null)
+}
+
 /// The Evolution events of a native event: `(config name, data)`.
 fn translate(
     state: &AppState,
@@ -338,60 +345,127 @@ fn translate(
                 "chatId": d.get("from"),
                 "date": iso_time(d.get("timestamp").and_then(Value::as_u64).map_or(envelope.timestamp, |t| if t < 10_000_000_000 { t * 1000 } else { t })),
                 "isVideo": d.get("video").or_else(|| d.get("is_video")).and_then(Value::as_bool).unwrap_or(false),
-                "isGroup": d.get("is_group").and_then(Value::as_bool).unwrap_or(false),
+                "isGroup": d.get("group").or_else(|| d.get("is_group")).and_then(Value::as_bool).unwrap_or(false),
                 "status": d.get("kind").or_else(|| d.get("status")).and_then(Value::as_str).unwrap_or("offer"),
                 "offline": d.get("offline").and_then(Value::as_bool).unwrap_or(false),
             }),
         )],
-        "notification" if d.get("kind").and_then(Value::as_str) == Some("group") => group_events(d),
+        "notification" if d.get("kind").and_then(Value::as_str) == Some("group") => {
+            groups_upsert(d)
+        }
+        "group_participants" => participants_event(d),
+        "group_update" => groups_update(d),
         _ => Vec::new(),
     }
 }
 
-/// `GROUPS_UPSERT` / `GROUP_PARTICIPANTS_UPDATE` of a native group notification.
-fn group_events(d: &Value) -> Vec<(&'static str, Value)> {
-    let group = d
-        .get("group")
-        .or_else(|| d.get("from"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let action = d
-        .get("action")
-        .or_else(|| d.get("change"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+/// `GROUP_PARTICIPANTS_UPDATE` of a native `group_participants` event (`{group, actor,
+/// action, participants}`, one per change).
+fn participants_event(d: &Value) -> Vec<(&'static str, Value)> {
+    let action = d.get("action").and_then(Value::as_str).unwrap_or_default();
+    if !matches!(action, "add" | "remove" | "promote" | "demote") {
+        return Vec::new();
+    }
     let participants: Vec<Value> = d
         .get("participants")
         .and_then(Value::as_array)
         .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| p.get("jid").cloned().unwrap_or(p))
+        .unwrap_or_default();
+    let data: Vec<Value> = participants
+        .iter()
+        .map(|p| {
+            let jid = p.as_str().unwrap_or_default();
+            json!({ "jid": jid, "phoneNumber": jid.split('@').next(), "name": null, "imgUrl": null })
+        })
         .collect();
-    match action.as_str() {
-        "add" | "remove" | "promote" | "demote" => {
-            let data: Vec<Value> = participants
-                .iter()
+    vec![(
+        "GROUP_PARTICIPANTS_UPDATE",
+        json!({ "id": d.get("group"), "author": d.get("actor"), "participants": participants,
+                "action": action, "participantsData": data }),
+    )]
+}
+
+/// `GROUPS_UPSERT` (Baileys `GroupMetadata` in an array, as `group::group_json` renders it)
+/// of a native group `notification` with a `create` change: this account created or
+/// joined the group.
+fn groups_upsert(d: &Value) -> Vec<(&'static str, Value)> {
+    let Some(created) = d
+        .get("changes")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c["change"] == "create"))
+    else {
+        return Vec::new();
+    };
+    let participants: Vec<Value> = created
+        .get("participants")
+        .and_then(Value::as_array)
+        .map(|p| {
+            p.iter()
                 .map(|p| {
-                    let jid = p.as_str().unwrap_or_default();
-                    json!({ "jid": jid, "phoneNumber": jid.split('@').next(), "name": null, "imgUrl": null })
+                    let admin = match p["role"].as_str() {
+                        Some(r @ ("admin" | "superadmin")) => json!(r),
+                        _ => Value::Null,
+                    };
+                    json!({ "id": p["jid"], "admin": admin })
                 })
-                .collect();
-            vec![(
-                "GROUP_PARTICIPANTS_UPDATE",
-                json!({ "id": group, "author": d.get("author"), "participants": participants,
-                        "action": action, "participantsData": data }),
-            )]
-        }
-        "create" => vec![(
-            "GROUPS_UPSERT",
-            json!([{ "id": group, "subject": d.get("subject"), "owner": d.get("author"),
-                     "creation": d.get("timestamp"),
-                     "participants": participants.iter().map(|p| json!({"id": p, "admin": null})).collect::<Vec<_>>() }]),
-        )],
-        _ => Vec::new(),
+                .collect()
+        })
+        .unwrap_or_default();
+    let creation = created.get("creation").cloned().unwrap_or(Value::Null);
+    vec![(
+        "GROUPS_UPSERT",
+        json!([{
+            "id": d.get("group"),
+            "subject": created.get("subject"),
+            "subjectOwner": created.get("creator"),
+            "subjectTime": creation,
+            "pictureUrl": null,
+            "size": participants.len(),
+            "creation": creation,
+            "owner": created.get("creator"),
+            "desc": d.get("description").filter(|x| x.is_string()),
+            "descId": null,
+            "restrict": d.get("locked").and_then(Value::as_bool).unwrap_or(false),
+            "announce": d.get("announce").and_then(Value::as_bool).unwrap_or(false),
+            "isCommunity": false,
+            "isCommunityAnnounce": false,
+            "linkedParent": null,
+            "participants": participants,
+            "author": d.get("actor"),
+        }]),
+    )]
+}
+
+/// `GROUP_UPDATE` (wire `groups.update`) of a native `group_update` event other than a
+/// creation: Baileys' partial `GroupMetadata` in an array (`id`, `author`, and the fields
+/// that changed). Upstream never delivers it to per-instance webhooks (its config name does
+/// not match, `../shared/compat/evolution-v2.md` §7); delivering it is a deliberate
+/// improvement.
+fn groups_update(d: &Value) -> Vec<(&'static str, Value)> {
+    let changes: Vec<&str> = d
+        .get("changes")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if changes.is_empty() || changes.contains(&"create") {
+        return Vec::new();
     }
+    let mut item = json!({ "id": d.get("group"), "author": d.get("actor") });
+    if let Value::Object(m) = &mut item {
+        if let Some(subject) = d.get("subject").filter(|v| !v.is_null()) {
+            m.insert("subject".to_owned(), subject.clone());
+        }
+        if let Some(desc) = d.get("description").filter(|v| !v.is_null()) {
+            m.insert("desc".to_owned(), desc.clone());
+        }
+        if let Some(announce) = d.get("announce").filter(|v| !v.is_null()) {
+            m.insert("announce".to_owned(), announce.clone());
+        }
+        if let Some(locked) = d.get("locked").filter(|v| !v.is_null()) {
+            m.insert("restrict".to_owned(), locked.clone());
+        }
+    }
+    vec![("GROUP_UPDATE", json!([item]))]
 }
 
 /// A message of the log.
@@ -427,7 +501,14 @@ pub(crate) fn render(state: &AppState, session: &Session, envelope: &Envelope) -
     let server_url = state.config().public_url.clone().unwrap_or_default();
     translate(state, session, &data.instance_id, envelope)
         .into_iter()
-        .filter(|(config, _)| hook.events.is_empty() || hook.events.iter().any(|e| e == config))
+        .filter(|(config, _)| {
+            hook.events.is_empty()
+                || hook.events.iter().any(|e| {
+                    e == config
+                        // Either spelling of the group update event (see `groups_update`).
+                        || (*config == "GROUP_UPDATE" && e == "GROUPS_UPDATE")
+                })
+        })
         .map(|(config, payload)| {
             let url = if hook.by_events {
                 format!(

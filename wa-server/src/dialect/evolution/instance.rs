@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use base64::Engine as _;
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::store::{self, EvoData, EvoSettings, EvoWebhook};
-use super::{EvoError, EvoInstance, EvoJson, EvoResult, VERSION, is_global, rows};
+use super::{EvoError, EvoInstance, EvoJson, EvoQuery, EvoResult, VERSION, is_global, rows};
 use crate::db::{SessionRecord, now_ms};
 use crate::session::{Session, SessionStatus};
 use crate::state::AppState;
@@ -388,7 +388,7 @@ pub(crate) struct FetchQuery {
 pub(crate) async fn fetch_instances(
     State(state): State<AppState>,
     Head(parts): Head,
-    Query(query): Query<FetchQuery>,
+    EvoQuery(query): EvoQuery<FetchQuery>,
 ) -> EvoResult<Json<Vec<Value>>> {
     let global = is_global(&state, &parts);
     let given = parts
@@ -456,7 +456,7 @@ fn connection_state_json(session: &Session) -> Value {
 pub(crate) async fn connect(
     State(state): State<AppState>,
     EvoInstance(session): EvoInstance,
-    Query(query): Query<ConnectQuery>,
+    EvoQuery(query): EvoQuery<ConnectQuery>,
 ) -> EvoResult<Json<Value>> {
     let live = session.live();
     if live.status == SessionStatus::Connected {

@@ -22,7 +22,7 @@ pub(crate) mod store;
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -32,6 +32,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::auth::{self, Caller};
+use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::session::Session;
 use crate::state::AppState;
@@ -88,7 +89,8 @@ impl EvoError {
 impl From<ApiError> for EvoError {
     fn from(e: ApiError) -> Self {
         let status = e.status();
-        let message = if status.is_server_error() && matches!(e, ApiError::Internal(_)) {
+        let message = if let ApiError::Internal(detail) = &e {
+            tracing::error!(%detail, "internal error (Evolution dialect)");
             "Internal Server Error".to_owned()
         } else {
             format!("{}: {e}", e.code())
@@ -129,8 +131,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for EvoJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, EvoError> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::PayloadTooLarge.into())
+            }
             Err(e) => Err(EvoError::bad_request(validator_text(&e.body_text()))),
         }
+    }
+}
+
+/// `Query<T>` whose rejections (a query string that does not parse into `T`, such as a
+/// repeated key) are Evolution's 400s, in its error body.
+#[derive(Debug)]
+pub(crate) struct EvoQuery<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for EvoQuery<T> {
+    type Rejection = EvoError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, EvoError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|e| EvoError::bad_request(e.body_text()))
     }
 }
 
@@ -145,7 +166,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for EvoBody<T
     async fn from_request(req: Request, state: &S) -> Result<Self, EvoError> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| EvoError::bad_request(e.body_text()))?;
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge.into()
+                } else {
+                    EvoError::bad_request(e.body_text())
+                }
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
@@ -230,6 +257,33 @@ impl FromRequestParts<AppState> for EvoInstance {
     }
 }
 
+/// A chat as Evolution's `number`/`remoteJid` fields give it: a phone number (the default
+/// country code applies), or a JID of a user (`@s.whatsapp.net`, `@lid`, digits) or a group
+/// (`@g.us`, digits with at most one `-`), device suffixes dropped. Anything else is 400
+/// (the engine would refuse to address it).
+pub(crate) fn chat_jid(state: &AppState, raw: &str) -> EvoResult<wa_engine::Jid> {
+    let cc = state.config().default_country_code.as_deref();
+    let raw = raw.trim();
+    if !raw.contains('@') {
+        return Ok(crate::phone::parse_recipient(raw, cc)?);
+    }
+    let digits = |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit());
+    let jid = raw
+        .parse::<wa_engine::Jid>()
+        .ok()
+        .map(|j| j.to_non_ad())
+        .filter(|j| {
+            let user = j.user();
+            if j.is_group() {
+                let mut parts = user.splitn(2, '-');
+                parts.next().is_some_and(digits) && parts.next().is_none_or(digits)
+            } else {
+                (j.is_pn() || j.is_lid()) && digits(user)
+            }
+        });
+    jid.ok_or_else(|| EvoError::bad_request(format!("{raw} is not a valid jid")))
+}
+
 /// `%XX` sequences of a path segment decoded (instance names are plain, but clients quote).
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -265,11 +319,31 @@ macro_rules! unsupported {
     };
 }
 
+/// Extra room of a media send's body over the base64 of the largest file (the other
+/// fields, JSON or multipart framing), bytes.
+const MEDIA_BODY_SLACK: usize = 256 * 1024;
+
 /// Every route of the dialect, relative to its base path. `with_fallback` (nested under a
 /// base path): answer unknown routes with Evolution's 404 and serve the document at
 /// `openapi.json`; at the root the native API's fallback answers and the document is
-/// `/openapi.evolution.json`.
-pub(crate) fn router(with_fallback: bool) -> Router<AppState> {
+/// `/openapi.evolution.json`. Bodies are limited as the native API's: the media sends to the
+/// base64 of the largest media file (`--max-media-bytes`) plus [`MEDIA_BODY_SLACK`], the
+/// other routes to `--body-limit`; past it, 413 in Evolution's error body.
+pub(crate) fn router(config: &ServerConfig, with_fallback: bool) -> Router<AppState> {
+    let max = usize::try_from(config.media.max_bytes).unwrap_or(usize::MAX);
+    let media_limit = max
+        .saturating_add(2)
+        .saturating_div(3)
+        .saturating_mul(4)
+        .saturating_add(MEDIA_BODY_SLACK);
+    let media = Router::new()
+        .route("/message/sendMedia/{instance}", post(send::send_media))
+        .route(
+            "/message/sendWhatsAppAudio/{instance}",
+            post(send::send_audio),
+        )
+        .route("/message/sendSticker/{instance}", post(send::send_sticker))
+        .layer(DefaultBodyLimit::max(media_limit));
     let r = Router::new()
         .route("/", get(instance::welcome))
         .route("/verify-creds", post(instance::verify_creds))
@@ -317,12 +391,6 @@ pub(crate) fn router(with_fallback: bool) -> Router<AppState> {
         .route("/chat/sendPresence/{instance}", post(chat::send_presence))
         .route("/chat/fetchProfile/{instance}", post(chat::fetch_profile))
         .route("/message/sendText/{instance}", post(send::send_text))
-        .route("/message/sendMedia/{instance}", post(send::send_media))
-        .route(
-            "/message/sendWhatsAppAudio/{instance}",
-            post(send::send_audio),
-        )
-        .route("/message/sendSticker/{instance}", post(send::send_sticker))
         .route(
             "/message/sendLocation/{instance}",
             post(send::send_location),
@@ -382,9 +450,12 @@ pub(crate) fn router(with_fallback: bool) -> Router<AppState> {
             post(group::update_picture),
         )
         .route("/proxy/set/{instance}", post(unsupported!("proxy/set")))
-        .route("/proxy/find/{instance}", get(unsupported!("proxy/find")));
+        .route("/proxy/find/{instance}", get(hooks::proxy_find))
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .merge(media);
     if with_fallback {
-        r.fallback(not_found)
+        // Express answers a known path with another method as an unknown route.
+        r.fallback(not_found).method_not_allowed_fallback(not_found)
     } else {
         r
     }

@@ -5,8 +5,10 @@
 //! sends, as the native routes do.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wa_engine::Jid;
@@ -15,6 +17,7 @@ use super::{EvoError, EvoInstance, EvoJson, EvoResult, rows, store};
 use crate::db::MessageRecord;
 use crate::media::Kind;
 use crate::media::intake::Fields;
+use crate::media::temp::{Received, Sink};
 use crate::messaging::{self, Outgoing};
 use crate::session::Session;
 use crate::state::AppState;
@@ -26,7 +29,7 @@ type Created = (StatusCode, Json<Value>);
 async fn recipient(state: &AppState, session: &Session, number: &str) -> EvoResult<Jid> {
     let cc = state.config().default_country_code.as_deref();
     if number.contains('@') {
-        return Ok(crate::phone::parse_chat(number, cc)?);
+        return super::chat_jid(state, number);
     }
     let jid = crate::phone::parse_recipient(number, cc)?;
     let client = session.connected_client()?;
@@ -206,16 +209,25 @@ pub(crate) async fn send_contact(
     last.ok_or_else(|| EvoError::bad_request("contact is empty"))
 }
 
-/// `sendMedia` body (`media` is a URL or base64).
-#[derive(Debug, Deserialize)]
+/// `sendMedia` body (`media` is a URL or base64; a multipart form carries the file in its
+/// `file` part instead).
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MediaBody {
     number: String,
     mediatype: String,
     mimetype: Option<String>,
-    media: String,
+    media: Option<String>,
     caption: Option<String>,
     file_name: Option<String>,
+}
+
+/// Where the file of a send comes from.
+enum Source {
+    /// A URL or base64 (a `data:` URL too), as in the JSON bodies.
+    Given(String),
+    /// The `file` part of a multipart form, already received.
+    File(Received),
 }
 
 async fn send_file(
@@ -223,18 +235,26 @@ async fn send_file(
     session: &Session,
     kind: Kind,
     number: &str,
-    media: String,
+    source: Source,
     fields: Fields,
 ) -> EvoResult<Created> {
     let to = recipient(state, session, number).await?;
     let mut fields = fields;
     fields.to = Some(to.to_string());
-    let (url, b64) = if media.starts_with("http://") || media.starts_with("https://") {
-        (Some(media), None)
-    } else {
-        (None, Some(media))
+    let (fields, received) = match source {
+        Source::Given(media) => {
+            let (url, b64) = if media.starts_with("http://") || media.starts_with("https://") {
+                (Some(media), None)
+            } else {
+                (None, Some(media))
+            };
+            crate::media::intake::from_json(state, kind, fields, url, b64).await?
+        }
+        Source::File(received) => {
+            crate::media::intake::check_fields(kind, &fields)?;
+            (fields, received)
+        }
     };
-    let (fields, received) = crate::media::intake::from_json(state, kind, fields, url, b64).await?;
     let sent = crate::media::send::send(state, session, kind, fields, received).await?;
     Ok((
         StatusCode::CREATED,
@@ -242,12 +262,104 @@ async fn send_file(
     ))
 }
 
-/// `POST /message/sendMedia/{i}` (JSON; `mediatype` image, video, audio or document).
+/// Largest text field of a multipart `sendMedia`, bytes (as the native forms).
+const MAX_FORM_FIELD: usize = 256 * 1024;
+
+/// A text part of a multipart form, bounded by [`MAX_FORM_FIELD`].
+async fn form_text(mut field: Field<'_>, name: &str) -> EvoResult<String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+        if out.len() + chunk.len() > MAX_FORM_FIELD {
+            return Err(EvoError::bad_request(format!("{name} is too long")));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    String::from_utf8(out).map_err(|_| EvoError::bad_request(format!("{name} is not UTF-8")))
+}
+
+/// A multipart read error: 413 past the body limit, else 400.
+fn form_error(e: MultipartError) -> EvoError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        crate::error::ApiError::PayloadTooLarge.into()
+    } else {
+        EvoError::bad_request(e.body_text())
+    }
+}
+
+/// A multipart `sendMedia` (multer's `upload.single('file')` in Evolution's router): the
+/// text fields of the JSON body (`number`, `mediatype`, `mimetype`, `caption`, `fileName`,
+/// `media`) and the file in the `file` part, streamed to a temporary file. Other fields
+/// (`delay`, `quoted`, ...) are read and ignored, as Evolution ignores unknown keys.
+async fn media_form(
+    state: &AppState,
+    mut form: Multipart,
+) -> EvoResult<(MediaBody, Option<Received>)> {
+    let mut body = MediaBody::default();
+    let (mut number, mut mediatype) = (None, None);
+    let mut file = None;
+    while let Some(mut field) = form.next_field().await.map_err(form_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "file" => {
+                if file.is_some() {
+                    return Err(EvoError::bad_request("more than one file part"));
+                }
+                if body.file_name.is_none() {
+                    body.file_name = field
+                        .file_name()
+                        .and_then(crate::media::intake::clean_file_name);
+                }
+                let mut sink = Sink::create(state).await?;
+                while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+                    sink.write(&chunk).await?;
+                }
+                file = Some(sink.finish().await?);
+            }
+            "number" => number = Some(form_text(field, "number").await?),
+            "mediatype" => mediatype = Some(form_text(field, "mediatype").await?),
+            "mimetype" => body.mimetype = Some(form_text(field, "mimetype").await?),
+            "media" => body.media = Some(form_text(field, "media").await?),
+            "caption" => body.caption = Some(form_text(field, "caption").await?),
+            "fileName" => body.file_name = Some(form_text(field, "fileName").await?),
+            _ => {
+                form_text(field, "field").await?;
+            }
+        }
+    }
+    body.number =
+        number.ok_or_else(|| EvoError::bad_request("instance requires property \"number\""))?;
+    body.mediatype = mediatype
+        .ok_or_else(|| EvoError::bad_request("instance requires property \"mediatype\""))?;
+    Ok((body, file))
+}
+
+/// `POST /message/sendMedia/{i}`: JSON (`media` a URL or base64) or multipart/form-data
+/// (the same fields as text parts and the file in a `file` part); `mediatype` image, video,
+/// audio or document. Another content type: 400, as Evolution's validator answers an
+/// empty body.
 pub(crate) async fn send_media(
     State(state): State<AppState>,
     EvoInstance(session): EvoInstance,
-    EvoJson(body): EvoJson<MediaBody>,
+    request: Request,
 ) -> EvoResult<Created> {
+    let multipart = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    let (body, file) = if multipart {
+        let form = Multipart::from_request(request, &state)
+            .await
+            .map_err(|e| EvoError::bad_request(e.body_text()))?;
+        media_form(&state, form).await?
+    } else {
+        let EvoJson(body) = EvoJson::<MediaBody>::from_request(request, &state).await?;
+        (body, None)
+    };
     let kind = match body.mediatype.as_str() {
         "image" => Kind::Image,
         "video" => Kind::Video,
@@ -259,18 +371,22 @@ pub(crate) async fn send_media(
             ));
         }
     };
+    let source = match (file, body.media.filter(|m| !m.trim().is_empty())) {
+        (Some(file), _) => Source::File(file),
+        (None, Some(media)) => Source::Given(media),
+        (None, None) => {
+            return Err(EvoError::bad_request("Owned media must be a url or base64"));
+        }
+    };
     let fields = Fields {
-        to: None,
         caption: body.caption.filter(|_| kind != Kind::Audio),
         // The native intake takes a file name for documents only (Evolution ignores it for
         // the other types too).
         file_name: body.file_name.filter(|_| kind == Kind::Document),
         mimetype: body.mimetype.filter(|_| kind == Kind::Document),
-        voice_note: false,
-        check_number: false,
-        view_once: false,
+        ..Fields::default()
     };
-    send_file(&state, &session, kind, &body.number, body.media, fields).await
+    send_file(&state, &session, kind, &body.number, source, fields).await
 }
 
 /// `sendWhatsAppAudio` body.
@@ -296,7 +412,7 @@ pub(crate) async fn send_audio(
         &session,
         Kind::Audio,
         &body.number,
-        body.audio,
+        Source::Given(body.audio),
         fields,
     )
     .await
@@ -321,7 +437,7 @@ pub(crate) async fn send_sticker(
         &session,
         Kind::Sticker,
         &body.number,
-        body.sticker,
+        Source::Given(body.sticker),
         fields,
     )
     .await
@@ -364,10 +480,9 @@ pub(crate) async fn send_reaction(
     EvoInstance(session): EvoInstance,
     EvoJson(body): EvoJson<ReactionBody>,
 ) -> EvoResult<Created> {
-    let cc = state.config().default_country_code.as_deref();
-    let chat = crate::phone::parse_chat(&body.key.remote_jid, cc)?;
+    let chat = super::chat_jid(&state, &body.key.remote_jid)?;
     let sender = match &body.key.participant {
-        Some(p) if !p.is_empty() => Some(crate::phone::parse_chat(p, cc)?),
+        Some(p) if !p.is_empty() => Some(super::chat_jid(&state, p)?),
         _ => None,
     };
     let target = wa_engine::message::rich::TargetKey {
