@@ -379,3 +379,22 @@ async fn echo_bot_replies_quoting_the_message_and_marks_it_read() {
         "{rest}"
     );
 }
+
+#[tokio::test]
+async fn many_sessions_share_flushes_and_come_back_without_qr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = env!("CARGO_BIN_EXE_many_sessions");
+    let args = ["--sessions", "4", "--messages", "5"];
+    for (run, qrs) in [(1, 4), (2, 0)] {
+        let out = run_with(bin, dir.path(), &args).await;
+        assert!(
+            out.contains(&format!("4 sessions connected ({qrs} QR codes scanned)")),
+            "run {run}: {out}"
+        );
+        assert!(out.contains("20 messages delivered and decrypted"), "{out}");
+        let line = line_after(&out, "group commit: ");
+        let nums: Vec<u64> = line.split(' ').filter_map(|w| w.parse().ok()).collect();
+        assert_eq!(nums.len(), 2, "{line}");
+        assert!(nums[0] > 0 && nums[1] > 0 && nums[1] <= nums[0], "{line}");
+    }
+}
