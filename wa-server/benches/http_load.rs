@@ -9,15 +9,27 @@
 //!    acknowledges it and sends a delivery receipt. Reported: requests/s, p50/p90/p99
 //!    latency, non-2xx responses, and how many messages the receiver decrypted
 //!    (`wa_messages_received_total`).
-//! 2. **Memory with many sessions.** `WA_BENCH_SESSIONS` (default 1,000) sessions are
-//!    created and paired with phones of a sandbox running in the bench process (so the
-//!    server process holds no simulated-server state); once all are `connected` and
-//!    idle, the server's resident set
-//!    (`VmRSS` in `/proc/<pid>/status`) is read and divided by the session count after
-//!    subtracting the resident set before the first session.
+//! 2. **Memory with many sessions.** `WA_BENCH_SESSIONS` (default 1,000; 10,000 for the
+//!    issue 12 figure) sessions are created and paired with phones of a sandbox running in
+//!    the bench process, so the server process holds no simulated-server state and its
+//!    resident set is the server's alone. Once all are `connected` and idle (10 s), the
+//!    server's resident set (`VmRSS` in `/proc/<pid>/status`) minus the resident set
+//!    before the first session, divided by the session count, is the figure. The sandbox's
+//!    own resident set (the bench process) is printed beside it for scale.
+//! 3. **Restart storm** (`WA_BENCH_PART=restart`: part 2, then this). The server is
+//!    stopped with SIGTERM, as a service manager restarts it, and started again on the
+//!    same data directory with `--start-rate WA_BENCH_START_RATE` (default the server's,
+//!    50/s) and `--start-jitter-ms WA_BENCH_START_JITTER_MS` (default 1000). Reported:
+//!    time from spawn to `/ready`, to every session `connected` (`wa_sessions` gauge),
+//!    the peak resident set of the restarted server (`VmHWM`), and its idle resident set
+//!    per session 10 s later (restored sessions carry no pairing-time garbage).
+//!
+//! `WA_BENCH_SERVER_WRAPPER` runs the server under a wrapper command, e.g. `heaptrack`
+//! (then `WA_BENCH_KILL_AT_IDLE=1` SIGKILLs it once idle, so heaptrack's "leaked" list is
+//! the live heap of the idle sessions by call stack).
 //!
 //! Run: `cargo bench -p wa-server --bench http_load` (Linux; prints figures, asserts
-//! nothing about speed). `WA_BENCH_PART=throughput` or `memory` runs one part.
+//! nothing about speed). `WA_BENCH_PART=throughput`, `memory` or `restart` runs one part.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -40,7 +52,8 @@ struct Server {
     child: Child,
     base: String,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    /// The data directory (kept across a restart).
+    dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -58,9 +71,28 @@ impl Server {
     /// Starts the server with its embedded sandbox, or (`upstream = Some((ws_url,
     /// trust_root_b64))`) against a sandbox running elsewhere.
     async fn start(max_sessions: usize, upstream: Option<(&str, &str)>) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let dir = std::sync::Arc::new(tempfile::tempdir()?);
+        Self::start_in(dir, max_sessions, upstream, &[]).await
+    }
+
+    /// [`Self::start`] on the data directory `dir` with `extra` arguments.
+    async fn start_in(
+        dir: std::sync::Arc<tempfile::TempDir>,
+        max_sessions: usize,
+        upstream: Option<(&str, &str)>,
+        extra: &[String],
+    ) -> Result<Self> {
         let port = free_port()?;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wa-server"));
+        let wrapper = std::env::var("WA_BENCH_SERVER_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(program) => {
+                let mut cmd = Command::new(program);
+                cmd.args(words).arg(env!("CARGO_BIN_EXE_wa-server"));
+                cmd
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_wa-server")),
+        };
         match upstream {
             None => cmd.arg("--sandbox"),
             Some((url, root)) => cmd.args(["--wa-url", url, "--wa-trust-root", root]),
@@ -72,6 +104,7 @@ impl Server {
             .args(["--max-sessions", &max_sessions.to_string()])
             // Load figures, not the account-protecting send limit (default 30/min).
             .args(["--send-rate-per-minute", "0"])
+            .args(extra)
             .env("WA_API_KEY", KEY)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -83,9 +116,9 @@ impl Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
-            _dir: dir,
+            dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(600);
         loop {
             if let Ok(r) = server.http.get(server.url("/ready")).send().await
                 && r.status().is_success()
@@ -101,8 +134,54 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The server's process id: the child's, or under a wrapper the `wa-server` process
+    /// whose command line names this data directory.
     fn pid(&self) -> Result<u32> {
-        self.child.id().context("server exited")
+        let child = self.child.id().context("server exited")?;
+        if std::env::var("WA_BENCH_SERVER_WRAPPER")
+            .unwrap_or_default()
+            .is_empty()
+        {
+            return Ok(child);
+        }
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        for entry in std::fs::read_dir("/proc")? {
+            let entry = entry?;
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if comm.trim() == "wa-server" && String::from_utf8_lossy(&cmdline).contains(&dir) {
+                return Ok(pid);
+            }
+        }
+        bail!("no wa-server process under the wrapper")
+    }
+
+    /// Sends `signal` (e.g. `TERM`, `KILL`) to the server and waits for it to exit.
+    async fn signal_and_wait(&mut self, signal: &str) -> Result<()> {
+        let pid = self.pid()?;
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()?;
+        ensure!(status.success(), "kill -{signal} {pid}");
+        tokio::time::timeout(Duration::from_secs(300), self.child.wait())
+            .await
+            .context("server did not exit")??;
+        Ok(())
+    }
+
+    /// Sessions in `state`, from the `wa_sessions` gauge.
+    async fn count_in(&self, state: &str) -> Result<u64> {
+        Ok(self
+            .metric(&format!("wa_sessions{{state=\"{state}\"}}"), None)
+            .await? as u64)
     }
 
     async fn call(
@@ -226,13 +305,18 @@ impl Server {
     }
 }
 
-fn rss_kib(pid: u32) -> Result<u64> {
+/// `field` (`VmRSS`, `VmHWM`) of process `pid`, KiB.
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("VmRSS")
+        .with_context(|| format!("{field} of {pid}"))
+}
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS")
 }
 
 /// `wrk` on PATH, installing Debian's package if it is missing.
@@ -384,19 +468,21 @@ async fn throughput() -> Result<()> {
     Ok(())
 }
 
-async fn memory() -> Result<()> {
+async fn memory(restart: bool) -> Result<()> {
     use base64::Engine as _;
     let n: usize = env_or("WA_BENCH_SESSIONS", 1000);
+    let own_before = rss_kib(std::process::id())?;
     // The simulated WhatsApp server runs in this (the bench) process, so the server's
     // resident set holds only what a production deployment holds.
     let sandbox = wa_sandbox::Sandbox::start(wa_sandbox::SandboxConfig::default()).await?;
     let root = base64::engine::general_purpose::STANDARD.encode(sandbox.trust_root_key());
-    let server = Server::start(n, Some((sandbox.ws_url(), &root))).await?;
+    let dir = std::sync::Arc::new(tempfile::tempdir()?);
+    let mut server = Server::start_in(dir.clone(), n, Some((sandbox.ws_url(), &root)), &[]).await?;
     let pid = server.pid()?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let base = rss_kib(pid)?;
     let started = Instant::now();
-    let ids: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    let ids: Vec<String> = (0..n).map(|i| format!("s{i:05}")).collect();
     let phones = (0..n)
         .map(|i| {
             sandbox
@@ -404,7 +490,7 @@ async fn memory() -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("account: {e}"))
         })
         .collect::<Result<Vec<_>>>()?;
-    for (chunk, chunk_phones) in ids.chunks(16).zip(phones.chunks(16)) {
+    for (done, (chunk, chunk_phones)) in ids.chunks(16).zip(phones.chunks(16)).enumerate() {
         let mut tasks = Vec::new();
         for (id, phone) in chunk.iter().zip(chunk_phones) {
             tasks.push(server.paired_with(id, phone));
@@ -412,13 +498,25 @@ async fn memory() -> Result<()> {
         for r in futures_util::future::join_all(tasks).await {
             r?;
         }
+        if (done + 1) % 64 == 0 {
+            eprintln!(
+                "paired {} of {n} in {:.0} s",
+                (done + 1) * 16,
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
-    server.wait_connected(&ids).await?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while (server.count_in("connected").await? as usize) < n {
+        ensure!(Instant::now() < deadline, "not every session connected");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let paired_in = started.elapsed();
     // Idle: let prekey uploads, receipts and flushes settle.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let rss = rss_kib(pid)?;
     let per = (rss.saturating_sub(base)) as f64 / n as f64;
+    let own = rss_kib(std::process::id())?;
     println!(
         "== memory: wa-server with {n} connected idle sessions (sandbox in the bench process)"
     );
@@ -430,6 +528,75 @@ async fn memory() -> Result<()> {
     println!("server RSS before     {:.1} MiB", base as f64 / 1024.0);
     println!("server RSS after      {:.1} MiB", rss as f64 / 1024.0);
     println!("per session           {per:.1} KiB");
+    println!(
+        "(sandbox + bench process: {:.1} MiB more, not counted above)",
+        own.saturating_sub(own_before) as f64 / 1024.0
+    );
+    if std::env::var("WA_BENCH_KILL_AT_IDLE").is_ok_and(|v| v == "1") {
+        server.signal_and_wait("KILL").await?;
+        return Ok(());
+    }
+    if !restart {
+        return Ok(());
+    }
+
+    // 3. Restart storm.
+    let stopping = Instant::now();
+    server.signal_and_wait("TERM").await?;
+    let stopped_in = stopping.elapsed();
+    drop(server);
+    let mut extra = Vec::new();
+    if let Ok(rate) = std::env::var("WA_BENCH_START_RATE") {
+        extra.extend(["--start-rate".to_owned(), rate]);
+    }
+    if let Ok(jitter) = std::env::var("WA_BENCH_START_JITTER_MS") {
+        extra.extend(["--start-jitter-ms".to_owned(), jitter]);
+    }
+    let spawned = Instant::now();
+    let server = Server::start_in(dir, n, Some((sandbox.ws_url(), &root)), &extra).await?;
+    let ready_in = spawned.elapsed();
+    let pid = server.pid()?;
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let mut last_report = Instant::now();
+    let connected_in = loop {
+        let connected = server.count_in("connected").await?;
+        if connected as usize >= n {
+            break spawned.elapsed();
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "only {connected} of {n} sessions connected after the restart"
+        );
+        if last_report.elapsed() > Duration::from_secs(10) {
+            eprintln!(
+                "restart: {connected} of {n} connected after {:.0} s (RSS {:.1} MiB)",
+                spawned.elapsed().as_secs_f64(),
+                rss_kib(pid)? as f64 / 1024.0
+            );
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let peak = status_kib(pid, "VmHWM")?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let idle = rss_kib(pid)?;
+    println!(
+        "== restart storm: {n} paired sessions, SIGTERM and start again ({})",
+        if extra.is_empty() {
+            "default pacing".to_owned()
+        } else {
+            extra.join(" ")
+        }
+    );
+    println!("graceful stop         {:.1} s", stopped_in.as_secs_f64());
+    println!("spawn to /ready       {:.1} s", ready_in.as_secs_f64());
+    println!("spawn to all connected {:.1} s", connected_in.as_secs_f64());
+    println!("peak RSS (VmHWM)      {:.1} MiB", peak as f64 / 1024.0);
+    println!(
+        "idle RSS after        {:.1} MiB ({:.1} KiB per session over the pre-session base)",
+        idle as f64 / 1024.0,
+        idle.saturating_sub(base) as f64 / n as f64
+    );
     Ok(())
 }
 
@@ -443,8 +610,8 @@ async fn main() -> Result<()> {
     if part.is_empty() || part == "throughput" {
         throughput().await?;
     }
-    if part.is_empty() || part == "memory" {
-        memory().await?;
+    if part.is_empty() || part == "memory" || part == "restart" {
+        memory(part == "restart").await?;
     }
     Ok(())
 }

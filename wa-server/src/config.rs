@@ -382,6 +382,79 @@ pub struct ServerConfig {
     pub send_limits: SendLimitSettings,
     /// Drop-in dialects of other servers' APIs (`--evolution`, `--waha`); all off by default.
     pub dialects: DialectSettings,
+    /// How the sessions restored at boot are started (`--start-rate`, `--start-jitter-ms`).
+    pub start_pacing: StartPacing,
+    /// Page cache of the shared engine store database (`<data>/engine`), bytes
+    /// (`--store-cache-mib`). Default [`DEFAULT_STORE_CACHE_BYTES`] (8 MiB).
+    pub store_cache_bytes: u64,
+}
+
+/// Default of [`ServerConfig::store_cache_bytes`]: 8 MiB for all sessions together.
+///
+/// Why this small: sled keeps every page it wrote in its cache until the cache is full, and
+/// most of a paired device's bytes are its 812 one-time prekeys, read only when a new
+/// contact starts a session with it. With the engine's former 64 MiB
+/// (`wa_engine::SHARED_CACHE_BYTES`) those cold prekeys stayed resident: about 170 KiB per
+/// idle session of sled pages and copies (heaptrack, 400 sessions; `benches/http_load.rs`).
+/// Pages evicted from the cache are read back from the file (the OS page cache) on use;
+/// Signal sessions and identities of active chats stay hot in the LRU. Raise it for
+/// heavy traffic on few sessions.
+pub const DEFAULT_STORE_CACHE_BYTES: u64 = 8 << 20;
+
+/// Pacing of the sessions a booting server restores: session `i` (in id order) opens its
+/// connection at `i / rate` seconds plus a uniformly random delay in `[0, jitter]`, so a
+/// restart of many sessions reaches WhatsApp as a steady trickle instead of one burst of
+/// handshakes. Sessions created, restarted or reconnected later are not paced here (the
+/// engine's own reconnects back off with jitter).
+///
+/// Defaults: 50 sessions/s, 1 s jitter. WhatsApp publishes no connection rate limit; 50
+/// logins a second from one address is the order of a busy office NAT, brings 1,000
+/// sessions back in about 20 s and 10,000 in about 3.5 min, and stays far below what this
+/// server can log in on 2 cores (see `benches/http_load.rs`, part `restart`). The jitter
+/// breaks the lock-step of sessions restored in the same order on every boot. Raise the
+/// rate against a sandbox or a server of your own; `rate = 0` starts every session at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct StartPacing {
+    /// Session starts per second; `0.0` (or any value that is not positive and finite)
+    /// turns pacing off. Default 50.
+    pub rate: f64,
+    /// Upper bound of the random delay added to each start. Default 1 s.
+    pub jitter: Duration,
+}
+
+/// Default of [`StartPacing::rate`], sessions per second.
+pub const DEFAULT_START_RATE: f64 = 50.0;
+
+/// Default of [`StartPacing::jitter`].
+pub const DEFAULT_START_JITTER: Duration = Duration::from_secs(1);
+
+impl Default for StartPacing {
+    fn default() -> Self {
+        Self {
+            rate: DEFAULT_START_RATE,
+            jitter: DEFAULT_START_JITTER,
+        }
+    }
+}
+
+impl StartPacing {
+    /// `rate` starts per second (see [`Self::rate`]) with up to `jitter` added to each.
+    pub fn new(rate: f64, jitter: Duration) -> Self {
+        Self { rate, jitter }
+    }
+
+    /// The delay before restored session number `index` starts, given a uniform `unit` in
+    /// `[0, 1)` for its jitter.
+    pub fn delay(&self, index: usize, unit: f64) -> Duration {
+        let slot = if self.rate.is_finite() && self.rate > 0.0 {
+            Duration::try_from_secs_f64(index as f64 / self.rate).unwrap_or(Duration::MAX)
+        } else {
+            Duration::ZERO
+        };
+        let jitter = self.jitter.mul_f64(unit.clamp(0.0, 1.0));
+        slot.saturating_add(jitter)
+    }
 }
 
 /// Which drop-in dialects (`crate::dialect`) are served, and where.
@@ -425,6 +498,8 @@ impl ServerConfig {
             message_log: MessageLogSettings::default(),
             send_limits: SendLimitSettings::default(),
             dialects: DialectSettings::default(),
+            start_pacing: StartPacing::default(),
+            store_cache_bytes: DEFAULT_STORE_CACHE_BYTES,
         }
     }
 }
@@ -432,6 +507,29 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_pacing_spreads_starts_at_the_rate_plus_jitter() {
+        let pacing = StartPacing {
+            rate: 50.0,
+            jitter: Duration::from_secs(1),
+        };
+        assert_eq!(pacing.delay(0, 0.0), Duration::ZERO);
+        assert_eq!(pacing.delay(50, 0.0), Duration::from_secs(1));
+        assert_eq!(pacing.delay(500, 0.5), Duration::from_millis(10_500));
+        // The jitter never exceeds its bound.
+        assert_eq!(pacing.delay(50, 7.0), Duration::from_secs(2));
+        let off = StartPacing {
+            rate: 0.0,
+            jitter: Duration::ZERO,
+        };
+        assert_eq!(off.delay(10_000, 0.9), Duration::ZERO);
+        let nan = StartPacing {
+            rate: f64::NAN,
+            jitter: Duration::from_millis(100),
+        };
+        assert_eq!(nan.delay(10_000, 0.5), Duration::from_millis(50));
+    }
 
     #[test]
     fn api_key_strength_table() {

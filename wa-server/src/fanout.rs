@@ -22,7 +22,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::db::WebhookRecord;
@@ -40,7 +40,7 @@ const BATCH: usize = 256;
 struct Job {
     session: String,
     /// The session's SSE channel.
-    subscribers: broadcast::Sender<Arc<Envelope>>,
+    subscribers: crate::session::Subscribers,
     envelope: Arc<Envelope>,
     /// The webhooks subscribed to this event type (may be empty).
     hooks: Vec<WebhookRecord>,
@@ -220,7 +220,7 @@ async fn finish(state: &AppState, jobs: Vec<Job>) {
     }
     for job in jobs {
         // No subscribers is fine.
-        let _ = job.subscribers.send(job.envelope);
+        job.subscribers.send(job.envelope);
         if let Some(done) = job.done {
             let _ = done.send(());
         }

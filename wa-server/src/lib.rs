@@ -68,9 +68,10 @@ use axum::response::{IntoResponse, Response};
 
 pub use auth::Caller;
 pub use config::{
-    DEFAULT_QR_MAX_REFRESHES, DialectSettings, EgressSettings, MIN_API_KEY_DISTINCT,
-    MIN_API_KEY_LEN, MediaSettings, MessageLogSettings, MetricsSettings, OtpConfig, Secret,
-    SendLimitSettings, ServerConfig, Upstream, WebhookSettings,
+    DEFAULT_QR_MAX_REFRESHES, DEFAULT_START_JITTER, DEFAULT_START_RATE, DEFAULT_STORE_CACHE_BYTES,
+    DialectSettings, EgressSettings, MIN_API_KEY_DISTINCT, MIN_API_KEY_LEN, MediaSettings,
+    MessageLogSettings, MetricsSettings, OtpConfig, Secret, SendLimitSettings, ServerConfig,
+    StartPacing, Upstream, WebhookSettings,
 };
 pub use db::DbError;
 pub use egress::{ALLOW_ENV, ALLOW_FLAG, BlockedTarget, CIDR_FLAG, classify};

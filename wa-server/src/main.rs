@@ -120,6 +120,17 @@ struct Cli {
     /// together; when full, emitters wait (nothing is dropped).
     #[arg(long, env = "WA_EVENT_QUEUE", default_value_t = 1024)]
     event_queue: usize,
+    /// Sessions restored at boot that start per second (0: all at once). Spreads the
+    /// reconnects of a restart so WhatsApp sees no burst.
+    #[arg(long, env = "WA_START_RATE", default_value_t = wa_server::DEFAULT_START_RATE)]
+    start_rate: f64,
+    /// Upper bound of the random delay added to each restored session's start, ms.
+    #[arg(long, env = "WA_START_JITTER_MS", default_value_t = 1000)]
+    start_jitter_ms: u64,
+    /// Page cache of the shared session store database, MiB (all sessions together). Cold
+    /// records (most of each session's 812 one-time prekeys) are read from disk when used.
+    #[arg(long, env = "WA_STORE_CACHE_MIB", default_value_t = wa_server::DEFAULT_STORE_CACHE_BYTES >> 20)]
+    store_cache_mib: u64,
     /// Run the start-up checks (versions, data directory, WhatsApp endpoint), print them
     /// as JSON and exit: 0 when all passed, 1 otherwise. The server is not started.
     #[arg(long)]
@@ -286,6 +297,14 @@ impl Cli {
         config.media.inline_concurrency = self.media.media_inline_concurrency.max(1);
         config.media.inline_queue = self.media.media_inline_queue.max(1);
         config.event_queue = self.event_queue.max(1);
+        if !(self.start_rate.is_finite() && self.start_rate >= 0.0) {
+            bail!("--start-rate must be a number >= 0");
+        }
+        config.store_cache_bytes = self.store_cache_mib.max(1).saturating_mul(1 << 20);
+        config.start_pacing = wa_server::StartPacing::new(
+            self.start_rate,
+            Duration::from_millis(self.start_jitter_ms),
+        );
         config.media.fetch_allowed_hosts = self.media.media_fetch_allowed_hosts;
         config.qr_max_refreshes = Some(self.page.qr_max_refreshes);
         let branding = wa_server::Branding {

@@ -157,6 +157,24 @@ pub(crate) enum Control {
     Pause,
 }
 
+/// Events an SSE subscriber may lag behind before it misses some (`routes::events`).
+const SSE_CAPACITY: usize = 256;
+
+/// A session's SSE channel, made by its first subscriber (see `Session::subscribe`).
+/// Cheap to clone: the fan-out holds a clone per queued event and looks the channel up when
+/// it broadcasts, so a subscriber that arrives while an event is queued still gets it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Subscribers(Arc<std::sync::OnceLock<broadcast::Sender<Arc<Envelope>>>>);
+
+impl Subscribers {
+    /// Shows `envelope` to the current subscribers (none is fine).
+    pub(crate) fn send(&self, envelope: Arc<Envelope>) {
+        if let Some(tx) = self.0.get() {
+            let _ = tx.send(envelope);
+        }
+    }
+}
+
 /// A session in the registry.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -164,7 +182,10 @@ pub(crate) struct Session {
     pub(crate) record: Mutex<SessionRecord>,
     live: Mutex<Live>,
     control: mpsc::UnboundedSender<Control>,
-    events: broadcast::Sender<Arc<Envelope>>,
+    /// The SSE channel, made by the first subscriber: a broadcast channel allocates all
+    /// its slots up front (about 10 KiB for 256), which an idle session without an event
+    /// stream (most of them) never needs.
+    events: Subscribers,
     /// Bumped when the live state changes without an event (a retry): the pairing page
     /// listens to it besides the events.
     changed: watch::Sender<u64>,
@@ -176,7 +197,7 @@ impl Session {
     /// A new session handle and the receiver its supervisor reads commands from.
     pub(crate) fn new(record: SessionRecord) -> (Arc<Self>, mpsc::UnboundedReceiver<Control>) {
         let (control, rx) = mpsc::unbounded_channel();
-        let (events, _) = broadcast::channel(256);
+        let events = Subscribers::default();
         let session = Arc::new(Self {
             id: record.id.clone(),
             record: Mutex::new(record),
@@ -266,11 +287,14 @@ impl Session {
 
     /// Live events of this session.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {
-        self.events.subscribe()
+        self.events
+            .0
+            .get_or_init(|| broadcast::channel(SSE_CAPACITY).0)
+            .subscribe()
     }
 
     /// The sending side of [`Self::subscribe`] (the event fan-out broadcasts on it).
-    pub(crate) fn subscribers(&self) -> broadcast::Sender<Arc<Envelope>> {
+    pub(crate) fn subscribers(&self) -> Subscribers {
         self.events.clone()
     }
 
@@ -295,13 +319,30 @@ impl Session {
     }
 }
 
-/// Runs a session until [`Control::Stop`].
+/// Runs a session until [`Control::Stop`]. The first connection waits `start_delay` (the
+/// boot pacing of `ServerConfig::start_pacing`; status `connecting` meanwhile); a restart
+/// asked for in the meantime starts it at once.
 pub(crate) async fn supervise(
     state: AppState,
     session: Arc<Session>,
     store: Arc<dyn Store>,
     mut control: mpsc::UnboundedReceiver<Control>,
+    start_delay: Duration,
 ) {
+    if !start_delay.is_zero() {
+        tracing::debug!(session = %session.id, ?start_delay, "session: paced start");
+        tokio::select! {
+            () = tokio::time::sleep(start_delay) => {}
+            cmd = control.recv() => match cmd {
+                Some(Control::Restart) => {}
+                Some(Control::Pause) => {
+                    if !paused(&state, &session, &mut control).await { return; }
+                }
+                Some(Control::Stop(done)) => { let _ = done.send(()); return; }
+                None => return,
+            },
+        }
+    }
     let mut failures: u32 = 0;
     loop {
         // A new client run: the QR cap counts again.

@@ -367,10 +367,12 @@ impl AppState {
             );
         }
         let stores_dir = config.data_dir.join("engine");
-        let stores = tokio::task::spawn_blocking(move || SledDatabase::open(&stores_dir))
-            .await
-            .map_err(|_| StartError::Config("store database open task failed"))?
-            .map_err(StartError::Stores)?;
+        let cache = config.store_cache_bytes;
+        let stores =
+            tokio::task::spawn_blocking(move || SledDatabase::open_with_cache(&stores_dir, cache))
+                .await
+                .map_err(|_| StartError::Config("store database open task failed"))?
+                .map_err(StartError::Stores)?;
         let committer =
             wa_engine::store::GroupCommitter::spawn(Arc::new(stores.clone()), config.group_commit);
         let upstream = UpstreamLink::start(&config).await?;
@@ -448,7 +450,11 @@ impl AppState {
                 "session record",
             )?);
         }
-        for record in records {
+        // Paced (`ServerConfig::start_pacing`): restored session `i` connects at about
+        // `i / rate` seconds plus its jitter, so a restart is no burst of logins.
+        let pacing = state.inner.config.start_pacing;
+        let restored = records.len();
+        for (index, record) in records.into_iter().enumerate() {
             let id = record.id.clone();
             let store = state
                 .open_store(&id)
@@ -457,7 +463,16 @@ impl AppState {
                     id: id.clone(),
                     source,
                 })?;
-            state.spawn_session(record, store);
+            let delay = pacing.delay(index, rand::random::<f64>());
+            state.spawn_session(record, store, delay);
+        }
+        if restored > 0 {
+            tracing::info!(
+                sessions = restored,
+                rate = pacing.rate,
+                jitter_ms = pacing.jitter.as_millis() as u64,
+                "restored sessions start paced"
+            );
         }
         #[cfg(feature = "sandbox")]
         if let Some(sb) = &state.inner.upstream.sandbox {
@@ -762,11 +777,19 @@ impl AppState {
         .map_err(ApiError::internal)?
     }
 
-    fn spawn_session(&self, record: SessionRecord, store: Arc<dyn Store>) -> Arc<Session> {
+    /// Registers the session and starts its supervisor, which connects after `start_delay`
+    /// (boot pacing; zero for a session created now).
+    fn spawn_session(
+        &self,
+        record: SessionRecord,
+        store: Arc<dyn Store>,
+        start_delay: std::time::Duration,
+    ) -> Arc<Session> {
         let (session, control) = Session::new(record);
         let span = tracing::info_span!("session", id = %session.id);
         let task = tokio::spawn(
-            session::supervise(self.clone(), session.clone(), store, control).instrument(span),
+            session::supervise(self.clone(), session.clone(), store, control, start_delay)
+                .instrument(span),
         );
         self.write_sessions()
             .insert(session.id.clone(), session.clone());
@@ -810,7 +833,7 @@ impl AppState {
             .map_err(ApiError::internal)?;
         crate::db::ServerDb::put(&self.inner.storage.db.sessions, &record.id, &record)?;
         self.inner.storage.db.flush().await?;
-        Ok(self.spawn_session(record, store))
+        Ok(self.spawn_session(record, store, std::time::Duration::ZERO))
     }
 
     /// Persists a changed session record (webhooks, token).

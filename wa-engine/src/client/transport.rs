@@ -77,8 +77,44 @@ fn build_tls_config(extra_roots: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>
     Ok(Arc::new(config))
 }
 
+/// Capacity of the outgoing batch buffer kept between bursts, bytes. A burst that needed
+/// more (the 812-key prekey upload is a single frame of about 40 KiB) gives its buffer back
+/// once written, instead of keeping it for the life of the connection.
+const KEEP_OUT_BUFFER: usize = 4 * 1024;
+
 pub(crate) struct WsTransport {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Frames queued by [`feed`](Self::feed), already in WebSocket framing (RFC 6455 §5.2,
+    /// client-masked), written by [`flush`](Self::flush). Outgoing frames bypass
+    /// tungstenite's own write buffer, which keeps the capacity of the largest burst
+    /// forever (about 40 KiB per idle connection after the prekey upload).
+    out: Vec<u8>,
+}
+
+/// Appends `payload` to `out` as one final, masked binary WebSocket frame (RFC 6455 §5.2;
+/// a client masks every frame, §5.3).
+fn put_binary_frame(out: &mut Vec<u8>, payload: &[u8], mask: [u8; 4]) {
+    out.reserve(payload.len() + 14);
+    // FIN + opcode 2 (binary).
+    out.push(0x82);
+    let len = payload.len();
+    if len < 126 {
+        // Below 126, so the cast keeps the value.
+        out.push(0x80 | len as u8);
+    } else if let Ok(len16) = u16::try_from(len) {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&len16.to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    out.extend(
+        payload
+            .iter()
+            .zip(mask.iter().cycle())
+            .map(|(byte, key)| byte ^ key),
+    );
 }
 
 impl WsTransport {
@@ -101,20 +137,36 @@ impl WsTransport {
         )
         .await
         .map_err(TransportError)?;
-        Ok(Self { ws })
+        Ok(Self {
+            ws,
+            out: Vec::new(),
+        })
     }
 
-    /// Queues one binary message without flushing (see [`flush`](Self::flush)).
+    /// Queues one binary message without writing it (see [`flush`](Self::flush)).
     pub(crate) async fn feed(&mut self, bytes: bytes::Bytes) -> Result<(), TransportError> {
-        self.ws
-            .feed(Message::Binary(bytes))
-            .await
-            .map_err(TransportError)
+        put_binary_frame(&mut self.out, &bytes, rand::random());
+        Ok(())
     }
 
-    /// Writes everything queued by [`feed`](Self::feed) to the socket.
+    /// Writes everything queued by [`feed`](Self::feed) to the socket: first what
+    /// tungstenite itself has pending (pongs), then the queued frames, then flushes.
     pub(crate) async fn flush(&mut self) -> Result<(), TransportError> {
-        self.ws.flush().await.map_err(TransportError)
+        use tokio::io::AsyncWriteExt as _;
+        self.ws.flush().await.map_err(TransportError)?;
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let io = |e: std::io::Error| TransportError(tokio_tungstenite::tungstenite::Error::Io(e));
+        let stream = self.ws.get_mut();
+        let written = stream.write_all(&self.out).await;
+        if self.out.capacity() > KEEP_OUT_BUFFER {
+            self.out = Vec::new();
+        } else {
+            self.out.clear();
+        }
+        written.map_err(io)?;
+        stream.flush().await.map_err(io)
     }
 
     /// The next binary payload; `None` when the socket closed. Non-binary messages are skipped
@@ -132,5 +184,39 @@ impl WsTransport {
 
     pub(crate) async fn close(mut self) {
         let _ = self.ws.close(None).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::put_binary_frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    /// Our framing parses as tungstenite's own: one final, masked binary frame whose
+    /// unmasked payload is the input, at each length encoding (7-bit, 16-bit, 64-bit).
+    #[test]
+    fn binary_frames_parse_back() {
+        for len in [0usize, 1, 125, 126, 4_000, 65_535, 65_536, 70_000] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut out = vec![0xAA];
+            put_binary_frame(&mut out, &payload, [1, 2, 3, 4]);
+            let mut cursor = std::io::Cursor::new(&out[1..]);
+            let (header, body_len) = FrameHeader::parse(&mut cursor)
+                .expect("header")
+                .expect("complete header");
+            assert!(header.is_final);
+            assert_eq!(header.opcode, OpCode::Data(Data::Binary));
+            assert_eq!(header.mask, Some([1, 2, 3, 4]));
+            assert_eq!(body_len, len as u64);
+            let start = 1 + cursor.position() as usize;
+            assert_eq!(out.len(), start + len);
+            let unmasked: Vec<u8> = out[start..]
+                .iter()
+                .zip([1u8, 2, 3, 4].iter().cycle())
+                .map(|(b, k)| b ^ k)
+                .collect();
+            assert_eq!(unmasked, payload, "length {len}");
+        }
     }
 }
