@@ -673,6 +673,43 @@ fn check_delivery(r: &support::Received, event: &str) {
     );
 }
 
+/// The example of WAHA event `event` in `shared/compat/waha.md` §6 (the JSON in the last
+/// column of its table row; a trailing `, …` of an abridged example is dropped).
+fn compat_example(event: &str) -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/compat/waha.md");
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{path} must exist (../shared beside the repo): {e}"));
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(&format!("| `{event}` |")))
+        .unwrap_or_else(|| panic!("no `{event}` row in waha.md §6"));
+    let cell = row.trim_end_matches('|').trim_end().trim_end_matches('`');
+    let json = &cell[cell.rfind("`{").map(|i| i + 1).expect("example cell")..];
+    let json = json.replace(", …}", "}");
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("example of {event}: {e}: {json}"))
+}
+
+/// Every field of `example` is in `ours` with the same JSON type (a `null` in the example
+/// allows any type), recursively through objects; `path` names the place in messages.
+fn assert_like_example(example: &Value, ours: &Value, path: &str) {
+    match example {
+        Value::Object(fields) => {
+            for (k, v) in fields {
+                let here = format!("{path}.{k}");
+                let theirs = ours
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{here} missing: {ours}"));
+                assert_like_example(v, theirs, &here);
+            }
+        }
+        Value::Null => {}
+        Value::Bool(_) => assert!(ours.is_boolean(), "{path}: {ours} is not a boolean"),
+        Value::Number(_) => assert!(ours.is_number(), "{path}: {ours} is not a number"),
+        Value::String(_) => assert!(ours.is_string(), "{path}: {ours} is not a string"),
+        Value::Array(_) => assert!(ours.is_array(), "{path}: {ours} is not an array"),
+    }
+}
+
 #[tokio::test]
 async fn waha_webhooks_deliver_signed_envelopes() {
     let (state, waha, _root, _dir) = start("/waha").await;
@@ -729,6 +766,11 @@ async fn waha_webhooks_deliver_signed_envelopes() {
     waha.wait_status("hooked", "WORKING").await;
     let working = waha_hook(&hook, "session.status", |p| p["status"] == "WORKING").await;
     check_delivery(&working, "session.status");
+    assert_like_example(
+        &compat_example("session.status")["payload"],
+        &working.envelope["payload"],
+        "session.status",
+    );
     let statuses = working.envelope["payload"]["statuses"]
         .as_array()
         .expect("statuses")
@@ -752,6 +794,8 @@ async fn waha_webhooks_deliver_signed_envelopes() {
         .expect("peer sends");
     let incoming = waha_hook(&hook, "message", |p| p["body"] == "hi waha hook").await;
     check_delivery(&incoming, "message");
+    // The full example: envelope (with `me` and `environment`) and WAMessage.
+    assert_like_example(&compat_example("message"), &incoming.envelope, "message");
     let p = &incoming.envelope["payload"];
     assert_eq!(p["from"], format!("{HOOK_PEER}@c.us"), "{p}");
     assert_eq!(p["to"], format!("{HOOK_OWN}@c.us"), "{p}");
@@ -801,6 +845,11 @@ async fn waha_webhooks_deliver_signed_envelopes() {
     assert_eq!(p["id"], sent["id"], "{p}");
     let ack = waha_hook(&hook, "message.ack", |p| p["id"] == sent["id"]).await;
     check_delivery(&ack, "message.ack");
+    assert_like_example(
+        &compat_example("message.ack")["payload"],
+        &ack.envelope["payload"],
+        "message.ack",
+    );
     let p = &ack.envelope["payload"];
     assert_eq!(p["from"], format!("{HOOK_PEER}@c.us"), "{p}");
     assert_eq!(p["to"], format!("{HOOK_OWN}@c.us"), "{p}");
@@ -1461,6 +1510,18 @@ async fn waha_openapi_document_lists_routed_paths() {
     assert_eq!(
         doc["components"]["securitySchemes"]["api_key"]["name"],
         "X-Api-Key"
+    );
+    // The docs page links the dialect's document and can render it.
+    let page = reqwest::get(format!("{root}/docs"))
+        .await
+        .expect("docs")
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains(r#"<a href="/waha/openapi.json">"#)
+            && page.contains("/docs?spec=/waha/openapi.json"),
+        "{page}"
     );
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() > 40, "{}", paths.len());

@@ -141,9 +141,25 @@ pub(crate) async fn openapi(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// A self-contained docs page rendering `/openapi.json` (no CDN: works offline).
+/// A self-contained docs page rendering `/openapi.json` (no CDN: works offline), with links
+/// to the OpenAPI documents of the enabled dialects; `?spec=<path>` renders one of those
+/// instead (a same-origin path).
 #[utoipa::path(get, path = "/docs", tag = "operations",
     responses((status = 200, description = "HTML docs page", content_type = "text/html", body = String)))]
-pub(crate) async fn docs() -> Html<&'static str> {
-    Html(include_str!("../../assets/docs.html"))
+pub(crate) async fn docs(State(state): State<AppState>) -> Html<String> {
+    let dialects = &state.config().dialects;
+    let mut links = String::new();
+    for (name, base) in [
+        ("Evolution API v2", dialects.evolution.as_deref()),
+        ("WAHA", dialects.waha.as_deref()),
+    ] {
+        // A dialect merged at the root has no document path of its own.
+        if let Some(base) = base.and_then(crate::dialect::base_path) {
+            let doc = format!("{base}/openapi.json");
+            links.push_str(&format!(
+                " · {name}: <a href=\"{doc}\">{doc}</a> (<a href=\"/docs?spec={doc}\">view</a>)"
+            ));
+        }
+    }
+    Html(include_str!("../../assets/docs.html").replace("<!--DIALECTS-->", &links))
 }

@@ -753,7 +753,7 @@ fn remember_status(state: &AppState, session: &str, status: &str, ms: u64) -> Ve
     data.statuses
 }
 
-/// `environment` of the envelope.
+/// `environment` of the envelope (`browser` is `""`, as WAHA's example of a browserless engine shows: shared/compat/waha.md §6).
 fn environment() -> Value {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "x64",
@@ -764,7 +764,7 @@ fn environment() -> Value {
         "version": env!("CARGO_PKG_VERSION"),
         "engine": ENGINE,
         "tier": "CORE",
-        "browser": null,
+        "browser": "",
         "platform": format!("{}/{arch}", std::env::consts::OS),
         "worker": { "id": null },
     })
