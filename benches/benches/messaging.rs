@@ -5,7 +5,11 @@
 //!    on loopback (both clients and the sandbox in this process, one multi-threaded tokio
 //!    runtime), with up to `WINDOW` sends awaiting their server ack at once. Every message
 //!    is decrypted by the receiver, which sends its delivery receipt and ack; the figure is
-//!    `N / (time from the first send until the receiver decrypted the last one)`.
+//!    `N / (time from the first send until the receiver decrypted the last one)`. Run
+//!    twice: with `MemoryStore` on both ends (writes applied in place, `InlinePersist`), and
+//!    with sled on both ends (two trees of one `SledDatabase` in a temporary directory, every
+//!    write made durable by one `GroupCommitter` before what depends on it leaves, as in
+//!    wa-server); the sled run also prints flushes per message.
 //! 2. **Memory per idle client**: 1,000 engine clients (`MemoryStore`, default 812-key
 //!    prekey batch) paired to a sandbox running in a *child process*, all connected and
 //!    idle in this process; the figure is the growth of this process's resident set
@@ -29,6 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use wa_engine::noise::TrustRoot;
+use wa_engine::store::{GroupCommitConfig, GroupCommitter, InlinePersist, Persist, SledDatabase};
 use wa_engine::{Client, Event, Events, Jid, MemoryStore, Store};
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
@@ -74,7 +79,8 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(memory(clients, prekeys as u32))?;
     let n = env_or("WA_BENCH_MSGS", if quick { 200 } else { 20_000 });
     let window = env_or("WA_BENCH_WINDOW", 256);
-    rt.block_on(throughput(n, window))?;
+    rt.block_on(throughput(n, window, Backend::Memory))?;
+    rt.block_on(throughput(n, window, Backend::Sled))?;
     Ok(())
 }
 
@@ -121,10 +127,67 @@ struct Peer {
     jid: Jid,
 }
 
-async fn pair_local(sb: &SandboxHandle, number: &str) -> anyhow::Result<Peer> {
+/// Where the two clients of a throughput run keep their state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// `MemoryStore`, writes applied in place (`InlinePersist`).
+    Memory,
+    /// Two trees of one `SledDatabase`, writes committed by one `GroupCommitter`.
+    Sled,
+}
+
+/// The stores of one throughput run.
+struct Stores {
+    /// Keeps the sled directory alive for the run.
+    _dir: Option<tempfile::TempDir>,
+    db: Option<SledDatabase>,
+    committer: Option<GroupCommitter>,
+}
+
+impl Stores {
+    fn new(backend: Backend) -> anyhow::Result<Self> {
+        Ok(match backend {
+            Backend::Memory => Self {
+                _dir: None,
+                db: None,
+                committer: None,
+            },
+            Backend::Sled => {
+                let dir = tempfile::tempdir()?;
+                let db = SledDatabase::open(dir.path().join("engine"))?;
+                let committer =
+                    GroupCommitter::spawn(Arc::new(db.clone()), GroupCommitConfig::default());
+                Self {
+                    _dir: Some(dir),
+                    db: Some(db),
+                    committer: Some(committer),
+                }
+            }
+        })
+    }
+
+    /// A store and its persist handle for the client named `name`.
+    fn open(&self, name: &str) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Persist>)> {
+        match (&self.db, &self.committer) {
+            (Some(db), Some(committer)) => {
+                let store: Arc<dyn Store> = Arc::new(db.store(name)?);
+                let persist = committer.persist_for(store.clone());
+                Ok((store, persist))
+            }
+            _ => {
+                let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+                let persist: Arc<dyn Persist> = Arc::new(InlinePersist::new(store.clone()));
+                Ok((store, persist))
+            }
+        }
+    }
+}
+
+async fn pair_local(sb: &SandboxHandle, stores: &Stores, number: &str) -> anyhow::Result<Peer> {
     let phone = sb.create_account(number)?;
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let (store, persist) = stores.open(number)?;
     let (client, mut events) = Client::builder(store.clone())
+        .persist(persist)
         .url(sb.ws_url())
         .trust_root(sb.trust_root())
         .prekey_batch(50)
@@ -148,10 +211,11 @@ async fn pair_local(sb: &SandboxHandle, number: &str) -> anyhow::Result<Peer> {
     })
 }
 
-async fn throughput(n: usize, window: usize) -> anyhow::Result<()> {
+async fn throughput(n: usize, window: usize, backend: Backend) -> anyhow::Result<()> {
     let sb = Sandbox::start(SandboxConfig::default().with_seed(1)).await?;
-    let alice = pair_local(&sb, "15550000001").await?;
-    let mut bob = pair_local(&sb, "15550000002").await?;
+    let stores = Stores::new(backend)?;
+    let alice = pair_local(&sb, &stores, "15550000001").await?;
+    let mut bob = pair_local(&sb, &stores, "15550000002").await?;
     let (alice_user, bob_user) = (alice.jid.to_non_ad(), bob.jid.to_non_ad());
     let mut alice_events = alice.events;
     // Establish the session both ways (the measured messages are all `msg`).
@@ -180,6 +244,7 @@ async fn throughput(n: usize, window: usize) -> anyhow::Result<()> {
         }
         Ok((Instant::now(), bob))
     });
+    let flushes_before = stores.committer.as_ref().map(|c| c.stats());
     let (allocs_before, bytes_before) = alloc_counts();
     let start = Instant::now();
     let mut inflight = tokio::task::JoinSet::new();
@@ -200,8 +265,12 @@ async fn throughput(n: usize, window: usize) -> anyhow::Result<()> {
     let (end, bob) = receiver.await??;
     let elapsed = end - start;
     let (allocs_after, bytes_after) = alloc_counts();
+    let store_name = match backend {
+        Backend::Memory => "MemoryStore",
+        Backend::Sled => "sled + group commit",
+    };
     println!(
-        "messaging/1:1 throughput: {n} messages, window {window}: {:.0} msg/s decrypted by the receiver \
+        "messaging/1:1 throughput ({store_name}): {n} messages, window {window}: {:.0} msg/s decrypted by the receiver \
          ({:.1} µs/msg; all server-acked after {:.3} s, last decrypted after {:.3} s)",
         n as f64 / elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e6 / n as f64,
@@ -216,6 +285,15 @@ async fn throughput(n: usize, window: usize) -> anyhow::Result<()> {
         (allocs_after - allocs_before) as f64 / n as f64,
         (bytes_after - bytes_before) as f64 / n as f64,
     );
+    if let (Some(before), Some(committer)) = (flushes_before, stores.committer.as_ref()) {
+        let after = committer.stats();
+        println!(
+            "messaging/1:1 durability (sled): {:.3} flushes/msg, {:.2} write batches/msg \
+             (both clients, one committer)",
+            (after.flushes - before.flushes) as f64 / n as f64,
+            (after.batches - before.batches) as f64 / n as f64,
+        );
+    }
     alice.client.shutdown().await;
     bob.client.shutdown().await;
     drain.abort();

@@ -819,3 +819,61 @@ fn typed_notifications_are_acked_and_classified() {
         vec![Event::Public(wa_engine::Event::Stanza(unknown))]
     );
 }
+
+#[test]
+fn deferred_persistence_answers_pair_success_only_after_the_credentials_are_durable() {
+    let mut sandbox = Sandbox::new(12);
+    let store = Arc::new(MemoryStore::new());
+    let now = Instant::now();
+    let config = Config {
+        trust_root: sandbox.trust_root(),
+        unix_time: Duration::from_secs(UNIX_START),
+        rng_seed: [12; 32],
+        persistence: wa_engine::store::Persistence::Deferred,
+        ..Config::default()
+    };
+    let conn = Connection::new(config, store.clone(), now);
+    let mut p = Pair {
+        sim: Sim::pair(now, 12, conn, sandbox.accept()),
+    };
+    // The fresh credentials are staged: even the ClientHello waits for them.
+    assert!(store.credentials().expect("read").is_none());
+    assert!(
+        p.server().payload.is_none(),
+        "nothing left before the commit"
+    );
+    let settle = |p: &mut Pair| {
+        while let Some(write) = p.sim.client_mut().poll_write() {
+            store.apply(write.batch).expect("commit");
+            p.sim.client_mut().handle_durable(write.seq);
+            p.drive();
+        }
+    };
+    settle(&mut p);
+    assert!(p.server().payload.is_some(), "handshake done once durable");
+    p.take_events();
+    p.server_send(&pair_device(&REFS));
+    settle(&mut p);
+    let qrs = qr_codes(&p.take_events());
+    p.take_received();
+
+    let mut rng = StdRng::seed_from_u64(7);
+    let phone = Phone::new(&mut rng);
+    let (node, _, _) = phone.pair_success(&mut rng, &qrs[0].0);
+    p.server_send(&node);
+    assert!(
+        p.take_received()
+            .iter()
+            .all(|n| n.child_by_tag("pair-device-sign").is_none()),
+        "no pair-device-sign before the credentials are durable"
+    );
+    assert!(!stored(store.as_ref()).is_paired());
+    settle(&mut p);
+    assert!(stored(store.as_ref()).is_paired());
+    assert!(
+        p.take_received()
+            .iter()
+            .any(|n| n.child_by_tag("pair-device-sign").is_some()),
+        "answered once durable"
+    );
+}

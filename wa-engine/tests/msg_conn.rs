@@ -582,3 +582,126 @@ fn old_signed_prekey_is_rotated_at_login_and_still_decrypts_late_pkmsgs() {
     drop(again);
     assert_eq!(store.credentials().unwrap().unwrap().signed_prekey.id, 2);
 }
+
+/// Makes every write the connection staged durable in `backend` (a driver's job in
+/// `Persistence::Deferred`), then moves bytes until nothing more is staged.
+fn settle(p: &mut Pair, backend: &dyn Store) {
+    loop {
+        let Some(write) = p.sim.client_mut().poll_write() else {
+            break;
+        };
+        backend.apply(write.batch).expect("commit");
+        p.sim.client_mut().handle_durable(write.seq);
+        p.drive();
+    }
+    assert!(p.sim.client().writes_settled());
+}
+
+#[test]
+fn deferred_persistence_holds_receipt_ack_and_event_until_the_ratchet_is_durable() {
+    let store = bob_store();
+    let mut sandbox = Sandbox::new(9);
+    let now = Instant::now();
+    let config = Config {
+        trust_root: sandbox.trust_root(),
+        unix_time: Duration::from_secs(UNIX_START),
+        rng_seed: [4; 32],
+        prekey_batch: 30,
+        persistence: wa_engine::store::Persistence::Deferred,
+        ..Config::default()
+    };
+    let conn = Connection::new(config, store.clone(), now);
+    let mut p = Pair {
+        sim: Sim::pair(now, 9, conn, sandbox.accept()),
+    };
+    settle(&mut p, store.as_ref());
+    p.server_send(&Node::new("success").attr("t", UNIX_START.to_string()));
+    settle(&mut p, store.as_ref());
+    for sent in p.take_received() {
+        if sent.tag == "iq" {
+            let children = if sent.get_attr_str("xmlns") == Some("encrypt") {
+                vec![Node::new("count").attr("value", "50")]
+            } else {
+                Vec::new()
+            };
+            p.result_for(&sent, children);
+            settle(&mut p, store.as_ref());
+        }
+    }
+    p.take_received();
+    p.take_events();
+    let alice = ProtocolAddress::new("15550001111", 2);
+    assert!(store.session(&alice).expect("read").is_none());
+
+    p.server_send(&delivered_stanza());
+    // Decrypted and staged, but not durable: nothing leaves and the embedder sees nothing.
+    assert!(
+        p.take_received().is_empty(),
+        "no receipt or ack before the new session is durable"
+    );
+    assert!(p.take_events().is_empty(), "no event before it is durable");
+    assert!(!p.sim.client().writes_settled());
+    assert!(store.session(&alice).expect("read").is_none());
+
+    settle(&mut p, store.as_ref());
+    assert!(
+        store.session(&alice).expect("read").is_some(),
+        "the session the pkmsg built is in the backend"
+    );
+    let tags: Vec<String> = p
+        .take_received()
+        .iter()
+        .map(|n| n.tag.to_string())
+        .collect();
+    assert_eq!(tags, ["receipt", "ack"]);
+    assert!(
+        p.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::Public(wa_engine::Event::Message(_))))
+    );
+}
+
+#[test]
+fn a_failed_commit_closes_the_connection_and_keeps_the_receipt_back() {
+    let store = bob_store();
+    let mut sandbox = Sandbox::new(9);
+    let now = Instant::now();
+    let config = Config {
+        trust_root: sandbox.trust_root(),
+        unix_time: Duration::from_secs(UNIX_START),
+        rng_seed: [4; 32],
+        prekey_batch: 30,
+        persistence: wa_engine::store::Persistence::Deferred,
+        ..Config::default()
+    };
+    let conn = Connection::new(config, store.clone(), now);
+    let mut p = Pair {
+        sim: Sim::pair(now, 9, conn, sandbox.accept()),
+    };
+    settle(&mut p, store.as_ref());
+    p.server_send(&Node::new("success").attr("t", UNIX_START.to_string()));
+    settle(&mut p, store.as_ref());
+    p.take_received();
+    p.take_events();
+    p.server_send(&delivered_stanza());
+    let write = p
+        .sim
+        .client_mut()
+        .poll_write()
+        .expect("the decrypt staged a write");
+    drop(write);
+    p.sim
+        .client_mut()
+        .handle_write_failed(&wa_engine::StoreError::Corrupt { what: "test" });
+    p.drive();
+    assert_eq!(
+        p.sim.client().close_reason(),
+        Some(&wa_engine::CloseReason::StoreFailed)
+    );
+    assert!(
+        !p.take_received()
+            .iter()
+            .any(|n| n.tag == "receipt" || n.tag == "ack"),
+        "nothing that depended on the lost write left"
+    );
+}

@@ -1,6 +1,11 @@
 //! One conformance suite for every `Store` backend: each `check_*` function takes a
 //! fresh `&dyn Store` and asserts the trait's contract; the modules at the end run
-//! the suite against `MemoryStore` and (feature `sled`) `SledStore`.
+//! the suite against `MemoryStore`, (feature `sled`) `SledStore` in its own database
+//! and as a tree of a shared `SledDatabase`, and through the async contract
+//! (`Persist`): every write of the suite then goes through `BlockingPersist` or a
+//! `GroupCommitter` and is read back once its future resolved (read-your-writes).
+//! Group-commit specifics (concurrent sessions, failing flushes) are in
+//! `tests/store_commit.rs`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -383,6 +388,64 @@ fn check_batches_are_all_or_nothing_to_readers(store: &dyn Store, batches: u64) 
     assert!(read_generations(store).iter().all(|g| *g == Some(batches)));
 }
 
+/// The 2026 concerns (LID map, app-state sync keys and collections, tctokens, NCT salt).
+fn check_lid_app_state_tokens_and_salt(store: &dyn Store) {
+    apply(store, |b| {
+        b.put_lid_mapping("15551234567", "123456789012345")
+            .put_lid_mapping("15550000000", "100000000000000")
+            .put_app_state_sync_key(b"\x00\x01", b"key".to_vec())
+            .put_app_state_sync_key(b"\x00", b"k0".to_vec())
+            .put_app_state_collection("regular_high", b"state".to_vec())
+            .put_tc_token("2@lid", b"t2".to_vec())
+            .put_tc_token("1@lid", b"t1".to_vec())
+            .put_nct_salt([7u8; 32]);
+    });
+    assert_eq!(
+        store.lid_for_pn("15551234567").expect("read").as_deref(),
+        Some("123456789012345")
+    );
+    assert_eq!(
+        store
+            .pn_for_lid("100000000000000")
+            .expect("read")
+            .as_deref(),
+        Some("15550000000")
+    );
+    assert_eq!(store.lid_for_pn("1555123456").expect("read"), None);
+    assert_eq!(
+        store.app_state_sync_key_ids().expect("list"),
+        [vec![0], vec![0, 1]]
+    );
+    assert_eq!(
+        bytes(store.app_state_sync_key(b"\x00\x01").expect("read")),
+        Some(b"key".to_vec())
+    );
+    assert_eq!(
+        bytes(store.app_state_collection("regular_high").expect("read")),
+        Some(b"state".to_vec())
+    );
+    assert_eq!(store.tc_token_jids().expect("list"), ["1@lid", "2@lid"]);
+    assert_eq!(bytes(store.nct_salt().expect("read")), Some(vec![7u8; 32]));
+    apply(store, |b| {
+        b.delete_lid_mapping("15551234567", "123456789012345")
+            .delete_app_state_collection("regular_high")
+            .delete_tc_token("1@lid")
+            .delete_nct_salt();
+    });
+    assert_eq!(store.lid_for_pn("15551234567").expect("read"), None);
+    assert_eq!(store.pn_for_lid("123456789012345").expect("read"), None);
+    assert_eq!(
+        store.lid_for_pn("15550000000").expect("read").as_deref(),
+        Some("100000000000000")
+    );
+    assert_eq!(
+        store.app_state_collection("regular_high").expect("read"),
+        None
+    );
+    assert_eq!(store.tc_token_jids().expect("list"), ["2@lid"]);
+    assert_eq!(store.nct_salt().expect("read"), None);
+}
+
 fn check_wipe(store: &dyn Store) {
     let a = addr("wipe", 3);
     let skn = SenderKeyName::new("g@g.us", a.clone());
@@ -394,7 +457,12 @@ fn check_wipe(store: &dyn Store) {
             .put_prekey_counters(PreKeyCounters::default())
             .put_signed_prekey(1, b"spk".to_vec())
             .put_sender_key(&skn, b"sk".to_vec())
-            .put_app_value("ns", b"k", b"v".to_vec());
+            .put_app_value("ns", b"k", b"v".to_vec())
+            .put_lid_mapping("1", "2")
+            .put_app_state_sync_key(b"id", b"key".to_vec())
+            .put_app_state_collection("regular", b"state".to_vec())
+            .put_tc_token("1@lid", b"t".to_vec())
+            .put_nct_salt(b"salt".to_vec());
     });
     store.wipe().expect("wipe");
     assert!(store.credentials().expect("read").is_none());
@@ -406,6 +474,17 @@ fn check_wipe(store: &dyn Store) {
     assert!(store.signed_prekey_ids().expect("list").is_empty());
     assert!(store.sender_key(&skn).expect("read").is_none());
     assert!(store.app_keys("ns").expect("list").is_empty());
+    assert!(store.lid_for_pn("1").expect("read").is_none());
+    assert!(store.pn_for_lid("2").expect("read").is_none());
+    assert!(store.app_state_sync_key_ids().expect("list").is_empty());
+    assert!(
+        store
+            .app_state_collection("regular")
+            .expect("read")
+            .is_none()
+    );
+    assert!(store.tc_token_jids().expect("list").is_empty());
+    assert!(store.nct_salt().expect("read").is_none());
     // Still usable afterwards.
     apply(store, |b| {
         b.put_session(&a, b"again".to_vec());
@@ -524,6 +603,11 @@ macro_rules! conformance {
             crate::check_batches_are_all_or_nothing_to_readers(crate::AsDyn::as_dyn(&store), 200);
         }
         #[test]
+        fn lid_app_state_tokens_and_salt_put_get_delete_list() {
+            let store = $new_store;
+            crate::check_lid_app_state_tokens_and_salt(crate::AsDyn::as_dyn(&store));
+        }
+        #[test]
         fn wipe_removes_every_concern() {
             let store = $new_store;
             crate::check_wipe(crate::AsDyn::as_dyn(&store));
@@ -594,6 +678,244 @@ mod sled_shared {
             _db: db,
             _dir: dir,
         }
+    }
+
+    conformance!(new_store());
+}
+
+/// A store whose writes go through a [`Persist`](wa_engine::store::Persist): `apply`
+/// hands the batch over and blocks on its future; reads go straight to the store, so
+/// every check of the suite reads its own writes only after `persist` resolved.
+mod via_persist {
+    use std::sync::Arc;
+
+    use wa_engine::store::{
+        Blob, Credentials, Persist, PreKeyCounters, ProtocolAddress, SenderKeyName, Store,
+        StoreBatch, StoreError,
+    };
+
+    pub(crate) struct ViaPersist {
+        pub(crate) store: Arc<dyn Store>,
+        pub(crate) persist: Arc<dyn Persist>,
+        pub(crate) runtime: tokio::runtime::Runtime,
+        /// Whatever else must live as long as the store (temporary directories, the
+        /// database handle).
+        pub(crate) _keep: Box<dyn std::any::Any + Send + Sync>,
+    }
+
+    impl ViaPersist {
+        pub(crate) fn new(
+            store: Arc<dyn Store>,
+            persist: Arc<dyn Persist>,
+            keep: Box<dyn std::any::Any + Send + Sync>,
+        ) -> Self {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            Self {
+                store,
+                persist,
+                runtime,
+                _keep: keep,
+            }
+        }
+    }
+
+    impl crate::AsDyn for ViaPersist {
+        fn as_dyn(&self) -> &dyn Store {
+            self
+        }
+    }
+
+    impl Store for ViaPersist {
+        fn credentials(&self) -> Result<Option<Credentials>, StoreError> {
+            self.store.credentials()
+        }
+        fn identity(&self, a: &ProtocolAddress) -> Result<Option<Blob>, StoreError> {
+            self.store.identity(a)
+        }
+        fn identity_devices(&self, name: &str) -> Result<Vec<u32>, StoreError> {
+            self.store.identity_devices(name)
+        }
+        fn session(&self, a: &ProtocolAddress) -> Result<Option<Blob>, StoreError> {
+            self.store.session(a)
+        }
+        fn session_devices(&self, name: &str) -> Result<Vec<u32>, StoreError> {
+            self.store.session_devices(name)
+        }
+        fn prekey(&self, id: u32) -> Result<Option<Blob>, StoreError> {
+            self.store.prekey(id)
+        }
+        fn prekey_ids(&self) -> Result<Vec<u32>, StoreError> {
+            self.store.prekey_ids()
+        }
+        fn prekey_counters(&self) -> Result<Option<PreKeyCounters>, StoreError> {
+            self.store.prekey_counters()
+        }
+        fn signed_prekey(&self, id: u32) -> Result<Option<Blob>, StoreError> {
+            self.store.signed_prekey(id)
+        }
+        fn signed_prekey_ids(&self) -> Result<Vec<u32>, StoreError> {
+            self.store.signed_prekey_ids()
+        }
+        fn sender_key(&self, n: &SenderKeyName) -> Result<Option<Blob>, StoreError> {
+            self.store.sender_key(n)
+        }
+        fn app_value(&self, ns: &str, k: &[u8]) -> Result<Option<Blob>, StoreError> {
+            self.store.app_value(ns, k)
+        }
+        fn app_keys(&self, ns: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+            self.store.app_keys(ns)
+        }
+        fn lid_for_pn(&self, pn: &str) -> Result<Option<String>, StoreError> {
+            self.store.lid_for_pn(pn)
+        }
+        fn pn_for_lid(&self, lid: &str) -> Result<Option<String>, StoreError> {
+            self.store.pn_for_lid(lid)
+        }
+        fn app_state_sync_key(&self, id: &[u8]) -> Result<Option<Blob>, StoreError> {
+            self.store.app_state_sync_key(id)
+        }
+        fn app_state_sync_key_ids(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+            self.store.app_state_sync_key_ids()
+        }
+        fn app_state_collection(&self, name: &str) -> Result<Option<Blob>, StoreError> {
+            self.store.app_state_collection(name)
+        }
+        fn tc_token(&self, jid: &str) -> Result<Option<Blob>, StoreError> {
+            self.store.tc_token(jid)
+        }
+        fn tc_token_jids(&self) -> Result<Vec<String>, StoreError> {
+            self.store.tc_token_jids()
+        }
+        fn nct_salt(&self) -> Result<Option<Blob>, StoreError> {
+            self.store.nct_salt()
+        }
+        fn apply(&self, batch: StoreBatch) -> Result<(), StoreError> {
+            // `persist` is called inside the runtime, as a driver task would.
+            let done = {
+                let _entered = self.runtime.enter();
+                self.persist.persist(batch)
+            };
+            self.runtime.block_on(done)
+        }
+        fn wipe(&self) -> Result<(), StoreError> {
+            self.store.wipe()
+        }
+    }
+}
+
+/// `MemoryStore` through a `GroupCommitter` (no-op flush) and through `InlinePersist`.
+mod memory_group_commit {
+    use std::sync::Arc;
+
+    use wa_engine::store::{GroupCommitConfig, GroupCommitter, MemoryStore, Store};
+
+    use crate::via_persist::ViaPersist;
+
+    fn new_store() -> ViaPersist {
+        let store = Arc::new(MemoryStore::new());
+        let committer = GroupCommitter::spawn(store.clone(), GroupCommitConfig::default());
+        let persist = committer.persist_for(store.clone());
+        ViaPersist::new(store as Arc<dyn Store>, persist, Box::new(()))
+    }
+
+    conformance!(new_store());
+}
+
+mod memory_inline {
+    use std::sync::Arc;
+
+    use wa_engine::store::{InlinePersist, MemoryStore, Store};
+
+    use crate::via_persist::ViaPersist;
+
+    fn new_store() -> ViaPersist {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let persist = Arc::new(InlinePersist::new(store.clone()));
+        ViaPersist::new(store, persist, Box::new(()))
+    }
+
+    conformance!(new_store());
+}
+
+/// A dedicated `SledStore` through `BlockingPersist`.
+#[cfg(feature = "sled")]
+mod sled_blocking {
+    use std::sync::Arc;
+
+    use wa_engine::store::{BlockingPersist, SledStore, Store};
+
+    use crate::via_persist::ViaPersist;
+
+    fn new_store() -> ViaPersist {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> =
+            Arc::new(SledStore::open(dir.path().join("state")).expect("open"));
+        let persist = Arc::new(BlockingPersist::new(store.clone()));
+        ViaPersist::new(store, persist, Box::new(dir))
+    }
+
+    conformance!(new_store());
+}
+
+/// A dedicated `SledStore` through a `GroupCommitter` flushing its own database.
+#[cfg(feature = "sled")]
+mod sled_group_commit {
+    use std::sync::Arc;
+
+    use wa_engine::store::{GroupCommitConfig, GroupCommitter, SledStore, Store};
+
+    use crate::via_persist::ViaPersist;
+
+    fn new_store() -> ViaPersist {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(SledStore::open(dir.path().join("state")).expect("open"));
+        let committer = GroupCommitter::spawn(store.clone(), GroupCommitConfig::default());
+        let persist = committer.persist_for(store.clone());
+        ViaPersist::new(store as Arc<dyn Store>, persist, Box::new(dir))
+    }
+
+    conformance!(new_store());
+}
+
+/// A tree of a shared `SledDatabase` through the database's `GroupCommitter`, with a
+/// neighbouring store committing through the same committer alongside.
+#[cfg(feature = "sled")]
+mod sled_shared_group_commit {
+    use std::sync::Arc;
+
+    use wa_engine::store::{GroupCommitConfig, GroupCommitter, SledDatabase, Store, StoreBatch};
+
+    use crate::via_persist::ViaPersist;
+
+    fn new_store() -> ViaPersist {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = SledDatabase::open(dir.path().join("db")).expect("open");
+        let committer = GroupCommitter::spawn(
+            Arc::new(db.clone()),
+            GroupCommitConfig {
+                max_delay: std::time::Duration::from_micros(200),
+                ..GroupCommitConfig::default()
+            },
+        );
+        let neighbour: Arc<dyn Store> = Arc::new(db.store("neighbour").expect("neighbour"));
+        let neighbour_persist = committer.persist_for(neighbour.clone());
+        let mut batch = StoreBatch::new();
+        batch.put_app_value("ns", b"k", b"neighbour's value".to_vec());
+        let store: Arc<dyn Store> = Arc::new(db.store("session-1").expect("store"));
+        let persist = committer.persist_for(store.clone());
+        let via = ViaPersist::new(
+            store,
+            persist,
+            Box::new((dir, db, neighbour.clone(), neighbour_persist.clone())),
+        );
+        via.runtime
+            .block_on(neighbour_persist.persist(batch))
+            .expect("neighbour batch");
+        via
     }
 
     conformance!(new_store());

@@ -330,6 +330,13 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Most sessions the server will hold. Default 1000.
     pub max_sessions: usize,
+    /// Group commit of the sessions' engine stores (`--commit-max-delay-us`,
+    /// `--commit-max-batches`): how long the committer gathers batches of many sessions
+    /// before one flush, and how many at most. Default
+    /// [`GroupCommitConfig::default`](wa_engine::store::GroupCommitConfig::default): no
+    /// added delay (the batches that queue during a flush form the next group), 1024
+    /// batches. A positive delay trades that much latency per write for fewer flushes.
+    pub group_commit: wa_engine::store::GroupCommitConfig,
     /// Device name shown in the phone's list of linked devices. Default `wa-server`.
     pub device_name: String,
     /// The WhatsApp Web version sent at login (`--wa-version`); `None`: the engine's
@@ -400,6 +407,7 @@ impl ServerConfig {
             default_country_code: None,
             body_limit: 1024 * 1024,
             max_sessions: 1000,
+            group_commit: wa_engine::store::GroupCommitConfig::default(),
             device_name: "wa-server".to_owned(),
             wa_version: None,
             auto_reject_calls: false,

@@ -54,6 +54,13 @@ struct Cli {
     /// Most sessions.
     #[arg(long, env = "WA_MAX_SESSIONS", default_value_t = 1000)]
     max_sessions: usize,
+    /// Group commit of the engine stores: longest wait, microseconds, for more sessions'
+    /// writes to share one flush (0: only what queued during the previous flush).
+    #[arg(long, env = "WA_COMMIT_MAX_DELAY_US", default_value_t = 0)]
+    commit_max_delay_us: u64,
+    /// Group commit of the engine stores: most write batches per flush.
+    #[arg(long, env = "WA_COMMIT_MAX_BATCHES", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    commit_max_batches: u64,
     /// Device name shown on the phone.
     #[arg(long, env = "WA_DEVICE_NAME", default_value = "wa-server")]
     device_name: String,
@@ -242,6 +249,9 @@ impl Cli {
             .map(|c| c.trim_start_matches('+').to_owned());
         config.body_limit = self.body_limit;
         config.max_sessions = self.max_sessions;
+        config.group_commit.max_delay = Duration::from_micros(self.commit_max_delay_us);
+        config.group_commit.max_batches =
+            usize::try_from(self.commit_max_batches).unwrap_or(usize::MAX);
         config.device_name = self.device_name;
         config.wa_version = self.wa_version;
         config.auto_reject_calls = self.auto_reject_calls;

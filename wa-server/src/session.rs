@@ -152,6 +152,9 @@ pub(crate) enum Control {
     Restart,
     /// Shut the client down and end the supervisor.
     Stop(oneshot::Sender<()>),
+    /// Shut the client down and wait for [`Control::Restart`], keeping the session and its
+    /// pairing (status `stopped`, `last_error` [`STOP_REQUESTED`]).
+    Pause,
 }
 
 /// A session in the registry.
@@ -276,6 +279,13 @@ impl Session {
         let _ = self.control.send(Control::Restart);
     }
 
+    /// Asks the supervisor to shut the client down and wait for [`Self::restart`] (the
+    /// session and its credentials stay): status `stopped` with `last_error`
+    /// [`STOP_REQUESTED`]. A session that is not running (logged out, stopped) stays as it is.
+    pub(crate) fn pause(&self) {
+        let _ = self.control.send(Control::Pause);
+    }
+
     /// Stops the supervisor and waits until its client is shut down.
     pub(crate) async fn stop(&self) {
         let (done, rx) = oneshot::channel();
@@ -298,6 +308,9 @@ pub(crate) async fn supervise(
         session.update(|l| {
             l.qr_shown = 0;
             l.qr_limit_reached = false;
+            if l.last_error.as_deref() == Some(STOP_REQUESTED) {
+                l.last_error = None;
+            }
         });
         set_status(&state, &session, SessionStatus::Connecting, None).await;
         // settings.reject_calls turns the engine's call rejection on for this session (the
@@ -313,6 +326,10 @@ pub(crate) async fn supervise(
             result = connect => result,
             cmd = control.recv() => match cmd {
                 Some(Control::Restart) => continue,
+                Some(Control::Pause) => {
+                    if paused(&state, &session, &mut control).await { continue; }
+                    return;
+                }
                 Some(Control::Stop(done)) => { let _ = done.send(()); return; }
                 None => return,
             },
@@ -341,6 +358,11 @@ pub(crate) async fn supervise(
                             session.update(|l| l.retry = None);
                             continue;
                         }
+                        Some(Control::Pause) => {
+                            failures = 0;
+                            if paused(&state, &session, &mut control).await { continue; }
+                            return;
+                        }
                         Some(Control::Stop(done)) => { let _ = done.send(()); return; }
                         None => return,
                     },
@@ -357,17 +379,51 @@ pub(crate) async fn supervise(
                 }
                 return;
             }
-            Ended::ClientStopped => {
-                // Wait for a restart (or the end); the status says why it stopped.
-                match control.recv().await {
-                    Some(Control::Restart) => {}
-                    Some(Control::Stop(done)) => {
-                        let _ = done.send(());
-                        return;
-                    }
-                    None => return,
+            Ended::Paused => {
+                if !paused(&state, &session, &mut control).await {
+                    return;
                 }
             }
+            Ended::ClientStopped => {
+                // Wait for a restart (or the end); the status says why it stopped.
+                if !wait_for_restart(&mut control).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Records a stop on request ([`Control::Pause`]) and waits for a restart: `true` to
+/// connect again, `false` when the supervisor must end.
+async fn paused(
+    state: &AppState,
+    session: &Session,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+) -> bool {
+    session.update(|l| l.retry = None);
+    set_status(
+        state,
+        session,
+        SessionStatus::Stopped,
+        Some(STOP_REQUESTED.to_owned()),
+    )
+    .await;
+    wait_for_restart(control).await
+}
+
+/// Waits while the session is stopped: `true` on [`Control::Restart`], `false` on
+/// [`Control::Stop`] or when the registry is gone. A pause is already in effect.
+async fn wait_for_restart(control: &mut mpsc::UnboundedReceiver<Control>) -> bool {
+    loop {
+        match control.recv().await {
+            Some(Control::Restart) => return true,
+            Some(Control::Pause) => {}
+            Some(Control::Stop(done)) => {
+                let _ = done.send(());
+                return false;
+            }
+            None => return false,
         }
     }
 }
@@ -376,6 +432,7 @@ enum Ended {
     Restart,
     Stop(Option<oneshot::Sender<()>>),
     ClientStopped,
+    Paused,
 }
 
 async fn run_client(
@@ -430,6 +487,7 @@ async fn run_client(
                 });
                 return match cmd {
                     Some(Control::Restart) => Ended::Restart,
+                    Some(Control::Pause) => Ended::Paused,
                     Some(Control::Stop(done)) => Ended::Stop(Some(done)),
                     None => Ended::Stop(None),
                 };
@@ -704,6 +762,11 @@ async fn handle_event(
         }
     }
 }
+
+/// `last_error` of a session stopped on request ([`Session::pause`], WAHA's
+/// `POST /api/sessions/{session}/stop`); cleared when it starts again.
+pub(crate) const STOP_REQUESTED: &str =
+    "stopped: the session was stopped on request; restart it to connect again";
 
 /// `last_error` of a session that stopped at the QR refresh cap (`--qr-max-refreshes`).
 pub(crate) const QR_LIMIT_ERROR: &str =

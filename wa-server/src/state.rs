@@ -196,6 +196,10 @@ struct Storage {
     db: ServerDb,
     /// Every session's engine store, one tree each (`<data>/engine`).
     stores: SledDatabase,
+    /// The group committer of `stores`: every session's engine writes (ratchets, prekeys,
+    /// app state) made durable together, one sled flush per group
+    /// (`wa_engine::store::GroupCommitter`, issue "A durable pipeline").
+    committer: wa_engine::store::GroupCommitter,
 }
 
 /// The session registry.
@@ -367,6 +371,8 @@ impl AppState {
             .await
             .map_err(|_| StartError::Config("store database open task failed"))?
             .map_err(StartError::Stores)?;
+        let committer =
+            wa_engine::store::GroupCommitter::spawn(Arc::new(stores.clone()), config.group_commit);
         let upstream = UpstreamLink::start(&config).await?;
         let guard = Arc::new(crate::egress::TargetGuard::new(&config.egress));
         if config.egress.allow_private_targets {
@@ -403,7 +409,11 @@ impl AppState {
                 },
                 config,
                 upstream,
-                storage: Storage { db, stores },
+                storage: Storage {
+                    db,
+                    committer,
+                    stores,
+                },
                 registry: Registry {
                     sessions: RwLock::new(BTreeMap::new()),
                     tasks: Mutex::new(HashMap::new()),
@@ -643,7 +653,9 @@ impl AppState {
 
     /// A client builder over `store` for the configured upstream.
     pub(crate) fn client_builder(&self, store: Arc<dyn Store>) -> ClientBuilder {
+        let persist = self.inner.storage.committer.persist_for(store.clone());
         let builder = Client::builder(store)
+            .persist(persist)
             .url(self.inner.upstream.url.clone())
             .trust_root(self.inner.upstream.trust_root)
             .device_name(self.inner.config.device_name.clone())

@@ -1,5 +1,5 @@
-# Sourced by pairing_page.sh and schemathesis.sh: installs what they need on a fresh Debian
-# machine, and fails loudly (exit 1 with the reason) when it cannot.
+# Sourced by pairing_page.sh, schemathesis.sh and tests/waha_client.rs: installs what they
+# need on a fresh Debian machine, and fails loudly (exit 1 with the reason) when it cannot.
 #
 # - Debian's chromium (plus fonts-liberation so page text renders), with apt-get as root or
 #   through `sudo -n`; `apt-get update` first, non-interactive, no recommended extras.
@@ -91,6 +91,15 @@ ensure_venv() {
     fi
     [ -x "$CI_VENV/bin/python" ] || ci_die "$CI_VENV/bin/python is missing"
     echo "$CI_VENV/bin/python"
+}
+
+# Prints the python of target/ci-tools/waha-venv, the venv of the pinned WAHA client
+# (wa-server/tests/requirements-waha.txt, for waha_client.py); built like ensure_venv's
+# (same lock, rebuilt when the requirements change). Called as "$(ensure_waha_venv)".
+ensure_waha_venv() {
+    local CI_VENV="$CI_TOOLS_DIR/waha-venv"
+    local CI_REQUIREMENTS="$PWD/wa-server/tests/requirements-waha.txt"
+    ensure_venv
 }
 
 # Prints the path of axe.min.js (axe-core, pinned in wa-server/tests/browser/package-lock.json),

@@ -486,7 +486,7 @@ async fn waha_sessions_pairing_and_sending() {
         .await;
     assert_error(s, &body, 400, "invalid_body");
 
-    // Update metadata; list; stop is not offered.
+    // Update metadata; list.
     let (s, upd) = waha
         .send(
             reqwest::Method::PUT,
@@ -506,8 +506,18 @@ async fn waha_sessions_pairing_and_sending() {
     assert_eq!(s, 200);
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
     assert_eq!(list[0]["status"], "WORKING");
-    let (s, body) = waha.post("/api/sessions/default/stop", &json!({})).await;
-    assert_error(s, &body, 501, "not_supported");
+    // Stop keeps the pairing (STOPPED, hidden from the list); start connects again.
+    let (s, stopped) = waha.post("/api/sessions/default/stop", &json!({})).await;
+    assert_eq!(
+        (s, stopped["status"].as_str()),
+        (201, Some("STOPPED")),
+        "{stopped}"
+    );
+    let (_, list) = waha.get("/api/sessions").await;
+    assert_eq!(list, json!([]));
+    let (s, started) = waha.post("/api/sessions/default/start", &json!({})).await;
+    assert_eq!(s, 201, "{started}");
+    waha.wait_status("default", "WORKING").await;
 
     // Logout → STOPPED (hidden from the list unless all=true); start → a new QR.
     let (s, out) = waha.post("/api/sessions/default/logout", &json!({})).await;
@@ -835,4 +845,595 @@ async fn waha_webhooks_deliver_signed_envelopes() {
     })
     .await;
     check_delivery(&later, "session.status");
+}
+
+const GROUP_OWN: &str = "15550400041";
+const GROUP_A: &str = "15550400042";
+const GROUP_B: &str = "15550400043";
+
+/// The fields of a `WAMessage` that a listing and a webhook of the same message share:
+/// all but `timestamp` (the log keeps when wa-server saw a received message, the event the
+/// sender's time; within seconds) and, for our own messages, the ack (the listing shows
+/// the status reached since, never less).
+fn same_message(listed: &Value, hooked: &Value) {
+    for field in [
+        "id",
+        "from",
+        "fromMe",
+        "source",
+        "to",
+        "participant",
+        "body",
+        "hasMedia",
+        "mediaUrl",
+        "vCards",
+        "_data",
+    ] {
+        assert_eq!(
+            listed[field], hooked[field],
+            "{field}: {listed} vs {hooked}"
+        );
+    }
+    if hooked["fromMe"] == true {
+        assert!(
+            listed["ack"].as_i64() >= hooked["ack"].as_i64(),
+            "{listed} vs {hooked}"
+        );
+    } else {
+        assert_eq!(
+            (&listed["ack"], &listed["ackName"]),
+            (&hooked["ack"], &hooked["ackName"])
+        );
+    }
+    let (a, b) = (
+        listed["timestamp"].as_i64().expect("timestamp"),
+        hooked["timestamp"].as_i64().expect("timestamp"),
+    );
+    assert!((a - b).abs() <= 5, "{listed} vs {hooked}");
+}
+
+#[tokio::test]
+async fn waha_groups_chats_events_and_stop() {
+    let (state, waha, _root, _dir) = start("/waha").await;
+    let sb = state.sandbox().expect("sandbox");
+    let own_phone = sb.create_account(GROUP_OWN).expect("own account");
+    let hook = Receiver::start(false).await;
+    let url = format!("{}/waha", hook.url());
+    let (s, created) = waha
+        .post(
+            "/api/sessions",
+            &json!({ "name": "hooked", "config": {
+                "metadata": { "tenant": "t1" },
+                "webhooks": [{
+                    "url": url, "events": ["*"], "hmac": { "key": HMAC_KEY },
+                    "customHeaders": [{ "name": "X-Tenant", "value": "t1" }],
+                }],
+            } }),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    waha.wait_status("hooked", "SCAN_QR_CODE").await;
+    let (s, code) = waha
+        .post(
+            "/api/hooked/auth/request-code",
+            &json!({ "phoneNumber": GROUP_OWN }),
+        )
+        .await;
+    assert_eq!(s, 201, "{code}");
+    own_phone
+        .enter_code(code["code"].as_str().expect("code"))
+        .expect("the phone accepts the code");
+    waha.wait_status("hooked", "WORKING").await;
+    let (peer_a, mut events_a) = support::connect_peer(&state, GROUP_A).await;
+    let (_peer_b, _events_b) = support::connect_peer(&state, GROUP_B).await;
+    let me: Jid = format!("{GROUP_OWN}@s.whatsapp.net").parse().expect("jid");
+    let (a_id, b_id, own_id) = (
+        format!("{GROUP_A}@c.us"),
+        format!("{GROUP_B}@c.us"),
+        format!("{GROUP_OWN}@c.us"),
+    );
+
+    // Groups: create, list, get, participants.
+    let (s, group) = waha
+        .post(
+            "/api/hooked/groups",
+            &json!({ "name": "Team", "participants": [{ "id": a_id }, { "id": b_id }] }),
+        )
+        .await;
+    assert_eq!(s, 201, "{group}");
+    let gid = group["id"].as_str().expect("id").to_owned();
+    assert!(gid.ends_with("@g.us"), "{group}");
+    assert_eq!(group["subject"], "Team");
+    let roles: Vec<(String, String)> = group["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap_or_default().to_owned(),
+                p["role"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        roles.contains(&(a_id.clone(), "participant".to_owned())),
+        "{group}"
+    );
+    assert!(
+        roles.contains(&(own_id.clone(), "superadmin".to_owned())),
+        "{group}"
+    );
+    let (s, list) = waha.get("/api/hooked/groups").await;
+    assert_eq!(s, 200, "{list}");
+    let listed = list
+        .as_array()
+        .and_then(|l| l.iter().find(|g| g["id"] == gid.as_str()))
+        .expect("the new group is listed");
+    assert_eq!(listed["subject"], "Team");
+    assert!(listed["participants"].is_array(), "{listed}");
+    let (s, list) = waha
+        .get("/api/hooked/groups?exclude=participants&sortBy=subject&limit=10&offset=0")
+        .await;
+    assert_eq!(s, 200, "{list}");
+    assert!(list[0].get("participants").is_none(), "{list}");
+    let (s, count) = waha.get("/api/hooked/groups/count").await;
+    assert_eq!((s, count["count"].as_u64()), (200, Some(1)), "{count}");
+    let (s, one) = waha.get(&format!("/api/hooked/groups/{gid}")).await;
+    assert_eq!((s, one["id"].as_str()), (200, Some(gid.as_str())), "{one}");
+    for path in ["participants", "participants/v2"] {
+        let (s, members) = waha.get(&format!("/api/hooked/groups/{gid}/{path}")).await;
+        assert_eq!(s, 200, "{members}");
+        assert_eq!(members.as_array().map(Vec::len), Some(3), "{members}");
+    }
+    let (s, body, _, _) = waha
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/hooked/groups/{gid}"),
+            Some(KEY),
+            None,
+            None,
+        )
+        .await;
+    assert_error(s, &body, 501, "not_supported");
+
+    // Membership changes through the API: per participant results.
+    let (s, removed) = waha
+        .post(
+            &format!("/api/hooked/groups/{gid}/participants/remove"),
+            &json!({ "participants": [{ "id": b_id }] }),
+        )
+        .await;
+    assert_eq!(s, 200, "{removed}");
+    assert_eq!(removed, json!([{ "id": b_id, "status": 200 }]));
+    let (s, added) = waha
+        .post(
+            &format!("/api/hooked/groups/{gid}/participants/add"),
+            &json!({ "participants": [{ "id": b_id }] }),
+        )
+        .await;
+    assert_eq!(
+        (s, added[0]["status"].as_u64()),
+        (200, Some(200)),
+        "{added}"
+    );
+    for action in ["promote", "demote", "promote"] {
+        let (s, done) = waha
+            .post(
+                &format!("/api/hooked/groups/{gid}/admin/{action}"),
+                &json!({ "participants": [{ "id": a_id }] }),
+            )
+            .await;
+        assert_eq!((s, done[0]["status"].as_u64()), (200, Some(200)), "{done}");
+    }
+    let (_, members) = waha
+        .get(&format!("/api/hooked/groups/{gid}/participants/v2"))
+        .await;
+    assert!(
+        members
+            .as_array()
+            .is_some_and(|m| m.contains(&json!({ "id": a_id, "role": "admin" }))),
+        "{members}"
+    );
+
+    // Changes by another admin (a, now promoted) reach this session as
+    // `group.v2.participants` and `group.v2.update` (WhatsApp does not notify the device
+    // that made a change).
+    let group_jid: Jid = gid.parse().expect("group jid");
+    let b_jid: Jid = format!("{GROUP_B}@s.whatsapp.net").parse().expect("jid");
+    for action in [
+        wa_engine::ParticipantAction::Remove,
+        wa_engine::ParticipantAction::Add,
+        wa_engine::ParticipantAction::Promote,
+        wa_engine::ParticipantAction::Demote,
+    ] {
+        peer_a
+            .change_participants(&group_jid, action, std::slice::from_ref(&b_jid))
+            .await
+            .expect("a changes b");
+    }
+    for (kind, role) in [
+        ("leave", "left"),
+        ("join", "participant"),
+        ("promote", "admin"),
+        ("demote", "participant"),
+    ] {
+        let r = waha_hook(&hook, "group.v2.participants", |p| p["type"] == kind).await;
+        check_delivery(&r, "group.v2.participants");
+        let p = &r.envelope["payload"];
+        assert_eq!(p["group"], json!({ "id": gid }), "{p}");
+        assert_eq!(
+            p["participants"],
+            json!([{ "id": b_id, "role": role }]),
+            "{p}"
+        );
+        assert!(
+            p["timestamp"].as_u64().is_some() && p["_data"].is_object(),
+            "{p}"
+        );
+    }
+    peer_a
+        .set_group_subject(&group_jid, "Team by a")
+        .await
+        .expect("a renames");
+    let r = waha_hook(&hook, "group.v2.update", |p| {
+        p["group"]["subject"] == "Team by a"
+    })
+    .await;
+    check_delivery(&r, "group.v2.update");
+    assert_eq!(r.envelope["payload"]["group"]["id"], gid.as_str());
+
+    // Subject, description, settings, invite code.
+    let subject = |path: &str, body: Value| (format!("/api/hooked/groups/{gid}/{path}"), body);
+    for (path, body) in [
+        subject("subject", json!({ "subject": "Team 2" })),
+        subject("description", json!({ "description": "about" })),
+        subject(
+            "settings/security/messages-admin-only",
+            json!({ "adminsOnly": true }),
+        ),
+        subject(
+            "settings/security/info-admin-only",
+            json!({ "adminsOnly": false }),
+        ),
+    ] {
+        let (s, ok) = waha.send(reqwest::Method::PUT, &path, &body).await;
+        assert_eq!((s, ok), (200, json!(true)), "{path}");
+    }
+    let (s, only) = waha
+        .get(&format!(
+            "/api/hooked/groups/{gid}/settings/security/messages-admin-only"
+        ))
+        .await;
+    assert_eq!((s, only), (200, json!({ "adminsOnly": true })));
+    let (_, one) = waha.get(&format!("/api/hooked/groups/{gid}")).await;
+    assert_eq!(
+        (
+            one["subject"].as_str(),
+            one["description"].as_str(),
+            one["membersCanSendMessages"].as_bool()
+        ),
+        (Some("Team 2"), Some("about"), Some(false)),
+        "{one}"
+    );
+    let (s, code) = waha
+        .get(&format!("/api/hooked/groups/{gid}/invite-code"))
+        .await;
+    assert!(
+        s == 200
+            && code
+                .as_str()
+                .is_some_and(|c| !c.is_empty() && !c.contains('/')),
+        "{code}"
+    );
+    let (s, fresh) = waha
+        .post(
+            &format!("/api/hooked/groups/{gid}/invite-code/revoke"),
+            &json!({}),
+        )
+        .await;
+    assert!(
+        s == 200 && fresh.is_string() && fresh != code,
+        "{fresh} {code}"
+    );
+
+    // Chats and messages: one sent, one received, both listed as the webhooks had them.
+    let (s, sent) = waha
+        .post(
+            "/api/sendText",
+            &json!({ "session": "hooked", "chatId": a_id, "text": "to a" }),
+        )
+        .await;
+    assert_eq!(s, 201, "{sent}");
+    let sent_id = sent["id"].as_str().expect("id").to_owned();
+    let bare_sent = sent_id.rsplit('_').next().expect("id").to_owned();
+    next_of(&mut events_a, ContentKind::Text).await;
+    let from_a = peer_a.send_text(&me, "from a").await.expect("a sends");
+    let hooked_in = waha_hook(&hook, "message", |p| p["body"] == "from a").await;
+    let any_out = waha_hook(&hook, "message.any", |p| p["body"] == "to a").await;
+    let (s, chats) = waha.get("/api/hooked/chats?limit=10").await;
+    assert_eq!(s, 200, "{chats}");
+    let chat = chats
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == a_id.as_str()))
+        .expect("the chat with a");
+    assert_eq!(chat["lastMessage"]["body"], "from a", "{chat}");
+    assert!(chat["conversationTimestamp"].as_u64().is_some(), "{chat}");
+    let (s, overview) = waha.get("/api/hooked/chats/overview").await;
+    assert_eq!(s, 200, "{overview}");
+    assert!(
+        overview[0].get("picture").is_some() && overview[0]["_chat"].is_object(),
+        "{overview}"
+    );
+    let (s, msgs) = waha
+        .get(&format!(
+            "/api/hooked/chats/{a_id}/messages?limit=10&downloadMedia=false"
+        ))
+        .await;
+    assert_eq!(s, 200, "{msgs}");
+    let msgs = msgs.as_array().expect("array").clone();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert_eq!(msgs[0]["body"], "from a", "newest first: {msgs:?}");
+    same_message(&msgs[0], &hooked_in.envelope["payload"]);
+    same_message(&msgs[1], &any_out.envelope["payload"]);
+    assert_eq!(msgs[1]["id"], sent_id.as_str());
+    let (_, mine) = waha
+        .get(&format!(
+            "/api/hooked/chats/{a_id}/messages?limit=10&filter.fromMe=true&sortOrder=asc"
+        ))
+        .await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(1), "{mine}");
+    let (s, legacy) = waha
+        .get(&format!(
+            "/api/messages?session=hooked&chatId={a_id}&limit=1"
+        ))
+        .await;
+    assert_eq!(s, 200, "{legacy}");
+    assert_eq!(legacy, json!([msgs[0]]));
+    let (s, one) = waha
+        .get(&format!("/api/hooked/chats/{a_id}/messages/{sent_id}"))
+        .await;
+    assert_eq!((s, &one), (200, &msgs[1]));
+    let (s, body) = waha
+        .get(&format!("/api/hooked/chats/{a_id}/messages/NOSUCHID"))
+        .await;
+    assert_error(s, &body, 404, "message_not_found");
+    let (s, contacts) = waha.get("/api/contacts/all?session=hooked").await;
+    assert_eq!(s, 200, "{contacts}");
+    assert!(
+        contacts.as_array().is_some_and(|c| c
+            .iter()
+            .any(|c| c["id"] == a_id.as_str() && c["number"] == GROUP_A)),
+        "{contacts}"
+    );
+    let (s, contact) = waha
+        .get(&format!("/api/contacts?contactId={GROUP_A}&session=hooked"))
+        .await;
+    assert_eq!(
+        (s, contact["id"].as_str()),
+        (200, Some(a_id.as_str())),
+        "{contact}"
+    );
+
+    // message.reaction, message.edited, message.revoked from the peer.
+    let target = wa_engine::message::rich::TargetKey {
+        chat: me.clone(),
+        id: bare_sent.clone(),
+        from_me: false,
+        sender: None,
+    };
+    let reaction = peer_a.send_reaction(&target, "🎉").await.expect("react");
+    let r = waha_hook(&hook, "message.reaction", |p| p["reaction"]["text"] == "🎉").await;
+    check_delivery(&r, "message.reaction");
+    let p = &r.envelope["payload"];
+    assert_eq!(p["reaction"]["messageId"], sent_id.as_str(), "{p}");
+    assert_eq!(p["id"], format!("false_{a_id}_{}", reaction.0), "{p}");
+    assert_eq!(
+        (p["from"].as_str(), p["to"].as_str()),
+        (Some(a_id.as_str()), Some(own_id.as_str()))
+    );
+    for field in ["timestamp", "fromMe", "source", "participant"] {
+        assert!(p.get(field).is_some(), "{field}: {p}");
+    }
+    peer_a
+        .edit_message(&me, &from_a.0, "from a, edited")
+        .await
+        .expect("edit");
+    let r = waha_hook(&hook, "message.edited", |p| p["body"] == "from a, edited").await;
+    check_delivery(&r, "message.edited");
+    assert_eq!(r.envelope["payload"]["editedMessageId"], from_a.0.as_str());
+    assert_eq!(r.envelope["payload"]["fromMe"], false);
+    peer_a
+        .revoke_message(&wa_engine::message::rich::TargetKey {
+            chat: me.clone(),
+            id: from_a.0.clone(),
+            from_me: true,
+            sender: None,
+        })
+        .await
+        .expect("revoke");
+    let r = waha_hook(&hook, "message.revoked", |p| {
+        p["revokedMessageId"] == from_a.0.as_str()
+    })
+    .await;
+    check_delivery(&r, "message.revoked");
+    let p = &r.envelope["payload"];
+    assert_eq!(p["before"]["id"], msgs[0]["id"], "{p}");
+    assert_eq!(p["after"]["from"], a_id.as_str(), "{p}");
+
+    // poll.vote: the peer votes on our poll.
+    let (s, poll) = waha
+        .post(
+            "/api/sendPoll",
+            &json!({ "session": "hooked", "chatId": a_id,
+                     "poll": { "name": "Lunch?", "options": ["yes", "no"], "multipleAnswers": false } }),
+        )
+        .await;
+    assert_eq!(s, 201, "{poll}");
+    let got = next_of(&mut events_a, ContentKind::Poll).await;
+    peer_a
+        .vote_poll(&me, &got.info.id, &["yes"])
+        .await
+        .expect("vote");
+    let r = waha_hook(&hook, "poll.vote", |p| p["poll"]["id"] == poll["id"]).await;
+    check_delivery(&r, "poll.vote");
+    let p = &r.envelope["payload"];
+    assert_eq!(p["vote"]["selectedOptions"], json!(["yes"]), "{p}");
+    assert_eq!(
+        (p["vote"]["from"].as_str(), p["vote"]["fromMe"].as_bool()),
+        (Some(a_id.as_str()), Some(false)),
+        "{p}"
+    );
+    assert_eq!(
+        (p["poll"]["fromMe"].as_bool(), p["poll"]["to"].as_str()),
+        (Some(true), Some(a_id.as_str()))
+    );
+
+    // presence.update (typing), call.received.
+    peer_a
+        .send_chat_state(&me, wa_engine::presence::ChatState::Composing)
+        .await
+        .expect("typing");
+    let r = waha_hook(&hook, "presence.update", |p| {
+        p["presences"][0]["lastKnownPresence"] == "typing"
+    })
+    .await;
+    check_delivery(&r, "presence.update");
+    assert_eq!(r.envelope["payload"]["id"], a_id.as_str());
+    assert_eq!(
+        r.envelope["payload"]["presences"][0]["participant"],
+        a_id.as_str()
+    );
+    let call_id = sb
+        .router()
+        .place_call(GROUP_A, GROUP_OWN, true)
+        .expect("call placed");
+    let r = waha_hook(&hook, "call.received", |p| p["id"] == call_id.as_str()).await;
+    check_delivery(&r, "call.received");
+    let p = &r.envelope["payload"];
+    assert_eq!(
+        (
+            p["from"].as_str(),
+            p["isVideo"].as_bool(),
+            p["isGroup"].as_bool()
+        ),
+        (Some(a_id.as_str()), Some(true), Some(false)),
+        "{p}"
+    );
+    assert!(
+        p["timestamp"].as_u64().is_some() && p["_data"].is_object(),
+        "{p}"
+    );
+
+    // Removed by a: `group.v2.leave` (and the deprecated `group.leave`); added back:
+    // `group.v2.join`; then leaving through the API answers 200.
+    peer_a
+        .change_participants(
+            &group_jid,
+            wa_engine::ParticipantAction::Remove,
+            std::slice::from_ref(&me),
+        )
+        .await
+        .expect("a removes us");
+    for event in ["group.v2.leave", "group.leave"] {
+        let r = waha_hook(&hook, event, |p| p["group"]["id"] == gid.as_str()).await;
+        check_delivery(&r, event);
+    }
+    peer_a
+        .change_participants(
+            &group_jid,
+            wa_engine::ParticipantAction::Add,
+            std::slice::from_ref(&me),
+        )
+        .await
+        .expect("a adds us back");
+    let r = waha_hook(&hook, "group.v2.join", |p| p["group"]["id"] == gid.as_str()).await;
+    check_delivery(&r, "group.v2.join");
+    let (s, left) = waha
+        .post(&format!("/api/hooked/groups/{gid}/leave"), &json!({}))
+        .await;
+    assert_eq!((s, left), (200, json!({ "success": true })));
+
+    // Stop keeps the pairing: STOPPED, then start connects again without a QR.
+    let (s, stopped) = waha.post("/api/sessions/hooked/stop", &json!({})).await;
+    assert_eq!(
+        (s, stopped["status"].as_str()),
+        (201, Some("STOPPED")),
+        "{stopped}"
+    );
+    let r = waha_hook(&hook, "session.status", |p| p["status"] == "STOPPED").await;
+    check_delivery(&r, "session.status");
+    let (_, list) = waha.get("/api/sessions").await;
+    assert_eq!(list, json!([]));
+    let (s, body) = waha.get("/api/hooked/groups").await;
+    assert_error(s, &body, 409, "session_not_connected");
+    let (s, started) = waha.post("/api/sessions/hooked/start", &json!({})).await;
+    assert_eq!(s, 201, "{started}");
+    let info = waha.wait_status("hooked", "WORKING").await;
+    assert_eq!(info["me"]["id"], own_id.as_str());
+    assert!(
+        !hook
+            .received()
+            .iter()
+            .rev()
+            .take_while(|r| r.envelope["payload"]["status"] != "STOPPED")
+            .any(|r| r.envelope["payload"]["status"] == "SCAN_QR_CODE"),
+        "no new QR after a stop"
+    );
+
+    tokio::time::timeout(Duration::from_secs(30), state.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// Every path of `GET /waha/openapi.json` is routed: with an unknown session each answers
+/// the dialect (never the router's 404 or 405).
+#[tokio::test]
+async fn waha_openapi_document_lists_routed_paths() {
+    let (state, waha, root, _dir) = start("/waha").await;
+    let bytes = reqwest::get(format!("{root}/waha/openapi.json"))
+        .await
+        .expect("doc")
+        .bytes()
+        .await
+        .expect("body");
+    let doc: Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["name"],
+        "X-Api-Key"
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() > 40, "{}", paths.len());
+    let mut not_supported = 0;
+    for (path, item) in paths {
+        let rel = path.strip_prefix("/waha").expect("under /waha");
+        let concrete = rel
+            .replace("{session}", "nosuch")
+            .replace("{id}", "1203630@g.us")
+            .replace("{chatId}", "15550000000@c.us")
+            .replace("{messageId}", "ABC");
+        for (method, op) in item.as_object().expect("item") {
+            if op["responses"]["501"].is_object() {
+                not_supported += 1;
+            }
+            let method = method
+                .to_uppercase()
+                .parse::<reqwest::Method>()
+                .expect("method");
+            let body = json!({ "session": "nosuch" });
+            let (s, v, _, _) = waha
+                .call(method.clone(), &concrete, Some(KEY), Some(&body), None)
+                .await;
+            assert_ne!(s, 405, "{method} {path}");
+            assert!(
+                s != 404 || v["code"] == "session_not_found",
+                "{method} {path}: {s} {v}"
+            );
+            assert!(
+                v["statusCode"].is_u64() || s < 300,
+                "{method} {path}: {s} {v}"
+            );
+        }
+    }
+    assert!(not_supported >= 2, "the 501 routes are marked");
+    state.shutdown().await;
 }

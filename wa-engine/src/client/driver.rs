@@ -22,6 +22,8 @@ use crate::store::Store;
 
 pub(crate) struct Settings {
     pub(crate) store: Arc<dyn Store>,
+    /// Makes the connection's staged writes durable (`Persistence::Deferred`).
+    pub(crate) persist: Arc<dyn crate::store::Persist>,
     pub(crate) url: String,
     /// TLS settings for `wss://` URLs.
     pub(crate) tls: Arc<rustls::ClientConfig>,
@@ -233,6 +235,7 @@ impl Driver {
             prekey_batch: self.settings.prekey_batch,
             history: self.settings.history.clone(),
             auto_reject_calls: self.settings.auto_reject_calls,
+            persistence: crate::store::Persistence::Deferred,
             ..Config::default()
         }
     }
@@ -254,27 +257,20 @@ impl Driver {
 
     async fn drive(&mut self, mut ws: WsTransport, conn: &mut Connection) -> AttemptEnd {
         let mut waiting = Waiting::new();
+        // The store write being made durable (`Persistence::Deferred`): at most one at a
+        // time, so writes reach the store in order; what the connection stages meanwhile
+        // goes into the next one (one commit for many stanzas).
+        let mut in_flight: Option<InFlight> = None;
         loop {
-            // 1. transmits, 2. timer, 3. events (Connection call order).
-            // Feed every transmit, then flush once: a burst of stanzas (a message's receipt
-            // and ack, many sends) costs one write.
-            let mut socket_ok = true;
-            let mut wrote = false;
-            while let Some(bytes) = conn.poll_transmit() {
-                wrote = true;
-                if let Err(e) = ws.feed(bytes).await {
-                    tracing::debug!(error = %e, "client: write failed");
-                    socket_ok = false;
-                    break;
-                }
-            }
-            if socket_ok
-                && wrote
-                && let Err(e) = ws.flush().await
+            // 0. writes, 1. transmits, 2. timer, 3. events (Connection call order).
+            if in_flight.is_none()
+                && let Some(write) = conn.poll_write()
             {
-                tracing::debug!(error = %e, "client: flush failed");
-                socket_ok = false;
+                in_flight = Some((write.seq, self.settings.persist.persist(write.batch)));
             }
+            // Feed every released transmit, then flush once: a burst of stanzas (a message's
+            // receipt and ack, many sends) costs one write.
+            let socket_ok = write_transmits(&mut ws, conn).await;
             let deadline = conn.poll_timeout();
             while let Some(event) = conn.poll_event() {
                 self.forward(event, &mut waiting).await;
@@ -282,8 +278,18 @@ impl Driver {
             if let Some(info) = conn.routing_info() {
                 self.routing_info = Some(info.to_vec());
             }
-            if let Some(reason) = conn.close_reason() {
-                let reason = reason.clone();
+            if conn.close_reason().is_some() {
+                // What the connection staged before it closed (a pair-success's credentials
+                // before the 515, a last message's state) is made durable, and what waited
+                // for it leaves, before the socket closes.
+                self.settle(conn, &mut in_flight, &mut waiting).await;
+                if socket_ok {
+                    write_transmits(&mut ws, conn).await;
+                }
+                let reason = conn
+                    .close_reason()
+                    .cloned()
+                    .unwrap_or(CloseReason::ConnectionLost);
                 ws.close().await;
                 return AttemptEnd::Closed(reason);
             }
@@ -292,17 +298,16 @@ impl Driver {
                 // and our write raced its close: read what is still buffered so the real
                 // reason wins over a generic `ConnectionLost`.
                 drain_after_write_failure(&mut ws, conn).await;
+                self.settle(conn, &mut in_flight, &mut waiting).await;
                 let reason = conn
                     .close_reason()
                     .cloned()
                     .unwrap_or(CloseReason::ConnectionLost);
-                while let Some(event) = conn.poll_event() {
-                    self.forward(event, &mut waiting).await;
-                }
                 return AttemptEnd::Closed(reason);
             }
             if self.abandoned() {
                 let _ = conn.send(Instant::now(), Request::Close);
+                self.settle(conn, &mut in_flight, &mut waiting).await;
                 ws.close().await;
                 return AttemptEnd::Shutdown(None);
             }
@@ -313,14 +318,24 @@ impl Driver {
                 }
             };
             tokio::select! {
+                result = wait_persisted(&mut in_flight), if in_flight.is_some() => {
+                    if let Some((seq, _)) = in_flight.take() {
+                        match result {
+                            Ok(()) => conn.handle_durable(seq),
+                            Err(e) => conn.handle_write_failed(&e),
+                        }
+                    }
+                }
                 input = ws.recv() => match input {
                     Some(Ok(bytes)) => conn.handle_input(Instant::now(), &bytes),
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "client: read failed");
+                        self.settle(conn, &mut in_flight, &mut waiting).await;
                         return AttemptEnd::Closed(CloseReason::ConnectionLost);
                     }
                     None => {
                         tracing::debug!("client: server closed the socket");
+                        self.settle(conn, &mut in_flight, &mut waiting).await;
                         return AttemptEnd::Closed(CloseReason::ConnectionLost);
                     }
                 },
@@ -331,18 +346,15 @@ impl Driver {
                         self.commands_open = false;
                         if self.abandoned() {
                             let _ = conn.send(Instant::now(), Request::Close);
+                            self.settle(conn, &mut in_flight, &mut waiting).await;
                             ws.close().await;
                             return AttemptEnd::Shutdown(None);
                         }
                     }
                     Some(Command::Shutdown { done }) => {
                         let _ = conn.send(Instant::now(), Request::Close);
-                        while let Some(bytes) = conn.poll_transmit() {
-                            if ws.feed(bytes).await.is_err() {
-                                break;
-                            }
-                        }
-                        let _ = ws.flush().await;
+                        self.settle(conn, &mut in_flight, &mut waiting).await;
+                        write_transmits(&mut ws, conn).await;
                         ws.close().await;
                         return AttemptEnd::Shutdown(Some(done));
                     }
@@ -379,6 +391,37 @@ impl Driver {
                     }
                 },
             }
+        }
+    }
+
+    /// Makes every write `conn` staged durable (the one in flight, then the rest, in order)
+    /// and forwards the events that waited for them. Stops at the first failure (the
+    /// connection then closes with `StoreFailed` and what depended on the write stays held).
+    async fn settle(
+        &mut self,
+        conn: &mut Connection,
+        in_flight: &mut Option<InFlight>,
+        waiting: &mut Waiting,
+    ) {
+        loop {
+            if in_flight.is_none() {
+                *in_flight = conn
+                    .poll_write()
+                    .map(|w| (w.seq, self.settings.persist.persist(w.batch)));
+            }
+            let Some((seq, future)) = in_flight.take() else {
+                break;
+            };
+            match future.await {
+                Ok(()) => conn.handle_durable(seq),
+                Err(e) => {
+                    conn.handle_write_failed(&e);
+                    break;
+                }
+            }
+        }
+        while let Some(event) = conn.poll_event() {
+            self.forward(event, waiting).await;
         }
     }
 
@@ -488,6 +531,36 @@ impl Driver {
                 .await;
         });
     }
+}
+
+/// The write being made durable: its sequence number and the future of its commit.
+type InFlight = (u64, crate::store::PersistFuture);
+
+/// The outcome of the write in flight (pending forever when there is none; the `select!`
+/// guard keeps that branch off then).
+async fn wait_persisted(in_flight: &mut Option<InFlight>) -> Result<(), crate::store::StoreError> {
+    match in_flight {
+        Some((_, future)) => future.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Feeds every transmit `conn` releases to `ws`, then flushes once. Returns whether the
+/// socket took them.
+async fn write_transmits(ws: &mut WsTransport, conn: &mut Connection) -> bool {
+    let mut wrote = false;
+    while let Some(bytes) = conn.poll_transmit() {
+        wrote = true;
+        if let Err(e) = ws.feed(bytes).await {
+            tracing::debug!(error = %e, "client: write failed");
+            return false;
+        }
+    }
+    if wrote && let Err(e) = ws.flush().await {
+        tracing::debug!(error = %e, "client: flush failed");
+        return false;
+    }
+    true
 }
 
 /// How long [`drain_after_write_failure`] keeps reading a socket whose write failed.

@@ -184,6 +184,7 @@ pub struct ClientBuilder {
     prekey_batch: u32,
     history: crate::history::HistoryConfig,
     auto_reject_calls: bool,
+    persist: Option<Arc<dyn crate::store::Persist>>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -310,6 +311,20 @@ impl ClientBuilder {
         self
     }
 
+    /// How the connection's store writes are made durable. The connection never writes
+    /// itself: it stages each write in memory, hands it to the driver, and holds back every
+    /// frame and event that depends on it (the ciphertext of an advanced ratchet, a receipt
+    /// and ack after a decrypt, a pair-success reply after the credentials) until `persist`
+    /// reports it durable. Default: [`BlockingPersist`](crate::store::BlockingPersist) over
+    /// the builder's store (`Store::apply` on tokio's blocking pool, one flush per write).
+    /// A server with many sessions on one database passes a handle of one group committer
+    /// so their writes share flushes.
+    #[must_use]
+    pub fn persist(mut self, persist: Arc<dyn crate::store::Persist>) -> Self {
+        self.persist = Some(persist);
+        self
+    }
+
     /// Capacity of the event channel (default 64). The driver waits when it is full.
     #[must_use]
     pub fn event_capacity(mut self, capacity: usize) -> Self {
@@ -344,6 +359,9 @@ impl ClientBuilder {
         let store = Arc::downgrade(&self.store);
         let driver = driver::Driver::new(
             driver::Settings {
+                persist: self.persist.unwrap_or_else(|| {
+                    Arc::new(crate::store::BlockingPersist::new(self.store.clone()))
+                }),
                 store: self.store,
                 url: self.url,
                 tls,
@@ -408,6 +426,7 @@ impl Client {
             prekey_batch: crate::prekeys::UPLOAD_BATCH,
             history: crate::history::HistoryConfig::default(),
             auto_reject_calls: false,
+            persist: None,
         }
     }
 

@@ -124,6 +124,14 @@ pub struct Config {
     /// gates and buckets (props 10518, 24941, 865/909, 996/997; 07 §2.4, §2.6, §3.1). A prop
     /// the server does not send keeps the configured value. Default on.
     pub tokens_from_ab_props: bool,
+    /// How store writes are made durable: [`Persistence::Inline`] (default; each write
+    /// applied before the call returns) or [`Persistence::Deferred`] (staged, handed to the
+    /// driver by [`Connection::poll_write`], frames and events held until
+    /// [`Connection::handle_durable`]).
+    ///
+    /// [`Persistence::Inline`]: crate::store::Persistence::Inline
+    /// [`Persistence::Deferred`]: crate::store::Persistence::Deferred
+    pub persistence: crate::store::Persistence,
 }
 
 impl Default for Config {
@@ -141,6 +149,7 @@ impl Default for Config {
             lid_wire: super::LidWire::default(),
             tokens: super::TokenPolicy::default(),
             tokens_from_ab_props: true,
+            persistence: crate::store::Persistence::Inline,
         }
     }
 }

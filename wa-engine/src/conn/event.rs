@@ -1,6 +1,8 @@
 //! What a [`Connection`](super::Connection) reports to its driver.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::request::{Reply, RequestId, SendError};
 
@@ -59,18 +61,38 @@ impl From<crate::Event> for Event {
 
 /// The connection's queue of [`Event`]s: takes public events and connection events alike, so
 /// emission sites write `self.events.push_back(crate::Event::Qr { .. })`.
+///
+/// Each event is tagged with the sequence number of the last store write staged before it
+/// (`store::Staged`) and is released only once that write is durable: an embedder never
+/// sees a message whose new Signal state could still be lost.
 #[derive(Debug, Default)]
-pub(crate) struct EventQueue(VecDeque<Event>);
+pub(crate) struct EventQueue {
+    queue: VecDeque<(u64, Event)>,
+    staged_seq: Arc<AtomicU64>,
+}
 
 impl EventQueue {
-    /// Appends `event` (a [`crate::Event`] is wrapped in [`Event::Public`]).
-    pub(crate) fn push_back(&mut self, event: impl Into<Event>) {
-        self.0.push_back(event.into());
+    /// An empty queue tagging events with `staged_seq` (`store::Staged::seq_handle`).
+    pub(crate) fn new(staged_seq: Arc<AtomicU64>) -> Self {
+        Self {
+            queue: VecDeque::new(),
+            staged_seq,
+        }
     }
 
-    /// The oldest queued event.
-    pub(crate) fn pop_front(&mut self) -> Option<Event> {
-        self.0.pop_front()
+    /// Appends `event` (a [`crate::Event`] is wrapped in [`Event::Public`]).
+    pub(crate) fn push_back(&mut self, event: impl Into<Event>) {
+        let barrier = self.staged_seq.load(Ordering::Acquire);
+        self.queue.push_back((barrier, event.into()));
+    }
+
+    /// The oldest queued event if the store writes staged before it are durable (`durable`
+    /// = highest durable sequence number).
+    pub(crate) fn pop_front(&mut self, durable: u64) -> Option<Event> {
+        match self.queue.front() {
+            Some((barrier, _)) if *barrier <= durable => self.queue.pop_front().map(|(_, e)| e),
+            _ => None,
+        }
     }
 }
 

@@ -51,7 +51,7 @@ use crate::jid::Server;
 use crate::noise::{ClientHandshake, FrameDecoder, FrameEncoder, KeyPair, NoiseError};
 use crate::pair::code;
 use crate::stanza::{CloseReason, ack, iq};
-use crate::store::{Credentials, ProtocolAddress, Store, StoreBatch};
+use crate::store::{Credentials, ProtocolAddress, Staged, Store, StoreBatch, WriteBatch};
 
 /// One connection attempt: WebSocket bytes in, WebSocket bytes out, no I/O of its own.
 ///
@@ -99,7 +99,9 @@ use crate::store::{Credentials, ProtocolAddress, Store, StoreBatch};
 /// [`CloseReason::ConnectionLost`] unless `close_reason` says otherwise.
 pub struct Connection {
     config: Config,
-    store: Arc<dyn Store>,
+    /// The store as this connection sees it: its own writes staged until durable
+    /// (`Config::persistence`).
+    store: Arc<Staged>,
     rng: StdRng,
     /// Unix time (local and server) from the `Instant`s passed in.
     clock: Clock,
@@ -146,15 +148,16 @@ impl Connection {
             Some(info) => FrameEncoder::client_with_routing_info(info),
             None => FrameEncoder::client(),
         };
+        let store = Arc::new(Staged::new(store, config.persistence));
         let mut conn = Self {
-            store,
             rng,
             clock: Clock::new(now, config.unix_time),
             creds: None,
             frames_in: FrameDecoder::client(),
-            wire: Wire::new(frames_out, id_prefix),
+            wire: Wire::new(frames_out, id_prefix, store.seq_handle()),
             state: State::Closed,
-            events: EventQueue::default(),
+            events: EventQueue::new(store.seq_handle()),
+            store,
             timers: Timers::default(),
             pending: Pending::default(),
             next_request: 0,
@@ -251,8 +254,41 @@ impl Connection {
     // Output
 
     /// The next buffer to write to the socket as one binary WebSocket message.
+    ///
+    /// With [`Persistence::Deferred`](crate::store::Persistence::Deferred), a buffer queued after a store write is held back
+    /// (`None`) until [`handle_durable`](Self::handle_durable) reports that write durable.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.wire.transmits.pop_front()
+        self.wire.pop_transmit(self.store.durable_seq())
+    }
+
+    /// The store writes staged since the last call, as one batch for the driver to make
+    /// durable (in order: never start the next before the previous one finished), then to
+    /// report with [`handle_durable`](Self::handle_durable). Always `None` with
+    /// [`Persistence::Inline`](crate::store::Persistence::Inline) (writes were applied as
+    /// they were made).
+    pub fn poll_write(&mut self) -> Option<WriteBatch> {
+        self.store.take_write()
+    }
+
+    /// The driver made every write up to sequence number `seq` durable: frames and events
+    /// that waited for them are released (`poll_transmit`, `poll_event`).
+    pub fn handle_durable(&mut self, seq: u64) {
+        self.store.mark_durable(seq);
+    }
+
+    /// The driver could not make a write durable: the connection closes with
+    /// [`CloseReason::StoreFailed`], and what waited for that write (the ciphertexts,
+    /// receipts and acks that depend on it) never leaves.
+    pub fn handle_write_failed(&mut self, error: &crate::store::StoreError) {
+        tracing::error!(%error, "connection: cannot make the store writes durable");
+        self.close(CloseReason::StoreFailed);
+    }
+
+    /// Whether every store write of this connection is durable (nothing staged or in
+    /// flight). A driver ending the connection keeps persisting until this holds, so no
+    /// accepted state is dropped with the connection.
+    pub fn writes_settled(&self) -> bool {
+        self.store.all_durable()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next; `None` when no timer
@@ -269,7 +305,7 @@ impl Connection {
 
     /// The next event, in order.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop_front(self.store.durable_seq())
     }
 
     // -----------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 //! (pairing, login, messaging) sends through it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
@@ -17,18 +19,28 @@ pub(crate) struct Wire {
     /// The Noise transport: `None` until the handshake finished.
     pub(crate) transport: Option<Transport>,
     frames_out: FrameEncoder,
-    pub(crate) transmits: VecDeque<Bytes>,
+    /// Buffers for the socket, each tagged with the sequence number of the last store write
+    /// staged before it was queued: it leaves only once that write is durable
+    /// (`store::Staged`; always 0 in inline persistence).
+    transmits: VecDeque<(u64, Bytes)>,
+    /// The connection's staged-write counter (`store::Staged::seq_handle`).
+    staged_seq: Arc<AtomicU64>,
     /// Prefix of our IQ ids (two random bytes, as whatsmeow `generateRequestID`).
     id_prefix: String,
     id_counter: u64,
 }
 
 impl Wire {
-    pub(crate) fn new(frames_out: FrameEncoder, id_prefix: String) -> Self {
+    pub(crate) fn new(
+        frames_out: FrameEncoder,
+        id_prefix: String,
+        staged_seq: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             transport: None,
             frames_out,
             transmits: VecDeque::new(),
+            staged_seq,
             id_prefix,
             id_counter: 0,
         }
@@ -46,8 +58,18 @@ impl Wire {
         self.frames_out
             .encode(payload, &mut wire)
             .inspect_err(|e| tracing::error!(error = %e, "connection: cannot frame payload"))?;
-        self.transmits.push_back(Bytes::from(wire));
+        let barrier = self.staged_seq.load(Ordering::Acquire);
+        self.transmits.push_back((barrier, Bytes::from(wire)));
         Ok(())
+    }
+
+    /// The oldest queued buffer if every store write staged before it is durable
+    /// (`durable` = highest durable sequence number).
+    pub(crate) fn pop_transmit(&mut self, durable: u64) -> Option<Bytes> {
+        match self.transmits.front() {
+            Some((barrier, _)) if *barrier <= durable => self.transmits.pop_front().map(|(_, b)| b),
+            _ => None,
+        }
     }
 
     /// Encrypt and queue a node.

@@ -58,7 +58,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// Wraps a backend error that happened during `op`.
-    #[cfg_attr(not(feature = "sled"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "sled", feature = "runtime")), allow(dead_code))]
     pub(crate) fn backend(op: &'static str, source: impl Into<BoxedCause>) -> Self {
         Self::Backend {
             op,

@@ -5,7 +5,9 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use zeroize::Zeroize;
 
-use super::{BatchOp, Blob, RawRead, Store, StoreBatch, StoreError, forward_reads, key};
+use super::{
+    BatchOp, Blob, DurableFlush, RawRead, Store, StoreBatch, StoreError, forward_reads, key,
+};
 
 /// A [`Store`] held in memory, using the same key layout as the persistent backends.
 /// Nothing survives the process.
@@ -249,6 +251,14 @@ impl Store for MemoryStore {
         let mut inner = self.write();
         inner.map.clear();
         inner.prekeys.clear();
+        Ok(())
+    }
+}
+
+impl DurableFlush for MemoryStore {
+    /// Nothing to flush: a `MemoryStore` is never durable, and its writes are complete
+    /// when `apply` returns.
+    fn flush(&self) -> Result<(), StoreError> {
         Ok(())
     }
 }

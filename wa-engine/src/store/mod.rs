@@ -30,6 +30,11 @@
 //! ciphertext leaves, new prekeys before they are uploaded (shared/protocol/04-signal.md
 //! §4.2, §8.4).
 //!
+//! The async side of the same contract is [`Persist`] (module `commit`): a driver
+//! hands a batch over and awaits its durability without blocking a tokio worker, and
+//! a [`GroupCommitter`] makes many sessions' batches durable with one flush, through
+//! [`Store::apply_unflushed`], [`DurableFlush`] and [`Store::mark_flushed`].
+//!
 //! # Backends
 //!
 //! - [`MemoryStore`]: always compiled; for tests and examples. Nothing survives the process.
@@ -42,6 +47,7 @@ use std::ops::Deref;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+mod commit;
 mod credentials;
 mod error;
 mod key;
@@ -50,14 +56,23 @@ mod memory;
 mod seal;
 #[cfg(feature = "sled")]
 mod sled;
+mod staged;
 
 #[cfg(feature = "sled")]
 pub use self::sled::{MAX_STORE_NAME_LEN, SHARED_CACHE_BYTES, SledDatabase, SledStore};
+#[cfg(feature = "runtime")]
+pub use commit::BlockingPersist;
+pub use commit::{
+    CommitStats, DurableFlush, GroupCommitConfig, GroupCommitter, InlinePersist, Persist,
+    PersistFuture,
+};
 pub use credentials::{
     CREDENTIALS_RECORD_VERSION, Credentials, KeyPair, PreKeyCounters, SignedPreKey,
 };
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub(crate) use staged::Staged;
+pub use staged::{Persistence, WriteBatch};
 
 /// On-disk schema version of persistent backends (the key layout and record formats).
 ///
@@ -217,6 +232,35 @@ pub trait Store: Send + Sync {
     /// of the batch is visible (write failed) or all of it is but its durability is
     /// unknown (flush failed); treat the error as fatal for the connection.
     fn apply(&self, batch: StoreBatch) -> Result<(), StoreError>;
+
+    /// Applies `batch` like [`apply`](Self::apply), atomically and visibly to readers,
+    /// but without waiting for stable storage: it becomes durable with the next
+    /// [`DurableFlush::flush`] of the store's database. Used by a [`GroupCommitter`],
+    /// which flushes once for many batches and then calls
+    /// [`mark_flushed`](Self::mark_flushed). Default: [`apply`](Self::apply) (durable
+    /// at once, which is never wrong).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the backend cannot write; then none of the batch is
+    /// visible.
+    fn apply_unflushed(&self, batch: StoreBatch) -> Result<(), StoreError> {
+        self.apply(batch)
+    }
+
+    /// Told by a committer, after a [`DurableFlush::flush`] of this store's database
+    /// returned `Ok`, that every batch this store took through
+    /// [`apply_unflushed`](Self::apply_unflushed) so far is durable. Backends that keep
+    /// a durability marker advance it here (`SledStore` writes its seal). Default:
+    /// nothing.
+    ///
+    /// A committer calls it from the thread that applies the store's unflushed
+    /// batches, with no such batch in between the flush and this call.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the marker cannot be written.
+    fn mark_flushed(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Deletes everything in every concern (credentials, keys, sessions, app values),
     /// atomically and durably; the store stays usable and empty. Used only when the
@@ -398,6 +442,18 @@ impl StoreBatch {
         self.ops.is_empty()
     }
 
+    /// Bytes of keys and values queued (what a [`GroupCommitConfig::max_bytes`] limit
+    /// counts; backend overhead not included).
+    pub fn byte_len(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                BatchOp::Put(k, v) => k.len() + v.len(),
+                BatchOp::Delete(k) => k.len(),
+            })
+            .sum()
+    }
+
     fn put(&mut self, key: Vec<u8>, value: Blob) -> &mut Self {
         self.ops.push(BatchOp::Put(key, value));
         self
@@ -541,6 +597,43 @@ impl StoreBatch {
     /// The queued ops, for backends.
     pub(crate) fn into_ops(self) -> Vec<BatchOp> {
         self.ops
+    }
+
+    /// The queued ops in order, in the engine's raw key layout, for a [`Store`] or
+    /// [`Persist`] implemented outside this crate (e.g. a network database that keeps
+    /// `(key, value)` rows). Keys are opaque bytes: compare and order them bytewise,
+    /// never interpret them. Later ops on the same key win.
+    pub fn raw_ops(&self) -> impl Iterator<Item = RawOp<'_>> + '_ {
+        self.ops.iter().map(|op| match op {
+            BatchOp::Put(k, v) => RawOp::Put(k, v.as_bytes()),
+            BatchOp::Delete(k) => RawOp::Delete(k),
+        })
+    }
+
+    /// Queues a put of `value` under a raw `key` taken from [`raw_ops`](Self::raw_ops) or
+    /// read back from a backend that stored them (loading a cache from a network
+    /// database). A key not made by this crate is never read by the engine.
+    pub fn put_raw(&mut self, key: Vec<u8>, value: impl Into<Blob>) -> &mut Self {
+        self.put(key, value.into())
+    }
+}
+
+/// One write of a [`StoreBatch`] in the raw key layout ([`StoreBatch::raw_ops`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RawOp<'a> {
+    /// Insert or replace `value` under `key`.
+    Put(&'a [u8], &'a [u8]),
+    /// Remove `key` (no-op if absent).
+    Delete(&'a [u8]),
+}
+
+impl fmt::Debug for RawOp<'_> {
+    /// Lengths only: keys name peers and values hold key material.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Put(k, v) => write!(f, "Put({} byte key, {} byte value)", k.len(), v.len()),
+            Self::Delete(k) => write!(f, "Delete({} byte key)", k.len()),
+        }
     }
 }
 

@@ -14,6 +14,11 @@
 //! - [`apply`](Store::apply) is one `sled::Batch` (atomic for readers, which take sled's
 //!   concurrency-control read lock, and atomic on crash recovery: sled seals the batch in
 //!   its log), followed by `Db::flush` (write + fsync) before returning.
+//! - [`apply_unflushed`](Store::apply_unflushed) is the same `sled::Batch` without the
+//!   flush and the seal; a [`GroupCommitter`](super::GroupCommitter) flushes the
+//!   database once for a group ([`DurableFlush`] on [`SledDatabase`] or `SledStore`) and
+//!   then seals each store of the group ([`mark_flushed`](Store::mark_flushed)), so the
+//!   seal never runs ahead of what sled has flushed. The on-disk layout is unchanged.
 //! - Creation is atomic: the database is built in a sibling staging directory
 //!   (`.<name>.creating`), the schema version is written and flushed, then the
 //!   directory is renamed into place. So a directory that holds sled files but no
@@ -46,7 +51,8 @@ use std::time::Duration;
 
 use super::seal::Seal;
 use super::{
-    BatchOp, Blob, RawRead, SCHEMA_VERSION, Store, StoreBatch, StoreError, forward_reads, key,
+    BatchOp, Blob, DurableFlush, RawRead, SCHEMA_VERSION, Store, StoreBatch, StoreError,
+    forward_reads, key,
 };
 
 /// A [`Store`] persisted in a sled database directory (see the module docs for the
@@ -70,6 +76,9 @@ pub struct SledStore {
 struct Commit {
     /// Sequence number of the last batch applied to sled.
     seq: u64,
+    /// Sequence number last written to the seal (at most `seq`; below it while batches
+    /// applied by [`Store::apply_unflushed`] wait for their flush).
+    sealed: u64,
     seal: Seal,
 }
 
@@ -114,7 +123,7 @@ impl SledStore {
         tracing::debug!(path = %seal_dir.display(), seq, "store opened");
         Ok(Self {
             tree,
-            commit: Mutex::new(Commit { seq, seal }),
+            commit: Mutex::new(Commit { seq, sealed, seal }),
             path: seal_dir.to_path_buf(),
             claim,
         })
@@ -355,8 +364,34 @@ impl SledStore {
             .seal
             .commit(next)
             .map_err(|e| StoreError::backend("seal", e))?;
+        commit.sealed = next;
         Ok(())
     }
+
+    /// Applies `batch` plus the next sequence number atomically, without flushing or
+    /// sealing (see [`Store::apply_unflushed`]).
+    fn commit_unflushed(&self, mut batch: sled::Batch) -> Result<(), StoreError> {
+        let mut commit = self.commit.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = commit.seq + 1;
+        batch.insert(key::SEQ, &next.to_be_bytes());
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| StoreError::backend("apply", e))?;
+        commit.seq = next;
+        Ok(())
+    }
+}
+
+/// The ops of `batch` as one sled batch.
+fn to_sled(batch: StoreBatch) -> sled::Batch {
+    let mut sled_batch = sled::Batch::default();
+    for op in batch.into_ops() {
+        match op {
+            BatchOp::Put(k, v) => sled_batch.insert(k, v.as_bytes()),
+            BatchOp::Delete(k) => sled_batch.remove(k),
+        }
+    }
+    sled_batch
 }
 
 impl Store for SledStore {
@@ -366,14 +401,33 @@ impl Store for SledStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut sled_batch = sled::Batch::default();
-        for op in batch.into_ops() {
-            match op {
-                BatchOp::Put(k, v) => sled_batch.insert(k, v.as_bytes()),
-                BatchOp::Delete(k) => sled_batch.remove(k),
-            }
+        self.commit(to_sled(batch))
+    }
+
+    /// One `sled::Batch` on the store's tree with the next sequence number, no flush:
+    /// visible at once, durable after the next flush of the database. The seal is left
+    /// behind until [`mark_flushed`](Store::mark_flushed).
+    fn apply_unflushed(&self, batch: StoreBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
         }
-        self.commit(sled_batch)
+        self.commit_unflushed(to_sled(batch))
+    }
+
+    /// Seals the last applied sequence number (one small write + fsync of `wa-seal`), if
+    /// it is not sealed yet. The caller guarantees it was flushed (see the trait).
+    fn mark_flushed(&self) -> Result<(), StoreError> {
+        let mut commit = self.commit.lock().unwrap_or_else(PoisonError::into_inner);
+        if commit.sealed >= commit.seq {
+            return Ok(());
+        }
+        let seq = commit.seq;
+        commit
+            .seal
+            .commit(seq)
+            .map_err(|e| StoreError::backend("seal", e))?;
+        commit.sealed = seq;
+        Ok(())
     }
 
     /// Removes every key but the schema version and sequence number in one sled batch,
@@ -390,6 +444,17 @@ impl Store for SledStore {
         self.commit(sled_batch)?;
         tracing::info!(path = %self.path.display(), "store wiped");
         Ok(())
+    }
+}
+
+impl DurableFlush for SledStore {
+    /// Flushes the store's database (for a store of a [`SledDatabase`], the whole
+    /// database, as [`SledDatabase`]'s own `flush`).
+    fn flush(&self) -> Result<(), StoreError> {
+        self.tree
+            .flush()
+            .map(drop)
+            .map_err(|e| StoreError::backend("flush", e))
     }
 }
 
@@ -630,6 +695,18 @@ impl SledDatabase {
         shared.db.flush().map_err(open_err)?;
         tracing::info!(store = name, version = SCHEMA_VERSION, "store created");
         Ok(())
+    }
+}
+
+impl DurableFlush for SledDatabase {
+    /// `Db::flush`: writes sled's log and fsyncs it, covering every store of the
+    /// database (the flush a [`GroupCommitter`](super::GroupCommitter) shares).
+    fn flush(&self) -> Result<(), StoreError> {
+        self.inner
+            .db
+            .flush()
+            .map(drop)
+            .map_err(|e| StoreError::backend("flush", e))
     }
 }
 

@@ -8,11 +8,28 @@
 //! `customHeaders`, and with `hmac.key` `X-Webhook-Hmac` (hex HMAC-SHA512 of the raw body)
 //! and `X-Webhook-Hmac-Algorithm: sha512`.
 //!
-//! Native event → WAHA event: `message` → `message` (incoming only) and `message.any`;
-//! `message_status` → `message.ack` and, when an outgoing message reaches `sent`,
-//! `message.any` (the row of the message log, as `sendText` answered it); `connection` →
-//! `session.status` (WAHA's state names, [`super::waha_status`], with the three most recent
-//! statuses). The other WAHA events are accepted in `events` but not delivered yet.
+//! Native event → WAHA event (payloads as WAHA's `WAHAWebhook*` schemas and events doc):
+//! - `message` → `message` (incoming only) and `message.any` (`WAMessage`,
+//!   [`super::message::Facts`]); `message_status` → `message.ack` and, when an outgoing
+//!   message reaches `sent`, `message.any` (the row of the message log, as `sendText`
+//!   answered it);
+//! - `connection` → `session.status` (WAHA's state names, [`super::waha_status`], with the
+//!   three most recent statuses);
+//! - `message_reaction` → `message.reaction` (`WAMessageReaction`), `message_edited` →
+//!   `message.edited` (`WAMessageEditedBody`), `message_revoked` → `message.revoked`
+//!   (`WAMessageRevokedBody`, `before` when the log has the message), `poll_vote` →
+//!   `poll.vote` (`PollVotePayload`);
+//! - `group_participants` → `group.v2.participants` (`type` join/leave/promote/demote),
+//!   and for the own account `group.v2.join`/`group.v2.leave` plus the deprecated
+//!   `group.join`/`group.leave` (same payload); `group_update` → `group.v2.update` (the
+//!   changed fields), a group created → `group.v2.join`;
+//! - `presence` and `chat_state` → `presence.update` (`WAHAChatPresences`: online/offline,
+//!   typing/recording/paused); `call` offer/accept/reject → `call.received`/
+//!   `call.accepted`/`call.rejected` (`CallData`).
+//!
+//! The other WAHA events (`message.ack.group`, `message.waiting`, `state.change`,
+//! `poll.vote.failed`, `chat.archive`, `label.*`, `event.response*`, `engine.event`,
+//! `group.v2.participants.join-request`) are accepted in `events` and never delivered.
 //!
 //! Delivery is the native outbox's: durable and retried with its own backoff; `retries` is
 //! kept and shown but WAHA's per-hook policy is not applied. `engine` is `GOWS`: WAHA's
@@ -24,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256, Sha512};
 
+use super::message::{Facts, me_id};
 use super::sessions::MeInfo;
 use super::{WahaError, chat_id};
 use crate::db::{DbError, DeliveryTarget, MessageRecord, ServerDb, key2, now_ms};
@@ -308,90 +326,17 @@ pub(crate) fn ack_of(status: &str) -> (i8, &'static str) {
     }
 }
 
-/// WAHA's status name of a native `connection` status.
-fn status_name(native: &str) -> &'static str {
+/// WAHA's status name of a native `connection` status (`last_error` tells a stop on
+/// request, `STOPPED`, from a failure).
+fn status_name(native: &str, last_error: Option<&str>) -> &'static str {
     match native {
+        "stopped" if last_error == Some(crate::session::STOP_REQUESTED) => "STOPPED",
         "qr" | "pairing_code" => "SCAN_QR_CODE",
         "connected" => "WORKING",
         "logged_out" => "STOPPED",
         "stopped" => "FAILED",
         _ => "STARTING",
     }
-}
-
-/// The own `<digits>@c.us` of `session` (`""` before pairing).
-fn me_id(session: &Session) -> String {
-    session.live().jid.map(|j| chat_id(&j)).unwrap_or_default()
-}
-
-/// WAHA's `WAMessage` of a native `message` event.
-fn message_payload(session: &Session, d: &Value) -> Option<Value> {
-    let text = |k: &str| d.get(k).and_then(Value::as_str);
-    let id = text("id")?;
-    let from_me = d.get("from_me").and_then(Value::as_bool).unwrap_or(false);
-    let is_group = d.get("is_group").and_then(Value::as_bool).unwrap_or(false);
-    // A 1:1 chat by its phone number when known (WAHA's `@c.us`), else as addressed.
-    let chat = chat_id(text("chat_pn").or_else(|| text("chat")).unwrap_or_default());
-    let sender = chat_id(
-        text("from_pn")
-            .or_else(|| text("sender_user"))
-            .unwrap_or_default(),
-    );
-    let participant = if is_group { sender } else { String::new() };
-    let me = me_id(session);
-    let (from, to) = if from_me {
-        (me, chat.clone())
-    } else {
-        (chat.clone(), me)
-    };
-    let mut serialized = format!("{from_me}_{chat}_{id}");
-    if is_group && !from_me {
-        serialized.push('_');
-        serialized.push_str(&participant);
-    }
-    let media = d.get("media").filter(|m| !m.is_null());
-    let body = text("text")
-        .or_else(|| media.and_then(|m| m.get("caption")).and_then(Value::as_str))
-        .unwrap_or_default();
-    Some(json!({
-        "id": serialized,
-        "timestamp": d.get("timestamp").and_then(Value::as_u64).unwrap_or_default(),
-        "from": from,
-        "fromMe": from_me,
-        "source": "app",
-        "to": to,
-        "participant": participant,
-        "body": body,
-        "hasMedia": media.is_some(),
-        "mediaUrl": media.and_then(|m| m.get("download_url")).and_then(Value::as_str).unwrap_or_default(),
-        "ack": if from_me { 1 } else { 2 },
-        "ackName": if from_me { "SERVER" } else { "DEVICE" },
-        "vCards": [],
-        "_data": {},
-    }))
-}
-
-/// WAHA's `WAMessage` of a message this session sent through the API (the message log's
-/// row), as `sendText` answers it.
-fn sent_payload(session: &Session, record: &MessageRecord) -> Value {
-    let to = chat_id(&record.to);
-    let (ack, ack_name) = ack_of(&record.status);
-    json!({
-        "id": format!("true_{to}_{}", record.id),
-        "timestamp": record.created_at / 1000,
-        "from": me_id(session),
-        "fromMe": true,
-        "source": "api",
-        "to": to,
-        "participant": "",
-        "body": record.text.clone().unwrap_or_default(),
-        "hasMedia": record.kind != "text" && record.kind != "location" && record.kind != "contact" && record.kind != "poll",
-        "mediaUrl": "",
-        "ack": ack,
-        "ackName": ack_name,
-        "vCards": [],
-        "_data": {},
-    })
 }
 
 /// The WAHA events of a native event: `(event, payload)`.
@@ -404,7 +349,7 @@ fn translate(
     let text = |k: &str| d.get(k).and_then(Value::as_str);
     match envelope.kind {
         "message" => {
-            let Some(payload) = message_payload(session, d) else {
+            let Some(payload) = Facts::of_event(d).map(|f| f.render(&me_id(session))) else {
                 return Vec::new();
             };
             let from_me = d.get("from_me").and_then(Value::as_bool).unwrap_or(false);
@@ -442,20 +387,304 @@ fn translate(
                     "message",
                 )
             {
-                out.push(("message.any", sent_payload(session, &record)));
+                let facts = Facts::of_record(state, &session.id, &record);
+                out.push(("message.any", facts.render(&me_id(session))));
             }
             out
         }
         "connection" => {
-            let status = status_name(text("status").unwrap_or_default());
+            let status = status_name(text("status").unwrap_or_default(), text("last_error"));
             let statuses = remember_status(state, &session.id, status, envelope.timestamp);
             vec![(
                 "session.status",
                 json!({ "name": session.id, "status": status, "statuses": statuses, "data": null }),
             )]
         }
+        "message_reaction" | "message_edited" | "message_revoked" => {
+            rich_events(state, session, envelope.kind, d)
+        }
+        "poll_vote" => poll_vote(state, session, d, envelope.timestamp / 1000)
+            .map(|p| vec![("poll.vote", p)])
+            .unwrap_or_default(),
+        "group_participants" => group_participants(session, d),
+        "group_update" => group_update(d),
+        "presence" => {
+            let from = chat_id(text("from").unwrap_or_default());
+            let online = text("presence") == Some("available");
+            vec![(
+                "presence.update",
+                json!({ "id": from, "presences": [{
+                    "participant": from,
+                    "lastSeen": d.get("last_seen").cloned().unwrap_or(Value::Null),
+                    "lastKnownPresence": if online { "online" } else { "offline" },
+                }]}),
+            )]
+        }
+        "chat_state" => {
+            let presence = match text("state") {
+                Some("composing") => "typing",
+                Some("recording") => "recording",
+                _ => "paused",
+            };
+            vec![(
+                "presence.update",
+                json!({ "id": chat_id(text("chat").unwrap_or_default()), "presences": [{
+                    "participant": chat_id(text("sender").unwrap_or_default()),
+                    "lastSeen": null,
+                    "lastKnownPresence": presence,
+                }]}),
+            )]
+        }
+        "call" => {
+            let event = match text("kind") {
+                Some("offer") => "call.received",
+                Some("accept") => "call.accepted",
+                Some("reject") => "call.rejected",
+                _ => return Vec::new(),
+            };
+            vec![(
+                event,
+                json!({
+                    "id": text("call_id").unwrap_or_default(),
+                    "from": chat_id(text("from").unwrap_or_default()),
+                    "timestamp": d.get("timestamp").and_then(Value::as_u64).unwrap_or_default(),
+                    "isVideo": d.get("video").and_then(Value::as_bool).unwrap_or(false),
+                    "isGroup": d.get("group").and_then(Value::as_bool).unwrap_or(false),
+                    "_data": {},
+                }),
+            )]
+        }
         _ => Vec::new(),
     }
+}
+
+/// The log's row of message `id` of `session`, if kept.
+fn logged(state: &AppState, session: &str, id: &str) -> Option<MessageRecord> {
+    ServerDb::get::<MessageRecord>(&state.db().messages, key2(session, id), "message")
+        .ok()
+        .flatten()
+}
+
+/// WAHA's id of a message a reaction, edit or revoke refers to: from the log when it has
+/// the message, else as one sent by the other side of `base` (the usual case: reacting
+/// to the message just received, or to ours from the peer).
+fn target_id(state: &AppState, session: &Session, base: &Facts, id: &str) -> String {
+    match logged(state, &session.id, id) {
+        Some(r) => Facts::of_record(state, &session.id, &r).waha_id(),
+        None => Facts {
+            id: id.to_owned(),
+            from_me: !base.from_me,
+            participant: String::new(),
+            ..base.clone()
+        }
+        .waha_id(),
+    }
+}
+
+/// `message.reaction` (`WAMessageReaction`), `message.edited` (`WAMessageEditedBody`) and
+/// `message.revoked` (`WAMessageRevokedBody`) of the native rich-message events.
+fn rich_events(
+    state: &AppState,
+    session: &Session,
+    kind: &str,
+    d: &Value,
+) -> Vec<(&'static str, Value)> {
+    let Some(facts) = Facts::of_event(d) else {
+        return Vec::new();
+    };
+    let me = me_id(session);
+    let target = d
+        .get("message_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match kind {
+        "message_reaction" => {
+            let mut payload = facts.render(&me);
+            if let Value::Object(m) = &mut payload {
+                for k in [
+                    "body", "hasMedia", "mediaUrl", "ack", "ackName", "vCards", "_data",
+                ] {
+                    m.remove(k);
+                }
+                m.insert(
+                    "reaction".to_owned(),
+                    json!({
+                        "text": d.get("emoji").and_then(Value::as_str).unwrap_or_default(),
+                        "messageId": target_id(state, session, &facts, target),
+                    }),
+                );
+            }
+            vec![("message.reaction", payload)]
+        }
+        "message_edited" => {
+            let mut payload = facts.render(&me);
+            if let Value::Object(m) = &mut payload {
+                m.insert("editedMessageId".to_owned(), json!(target));
+            }
+            vec![("message.edited", payload)]
+        }
+        _ => {
+            let mut payload = json!({
+                "revokedMessageId": target,
+                "after": facts.render(&me),
+                "_data": {},
+            });
+            if let (Some(r), Value::Object(m)) = (logged(state, &session.id, target), &mut payload)
+            {
+                m.insert(
+                    "before".to_owned(),
+                    Facts::of_record(state, &session.id, &r).render(&me),
+                );
+            }
+            vec![("message.revoked", payload)]
+        }
+    }
+}
+
+/// `poll.vote` (`PollVotePayload{vote, poll, _data}`) of a native `poll_vote` event;
+/// `timestamp` is unix seconds (the native vote carries none: the event's time).
+fn poll_vote(state: &AppState, session: &Session, d: &Value, timestamp: u64) -> Option<Value> {
+    let text = |k: &str| d.get(k).and_then(Value::as_str);
+    let chat = chat_id(text("chat")?);
+    let voter = chat_id(text("voter")?);
+    let me = me_id(session);
+    let is_group = chat.ends_with("@g.us");
+    let vote_from_me = !me.is_empty() && voter == me;
+    let poll_id = text("poll_id")?;
+    // A poll sent through `sendPoll` has no log row; a received one has.
+    let poll_from_me = logged(state, &session.id, poll_id).is_none_or(|r| r.direction == "out");
+    let key = |from_me: bool, id: &str, participant: &str| {
+        let mut out = format!("{from_me}_{chat}_{id}");
+        if is_group && !from_me && !participant.is_empty() {
+            out.push('_');
+            out.push_str(participant);
+        }
+        out
+    };
+    let ends = |from_me: bool| {
+        if from_me {
+            (me.clone(), chat.clone())
+        } else {
+            (chat.clone(), me.clone())
+        }
+    };
+    let (vote_from, vote_to) = ends(vote_from_me);
+    let (poll_from, poll_to) = ends(poll_from_me);
+    let participant = if is_group {
+        voter.clone()
+    } else {
+        String::new()
+    };
+    Some(json!({
+        "vote": {
+            "id": key(vote_from_me, text("vote_id").unwrap_or_default(), &voter),
+            "selectedOptions": d.get("selected").cloned().unwrap_or_else(|| json!([])),
+            "timestamp": timestamp,
+            "to": vote_to,
+            "from": vote_from,
+            "fromMe": vote_from_me,
+            "participant": participant,
+        },
+        "poll": {
+            "id": key(poll_from_me, poll_id, ""),
+            "to": poll_to,
+            "from": poll_from,
+            "fromMe": poll_from_me,
+            "participant": "",
+        },
+        "_data": {},
+    }))
+}
+
+/// `group.v2.participants` of a native `group_participants` event, and for the own
+/// account `group.v2.join` / `group.v2.leave` (and the deprecated `group.join` /
+/// `group.leave`, with the same payload). The group is given by its id only: the event
+/// carries no metadata.
+fn group_participants(session: &Session, d: &Value) -> Vec<(&'static str, Value)> {
+    let group = d.get("group").and_then(Value::as_str).unwrap_or_default();
+    let timestamp = d
+        .get("timestamp")
+        .and_then(Value::as_u64)
+        .unwrap_or_default();
+    let (kind, role) = match d.get("action").and_then(Value::as_str) {
+        Some("add") => ("join", "participant"),
+        Some("remove") => ("leave", "left"),
+        Some("promote") => ("promote", "admin"),
+        Some("demote") => ("demote", "participant"),
+        _ => return Vec::new(),
+    };
+    let ids: Vec<String> = d
+        .get("participants")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(chat_id).collect())
+        .unwrap_or_default();
+    let me = me_id(session);
+    let mut out = vec![(
+        "group.v2.participants",
+        json!({
+            "type": kind,
+            "timestamp": timestamp,
+            "group": { "id": group },
+            "participants": ids.iter().map(|id| json!({ "id": id, "role": role })).collect::<Vec<_>>(),
+            "_data": {},
+        }),
+    )];
+    if !me.is_empty() && ids.contains(&me) {
+        let own = json!({ "group": { "id": group }, "timestamp": timestamp, "_data": {} });
+        match kind {
+            "join" => {
+                out.push(("group.v2.join", own.clone()));
+                out.push(("group.join", own));
+            }
+            "leave" => {
+                out.push(("group.v2.leave", own.clone()));
+                out.push(("group.leave", own));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `group.v2.update` of a native `group_update` event: the group's id and the fields that
+/// changed (`subject`, `description` (`""` when removed), `membersCanSendMessages`,
+/// `invite`); a group created with us in it (`create`) is `group.v2.join` (and the
+/// deprecated `group.join`) with the same payload.
+fn group_update(d: &Value) -> Vec<(&'static str, Value)> {
+    let group = d.get("group").and_then(Value::as_str).unwrap_or_default();
+    let timestamp = d
+        .get("timestamp")
+        .and_then(Value::as_u64)
+        .unwrap_or_default();
+    let changes: Vec<&str> = d
+        .get("changes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut info = Map::new();
+    info.insert("id".to_owned(), json!(group));
+    if let Some(subject) = d.get("subject").filter(|v| !v.is_null()) {
+        info.insert("subject".to_owned(), subject.clone());
+    }
+    if let Some(desc) = d.get("description").filter(|v| !v.is_null()) {
+        info.insert("description".to_owned(), desc.clone());
+    } else if d.get("description_removed") == Some(&json!(true)) {
+        info.insert("description".to_owned(), json!(""));
+    }
+    if let Some(announce) = d.get("announce").and_then(Value::as_bool) {
+        info.insert("membersCanSendMessages".to_owned(), json!(!announce));
+    }
+    if let Some(code) = d.get("invite_code").and_then(Value::as_str) {
+        info.insert(
+            "invite".to_owned(),
+            json!(format!("{}{code}", wa_engine::INVITE_LINK_PREFIX)),
+        );
+    }
+    let payload = json!({ "group": Value::Object(info), "timestamp": timestamp, "_data": {} });
+    if changes.contains(&"create") {
+        return vec![("group.v2.join", payload.clone()), ("group.join", payload)];
+    }
+    vec![("group.v2.update", payload)]
 }
 
 /// Appends `status` to the session's recent statuses (3 kept) and returns them. A failure

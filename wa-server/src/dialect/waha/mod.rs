@@ -10,13 +10,22 @@
 //! - Sending ([`send`]): `POST /api/send*` with `session` in the body, through
 //!   [`crate::messaging::send`] (so the send limits, the message log and the message status
 //!   resource are the native ones); the answer is WAHA's `WAMessage`.
+//! - Groups ([`groups`]): `/api/{session}/groups...` over the engine's group calls, as the
+//!   native group routes make them.
+//! - Chats, messages, contacts ([`chats`]): read from the native message log.
+//! - `WAMessage` ([`message`]): one rendering for webhooks, send answers and listings.
 //! - Webhooks ([`hooks`]): `config.webhooks[]` of a session, delivered by the native outbox
 //!   in WAHA's envelope with its HMAC-SHA512 headers.
+//! - The dialect's OpenAPI document ([`openapi`]): `GET <base>/openapi.json`.
 //!
 //! Errors are WAHA's (NestJS) shape `{statusCode, message, error}` plus the native stable
 //! code in `code` ([`WahaError`]).
 
+pub(crate) mod chats;
+pub(crate) mod groups;
 pub(crate) mod hooks;
+pub(crate) mod message;
+pub(crate) mod openapi;
 pub(crate) mod pairing;
 pub(crate) mod send;
 pub(crate) mod sessions;
@@ -38,6 +47,7 @@ use crate::state::AppState;
 /// The WAHA routes, relative to the dialect's base path.
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
+        .route("/openapi.json", get(openapi::serve))
         .route("/api/sessions", get(sessions::list).post(sessions::create))
         .route(
             "/api/sessions/{session}",
@@ -68,12 +78,136 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/startTyping", post(send::start_typing))
         .route("/api/stopTyping", post(send::stop_typing))
         .route("/api/reaction", put(send::reaction))
+        .route(
+            "/api/{session}/groups",
+            post(groups::create).get(groups::list),
+        )
+        .route("/api/{session}/groups/count", get(groups::count))
+        .route("/api/{session}/groups/refresh", post(groups::refresh))
+        .route("/api/{session}/groups/join-info", get(groups::join_info))
+        .route("/api/{session}/groups/join", post(groups::join))
+        .route(
+            "/api/{session}/groups/{id}",
+            get(groups::get).delete(groups::delete),
+        )
+        .route("/api/{session}/groups/{id}/leave", post(groups::leave))
+        .route(
+            "/api/{session}/groups/{id}/participants",
+            get(groups::participants),
+        )
+        .route(
+            "/api/{session}/groups/{id}/participants/v2",
+            get(groups::participants),
+        )
+        .route(
+            "/api/{session}/groups/{id}/participants/add",
+            post(groups::add),
+        )
+        .route(
+            "/api/{session}/groups/{id}/participants/remove",
+            post(groups::remove),
+        )
+        .route(
+            "/api/{session}/groups/{id}/admin/promote",
+            post(groups::promote),
+        )
+        .route(
+            "/api/{session}/groups/{id}/admin/demote",
+            post(groups::demote),
+        )
+        .route("/api/{session}/groups/{id}/subject", put(groups::subject))
+        .route(
+            "/api/{session}/groups/{id}/description",
+            put(groups::description),
+        )
+        .route(
+            "/api/{session}/groups/{id}/settings/security/info-admin-only",
+            get(groups::get_info_admin_only).put(groups::set_info_admin_only),
+        )
+        .route(
+            "/api/{session}/groups/{id}/settings/security/messages-admin-only",
+            get(groups::get_messages_admin_only).put(groups::set_messages_admin_only),
+        )
+        .route(
+            "/api/{session}/groups/{id}/invite-code",
+            get(groups::get_invite_code),
+        )
+        .route(
+            "/api/{session}/groups/{id}/invite-code/revoke",
+            post(groups::revoke_invite_code),
+        )
+        .route(
+            "/api/{session}/groups/{id}/picture",
+            get(groups::get_picture)
+                .put(groups::set_picture)
+                .delete(groups::delete_picture),
+        )
+        .route("/api/{session}/chats", get(chats::list))
+        .route(
+            "/api/{session}/chats/overview",
+            get(chats::overview_get).post(chats::overview_post),
+        )
+        .route(
+            "/api/{session}/chats/{chatId}/messages",
+            get(chats::chat_messages),
+        )
+        .route(
+            "/api/{session}/chats/{chatId}/messages/{messageId}",
+            get(chats::chat_message),
+        )
+        .route("/api/messages", get(chats::legacy_messages))
+        .route("/api/contacts/all", get(chats::contacts_all))
+        .route("/api/contacts", get(chats::contact_get))
+        .route(
+            "/api/{session}/contacts/{id}",
+            get(chats::contact_in_session),
+        )
+}
+
+/// The pairs of a raw query string, percent-decoded, in order (repeated keys kept, as
+/// WAHA's array parameters `exclude=` and `ids=` come).
+pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Vec::new();
+    };
+    reqwest::Url::parse(&format!("http://q/?{raw}"))
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `offset` and `limit` of a WAHA listing (numbers; `limit` absent = no limit).
+///
+/// # Errors
+/// 400 for a value that is not a non-negative number.
+pub(crate) fn page(offset: Option<&str>, limit: Option<&str>) -> Result<(usize, usize), WahaError> {
+    let num = |name: &str, v: Option<&str>| -> Result<Option<usize>, WahaError> {
+        v.filter(|v| !v.is_empty())
+            .map(|v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite() && *n >= 0.0)
+                    .map(|n| n.min(usize::MAX as f64) as usize)
+                    .ok_or_else(|| {
+                        WahaError::bad_request(format!("{name} must be a non-negative number"))
+                    })
+            })
+            .transpose()
+    };
+    Ok((
+        num("offset", offset)?.unwrap_or(0),
+        num("limit", limit)?.unwrap_or(usize::MAX),
+    ))
 }
 
 /// WAHA's session status, mapped from ours: `connecting` → `STARTING`, `qr` and
 /// `pairing_code` → `SCAN_QR_CODE`, `connected` → `WORKING`, `logged_out` → `STOPPED`
 /// (unlinked; `start` pairs again), `stopped` → `FAILED` (QR codes ran out, replaced by
-/// another connection, a fatal error; `restart` resumes).
+/// another connection, a fatal error; `restart` resumes). A session stopped on request
+/// (`POST /api/sessions/{session}/stop`) is `STOPPED`: see [`waha_status_of`].
 pub(crate) fn waha_status(status: SessionStatus) -> &'static str {
     match status {
         SessionStatus::Connecting => "STARTING",
@@ -82,6 +216,17 @@ pub(crate) fn waha_status(status: SessionStatus) -> &'static str {
         SessionStatus::LoggedOut => "STOPPED",
         SessionStatus::Stopped => "FAILED",
     }
+}
+
+/// WAHA's status of a session's live state: as [`waha_status`], except that a session
+/// stopped on request ([`crate::session::STOP_REQUESTED`]) is `STOPPED`, not `FAILED`.
+pub(crate) fn waha_status_of(live: &crate::session::Live) -> &'static str {
+    if live.status == SessionStatus::Stopped
+        && live.last_error.as_deref() == Some(crate::session::STOP_REQUESTED)
+    {
+        return "STOPPED";
+    }
+    waha_status(live.status)
 }
 
 /// A WAHA error answer: `{statusCode, message, error, code}` (NestJS's shape, which WAHA
@@ -179,6 +324,22 @@ impl Key {
     ) -> Result<std::sync::Arc<crate::session::Session>, WahaError> {
         self.0.require_session(name)?;
         Ok(state.session(name)?)
+    }
+}
+
+/// A query string parsed into `T`; a query `T` rejects answers WAHA's 400 (not the native
+/// error shape).
+#[derive(Debug)]
+pub(crate) struct WahaQuery<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for WahaQuery<T> {
+    type Rejection = WahaError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WahaError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|e| WahaError::bad_request(format!("invalid query: {}", e.body_text())))
     }
 }
 

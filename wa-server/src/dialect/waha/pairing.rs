@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -35,7 +35,7 @@ pub(crate) async fn qr(
     State(state): State<AppState>,
     key: Key,
     Path(name): Path<String>,
-    Query(query): Query<QrQuery>,
+    super::WahaQuery(query): super::WahaQuery<QrQuery>,
     headers: HeaderMap,
 ) -> Result<Response, WahaError> {
     let session = key.session(&state, &name)?;

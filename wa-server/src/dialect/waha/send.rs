@@ -4,13 +4,13 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use wa_engine::message::rich::TargetKey;
 
-use super::hooks::ack_of;
+use super::message::{Facts, me_id};
 use super::{Key, WahaError, chat_id, parse, parse_chat_id};
 use crate::db::MessageRecord;
 use crate::error::ApiError;
@@ -22,71 +22,38 @@ use crate::state::AppState;
 /// Longest text, in characters (as the native API).
 const MAX_TEXT: usize = 65536;
 
-/// WAHA's `WAMessage` for a message this session sent: all twelve required fields
-/// (`participant`, `mediaUrl` are `""` where there is nothing).
+/// WAHA's `WAMessage` for a message this session sent ([`Facts::render`]: all twelve
+/// required fields, `participant` and `mediaUrl` `""` where there is nothing).
 #[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct WaMessage {
-    /// `true_<chatId>_<message id>` (WAHA's serialized key).
-    id: String,
-    /// Unix seconds.
-    timestamp: u64,
-    from: String,
-    from_me: bool,
-    /// `api`.
-    source: &'static str,
-    to: String,
-    participant: String,
-    body: String,
-    has_media: bool,
-    media_url: String,
-    /// 0 PENDING (queued or not yet acked), 1 SERVER, 2 DEVICE, 3 READ, -1 ERROR.
-    ack: i8,
-    ack_name: &'static str,
-    #[serde(rename = "vCards")]
-    v_cards: Vec<String>,
-    #[serde(rename = "_data")]
-    data: Map<String, Value>,
-}
+#[serde(transparent)]
+pub(crate) struct WaMessage(Value);
 
 impl WaMessage {
     /// A message the engine sent without a native message record (polls), acked by the
     /// server: `text` is its body.
-    fn unrecorded(session: &Session, to: &wa_engine::Jid, id: &str, text: String) -> Self {
+    fn unrecorded(
+        state: &AppState,
+        session: &Session,
+        to: &wa_engine::Jid,
+        id: &str,
+        text: String,
+    ) -> Self {
         let record = MessageRecord {
             text: Some(text),
             status: "sent".to_owned(),
             ..MessageRecord::outgoing(id.to_owned(), to.to_string(), "poll".to_owned())
         };
-        Self::sent(session, &record)
+        Self::sent(state, session, &record)
     }
 
-    fn sent(session: &Session, record: &MessageRecord) -> Self {
-        let to = chat_id(&record.to);
-        let from = session.live().jid.map(|j| chat_id(&j)).unwrap_or_default();
-        let (ack, ack_name) = ack_of(&record.status);
-        Self {
-            id: format!("true_{to}_{}", record.id),
-            timestamp: record.created_at / 1000,
-            from,
-            from_me: true,
-            source: "api",
-            to,
-            participant: String::new(),
-            body: record.text.clone().unwrap_or_default(),
-            has_media: false,
-            media_url: String::new(),
-            ack,
-            ack_name,
-            v_cards: Vec::new(),
-            data: Map::new(),
-        }
+    fn sent(state: &AppState, session: &Session, record: &MessageRecord) -> Self {
+        Self(Facts::of_record(state, &session.id, record).render(&me_id(session)))
     }
 }
 
 /// A WAHA message id (`true_<chat>_<id>`, `false_<chat>_<id>[_<participant>]`, or a bare
 /// id) as its parts: (from me, chat, id, participant).
-fn split_message_id(raw: &str) -> Option<(bool, Option<&str>, &str, Option<&str>)> {
+pub(crate) fn split_message_id(raw: &str) -> Option<(bool, Option<&str>, &str, Option<&str>)> {
     let mut parts = raw.split('_');
     let first = parts.next()?;
     let from_me = match first {
@@ -113,7 +80,7 @@ async fn send(
     let record = messaging::send(state, &session, &client, &to, &content, kind).await?;
     Ok((
         StatusCode::CREATED,
-        Json(WaMessage::sent(&session, &record)),
+        Json(WaMessage::sent(state, &session, &record)),
     ))
 }
 
@@ -349,9 +316,13 @@ async fn send_media(
     let (fields, received) =
         crate::media::intake::from_json(state, kind, fields, body.file.url, body.file.data).await?;
     let sent = crate::media::send::send(state, &session, kind, fields, received).await?;
-    let mut message = WaMessage::sent(&session, &sent.record);
-    message.has_media = true;
-    message.media_url = sent.download_url;
+    let mut message = WaMessage::sent(state, &session, &sent.record);
+    if let Value::Object(m) = &mut message.0 {
+        m.insert("hasMedia".to_owned(), Value::Bool(true));
+        if m.get("mediaUrl").is_none_or(|u| u == "") {
+            m.insert("mediaUrl".to_owned(), Value::String(sent.download_url));
+        }
+    }
     Ok((StatusCode::CREATED, Json(message)))
 }
 
@@ -438,7 +409,13 @@ pub(crate) async fn send_poll(
         .map_err(|e| ApiError::from_send(e, &to))?;
     Ok((
         StatusCode::CREATED,
-        Json(WaMessage::unrecorded(&session, &to, &id.0, body.poll.name)),
+        Json(WaMessage::unrecorded(
+            &state,
+            &session,
+            &to,
+            &id.0,
+            body.poll.name,
+        )),
     ))
 }
 
@@ -539,7 +516,7 @@ pub(crate) struct CheckQuery {
 pub(crate) async fn check_exists(
     State(state): State<AppState>,
     key: Key,
-    Query(query): Query<CheckQuery>,
+    super::WahaQuery(query): super::WahaQuery<CheckQuery>,
 ) -> Result<Json<Value>, WahaError> {
     let session = key.session(&state, &query.session)?;
     let phone = PhoneNumber::parse(&query.phone, state.config().default_country_code.as_deref())?;
@@ -554,6 +531,7 @@ pub(crate) async fn check_exists(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialect::waha::hooks::ack_of;
 
     #[test]
     fn message_ids_split_into_key_parts() {

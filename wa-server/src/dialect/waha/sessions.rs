@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Key, WahaError, chat_id, hooks, parse, waha_status};
+use super::{Key, WahaError, chat_id, hooks, parse, waha_status_of};
 use crate::auth;
 use crate::db::{SessionRecord, now_ms};
 use crate::routes::valid_session_id;
@@ -103,12 +103,23 @@ pub(crate) struct SessionDto {
 pub(crate) struct SessionInfo {
     name: String,
     status: &'static str,
-    /// WAHA's presence object; wa-server keeps no own presence (always `null`).
+    /// WAHA's presence object, required by its schema (`SessionInfo.presence`, type
+    /// `object`; waha-py's `SessionInfo` rejects `null`). wa-server keeps no own presence:
+    /// `None` is written as `{}`.
+    #[serde(serialize_with = "object_or_empty")]
     presence: Option<Value>,
     /// `{activity}`: unix ms of the session's creation (wa-server keeps no activity time).
     timestamps: Timestamps,
     me: Option<MeInfo>,
     config: ConfigView,
+}
+
+/// Writes `None` as `{}` (an object where WAHA's schema requires one).
+fn object_or_empty<S: serde::Serializer>(value: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => v.serialize(s),
+        None => Map::new().serialize(s),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -136,7 +147,7 @@ fn config_of(state: &AppState, record: &SessionRecord) -> ConfigView {
 fn dto(state: &AppState, session: &Session) -> SessionDto {
     SessionDto {
         name: session.id.clone(),
-        status: waha_status(session.live().status),
+        status: waha_status_of(&session.live()),
         config: config_of(state, &session.record()),
     }
 }
@@ -145,7 +156,7 @@ fn info(state: &AppState, session: &Session) -> SessionInfo {
     let record = session.record();
     SessionInfo {
         name: session.id.clone(),
-        status: waha_status(session.live().status),
+        status: waha_status_of(&session.live()),
         presence: None,
         timestamps: Timestamps {
             activity: record.created_at,
@@ -189,7 +200,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     State(state): State<AppState>,
     key: Key,
-    Query(query): Query<ListQuery>,
+    super::WahaQuery(query): super::WahaQuery<ListQuery>,
 ) -> Result<Json<Vec<SessionInfo>>, WahaError> {
     key.0.require_admin()?;
     let all = query.all.unwrap_or(false);
@@ -323,17 +334,24 @@ pub(crate) async fn start(
     Ok((StatusCode::CREATED, Json(dto(&state, &session))))
 }
 
-/// `POST /api/sessions/{session}/stop`: not offered (a wa-server session runs until it is
-/// logged out or deleted): 501 `not_supported`.
+/// `POST /api/sessions/{session}/stop`: the engine is shut down, the session and its
+/// pairing stay (status `STOPPED`; `start` or `restart` connects again with the stored
+/// credentials, no new QR). A session already stopped or logged out is left as it is. 201
+/// `SessionDTO`. Not kept across a server restart: every session starts with the server.
 pub(crate) async fn stop(
     State(state): State<AppState>,
     key: Key,
     Path(name): Path<String>,
-) -> Result<Json<SessionDto>, WahaError> {
-    key.session(&state, &name)?;
-    Err(WahaError::not_supported(
-        "stop is not supported: a wa-server session runs until logout or DELETE /api/sessions/{session}",
-    ))
+) -> Result<(StatusCode, Json<SessionDto>), WahaError> {
+    let session = key.session(&state, &name)?;
+    if !matches!(
+        session.live().status,
+        SessionStatus::LoggedOut | SessionStatus::Stopped
+    ) {
+        session.pause();
+        wait_until(&session, |s| s == SessionStatus::Stopped).await;
+    }
+    Ok((StatusCode::CREATED, Json(dto(&state, &session))))
 }
 
 /// `POST /api/sessions/{session}/logout`: unlinks the device (status `STOPPED`). 201
