@@ -9,8 +9,8 @@
 //!    counted; each side starts from a process that never held the other side's memory.
 //!    Pairing runs 25 clients at a time on both sides; every client's event stream is
 //!    drained by a task, as an application would.
-//!    - ours: `wa_engine::Client` with `MemoryStore`, default prekey batch, as in
-//!      `wa-benches`'s `messaging` bench;
+//!    - ours: `wa_engine::Client` with `MemoryStore` committed through `InlinePersist`,
+//!      default prekey batch, as in `wa-benches`'s `messaging` bench;
 //!    - theirs: whatsapp-rust's `Bot` with its `SqliteStore` (default, low-memory
 //!      configuration) on an in-memory SQLite database per client
 //!      (`file:memdb_…?mode=memory&cache=shared`), the closest thing it offers to
@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use wa_engine::noise::TrustRoot;
+use wa_engine::store::InlinePersist;
 use wa_engine::{Client, Event, Events, Jid, MemoryStore, Store};
 use wa_interop_whatsapp_rust::{PeerEvent, WaRust};
 use wa_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
@@ -380,7 +381,8 @@ async fn pair_ours_idle(
     number: &str,
 ) -> anyhow::Result<Client> {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (client, mut events) = Client::builder(store)
+    let (client, mut events) = Client::builder(store.clone())
+        .persist(Arc::new(InlinePersist::new(store)))
         .url(url)
         .trust_root(trust)
         .connect()
@@ -469,7 +471,8 @@ async fn prekeys_on_server(sb: &SandboxHandle, number: &str) -> anyhow::Result<(
 async fn engine_peer(sb: &SandboxHandle, number: &str) -> anyhow::Result<(Client, Events, Jid)> {
     let phone = sb.create_account(number)?;
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let (client, mut events) = Client::builder(store)
+    let (client, mut events) = Client::builder(store.clone())
+        .persist(Arc::new(InlinePersist::new(store)))
         .url(sb.ws_url())
         .trust_root(sb.trust_root())
         .prekey_batch(50)
