@@ -575,7 +575,9 @@ async fn theirs_peer(sb: &SandboxHandle, number: &str, name: &str) -> anyhow::Re
     let mut peer = WaRust::start_in_memory(sb.ws_url(), name).await?;
     loop {
         match peer.until(STEP, |e| Some(e.clone())).await? {
-            PeerEvent::Qr(code) => phone.scan(&code)?,
+            PeerEvent::Qr(code) => {
+                phone.scan(&code)?;
+            }
             PeerEvent::Connected => break,
             _ => {}
         }
