@@ -134,9 +134,30 @@ impl WaRust {
     /// # Errors
     /// A non-loopback URL, or whatsapp-rust failing to build the bot.
     pub async fn start(url: &str, dir: &Path) -> anyhow::Result<Self> {
-        check_loopback(url)?;
         let db = dir.join("whatsapp-rust.db");
-        let store = Store::new(db.to_str().context("utf-8 path")?)
+        Self::start_with_database(url, db.to_str().context("utf-8 path")?).await
+    }
+
+    /// Starts a bot whose SQLite store is an in-memory database private to `name`
+    /// (`file:memdb_<name>?mode=memory&cache=shared`, the URL form whatsapp-rust's own store
+    /// tests use), connecting to `url` (loopback only). Nothing touches the disk; the store
+    /// lives as long as the bot. `name` must be unique in the process.
+    ///
+    /// # Errors
+    /// As [`WaRust::start`].
+    pub async fn start_in_memory(url: &str, name: &str) -> anyhow::Result<Self> {
+        Self::start_with_database(url, &format!("file:memdb_{name}?mode=memory&cache=shared")).await
+    }
+
+    /// Starts a bot on the SQLite database `database` (a path or a `file:` URI), with
+    /// whatsapp-rust's default store configuration (one pooled connection, 512 KiB page
+    /// cache), connecting to `url` (loopback only).
+    ///
+    /// # Errors
+    /// As [`WaRust::start`].
+    pub async fn start_with_database(url: &str, database: &str) -> anyhow::Result<Self> {
+        check_loopback(url)?;
+        let store = Store::new(database)
             .await
             .map_err(|e| anyhow::anyhow!("sqlite store: {e}"))?;
         let (tx, events) = mpsc::unbounded_channel();
@@ -246,17 +267,12 @@ impl WaRust {
     /// # Errors
     /// A bad JID or whatsapp-rust's send error.
     pub async fn send_text(&self, to: &str, text: &str) -> anyhow::Result<String> {
-        let jid: Jid = to.parse().map_err(|e| anyhow::anyhow!("jid {to}: {e}"))?;
-        let msg = wa::Message {
-            conversation: Some(text.to_owned()),
-            ..Default::default()
-        };
-        let sent = self
-            .client
-            .send_message(&jid, msg)
-            .await
-            .map_err(|e| anyhow::anyhow!("send: {e}"))?;
-        Ok(sent.message_id)
+        self.sender().send_text(to, text).await
+    }
+
+    /// A cloneable handle that sends texts from this bot (for concurrent sends).
+    pub fn sender(&self) -> TextSender {
+        TextSender(self.client.clone())
     }
 
     /// The NCT salt whatsapp-rust holds (learned from app-state `nct_salt_sync` or history
@@ -274,6 +290,32 @@ impl WaRust {
         if let Some(handle) = self.handle.take() {
             handle.shutdown().await;
         }
+    }
+}
+
+/// Sends texts from a running [`WaRust`] bot; clones share the bot.
+#[derive(Clone)]
+pub struct TextSender(Arc<Client>);
+
+impl TextSender {
+    /// Sends a plain text (`conversation`) to `to` (a JID such as
+    /// `15551230001@s.whatsapp.net`); returns the message id once whatsapp-rust's
+    /// `Client::send_message` future resolved.
+    ///
+    /// # Errors
+    /// A bad JID or whatsapp-rust's send error.
+    pub async fn send_text(&self, to: &str, text: &str) -> anyhow::Result<String> {
+        let jid: Jid = to.parse().map_err(|e| anyhow::anyhow!("jid {to}: {e}"))?;
+        let msg = wa::Message {
+            conversation: Some(text.to_owned()),
+            ..Default::default()
+        };
+        let sent = self
+            .0
+            .send_message(&jid, msg)
+            .await
+            .map_err(|e| anyhow::anyhow!("send: {e}"))?;
+        Ok(sent.message_id)
     }
 }
 
