@@ -346,7 +346,7 @@ fn memory_child(side: Side) -> anyhow::Result<()> {
             while let Some(r) = set.join_next().await {
                 held.push(r??);
             }
-            if held.len() % 100 == 0 {
+            if held.len().is_multiple_of(100) {
                 eprintln!(
                     "vs_whatsapp_rust {side:?}: {} clients connected",
                     held.len()
