@@ -47,7 +47,7 @@ use std::ops::Deref;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-mod commit;
+pub mod commit;
 mod credentials;
 mod error;
 mod key;
