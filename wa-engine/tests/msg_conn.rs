@@ -13,7 +13,7 @@ use wa_engine::conn::{
     UndecryptableReason,
 };
 use wa_engine::signal::{self, KeyPair, PreKeyRecord, PrivateKey, SignedPreKeyRecord, TrustPolicy};
-use wa_engine::store::{Credentials, ProtocolAddress, StoreBatch};
+use wa_engine::store::{Credentials, Persistence, ProtocolAddress, StoreBatch};
 use wa_engine::{Jid, MemoryStore, Store};
 use wa_proto::wa;
 use wa_sandbox::sim::Sim;
@@ -125,6 +125,17 @@ fn bob_store() -> Arc<MemoryStore> {
 
 /// A logged-in connection over `store`; the count IQ is answered with `count`.
 fn logged_in(store: Arc<dyn Store>, count: u32, prekey_batch: u32) -> Pair {
+    logged_in_with(store, count, prekey_batch, Persistence::Inline)
+}
+
+/// [`logged_in`] with a choice of persistence; with `Persistence::Deferred` every staged
+/// write is made durable in `store` after each step (as a driver would).
+fn logged_in_with(
+    store: Arc<dyn Store>,
+    count: u32,
+    prekey_batch: u32,
+    persistence: Persistence,
+) -> Pair {
     let mut sandbox = Sandbox::new(9);
     let now = Instant::now();
     let config = Config {
@@ -132,13 +143,16 @@ fn logged_in(store: Arc<dyn Store>, count: u32, prekey_batch: u32) -> Pair {
         unix_time: Duration::from_secs(UNIX_START),
         rng_seed: [4; 32],
         prekey_batch,
+        persistence,
         ..Config::default()
     };
-    let conn = Connection::new(config, store, now);
+    let conn = Connection::new(config, store.clone(), now);
     let mut p = Pair {
         sim: Sim::pair(now, 9, conn, sandbox.accept()),
     };
+    settle(&mut p, store.as_ref());
     p.server_send(&Node::new("success").attr("t", UNIX_START.to_string()));
+    settle(&mut p, store.as_ref());
     for sent in p.take_received() {
         if sent.tag == "iq" {
             let children = if sent.get_attr_str("xmlns") == Some("encrypt") {
@@ -147,6 +161,7 @@ fn logged_in(store: Arc<dyn Store>, count: u32, prekey_batch: u32) -> Pair {
                 Vec::new()
             };
             p.result_for(&sent, children);
+            settle(&mut p, store.as_ref());
         }
     }
     p
@@ -600,34 +615,7 @@ fn settle(p: &mut Pair, backend: &dyn Store) {
 #[test]
 fn deferred_persistence_holds_receipt_ack_and_event_until_the_ratchet_is_durable() {
     let store = bob_store();
-    let mut sandbox = Sandbox::new(9);
-    let now = Instant::now();
-    let config = Config {
-        trust_root: sandbox.trust_root(),
-        unix_time: Duration::from_secs(UNIX_START),
-        rng_seed: [4; 32],
-        prekey_batch: 30,
-        persistence: wa_engine::store::Persistence::Deferred,
-        ..Config::default()
-    };
-    let conn = Connection::new(config, store.clone(), now);
-    let mut p = Pair {
-        sim: Sim::pair(now, 9, conn, sandbox.accept()),
-    };
-    settle(&mut p, store.as_ref());
-    p.server_send(&Node::new("success").attr("t", UNIX_START.to_string()));
-    settle(&mut p, store.as_ref());
-    for sent in p.take_received() {
-        if sent.tag == "iq" {
-            let children = if sent.get_attr_str("xmlns") == Some("encrypt") {
-                vec![Node::new("count").attr("value", "50")]
-            } else {
-                Vec::new()
-            };
-            p.result_for(&sent, children);
-            settle(&mut p, store.as_ref());
-        }
-    }
+    let mut p = logged_in_with(store.clone(), 50, 30, Persistence::Deferred);
     p.take_received();
     p.take_events();
     let alice = ProtocolAddress::new("15550001111", 2);
@@ -664,23 +652,7 @@ fn deferred_persistence_holds_receipt_ack_and_event_until_the_ratchet_is_durable
 #[test]
 fn a_failed_commit_closes_the_connection_and_keeps_the_receipt_back() {
     let store = bob_store();
-    let mut sandbox = Sandbox::new(9);
-    let now = Instant::now();
-    let config = Config {
-        trust_root: sandbox.trust_root(),
-        unix_time: Duration::from_secs(UNIX_START),
-        rng_seed: [4; 32],
-        prekey_batch: 30,
-        persistence: wa_engine::store::Persistence::Deferred,
-        ..Config::default()
-    };
-    let conn = Connection::new(config, store.clone(), now);
-    let mut p = Pair {
-        sim: Sim::pair(now, 9, conn, sandbox.accept()),
-    };
-    settle(&mut p, store.as_ref());
-    p.server_send(&Node::new("success").attr("t", UNIX_START.to_string()));
-    settle(&mut p, store.as_ref());
+    let mut p = logged_in_with(store.clone(), 50, 30, Persistence::Deferred);
     p.take_received();
     p.take_events();
     p.server_send(&delivered_stanza());
